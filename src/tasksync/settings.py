@@ -1,0 +1,212 @@
+"""Configuration: one TOML file for what a team decides, the environment for secrets.
+
+Secrets (tokens, keys) are read only from ``TASKSYNC_*`` environment variables (or a ``.env``
+file) and never from the TOML file, so a config can be committed and shared. Relative paths in
+the TOML file are resolved against the file's own folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tasksync.errors import ConfigError
+
+__all__ = [
+    "AsanaSettings",
+    "CreateSettings",
+    "CrmSettings",
+    "LinkSettings",
+    "LocalSettings",
+    "PolicySettings",
+    "PrioritySettings",
+    "Secrets",
+    "SegmentRule",
+    "Settings",
+    "TrelloSettings",
+    "load_settings",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LocalSettings(_Section):
+    """A board kept as a JSON file in Trello's board-export shape."""
+
+    path: Path = Path("board.json")
+
+
+class TrelloSettings(_Section):
+    """Trello boards, by id or URL. Key and token come from the environment."""
+
+    boards: list[str] = Field(default_factory=list)
+    api_url: str | None = None  # overrides TASKSYNC_TRELLO_API_URL when set here
+    create_priority_field: bool = False  # consent to create the priority custom field
+
+
+class AsanaSettings(_Section):
+    """An Asana project, by gid or URL, and its workspace. The token comes from the environment."""
+
+    project: str = ""
+    workspace: str = ""
+    api_url: str | None = None
+    requests_per_minute: int = 150  # 150 on free plans, 1,500 on paid ones
+    full_read_every: int = 3600  # seconds between full reads when reading incrementally
+
+
+class LinkSettings(_Section):
+    """How a card is linked to its CRM record.
+
+    ``custom_field``: the value of the custom field ``field``; ``marker``: a ``[tasksync:ID]``
+    marker in the description (the marker is also honoured with the other modes);
+    ``account_name``: the card's title is (or starts with) the account's name.
+    """
+
+    by: Literal["custom_field", "marker", "account_name"] = "custom_field"
+    field: str = "CRM ID"
+
+
+class PrioritySettings(_Section):
+    """Where priority lives on the board and how tiers are cut."""
+
+    field: str = "Priority"  # a list-type custom field (Trello) or enum field (Asana)
+    use_labels: bool = False  # Trello: priority as labels named like the tiers instead
+    tiers: list[str] = Field(default_factory=lambda: ["P1", "P2", "P3", "P4"])
+    # Share of tasks in each tier but the last, by expected value (the rest go to the last).
+    shares: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.35])
+    hysteresis: float = 0.1  # a task keeps its tier unless its score moves this far past a cut
+    due_soon_days: int = 14  # a deal closing within this many days is raised one tier
+    stale_days: int = 120  # a deal older than this (no close date) is lowered one tier
+
+
+class SegmentRule(_Section):
+    """A named segment: every condition given must hold (lists mean any of)."""
+
+    name: str
+    sectors: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+    size_bands: list[str] = Field(default_factory=list)
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+class PolicySettings(_Section):
+    """Division and priority rules."""
+
+    name: str = "balanced"
+    band: float = 0.10  # each rep's workload within ±band of the mean
+    balance_by: Literal["count", "expected_value"] = "count"
+    keep_current_owner: bool = True
+    move_from_unavailable: bool = True  # give away open tasks of reps marked away
+    assign_stages: list[str] = Field(default_factory=list)  # empty: every stage
+    pin_label: str = "pinned"  # cards with this label keep their owner
+    size_bands: dict[str, float] = Field(
+        default_factory=lambda: {"small": 0, "mid": 50, "large": 500, "enterprise": 5000}
+    )
+    segments: list[SegmentRule] = Field(default_factory=list)
+    smoothing: float = 20.0  # pseudo-deals pulling small samples towards the wider mean
+    time_limit: float = 10.0  # seconds for the solver before the greedy fallback is used
+
+
+class CreateSettings(_Section):
+    """Cards for open CRM deals that have no card yet."""
+
+    enabled: bool = False
+    stages: list[str] = Field(default_factory=list)  # CRM stages to create cards for
+    list: str | None = None  # the list/section new cards go to (default: the stage's list)
+
+
+class CrmFiles(_Section):
+    reps: str = "reps.csv"
+    accounts: str = "accounts.csv"
+    deals: str = "deals.csv"
+    history: str = "history.csv"
+
+
+class CrmSettings(_Section):
+    """Where the CRM exports are and how their columns are named.
+
+    ``columns.<kind>`` maps tasksync's field names to the export's header names, so a new CRM
+    needs a config change, not a code change.
+    """
+
+    folder: Path = Path("crm")
+    files: CrmFiles = Field(default_factory=CrmFiles)
+    columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    stage_won: list[str] = Field(default_factory=lambda: ["won", "closed won"])
+    stage_lost: list[str] = Field(default_factory=lambda: ["lost", "closed lost"])
+    date_order: Literal["auto", "dmy", "mdy", "ymd"] = "auto"
+    max_bad_rows: float = 0.0  # share of rows that may be skipped before a file is rejected
+
+
+class Secrets(BaseSettings):
+    """Secrets and endpoints from the environment (``TASKSYNC_*``) or a ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKSYNC_", env_file=".env", extra="ignore")
+
+    trello_key: SecretStr | None = None
+    trello_token: SecretStr | None = None
+    trello_api_url: str = "https://api.trello.com/1"
+    asana_token: SecretStr | None = None
+    asana_api_url: str = "https://app.asana.com/api/1.0"
+
+
+class Settings(_Section):
+    """The whole configuration of one board or project."""
+
+    connector: Literal["local", "trello", "asana"] = "local"
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    trello: TrelloSettings = Field(default_factory=TrelloSettings)
+    asana: AsanaSettings = Field(default_factory=AsanaSettings)
+    link: LinkSettings = Field(default_factory=LinkSettings)
+    priority: PrioritySettings = Field(default_factory=PrioritySettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    create: CreateSettings = Field(default_factory=CreateSettings)
+    crm: CrmSettings = Field(default_factory=CrmSettings)
+    # CRM stage name -> board list/section name (for created cards and stage sync).
+    stages: dict[str, str] = Field(default_factory=dict)
+    # Explicit rep -> member mapping for reps not matched by email, username or name.
+    members: dict[str, str] = Field(default_factory=dict)
+    state_path: Path = Path(".tasksync/state.sqlite3")
+    base_dir: Path = Path()
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+    @field_validator("connector", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+    def path(self, p: Path) -> Path:
+        """Resolve a configured path against the config file's folder."""
+        return p if p.is_absolute() else self.base_dir / p
+
+
+def load_settings(path: Path | str) -> Settings:
+    """Read a TOML config file. Errors name the file and the offending key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (run `tasksync demo` for an example)")
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    return settings_from_mapping(raw, base_dir=path.resolve().parent, source=str(path))
+
+
+def settings_from_mapping(raw: dict[str, Any], base_dir: Path, source: str = "config") -> Settings:
+    try:
+        settings = Settings.model_validate({**raw, "base_dir": base_dir})
+        settings.secrets = Secrets()
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{source}: {where}: {first['msg']}") from None
+    return settings
