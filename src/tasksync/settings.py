@@ -193,7 +193,9 @@ def load_settings(path: Path | str) -> Settings:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (run `tasksync demo` for an example)")
+        raise ConfigError(
+            f"{path}: config file not found (run `tasksync demo` for an example)"
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     except OSError as e:
