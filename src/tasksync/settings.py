@@ -111,6 +111,12 @@ class PolicySettings(_Section):
     )
     segments: list[SegmentRule] = Field(default_factory=list)
     smoothing: float = 20.0  # pseudo-deals pulling small samples towards the wider mean
+    # Fit bonuses (share of expected value) when choosing a rep for a task.
+    sector_weight: float = 0.15  # the task's sector is one of the rep's strengths
+    region_weight: float = 0.10  # the rep covers the account's region
+    role_weight: float = 0.15  # hunter on a prospect, farmer on an existing customer
+    continuity_weight: float = 0.10  # the rep already owns the account in the CRM
+    sync_stage: bool = False  # move cards to the list of their CRM deal stage
     time_limit: float = 10.0  # seconds for the solver before the greedy fallback is used
 
 
@@ -119,7 +125,8 @@ class CreateSettings(_Section):
 
     enabled: bool = False
     stages: list[str] = Field(default_factory=list)  # CRM stages to create cards for
-    list: str | None = None  # the list/section new cards go to (default: the stage's list)
+    # The list/section new cards go to (default: the list mapped from the deal's stage).
+    target: str | None = Field(default=None, alias="list")
 
 
 class CrmFiles(_Section):
