@@ -1,0 +1,1044 @@
+"""The Asana connector: one project, read page by page and written through ``/batch``.
+
+Built on the official ``asana`` SDK (5.x) with its gaps wrapped so that callers only ever see
+:mod:`tasksync.errors` exceptions:
+
+- every call goes through :meth:`AsanaConnector._call`: a client-side sliding-window limiter
+  (the per-token budget per minute), a timeout, and a tenacity retry policy (429 waits
+  ``Retry-After`` with jitter; 5xx, timeouts and dropped connections are retried only where the
+  request is safe to repeat). The SDK's own urllib3 retries are switched off on the clients this
+  module builds, because they bypass the limiter, skip POST and end in ``MaxRetryError``;
+- list calls use ``full_payload=True`` so that paging (``limit=100``, ``next_page.offset``) is
+  driven here, one retried request per page, and ``opts`` is a fresh dict per call (the SDK
+  mutates it);
+- ``/batch`` is called with ``full_payload=True`` too: no lazy generator and no stray ``limit``.
+
+Writes group a task's fields into one ``PUT /tasks/{gid}`` action (assignee, priority enum,
+completed) plus one ``POST /sections/{gid}/addTask`` action for a stage move, at most ten
+actions per ``/batch`` request and never two actions for one task in the same batch (the batch
+runs them in parallel). Results are checked action by action; only failed retriable actions are
+sent again. Creates first look the CRM key up (``external:<key>`` and the ``[tasksync:KEY]``
+markers seen by the last read), so a retried create finds the first task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import quote
+
+import asana
+import urllib3
+from asana.rest import ApiException
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from tasksync.connectors._ratelimit import SlidingWindowLimiter
+from tasksync.connectors.base import marker_for, parse_marker
+from tasksync.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    RateLimitedError,
+    TransientError,
+)
+from tasksync.model import (
+    BoardRef,
+    Field,
+    FieldValue,
+    Member,
+    NewTask,
+    Snapshot,
+    Stage,
+    Task,
+    TaskWrite,
+    WriteResult,
+)
+from tasksync.settings import Settings
+
+__all__ = [
+    "AsanaConnector",
+    "parse_project_ref",
+    "shared_api_client",
+    "shared_limiter",
+]
+
+PAGE_LIMIT = 100
+BATCH_MAX = 10
+#: Task fields read for the snapshot (all in the spec's ``opt_fields`` enum for task lists).
+TASK_FIELDS = (
+    "name",
+    "notes",
+    "assignee",
+    "completed",
+    "completed_at",
+    "due_on",
+    "created_at",
+    "modified_at",
+    "external",
+    "memberships.project",
+    "memberships.section",
+    "custom_fields.name",
+    "custom_fields.type",
+    "custom_fields.enum_value.name",
+    "custom_fields.text_value",
+    "custom_fields.display_value",
+    "tags.name",
+)
+FIELD_SETTING_FIELDS = (
+    "custom_field.name",
+    "custom_field.type",
+    "custom_field.resource_subtype",
+    "custom_field.enum_options.name",
+    "custom_field.enum_options.enabled",
+)
+
+_CLIENTS: dict[tuple[str, str], Any] = {}
+_LIMITERS: dict[tuple[str, str], SlidingWindowLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_api_client(host: str, token: str) -> Any:
+    """The process's one ``asana.ApiClient`` for this host and token (each starts a pool).
+
+    The SDK's urllib3 retries are disabled: :class:`AsanaConnector` retries itself, through its
+    limiter, and only where a request is safe to repeat.
+    """
+    key = (host.rstrip("/"), token)
+    with _SHARED_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            cfg = asana.Configuration()
+            cfg.host = key[0]
+            cfg.access_token = token
+            cfg.retry_strategy = urllib3.Retry(
+                total=0, connect=0, read=0, redirect=0, status=0, other=0, raise_on_status=False
+            )
+            client = asana.ApiClient(cfg)
+            _CLIENTS[key] = client
+        return client
+
+
+def shared_limiter(host: str, token: str, requests_per_minute: int) -> SlidingWindowLimiter:
+    """The process's one limiter for this host and token (the budget is per token)."""
+    key = (host.rstrip("/"), token)
+    with _SHARED_LOCK:
+        limiter = _LIMITERS.get(key)
+        if limiter is None or limiter.limit != requests_per_minute:
+            limiter = SlidingWindowLimiter(requests_per_minute, 60.0)
+            _LIMITERS[key] = limiter
+        return limiter
+
+
+_URL_PROJECT = re.compile(r"/project/(\d+)")
+_URL_LEGACY = re.compile(r"app\.asana\.com/0/(?:\d+/)?(\d+)")
+
+
+def parse_project_ref(text: str) -> str:
+    """A project gid from a gid or an Asana project URL (``/0/<gid>/...`` or ``/project/<gid>``)."""
+    text = text.strip()
+    if text.isdigit():
+        return text
+    m = _URL_PROJECT.search(text)
+    if m:
+        return m.group(1)
+    m = re.search(r"app\.asana\.com/0/(\d+)", text)
+    if m:
+        return m.group(1)
+    raise ConfigError(f"asana.project: {text!r} is neither a project gid nor an Asana project URL")
+
+
+class _SyncExpired(ApiError):
+    """412 from ``/events``: the sync token is missing or expired; ``sync`` is a fresh one."""
+
+    def __init__(self, message: str, sync: str | None) -> None:
+        super().__init__(message, 412)
+        self.sync = sync
+
+
+@dataclass(slots=True)
+class _Action:
+    """One batch action on behalf of one write or create (``owner`` is its index)."""
+
+    owner: int
+    task_id: str
+    method: str
+    relative_path: str
+    data: dict[str, Any]
+    label: str
+    options: dict[str, Any] | None = None
+    attempts: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"relative_path": self.relative_path, "method": self.method}
+        if self.data:
+            out["data"] = self.data
+        if self.options:
+            out["options"] = self.options
+        return out
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What became of one batch action."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def retriable(self) -> bool:
+        return self.status == 429 or self.status >= 500 or self.status == 0
+
+    def message(self) -> str:
+        return _error_message(self.body) or f"HTTP {self.status}"
+
+
+def _error_message(body: Any) -> str:
+    """The ``errors[].message`` texts of an Asana error body (bytes, str or parsed)."""
+    if isinstance(body, bytes | bytearray):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        text = body
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return text.strip()[:200]
+    if isinstance(body, dict):
+        errs = body.get("errors")
+        if isinstance(errs, list):
+            return "; ".join(str(e.get("message", "")) for e in errs if isinstance(e, dict))
+    return ""
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+class AsanaConnector:
+    """One Asana project. See the module docstring for how requests are made."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api_client: Any | None = None,
+        limiter: SlidingWindowLimiter | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 6,
+        backoff: float = 0.5,
+        write_concurrency: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        if not settings.asana.project:
+            raise ConfigError("asana.project: no project configured (a gid or a project URL)")
+        self.project_gid = parse_project_ref(settings.asana.project)
+        self.board = BoardRef("asana", self.project_gid)
+        host = settings.asana.api_url or settings.secrets.asana_api_url
+        if api_client is None:
+            secret = settings.secrets.asana_token
+            if secret is None or not secret.get_secret_value():
+                raise ConfigError("TASKSYNC_ASANA_TOKEN is not set (an Asana personal token)")
+            token = secret.get_secret_value()
+            api_client = shared_api_client(host, token)
+        else:
+            token = str(getattr(api_client.configuration, "access_token", "") or "")
+        self.client = api_client
+        self.limiter = limiter or shared_limiter(host, token, max(1, settings.asana.requests_per_minute))
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff = backoff
+        self.write_concurrency = max(1, min(write_concurrency, 15))  # Asana: ~15 writes at once
+        self._sleep = sleep
+        self._tasks_api = asana.TasksApi(api_client)
+        self._projects_api = asana.ProjectsApi(api_client)
+        self._sections_api = asana.SectionsApi(api_client)
+        self._fields_api = asana.CustomFieldSettingsApi(api_client)
+        self._users_api = asana.UsersApi(api_client)
+        self._batch_api = asana.BatchAPIApi(api_client)
+        self._events_api = asana.EventsApi(api_client)
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.requests_sent = 0  # HTTP requests made, retries included
+        # Learnt on read (or lazily on write).
+        self.project_name = ""
+        self.workspace_gid = settings.asana.workspace or ""
+        self._meta_loaded = False
+        self._priority_field: str | None = None
+        self._priority_options: dict[str, str] = {}  # option name -> gid
+        self._crm_field: str | None = None
+        self._titles: dict[str, str] = {}
+        self._markers: dict[str, str] = {}  # CRM key -> task gid (markers and external gids)
+
+    # ------------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> AsanaConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.write_concurrency, thread_name_prefix="tasksync-asana")
+            return self._pool
+
+    def _project_label(self) -> str:
+        name = f" {self.project_name!r}" if self.project_name else ""
+        return f"Asana project {self.project_gid}{name}"
+
+    def _task_label(self, gid: str) -> str:
+        title = self._titles.get(gid)
+        return f"task {gid} {title!r}" if title else f"task {gid}"
+
+    def _translate(self, exc: BaseException, what: str) -> ApiError:
+        """Map an SDK or urllib3 failure to a tasksync error whose message names ``what``."""
+        if isinstance(exc, ApiError):
+            return exc
+        if isinstance(exc, ApiException):
+            status = int(exc.status or 0)
+            msg = _error_message(exc.body) or (exc.reason or "")
+            if status == 401:
+                return AuthError(
+                    f"Asana rejected the token for {what} (401: {msg}); check TASKSYNC_ASANA_TOKEN",
+                    401,
+                )
+            if status == 403:
+                return AuthError(f"no access to {what} with this Asana token (403: {msg})", 403)
+            if status == 404:
+                return NotFoundError(f"{what} not found or not visible to this token (404)", 404)
+            if status == 412:
+                sync = None
+                with contextlib.suppress(TypeError, ValueError, AttributeError):
+                    sync = json.loads(exc.body).get("sync")
+                return _SyncExpired(f"sync token for {what} is missing or expired", sync)
+            if status == 429:
+                return RateLimitedError(
+                    f"Asana rate limit on {what}: gave up after {self.max_attempts} attempts",
+                    retry_after=_retry_after(exc.headers),
+                )
+            if status == 0 or status >= 500:
+                return TransientError(f"Asana failed on {what} ({status}: {msg})", status or None)
+            return ApiError(f"Asana refused {what} ({status}: {msg})", status)
+        if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+            reason = getattr(exc, "reason", None) or exc
+            return TransientError(f"connection to Asana failed on {what}: {type(reason).__name__}: {reason}")
+        return ApiError(f"unexpected failure on {what}: {type(exc).__name__}: {exc}")
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            ra = exc.retry_after
+            return ra + random.uniform(0.0, max(0.05 * ra, 0.01))
+        base: float = min(self.backoff * 2.0 ** (state.attempt_number - 1), 30.0)
+        return base * random.uniform(0.5, 1.0)
+
+    def _call(self, what: str, fn: Callable[[], Any], *, idempotent: bool) -> Any:
+        """Send one request (``fn`` builds fresh arguments each time) under the limiter.
+
+        A 429 is retried always (the request was not carried out); 5xx, timeouts and dropped
+        connections only when ``idempotent``. Raises only :class:`ApiError` subclasses.
+        """
+
+        def retriable(e: BaseException) -> bool:
+            if isinstance(e, RateLimitedError):
+                return True
+            return idempotent and isinstance(e, TransientError)
+
+        retrying = Retrying(
+            retry=retry_if_exception(retriable),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                self.limiter.acquire()
+                with self._lock:
+                    self.requests_sent += 1
+                try:
+                    return fn()
+                except Exception as e:
+                    err = self._translate(e, what)
+                    if isinstance(err, RateLimitedError) and err.retry_after:
+                        self.limiter.pause(err.retry_after)
+                    raise err from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _list(self, what: str, fn: Callable[[dict[str, Any]], Any], opts: Mapping[str, Any]) -> list[Any]:
+        """Every item of a paged list: ``limit=100`` pages, each its own retried request."""
+        for restart in range(2):
+            items: list[Any] = []
+            offset: str | None = None
+            seen: set[str] = set()
+            try:
+                while True:
+
+                    def page(o: str | None = offset) -> Any:
+                        q = dict(opts)
+                        q["limit"] = PAGE_LIMIT
+                        if o:
+                            q["offset"] = o
+                        return fn(q)
+
+                    resp = self._call(what, page, idempotent=True)
+                    items.extend(resp.get("data") or [])
+                    nxt = resp.get("next_page") or {}
+                    token = nxt.get("offset")
+                    if not token:
+                        return items
+                    if token in seen:
+                        raise ApiError(f"Asana paging loop on {what} (offset repeated)")
+                    seen.add(token)
+                    offset = token
+            except ApiError as e:
+                # An expired offset token: start the listing again, once.
+                if restart == 0 and offset is not None and e.status == 400:
+                    continue
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ reading
+    def _load_project(self) -> None:
+        what = self._project_label()
+        resp = self._call(
+            what,
+            lambda: self._projects_api.get_project(
+                self.project_gid,
+                {"opt_fields": "name,workspace"},
+                full_payload=True,
+                _request_timeout=self.timeout,
+            ),
+            idempotent=True,
+        )
+        data = resp.get("data") or {}
+        self.project_name = str(data.get("name") or "")
+        ws = (data.get("workspace") or {}).get("gid")
+        if ws:
+            self.workspace_gid = str(ws)
+
+    def _load_sections(self) -> list[Stage]:
+        raw = self._list(
+            f"sections of {self._project_label()}",
+            lambda q: self._sections_api.get_sections_for_project(
+                self.project_gid, q, full_payload=True, _request_timeout=self.timeout
+            ),
+            {"opt_fields": "name"},
+        )
+        return [Stage(str(s["gid"]), str(s.get("name") or ""), float(i)) for i, s in enumerate(raw)]
+
+    def _load_fields(self) -> None:
+        raw = self._list(
+            f"custom fields of {self._project_label()}",
+            lambda q: self._fields_api.get_custom_field_settings_for_project(
+                self.project_gid, q, full_payload=True, _request_timeout=self.timeout
+            ),
+            {"opt_fields": ",".join(FIELD_SETTING_FIELDS)},
+        )
+        prio_name = self.settings.priority.field.strip().casefold()
+        crm_name = self.settings.link.field.strip().casefold()
+        self._priority_field = None
+        self._priority_options = {}
+        self._crm_field = None
+        for setting in raw:
+            cf = setting.get("custom_field") or {}
+            name = str(cf.get("name") or "").strip().casefold()
+            kind = cf.get("resource_subtype") or cf.get("type")
+            if name == prio_name and kind == "enum" and self._priority_field is None:
+                self._priority_field = str(cf["gid"])
+                self._priority_options = {
+                    str(o["name"]): str(o["gid"]) for o in cf.get("enum_options") or [] if o.get("enabled", True)
+                }
+            elif name == crm_name and self._crm_field is None:
+                self._crm_field = str(cf["gid"])
+        self._meta_loaded = True
+
+    def _load_members(self) -> list[Member]:
+        if not self.workspace_gid:
+            return []
+        ws = self.workspace_gid
+        raw = self._list(
+            f"users of Asana workspace {ws}",
+            lambda q: self._users_api.get_users(q, full_payload=True, _request_timeout=self.timeout),
+            {"workspace": ws, "opt_fields": "name,email"},
+        )
+        return [Member(str(u["gid"]), str(u.get("name") or ""), None, u.get("email") or None) for u in raw]
+
+    def _load_tasks(self, completed_since: str) -> list[dict[str, Any]]:
+        return self._list(
+            f"tasks of {self._project_label()}",
+            lambda q: self._tasks_api.get_tasks_for_project(
+                self.project_gid, q, full_payload=True, _request_timeout=self.timeout
+            ),
+            {"completed_since": completed_since, "opt_fields": ",".join(TASK_FIELDS)},
+        )
+
+    def _task_from(self, raw: Mapping[str, Any]) -> Task:
+        gid = str(raw["gid"])
+        title = str(raw.get("name") or "")
+        notes = str(raw.get("notes") or "")
+        section = ""
+        for m in raw.get("memberships") or []:
+            proj = (m.get("project") or {}).get("gid")
+            sec = (m.get("section") or {}).get("gid")
+            if sec and (proj is None or str(proj) == self.project_gid):
+                section = str(sec)
+                break
+        priority: str | None = None
+        link_value: str | None = None
+        custom: dict[str, str] = {}
+        for cf in raw.get("custom_fields") or []:
+            cf_gid = str(cf.get("gid") or "")
+            enum_value = cf.get("enum_value") or {}
+            text = cf.get("text_value")
+            value = enum_value.get("name") if enum_value else (text if text is not None else cf.get("display_value"))
+            name = str(cf.get("name") or cf_gid)
+            if value is not None:
+                custom[name] = str(value)
+            if cf_gid and cf_gid == self._priority_field:
+                priority = enum_value.get("name") if enum_value else None
+            if cf_gid and cf_gid == self._crm_field and value not in (None, ""):
+                link_value = str(value).strip()
+        external = raw.get("external") or {}
+        crm_ref = parse_marker(notes) or (str(external["gid"]) if external.get("gid") else None)
+        if crm_ref is None:
+            by = self.settings.link.by
+            if by == "custom_field":
+                crm_ref = link_value
+            elif by == "account_name":
+                crm_ref = title.strip() or None
+        assignee = (raw.get("assignee") or {}).get("gid")
+        tags = tuple(sorted(str(t.get("name") or "") for t in raw.get("tags") or []))
+        due_on = raw.get("due_on")
+        created = raw.get("created_at")
+        return Task(
+            id=gid,
+            title=title,
+            stage_id=section,
+            assignees=(str(assignee),) if assignee else (),
+            priority=priority,
+            due=date.fromisoformat(due_on) if due_on else None,
+            labels=tags,
+            custom_fields=custom,
+            description=notes,
+            crm_ref=crm_ref,
+            created_at=_parse_dt(created),
+            version=raw.get("modified_at"),
+            closed=bool(raw.get("completed")),
+            pinned=self.settings.policy.pin_label in tags,
+        )
+
+    def _remember(self, tasks: Sequence[Task], raws: Sequence[Mapping[str, Any]]) -> None:
+        for t, raw in zip(tasks, raws, strict=True):
+            self._titles[t.id] = t.title
+            key = parse_marker(t.description)
+            if key:
+                self._markers.setdefault(key, t.id)
+            ext = (raw.get("external") or {}).get("gid")
+            if ext:
+                self._markers.setdefault(str(ext), t.id)
+
+    def read(self) -> Snapshot:
+        """The project's open tasks, sections, priority options and workspace users.
+
+        Requests: 1 (project) + 1 (sections) + 1 (custom fields) + ⌈users/100⌉ +
+        ⌈open tasks/100⌉; sections, fields and users are read while tasks page.
+        """
+        read_at = datetime.now(UTC)
+        self._load_project()
+        pool = self._executor()
+        f_sections = pool.submit(self._load_sections)
+        f_fields = pool.submit(self._load_fields)
+        f_members = pool.submit(self._load_members)
+        try:
+            raws = self._load_tasks("now")
+        except BaseException:
+            futures: list[Future[Any]] = [f_sections, f_fields, f_members]
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            raise
+        stages = f_sections.result()
+        f_fields.result()
+        members = f_members.result()
+        raws = [r for r in raws if not r.get("completed")]
+        tasks = [self._task_from(r) for r in raws]
+        self._remember(tasks, raws)
+        return Snapshot(
+            board=self.board,
+            name=self.project_name,
+            members=tuple(members),
+            stages=tuple(stages),
+            tasks=tuple(tasks),
+            priority_options=tuple(self._priority_options),
+            read_at=read_at,
+        )
+
+    def read_completed(self, since: datetime) -> list[Task]:
+        """Tasks completed since ``since`` (for KPIs); they are never part of a Snapshot."""
+        if not self._meta_loaded:
+            self._load_fields()
+        stamp = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        raws = [r for r in self._load_tasks(stamp) if r.get("completed")]
+        return [self._task_from(r) for r in raws]
+
+    def read_tasks(self, gids: Sequence[str]) -> dict[str, Task | None]:
+        """Fresh copies of some tasks (after :meth:`changed_since`), ten per ``/batch``.
+
+        None for a task that is gone, completed or no longer in the project.
+        """
+        if not self._meta_loaded:
+            self._load_fields()
+        actions = [
+            _Action(
+                i,
+                g,
+                "get",
+                f"/tasks/{quote(g, safe='')}",
+                {},
+                f"read {g}",
+                {"fields": list(TASK_FIELDS)},
+            )
+            for i, g in enumerate(gids)
+        ]
+        out: dict[str, Task | None] = {}
+        for action, outcome in self._run_actions(actions, idempotent=True):
+            if outcome.ok:
+                raw = (outcome.body or {}).get("data") or {}
+                in_project = any(
+                    str((m.get("project") or {}).get("gid")) == self.project_gid for m in raw.get("memberships") or []
+                )
+                if raw.get("completed") or not in_project:
+                    out[action.task_id] = None
+                else:
+                    task = self._task_from(raw)
+                    self._remember([task], [raw])
+                    out[action.task_id] = task
+            elif outcome.status in (403, 404):
+                out[action.task_id] = None
+            else:
+                raise ApiError(
+                    f"reading {self._task_label(action.task_id)}: {outcome.message()}",
+                    outcome.status,
+                )
+        return out
+
+    def changed_since(self, sync_token: str | None) -> tuple[set[str] | None, str]:
+        """Tasks changed since ``sync_token`` via the Events API, and the token for next time.
+
+        Returns ``(None, token)`` when a full read is needed: no token yet, an expired token
+        (412), or a change that is not about a task (sections, fields, the project itself).
+        The caller stores the token; events are delivered at most once, so keep a periodic full
+        read (``asana.full_read_every``) as well.
+        """
+        what = f"events of {self._project_label()}"
+        changed: set[str] = set()
+        full = False
+        token = sync_token
+        while True:
+
+            def fetch(t: str | None = token) -> Any:
+                opts: dict[str, Any] = {"sync": t} if t else {}
+                return self._events_api.get_events(
+                    self.project_gid, opts, full_payload=True, _request_timeout=self.timeout
+                )
+
+            try:
+                resp = self._call(what, fetch, idempotent=True)
+            except _SyncExpired as e:
+                if not e.sync:
+                    raise ApiError(f"{what}: 412 without a fresh sync token", 412) from None
+                return None, e.sync
+            for ev in resp.get("data") or []:
+                res = ev.get("resource") or {}
+                parent = ev.get("parent") or {}
+                if res.get("resource_type") == "task":
+                    changed.add(str(res["gid"]))
+                elif parent.get("resource_type") == "task":
+                    changed.add(str(parent["gid"]))
+                elif res.get("resource_type") in ("story", "attachment"):
+                    continue
+                else:
+                    full = True
+            token = resp.get("sync") or token
+            if not resp.get("has_more"):
+                break
+        if token is None:  # pragma: no cover - a 200 always carries a sync token
+            raise ApiError(f"{what}: no sync token in the answer")
+        return (None if full else changed), token
+
+    # ------------------------------------------------------------------ batches
+    def _send_batch(self, actions: Sequence[_Action], *, idempotent: bool) -> list[_Outcome]:
+        what = f"a batch of {len(actions)} actions on {self._project_label()}"
+
+        def send() -> Any:
+            body = {"data": {"actions": [a.payload() for a in actions]}}
+            return self._batch_api.create_batch_request(body, {}, full_payload=True, _request_timeout=self.timeout)
+
+        resp = self._call(what, send, idempotent=idempotent)
+        data = resp.get("data") if isinstance(resp, dict) else None
+        if not isinstance(data, list) or len(data) != len(actions):
+            raise TransientError(f"{what}: answer has no result per action")
+        return [_Outcome(int(r.get("status_code") or 0), r.get("body"), r.get("headers") or {}) for r in data]
+
+    @staticmethod
+    def _pack(pending: Sequence[_Action]) -> list[list[_Action]]:
+        """Batches of at most ten actions, never two for the same task in one batch."""
+        batches: list[list[_Action]] = []
+        tasks_in: list[set[str]] = []
+        for a in pending:
+            for batch, seen in zip(batches, tasks_in, strict=True):
+                if len(batch) < BATCH_MAX and a.task_id not in seen:
+                    batch.append(a)
+                    seen.add(a.task_id)
+                    break
+            else:
+                batches.append([a])
+                tasks_in.append({a.task_id})
+        return batches
+
+    def _run_actions(self, actions: Sequence[_Action], *, idempotent: bool) -> Iterator[tuple[_Action, _Outcome]]:
+        """Send actions through ``/batch`` concurrently; retry failed retriable actions.
+
+        Yields each action with its final outcome as soon as it is known. A whole batch that
+        fails (timeout, 5xx after retries) gives each of its actions a status-0 outcome; with
+        ``idempotent`` false it is not sent again (the caller decides, e.g. after a lookup).
+        Auth errors on the batch itself raise.
+        """
+        pending: deque[_Action] = deque(actions)
+        pool = self._executor()
+        round_no = 0
+        while pending:
+            batches = self._pack(list(pending))
+            pending.clear()
+            futures: dict[Future[list[_Outcome]], list[_Action]] = {
+                pool.submit(self._send_batch, b, idempotent=idempotent): b for b in batches
+            }
+            wait_hint = 0.0
+            try:
+                for fut in as_completed(futures):
+                    batch = futures[fut]
+                    final = False  # a whole-batch failure was already retried by _call
+                    try:
+                        outcomes = fut.result()
+                    except (AuthError, NotFoundError):
+                        raise
+                    except ApiError as e:
+                        final = True
+                        status = 0 if isinstance(e, TransientError) else (e.status or 400)
+                        if isinstance(e, RateLimitedError):
+                            status = 429
+                        body = {"errors": [{"message": str(e)}]}
+                        outcomes = [_Outcome(status, body) for _ in batch]
+                    for a, o in zip(batch, outcomes, strict=True):
+                        again = idempotent or o.status == 429
+                        if not o.ok and not final and o.retriable and again and a.attempts + 1 < self.max_attempts:
+                            a.attempts += 1
+                            pending.append(a)
+                            ra = _retry_after(o.headers)
+                            if ra:
+                                wait_hint = max(wait_hint, ra)
+                            continue
+                        yield a, o
+            finally:
+                for fut in futures:
+                    fut.cancel()
+            if pending:
+                round_no += 1
+                delay = max(wait_hint, min(self.backoff * 2 ** (round_no - 1), 30.0))
+                self._sleep(delay * random.uniform(0.8, 1.2))
+
+    # ------------------------------------------------------------------ writing
+    def _ensure_meta(self) -> None:
+        if not self._meta_loaded:
+            self._load_fields()
+
+    def _put_data(self, values: Mapping[Field, FieldValue]) -> dict[str, Any]:
+        """The ``PUT /tasks/{gid}`` data for assignee, priority and closed; raises ValueError."""
+        data: dict[str, Any] = {}
+        for f, v in values.items():
+            if f is Field.ASSIGNEES:
+                ids = tuple(v) if isinstance(v, tuple) else ((v,) if isinstance(v, str) else ())
+                data["assignee"] = ids[0] if ids else None  # Asana has a single assignee
+            elif f is Field.PRIORITY:
+                if self._priority_field is None:
+                    raise ValueError(f"the project has no enum field named {self.settings.priority.field!r}")
+                if v is None:
+                    option = None
+                else:
+                    option = self._priority_options.get(str(v))
+                    if option is None:
+                        raise ValueError(
+                            f"{v!r} is not an option of {self.settings.priority.field!r} "
+                            f"(options: {', '.join(self._priority_options) or 'none'})"
+                        )
+                data.setdefault("custom_fields", {})[self._priority_field] = option
+            elif f is Field.CLOSED:
+                data["completed"] = bool(v)
+        return data
+
+    def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
+        """Write each task's fields; one :class:`WriteResult` per write, as each completes."""
+        writes = list(writes)
+        if any(Field.PRIORITY in w.values for w in writes):
+            self._ensure_meta()
+        actions: list[_Action] = []
+        remaining: dict[int, int] = {}
+        errors: dict[int, list[str]] = {}
+        retriable: dict[int, bool] = {}
+        for i, w in enumerate(writes):
+            label = self._task_label(w.task_id)
+            try:
+                put = self._put_data(w.values)
+            except ValueError as e:
+                yield WriteResult(w.task_id, False, f"{label}: {e}")
+                continue
+            stage = w.values.get(Field.STAGE)
+            mine: list[_Action] = []
+            tid = quote(w.task_id, safe="")
+            if put:
+                mine.append(
+                    _Action(
+                        i,
+                        w.task_id,
+                        "put",
+                        f"/tasks/{tid}",
+                        put,
+                        "update",
+                        {"fields": ["modified_at"]},
+                    )
+                )
+            if Field.STAGE in w.values:
+                if not isinstance(stage, str) or not stage:
+                    yield WriteResult(w.task_id, False, f"{label}: no section to move to")
+                    continue
+                mine.append(
+                    _Action(
+                        i,
+                        w.task_id,
+                        "post",
+                        f"/sections/{quote(stage, safe='')}/addTask",
+                        {"task": w.task_id},
+                        f"move to section {stage}",
+                    )
+                )
+            if not mine:
+                yield WriteResult(w.task_id, True)
+                continue
+            remaining[i] = len(mine)
+            actions.extend(mine)
+        # Updates first, then moves: first-fit packing then fills every batch but the last.
+        actions.sort(key=lambda a: a.method != "put")
+        for action, outcome in self._run_actions(actions, idempotent=True):
+            i = action.owner
+            if not outcome.ok:
+                label = self._task_label(action.task_id)
+                errors.setdefault(i, []).append(
+                    f"{label}: {action.label} failed ({outcome.status or 'no answer'}: {outcome.message()})"
+                )
+                retriable[i] = retriable.get(i, False) or outcome.retriable
+            remaining[i] -= 1
+            if remaining[i] == 0:
+                w = writes[i]
+                if i in errors:
+                    yield WriteResult(w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False))
+                else:
+                    yield WriteResult(w.task_id, True)
+
+    # ------------------------------------------------------------------ creating
+    def find_created(self, key: str) -> str | None:
+        """The gid of the task carrying ``key`` (``external.gid`` or marker), or None."""
+        found = self._lookup([key])
+        return found.get(key)
+
+    def _lookup(self, keys: Sequence[str]) -> dict[str, str]:
+        """CRM key -> task gid for keys found by marker (last read) or ``external:<key>``."""
+        found = {k: self._markers[k] for k in keys if k in self._markers}
+        ask = [k for k in dict.fromkeys(keys) if k not in found]
+        if not ask:
+            return found
+        if len(ask) == 1:
+            key = ask[0]
+            try:
+                resp = self._call(
+                    f"the task created for {key!r}",
+                    lambda: self._tasks_api.get_task(
+                        f"external:{key}",
+                        {"opt_fields": "name,completed"},
+                        full_payload=True,
+                        _request_timeout=self.timeout,
+                    ),
+                    idempotent=True,
+                )
+            except (NotFoundError, AuthError):
+                return found
+            except ApiError as e:
+                if e.status == 400:  # e.g. external ids not available to this token
+                    return found
+                raise
+            data = resp.get("data") or {}
+            if data.get("gid"):
+                found[key] = str(data["gid"])
+                self._markers[key] = found[key]
+                self._titles.setdefault(found[key], str(data.get("name") or ""))
+            return found
+        actions = [
+            _Action(
+                n,
+                f"lookup:{k}",
+                "get",
+                f"/tasks/external:{quote(k, safe='')}",
+                {},
+                f"look up {k!r}",
+                {"fields": ["name", "completed"]},
+            )
+            for n, k in enumerate(ask)
+        ]
+        for action, outcome in self._run_actions(actions, idempotent=True):
+            key = ask[action.owner]
+            if outcome.ok:
+                data = (outcome.body or {}).get("data") or {}
+                if data.get("gid"):
+                    found[key] = str(data["gid"])
+                    self._markers[key] = found[key]
+                    self._titles.setdefault(found[key], str(data.get("name") or ""))
+            elif outcome.status not in (400, 403, 404):
+                raise TransientError(
+                    f"could not look up the task for {key!r}: {outcome.message()}",
+                    outcome.status or None,
+                )
+        return found
+
+    def _create_data(self, n: NewTask) -> dict[str, Any]:
+        notes = n.description.rstrip()
+        marker = marker_for(n.key)
+        if marker not in notes:
+            notes = f"{notes}\n\n{marker}" if notes else marker
+        data: dict[str, Any] = {
+            "name": n.title,
+            "notes": notes,
+            "projects": [self.project_gid],
+            "memberships": [{"project": self.project_gid, "section": n.stage_id}],
+            "external": {"gid": n.key, "data": "tasksync"},
+        }
+        if n.assignees:
+            data["assignee"] = n.assignees[0]
+        if n.due:
+            data["due_on"] = n.due.isoformat()
+        if n.priority is not None:
+            put = self._put_data({Field.PRIORITY: n.priority})
+            data["custom_fields"] = put["custom_fields"]
+        return data
+
+    def create(self, new_tasks: Sequence[NewTask]) -> Iterator[WriteResult]:
+        """Create tasks for CRM records, never twice: look each key up before (re)creating."""
+        items = list(new_tasks)
+        if any(n.priority is not None for n in items):
+            self._ensure_meta()
+        todo: dict[str, NewTask] = {}
+        for n in items:
+            if n.key in todo:
+                continue
+            todo[n.key] = n
+        unresolved = list(todo)
+        attempts = 0
+        while unresolved:
+            found = self._lookup(unresolved)
+            for key in list(unresolved):
+                if key in found:
+                    yield WriteResult(found[key], True, key=key)
+                    unresolved.remove(key)
+            if not unresolved:
+                return
+            if attempts >= self.max_attempts:
+                for key in unresolved:
+                    yield WriteResult(
+                        "",
+                        False,
+                        f"creating {todo[key].title!r} ({key}): gave up after {attempts} attempts",
+                        key=key,
+                        retriable=True,
+                    )
+                return
+            if attempts:
+                self._sleep(min(self.backoff * 2 ** (attempts - 1), 30.0) * random.uniform(0.8, 1.2))
+            attempts += 1
+            actions: list[_Action] = []
+            for idx, key in enumerate(unresolved):
+                nt = todo[key]
+                try:
+                    data = self._create_data(nt)
+                except ValueError as e:
+                    yield WriteResult("", False, f"creating {nt.title!r} ({key}): {e}", key=key)
+                    continue
+                actions.append(
+                    _Action(
+                        idx,
+                        f"create:{key}",
+                        "post",
+                        "/tasks",
+                        data,
+                        f"create {nt.title!r}",
+                        {"fields": ["name"]},
+                    )
+                )
+            ambiguous: list[str] = []
+            for action, outcome in self._run_actions(actions, idempotent=False):
+                key = unresolved[action.owner]
+                nt = todo[key]
+                if outcome.ok:
+                    gid = str(((outcome.body or {}).get("data") or {}).get("gid") or "")
+                    self._markers[key] = gid
+                    self._titles[gid] = nt.title
+                    yield WriteResult(gid, True, key=key)
+                elif outcome.retriable or "external" in outcome.message():
+                    # The create may have happened (5xx, lost answer) or the key is taken:
+                    # look it up before sending it again.
+                    ambiguous.append(key)
+                else:
+                    yield WriteResult(
+                        "",
+                        False,
+                        f"creating {nt.title!r} ({key}) in {self._project_label()}: "
+                        f"{outcome.status}: {outcome.message()}",
+                        key=key,
+                    )
+            unresolved = ambiguous
+
+
+def _parse_dt(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
