@@ -265,9 +265,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def _board(
-    rng: random.Random, reps: list[dict[str, Any]], deals: list[dict[str, Any]]
-) -> dict[str, Any]:
+def _board(rng: random.Random, reps: list[dict[str, Any]], deals: list[dict[str, Any]]) -> dict[str, Any]:
     start = TODAY - timedelta(days=400)
     board_id = _oid(rng, start)
     lists = [
@@ -294,7 +292,7 @@ def _board(
         {"id": _oid(rng, start), "idBoard": board_id, "name": "pinned", "color": "purple"},
         {"id": _oid(rng, start), "idBoard": board_id, "name": "renewal", "color": "green"},
     ]
-    prio_field = {
+    prio_field: dict[str, Any] = {
         "id": _oid(rng, start),
         "idModel": board_id,
         "modelType": "board",
@@ -343,8 +341,6 @@ def _board(
                 "dateLastActivity": f"{created.isoformat()}T09:00:00.000Z",
             }
         )
-        if i % 97 == 13:
-            continue  # a few cards nobody linked to the CRM: reported as unlinked
         items.append(
             {
                 "id": _oid(rng, created),
@@ -364,6 +360,23 @@ def _board(
                     "idValue": rng.choice(prio_field["options"])["id"],
                 }
             )
+    # A few cards that are not CRM records at all: reported as unlinked, left as they are.
+    for j, title in enumerate(["Follow up trade show contacts", "Refresh pricing sheet", "Quarterly review prep"]):
+        cards.append(
+            {
+                "id": _oid(rng, TODAY - timedelta(days=20 + j)),
+                "name": title,
+                "desc": "",
+                "idBoard": board_id,
+                "idList": lists[0]["id"],
+                "idMembers": [members[j]["id"]],
+                "idLabels": [],
+                "due": None,
+                "closed": False,
+                "pos": 16384 * (len(cards) + 1),
+                "dateLastActivity": f"{(TODAY - timedelta(days=3)).isoformat()}T09:00:00.000Z",
+            }
+        )
     return {
         "id": board_id,
         "name": "Sales pipeline (example)",

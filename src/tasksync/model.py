@@ -257,7 +257,8 @@ class Plan:
         return [TaskWrite(tid, values) for tid, values in by_task.items()]
 
     def to_json(self) -> dict[str, Any]:
-        return _to_jsonable(self)
+        data: dict[str, Any] = _to_jsonable(self)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:

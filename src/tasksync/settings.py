@@ -107,7 +107,7 @@ class PolicySettings(_Section):
     assign_stages: list[str] = Field(default_factory=list)  # empty: every stage
     pin_label: str = "pinned"  # cards with this label keep their owner
     size_bands: dict[str, float] = Field(
-        default_factory=lambda: {"small": 0, "mid": 50, "large": 500, "enterprise": 5000}
+        default_factory=lambda: {"small": 0.0, "mid": 50.0, "large": 500.0, "enterprise": 5000.0}
     )
     segments: list[SegmentRule] = Field(default_factory=list)
     smoothing: float = 20.0  # pseudo-deals pulling small samples towards the wider mean
@@ -200,9 +200,7 @@ def load_settings(path: Path | str) -> Settings:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: config file not found (run `tasksync demo` for an example)"
-        ) from None
+        raise ConfigError(f"{path}: config file not found (run `tasksync demo` for an example)") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     except OSError as e:

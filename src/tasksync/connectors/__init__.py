@@ -11,13 +11,15 @@ __all__ = ["Connector", "marker_for", "open_connector", "parse_marker"]
 def open_connector(settings: Settings) -> Connector:
     """The connector the settings name, ready to read and write."""
     if settings.connector == "trello":
-        from tasksync.connectors.trello import TrelloConnector
+        from tasksync.connectors.trello import TrelloConnector  # type: ignore[import-not-found,unused-ignore]
 
-        return TrelloConnector(settings)
+        connector: Connector = TrelloConnector(settings)
+        return connector
     if settings.connector == "asana":
-        from tasksync.connectors.asana import AsanaConnector
+        from tasksync.connectors.asana import AsanaConnector  # type: ignore[import-not-found,unused-ignore]
 
-        return AsanaConnector(settings)
+        asana: Connector = AsanaConnector(settings)
+        return asana
     from tasksync.connectors.local import LocalConnector
 
     return LocalConnector(settings)

@@ -132,9 +132,7 @@ class SlidingWindowLimiter:
     takes the server's view of the budget from response headers.
     """
 
-    def __init__(
-        self, limit: int, window: float, *, clock: Clock | None = None, margin: float = 0.02
-    ) -> None:
+    def __init__(self, limit: int, window: float, *, clock: Clock | None = None, margin: float = 0.02) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("limit must be >= 1 and window > 0")
         self.limit = limit
@@ -277,9 +275,7 @@ def trello_budgets() -> tuple[Budget, ...]:
 # --------------------------------------------------------------------------- errors
 
 
-def error_for_status(
-    status: int, body: str, what: str, *, retry_after: float | None = None
-) -> ApiError:
+def error_for_status(status: int, body: str, what: str, *, retry_after: float | None = None) -> ApiError:
     """The :mod:`tasksync.errors` exception for an HTTP error status; ``what`` names the call."""
     detail = redact(" ".join(body.split())[:300]) or "(no body)"
     message = f"{what}: HTTP {status}: {detail}"
@@ -490,9 +486,7 @@ class ApiSession(requests.Session):
                     lim.block_for(wait)
                 if not limiters:
                     self.clock.sleep(wait)
-                limited = RateLimitedError(
-                    error_for_status(status, resp.text, what).args[0], status, retry_after=wait
-                )
+                limited = RateLimitedError(error_for_status(status, resp.text, what).args[0], status, retry_after=wait)
                 if throttled >= self.max_rate_limited:
                     raise limited
                 raise _Throttled(limited)

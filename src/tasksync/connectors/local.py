@@ -65,9 +65,7 @@ class LocalConnector:
         except FileNotFoundError:
             raise ConfigError(f"{self.path}: board file not found") from None
         except json.JSONDecodeError as e:
-            raise ConfigError(
-                f"{self.path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}"
-            ) from None
+            raise ConfigError(f"{self.path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
         if (
             not isinstance(data, dict)
             or not isinstance(data.get("cards"), list)
@@ -87,18 +85,14 @@ class LocalConnector:
         for w in writes:
             card = cards.get(w.task_id)
             if card is None:
-                done.append(
-                    WriteResult(w.task_id, False, f"card {w.task_id} not found on {self.path.name}")
-                )
+                done.append(WriteResult(w.task_id, False, f"card {w.task_id} not found on {self.path.name}"))
             else:
                 try:
                     for f, value in w.values.items():
                         apply_write(data, card, fields, f, value)
                     done.append(WriteResult(w.task_id, True))
                 except KeyError as e:
-                    done.append(
-                        WriteResult(w.task_id, False, f"card {card.get('name')!r}: {e.args[0]}")
-                    )
+                    done.append(WriteResult(w.task_id, False, f"card {card.get('name')!r}: {e.args[0]}"))
             if len(done) >= self.save_every:
                 atomic_write_json(self.path, data)
                 yield from done
@@ -115,9 +109,7 @@ class LocalConnector:
                 yield WriteResult(existing, True, key=new.key)
                 continue
             if not any(lst["id"] == new.stage_id for lst in data["lists"]):
-                raise NotFoundError(
-                    f"{self.path.name}: list {new.stage_id} not found for new card {new.title!r}"
-                )
+                raise NotFoundError(f"{self.path.name}: list {new.stage_id} not found for new card {new.title!r}")
             fields = BoardFields(data, self.settings)
             card = card_from_new_task(new, str(data.get("id") or ""))
             data["cards"].append(card)
@@ -126,9 +118,7 @@ class LocalConnector:
                 try:
                     apply_write(data, card, fields, Field.PRIORITY, new.priority)
                 except KeyError as e:
-                    yield WriteResult(
-                        card["id"], False, f"new card {new.title!r}: {e.args[0]}", key=new.key
-                    )
+                    yield WriteResult(card["id"], False, f"new card {new.title!r}: {e.args[0]}", key=new.key)
                     continue
             atomic_write_json(self.path, data)
             yield WriteResult(card["id"], True, key=new.key)

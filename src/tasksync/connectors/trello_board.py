@@ -59,9 +59,7 @@ class BoardFields:
                 text = str((opt.get("value") or {}).get("text", ""))
                 self.option_text[opt["id"]] = text
                 self.option_id[text.casefold()] = opt["id"]
-        self.labels: dict[str, str] = {
-            lab["id"]: str(lab.get("name") or "") for lab in board.get("labels") or []
-        }
+        self.labels: dict[str, str] = {lab["id"]: str(lab.get("name") or "") for lab in board.get("labels") or []}
         self.label_by_name = {name.casefold(): lid for lid, name in self.labels.items() if name}
         tiers = settings.priority.tiers
         self.tier_names = {t.casefold(): t for t in tiers}
@@ -69,9 +67,7 @@ class BoardFields:
     @property
     def priority_options(self) -> tuple[str, ...]:
         if self.settings.priority.use_labels:
-            return tuple(
-                t for t in self.settings.priority.tiers if t.casefold() in self.label_by_name
-            )
+            return tuple(t for t in self.settings.priority.tiers if t.casefold() in self.label_by_name)
         return tuple(self.option_text[o] for o in self.option_text)
 
     def item_value(self, item: Mapping[str, Any]) -> str | None:
@@ -157,11 +153,7 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
         label_names = tuple(fields.labels.get(lid, "") for lid in label_ids)
         if use_labels:
             priority = next(
-                (
-                    fields.tier_names[n.casefold()]
-                    for n in label_names
-                    if n.casefold() in fields.tier_names
-                ),
+                (fields.tier_names[n.casefold()] for n in label_names if n.casefold() in fields.tier_names),
                 None,
             )
         desc = str(card.get("desc") or "")
@@ -206,9 +198,7 @@ def new_object_id() -> str:
     return f"{int(time.time()):08x}{os.urandom(8).hex()}"
 
 
-def _set_priority(
-    board: MutableMapping[str, Any], card: Json, fields: BoardFields, value: FieldValue
-) -> None:
+def _set_priority(board: MutableMapping[str, Any], card: Json, fields: BoardFields, value: FieldValue) -> None:
     if fields.settings.priority.use_labels:
         tier_ids = {
             fields.label_by_name[t.casefold()]
@@ -238,9 +228,7 @@ def _set_priority(
     if isinstance(value, str):
         opt = fields.option_id.get(value.casefold())
         if opt is None:
-            raise KeyError(
-                f"custom field {fields.settings.priority.field!r} has no option {value!r}"
-            )
+            raise KeyError(f"custom field {fields.settings.priority.field!r} has no option {value!r}")
         items.append(
             {
                 "id": new_object_id(),
@@ -254,9 +242,7 @@ def _set_priority(
     board["customFieldItems"] = items
 
 
-def apply_write(
-    board: MutableMapping[str, Any], card: Json, fields: BoardFields, f: Field, value: FieldValue
-) -> None:
+def apply_write(board: MutableMapping[str, Any], card: Json, fields: BoardFields, f: Field, value: FieldValue) -> None:
     """Set one field of one card in a board JSON, as the Trello API would."""
     if f is Field.ASSIGNEES:
         card["idMembers"] = list(value) if isinstance(value, tuple) else []
@@ -266,9 +252,7 @@ def apply_write(
         _set_priority(board, card, fields, value)
     elif f is Field.CLOSED:
         card["closed"] = bool(value)
-    card["dateLastActivity"] = (
-        datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    card["dateLastActivity"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def card_from_new_task(new: NewTask, board_id: str) -> Json:
@@ -285,15 +269,11 @@ def card_from_new_task(new: NewTask, board_id: str) -> Json:
         "due": f"{new.due.isoformat()}T12:00:00.000Z" if new.due else None,
         "closed": False,
         "pos": "bottom",
-        "dateLastActivity": datetime.now(UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
+        "dateLastActivity": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
 
 
-def set_link_item(
-    board: MutableMapping[str, Any], card: Json, fields: BoardFields, key: str
-) -> None:
+def set_link_item(board: MutableMapping[str, Any], card: Json, fields: BoardFields, key: str) -> None:
     """Put the CRM key in the link custom field of a new card, when the board has that field."""
     if fields.link_field is None:
         return

@@ -1,75 +1,451 @@
-"""Reading export files as rows of text cells, streamed, with their line numbers."""
+"""Reading export files as rows of text cells, streamed, with their line numbers.
+
+Two formats, recognised by content rather than by extension (CRMs and users name files
+anything): delimited text (CSV, TSV, Excel's "Unicode text", any encoding) and XLSX
+workbooks. Both are streamed, so memory stays flat however many rows a file has.
+
+Text encodings are found from a byte-order mark, then by checking whether the whole file is
+UTF-8 (most exports are), then with charset-normalizer. Bytes that do not decode are not fatal:
+they become lone surrogates (U+DC00 + byte) that the loader reports as the cell's problem.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any, BinaryIO, Literal
 
 from tasksync.errors import ConfigError, CrmError
 
-__all__ = ["Table", "open_table"]
+__all__ = [
+    "BAD_BYTES",
+    "Table",
+    "bad_bytes",
+    "detect_encoding",
+    "open_table",
+    "parse_delimiter",
+    "sniff_delimiter",
+]
+
+#: Lone surrogates standing for undecodable bytes (see :func:`bad_bytes`).
+BAD_BYTES = re.compile("[\udc00-\udcff]")
+_ERRORS = "tasksync-bytes"
+
+
+def _keep_bytes(e: UnicodeError) -> tuple[str, int]:
+    if not isinstance(e, UnicodeDecodeError):
+        raise e
+    return "".join(chr(0xDC00 + b) for b in e.object[e.start : e.end]), e.end
+
+
+codecs.register_error(_ERRORS, _keep_bytes)
+
+
+def bad_bytes(cell: str) -> bytes:
+    """The undecodable bytes hidden in a cell read with the reader's error handler."""
+    return bytes(ord(c) - 0xDC00 for c in BAD_BYTES.findall(cell))
 
 
 @dataclass
 class Table:
-    """An open export: its headers and an iterator of ``(line number, cells)``."""
+    """An open export: its headers and an iterator of ``(line number, cells)``.
+
+    ``line`` is the physical line (CSV, the record's first line) or the sheet row (XLSX), as a
+    spreadsheet or editor shows it. ``encoding`` and ``delimiter`` say how the file was read
+    (``"xlsx"`` and ``""`` for workbooks); ``sheet`` is the worksheet read, if any.
+    """
 
     path: Path
     headers: list[str]
     rows: Iterator[tuple[int, list[str]]]
     encoding: str
     delimiter: str
+    format: Literal["csv", "xlsx"] = "csv"
+    sheet: str | None = None
+    header_line: int = 1
+    notes: list[str] = field(default_factory=list)  # how the file was read, for `crm check`
+    has_bad_bytes: bool = False  # some bytes did not decode (cells carry them as surrogates)
 
 
-def _sniff_delimiter(sample: str) -> str:
-    first = sample.splitlines()[0] if sample else ""
-    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_CJK = {"gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950", "cp949", "euc_kr"}
+_CJK |= {"johab", "shift_jis", "cp932", "euc_jp", "iso2022_jp", "iso2022_kr", "shift_jis_2004"}
+_LATIN = {"cp1250", "cp1252", "latin_1", "iso8859_1", "iso8859_2", "iso8859_15", "cp1257"}
+_LATIN |= {"iso8859_9", "iso8859_13", "cp1254", "mac_roman", "mac_latin2", "cp850", "ascii"}
+_CHUNK = 1 << 20
+
+
+def detect_encoding(fh: BinaryIO) -> tuple[str, str]:
+    """The encoding of a text export and how it was found. Reads the file once, in chunks."""
+    fh.seek(0)
+    head = fh.read(65536)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name, "byte-order mark"
+    if len(head) >= 4:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > len(odd) * 0.3 and even.count(0) < len(even) * 0.05:
+            return "utf-16-le", "NUL bytes every other byte (UTF-16 without byte-order mark)"
+        if even.count(0) > len(even) * 0.3 and odd.count(0) < len(odd) * 0.05:
+            return "utf-16-be", "NUL bytes every other byte (UTF-16 without byte-order mark)"
+    # Most exports are UTF-8: check the whole file cheaply, remembering where it stops being so.
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    fh.seek(0)
+    offset = 0
+    bad_at = -1
+    while chunk := fh.read(_CHUNK):
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as e:
+            bad_at = offset + e.start
+            break
+        offset += len(chunk)
+    else:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            bad_at = max(offset - 4, 0)
+    if bad_at < 0:
+        return "utf-8", "valid UTF-8"
+    fh.seek(max(bad_at - 32768, 0))
+    sample = head + fh.read(65536)
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    guess = codecs.lookup(best.encoding).name.replace("-", "_") if best else None
+    if guess is None or guess in _CJK:
+        # charset-normalizer confuses short Chinese samples with Korean or Japanese; GB18030
+        # (a superset of GBK and GB2312) is by far the likelier for a CRM export.
+        if _decodes(sample, "gb18030"):
+            return "gb18030", f"detected ({guess or 'no guess'}; read as GB18030)"
+    if guess is None or guess in _LATIN:
+        # Excel on Western Windows writes cp1252; charset-normalizer often says cp1250.
+        if _decodes(sample, "cp1252"):
+            return "cp1252", f"detected ({guess or 'no guess'}; read as Windows-1252)"
+    if guess is None:
+        raise CrmError(
+            "cannot tell the file's text encoding; set crm.encoding "
+            '(e.g. "gb18030", "cp1252", "utf-16")'
+        )
+    return guess, "detected by charset-normalizer"
+
+
+def _decodes(sample: bytes, encoding: str) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_DELIMITER_NAMES = {
+    "comma": ",",
+    "semicolon": ";",
+    "tab": "\t",
+    "\\t": "\t",
+    "pipe": "|",
+    "space": " ",
+}
+_CANDIDATES = (",", ";", "\t", "|")
+
+
+def parse_delimiter(text: str) -> str:
+    """A configured delimiter: one character, or ``comma``/``semicolon``/``tab``/``pipe``."""
+    d = _DELIMITER_NAMES.get(text.casefold(), text)
+    if len(d) != 1:
+        raise ConfigError(f"crm.delimiter: expected one character or tab/comma/..., got {text!r}")
+    return d
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter giving the same, largest number of fields on most sample lines."""
+    best, best_score = ",", (-1.0, 0)
+    lines = [ln for ln in lines if ln.strip()][:50]
+    for d in _CANDIDATES:
+        try:
+            counts = [len(r) for r in csv.reader(lines, delimiter=d)]
+        except csv.Error:
+            continue
+        if not counts or max(counts) < 2:
+            continue
+        widest = max(counts)
+        score = (counts.count(widest) / len(counts), widest)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def _find_header(sample: list[list[str]]) -> int:
+    """Index of the header row: the first row about as wide as the widest rows, so titles
+    and report banners above it (``Opportunities report``, ``商机列表``) are skipped."""
+    widths = [sum(1 for c in r if str(c).strip()) for r in sample]
+    if not widths:
+        return 0
+    target = max(2, (max(widths) + 1) // 2)
+    for i, w in enumerate(widths):
+        if w >= target:
+            return i
+    return 0
+
+
+_HEADER_SCAN = 20
 
 
 @contextmanager
 def open_table(
-    path: Path, *, encoding: str | None = None, delimiter: str | None = None
+    path: Path,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | int | None = None,
 ) -> Iterator[Table]:
-    """Open a CSV/TSV export. Raises :class:`ConfigError` if missing, :class:`CrmError` if
-    it has no header row or cannot be decoded."""
+    """Open a CSV/TSV/text export or an XLSX workbook, whatever its extension.
+
+    Raises :class:`ConfigError` if it is missing or an option is wrong, :class:`CrmError` if
+    it has no header row or is not a readable export.
+    """
     try:
         fh = path.open("rb")
     except FileNotFoundError:
         raise ConfigError(f"{path}: CRM export not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot open: {e.strerror}") from None
     with fh:
-        enc = encoding or "utf-8-sig"
-        text = io.TextIOWrapper(fh, encoding=enc, newline="")
-        try:
-            sample = text.read(8192)
-        except UnicodeDecodeError as e:
+        magic = fh.read(8)
+        fh.seek(0)
+        if magic.startswith(b"PK\x03\x04"):
+            with _open_xlsx(path, fh, sheet) as table:
+                yield table
+            return
+        if magic.startswith(b"\xd0\xcf\x11\xe0"):
             raise CrmError(
-                f"{path}: cannot decode as {enc}: {e.reason} at byte {e.start}"
-            ) from None
-        delim = delimiter or _sniff_delimiter(sample)
-        text.seek(0)
-        reader = csv.reader(text, delimiter=delim)
+                f"{path}: an Excel 97-2003 (.xls) workbook; save it as .xlsx or CSV "
+                "(File > Save As) and point tasksync at that"
+            )
+        lowered = fh.read(512).lstrip().lower()
+        fh.seek(0)
+        if lowered.startswith((b"<html", b"<!doctype html", b"<table")):
+            raise CrmError(
+                f"{path}: an HTML page (some CRMs save reports as HTML named .xls); "
+                "export as CSV or XLSX instead"
+            )
+        with _open_text(path, fh, encoding, delimiter) as table:
+            yield table
+
+
+@contextmanager
+def _open_text(
+    path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | None
+) -> Iterator[Table]:
+    notes: list[str] = []
+    if encoding:
         try:
-            headers = next(reader)
+            enc = codecs.lookup(encoding).name
+        except LookupError:
+            raise ConfigError(f"crm.encoding: unknown encoding {encoding!r}") from None
+        if enc == "utf-8" and fh.read(3) == codecs.BOM_UTF8:
+            enc = "utf-8-sig"
+        notes.append(f"encoding {enc} (configured)")
+    else:
+        try:
+            enc, how = detect_encoding(fh)
+        except CrmError as e:
+            raise CrmError(f"{path}: {e}") from None
+        notes.append(f"encoding {enc} ({how})")
+    fh.seek(0)
+    text = io.TextIOWrapper(fh, encoding=enc, errors=_ERRORS, newline="")
+    sample_text = text.read(65536)
+    has_bad = bool(BAD_BYTES.search(sample_text)) or not _clean_tail(path, enc)
+    sample_lines = sample_text.splitlines(keepends=True)
+    if sample_lines and len(sample_text) == 65536:
+        sample_lines.pop()  # possibly cut short
+    skip = 0
+    m = re.fullmatch(r"\s*sep=(.)\s*", sample_lines[0]) if sample_lines else None
+    if m and not delimiter:
+        delim = m[1]
+        skip = 1
+        notes.append(f"delimiter {delim!r} (from the file's sep= line)")
+    elif delimiter:
+        delim = parse_delimiter(delimiter)
+        skip = 1 if m else 0
+        notes.append(f"delimiter {delim!r} (configured)")
+    else:
+        delim = sniff_delimiter(sample_lines[:60])
+        notes.append(f"delimiter {delim!r} (sniffed)")
+    text.seek(0)
+    reader = csv.reader(text, delimiter=delim)
+    line = 0
+
+    def read_row() -> list[str] | None:
+        nonlocal line
+        try:
+            row = next(reader)
         except StopIteration:
-            raise CrmError(f"{path}: the file is empty (expected a header row)") from None
-        headers = [h.strip() for h in headers]
+            return None
+        except csv.Error as e:
+            raise CrmError(f"{path}:{line + 1}: not valid CSV: {e}") from None
+        return row
+
+    try:
+        for _ in range(skip):
+            read_row()
+            line = reader.line_num
+        ahead: list[tuple[int, list[str]]] = []
+        while len(ahead) < _HEADER_SCAN:
+            start = line + 1
+            row = read_row()
+            if row is None:
+                break
+            line = reader.line_num
+            if row and any(c.strip() for c in row):
+                ahead.append((start, row))
+    except csv.Error as e:
+        raise CrmError(f"{path}:{line + 1}: not valid CSV: {e}") from None
+    if not ahead:
+        raise CrmError(f"{path}: the file is empty (expected a header row)")
+    h = _find_header([r for _, r in ahead])
+    header_line, headers = ahead[h]
+    if h:
+        notes.append(f"header on line {header_line} (lines above it skipped)")
+    rest = ahead[h + 1 :]
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        nonlocal line
+        yield from rest
+        while True:
+            start = line + 1
+            row = read_row()
+            if row is None:
+                return
+            line = reader.line_num
+            if row and any(c.strip() for c in row):
+                yield start, row
+
+    yield Table(
+        path,
+        [h_.strip() for h_ in headers],
+        rows(),
+        enc,
+        delim,
+        "csv",
+        None,
+        header_line,
+        notes,
+        has_bad,
+    )
+
+
+def _clean_tail(path: Path, enc: str) -> bool:
+    """Whether the whole file decodes (checked in chunks; most of it was checked already
+    for UTF-8, and decoding is fast)."""
+    decoder = codecs.getincrementaldecoder(enc)()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@contextmanager
+def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Table]:
+    try:
+        from openpyxl import load_workbook
+
+        wb = load_workbook(fh, read_only=True, data_only=True)
+    except Exception as e:  # a zip that is not a workbook, corrupt XML...
+        raise CrmError(f"{path}: not a readable XLSX workbook ({type(e).__name__}: {e})") from None
+    try:
+        names: list[str] = list(wb.sheetnames)
+        if not names:
+            raise CrmError(f"{path}: the workbook has no sheets")
+        if sheet is None or sheet == "":
+            name = names[0]
+        elif isinstance(sheet, int) or str(sheet).isdigit():
+            i = int(sheet)
+            if not 1 <= i <= len(names):
+                raise ConfigError(
+                    f"{path}: sheet {i} asked for (crm.sheet) but the workbook has "
+                    f"{len(names)}: {', '.join(names)}"
+                )
+            name = names[i - 1]
+        elif sheet in names:
+            name = str(sheet)
+        else:
+            raise ConfigError(
+                f"{path}: no sheet named {sheet!r} (crm.sheet); sheets: {', '.join(names)}"
+            )
+        ws = wb[name]
+        notes = [f"sheet {name!r}" + (f" of {len(names)}" if len(names) > 1 else "")]
+        it = _xlsx_rows(path, ws)
+        ahead: list[tuple[int, list[str]]] = []
+        for item in it:
+            ahead.append(item)
+            if len(ahead) >= _HEADER_SCAN:
+                break
+        if not ahead:
+            raise CrmError(f"{path}: sheet {name!r} is empty (expected a header row)")
+        h = _find_header([r for _, r in ahead])
+        header_line, headers = ahead[h]
+        if h:
+            notes.append(f"header on row {header_line} (rows above it skipped)")
 
         def rows() -> Iterator[tuple[int, list[str]]]:
-            try:
-                for row in reader:
-                    if row and any(c.strip() for c in row):
-                        yield reader.line_num, row
-            except UnicodeDecodeError as e:
-                raise CrmError(
-                    f"{path}:{reader.line_num + 1}: cannot decode as {enc}: {e.reason}"
-                ) from None
-            except csv.Error as e:
-                raise CrmError(f"{path}:{reader.line_num}: {e}") from None
+            yield from ahead[h + 1 :]
+            yield from it
 
-        yield Table(path, headers, rows(), enc, delim)
+        yield Table(
+            path, [x.strip() for x in headers], rows(), "xlsx", "", "xlsx", name, header_line, notes
+        )
+    finally:
+        wb.close()
+
+
+def _xlsx_rows(path: Path, ws: Any) -> Iterator[tuple[int, list[str]]]:
+    n = 0
+    try:
+        for n, values in enumerate(ws.iter_rows(values_only=True), 1):  # noqa: B007
+            if values and any(v is not None and v != "" for v in values):
+                yield n, [_cell_text(v) for v in values]
+    except CrmError:
+        raise
+    except Exception as e:  # corrupt sheet XML, bad shared strings...
+        raise CrmError(
+            f"{path}:{n + 1}: cannot read the workbook row ({type(e).__name__}: {e})"
+        ) from None
+
+
+def _cell_text(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, datetime):
+        return v.date().isoformat() if v.time() == time(0) else v.isoformat(sep=" ")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        r = repr(v)
+        return r if "e" not in r else f"{v:.10f}".rstrip("0").rstrip(".")
+    if isinstance(v, time):
+        return v.isoformat()
+    return str(v)

@@ -1,18 +1,27 @@
-"""Parsing the values CRMs put in their exports: dates, amounts, flags, names, lists.
+"""Parsing the values CRMs put in their exports: dates, amounts, flags, names, lists, stages.
 
-Each parser raises ``ValueError`` whose message says what was expected; the loader adds the
-file, line and column.
+Each parser raises ``ValueError`` whose message says what was expected and what was found; the
+loader adds the file, line and column. Parsers take a fast path for the common clean forms
+(``2024-01-31``, ``1234.5``) because they run once per cell of exports with 100,000s of rows.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Literal
 
 __all__ = [
     "DateOrder",
+    "Decimal",
+    "StageClassifier",
+    "StageKind",
+    "amount_decimal_hint",
+    "date_order_hint",
+    "header_key",
+    "name_keys",
     "normalise_name",
     "parse_amount",
     "parse_bool",
@@ -22,36 +31,109 @@ __all__ = [
 ]
 
 DateOrder = Literal["auto", "dmy", "mdy", "ymd"]
+Decimal = Literal[".", ","]
+StageKind = Literal["won", "lost", "open"]
 
 _EXCEL_EPOCH = date(1899, 12, 30)
-_YMD = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?$")
-_XYZ = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?:[ T].*)?$")
+_YMD = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T].*)?$")
+_XYZ = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})[-/.](\d{4}|\d{2})(?:[ T,].*)?$")
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ]
+    )
+    for m in names
+}
+# 5-Jan-2024, 05 Jan 2024, 5. Januar is not supported; Jan 5, 2024; January 5 2024.
+_DMONY = re.compile(r"^(\d{1,2})[-\s.]+([A-Za-z]{3,9})\.?[-\s,]+(\d{4}|\d{2})(?:[ T].*)?$")
+_MONDY = re.compile(r"^([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?:[ T,].*)?$")
+_SERIAL = re.compile(r"^\d{4,5}(?:\.\d+)?$")
 
 
 def parse_date(text: str, order: DateOrder = "auto") -> date:
-    """ISO and ``2024/1/5``, ``2024年1月5日``, ``05.01.2024`` (day first), ``1/5/2024``
-    (month first unless ``order`` says otherwise or the first part exceeds 12), Excel serials.
+    """ISO, ``2024/1/5``, ``2024年1月5日``, ``05.01.2024`` (day first), ``1/5/2024`` (month
+    first unless ``order`` is ``"dmy"`` or the first part exceeds 12), ``5-Jan-2024``,
+    ``Jan 5, 2024`` and Excel serial numbers (``45296``).
+
+    With ``order`` ``"dmy"`` or ``"mdy"`` (decided for the column) a value that only reads the
+    other way round is an error rather than silently read differently from its neighbours.
     """
     s = text.strip()
+    if len(s) == 10 and s[4] == "-" and s[7] == "-" and s[:4].isdigit():
+        try:
+            return date(int(s[:4]), int(s[5:7]), int(s[8:]))
+        except ValueError:
+            pass  # fall through to the full parser and its message
     m = _YMD.match(s)
     if m:
         return _mk(int(m[1]), int(m[2]), int(m[3]), text)
     m = _XYZ.match(s)
     if m:
-        a, b, y = int(m[1]), int(m[2]), int(m[3])
-        sep_dot = "." in s[:6]
-        if order == "dmy" or (order == "auto" and (sep_dot or a > 12)):
+        a, b, y = int(m[1]), int(m[3]), _year(m[4])
+        if order == "dmy":
+            if b > 12 and a <= 12:
+                raise ValueError(
+                    f"expected a day-first date like 31/01/2024 (this column is day-first), found {text!r}"
+                )
+            return _mk(y, b, a, text)
+        if order == "mdy":
+            if a > 12 and b <= 12:
+                raise ValueError(
+                    f"expected a month-first date like 01/31/2024 (this column is month-first), found {text!r}"
+                )
+            return _mk(y, a, b, text)
+        if m[2] == "." or a > 12:
             return _mk(y, b, a, text)
         return _mk(y, a, b, text)
-    if re.fullmatch(r"\d{4,5}(\.\d+)?", s):
+    if _SERIAL.match(s):
         serial = float(s)
         if 20000 <= serial <= 80000:  # 1954..2119: plausible Excel serial dates
             return _EXCEL_EPOCH + timedelta(days=int(serial))
+        raise ValueError(f"expected a date (or an Excel date serial 20000-80000), found {text!r}")
+    m = _DMONY.match(s)
+    if m and m[2].casefold() in _MONTHS:
+        return _mk(_year(m[3]), _MONTHS[m[2].casefold()], int(m[1]), text)
+    m = _MONDY.match(s)
+    if m and m[1].casefold() in _MONTHS:
+        return _mk(int(m[3]), _MONTHS[m[1].casefold()], int(m[2]), text)
     try:
         return datetime.fromisoformat(s.replace("Z", "+00:00")).date()
     except ValueError:
         pass
     raise ValueError(f"expected a date like 2024-01-31, found {text!r}")
+
+
+def date_order_hint(text: str) -> Literal["dmy", "mdy"] | None:
+    """What one value says about its column's day/month order, if anything."""
+    m = _XYZ.match(text.strip())
+    if not m:
+        return None
+    a, b = int(m[1]), int(m[3])
+    if a > 12 >= b:
+        return "dmy"
+    if b > 12 >= a:
+        return "mdy"
+    return None
+
+
+def _year(s: str) -> int:
+    y = int(s)
+    if len(s) == 2:
+        y += 2000 if y < 70 else 1900
+    return y
 
 
 def _mk(y: int, m: int, d: int, text: str) -> date:
@@ -61,40 +143,76 @@ def _mk(y: int, m: int, d: int, text: str) -> date:
         raise ValueError(f"expected a valid calendar date, found {text!r}") from None
 
 
-_CURRENCY = re.compile(r"[\s$€£¥￥₹₩]|US\$|USD|EUR|GBP|CNY|RMB|JPY|元|[A-Z]{3}$")
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_SYMBOLS = "$€£¥₹₩₽"
+_AMOUNT = re.compile(
+    rf"""^(?P<open>\()?\s*(?P<neg1>-)?\s*
+    (?:(?:[A-Z]{{1,2}}\s?)?[{_SYMBOLS}]|[A-Z]{{3}}(?=[\s\d-]))?\s*
+    (?P<neg2>-)?\s*
+    (?P<num>\d[\d.,' ]*)
+    (?P<unit>万|亿)?\s*
+    (?:[{_SYMBOLS}]|[A-Za-z]{{2,3}}\.?|元|圆)?\s*(?P<neg3>-)?(?P<close>\))?$""",
+    re.X,
+)
 
 
-def parse_amount(text: str) -> float:
-    """``$1,234.50``, ``¥1,234``, ``1.234,50 €``, ``1 234,5``, ``(120)`` (negative)."""
-    s = unicodedata.normalize("NFKC", text).strip()
-    negative = s.startswith("(") and s.endswith(")")
-    s = s.strip("()")
-    s = _CURRENCY.sub("", s).replace("\u202f", "").replace("'", "")
-    if s.startswith("-"):
-        negative, s = True, s[1:]
-    if not s or not re.fullmatch(r"[\d.,]+", s):
+def parse_amount(text: str, decimal: Decimal | None = None) -> float:
+    """``$1,234.50``, ``¥1,234``, ``1.234,50 €``, ``1 234,5``, ``USD 1,234``, ``12.5万``,
+    ``(120)`` (negative).
+
+    ``decimal`` is the column's decimal mark when known (see :func:`amount_decimal_hint`);
+    otherwise each value is read on its own (``1,234`` is a thousand, ``1,23`` is 1.23).
+    """
+    if _PLAIN_NUMBER.fullmatch(text) and (decimal != "," or "." not in text):
+        return float(text)
+    s = unicodedata.normalize("NFKC", text).replace("\u2212", "-").strip()
+    m = _AMOUNT.match(s)
+    if not m or bool(m["open"]) != bool(m["close"]):
         raise ValueError(f"expected an amount like 1234.50, found {text!r}")
-    last_dot, last_comma = s.rfind("."), s.rfind(",")
-    if last_comma > last_dot:
-        # 1.234,50 or 1234,5: comma is the decimal mark unless it groups thousands (1,234).
-        decimals = len(s) - last_comma - 1
-        if last_dot >= 0 or decimals != 3 or (s.count(",") == 1 and len(s) <= 4):
-            s = s.replace(".", "").replace(",", ".")
-        else:
-            s = s.replace(",", "")
+    negative = bool(m["open"] or m["neg1"] or m["neg2"] or m["neg3"])
+    num = m["num"].replace(" ", "").replace("'", "")
+    if decimal is None:
+        decimal = amount_decimal_hint(num) or "."
+    if decimal == ",":
+        num = num.replace(".", "").replace(",", ".")
     else:
-        s = s.replace(",", "")
-        if s.count(".") > 1:  # 1.234.567 grouping with dots
-            s = s.replace(".", "")
+        num = num.replace(",", "")
     try:
-        value = float(s)
+        value = float(num)
     except ValueError:
-        raise ValueError(f"expected an amount like 1234.50, found {text!r}") from None
+        raise ValueError(f"expected an amount like 1234.50 (decimal mark {decimal!r}), found {text!r}") from None
+    if m["unit"] == "万":
+        value *= 10_000
+    elif m["unit"] == "亿":
+        value *= 100_000_000
     return -value if negative else value
 
 
-_TRUE = {"1", "true", "yes", "y", "x", "t", "是", "有", "available", "active"}
-_FALSE = {"0", "false", "no", "n", "f", "", "否", "无", "away", "inactive", "-"}
+def amount_decimal_hint(text: str) -> Decimal | None:
+    """The decimal mark one amount reveals: the later of ``.``/``,`` when both appear, a mark
+    followed by other than three digits, or the one that repeats (grouping) by elimination."""
+    dot, comma = text.rfind("."), text.rfind(",")
+    if dot >= 0 and comma >= 0:
+        return "." if dot > comma else ","
+    mark = "." if dot >= 0 else "," if comma >= 0 else None
+    if mark is None:
+        return None
+    if text.count(mark) > 1:
+        return "," if mark == "." else "."
+    digits = len(text.rstrip(" €$£¥元)")) - text.rfind(mark) - 1
+    if digits != 3:
+        return mark
+    return None
+
+
+_TRUE = {
+    "1", "true", "yes", "y", "x", "t", "是", "有", "available", "active", "在职", "启用",
+    "customer", "已成交", "成交客户", "正式客户", "on", "✓", "✔", "√",
+}  # fmt: skip
+_FALSE = {
+    "0", "false", "no", "n", "f", "", "否", "无", "away", "inactive", "-", "离职", "休假",
+    "停用", "禁用", "prospect", "lead", "潜在客户", "未成交", "off",
+}  # fmt: skip
 
 
 def parse_bool(text: str) -> bool:
@@ -106,11 +224,28 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected yes or no, found {text!r}")
 
 
+_RANGE = re.compile(r"^(\d[\d,]*)\s*(?:-|–|~|～|至|到|to)\s*(\d[\d,]*)\s*人?$")
+_AT_LEAST = re.compile(r"^(?:>|≥|over\s+)?\s*(\d[\d,]*)\s*(?:\+|人以上|以上|人)?$")
+
+
 def parse_int(text: str) -> int:
+    """Whole numbers; employee bands (``51-200``, ``100-499人``) give their midpoint,
+    open bands (``10,000+``, ``1000人以上``) their bound."""
+    s = text.strip()
+    if s.isdigit():
+        return int(s)
     try:
-        return round(parse_amount(text))
+        return round(parse_amount(s))
     except ValueError:
-        raise ValueError(f"expected a whole number, found {text!r}") from None
+        pass
+    t = unicodedata.normalize("NFKC", s)
+    m = _RANGE.match(t)
+    if m:
+        return (int(m[1].replace(",", "")) + int(m[2].replace(",", ""))) // 2
+    m = _AT_LEAST.match(t)
+    if m:
+        return int(m[1].replace(",", ""))
+    raise ValueError(f"expected a whole number (or a range like 51-200), found {text!r}")
 
 
 def parse_list(text: str) -> tuple[str, ...]:
@@ -120,4 +255,69 @@ def parse_list(text: str) -> tuple[str, ...]:
 
 def normalise_name(text: str) -> str:
     """Full-width to half-width, whitespace folded, case folded: for matching names."""
-    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
+    return " ".join(unicodedata.normalize("NFKC", text).replace("\u200b", "").split()).casefold()
+
+
+_EMAIL_IN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def name_keys(text: str) -> list[str]:
+    """The ways a rep's name may be written: ``Mei Chen``, ``chen, mei``, ``王 伟`` for
+    ``王伟``, ``Mei Chen <mei@x.com>``: each normalised, most exact first."""
+    n = normalise_name(text)
+    keys = [n]
+    m = _EMAIL_IN.search(n)
+    if m and m[0] != n:
+        keys.append(m[0])
+        bare = normalise_name(_EMAIL_IN.sub("", n).strip(" <>()[]"))
+        if bare:
+            keys.append(bare)
+    if "," in n:
+        last, _, first = n.partition(",")
+        keys.append(normalise_name(f"{first} {last}"))
+    squeezed = n.replace(" ", "")
+    if squeezed != n:
+        keys.append(squeezed)
+    return keys
+
+
+def header_key(text: str) -> str:
+    """A header folded for matching: case, width, spaces and punctuation ignored, so
+    ``Close Date``, ``CloseDate``, ``close_date`` and ``*Close Date`` are one."""
+    return re.sub(r"[\W_]+", "", normalise_name(text))
+
+
+#: Stage names that mean a deal was won or lost, in the CRMs tasksync knows; configured
+#: ``crm.stage_won`` / ``crm.stage_lost`` names are added to these.
+WON_STAGES = (
+    "won", "closed won", "closedwon", "closed - won", "win", "deal won", "赢单", "成交",
+    "已成交", "赢单关闭", "签约", "已签约", "赢单成交", "合同签订", "结束-赢单", "关闭-赢单",
+)  # fmt: skip
+LOST_STAGES = (
+    "lost", "closed lost", "closedlost", "closed - lost", "lose", "deal lost", "输单",
+    "丢单", "已输单", "输单关闭", "失败", "已失败", "无效", "结束-输单", "关闭-输单",
+    "closed lost to competition", "closed-lost to competition",
+)  # fmt: skip
+
+
+class StageClassifier:
+    """Says whether a stage name means won, lost or still open, with synonyms."""
+
+    def __init__(self, won: Iterable[str] = (), lost: Iterable[str] = ()) -> None:
+        self.won = {header_key(s) for s in (*WON_STAGES, *won)} - {""}
+        self.lost = {header_key(s) for s in (*LOST_STAGES, *lost)} - {""}
+        self._cache: dict[str, StageKind] = {}
+
+    def __call__(self, stage: str) -> StageKind:
+        kind = self._cache.get(stage)
+        if kind is None:
+            key = header_key(stage)
+            if key in self.won or key.startswith("closedwon"):
+                kind = "won"
+            elif key in self.lost or key.startswith("closedlost"):
+                kind = "lost"
+            else:
+                kind = "open"
+            if len(self._cache) < 10_000:
+                self._cache[stage] = kind
+        return kind

@@ -205,9 +205,7 @@ class FakeTrello:
             cards = []
             for i, raw in enumerate(b.pop("cards", None) or []):
                 card = self._complete_card(dict(raw), b, i)
-                card["customFieldItems"] = list(raw.get("customFieldItems") or []) + items.get(
-                    card["id"], []
-                )
+                card["customFieldItems"] = list(raw.get("customFieldItems") or []) + items.get(card["id"], [])
                 cards.append(card)
                 self.cards[card["id"]] = card
             b["cards"] = cards
@@ -221,9 +219,7 @@ class FakeTrello:
         card.setdefault("name", "")
         card.setdefault("desc", "")
         card["idMembers"] = list(card.get("idMembers") or [])
-        card["idLabels"] = list(
-            card.get("idLabels") or [lab["id"] for lab in card.get("labels") or []]
-        )
+        card["idLabels"] = list(card.get("idLabels") or [lab["id"] for lab in card.get("labels") or []])
         card.pop("labels", None)
         card.setdefault("due", None)
         card.setdefault("dueComplete", False)
@@ -254,12 +250,10 @@ class FakeTrello:
         bid = self.new_id()
         board: Json = {"id": bid, "name": name, "shortLink": f"sl{bid[-6:]}"}
         board["lists"] = [
-            {"id": self.new_id(), "name": n, "pos": 1024.0 * (i + 1), "closed": False}
-            for i, n in enumerate(lists)
+            {"id": self.new_id(), "name": n, "pos": 1024.0 * (i + 1), "closed": False} for i, n in enumerate(lists)
         ]
         board["members"] = [
-            {"id": self.new_id(), "fullName": f"Rep {i:02d}", "username": f"rep{i:02d}"}
-            for i in range(members)
+            {"id": self.new_id(), "fullName": f"Rep {i:02d}", "username": f"rep{i:02d}"} for i in range(members)
         ]
         board["labels"] = [{"id": self.new_id(), "name": "pinned", "color": "red"}]
         fields: list[Json] = []
@@ -341,9 +335,7 @@ class FakeTrello:
         if kind not in FAULT_KINDS and not kind.isdigit():
             raise ValueError(f"unknown fault {kind!r}")
         with self._lock:
-            self._scripted.append(
-                _Scripted(method.upper(), re.compile(path_regex), kind, max(1, times))
-            )
+            self._scripted.append(_Scripted(method.upper(), re.compile(path_regex), kind, max(1, times)))
 
     def reset_log(self) -> None:
         with self._lock:
@@ -357,9 +349,7 @@ class FakeTrello:
         return sum(
             1
             for r in self.log
-            if not r.via_batch
-            and (method is None or r.method == method.upper())
-            and (rx is None or rx.search(r.path))
+            if not r.via_batch and (method is None or r.method == method.upper()) and (rx is None or rx.search(r.path))
         )
 
     def _pick_fault(self, method: str, path: str) -> str | None:
@@ -415,9 +405,7 @@ class FakeTrello:
 
     # ------------------------------------------------------------------ entry point
 
-    def handle(
-        self, method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] = {}
-    ) -> FakeResponse:
+    def handle(self, method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] = {}) -> FakeResponse:
         """Answer one HTTP request (``url`` with its query string, path starting with /1/)."""
         method = method.upper()
         parts = urlsplit(url)
@@ -457,9 +445,7 @@ class FakeTrello:
                 resp.headers.update(self._limit_headers(token))
                 return self._finish(method, path, query, payload, resp, fault)
             if fault in ("timeout", "drop"):
-                return self._finish(
-                    method, path, query, payload, FakeResponse(0, fault=fault), fault
-                )
+                return self._finish(method, path, query, payload, FakeResponse(0, fault=fault), fault)
             resp = self._auth_and_route(method, path, query, payload, key, token)
             resp.headers.update(self._limit_headers(token))
             if fault in ("timeout_after", "drop_after"):
@@ -512,9 +498,7 @@ class FakeTrello:
             status, body = e.status, e.body
         if isinstance(body, str):
             return FakeResponse(status, body.encode(), {"Content-Type": "text/plain"})
-        return FakeResponse(
-            status, json.dumps(body).encode(), {"Content-Type": "application/json; charset=utf-8"}
-        )
+        return FakeResponse(status, json.dumps(body).encode(), {"Content-Type": "application/json; charset=utf-8"})
 
     # ------------------------------------------------------------------ routes
 
@@ -537,9 +521,7 @@ class FakeTrello:
         )
     )
 
-    def _route(
-        self, method: str, path: str, query: Mapping[str, str], payload: Json, token: str
-    ) -> tuple[int, Any]:
+    def _route(self, method: str, path: str, query: Mapping[str, str], payload: Json, token: str) -> tuple[int, Any]:
         args: Json = {**query, **payload}
         for m, rx, name in self._ROUTES:
             match = rx.match(path)
@@ -592,16 +574,10 @@ class FakeTrello:
         names = base if not fields or fields == "all" else ("id", *fields.split(","))
         out: Json = {n: board[n] for n in names if n in board}
         if "limits" in names:
-            out["limits"] = {
-                "cards": {"openPerBoard": {"status": "ok", "disableAt": self.max_board_cards}}
-            }
+            out["limits"] = {"cards": {"openPerBoard": {"status": "ok", "disableAt": self.max_board_cards}}}
         lists = args.get("lists")
         if lists and lists != "none":
-            out["lists"] = [
-                copy.deepcopy(lst)
-                for lst in board["lists"]
-                if lists == "all" or not lst.get("closed")
-            ]
+            out["lists"] = [copy.deepcopy(lst) for lst in board["lists"] if lists == "all" or not lst.get("closed")]
         cards = args.get("cards")
         if cards and cards != "none":
             chosen = board["cards"] if cards == "all" else self._open_cards(board)
@@ -611,9 +587,7 @@ class FakeTrello:
                     "message": "Requested too many cards",
                 }
             items = _flag(args.get("card_customFieldItems"))
-            out["cards"] = [
-                self._card_view(board, c, args.get("card_fields"), items) for c in chosen
-            ]
+            out["cards"] = [self._card_view(board, c, args.get("card_fields"), items) for c in chosen]
         if _flag(args.get("customFields")):
             out["customFields"] = copy.deepcopy(board["customFields"])
         if args.get("members") in ("all", "normal", "admins", "owners", "members"):
@@ -622,9 +596,7 @@ class FakeTrello:
             out["labels"] = copy.deepcopy(board["labels"])
         return 200, out
 
-    def _r_get_board_cards(
-        self, ident: str, card_filter: str | None, *, args: Json, token: str
-    ) -> tuple[int, Any]:
+    def _r_get_board_cards(self, ident: str, card_filter: str | None, *, args: Json, token: str) -> tuple[int, Any]:
         board = self._board_or_404(ident, token)
         flt = card_filter or args.get("filter") or "open"
         if flt == "all":
@@ -680,9 +652,7 @@ class FakeTrello:
     def _r_get_card(self, ident: str, *, args: Json, token: str) -> tuple[int, Any]:
         card = self._card_or_404(ident, token)
         board = self.boards[card["idBoard"]]
-        return 200, self._card_view(
-            board, card, args.get("fields"), _flag(args.get("customFieldItems"))
-        )
+        return 200, self._card_view(board, card, args.get("fields"), _flag(args.get("customFieldItems")))
 
     def _record(self, card: Json, atype: str, field_name: str, value: Any) -> None:
         card["dateLastActivity"] = _now_iso()
@@ -758,15 +728,11 @@ class FakeTrello:
         self._set(card, "idMembers", [*card["idMembers"], member], "addMemberToCard")
         return 200, [m for m in board["members"] if m["id"] in card["idMembers"]]
 
-    def _r_remove_member(
-        self, ident: str, member: str, *, args: Json, token: str
-    ) -> tuple[int, Any]:
+    def _r_remove_member(self, ident: str, member: str, *, args: Json, token: str) -> tuple[int, Any]:
         card = self._card_or_404(ident, token)
         if member not in card["idMembers"]:
             return 400, "member is not on the card"
-        self._set(
-            card, "idMembers", [m for m in card["idMembers"] if m != member], "removeMemberFromCard"
-        )
+        self._set(card, "idMembers", [m for m in card["idMembers"] if m != member], "removeMemberFromCard")
         return 200, card["idMembers"]
 
     def _r_put_item(self, ident: str, field_id: str, *, args: Json, token: str) -> tuple[int, Any]:
@@ -850,9 +816,7 @@ class FakeTrello:
         raw = args.get("options") or []
         for i, opt in enumerate(raw if isinstance(raw, list) else []):
             text = opt.get("value", {}).get("text") if isinstance(opt, dict) else str(opt)
-            options.append(
-                {"id": self.new_id(), "idCustomField": fid, "value": {"text": text}, "pos": i}
-            )
+            options.append({"id": self.new_id(), "idCustomField": fid, "value": {"text": text}, "pos": i})
         cf: Json = {
             "id": fid,
             "idModel": board["id"],
@@ -980,9 +944,7 @@ def load_board_file(path: Path) -> Json:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve a fake Trello on loopback with the given board files until interrupted."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tasksync.testing.fake_trello", description=main.__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m tasksync.testing.fake_trello", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--board", type=Path, action="append", default=[], help="board JSON")

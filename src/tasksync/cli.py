@@ -1,0 +1,251 @@
+"""The command line: parsing and presentation only; the work is done by :mod:`tasksync.sync`.
+
+Exit codes: 0 done; 1 a write failed; 2 bad configuration or input file; 3 a CRM export was
+rejected; 4 the plan is stale or missing; 5 a safety guard stopped the run; 6 the API refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from tasksync import __version__
+from tasksync.errors import CrmError, TasksyncError
+from tasksync.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+
+def _console(args: argparse.Namespace) -> Console:
+    no_color = getattr(args, "no_color", False) or bool(os.environ.get("NO_COLOR"))
+    return Console(
+        no_color=no_color,
+        highlight=False,
+        soft_wrap=False,
+        width=None if sys.stdout.isatty() else 120,
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config))
+
+
+def _today(args: argparse.Namespace) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(args.today) if getattr(args, "today", None) else None
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from tasksync.sync.workspace import Workspace
+
+    return Workspace(_settings(args), today=_today(args))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from tasksync.model import PlanKind
+    from tasksync.render import plan_json, print_plan
+
+    with _workspace(args) as ws:
+        result = ws.plan(
+            force=args.force,
+            kind=PlanKind.REBALANCE if getattr(args, "rebalance", False) else PlanKind.SYNC,
+        )
+        if args.json:
+            print(json.dumps(plan_json(result), ensure_ascii=False, indent=1))
+        else:
+            console = _console(args)
+            print_plan(result, console)
+            if not result.plan.empty:
+                console.print(f"Review, then run `tasksync apply` to write plan {result.plan.id}.")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from tasksync.render import print_outcome, print_plan
+
+    console = _console(args)
+    with _workspace(args) as ws:
+        resumed = ws.pending_resume()
+        if resumed is not None:
+            console.print(f"Finished interrupted plan {resumed.plan_id}: {resumed.done} changes written")
+            if args.plan is None and ws.store.latest(ws.connector.board, "proposed") is None:
+                return 0 if resumed.ok else 1
+        if args.now:
+            result = ws.plan(force=args.force)
+            print_plan(result, console)
+            if result.plan.empty:
+                return 0
+            plan_id: str | None = result.plan.id
+        else:
+            plan_id = args.plan
+        plan, outcome = ws.apply(plan_id, progress=None)
+        print_outcome(plan, outcome, console)
+        console.print(f"Undo with `tasksync undo {plan.id}`.")
+        return 0 if outcome.ok else 1
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    from tasksync.render import print_outcome
+
+    console = _console(args)
+    with _workspace(args) as ws:
+        undo, outcome = ws.undo(args.plan_id)
+        print_outcome(undo, outcome, console)
+        for c in undo.conflicts:
+            console.print(
+                f"  [yellow]kept[/yellow]: {c.title!r} {c.field.value} was changed after the plan; left alone"
+            )
+        return 0 if outcome.ok else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tasksync.render import print_report
+
+    with _workspace(args) as ws:
+        kpis = ws.kpis()
+        if args.json:
+            print(json.dumps(kpis.as_dict(), ensure_ascii=False, indent=1))
+        else:
+            print_report(kpis, _console(args))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    console = _console(args)
+    with _workspace(args) as ws:
+        for p in ws.store.plans(limit=args.limit):
+            console.print(
+                f"{p.id}  {p.kind:9} {p.status:10} {p.changes:4} changes {p.creates:3} creates  "
+                f"{p.applied_at or p.created_at}"
+            )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tasksync.examples import generate
+
+    folder = Path(args.dir)
+    if folder.exists() and args.fresh:
+        shutil.rmtree(folder)
+    console = _console(args)
+    config = folder / "tasksync.toml"
+    if not config.exists():
+        generate(folder)
+        console.print(f"Wrote the example board and CRM exports to {folder}/")
+    argv = ["-c", str(config)]
+    if args.no_color:
+        argv.insert(0, "--no-color")
+    console.rule("tasksync plan")
+    rc = main([*argv, "plan", *(["--today", args.today] if args.today else [])])
+    if rc:
+        return rc
+    console.rule("tasksync apply")
+    rc = main([*argv, "apply"])
+    if rc:
+        return rc
+    console.rule("tasksync report")
+    rc = main([*argv, "report", *(["--today", args.today] if args.today else [])])
+    console.print(f"\nThe demo lives in {folder}/: run `tasksync -c {config} plan` again (nothing to change),")
+    console.print(f"or edit {folder}/board.json and plan again; `tasksync -c {config} history` lists plans.")
+    return rc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tasksync",
+        description="Divide and prioritise sales work on Trello and Asana from CRM exports.",
+    )
+    parser.add_argument("--version", action="version", version=f"tasksync {__version__}")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("TASKSYNC_CONFIG", "tasksync.toml"),
+        help="configuration file (default: tasksync.toml, or $TASKSYNC_CONFIG)",
+    )
+    parser.add_argument("--no-color", action="store_true", help="plain output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run plan, apply and report on the built-in example")
+    p.add_argument("dir", nargs="?", default="tasksync-demo", help="working folder (default: tasksync-demo)")
+    p.add_argument("--fresh", action="store_true", help="start over from a new copy of the example")
+    p.add_argument("--today", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("plan", help="preview changes; never writes the board")
+    p.add_argument("--json", action="store_true", help="print the plan and KPIs as JSON")
+    p.add_argument("--force", action="store_true", help="override fields people changed by hand")
+    p.add_argument("--rebalance", action="store_true", help="label the plan as a whole-book rebalance")
+    p.add_argument("--today", help="date to plan for (YYYY-MM-DD; default: today)")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("apply", help="write the latest plan (refuses one older than the board)")
+    p.add_argument("--plan", help="plan id to apply (default: the latest `plan`)")
+    p.add_argument("--now", action="store_true", help="plan and apply in one step (scheduled use)")
+    p.add_argument("--force", action="store_true", help="with --now: override fields people changed")
+    p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("undo", help="revert an applied plan where cards still hold what it wrote")
+    p.add_argument("plan_id")
+    p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("report", help="KPIs per rep and segment")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--today", help="date to report for (YYYY-MM-DD)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("history", help="list plans and their status")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_history)
+
+    _register_optional(sub)
+    return parser
+
+
+def _register_optional(sub: Any) -> None:
+    """Commands contributed by other modules (CRM checks, the service, fakes)."""
+    import importlib
+
+    for module in ("tasksync.crm.check", "tasksync.service.cli", "tasksync.testing.cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name and module.startswith(e.name):
+                continue
+            raise
+        mod.register(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CrmError as e:
+        print(f"tasksync: {e}", file=sys.stderr)
+        for p in e.problems[:50]:
+            print(f"  {p}", file=sys.stderr)
+        if len(e.problems) > 50:
+            print(f"  ... and {len(e.problems) - 50} more", file=sys.stderr)
+        return e.exit_code
+    except TasksyncError as e:
+        print(f"tasksync: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(
+            "tasksync: interrupted; run `tasksync apply` to finish an interrupted plan",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

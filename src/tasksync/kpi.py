@@ -1,0 +1,136 @@
+"""KPIs per rep and per segment: open tasks, pipeline, expected value, won value, conversion.
+
+Computed from the book (board joined with CRM) and closed-deal history; ``owners`` lets the
+same figures be computed for the book as a plan would leave it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+from tasksync.policies.book import Book
+from tasksync.policies.scoring import WinModel
+
+__all__ = ["Kpis", "RepKpi", "compute_kpis", "owners_after"]
+
+
+@dataclass
+class RepKpi:
+    rep_id: str
+    name: str
+    available: bool = True
+    open_tasks: int = 0
+    pipeline: float = 0.0
+    expected_value: float = 0.0
+    won_by_month: dict[str, float] = field(default_factory=dict)
+    won: int = 0
+    closed: int = 0
+    quota: float | None = None
+
+    @property
+    def conversion(self) -> float | None:
+        return self.won / self.closed if self.closed else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "conversion": self.conversion}
+
+
+@dataclass
+class SegmentKpi:
+    segment: str
+    open_tasks: int = 0
+    pipeline: float = 0.0
+    expected_value: float = 0.0
+    won: int = 0
+    closed: int = 0
+
+    @property
+    def conversion(self) -> float | None:
+        return self.won / self.closed if self.closed else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "conversion": self.conversion}
+
+
+@dataclass
+class Kpis:
+    reps: list[RepKpi]
+    segments: list[SegmentKpi]
+    months: list[str]
+    unowned_tasks: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "months": self.months,
+            "reps": [r.as_dict() for r in self.reps],
+            "segments": [s.as_dict() for s in self.segments],
+            "unowned_tasks": self.unowned_tasks,
+        }
+
+
+def _months(today: date, n: int) -> list[str]:
+    out = []
+    y, m = today.year, today.month
+    for _ in range(n):
+        out.append(f"{y:04d}-{m:02d}")
+        m -= 1
+        if m == 0:
+            y, m = y - 1, 12
+    return out[::-1]
+
+
+def compute_kpis(
+    book: Book,
+    owners: Mapping[str, str | None] | None = None,
+    model: WinModel | None = None,
+    months: int = 6,
+) -> Kpis:
+    """KPIs for the book; ``owners`` (item key -> rep id) overrides current owners."""
+    model = model or WinModel.fit(book.crm.history, book.crm)
+    reps = {r.id: RepKpi(r.id, r.name, r.available, quota=r.quota) for r in book.crm.reps}
+    segs: dict[str, SegmentKpi] = {}
+    month_keys = _months(book.today, months)
+    unowned = 0
+    for item in book.items:
+        owner = owners.get(item.key, item.owner) if owners is not None else item.owner
+        ev = model.expected_value(item, owner)
+        seg = segs.setdefault(item.sector or "(none)", SegmentKpi(item.sector or "(none)"))
+        seg.open_tasks += 1
+        seg.pipeline += item.value
+        seg.expected_value += ev
+        if owner in reps:
+            k = reps[owner]
+            k.open_tasks += 1
+            k.pipeline += item.value
+            k.expected_value += ev
+        else:
+            unowned += 1
+    won_month: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    accounts = book.crm.accounts_by_id
+    for d in book.crm.history:
+        sector = d.sector or (accounts[d.account_id].sector if d.account_id in accounts else None)
+        seg = segs.setdefault(sector or "(none)", SegmentKpi(sector or "(none)"))
+        seg.closed += 1
+        seg.won += d.won
+        if d.owner in reps:
+            reps[d.owner].closed += 1
+            reps[d.owner].won += d.won
+            if d.won:
+                won_month[d.owner][f"{d.closed:%Y-%m}"] += d.value
+    for rid, k in reps.items():
+        k.won_by_month = {m: round(won_month[rid].get(m, 0.0), 2) for m in month_keys}
+    return Kpis(
+        sorted(reps.values(), key=lambda k: k.name),
+        sorted(segs.values(), key=lambda s: -s.pipeline),
+        month_keys,
+        unowned,
+    )
+
+
+def owners_after(book: Book, decisions_owner: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Item key -> owner after a plan: the decision's owner where it set one, else the current."""
+    return {i.key: (decisions_owner.get(i.key) or i.owner) for i in book.items}

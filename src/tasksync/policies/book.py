@@ -1,0 +1,208 @@
+"""The book: the board's tasks joined with their CRM records and the reps who can own them.
+
+Linking happens once, here, so every policy sees the same facts: which rep owns each task now,
+which account and deal it belongs to, what it is worth, and which owners are locked (pinned
+cards, or owners a person changed since tasksync last wrote them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from tasksync.crm.records import Account, CrmData, Deal, Rep
+from tasksync.crm.values import normalise_name
+from tasksync.model import Member, Snapshot
+from tasksync.settings import Settings
+
+__all__ = ["Book", "WorkItem", "build_book", "match_reps"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One unit of work to divide: an existing task, or a CRM deal that will get a card.
+
+    ``key`` is the task id for existing tasks and ``new:<deal id>`` for cards to create.
+    """
+
+    key: str
+    title: str
+    task_id: str | None
+    stage: str  # board stage (list/section) name
+    deal: Deal | None
+    account: Account | None
+    owner: str | None  # current owner (rep id), None when unowned or owned by a non-rep
+    locked: bool = False  # owner must not change (pinned, or a person's edit is respected)
+    managed: bool = True  # False: counted in workloads but never moved or re-prioritised
+    priority: str | None = None  # current priority
+    due: date | None = None
+    created: date | None = None
+
+    @property
+    def value(self) -> float:
+        return self.deal.value if self.deal else 0.0
+
+    @property
+    def group(self) -> str:
+        """Tasks of one account stay with one rep."""
+        if self.account is not None:
+            return f"account:{self.account.id}"
+        return f"item:{self.key}"
+
+    @property
+    def sector(self) -> str | None:
+        return self.account.sector if self.account else None
+
+    @property
+    def region(self) -> str | None:
+        return self.account.region if self.account else None
+
+    @property
+    def existing_customer(self) -> bool:
+        return bool(self.account and self.account.customer)
+
+
+@dataclass
+class Book:
+    """Everything a policy needs, joined."""
+
+    reps: list[Rep]  # reps matched to a board member (the only ones who can own tasks)
+    rep_member: dict[str, str]  # rep id -> member id
+    items: list[WorkItem]
+    crm: CrmData
+    notes: list[str] = field(default_factory=list)
+    today: date = field(default_factory=date.today)
+
+    @property
+    def available_reps(self) -> list[Rep]:
+        return [r for r in self.reps if r.available]
+
+
+def match_reps(
+    reps: list[Rep], members: tuple[Member, ...], explicit: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """Rep id -> member id by the explicit table, then email, username, then full name.
+
+    Returns the mapping and notes about reps left unmatched or mappings that point nowhere.
+    """
+    by_key: dict[str, str] = {}
+    for m in members:
+        for k in (m.id, m.username, m.email, m.name):
+            if k:
+                by_key.setdefault(normalise_name(k), m.id)
+    explicit_n = {normalise_name(k): v for k, v in explicit.items()}
+    mapping: dict[str, str] = {}
+    notes: list[str] = []
+    for r in reps:
+        target = next(
+            (
+                explicit_n[normalise_name(k)]
+                for k in (r.id, r.name, r.email or "")
+                if k and normalise_name(k) in explicit_n
+            ),
+            None,
+        )
+        if target is not None:
+            mid = by_key.get(normalise_name(target))
+            if mid is None:
+                notes.append(f"members table maps rep {r.name!r} to {target!r}, who is not on the board")
+                continue
+            mapping[r.id] = mid
+            continue
+        for k in (r.email, r.name, r.email.split("@")[0] if r.email else None):
+            if k and normalise_name(k) in by_key:
+                mapping[r.id] = by_key[normalise_name(k)]
+                break
+        else:
+            notes.append(
+                f"rep {r.name!r} ({r.id}) matches no board member by email, username or name; "
+                "map them under [members] to give them tasks"
+            )
+    return mapping, notes
+
+
+def build_book(
+    snapshot: Snapshot,
+    crm: CrmData,
+    settings: Settings,
+    locked_tasks: set[str] | None = None,
+    today: date | None = None,
+) -> Book:
+    """Join the snapshot with the CRM. ``locked_tasks`` are tasks whose owner must stay."""
+    locked_tasks = locked_tasks or set()
+    rep_member, notes = match_reps(crm.reps, snapshot.members, settings.members)
+    member_rep = {m: r for r, m in rep_member.items()}
+    reps = [r for r in crm.reps if r.id in rep_member]
+    stage_names = {s.id: s.name for s in snapshot.stages}
+    assign_stages = {normalise_name(s) for s in settings.policy.assign_stages}
+    accounts_by_name = {normalise_name(a.name): a for a in crm.accounts}
+    deals_by_account: dict[str, list[Deal]] = {}
+    for d in crm.deals:
+        if d.account_id:
+            deals_by_account.setdefault(d.account_id, []).append(d)
+
+    items: list[WorkItem] = []
+    linked_deals: set[str] = set()
+    unlinked: list[str] = []
+    for t in snapshot.tasks:
+        deal: Deal | None = None
+        account: Account | None = None
+        ref = t.crm_ref
+        if ref:
+            deal = crm.deals_by_id.get(ref)
+            if deal is None:
+                account = crm.accounts_by_id.get(ref) or accounts_by_name.get(normalise_name(ref))
+                if account is not None and len(deals_by_account.get(account.id, ())) == 1:
+                    deal = deals_by_account[account.id][0]
+            elif deal.account_id:
+                account = crm.accounts_by_id.get(deal.account_id)
+        if deal is not None:
+            linked_deals.add(deal.id)
+        if deal is None and account is None:
+            unlinked.append(t.title)
+        owners = [member_rep[m] for m in t.assignees if m in member_rep]
+        stage = stage_names.get(t.stage_id, "")
+        managed = (deal is not None or account is not None) and (
+            not assign_stages or normalise_name(stage) in assign_stages
+        )
+        items.append(
+            WorkItem(
+                key=t.id,
+                title=t.title,
+                task_id=t.id,
+                stage=stage,
+                deal=deal,
+                account=account,
+                owner=owners[0] if owners else None,
+                locked=t.pinned or t.id in locked_tasks or len(owners) > 1,
+                managed=managed,
+                priority=t.priority,
+                due=(deal.close_date if deal and deal.close_date else t.due),
+                created=(deal.created if deal and deal.created else (t.created_at.date() if t.created_at else None)),
+            )
+        )
+    if unlinked:
+        sample = ", ".join(repr(u) for u in unlinked[:5])
+        more = f" and {len(unlinked) - 5} more" if len(unlinked) > 5 else ""
+        notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {sample}{more}")
+
+    if settings.create.enabled:
+        wanted = {normalise_name(s) for s in settings.create.stages}
+        for d in crm.deals:
+            if d.id in linked_deals or (wanted and normalise_name(d.stage) not in wanted):
+                continue
+            account = crm.accounts_by_id.get(d.account_id) if d.account_id else None
+            items.append(
+                WorkItem(
+                    key=f"new:{d.id}",
+                    title=d.name,
+                    task_id=None,
+                    stage=settings.create.target or settings.stages.get(d.stage, d.stage),
+                    deal=d,
+                    account=account,
+                    owner=d.owner if d.owner in rep_member else None,
+                    due=d.close_date,
+                    created=d.created,
+                )
+            )
+    return Book(reps, rep_member, items, crm, notes, today or date.today())

@@ -1,0 +1,165 @@
+"""Win probability, expected value and priority tiers, learned from closed-deal history.
+
+The win model is a small hierarchy with empirical-Bayes shrinkage: the global win rate, then
+per sector (and region), then multiplicative lifts for product and for the rep, each pulled
+towards 1 by ``smoothing`` pseudo-deals so that a rep with three deals is not rated 100%.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from tasksync.crm.records import ClosedDeal, CrmData, Rep
+from tasksync.policies.book import WorkItem
+from tasksync.settings import PolicySettings, PrioritySettings
+
+__all__ = ["WinModel", "assign_tiers", "size_band"]
+
+
+def size_band(employees: int | None, bands: Mapping[str, float]) -> str | None:
+    """The largest band whose lower bound ``employees`` reaches."""
+    if employees is None:
+        return None
+    best: str | None = None
+    for name, low in sorted(bands.items(), key=lambda kv: kv[1]):
+        if employees >= low:
+            best = name
+    return best
+
+
+@dataclass
+class _Rate:
+    won: float = 0.0
+    n: float = 0.0
+
+    def add(self, won: bool) -> None:
+        self.n += 1
+        self.won += 1.0 if won else 0.0
+
+    def smoothed(self, prior: float, k: float) -> float:
+        return (self.won + k * prior) / (self.n + k)
+
+
+@dataclass
+class WinModel:
+    """P(win) for a deal handled by a rep. Fit with :meth:`fit` on closed-deal history."""
+
+    base: float = 0.3
+    smoothing: float = 20.0
+    sector: dict[str, float] = field(default_factory=dict)
+    product: dict[str, float] = field(default_factory=dict)  # lift over the base
+    rep: dict[str, float] = field(default_factory=dict)  # lift over the base
+    rep_sector: dict[tuple[str, str], float] = field(default_factory=dict)  # lift over rep lift
+
+    @classmethod
+    def fit(cls, history: Iterable[ClosedDeal], crm: CrmData | None = None, smoothing: float = 20.0) -> WinModel:
+        deals = list(history)
+        total = _Rate()
+        for d in deals:
+            total.add(d.won)
+        base = total.smoothed(0.3, 2.0) if total.n else 0.3
+        k = smoothing
+        accounts = crm.accounts_by_id if crm else {}
+        sectors: dict[str, _Rate] = defaultdict(_Rate)
+        products: dict[str, _Rate] = defaultdict(_Rate)
+        reps: dict[str, _Rate] = defaultdict(_Rate)
+        rep_sectors: dict[tuple[str, str], _Rate] = defaultdict(_Rate)
+        for d in deals:
+            sector = d.sector or (accounts[d.account_id].sector if d.account_id in accounts else None)
+            if sector:
+                sectors[sector].add(d.won)
+            if d.product:
+                products[d.product].add(d.won)
+            if d.owner:
+                reps[d.owner].add(d.won)
+                if sector:
+                    rep_sectors[(d.owner, sector)].add(d.won)
+        model = cls(base=base, smoothing=k)
+        model.sector = {s: r.smoothed(base, k) for s, r in sectors.items()}
+        model.product = {p: r.smoothed(base, k) / base for p, r in products.items()}
+        model.rep = {p: r.smoothed(base, k) / base for p, r in reps.items()}
+        for (rep, sector), r in rep_sectors.items():
+            rep_rate = model.rep.get(rep, 1.0) * base
+            model.rep_sector[(rep, sector)] = r.smoothed(rep_rate, k) / rep_rate
+        return model
+
+    def probability(self, item: WorkItem, rep: str | None) -> float:
+        sector = item.sector
+        p = self.sector.get(sector, self.base) if sector else self.base
+        if item.deal and item.deal.product:
+            p *= self.product.get(item.deal.product, 1.0)
+        if rep is not None:
+            p *= self.rep.get(rep, 1.0)
+            if sector:
+                p *= self.rep_sector.get((rep, sector), 1.0)
+        return min(max(p, 0.01), 0.99)
+
+    def expected_value(self, item: WorkItem, rep: str | None) -> float:
+        return self.probability(item, rep) * item.value
+
+
+def fit_bonus(item: WorkItem, rep: Rep, settings: PolicySettings) -> float:
+    """Share of expected value added for a good match: sector strength, region, role, owner."""
+    bonus = 0.0
+    if item.sector and item.sector.casefold() in {s.casefold() for s in rep.sectors}:
+        bonus += settings.sector_weight
+    if item.region and rep.region and item.region.casefold() == rep.region.casefold():
+        bonus += settings.region_weight
+    if rep.role in ("hunter", "farmer"):
+        wants = "farmer" if item.existing_customer else "hunter"
+        if rep.role == wants:
+            bonus += settings.role_weight
+    if item.account is not None and item.account.owner == rep.id:
+        bonus += settings.continuity_weight
+    return bonus
+
+
+def assign_tiers(
+    scores: Mapping[str, float],
+    current: Mapping[str, str | None],
+    items: Mapping[str, WorkItem],
+    settings: PrioritySettings,
+    today: date,
+) -> dict[str, str]:
+    """Priority tier per item key from its score (expected value).
+
+    Tiers are cut by rank shares (``settings.shares``), then raised one step for deals closing
+    within ``due_soon_days`` and lowered one for deals older than ``stale_days``. Hysteresis: a
+    task already in a tier adjacent to its new one keeps it while its score lies within
+    ``hysteresis`` (relative) of the cut between them, so small input changes do not reshuffle.
+    """
+    tiers = settings.tiers
+    if not scores or not tiers:
+        return {}
+    ordered = sorted(scores, key=lambda k: (-scores[k], k))
+    n = len(ordered)
+    # Score thresholds: cuts[i] is the lowest score still in tier i.
+    cuts: list[float] = []
+    acc = 0.0
+    for share in settings.shares[: len(tiers) - 1]:
+        acc += share
+        idx = min(n - 1, max(0, round(acc * n) - 1))
+        cuts.append(scores[ordered[idx]])
+    h = settings.hysteresis
+    result: dict[str, str] = {}
+    for k in ordered:
+        s = scores[k]
+        base = next((i for i, c in enumerate(cuts) if s >= c), len(cuts))
+        item = items[k]
+        tier = base
+        if item.due and 0 <= (item.due - today).days <= settings.due_soon_days:
+            tier = max(0, tier - 1)
+        elif item.created and (today - item.created).days > settings.stale_days:
+            tier = min(len(tiers) - 1, tier + 1)
+        cur = current.get(k)
+        if cur in tiers:
+            ci = tiers.index(cur)
+            if abs(ci - tier) == 1:
+                cut = cuts[min(ci, tier)] if min(ci, tier) < len(cuts) else None
+                if cut is not None and abs(s - cut) <= h * max(abs(cut), 1e-9):
+                    tier = ci
+        result[k] = tiers[min(tier, len(tiers) - 1)]
+    return result

@@ -1,0 +1,1 @@
+"""The sync engine: plans, the state store, apply, resume and undo."""
