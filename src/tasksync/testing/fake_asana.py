@@ -113,6 +113,7 @@ class RequestRecord:
     token: str | None = None
     at: float = 0.0  # fake-clock seconds
     fault: str | None = None
+    response: Any = None  # the body answered (None when the connection was dropped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +264,9 @@ class FakeAsana:
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -352,12 +355,15 @@ class FakeAsana:
                 return Fault("slow", delay=self.slow_seconds)
         return None
 
-    def requests(self, method: str | None = None, path_prefix: str | None = None) -> list[RequestRecord]:
+    def requests(
+        self, method: str | None = None, path_prefix: str | None = None
+    ) -> list[RequestRecord]:
         with self._lock:
             return [
                 r
                 for r in self.log
-                if (method is None or r.method == method) and (path_prefix is None or r.path.startswith(path_prefix))
+                if (method is None or r.method == method)
+                and (path_prefix is None or r.path.startswith(path_prefix))
             ]
 
     def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
@@ -482,7 +488,9 @@ class FakeAsana:
                 self.external_index[task.external["gid"]] = gid
         return gid
 
-    def seed_demo(self, *, tasks: int = 20, users: int = 5, sections: Iterable[str] | None = None) -> DemoIds:
+    def seed_demo(
+        self, *, tasks: int = 20, users: int = 5, sections: Iterable[str] | None = None
+    ) -> DemoIds:
         """A workspace, a project with sections, Priority (enum) and CRM ID (text) fields,
         ``users`` users with emails and ``tasks`` open tasks spread over them."""
         ws = self.add_workspace("Acme Sales")
@@ -492,7 +500,10 @@ class FakeAsana:
         prio = self.add_enum_field(proj, "Priority", ["P1", "P2", "P3", "P4"])
         prio_opts = {o["name"]: o["gid"] for o in self.custom_fields[prio]["enum_options"]}
         crm = self.add_text_field(proj, "CRM ID")
-        uids = tuple(self.add_user(ws, f"Rep {i + 1:02d}", f"rep{i + 1:02d}@example.com") for i in range(users))
+        uids = tuple(
+            self.add_user(ws, f"Rep {i + 1:02d}", f"rep{i + 1:02d}@example.com")
+            for i in range(users)
+        )
         tids = []
         for i in range(tasks):
             tids.append(
@@ -561,7 +572,8 @@ class FakeAsana:
                 "name": self.workspaces[t.workspace]["name"],
             },
             "projects": [
-                {"gid": p, "resource_type": "project", "name": self.projects[p]["name"]} for p, _ in t.memberships
+                {"gid": p, "resource_type": "project", "name": self.projects[p]["name"]}
+                for p, _ in t.memberships
             ],
             "memberships": [
                 {
@@ -600,7 +612,9 @@ class FakeAsana:
         except _HttpError as e:
             return e.status, e.body(), e.headers
 
-    def _route(self, method: str, parts: list[str], q: dict[str, str], body: Any) -> tuple[int, JSON]:
+    def _route(
+        self, method: str, parts: list[str], q: dict[str, str], body: Any
+    ) -> tuple[int, JSON]:
         data = body.get("data") if isinstance(body, dict) else None
         n = len(parts)
         with self._lock:
@@ -619,7 +633,11 @@ class FakeAsana:
                     return 200, self._users(parts[1], q)
                 if n == 2 and parts[0] == "tasks":
                     t = self._task(parts[1])
-                    return 200, {"data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)}
+                    return 200, {
+                        "data": _project(
+                            self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT
+                        )
+                    }
                 if n == 1 and parts[0] == "events":
                     return 200, self._events(q)
             if method == "PUT" and n == 2 and parts[0] == "tasks":
@@ -705,7 +723,11 @@ class FakeAsana:
         items = []
         for tgid in self.project_tasks[gid]:
             t = self.tasks[tgid]
-            if since is not None and t.completed and (since == "now" or (t.completed_at or "") < since):
+            if (
+                since is not None
+                and t.completed
+                and (since == "now" or (t.completed_at or "") < since)
+            ):
                 continue
             items.append(_project(self._task_repr(t), tree, ("name", "resource_subtype")))
         return self._page(f"/projects/{gid}/tasks", items, q)
@@ -783,7 +805,11 @@ class FakeAsana:
             f = self.custom_fields.get(fgid)
             if f is None or fgid not in allowed:
                 raise _HttpError(400, f"custom_fields: Custom field {fgid} is not on this task")
-            if f["type"] == "enum" and raw is not None and raw not in {o["gid"] for o in f["enum_options"]}:
+            if (
+                f["type"] == "enum"
+                and raw is not None
+                and raw not in {o["gid"] for o in f["enum_options"]}
+            ):
                 raise _HttpError(400, f"custom_fields: {raw} is not an enum option of {fgid}")
             if f["type"] == "number" and raw is not None and not isinstance(raw, (int, float)):
                 try:
@@ -839,7 +865,9 @@ class FakeAsana:
             t.modified_at = _now_iso()
             for c in dict.fromkeys(changed):
                 self._emit(t, "changed", c)
-        return {"data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)}
+        return {
+            "data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)
+        }
 
     def _create_task(self, data: Any, q: Mapping[str, str]) -> JSON:
         if not isinstance(data, dict):
@@ -893,7 +921,9 @@ class FakeAsana:
                 self._forget(t)
                 raise
         self._emit(t, "added")
-        return {"data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)}
+        return {
+            "data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)
+        }
 
     def _forget(self, t: _Task) -> None:
         self.tasks.pop(t.gid, None)
@@ -1094,7 +1124,8 @@ class _Handler(BaseHTTPRequestHandler):
             record.status = 429
             err = _HttpError(
                 429,
-                "You've made too many requests and hit a rate limit. Please retry after the given amount of time.",
+                "You've made too many requests and hit a rate limit. "
+                "Please retry after the given amount of time.",
             )
             ra = str(int(-(-retry_after // 1))) if fake.time_scale == 1 else f"{retry_after:.3f}"
             self._send(429, err.body(), {"Retry-After": ra})
@@ -1137,6 +1168,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault.status, _HttpError(fault.status, "Server Error").body())
             return
         record.status = status
+        record.response = out
         self._send(status, out, headers)
 
 
@@ -1168,7 +1200,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  export TASKSYNC_ASANA_TOKEN={fake.token}")
     if demo is not None:
         print(
-            f"  workspace {demo.workspace}, project {demo.project} ({len(demo.tasks)} tasks, {len(demo.users)} users)"
+            f"  workspace {demo.workspace}, project {demo.project} "
+            f"({len(demo.tasks)} tasks, {len(demo.users)} users)"
         )
     try:
         while True:
