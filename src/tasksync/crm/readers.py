@@ -121,25 +121,25 @@ def detect_encoding(fh: BinaryIO) -> tuple[str, str]:
     if bad_at < 0:
         return "utf-8", "valid UTF-8"
     fh.seek(max(bad_at - 32768, 0))
-    sample = head + fh.read(65536)
+    region = fh.read(65536)
+    if bad_at >= 32768:  # start on a line boundary, not inside a multi-byte character
+        region = region[region.find(b"\n") + 1 :]
+    sample = head + region if bad_at >= len(head) else head
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
     guess = codecs.lookup(best.encoding).name.replace("-", "_") if best else None
-    if guess is None or guess in _CJK:
-        # charset-normalizer confuses short Chinese samples with Korean or Japanese; GB18030
-        # (a superset of GBK and GB2312) is by far the likelier for a CRM export.
-        if _decodes(sample, "gb18030"):
-            return "gb18030", f"detected ({guess or 'no guess'}; read as GB18030)"
-    if guess is None or guess in _LATIN:
-        # Excel on Western Windows writes cp1252; charset-normalizer often says cp1250.
-        if _decodes(sample, "cp1252"):
-            return "cp1252", f"detected ({guess or 'no guess'}; read as Windows-1252)"
+    # charset-normalizer confuses short Chinese samples with Korean or Japanese; GB18030
+    # (a superset of GBK and GB2312) is by far the likelier for a CRM export.
+    if (guess is None or guess in _CJK) and _decodes(sample, "gb18030"):
+        how = "detected" if guess == "gb18030" else f"detected as {guess or 'unknown'}"
+        return "gb18030", f"{how}; read as GB18030"
+    # Excel on Western Windows writes cp1252; charset-normalizer often says cp1250.
+    if (guess is None or guess in _LATIN) and _decodes(sample, "cp1252"):
+        how = "detected" if guess == "cp1252" else f"detected as {guess or 'unknown'}"
+        return "cp1252", f"{how}; read as Windows-1252"
     if guess is None:
-        raise CrmError(
-            "cannot tell the file's text encoding; set crm.encoding "
-            '(e.g. "gb18030", "cp1252", "utf-16")'
-        )
+        raise CrmError('cannot tell the file\'s text encoding; set crm.encoding (e.g. "gb18030", "cp1252", "utf-16")')
     return guess, "detected by charset-normalizer"
 
 
@@ -239,17 +239,14 @@ def open_table(
         fh.seek(0)
         if lowered.startswith((b"<html", b"<!doctype html", b"<table")):
             raise CrmError(
-                f"{path}: an HTML page (some CRMs save reports as HTML named .xls); "
-                "export as CSV or XLSX instead"
+                f"{path}: an HTML page (some CRMs save reports as HTML named .xls); export as CSV or XLSX instead"
             )
         with _open_text(path, fh, encoding, delimiter) as table:
             yield table
 
 
 @contextmanager
-def _open_text(
-    path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | None
-) -> Iterator[Table]:
+def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | None) -> Iterator[Table]:
     notes: list[str] = []
     if encoding:
         try:
@@ -268,7 +265,8 @@ def _open_text(
     fh.seek(0)
     text = io.TextIOWrapper(fh, encoding=enc, errors=_ERRORS, newline="")
     sample_text = text.read(65536)
-    has_bad = bool(BAD_BYTES.search(sample_text)) or not _clean_tail(path, enc)
+    verified = notes[-1].endswith("(valid UTF-8)")
+    has_bad = bool(BAD_BYTES.search(sample_text)) or not (verified or _clean_tail(path, enc))
     sample_lines = sample_text.splitlines(keepends=True)
     if sample_lines and len(sample_text) == 65536:
         sample_lines.pop()  # possibly cut short
@@ -380,17 +378,16 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
             i = int(sheet)
             if not 1 <= i <= len(names):
                 raise ConfigError(
-                    f"{path}: sheet {i} asked for (crm.sheet) but the workbook has "
-                    f"{len(names)}: {', '.join(names)}"
+                    f"{path}: sheet {i} asked for (crm.sheet) but the workbook has {len(names)}: {', '.join(names)}"
                 )
             name = names[i - 1]
         elif sheet in names:
             name = str(sheet)
         else:
-            raise ConfigError(
-                f"{path}: no sheet named {sheet!r} (crm.sheet); sheets: {', '.join(names)}"
-            )
+            raise ConfigError(f"{path}: no sheet named {sheet!r} (crm.sheet); sheets: {', '.join(names)}")
         ws = wb[name]
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()  # some exporters write a wrong <dimension>; read every cell
         notes = [f"sheet {name!r}" + (f" of {len(names)}" if len(names) > 1 else "")]
         it = _xlsx_rows(path, ws)
         ahead: list[tuple[int, list[str]]] = []
@@ -409,9 +406,7 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
             yield from ahead[h + 1 :]
             yield from it
 
-        yield Table(
-            path, [x.strip() for x in headers], rows(), "xlsx", "", "xlsx", name, header_line, notes
-        )
+        yield Table(path, [x.strip() for x in headers], rows(), "xlsx", "", "xlsx", name, header_line, notes)
     finally:
         wb.close()
 
@@ -419,15 +414,13 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
 def _xlsx_rows(path: Path, ws: Any) -> Iterator[tuple[int, list[str]]]:
     n = 0
     try:
-        for n, values in enumerate(ws.iter_rows(values_only=True), 1):  # noqa: B007
+        for n, values in enumerate(ws.iter_rows(values_only=True), 1):
             if values and any(v is not None and v != "" for v in values):
                 yield n, [_cell_text(v) for v in values]
     except CrmError:
         raise
     except Exception as e:  # corrupt sheet XML, bad shared strings...
-        raise CrmError(
-            f"{path}:{n + 1}: cannot read the workbook row ({type(e).__name__}: {e})"
-        ) from None
+        raise CrmError(f"{path}:{n + 1}: cannot read the workbook row ({type(e).__name__}: {e})") from None
 
 
 def _cell_text(v: object) -> str:

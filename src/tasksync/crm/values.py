@@ -173,10 +173,7 @@ def parse_amount(text: str, decimal: Decimal | None = None) -> float:
     num = m["num"].replace(" ", "").replace("'", "")
     if decimal is None:
         decimal = amount_decimal_hint(num) or "."
-    if decimal == ",":
-        num = num.replace(".", "").replace(",", ".")
-    else:
-        num = num.replace(",", "")
+    num = num.replace(".", "").replace(",", ".") if decimal == "," else num.replace(",", "")
     try:
         value = float(num)
     except ValueError:
@@ -194,9 +191,9 @@ def amount_decimal_hint(text: str) -> Decimal | None:
     dot, comma = text.rfind("."), text.rfind(",")
     if dot >= 0 and comma >= 0:
         return "." if dot > comma else ","
-    mark = "." if dot >= 0 else "," if comma >= 0 else None
-    if mark is None:
+    if dot < 0 and comma < 0:
         return None
+    mark: Decimal = "." if dot >= 0 else ","
     if text.count(mark) > 1:
         return "," if mark == "." else "."
     digits = len(text.rstrip(" €$£¥元)")) - text.rfind(mark) - 1
