@@ -19,6 +19,7 @@ from tasksync.errors import ConfigError
 __all__ = [
     "AsanaSettings",
     "CreateSettings",
+    "CrmFileOptions",
     "CrmSettings",
     "LinkSettings",
     "LocalSettings",
@@ -136,11 +137,22 @@ class CrmFiles(_Section):
     history: str = "history.csv"
 
 
+class CrmFileOptions(_Section):
+    """How to read one export (``[crm.options.<kind>]``); unset keys fall back to ``[crm]``."""
+
+    preset: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | int | None = None
+    date_order: Literal["auto", "dmy", "mdy", "ymd"] | None = None
+
+
 class CrmSettings(_Section):
     """Where the CRM exports are and how their columns are named.
 
     ``columns.<kind>`` maps tasksync's field names to the export's header names, so a new CRM
-    needs a config change, not a code change.
+    needs a config change, not a code change. Without it, headers are matched against the
+    built-in presets (``preset = "auto"``) and common English and Chinese header names.
     """
 
     folder: Path = Path("crm")
@@ -150,6 +162,13 @@ class CrmSettings(_Section):
     stage_lost: list[str] = Field(default_factory=lambda: ["lost", "closed lost"])
     date_order: Literal["auto", "dmy", "mdy", "ymd"] = "auto"
     max_bad_rows: float = 0.0  # share of rows that may be skipped before a file is rejected
+    # "auto" (best header match) or one of salesforce, hubspot, zoho, pipedrive, fxiaoke,
+    # xiaoshouyi, wukong, generic.
+    preset: str = "auto"
+    encoding: str | None = None  # None: detected (byte-order mark, UTF-8, charset-normalizer)
+    delimiter: str | None = None  # None: sniffed; or one character, "tab", "semicolon"...
+    sheet: str | int | None = None  # XLSX: sheet name or 1-based number; None: the first
+    options: dict[str, CrmFileOptions] = Field(default_factory=dict)  # per kind overrides
 
 
 class Secrets(BaseSettings):
