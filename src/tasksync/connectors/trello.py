@@ -1,0 +1,595 @@
+"""The Trello connector: one board through py-trello's ``fetch_json`` and the shared HTTP layer.
+
+Requests (routes from Trello's official OpenAPI spec, not py-trello's legacy object model):
+
+- read: one ``GET /boards/{id}`` with nested lists, open cards (with their custom field items),
+  custom fields, members and labels; several boards in one ``GET /batch`` (≤ 10 routes each).
+  A board too large for nested cards (HTTP 449/413 or ``API_TOO_MANY_CARDS_REQUESTED``) is read
+  as the board without cards plus ``GET /boards/{id}/cards?limit=1000&before=...`` pages.
+- write: one ``PUT /cards/{id}`` per card for members, list and archive state (and labels when
+  priority is kept in labels), plus one ``PUT /cards/{id}/customField/{idCustomField}/item``
+  when the priority custom field changes. Results are yielded as each write completes.
+- create: the ``[tasksync:KEY]`` marker is looked up first, then ``POST /cards`` carries it in
+  ``desc``; a create whose answer was lost is looked up again before it is retried, so it never
+  duplicates. Then the link custom field and priority are set. Nothing is ever deleted.
+
+Throttling, retries, timeouts and error classification live in :mod:`tasksync.connectors.http`;
+this module adds which board or card a failure concerns.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from trello import TrelloClient
+from trello.exceptions import ResourceUnavailable
+
+from tasksync.connectors.base import parse_marker
+from tasksync.connectors.http import error_for_status, trello_session
+from tasksync.connectors.trello_board import BoardFields, card_from_new_task, snapshot_from_board
+from tasksync.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    TransientError,
+)
+from tasksync.model import BoardRef, Field, FieldValue, NewTask, Snapshot, TaskWrite, WriteResult
+from tasksync.settings import Settings
+
+__all__ = [
+    "ACTION_FILTER",
+    "BOARD_QUERY",
+    "TrelloConnector",
+    "connectors_for",
+    "make_client",
+    "parse_board_id",
+    "read_boards",
+]
+
+Json = dict[str, Any]
+
+CARD_FIELDS = "name,desc,idList,idMembers,idLabels,due,dateLastActivity,pos,closed"
+
+#: The nested read of one board (API-NOTES: one request per board).
+BOARD_QUERY: Mapping[str, str] = {
+    "fields": "name,dateLastActivity",
+    "lists": "open",
+    "cards": "open",
+    "card_fields": CARD_FIELDS,
+    "card_customFieldItems": "true",
+    "customFields": "true",
+    "members": "all",
+    "labels": "all",
+}
+#: The same without cards, for the paged fallback on large boards.
+BOARD_META_QUERY: Mapping[str, str] = {k: v for k, v in BOARD_QUERY.items() if not k.startswith("card")}
+
+#: Card-changing action types the scheduled service watches.
+ACTION_FILTER = ",".join(
+    (
+        "createCard",
+        "updateCard",
+        "deleteCard",
+        "copyCard",
+        "moveCardToBoard",
+        "moveCardFromBoard",
+        "addMemberToCard",
+        "removeMemberFromCard",
+        "addLabelToCard",
+        "removeLabelFromCard",
+        "updateCustomFieldItem",
+        "convertToCardFromCheckItem",
+    )
+)
+
+PAGE_SIZE = 1000  # the API's maximum for card pages and actions
+BATCH_SIZE = 10  # routes per GET /batch
+_TOO_BIG_STATUSES = (413, 449)
+
+_BOARD_URL = re.compile(r"trello\.com/b/([A-Za-z0-9]+)")
+_BOARD_ID = re.compile(r"[0-9a-fA-F]{24}|[A-Za-z0-9]{8}")
+
+
+def parse_board_id(text: str) -> str:
+    """A board id or shortLink from an id, a shortLink or a ``https://trello.com/b/...`` URL."""
+    text = text.strip()
+    m = _BOARD_URL.search(text)
+    if m:
+        return m.group(1)
+    if _BOARD_ID.fullmatch(text):
+        return text
+    raise ConfigError(f"trello.boards: {text!r} is not a board id, shortLink or https://trello.com/b/... URL")
+
+
+def make_client(settings: Settings, session: requests.Session | None = None) -> TrelloClient:
+    """A py-trello client with plain key+token auth on the shared HTTP layer."""
+    key = settings.secrets.trello_key
+    token = settings.secrets.trello_token
+    if key is None or token is None:
+        raise ConfigError("Trello needs TASKSYNC_TRELLO_KEY and TASKSYNC_TRELLO_TOKEN in the environment")
+    base_url = settings.trello.api_url or settings.secrets.trello_api_url
+    http = session if session is not None else trello_session(base_url)
+    return TrelloClient(key.get_secret_value(), api_secret=token.get_secret_value(), http_service=http)
+
+
+def _with_context(error: ApiError, context: str) -> ApiError:
+    """The same error (class, status, retry_after) with ``context`` in front of its message."""
+    new = copy.copy(error)
+    new.args = (f"{context}: {error.args[0] if error.args else error}",)
+    return new
+
+
+def _too_big(error: ApiError) -> bool:
+    """The board answer was refused for its size (or timed out building it)."""
+    text = str(error)
+    if error.status in _TOO_BIG_STATUSES or "TOO_MANY" in text:
+        return True
+    return isinstance(error, TransientError) and error.status in (None, 504)
+
+
+class TrelloConnector:
+    """One Trello board. ``board`` is an id, shortLink or URL (default: the first configured).
+
+    Connectors for several boards can share a ``session`` (and so one connection pool); the rate
+    limiter is shared by every session in the process anyway. ``max_workers`` writes run at
+    once, which keeps a high-latency connection near the token's budget of 10 requests/s.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        board: str | None = None,
+        session: requests.Session | None = None,
+        client: TrelloClient | None = None,
+        max_workers: int = 4,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        spec = board if board is not None else next(iter(settings.trello.boards), None)
+        if not spec:
+            raise ConfigError("trello.boards is empty: give a board id or https://trello.com/b/ URL")
+        self.settings = settings
+        self.board_id = parse_board_id(spec)
+        self.board = BoardRef("trello", self.board_id)
+        self.client: TrelloClient = client if client is not None else make_client(settings, session)
+        self.max_workers = max(1, max_workers)
+        self.page_size = max(1, min(page_size, PAGE_SIZE))
+        self._data: Json | None = None  # the last board JSON read, kept up to date by writes
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ requests
+
+    @property
+    def _label(self) -> str:
+        name = (self._data or {}).get("name")
+        return f"Trello board {self.board_id}" + (f" ({name!r})" if name else "")
+
+    def _call(
+        self,
+        path: str,
+        context: str,
+        method: str = "GET",
+        query: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        try:
+            return self.client.fetch_json(
+                path,
+                http_method=method,
+                query_params=dict(query or {}),
+                post_args=dict(body) if body is not None else None,
+            )
+        except ApiError as e:
+            raise _with_context(e, context) from None
+        except ResourceUnavailable as e:  # only if a session without classification is used
+            status = getattr(e, "_status", None)
+            raise ApiError(f"{context}: HTTP {status}", status) from None
+        except ValueError as e:  # a 200 whose body is not JSON
+            raise TransientError(f"{context}: invalid JSON in answer ({e})") from None
+
+    def _board_route(self) -> str:
+        """The board read as a /batch route (commas inside values are escaped)."""
+        return f"/boards/{self.board_id}?{urlencode(BOARD_QUERY)}"
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self) -> Snapshot:
+        """The board as a snapshot: one request, or the paged fallback for large boards."""
+        try:
+            data = self._call(f"/boards/{self.board_id}", self._label, query=BOARD_QUERY)
+        except ApiError as e:
+            if not _too_big(e) or isinstance(e, (AuthError, NotFoundError)):
+                raise
+            data = self._read_paged()
+        return self.accept(data)
+
+    def accept(self, data: Any) -> Snapshot:
+        """Take a board JSON read elsewhere (``/batch``) as this connector's current state."""
+        if not isinstance(data, dict) or not isinstance(data.get("lists"), list):
+            raise ApiError(f"{self._label}: the answer is not a board")
+        data.setdefault("cards", [])
+        with self._lock:
+            self._data = data
+            return snapshot_from_board(data, self.settings, self.board)
+
+    def _read_paged(self) -> Json:
+        data = self._call(f"/boards/{self.board_id}", self._label, query=BOARD_META_QUERY)
+        data["cards"] = self._cards(fields=CARD_FIELDS, items=True)
+        return dict(data)
+
+    def _cards(self, fields: str, items: bool) -> list[Json]:
+        """Every open card, page by page (newest id first), without loss or repetition."""
+        seen: dict[str, Json] = {}
+        before: str | None = None
+        while True:
+            query = {"limit": str(self.page_size), "fields": fields, "filter": "open"}
+            if items:
+                query["customFieldItems"] = "true"
+            if before:
+                query["before"] = before
+            page = self._call(f"/boards/{self.board_id}/cards", f"{self._label} cards", query=query)
+            if not isinstance(page, list):
+                raise ApiError(f"{self._label}: the card page is not a list")
+            for card in page:
+                seen.setdefault(str(card["id"]), card)
+            if len(page) < self.page_size:
+                break
+            oldest = min(str(c["id"]) for c in page)
+            if before is not None and oldest >= before:
+                raise ApiError(f"{self._label}: card paging does not advance (before={before})")
+            before = oldest
+        return list(seen.values())
+
+    def _current(self) -> Json:
+        with self._lock:
+            if self._data is not None:
+                return self._data
+        self.read()
+        with self._lock:
+            if self._data is None:  # read() always sets it; this keeps the type checker honest
+                raise ApiError(f"{self._label}: board could not be read")
+            return self._data
+
+    # ------------------------------------------------------------------ priority field
+
+    def _fields(self, need_priority: bool) -> BoardFields:
+        data = self._current()
+        fields = BoardFields(data, self.settings)
+        if not need_priority or self.settings.priority.use_labels:
+            return fields
+        if fields.priority_field is not None:
+            return fields
+        name = self.settings.priority.field
+        if not self.settings.trello.create_priority_field:
+            raise ConfigError(
+                f"{self._label} has no custom field named {name!r} for priority: add a "
+                f"dropdown field with options {', '.join(self.settings.priority.tiers)}, set "
+                "trello.create_priority_field = true to let tasksync create it, or set "
+                "priority.use_labels = true"
+            )
+        created = self._call(
+            "/customFields",
+            f"{self._label}: creating custom field {name!r}",
+            method="POST",
+            body={
+                "idModel": data["id"],
+                "modelType": "board",
+                "name": name,
+                "type": "list",
+                "options": [
+                    {"value": {"text": t}, "color": "none", "pos": 1024 * (i + 1)}
+                    for i, t in enumerate(self.settings.priority.tiers)
+                ],
+                "pos": "bottom",
+                "display_cardFront": True,
+            },
+        )
+        with self._lock:
+            data.setdefault("customFields", []).append(created)
+            return BoardFields(data, self.settings)
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
+        """Send the writes (up to ``max_workers`` at once); yield each result as it completes.
+
+        Raises :class:`AuthError` (token refused) and :class:`ConfigError` (no priority field)
+        before or instead of writing; any other failure is a result naming the card.
+        """
+        writes = list(writes)
+        if not writes:
+            return
+        fields = self._fields(any(Field.PRIORITY in w.values for w in writes))
+        pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="trello-write")
+        try:
+            futures: list[Future[WriteResult]] = [pool.submit(self._write_one, w, fields) for w in writes]
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _card(self, card_id: str) -> Json | None:
+        with self._lock:
+            data = self._data or {}
+            return next((c for c in data.get("cards") or [] if c.get("id") == card_id), None)
+
+    def _write_one(self, w: TaskWrite, fields: BoardFields) -> WriteResult:
+        card = self._card(w.task_id)
+        label = f"card {w.task_id}" + (f" {card.get('name')!r}" if card else "")
+        context = f"{self._label}: {label}"
+        try:
+            body, item = self._request_for(w, card, fields)
+        except KeyError as e:
+            return WriteResult(w.task_id, False, f"{context}: {e.args[0]}")
+        try:
+            if body:
+                self._call(f"/cards/{w.task_id}", context, method="PUT", body=body)
+            if item is not None:
+                fid, value = item
+                self._call(f"/cards/{w.task_id}/customField/{fid}/item", context, method="PUT", body=value)
+        except AuthError:
+            raise
+        except NotFoundError as e:
+            return WriteResult(w.task_id, False, f"{e} (the card was deleted or moved?)")
+        except TransientError as e:
+            return WriteResult(w.task_id, False, str(e), retriable=True)
+        except ApiError as e:
+            return WriteResult(w.task_id, False, str(e))
+        self._remember(w.task_id, body, item)
+        return WriteResult(w.task_id, True)
+
+    def _request_for(
+        self, w: TaskWrite, card: Json | None, fields: BoardFields
+    ) -> tuple[Json, tuple[str, Json] | None]:
+        """The ``PUT /cards/{id}`` body and the custom field item write for one TaskWrite."""
+        body: Json = {}
+        item: tuple[str, Json] | None = None
+        for f, value in w.values.items():
+            if f is Field.ASSIGNEES:
+                body["idMembers"] = ",".join(value) if isinstance(value, tuple) else ""
+            elif f is Field.STAGE:
+                if not isinstance(value, str) or not value:
+                    raise KeyError(f"no list given for the stage ({value!r})")
+                body["idList"] = value
+            elif f is Field.CLOSED:
+                body["closed"] = bool(value)
+            elif f is Field.PRIORITY:
+                if self.settings.priority.use_labels:
+                    body["idLabels"] = ",".join(self._labels_with(w.task_id, card, fields, value))
+                else:
+                    item = self._priority_item(fields, value)
+        return body, item
+
+    def _priority_item(self, fields: BoardFields, value: FieldValue) -> tuple[str, Json]:
+        if fields.priority_field is None:
+            raise KeyError(f"the board has no custom field named {self.settings.priority.field!r}")
+        fid = str(fields.priority_field["id"])
+        if value is None:
+            return fid, {"idValue": ""}
+        option = fields.option_id.get(str(value).casefold())
+        if option is None:
+            raise KeyError(f"custom field {self.settings.priority.field!r} has no option {value!r}")
+        return fid, {"idValue": option}
+
+    def _labels_with(self, card_id: str, card: Json | None, fields: BoardFields, value: FieldValue) -> list[str]:
+        if card is None:
+            card = self._call(f"/cards/{card_id}", f"{self._label}: card {card_id}", query={"fields": "idLabels"})
+        tiers = self.settings.priority.tiers
+        tier_ids = {fields.label_by_name[t.casefold()] for t in tiers if t.casefold() in fields.label_by_name}
+        ids = [lid for lid in (card or {}).get("idLabels") or [] if lid not in tier_ids]
+        if isinstance(value, str):
+            lid = fields.label_by_name.get(value.casefold())
+            if lid is None:
+                raise KeyError(f"no label named {value!r} on the board")
+            ids.append(lid)
+        return ids
+
+    def _remember(self, card_id: str, body: Json, item: tuple[str, Json] | None) -> None:
+        """Keep the cached board in step with what was written."""
+        with self._lock:
+            card = self._card(card_id)
+            if card is None:
+                return
+            if "idMembers" in body:
+                card["idMembers"] = [m for m in str(body["idMembers"]).split(",") if m]
+            if "idList" in body:
+                card["idList"] = body["idList"]
+            if "closed" in body:
+                card["closed"] = body["closed"]
+            if "idLabels" in body:
+                card["idLabels"] = [m for m in str(body["idLabels"]).split(",") if m]
+            if item is not None:
+                fid, value = item
+                items = [i for i in card.get("customFieldItems") or [] if i.get("idCustomField") != fid]
+                if value.get("idValue") or value.get("value"):
+                    items.append({"idCustomField": fid, "idModel": card_id, **value})
+                card["customFieldItems"] = items
+
+    # ------------------------------------------------------------------ creating
+
+    def create(self, new_tasks: Sequence[NewTask]) -> Iterator[WriteResult]:
+        """Create cards for CRM records that have none, never twice for one key."""
+        new_tasks = list(new_tasks)
+        if not new_tasks:
+            return
+        fields = self._fields(any(n.priority for n in new_tasks))
+        data = self._current()
+        with self._lock:
+            markers = {
+                key: str(c["id"]) for c in data.get("cards") or [] if (key := parse_marker(str(c.get("desc") or "")))
+            }
+            lists = {str(lst["id"]) for lst in data.get("lists") or []}
+        for new in new_tasks:
+            existing = markers.get(new.key)
+            if existing is not None:
+                yield WriteResult(existing, True, key=new.key)
+                continue
+            if new.stage_id not in lists:
+                raise NotFoundError(f"{self._label}: list {new.stage_id} not found for new card {new.title!r}")
+            context = f"{self._label}: new card {new.title!r} ({new.key})"
+            try:
+                card = self._post_card(new, data, context)
+            except AuthError:
+                raise
+            except ApiError as e:
+                yield WriteResult("", False, str(e), key=new.key, retriable=isinstance(e, TransientError))
+                continue
+            card_id = str(card["id"])
+            markers[new.key] = card_id
+            try:
+                self._fill_new_card(card_id, new, fields, context)
+            except AuthError:
+                raise
+            except (ApiError, KeyError) as e:
+                msg = str(e.args[0]) if isinstance(e, KeyError) else str(e)
+                yield WriteResult(
+                    card_id,
+                    False,
+                    f"{context}: created, but {msg}",
+                    key=new.key,
+                    retriable=isinstance(e, TransientError),
+                )
+                continue
+            yield WriteResult(card_id, True, key=new.key)
+
+    def _post_card(self, new: NewTask, data: Json, context: str, attempts: int = 3) -> Json:
+        """``POST /cards`` once; when its answer is lost, look for the marker before retrying."""
+        draft = card_from_new_task(new, str(data.get("id") or ""))
+        body = {
+            "idList": draft["idList"],
+            "name": draft["name"],
+            "desc": draft["desc"],
+            "idMembers": ",".join(draft["idMembers"]),
+            "pos": "bottom",
+        }
+        if draft.get("due"):
+            body["due"] = draft["due"]
+        last: ApiError | None = None
+        for _ in range(attempts):
+            try:
+                card = self._call("/cards", context, method="POST", body=body)
+            except TransientError as e:
+                last = e
+                found = self.find_created(new.key)
+                if found is not None:
+                    card = {**draft, "id": found}
+                else:
+                    continue
+            card = dict(card)
+            card.setdefault("customFieldItems", [])
+            with self._lock:
+                if self._card(str(card["id"])) is None:
+                    data.setdefault("cards", []).append(card)
+            return card
+        raise last if last is not None else ApiError(f"{context}: not created")
+
+    def _fill_new_card(self, card_id: str, new: NewTask, fields: BoardFields, context: str) -> None:
+        if fields.link_field is not None and self.settings.link.by == "custom_field":
+            fid = str(fields.link_field["id"])
+            value: Json = {"value": {"text": new.key}}
+            self._call(f"/cards/{card_id}/customField/{fid}/item", context, "PUT", body=value)
+            self._remember(card_id, {}, (fid, value))
+        if new.priority:
+            card = self._card(card_id)
+            body, item = self._request_for(TaskWrite(card_id, {Field.PRIORITY: new.priority}), card, fields)
+            if body:
+                self._call(f"/cards/{card_id}", context, "PUT", body=body)
+            if item is not None:
+                fid, value = item
+                self._call(f"/cards/{card_id}/customField/{fid}/item", context, "PUT", body=value)
+            self._remember(card_id, body, item)
+
+    def find_created(self, key: str) -> str | None:
+        """The id of the open card carrying ``key``'s marker (a fresh read of the cards)."""
+        for card in self._cards(fields="desc", items=False):
+            if parse_marker(str(card.get("desc") or "")) == key:
+                return str(card["id"])
+        return None
+
+    # ------------------------------------------------------------------ change detection
+
+    def actions_since(self, since_id: str | None) -> tuple[set[str], str | None]:
+        """Cards changed by actions newer than ``since_id``, and the newest action id.
+
+        With ``since_id=None`` only the newest action id is fetched (a starting bookmark).
+        """
+        path = f"/boards/{self.board_id}/actions"
+        context = f"{self._label} actions"
+        if since_id is None:
+            page = self._call(path, context, query={"limit": "1", "filter": ACTION_FILTER})
+            return set(), (str(page[0]["id"]) if page else None)
+        changed: set[str] = set()
+        newest = since_id
+        before: str | None = None
+        while True:
+            query = {"since": since_id, "limit": str(PAGE_SIZE), "filter": ACTION_FILTER}
+            if before:
+                query["before"] = before
+            page = self._call(path, context, query=query)
+            for action in page:
+                newest = max(newest, str(action["id"]))
+                card = (action.get("data") or {}).get("card") or {}
+                if card.get("id"):
+                    changed.add(str(card["id"]))
+            if len(page) < PAGE_SIZE:
+                break
+            oldest = min(str(a["id"]) for a in page)
+            if before is not None and oldest >= before:
+                break
+            before = oldest
+        return changed, newest
+
+
+def connectors_for(
+    settings: Settings, *, session: requests.Session | None = None, max_workers: int = 4
+) -> list[TrelloConnector]:
+    """One connector per configured board, all on one client (one connection pool)."""
+    if not settings.trello.boards:
+        raise ConfigError("trello.boards is empty: give a board id or https://trello.com/b/ URL")
+    client = make_client(settings, session)
+    return [TrelloConnector(settings, board=b, client=client, max_workers=max_workers) for b in settings.trello.boards]
+
+
+def read_boards(connectors: Sequence[TrelloConnector]) -> list[Snapshot | ApiError]:
+    """Read several boards with ``GET /batch`` (10 boards per request), in the given order.
+
+    A board that failed is an :class:`ApiError` in its place (one failed route does not fail
+    the others); a board too large for the nested read is read again with paging. A refused
+    token raises :class:`AuthError`.
+    """
+    out: list[Snapshot | ApiError] = []
+    for start in range(0, len(connectors), BATCH_SIZE):
+        chunk = connectors[start : start + BATCH_SIZE]
+        lead = chunk[0]
+        urls = ",".join(c._board_route() for c in chunk)
+        boards = ", ".join(c.board_id for c in chunk)
+        try:
+            items = lead._call("/batch", f"Trello boards {boards}", query={"urls": urls})
+        except (AuthError, NotFoundError):
+            raise
+        except ApiError as e:
+            out.extend(e for _ in chunk)
+            continue
+        if not isinstance(items, list) or len(items) != len(chunk):
+            raise ApiError(f"Trello boards {boards}: /batch answered {len(items)} results")
+        for conn, item in zip(chunk, items, strict=True):
+            status_text, body = next(iter(item.items())) if item else ("0", None)
+            status = int(status_text) if str(status_text).isdigit() else 0
+            try:
+                if status == 200:
+                    out.append(conn.accept(body))
+                    continue
+                text = body if isinstance(body, str) else str(body)
+                err = error_for_status(status, text, conn._label)
+                out.append(conn.read() if _too_big(err) else err)
+            except ApiError as e:
+                out.append(e)
+    return out
