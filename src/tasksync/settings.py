@@ -27,6 +27,7 @@ __all__ = [
     "PrioritySettings",
     "Secrets",
     "SegmentRule",
+    "ServiceSettings",
     "Settings",
     "TrelloSettings",
     "load_settings",
@@ -119,6 +120,12 @@ class PolicySettings(_Section):
     continuity_weight: float = 0.10  # the rep already owns the account in the CRM
     sync_stage: bool = False  # move cards to the list of their CRM deal stage
     time_limit: float = 10.0  # seconds for the solver before the greedy fallback is used
+    # Optimal policy (issue 5): all optional, defaults keep earlier behaviour.
+    rebalance_only: bool = False  # move only tasks outside the band or of away reps
+    move_cost: float = 0.5  # cost of moving a task, as a share of its expected value
+    candidate_reps: int = 12  # reps considered per account on big books (best fit + a spread)
+    stage_order: list[str] = Field(default_factory=list)  # CRM stages, earliest first
+    stage_weight: float = 0.0  # P(win) lift per unit of stage progress (0..1), centred on the middle
 
 
 class CreateSettings(_Section):
@@ -171,6 +178,21 @@ class CrmSettings(_Section):
     options: dict[str, CrmFileOptions] = Field(default_factory=dict)  # per kind overrides
 
 
+class ServiceSettings(_Section):
+    """The scheduled sync service (``tasksync serve``)."""
+
+    interval: float = Field(default=60.0, gt=0)  # seconds between change checks
+    full_read_every: float = 3600.0  # seconds between full reads whatever change detection says
+    rebalance_every: float = 0.0  # seconds between whole-book rebalances; 0: only by command
+    rebalance_at: str | None = None  # or daily at "HH:MM" (UTC)
+    max_move_share: float = 0.25  # pause instead of applying a plan moving more of the tasks
+    max_crm_drop: float = 0.5  # pause when an export lost more than this share of its rows
+    backoff_max: float = 300.0  # longest wait between retries during an API outage
+    stale_after: float = 0.0  # `tasksync status`: stale when no run for this long (0: 3 intervals)
+    log_json: bool = False  # one JSON object per log line
+    trello_callback_url: str | None = None  # the callbackURL the Trello webhook was registered with
+
+
 class Secrets(BaseSettings):
     """Secrets and endpoints from the environment (``TASKSYNC_*``) or a ``.env`` file."""
 
@@ -181,6 +203,8 @@ class Secrets(BaseSettings):
     trello_api_url: str = "https://api.trello.com/1"
     asana_token: SecretStr | None = None
     asana_api_url: str = "https://app.asana.com/api/1.0"
+    trello_secret: SecretStr | None = None  # app secret: verifies Trello webhook signatures
+    asana_webhook_secret: SecretStr | None = None  # verifies Asana webhook signatures
 
 
 class Settings(_Section):
@@ -195,6 +219,7 @@ class Settings(_Section):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     create: CreateSettings = Field(default_factory=CreateSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
     # CRM stage name -> board list/section name (for created cards and stage sync).
     stages: dict[str, str] = Field(default_factory=dict)
     # Explicit rep -> member mapping for reps not matched by email, username or name.
