@@ -127,8 +127,10 @@ def build_book(
     settings: Settings,
     locked_tasks: set[str] | None = None,
     today: date | None = None,
+    include_new: bool = True,
 ) -> Book:
-    """Join the snapshot with the CRM. ``locked_tasks`` are tasks whose owner must stay."""
+    """Join the snapshot with the CRM. ``locked_tasks`` are tasks whose owner must stay;
+    ``include_new`` adds open deals without a card (when card creation is configured)."""
     locked_tasks = locked_tasks or set()
     rep_member, notes = match_reps(crm.reps, snapshot.members, settings.members)
     member_rep = {m: r for r, m in rep_member.items()}
@@ -186,7 +188,7 @@ def build_book(
         more = f" and {len(unlinked) - 5} more" if len(unlinked) > 5 else ""
         notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {sample}{more}")
 
-    if settings.create.enabled:
+    if settings.create.enabled and include_new:
         wanted = {normalise_name(s) for s in settings.create.stages}
         for d in crm.deals:
             if d.id in linked_deals or (wanted and normalise_name(d.stage) not in wanted):

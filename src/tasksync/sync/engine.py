@@ -105,7 +105,7 @@ def make_plan(
         kind=kind,
         base_fingerprint=snapshot.fingerprint(),
         created_at=datetime.now(UTC),
-        notes=[*book.notes, *decisions.notes],
+        notes=[*_crm_notes(crm), *book.notes, *decisions.notes],
     )
     rep_members = set(book.rep_member.values())
     options = {o.casefold(): o for o in snapshot.priority_options}
@@ -174,6 +174,13 @@ def make_plan(
     return PlanResult(plan, snapshot, book, decisions)
 
 
+def _crm_notes(crm: CrmData, limit: int = 20) -> list[str]:
+    notes = crm.problems[:limit]
+    if len(crm.problems) > limit:
+        notes.append(f"... and {len(crm.problems) - limit} more CRM problems (see `tasksync crm check`)")
+    return notes
+
+
 def _check_fresh(plan: Plan, snapshot: Snapshot) -> None:
     if snapshot.fingerprint() != plan.base_fingerprint:
         raise StalePlanError(
@@ -203,7 +210,22 @@ def apply_plan(
     except Exception:
         store.save_plan(plan, "proposed")
     store.start_journal(plan)
-    return _run(plan, connector, store, store.journal(plan.id), progress)
+    outcome = _run(plan, connector, store, store.journal(plan.id), progress)
+    _record_baseline(plan, snapshot, store)
+    return outcome
+
+
+def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStore) -> None:
+    """After an apply, remember the owner and priority of every linked card as tasksync left
+    them, so that a person's later change to any of them is recognised and respected."""
+    if plan.kind is PlanKind.UNDO:
+        return
+    values: list[tuple[str, Field, FieldValue]] = []
+    for t in snapshot.tasks:
+        if t.crm_ref:
+            values.append((t.id, Field.ASSIGNEES, t.assignees))
+            values.append((t.id, Field.PRIORITY, t.priority))
+    store.record_baseline(plan.board, values, plan.id)
 
 
 def _run(
@@ -293,6 +315,7 @@ def resume(
             store.mark(plan_id, [r.seq], "conflict", "changed by a person during the interrupted apply")
             conflicts.append(f"{task.title if task else r.task_id}: {r.field} changed meanwhile")
     outcome = _run(plan, connector, store, store.journal(plan_id), progress)
+    _record_baseline(plan, snapshot, store)
     outcome.conflicts.extend(conflicts)
     return outcome
 

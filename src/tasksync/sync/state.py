@@ -138,6 +138,16 @@ class StateStore:
             (str(board), task_id, f.value, json.dumps(value_to_json(value)), plan_id, _now()),
         )
 
+    def record_baseline(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None:
+        """Remember values tasksync saw but did not need to write, so later edits by people are
+        recognised as theirs. Values tasksync wrote are kept."""
+        now = _now()
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO field_state VALUES (?,?,?,?,?,?)",
+                [(str(board), t, f.value, json.dumps(value_to_json(v)), plan_id, now) for t, f, v in values],
+            )
+
     # -- plans ----------------------------------------------------------------------------
     def save_plan(self, plan: Plan, status: str = "proposed") -> None:
         with self.transaction():

@@ -99,5 +99,5 @@ class Workspace:
         return undo, outcome
 
     def kpis(self) -> Kpis:
-        book = build_book(self.connector.read(), self.crm, self.settings, today=self.today)
+        book = build_book(self.connector.read(), self.crm, self.settings, today=self.today, include_new=False)
         return compute_kpis(book)
