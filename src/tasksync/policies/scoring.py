@@ -8,7 +8,7 @@ towards 1 by ``smoothing`` pseudo-deals so that a rep with three deals is not ra
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -53,9 +53,27 @@ class WinModel:
     product: dict[str, float] = field(default_factory=dict)  # lift over the base
     rep: dict[str, float] = field(default_factory=dict)  # lift over the base
     rep_sector: dict[tuple[str, str], float] = field(default_factory=dict)  # lift over rep lift
+    # Deal age: lift of P(win | still open at this age) over the base, per age band (lower bound in days),
+    # learned from history as a survival estimate; used only when ``today`` is set.
+    age: list[tuple[int, float]] = field(default_factory=list)
+    today: date | None = None
+    # Stage progress (0 earliest .. 1 latest) per CRM stage name (casefolded), with ``stage_weight``.
+    stage_progress: dict[str, float] = field(default_factory=dict)
+    stage_weight: float = 0.0
 
     @classmethod
-    def fit(cls, history: Iterable[ClosedDeal], crm: CrmData | None = None, smoothing: float = 20.0) -> WinModel:
+    def fit(
+        cls,
+        history: Iterable[ClosedDeal],
+        crm: CrmData | None = None,
+        smoothing: float = 20.0,
+        *,
+        today: date | None = None,
+        stage_order: Sequence[str] = (),
+        stage_weight: float = 0.0,
+    ) -> WinModel:
+        """Fit on closed deals. ``today`` enables the age adjustment for open deals; ``stage_order``
+        (earliest first) with ``stage_weight`` raises late-stage deals and lowers early ones."""
         deals = list(history)
         total = _Rate()
         for d in deals:
@@ -84,7 +102,29 @@ class WinModel:
         for (rep, sector), r in rep_sectors.items():
             rep_rate = model.rep.get(rep, 1.0) * base
             model.rep_sector[(rep, sector)] = r.smoothed(rep_rate, k) / rep_rate
+        model.today = today
+        model.age = _age_lifts(deals, base, k)
+        if len(stage_order) > 1:
+            last = len(stage_order) - 1
+            model.stage_progress = {s.casefold(): i / last for i, s in enumerate(stage_order)}
+            model.stage_weight = stage_weight
         return model
+
+    def age_lift(self, item: WorkItem) -> float:
+        if self.today is None or not self.age or item.created is None:
+            return 1.0
+        days = (self.today - item.created).days
+        lift = 1.0
+        for low, f in self.age:
+            if days >= low:
+                lift = f
+        return lift
+
+    def stage_lift(self, item: WorkItem) -> float:
+        if not self.stage_weight or item.deal is None:
+            return 1.0
+        prog = self.stage_progress.get(item.deal.stage.casefold())
+        return 1.0 if prog is None else max(0.05, 1.0 + self.stage_weight * (prog - 0.5))
 
     def probability(self, item: WorkItem, rep: str | None) -> float:
         sector = item.sector
@@ -95,10 +135,29 @@ class WinModel:
             p *= self.rep.get(rep, 1.0)
             if sector:
                 p *= self.rep_sector.get((rep, sector), 1.0)
+        p *= self.age_lift(item) * self.stage_lift(item)
         return min(max(p, 0.01), 0.99)
 
     def expected_value(self, item: WorkItem, rep: str | None) -> float:
         return self.probability(item, rep) * item.value
+
+
+AGE_BANDS = (0, 30, 60, 90, 180, 365)
+
+
+def _age_lifts(deals: list[ClosedDeal], base: float, k: float) -> list[tuple[int, float]]:
+    """P(win | still open at age a) / base per band: among deals whose cycle lasted at least ``a`` days."""
+    cycles = [((d.closed - d.created).days, d.won) for d in deals if d.created is not None]
+    if len(cycles) < 2 * k:
+        return []
+    out = []
+    for low in AGE_BANDS:
+        r = _Rate()
+        for days, won in cycles:
+            if days >= low:
+                r.add(won)
+        out.append((low, r.smoothed(base, k) / base))
+    return out
 
 
 def fit_bonus(item: WorkItem, rep: Rep, settings: PolicySettings) -> float:
