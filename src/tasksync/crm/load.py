@@ -472,9 +472,12 @@ def read_export(
     settings: CrmSettings,
     reps: list[Rep] | None = None,
     accounts: list[Account] | None = None,
+    *,
+    keep: bool = True,
 ) -> tuple[list[tuple[int, dict[str, Any]]], FileReport]:
     """Read one export whole (for ``crm check`` and tests): its usable rows and its report.
 
+    With ``keep=False`` the rows are read and checked but not kept (memory stays flat).
     Never raises for a rejected file (``report.rejected`` says why); raises
     :class:`ConfigError` for a missing file or bad options, :class:`CrmError` when the file
     cannot be read at all (no header, a required column missing, not CSV/XLSX).
@@ -490,7 +493,11 @@ def read_export(
             _RepIndex(reps) if reps is not None else None,
             _AccountIndex(accounts) if accounts is not None else None,
         )
-        out.extend(it)
+        if keep:
+            out.extend(it)
+        else:
+            for _ in it:
+                pass
     except CrmError as e:
         if report.rejected is None:
             raise

@@ -275,14 +275,14 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
     if m and not delimiter:
         delim = m[1]
         skip = 1
-        notes.append(f"delimiter {delim!r} (from the file's sep= line)")
+        notes.append(f"delimiter {_show(delim)} (from the file's sep= line)")
     elif delimiter:
         delim = parse_delimiter(delimiter)
         skip = 1 if m else 0
-        notes.append(f"delimiter {delim!r} (configured)")
+        notes.append(f"delimiter {_show(delim)} (configured)")
     else:
         delim = sniff_delimiter(sample_lines[:60])
-        notes.append(f"delimiter {delim!r} (sniffed)")
+        notes.append(f"delimiter {_show(delim)} (sniffed)")
     text.seek(0)
     reader = csv.reader(text, delimiter=delim)
     line = 0
@@ -344,6 +344,11 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
         notes,
         has_bad,
     )
+
+
+def _show(delim: str) -> str:
+    names = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe", " ": "space"}
+    return names.get(delim, repr(delim))
 
 
 def _clean_tail(path: Path, enc: str) -> bool:
