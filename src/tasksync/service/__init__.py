@@ -1,0 +1,15 @@
+"""The scheduled sync service: ``tasksync serve`` and ``tasksync status``.
+
+One service runs per state store (a lock file beside it). Each iteration checks cheaply whether
+the board or the CRM exports changed, reads and plans only when something did (or a periodic
+full read is due), and applies plans in *scheduled mode*: new or unowned tasks get an owner,
+owners who are away hand their tasks on, new CRM leads get cards and priorities are refreshed;
+nobody else's work moves except on the rebalance schedule.
+"""
+
+from __future__ import annotations
+
+from tasksync.service.lock import AlreadyRunning, ServiceLock
+from tasksync.service.loop import IterationResult, SyncService, read_status, scheduled_filter
+
+__all__ = ["AlreadyRunning", "IterationResult", "ServiceLock", "SyncService", "read_status", "scheduled_filter"]

@@ -1,0 +1,193 @@
+"""``tasksync serve`` and ``tasksync status`` (registered by :func:`register`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tasksync.errors import TasksyncError
+from tasksync.settings import Settings, load_settings
+
+__all__ = ["cmd_serve", "cmd_status", "register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="keep the board in sync: assign new tasks within an interval (scheduled mode)",
+        description="Run the scheduled sync service on the configured board. Only new or unowned tasks "
+        "(and tasks of reps who are away) get an owner; priorities are refreshed and cards created for "
+        "new CRM leads. A whole-book rebalance runs only on [service] rebalance_every/rebalance_at or "
+        "with --rebalance. Exit codes: 0 stopped cleanly (--once: healthy), 1 failing, 4 paused by a "
+        "guard, 7 another service holds this state store.",
+    )
+    p.add_argument("--once", action="store_true", help="run one iteration and exit (for cron)")
+    p.add_argument("--interval", type=float, help="seconds between change checks (default [service] interval, 60)")
+    p.add_argument("--webhook-port", type=int, help="receive Trello/Asana webhooks on this port (/trello, /asana)")
+    p.add_argument("--webhook-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port (may equal --webhook-port)")
+    p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    p.add_argument("--rebalance", action="store_true", help="run a whole-book rebalance at the first iteration")
+    p.add_argument(
+        "--accept-crm", action="store_true", help="accept the current CRM exports' row counts as the new baseline"
+    )
+    p.add_argument("--max-iterations", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--today", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "status",
+        help="the service's last run, next run, pause and errors; exit code for health checks",
+        description="Exit codes: 0 healthy, 1 failing or unreadable, 3 stale or never ran, 4 paused by a guard.",
+    )
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.add_argument("--stale-after", type=float, help="seconds without a run before the service counts as stale")
+    p.set_defaults(func=cmd_status)
+
+
+def _secrets(settings: Settings) -> list[str]:
+    s = settings.secrets
+    values = [s.trello_key, s.trello_token, s.asana_token, s.trello_secret, s.asana_webhook_secret]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tasksync.service.lock import ServiceLock, lock_path_for
+    from tasksync.service.logs import configure_logging, event
+    from tasksync.service.loop import HEALTHY, SyncService, health_of, read_status
+
+    settings = load_settings(Path(args.config))
+    cfg = settings.service
+    if args.interval:
+        cfg.interval = args.interval
+    if args.log_json:
+        cfg.log_json = True
+    configure_logging(json_lines=cfg.log_json, secrets=_secrets(settings))
+    today = date.fromisoformat(args.today) if args.today else None
+    lock = ServiceLock(lock_path_for(settings.path(settings.state_path)))
+    with lock:
+        svc = SyncService(settings, today=today)
+        servers: list[Any] = []
+        try:
+            if args.accept_crm:
+                svc.accept_crm()
+            if args.rebalance:
+                svc.request_rebalance()
+            if args.once:
+                res = svc.run_once()
+                return 0 if res.ok else (4 if res.paused else 1)
+
+            def on_signal(signum: int, frame: FrameType | None) -> None:
+                event("service.signal", signal=signal.Signals(signum).name)
+                svc.stop()
+
+            signal.signal(signal.SIGTERM, on_signal)
+            signal.signal(signal.SIGINT, on_signal)
+            servers = _start_servers(args, settings, svc)
+            svc.run(max_iterations=args.max_iterations)
+            status = read_status(svc.store).get(svc.board, {})
+            code, _ = health_of(status, time.time(), float("inf"))
+            return 0 if code in (HEALTHY, 3) else code
+        finally:
+            for s in servers:
+                s.stop()
+            svc.close()
+
+
+def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> list[Any]:
+    from tasksync.service.loop import HEALTHY, health_of, read_status
+    from tasksync.service.webhooks import HookServer
+
+    stale_after = settings.service.stale_after or 3 * settings.service.interval
+    board = svc.board
+
+    def health() -> tuple[bool, dict[str, Any]]:
+        # Each request runs in its own thread and SQLite connections stay in theirs: open one per request.
+        from tasksync.sync.state import StateStore
+
+        with StateStore(settings.path(settings.state_path)) as store:
+            values = read_status(store).get(board, {})
+        code, verdict = health_of(values, time.time(), stale_after)
+        return code == HEALTHY, {"status": verdict, **values}
+
+    secrets = settings.secrets
+    asana_fixed = secrets.asana_webhook_secret.get_secret_value() if secrets.asana_webhook_secret else None
+    remembered = svc.store.get(svc.board, "service.asana_hook_secret")
+    servers: list[Any] = []
+    hooks: HookServer | None = None
+    if args.webhook_port is not None:
+        pending: list[str] = []
+
+        def remember(secret: str) -> None:
+            pending.append(secret)  # stored by the service thread: SQLite connections stay per thread
+            svc.trigger("asana-handshake")
+
+        hooks = HookServer(
+            args.webhook_host,
+            args.webhook_port,
+            on_change=svc.trigger,
+            trello_secret=secrets.trello_secret.get_secret_value() if secrets.trello_secret else None,
+            trello_callback_url=settings.service.trello_callback_url,
+            asana_secret=asana_fixed or remembered,
+            asana_secret_fixed=asana_fixed is not None,
+            remember_asana_secret=remember,
+            health=health if args.health_port in (None, args.webhook_port) else None,
+        ).start()
+        svc.pending_secrets = pending
+        servers.append(hooks)
+    if args.health_port is not None and args.health_port != args.webhook_port:
+        servers.append(HookServer(args.webhook_host, args.health_port, health=health).start())
+    return servers
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tasksync.service.loop import health_of, read_status
+    from tasksync.sync.state import StateStore
+
+    try:
+        settings = load_settings(Path(args.config))
+        path = settings.path(settings.state_path)
+        if not path.exists():
+            print(f"tasksync: no state store at {path}: the service never ran", file=sys.stderr)
+            return 3
+        with StateStore(path) as store:
+            boards = read_status(store)
+    except TasksyncError as e:  # exit 2 is reserved by container health checks
+        print(f"tasksync: {e}", file=sys.stderr)
+        return 1
+    stale_after = args.stale_after or settings.service.stale_after or 3 * settings.service.interval
+    now = time.time()
+    worst = 0 if boards else 3
+    report: dict[str, Any] = {}
+    for board, values in sorted(boards.items()):
+        code, verdict = health_of(values, now, stale_after)
+        worst = max(worst, code)
+        report[board] = {"code": code, "status": verdict, **values}
+    if args.json:
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+    elif not boards:
+        print("the service never ran on this state store")
+    else:
+        for board, r in report.items():
+            print(f"{board}: {r['status']}")
+            for k in (
+                "state",
+                "last_run",
+                "last_ok",
+                "next_run",
+                "paused",
+                "conflicts",
+                "errors",
+                "last_error",
+                "last_plan",
+            ):
+                if r.get(k):
+                    print(f"  {k:10} {r[k]}")
+    return worst

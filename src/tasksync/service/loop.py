@@ -1,0 +1,624 @@
+"""The service loop: detect changes cheaply, plan, apply in scheduled mode, record, repeat.
+
+Time is injected (``clock`` and ``sleep``) so that tests and benchmarks run weeks of schedule in
+a second. One iteration:
+
+1. finish an interrupted apply, if the journal holds one;
+2. re-read the CRM exports if any of their files changed (mtime/size), and pause if an export
+   lost more than ``service.max_crm_drop`` of its rows since the last accepted read;
+3. decide whether to read the board: a changed board file (local), new actions (Trello
+   ``actions_since``), new events (Asana ``changed_since``), a webhook, changed CRM exports, a
+   periodic full read (``service.full_read_every``), a due rebalance or a pause to re-check;
+4. plan; in scheduled mode keep only owner changes of tasks with no rep owner or whose owner is
+   away (plus priorities, stages and created cards); pause if the plan still moves more than
+   ``service.max_move_share`` of the tasks or the engine stops on an empty board;
+5. apply, logging one line per change and per newly seen conflict; record the status.
+
+An API outage (``TransientError``/``ApiError``) backs off exponentially up to
+``service.backoff_max`` and resumes; a stop request lets the change in flight finish and leaves
+the rest of its plan to the resume at the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tasksync.connectors.base import Connector
+from tasksync.crm import CrmData, load_crm
+from tasksync.errors import ApiError, AuthError, ConfigError, CrmError, SafetyStop, TasksyncError
+from tasksync.model import Change, Field, Plan, PlanKind, Snapshot
+from tasksync.policies import Book
+from tasksync.service.logs import LOGGER_NAME, event
+from tasksync.settings import Settings
+from tasksync.sync.engine import ApplyOutcome, apply_plan, make_plan
+from tasksync.sync.state import StateStore
+from tasksync.sync.workspace import Workspace
+
+__all__ = [
+    "IterationResult",
+    "SyncService",
+    "compare_counts",
+    "health_of",
+    "read_status",
+    "scheduled_filter",
+]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+K = "service."  # prefix of the service's keys in the store's per-board kv table
+CRM_COUNTS = "crm.row_counts"
+
+
+class StopNow(Exception):
+    """Raised between two changes when a stop was requested."""
+
+
+@dataclass
+class IterationResult:
+    """What one iteration did (also what the tests and the benchmark look at)."""
+
+    started: float
+    read: bool = False
+    reason: str = ""  # why the board was read: first, full, board, crm, webhook, rebalance, paused
+    plan_id: str | None = None
+    applied: int = 0
+    created: int = 0
+    failed: int = 0
+    held: int = 0  # owner changes left for the rebalance schedule
+    conflicts: int = 0
+    resumed: int = 0
+    paused: str | None = None
+    error: str | None = None
+    stopped: bool = False
+    delay: float = 0.0  # seconds until the next iteration
+    rebalance: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.paused is None and not self.failed
+
+
+def scheduled_filter(plan: Plan, snapshot: Snapshot, book: Book) -> list[Change]:
+    """Keep only the owner changes scheduled mode may make; return the ones held back.
+
+    An owner change is kept when the task has no rep among its assignees, or when one of its
+    rep owners is away (``available = no``). Priority, stage changes and creates are kept.
+    """
+    member_rep = {m: r for r, m in book.rep_member.items()}
+    reps = book.crm.reps_by_id
+    kept: list[Change] = []
+    held: list[Change] = []
+    for c in plan.changes:
+        if c.field is Field.ASSIGNEES:
+            task = snapshot.task(c.task_id)
+            owners = [member_rep[m] for m in (task.assignees if task else ()) if m in member_rep]
+            if owners and all(reps[o].available for o in owners if o in reps):
+                held.append(c)
+                continue
+        kept.append(c)
+    plan.changes = kept
+    if held:
+        plan.notes.append(f"scheduled mode: {len(held)} owner change(s) left for the next rebalance")
+    return held
+
+
+def compare_counts(previous: dict[str, int], current: dict[str, int], threshold: float) -> list[str]:
+    """Exports that lost more than ``threshold`` of their rows (or vanished) since ``previous``."""
+    import tasksync.crm
+
+    helper = getattr(tasksync.crm, "compare_row_counts", None)  # the shared helper, where this tree has it
+    if helper is not None and 0 < threshold <= 1:
+        return [str(x) for x in helper(previous, current, threshold)]
+    problems = []
+    for kind, before in sorted(previous.items()):
+        now = current.get(kind, 0)
+        if before > 0 and (before - now) / before > threshold:
+            problems.append(f"{kind}: {now} rows, was {before} (lost {(before - now) / before:.0%})")
+    return problems
+
+
+def _iso(t: float | None) -> str:
+    return "" if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+def _signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for p in paths:
+        try:
+            st = p.stat()
+            out.append((p.name, st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            out.append((p.name, -1, -1))
+    return tuple(out)
+
+
+@dataclass
+class _Detection:
+    read: bool
+    reason: str
+    commit: Callable[[], None] = field(default=lambda: None)
+
+
+class SyncService:
+    """The scheduled sync of one configured board.
+
+    ``clock`` returns seconds (epoch); ``sleep(seconds)`` waits (default: waits on an event that
+    a webhook or a stop request sets early). ``today`` fixes the planning date (tests).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connector: Connector | None = None,
+        clock: Clock = time.time,
+        sleep: Sleep | None = None,
+        today: date | None = None,
+    ) -> None:
+        self.settings = settings
+        self.cfg = settings.service
+        self.ws = Workspace(settings, connector=connector, today=today)
+        self.today = today
+        self.clock = clock
+        self._sleep = sleep
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._hooked = threading.Event()  # a webhook asked for a sync
+        self._rebalance_requested = False
+        self._crm: CrmData | None = None
+        self._crm_sig: tuple[tuple[str, int, int], ...] | None = None
+        self._crm_block: str | None = None
+        self._board_sig: tuple[tuple[str, int, int], ...] | None = None
+        self._last_full: float | None = None
+        self._paused: str | None = None
+        self._errors = 0
+        self._conflicts_seen: set[tuple[str, str, str]] = set()
+        self.iterations = 0
+        self.pending_secrets: list[str] = []  # Asana handshake secrets from the webhook thread
+
+    # ------------------------------------------------------------------ control
+    @property
+    def store(self) -> StateStore:
+        return self.ws.store
+
+    @property
+    def connector(self) -> Connector:
+        return self.ws.connector
+
+    @property
+    def board(self) -> str:
+        return str(self.connector.board)
+
+    def stop(self) -> None:
+        """Stop after the change in flight (safe from a signal handler or another thread)."""
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def trigger(self, source: str = "webhook") -> None:
+        """Run an incremental sync now (a webhook arrived)."""
+        self._hooked.set()
+        self._wake.set()
+
+    def request_rebalance(self) -> None:
+        self._rebalance_requested = True
+
+    def accept_crm(self) -> None:
+        """Forget the row counts of the last accepted CRM read (after a deliberate shrink)."""
+        self.store.put(self.board, CRM_COUNTS, "{}")
+
+    def close(self) -> None:
+        self.ws.close()
+
+    def sleep(self, seconds: float) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+            return
+        if seconds > 0 and not self._hooked.is_set():
+            self._wake.wait(seconds)
+        self._wake.clear()
+
+    def run(self, max_iterations: int | None = None) -> IterationResult | None:
+        """Iterate until stopped (or ``max_iterations``); returns the last iteration's result."""
+        self._put({"state": "running", "pid": str(os.getpid()), "started_at": _iso(self.clock())})
+        event("service.start", board=self.board, interval=self.cfg.interval, pid=os.getpid())
+        last: IterationResult | None = None
+        try:
+            while not self.stopping:
+                last = self.run_once()
+                if last.stopped or self.stopping or (max_iterations is not None and self.iterations >= max_iterations):
+                    break
+                self.sleep(last.delay)
+        finally:
+            self._put({"state": "stopped", "next_run": ""})
+            event("service.stop", board=self.board, iterations=self.iterations)
+        return last
+
+    # ------------------------------------------------------------------ one iteration
+    def run_once(self) -> IterationResult:
+        now = self.clock()
+        res = IterationResult(started=now, delay=self.cfg.interval)
+        self.iterations += 1
+        try:
+            while self.pending_secrets:
+                self.store.put(self.board, K + "asana_hook_secret", self.pending_secrets.pop(0))
+            self._resume(res)
+            crm_changed = self._refresh_crm(now)
+            if self._crm_block is not None:
+                res.paused = self._crm_block
+            else:
+                rebalance = self._rebalance_requested or self._rebalance_due(now)
+                det = self._detect(now, crm_changed, rebalance)
+                if det.read:
+                    res.read, res.reason, res.rebalance = True, det.reason, rebalance
+                    full = self._sync(res, rebalance)
+                    det.commit()
+                    if full:
+                        self._last_full = now
+                        self.store.put(self.board, K + "last_full", str(now))
+                    if rebalance:
+                        self._rebalance_requested = False
+                        self.store.put(self.board, K + "last_rebalance", str(now))
+                    self._paused = None
+            self._errors = 0
+        except StopNow:
+            res.stopped = True
+            event(
+                "service.stopping",
+                logging.WARNING,
+                board=self.board,
+                detail="stopped between two changes; the rest of the plan is finished at the next start",
+            )
+        except SafetyStop as e:
+            self._paused = res.paused = str(e)
+            self._errors = 0
+            event("service.paused", logging.ERROR, board=self.board, reason=str(e))
+        except (ApiError, TasksyncError, OSError) as e:
+            self._error(res, e)
+        except Exception as e:  # a bug must not end a service meant to run for weeks
+            self._error(res, e, trace=True)
+        self._record(res)
+        return res
+
+    def _error(self, res: IterationResult, e: BaseException, trace: bool = False) -> None:
+        self._errors += 1
+        res.error = f"{type(e).__name__}: {e}"
+        cap = max(self.cfg.backoff_max, 1.0)
+        base = min(self.cfg.interval, 5.0)
+        if isinstance(e, AuthError):
+            base = self.cfg.interval  # a bad token will not heal in seconds
+        res.delay = min(cap, base * 2 ** min(self._errors - 1, 30))
+        fields = {"board": self.board, "error": res.error, "consecutive": self._errors, "retry_in": round(res.delay, 1)}
+        logging.getLogger(LOGGER_NAME).error("service.error", exc_info=e if trace else None, extra={"fields": fields})
+
+    def _progress(self, done: int, total: int) -> None:
+        if self._stop.is_set():
+            raise StopNow
+
+    def _resume(self, res: IterationResult) -> None:
+        board = self.connector.board
+        if self.store.latest(board, "applying") is None:
+            return
+        plan_id = self.store.latest(board, "applying")
+        event("plan.resume", board=self.board, plan=plan_id)
+        outcome = self.ws.pending_resume(progress=self._progress)
+        if outcome is not None and plan_id is not None:
+            res.resumed = outcome.done
+            self._log_outcome(plan_id, outcome)
+
+    # ------------------------------------------------------------------ CRM exports
+    def _crm_paths(self) -> list[Path]:
+        crm = self.settings.crm
+        folder = self.settings.path(crm.folder)
+        return [folder / str(getattr(crm.files, k)) for k in ("reps", "accounts", "deals", "history")]
+
+    def _refresh_crm(self, now: float) -> bool:
+        """Re-read the exports when their files changed; True when they were re-read and accepted."""
+        sig = _signature(self._crm_paths())
+        if self._crm is not None and sig == self._crm_sig and self._crm_block is None:
+            return False
+        if sig == self._crm_sig and self._crm_block is not None:
+            return False  # still the same rejected files
+        stored = self.store.get(self.board, K + "crm_sig")
+        changed = stored is None or json.loads(stored) != [list(x) for x in sig]
+        self._crm_sig = sig
+        try:
+            crm = load_crm(self.settings.crm, self.settings.base_dir)
+        except (CrmError, ConfigError) as e:
+            self._block_crm(f"CRM exports unusable: {e}")
+            return False
+        raw = self.store.get(self.board, CRM_COUNTS)
+        previous: dict[str, int] = json.loads(raw) if raw else {}
+        lost = compare_counts(previous, crm.row_counts, self.cfg.max_crm_drop)
+        if lost:
+            self._block_crm(
+                "CRM export lost most of its rows since the last run: "
+                + "; ".join(lost)
+                + " (fix the export, or run `tasksync serve --accept-crm` if the shrink is real)"
+            )
+            return False
+        if self._crm_block is not None:
+            event("crm.accepted", board=self.board, detail="CRM exports usable again; resuming")
+        self._crm_block = None
+        self._crm = crm
+        self.ws.__dict__["crm"] = crm  # so workspace operations see the same exports
+        self.store.put(self.board, CRM_COUNTS, json.dumps(crm.row_counts, sort_keys=True))
+        self.store.put(self.board, K + "crm_sig", json.dumps(sig))
+        event("crm.read", board=self.board, rows=crm.row_counts, problems=len(crm.problems), changed=changed)
+        return changed
+
+    def _block_crm(self, reason: str) -> None:
+        if reason != self._crm_block:
+            event("service.paused", logging.ERROR, board=self.board, reason=reason)
+        self._crm_block = reason
+
+    # ------------------------------------------------------------------ change detection
+    def _rebalance_due(self, now: float) -> bool:
+        every, at = self.cfg.rebalance_every, self.cfg.rebalance_at
+        if not every and not at:
+            return False
+        raw = self.store.get(self.board, K + "last_rebalance")
+        if raw is None:  # never: start counting from now rather than rebalancing at first start
+            self.store.put(self.board, K + "last_rebalance", str(now))
+            return False
+        last = float(raw)
+        if every and now - last >= every:
+            return True
+        if at:
+            hh, mm = (int(x) for x in at.split(":", 1))
+            today_at = datetime.fromtimestamp(now, UTC).replace(hour=hh, minute=mm, second=0, microsecond=0)
+            if today_at.timestamp() > now:
+                today_at -= timedelta(days=1)
+            return last < today_at.timestamp() <= now
+        return False
+
+    def _detect(self, now: float, crm_changed: bool, rebalance: bool) -> _Detection:
+        conn = self.connector
+        board = self.board
+        forced = ""
+        if self._last_full is None and self._board_sig is None:  # a new process: pick up where the last left
+            raw_full, raw_sig = self.store.get(board, K + "last_full"), self.store.get(board, K + "board_sig")
+            self._last_full = float(raw_full) if raw_full else None
+            self._board_sig = tuple(tuple(x) for x in json.loads(raw_sig)) if raw_sig else None
+        if self._last_full is None:
+            forced = "first"
+        elif now - self._last_full >= self.cfg.full_read_every:
+            forced = "full"
+        elif rebalance:
+            forced = "rebalance"
+        elif self._paused is not None:
+            forced = "paused"
+        elif self._hooked.is_set():
+            forced = "webhook"
+        elif crm_changed:
+            forced = "crm"
+        self._hooked.clear()
+
+        path = getattr(conn, "path", None)
+        if isinstance(path, Path):
+            sig = _signature([path])
+
+            def commit_local() -> None:
+                self._board_sig = sig
+                self.store.put(board, K + "board_sig", json.dumps(sig))
+
+            changed = sig != self._board_sig
+            return _Detection(bool(forced) or changed, forced or ("board" if changed else ""), commit_local)
+
+        actions_since = getattr(conn, "actions_since", None)
+        if callable(actions_since):
+            since = self.store.get(board, K + "trello_since")
+            if since is None:
+                _, newest = actions_since(None)
+                ids: set[str] = set()
+                forced = forced or "first"
+            else:
+                ids, newest = actions_since(since)
+
+            def commit_trello() -> None:
+                if newest:
+                    self.store.put(board, K + "trello_since", newest)
+
+            return _Detection(bool(forced) or bool(ids), forced or ("board" if ids else ""), commit_trello)
+
+        changed_since = getattr(conn, "changed_since", None)
+        if callable(changed_since):
+            token = self.store.get(board, K + "asana_sync")
+            changed_ids, new_token = changed_since(token)
+
+            def commit_asana() -> None:
+                self.store.put(board, K + "asana_sync", new_token)
+
+            if changed_ids is None:
+                return _Detection(True, forced or "full", commit_asana)
+            return _Detection(
+                bool(forced) or bool(changed_ids), forced or ("board" if changed_ids else ""), commit_asana
+            )
+        return _Detection(True, forced or "poll")  # no change detection: read every interval
+
+    # ------------------------------------------------------------------ plan and apply
+    def _sync(self, res: IterationResult, rebalance: bool) -> bool:
+        """Read, plan, guard and apply. Returns True (every read is a full read of the board)."""
+        assert self._crm is not None
+        snapshot = self.connector.read()
+        kind = PlanKind.REBALANCE if rebalance else PlanKind.SYNC
+        result = make_plan(self.settings, snapshot, self._crm, self.store, kind=kind, today=self.today)
+        plan = result.plan
+        if not rebalance:
+            res.held = len(scheduled_filter(plan, snapshot, result.book))
+        self._note_conflicts(plan)
+        res.conflicts = len(plan.conflicts)
+        moves = sum(1 for c in plan.changes if c.field is Field.ASSIGNEES)
+        limit = max(3.0, self.cfg.max_move_share * len(snapshot.tasks))
+        if moves > limit:
+            raise SafetyStop(
+                f"{self.board}: the plan would change the owner of {moves} of {len(snapshot.tasks)} tasks "
+                f"(more than service.max_move_share = {self.cfg.max_move_share:.0%}); not applied. "
+                "Review it with `tasksync plan` and apply by hand, or raise the limit"
+            )
+        if plan.empty:
+            return True
+        self.store.save_plan(plan, "pending")  # not "proposed": a person's proposal stays theirs
+        res.plan_id = plan.id
+        event(
+            "plan.apply",
+            board=self.board,
+            plan=plan.id,
+            kind=kind.value,
+            changes=len(plan.changes),
+            creates=len(plan.creates),
+            held=res.held,
+            reason=res.reason,
+        )
+        outcome = apply_plan(plan, self.connector, self.store, snapshot=snapshot, progress=self._progress)
+        res.applied += outcome.done - outcome.created
+        res.created += outcome.created
+        res.failed += len(outcome.failed)
+        self._log_outcome(plan.id, outcome)
+        return True
+
+    def _log_outcome(self, plan_id: str, outcome: ApplyOutcome) -> None:
+        plan, _ = self.store.load_plan(plan_id)
+        titles = {c.task_id: c.title for c in plan.changes}
+        new_titles = {n.key: n.title for n in plan.creates}
+        for r in self.store.journal(plan_id):
+            if r.op == "create":
+                if r.status == "done":
+                    event(
+                        "task.created",
+                        board=self.board,
+                        plan=plan_id,
+                        key=r.key,
+                        task=r.task_id,
+                        title=new_titles.get(r.key or "", ""),
+                    )
+                elif r.status == "failed":
+                    event(
+                        "task.create_failed", logging.WARNING, board=self.board, plan=plan_id, key=r.key, error=r.error
+                    )
+                continue
+            fields: dict[str, Any] = {
+                "board": self.board,
+                "plan": plan_id,
+                "task": r.task_id,
+                "title": titles.get(r.task_id or "", ""),
+                "field": r.field.value if r.field else None,
+                "before": r.before,
+                "after": r.after,
+            }
+            if r.status == "done":
+                event("change.applied", **fields)
+            elif r.status == "failed":
+                event("change.failed", logging.WARNING, error=r.error, **fields)
+            elif r.status == "conflict":
+                event("conflict.skipped", logging.WARNING, reason=r.error, **fields)
+        for text in outcome.conflicts:
+            event("conflict.skipped", logging.WARNING, board=self.board, plan=plan_id, reason=text)
+
+    def _note_conflicts(self, plan: Plan) -> None:
+        """Log each conflict once (when first seen), not at every iteration."""
+        current = {(c.task_id, c.field.value, json.dumps(c.current, default=str)) for c in plan.conflicts}
+        for c in plan.conflicts:
+            key = (c.task_id, c.field.value, json.dumps(c.current, default=str))
+            if key not in self._conflicts_seen:
+                event(
+                    "conflict.skipped",
+                    logging.WARNING,
+                    board=self.board,
+                    task=c.task_id,
+                    title=c.title,
+                    field=c.field.value,
+                    current=c.current,
+                    wanted=c.wanted,
+                    reason="changed by a person since tasksync wrote it; left alone",
+                )
+        self._conflicts_seen = current
+
+    # ------------------------------------------------------------------ status
+    def _put(self, values: dict[str, str]) -> None:
+        with self.store.transaction():
+            for k, v in values.items():
+                self.store.put(self.board, K + k, v)
+
+    def _record(self, res: IterationResult) -> None:
+        values = {
+            "last_run": _iso(res.started),
+            "next_run": _iso(res.started + res.delay),
+            "interval": str(self.cfg.interval),
+            "paused": res.paused or "",
+            "errors": str(self._errors),
+            "last_error": res.error or "",
+        }
+        if res.error is None and res.paused is None:
+            values["last_ok"] = _iso(res.started)
+        if res.read:
+            values["conflicts"] = str(res.conflicts)
+        if res.plan_id:
+            values["last_plan"] = res.plan_id
+        if res.error is not None:
+            values["last_error_at"] = _iso(res.started)
+        self._put(values)
+        if res.read or res.error or res.plan_id or res.resumed:
+            event(
+                "iteration",
+                logging.INFO if res.error is None else logging.WARNING,
+                board=self.board,
+                read=res.read,
+                reason=res.reason,
+                plan=res.plan_id,
+                applied=res.applied,
+                created=res.created,
+                failed=res.failed,
+                held=res.held,
+                conflicts=res.conflicts,
+                resumed=res.resumed,
+                paused=res.paused,
+                next_in=round(res.delay, 1),
+            )
+
+
+# ---------------------------------------------------------------------- status for `tasksync status`
+def read_status(store: StateStore) -> dict[str, dict[str, str]]:
+    """board -> the service's recorded values (``last_run``, ``paused``, ``errors``...)."""
+    out: dict[str, dict[str, str]] = {}
+    for board, key, value in store.db.execute("SELECT board, key, value FROM kv WHERE key LIKE 'service.%'"):
+        if "secret" not in key:
+            out.setdefault(board, {})[key[len(K) :]] = value
+    return out
+
+
+HEALTHY, FAILING, STALE, PAUSED = 0, 1, 3, 4
+
+
+def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[int, str]:
+    """(exit code, one-line verdict) for one board's recorded service values.
+
+    0 healthy; 1 failing (three or more failed iterations in a row); 3 stale (never ran, stopped,
+    or no run for ``stale_after`` seconds); 4 paused by a guard.
+    """
+    last = values.get("last_run")
+    if not last:
+        return STALE, "never ran"
+    age = now - datetime.fromisoformat(last).timestamp()
+    if values.get("paused"):
+        return PAUSED, f"paused: {values['paused']}"
+    if int(values.get("errors") or 0) >= 3:
+        return FAILING, f"failing ({values.get('errors')} errors in a row): {values.get('last_error')}"
+    if age > stale_after:
+        return STALE, f"stale: last run {age:,.0f} s ago (limit {stale_after:,.0f} s)"
+    if int(values.get("errors") or 0):
+        return HEALTHY, f"healthy, retrying after: {values.get('last_error')}"
+    return HEALTHY, "healthy"
