@@ -59,18 +59,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
             force=args.force,
             kind=PlanKind.REBALANCE if getattr(args, "rebalance", False) else PlanKind.SYNC,
         )
+        data = plan_json(result, ws.settings)
+        if getattr(args, "html", None):
+            from tasksync.report_html import write_html
+
+            write_html(data, Path(args.html))
         if args.json:
-            print(json.dumps(plan_json(result), ensure_ascii=False, indent=1))
+            print(json.dumps(data, ensure_ascii=False, indent=1))
         else:
             console = _console(args)
-            print_plan(result, console)
+            print_plan(result, console, settings=ws.settings)
+            if getattr(args, "html", None):
+                console.print(f"Wrote the report to {args.html}", markup=False)
             if not result.plan.empty:
                 console.print(f"Review, then run `tasksync apply` to write plan {result.plan.id}.")
     return 0
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from tasksync.render import print_outcome, print_plan
+    from tasksync.render import apply_progress, print_outcome, print_plan
 
     console = _console(args)
     with _workspace(args) as ws:
@@ -81,24 +88,26 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 return 0 if resumed.ok else 1
         if args.now:
             result = ws.plan(force=args.force)
-            print_plan(result, console)
+            print_plan(result, console, settings=ws.settings)
             if result.plan.empty:
                 return 0
             plan_id: str | None = result.plan.id
         else:
             plan_id = args.plan
-        plan, outcome = ws.apply(plan_id, progress=None)
+        with apply_progress(console, "Writing") as progress:
+            plan, outcome = ws.apply(plan_id, progress=progress)
         print_outcome(plan, outcome, console)
         console.print(f"Undo with `tasksync undo {plan.id}`.")
         return 0 if outcome.ok else 1
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
-    from tasksync.render import print_outcome
+    from tasksync.render import apply_progress, print_outcome
 
     console = _console(args)
     with _workspace(args) as ws:
-        undo, outcome = ws.undo(args.plan_id)
+        with apply_progress(console, "Undoing") as progress:
+            undo, outcome = ws.undo(args.plan_id, progress=progress)
         print_outcome(undo, outcome, console)
         for c in undo.conflicts:
             console.print(
@@ -108,14 +117,20 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tasksync.render import print_report
+    from tasksync.render import print_report, report_json
 
     with _workspace(args) as ws:
-        kpis = ws.kpis()
+        data = report_json(ws)
+        if getattr(args, "html", None):
+            from tasksync.report_html import write_html
+
+            write_html(data, Path(args.html))
         if args.json:
-            print(json.dumps(kpis.as_dict(), ensure_ascii=False, indent=1))
+            print(json.dumps(data, ensure_ascii=False, indent=1))
         else:
-            print_report(kpis, _console(args))
+            print_report(data, _console(args))
+            if getattr(args, "html", None):
+                _console(args).print(f"Wrote the report to {args.html}", markup=False)
     return 0
 
 
@@ -185,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="override fields people changed by hand")
     p.add_argument("--rebalance", action="store_true", help="label the plan as a whole-book rebalance")
     p.add_argument("--today", help="date to plan for (YYYY-MM-DD; default: today)")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report to FILE")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("apply", help="write the latest plan (refuses one older than the board)")
@@ -198,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_undo)
 
     p = sub.add_parser("report", help="KPIs per rep and segment")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the report data as JSON (the schema of plan --json)")
     p.add_argument("--today", help="date to report for (YYYY-MM-DD)")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report to FILE")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("history", help="list plans and their status")
