@@ -85,7 +85,7 @@ _CJK = {"gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950", "cp949",
 _CJK |= {"johab", "shift_jis", "cp932", "euc_jp", "iso2022_jp", "iso2022_kr", "shift_jis_2004"}
 _LATIN = {"cp1250", "cp1252", "latin_1", "iso8859_1", "iso8859_2", "iso8859_15", "cp1257"}
 _LATIN |= {"iso8859_9", "iso8859_13", "cp1254", "mac_roman", "mac_latin2", "cp850", "ascii"}
-_CHUNK = 1 << 20
+_CHUNK = 1 << 18
 
 
 def detect_encoding(fh: BinaryIO) -> tuple[str, str]:
@@ -120,11 +120,13 @@ def detect_encoding(fh: BinaryIO) -> tuple[str, str]:
             bad_at = max(offset - 4, 0)
     if bad_at < 0:
         return "utf-8", "valid UTF-8"
-    fh.seek(max(bad_at - 32768, 0))
+    fh.seek(max(bad_at - 1024, 0))
     region = fh.read(65536)
-    if bad_at >= 32768:  # start on a line boundary, not inside a multi-byte character
+    if bad_at >= 1024:  # start on a line boundary, not inside a multi-byte character
         region = region[region.find(b"\n") + 1 :]
-    sample = head + region if bad_at >= len(head) else head
+    sample = region if bad_at >= len(head) else head
+    if _looks_gb(sample):
+        return "gb18030", "Chinese GB2312/GBK/GB18030 byte pairs"
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
@@ -141,6 +143,25 @@ def detect_encoding(fh: BinaryIO) -> tuple[str, str]:
     if guess is None:
         raise CrmError('cannot tell the file\'s text encoding; set crm.encoding (e.g. "gb18030", "cp1252", "utf-16")')
     return guess, "detected by charset-normalizer"
+
+
+def _looks_gb(sample: bytes) -> bool:
+    """Whether non-ASCII bytes are nearly all GB2312 hanzi pairs (lead B0-F7, trail A1-FE)
+    and the whole sample decodes as GB18030: Chinese text, which charset-normalizer often
+    takes for Korean or Latin on short or mostly-ASCII samples."""
+    pairs = hanzi = 0
+    i, n = 0, len(sample)
+    while i < n:
+        b = sample[i]
+        if b < 0x80:
+            i += 1
+            continue
+        if i + 1 < n:
+            pairs += 1
+            if 0xB0 <= b <= 0xF7 and 0xA1 <= sample[i + 1] <= 0xFE:
+                hanzi += 1
+        i += 2
+    return pairs >= 2 and hanzi >= 0.8 * pairs and _decodes(sample, "gb18030")
 
 
 def _decodes(sample: bytes, encoding: str) -> bool:

@@ -1,0 +1,194 @@
+"""Cell values as CRMs export them: dates, amounts, flags, numbers, names and stages."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from tasksync.crm import compare_row_counts
+from tasksync.crm.values import (
+    StageClassifier,
+    amount_decimal_hint,
+    date_order_hint,
+    header_key,
+    name_keys,
+    normalise_name,
+    parse_amount,
+    parse_bool,
+    parse_date,
+    parse_int,
+    parse_list,
+)
+
+JAN5 = date(2024, 1, 5)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-01-05",
+        "2024/1/5",
+        "2024.01.05",
+        "2024年1月5日",
+        "2024年01月05日 10:30",
+        "05.01.2024",
+        "1/5/2024",
+        "01/05/2024 1:45 PM",
+        "1/5/24",
+        "45296",
+        "45296.75",
+        "5-Jan-2024",
+        "05 Jan 2024",
+        "Jan 5, 2024",
+        "January 5 2024",
+        "2024-01-05T10:00:00Z",
+        "2024-01-05 23:59:59",
+        " 2024-01-05 ",
+    ],
+)
+def test_dates_in_every_export_form(text: str) -> None:
+    assert parse_date(text) == JAN5
+
+
+def test_day_first_when_configured_or_obvious() -> None:
+    assert parse_date("5/1/2024", "dmy") == JAN5
+    assert parse_date("13/1/2024") == date(2024, 1, 13)
+    assert parse_date("1/13/2024", "mdy") == date(2024, 1, 13)
+
+
+def test_a_column_order_rejects_a_value_that_only_reads_the_other_way() -> None:
+    with pytest.raises(ValueError, match=r"month-first date .* found '13/1/2024'"):
+        parse_date("13/1/2024", "mdy")
+    with pytest.raises(ValueError, match=r"day-first date .* found '1/13/2024'"):
+        parse_date("1/13/2024", "dmy")
+
+
+@pytest.mark.parametrize("text", ["2024-02-30", "31/31/2024", "tomorrow", "", "123", "99999"])
+def test_bad_dates_say_what_was_expected_and_found(text: str) -> None:
+    with pytest.raises(ValueError, match=r"expected .*found"):
+        parse_date(text)
+
+
+def test_date_order_hints() -> None:
+    assert date_order_hint("13/01/2024") == "dmy"
+    assert date_order_hint("01/13/2024") == "mdy"
+    assert date_order_hint("01/02/2024") is None
+    assert date_order_hint("2024-01-13") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("$1,234.50", 1234.5),
+        ("¥1,234", 1234.0),
+        ("￥1,234", 1234.0),
+        ("1.234,50 €", 1234.5),
+        ("€ 1.234,50", 1234.5),
+        ("1 234,50", 1234.5),
+        ("1\u00a0234,50 €", 1234.5),
+        ("1'234.50", 1234.5),
+        ("USD 1,234.50", 1234.5),
+        ("1,234.50 USD", 1234.5),
+        ("CN¥1,234", 1234.0),
+        ("RMB 1,000元", 1000.0),
+        ("12.5万", 125000.0),
+        ("(120)", -120.0),
+        ("-$5", -5.0),
+        ("$-5", -5.0),
+        ("\u22125", -5.0),
+        ("１２３", 123.0),
+        ("1234", 1234.0),
+        ("1234.5", 1234.5),
+        ("1.234.567", 1234567.0),
+        ("1,23", 1.23),
+    ],
+)
+def test_amounts_with_symbols_and_locale_separators(text: str, value: float) -> None:
+    assert parse_amount(text) == pytest.approx(value)
+
+
+def test_a_columns_decimal_mark_decides_ambiguous_amounts() -> None:
+    assert parse_amount("1.234") == pytest.approx(1.234)
+    assert parse_amount("1.234", ",") == pytest.approx(1234.0)
+    assert parse_amount("1,234", ",") == pytest.approx(1.234)
+    assert parse_amount("1,234", ".") == pytest.approx(1234.0)
+    assert amount_decimal_hint("1.234,50") == ","
+    assert amount_decimal_hint("1,234.50") == "."
+    assert amount_decimal_hint("99,5") == ","
+    assert amount_decimal_hint("1,234") is None
+    assert amount_decimal_hint("1.234.567") == ","
+
+
+@pytest.mark.parametrize("text", ["abc", "1-2", "12 apples", "$", "(12", "1.2.3,4,5", ""])
+def test_bad_amounts_say_what_was_found(text: str) -> None:
+    with pytest.raises(ValueError, match="expected an amount"):
+        parse_amount(text)
+
+
+def test_flags_numbers_and_lists() -> None:
+    assert parse_bool("Yes") and parse_bool("是") and parse_bool("TRUE") and parse_bool("在职")
+    assert not parse_bool("no") and not parse_bool("否") and not parse_bool("离职")
+    with pytest.raises(ValueError, match="expected yes or no, found 'maybe'"):
+        parse_bool("maybe")
+    assert parse_int("1,200") == 1200
+    assert parse_int("51-200") == 125
+    assert parse_int("100-499人") == 299
+    assert parse_int("10,000+") == 10000
+    assert parse_int("1000人以上") == 1000
+    with pytest.raises(ValueError, match="whole number"):
+        parse_int("many")
+    assert parse_list("零售、医疗") == ("零售", "医疗")
+    assert parse_list("Retail; Health|Finance") == ("Retail", "Health", "Finance")
+
+
+def test_names_are_normalised_before_matching() -> None:
+    assert normalise_name("  Mei\u3000CHEN ") == "mei chen"
+    assert normalise_name("ＭＥＩ　Ｃｈｅｎ") == "mei chen"
+    assert "mei chen" in name_keys("Chen, Mei")
+    assert "王伟" in name_keys("王 伟")
+    assert "mei@x.com" in name_keys("Mei Chen <MEI@x.com>")
+    assert header_key("Close Date") == header_key("close_date") == header_key("*CloseDate")
+
+
+@pytest.mark.parametrize(
+    ("stage", "kind"),
+    [
+        ("Closed Won", "won"),
+        ("closedwon", "won"),
+        ("Won", "won"),
+        ("赢单", "won"),
+        ("成交", "won"),
+        ("Closed Lost", "lost"),
+        ("Closed-Lost to Competition", "lost"),
+        ("输单", "lost"),
+        ("丢单", "lost"),
+        ("Proposal", "open"),
+        ("初步接洽", "open"),
+    ],
+)
+def test_stages_map_to_won_lost_or_open(stage: str, kind: str) -> None:
+    assert StageClassifier()(stage) == kind
+
+
+def test_configured_stage_names_are_added() -> None:
+    classify = StageClassifier(won=["Signed"], lost=["Dead"])
+    assert classify("signed") == "won"
+    assert classify("DEAD") == "lost"
+    assert classify("Closed Won") == "won"
+
+
+def test_compare_row_counts_flags_exports_that_lost_most_rows() -> None:
+    warnings = compare_row_counts(
+        {"deals": 1000, "reps": 12, "history": 900, "accounts": 160},
+        {"deals": 120, "reps": 12, "history": 880},
+    )
+    assert len(warnings) == 2
+    assert warnings[0].startswith("accounts: 0 rows, down from 160")
+    assert warnings[1].startswith("deals: 120 rows, down from 1,000")
+    assert "88% fewer" in warnings[1]
+    assert compare_row_counts({"deals": 100}, {"deals": 50}) == []
+    assert compare_row_counts({"deals": 100}, {"deals": 50}, threshold=0.4)
+    assert compare_row_counts({}, {"deals": 5}) == []
+    with pytest.raises(ValueError):
+        compare_row_counts({}, {}, threshold=0)
