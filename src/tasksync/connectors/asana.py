@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -267,7 +267,9 @@ class AsanaConnector:
         else:
             token = str(getattr(api_client.configuration, "access_token", "") or "")
         self.client = api_client
-        self.limiter = limiter or shared_limiter(host, token, max(1, settings.asana.requests_per_minute))
+        self.limiter = limiter or shared_limiter(
+            host, token, max(1, settings.asana.requests_per_minute)
+        )
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
@@ -292,6 +294,9 @@ class AsanaConnector:
         self._crm_field: str | None = None
         self._titles: dict[str, str] = {}
         self._markers: dict[str, str] = {}  # CRM key -> task gid (markers and external gids)
+        self._use_external = True  # False once Asana refuses external ids for this token
+        self._read_done = False
+        self._scanned = False
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
@@ -308,7 +313,9 @@ class AsanaConnector:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.write_concurrency, thread_name_prefix="tasksync-asana")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.write_concurrency, thread_name_prefix="tasksync-asana"
+                )
             return self._pool
 
     def _project_label(self) -> str:
@@ -350,7 +357,9 @@ class AsanaConnector:
             return ApiError(f"Asana refused {what} ({status}: {msg})", status)
         if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
             reason = getattr(exc, "reason", None) or exc
-            return TransientError(f"connection to Asana failed on {what}: {type(reason).__name__}: {reason}")
+            return TransientError(
+                f"connection to Asana failed on {what}: {type(reason).__name__}: {reason}"
+            )
         return ApiError(f"unexpected failure on {what}: {type(exc).__name__}: {exc}")
 
     def _wait(self, state: RetryCallState) -> float:
@@ -394,7 +403,9 @@ class AsanaConnector:
                     raise err from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _list(self, what: str, fn: Callable[[dict[str, Any]], Any], opts: Mapping[str, Any]) -> list[Any]:
+    def _list(
+        self, what: str, fn: Callable[[dict[str, Any]], Any], opts: Mapping[str, Any]
+    ) -> list[Any]:
         """Every item of a paged list: ``limit=100`` pages, each its own retried request."""
         for restart in range(2):
             items: list[Any] = []
@@ -476,7 +487,9 @@ class AsanaConnector:
             if name == prio_name and kind == "enum" and self._priority_field is None:
                 self._priority_field = str(cf["gid"])
                 self._priority_options = {
-                    str(o["name"]): str(o["gid"]) for o in cf.get("enum_options") or [] if o.get("enabled", True)
+                    str(o["name"]): str(o["gid"])
+                    for o in cf.get("enum_options") or []
+                    if o.get("enabled", True)
                 }
             elif name == crm_name and self._crm_field is None:
                 self._crm_field = str(cf["gid"])
@@ -488,10 +501,15 @@ class AsanaConnector:
         ws = self.workspace_gid
         raw = self._list(
             f"users of Asana workspace {ws}",
-            lambda q: self._users_api.get_users(q, full_payload=True, _request_timeout=self.timeout),
+            lambda q: self._users_api.get_users(
+                q, full_payload=True, _request_timeout=self.timeout
+            ),
             {"workspace": ws, "opt_fields": "name,email"},
         )
-        return [Member(str(u["gid"]), str(u.get("name") or ""), None, u.get("email") or None) for u in raw]
+        return [
+            Member(str(u["gid"]), str(u.get("name") or ""), None, u.get("email") or None)
+            for u in raw
+        ]
 
     def _load_tasks(self, completed_since: str) -> list[dict[str, Any]]:
         return self._list(
@@ -520,7 +538,11 @@ class AsanaConnector:
             cf_gid = str(cf.get("gid") or "")
             enum_value = cf.get("enum_value") or {}
             text = cf.get("text_value")
-            value = enum_value.get("name") if enum_value else (text if text is not None else cf.get("display_value"))
+            value = (
+                enum_value.get("name")
+                if enum_value
+                else (text if text is not None else cf.get("display_value"))
+            )
             name = str(cf.get("name") or cf_gid)
             if value is not None:
                 custom[name] = str(value)
@@ -593,6 +615,7 @@ class AsanaConnector:
         raws = [r for r in raws if not r.get("completed")]
         tasks = [self._task_from(r) for r in raws]
         self._remember(tasks, raws)
+        self._read_done = True
         return Snapshot(
             board=self.board,
             name=self.project_name,
@@ -635,7 +658,8 @@ class AsanaConnector:
             if outcome.ok:
                 raw = (outcome.body or {}).get("data") or {}
                 in_project = any(
-                    str((m.get("project") or {}).get("gid")) == self.project_gid for m in raw.get("memberships") or []
+                    str((m.get("project") or {}).get("gid")) == self.project_gid
+                    for m in raw.get("memberships") or []
                 )
                 if raw.get("completed") or not in_project:
                     out[action.task_id] = None
@@ -702,13 +726,18 @@ class AsanaConnector:
 
         def send() -> Any:
             body = {"data": {"actions": [a.payload() for a in actions]}}
-            return self._batch_api.create_batch_request(body, {}, full_payload=True, _request_timeout=self.timeout)
+            return self._batch_api.create_batch_request(
+                body, {}, full_payload=True, _request_timeout=self.timeout
+            )
 
         resp = self._call(what, send, idempotent=idempotent)
         data = resp.get("data") if isinstance(resp, dict) else None
         if not isinstance(data, list) or len(data) != len(actions):
             raise TransientError(f"{what}: answer has no result per action")
-        return [_Outcome(int(r.get("status_code") or 0), r.get("body"), r.get("headers") or {}) for r in data]
+        return [
+            _Outcome(int(r.get("status_code") or 0), r.get("body"), r.get("headers") or {})
+            for r in data
+        ]
 
     @staticmethod
     def _pack(pending: Sequence[_Action]) -> list[list[_Action]]:
@@ -726,7 +755,9 @@ class AsanaConnector:
                 tasks_in.append({a.task_id})
         return batches
 
-    def _run_actions(self, actions: Sequence[_Action], *, idempotent: bool) -> Iterator[tuple[_Action, _Outcome]]:
+    def _run_actions(
+        self, actions: Sequence[_Action], *, idempotent: bool
+    ) -> Iterator[tuple[_Action, _Outcome]]:
         """Send actions through ``/batch`` concurrently; retry failed retriable actions.
 
         Yields each action with its final outcome as soon as it is known. A whole batch that
@@ -761,7 +792,13 @@ class AsanaConnector:
                         outcomes = [_Outcome(status, body) for _ in batch]
                     for a, o in zip(batch, outcomes, strict=True):
                         again = idempotent or o.status == 429
-                        if not o.ok and not final and o.retriable and again and a.attempts + 1 < self.max_attempts:
+                        if (
+                            not o.ok
+                            and not final
+                            and o.retriable
+                            and again
+                            and a.attempts + 1 < self.max_attempts
+                        ):
                             a.attempts += 1
                             pending.append(a)
                             ra = _retry_after(o.headers)
@@ -791,7 +828,9 @@ class AsanaConnector:
                 data["assignee"] = ids[0] if ids else None  # Asana has a single assignee
             elif f is Field.PRIORITY:
                 if self._priority_field is None:
-                    raise ValueError(f"the project has no enum field named {self.settings.priority.field!r}")
+                    raise ValueError(
+                        f"the project has no enum field named {self.settings.priority.field!r}"
+                    )
                 if v is None:
                     option = None
                 else:
@@ -863,28 +902,80 @@ class AsanaConnector:
             if not outcome.ok:
                 label = self._task_label(action.task_id)
                 errors.setdefault(i, []).append(
-                    f"{label}: {action.label} failed ({outcome.status or 'no answer'}: {outcome.message()})"
+                    f"{label}: {action.label} failed "
+                    f"({outcome.status or 'no answer'}: {outcome.message()})"
                 )
                 retriable[i] = retriable.get(i, False) or outcome.retriable
             remaining[i] -= 1
             if remaining[i] == 0:
                 w = writes[i]
                 if i in errors:
-                    yield WriteResult(w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False))
+                    yield WriteResult(
+                        w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False)
+                    )
                 else:
                     yield WriteResult(w.task_id, True)
 
     # ------------------------------------------------------------------ creating
     def find_created(self, key: str) -> str | None:
-        """The gid of the task carrying ``key`` (``external.gid`` or marker), or None."""
-        found = self._lookup([key])
-        return found.get(key)
+        """The gid of the task carrying ``key`` (``external.gid`` or marker), or None.
+
+        Without external ids (a personal token: they need an OAuth app) the project's tasks are
+        scanned for markers once, unless this connector has read the project already.
+        """
+        found = self._lookup([key]).get(key)
+        if found is None and not self._use_external and not (self._read_done or self._scanned):
+            self._scan_markers(None)
+            found = self._markers.get(key)
+        return found
+
+    def _scan_markers(self, since: datetime | None) -> None:
+        """Learn markers and external ids from the project's tasks (all, or modified since)."""
+        fields = "name,notes,external"
+        if since is None:
+            raws = self._list(
+                f"markers in {self._project_label()}",
+                lambda q: self._tasks_api.get_tasks_for_project(
+                    self.project_gid, q, full_payload=True, _request_timeout=self.timeout
+                ),
+                {"opt_fields": fields},
+            )
+            self._scanned = True
+        else:
+            stamp = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            raws = self._list(
+                f"recently changed tasks in {self._project_label()}",
+                lambda q: self._tasks_api.get_tasks(
+                    q, full_payload=True, _request_timeout=self.timeout
+                ),
+                {"project": self.project_gid, "modified_since": stamp, "opt_fields": fields},
+            )
+        for raw in raws:
+            gid = str(raw["gid"])
+            key = parse_marker(str(raw.get("notes") or ""))
+            ext = (raw.get("external") or {}).get("gid")
+            for k in (key, ext):
+                if k:
+                    self._markers.setdefault(str(k), gid)
+                    self._titles.setdefault(gid, str(raw.get("name") or ""))
+
+    def _found(self, key: str, data: Mapping[str, Any]) -> str | None:
+        gid = str(data.get("gid") or "")
+        if not gid:
+            return None
+        self._markers[key] = gid
+        self._titles.setdefault(gid, str(data.get("name") or ""))
+        return gid
 
     def _lookup(self, keys: Sequence[str]) -> dict[str, str]:
-        """CRM key -> task gid for keys found by marker (last read) or ``external:<key>``."""
+        """CRM key -> task gid for keys known by marker or found as ``external:<key>``.
+
+        A 400 on an external lookup means external ids are not available to this token: the
+        connector stops using them and relies on markers in the notes.
+        """
         found = {k: self._markers[k] for k in keys if k in self._markers}
         ask = [k for k in dict.fromkeys(keys) if k not in found]
-        if not ask:
+        if not ask or not self._use_external:
             return found
         if len(ask) == 1:
             key = ask[0]
@@ -899,17 +990,16 @@ class AsanaConnector:
                     ),
                     idempotent=True,
                 )
-            except (NotFoundError, AuthError):
+            except NotFoundError:
                 return found
             except ApiError as e:
-                if e.status == 400:  # e.g. external ids not available to this token
+                if e.status in (400, 403):
+                    self._use_external = False
                     return found
                 raise
-            data = resp.get("data") or {}
-            if data.get("gid"):
-                found[key] = str(data["gid"])
-                self._markers[key] = found[key]
-                self._titles.setdefault(found[key], str(data.get("name") or ""))
+            gid = self._found(key, resp.get("data") or {})
+            if gid:
+                found[key] = gid
             return found
         actions = [
             _Action(
@@ -926,12 +1016,12 @@ class AsanaConnector:
         for action, outcome in self._run_actions(actions, idempotent=True):
             key = ask[action.owner]
             if outcome.ok:
-                data = (outcome.body or {}).get("data") or {}
-                if data.get("gid"):
-                    found[key] = str(data["gid"])
-                    self._markers[key] = found[key]
-                    self._titles.setdefault(found[key], str(data.get("name") or ""))
-            elif outcome.status not in (400, 403, 404):
+                gid = self._found(key, (outcome.body or {}).get("data") or {})
+                if gid:
+                    found[key] = gid
+            elif outcome.status in (400, 403):
+                self._use_external = False
+            elif outcome.status != 404:
                 raise TransientError(
                     f"could not look up the task for {key!r}: {outcome.message()}",
                     outcome.status or None,
@@ -948,8 +1038,9 @@ class AsanaConnector:
             "notes": notes,
             "projects": [self.project_gid],
             "memberships": [{"project": self.project_gid, "section": n.stage_id}],
-            "external": {"gid": n.key, "data": "tasksync"},
         }
+        if self._use_external:
+            data["external"] = {"gid": n.key, "data": "tasksync"}
         if n.assignees:
             data["assignee"] = n.assignees[0]
         if n.due:
@@ -960,19 +1051,33 @@ class AsanaConnector:
         return data
 
     def create(self, new_tasks: Sequence[NewTask]) -> Iterator[WriteResult]:
-        """Create tasks for CRM records, never twice: look each key up before (re)creating."""
+        """Create tasks for CRM records, never twice: look each key up before (re)creating.
+
+        Each task carries the key as ``external.gid`` (when the token may set external data)
+        and as a ``[tasksync:KEY]`` marker in its notes. When a create's outcome is unknown
+        (5xx, timeout, dropped connection) the key is looked up again before it is re-sent:
+        by external id, or by scanning the tasks modified since this call started.
+        """
         items = list(new_tasks)
         if any(n.priority is not None for n in items):
             self._ensure_meta()
+        started = datetime.now(UTC) - timedelta(minutes=10)  # margin for clock skew
         todo: dict[str, NewTask] = {}
         for n in items:
-            if n.key in todo:
-                continue
-            todo[n.key] = n
+            todo.setdefault(n.key, n)
         unresolved = list(todo)
-        attempts = 0
-        while unresolved:
+        found = self._lookup(unresolved)
+        if not self._use_external and not (self._read_done or self._scanned):
+            self._scan_markers(None)  # a fresh process on a personal token: learn the markers
             found = self._lookup(unresolved)
+        attempts = 0
+        scan = False
+        while unresolved:
+            if attempts:
+                if scan and not self._use_external:
+                    self._scan_markers(started)
+                found = self._lookup(unresolved)
+            scan = False
             for key in list(unresolved):
                 if key in found:
                     yield WriteResult(found[key], True, key=key)
@@ -984,13 +1089,15 @@ class AsanaConnector:
                     yield WriteResult(
                         "",
                         False,
-                        f"creating {todo[key].title!r} ({key}): gave up after {attempts} attempts",
+                        f"creating {todo[key].title!r} ({key}) in {self._project_label()}: "
+                        f"gave up after {attempts} attempts",
                         key=key,
                         retriable=True,
                     )
                 return
             if attempts:
-                self._sleep(min(self.backoff * 2 ** (attempts - 1), 30.0) * random.uniform(0.8, 1.2))
+                delay = min(self.backoff * 2 ** (attempts - 1), 30.0)
+                self._sleep(delay * random.uniform(0.8, 1.2))
             attempts += 1
             actions: list[_Action] = []
             for idx, key in enumerate(unresolved):
@@ -1011,28 +1118,34 @@ class AsanaConnector:
                         {"fields": ["name"]},
                     )
                 )
-            ambiguous: list[str] = []
+            again: list[str] = []
             for action, outcome in self._run_actions(actions, idempotent=False):
                 key = unresolved[action.owner]
                 nt = todo[key]
+                message = outcome.message()
                 if outcome.ok:
-                    gid = str(((outcome.body or {}).get("data") or {}).get("gid") or "")
-                    self._markers[key] = gid
+                    gid = self._found(key, (outcome.body or {}).get("data") or {}) or ""
                     self._titles[gid] = nt.title
                     yield WriteResult(gid, True, key=key)
-                elif outcome.retriable or "external" in outcome.message():
-                    # The create may have happened (5xx, lost answer) or the key is taken:
-                    # look it up before sending it again.
-                    ambiguous.append(key)
+                elif outcome.retriable:
+                    # It may have been created (5xx, lost answer): look before re-sending.
+                    again.append(key)
+                    scan = True
+                elif "external" in message and outcome.status in (400, 403):
+                    # Key already taken (look it up), or external data not allowed for this
+                    # token (re-send without it, markers only). Nothing was created.
+                    if "in use" not in message and "already" not in message:
+                        self._use_external = False
+                    again.append(key)
                 else:
                     yield WriteResult(
                         "",
                         False,
                         f"creating {nt.title!r} ({key}) in {self._project_label()}: "
-                        f"{outcome.status}: {outcome.message()}",
+                        f"{outcome.status}: {message}",
                         key=key,
                     )
-            unresolved = ambiguous
+            unresolved = again
 
 
 def _parse_dt(value: Any) -> datetime | None:

@@ -227,6 +227,9 @@ class FakeAsana:
         self.slow_seconds = 0.0
         self.action_error_rate = 0.0  # each batch action fails with 500 (not applied)
         self.forbidden: set[str] = set()  # project gids answering 403
+        # External data (external.gid, external:<gid> references) needs an OAuth app token;
+        # False makes the fake behave as for a personal access token.
+        self.oauth = True
         self.log: list[RequestRecord] = []
         self._rng = random.Random(seed)
         self._scripted: deque[tuple[Callable[[str, str], bool] | None, Fault]] = deque()
@@ -593,7 +596,7 @@ class FakeAsana:
             "custom_fields": [self._field_value_repr(f, t.custom_values.get(f)) for f in fields],
             "tags": [{"gid": tg, "resource_type": "tag", "name": tg} for tg in t.tags],
         }
-        if t.external:
+        if t.external and self.oauth:
             out["external"] = dict(t.external)
         return out
 
@@ -638,6 +641,8 @@ class FakeAsana:
                             self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT
                         )
                     }
+                if n == 1 and parts[0] == "tasks":
+                    return 200, self._tasks_query(q)
                 if n == 1 and parts[0] == "events":
                     return 200, self._events(q)
             if method == "PUT" and n == 2 and parts[0] == "tasks":
@@ -660,6 +665,8 @@ class FakeAsana:
 
     def _task(self, ref: str) -> _Task:
         gid = ref
+        if ref.startswith("external:") and not self.oauth:
+            raise _HttpError(400, _NO_OAUTH)
         if ref.startswith("external:"):
             gid = self.external_index.get(ref[len("external:") :], "")
         t = self.tasks.get(gid)
@@ -731,6 +738,31 @@ class FakeAsana:
         ]
         # Page over the selection first; build representations only for the page served.
         page = self._page(f"/projects/{gid}/tasks", selected, q)
+        page["data"] = [
+            _project(self._task_repr(t), tree, ("name", "resource_subtype")) for t in page["data"]
+        ]
+        return page
+
+    def _tasks_query(self, q: Mapping[str, str]) -> JSON:
+        """``GET /tasks?project=&modified_since=&completed_since=`` (project required here)."""
+        gid = q.get("project")
+        if not gid:
+            raise _HttpError(400, "project: This fake needs a project to list tasks")
+        self._check_project(gid)
+        since = q.get("completed_since")
+        modified = q.get("modified_since")
+        tree = _field_tree(q.get("opt_fields"))
+        selected = [
+            t
+            for t in (self.tasks[tgid] for tgid in self.project_tasks[gid])
+            if not (
+                since is not None
+                and t.completed
+                and (since == "now" or (t.completed_at or "") < since)
+            )
+            and (modified is None or t.modified_at >= modified)
+        ]
+        page = self._page(f"/tasks?project={gid}", selected, q)
         page["data"] = [
             _project(self._task_repr(t), tree, ("name", "resource_subtype")) for t in page["data"]
         ]
@@ -898,6 +930,8 @@ class FakeAsana:
         if not pairs:
             raise _HttpError(400, "projects: This fake needs a project for new tasks")
         ext = data.get("external")
+        if ext is not None and not self.oauth:
+            raise _HttpError(400, _NO_OAUTH)
         if ext is not None:
             if not isinstance(ext, dict) or not ext.get("gid"):
                 raise _HttpError(400, "external: Must be an object with a gid")
@@ -1041,6 +1075,7 @@ class FakeAsana:
         return 200, {"data": results}
 
 
+_NO_OAUTH = "external: Custom external data can only be used with an OAuth app token"
 _TASK_DEFAULT = ("name", "resource_subtype", "assignee", "completed", "modified_at", "notes")
 
 
