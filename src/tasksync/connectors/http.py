@@ -132,7 +132,7 @@ class SlidingWindowLimiter:
     takes the server's view of the budget from response headers.
     """
 
-    def __init__(self, limit: int, window: float, *, clock: Clock | None = None, margin: float = 0.02) -> None:
+    def __init__(self, limit: int, window: float, *, clock: Clock | None = None, margin: float = 0.05) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("limit must be >= 1 and window > 0")
         self.limit = limit

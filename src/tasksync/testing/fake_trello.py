@@ -898,6 +898,8 @@ class FakeTrello:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out without a 40 ms stall
+            wbufsize = -1  # buffered: one write per response, flushed after each request
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
