@@ -456,6 +456,57 @@ def test_changed_since_uses_events_and_handles_412(fake: FakeAsana) -> None:
     assert changed is None and token4 != token3  # expired: full read, fresh token
 
 
+# --------------------------------------------------------------------------- the fake itself
+def test_fake_answers_errors_in_asanas_shapes() -> None:
+    import requests
+
+    with FakeAsana(requests_per_minute=2, time_scale=1.0) as fake:
+        demo = fake.seed_demo(tasks=3, users=1)
+        auth = {"Authorization": f"Bearer {fake.token}"}
+        r = requests.get(f"{fake.url}/projects/{demo.project}/tasks?limit=101", headers=auth)
+        assert r.status_code == 400
+        assert set(r.json()["errors"][0]) == {"message", "help"}
+        r = requests.get(f"{fake.url}/users", timeout=5)
+        assert r.status_code == 401
+        actions = [{"relative_path": f"/tasks/{demo.tasks[0]}", "method": "get"}] * 11
+        r = requests.post(
+            f"{fake.url}/batch", json={"data": {"actions": actions}}, headers=auth, timeout=5
+        )
+        assert r.status_code == 400
+        r = requests.get(f"{fake.url}/users", headers=auth, timeout=5)  # 3rd for this token
+        assert r.status_code == 429 and float(r.headers["Retry-After"]) >= 1
+        fake.requests_per_minute = None
+        r = requests.get(f"{fake.url}/events?resource={demo.project}", headers=auth, timeout=5)
+        assert r.status_code == 412 and r.json()["sync"]
+        r = requests.get(
+            f"{fake.url}/projects/{demo.project}/tasks?limit=2&offset=forged", headers=auth
+        )
+        assert r.status_code == 400
+        fake.fail_next(1, Fault("status", 503))
+        r = requests.get(f"{fake.url}/users", headers=auth, timeout=5)
+        assert r.status_code == 503 and r.json()["errors"][0]["phrase"]
+        assert [x.status for x in fake.log] == [400, 401, 400, 429, 412, 400, 503]
+
+
+def test_expired_page_token_restarts_the_listing_once(fake: FakeAsana) -> None:
+    demo = fake.seed_demo(tasks=250, users=1)
+    conn = make_connector(fake, demo)
+    pages = 0
+
+    def expire_on_second_page(method: str, path: str) -> bool:
+        nonlocal pages
+        if path.endswith("/tasks") and method == "GET":
+            pages += 1
+            if pages == 2:
+                fake.expire_offsets()
+        return False  # never inject a fault; this only expires the tokens once
+
+    fake.fail_next(1, when=expire_on_second_page)
+    snap = conn.read()
+    assert len(snap.tasks) == 250
+    assert len(fake.requests("GET", f"/projects/{demo.project}/tasks")) == 2 + 3
+
+
 # --------------------------------------------------------------------------- limiter
 class _FakeClock:
     def __init__(self) -> None:
