@@ -44,7 +44,10 @@ class Preset:
 
 
 def _with(base: Headers, **more: tuple[str, ...]) -> Headers:
-    return {**base, **more}
+    """A deals mapping turned into a history one (history has no name, close date or status
+    of its own: its ``closed`` date and won/lost ``stage`` are given in ``more``)."""
+    skip = {"name", "close_date", "status"}
+    return {**{f: h for f, h in base.items() if f not in skip}, **more}
 
 
 _SF_DEALS: Headers = {
