@@ -155,7 +155,9 @@ def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str
     before_dict, after_dict = k_before.as_dict(), k_after.as_dict()
 
     member_rep = {m: r for r, m in book.rep_member.items()}
-    names = {m.id: m.name for m in snapshot.members}
+    rep_name = {r.id: r.name for r in book.crm.reps}
+    # board members who are reps go by their CRM name, as everywhere else in the report
+    names = {m.id: rep_name.get(member_rep.get(m.id, ""), m.name) for m in snapshot.members}
     stages = {s.id: s.name for s in snapshot.stages}
     sector_of = {i.task_id: (i.sector or NO_SEGMENT) for i in book.items if i.task_id}
     sector_new = {i.key: (i.sector or NO_SEGMENT) for i in book.items if i.task_id is None}
@@ -214,7 +216,6 @@ def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str
             return "(none)"
         return stages.get(str(value), str(value))
 
-    rep_name = {r.id: r.name for r in book.crm.reps}
     changes: list[dict[str, Any]] = []
     for c in plan.changes:
         old_m = c.before if isinstance(c.before, tuple) else ()

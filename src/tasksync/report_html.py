@@ -353,8 +353,16 @@ _JS = """
     var el = document.getElementById(id);
     if (el) { el.addEventListener('input', filter); el.addEventListener('change', filter); }
   });
+  function fromHash() {
+    // Filters can be linked: report.html#rep=Ana%20Alvarez&reason=rep%20away&field=assignees&q=harbor
+    var params = new URLSearchParams(window.location.hash.slice(1));
+    [['rep', 'f-rep'], ['reason', 'f-kind'], ['field', 'f-field'], ['q', 'f-text']].forEach(function (p) {
+      var el = document.getElementById(p[1]);
+      if (el && params.has(p[0])) { el.value = params.get(p[0]); }
+    });
+  }
   window.addEventListener('load', function () {
-    if (document.getElementById('f-rep')) { filter(); }
+    if (document.getElementById('f-rep')) { fromHash(); filter(); }
     // Self-check, read by the browser test: every chart laid out with a size and bars drawn.
     var charts = document.querySelectorAll('svg.chart');
     var sized = 0;
