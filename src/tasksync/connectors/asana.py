@@ -670,9 +670,10 @@ class AsanaConnector:
             elif outcome.status in (403, 404):
                 out[action.task_id] = None
             else:
-                raise ApiError(
+                error = TransientError if outcome.retriable else ApiError
+                raise error(
                     f"reading {self._task_label(action.task_id)}: {outcome.message()}",
-                    outcome.status,
+                    outcome.status or None,
                 )
         return out
 
