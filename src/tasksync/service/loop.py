@@ -183,7 +183,9 @@ class SyncService:
         self._paused: str | None = None
         self._errors = 0
         self._conflicts_seen: set[tuple[str, str, str]] = set()
-        self.iterations = 0
+        self.iterations = 0  # iterations started
+        self.completed = 0  # iterations finished
+        self.last_result: IterationResult | None = None
         self.pending_secrets: list[str] = []  # Asana handshake secrets from the webhook thread
 
     # ------------------------------------------------------------------ control
@@ -291,6 +293,8 @@ class SyncService:
         except Exception as e:  # a bug must not end a service meant to run for weeks
             self._error(res, e, trace=True)
         self._record(res)
+        self.last_result = res
+        self.completed += 1
         return res
 
     def _error(self, res: IterationResult, e: BaseException, trace: bool = False) -> None:
