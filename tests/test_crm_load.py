@@ -1,0 +1,182 @@
+"""Loading exports: problems named by file, line and column; thresholds; column profiles."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tasksync.crm import FileReport, load_crm, read_export
+from tasksync.errors import ConfigError, CrmError
+from tasksync.examples import generate
+from tasksync.settings import CrmSettings, load_settings, settings_from_mapping
+
+DEALS_HEADER = "Deal ID,Deal Name,Stage,Amount,Close Date,Owner\n"
+
+
+def _deals(tmp_path: Path, body: str, **crm: object) -> tuple[list[dict[str, object]], FileReport]:
+    path = tmp_path / "deals.csv"
+    path.write_text(DEALS_HEADER + body, encoding="utf-8")
+    rows, report = read_export(path, "deals", CrmSettings(**crm))  # type: ignore[arg-type]
+    return [v for _, v in rows], report
+
+
+def test_every_unreadable_cell_is_named_by_file_line_and_column(tmp_path: Path) -> None:
+    _, report = _deals(
+        tmp_path,
+        "D1,A,Lead,100,2024-01-05,x\nD2,B,Lead,lots,2024-01-05,x\n,C,Lead,100,someday,x\nD4,D,Lead,100,2024-01-05,x\n",
+        max_bad_rows=0.6,
+    )
+    path = tmp_path / "deals.csv"
+    assert report.problems == [
+        f"{path}:3:Amount: expected an amount like 1234.50, found 'lots'",
+        f"{path}:4:Deal ID: required value is empty",
+        f"{path}:4:Close Date: expected a date like 2024-01-31, found 'someday'",
+    ]
+    assert (report.rows, report.used, report.bad, report.ok) == (4, 2, 2, True)
+
+
+def test_max_bad_rows_decides_use_or_reject(tmp_path: Path) -> None:
+    body = "".join(f"D{i},N,Lead,{'x' if i < 2 else i},2024-01-05,o\n" for i in range(10))
+    rows, report = _deals(tmp_path, body, max_bad_rows=0.2)
+    assert len(rows) == 8 and report.ok
+    rows, report = _deals(tmp_path, body, max_bad_rows=0.1)
+    assert not report.ok
+    assert "2 of 10 rows cannot be read (allowed: 10%" in report.rejected
+
+
+def test_load_crm_rejects_a_file_with_its_problems(tmp_path: Path) -> None:
+    config = generate(tmp_path / "demo")
+    deals = tmp_path / "demo" / "crm" / "deals.csv"
+    lines = deals.read_text(encoding="utf-8").splitlines()
+    lines[5] = lines[5].replace(",Lead,", ",,").replace(",Qualified,", ",,")
+    lines[5] = lines[5].replace(",Proposal,", ",,").replace(",Negotiation,", ",,")
+    deals.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = load_settings(config)
+    with pytest.raises(CrmError) as e:
+        load_crm(settings.crm, settings.base_dir)
+    assert "1 of 336 rows cannot be read" in str(e.value)
+    assert e.value.problems == [f"{deals}:6:Stage: required value is empty"]
+    settings.crm.max_bad_rows = 0.01
+    data = load_crm(settings.crm, settings.base_dir)
+    assert len(data.deals) == 335
+    assert f"{deals}:6:Stage: required value is empty" in data.problems
+
+
+def test_the_demo_example_still_loads_unchanged(tmp_path: Path) -> None:
+    settings = load_settings(generate(tmp_path))
+    data = load_crm(settings.crm, settings.base_dir)
+    assert (len(data.reps), len(data.accounts), len(data.deals), len(data.history)) == (
+        12,
+        160,
+        336,
+        900,
+    )
+    assert data.problems == []
+    assert sum(h.won for h in data.history) > 0 and not all(h.won for h in data.history)
+    assert data.deals_by_id["D00001"].account_id == "A0090"
+
+
+def test_date_order_is_detected_per_column_and_shared_by_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "history.csv"
+    path.write_text(
+        "Deal ID,Stage,Closed,Created\nH1,Won,03/04/2024,01/02/2024\nH2,Lost,25/04/2024,02/03/2024\n",
+        encoding="utf-8",
+    )
+    rows, report = read_export(path, "history", CrmSettings())
+    got = [v for _, v in rows]
+    assert got[0]["closed"] == date(2024, 4, 3)  # day first: the column has 25/04
+    assert got[0]["created"] == date(2024, 2, 1)  # no telling value: follows the file
+    assert report.types["closed"] == "date (day first)"
+    assert report.types["created"] == "date (day first)"
+
+
+def test_a_column_mixing_orders_is_read_per_value_with_a_note(tmp_path: Path) -> None:
+    rows, report = _deals(tmp_path, "D1,A,Lead,1,01/31/2024,o\nD2,B,Lead,1,02/03/2024,o\nD3,C,Lead,1,31/01/2024,o\n")
+    assert [r["close_date"] for r in rows] == [date(2024, 1, 31), date(2024, 2, 3), date(2024, 1, 31)]
+    assert report.types["close_date"] == "date (order read per value)"
+    assert any("mixes day-first and month-first" in n for n in report.notes)
+
+
+def test_a_date_contradicting_its_column_after_the_look_ahead_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasksync.crm.load as load
+
+    monkeypatch.setattr(load, "_LOOKAHEAD", 2)
+    rows, report = _deals(
+        tmp_path,
+        "D1,A,Lead,1,01/31/2024,o\nD2,B,Lead,1,02/03/2024,o\nD3,C,Lead,1,31/01/2024,o\n",
+        max_bad_rows=0.5,
+    )
+    assert [r["close_date"] for r in rows] == [date(2024, 1, 31), date(2024, 2, 3)]
+    assert report.problems == [
+        f"{tmp_path / 'deals.csv'}:4:Close Date: expected a month-first date like 01/31/2024 "
+        "(this column is month-first), found '31/01/2024'"
+    ]
+
+
+def test_configured_date_order_and_ambiguity_note(tmp_path: Path) -> None:
+    body = "D1,A,Lead,1,03/04/2024,o\n"
+    rows, report = _deals(tmp_path, body)
+    assert rows[0]["close_date"] == date(2024, 3, 4)
+    assert any("read either way" in n for n in report.notes)
+    rows, _ = _deals(tmp_path, body, date_order="dmy")
+    assert rows[0]["close_date"] == date(2024, 4, 3)
+
+
+def test_decimal_comma_is_detected_per_column(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    path.write_text("Deal ID;Deal Name;Stage;Amount\nD1;A;Lead;1.234\nD2;B;Lead;99,50\n", encoding="utf-8")
+    rows, report = read_export(path, "deals", CrmSettings())
+    assert [v["value"] for _, v in rows] == [1234.0, 99.5]
+    assert report.types["value"] == "amount (decimal mark ',')"
+
+
+def test_undecodable_bytes_are_a_cell_problem(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    path.write_bytes(
+        (DEALS_HEADER + "D1,Café,Lead,1,2024-01-05,o\n").encode("utf-8") + b"D2,Caf\xe9,Lead,1,2024-01-05,o\n"
+    )
+    rows, report = read_export(path, "deals", CrmSettings(encoding="utf-8", max_bad_rows=0.5))
+    assert [v["name"] for _, v in rows] == ["Café"]
+    assert report.problems == [f"{path}:3:Deal Name: expected text in utf-8, found bytes that are not utf-8: b'\\xe9'"]
+
+
+def test_per_kind_options_and_xlsx_files_in_load_crm(tmp_path: Path) -> None:
+    config = generate(tmp_path)
+    crm = tmp_path / "crm"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Summary"
+    ws.append(["nothing here"])
+    sheet = wb.create_sheet("Deals")
+    for line in (crm / "deals.csv").read_text(encoding="utf-8").splitlines():
+        sheet.append(line.split(","))
+    wb.save(crm / "deals.xlsx")
+    (crm / "deals.csv").unlink()
+    raw = {"crm": {"files": {"deals": "deals.xlsx"}, "options": {"deals": {"sheet": "Deals"}}}}
+    settings = settings_from_mapping(raw, base_dir=config.parent)
+    data = load_crm(settings.crm, settings.base_dir)
+    assert len(data.deals) == 336 and data.deals[0].value == 33900.0
+    raw["crm"]["options"] = {"deal": {"sheet": "Deals"}}
+    with pytest.raises(ConfigError, match="unknown kind"):
+        load_crm(settings_from_mapping(raw, base_dir=config.parent).crm, config.parent)
+
+
+def test_a_missing_default_csv_falls_back_to_the_xlsx_of_the_same_name(tmp_path: Path) -> None:
+    config = generate(tmp_path)
+    crm = tmp_path / "crm"
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("x")
+    for line in (crm / "reps.csv").read_text(encoding="utf-8").splitlines():
+        ws.append(line.split(","))
+    wb.save(crm / "reps.xlsx")
+    (crm / "reps.csv").unlink()
+    settings = load_settings(config)
+    data = load_crm(settings.crm, settings.base_dir)
+    assert len(data.reps) == 12
+    assert any("reading reps.xlsx instead" in p for p in data.problems)
