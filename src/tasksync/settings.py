@@ -122,8 +122,8 @@ class PolicySettings(_Section):
     time_limit: float = 10.0  # seconds for the solver before the greedy fallback is used
     # Optimal policy (issue 5): all optional, defaults keep earlier behaviour.
     rebalance_only: bool = False  # move only tasks outside the band or of away reps
-    move_cost: float = 0.5  # cost of moving a task, as a share of its expected value
-    candidate_reps: int = 12  # reps considered per account on big books (best fit + a spread)
+    move_cost: float = 1.0  # cost of moving a task, as a share of its expected value
+    candidate_reps: int = 10  # reps considered per account on big books (best fit + a spread)
     stage_order: list[str] = Field(default_factory=list)  # CRM stages, earliest first
     stage_weight: float = 0.0  # P(win) lift per unit of stage progress (0..1), centred on the middle
 

@@ -61,7 +61,7 @@ import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -72,12 +72,12 @@ from tasksync.crm.records import Rep
 from tasksync.policies.balanced import BalancedPolicy, prioritise
 from tasksync.policies.base import Decision, Decisions
 from tasksync.policies.book import Book, WorkItem
-from tasksync.policies.scoring import WinModel, fit_bonus
+from tasksync.policies.scoring import WinModel
 from tasksync.settings import Settings
 
 __all__ = ["OptimalPolicy", "SolveInfo", "workload_stats"]
 
-LP_THRESHOLD = 150_000  # variables above which the LP relaxation is solved and rounded
+FULL_MODEL = 100_000  # groups × reps up to which every group may go to every rep
 _EPS = 1e-9
 
 
@@ -118,22 +118,104 @@ class _Group:
 
 @dataclass
 class _Model:
-    """Scores of every movable group with every available rep, shared by solve and evaluation."""
+    """Movable groups with their candidate reps, scores and move costs; loads that cannot move."""
 
-    reps: list[str]
+    reps: list[str]  # available reps
     groups: list[_Group]
-    score: np.ndarray  # (groups, reps): EV × (1 + fit)
-    move: np.ndarray  # (groups, reps): move cost of sending the group there
+    cand: list[np.ndarray]  # per group: candidate rep indexes (one: held fixed)
+    score: list[np.ndarray]  # per group, aligned with cand: EV × (1 + fit)
+    move: list[np.ndarray]  # per group, aligned with cand: move cost
     weight: np.ndarray  # (groups,) band weight
     count: np.ndarray  # (groups,) tasks
+    owner: np.ndarray  # (groups,) current owner's rep index, -1 when unowned or away
     fixed_w: np.ndarray  # (reps,) band load that cannot move
     fixed_n: np.ndarray  # (reps,) tasks that cannot move
     cap: np.ndarray  # (reps,) capacity (inf when none)
     lower: float
     upper: float
     mean: float
-    band_penalty: float
-    pinned: list[int] = field(default_factory=list)  # group index -> rep index or -1
+    band_penalty: float = 1.0
+
+    def value(self, gi: int, r: int) -> tuple[float, float]:
+        """(score, move cost) of giving group ``gi`` to rep index ``r`` (must be a candidate)."""
+        pos = int(np.searchsorted(self.cand[gi], r))
+        return float(self.score[gi][pos]), float(self.move[gi][pos])
+
+    def current_loads(self) -> tuple[np.ndarray, np.ndarray]:
+        """Band load and task count per rep if nothing moved (unowned and away reps' work excluded)."""
+        w, n = self.fixed_w.copy(), self.fixed_n.copy()
+        own = self.owner >= 0
+        np.add.at(w, self.owner[own], self.weight[own])
+        np.add.at(n, self.owner[own], self.count[own])
+        return w, n
+
+
+class _Scorer:
+    """Vectorised ``WinModel.expected_value(item, rep) * (1 + fit_bonus(item, rep))`` for item × rep blocks."""
+
+    def __init__(self, items: list[WorkItem], reps: list[Rep], wm: WinModel, settings: Settings) -> None:
+        p = settings.policy
+        self.w = (p.sector_weight, p.region_weight, p.role_weight, p.continuity_weight)
+        sectors = sorted({i.sector for i in items if i.sector} | {s for (_, s) in wm.rep_sector})
+        regions = sorted({i.region.casefold() for i in items if i.region})
+        s_idx = {s: k for k, s in enumerate(sectors)}
+        g_idx = {g: k for k, g in enumerate(regions)}
+        r_idx = {r.id: k for k, r in enumerate(reps)}
+        n_r = len(reps)
+        self.value = np.array([i.value for i in items])
+        self.p0 = np.array([_p_without_rep(wm, i) for i in items])
+        self.sec = np.array([s_idx[i.sector] if i.sector else -1 for i in items])
+        self.reg = np.array([g_idx.get(i.region.casefold(), -1) if i.region else -1 for i in items])
+        self.cust = np.array([1 if i.existing_customer else 0 for i in items])
+        self.acct_owner = np.array(
+            [r_idx.get(i.account.owner, -1) if i.account is not None and i.account.owner else -1 for i in items]
+        )
+        self.rep_lift = np.array([wm.rep.get(r.id, 1.0) for r in reps])
+        # Row -1 (no sector/region) is an extra last row of neutral values.
+        self.rep_sector = np.ones((len(sectors) + 1, n_r))
+        for (rid, sec), lift in wm.rep_sector.items():
+            if rid in r_idx and sec in s_idx:
+                self.rep_sector[s_idx[sec], r_idx[rid]] = lift
+        self.strong = np.zeros((len(sectors) + 1, n_r))
+        for k, r in enumerate(reps):
+            mine = {x.casefold() for x in r.sectors}
+            for sec, j in s_idx.items():
+                if sec.casefold() in mine:
+                    self.strong[j, k] = 1.0
+        self.covers = np.zeros((len(regions) + 1, n_r))
+        for k, r in enumerate(reps):
+            if r.region and r.region.casefold() in g_idx:
+                self.covers[g_idx[r.region.casefold()], k] = 1.0
+        self.role = np.zeros((2, n_r))  # row 0: prospect (hunter), row 1: customer (farmer)
+        for k, r in enumerate(reps):
+            if r.role == "hunter":
+                self.role[0, k] = 1.0
+            elif r.role == "farmer":
+                self.role[1, k] = 1.0
+
+    def block(self, rows: np.ndarray) -> np.ndarray:
+        """Scores of items ``rows`` with every rep: shape (len(rows), reps)."""
+        sec, reg = self.sec[rows], self.reg[rows]
+        p = self.p0[rows, None] * self.rep_lift[None, :]
+        p = p * np.where(sec[:, None] >= 0, self.rep_sector[sec], 1.0)
+        p = np.clip(p, 0.01, 0.99)
+        bonus = self.w[0] * self.strong[sec] * (sec[:, None] >= 0)
+        bonus = bonus + self.w[1] * self.covers[reg] * (reg[:, None] >= 0)
+        bonus = bonus + self.w[2] * self.role[self.cust[rows]]
+        ao = self.acct_owner[rows]
+        n_r = p.shape[1]
+        bonus = bonus + self.w[3] * (ao[:, None] == np.arange(n_r)[None, :])
+        out: np.ndarray = self.value[rows, None] * p * (1.0 + bonus)
+        return out
+
+
+def _p_without_rep(wm: WinModel, item: WorkItem) -> float:
+    """``WinModel.probability`` before the rep's lifts and the clip (the vectorised scorer applies them)."""
+    sector = item.sector
+    p = wm.sector.get(sector, wm.base) if sector else wm.base
+    if item.deal and item.deal.product:
+        p *= wm.product.get(item.deal.product, 1.0)
+    return p * wm.age_lift(item) * wm.stage_lift(item)
 
 
 class OptimalPolicy:
@@ -142,19 +224,32 @@ class OptimalPolicy:
     name: ClassVar[str] = "optimal"
 
     def __init__(self, exact: bool = False) -> None:
-        # exact: every group and every rep in one MILP, no time limit, zero gap (for benchmarks).
+        # exact: every group with every rep in one MILP, no time limit, zero gap (for benchmarks).
         self.exact = exact
+        self.mip_gap = 2e-3  # relative MIP gap at which HiGHS stops (the benchmark checks the true gap)
         self.info = SolveInfo()
 
-    # -- model ---------------------------------------------------------------------------------
-    def _model(self, book: Book, settings: Settings, wm: WinModel) -> tuple[_Model, dict[str, str]]:
+    def _fit(self, book: Book, settings: Settings) -> WinModel:
         p = settings.policy
-        avail = sorted(r.id for r in book.available_reps)
+        return WinModel.fit(
+            book.crm.history,
+            book.crm,
+            p.smoothing,
+            today=book.today,
+            stage_order=p.stage_order,
+            stage_weight=p.stage_weight,
+        )
+
+    # -- model ---------------------------------------------------------------------------------
+    def _model(self, book: Book, settings: Settings, wm: WinModel, exact: bool) -> _Model:
+        p = settings.policy
+        rep_objs = sorted(book.available_reps, key=lambda r: r.id)
+        avail = [r.id for r in rep_objs]
         ridx = {r: i for i, r in enumerate(avail)}
-        reps: dict[str, Rep] = {r.id: r for r in book.reps}
         by_ev = p.balance_by == "expected_value"
-        fixed_w = np.zeros(len(avail))
-        fixed_n = np.zeros(len(avail))
+        n_r = len(avail)
+        fixed_w = np.zeros(n_r)
+        fixed_n = np.zeros(n_r)
         groups: dict[str, _Group] = {}
         pins: dict[str, str] = {}
         for item in book.items:
@@ -170,158 +265,137 @@ class OptimalPolicy:
                 continue
             groups.setdefault(item.group, _Group(item.group, [], None)).items.append(item)
         glist = [groups[k] for k in sorted(groups)]
+        items: list[WorkItem] = []
+        starts: list[int] = []
         for g in glist:
             owners = Counter(i.owner for i in g.items if i.owner)
             g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
             g.pinned = pins.get(g.key)
-        n_g, n_r = len(glist), len(avail)
-        score = np.zeros((n_g, n_r))
-        move = np.zeros((n_g, n_r))
-        weight = np.zeros(n_g)
-        count = np.zeros(n_g)
-        rep_objs = [reps[r] for r in avail]
-        for gi, g in enumerate(glist):
-            for item in g.items:
-                base_ev = wm.expected_value(item, None)
-                weight[gi] += base_ev if by_ev else 1.0
-                count[gi] += 1
-                row = np.array([wm.expected_value(item, r.id) * (1 + fit_bonus(item, r, p)) for r in rep_objs])
-                score[gi] += row
-                if item.owner in ridx:
-                    # A weighted Hamming distance: re-running after the plan is applied moves nothing.
-                    m = p.move_cost * max(base_ev, 1e-6)
-                    move[gi] += m
-                    move[gi, ridx[item.owner]] -= m
+            starts.append(len(items))
+            items.extend(g.items)
+        n_g = len(glist)
+        scorer = _Scorer(items, rep_objs, wm, settings)
+        base_ev = np.clip(scorer.p0, 0.01, 0.99) * scorer.value
+        item_w = base_ev if by_ev else np.ones(len(items))
+        item_owner = np.array([ridx.get(i.owner, -1) if i.owner else -1 for i in items], dtype=np.int64)
+        item_move = np.where(item_owner >= 0, p.move_cost * np.maximum(base_ev, 1e-6), 0.0)
+        st = np.array(starts, dtype=np.int64)
+        weight = np.add.reduceat(item_w, st) if n_g else np.zeros(0)
+        count = np.diff(np.append(st, len(items))).astype(float) if n_g else np.zeros(0)
+        mv_total = np.add.reduceat(item_move, st) if n_g else np.zeros(0)
+        g_owner = np.array([ridx.get(g.owner, -1) if g.owner else -1 for g in glist], dtype=np.int64)
         total = float(fixed_w.sum() + weight.sum())
         mean = total / n_r if n_r else 0.0
-        upper, lower = mean * (1 + p.band), mean * (1 - p.band)
         cap = np.array([float(r.capacity) if r.capacity is not None else math.inf for r in rep_objs])
+        m = _Model(
+            avail, glist, [], [], [], weight, count, g_owner, fixed_w, fixed_n, cap,
+            mean * (1 - p.band), mean * (1 + p.band), mean,
+        )  # fmt: skip
         if p.rebalance_only:
             # Moving costs more than any fit gain: only what the band needs moves.
-            big = 2.0 * float(score.max(initial=0.0)) + 1.0
-            for gi, g in enumerate(glist):
-                for item in g.items:
-                    if item.owner in ridx:
-                        move[gi] += big
-                        move[gi, ridx[item.owner]] -= big
-        net = score - move
-        span = float(np.abs(net).max(initial=0.0)) + 1.0
-        w_floor = max(float(weight[weight > 0].min(initial=1.0)), 1e-3 * (float(weight.mean()) if n_g else 1.0))
-        band_penalty = 4.0 * span / w_floor
-        names = {r.id: r.name for r in book.crm.reps}
-        model = _Model(
-            avail, glist, score, move, weight, count, fixed_w, fixed_n, cap, lower, upper, mean, band_penalty
-        )
-        model.pinned = [ridx.get(g.pinned, -1) if g.pinned else -1 for g in glist]
-        return model, names
-
-    # -- candidate selection (decomposition) -----------------------------------------------------
-    def _candidates(self, m: _Model, settings: Settings) -> list[np.ndarray]:
-        """Rep indexes each group may go to; [] for groups held fixed at their current owner."""
-        n_g, n_r = len(m.groups), len(m.reps)
-        ridx = {r: i for i, r in enumerate(m.reps)}
-        p = settings.policy
-        if self.exact:
-            return [
-                np.array([m.pinned[gi]]) if m.pinned[gi] >= 0 else np.arange(n_r) for gi in range(n_g)
-            ]
-        # Current loads if nothing moved (away reps' and unowned work excluded).
-        cur_w = m.fixed_w.copy()
-        cur_n = m.fixed_n.copy()
-        for gi, g in enumerate(m.groups):
-            if g.owner in ridx:
-                cur_w[ridx[g.owner]] += m.weight[gi]
-                cur_n[ridx[g.owner]] += m.count[gi]
-        over = (cur_w > m.upper + _EPS) | (cur_n > m.cap)
+            bound = float(scorer.value.max(initial=0.0)) * 0.99 * (1 + sum(scorer.w)) * float(count.max(initial=1))
+            item_move = np.where(item_owner >= 0, item_move + 2.0 * bound + 1.0, 0.0)
+            mv_total = np.add.reduceat(item_move, st) if n_g else np.zeros(0)
+        cur_w, cur_n = m.current_loads()
+        over = (cur_w > m.upper + _EPS) | (cur_n > cap)
         under = cur_w < m.lower - _EPS
-        above_mean = cur_w > m.mean + _EPS
-        k = max(2, min(n_r, p.candidate_reps))
-        net = m.score - m.move
-        out: list[np.ndarray] = []
-        for gi, g in enumerate(m.groups):
-            if m.pinned[gi] >= 0:
-                out.append(np.array([m.pinned[gi]]))
-                continue
-            o = ridx.get(g.owner, -1) if g.owner else -1
-            if o >= 0:
-                must = bool(over[o]) or (bool(under.any()) and bool(above_mean[o]))
-                gain = bool(net[gi].max() > net[gi, o] + _EPS)
-                if not must and (p.rebalance_only or not gain):
-                    out.append(np.array([o]))
-                    continue
-            if n_r <= k:
-                out.append(np.arange(n_r))
-                continue
-            best = np.argpartition(-net[gi], k - 1)[:k]
-            # A deterministic spread so that every rep (also low-fit ones under the band) can receive.
-            h = zlib.crc32(g.key.encode())
-            spread = [(h + j * 7919) % n_r for j in range(max(2, k // 3))]
-            under_idx = np.flatnonzero(under)[: max(2, k // 3)]
-            cand = set(best.tolist()) | set(spread) | set(under_idx.tolist())
-            if o >= 0:
-                cand.add(o)
-            out.append(np.array(sorted(cand)))
-        return out
+        above_mean = cur_w > mean + _EPS
+        # Small books: every group with every rep (the LP is cheap); big ones: pruned candidates.
+        full = exact or n_g * n_r <= FULL_MODEL
+        k = n_r if full else max(2, min(n_r, p.candidate_reps))
+        under_idx = np.flatnonzero(under)[: max(2, k // 3)]
+        group_of = np.repeat(np.arange(n_g), count.astype(np.int64)) if n_g else np.zeros(0, dtype=np.int64)
+        pin_idx = [ridx.get(g.pinned, -1) if g.pinned else -1 for g in glist]
+        span = 1.0
+        chunk = max(1, 4_000_000 // max(n_r, 1))
+        gi = 0
+        while gi < n_g:
+            g_end = gi
+            while g_end < n_g and (g_end == gi or st[g_end] - st[gi] < chunk):
+                g_end += 1
+            lo, hi = int(st[gi]), int(st[g_end]) if g_end < n_g else len(items)
+            rows = np.arange(lo, hi)
+            sc_items = scorer.block(rows)
+            sc = np.add.reduceat(sc_items, st[gi:g_end] - lo, axis=0)
+            own = np.zeros((g_end - gi, n_r))
+            sel = item_owner[rows] >= 0
+            np.add.at(own, (group_of[rows][sel] - gi, item_owner[rows][sel]), item_move[rows][sel])
+            mv = mv_total[gi:g_end, None] - own
+            net = sc - mv
+            span = max(span, float(np.abs(net).max(initial=0.0)) + 1.0)
+            for j in range(g_end - gi):
+                g_i = gi + j
+                o = int(g_owner[g_i])
+                if pin_idx[g_i] >= 0:
+                    cand = np.array([pin_idx[g_i]])
+                elif full or n_r <= k:
+                    cand = np.arange(n_r)
+                else:
+                    must = o < 0 or bool(over[o]) or (under_idx.size > 0 and bool(above_mean[o]))
+                    gain = o >= 0 and bool(net[j].max() > net[j, o] + _EPS)
+                    if not must and (p.rebalance_only or not gain):
+                        cand = np.array([o])
+                    else:
+                        best = np.argpartition(-net[j], k - 1)[:k]
+                        h = zlib.crc32(glist[g_i].key.encode())
+                        spread = [(h + t * 7919) % n_r for t in range(max(2, k // 3))]
+                        pool = set(best.tolist()) | set(spread) | set(under_idx.tolist())
+                        if o >= 0:
+                            pool.add(o)
+                        cand = np.array(sorted(pool))
+                m.cand.append(cand)
+                m.score.append(sc[j, cand])
+                m.move.append(mv[j, cand])
+            gi = g_end
+        positive = weight[weight > 0]
+        w_floor = max(float(positive.min(initial=1.0)), 1e-3 * (float(weight.mean()) if n_g else 1.0))
+        m.band_penalty = 4.0 * span / w_floor
+        return m
 
     # -- solve -----------------------------------------------------------------------------------
-    def _solve(
-        self, m: _Model, cands: list[np.ndarray], time_limit: float | None
-    ) -> tuple[np.ndarray | None, str, str, int]:
-        """Rep index per group (-1 unassigned), method, status, number of variables."""
-        n_g, n_r = len(m.groups), len(m.reps)
-        choice = np.full(n_g, -1)
-        movers = [gi for gi in range(n_g) if len(cands[gi]) > 1]
-        # Groups with one candidate are fixed: their load is constant.
-        fw = m.fixed_w.copy()
-        fn = m.fixed_n.copy()
-        for gi in range(n_g):
-            if len(cands[gi]) == 1:
-                r = int(cands[gi][0])
-                choice[gi] = r
-                fw[r] += m.weight[gi]
-                fn[r] += m.count[gi]
-        if not movers:
-            return choice, "fixed", "nothing to move", 0
-        gi_arr = np.concatenate([np.full(len(cands[g]), j) for j, g in enumerate(movers)])
-        ri_arr = np.concatenate([cands[g] for g in movers])
+    @staticmethod
+    def _programme(
+        m: _Model, movers: list[int], fw: np.ndarray, fn: np.ndarray, integral: bool
+    ) -> tuple[np.ndarray, LinearConstraint, Bounds, np.ndarray, np.ndarray, np.ndarray]:
+        """The (MI)LP for groups ``movers`` given fixed loads; returns c, A, bounds, integrality, group, rep."""
+        n_r = len(m.reps)
+        gi_arr = np.concatenate([np.full(len(m.cand[g]), j) for j, g in enumerate(movers)])
+        ri_arr = np.concatenate([m.cand[g] for g in movers])
+        net = np.concatenate([m.score[g] - m.move[g] for g in movers])
         mg = np.array(movers)[gi_arr]
-        n_x = len(gi_arr)
-        n_m = len(movers)
-        # variables: x (n_x), u (n_m unassigned), s_over (n_r), s_under (n_r)
+        n_x, n_m = len(gi_arr), len(movers)
+        # variables: x (n_x), u (n_m: group left unassigned), s_over (n_r), s_under (n_r)
         n_var = n_x + n_m + 2 * n_r
-        net = m.score[mg, ri_arr] - m.move[mg, ri_arr]
-        u_pen = 10.0 * (np.abs(m.score[movers]).max(axis=1) + m.band_penalty * m.weight[movers] + 1.0)
+        best = np.array([float(np.abs(m.score[g]).max()) for g in movers])
+        u_pen = 10.0 * (best + m.band_penalty * m.weight[movers] + 1.0)
         c = np.concatenate([-net, u_pen, np.full(2 * n_r, m.band_penalty)])
-        rows, cols, vals = [], [], []
-        lb, ub = [], []
-        # one rep per group: sum_r x + u = 1
-        rows += [gi_arr, np.arange(n_m)]
-        cols += [np.arange(n_x), n_x + np.arange(n_m)]
-        vals += [np.ones(n_x), np.ones(n_m)]
-        lb += [np.ones(n_m)]
-        ub += [np.ones(n_m)]
-        base = n_m
-        # band upper: sum w x - s_over <= upper - fixed ; band lower: sum w x + s_under >= lower - fixed
+        x_cols = np.arange(n_x)
         w = m.weight[mg]
+        rows = [gi_arr, np.arange(n_m)]  # one rep per group: sum_r x + u = 1
+        cols = [x_cols, n_x + np.arange(n_m)]
+        vals = [np.ones(n_x), np.ones(n_m)]
+        lb = [np.ones(n_m)]
+        ub = [np.ones(n_m)]
+        base = n_m
+        # band: sum w x - s_over <= upper - fixed ; sum w x + s_under >= lower - fixed
         rows += [base + ri_arr, base + np.arange(n_r)]
-        cols += [np.arange(n_x), n_x + n_m + np.arange(n_r)]
+        cols += [x_cols, n_x + n_m + np.arange(n_r)]
         vals += [w, -np.ones(n_r)]
         lb += [np.full(n_r, -np.inf)]
         ub += [m.upper - fw]
         base += n_r
         rows += [base + ri_arr, base + np.arange(n_r)]
-        cols += [np.arange(n_x), n_x + n_m + n_r + np.arange(n_r)]
+        cols += [x_cols, n_x + n_m + n_r + np.arange(n_r)]
         vals += [w, np.ones(n_r)]
         lb += [m.lower - fw]
         ub += [np.full(n_r, np.inf)]
         base += n_r
-        # capacity (count)
         capped = np.isfinite(m.cap)
-        if capped.any():
+        if capped.any():  # capacity (task count)
             cap_row = np.cumsum(capped) - 1
             sel = capped[ri_arr]
             rows += [base + cap_row[ri_arr[sel]]]
-            cols += [np.arange(n_x)[sel]]
+            cols += [x_cols[sel]]
             vals += [m.count[mg][sel]]
             n_cap = int(capped.sum())
             lb += [np.full(n_cap, -np.inf)]
@@ -330,100 +404,185 @@ class OptimalPolicy:
         a = csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(base, n_var))
         cons = LinearConstraint(a, np.concatenate(lb), np.concatenate(ub))
         bounds = Bounds(np.zeros(n_var), np.concatenate([np.ones(n_x + n_m), np.full(2 * n_r, np.inf)]))
-        lp = n_var > LP_THRESHOLD and not self.exact
         integrality = np.zeros(n_var)
-        if not lp:
+        if integral:
             integrality[: n_x + n_m] = 1
-        options: dict[str, float | bool] = {"presolve": True}
-        if time_limit is not None:
-            options["time_limit"] = float(time_limit)
-        options["mip_rel_gap"] = 0.0 if self.exact else 1e-4
-        res = milp(c, constraints=cons, integrality=integrality, bounds=bounds, options=options)
-        if res.x is None:
-            return None, "lp" if lp else "milp", str(res.message), n_var
-        x = res.x[:n_x]
-        # Round: groups take their largest x; capacity is repaired greedily for fractional groups.
-        order = np.lexsort((-x, gi_arr))  # per group, largest x first
-        firsts: dict[int, int] = {}
-        for pos in order:
-            firsts.setdefault(int(gi_arr[pos]), int(pos))
+        return c, cons, bounds, integrality, gi_arr, ri_arr
+
+    def _solve(self, m: _Model, time_limit: float | None) -> tuple[np.ndarray | None, str, str, int]:
+        """Rep index per group (-1 unassigned), method, status, number of variables.
+
+        Exact: one MILP. Otherwise LP-and-fix: solve the LP relaxation, keep the groups it assigns
+        integrally (nearly all: an assignment LP has at most one fractional group per binding rep
+        constraint), solve the few fractional ones as a small MILP, and place any left greedily.
+        """
+        t0 = time.perf_counter()
+        n_g = len(m.groups)
+        choice = np.full(n_g, -1)
+        movers = [gi for gi in range(n_g) if len(m.cand[gi]) > 1]
+        fw, fn = m.fixed_w.copy(), m.fixed_n.copy()
+        for gi in range(n_g):
+            if len(m.cand[gi]) == 1:  # held: constant load
+                r = int(m.cand[gi][0])
+                choice[gi] = r
+                fw[r] += m.weight[gi]
+                fn[r] += m.count[gi]
+        if not movers:
+            return choice, "fixed", "nothing to move", 0
+
+        def options(limit: float | None, gap: float) -> dict[str, float | bool]:
+            o: dict[str, float | bool] = {"presolve": True, "mip_rel_gap": gap}
+            if limit is not None:
+                o["time_limit"] = max(float(limit), 0.05)
+            return o
+
+        def left() -> float | None:
+            return None if time_limit is None else time_limit - (time.perf_counter() - t0)
+
+        if self.exact:
+            c, cons, bounds, integ, gi_arr, ri_arr = self._programme(m, movers, fw, fn, True)
+            res = milp(c, constraints=cons, integrality=integ, bounds=bounds, options=options(time_limit, 0.0))
+            if res.x is None:
+                return None, "milp", str(res.message), len(c)
+            self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, [])
+            return choice, "milp", "optimal" if res.status == 0 else str(res.message), len(c)
+        c, cons, bounds, integ, gi_arr, ri_arr = self._programme(m, movers, fw, fn, False)
+        n_var = len(c)
+        res = milp(c, constraints=cons, integrality=integ, bounds=bounds, options=options(left(), 0.0))
+        if res.x is None:  # out of time (or numerical trouble): best fit with room, group by group
+            self._greedy(movers, m, choice, fw, fn)
+            return choice, "greedy-fallback", str(res.message), n_var
         frac: list[int] = []
-        load_n = fn.copy()
-        load_w = fw.copy()
+        self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, frac)
+        method = "lp"
+        if frac:
+            sub = [movers[j] for j in frac]
+            c2, cons2, b2, integ2, g2, r2 = self._programme(m, sub, fw, fn, True)
+            res2 = milp(c2, constraints=cons2, integrality=integ2, bounds=b2, options=options(left(), self.mip_gap))
+            rest: list[int] = []
+            if res2.x is not None:
+                self._take(m, sub, res2.x, g2, r2, choice, fw, fn, rest)
+                method = f"lp+milp({len(sub)})"
+            else:
+                rest = list(range(len(sub)))
+                method = "lp+rounding"
+            self._greedy([sub[j] for j in rest], m, choice, fw, fn)
+        return choice, method, "optimal" if res.status == 0 else str(res.message), n_var
+
+    @staticmethod
+    def _take(
+        m: _Model,
+        movers: list[int],
+        x_all: np.ndarray,
+        gi_arr: np.ndarray,
+        ri_arr: np.ndarray,
+        choice: np.ndarray,
+        fw: np.ndarray,
+        fn: np.ndarray,
+        frac: list[int],
+    ) -> None:
+        """Assign groups whose x is integral (updating loads); list the others in ``frac``."""
+        n_x, n_m = len(gi_arr), len(movers)
+        x = x_all[:n_x]
+        order = np.lexsort((-x, gi_arr))  # per group, largest x first
+        first = np.full(n_m, -1)
+        seen = np.zeros(n_m, dtype=bool)
+        for pos in order.tolist():
+            j = int(gi_arr[pos])
+            if not seen[j]:
+                seen[j] = True
+                first[j] = pos
         for j in range(n_m):
-            pos = firsts[j]
+            pos = int(first[j])
             if x[pos] > 1 - 1e-6:
                 r = int(ri_arr[pos])
-                choice[movers[j]] = r
-                load_n[r] += m.count[movers[j]]
-                load_w[r] += m.weight[movers[j]]
-            elif res.x[n_x + j] < 0.5 or lp:
+                g = movers[j]
+                choice[g] = r
+                fw[r] += m.weight[g]
+                fn[r] += m.count[g]
+            elif x_all[n_x + j] < 1 - 1e-6:  # not (integrally) left unassigned
                 frac.append(j)
-        for j in sorted(frac, key=lambda j: -float(m.weight[movers[j]])):
-            gidx = movers[j]
+
+    @staticmethod
+    def _greedy(groups: list[int], m: _Model, choice: np.ndarray, fw: np.ndarray, fn: np.ndarray) -> None:
+        for g in sorted(groups, key=lambda g: (-float(m.weight[g]), g)):
             best_r, best_v = -1, -math.inf
-            for r in cands[gidx]:
-                r = int(r)
-                if load_n[r] + m.count[gidx] > m.cap[r]:
+            for pos, r in enumerate(m.cand[g].tolist()):
+                if fn[r] + m.count[g] > m.cap[r]:
                     continue
-                v = m.score[gidx, r] - m.move[gidx, r]
-                if load_w[r] + m.weight[gidx] > m.upper + _EPS:
-                    v -= m.band_penalty * (load_w[r] + m.weight[gidx] - max(m.upper, load_w[r]))
+                v = float(m.score[g][pos] - m.move[g][pos])
+                over = fw[r] + m.weight[g] - max(m.upper, fw[r])
+                if over > _EPS:
+                    v -= m.band_penalty * over
+                under = max(m.lower - fw[r], 0.0) - max(m.lower - fw[r] - m.weight[g], 0.0)
+                v += m.band_penalty * under
                 if v > best_v:
                     best_r, best_v = r, v
             if best_r >= 0:
-                choice[gidx] = best_r
-                load_n[best_r] += m.count[gidx]
-                load_w[best_r] += m.weight[gidx]
-        status = "optimal" if res.status == 0 else str(res.message)
-        return choice, "lp+rounding" if lp else "milp", status, n_var
+                choice[g] = best_r
+                fw[best_r] += m.weight[g]
+                fn[best_r] += m.count[g]
 
     @staticmethod
-    def objective(m: _Model, choice: np.ndarray) -> float:
-        """The full objective (fit value − move cost − band penalty) of a division."""
+    def _objective(m: _Model, choice: np.ndarray) -> float:
         loads = m.fixed_w.copy()
         val = 0.0
-        for gi, r in enumerate(choice):
+        for gi, r in enumerate(choice.tolist()):
             if r >= 0:
-                val += float(m.score[gi, r] - m.move[gi, r])
+                s, mv = m.value(gi, r)
+                val += s - mv
                 loads[r] += m.weight[gi]
         viol = np.maximum(loads - m.upper, 0) + np.maximum(m.lower - loads, 0)
         return val - m.band_penalty * float(viol.sum())
+
+    def evaluate(self, book: Book, settings: Settings, owners: Mapping[str, str | None]) -> float:
+        """The full objective (fit value − move cost − band penalty) of a division of ``book``.
+
+        ``owners`` maps item keys to rep ids (missing: current owner). A group is scored with the
+        owner of its first task; groups whose owner is away or unknown count as unassigned.
+        """
+        wm = self._fit(book, settings)
+        if not book.available_reps:
+            return 0.0
+        m = self._model(book, settings, wm, exact=True)
+        ridx = {r: i for i, r in enumerate(m.reps)}
+        choice = np.array(
+            [ridx.get(owners.get(g.items[0].key) or g.items[0].owner or "", -1) for g in m.groups], dtype=np.int64
+        )
+        for gi, r in enumerate(choice.tolist()):
+            if r >= 0 and r not in set(m.cand[gi].tolist()):
+                choice[gi] = -1
+        return self._objective(m, choice)
 
     # -- decide ----------------------------------------------------------------------------------
     def decide(self, book: Book, settings: Settings) -> Decisions:
         t0 = time.perf_counter()
         p = settings.policy
-        wm = WinModel.fit(
-            book.crm.history,
-            book.crm,
-            p.smoothing,
-            today=book.today,
-            stage_order=p.stage_order,
-            stage_weight=p.stage_weight,
-        )
+        wm = self._fit(book, settings)
         out = Decisions()
         self.info = SolveInfo()
         if not book.available_reps:
             out.notes.append("no available rep is on the board: owners left unchanged")
             self.info.method = "none"
             return self._finish(book, settings, wm, out, {}, {})
-        m, names = self._model(book, settings, wm)
-        out.notes.extend(self._feasibility_notes(book, m, names, settings))
-        cands = self._candidates(m, settings)
+        m = self._model(book, settings, wm, self.exact)
+        names = {r.id: r.name for r in book.crm.reps}
+        out.notes.extend(self._feasibility_notes(m, names, settings))
         limit = None if self.exact else max(p.time_limit - (time.perf_counter() - t0), 0.1)
-        choice, method, status, n_var = self._solve(m, cands, limit)
+        choice, method, status, n_var = self._solve(m, limit)
         self.info.method, self.info.status, self.info.variables = method, status, n_var
-        self.info.groups = sum(1 for c in cands if len(c) > 1)
-        if choice is None:
+        self.info.groups = sum(1 for c in m.cand if len(c) > 1)
+        if method == "greedy-fallback":
             out.notes.append(f"the optimiser found no division in {p.time_limit:g} s ({status}): greedy division used")
+        if choice is None:  # only the exact mode gets here
+            out.notes.append(f"the exact optimiser failed ({status}): balanced policy used")
             greedy = BalancedPolicy().decide(book, settings)
             out.by_key = greedy.by_key
             out.notes.extend(greedy.notes)
-            self.info.method = "greedy-fallback"
+            self.info.method = "balanced-fallback"
             self.info.seconds = time.perf_counter() - t0
             return out
-        self.info.objective = self.objective(m, choice)
+        self.info.objective = self._objective(m, choice)
         decided: dict[str, str | None] = {}
         reasons: dict[str, str] = {}
         self._explain(book, m, choice, names, settings, decided, reasons, out)
@@ -447,7 +606,8 @@ class OptimalPolicy:
             out.by_key[key] = Decision(decided.get(key), tier, score, reasons.get(key, ""))
         return out
 
-    def _feasibility_notes(self, book: Book, m: _Model, names: dict[str, str], settings: Settings) -> list[str]:
+    @staticmethod
+    def _feasibility_notes(m: _Model, names: dict[str, str], settings: Settings) -> list[str]:
         notes: list[str] = []
         n_r = len(m.reps)
         tasks = float(m.fixed_n.sum() + m.count.sum())
@@ -456,12 +616,12 @@ class OptimalPolicy:
             if total_cap < tasks:
                 notes.append(
                     f"capacity of {n_r} available reps totals {total_cap:.0f} < {tasks:.0f} open tasks: "
-                    "some tasks stay with their current owner or unassigned"
+                    "some accounts keep their current owner or stay unassigned"
                 )
         over_fixed = [names.get(r, r) for k, r in enumerate(m.reps) if m.fixed_n[k] > m.cap[k]]
         if over_fixed:
             notes.append(f"locked or unmanaged tasks alone exceed the capacity of: {', '.join(over_fixed)}")
-        if np.isfinite(m.cap).any() and settings.policy.balance_by == "count":
+        if settings.policy.balance_by == "count":
             low_cap = [names.get(r, r) for k, r in enumerate(m.reps) if m.cap[k] < m.lower - _EPS]
             if low_cap:
                 notes.append(
@@ -483,12 +643,7 @@ class OptimalPolicy:
     ) -> None:
         ridx = {r: i for i, r in enumerate(m.reps)}
         reps = {r.id: r for r in book.reps}
-        cur_w = m.fixed_w.copy()
-        cur_n = m.fixed_n.copy()
-        for gi, g in enumerate(m.groups):
-            if g.owner in ridx:
-                cur_w[ridx[g.owner]] += m.weight[gi]
-                cur_n[ridx[g.owner]] += m.count[gi]
+        cur_w, cur_n = m.current_loads()
         loads = m.fixed_w.copy()
         unassigned: list[str] = []
         for gi, g in enumerate(m.groups):
@@ -497,10 +652,31 @@ class OptimalPolicy:
                 unassigned.append(g.items[0].title)
                 continue
             loads[r] += m.weight[gi]
-            rep = m.reps[r]
+            to = m.reps[r]
+            who = names.get(to, to)
             for item in g.items:
-                decided[item.key] = rep
-                reasons[item.key] = self._reason(item, g, gi, r, m, cur_w, cur_n, names, reps, settings, ridx)
+                decided[item.key] = to
+                if item.owner == to:
+                    reasons[item.key] = f"kept with {'the pinned owner ' if g.pinned else ''}{who}"
+                    continue
+                fit = _why(item, reps[to], settings)
+                o = ridx.get(item.owner, -1) if item.owner else -1
+                if item.owner is None:
+                    why = f"unowned; to {who} ({fit})"
+                elif o < 0:
+                    why = f"{names.get(item.owner, item.owner)} is away; to {who} ({fit})"
+                elif cur_n[o] > m.cap[o]:
+                    why = f"{names[item.owner]} over capacity ({cur_n[o]:.0f} > {m.cap[o]:.0f}); to {who} ({fit})"
+                elif cur_w[o] > m.upper + _EPS:
+                    why = f"{names[item.owner]} above the band ({cur_w[o]:.0f} > {m.upper:.0f}); to {who} ({fit})"
+                elif cur_w[r] < m.lower - _EPS:
+                    why = f"{who} below the band ({cur_w[r]:.0f} < {m.lower:.0f}); from {names[item.owner]}"
+                elif g.owner != item.owner:
+                    why = f"joins the account's other tasks with {who}"
+                else:
+                    gain = m.value(gi, r)[0] - m.value(gi, o)[0]
+                    why = f"better fit with {who} ({fit}; {gain:+,.0f} expected value for the account)"
+                reasons[item.key] = why
         if unassigned:
             sample = ", ".join(repr(t) for t in unassigned[:5])
             out.notes.append(
@@ -516,43 +692,6 @@ class OptimalPolicy:
                 f"band ±{settings.policy.band:.0%} around {m.mean:.1f} ({m.lower:.1f}..{m.upper:.1f}) not reachable "
                 f"for: {', '.join(sorted(outside))} (locked tasks, capacity or account sizes)"
             )
-
-    @staticmethod
-    def _reason(
-        item: WorkItem,
-        g: _Group,
-        gi: int,
-        r: int,
-        m: _Model,
-        cur_w: np.ndarray,
-        cur_n: np.ndarray,
-        names: dict[str, str],
-        reps: dict[str, Rep],
-        settings: Settings,
-        ridx: dict[str, int],
-    ) -> str:
-        to = m.reps[r]
-        who = names.get(to, to)
-        if item.owner == to:
-            if g.pinned:
-                return f"kept with the account's pinned owner {who}"
-            return f"kept with {who}"
-        fit = _why(item, reps[to], settings)
-        if item.owner is None:
-            return f"unowned; to {who} ({fit})"
-        o = ridx.get(item.owner)
-        if o is None:
-            return f"{names.get(item.owner, item.owner)} is away; to {who} ({fit})"
-        if cur_n[o] > m.cap[o]:
-            return f"{names[item.owner]} over capacity ({cur_n[o]:.0f} > {m.cap[o]:.0f}); to {who} ({fit})"
-        if cur_w[o] > m.upper + _EPS:
-            return f"{names[item.owner]} above the band ({cur_w[o]:.0f} > {m.upper:.0f}); to {who} ({fit})"
-        if cur_w[r] < m.lower - _EPS:
-            return f"{who} below the band ({cur_w[r]:.0f} < {m.lower:.0f}); from {names[item.owner]}"
-        if g.owner != item.owner:
-            return f"the account's other tasks are with {who}"
-        gain = m.score[gi, r] - m.score[gi, o]
-        return f"better fit with {who} ({fit}; +{gain:,.0f} expected value for the account)"
 
 
 def _why(item: WorkItem, rep: Rep, settings: Settings) -> str:
