@@ -143,7 +143,7 @@ class TestTrelloContract(ConnectorContract):
 # ---------------------------------------------------------------------- reading
 
 
-def test_read_is_one_request_per_board(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_read_is_one_request_per_board(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=300, members=12)
     conn = connect(url, board, registry)
     snap = conn.read()
@@ -153,7 +153,7 @@ def test_read_is_one_request_per_board(fake: FakeTrello, url: str, registry: Lim
     assert all(t.priority in snap.priority_options and t.crm_ref for t in snap.tasks)
 
 
-def test_board_by_url_or_short_link(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_board_by_url_or_short_link(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=3)
     short = fake.board(board)["shortLink"]
     assert parse_board_id(f"https://trello.com/b/{short}/sales-pipeline") == short
@@ -164,7 +164,7 @@ def test_board_by_url_or_short_link(fake: FakeTrello, url: str, registry: Limite
     assert len(conn.read().tasks) == 3 and conn.board.id == short
 
 
-def test_twelve_boards_read_with_two_batch_requests(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_twelve_boards_read_with_two_batch_requests(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     boards = [fake.make_board(cards=5 + i, members=3, seed=i) for i in range(12)]
     settings = trello_settings(url, boards)
     conns = connectors_for(settings, session=trello_session(url, registry=registry))
@@ -179,7 +179,7 @@ def test_twelve_boards_read_with_two_batch_requests(fake: FakeTrello, url: str, 
     assert results[0].ok and fake.requests_to() == 1
 
 
-def test_batch_reports_a_missing_board_in_place(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_batch_reports_a_missing_board_in_place(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     good = fake.make_board(cards=4)
     missing = "5f00000000000000000000ff"
     conns = connectors_for(trello_settings(url, [good, missing]), session=trello_session(url, registry=registry))
@@ -188,7 +188,7 @@ def test_batch_reports_a_missing_board_in_place(fake: FakeTrello, url: str, regi
     assert isinstance(second, NotFoundError) and missing in str(second)
 
 
-def test_large_board_falls_back_to_paging_without_loss(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_large_board_falls_back_to_paging_without_loss(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     fake.max_board_cards = 100
     board = fake.make_board(cards=250, members=5)
     conn = connect(url, board, registry, page_size=100)
@@ -204,7 +204,7 @@ def test_large_board_falls_back_to_paging_without_loss(fake: FakeTrello, url: st
 # ---------------------------------------------------------------------- writing
 
 
-def test_writes_are_one_put_per_card_plus_priority_items(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_writes_are_one_put_per_card_plus_priority_items(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=40, members=6)
     conn = connect(url, board, registry)
     writes = reassign(conn, 30, priority_every=3)
@@ -226,7 +226,7 @@ def test_writes_are_one_put_per_card_plus_priority_items(fake: FakeTrello, url: 
     assert conn.read().task(t.id).priority == new  # type: ignore[union-attr]
 
 
-def test_no_writes_no_requests(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_no_writes_no_requests(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     conn = connect(url, fake.make_board(cards=5), registry)
     conn.read()
     fake.reset_log()
@@ -234,7 +234,7 @@ def test_no_writes_no_requests(fake: FakeTrello, url: str, registry: LimiterRegi
     assert fake.requests_to() == 0
 
 
-def test_closing_a_card(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_closing_a_card(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     conn = connect(url, fake.make_board(cards=5), registry)
     t = conn.read().tasks[0]
     assert all(r.ok for r in conn.write([TaskWrite(t.id, {Field.CLOSED: True})]))
@@ -242,7 +242,7 @@ def test_closing_a_card(fake: FakeTrello, url: str, registry: LimiterRegistry):
     assert conn.read().task(t.id) is None
 
 
-def test_priority_as_labels(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_priority_as_labels(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=4, priority_tiers=None)
     fake.board(board)["labels"] += [{"id": fake.new_id(), "name": t, "color": "green"} for t in ("P1", "P2")]
     conn = connect(url, board, registry)
@@ -256,7 +256,9 @@ def test_priority_as_labels(fake: FakeTrello, url: str, registry: LimiterRegistr
     assert conn.read().task(t.id).priority == "P1"  # type: ignore[union-attr]
 
 
-def test_missing_priority_field_is_a_clear_error_before_writing(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_missing_priority_field_is_a_clear_error_before_writing(
+    fake: FakeTrello, url: str, registry: LimiterRegistry
+) -> None:
     board = fake.make_board(cards=4, priority_tiers=None)
     conn = connect(url, board, registry)
     t = conn.read().tasks[0]
@@ -284,7 +286,7 @@ def test_missing_priority_field_is_a_clear_error_before_writing(fake: FakeTrello
 # ---------------------------------------------------------------------- creating
 
 
-def test_create_after_lost_answer_finds_the_first_card(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_create_after_lost_answer_finds_the_first_card(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=5)
     conn = connect(url, board, registry)
     snap = conn.read()
@@ -305,7 +307,7 @@ def test_create_after_lost_answer_finds_the_first_card(fake: FakeTrello, url: st
     assert got.custom_fields and "D-NEW-1" in got.custom_fields.values()
 
 
-def test_create_retries_a_post_that_never_ran(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_create_retries_a_post_that_never_ran(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=2)
     conn = connect(url, board, registry)
     snap = conn.read()
@@ -316,7 +318,7 @@ def test_create_retries_a_post_that_never_ran(fake: FakeTrello, url: str, regist
     assert sum(marker_for("K1") in c["desc"] for c in fake.board(board)["cards"]) == 1
 
 
-def test_create_into_unknown_list_names_the_card(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_create_into_unknown_list_names_the_card(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     conn = connect(url, fake.make_board(cards=2), registry)
     conn.read()
     with pytest.raises(NotFoundError, match="Lost deal"):
@@ -326,7 +328,7 @@ def test_create_into_unknown_list_names_the_card(fake: FakeTrello, url: str, reg
 # ---------------------------------------------------------------------- errors
 
 
-def test_bad_token_and_missing_board_name_the_board(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_bad_token_and_missing_board_name_the_board(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=2)
     conn = connect(url, board, registry)
     conn.client.api_secret = "wrong-token"
@@ -341,7 +343,7 @@ def test_bad_token_and_missing_board_name_the_board(fake: FakeTrello, url: str, 
         connect(url, board, registry).read()
 
 
-def test_missing_card_is_a_result_naming_it(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_missing_card_is_a_result_naming_it(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     conn = connect(url, fake.make_board(cards=2), registry)
     conn.read()
     gone = "5f00000000000000000000dd"
@@ -349,7 +351,7 @@ def test_missing_card_is_a_result_naming_it(fake: FakeTrello, url: str, registry
     assert not result.ok and not result.retriable and gone in (result.error or "")
 
 
-def test_missing_credentials_are_a_config_error():
+def test_missing_credentials_are_a_config_error() -> None:
     settings = Settings(
         connector="trello",
         trello=TrelloSettings(boards=["5f0000000000000000000001"]),
@@ -359,7 +361,7 @@ def test_missing_credentials_are_a_config_error():
         TrelloConnector(settings)
 
 
-def test_token_never_appears_in_errors(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_token_never_appears_in_errors(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     assert redact("GET /1/boards/x?key=abc&token=s3cr3t&x=1") == ("GET /1/boards/x?key=***&token=***&x=1")
     conn = connect(url, fake.make_board(cards=2), registry)
     fake.fail_next("GET", r"^/boards/", "500", times=20)
@@ -381,7 +383,7 @@ def test_token_never_appears_in_errors(fake: FakeTrello, url: str, registry: Lim
 # ---------------------------------------------------------------------- limits and faults
 
 
-def test_limiter_keeps_under_100_requests_per_10_seconds(registry: LimiterRegistry):
+def test_limiter_keeps_under_100_requests_per_10_seconds(registry: LimiterRegistry) -> None:
     clock = ScaledClock(10.0)
     fake = FakeTrello(key=KEY, tokens=[TOKEN], clock=clock)
     registry = LimiterRegistry(clock)
@@ -403,7 +405,7 @@ def test_limiter_keeps_under_100_requests_per_10_seconds(registry: LimiterRegist
     assert_landed(fake, writes)
 
 
-def test_429_waits_out_the_window_without_a_storm():
+def test_429_waits_out_the_window_without_a_storm() -> None:
     clock = ScaledClock(20.0)
     fake = FakeTrello(key=KEY, tokens=[TOKEN], clock=clock)
     registry = LimiterRegistry(clock)
@@ -425,7 +427,7 @@ def test_429_waits_out_the_window_without_a_storm():
     assert_landed(fake, writes)
 
 
-def test_429_budget_exhausted_raises_rate_limited(registry: LimiterRegistry):
+def test_429_budget_exhausted_raises_rate_limited(registry: LimiterRegistry) -> None:
     fake = FakeTrello(key=KEY, tokens=[TOKEN])
     board = fake.make_board(cards=3)
     fake.fail_next("GET", r"^/boards/", "429", times=50)
@@ -440,7 +442,7 @@ def test_429_budget_exhausted_raises_rate_limited(registry: LimiterRegistry):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_twenty_percent_faults_every_change_lands_exactly_once(seed: int):
+def test_twenty_percent_faults_every_change_lands_exactly_once(seed: int) -> None:
     clock = ScaledClock(10.0)
     fake = FakeTrello(key=KEY, tokens=[TOKEN], clock=clock, fault_rate=0.2, timeout_delay=0.4, seed=seed)
     registry = LimiterRegistry(clock)
@@ -467,7 +469,7 @@ def test_twenty_percent_faults_every_change_lands_exactly_once(seed: int):
         assert len(marked) == 1, f"{new.key} created exactly once"
 
 
-def test_limiter_adapts_to_server_headers():
+def test_limiter_adapts_to_server_headers() -> None:
     clock = ScaledClock(1.0)
     lim = SlidingWindowLimiter(100, 10.0, clock=clock)
     lim.acquire()
@@ -479,7 +481,7 @@ def test_limiter_adapts_to_server_headers():
     assert lim.delay() > 4.0
 
 
-def test_limiters_are_shared_by_token_across_sessions():
+def test_limiters_are_shared_by_token_across_sessions() -> None:
     reg = LimiterRegistry()
     a = reg.get("trello-token", TOKEN, 100, 10.0)
     assert reg.get("trello-token", TOKEN, 100, 10.0) is a
@@ -490,7 +492,7 @@ def test_limiters_are_shared_by_token_across_sessions():
 # ---------------------------------------------------------------------- responses, rewriting
 
 
-def test_vendor_url_through_responses(registry: LimiterRegistry):
+def test_vendor_url_through_responses(registry: LimiterRegistry) -> None:
     fake = FakeTrello(key=KEY, tokens=[TOKEN])
     board = fake.make_board(cards=6)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
@@ -508,7 +510,7 @@ def test_vendor_url_through_responses(registry: LimiterRegistry):
     assert_landed(fake, writes)
 
 
-def test_session_rewrites_py_trello_base_url(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_session_rewrites_py_trello_base_url(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     session = trello_session(url, registry=registry)
     assert session.rewrite("https://api.trello.com/1/boards/x") == url + "/boards/x"
     board = fake.make_board(cards=1)
@@ -517,7 +519,7 @@ def test_session_rewrites_py_trello_base_url(fake: FakeTrello, url: str, registr
     assert resp.headers["x-rate-limit-api-token-remaining"] == "99"
 
 
-def test_post_is_not_retried_on_timeout(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_post_is_not_retried_on_timeout(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=1)
     list_id = fake.board(board)["lists"][0]["id"]
     fake.timeout_delay = 0.4
@@ -534,7 +536,7 @@ def test_post_is_not_retried_on_timeout(fake: FakeTrello, url: str, registry: Li
 # ---------------------------------------------------------------------- actions
 
 
-def test_actions_since_reports_changed_cards(fake: FakeTrello, url: str, registry: LimiterRegistry):
+def test_actions_since_reports_changed_cards(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     conn = connect(url, fake.make_board(cards=10), registry)
     changed, bookmark = conn.actions_since(None)
     assert changed == set() and bookmark is None
@@ -596,7 +598,7 @@ def _allowed(item: dict[str, Any], method: str) -> set[str]:
     return names
 
 
-def test_every_request_conforms_to_the_official_spec(registry: LimiterRegistry):
+def test_every_request_conforms_to_the_official_spec(registry: LimiterRegistry) -> None:
     spec = _spec_ops()
     fake = FakeTrello(key=KEY, tokens=[TOKEN])
     fake.max_board_cards = 30
@@ -647,7 +649,7 @@ def test_every_request_conforms_to_the_official_spec(registry: LimiterRegistry):
     } <= routes
 
 
-def test_requests_session_errors_are_classified():
+def test_requests_session_errors_are_classified() -> None:
     fake = FakeTrello(key=KEY, tokens=[TOKEN])
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake.install(rsps)
