@@ -44,6 +44,7 @@ def test_max_bad_rows_decides_use_or_reject(tmp_path: Path) -> None:
     assert len(rows) == 8 and report.ok
     rows, report = _deals(tmp_path, body, max_bad_rows=0.1)
     assert not report.ok
+    assert report.rejected is not None
     assert "2 of 10 rows cannot be read (allowed: 10%" in report.rejected
 
 
