@@ -375,6 +375,12 @@ def _workload_table(data: Mapping[str, Any], console: Console, title: str, show_
             table.add_row(r["name"], str(r["before"]), str(r["after"]), gained, lost, cell, mark)
         else:
             table.add_row(r["name"], str(r["after"]), after_bar, mark)
+    if not plain and scale > 0:
+        # the band on its own line: the bars above cover it where they are long enough
+        lo, hi = round(band["lower"] / scale * width), round(band["upper"] / scale * width)
+        marker = Text(" " * lo) + Text("▕" + "░" * max(0, hi - lo - 2) + "▏", style="green")
+        blanks = [""] * (len(cols) - 1)
+        table.add_row(Text("band", style="green"), *blanks, marker, "")
     console.print(table)
     ratio = data["band"]["ratio"]
     shade = "[ ]" if plain else "░"
