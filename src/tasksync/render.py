@@ -290,7 +290,7 @@ def report_json(ws: Workspace) -> dict[str, Any]:
     from tasksync.policies import build_book
 
     snapshot = ws.connector.read()
-    book = build_book(snapshot, ws.crm, ws.settings, today=ws.today)
+    book = build_book(snapshot, ws.crm, ws.settings, today=ws.today, include_new=False)
     empty = Plan(
         id="",
         board=snapshot.board,
