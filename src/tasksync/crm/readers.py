@@ -400,7 +400,7 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
             raise CrmError(f"{path}: the workbook has no sheets")
         if sheet is None or sheet == "":
             name = names[0]
-        elif isinstance(sheet, int) or str(sheet).isdigit():
+        elif isinstance(sheet, int) or (str(sheet).isascii() and str(sheet).isdigit()):
             i = int(sheet)
             if not 1 <= i <= len(names):
                 raise ConfigError(

@@ -72,7 +72,7 @@ def parse_date(text: str, order: DateOrder = "auto") -> date:
     other way round is an error rather than silently read differently from its neighbours.
     """
     s = text.strip()
-    if len(s) == 10 and s[4] == "-" and s[7] == "-" and s[:4].isdigit():
+    if len(s) == 10 and s[4] == "-" and s[7] == "-" and s.isascii():
         try:
             return date(int(s[:4]), int(s[5:7]), int(s[8:]))
         except ValueError:
@@ -229,7 +229,7 @@ def parse_int(text: str) -> int:
     """Whole numbers; employee bands (``51-200``, ``100-499人``) give their midpoint,
     open bands (``10,000+``, ``1000人以上``) their bound."""
     s = text.strip()
-    if s.isdigit():
+    if s.isascii() and s.isdigit():
         return int(s)
     try:
         return round(parse_amount(s))
