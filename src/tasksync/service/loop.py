@@ -21,9 +21,11 @@ the rest of its plan to the resume at the next start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -223,7 +225,8 @@ class SyncService:
         self.store.put(self.board, CRM_COUNTS, "{}")
 
     def close(self) -> None:
-        self.ws.close()
+        with contextlib.suppress(sqlite3.ProgrammingError):  # opened by the thread that ran the loop
+            self.ws.close()
 
     def sleep(self, seconds: float) -> None:
         if self._sleep is not None:
@@ -423,6 +426,11 @@ class SyncService:
             return _Detection(bool(forced) or changed, forced or ("board" if changed else ""), commit_local)
 
         actions_since = getattr(conn, "actions_since", None)
+        changed_since = getattr(conn, "changed_since", None)
+        if forced in ("full", "paused") and (callable(actions_since) or callable(changed_since)):
+            # The board is read anyway: skip the change check (its bookmark stays; the next check
+            # may report changes this read already saw, which costs one read, never a miss).
+            return _Detection(True, forced)
         if callable(actions_since):
             since = self.store.get(board, K + "trello_since")
             if since is None:
@@ -438,7 +446,6 @@ class SyncService:
 
             return _Detection(bool(forced) or bool(ids), forced or ("board" if ids else ""), commit_trello)
 
-        changed_since = getattr(conn, "changed_since", None)
         if callable(changed_since):
             token = self.store.get(board, K + "asana_sync")
             changed_ids, new_token = changed_since(token)
