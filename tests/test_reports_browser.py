@@ -123,6 +123,25 @@ def test_charts_render_in_chromium(plan_page: tuple[Path, dict[str, Any]], tmp_p
     print(f"\nscreenshot of the plan report: {shot}")
 
 
+def test_report_page_renders_and_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = generate(tmp_path / "ex")
+    page = tmp_path / "report.html"
+    assert main(["-c", str(config), "report", "--html", str(page), "--today", DAY]) == 0
+    dom, console = chromium(page.as_uri(), tmp_path / "profile", "--dump-dom")
+    assert console == [], console
+    check = render_check(dom)
+    assert check.get("done") == "yes" and json.loads(check["errors"]) == []
+    assert int(check["charts"]) == 7 and int(check["sized"]) == 7, check
+    shot = artifacts(tmp_path) / "report-kpis.png"
+    chromium(page.as_uri(), tmp_path / "profile2", f"--screenshot={shot}")
+    assert png_size(shot) == (1280, 2000)
+    pdf = artifacts(tmp_path) / "report-kpis.pdf"
+    chromium(page.as_uri(), tmp_path / "profile3", f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    body = pdf.read_bytes()
+    assert body.startswith(b"%PDF") and 1 <= len(re.findall(rb"/Type\s*/Page[^s]", body)) <= 6
+    print(f"\nscreenshot of the KPI report: {shot}; printed: {pdf}")
+
+
 def test_filters_from_the_address_hide_rows(plan_page: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     page, data = plan_page
     rep = next(r["name"] for r in data["reps"] if not r["available"])

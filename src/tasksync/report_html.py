@@ -35,6 +35,7 @@ _SEGMENT_COLORS = [
 ]
 _TIER_COLORS = ["#c0392b", "#e67e22", "#f1c40f", "#7fb3d5", "#5d6d7e", "#aab7b8"]
 _NONE_COLOR = "#d5d8dc"
+_LIGHT = {_NONE_COLOR, "#edc948", "#f1c40f", "#bab0ac", "#ff9da7", "#76b7b2", "#7fb3d5", "#aab7b8"}
 
 
 def _e(text: object) -> str:
@@ -94,7 +95,7 @@ def _band_rect(w: int, band: Mapping[str, float], scale: float, top: float, bott
 def _paired_bars(
     w: int,
     reps: Sequence[Mapping[str, Any]],
-    before_key: str,
+    before_key: str | None,
     after_key: str,
     fmt: Callable[[float], str],
     label: str,
@@ -102,29 +103,36 @@ def _paired_bars(
     band_label: str,
     right: Callable[[Mapping[str, Any]], str] | None = None,
 ) -> str:
-    """Per rep a thin grey 'before' bar over a coloured 'after' bar, the band shaded behind."""
-    row_h, top = 30, 22
+    """Per rep a thin grey 'before' bar over a coloured 'after' bar, the band shaded behind.
+
+    Without ``before_key`` (a report, not a plan) one bar per rep."""
+    row_h, top = (30, 22) if before_key else (24, 22)
     plot = w - _LABEL - _RIGHT
-    values = [float(r[k]) for r in reps for k in (before_key, after_key)]
+    keys = (before_key, after_key) if before_key else (after_key,)
+    values = [float(r[k]) for r in reps for k in keys]
     scale = max([*values, band["upper"] if band else 0.0, 1.0]) * 1.05
     bottom = top + row_h * len(reps)
-    body = [
-        f'<rect class="legend-before" x="{_LABEL}" y="4" width="12" height="8"/>'
-        f'<text class="legend" x="{_LABEL + 16}" y="12">before</text>'
-        f'<rect class="bar after in" x="{_LABEL + 70}" y="4" width="12" height="8"/>'
-        f'<text class="legend" x="{_LABEL + 86}" y="12">after</text>'
-    ]
+    body = []
+    lx = _LABEL
+    if before_key:
+        body.append(
+            f'<rect class="legend-before" x="{lx}" y="4" width="12" height="8"/>'
+            f'<text class="legend" x="{lx + 16}" y="12">before</text>'
+            f'<rect class="bar after in" x="{lx + 70}" y="4" width="12" height="8"/>'
+            f'<text class="legend" x="{lx + 86}" y="12">after</text>'
+        )
+        lx += 130
     if band:
         body.append(
-            f'<rect class="band" x="{_LABEL + 130}" y="4" width="12" height="8"/>'
-            f'<text class="legend" x="{_LABEL + 146}" y="12">{_e(band_label)}</text>'
+            f'<rect class="band" x="{lx}" y="4" width="12" height="8"/>'
+            f'<text class="legend" x="{lx + 16}" y="12">{_e(band_label)}</text>'
         )
     body.append(_axis(w, scale, top, bottom, fmt))
     if band:
         body.append(_band_rect(w, band, scale, top, bottom, band_label))
     for i, r in enumerate(reps):
         y = top + i * row_h
-        b, a = float(r[before_key]), float(r[after_key])
+        a = float(r[after_key])
         if not r["available"]:
             cls = "away"
         elif band is None or band["lower"] - 0.5 <= a <= band["upper"] + 0.5:
@@ -132,23 +140,27 @@ def _paired_bars(
         else:
             cls = "out"
         name = r["name"] + ("" if r["available"] else " (away)")
-        body.append(f'<text class="name" x="{_LABEL - 6}" y="{y + 18}" text-anchor="end">{_e(name)}</text>')
-        wb = b / scale * plot
+        off = 0 if before_key else -6  # one bar: centred in its shorter row
+        body.append(f'<text class="name" x="{_LABEL - 6}" y="{y + 18 + off}" text-anchor="end">{_e(name)}</text>')
         wa = a / scale * plot
+        if before_key:
+            b = float(r[before_key])
+            body.append(
+                f'<rect class="bar before" x="{_LABEL}" y="{y + 4}" width="{b / scale * plot:.1f}" height="7">'
+                f"<title>{_e(r['name'])} before: {_e(fmt(b))}</title></rect>"
+            )
         body.append(
-            f'<rect class="bar before" x="{_LABEL}" y="{y + 4}" width="{wb:.1f}" height="7">'
-            f"<title>{_e(r['name'])} before: {_e(fmt(b))}</title></rect>"
-            f'<rect class="bar after {cls}" x="{_LABEL}" y="{y + 12}" width="{wa:.1f}" height="13">'
-            f"<title>{_e(r['name'])} after: {_e(fmt(a))}</title></rect>"
+            f'<rect class="bar after {cls}" x="{_LABEL}" y="{y + 12 + off}" width="{wa:.1f}" height="13">'
+            f"<title>{_e(r['name'])}{' after' if before_key else ''}: {_e(fmt(a))}</title></rect>"
         )
         body.append(
-            f'<text class="val" x="{_LABEL + wa + 4:.1f}" y="{y + 23}">{_e(fmt(a))}</text>'
+            f'<text class="val" x="{_LABEL + wa + 4:.1f}" y="{y + 23 + off}">{_e(fmt(a))}</text>'
             if wa < plot - 40
-            else f'<text class="val inside" x="{_LABEL + wa - 4:.1f}" y="{y + 23}" '
+            else f'<text class="val inside" x="{_LABEL + wa - 4:.1f}" y="{y + 23 + off}" '
             f'text-anchor="end">{_e(fmt(a))}</text>'
         )
         if right is not None:
-            body.append(f'<text class="right" x="{w - 4}" y="{y + 20}" text-anchor="end">{right(r)}</text>')
+            body.append(f'<text class="right" x="{w - 4}" y="{y + 20 + off}" text-anchor="end">{right(r)}</text>')
     return _svg(w, bottom + 18, "".join(body), label)
 
 
@@ -183,7 +195,8 @@ def _stacked_bars(
                 f"<title>{_e(r['name'])}: {_e(cat)} {n}</title></rect>"
             )
             if bw >= 18:
-                body.append(f'<text class="inbar" x="{x + bw / 2:.1f}" y="{y + 14}" text-anchor="middle">{n}</text>')
+                ink = "inbar dark" if colors[cat] in _LIGHT else "inbar"
+                body.append(f'<text class="{ink}" x="{x + bw / 2:.1f}" y="{y + 14}" text-anchor="middle">{n}</text>')
             x += bw
         body.append(f'<text class="val" x="{x + 4:.1f}" y="{y + 15}">{sum(r[key].values())}</text>')
     ly = top + row_h * len(reps) + 10
@@ -226,33 +239,35 @@ def _simple_bars(
     return _svg(w, bottom + 18, "".join(body), label)
 
 
-def _tier_chart(w: int, prios: Mapping[str, Any]) -> str:
-    """Open cards per priority tier, before and after, as vertical bar pairs."""
+def _tier_chart(w: int, prios: Mapping[str, Any], paired: bool = True) -> str:
+    """Open cards per priority tier, before and after as vertical bar pairs (``paired``), or now."""
     tiers = [t for t in prios["tiers"] if prios["before"].get(t) or prios["after"].get(t)]
     h, top, base = 200, 16, 170
     scale = max([*prios["before"].values(), *prios["after"].values(), 1]) * 1.1
     slot = (w - 80) / max(len(tiers), 1)
-    body = [
-        '<rect class="legend-before" x="60" y="2" width="12" height="8"/>'
-        '<text class="legend" x="76" y="10">before</text>'
-        f'<rect class="bar tier-after" x="130" y="2" width="12" height="8"/>'
-        f'<text class="legend" x="146" y="10">after</text>'
-        f'<line class="grid" x1="40" x2="{w - 20}" y1="{base}" y2="{base}"/>'
-    ]
+    body = [f'<line class="grid" x1="40" x2="{w - 20}" y1="{base}" y2="{base}"/>']
+    if paired:
+        body.append(
+            '<rect class="legend-before" x="60" y="2" width="12" height="8"/>'
+            '<text class="legend" x="76" y="10">before</text>'
+            '<rect class="bar tier-after" x="130" y="2" width="12" height="8"/>'
+            '<text class="legend" x="146" y="10">after</text>'
+        )
+    series = (("before", "legend-before"), ("after", "bar tier-after")) if paired else (("after", "bar tier-after"),)
     for i, t in enumerate(tiers):
         x = 50 + i * slot
         bw = min(40.0, slot / 3)
-        for j, (key, cls) in enumerate((("before", "legend-before"), ("after", "bar tier-after"))):
+        for j, (key, cls) in enumerate(series):
             n = prios[key].get(t, 0)
             bh = n / scale * (base - top)
-            bx = x + slot / 2 - bw + j * bw
+            bx = x + slot / 2 - bw * len(series) / 2 + j * bw
             body.append(
                 f'<rect class="{cls}" x="{bx:.1f}" y="{base - bh:.1f}" width="{bw - 2:.1f}" height="{bh:.1f}">'
                 f"<title>{_e(t)} {key}: {n}</title></rect>"
                 f'<text class="tick" x="{bx + bw / 2 - 1:.1f}" y="{base - bh - 3:.1f}" text-anchor="middle">{n}</text>'
             )
         body.append(f'<text class="name" x="{x + slot / 2:.1f}" y="{base + 16}" text-anchor="middle">{_e(t)}</text>')
-    return _svg(w, h, "".join(body), "Open cards per priority tier, before and after")
+    return _svg(w, h, "".join(body), "Open cards per priority tier" + (", before and after" if paired else ""))
 
 
 def _heatmap(w: int, reps: Sequence[Mapping[str, Any]], months: Sequence[str]) -> str:
@@ -303,7 +318,8 @@ svg.chart { display: block; width: 100%; height: auto; font-size: 11px; }
 svg text { fill: var(--fg); } svg .tick { fill: var(--muted); font-size: 10px; }
 svg .legend { font-size: 11px; fill: var(--muted); } svg .val { font-size: 11px; }
 svg .right { font-size: 11px; } svg .right .gain { fill: #1e8449; } svg .right .loss { fill: #c0392b; }
-svg .inbar { fill: #fff; font-size: 10px; } svg .cellv { fill: var(--fg); font-size: 10px; }
+svg .inbar { fill: #fff; font-size: 10px; } svg .inbar.dark { fill: #1c2833; }
+svg .cellv { fill: var(--fg); font-size: 10px; }
 svg .val.inside { fill: #fff; }
 svg .grid { stroke: #eaeded; stroke-width: 1; }
 svg .band { fill: #abebc6; opacity: .45; } svg .mean { stroke: #1e8449; stroke-dasharray: 4 3; }
@@ -503,14 +519,31 @@ def render_html(data: Mapping[str, Any]) -> str:
         + (", before (grey) and after the plan; gained / lost on the right" if is_plan else "")
         + f". Green: the band the policy keeps available reps in (mean {wl['mean']:.1f} ±{ratio:.0%}); "
         "orange bars are outside it.</p>"
-        + _paired_bars(_WIDE, reps, "before", "after", _n, "Workload per rep before and after", wl, band_label, shift)
+        + _paired_bars(
+            _WIDE,
+            reps,
+            "before" if is_plan else None,
+            "after",
+            _n,
+            "Workload per rep before and after",
+            wl,
+            band_label,
+            shift,
+        )
         + "</section>",
         '<div class="grid2">'
         '<section><h2>Expected value per rep</h2><p class="note">Sum of deal value × win probability of open work'
         + (", before and after." if is_plan else ".")
         + "</p>"
         + _paired_bars(
-            _HALF, reps, "expected_value_before", "expected_value", _money, "Expected value per rep", ev_band, ev_label
+            _HALF,
+            reps,
+            "expected_value_before" if is_plan else None,
+            "expected_value",
+            _money,
+            "Expected value per rep",
+            ev_band,
+            ev_label,
         )
         + "</section>"
         '<section><h2>Segment mix per rep</h2><p class="note">Open cards per sector'
@@ -522,7 +555,7 @@ def render_html(data: Mapping[str, Any]) -> str:
         '<section><h2>Priority distribution</h2><p class="note">Open cards per tier'
         + (", before and after." if is_plan else ".")
         + "</p>"
-        + _tier_chart(_HALF, data["priorities"])
+        + _tier_chart(_HALF, data["priorities"], paired=is_plan)
         + _stacked_bars(_HALF, reps, "priorities", tiers, tier_colors, "Priority tiers per rep")
         + "</section>"
         '<section><h2>Conversion rate per rep</h2><p class="note">Won ÷ closed deals in the CRM history.</p>'
