@@ -383,7 +383,7 @@ def test_stop_request_finishes_the_change_in_flight_and_resumes(demo: Path, tmp_
 
 def test_rebalance_runs_only_on_its_schedule(demo: Path) -> None:
     (demo / "tasksync.toml").write_text(
-        (demo / "tasksync.toml").read_text() + "\n[service]\nrebalance_every = 86400\nmax_move_share = 1.0\n"
+        (demo / "tasksync.toml").read_text() + "\n[service]\nrebalance_every = 86400\n"
     )
     clock = SimClock()
     svc = new_service(demo, clock)

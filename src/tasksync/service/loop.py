@@ -473,11 +473,16 @@ class SyncService:
         self._note_conflicts(plan)
         res.conflicts = len(plan.conflicts)
         moves = sum(1 for c in plan.changes if c.field is Field.ASSIGNEES)
-        limit = max(3.0, self.cfg.max_move_share * len(snapshot.tasks))
+        share, name = (
+            (self.cfg.max_rebalance_share, "max_rebalance_share")
+            if rebalance
+            else (self.cfg.max_move_share, "max_move_share")
+        )
+        limit = max(3.0, share * len(snapshot.tasks))
         if moves > limit:
             raise SafetyStop(
                 f"{self.board}: the plan would change the owner of {moves} of {len(snapshot.tasks)} tasks "
-                f"(more than service.max_move_share = {self.cfg.max_move_share:.0%}); not applied. "
+                f"(more than service.{name} = {share:.0%}); not applied. "
                 "Review it with `tasksync plan` and apply by hand, or raise the limit"
             )
         if plan.empty:
