@@ -31,10 +31,12 @@ def get_policy(name: str) -> Policy:
                 raise ConfigError(f"policy {name!r} ({ep.value}) has no decide(book, settings)")
             return policy
     from tasksync.policies.balanced import BalancedPolicy
+    from tasksync.policies.optimal import OptimalPolicy
     from tasksync.policies.roundrobin import RoundRobinPolicy
 
     builtins: dict[str, type[Policy]] = {
         "balanced": BalancedPolicy,
+        "optimal": OptimalPolicy,
         "round-robin": RoundRobinPolicy,
     }
     if name in builtins:

@@ -61,7 +61,7 @@ import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -135,6 +135,23 @@ class _Model:
     upper: float
     mean: float
     band_penalty: float = 1.0
+    held: list[bool] = field(default_factory=list)  # per group: stays where it is (no reason to move)
+    # Current load of movable tasks by (group, available owner), sorted by group: a group left
+    # unassigned keeps its tasks with their current owners, so this load stays where it is.
+    own_g: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    own_r: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    own_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    own_n: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def own(self, gi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lo, hi = np.searchsorted(self.own_g, [gi, gi + 1])
+        return self.own_r[lo:hi], self.own_w[lo:hi], self.own_n[lo:hi]
+
+    def keep(self, gi: int, w: np.ndarray, n: np.ndarray) -> None:
+        """Add a group left unassigned to the loads ``w`` and ``n`` (its tasks stay with their owners)."""
+        r, ow, on = self.own(gi)
+        np.add.at(w, r, ow)
+        np.add.at(n, r, on)
 
     def value(self, gi: int, r: int) -> tuple[float, float]:
         """(score, move cost) of giving group ``gi`` to rep index ``r`` (must be a candidate)."""
@@ -296,6 +313,13 @@ class OptimalPolicy:
             bound = float(scorer.value.max(initial=0.0)) * 0.99 * (1 + sum(scorer.w)) * float(count.max(initial=1))
             item_move = np.where(item_owner >= 0, item_move + 2.0 * bound + 1.0, 0.0)
             mv_total = np.add.reduceat(item_move, st) if n_g else np.zeros(0)
+        group_of = np.repeat(np.arange(n_g), count.astype(np.int64)) if n_g else np.zeros(0, dtype=np.int64)
+        sel_own = item_owner >= 0
+        keys = group_of[sel_own] * max(n_r, 1) + item_owner[sel_own]
+        uniq, inv = np.unique(keys, return_inverse=True)
+        m.own_g, m.own_r = uniq // max(n_r, 1), uniq % max(n_r, 1)
+        m.own_w = np.bincount(inv, weights=item_w[sel_own], minlength=len(uniq)).astype(float)
+        m.own_n = np.bincount(inv, minlength=len(uniq)).astype(float)
         cur_w, cur_n = m.current_loads()
         over = (cur_w > m.upper + _EPS) | (cur_n > cap)
         under = cur_w < m.lower - _EPS
@@ -304,7 +328,6 @@ class OptimalPolicy:
         full = exact or n_g * n_r <= FULL_MODEL
         k = n_r if full else max(2, min(n_r, p.candidate_reps))
         under_idx = np.flatnonzero(under)[: max(2, k // 3)]
-        group_of = np.repeat(np.arange(n_g), count.astype(np.int64)) if n_g else np.zeros(0, dtype=np.int64)
         pin_idx = [ridx.get(g.pinned, -1) if g.pinned else -1 for g in glist]
         span = 1.0
         chunk = max(1, 4_000_000 // max(n_r, 1))
@@ -326,8 +349,9 @@ class OptimalPolicy:
             for j in range(g_end - gi):
                 g_i = gi + j
                 o = int(g_owner[g_i])
+                held = False
                 if pin_idx[g_i] >= 0:
-                    cand = np.array([pin_idx[g_i]])
+                    cand = np.array([pin_idx[g_i]])  # one candidate; may still stay unassigned (capacity)
                 elif full or n_r <= k:
                     cand = np.arange(n_r)
                 else:
@@ -335,6 +359,7 @@ class OptimalPolicy:
                     gain = o >= 0 and bool(net[j].max() > net[j, o] + _EPS)
                     if not must and (p.rebalance_only or not gain):
                         cand = np.array([o])
+                        held = True
                     else:
                         best = np.argpartition(-net[j], k - 1)[:k]
                         h = zlib.crc32(glist[g_i].key.encode())
@@ -344,6 +369,7 @@ class OptimalPolicy:
                             pool.add(o)
                         cand = np.array(sorted(pool))
                 m.cand.append(cand)
+                m.held.append(held)
                 m.score.append(sc[j, cand])
                 m.move.append(mv[j, cand])
             gi = g_end
@@ -371,6 +397,10 @@ class OptimalPolicy:
         c = np.concatenate([-net, u_pen, np.full(2 * n_r, m.band_penalty)])
         x_cols = np.arange(n_x)
         w = m.weight[mg]
+        mv_arr = np.array(movers, dtype=np.int64)
+        in_prog = np.isin(m.own_g, mv_arr)
+        u_col = n_x + np.searchsorted(mv_arr, m.own_g[in_prog])  # movers are sorted
+        u_rep, u_w, u_n = m.own_r[in_prog], m.own_w[in_prog], m.own_n[in_prog]
         rows = [gi_arr, np.arange(n_m)]  # one rep per group: sum_r x + u = 1
         cols = [x_cols, n_x + np.arange(n_m)]
         vals = [np.ones(n_x), np.ones(n_m)]
@@ -378,15 +408,15 @@ class OptimalPolicy:
         ub = [np.ones(n_m)]
         base = n_m
         # band: sum w x - s_over <= upper - fixed ; sum w x + s_under >= lower - fixed
-        rows += [base + ri_arr, base + np.arange(n_r)]
-        cols += [x_cols, n_x + n_m + np.arange(n_r)]
-        vals += [w, -np.ones(n_r)]
+        rows += [base + ri_arr, base + np.arange(n_r), base + u_rep]
+        cols += [x_cols, n_x + n_m + np.arange(n_r), u_col]
+        vals += [w, -np.ones(n_r), u_w]
         lb += [np.full(n_r, -np.inf)]
         ub += [m.upper - fw]
         base += n_r
-        rows += [base + ri_arr, base + np.arange(n_r)]
-        cols += [x_cols, n_x + n_m + n_r + np.arange(n_r)]
-        vals += [w, np.ones(n_r)]
+        rows += [base + ri_arr, base + np.arange(n_r), base + u_rep]
+        cols += [x_cols, n_x + n_m + n_r + np.arange(n_r), u_col]
+        vals += [w, np.ones(n_r), u_w]
         lb += [m.lower - fw]
         ub += [np.full(n_r, np.inf)]
         base += n_r
@@ -394,12 +424,15 @@ class OptimalPolicy:
         if capped.any():  # capacity (task count)
             cap_row = np.cumsum(capped) - 1
             sel = capped[ri_arr]
-            rows += [base + cap_row[ri_arr[sel]]]
-            cols += [x_cols[sel]]
-            vals += [m.count[mg][sel]]
+            u_sel = capped[u_rep]
+            rows += [base + cap_row[ri_arr[sel]], base + cap_row[u_rep[u_sel]]]
+            cols += [x_cols[sel], u_col[u_sel]]
+            vals += [m.count[mg][sel], u_n[u_sel]]
             n_cap = int(capped.sum())
             lb += [np.full(n_cap, -np.inf)]
-            ub += [np.maximum(m.cap[capped] - fn[capped], 0.0)]
+            # A rep over capacity may keep what they hold now, but gains nothing (always feasible).
+            held_now = np.bincount(u_rep, weights=u_n, minlength=n_r)
+            ub += [np.maximum(m.cap[capped] - fn[capped], held_now[capped])]
             base += n_cap
         a = csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(base, n_var))
         cons = LinearConstraint(a, np.concatenate(lb), np.concatenate(ub))
@@ -419,10 +452,10 @@ class OptimalPolicy:
         t0 = time.perf_counter()
         n_g = len(m.groups)
         choice = np.full(n_g, -1)
-        movers = [gi for gi in range(n_g) if len(m.cand[gi]) > 1]
+        movers = [gi for gi in range(n_g) if not m.held[gi]]
         fw, fn = m.fixed_w.copy(), m.fixed_n.copy()
         for gi in range(n_g):
-            if len(m.cand[gi]) == 1:  # held: constant load
+            if m.held[gi]:  # constant load
                 r = int(m.cand[gi][0])
                 choice[gi] = r
                 fw[r] += m.weight[gi]
@@ -502,6 +535,8 @@ class OptimalPolicy:
                 fn[r] += m.count[g]
             elif x_all[n_x + j] < 1 - 1e-6:  # not (integrally) left unassigned
                 frac.append(j)
+            else:
+                m.keep(movers[j], fw, fn)
 
     @staticmethod
     def _greedy(groups: list[int], m: _Model, choice: np.ndarray, fw: np.ndarray, fn: np.ndarray) -> None:
@@ -522,16 +557,21 @@ class OptimalPolicy:
                 choice[g] = best_r
                 fw[best_r] += m.weight[g]
                 fn[best_r] += m.count[g]
+            else:
+                m.keep(g, fw, fn)
 
     @staticmethod
     def _objective(m: _Model, choice: np.ndarray) -> float:
         loads = m.fixed_w.copy()
+        counts = m.fixed_n.copy()
         val = 0.0
         for gi, r in enumerate(choice.tolist()):
             if r >= 0:
                 s, mv = m.value(gi, r)
                 val += s - mv
                 loads[r] += m.weight[gi]
+            else:
+                m.keep(gi, loads, counts)
         viol = np.maximum(loads - m.upper, 0) + np.maximum(m.lower - loads, 0)
         return val - m.band_penalty * float(viol.sum())
 
@@ -571,7 +611,7 @@ class OptimalPolicy:
         limit = None if self.exact else max(p.time_limit - (time.perf_counter() - t0), 0.1)
         choice, method, status, n_var = self._solve(m, limit)
         self.info.method, self.info.status, self.info.variables = method, status, n_var
-        self.info.groups = sum(1 for c in m.cand if len(c) > 1)
+        self.info.groups = sum(1 for h in m.held if not h)
         if method == "greedy-fallback":
             out.notes.append(f"the optimiser found no division in {p.time_limit:g} s ({status}): greedy division used")
         if choice is None:  # only the exact mode gets here
@@ -645,11 +685,13 @@ class OptimalPolicy:
         reps = {r.id: r for r in book.reps}
         cur_w, cur_n = m.current_loads()
         loads = m.fixed_w.copy()
+        counts = m.fixed_n.copy()
         unassigned: list[str] = []
         for gi, g in enumerate(m.groups):
             r = int(choice[gi])
             if r < 0:
                 unassigned.append(g.items[0].title)
+                m.keep(gi, loads, counts)
                 continue
             loads[r] += m.weight[gi]
             to = m.reps[r]
@@ -680,7 +722,7 @@ class OptimalPolicy:
         if unassigned:
             sample = ", ".join(repr(t) for t in unassigned[:5])
             out.notes.append(
-                f"{len(unassigned)} account(s) fit no rep's remaining capacity and keep their owner: {sample}"
+                f"{len(unassigned)} account(s) fit no rep's remaining capacity and stay as they are (current owner or unowned): {sample}"
             )
         outside = [
             f"{names.get(r, r)} ({loads[k]:.0f})"
