@@ -722,7 +722,8 @@ class OptimalPolicy:
         if unassigned:
             sample = ", ".join(repr(t) for t in unassigned[:5])
             out.notes.append(
-                f"{len(unassigned)} account(s) fit no rep's remaining capacity and stay as they are (current owner or unowned): {sample}"
+                f"{len(unassigned)} account(s) fit no rep's remaining capacity and stay as they are "
+                f"(current owner or unowned): {sample}"
             )
         outside = [
             f"{names.get(r, r)} ({loads[k]:.0f})"
@@ -750,9 +751,9 @@ def _why(item: WorkItem, rep: Rep, settings: Settings) -> str:
     return ", ".join(parts) or "most room"
 
 
-def loads_by_rep(book: Book, owners: Mapping[str, str | None], weight: Mapping[str, float] | None = None) -> dict[
-    str, float
-]:
+def loads_by_rep(
+    book: Book, owners: Mapping[str, str | None], weight: Mapping[str, float] | None = None
+) -> dict[str, float]:
     """Workload per available rep (count, or summed ``weight`` per item key) under ``owners``."""
     out: dict[str, float] = defaultdict(float)
     avail = {r.id for r in book.available_reps}
