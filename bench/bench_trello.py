@@ -8,8 +8,9 @@ ratios are those of real Trello (minus network latency).
 Measured for tasksync: requests for the read, for a plan reassigning 300 cards, and for a
 no-change re-sync; the apply's wall time as a multiple of the floor (300 changes at 10/s = 30 s);
 429s; failed writes. The apply runs twice: once with the token's budget fresh (the sliding
-window lets the first ~100 requests through at once, so it beats the floor) and once right
-after, with the budget spent (the sustained rate).
+window lets the first ~100 requests through at once) and once right after, with the budget
+spent (the sustained rate). Answers take real milliseconds, which the x10 clock turns into
+tenths of simulated seconds: real Trello's latency costs about as much.
 
 The naive implementation is py-trello's object model: ``board.all_cards()``, then
 ``card.unassign`` + ``card.assign`` per card (and ``card.change_list`` when the list changes),

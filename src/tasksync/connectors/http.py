@@ -15,7 +15,9 @@ Every request tasksync sends to a requests-based API goes through :class:`ApiSes
   so concurrent callers wait together instead of storming; 5xx, timeouts and dropped
   connections are retried for idempotent methods only (a POST may have been executed).
 - **Error classification** into :mod:`tasksync.errors`; messages name the method and path and
-  never contain the ``key``/``token`` query values.
+  never contain the ``key``/``token`` query values. The Trello session moves them out of the
+  URL altogether, into the ``Authorization: OAuth oauth_consumer_key=..., oauth_token=...``
+  header Trello accepts, so no log line (urllib3's included) or proxy can keep them.
 
 :class:`SlidingWindowLimiter`, :class:`LimiterRegistry`, :class:`Clock` and
 :func:`error_for_status` do not depend on requests, so a connector on another transport (the
@@ -31,7 +33,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -49,6 +51,7 @@ from tasksync.errors import (
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "TRELLO_VENDOR_URL",
     "ApiSession",
     "Budget",
     "Clock",
@@ -59,6 +62,7 @@ __all__ = [
     "default_registry",
     "error_for_status",
     "redact",
+    "trello_auth_header",
     "trello_budgets",
     "trello_session",
 ]
@@ -127,12 +131,13 @@ class SlidingWindowLimiter:
     """At most ``limit`` acquisitions in any ``window`` seconds; thread-safe, blocking.
 
     ``margin`` (a share of the window) makes the local window slightly longer than the server's
-    so that clock skew and network latency cannot push a request into the server's previous
-    window. :meth:`block_for` stops every caller until a time (after a 429); :meth:`observe`
-    takes the server's view of the budget from response headers.
+    against clock skew; :meth:`settle` moves a slot's stamp to the moment its answer arrived, so
+    latency cannot push a request into the server's next window. :meth:`block_for` stops every
+    caller until a time (after a 429); :meth:`observe` takes the server's view of the budget from
+    response headers.
     """
 
-    def __init__(self, limit: int, window: float, *, clock: Clock | None = None, margin: float = 0.05) -> None:
+    def __init__(self, limit: int, window: float, *, clock: Clock | None = None, margin: float = 0.02) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("limit must be >= 1 and window > 0")
         self.limit = limit
@@ -171,28 +176,42 @@ class SlidingWindowLimiter:
             return 0.0
         return self._stamps[len(self._stamps) - self.limit] + self.span - now
 
-    def try_acquire(self) -> float:
-        """Take a slot and return 0, or return the seconds to wait without taking one."""
+    def try_acquire(self) -> tuple[float, float]:
+        """``(0, stamp)`` after taking a slot, or ``(seconds to wait, 0)`` without taking one."""
         with self._lock:
             now = self.clock.monotonic()
             wait = self._delay(now)
             if wait <= 0:
                 self._stamps.append(now)
                 self.acquired += 1
-            return max(wait, 0.0)
+                return 0.0, now
+            return wait, 0.0
 
     def acquire(self) -> float:
-        """Block until a slot is free, take it; returns the seconds waited."""
-        total = 0.0
+        """Block until a slot is free and take it; returns the slot's stamp for :meth:`settle`."""
         while True:
-            wait = self.try_acquire()
+            wait, stamp = self.try_acquire()
             if wait <= 0:
-                self.waited += total
-                return total
+                return stamp
             # Small steps keep waiting callers responsive to ``observe``/``block_for``.
             step = min(wait, self.window / 20)
             self.clock.sleep(step)
-            total += step
+            with self._lock:
+                self.waited += step
+
+    def settle(self, stamp: float) -> None:
+        """Move a slot's stamp to now, when its request has been answered (or has failed).
+
+        The server counted the request at some moment between sending and answering; stamping it
+        at the answer keeps the local window at least as long as the server's whatever the
+        latency or scheduling delays, so those cannot cause a 429.
+        """
+        with self._lock:
+            try:
+                self._stamps.remove(stamp)
+            except ValueError:  # already expired
+                return
+            self._stamps.append(self.clock.monotonic())
 
     def block_for(self, seconds: float) -> None:
         """Refuse every acquisition for ``seconds`` from now (after the server said 429)."""
@@ -254,7 +273,8 @@ class Budget:
     """One rate-limit budget: identified by the value of a query parameter of each request.
 
     ``header`` is the response-header prefix reporting it, e.g. ``x-rate-limit-api-token``
-    (followed by ``-remaining``, ``-max`` and ``-interval-ms``).
+    (followed by ``-remaining``, ``-max`` and ``-interval-ms``); ``error`` is the code a 429 body
+    carries when this budget (and not another) ran out.
     """
 
     scope: str
@@ -262,13 +282,14 @@ class Budget:
     limit: int
     window: float
     header: str | None = None
+    error: str | None = None
 
 
 def trello_budgets() -> tuple[Budget, ...]:
     """Trello's documented limits: 100 per 10 s per token, 300 per 10 s per API key."""
     return (
-        Budget("trello-token", "token", 100, 10.0, "x-rate-limit-api-token"),
-        Budget("trello-key", "key", 300, 10.0, "x-rate-limit-api-key"),
+        Budget("trello-token", "token", 100, 10.0, "x-rate-limit-api-token", "API_TOKEN_LIMIT_EXCEEDED"),
+        Budget("trello-key", "key", 300, 10.0, "x-rate-limit-api-key", "API_KEY_LIMIT_EXCEEDED"),
     )
 
 
@@ -330,6 +351,7 @@ class ApiSession(requests.Session):
         max_backoff: float = 8.0,
         service: str = "API",
         rng: random.Random | None = None,
+        auth_header: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/")
@@ -343,6 +365,7 @@ class ApiSession(requests.Session):
         self.max_backoff = max_backoff
         self.service = service
         self.rng = rng or random.Random()
+        self.auth_header = auth_header
         self.stats: dict[str, int] = {
             "requests": 0,
             "retries": 0,
@@ -431,13 +454,18 @@ class ApiSession(requests.Session):
         what = self.describe(verb, target)
         idempotent = verb in IDEMPOTENT_METHODS
         limiters = self.limiters_for(params)
+        if self.auth_header is not None and isinstance(params, Mapping):
+            # Credentials travel in a header, never in a URL that a log or proxy could keep.
+            params = dict(params)
+            value = self.auth_header(params)
+            if value is not None:
+                headers = {**(headers or {}), "Authorization": value}
         throttled = 0
         failures = 0
 
         def once() -> requests.Response:
             nonlocal throttled
-            for _, lim in limiters:
-                lim.acquire()
+            slots = [(lim, lim.acquire()) for _, lim in limiters]
             self._count("requests")
             try:
                 resp = super(ApiSession, self).request(
@@ -470,6 +498,9 @@ class ApiSession(requests.Session):
                 self._count("transient")
                 err = TransientError(f"{what}: connection failed ({type(e).__name__})")
                 raise (retriable(err) if idempotent else err) from None
+            finally:
+                for lim, stamp in slots:
+                    lim.settle(stamp)
             window = self._observe(resp, limiters)
             status = resp.status_code
             if status < 400:
@@ -482,7 +513,9 @@ class ApiSession(requests.Session):
                 retry_after = resp.headers.get("Retry-After")
                 if retry_after and retry_after.replace(".", "", 1).isdigit():
                     wait = max(wait, float(retry_after))
-                for _, lim in limiters:
+                # Block the budget the server named (token or key), or all when it named none.
+                named = [lim for b, lim in limiters if b.error and b.error in resp.text]
+                for lim in named or [lim for _, lim in limiters]:
                     lim.block_for(wait)
                 if not limiters:
                     self.clock.sleep(wait)
@@ -525,6 +558,15 @@ class ApiSession(requests.Session):
             raise r.error from None
 
 
+def trello_auth_header(params: dict[str, Any]) -> str | None:
+    """Move Trello's ``key``/``token`` query parameters into an ``Authorization`` header."""
+    key, token = params.get("key"), params.get("token")
+    if not key or not token:
+        return None
+    del params["key"], params["token"]
+    return f'OAuth oauth_consumer_key="{key}", oauth_token="{token}"'
+
+
 def trello_session(
     base_url: str | None = None,
     *,
@@ -541,4 +583,5 @@ def trello_session(
         timeout=timeout,
         max_attempts=max_attempts,
         service="Trello",
+        auth_header=trello_auth_header,
     )
