@@ -64,12 +64,15 @@ def new_plan_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def human_edits(snapshot: Snapshot, last: dict[tuple[str, Field], FieldValue]) -> dict[tuple[str, Field], FieldValue]:
-    """Fields whose current value differs from what tasksync last wrote: a person changed them."""
+def human_edits(
+    snapshot: Snapshot, last: dict[tuple[str, Field], FieldValue], person: set[tuple[str, Field]]
+) -> dict[tuple[str, Field], FieldValue]:
+    """Fields a person owns: changed since tasksync last wrote or saw them, or already marked
+    as a person's. Maps each to the value tasksync last wrote."""
     edits: dict[tuple[str, Field], FieldValue] = {}
     for (task_id, f), written in last.items():
         task = snapshot.task(task_id)
-        if task is not None and task.value(f) != written:
+        if task is not None and ((task_id, f) in person or task.value(f) != written):
             edits[(task_id, f)] = written
     return edits
 
@@ -92,7 +95,8 @@ def make_plan(
             f"{board}: the board reads empty but tasksync has written {len(last)} fields on it; "
             "refusing to plan (use --force if the board really was emptied)"
         )
-    edits = {} if force else human_edits(snapshot, last)
+    person = set() if force else store.person_owned(board)
+    edits = {} if force else human_edits(snapshot, last, person)
     locked = {task_id for (task_id, f) in edits if f is Field.ASSIGNEES}
     book = build_book(snapshot, crm, settings, locked, today)
     already = store.created(board)
@@ -165,11 +169,11 @@ def make_plan(
                 )
             )
             plan.changes.append(Change(task.id, f, current, value, reason, task.title))
-    # Conflicts the policy did not touch are still worth showing: a person's edit is respected.
+    # New edits the policy did not want to touch are still worth showing once.
     seen = {(c.task_id, c.field) for c in plan.conflicts}
     for (task_id, f), written in edits.items():
         task = snapshot.task(task_id)
-        if task is not None and (task_id, f) not in seen:
+        if task is not None and (task_id, f) not in seen and (task_id, f) not in person:
             plan.conflicts.append(Conflict(task_id, f, written, task.value(f), task.value(f), task.title))
     return PlanResult(plan, snapshot, book, decisions)
 
@@ -226,6 +230,8 @@ def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStore) -> None:
             values.append((t.id, Field.ASSIGNEES, t.assignees))
             values.append((t.id, Field.PRIORITY, t.priority))
     store.record_baseline(plan.board, values, plan.id)
+    # A person's edit, once applied around, stays theirs even if later set back to our value.
+    store.mark_person_owned(plan.board, [(c.task_id, c.field, c.current) for c in plan.conflicts], plan.id)
 
 
 def _run(

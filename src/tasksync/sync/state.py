@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS field_state (
     board TEXT NOT NULL, task_id TEXT NOT NULL, field TEXT NOT NULL,
     value TEXT, plan_id TEXT, written_at TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT 'tasksync',  -- 'person' once someone changed it by hand
     PRIMARY KEY (board, task_id, field)
 );
 CREATE TABLE IF NOT EXISTS plans (
@@ -134,9 +135,22 @@ class StateStore:
 
     def record_written(self, board: BoardRef, task_id: str, f: Field, value: FieldValue, plan_id: str) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO field_state VALUES (?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO field_state VALUES (?,?,?,?,?,?,'tasksync')",
             (str(board), task_id, f.value, json.dumps(value_to_json(value)), plan_id, _now()),
         )
+
+    def person_owned(self, board: BoardRef) -> set[tuple[str, Field]]:
+        """Fields a person changed by hand: tasksync leaves them alone until forced."""
+        rows = self.db.execute("SELECT task_id, field FROM field_state WHERE board=? AND owner='person'", (str(board),))
+        return {(t, Field(f)) for t, f in rows}
+
+    def mark_person_owned(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None:
+        now = _now()
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO field_state VALUES (?,?,?,?,?,?,'person')",
+                [(str(board), t, f.value, json.dumps(value_to_json(v)), plan_id, now) for t, f, v in values],
+            )
 
     def record_baseline(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None:
         """Remember values tasksync saw but did not need to write, so later edits by people are
@@ -144,7 +158,7 @@ class StateStore:
         now = _now()
         with self.transaction():
             self.db.executemany(
-                "INSERT OR IGNORE INTO field_state VALUES (?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO field_state VALUES (?,?,?,?,?,?,'tasksync')",
                 [(str(board), t, f.value, json.dumps(value_to_json(v)), plan_id, now) for t, f, v in values],
             )
 
