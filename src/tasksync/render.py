@@ -547,17 +547,22 @@ def apply_progress(console: Console, label: str = "Writing") -> Iterator[Callabl
     """A ``progress=`` callback for ``Workspace.apply``/``undo``: a live bar with rate and ETA on a
     terminal; otherwise a plain line every 10% (and at the end)."""
     if _plain(console):
-        state = {"next": 0.0, "start": time.monotonic()}
+        state: dict[str, float] = {"next": 0.0}
 
         def plain_cb(done: int, total: int) -> None:
             if total <= 0:
                 return
+            now = time.monotonic()
+            if "t0" not in state:  # time from the first write, not from reading the board
+                state["t0"], state["d0"] = now, float(done)
             frac = done / total
             if frac + 1e-9 >= state["next"] or done >= total:
-                elapsed = time.monotonic() - state["start"]
-                rate = done / elapsed if elapsed > 0 else 0.0
-                eta = (total - done) / rate if rate > 0 else 0.0
-                console.print(f"{label}: {done}/{total} ({frac:.0%}), {rate:.1f}/s, ETA {eta:.0f}s", markup=False)
+                elapsed, written = now - state["t0"], done - state["d0"]
+                line = f"{label}: {done}/{total} ({frac:.0%})"
+                if elapsed > 0 and written > 0:
+                    rate = written / elapsed
+                    line += f", {rate:.1f}/s, ETA {(total - done) / rate:.0f}s"
+                console.print(line, markup=False)
                 state["next"] = (int(frac * 10) + 1) / 10
 
         yield plain_cb
