@@ -382,9 +382,7 @@ def test_stop_request_finishes_the_change_in_flight_and_resumes(demo: Path, tmp_
 
 
 def test_rebalance_runs_only_on_its_schedule(demo: Path) -> None:
-    (demo / "tasksync.toml").write_text(
-        (demo / "tasksync.toml").read_text() + "\n[service]\nrebalance_every = 86400\n"
-    )
+    (demo / "tasksync.toml").write_text((demo / "tasksync.toml").read_text() + "\n[service]\nrebalance_every = 86400\n")
     clock = SimClock()
     svc = new_service(demo, clock)
     res = settle(svc, clock)
@@ -534,3 +532,17 @@ def test_serve_stops_cleanly_on_sigterm(demo: Path) -> None:
     err = proc.stderr.read() if proc.stderr else ""
     events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
     assert "service.signal" in events and events[-1] == "service.stop"
+
+
+def test_daily_rebalance_at_a_time_of_day(demo: Path) -> None:
+    (demo / "tasksync.toml").write_text((demo / "tasksync.toml").read_text() + '\n[service]\nrebalance_at = "06:00"\n')
+    day = 86400.0
+    clock = SimClock(T0 - T0 % day + 7 * 3600)  # 07:00 UTC: today's 06:00 has passed
+    svc = new_service(demo, clock)
+    assert not settle(svc, clock).rebalance
+    clock.sleep(day - 7 * 3600 + 5 * 3600 - (clock() % day - 7 * 3600))  # to 05:00 the next day
+    assert not svc.run_once().rebalance
+    clock.sleep(2 * 3600)  # 07:00: 06:00 passed since the last rebalance
+    assert svc.run_once().rebalance
+    clock.sleep(svc.cfg.interval)
+    assert not svc.run_once().rebalance

@@ -184,7 +184,7 @@ class ServiceSettings(_Section):
     interval: float = Field(default=60.0, gt=0)  # seconds between change checks
     full_read_every: float = 3600.0  # seconds between full reads whatever change detection says
     rebalance_every: float = 0.0  # seconds between whole-book rebalances; 0: only by command
-    rebalance_at: str | None = None  # or daily at "HH:MM" (UTC)
+    rebalance_at: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")  # or daily "HH:MM" UTC
     max_move_share: float = 0.25  # pause instead of applying a plan moving more of the tasks
     max_rebalance_share: float = 0.5  # the same guard for the scheduled (or --rebalance) whole-book rebalance
     max_crm_drop: float = 0.5  # pause when an export lost more than this share of its rows

@@ -31,7 +31,11 @@ def register(sub: Any) -> None:
     p.add_argument("--once", action="store_true", help="run one iteration and exit (for cron)")
     p.add_argument("--interval", type=float, help="seconds between change checks (default [service] interval, 60)")
     p.add_argument("--webhook-port", type=int, help="receive Trello/Asana webhooks on this port (/trello, /asana)")
-    p.add_argument("--webhook-host", default="127.0.0.1", help="address the webhook and health servers listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--webhook-host",
+        default="127.0.0.1",
+        help="address the webhook and health servers listen on (default 127.0.0.1)",
+    )
     p.add_argument("--health-port", type=int, help="serve GET /healthz on this port (may equal --webhook-port)")
     p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     p.add_argument("--rebalance", action="store_true", help="run a whole-book rebalance at the first iteration")

@@ -232,9 +232,15 @@ class SyncService:
         if self._sleep is not None:
             self._sleep(seconds)
             return
-        if seconds > 0 and not self._hooked.is_set():
-            self._wake.wait(seconds)
-        self._wake.clear()
+        # Wake early for a stop request, or for a webhook unless backing off from errors (a burst
+        # of deliveries during an outage must not turn into a burst of requests).
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (self._hooked.is_set() and not self._errors):
+                break
+            self._wake.wait(remaining)
+            self._wake.clear()
 
     def run(self, max_iterations: int | None = None) -> IterationResult | None:
         """Iterate until stopped (or ``max_iterations``); returns the last iteration's result."""
@@ -487,6 +493,8 @@ class SyncService:
             )
         if plan.empty:
             return True
+        if self.stopping:
+            raise StopNow  # stop before starting a plan rather than after its first change
         self.store.save_plan(plan, "pending")  # not "proposed": a person's proposal stays theirs
         res.plan_id = plan.id
         event(
