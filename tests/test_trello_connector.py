@@ -481,6 +481,38 @@ def test_limiter_adapts_to_server_headers() -> None:
     assert lim.delay() > 4.0
 
 
+class ManualClock:
+    """Time that moves only when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+
+
+def test_token_429_blocks_the_token_budget_only() -> None:
+    clock = ManualClock()
+    registry = LimiterRegistry(clock)
+    fake = FakeTrello(key=KEY, tokens=[TOKEN, "second-token"], clock=clock)
+    board = fake.make_board(cards=1)
+    for _ in range(100):
+        fake.handle("GET", f"/1/boards/{board}?key={KEY}&token={TOKEN}")
+    with fake.serve() as url:
+        session = trello_session(url, registry=registry)
+        resp = session.get(url + f"/boards/{board}", params={"key": KEY, "token": TOKEN})
+        assert resp.ok and fake.counts["429"] == 1
+    token_lim = registry.get("trello-token", TOKEN, 100, 10.0)
+    key_lim = registry.get("trello-key", KEY, 300, 10.0)
+    other = registry.get("trello-token", "second-token", 100, 10.0)
+    assert token_lim.waited >= 10.0, "the token's window was waited out"
+    assert key_lim.delay() == 0 and other.delay() == 0
+    assert fake.counts["secrets_in_url"] == 100  # only the direct calls above
+
+
 def test_limiters_are_shared_by_token_across_sessions() -> None:
     reg = LimiterRegistry()
     a = reg.get("trello-token", TOKEN, 100, 10.0)
@@ -505,6 +537,8 @@ def test_vendor_url_through_responses(registry: LimiterRegistry) -> None:
         assert all(r.ok for r in conn.write(writes))
         sent = [c.request for c in rsps.calls]
     assert all(r.url and r.url.startswith("https://api.trello.com/1/") for r in sent)
+    assert not any("token" in (r.url or "") or KEY in (r.url or "") for r in sent), "no secrets in URLs"
+    assert all(TOKEN in r.headers["Authorization"] for r in sent)
     put = next(r for r in sent if r.method == "PUT")
     assert json.loads(put.body or b"{}").keys() == {"idMembers", "idList"}
     assert_landed(fake, writes)
@@ -538,12 +572,13 @@ def test_post_is_not_retried_on_timeout(fake: FakeTrello, url: str, registry: Li
 
 def test_actions_since_reports_changed_cards(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     conn = connect(url, fake.make_board(cards=10), registry)
-    changed, bookmark = conn.actions_since(None)
-    assert changed == set() and bookmark is None
+    changed, first = conn.actions_since(None)
+    assert changed == set() and first and len(first) == 24, "a bookmark even without actions"
     writes = reassign(conn, 3)
     list(conn.write(writes))
-    changed, bookmark = conn.actions_since("0" * 24)
-    assert changed == {w.task_id for w in writes} and bookmark
+    changed, bookmark = conn.actions_since(first)
+    assert changed == {w.task_id for w in writes} and bookmark and bookmark > first
+    assert conn.actions_since(None) == (set(), bookmark)
     assert conn.actions_since(bookmark) == (set(), bookmark)
     t = conn.read().tasks[5]
     list(conn.write([TaskWrite(t.id, {Field.ASSIGNEES: ()})]))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
@@ -519,13 +520,18 @@ class TrelloConnector:
     def actions_since(self, since_id: str | None) -> tuple[set[str], str | None]:
         """Cards changed by actions newer than ``since_id``, and the newest action id.
 
-        With ``since_id=None`` only the newest action id is fetched (a starting bookmark).
+        With ``since_id=None`` only the newest action id is fetched (a starting bookmark; on a
+        board without card actions, an id made from the time five minutes ago).
         """
         path = f"/boards/{self.board_id}/actions"
         context = f"{self._label} actions"
         if since_id is None:
             page = self._call(path, context, query={"limit": "1", "filter": ACTION_FILTER})
-            return set(), (str(page[0]["id"]) if page else None)
+            if page:
+                return set(), str(page[0]["id"])
+            # No card action yet: bookmark an ObjectId of five minutes ago (Trello takes ids and
+            # dates for ``since``), so that clock skew can cost a re-read but never a miss.
+            return set(), f"{int(time.time()) - 300:08x}{'0' * 16}"
         changed: set[str] = set()
         newest = since_id
         before: str | None = None
