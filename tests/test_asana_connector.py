@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from contract import ConnectorContract
 from tasksync.connectors._ratelimit import SlidingWindowLimiter
 from tasksync.connectors.asana import AsanaConnector, parse_project_ref, shared_api_client
 from tasksync.connectors.base import Connector, marker_for
@@ -68,6 +69,39 @@ def batch_actions(fake: FakeAsana) -> list[tuple[dict[str, Any], int | None]]:
         for i, a in enumerate(actions):
             out.append((a, results[i]["status_code"] if results else None))
     return out
+
+
+# --------------------------------------------------------------------------- contract
+class TestAsanaContract(ConnectorContract):
+    """The behaviour every connector shares, on a small project of the fake.
+
+    Asana has one assignee per task; the contract's read-back of written assignees holds here
+    because every task starts assigned to one of the two users (so the write names one user).
+    """
+
+    @pytest.fixture
+    def connector(self, fake: FakeAsana) -> Iterator[Connector]:
+        ws = fake.add_workspace()
+        project = fake.add_project(ws, "Contract project")
+        stages = [fake.add_section(project, n) for n in ("Lead", "Proposal", "Won")]
+        prio = fake.add_enum_field(project, "Priority", ["P1", "P2", "P3"])
+        options = [o["gid"] for o in fake.custom_fields[prio]["enum_options"]]
+        crm = fake.add_text_field(project, "CRM ID")
+        users = [fake.add_user(ws, f"Rep {c}", f"rep{c}@example.com") for c in "AB"]
+        for i in range(4):
+            fake.add_task(
+                project,
+                stages[i % 2],
+                f"Deal {i}",
+                assignee=users[i % 2],
+                custom_values={prio: options[i % 3], crm: f"D-{i}"},
+            )
+        fake.add_task(project, stages[0], "Archived deal", completed=True)
+        conn = AsanaConnector(
+            make_settings(fake, project), limiter=SlidingWindowLimiter(10_000, 1.0), backoff=0.01
+        )
+        yield conn
+        conn.close()
 
 
 # --------------------------------------------------------------------------- reading
