@@ -342,16 +342,16 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
     rest = ahead[h + 1 :]
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        nonlocal line
         yield from rest
-        while True:
-            start = line + 1
-            row = read_row()
-            if row is None:
-                return
-            line = reader.line_num
-            if row and any(c.strip() for c in row):
-                yield start, row
+        prev = line
+        try:
+            for row in reader:
+                # Blank lines and delimiter-only lines (",,,,") are not rows.
+                if row and (row[0] or "".join(row).strip()):
+                    yield prev + 1, row
+                prev = reader.line_num
+        except csv.Error as e:
+            raise CrmError(f"{path}:{prev + 1}: not valid CSV: {e}") from None
 
     yield Table(
         path,

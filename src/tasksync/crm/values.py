@@ -72,9 +72,9 @@ def parse_date(text: str, order: DateOrder = "auto") -> date:
     other way round is an error rather than silently read differently from its neighbours.
     """
     s = text.strip()
-    if len(s) == 10 and s[4] == "-" and s[7] == "-" and s.isascii():
-        try:
-            return date(int(s[:4]), int(s[5:7]), int(s[8:]))
+    if len(s) >= 10 and s[4] == "-" and s[7] == "-" and (len(s) == 10 or s[10] in " T"):
+        try:  # 2024-01-31, 2024-01-31 10:00, 2024-01-31T10:00:00Z
+            return date(int(s[:4]), int(s[5:7]), int(s[8:10]))
         except ValueError:
             pass  # fall through to the full parser and its message
     m = _YMD.match(s)
@@ -143,7 +143,8 @@ def _mk(y: int, m: int, d: int, text: str) -> date:
         raise ValueError(f"expected a valid calendar date, found {text!r}") from None
 
 
-_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_PLAIN_NUMBER = re.compile(r"-?\d+")
+_SIMPLE_AMOUNT = re.compile(r"(-?)[$€£¥]?(-?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
 _SYMBOLS = "$€£¥₹₩₽"
 _AMOUNT = re.compile(
     rf"""^(?P<open>\()?\s*(?P<neg1>-)?\s*
@@ -163,7 +164,12 @@ def parse_amount(text: str, decimal: Decimal | None = None) -> float:
     ``decimal`` is the column's decimal mark when known (see :func:`amount_decimal_hint`);
     otherwise each value is read on its own (``1,234`` is a thousand, ``1,23`` is 1.23).
     """
-    if _PLAIN_NUMBER.fullmatch(text) and (decimal != "," or "." not in text):
+    if decimal != ",":
+        m = _SIMPLE_AMOUNT.fullmatch(text)
+        if m:  # 1234.5, $12,345.67, 12,345.67, -$5
+            value = float(m[3].replace(",", "") + (m[4] or ""))
+            return -value if m[1] or m[2] else value
+    elif _PLAIN_NUMBER.fullmatch(text):
         return float(text)
     s = unicodedata.normalize("NFKC", text).replace("\u2212", "-").strip()
     m = _AMOUNT.match(s)
