@@ -93,6 +93,7 @@ class LoggedRequest:
     via_batch: bool
     at: float
     query: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -426,9 +427,15 @@ class FakeTrello:
                 return self._finish(method, path, query, payload, FakeResponse(400, b"invalid"))
         if self.latency:
             time.sleep(self.latency)
+        key, token = query.get("key", ""), query.get("token", "")
+        auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if auth.startswith("OAuth "):
+            pairs = dict(_OAUTH_PAIR.findall(auth))
+            key = pairs.get("oauth_consumer_key", key)
+            token = pairs.get("oauth_token", token)
+        if "token=" in url or "key=" in url:
+            self.counts["secrets_in_url"] += 1
         with self._lock:
-            key = query.get("key", "")
-            token = query.get("token", "")
             refused = self._admit(token) if key == self.key else None
             if refused:
                 self.counts["429"] += 1
@@ -474,6 +481,7 @@ class FakeTrello:
                     via_batch=via_batch,
                     at=self.clock.monotonic(),
                     query={k: v for k, v in query.items() if k not in ("key", "token")},
+                    body=copy.deepcopy(dict(payload)),
                 )
             )
             if not via_batch:
@@ -884,7 +892,7 @@ class FakeTrello:
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve the fake on loopback in a thread; yields the base URL (``http://.../1``)."""
         server = self._make_server(host, port)
-        thread = threading.Thread(target=server.serve_forever, name="fake-trello", daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-trello", daemon=True)
         thread.start()
         try:
             yield f"http://{host}:{server.server_address[1]}/1"
@@ -934,6 +942,7 @@ class FakeTrello:
         return server
 
 
+_OAUTH_PAIR = re.compile(r'(\w+)="([^"]*)"')
 _REASONS = {449: "Retry With", 429: "Too Many Requests"}
 
 
