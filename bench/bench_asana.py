@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import asana
 
 from tasksync.connectors._ratelimit import SlidingWindowLimiter
-from tasksync.connectors.asana import AsanaConnector
+from tasksync.connectors.asana import AsanaConnector, release_sdk_pool
 from tasksync.model import Field, TaskWrite
 from tasksync.settings import AsanaSettings, Secrets, Settings
 from tasksync.testing.fake_asana import DemoIds, FakeAsana
@@ -74,15 +74,18 @@ def naive_update(fake: FakeAsana, rpm: int, writes: list[TaskWrite]) -> None:
     client = asana.ApiClient(cfg)
     tasks = asana.TasksApi(client)
     limiter = SlidingWindowLimiter(rpm, 60.0 / fake.time_scale)
-    for w in writes:
-        assignees = w.values[Field.ASSIGNEES]
-        assert isinstance(assignees, tuple)
-        limiter.acquire()
-        tasks.update_task(
-            {"data": {"assignee": assignees[0] if assignees else None}},
-            w.task_id,
-            {"opt_fields": "modified_at"},
-        )
+    try:
+        for w in writes:
+            assignees = w.values[Field.ASSIGNEES]
+            assert isinstance(assignees, tuple)
+            limiter.acquire()
+            tasks.update_task(
+                {"data": {"assignee": assignees[0] if assignees else None}},
+                w.task_id,
+                {"opt_fields": "modified_at"},
+            )
+    finally:
+        release_sdk_pool(client)
 
 
 def main() -> None:

@@ -69,6 +69,7 @@ from tasksync.settings import Settings
 __all__ = [
     "AsanaConnector",
     "parse_project_ref",
+    "release_sdk_pool",
     "shared_api_client",
     "shared_limiter",
 ]
@@ -125,8 +126,22 @@ def shared_api_client(host: str, token: str) -> Any:
                 total=0, connect=0, read=0, redirect=0, status=0, other=0, raise_on_status=False
             )
             client = asana.ApiClient(cfg)
+            release_sdk_pool(client)
             _CLIENTS[key] = client
         return client
+
+
+def release_sdk_pool(client: Any) -> None:
+    """Stop the thread pool every ``ApiClient`` starts; it only serves ``async_req`` calls.
+
+    tasksync never makes those, and a pool left to the SDK's ``__del__`` at interpreter exit
+    prints tracebacks.
+    """
+    pool = getattr(client, "pool", None)
+    if pool is not None:
+        pool.close()
+        pool.join()
+        del client.pool
 
 
 def shared_limiter(host: str, token: str, requests_per_minute: int) -> SlidingWindowLimiter:
