@@ -11,6 +11,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -511,6 +512,54 @@ def test_token_429_blocks_the_token_budget_only() -> None:
     assert token_lim.waited >= 10.0, "the token's window was waited out"
     assert key_lim.delay() == 0 and other.delay() == 0
     assert fake.counts["secrets_in_url"] == 100  # only the direct calls above
+
+
+def test_key_budget_is_shared_by_every_token_of_the_key() -> None:
+    clock = ScaledClock(10.0)
+    tokens = [f"token-{i}" for i in range(4)]
+    fake = FakeTrello(key=KEY, tokens=tokens, clock=clock)
+    registry = LimiterRegistry(clock)
+    boards = [fake.make_board(cards=90, members=4, seed=i) for i in range(4)]
+    with fake.serve() as url:
+        conns = []
+        for token, board in zip(tokens, boards, strict=True):
+            settings = trello_settings(url, [board])
+            settings.secrets = Secrets(trello_key=KEY, trello_token=token, trello_api_url=url)  # type: ignore[arg-type]
+            conns.append(TrelloConnector(settings, session=trello_session(url, registry=registry)))
+        plans = [reassign(c, 90) for c in conns]
+        fake.reset_log()
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda cw: list(cw[0].write(cw[1])), zip(conns, plans, strict=True)))
+    assert all(r.ok for rs in results for r in rs) and sum(map(len, results)) == 360
+    assert fake.counts["429"] == 0
+    times = sorted(r.at for r in fake.log)
+    assert max(sum(1 for u in times[: i + 1] if u > t - 10.0) for i, t in enumerate(times)) <= 300
+    assert times[-1] - times[0] >= 10.0, "400 requests per window were wanted, 300 allowed"
+
+
+def test_fake_locks_the_key_out_after_200_refusals() -> None:
+    clock = ManualClock()
+    fake = FakeTrello(key=KEY, tokens=[TOKEN, "other"], clock=clock)
+    board = fake.make_board(cards=1)
+
+    def get(token: str) -> tuple[int, str]:
+        r = fake.handle(
+            "GET",
+            f"/1/boards/{board}",
+            headers={"Authorization": f'OAuth oauth_consumer_key="{KEY}", oauth_token="{token}"'},
+        )
+        return r.status, r.body.decode()
+
+    assert all(get(TOKEN)[0] == 200 for _ in range(100))
+    status, body = get(TOKEN)
+    assert status == 429 and json.loads(body) == {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}
+    assert get("other")[0] == 200, "another token still has its budget"
+    for _ in range(199):
+        get(TOKEN)
+    status, body = get("other")
+    assert status == 429 and "API_KEY_LIMIT_EXCEEDED" in body, "locked out for the rest of the window"
+    clock.sleep(10.5)
+    assert get("other")[0] == 200 and get(TOKEN)[0] == 200
 
 
 def test_limiters_are_shared_by_token_across_sessions() -> None:
