@@ -186,7 +186,12 @@ def _print_report(report: FileReport, crm: CrmSettings, out: TextIO, rich: bool)
     reading = [n for n in report.notes if n not in path_notes]
     head = [
         f"{report.path}: {report.kind}, {how}",
-        f"read as: {'; '.join(reading)}; header on line {report.header_line}",
+        "read as: "
+        + "; ".join(
+            reading
+            if any(n.startswith("header on") for n in reading)
+            else [*reading, f"header on line {report.header_line}"]
+        ),
         f"preset: {m.preset} ({m.preset_how})",
     ]
     table: list[tuple[str, str, str, str]] = []

@@ -585,7 +585,7 @@ def match_columns(
             (2 if s.required else 1) for s in specs.values() if header_key(s.header) in {header_key(h) for h in headers}
         )
         if scores and scores[0][0] > generic:
-            chosen, how = scores[0][1], f"best header match (score {scores[0][0]:g})"
+            chosen, how = scores[0][1], f"best header match, score {scores[0][0]:g}"
         else:
             chosen, how = "generic", "tasksync's default headers"
     elif preset == "generic" or preset in PRESETS:
