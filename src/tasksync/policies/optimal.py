@@ -92,6 +92,17 @@ def workload_stats(loads: Sequence[float]) -> tuple[float, float]:
     return float(arr.max() / mean), float(arr.std() / mean)
 
 
+NEIGHBOURS = 1  # small groups per rep re-opened around the LP's fractional groups
+
+
+def _band(mean: float, band: float, by_value: bool) -> tuple[float, float]:
+    """(lower, upper) workload; task counts are whole, so the count band is rounded inwards when it can be."""
+    lo, hi = mean * (1 - band), mean * (1 + band)
+    if not by_value and math.ceil(lo - 1e-9) <= math.floor(hi + 1e-9):
+        return float(math.ceil(lo - 1e-9)), float(math.floor(hi + 1e-9))
+    return lo, hi
+
+
 @dataclass
 class SolveInfo:
     """What the last :meth:`OptimalPolicy.decide` did (for benchmarks and tests)."""
@@ -244,6 +255,7 @@ class OptimalPolicy:
         # exact: every group with every rep in one MILP, no time limit, zero gap (for benchmarks).
         self.exact = exact
         self.mip_gap = 2e-3  # relative MIP gap at which HiGHS stops (the benchmark checks the true gap)
+        self.sub_time = 1.0  # seconds for the small MILP around the LP's fractional groups
         self.info = SolveInfo()
 
     def _fit(self, book: Book, settings: Settings) -> WinModel:
@@ -306,7 +318,7 @@ class OptimalPolicy:
         cap = np.array([float(r.capacity) if r.capacity is not None else math.inf for r in rep_objs])
         m = _Model(
             avail, glist, [], [], [], weight, count, g_owner, fixed_w, fixed_n, cap,
-            mean * (1 - p.band), mean * (1 + p.band), mean,
+            *_band(mean, p.band, by_ev), mean,
         )  # fmt: skip
         if p.rebalance_only:
             # Moving costs more than any fit gain: only what the band needs moves.
@@ -421,22 +433,30 @@ class OptimalPolicy:
         ub += [np.full(n_r, np.inf)]
         base += n_r
         capped = np.isfinite(m.cap)
-        if capped.any():  # capacity (task count)
+        if capped.any():  # capacity (task count), variables s_cap (one per capped rep) appended
             cap_row = np.cumsum(capped) - 1
             sel = capped[ri_arr]
             u_sel = capped[u_rep]
-            rows += [base + cap_row[ri_arr[sel]], base + cap_row[u_rep[u_sel]]]
-            cols += [x_cols[sel], u_col[u_sel]]
-            vals += [m.count[mg][sel], u_n[u_sel]]
             n_cap = int(capped.sum())
+            rows += [base + cap_row[ri_arr[sel]], base + cap_row[u_rep[u_sel]], base + np.arange(n_cap)]
+            cols += [x_cols[sel], u_col[u_sel], n_var + np.arange(n_cap)]
+            vals += [m.count[mg][sel], u_n[u_sel], -np.ones(n_cap)]
             lb += [np.full(n_cap, -np.inf)]
-            # A rep over capacity may keep what they hold now, but gains nothing (always feasible).
-            held_now = np.bincount(u_rep, weights=u_n, minlength=n_r)
-            ub += [np.maximum(m.cap[capped] - fn[capped], held_now[capped])]
+            room = np.maximum(m.cap[capped] - fn[capped], 0.0)
+            ub += [room]
+            # Over capacity now: the excess may stay (always feasible) at a high cost, never grow.
+            held_now = np.bincount(u_rep, weights=u_n, minlength=n_r)[capped]
+            cap_slack_ub = np.maximum(held_now - room, 0.0)
             base += n_cap
+        else:
+            n_cap = 0
+            cap_slack_ub = np.zeros(0)
+        cap_pen = 2.0 * m.band_penalty * float(m.weight.max(initial=1.0)) + float(np.abs(net).max(initial=0.0)) + 1.0
+        c = np.concatenate([c, np.full(n_cap, cap_pen)])
+        n_var += n_cap
         a = csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(base, n_var))
         cons = LinearConstraint(a, np.concatenate(lb), np.concatenate(ub))
-        bounds = Bounds(np.zeros(n_var), np.concatenate([np.ones(n_x + n_m), np.full(2 * n_r, np.inf)]))
+        bounds = Bounds(np.zeros(n_var), np.concatenate([np.ones(n_x + n_m), np.full(2 * n_r, np.inf), cap_slack_ub]))
         integrality = np.zeros(n_var)
         if integral:
             integrality[: n_x + n_m] = 1
@@ -489,9 +509,26 @@ class OptimalPolicy:
         self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, frac)
         method = "lp"
         if frac:
-            sub = [movers[j] for j in frac]
+            # The fractional groups, plus a few small groups of each rep they touch, as a small MILP:
+            # the freedom to swap a small account is what lets integral loads meet the band.
+            x = res.x[: len(gi_arr)]
+            touched = set(ri_arr[np.isin(gi_arr, frac) & (x > 1e-6)].tolist())
+            sub_set = {movers[j] for j in frac}
+            by_rep: dict[int, list[tuple[float, int]]] = defaultdict(list)
+            for g in movers:
+                if choice[g] in touched and g not in sub_set:
+                    by_rep[int(choice[g])].append((float(m.count[g]), g))
+            for r, gs in by_rep.items():
+                for _, g in sorted(gs)[:NEIGHBOURS]:
+                    sub_set.add(g)
+                    choice[g] = -1
+                    fw[r] -= m.weight[g]
+                    fn[r] -= m.count[g]
+            sub = sorted(sub_set)
             c2, cons2, b2, integ2, g2, r2 = self._programme(m, sub, fw, fn, True)
-            res2 = milp(c2, constraints=cons2, integrality=integ2, bounds=b2, options=options(left(), self.mip_gap))
+            # The small MILP gets a share of the time; its incumbent is used if it does not prove optimality.
+            budget = self.sub_time if time_limit is None else min(self.sub_time, left() or 0.0)
+            res2 = milp(c2, constraints=cons2, integrality=integ2, bounds=b2, options=options(budget, self.mip_gap))
             rest: list[int] = []
             if res2.x is not None:
                 self._take(m, sub, res2.x, g2, r2, choice, fw, fn, rest)
@@ -500,7 +537,75 @@ class OptimalPolicy:
                 rest = list(range(len(sub)))
                 method = "lp+rounding"
             self._greedy([sub[j] for j in rest], m, choice, fw, fn)
+        if self._repair(m, choice):
+            method += "+repair"
         return choice, method, "optimal" if res.status == 0 else str(res.message), n_var
+
+    @staticmethod
+    def _repair(m: _Model, choice: np.ndarray, rounds: int = 10_000) -> bool:
+        """Single-group moves that shrink band (and capacity) violations, best objective change first.
+
+        Integral loads after LP-and-fix can miss the band by a task or two; this closes such gaps.
+        """
+        w = m.fixed_w.copy()
+        n = m.fixed_n.copy()
+        for gi in range(len(m.groups)):
+            r = int(choice[gi])
+            if r >= 0:
+                w[r] += m.weight[gi]
+                n[r] += m.count[gi]
+            else:
+                m.keep(gi, w, n)
+        into: dict[int, list[tuple[int, int]]] = defaultdict(list)  # rep -> (group, position in cand)
+        out_of: dict[int, list[int]] = defaultdict(list)
+        for gi, cand in enumerate(m.cand):
+            if m.held[gi] or choice[gi] < 0:
+                continue
+            out_of[int(choice[gi])].append(gi)
+            for pos, r in enumerate(cand.tolist()):
+                into[r].append((gi, pos))
+
+        def viol(r: int, dw: float) -> float:
+            v = w[r] + dw
+            return float(max(v - m.upper, 0.0) + max(m.lower - v, 0.0))
+
+        changed = False
+        for _ in range(rounds):
+            bad = [r for r in range(len(m.reps)) if viol(r, 0.0) > 1e-9]
+            if not bad:
+                break
+            best: tuple[float, int, int] | None = None  # (gain, group, to)
+            for r in bad:
+                cands: list[tuple[int, int]] = []
+                if w[r] < m.lower:  # pull a group in
+                    cands = [(g, r) for g, _ in into[r] if choice[g] != r]
+                else:  # push a group out
+                    cands = [(g, int(t)) for g in out_of[r] for t in m.cand[g].tolist() if t != r]
+                for g, to in cands:
+                    frm = int(choice[g])
+                    if n[to] + m.count[g] > m.cap[to]:
+                        continue
+                    dv = viol(frm, -m.weight[g]) + viol(to, m.weight[g]) - viol(frm, 0.0) - viol(to, 0.0)
+                    if dv >= -1e-9:
+                        continue
+                    s_to, mv_to = m.value(g, to)
+                    s_fr, mv_fr = m.value(g, frm)
+                    gain = -dv * m.band_penalty + (s_to - mv_to) - (s_fr - mv_fr)
+                    if best is None or gain > best[0]:
+                        best = (gain, g, to)
+            if best is None or best[0] <= 0:
+                break
+            _, g, to = best
+            frm = int(choice[g])
+            choice[g] = to
+            w[frm] -= m.weight[g]
+            n[frm] -= m.count[g]
+            w[to] += m.weight[g]
+            n[to] += m.count[g]
+            out_of[frm].remove(g)
+            out_of[to].append(g)
+            changed = True
+        return changed
 
     @staticmethod
     def _take(
