@@ -200,6 +200,17 @@ def test_large_board_falls_back_to_paging_without_loss(fake: FakeTrello, url: st
     pages = [r for r in fake.log if r.path.endswith("/cards")]
     assert [p.query.get("before") is None for p in pages] == [True, False, False]
     assert all(t.priority for t in snap.tasks), "custom field items come with the pages"
+    # Same board, same tasks as the nested read gives.
+    fake.max_board_cards = 5000
+    nested = conn.read()
+    assert sorted(nested.tasks, key=lambda t: t.id) == sorted(snap.tasks, key=lambda t: t.id)
+    assert nested.fingerprint() == snap.fingerprint()
+    # In a /batch read, the refused board goes straight to paging.
+    fake.max_board_cards = 100
+    fake.reset_log()
+    (batched,) = read_boards([conn])
+    assert not isinstance(batched, Exception) and batched.fingerprint() == snap.fingerprint()
+    assert [r.status for r in fake.log if not r.via_batch] == [200, 200, 200, 200, 200]
 
 
 # ---------------------------------------------------------------------- writing

@@ -222,8 +222,12 @@ class TrelloConnector:
             return snapshot_from_board(data, self.settings, self.board)
 
     def _read_paged(self) -> Json:
+        """The board without nested cards, then its cards page by page (in board order)."""
         data = self._call(f"/boards/{self.board_id}", self._label, query=BOARD_META_QUERY)
-        data["cards"] = self._cards(fields=CARD_FIELDS, items=True)
+        order = {lst["id"]: i for i, lst in enumerate(data.get("lists") or [])}
+        cards = self._cards(fields=CARD_FIELDS, items=True)
+        cards.sort(key=lambda c: (order.get(c.get("idList"), len(order)), float(c.get("pos") or 0)))
+        data["cards"] = cards
         return dict(data)
 
     def _cards(self, fields: str, items: bool) -> list[Json]:
@@ -595,7 +599,7 @@ def read_boards(connectors: Sequence[TrelloConnector]) -> list[Snapshot | ApiErr
                     continue
                 text = body if isinstance(body, str) else str(body)
                 err = error_for_status(status, text, conn._label)
-                out.append(conn.read() if _too_big(err) else err)
+                out.append(conn.accept(conn._read_paged()) if _too_big(err) else err)
             except ApiError as e:
                 out.append(e)
     return out
