@@ -256,6 +256,7 @@ class OptimalPolicy:
         self.exact = exact
         self.mip_gap = 2e-3  # relative MIP gap at which HiGHS stops (the benchmark checks the true gap)
         self.sub_time = 1.0  # seconds for the small MILP around the LP's fractional groups
+        self.stay_tolerance = 0.005  # relative objective gain below which today's division is kept
         self.info = SolveInfo()
 
     def _fit(self, book: Book, settings: Settings) -> WinModel:
@@ -541,6 +542,24 @@ class OptimalPolicy:
             method += "+repair"
         return choice, method, "optimal" if res.status == 0 else str(res.message), n_var
 
+    def _stay_if_close(self, m: _Model, choice: np.ndarray) -> np.ndarray:
+        """Keep today's division when it is feasible and within ``stay_tolerance`` of the new one.
+
+        LP-and-fix is near-optimal, not exact; without this a second run could find a slightly
+        different near-optimum and reshuffle tasks for a gain below the solver's own tolerance.
+        """
+        if (m.owner < 0).any():
+            return choice
+        for gi, g in enumerate(m.groups):
+            if any(i.owner != g.owner for i in g.items) or int(m.owner[gi]) not in m.cand[gi].tolist():
+                return choice
+        stay = m.owner.copy()
+        w, n = m.current_loads()
+        if (n > m.cap).any() or (w > m.upper + 1e-6).any() or (w < m.lower - 1e-6).any():
+            return choice
+        new, old = self._objective(m, choice), self._objective(m, stay)
+        return stay if old >= new - self.stay_tolerance * abs(new) else choice
+
     @staticmethod
     def _repair(m: _Model, choice: np.ndarray, rounds: int = 10_000) -> bool:
         """Single-group moves that shrink band (and capacity) violations, best objective change first.
@@ -727,6 +746,8 @@ class OptimalPolicy:
             self.info.method = "balanced-fallback"
             self.info.seconds = time.perf_counter() - t0
             return out
+        if not self.exact:
+            choice = self._stay_if_close(m, choice)
         self.info.objective = self._objective(m, choice)
         decided: dict[str, str | None] = {}
         reasons: dict[str, str] = {}
