@@ -567,6 +567,20 @@ def test_sliding_window_limiter_waits_for_the_oldest_to_leave() -> None:
     assert lim.acquire() == pytest.approx(20.0)  # paused at t=10 until t=40
 
 
+def test_limiter_slot_counts_a_request_from_when_its_answer_came() -> None:
+    """A slow request may reach the server late: its slot leaves the window only a full
+    window after its answer, so the client never counts fewer than the server."""
+    clock = _FakeClock()
+    lim = SlidingWindowLimiter(2, 10.0, clock=clock, slack=0.0)
+    with lim.slot():
+        clock.t = 4.0  # the answer takes 4 s
+    lim.acquire()  # t=4
+    clock.t = 11.0
+    assert not lim.try_acquire()  # a plain send stamp (t=0) would have left by now
+    clock.t = 14.0
+    assert lim.try_acquire()
+
+
 # --------------------------------------------------------------------------- spec conformance
 def _load_spec() -> dict[str, Any]:
     yaml = pytest.importorskip("yaml")

@@ -405,8 +405,7 @@ class AsanaConnector:
             reraise=True,
         )
         for attempt in retrying:
-            with attempt:
-                self.limiter.acquire()
+            with attempt, self.limiter.slot():
                 with self._lock:
                     self.requests_sent += 1
                 try:
