@@ -11,14 +11,21 @@ Built on the official ``asana`` SDK (5.x) with its gaps wrapped so that callers 
 - list calls use ``full_payload=True`` so that paging (``limit=100``, ``next_page.offset``) is
   driven here, one retried request per page, and ``opts`` is a fresh dict per call (the SDK
   mutates it);
-- ``/batch`` is called with ``full_payload=True`` too: no lazy generator and no stray ``limit``.
+- ``/batch`` is called with ``full_payload=True`` too: no lazy generator and no stray ``limit``;
+- ``SectionsApi.add_task_for_section`` is not used: it sends its body as a query parameter as
+  well, so stage moves only go out as ``/batch`` actions.
 
 Writes group a task's fields into one ``PUT /tasks/{gid}`` action (assignee, priority enum,
 completed) plus one ``POST /sections/{gid}/addTask`` action for a stage move, at most ten
 actions per ``/batch`` request and never two actions for one task in the same batch (the batch
 runs them in parallel). Results are checked action by action; only failed retriable actions are
 sent again. Creates first look the CRM key up (``external:<key>`` and the ``[tasksync:KEY]``
-markers seen by the last read), so a retried create finds the first task.
+markers seen by the last read), so a retried create finds the first task. External ids need an
+OAuth app token; with a personal token Asana refuses them, and the connector falls back to the
+markers alone (scanning the tasks modified since a create began when its outcome is unknown).
+
+Incremental reads: :meth:`AsanaConnector.changed_since` (Events API) tells which tasks changed
+and :meth:`AsanaConnector.read_tasks` re-reads just those, ten per ``/batch`` request.
 """
 
 from __future__ import annotations
@@ -156,7 +163,7 @@ def shared_limiter(host: str, token: str, requests_per_minute: int) -> SlidingWi
 
 
 _URL_PROJECT = re.compile(r"/project/(\d+)")
-_URL_LEGACY = re.compile(r"app\.asana\.com/0/(?:\d+/)?(\d+)")
+_URL_LEGACY = re.compile(r"app\.asana\.com/0/(\d+)")
 
 
 def parse_project_ref(text: str) -> str:
@@ -167,7 +174,7 @@ def parse_project_ref(text: str) -> str:
     m = _URL_PROJECT.search(text)
     if m:
         return m.group(1)
-    m = re.search(r"app\.asana\.com/0/(\d+)", text)
+    m = _URL_LEGACY.search(text)
     if m:
         return m.group(1)
     raise ConfigError(f"asana.project: {text!r} is neither a project gid nor an Asana project URL")
