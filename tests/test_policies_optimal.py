@@ -278,3 +278,17 @@ def test_property_capacity_availability_unity(book: Book, band: float, rebalance
         if i.managed and d is not None and d.owner is not None:
             placed[i.group].add(d.owner)
     assert all(len(v) == 1 for v in placed.values())
+
+
+def test_rebalance_after_capacity_cut_moves_only_the_excess() -> None:
+    reps = [Rep("a", "A", capacity=3), Rep("b", "B"), Rep("c", "C")]
+    tasks = [(f"a{k}", f"aa{k}", "a", False) for k in range(6)]
+    tasks += [(f"b{k}", f"bb{k}", "b", False) for k in range(6)]
+    tasks += [(f"c{k}", f"cc{k}", "c", False) for k in range(6)]
+    book = make_book(reps, tasks)
+    dec = OptimalPolicy().decide(book, settings(band=1.0, rebalance_only=True))
+    owners = owners_of(book, dec)
+    moved = [i for i in book.items if owners[i.key] != i.owner]
+    assert len(moved) == 3 and all(i.owner == "a" for i in moved)
+    assert all("A over capacity (6 > 3)" in dec.by_key[i.key].reason for i in moved)
+    assert Counter(owners.values())["a"] == 3
