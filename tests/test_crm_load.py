@@ -181,3 +181,18 @@ def test_a_missing_default_csv_falls_back_to_the_xlsx_of_the_same_name(tmp_path:
     data = load_crm(settings.crm, settings.base_dir)
     assert len(data.reps) == 12
     assert any("reading reps.xlsx instead" in p for p in data.problems)
+
+
+def test_repeated_bad_cells_are_each_reported_and_odd_headers_are_safe(tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    odd = "Amount'); raise SystemExit('x') #\n"
+    path.write_text(
+        f'Deal ID,Deal Name,Stage,"{odd}",Close Date\n'
+        "D1,A,Lead,5,2024-13-01\nD2,B,Lead,6,2024-13-01\nD3,C,Lead,7,2024-01-05\n",
+        encoding="utf-8",
+    )
+    settings = CrmSettings(columns={"deals": {"value": odd.strip()}}, max_bad_rows=1.0)
+    rows, report = read_export(path, "deals", settings)
+    assert [(v["id"], v["value"]) for _, v in rows] == [("D3", 7.0)]
+    assert [p.split(":")[-3] for p in report.problems] == ["3", "4"]  # the header takes 2 lines
+    assert all("expected a valid calendar date, found '2024-13-01'" in p for p in report.problems)

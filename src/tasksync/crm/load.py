@@ -336,7 +336,7 @@ def iter_records(
                 type_name = "rep (not checked: no reps export)"
             rep.types[c.field] = type_name
             # Repeated cells (dates, owners, accounts, stages...) are parsed once per file.
-            cache: dict[str, Any] | None = {} if spec.kind in _CACHED else None
+            cache: dict[str, Any] | None = {} if spec.kind in _CACHED and parse else None
             plan.append((c.field, c.index, c.header, parse, spec.required, spec.kind == "rep", cache))
 
         stages = StageClassifier(settings.stage_won, settings.stage_lost)
