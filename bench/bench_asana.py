@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asana
+from pydantic import SecretStr
 
 from tasksync.connectors._ratelimit import SlidingWindowLimiter
 from tasksync.connectors.asana import AsanaConnector, release_sdk_pool
@@ -60,7 +61,7 @@ def connector(fake: FakeAsana, demo: DemoIds, rpm: int) -> AsanaConnector:
     settings = Settings(
         connector="asana", asana=AsanaSettings(project=demo.project, api_url=fake.url)
     )
-    settings.secrets = Secrets(asana_token=fake.token)
+    settings.secrets = Secrets(asana_token=SecretStr(fake.token))
     return AsanaConnector(
         settings, limiter=SlidingWindowLimiter(rpm, 60.0 / fake.time_scale), backoff=0.05
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from contract import ConnectorContract
 from tasksync.connectors._ratelimit import SlidingWindowLimiter
@@ -44,7 +45,7 @@ def make_settings(fake: FakeAsana, project: str, **link: Any) -> Settings:
         asana=AsanaSettings(project=project, api_url=fake.url),
         link=LinkSettings(**link) if link else LinkSettings(),
     )
-    s.secrets = Secrets(asana_token=fake.token)
+    s.secrets = Secrets(asana_token=SecretStr(fake.token))
     return s
 
 
@@ -432,7 +433,7 @@ def test_create_finds_a_task_marked_by_hand_through_the_last_read(fake: FakeAsan
 def test_bad_token_raises_auth_error_naming_the_project(fake: FakeAsana) -> None:
     demo = fake.seed_demo(tasks=1, users=1)
     s = make_settings(fake, demo.project)
-    s.secrets = Secrets(asana_token="wrong-token")
+    s.secrets = Secrets(asana_token=SecretStr("wrong-token"))
     conn = AsanaConnector(s, limiter=SlidingWindowLimiter(1000, 1.0))
     with pytest.raises(AuthError, match=rf"project {demo.project}.*TASKSYNC_ASANA_TOKEN"):
         conn.read()
@@ -458,7 +459,7 @@ def test_missing_token_is_a_config_error(fake: FakeAsana) -> None:
 
 def test_unreachable_api_raises_transient_error_not_urllib3() -> None:
     s = Settings(connector="asana", asana=AsanaSettings(project="1", api_url="http://127.0.0.1:9"))
-    s.secrets = Secrets(asana_token="t")
+    s.secrets = Secrets(asana_token=SecretStr("t"))
     conn = AsanaConnector(s, limiter=SlidingWindowLimiter(1000, 1.0), backoff=0.001, max_attempts=2)
     with pytest.raises(TransientError, match="connection to Asana failed"):
         conn.read()
