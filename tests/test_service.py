@@ -546,3 +546,27 @@ def test_daily_rebalance_at_a_time_of_day(demo: Path) -> None:
     assert svc.run_once().rebalance
     clock.sleep(svc.cfg.interval)
     assert not svc.run_once().rebalance
+
+
+def test_rate_limit_waits_as_long_as_the_vendor_says(demo: Path) -> None:
+    from tasksync.errors import RateLimitedError
+
+    clock = SimClock()
+
+    class Limited(Outage):
+        def _check(self) -> None:
+            self.requests += 1
+            if self.clock() < self.until:
+                raise RateLimitedError("429 Too Many Requests", retry_after=900)
+
+    conn = Limited(LocalConnector(settings_of(demo)), clock)
+    svc = new_service(demo, clock, connector=conn)
+    settle(svc, clock)
+    conn.until = clock() + 900
+    data = board(demo)
+    save_board(demo, data)  # a change to look at
+    clock.sleep(svc.cfg.interval)
+    res = svc.run_once()
+    assert res.error and res.delay == 900
+    clock.sleep(res.delay)
+    assert svc.run_once().error is None

@@ -301,7 +301,12 @@ class SyncService:
             self._error(res, e)
         except Exception as e:  # a bug must not end a service meant to run for weeks
             self._error(res, e, trace=True)
-        self._record(res)
+        try:
+            self._record(res)
+        except Exception as e:  # e.g. the store locked by another process for longer than its timeout
+            logging.getLogger(LOGGER_NAME).error(
+                "service.status_not_recorded", exc_info=e, extra={"fields": {"board": self.board}}
+            )
         self.last_result = res
         self.completed += 1
         return res
@@ -314,6 +319,9 @@ class SyncService:
         if isinstance(e, AuthError):
             base = self.cfg.interval  # a bad token will not heal in seconds
         res.delay = min(cap, base * 2 ** min(self._errors - 1, 30))
+        retry_after = getattr(e, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after > res.delay:
+            res.delay = float(retry_after)  # the vendor said when: asking earlier only counts against us
         fields = {"board": self.board, "error": res.error, "consecutive": self._errors, "retry_in": round(res.delay, 1)}
         logging.getLogger(LOGGER_NAME).error("service.error", exc_info=e if trace else None, extra={"fields": fields})
 
