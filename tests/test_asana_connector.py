@@ -289,6 +289,28 @@ def test_without_client_limiter_429s_are_honoured_and_writes_land(fake: FakeAsan
     assert all(fake.tasks[t].assignee == demo.users[2] for t in demo.tasks)
 
 
+def test_concurrent_writes_stay_under_asanas_cap(fake: FakeAsana) -> None:
+    demo = fake.seed_demo(tasks=200, users=3)
+    fake.max_concurrent_writes = 2
+    fake.slow_rate, fake.slow_seconds = 1.0, 0.02  # every answer takes a while
+    conn = make_connector(fake, demo, write_concurrency=2)
+    results = list(
+        conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[1],)}) for t in demo.tasks])
+    )
+    fake.slow_rate = 0.0
+    assert all(r.ok for r in results)
+    assert fake.count("POST", "/batch") == 20 and fake.max_inflight == 2
+    assert not [r for r in fake.requests() if r.status == 429]
+    # Over the cap the fake answers 429; the writes still land after waiting.
+    fake.clear_log()
+    fake.slow_rate = 1.0
+    eager = make_connector(fake, demo, write_concurrency=6)
+    results = list(eager.write([TaskWrite(t, {Field.ASSIGNEES: ()}) for t in demo.tasks]))
+    fake.slow_rate = 0.0
+    assert all(r.ok for r in results) and all(fake.tasks[t].assignee is None for t in demo.tasks)
+    assert [r for r in fake.requests() if r.status == 429]
+
+
 def test_injected_faults_every_change_and_create_lands_exactly_once(fake: FakeAsana) -> None:
     demo = fake.seed_demo(tasks=80, users=5)
     conn = make_connector(fake, demo, timeout=0.5, max_attempts=8)

@@ -47,7 +47,7 @@ from urllib.parse import quote
 import asana
 import urllib3
 from asana.rest import ApiException
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from tasksync.connectors._ratelimit import SlidingWindowLimiter
 from tasksync.connectors.base import marker_for, parse_marker
@@ -272,6 +272,7 @@ class AsanaConnector:
         max_attempts: int = 6,
         backoff: float = 0.5,
         write_concurrency: int = 4,
+        max_rate_limit_wait: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
@@ -295,6 +296,7 @@ class AsanaConnector:
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
+        self.max_rate_limit_wait = max_rate_limit_wait  # seconds of 429s before giving up
         self.write_concurrency = max(1, min(write_concurrency, 15))  # Asana: ~15 writes at once
         self._sleep = sleep
         self._tasks_api = asana.TasksApi(api_client)
@@ -371,7 +373,7 @@ class AsanaConnector:
                 return _SyncExpired(f"sync token for {what} is missing or expired", sync)
             if status == 429:
                 return RateLimitedError(
-                    f"Asana rate limit on {what}: gave up after {self.max_attempts} attempts",
+                    f"Asana rate limit on {what} (429: {msg})",
                     retry_after=_retry_after(exc.headers),
                 )
             if status == 0 or status >= 500:
@@ -404,9 +406,17 @@ class AsanaConnector:
                 return True
             return idempotent and isinstance(e, TransientError)
 
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RateLimitedError):
+                # Not carried out: keep waiting while the total wait stays reasonable.
+                elapsed = state.seconds_since_start or 0.0
+                return elapsed >= self.max_rate_limit_wait
+            return state.attempt_number >= self.max_attempts
+
         retrying = Retrying(
             retry=retry_if_exception(retriable),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop,
             wait=self._wait,
             sleep=self._sleep,
             reraise=True,

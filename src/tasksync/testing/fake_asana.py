@@ -239,6 +239,10 @@ class FakeAsana:
         self._budget: dict[str, deque[float]] = {}
         self._inflight = 0
         self.max_inflight = 0
+        # Asana's concurrency limits per token: requests over them are answered 429.
+        self.max_concurrent_reads: int | None = 50
+        self.max_concurrent_writes: int | None = 15
+        self._concurrent: dict[tuple[str, bool], int] = {}  # (token, is_write) -> in flight
         # State.
         self.workspaces: dict[str, JSON] = {}
         self.users: dict[str, JSON] = {}
@@ -1144,11 +1148,24 @@ class _Handler(BaseHTTPRequestHandler):
             fake.log.append(record)
             fake._inflight += 1
             fake.max_inflight = max(fake.max_inflight, fake._inflight)
+        key = (token or "", method != "GET")
+        cap = fake.max_concurrent_writes if key[1] else fake.max_concurrent_reads
+        with fake._lock:
+            fake._concurrent[key] = fake._concurrent.get(key, 0) + 1
+            over = cap is not None and fake._concurrent[key] > cap
         try:
-            self._answer(method, rel, query, body, token, record, bad_json, path)
+            if over:
+                record.status = 429
+                err = _HttpError(429, "You have too many concurrent requests. Please retry.")
+                self._send(
+                    429, err.body(), {"Retry-After": "1" if fake.time_scale == 1 else "0.05"}
+                )
+            else:
+                self._answer(method, rel, query, body, token, record, bad_json, path)
         finally:
             with fake._lock:
                 fake._inflight -= 1
+                fake._concurrent[key] -= 1
 
     def _answer(
         self,
