@@ -214,14 +214,17 @@ def test_person_reassigning_a_card_is_left_alone(demo: Path, caplog: pytest.LogC
     next(c for c in data["cards"] if c["id"] == card_id)["idMembers"] = [other]
     save_board(demo, data)
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
-    for _ in range(3):  # the change check, then a periodic full read
+    clock.sleep(svc.cfg.interval)
+    res = svc.run_once()  # the change check sees the edit
+    assert res.read and res.conflicts == 1
+    assert read_status(svc.store)[svc.board]["conflicts"] == "1"
+    for _ in range(3):  # periodic full reads
         clock.sleep(svc.cfg.full_read_every)
         res = svc.run_once()
         assert res.error is None and res.paused is None
     assert card(demo, card_id)["idMembers"] == [other]
     skipped = [r for r in caplog.records if r.getMessage() == "conflict.skipped" and r.fields.get("task") == card_id]
     assert len(skipped) == 1, "each conflict is logged once, not at every iteration"
-    assert read_status(svc.store)[svc.board]["conflicts"] == "1"
 
 
 class Outage:
