@@ -144,7 +144,8 @@ def _mk(y: int, m: int, d: int, text: str) -> date:
 
 
 _PLAIN_NUMBER = re.compile(r"-?\d+")
-_SIMPLE_AMOUNT = re.compile(r"(-?)[$€£¥]?(-?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
+#: ``1234.5``, ``$12,345.67``, ``-$5``: the form most exports use, read without locale guessing.
+SIMPLE_AMOUNT = re.compile(r"(-?)[$€£¥]?(-?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
 _SYMBOLS = "$€£¥₹₩₽"
 _AMOUNT = re.compile(
     rf"""^(?P<open>\()?\s*(?P<neg1>-)?\s*
@@ -165,7 +166,7 @@ def parse_amount(text: str, decimal: Decimal | None = None) -> float:
     otherwise each value is read on its own (``1,234`` is a thousand, ``1,23`` is 1.23).
     """
     if decimal != ",":
-        m = _SIMPLE_AMOUNT.fullmatch(text)
+        m = SIMPLE_AMOUNT.fullmatch(text)
         if m:  # 1234.5, $12,345.67, 12,345.67, -$5
             value = float(m[3].replace(",", "") + (m[4] or ""))
             return -value if m[1] or m[2] else value
