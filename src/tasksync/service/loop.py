@@ -623,11 +623,15 @@ class SyncService:
 
 
 # ---------------------------------------------------------------------- status for `tasksync status`
+_INTERNAL = ("secret", "_sig", "trello_since", "asana_sync", "last_full")
+
+
 def read_status(store: StateStore) -> dict[str, dict[str, str]]:
-    """board -> the service's recorded values (``last_run``, ``paused``, ``errors``...)."""
+    """board -> the service's recorded values (``last_run``, ``paused``, ``errors``...), without
+    its bookkeeping (change-detection bookmarks, file signatures, the webhook secret)."""
     out: dict[str, dict[str, str]] = {}
     for board, key, value in store.db.execute("SELECT board, key, value FROM kv WHERE key LIKE 'service.%'"):
-        if "secret" not in key:
+        if not any(word in key for word in _INTERNAL):
             out.setdefault(board, {})[key[len(K) :]] = value
     return out
 
