@@ -143,7 +143,8 @@ class ConnectorContract:
         before = connector.read()
         task = before.tasks[0]
         members = tuple(sorted(m.id for m in before.members))
-        new_assignees = tuple(sorted(m for m in members if m not in task.assignees)[:2])
+        # One new assignee: every service has single-assignee tasks (Asana has no other kind).
+        new_assignees = tuple(sorted(m for m in members if m not in task.assignees)[:1])
         new_stage = _other(tuple(s.id for s in before.stages), task.stage_id)
         new_priority = _other(before.priority_options, task.priority)
         write = TaskWrite(

@@ -238,6 +238,16 @@ def test_writes_are_one_put_per_card_plus_priority_items(fake: FakeTrello, url: 
     assert conn.read().task(t.id).priority == new  # type: ignore[union-attr]
 
 
+def test_several_members_on_one_card(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
+    conn = connect(url, fake.make_board(cards=3, members=4), registry)
+    snap = conn.read()
+    t, members = snap.tasks[0], tuple(sorted(m.id for m in snap.members))[:3]
+    fake.reset_log()
+    assert all(r.ok for r in conn.write([TaskWrite(t.id, {Field.ASSIGNEES: members})]))
+    assert fake.log[0].body == {"idMembers": ",".join(members)}
+    assert conn.read().task(t.id).assignees == members  # type: ignore[union-attr]
+
+
 def test_no_writes_no_requests(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     conn = connect(url, fake.make_board(cards=5), registry)
     conn.read()
