@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -855,3 +857,22 @@ def test_requests_session_errors_are_classified() -> None:
             )
         with pytest.raises(AuthError, match="invalid key"):
             session.get("https://api.trello.com/1/boards/x", params={"key": "k", "token": "t"})
+
+
+def test_fake_runs_from_the_command_line(tmp_path: Path) -> None:
+    board_file = tmp_path / "board.json"
+    board_file.write_text(json.dumps(sample_trello_board()), encoding="utf-8")
+    cmd = [sys.executable, "-m", "tasksync.testing.fake_trello", "--port", "0", "--board", str(board_file)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(5)]
+        url = lines[0].split(" at ")[1].strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/1")
+        assert any("TASKSYNC_TRELLO_TOKEN=fake-token" in line for line in lines)
+        settings = trello_settings(url, ["5f0000000000000000000001"])
+        snap = TrelloConnector(settings, session=trello_session(url, registry=LimiterRegistry())).read()
+        assert snap.name == "Contract board" and len(snap.tasks) == 4
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
