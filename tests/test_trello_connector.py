@@ -616,6 +616,25 @@ def test_vendor_url_through_responses(registry: LimiterRegistry) -> None:
     assert_landed(fake, writes)
 
 
+def test_faults_through_responses_are_retried_for_puts(registry: LimiterRegistry) -> None:
+    fake = FakeTrello(key=KEY, tokens=[TOKEN])
+    board = fake.make_board(cards=4)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake.install(rsps)
+        session = trello_session(registry=registry)
+        session.backoff = 0.001
+        conn = TrelloConnector(trello_settings("https://api.trello.com/1", [board]), session=session)
+        writes = reassign(conn, 3)
+        fake.fail_next("PUT", r"^/cards/", "timeout_after")
+        fake.fail_next("PUT", r"^/cards/", "drop")
+        fake.fail_next("PUT", r"^/cards/", "502")
+        fake.reset_log()
+        assert all(r.ok for r in conn.write(writes))
+    assert fake.requests_to("PUT") == 6 and session.stats["retries"] == 3
+    assert_landed(fake, writes)
+    assert Counter(c for c, f, _ in fake.changes if f == "idMembers") == dict.fromkeys((w.task_id for w in writes), 1)
+
+
 def test_session_rewrites_py_trello_base_url(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     session = trello_session(url, registry=registry)
     assert session.rewrite("https://api.trello.com/1/boards/x") == url + "/boards/x"
