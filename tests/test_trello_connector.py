@@ -425,7 +425,7 @@ def test_limiter_keeps_under_100_requests_per_10_seconds(registry: LimiterRegist
         in_window = sum(1 for u in times[: i + 1] if u > t - 10.0)
         assert in_window <= 100
     # 251 requests with 100 per 10 s: two full windows must pass, and not many more.
-    assert 20.0 <= elapsed <= 28.0, elapsed
+    assert 20.0 <= elapsed <= 32.0, elapsed  # loose above: a loaded CI machine stretches answers
     assert_landed(fake, writes)
 
 
