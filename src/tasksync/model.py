@@ -128,6 +128,7 @@ class Snapshot:
     tasks: tuple[Task, ...]
     priority_options: tuple[str, ...] = ()
     read_at: datetime | None = None
+    max_assignees: int | None = None  # 1 on services with a single assignee (Asana)
 
     @cached_property
     def tasks_by_id(self) -> dict[str, Task]:

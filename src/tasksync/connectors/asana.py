@@ -655,6 +655,7 @@ class AsanaConnector:
             tasks=tuple(tasks),
             priority_options=tuple(self._priority_options),
             read_at=read_at,
+            max_assignees=1,
         )
 
     def read_completed(self, since: datetime) -> list[Task]:

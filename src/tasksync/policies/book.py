@@ -87,7 +87,8 @@ def match_reps(
     """
     by_key: dict[str, str] = {}
     for m in members:
-        for k in (m.id, m.username, m.email, m.name):
+        # An Asana user's email name often is the Trello username: both identify the member.
+        for k in (m.id, m.username, m.email, m.name, m.email.split("@")[0] if m.email else None):
             if k:
                 by_key.setdefault(normalise_name(k), m.id)
     explicit_n = {normalise_name(k): v for k, v in explicit.items()}

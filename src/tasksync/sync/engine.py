@@ -145,7 +145,8 @@ def make_plan(
         assert task is not None
         wanted: dict[Field, FieldValue] = {}
         if owner_member is not None:
-            wanted[Field.ASSIGNEES] = canonical([m for m in task.assignees if m not in rep_members] + [owner_member])
+            others = [] if snapshot.max_assignees == 1 else [m for m in task.assignees if m not in rep_members]
+            wanted[Field.ASSIGNEES] = canonical([*others, owner_member])
         if priority is not None:
             wanted[Field.PRIORITY] = priority
         if settings.policy.sync_stage and item.deal is not None:

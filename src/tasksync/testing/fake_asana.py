@@ -528,6 +528,57 @@ class FakeAsana:
             )
         return DemoIds(ws, proj, secs, prio, prio_opts, crm, uids, tuple(tids))
 
+    def seed_from_trello_board(self, board: Mapping[str, Any]) -> DemoIds:
+        """A project mirroring a Trello board export (e.g. ``examples/demo/board.json``): lists
+        become sections, members users (``username@example.com``), the list custom field named
+        "Priority" an enum field, "CRM ID" a text field, open cards tasks."""
+        ws = self.add_workspace(str(board.get("name") or "Sales Org"))
+        proj = self.add_project(ws, str(board.get("name") or "Pipeline"))
+        lists = [lst for lst in board.get("lists", []) if not lst.get("closed")]
+        section_of = {lst["id"]: self.add_section(proj, str(lst["name"])) for lst in lists}
+        fields = {f["name"]: f for f in board.get("customFields", [])}
+        prio_src = fields.get("Priority")
+        option_names = [o["value"]["text"] for o in (prio_src or {}).get("options", [])] or ["P1", "P2", "P3", "P4"]
+        prio = self.add_enum_field(proj, "Priority", option_names)
+        prio_opts = {o["name"]: o["gid"] for o in self.custom_fields[prio]["enum_options"]}
+        crm = self.add_text_field(proj, "CRM ID")
+        user_of = {
+            m["id"]: self.add_user(ws, str(m.get("fullName") or m["username"]), f"{m['username']}@example.com")
+            for m in board.get("members", [])
+        }
+        option_text = {o["id"]: o["value"]["text"] for o in (prio_src or {}).get("options", [])}
+        items: dict[str, dict[str, Any]] = {}
+        for item in board.get("customFieldItems", []):
+            items.setdefault(item["idModel"], {})[item["idCustomField"]] = item
+        crm_src = fields.get("CRM ID")
+        tids = []
+        for card in board.get("cards", []):
+            if card.get("closed") or card.get("idList") not in section_of:
+                continue
+            values: dict[str, Any] = {}
+            card_items = items.get(card["id"], {})
+            if prio_src and prio_src["id"] in card_items:
+                name = option_text.get(card_items[prio_src["id"]].get("idValue", ""))
+                if name in prio_opts:
+                    values[prio] = prio_opts[name]
+            if crm_src and crm_src["id"] in card_items:
+                values[crm] = (card_items[crm_src["id"]].get("value") or {}).get("text")
+            members = [user_of[m] for m in card.get("idMembers", []) if m in user_of]
+            tids.append(
+                self.add_task(
+                    proj,
+                    section_of[card["idList"]],
+                    str(card.get("name") or ""),
+                    notes=str(card.get("desc") or ""),
+                    assignee=members[0] if members else None,
+                    custom_values=values,
+                    due_on=str(card["due"])[:10] if card.get("due") else None,
+                )
+            )
+        return DemoIds(
+            ws, proj, tuple(section_of.values()), prio, prio_opts, crm, tuple(user_of.values()), tuple(tids)
+        )
+
     # ----------------------------------------------------------------- representations
     def _user_repr(self, gid: str) -> JSON:
         u = self.users[gid]
@@ -1243,6 +1294,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8766)
     ap.add_argument("--token", default="fake-asana-token")
     ap.add_argument("--seed-demo", action="store_true", help="create a demo project")
+    ap.add_argument("--board", help="mirror a Trello board export (e.g. examples/demo/board.json) as the project")
     ap.add_argument("--tasks", type=int, default=40, help="demo tasks")
     ap.add_argument("--users", type=int, default=5, help="demo users")
     ap.add_argument("--rpm", type=int, default=150, help="requests per minute (0: no limit)")
@@ -1258,6 +1310,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     fake.error_rate = args.error_rate
     demo = fake.seed_demo(tasks=args.tasks, users=args.users) if args.seed_demo else None
+    if args.board:
+        with open(args.board, encoding="utf-8") as fh:  # noqa: PTH123
+            demo = fake.seed_from_trello_board(json.load(fh))
     fake.start()
     print(f"Fake Asana at {fake.url}")
     print(f"  export TASKSYNC_ASANA_API_URL={fake.url}")
