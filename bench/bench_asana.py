@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import asana
 from pydantic import SecretStr
 
-from tasksync.connectors._ratelimit import SlidingWindowLimiter
 from tasksync.connectors.asana import AsanaConnector, release_sdk_pool
+from tasksync.connectors.http import SlidingWindowLimiter
 from tasksync.model import Field, TaskWrite
 from tasksync.settings import AsanaSettings, Secrets, Settings
 from tasksync.testing.fake_asana import DemoIds, FakeAsana

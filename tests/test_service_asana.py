@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tasksync.connectors._ratelimit import SlidingWindowLimiter
 from tasksync.connectors.asana import AsanaConnector
+from tasksync.connectors.http import SlidingWindowLimiter
 from tasksync.examples import TODAY, generate
 from tasksync.service.loop import SyncService
 from tasksync.settings import Secrets, Settings, settings_from_mapping

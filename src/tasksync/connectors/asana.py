@@ -49,8 +49,8 @@ import urllib3
 from asana.rest import ApiException
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from tasksync.connectors._ratelimit import SlidingWindowLimiter
 from tasksync.connectors.base import marker_for, parse_marker
+from tasksync.connectors.http import SlidingWindowLimiter
 from tasksync.errors import (
     ApiError,
     AuthError,
@@ -430,7 +430,7 @@ class AsanaConnector:
                 except Exception as e:
                     err = self._translate(e, what)
                     if isinstance(err, RateLimitedError) and err.retry_after:
-                        self.limiter.pause(err.retry_after)
+                        self.limiter.block_for(err.retry_after)
                     raise err from None
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -33,7 +33,8 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -212,6 +213,15 @@ class SlidingWindowLimiter:
             except ValueError:  # already expired
                 return
             self._stamps.append(self.clock.monotonic())
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """Take a slot for one request and stamp it when the block ends (see :meth:`settle`)."""
+        stamp = self.acquire()
+        try:
+            yield stamp
+        finally:
+            self.settle(stamp)
 
     def block_for(self, seconds: float) -> None:
         """Refuse every acquisition for ``seconds`` from now (after the server said 429)."""
