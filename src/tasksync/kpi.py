@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from tasksync.policies.book import Book
+from tasksync.policies.book import Book, segment_of
 from tasksync.policies.scoring import WinModel
 
 __all__ = ["Kpis", "RepKpi", "compute_kpis", "owners_after"]
@@ -98,7 +98,7 @@ def compute_kpis(
     for item in book.items:
         owner = owners.get(item.key, item.owner) if owners is not None else item.owner
         ev = model.expected_value(item, owner)
-        seg = segs.setdefault(item.sector or "(none)", SegmentKpi(item.sector or "(none)"))
+        seg = segs.setdefault(item.segment, SegmentKpi(item.segment))
         seg.open_tasks += 1
         seg.pipeline += item.value
         seg.expected_value += ev
@@ -112,8 +112,15 @@ def compute_kpis(
     won_month: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     accounts = book.crm.accounts_by_id
     for d in book.crm.history:
-        sector = d.sector or (accounts[d.account_id].sector if d.account_id in accounts else None)
-        seg = segs.setdefault(sector or "(none)", SegmentKpi(sector or "(none)"))
+        account = accounts.get(d.account_id) if d.account_id else None
+        name = segment_of(
+            d.sector or (account.sector if account else None),
+            d.region or (account.region if account else None),
+            account.employees if account else None,
+            d.value,
+            book.policy,
+        )
+        seg = segs.setdefault(name, SegmentKpi(name))
         seg.closed += 1
         seg.won += d.won
         if d.owner in reps:

@@ -159,8 +159,8 @@ def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str
     # board members who are reps go by their CRM name, as everywhere else in the report
     names = {m.id: rep_name.get(member_rep.get(m.id, ""), m.name) for m in snapshot.members}
     stages = {s.id: s.name for s in snapshot.stages}
-    sector_of = {i.task_id: (i.sector or NO_SEGMENT) for i in book.items if i.task_id}
-    sector_new = {i.key: (i.sector or NO_SEGMENT) for i in book.items if i.task_id is None}
+    sector_of = {i.task_id: i.segment for i in book.items if i.task_id}
+    sector_new = {i.key: i.segment for i in book.items if i.task_id is None}
     after_members = _after_assignees(plan)
     after_prio = {c.task_id: c.after for c in plan.changes if c.field is Field.PRIORITY}
 
@@ -518,7 +518,7 @@ def print_report(kpis: Kpis | Mapping[str, Any], console: Console) -> None:
     console.print(table)
     if not plain and k["months"]:
         console.print(f"Won per month: {k['months'][0]} … {k['months'][-1]}, then the total", style="dim")
-    seg = Table(title="KPIs per segment (sector)", show_edge=False, box=box.ASCII2 if plain else box.HEAVY_HEAD)
+    seg = Table(title="KPIs per segment", show_edge=False, box=box.ASCII2 if plain else box.HEAVY_HEAD)
     for c in ("Segment", "Open", "Pipeline", "Expected", "Conv."):
         seg.add_column(c, justify="left" if c == "Segment" else "right")
     for s in k["segments"]:

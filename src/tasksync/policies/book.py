@@ -13,9 +13,41 @@ from datetime import date
 from tasksync.crm.records import Account, CrmData, Deal, Rep
 from tasksync.crm.values import normalise_name
 from tasksync.model import Member, Snapshot
-from tasksync.settings import Settings
+from tasksync.settings import PolicySettings, Settings
 
-__all__ = ["Book", "WorkItem", "build_book", "match_reps"]
+__all__ = ["Book", "WorkItem", "build_book", "match_reps", "segment_of"]
+
+
+def size_band_of(employees: int | None, bands: dict[str, float]) -> str | None:
+    """The largest size band whose lower bound ``employees`` reaches."""
+    if employees is None:
+        return None
+    best: str | None = None
+    for name, low in sorted(bands.items(), key=lambda kv: kv[1]):
+        if employees >= low:
+            best = name
+    return best
+
+
+def segment_of(
+    sector: str | None, region: str | None, employees: int | None, value: float, policy: PolicySettings
+) -> str:
+    """The first configured segment (``[[policy.segments]]``) whose conditions all hold, else the
+    sector: customers segmented by sector, size, region and potential value."""
+    band = size_band_of(employees, policy.size_bands)
+    for rule in policy.segments:
+        if rule.sectors and (sector or "").casefold() not in {s.casefold() for s in rule.sectors}:
+            continue
+        if rule.regions and (region or "").casefold() not in {r.casefold() for r in rule.regions}:
+            continue
+        if rule.size_bands and (band or "") not in rule.size_bands:
+            continue
+        if rule.min_value is not None and value < rule.min_value:
+            continue
+        if rule.max_value is not None and value > rule.max_value:
+            continue
+        return rule.name
+    return sector or "(none)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +69,7 @@ class WorkItem:
     priority: str | None = None  # current priority
     due: date | None = None
     created: date | None = None
+    segment: str = "(none)"  # configured segment, else the sector
 
     @property
     def value(self) -> float:
@@ -72,10 +105,21 @@ class Book:
     crm: CrmData
     notes: list[str] = field(default_factory=list)
     today: date = field(default_factory=date.today)
+    policy: PolicySettings = field(default_factory=PolicySettings)  # segments and size bands
 
     @property
     def available_reps(self) -> list[Rep]:
         return [r for r in self.reps if r.available]
+
+
+def _segment(account: Account | None, deal: Deal | None, policy: PolicySettings) -> str:
+    return segment_of(
+        account.sector if account else None,
+        account.region if account else None,
+        account.employees if account else None,
+        deal.value if deal else 0.0,
+        policy,
+    )
 
 
 def match_reps(
@@ -180,6 +224,7 @@ def build_book(
                 locked=t.pinned or t.id in locked_tasks or len(owners) > 1,
                 managed=managed,
                 priority=t.priority,
+                segment=_segment(account, deal, settings.policy),
                 due=(deal.close_date if deal and deal.close_date else t.due),
                 created=(deal.created if deal and deal.created else (t.created_at.date() if t.created_at else None)),
             )
@@ -204,8 +249,9 @@ def build_book(
                     deal=d,
                     account=account,
                     owner=d.owner if d.owner in rep_member else None,
+                    segment=_segment(account, d, settings.policy),
                     due=d.close_date,
                     created=d.created,
                 )
             )
-    return Book(reps, rep_member, items, crm, notes, today or date.today())
+    return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
