@@ -292,3 +292,45 @@ def test_rebalance_after_capacity_cut_moves_only_the_excess() -> None:
     assert len(moved) == 3 and all(i.owner == "a" for i in moved)
     assert all("A over capacity (6 > 3)" in dec.by_key[i.key].reason for i in moved)
     assert Counter(owners.values())["a"] == 3
+
+
+def test_sparse_scores_match_the_scalar_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tasksync.policies.optimal as optimal
+
+    monkeypatch.setattr(optimal, "FULL_MODEL", 0)  # force the big-book path
+    book = synthetic_book(400, 30, seed=12)
+    s = settings(candidate_reps=6)
+    pol = OptimalPolicy()
+    wm = pol._fit(book, s)
+    m = pol._model(book, s, wm, exact=False)
+    reps = {r.id: r for r in book.reps}
+    for gi, g in enumerate(m.groups):
+        for pos, r in enumerate(m.cand[gi].tolist()):
+            rep = reps[m.reps[r]]
+            want = sum(wm.expected_value(i, rep.id) * (1 + fit_bonus(i, rep, s.policy)) for i in g.items)
+            assert m.score[gi][pos] == pytest.approx(want, rel=1e-9)
+    assert any(len(c) > 1 for c in m.cand) and all(len(c) < 30 for c in m.cand)
+    dec = pol.decide(book, s)
+    owners = owners_of(book, dec)
+    avail = {r.id for r in book.available_reps}
+    loads = Counter(o for o in owners.values() if o in avail)
+    mean = sum(loads.values()) / len(avail)
+    assert all(mean * 0.9 - 1 <= loads[r] <= mean * 1.1 + 1 for r in avail), dec.notes
+
+
+def test_lagrangian_prices_meet_the_band(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tasksync.policies.optimal as optimal
+
+    monkeypatch.setattr(optimal, "LP_MAX", 0)  # force the price heuristic
+    book = synthetic_book(1500, 30, seed=13)
+    pol = OptimalPolicy()
+    dec = pol.decide(book, settings())
+    assert pol.info.method == "prices+repair"
+    owners = owners_of(book, dec)
+    avail = {r.id for r in book.available_reps}
+    loads = Counter(o for o in owners.values() if o in avail)
+    mean = sum(loads.values()) / len(avail)
+    assert all(mean * 0.9 - 1 <= loads[r] <= mean * 1.1 + 1 for r in avail), dec.notes
+    for r in book.reps:
+        if r.capacity is not None:
+            assert loads[r.id] <= max(r.capacity, Counter(i.owner for i in book.items)[r.id])

@@ -150,7 +150,10 @@ def run(n: int, r: int, seed: int, greedy_max: int, rows: list[list[str]]) -> No
             ]
         )
     if n > greedy_max:
-        rows.append([f"{n // 1000}k/{r}", "balanced", *(["skipped (--greedy-max)"] + [""] * 14)])
+        rows.append([f"{n // 1000}k/{r}", "balanced", "skipped (--greedy-max)", *([""] * 13)])
+    for row in rows[-len(results) - (n > greedy_max) :]:
+        print(" | ".join(row), flush=True)
+    print(f"optimal: {opt.info}", flush=True)
     bt = backtest(book.crm.history, book.today - timedelta(days=180), book.crm, settings.policy.smoothing)
     print(f"\n{n // 1000}k/{r} {bt.table()}", flush=True)
 

@@ -32,7 +32,7 @@ package and select it with ``[policy] name``::
 
     # my_team/policy.py
     from tasksync.policies import Book, Decision, Decisions
-    from tasksync.settings import Settings
+    from tasksync.settings import PolicySettings, Settings
 
     class TerritoryPolicy:
         name = "territory"
@@ -60,7 +60,7 @@ import math
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -73,10 +73,11 @@ from tasksync.policies.balanced import BalancedPolicy, prioritise
 from tasksync.policies.base import Decision, Decisions
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.scoring import WinModel
-from tasksync.settings import Settings
+from tasksync.settings import PolicySettings, Settings
 
 __all__ = ["OptimalPolicy", "SolveInfo", "workload_stats"]
 
+LP_MAX = 120_000  # candidate pairs above which Lagrangian prices replace the LP
 FULL_MODEL = 100_000  # groups × reps up to which every group may go to every rep
 _EPS = 1e-9
 
@@ -114,6 +115,7 @@ class SolveInfo:
     objective: float = 0.0  # value of the full objective for the chosen division
     seconds: float = 0.0
     moved: int = 0  # tasks whose owner changes
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
 @dataclass
@@ -220,6 +222,17 @@ class _Scorer:
                 self.role[0, k] = 1.0
             elif r.role == "farmer":
                 self.role[1, k] = 1.0
+
+    def combo_row(self, sec: int, reg: int, cust: int) -> np.ndarray:
+        """Per rep: P(win) lift × (1 + sector, region and role bonus) for tasks of one kind of account."""
+        lift = self.rep_lift * self.rep_sector[sec]
+        bonus = self.w[0] * self.strong[sec] * (sec >= 0) + self.w[1] * self.covers[reg] * (reg >= 0)
+        out: np.ndarray = lift * (1.0 + bonus + self.w[2] * self.role[cust])
+        return out
+
+    def lift_range(self, sec: int) -> tuple[float, float]:
+        lift = self.rep_lift * self.rep_sector[sec]
+        return float(lift.min(initial=1.0)), float(lift.max(initial=1.0))
 
     def block(self, rows: np.ndarray) -> np.ndarray:
         """Scores of items ``rows`` with every rep: shape (len(rows), reps)."""
@@ -333,6 +346,7 @@ class OptimalPolicy:
         m.own_g, m.own_r = uniq // max(n_r, 1), uniq % max(n_r, 1)
         m.own_w = np.bincount(inv, weights=item_w[sel_own], minlength=len(uniq)).astype(float)
         m.own_n = np.bincount(inv, minlength=len(uniq)).astype(float)
+        own_mv = np.bincount(inv, weights=item_move[sel_own], minlength=len(uniq)).astype(float)
         cur_w, cur_n = m.current_loads()
         over = (cur_w > m.upper + _EPS) | (cur_n > cap)
         under = cur_w < m.lower - _EPS
@@ -344,7 +358,11 @@ class OptimalPolicy:
         pin_idx = [ridx.get(g.pinned, -1) if g.pinned else -1 for g in glist]
         span = 1.0
         chunk = max(1, 4_000_000 // max(n_r, 1))
-        gi = 0
+        gi = 0 if full or n_r <= k else n_g  # the dense loop below; big books take the sparse path
+        if gi == n_g and n_g:
+            span = self._sparse_candidates(
+                m, scorer, st, len(items), item_owner, mv_total, own_mv, pin_idx, k, over, under_idx, above_mean, p
+            )
         while gi < n_g:
             g_end = gi
             while g_end < n_g and (g_end == gi or st[g_end] - st[gi] < chunk):
@@ -390,6 +408,97 @@ class OptimalPolicy:
         w_floor = max(float(positive.min(initial=1.0)), 1e-3 * (float(weight.mean()) if n_g else 1.0))
         m.band_penalty = 4.0 * span / w_floor
         return m
+
+    @staticmethod
+    def _sparse_candidates(
+        m: _Model,
+        sc: _Scorer,
+        st: np.ndarray,
+        n_items: int,
+        item_owner: np.ndarray,
+        mv_total: np.ndarray,
+        own_mv: np.ndarray,
+        pin_idx: list[int],
+        k: int,
+        over: np.ndarray,
+        under_idx: np.ndarray,
+        above_mean: np.ndarray,
+        p: PolicySettings,
+    ) -> float:
+        """Candidates and scores without the dense group × rep matrix (big books).
+
+        The tasks of one account share sector, region and customer status, so a group's score with
+        every rep is its rep-free expected value times one row per kind of account (plus the CRM
+        owner's continuity bonus), exact unless a P(win) reaches the 1%/99% clip; such groups are
+        scored task by task. Each group considers the best reps for its kind of account (half from
+        the very top, half from a deterministic slice of the next ranks, so that accounts of one kind
+        do not all compete for the same few reps), a spread of others, reps under the band, and its
+        current and CRM owners.
+        """
+        n_g, n_r = len(m.groups), len(m.reps)
+        ends = np.append(st[1:], n_items)
+        v_p0 = sc.value * sc.p0
+        grp_v = np.add.reduceat(v_p0, st)
+        p0_max = np.maximum.reduceat(np.where(sc.value > 0, sc.p0, 0.0), st)
+        p0_min = np.minimum.reduceat(np.where(sc.value > 0, sc.p0, np.inf), st)
+        rows_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        seen: Counter[tuple[int, int, int]] = Counter()
+        own_lo = np.searchsorted(m.own_g, np.arange(n_g))
+        own_hi = np.searchsorted(m.own_g, np.arange(n_g), side="right")
+        half = max(1, k // 2)
+        window = max(1, min(n_r - half, 4 * k))
+        span = 1.0
+        for g in range(n_g):
+            i0 = int(st[g])
+            sec, reg, cust, ao = int(sc.sec[i0]), int(sc.reg[i0]), int(sc.cust[i0]), int(sc.acct_owner[i0])
+            key = (sec, reg, cust)
+            if key not in rows_cache:
+                row = sc.combo_row(sec, reg, cust)
+                rows_cache[key] = (row, np.argsort(-row, kind="stable"))
+            row, rank = rows_cache[key]
+            q = seen[key]
+            seen[key] += 1
+            o = int(m.owner[g])
+            if pin_idx[g] >= 0:
+                cand = np.array([pin_idx[g]])
+            else:
+                pool = set(rank[:half].tolist())
+                pool.update(rank[half + (q * 7 + t * 13) % window].tolist() for t in range(k - half))
+                h = zlib.crc32(m.groups[g].key.encode())
+                pool.update((h + t * 7919) % n_r for t in range(max(2, k // 3)))
+                pool.update(under_idx.tolist())
+                if o >= 0:
+                    pool.add(o)
+                if ao >= 0:
+                    pool.add(ao)
+                cand = np.array(sorted(pool))
+            lo_l, hi_l = sc.lift_range(sec)
+            if p0_max[g] * hi_l > 0.99 or p0_min[g] * lo_l < 0.01:
+                score = sc.block(np.arange(i0, int(ends[g]))).sum(axis=0)[cand]
+            else:
+                score = grp_v[g] * row[cand]
+                if ao >= 0:
+                    score = score + (cand == ao) * grp_v[g] * sc.w[3] * float(sc.rep_lift[ao] * sc.rep_sector[sec, ao])
+            mv = np.full(len(cand), mv_total[g])
+            for e in range(int(own_lo[g]), int(own_hi[g])):
+                mv[cand == m.own_r[e]] -= own_mv[e]
+            net = score - mv
+            held = False
+            if pin_idx[g] < 0 and o >= 0:
+                must = bool(over[o]) or (under_idx.size > 0 and bool(above_mean[o]))
+                at_o = float(net[np.searchsorted(cand, o)])
+                gain = bool(net.max() > at_o + _EPS)
+                if not must and (p.rebalance_only or not gain):
+                    pos = int(np.searchsorted(cand, o))
+                    keep = slice(pos, pos + 1)
+                    cand, score, mv, net = cand[keep], score[keep], mv[keep], net[keep]
+                    held = True
+            span = max(span, float(np.abs(net).max(initial=0.0)) + 1.0)
+            m.cand.append(cand)
+            m.held.append(held)
+            m.score.append(score)
+            m.move.append(mv)
+        return span
 
     # -- solve -----------------------------------------------------------------------------------
     @staticmethod
@@ -500,11 +609,17 @@ class OptimalPolicy:
                 return None, "milp", str(res.message), len(c)
             self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, [])
             return choice, "milp", "optimal" if res.status == 0 else str(res.message), len(c)
+        n_x = sum(len(m.cand[g]) for g in movers)
+        if n_x > LP_MAX:  # too big for the LP in good time: Lagrangian prices, then repair
+            self._prices(m, movers, choice, fw, fn, left)
+            self._repair(m, choice)
+            return choice, "prices+repair", "heuristic", n_x
         c, cons, bounds, integ, gi_arr, ri_arr = self._programme(m, movers, fw, fn, False)
         n_var = len(c)
         res = milp(c, constraints=cons, integrality=integ, bounds=bounds, options=options(left(), 0.0))
         if res.x is None:  # out of time (or numerical trouble): best fit with room, group by group
             self._greedy(movers, m, choice, fw, fn)
+            self._repair(m, choice)
             return choice, "greedy-fallback", str(res.message), n_var
         frac: list[int] = []
         self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, frac)
@@ -561,7 +676,73 @@ class OptimalPolicy:
         return stay if old >= new - self.stay_tolerance * abs(new) else choice
 
     @staticmethod
-    def _repair(m: _Model, choice: np.ndarray, rounds: int = 10_000) -> bool:
+    def _prices(
+        m: _Model,
+        movers: list[int],
+        choice: np.ndarray,
+        fw: np.ndarray,
+        fn: np.ndarray,
+        left: Callable[[], float | None],
+        rounds: int = 300,
+        min_rounds: int = 60,
+    ) -> None:
+        """Lagrangian relaxation of the band and capacity rows, by projected subgradient steps.
+
+        With a price per rep on load above the band (and on tasks above capacity) and a reward for
+        load below it, each group simply takes its best candidate net of prices; prices rise where
+        reps are over and fall where they are under. The best division seen (fewest violations,
+        then highest objective) is kept; :meth:`_repair` then fixes the last few violations.
+        """
+        n_r = len(m.reps)
+        mv = np.array(movers, dtype=np.int64)
+        sizes = np.array([len(m.cand[g]) for g in movers])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        rep = np.concatenate([m.cand[g] for g in movers])
+        net = np.concatenate([m.score[g] - m.move[g] for g in movers])
+        grp = np.repeat(np.arange(len(movers)), sizes)
+        w = m.weight[mv][grp]
+        cnt = m.count[mv][grp]
+        cap = np.where(np.isfinite(m.cap), m.cap, np.inf)
+        scale = float(np.abs(net).mean()) / max(float(m.weight[mv].mean()), 1e-9)
+        lam = np.zeros(n_r)  # price of band load (negative: reward)
+        kap = np.zeros(n_r)  # price of a task above capacity
+        best: tuple[float, float, np.ndarray] | None = None
+        span = max(m.upper - m.lower, 1e-9 + 0.02 * m.mean)
+        for k in range(rounds):
+            adj = net - lam[rep] * w - kap[rep] * cnt
+            # Per group, the position of its best candidate: sort by (group, -adj) and take firsts.
+            top = np.maximum.reduceat(adj, starts)
+            hit = np.flatnonzero(adj >= top[grp])
+            first = np.ones(len(hit), dtype=bool)
+            first[1:] = grp[hit[1:]] != grp[hit[:-1]]
+            pick = hit[first]
+            r_of = rep[pick]
+            load = fw + np.bincount(r_of, weights=m.weight[mv], minlength=n_r)
+            tasks = fn + np.bincount(r_of, weights=m.count[mv], minlength=n_r)
+            over = np.maximum(load - m.upper, 0.0)
+            under = np.maximum(m.lower - load, 0.0)
+            cap_over = np.maximum(tasks - cap, 0.0)
+            bad = float(over.sum() + under.sum()) + float(cap_over.sum()) * float(m.weight.max(initial=1.0))
+            value = float(net[pick].sum())
+            if best is None or (bad, -value) < (best[0], -best[1]):
+                best = (bad, value, r_of.copy())
+            if bad == 0.0 and k > 20:
+                break
+            remaining = left()
+            if k >= min_rounds and remaining is not None and remaining < 0.5:
+                break
+            step = scale * (1.0 / (1.0 + 0.05 * k))
+            lam = lam + step * (over - under) / span
+            kap = np.maximum(kap + step * cap_over / max(float(m.count.mean()), 1.0), 0.0)
+        assert best is not None
+        for j, g in enumerate(movers):
+            r = int(best[2][j])
+            choice[g] = r
+            fw[r] += m.weight[g]
+            fn[r] += m.count[g]
+
+    @staticmethod
+    def _repair(m: _Model, choice: np.ndarray, rounds: int = 200) -> bool:
         """Single-group moves that shrink band (and capacity) violations, best objective change first.
 
         Integral loads after LP-and-fix can miss the band by a task or two; this closes such gaps.
@@ -591,10 +772,11 @@ class OptimalPolicy:
         changed = False
         for _ in range(rounds):
             bad = [r for r in range(len(m.reps)) if viol(r, 0.0) > 1e-9]
-            if not bad:
-                break
-            best: tuple[float, int, int] | None = None  # (gain, group, to)
-            for r in bad:
+            progress = False
+            for r in bad:  # the best single move for each rep outside the band
+                if viol(r, 0.0) <= 1e-9:
+                    continue
+                best: tuple[float, int, int] | None = None  # (gain, group, to)
                 cands: list[tuple[int, int]] = []
                 if w[r] < m.lower:  # pull a group in
                     cands = [(g, r) for g, _ in into[r] if choice[g] != r]
@@ -612,18 +794,20 @@ class OptimalPolicy:
                     gain = -dv * m.band_penalty + (s_to - mv_to) - (s_fr - mv_fr)
                     if best is None or gain > best[0]:
                         best = (gain, g, to)
-            if best is None or best[0] <= 0:
+                if best is None or best[0] <= 0:
+                    continue
+                _, g, to = best
+                frm = int(choice[g])
+                choice[g] = to
+                w[frm] -= m.weight[g]
+                n[frm] -= m.count[g]
+                w[to] += m.weight[g]
+                n[to] += m.count[g]
+                out_of[frm].remove(g)
+                out_of[to].append(g)
+                changed = progress = True
+            if not progress:
                 break
-            _, g, to = best
-            frm = int(choice[g])
-            choice[g] = to
-            w[frm] -= m.weight[g]
-            n[frm] -= m.count[g]
-            w[to] += m.weight[g]
-            n[to] += m.count[g]
-            out_of[frm].remove(g)
-            out_of[to].append(g)
-            changed = True
         return changed
 
     @staticmethod
@@ -729,11 +913,14 @@ class OptimalPolicy:
             out.notes.append("no available rep is on the board: owners left unchanged")
             self.info.method = "none"
             return self._finish(book, settings, wm, out, {}, {})
+        self.info.phases["fit"] = time.perf_counter() - t0
         m = self._model(book, settings, wm, self.exact)
+        self.info.phases["model"] = time.perf_counter() - t0 - sum(self.info.phases.values())
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(self._feasibility_notes(m, names, settings))
         limit = None if self.exact else max(p.time_limit - (time.perf_counter() - t0), 0.1)
         choice, method, status, n_var = self._solve(m, limit)
+        self.info.phases["solve"] = time.perf_counter() - t0 - sum(self.info.phases.values())
         self.info.method, self.info.status, self.info.variables = method, status, n_var
         self.info.groups = sum(1 for h in m.held if not h)
         if method == "greedy-fallback":
@@ -755,7 +942,9 @@ class OptimalPolicy:
         self.info.moved = sum(
             1 for g in m.groups for i in g.items if decided.get(i.key) is not None and decided[i.key] != i.owner
         )
+        self.info.phases["explain"] = time.perf_counter() - t0 - sum(self.info.phases.values())
         out = self._finish(book, settings, wm, out, decided, reasons)
+        self.info.phases["priority"] = time.perf_counter() - t0 - sum(self.info.phases.values())
         self.info.seconds = time.perf_counter() - t0
         return out
 
