@@ -743,68 +743,79 @@ class OptimalPolicy:
 
     @staticmethod
     def _repair(m: _Model, choice: np.ndarray, rounds: int = 200) -> bool:
-        """Single-group moves that shrink band (and capacity) violations, best objective change first.
+        """Single-group moves that shrink band violations, best objective change first (vectorised per rep).
 
-        Integral loads after LP-and-fix can miss the band by a task or two; this closes such gaps.
+        Integral loads after LP-and-fix (or prices) can miss the band by a task or two; this closes such gaps.
+        A move never takes a rep above its capacity.
         """
+        n_g, n_r = len(m.groups), len(m.reps)
         w = m.fixed_w.copy()
         n = m.fixed_n.copy()
-        for gi in range(len(m.groups)):
+        for gi in range(n_g):
             r = int(choice[gi])
             if r >= 0:
                 w[r] += m.weight[gi]
                 n[r] += m.count[gi]
             else:
                 m.keep(gi, w, n)
-        into: dict[int, list[tuple[int, int]]] = defaultdict(list)  # rep -> (group, position in cand)
-        out_of: dict[int, list[int]] = defaultdict(list)
-        for gi, cand in enumerate(m.cand):
-            if m.held[gi] or choice[gi] < 0:
-                continue
-            out_of[int(choice[gi])].append(gi)
-            for pos, r in enumerate(cand.tolist()):
-                into[r].append((gi, pos))
+        movable = np.array([not m.held[g] and choice[g] >= 0 for g in range(n_g)], dtype=bool)
+        if not movable.any():
+            return False
+        sizes = np.array([len(c) for c in m.cand])
+        offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        f_rep = np.concatenate(m.cand)
+        f_net = np.concatenate([m.score[g] - m.move[g] for g in range(n_g)])
+        f_grp = np.repeat(np.arange(n_g), sizes)
+        ok = movable[f_grp]
+        f_rep_m, f_idx = f_rep[ok], np.flatnonzero(ok)
+        order = np.argsort(f_rep_m, kind="stable")
+        by_rep = np.split(f_idx[order], np.searchsorted(f_rep_m[order], np.arange(1, n_r)))
+        cur_pos = np.full(n_g, -1)
+        for gm in np.flatnonzero(movable).tolist():
+            cur_pos[gm] = offset[gm] + int(np.searchsorted(m.cand[gm], choice[gm]))
 
-        def viol(r: int, dw: float) -> float:
-            v = w[r] + dw
-            return float(max(v - m.upper, 0.0) + max(m.lower - v, 0.0))
+        def viol(load: np.ndarray) -> np.ndarray:
+            out: np.ndarray = np.maximum(load - m.upper, 0.0) + np.maximum(m.lower - load, 0.0)
+            return out
 
         changed = False
         for _ in range(rounds):
-            bad = [r for r in range(len(m.reps)) if viol(r, 0.0) > 1e-9]
+            bad = np.flatnonzero(viol(w) > 1e-9)
             progress = False
-            for r in bad:  # the best single move for each rep outside the band
-                if viol(r, 0.0) <= 1e-9:
+            for r in bad.tolist():
+                if viol(w[r : r + 1])[0] <= 1e-9:
                     continue
-                best: tuple[float, int, int] | None = None  # (gain, group, to)
-                cands: list[tuple[int, int]] = []
-                if w[r] < m.lower:  # pull a group in
-                    cands = [(g, r) for g, _ in into[r] if choice[g] != r]
-                else:  # push a group out
-                    cands = [(g, int(t)) for g in out_of[r] for t in m.cand[g].tolist() if t != r]
-                for g, to in cands:
-                    frm = int(choice[g])
-                    if n[to] + m.count[g] > m.cap[to]:
+                if w[r] < m.lower:  # pull a group in: entries (g, r) of groups now elsewhere
+                    idx = by_rep[r]
+                    g = f_grp[idx]
+                    idx, g = idx[choice[g] != r], g[choice[g] != r]
+                    frm, to = choice[g], np.full(len(g), r)
+                else:  # push a group out: every other candidate of r's groups
+                    mine = np.flatnonzero(movable & (choice == r))
+                    if not mine.size:
                         continue
-                    dv = viol(frm, -m.weight[g]) + viol(to, m.weight[g]) - viol(frm, 0.0) - viol(to, 0.0)
-                    if dv >= -1e-9:
-                        continue
-                    s_to, mv_to = m.value(g, to)
-                    s_fr, mv_fr = m.value(g, frm)
-                    gain = -dv * m.band_penalty + (s_to - mv_to) - (s_fr - mv_fr)
-                    if best is None or gain > best[0]:
-                        best = (gain, g, to)
-                if best is None or best[0] <= 0:
+                    idx = np.concatenate([np.arange(offset[x], offset[x] + sizes[x]) for x in mine.tolist()])
+                    g = f_grp[idx]
+                    keep = f_rep[idx] != r
+                    idx, g = idx[keep], g[keep]
+                    frm, to = np.full(len(g), r), f_rep[idx]
+                if not len(g):
                     continue
-                _, g, to = best
-                frm = int(choice[g])
-                choice[g] = to
-                w[frm] -= m.weight[g]
-                n[frm] -= m.count[g]
-                w[to] += m.weight[g]
-                n[to] += m.count[g]
-                out_of[frm].remove(g)
-                out_of[to].append(g)
+                wg, ng = m.weight[g], m.count[g]
+                fits = n[to] + ng <= m.cap[to]
+                dv = viol(w[frm] - wg) + viol(w[to] + wg) - viol(w[frm]) - viol(w[to])
+                gain = -dv * m.band_penalty + f_net[idx] - f_net[cur_pos[g]]
+                gain[~fits | (dv >= -1e-9)] = -np.inf
+                b = int(np.argmax(gain))
+                if not gain[b] > 0:
+                    continue
+                gb, fb, tb = int(g[b]), int(frm[b]), int(to[b])
+                choice[gb] = tb
+                cur_pos[gb] = int(idx[b])
+                w[fb] -= m.weight[gb]
+                n[fb] -= m.count[gb]
+                w[tb] += m.weight[gb]
+                n[tb] += m.count[gb]
                 changed = progress = True
             if not progress:
                 break
