@@ -334,3 +334,13 @@ def test_lagrangian_prices_meet_the_band(monkeypatch: pytest.MonkeyPatch) -> Non
     for r in book.reps:
         if r.capacity is not None:
             assert loads[r.id] <= max(r.capacity, Counter(i.owner for i in book.items)[r.id])
+
+
+def test_band_note_blames_locked_cards() -> None:
+    reps = [Rep("a", "A"), Rep("b", "B")]
+    tasks = [(f"l{k}", f"la{k}", "a", True) for k in range(6)] + [("t", "acc", None, False)]
+    book = make_book(reps, tasks)
+    dec = OptimalPolicy().decide(book, settings(band=0.1))
+    note = next(n for n in dec.notes if "not reachable" in n)
+    assert "A (6 held by locked cards and their accounts)" in note
+    assert owners_of(book, dec)["t"] == "b"

@@ -1051,8 +1051,21 @@ class OptimalPolicy:
                 f"{len(unassigned)} account(s) fit no rep's remaining capacity and stay as they are "
                 f"(current owner or unowned): {sample}"
             )
+        # Load that cannot leave a rep: locked or unmanaged tasks and the accounts a locked card pins.
+        pinned = m.fixed_w.copy()
+        for gi, g in enumerate(m.groups):
+            if g.pinned in ridx:
+                pinned[ridx[g.pinned]] += m.weight[gi]
+
+        def cause(k: int) -> str:
+            if loads[k] > m.upper and pinned[k] > m.upper + 1e-6:
+                return f"{pinned[k]:.0f} held by locked cards and their accounts"
+            if loads[k] < m.lower and m.cap[k] < m.lower:
+                return f"capacity {m.cap[k]:.0f}"
+            return f"{loads[k]:.0f}"
+
         outside = [
-            f"{names.get(r, r)} ({loads[k]:.0f})"
+            f"{names.get(r, r)} ({cause(k)})"
             for k, r in enumerate(m.reps)
             if not m.lower - 1e-6 <= loads[k] <= m.upper + 1e-6
         ]
