@@ -8,16 +8,26 @@ leaves an available current owner. Constraints:
 
 * one rep per group (account unity); a group with a locked task stays with that task's owner;
 * capacity: a rep's open tasks (including locked and unmanaged ones) stay within ``Rep.capacity``;
+  a rep already above it never gains and sheds the excess wherever another rep has room;
 * availability: reps who are away get nothing; their tasks move when ``move_from_unavailable``;
 * band: each available rep's workload (count or expected value) within ``±band`` of the mean.
   The band is soft with a penalty far above any fit gain, so settings that cannot be met still give
   the closest division plus a note naming the reps and the cause, never a crash.
 
-Scaling: only groups that must or may move enter the model (groups of away or out-of-band reps,
-unowned work, and groups that would gain from a move); each group considers its current owner, its
-best-fitting reps and a deterministic spread of others (``policy.candidate_reps``); big models are
-solved as an LP relaxation and rounded (assignment LPs are nearly integral); if the solver runs out
-of ``policy.time_limit`` without a solution, the greedy :class:`BalancedPolicy` is used instead.
+Solving and scaling:
+
+* only groups that must or may move enter the model (groups of away, over-capacity or out-of-band
+  reps, unowned work, groups that would gain from a move); the rest stay as fixed load;
+* small books (groups × reps ≤ ``FULL_MODEL``) give every group every rep; big ones give each group
+  ``policy.candidate_reps`` best-fitting reps for its kind of account plus a deterministic spread,
+  the reps under the band and its current and CRM owners, scored without a dense matrix;
+* LP-and-fix: the LP relaxation (HiGHS) assigns nearly every group integrally; the fractional ones
+  plus a few small groups of the reps they touch are solved as a small MILP; a vectorised repair
+  closes any band gap left by integral loads; today's division is kept when it is within
+  ``stay_tolerance`` of the new one (so a re-run after applying the plan changes nothing);
+* beyond ``LP_MAX`` candidate pairs, or when the LP runs out of ``policy.time_limit``, Lagrangian
+  prices on the band and capacity rows (or a best-fit greedy) replace the LP, followed by the repair;
+* ``OptimalPolicy(exact=True)`` solves the full MILP without limits (benchmarks measure the gap).
 
 ``policy.rebalance_only`` (or ``tasksync plan --rebalance`` with ``[policy] name = "optimal"`` and
 ``rebalance_only = true``): only tasks of away reps, unowned tasks and tasks of reps outside the band
