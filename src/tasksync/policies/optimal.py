@@ -1053,7 +1053,10 @@ class OptimalPolicy:
                     why = f"joins the account's other tasks with {who}"
                 else:
                     gain = m.value(gi, r)[0] - m.value(gi, o)[0]
-                    why = f"better fit with {who} ({fit}; {gain:+,.0f} expected value for the account)"
+                    if gain > 0:
+                        why = f"better fit with {who} ({fit}; {gain:+,.0f} fit-weighted expected value)"
+                    else:  # part of a chain of moves that keeps every rep in the band
+                        why = f"rebalancing: {names[item.owner]} to {who} makes room within the band ({fit})"
                 reasons[item.key] = why
         if unassigned:
             sample = ", ".join(repr(t) for t in unassigned[:5])
