@@ -164,7 +164,11 @@ def test_per_kind_options_and_xlsx_files_in_load_crm(tmp_path: Path) -> None:
     data = load_crm(settings.crm, settings.base_dir)
     assert len(data.deals) == 336 and data.deals[0].value == 33900.0
     raw["crm"]["options"] = {"deal": {"sheet": "Deals"}}
-    with pytest.raises(ConfigError, match="unknown kind"):
+    with pytest.raises(ConfigError, match=r"crm\.options: unknown kind\(s\) 'deal'"):
+        load_crm(settings_from_mapping(raw, base_dir=config.parent).crm, config.parent)
+    raw["crm"]["options"] = {}
+    raw["crm"]["columns"] = {"opportunities": {"id": "Id"}}
+    with pytest.raises(ConfigError, match=r"crm\.columns: unknown kind\(s\) 'opportunities'"):
         load_crm(settings_from_mapping(raw, base_dir=config.parent).crm, config.parent)
 
 

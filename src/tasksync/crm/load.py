@@ -149,9 +149,10 @@ class FileOptions:
 
 
 def file_options(settings: CrmSettings, kind: str) -> FileOptions:
-    unknown = sorted(set(settings.options) - set(KINDS))
-    if unknown:
-        raise ConfigError(f"crm.options: unknown kind(s) {', '.join(map(repr, unknown))}; use {', '.join(KINDS)}")
+    for section, table in (("options", settings.options), ("columns", settings.columns)):
+        unknown = sorted(set(table) - set(KINDS))
+        if unknown:
+            raise ConfigError(f"crm.{section}: unknown kind(s) {', '.join(map(repr, unknown))}; use {', '.join(KINDS)}")
     o = settings.options.get(kind)
 
     def pick(name: str) -> Any:
