@@ -172,8 +172,9 @@ class Result:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def measure(name: str, fn: Callable[[Path], int], full: Path, quarter: Path, repeat: int) -> Result:
-    fn(quarter)  # warm up: page cache, imports, regex compilation
+def measure(name: str, fn: Callable[[Path], int], full: Path, quarter: Path, repeat: int, warm: bool = True) -> Result:
+    if warm:
+        fn(quarter)  # warm up: page cache, imports, regex compilation
     seconds = float("inf")
     for _ in range(repeat):  # best of `repeat`, in CPU seconds: other load on the machine
         gc.collect()  # inflates wall time far more than it changes the work done
