@@ -623,6 +623,7 @@ class OptimalPolicy:
         if n_x > LP_MAX:  # too big for the LP in good time: Lagrangian prices, then repair
             self._prices(m, movers, choice, fw, fn, left)
             self._repair(m, choice)
+            self._improve(m, choice)
             return choice, "prices+repair", "heuristic", n_x
         c, cons, bounds, integ, gi_arr, ri_arr = self._programme(m, movers, fw, fn, False)
         n_var = len(c)
@@ -630,6 +631,7 @@ class OptimalPolicy:
         if res.x is None:  # out of time (or numerical trouble): best fit with room, group by group
             self._greedy(movers, m, choice, fw, fn)
             self._repair(m, choice)
+            self._improve(m, choice)
             return choice, "greedy-fallback", str(res.message), n_var
         frac: list[int] = []
         self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, frac)
@@ -695,6 +697,7 @@ class OptimalPolicy:
         left: Callable[[], float | None],
         rounds: int = 300,
         min_rounds: int = 60,
+        stop_after: int = 20,
     ) -> None:
         """Lagrangian relaxation of the band and capacity rows, by projected subgradient steps.
 
@@ -736,7 +739,7 @@ class OptimalPolicy:
             value = float(net[pick].sum())
             if best is None or (bad, -value) < (best[0], -best[1]):
                 best = (bad, value, r_of.copy())
-            if bad == 0.0 and k > 20:
+            if bad == 0.0 and k > stop_after:
                 break
             remaining = left()
             if k >= min_rounds and remaining is not None and remaining < 0.5:
@@ -750,6 +753,60 @@ class OptimalPolicy:
             choice[g] = r
             fw[r] += m.weight[g]
             fn[r] += m.count[g]
+
+    @staticmethod
+    def _improve(m: _Model, choice: np.ndarray, passes: int = 3) -> int:
+        """Single-group moves that raise the objective and keep every rep in the band and capacity.
+
+        Run after the price heuristic (whose division is feasible but not LP-optimal); returns moves made.
+        """
+        n_g = len(m.groups)
+        w = m.fixed_w.copy()
+        n = m.fixed_n.copy()
+        for gi in range(n_g):
+            r = int(choice[gi])
+            if r >= 0:
+                w[r] += m.weight[gi]
+                n[r] += m.count[gi]
+            else:
+                m.keep(gi, w, n)
+        nets = [m.score[g] - m.move[g] for g in range(n_g)]
+        gains = []
+        for g in range(n_g):
+            if m.held[g] or choice[g] < 0:
+                continue
+            cur = float(nets[g][np.searchsorted(m.cand[g], choice[g])])
+            gains.append((cur - float(nets[g].max()), g))  # most to gain first
+        gains.sort()
+        made = 0
+        for _ in range(passes):
+            moved = 0
+            for _, g in gains:
+                frm = int(choice[g])
+                cur = float(nets[g][np.searchsorted(m.cand[g], frm)])
+                wg, ng = float(m.weight[g]), float(m.count[g])
+                if w[frm] - wg < m.lower - 1e-9 and w[frm] <= m.upper + 1e-9:
+                    continue
+                best, best_r = cur + 1e-9 * max(abs(cur), 1.0), -1
+                for pos in np.flatnonzero(nets[g] > best).tolist():
+                    r = int(m.cand[g][pos])
+                    if r == frm or w[r] + wg > m.upper + 1e-9 or n[r] + ng > m.cap[r]:
+                        continue
+                    if w[r] < m.lower - 1e-9 and w[r] + wg > m.upper + 1e-9:
+                        continue
+                    if nets[g][pos] > best:
+                        best, best_r = float(nets[g][pos]), r
+                if best_r >= 0:
+                    choice[g] = best_r
+                    w[frm] -= wg
+                    n[frm] -= ng
+                    w[best_r] += wg
+                    n[best_r] += ng
+                    moved += 1
+            made += moved
+            if not moved:
+                break
+        return made
 
     @staticmethod
     def _repair(m: _Model, choice: np.ndarray, rounds: int = 200) -> bool:
