@@ -164,7 +164,8 @@ def run_openpyxl(path: Path) -> int:
 class Result:
     name: str
     rows: int
-    seconds: float
+    seconds: float  # CPU
+    wall: float
     peak_full: int
     peak_quarter: int
 
@@ -176,12 +177,14 @@ class Result:
 def measure(name: str, fn: Callable[[Path], int], full: Path, quarter: Path, repeat: int, warm: bool = True) -> Result:
     if warm:
         fn(quarter)  # warm up: page cache, imports, regex compilation
-    seconds = float("inf")
-    for _ in range(repeat):  # best of `repeat`, in CPU seconds: other load on the machine
+    seconds = wall = float("inf")
+    rows = 0
+    for _ in range(repeat):  # best of `repeat`; CPU seconds, as other load on the machine
         gc.collect()  # inflates wall time far more than it changes the work done
-        t0 = time.process_time()
+        t0, w0 = time.process_time(), time.perf_counter()
         rows = fn(full)
         seconds = min(seconds, time.process_time() - t0)
+        wall = min(wall, time.perf_counter() - w0)
     peaks = []
     for p in (full, quarter):
         gc.collect()
@@ -189,17 +192,17 @@ def measure(name: str, fn: Callable[[Path], int], full: Path, quarter: Path, rep
         fn(p)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    return Result(name, rows, seconds, peaks[0], peaks[1])
+    return Result(name, rows, seconds, wall, peaks[0], peaks[1])
 
 
 def print_table(title: str, results: list[Result], baseline: Result) -> None:
     print(f"\n{title}")
-    head = f"{'reader':44} {'rows':>9} {'CPU s':>8} {'rows/s':>10} {'vs base':>8}"
+    head = f"{'reader':44} {'rows':>9} {'CPU s':>7} {'wall s':>7} {'rows/s':>9} {'vs base':>8}"
     print(head + f" {'peak MB':>8} {'peak MB @1/4':>12}")
     print("-" * (len(head) + 22))
     for r in results:
         print(
-            f"{r.name:44} {r.rows:>9,} {r.seconds:>8.2f} {r.rate:>10,.0f} "
+            f"{r.name:44} {r.rows:>9,} {r.seconds:>7.2f} {r.wall:>7.2f} {r.rate:>9,.0f} "
             f"{r.rate / baseline.rate:>7.2f}x {r.peak_full / 1e6:>8.2f} "
             f"{r.peak_quarter / 1e6:>12.2f}"
         )
