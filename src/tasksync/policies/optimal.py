@@ -90,6 +90,9 @@ __all__ = ["OptimalPolicy", "SolveInfo", "workload_stats"]
 LP_MAX = 120_000  # candidate pairs above which Lagrangian prices replace the LP
 FULL_MODEL = 100_000  # groups × reps up to which every group may go to every rep
 _EPS = 1e-9
+BLOCK_REPS = 100  # big books are divided in blocks of about this many reps...
+BLOCK_ITEMS = 25_000  # ...when they have more tasks than this
+MIN_BLOCK_SECONDS = 4.0  # solver time per block at least (the time limit is shared between blocks)
 
 
 def workload_stats(loads: Sequence[float]) -> tuple[float, float]:
@@ -983,7 +986,6 @@ class OptimalPolicy:
     # -- decide ----------------------------------------------------------------------------------
     def decide(self, book: Book, settings: Settings) -> Decisions:
         t0 = time.perf_counter()
-        p = settings.policy
         wm = self._fit(book, settings)
         out = Decisions()
         self.info = SolveInfo()
@@ -992,39 +994,146 @@ class OptimalPolicy:
             self.info.method = "none"
             return self._finish(book, settings, wm, out, {}, {})
         self.info.phases["fit"] = time.perf_counter() - t0
+        n_avail = len(book.available_reps)
+        if not self.exact and n_avail >= 2 * BLOCK_REPS and len(book.items) > BLOCK_ITEMS:
+            decided, reasons = self._divide_blocks(book, settings, wm, out)
+        else:
+            res = self._divide(book, settings, wm, out, t0)
+            if res is None:  # only the exact mode gets here
+                greedy = BalancedPolicy().decide(book, settings)
+                out.by_key = greedy.by_key
+                out.notes.extend(greedy.notes)
+                self.info.method = "balanced-fallback"
+                self.info.seconds = time.perf_counter() - t0
+                return out
+            decided, reasons = res
+        self.info.moved = sum(1 for i in book.items if decided.get(i.key) is not None and decided[i.key] != i.owner)
+        t1 = time.perf_counter()
+        out = self._finish(book, settings, wm, out, decided, reasons)
+        self.info.phases["priority"] = time.perf_counter() - t1
+        self.info.seconds = time.perf_counter() - t0
+        return out
+
+    def _divide(
+        self, book: Book, settings: Settings, wm: WinModel, out: Decisions, t0: float
+    ) -> tuple[dict[str, str | None], dict[str, str]] | None:
+        """Owner and reason per movable item of ``book`` (one programme); None if the exact MILP failed."""
+        p = settings.policy
+        t1 = time.perf_counter()
         m = self._model(book, settings, wm, self.exact)
-        self.info.phases["model"] = time.perf_counter() - t0 - sum(self.info.phases.values())
+        self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(self._feasibility_notes(m, names, settings))
         limit = None if self.exact else max(p.time_limit - (time.perf_counter() - t0), 0.1)
+        t1 = time.perf_counter()
         choice, method, status, n_var = self._solve(m, limit)
-        self.info.phases["solve"] = time.perf_counter() - t0 - sum(self.info.phases.values())
-        self.info.method, self.info.status, self.info.variables = method, status, n_var
-        self.info.groups = sum(1 for h in m.held if not h)
+        self.info.phases["solve"] = self.info.phases.get("solve", 0.0) + time.perf_counter() - t1
+        self.info.method, self.info.status = method, status
+        self.info.variables += n_var
+        self.info.groups += sum(1 for h in m.held if not h)
         if method == "greedy-fallback":
             out.notes.append(f"the optimiser found no division in {p.time_limit:g} s ({status}): greedy division used")
-        if choice is None:  # only the exact mode gets here
+        if choice is None:
             out.notes.append(f"the exact optimiser failed ({status}): balanced policy used")
-            greedy = BalancedPolicy().decide(book, settings)
-            out.by_key = greedy.by_key
-            out.notes.extend(greedy.notes)
-            self.info.method = "balanced-fallback"
-            self.info.seconds = time.perf_counter() - t0
-            return out
+            return None
         if not self.exact:
             choice = self._stay_if_close(m, choice)
-        self.info.objective = self._objective(m, choice)
+        self.info.objective += self._objective(m, choice)
         decided: dict[str, str | None] = {}
         reasons: dict[str, str] = {}
+        t1 = time.perf_counter()
         self._explain(book, m, choice, names, settings, decided, reasons, out)
-        self.info.moved = sum(
-            1 for g in m.groups for i in g.items if decided.get(i.key) is not None and decided[i.key] != i.owner
-        )
-        self.info.phases["explain"] = time.perf_counter() - t0 - sum(self.info.phases.values())
-        out = self._finish(book, settings, wm, out, decided, reasons)
-        self.info.phases["priority"] = time.perf_counter() - t0 - sum(self.info.phases.values())
-        self.info.seconds = time.perf_counter() - t0
-        return out
+        self.info.phases["explain"] = self.info.phases.get("explain", 0.0) + time.perf_counter() - t1
+        return decided, reasons
+
+    def _divide_blocks(
+        self, book: Book, settings: Settings, wm: WinModel, out: Decisions
+    ) -> tuple[dict[str, str | None], dict[str, str]]:
+        """Big books: reps in blocks of about ``BLOCK_REPS`` (dealt round robin, so every block is a
+        small copy of the team), accounts to the block of their owner (or pinned owner), unowned work
+        and the excess of overloaded blocks to the blocks with most room; then one programme per block.
+        """
+        p = settings.policy
+        avail = sorted(book.available_reps, key=lambda r: r.id)
+        n_b = math.ceil(len(avail) / BLOCK_REPS)
+        block_of = {r.id: k % n_b for k, r in enumerate(avail)}
+        by_ev = p.balance_by == "expected_value"
+
+        def weight(i: WorkItem) -> float:
+            return wm.expected_value(i, None) if by_ev else 1.0
+
+        groups: dict[str, list[WorkItem]] = defaultdict(list)
+        fixed: list[WorkItem] = []
+        pins: dict[str, str] = {}
+        load = np.zeros(n_b)
+        rep_load: Counter[str] = Counter()
+        for i in book.items:
+            stuck = i.owner is not None and i.owner not in block_of and not p.move_from_unavailable
+            if not (i.managed and not i.locked) or stuck:
+                fixed.append(i)
+                if i.locked and i.owner:
+                    pins.setdefault(i.group, i.owner)
+                if i.owner in block_of:
+                    load[block_of[i.owner]] += weight(i)
+                    rep_load[i.owner] += 1
+            else:
+                groups[i.group].append(i)
+                if i.owner in block_of:
+                    rep_load[i.owner] += 1
+        g_weight = {k: sum(weight(i) for i in its) for k, its in groups.items()}
+        g_block: dict[str, int] = {}
+        free: list[str] = []
+        owner_of: dict[str, str] = {}
+        for key in sorted(groups):
+            pin = pins.get(key)
+            owners = Counter(i.owner for i in groups[key] if i.owner in block_of)
+            o = pin if pin in block_of else (min(owners, key=lambda r: (-owners[r], r)) if owners else None)
+            if o is None:
+                free.append(key)
+                continue
+            owner_of[key] = o
+            g_block[key] = block_of[o]
+            load[block_of[o]] += g_weight[key]
+        size = np.bincount(np.array(list(block_of.values())), minlength=n_b)
+        target = (load.sum() + sum(g_weight[k] for k in free)) / len(avail) * size
+        # Blocks well above their share give away accounts of their most loaded reps.
+        for b in range(n_b):
+            if load[b] <= target[b] * (1 + p.band / 2):
+                continue
+            mine = [k for k, v in g_block.items() if v == b and pins.get(k) not in block_of]
+            mine.sort(key=lambda k: (-rep_load[owner_of[k]], g_weight[k], k))
+            for k in mine:
+                if load[b] <= target[b]:
+                    break
+                del g_block[k]
+                load[b] -= g_weight[k]
+                free.append(k)
+        for key in sorted(free, key=lambda k: (-g_weight[k], k)):
+            b = int(np.argmax(target - load))
+            g_block[key] = b
+            load[b] += g_weight[key]
+        items: list[list[WorkItem]] = [[] for _ in range(n_b)]
+        for key, its in groups.items():
+            items[g_block[key]].extend(its)
+        for i in fixed:
+            b = block_of.get(i.owner or "", g_block.get(i.group, 0))
+            items[b].append(i)
+        away = [r for r in book.reps if not r.available]
+        limit = max(p.time_limit / n_b, MIN_BLOCK_SECONDS)
+        sub_settings = settings.model_copy(update={"policy": p.model_copy(update={"time_limit": limit})})
+        decided: dict[str, str | None] = {}
+        reasons: dict[str, str] = {}
+        methods: Counter[str] = Counter()
+        for b in range(n_b):
+            reps = [r for r in avail if block_of[r.id] == b] + away
+            sub = Book(reps, {r.id: book.rep_member[r.id] for r in reps}, items[b], book.crm, [], book.today)
+            res = self._divide(sub, sub_settings, wm, out, time.perf_counter())
+            assert res is not None  # only the exact mode fails without a division
+            decided.update(res[0])
+            reasons.update(res[1])
+            methods[self.info.method.split("(")[0]] += 1
+        self.info.method = f"blocks({n_b}): " + ", ".join(f"{k}×{v}" for k, v in sorted(methods.items()))
+        return decided, reasons
 
     def _finish(
         self,
