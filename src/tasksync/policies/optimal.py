@@ -25,8 +25,14 @@ Solving and scaling:
   plus a few small groups of the reps they touch are solved as a small MILP; a vectorised repair
   closes any band gap left by integral loads; today's division is kept when it is within
   ``stay_tolerance`` of the new one (so a re-run after applying the plan changes nothing);
-* beyond ``LP_MAX`` candidate pairs, or when the LP runs out of ``policy.time_limit``, Lagrangian
-  prices on the band and capacity rows (or a best-fit greedy) replace the LP, followed by the repair;
+* books with more than ``BLOCK_ITEMS`` tasks and at least two hundred reps are cut in blocks of about
+  ``BLOCK_REPS`` reps (dealt round robin, so each block is a small copy of the team); accounts go to
+  their owner's block, unowned work and the excess of overloaded blocks to the blocks with most room,
+  and each block is one programme as above (``policy.time_limit`` is shared, at least
+  ``MIN_BLOCK_SECONDS`` per block);
+* beyond ``LP_MAX`` candidate pairs in one programme, or when the LP runs out of time, Lagrangian
+  prices on the band and capacity rows (or a best-fit greedy) replace the LP, followed by the repair
+  and an improvement pass;
 * ``OptimalPolicy(exact=True)`` solves the full MILP without limits (benchmarks measure the gap).
 
 ``policy.rebalance_only`` (or ``tasksync plan --rebalance`` with ``[policy] name = "optimal"`` and
