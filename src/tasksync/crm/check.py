@@ -83,7 +83,7 @@ def handler(args: argparse.Namespace) -> int:
         except TasksyncError as e:
             print(f"{path}: cannot be used", file=out)
             print(f"  {e}", file=out)
-            for p in getattr(e, "problems", [])[:1000]:
+            for p in getattr(e, "problems", []):
                 print(f"  {p}", file=out)
             code = max(code, e.exit_code)
         print(file=out)
