@@ -137,3 +137,11 @@ def test_standalone_module_entry_point(demo: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "history" in proc.stdout and "OK: 900 of 900 rows usable" in proc.stdout
+
+
+def test_through_the_main_cli(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tasksync.cli import main
+
+    assert main(["crm", "check", "crm/accounts.csv", "--kind", "accounts"]) == 0
+    assert "OK: 160 of 160 rows usable" in capsys.readouterr().out
+    assert main(["--no-color", "crm", "check", "nope.csv"]) == 2
