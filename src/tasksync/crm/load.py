@@ -349,6 +349,8 @@ def iter_records(
 
         rows = chain(ahead, table.rows)  # the look-ahead (bounded) first, then the rest
         is_deals, is_history = kind == "deals", kind == "history"
+        has_status = "status" in mapping.columns
+        stage_of = stages.cached  # a dict lookup for stages already seen
 
         width = max((c.index for c in plan_cols), default=0) + 1
         row_values = _compile_row(
@@ -374,15 +376,17 @@ def iter_records(
                 bad += 1
                 continue
             if is_deals:
-                status = values.pop("status", None)
-                outcome = stages(status) if status else "open"
+                status = values.pop("status", None) if has_status else None
+                outcome = stage_of(status) or stages(status) if status else "open"
                 if outcome == "open":
-                    outcome = stages(values["stage"])
+                    stage = values["stage"]
+                    outcome = stage_of(stage) or stages(stage)
                 if outcome != "open":
                     rep.skipped += 1
                     continue
             elif is_history:
-                outcome = stages(values["stage"])
+                stage = values["stage"]
+                outcome = stage_of(stage) or stages(stage)
                 if outcome == "open":
                     open_stages[values["stage"]] += 1
                     rep.skipped += 1

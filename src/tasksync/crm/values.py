@@ -311,6 +311,7 @@ class StageClassifier:
         self.won = {header_key(s) for s in (*WON_STAGES, *won)} - {""}
         self.lost = {header_key(s) for s in (*LOST_STAGES, *lost)} - {""}
         self._cache: dict[str, StageKind] = {}
+        self.cached = self._cache.get  # for hot loops: the answer for a stage seen before, or None
 
     def __call__(self, stage: str) -> StageKind:
         kind = self._cache.get(stage)
