@@ -303,7 +303,9 @@ class OptimalPolicy:
         )
 
     # -- model ---------------------------------------------------------------------------------
-    def _model(self, book: Book, settings: Settings, wm: WinModel, exact: bool) -> _Model:
+    def _model(
+        self, book: Book, settings: Settings, wm: WinModel, exact: bool, mean: float | None = None
+    ) -> _Model:
         p = settings.policy
         rep_objs = sorted(book.available_reps, key=lambda r: r.id)
         avail = [r.id for r in rep_objs]
@@ -347,7 +349,8 @@ class OptimalPolicy:
         mv_total = np.add.reduceat(item_move, st) if n_g else np.zeros(0)
         g_owner = np.array([ridx.get(g.owner, -1) if g.owner else -1 for g in glist], dtype=np.int64)
         total = float(fixed_w.sum() + weight.sum())
-        mean = total / n_r if n_r else 0.0
+        if mean is None:  # a block of a big book uses the whole team's mean
+            mean = total / n_r if n_r else 0.0
         cap = np.array([float(r.capacity) if r.capacity is not None else math.inf for r in rep_objs])
         m = _Model(
             avail, glist, [], [], [], weight, count, g_owner, fixed_w, fixed_n, cap,
@@ -1021,12 +1024,12 @@ class OptimalPolicy:
         return out
 
     def _divide(
-        self, book: Book, settings: Settings, wm: WinModel, out: Decisions, t0: float
+        self, book: Book, settings: Settings, wm: WinModel, out: Decisions, t0: float, mean: float | None = None
     ) -> tuple[dict[str, str | None], dict[str, str]] | None:
         """Owner and reason per movable item of ``book`` (one programme); None if the exact MILP failed."""
         p = settings.policy
         t1 = time.perf_counter()
-        m = self._model(book, settings, wm, self.exact)
+        m = self._model(book, settings, wm, self.exact, mean)
         self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(self._feasibility_notes(m, names, settings))
@@ -1060,9 +1063,14 @@ class OptimalPolicy:
         and the excess of overloaded blocks to the blocks with most room; then one programme per block.
         """
         p = settings.policy
-        avail = sorted(book.available_reps, key=lambda r: r.id)
+        # Dealt by capacity, so that every block gets its share of room.
+        big = 10**9
+        avail = sorted(book.available_reps, key=lambda r: (-(r.capacity if r.capacity is not None else big), r.id))
         n_b = math.ceil(len(avail) / BLOCK_REPS)
         block_of = {r.id: k % n_b for k, r in enumerate(avail)}
+        room = np.zeros(n_b)
+        for r in avail:
+            room[block_of[r.id]] += r.capacity if r.capacity is not None else big
         by_ev = p.balance_by == "expected_value"
 
         def weight(i: WorkItem) -> float:
@@ -1072,6 +1080,7 @@ class OptimalPolicy:
         fixed: list[WorkItem] = []
         pins: dict[str, str] = {}
         load = np.zeros(n_b)
+        tasks = np.zeros(n_b)
         rep_load: Counter[str] = Counter()
         for i in book.items:
             stuck = i.owner is not None and i.owner not in block_of and not p.move_from_unavailable
@@ -1081,6 +1090,7 @@ class OptimalPolicy:
                     pins.setdefault(i.group, i.owner)
                 if i.owner in block_of:
                     load[block_of[i.owner]] += weight(i)
+                    tasks[block_of[i.owner]] += 1
                     rep_load[i.owner] += 1
             else:
                 groups[i.group].append(i)
@@ -1100,24 +1110,33 @@ class OptimalPolicy:
             owner_of[key] = o
             g_block[key] = block_of[o]
             load[block_of[o]] += g_weight[key]
+            tasks[block_of[o]] += len(groups[key])
         size = np.bincount(np.array(list(block_of.values())), minlength=n_b)
-        target = (load.sum() + sum(g_weight[k] for k in free)) / len(avail) * size
-        # Blocks well above their share give away accounts of their most loaded reps.
+        team_mean = (load.sum() + sum(g_weight[k] for k in free)) / len(avail)
+        target = team_mean * size
+        # Blocks above what their reps can hold within the band (or their capacity), or above their
+        # share while another block is short, give away accounts of their most loaded reps.
+        short = bool((load + sum(g_weight[k] for k in free) < target * (1 - p.band)).any())
         for b in range(n_b):
-            if load[b] <= target[b] * (1 + p.band / 2):
+            goal = target[b] if short else target[b] * (1 + p.band / 2)
+            if load[b] <= (goal if short else target[b] * (1 + p.band)) and tasks[b] <= room[b]:
                 continue
             mine = [k for k, v in g_block.items() if v == b and pins.get(k) not in block_of]
             mine.sort(key=lambda k: (-rep_load[owner_of[k]], g_weight[k], k))
             for k in mine:
-                if load[b] <= target[b]:
+                if load[b] <= goal and tasks[b] <= room[b]:
                     break
                 del g_block[k]
                 load[b] -= g_weight[k]
+                tasks[b] -= len(groups[k])
                 free.append(k)
         for key in sorted(free, key=lambda k: (-g_weight[k], k)):
-            b = int(np.argmax(target - load))
+            n_k = len(groups[key])
+            spare = np.where(tasks + n_k <= room, target - load, -np.inf)
+            b = int(np.argmax(spare)) if np.isfinite(spare).any() else int(np.argmax(room - tasks))
             g_block[key] = b
             load[b] += g_weight[key]
+            tasks[b] += n_k
         items: list[list[WorkItem]] = [[] for _ in range(n_b)]
         for key, its in groups.items():
             items[g_block[key]].extend(its)
@@ -1133,7 +1152,7 @@ class OptimalPolicy:
         for b in range(n_b):
             reps = [r for r in avail if block_of[r.id] == b] + away
             sub = Book(reps, {r.id: book.rep_member[r.id] for r in reps}, items[b], book.crm, [], book.today)
-            res = self._divide(sub, sub_settings, wm, out, time.perf_counter())
+            res = self._divide(sub, sub_settings, wm, out, time.perf_counter(), team_mean)
             assert res is not None  # only the exact mode fails without a division
             decided.update(res[0])
             reasons.update(res[1])
@@ -1213,6 +1232,9 @@ class OptimalPolicy:
                 o = ridx.get(item.owner, -1) if item.owner else -1
                 if item.owner is None:
                     why = f"unowned; to {who} ({fit})"
+                elif o < 0 and (away := book.crm.reps_by_id.get(item.owner)) is not None and away.available:
+                    # A big book's block: the owner is in another block, which had to give work away.
+                    why = f"{names.get(item.owner, item.owner)}'s share of the team is full; to {who} ({fit})"
                 elif o < 0:
                     why = f"{names.get(item.owner, item.owner)} is away; to {who} ({fit})"
                 elif cur_n[o] > m.cap[o]:
@@ -1225,7 +1247,7 @@ class OptimalPolicy:
                     why = f"joins the account's other tasks with {who}"
                 else:
                     gain = m.value(gi, r)[0] - m.value(gi, o)[0]
-                    if gain > 0:
+                    if gain > 0 and not settings.policy.rebalance_only:
                         why = f"better fit with {who} ({fit}; {gain:+,.0f} fit-weighted expected value)"
                     else:  # part of a chain of moves that keeps every rep in the band
                         why = f"rebalancing: {names[item.owner]} to {who} makes room within the band ({fit})"
