@@ -7,6 +7,7 @@ cards, or owners a person changed since tasksync last wrote them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -18,7 +19,7 @@ from tasksync.settings import PolicySettings, Settings
 __all__ = ["Book", "WorkItem", "build_book", "match_reps", "segment_of"]
 
 
-def size_band_of(employees: int | None, bands: dict[str, float]) -> str | None:
+def size_band_of(employees: int | None, bands: Mapping[str, float]) -> str | None:
     """The largest size band whose lower bound ``employees`` reaches."""
     if employees is None:
         return None

@@ -16,18 +16,7 @@ from tasksync.crm.records import ClosedDeal, CrmData, Rep
 from tasksync.policies.book import WorkItem
 from tasksync.settings import PolicySettings, PrioritySettings
 
-__all__ = ["WinModel", "assign_tiers", "size_band"]
-
-
-def size_band(employees: int | None, bands: Mapping[str, float]) -> str | None:
-    """The largest band whose lower bound ``employees`` reaches."""
-    if employees is None:
-        return None
-    best: str | None = None
-    for name, low in sorted(bands.items(), key=lambda kv: kv[1]):
-        if employees >= low:
-            best = name
-    return best
+__all__ = ["WinModel", "assign_tiers"]
 
 
 @dataclass
