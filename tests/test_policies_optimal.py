@@ -373,3 +373,12 @@ def test_block_decomposition_for_big_books(monkeypatch: pytest.MonkeyPatch) -> N
     assert ev.evaluate(book, s, owners) > ev.evaluate(book, s, owners_of(book, greedy))
     again = OptimalPolicy().decide(apply_decisions(book, dec), s)
     assert all(d.owner in (None, owners[k]) for k, d in again.by_key.items())
+
+
+def test_keep_current_owner_false_drops_the_move_cost() -> None:
+    book = synthetic_book(500, 10, seed=8)
+    keep = OptimalPolicy()
+    keep.decide(book, settings(band=0.3))
+    free = OptimalPolicy()
+    free.decide(book, settings(band=0.3, keep_current_owner=False))
+    assert free.info.moved > keep.info.moved

@@ -342,7 +342,8 @@ class OptimalPolicy:
         base_ev = np.clip(scorer.p0, 0.01, 0.99) * scorer.value
         item_w = base_ev if by_ev else np.ones(len(items))
         item_owner = np.array([ridx.get(i.owner, -1) if i.owner else -1 for i in items], dtype=np.int64)
-        item_move = np.where(item_owner >= 0, p.move_cost * np.maximum(base_ev, 1e-6), 0.0)
+        move_cost = p.move_cost if p.keep_current_owner else 0.0  # keep_current_owner = false: no pull to stay
+        item_move = np.where(item_owner >= 0, move_cost * np.maximum(base_ev, 1e-6), 0.0)
         st = np.array(starts, dtype=np.int64)
         weight = np.add.reduceat(item_w, st) if n_g else np.zeros(0)
         count = np.diff(np.append(st, len(items))).astype(float) if n_g else np.zeros(0)
