@@ -303,9 +303,7 @@ class OptimalPolicy:
         )
 
     # -- model ---------------------------------------------------------------------------------
-    def _model(
-        self, book: Book, settings: Settings, wm: WinModel, exact: bool, mean: float | None = None
-    ) -> _Model:
+    def _model(self, book: Book, settings: Settings, wm: WinModel, exact: bool, mean: float | None = None) -> _Model:
         p = settings.policy
         rep_objs = sorted(book.available_reps, key=lambda r: r.id)
         avail = [r.id for r in rep_objs]
@@ -1296,18 +1294,3 @@ def _why(item: WorkItem, rep: Rep, settings: Settings) -> str:
     if item.account is not None and item.account.owner == rep.id:
         parts.append("owns the account")
     return ", ".join(parts) or "most room"
-
-
-def loads_by_rep(
-    book: Book, owners: Mapping[str, str | None], weight: Mapping[str, float] | None = None
-) -> dict[str, float]:
-    """Workload per available rep (count, or summed ``weight`` per item key) under ``owners``."""
-    out: dict[str, float] = defaultdict(float)
-    avail = {r.id for r in book.available_reps}
-    for r in avail:
-        out[r] = 0.0
-    for item in book.items:
-        o = owners.get(item.key) or item.owner
-        if o in avail:
-            out[o] += weight[item.key] if weight is not None else 1.0
-    return dict(out)
