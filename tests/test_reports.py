@@ -96,6 +96,9 @@ def test_plan_data_adds_up(example: Path, capsys: pytest.CaptureFixture[str]) ->
         "rep away",
         "pinned owner",
         "account kept together",
+        "over capacity",
+        "better fit",
+        "rebalancing",
         "unowned",
         "new card",
     }

@@ -109,7 +109,7 @@ field = "Priority"
 tiers = ["P1", "P2", "P3", "P4"]
 
 [policy]
-name = "balanced"
+name = "optimal"
 band = 0.10              # every available rep within ±10% of the mean workload
 balance_by = "count"
 pin_label = "pinned"

@@ -125,6 +125,10 @@ _REASON_KINDS: list[tuple[str, str]] = [
     (r"is away", "rep away"),
     (r"pinned", "pinned owner"),
     (r"account's other tasks", "account kept together"),
+    (r"over capacity", "over capacity"),
+    (r"share of the team is full", "over capacity"),
+    (r"^better fit", "better fit"),
+    (r"^rebalancing", "rebalancing"),
     (r"^unowned", "unowned"),
     (r"undo|revert", "undo"),
 ]
@@ -245,7 +249,7 @@ def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str
                 "before": "",
                 "after": f"{stages.get(n.stage_id, n.stage_id)}, {fmt(n.assignees)}, {n.priority or '(none)'}",
                 "reason": n.reason,
-                "reason_kind": "new card" if not n.reason else reason_kind(n.reason),
+                "reason_kind": "new card",
                 "reps": sorted({rep_name.get(member_rep[m], m) for m in n.assignees if m in member_rep}),
             }
         )

@@ -101,7 +101,7 @@ class SegmentRule(_Section):
 class PolicySettings(_Section):
     """Division and priority rules."""
 
-    name: str = "balanced"
+    name: str = "optimal"
     band: float = 0.10  # each rep's workload within ±band of the mean
     balance_by: Literal["count", "expected_value"] = "count"
     keep_current_owner: bool = True

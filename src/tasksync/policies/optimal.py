@@ -185,6 +185,10 @@ class _Model:
         np.add.at(w, r, ow)
         np.add.at(n, r, on)
 
+    def is_candidate(self, gi: int, r: int) -> bool:
+        pos = int(np.searchsorted(self.cand[gi], r))
+        return pos < len(self.cand[gi]) and int(self.cand[gi][pos]) == r
+
     def value(self, gi: int, r: int) -> tuple[float, float]:
         """(score, move cost) of giving group ``gi`` to rep index ``r`` (must be a candidate)."""
         pos = int(np.searchsorted(self.cand[gi], r))
@@ -1244,6 +1248,8 @@ class OptimalPolicy:
                     why = f"{who} below the band ({cur_w[r]:.0f} < {m.lower:.0f}); from {names[item.owner]}"
                 elif g.owner != item.owner:
                     why = f"joins the account's other tasks with {who}"
+                elif not m.is_candidate(gi, o):  # the owner fits so poorly it was not even considered
+                    why = f"better fit with {who} ({fit})"
                 else:
                     gain = m.value(gi, r)[0] - m.value(gi, o)[0]
                     if gain > 0 and not settings.policy.rebalance_only:

@@ -137,7 +137,7 @@ def make_plan(
                     priority=priority,
                     description=f"CRM deal {item.deal.id}",
                     due=item.deal.close_date,
-                    reason=d.reason,
+                    reason=f"open CRM deal without a card; {d.reason}",
                 )
             )
             continue
