@@ -14,10 +14,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from tasksync.crm.records import Rep
 from tasksync.policies.base import Decision, Decisions
 from tasksync.policies.book import Book, WorkItem
-from tasksync.policies.scoring import WinModel, assign_tiers, fit_bonus
+from tasksync.policies.scoring import WinModel, assign_tiers, fit_bonus, fit_reasons
 from tasksync.settings import Settings
 
 __all__ = ["BalancedPolicy", "prioritise"]
@@ -43,20 +42,6 @@ def prioritise(
     scores = {k: model.expected_value(i, owners.get(k, i.owner)) for k, i in managed.items()}
     tiers = assign_tiers(scores, {k: i.priority for k, i in managed.items()}, managed, settings.priority, book.today)
     return {k: (tiers[k], scores[k]) for k in tiers}
-
-
-def _why(item: WorkItem, rep: Rep, settings: Settings) -> str:
-    parts = []
-    p = settings.policy
-    if item.sector and item.sector.casefold() in {s.casefold() for s in rep.sectors}:
-        parts.append(f"strong in {item.sector}")
-    if item.region and rep.region and item.region.casefold() == rep.region.casefold():
-        parts.append(f"covers {item.region}")
-    if rep.role and p.role_weight and rep.role == ("farmer" if item.existing_customer else "hunter"):
-        parts.append(f"{rep.role} for {'a customer' if item.existing_customer else 'a prospect'}")
-    if item.account is not None and item.account.owner == rep.id:
-        parts.append("owns the account")
-    return ", ".join(parts) or "most room"
 
 
 class BalancedPolicy:
@@ -159,7 +144,7 @@ class BalancedPolicy:
                         out.notes.append(f"no rep has capacity for {g.items[0].title!r}: left unassigned")
                         continue
                     best = min(spare, key=lambda r: (load[r], r))
-                why = _why(g.items[0], reps[best], settings)
+                why = fit_reasons(g.items[0], reps[best], settings.policy)
                 give(g, best, f"{g.reason}; to {names[best]} ({why})")
             # Under the band: pull groups from the most loaded reps.
             for r in sorted(reps, key=lambda r: (load[r], r)):

@@ -88,7 +88,7 @@ from tasksync.crm.records import Rep
 from tasksync.policies.balanced import BalancedPolicy, prioritise
 from tasksync.policies.base import Decision, Decisions
 from tasksync.policies.book import Book, WorkItem
-from tasksync.policies.scoring import WinModel
+from tasksync.policies.scoring import WinModel, fit_reasons
 from tasksync.settings import PolicySettings, Settings
 
 __all__ = ["OptimalPolicy", "SolveInfo", "workload_stats"]
@@ -1231,7 +1231,7 @@ class OptimalPolicy:
                 if item.owner == to:
                     reasons[item.key] = f"kept with {'the pinned owner ' if g.pinned else ''}{who}"
                     continue
-                fit = _why(item, reps[to], settings)
+                fit = fit_reasons(item, reps[to], settings.policy)
                 o = ridx.get(item.owner, -1) if item.owner else -1
                 if item.owner is None:
                     why = f"unowned; to {who} ({fit})"
@@ -1286,17 +1286,3 @@ class OptimalPolicy:
                 f"band ±{settings.policy.band:.0%} around {m.mean:.1f} ({m.lower:.1f}..{m.upper:.1f}) not reachable "
                 f"for: {', '.join(sorted(outside))} (locked tasks, capacity or account sizes)"
             )
-
-
-def _why(item: WorkItem, rep: Rep, settings: Settings) -> str:
-    parts = []
-    p = settings.policy
-    if item.sector and item.sector.casefold() in {s.casefold() for s in rep.sectors}:
-        parts.append(f"strong in {item.sector}")
-    if item.region and rep.region and item.region.casefold() == rep.region.casefold():
-        parts.append(f"covers {item.region}")
-    if rep.role and p.role_weight and rep.role == ("farmer" if item.existing_customer else "hunter"):
-        parts.append(f"{rep.role} for {'a customer' if item.existing_customer else 'a prospect'}")
-    if item.account is not None and item.account.owner == rep.id:
-        parts.append("owns the account")
-    return ", ".join(parts) or "most room"

@@ -16,7 +16,7 @@ from tasksync.crm.records import ClosedDeal, CrmData, Rep
 from tasksync.policies.book import WorkItem
 from tasksync.settings import PolicySettings, PrioritySettings
 
-__all__ = ["WinModel", "assign_tiers"]
+__all__ = ["WinModel", "assign_tiers", "fit_bonus", "fit_reasons"]
 
 
 @dataclass
@@ -163,6 +163,20 @@ def fit_bonus(item: WorkItem, rep: Rep, settings: PolicySettings) -> float:
     if item.account is not None and item.account.owner == rep.id:
         bonus += settings.continuity_weight
     return bonus
+
+
+def fit_reasons(item: WorkItem, rep: Rep, settings: PolicySettings) -> str:
+    """Why ``rep`` fits ``item``, in words: the same terms :func:`fit_bonus` weighs."""
+    parts = []
+    if item.sector and item.sector.casefold() in {s.casefold() for s in rep.sectors}:
+        parts.append(f"strong in {item.sector}")
+    if item.region and rep.region and item.region.casefold() == rep.region.casefold():
+        parts.append(f"covers {item.region}")
+    if rep.role and settings.role_weight and rep.role == ("farmer" if item.existing_customer else "hunter"):
+        parts.append(f"{rep.role} for {'a customer' if item.existing_customer else 'a prospect'}")
+    if item.account is not None and item.account.owner == rep.id:
+        parts.append("owns the account")
+    return ", ".join(parts) or "most room"
 
 
 def assign_tiers(
