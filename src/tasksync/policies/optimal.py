@@ -1241,7 +1241,8 @@ class OptimalPolicy:
                 elif o < 0:
                     why = f"{names.get(item.owner, item.owner)} is away; to {who} ({fit})"
                 elif cur_n[o] > m.cap[o]:
-                    why = f"{names[item.owner]} over capacity ({cur_n[o]:.0f} > {m.cap[o]:.0f}); to {who} ({fit})"
+                    held = f"their accounts hold {cur_n[o]:.0f} tasks > {m.cap[o]:.0f}"
+                    why = f"{names[item.owner]} over capacity ({held}); to {who} ({fit})"
                 elif cur_w[o] > m.upper + _EPS:
                     why = f"{names[item.owner]} above the band ({cur_w[o]:.0f} > {m.upper:.0f}); to {who} ({fit})"
                 elif cur_w[r] < m.lower - _EPS:
