@@ -291,7 +291,7 @@ def test_rebalance_after_capacity_cut_moves_only_the_excess() -> None:
     owners = owners_of(book, dec)
     moved = [i for i in book.items if owners[i.key] != i.owner]
     assert len(moved) == 3 and all(i.owner == "a" for i in moved)
-    assert all("A over capacity (6 > 3)" in dec.by_key[i.key].reason for i in moved)
+    assert all("A over capacity (their accounts hold 6 tasks > 3)" in dec.by_key[i.key].reason for i in moved)
     assert Counter(owners.values())["a"] == 3
 
 
