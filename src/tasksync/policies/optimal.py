@@ -194,6 +194,19 @@ class _Model:
         pos = int(np.searchsorted(self.cand[gi], r))
         return float(self.score[gi][pos]), float(self.move[gi][pos])
 
+    def loads_for(self, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Band load and task count per rep under ``choice`` (rep index per group, -1: unassigned,
+        whose tasks stay with their current owners)."""
+        w, n = self.fixed_w.copy(), self.fixed_n.copy()
+        for gi in range(len(self.groups)):
+            r = int(choice[gi])
+            if r >= 0:
+                w[r] += self.weight[gi]
+                n[r] += self.count[gi]
+            else:
+                self.keep(gi, w, n)
+        return w, n
+
     def current_loads(self) -> tuple[np.ndarray, np.ndarray]:
         """Band load and task count per rep if nothing moved (unowned and away reps' work excluded)."""
         w, n = self.fixed_w.copy(), self.fixed_n.copy()
@@ -776,15 +789,7 @@ class OptimalPolicy:
         Run after the price heuristic (whose division is feasible but not LP-optimal); returns moves made.
         """
         n_g = len(m.groups)
-        w = m.fixed_w.copy()
-        n = m.fixed_n.copy()
-        for gi in range(n_g):
-            r = int(choice[gi])
-            if r >= 0:
-                w[r] += m.weight[gi]
-                n[r] += m.count[gi]
-            else:
-                m.keep(gi, w, n)
+        w, n = m.loads_for(choice)
         nets = [m.score[g] - m.move[g] for g in range(n_g)]
         gains = []
         for g in range(n_g):
@@ -831,15 +836,7 @@ class OptimalPolicy:
         A move never takes a rep above its capacity.
         """
         n_g, n_r = len(m.groups), len(m.reps)
-        w = m.fixed_w.copy()
-        n = m.fixed_n.copy()
-        for gi in range(n_g):
-            r = int(choice[gi])
-            if r >= 0:
-                w[r] += m.weight[gi]
-                n[r] += m.count[gi]
-            else:
-                m.keep(gi, w, n)
+        w, n = m.loads_for(choice)
         movable = np.array([not m.held[g] and choice[g] >= 0 for g in range(n_g)], dtype=bool)
         if not movable.any():
             return False
