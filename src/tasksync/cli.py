@@ -47,7 +47,7 @@ def _today(args: argparse.Namespace) -> Any:
 def _workspace(args: argparse.Namespace) -> Any:
     from tasksync.sync.workspace import Workspace
 
-    return Workspace(_settings(args), today=_today(args))
+    return Workspace(_settings(args), today=_today(args), board=args.board)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="configuration file (default: tasksync.toml, or $TASKSYNC_CONFIG)",
     )
     parser.add_argument("--no-color", action="store_true", help="plain output")
+    parser.add_argument("--board", help="which of several configured Trello boards (id, short link or URL)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run plan, apply and report on the built-in example")

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from tasksync.connectors import open_connector
 from tasksync.errors import TasksyncError
 from tasksync.settings import Settings, load_settings
 
@@ -77,7 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     today = date.fromisoformat(args.today) if args.today else None
     lock = ServiceLock(lock_path_for(settings.path(settings.state_path)))
     with lock:
-        svc = SyncService(settings, today=today)
+        connector = open_connector(settings, args.board) if getattr(args, "board", None) else None
+        svc = SyncService(settings, today=today, connector=connector)
         servers: list[Any] = []
         try:
             if args.accept_crm:

@@ -31,10 +31,17 @@ __all__ = ["Workspace"]
 class Workspace:
     """Lazily opens what each operation needs; close it (or use ``with``) when done."""
 
-    def __init__(self, settings: Settings, connector: Connector | None = None, today: date | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        connector: Connector | None = None,
+        today: date | None = None,
+        board: str | None = None,
+    ) -> None:
         self.settings = settings
         self._connector = connector
         self.today = today
+        self.board = board
 
     def __enter__(self) -> Workspace:
         return self
@@ -49,7 +56,7 @@ class Workspace:
     @property
     def connector(self) -> Connector:
         if self._connector is None:
-            self._connector = open_connector(self.settings)
+            self._connector = open_connector(self.settings, self.board)
         return self._connector
 
     @cached_property
