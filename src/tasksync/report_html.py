@@ -546,7 +546,7 @@ def render_html(data: Mapping[str, Any]) -> str:
             ev_label,
         )
         + "</section>"
-        '<section><h2>Segment mix per rep</h2><p class="note">Open cards per sector'
+        '<section><h2>Segment mix per rep</h2><p class="note">Open cards per segment (configured rules, else sector)'
         + (" after the plan." if is_plan else ".")
         + "</p>"
         + _stacked_bars(_HALF, reps, "segments", seg_order, seg_colors, "Segment mix per rep")
