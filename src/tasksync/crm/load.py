@@ -73,6 +73,7 @@ FIELDS: dict[str, dict[str, ColumnSpec]] = {
         "role": ColumnSpec("Role"),
         "sectors": ColumnSpec("Sectors", "list"),
         "capacity": ColumnSpec("Capacity", "int"),
+        "capacity_value": ColumnSpec("Capacity Value", "amount"),
         "quota": ColumnSpec("Quota", "amount"),
         "available": ColumnSpec("Available", "bool"),
     },

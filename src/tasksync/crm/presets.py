@@ -461,6 +461,8 @@ SYNONYMS: dict[str, Headers] = {
                     "擅长行业", "负责行业", "行业"),
         "capacity": ("Capacity", "Max Tasks", "Max Deals", "Workload Limit", "最大任务数",
                      "容量", "最大客户数"),
+        "capacity_value": ("Capacity Value", "Value Capacity", "Max Pipeline", "Max Pipeline Value",
+                           "Pipeline Capacity", "Pipeline Limit", "最大商机金额", "容量金额"),
         "quota": ("Quota", "Target", "Monthly Quota", "Sales Target", "指标", "销售指标",
                   "业绩目标", "销售目标", "月度目标"),
         "available": ("Available", "Active", "Is Active", "Availability", "Status",

@@ -20,6 +20,7 @@ class Rep:
     role: str | None = None  # "hunter" (new accounts) or "farmer" (existing ones)
     sectors: tuple[str, ...] = ()  # sectors the rep is strong in
     capacity: int | None = None  # most open tasks the rep should hold
+    capacity_value: float | None = None  # most open pipeline value (sum of deal values) the rep should hold
     quota: float | None = None  # monthly target
     available: bool = True  # False: away, gets nothing new
 

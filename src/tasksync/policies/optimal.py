@@ -167,6 +167,11 @@ class _Model:
     upper: float
     mean: float
     band_penalty: float = 1.0
+    # Value capacity: open pipeline value (sum of deal values) per group, value that cannot move,
+    # and each rep's ``Rep.capacity_value`` (inf when none).
+    value_: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fixed_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    vcap: np.ndarray = field(default_factory=lambda: np.zeros(0))
     held: list[bool] = field(default_factory=list)  # per group: stays where it is (no reason to move)
     # Current load of movable tasks by (group, available owner), sorted by group: a group left
     # unassigned keeps its tasks with their current owners, so this load stays where it is.
@@ -174,16 +179,29 @@ class _Model:
     own_r: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     own_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
     own_n: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    own_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
-    def own(self, gi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def own(self, gi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         lo, hi = np.searchsorted(self.own_g, [gi, gi + 1])
-        return self.own_r[lo:hi], self.own_w[lo:hi], self.own_n[lo:hi]
+        return self.own_r[lo:hi], self.own_w[lo:hi], self.own_n[lo:hi], self.own_v[lo:hi]
 
-    def keep(self, gi: int, w: np.ndarray, n: np.ndarray) -> None:
-        """Add a group left unassigned to the loads ``w`` and ``n`` (its tasks stay with their owners)."""
-        r, ow, on = self.own(gi)
+    def keep(self, gi: int, w: np.ndarray, n: np.ndarray, v: np.ndarray | None = None) -> None:
+        """Add a group left unassigned to the loads ``w``, ``n`` and ``v`` (its tasks stay with their owners)."""
+        r, ow, on, ov = self.own(gi)
         np.add.at(w, r, ow)
         np.add.at(n, r, on)
+        if v is not None:
+            np.add.at(v, r, ov)
+
+    def vfits(self, v: np.ndarray | float, r: np.ndarray | int) -> np.ndarray | bool:
+        """Whether pipeline value ``v`` is within the value capacity of rep(s) ``r`` (rounding tolerated)."""
+        vc = self.vcap[r]
+        ok: np.ndarray | bool = v <= vc + 1e-9 * np.abs(np.where(np.isfinite(vc), vc, 0.0)) + 1e-6
+        return ok
+
+    @property
+    def value_capped(self) -> bool:
+        return bool(np.isfinite(self.vcap).any())
 
     def is_candidate(self, gi: int, r: int) -> bool:
         pos = int(np.searchsorted(self.cand[gi], r))
@@ -194,26 +212,29 @@ class _Model:
         pos = int(np.searchsorted(self.cand[gi], r))
         return float(self.score[gi][pos]), float(self.move[gi][pos])
 
-    def loads_for(self, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Band load and task count per rep under ``choice`` (rep index per group, -1: unassigned,
-        whose tasks stay with their current owners)."""
-        w, n = self.fixed_w.copy(), self.fixed_n.copy()
+    def loads_for(self, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Band load, task count and pipeline value per rep under ``choice`` (rep index per group,
+        -1: unassigned, whose tasks stay with their current owners)."""
+        w, n, v = self.fixed_w.copy(), self.fixed_n.copy(), self.fixed_v.copy()
         for gi in range(len(self.groups)):
             r = int(choice[gi])
             if r >= 0:
                 w[r] += self.weight[gi]
                 n[r] += self.count[gi]
+                v[r] += self.value_[gi]
             else:
-                self.keep(gi, w, n)
-        return w, n
+                self.keep(gi, w, n, v)
+        return w, n, v
 
-    def current_loads(self) -> tuple[np.ndarray, np.ndarray]:
-        """Band load and task count per rep if nothing moved (unowned and away reps' work excluded)."""
-        w, n = self.fixed_w.copy(), self.fixed_n.copy()
+    def current_loads(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Band load, task count and pipeline value per rep if nothing moved (unowned and away reps'
+        work excluded)."""
+        w, n, v = self.fixed_w.copy(), self.fixed_n.copy(), self.fixed_v.copy()
         own = self.owner >= 0
         np.add.at(w, self.owner[own], self.weight[own])
         np.add.at(n, self.owner[own], self.count[own])
-        return w, n
+        np.add.at(v, self.owner[own], self.value_[own])
+        return w, n, v
 
 
 class _Scorer:
@@ -329,6 +350,7 @@ class OptimalPolicy:
         n_r = len(avail)
         fixed_w = np.zeros(n_r)
         fixed_n = np.zeros(n_r)
+        fixed_v = np.zeros(n_r)
         groups: dict[str, _Group] = {}
         pins: dict[str, str] = {}
         for item in book.items:
@@ -339,6 +361,7 @@ class OptimalPolicy:
                     k = ridx[item.owner]
                     fixed_w[k] += wm.expected_value(item, None) if by_ev else 1.0
                     fixed_n[k] += 1
+                    fixed_v[k] += item.value
                 if item.locked and item.owner:
                     pins.setdefault(item.group, item.owner)
                 continue
@@ -363,6 +386,7 @@ class OptimalPolicy:
         weight = np.add.reduceat(item_w, st) if n_g else np.zeros(0)
         count = np.diff(np.append(st, len(items))).astype(float) if n_g else np.zeros(0)
         mv_total = np.add.reduceat(item_move, st) if n_g else np.zeros(0)
+        g_value = np.add.reduceat(scorer.value, st) if n_g else np.zeros(0)
         g_owner = np.array([ridx.get(g.owner, -1) if g.owner else -1 for g in glist], dtype=np.int64)
         total = float(fixed_w.sum() + weight.sum())
         if mean is None:  # a block of a big book uses the whole team's mean
@@ -372,6 +396,8 @@ class OptimalPolicy:
             avail, glist, [], [], [], weight, count, g_owner, fixed_w, fixed_n, cap,
             *_band(mean, p.band, by_ev), mean,
         )  # fmt: skip
+        m.value_, m.fixed_v = g_value.astype(float), fixed_v
+        m.vcap = np.array([float(r.capacity_value) if r.capacity_value is not None else math.inf for r in rep_objs])
         if p.rebalance_only:
             # Moving costs more than any fit gain: only what the band needs moves.
             bound = float(scorer.value.max(initial=0.0)) * 0.99 * (1 + sum(scorer.w)) * float(count.max(initial=1))
@@ -384,9 +410,10 @@ class OptimalPolicy:
         m.own_g, m.own_r = uniq // max(n_r, 1), uniq % max(n_r, 1)
         m.own_w = np.bincount(inv, weights=item_w[sel_own], minlength=len(uniq)).astype(float)
         m.own_n = np.bincount(inv, minlength=len(uniq)).astype(float)
+        m.own_v = np.bincount(inv, weights=scorer.value[sel_own], minlength=len(uniq)).astype(float)
         own_mv = np.bincount(inv, weights=item_move[sel_own], minlength=len(uniq)).astype(float)
-        cur_w, cur_n = m.current_loads()
-        over = (cur_w > m.upper + _EPS) | (cur_n > cap)
+        cur_w, cur_n, cur_v = m.current_loads()
+        over = (cur_w > m.upper + _EPS) | (cur_n > cap) | ~np.asarray(m.vfits(cur_v, np.arange(n_r)), dtype=bool)
         under = cur_w < m.lower - _EPS
         above_mean = cur_w > mean + _EPS
         # Small books: every group with every rep (the LP is cheap); big ones: pruned candidates.
@@ -541,7 +568,7 @@ class OptimalPolicy:
     # -- solve -----------------------------------------------------------------------------------
     @staticmethod
     def _programme(
-        m: _Model, movers: list[int], fw: np.ndarray, fn: np.ndarray, integral: bool
+        m: _Model, movers: list[int], fw: np.ndarray, fn: np.ndarray, fv: np.ndarray, integral: bool
     ) -> tuple[np.ndarray, LinearConstraint, Bounds, np.ndarray, np.ndarray, np.ndarray]:
         """The (MI)LP for groups ``movers`` given fixed loads; returns c, A, bounds, integrality, group, rep."""
         n_r = len(m.reps)
@@ -560,7 +587,7 @@ class OptimalPolicy:
         mv_arr = np.array(movers, dtype=np.int64)
         in_prog = np.isin(m.own_g, mv_arr)
         u_col = n_x + np.searchsorted(mv_arr, m.own_g[in_prog])  # movers are sorted
-        u_rep, u_w, u_n = m.own_r[in_prog], m.own_w[in_prog], m.own_n[in_prog]
+        u_rep, u_w, u_n, u_v = m.own_r[in_prog], m.own_w[in_prog], m.own_n[in_prog], m.own_v[in_prog]
         rows = [gi_arr, np.arange(n_m)]  # one rep per group: sum_r x + u = 1
         cols = [x_cols, n_x + np.arange(n_m)]
         vals = [np.ones(n_x), np.ones(n_m)]
@@ -600,11 +627,36 @@ class OptimalPolicy:
             n_cap = 0
             cap_slack_ub = np.zeros(0)
         cap_pen = 2.0 * m.band_penalty * float(m.weight.max(initial=1.0)) + float(np.abs(net).max(initial=0.0)) + 1.0
-        c = np.concatenate([c, np.full(n_cap, cap_pen)])
-        n_var += n_cap
+        vcapped = np.isfinite(m.vcap)
+        if vcapped.any():  # value capacity (open pipeline), variables s_val (one per capped rep) after s_cap
+            vrow = np.cumsum(vcapped) - 1
+            sel = vcapped[ri_arr]
+            u_sel = vcapped[u_rep]
+            n_vc = int(vcapped.sum())
+            rows += [base + vrow[ri_arr[sel]], base + vrow[u_rep[u_sel]], base + np.arange(n_vc)]
+            cols += [x_cols[sel], u_col[u_sel], n_var + n_cap + np.arange(n_vc)]
+            vals += [m.value_[mg][sel], u_v[u_sel], -np.ones(n_vc)]
+            lb += [np.full(n_vc, -np.inf)]
+            vroom = np.maximum(m.vcap[vcapped] - fv[vcapped], 0.0)
+            ub += [vroom]
+            held_v = np.bincount(u_rep, weights=u_v, minlength=n_r)[vcapped]
+            vslack_ub = np.maximum(held_v - vroom, 0.0)
+            base += n_vc
+            # A unit of excess value costs as much as a whole task over capacity costs per smallest account.
+            pos_v = m.value_[m.value_ > 0]
+            v_unit = max(float(pos_v.min(initial=1.0)), 1e-3 * float(pos_v.mean()) if pos_v.size else 1.0)
+            vcap_pen = cap_pen / max(v_unit, 1e-9)
+        else:
+            n_vc = 0
+            vslack_ub = np.zeros(0)
+            vcap_pen = 0.0
+        c = np.concatenate([c, np.full(n_cap, cap_pen), np.full(n_vc, vcap_pen)])
+        n_var += n_cap + n_vc
         a = csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(base, n_var))
         cons = LinearConstraint(a, np.concatenate(lb), np.concatenate(ub))
-        bounds = Bounds(np.zeros(n_var), np.concatenate([np.ones(n_x + n_m), np.full(2 * n_r, np.inf), cap_slack_ub]))
+        bounds = Bounds(
+            np.zeros(n_var), np.concatenate([np.ones(n_x + n_m), np.full(2 * n_r, np.inf), cap_slack_ub, vslack_ub])
+        )
         integrality = np.zeros(n_var)
         if integral:
             integrality[: n_x + n_m] = 1
@@ -621,13 +673,14 @@ class OptimalPolicy:
         n_g = len(m.groups)
         choice = np.full(n_g, -1)
         movers = [gi for gi in range(n_g) if not m.held[gi]]
-        fw, fn = m.fixed_w.copy(), m.fixed_n.copy()
+        fw, fn, fv = m.fixed_w.copy(), m.fixed_n.copy(), m.fixed_v.copy()
         for gi in range(n_g):
             if m.held[gi]:  # constant load
                 r = int(m.cand[gi][0])
                 choice[gi] = r
                 fw[r] += m.weight[gi]
                 fn[r] += m.count[gi]
+                fv[r] += m.value_[gi]
         if not movers:
             return choice, "fixed", "nothing to move", 0
 
@@ -641,28 +694,28 @@ class OptimalPolicy:
             return None if time_limit is None else time_limit - (time.perf_counter() - t0)
 
         if self.exact:
-            c, cons, bounds, integ, gi_arr, ri_arr = self._programme(m, movers, fw, fn, True)
+            c, cons, bounds, integ, gi_arr, ri_arr = self._programme(m, movers, fw, fn, fv, True)
             res = milp(c, constraints=cons, integrality=integ, bounds=bounds, options=options(time_limit, 0.0))
             if res.x is None:
                 return None, "milp", str(res.message), len(c)
-            self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, [])
+            self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, fv, [])
             return choice, "milp", "optimal" if res.status == 0 else str(res.message), len(c)
         n_x = sum(len(m.cand[g]) for g in movers)
         if n_x > LP_MAX:  # too big for the LP in good time: Lagrangian prices, then repair
-            self._prices(m, movers, choice, fw, fn, left)
+            self._prices(m, movers, choice, fw, fn, fv, left)
             self._repair(m, choice)
             self._improve(m, choice)
             return choice, "prices+repair", "heuristic", n_x
-        c, cons, bounds, integ, gi_arr, ri_arr = self._programme(m, movers, fw, fn, False)
+        c, cons, bounds, integ, gi_arr, ri_arr = self._programme(m, movers, fw, fn, fv, False)
         n_var = len(c)
         res = milp(c, constraints=cons, integrality=integ, bounds=bounds, options=options(left(), 0.0))
         if res.x is None:  # out of time (or numerical trouble): best fit with room, group by group
-            self._greedy(movers, m, choice, fw, fn)
+            self._greedy(movers, m, choice, fw, fn, fv)
             self._repair(m, choice)
             self._improve(m, choice)
             return choice, "greedy-fallback", str(res.message), n_var
         frac: list[int] = []
-        self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, frac)
+        self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, fv, frac)
         method = "lp"
         if frac:
             # The fractional groups, plus a few small groups of each rep they touch, as a small MILP:
@@ -680,19 +733,20 @@ class OptimalPolicy:
                     choice[g] = -1
                     fw[r] -= m.weight[g]
                     fn[r] -= m.count[g]
+                    fv[r] -= m.value_[g]
             sub = sorted(sub_set)
-            c2, cons2, b2, integ2, g2, r2 = self._programme(m, sub, fw, fn, True)
+            c2, cons2, b2, integ2, g2, r2 = self._programme(m, sub, fw, fn, fv, True)
             # The small MILP gets a share of the time; its incumbent is used if it does not prove optimality.
             budget = self.sub_time if time_limit is None else min(self.sub_time, left() or 0.0)
             res2 = milp(c2, constraints=cons2, integrality=integ2, bounds=b2, options=options(budget, self.mip_gap))
             rest: list[int] = []
             if res2.x is not None:
-                self._take(m, sub, res2.x, g2, r2, choice, fw, fn, rest)
+                self._take(m, sub, res2.x, g2, r2, choice, fw, fn, fv, rest)
                 method = f"lp+milp({len(sub)})"
             else:
                 rest = list(range(len(sub)))
                 method = "lp+rounding"
-            self._greedy([sub[j] for j in rest], m, choice, fw, fn)
+            self._greedy([sub[j] for j in rest], m, choice, fw, fn, fv)
         if self._repair(m, choice):
             method += "+repair"
         return choice, method, "optimal" if res.status == 0 else str(res.message), n_var
@@ -709,8 +763,9 @@ class OptimalPolicy:
             if any(i.owner != g.owner for i in g.items) or int(m.owner[gi]) not in m.cand[gi].tolist():
                 return choice
         stay = m.owner.copy()
-        w, n = m.current_loads()
-        if (n > m.cap).any() or (w > m.upper + 1e-6).any() or (w < m.lower - 1e-6).any():
+        w, n, v = m.current_loads()
+        over_v = not np.all(m.vfits(v, np.arange(len(m.reps))))
+        if (n > m.cap).any() or over_v or (w > m.upper + 1e-6).any() or (w < m.lower - 1e-6).any():
             return choice
         new, old = self._objective(m, choice), self._objective(m, stay)
         return stay if old >= new - self.stay_tolerance * abs(new) else choice
@@ -722,6 +777,7 @@ class OptimalPolicy:
         choice: np.ndarray,
         fw: np.ndarray,
         fn: np.ndarray,
+        fv: np.ndarray,
         left: Callable[[], float | None],
         rounds: int = 300,
         min_rounds: int = 60,
@@ -743,14 +799,18 @@ class OptimalPolicy:
         grp = np.repeat(np.arange(len(movers)), sizes)
         w = m.weight[mv][grp]
         cnt = m.count[mv][grp]
+        val = m.value_[mv][grp]
         cap = np.where(np.isfinite(m.cap), m.cap, np.inf)
+        vcap = m.vcap
+        v_scale = max(float(m.value_[mv].mean()) / max(float(m.count[mv].mean()), 1.0), 1e-9)
         scale = float(np.abs(net).mean()) / max(float(m.weight[mv].mean()), 1e-9)
         lam = np.zeros(n_r)  # price of band load (negative: reward)
         kap = np.zeros(n_r)  # price of a task above capacity
+        vkap = np.zeros(n_r)  # price of pipeline value above value capacity
         best: tuple[float, float, np.ndarray] | None = None
         span = max(m.upper - m.lower, 1e-9 + 0.02 * m.mean)
         for k in range(rounds):
-            adj = net - lam[rep] * w - kap[rep] * cnt
+            adj = net - lam[rep] * w - kap[rep] * cnt - vkap[rep] * val
             # Per group, the position of its best candidate: sort by (group, -adj) and take firsts.
             top = np.maximum.reduceat(adj, starts)
             hit = np.flatnonzero(adj >= top[grp])
@@ -763,7 +823,11 @@ class OptimalPolicy:
             over = np.maximum(load - m.upper, 0.0)
             under = np.maximum(m.lower - load, 0.0)
             cap_over = np.maximum(tasks - cap, 0.0)
-            bad = float(over.sum() + under.sum()) + float(cap_over.sum()) * float(m.weight.max(initial=1.0))
+            pipe = fv + np.bincount(r_of, weights=m.value_[mv], minlength=n_r)
+            v_over = np.where(np.asarray(m.vfits(pipe, np.arange(n_r)), dtype=bool), 0.0, pipe - vcap)
+            bad = float(over.sum() + under.sum()) + float(cap_over.sum() + v_over.sum() / v_scale) * float(
+                m.weight.max(initial=1.0)
+            )
             value = float(net[pick].sum())
             if best is None or (bad, -value) < (best[0], -best[1]):
                 best = (bad, value, r_of.copy())
@@ -775,12 +839,14 @@ class OptimalPolicy:
             step = scale * (1.0 / (1.0 + 0.05 * k))
             lam = lam + step * (over - under) / span
             kap = np.maximum(kap + step * cap_over / max(float(m.count.mean()), 1.0), 0.0)
+            vkap = np.maximum(vkap + step * v_over / (v_scale * v_scale * max(float(m.count.mean()), 1.0)), 0.0)
         assert best is not None
         for j, g in enumerate(movers):
             r = int(best[2][j])
             choice[g] = r
             fw[r] += m.weight[g]
             fn[r] += m.count[g]
+            fv[r] += m.value_[g]
 
     @staticmethod
     def _improve(m: _Model, choice: np.ndarray, passes: int = 3) -> int:
@@ -789,7 +855,7 @@ class OptimalPolicy:
         Run after the price heuristic (whose division is feasible but not LP-optimal); returns moves made.
         """
         n_g = len(m.groups)
-        w, n = m.loads_for(choice)
+        w, n, v = m.loads_for(choice)
         nets = [m.score[g] - m.move[g] for g in range(n_g)]
         gains = []
         for g in range(n_g):
@@ -804,13 +870,13 @@ class OptimalPolicy:
             for _, g in gains:
                 frm = int(choice[g])
                 cur = float(nets[g][np.searchsorted(m.cand[g], frm)])
-                wg, ng = float(m.weight[g]), float(m.count[g])
+                wg, ng, vg = float(m.weight[g]), float(m.count[g]), float(m.value_[g])
                 if w[frm] - wg < m.lower - 1e-9 and w[frm] <= m.upper + 1e-9:
                     continue
                 best, best_r = cur + 1e-9 * max(abs(cur), 1.0), -1
                 for pos in np.flatnonzero(nets[g] > best).tolist():
                     r = int(m.cand[g][pos])
-                    if r == frm or w[r] + wg > m.upper + 1e-9 or n[r] + ng > m.cap[r]:
+                    if r == frm or w[r] + wg > m.upper + 1e-9 or n[r] + ng > m.cap[r] or not m.vfits(v[r] + vg, r):
                         continue
                     if w[r] < m.lower - 1e-9 and w[r] + wg > m.upper + 1e-9:
                         continue
@@ -820,8 +886,10 @@ class OptimalPolicy:
                     choice[g] = best_r
                     w[frm] -= wg
                     n[frm] -= ng
+                    v[frm] -= vg
                     w[best_r] += wg
                     n[best_r] += ng
+                    v[best_r] += vg
                     moved += 1
             made += moved
             if not moved:
@@ -836,7 +904,7 @@ class OptimalPolicy:
         A move never takes a rep above its capacity.
         """
         n_g, n_r = len(m.groups), len(m.reps)
-        w, n = m.loads_for(choice)
+        w, n, v = m.loads_for(choice)
         movable = np.array([not m.held[g] and choice[g] >= 0 for g in range(n_g)], dtype=bool)
         if not movable.any():
             return False
@@ -881,7 +949,7 @@ class OptimalPolicy:
                 if not len(g):
                     continue
                 wg, ng = m.weight[g], m.count[g]
-                fits = n[to] + ng <= m.cap[to]
+                fits = (n[to] + ng <= m.cap[to]) & np.asarray(m.vfits(v[to] + m.value_[g], to), dtype=bool)
                 dv = viol(w[frm] - wg) + viol(w[to] + wg) - viol(w[frm]) - viol(w[to])
                 gain = -dv * m.band_penalty + f_net[idx] - f_net[cur_pos[g]]
                 gain[~fits | (dv >= -1e-9)] = -np.inf
@@ -893,8 +961,10 @@ class OptimalPolicy:
                 cur_pos[gb] = int(idx[b])
                 w[fb] -= m.weight[gb]
                 n[fb] -= m.count[gb]
+                v[fb] -= m.value_[gb]
                 w[tb] += m.weight[gb]
                 n[tb] += m.count[gb]
+                v[tb] += m.value_[gb]
                 changed = progress = True
             if not progress:
                 break
@@ -910,6 +980,7 @@ class OptimalPolicy:
         choice: np.ndarray,
         fw: np.ndarray,
         fn: np.ndarray,
+        fv: np.ndarray,
         frac: list[int],
     ) -> None:
         """Assign groups whose x is integral (updating loads); list the others in ``frac``."""
@@ -931,17 +1002,20 @@ class OptimalPolicy:
                 choice[g] = r
                 fw[r] += m.weight[g]
                 fn[r] += m.count[g]
+                fv[r] += m.value_[g]
             elif x_all[n_x + j] < 1 - 1e-6:  # not (integrally) left unassigned
                 frac.append(j)
             else:
-                m.keep(movers[j], fw, fn)
+                m.keep(movers[j], fw, fn, fv)
 
     @staticmethod
-    def _greedy(groups: list[int], m: _Model, choice: np.ndarray, fw: np.ndarray, fn: np.ndarray) -> None:
+    def _greedy(
+        groups: list[int], m: _Model, choice: np.ndarray, fw: np.ndarray, fn: np.ndarray, fv: np.ndarray
+    ) -> None:
         for g in sorted(groups, key=lambda g: (-float(m.weight[g]), g)):
             best_r, best_v = -1, -math.inf
             for pos, r in enumerate(m.cand[g].tolist()):
-                if fn[r] + m.count[g] > m.cap[r]:
+                if fn[r] + m.count[g] > m.cap[r] or not m.vfits(fv[r] + m.value_[g], r):
                     continue
                 v = float(m.score[g][pos] - m.move[g][pos])
                 over = fw[r] + m.weight[g] - max(m.upper, fw[r])
@@ -955,8 +1029,9 @@ class OptimalPolicy:
                 choice[g] = best_r
                 fw[best_r] += m.weight[g]
                 fn[best_r] += m.count[g]
+                fv[best_r] += m.value_[g]
             else:
-                m.keep(g, fw, fn)
+                m.keep(g, fw, fn, fv)
 
     @staticmethod
     def _objective(m: _Model, choice: np.ndarray) -> float:
@@ -1069,8 +1144,10 @@ class OptimalPolicy:
         n_b = math.ceil(len(avail) / BLOCK_REPS)
         block_of = {r.id: k % n_b for k, r in enumerate(avail)}
         room = np.zeros(n_b)
+        vroom = np.zeros(n_b)  # value capacity per block (inf when a rep of it has none)
         for r in avail:
             room[block_of[r.id]] += r.capacity if r.capacity is not None else big
+            vroom[block_of[r.id]] += r.capacity_value if r.capacity_value is not None else math.inf
         by_ev = p.balance_by == "expected_value"
 
         def weight(i: WorkItem) -> float:
@@ -1081,6 +1158,7 @@ class OptimalPolicy:
         pins: dict[str, str] = {}
         load = np.zeros(n_b)
         tasks = np.zeros(n_b)
+        pipe = np.zeros(n_b)
         rep_load: Counter[str] = Counter()
         for i in book.items:
             stuck = i.owner is not None and i.owner not in block_of and not p.move_from_unavailable
@@ -1091,12 +1169,14 @@ class OptimalPolicy:
                 if i.owner in block_of:
                     load[block_of[i.owner]] += weight(i)
                     tasks[block_of[i.owner]] += 1
+                    pipe[block_of[i.owner]] += i.value
                     rep_load[i.owner] += 1
             else:
                 groups[i.group].append(i)
                 if i.owner in block_of:
                     rep_load[i.owner] += 1
         g_weight = {k: sum(weight(i) for i in its) for k, its in groups.items()}
+        g_value = {k: sum(i.value for i in its) for k, its in groups.items()}
         g_block: dict[str, int] = {}
         free: list[str] = []
         owner_of: dict[str, str] = {}
@@ -1111,6 +1191,7 @@ class OptimalPolicy:
             g_block[key] = block_of[o]
             load[block_of[o]] += g_weight[key]
             tasks[block_of[o]] += len(groups[key])
+            pipe[block_of[o]] += g_value[key]
         size = np.bincount(np.array(list(block_of.values())), minlength=n_b)
         team_mean = (load.sum() + sum(g_weight[k] for k in free)) / len(avail)
         target = team_mean * size
@@ -1119,24 +1200,30 @@ class OptimalPolicy:
         short = bool((load + sum(g_weight[k] for k in free) < target * (1 - p.band)).any())
         for b in range(n_b):
             goal = target[b] if short else target[b] * (1 + p.band / 2)
-            if load[b] <= (goal if short else target[b] * (1 + p.band)) and tasks[b] <= room[b]:
+            if load[b] <= (goal if short else target[b] * (1 + p.band)) and tasks[b] <= room[b] and pipe[b] <= vroom[b]:
                 continue
             mine = [k for k, v in g_block.items() if v == b and pins.get(k) not in block_of]
             mine.sort(key=lambda k: (-rep_load[owner_of[k]], g_weight[k], k))
             for k in mine:
-                if load[b] <= goal and tasks[b] <= room[b]:
+                if load[b] <= goal and tasks[b] <= room[b] and pipe[b] <= vroom[b]:
                     break
                 del g_block[k]
                 load[b] -= g_weight[k]
                 tasks[b] -= len(groups[k])
+                pipe[b] -= g_value[k]
                 free.append(k)
         for key in sorted(free, key=lambda k: (-g_weight[k], k)):
             n_k = len(groups[key])
-            spare = np.where(tasks + n_k <= room, target - load, -np.inf)
-            b = int(np.argmax(spare)) if np.isfinite(spare).any() else int(np.argmax(room - tasks))
+            fits = (tasks + n_k <= room) & (pipe + g_value[key] <= vroom)
+            spare = np.where(fits, target - load, -np.inf)
+            if np.isfinite(spare).any():
+                b = int(np.argmax(spare))
+            else:  # no block has room for both: the most spare tasks, then the most spare value
+                b = int(np.lexsort((-(vroom - pipe), -(room - tasks)))[0])
             g_block[key] = b
             load[b] += g_weight[key]
             tasks[b] += n_k
+            pipe[b] += g_value[key]
         items: list[list[WorkItem]] = [[] for _ in range(n_b)]
         for key, its in groups.items():
             items[g_block[key]].extend(its)
@@ -1188,6 +1275,22 @@ class OptimalPolicy:
         over_fixed = [names.get(r, r) for k, r in enumerate(m.reps) if m.fixed_n[k] > m.cap[k]]
         if over_fixed:
             notes.append(f"locked or unmanaged tasks alone exceed the capacity of: {', '.join(over_fixed)}")
+        if m.value_capped:
+            pipeline = float(m.fixed_v.sum() + m.value_.sum())
+            if np.isfinite(m.vcap).all():
+                total_v = float(m.vcap.sum())
+                if not total_v >= pipeline - 1e-6 * max(pipeline, 1.0):
+                    notes.append(
+                        f"value capacity of {n_r} available reps totals {total_v:,.0f} < {pipeline:,.0f} open "
+                        "pipeline: some accounts keep their current owner or stay unassigned"
+                    )
+            over_v = [
+                f"{names.get(r, r)} ({m.fixed_v[k]:,.0f} > {m.vcap[k]:,.0f})"
+                for k, r in enumerate(m.reps)
+                if not m.vfits(float(m.fixed_v[k]), k)
+            ]
+            if over_v:
+                notes.append(f"locked or unmanaged tasks alone exceed the value capacity of: {', '.join(over_v)}")
         if settings.policy.balance_by == "count":
             low_cap = [names.get(r, r) for k, r in enumerate(m.reps) if m.cap[k] < m.lower - _EPS]
             if low_cap:
@@ -1210,17 +1313,19 @@ class OptimalPolicy:
     ) -> None:
         ridx = {r: i for i, r in enumerate(m.reps)}
         reps = {r.id: r for r in book.reps}
-        cur_w, cur_n = m.current_loads()
+        cur_w, cur_n, cur_v = m.current_loads()
         loads = m.fixed_w.copy()
         counts = m.fixed_n.copy()
+        pipe = m.fixed_v.copy()
         unassigned: list[str] = []
         for gi, g in enumerate(m.groups):
             r = int(choice[gi])
             if r < 0:
                 unassigned.append(g.items[0].title)
-                m.keep(gi, loads, counts)
+                m.keep(gi, loads, counts, pipe)
                 continue
             loads[r] += m.weight[gi]
+            pipe[r] += m.value_[gi]
             to = m.reps[r]
             who = names.get(to, to)
             for item in g.items:
@@ -1240,6 +1345,9 @@ class OptimalPolicy:
                 elif cur_n[o] > m.cap[o]:
                     held = f"their accounts hold {cur_n[o]:.0f} tasks > {m.cap[o]:.0f}"
                     why = f"{names[item.owner]} over capacity ({held}); to {who} ({fit})"
+                elif not m.vfits(float(cur_v[o]), o):
+                    held = f"their accounts hold {cur_v[o]:,.0f} open pipeline > {m.vcap[o]:,.0f}"
+                    why = f"{names[item.owner]} over value capacity ({held}); to {who} ({fit})"
                 elif cur_w[o] > m.upper + _EPS:
                     why = f"{names[item.owner]} above the band ({cur_w[o]:.0f} > {m.upper:.0f}); to {who} ({fit})"
                 elif cur_w[r] < m.lower - _EPS:
@@ -1260,6 +1368,16 @@ class OptimalPolicy:
             out.notes.append(
                 f"{len(unassigned)} account(s) fit no rep's remaining capacity and stay as they are "
                 f"(current owner or unowned): {sample}"
+            )
+        over_v = [
+            f"{names.get(r, r)} ({pipe[k]:,.0f} > {m.vcap[k]:,.0f})"
+            for k, r in enumerate(m.reps)
+            if not m.vfits(float(pipe[k]), k)
+        ]
+        if over_v:
+            out.notes.append(
+                "still above their value capacity (no other rep has room, or locked cards): "
+                + ", ".join(sorted(over_v))
             )
         # Load that cannot leave a rep: locked or unmanaged tasks and the accounts a locked card pins.
         pinned = m.fixed_w.copy()
