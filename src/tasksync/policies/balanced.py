@@ -10,6 +10,7 @@ strength, region, hunter/farmer role and CRM account ownership.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -28,6 +29,7 @@ class _Group:
     items: list[WorkItem]
     weight: float
     owner: str | None  # current majority owner
+    value: float = 0.0  # open pipeline (sum of deal values), for value capacity
     pinned_to: str | None = None
     assigned: str | None = None
     reason: str = ""
@@ -64,6 +66,7 @@ class BalancedPolicy:
 
         load: dict[str, float] = defaultdict(float)
         count: Counter[str] = Counter()
+        pipe: dict[str, float] = defaultdict(float)  # open pipeline value per rep
         groups: dict[str, _Group] = {}
         for item in book.items:
             movable = item.managed and not item.locked
@@ -71,6 +74,7 @@ class BalancedPolicy:
                 if item.owner in reps:
                     load[item.owner] += weight(item, item.owner)
                     count[item.owner] += 1
+                    pipe[item.owner] += item.value
                 if item.locked and item.owner:
                     g = groups.setdefault(item.group, _Group(item.group, [], 0.0, None))
                     g.pinned_to = g.pinned_to or item.owner
@@ -82,6 +86,7 @@ class BalancedPolicy:
                 del groups[g.key]
                 continue
             g.weight = sum(weight(i) for i in g.items)
+            g.value = sum(i.value for i in g.items)
             owners = Counter(i.owner for i in g.items if i.owner)
             g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
             g.fits = {
@@ -93,19 +98,28 @@ class BalancedPolicy:
             mean = total / len(reps)
             upper, lower = mean * (1 + p.band), mean * (1 - p.band)
             cap = {r: rep.capacity if rep.capacity is not None else 10**9 for r, rep in reps.items()}
+            vcap = {r: rep.capacity_value if rep.capacity_value is not None else math.inf for r, rep in reps.items()}
+
+            def within_value(r: str, extra: float = 0.0) -> bool:
+                return pipe[r] + extra <= vcap[r] + 1e-9 * (vcap[r] if math.isfinite(vcap[r]) else 0.0) + 1e-6
+
+            def capacity_for(r: str, g: _Group) -> bool:
+                return count[r] + len(g.items) <= cap[r] and within_value(r, g.value)
 
             def room(r: str, g: _Group) -> bool:
-                return load[r] + g.weight <= upper + 1e-9 and count[r] + len(g.items) <= cap[r]
+                return load[r] + g.weight <= upper + 1e-9 and capacity_for(r, g)
 
             def give(g: _Group, r: str, reason: str) -> None:
                 g.assigned, g.reason = r, reason
                 load[r] += g.weight
                 count[r] += len(g.items)
+                pipe[r] += g.value
 
             def take(g: _Group) -> None:
                 assert g.assigned is not None
                 load[g.assigned] -= g.weight
                 count[g.assigned] -= len(g.items)
+                pipe[g.assigned] -= g.value
                 g.assigned = None
 
             pool: list[_Group] = []
@@ -125,13 +139,20 @@ class BalancedPolicy:
                     (g for g in groups.values() if g.assigned == r and g.pinned_to is None),
                     key=lambda g: (g.fits[r] / max(g.weight, 1e-9), g.weight, g.key),
                 )
+                held = f"{pipe[r]:,.0f} open pipeline > {vcap[r]:,.0f}"  # before any of it is shed
                 for g in mine:
-                    if load[r] <= upper + 1e-9 and count[r] <= cap[r]:
+                    if load[r] <= upper + 1e-9 and count[r] <= cap[r] and within_value(r):
                         break
-                    if any(room(o, g) for o in reps if o != r):
-                        over = f"{load[r]:.0f} > {upper:.0f}" if load[r] > upper else f"over capacity {cap[r]}"
+                    if load[r] > upper + 1e-9 or count[r] > cap[r]:
+                        if any(room(o, g) for o in reps if o != r):
+                            over = f"{load[r]:.0f} > {upper:.0f}" if load[r] > upper else f"over capacity {cap[r]}"
+                            take(g)
+                            g.reason = f"{names[r]} above the band ({over})"
+                            pool.append(g)
+                    elif any(capacity_for(o, g) for o in reps if o != r):
+                        # Over value capacity only: shed to any rep with room for it, even above the band.
                         take(g)
-                        g.reason = f"{names[r]} above the band ({over})"
+                        g.reason = f"{names[r]} over value capacity ({held})"
                         pool.append(g)
             # Place the pool, most valuable first, with the best-fitting rep that has room.
             for g in sorted(pool, key=lambda g: (-g.weight, -max(g.fits.values(), default=0), g.key)):
@@ -139,7 +160,7 @@ class BalancedPolicy:
                 if fits:
                     best = max(fits, key=lambda r: (g.fits[r], -load[r], r))
                 else:
-                    spare = [r for r in reps if count[r] + len(g.items) <= cap[r]]
+                    spare = [r for r in reps if capacity_for(r, g)]
                     if not spare:
                         out.notes.append(f"no rep has capacity for {g.items[0].title!r}: left unassigned")
                         continue
@@ -169,6 +190,12 @@ class BalancedPolicy:
                         r,
                         f"{names[r]} below the band ({load[r]:.0f} < {lower:.0f}); from {names[donor]}",
                     )
+            over_value = [f"{names[r]} ({pipe[r]:,.0f} > {vcap[r]:,.0f})" for r in reps if not within_value(r)]
+            if over_value:
+                out.notes.append(
+                    "still above their value capacity (no other rep has room, or pinned cards): "
+                    + ", ".join(sorted(over_value))
+                )
             infeasible = [names[r] for r in reps if not lower - 1e-9 <= load[r] <= upper + 1e-9]
             if infeasible:
                 out.notes.append(

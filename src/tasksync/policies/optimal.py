@@ -226,6 +226,21 @@ class _Model:
                 self.keep(gi, w, n, v)
         return w, n, v
 
+    def stay_loads(self) -> tuple[np.ndarray, np.ndarray]:
+        """Task count and pipeline value per rep if no group in the programme moved: fixed load, held
+        groups with the rep they are held with, other groups' tasks with their current owners. A rep
+        above a capacity may keep up to this much, never more."""
+        n, v = self.fixed_n.copy(), self.fixed_v.copy()
+        held = np.array(self.held, dtype=bool)
+        if held.any():
+            at = np.array([int(c[0]) for c, h in zip(self.cand, self.held, strict=True) if h], dtype=np.int64)
+            np.add.at(n, at, self.count[held])
+            np.add.at(v, at, self.value_[held])
+        free = ~held[self.own_g] if held.size else np.ones(len(self.own_g), dtype=bool)
+        np.add.at(n, self.own_r[free], self.own_n[free])
+        np.add.at(v, self.own_r[free], self.own_v[free])
+        return n, v
+
     def current_loads(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Band load, task count and pipeline value per rep if nothing moved (unowned and away reps'
         work excluded)."""
@@ -608,6 +623,7 @@ class OptimalPolicy:
         ub += [np.full(n_r, np.inf)]
         base += n_r
         capped = np.isfinite(m.cap)
+        stay_n, stay_v = m.stay_loads()
         if capped.any():  # capacity (task count), variables s_cap (one per capped rep) appended
             cap_row = np.cumsum(capped) - 1
             sel = capped[ri_arr]
@@ -617,11 +633,11 @@ class OptimalPolicy:
             cols += [x_cols[sel], u_col[u_sel], n_var + np.arange(n_cap)]
             vals += [m.count[mg][sel], u_n[u_sel], -np.ones(n_cap)]
             lb += [np.full(n_cap, -np.inf)]
-            room = np.maximum(m.cap[capped] - fn[capped], 0.0)
-            ub += [room]
-            # Over capacity now: the excess may stay (always feasible) at a high cost, never grow.
-            held_now = np.bincount(u_rep, weights=u_n, minlength=n_r)[capped]
-            cap_slack_ub = np.maximum(held_now - room, 0.0)
+            ub += [m.cap[capped] - fn[capped]]
+            # Over capacity now: the excess may stay (always feasible) at a high cost, never grow. The
+            # bound is on the whole book (not this programme's groups), so that the small MILP after
+            # LP-and-fix cannot trade a fixed newcomer for a task that stays.
+            cap_slack_ub = np.maximum(stay_n - m.cap, 0.0)[capped]
             base += n_cap
         else:
             n_cap = 0
@@ -637,10 +653,8 @@ class OptimalPolicy:
             cols += [x_cols[sel], u_col[u_sel], n_var + n_cap + np.arange(n_vc)]
             vals += [m.value_[mg][sel], u_v[u_sel], -np.ones(n_vc)]
             lb += [np.full(n_vc, -np.inf)]
-            vroom = np.maximum(m.vcap[vcapped] - fv[vcapped], 0.0)
-            ub += [vroom]
-            held_v = np.bincount(u_rep, weights=u_v, minlength=n_r)[vcapped]
-            vslack_ub = np.maximum(held_v - vroom, 0.0)
+            ub += [m.vcap[vcapped] - fv[vcapped]]
+            vslack_ub = np.maximum(stay_v - m.vcap, 0.0)[vcapped]
             base += n_vc
             # A unit of excess value costs as much as a whole task over capacity costs per smallest account.
             pos_v = m.value_[m.value_ > 0]
@@ -683,6 +697,7 @@ class OptimalPolicy:
                 fv[r] += m.value_[gi]
         if not movers:
             return choice, "fixed", "nothing to move", 0
+        base = (fw.copy(), fn.copy(), fv.copy())  # loads with every mover still to place
 
         def options(limit: float | None, gap: float) -> dict[str, float | bool]:
             o: dict[str, float | bool] = {"presolve": True, "mip_rel_gap": gap}
@@ -703,6 +718,7 @@ class OptimalPolicy:
         n_x = sum(len(m.cand[g]) for g in movers)
         if n_x > LP_MAX:  # too big for the LP in good time: Lagrangian prices, then repair
             self._prices(m, movers, choice, fw, fn, fv, left)
+            self._shed(m, choice)
             self._repair(m, choice)
             self._improve(m, choice)
             return choice, "prices+repair", "heuristic", n_x
@@ -711,6 +727,7 @@ class OptimalPolicy:
         res = milp(c, constraints=cons, integrality=integ, bounds=bounds, options=options(left(), 0.0))
         if res.x is None:  # out of time (or numerical trouble): best fit with room, group by group
             self._greedy(movers, m, choice, fw, fn, fv)
+            self._shed(m, choice)
             self._repair(m, choice)
             self._improve(m, choice)
             return choice, "greedy-fallback", str(res.message), n_var
@@ -740,9 +757,33 @@ class OptimalPolicy:
             budget = self.sub_time if time_limit is None else min(self.sub_time, left() or 0.0)
             res2 = milp(c2, constraints=cons2, integrality=integ2, bounds=b2, options=options(budget, self.mip_gap))
             rest: list[int] = []
+            remaining = left()
             if res2.x is not None:
                 self._take(m, sub, res2.x, g2, r2, choice, fw, fn, fv, rest)
                 method = f"lp+milp({len(sub)})"
+            elif remaining is None or remaining > 0.2:
+                # The LP's integral groups leave the fractional ones no feasible rounding (it can happen
+                # when reps are over capacity): one MILP over every mover instead.
+                fw, fn, fv = (a.copy() for a in base)
+                choice[movers] = -1
+                c3, cons3, b3, integ3, g3, r3 = self._programme(m, movers, fw, fn, fv, True)
+                opts = options(remaining, self.mip_gap)
+                res3 = milp(c3, constraints=cons3, integrality=integ3, bounds=b3, options=opts)
+                if res3.x is not None:
+                    sub = movers
+                    self._take(m, movers, res3.x, g3, r3, choice, fw, fn, fv, rest)
+                    method = "milp"
+                else:
+                    self._take(m, movers, res.x, gi_arr, ri_arr, choice, fw, fn, fv, [])
+                    rest = list(range(len(sub)))
+                    for g in sub:
+                        if choice[g] >= 0:
+                            r = int(choice[g])
+                            choice[g] = -1
+                            fw[r] -= m.weight[g]
+                            fn[r] -= m.count[g]
+                            fv[r] -= m.value_[g]
+                    method = "lp+rounding"
             else:
                 rest = list(range(len(sub)))
                 method = "lp+rounding"
@@ -895,6 +936,51 @@ class OptimalPolicy:
             if not moved:
                 break
         return made
+
+    @staticmethod
+    def _shed(m: _Model, choice: np.ndarray) -> int:
+        """Move groups off reps above their capacity (task count or pipeline value) to candidates with
+        room, least objective lost first, within the band where possible; returns groups moved.
+
+        The price heuristic meets capacity only approximately; the LP's rows are exact and need no shedding.
+        """
+        n_g, n_r = len(m.groups), len(m.reps)
+        if not (np.isfinite(m.cap).any() or m.value_capped):
+            return 0
+        w, n, v = m.loads_for(choice)
+        moved = 0
+        for r in range(n_r):
+            if n[r] <= m.cap[r] and m.vfits(float(v[r]), r):
+                continue
+            options: list[tuple[float, int, int]] = []  # (objective lost, group, to)
+            for g in range(n_g):
+                if int(choice[g]) != r or m.held[g]:
+                    continue
+                net = m.score[g] - m.move[g]
+                here = float(net[np.searchsorted(m.cand[g], r)])
+                options.extend((here - float(net[pos]), g, to) for pos, to in enumerate(m.cand[g].tolist()) if to != r)
+            options.sort()
+            for within_band in (True, False):
+                for _, g, to in options:
+                    over_n = n[r] > m.cap[r]
+                    if not over_n and m.vfits(float(v[r]), r):
+                        break
+                    wg, ng, vg = float(m.weight[g]), float(m.count[g]), float(m.value_[g])
+                    if int(choice[g]) != r or (not over_n and vg <= 0):  # moved already, or no help
+                        continue
+                    if n[to] + ng > m.cap[to] or not m.vfits(float(v[to] + vg), to):
+                        continue
+                    if within_band and w[to] + wg > m.upper + 1e-9:
+                        continue
+                    choice[g] = to
+                    w[r] -= wg
+                    n[r] -= ng
+                    v[r] -= vg
+                    w[to] += wg
+                    n[to] += ng
+                    v[to] += vg
+                    moved += 1
+        return moved
 
     @staticmethod
     def _repair(m: _Model, choice: np.ndarray, rounds: int = 200) -> bool:
