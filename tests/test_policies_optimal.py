@@ -22,13 +22,18 @@ from tasksync.settings import PolicySettings, Settings
 TODAY = date(2026, 6, 1)
 
 
-def make_book(reps: list[Rep], tasks: list[tuple[str, str, str | None, bool]], value: float = 1000.0) -> Book:
-    """``tasks``: (task id, account id, current owner, locked)."""
+def make_book(
+    reps: list[Rep],
+    tasks: list[tuple[str, str, str | None, bool]],
+    value: float = 1000.0,
+    values: list[float] | None = None,
+) -> Book:
+    """``tasks``: (task id, account id, current owner, locked); ``values``: deal value per task (else ``value``)."""
     accounts = {a: Account(a, f"Account {a}", sector="software") for _, a, _, _ in tasks}
     items = []
     deals = []
-    for tid, acc, owner, locked in tasks:
-        d = Deal(f"d-{tid}", f"deal {tid}", "Lead", acc, value, TODAY)
+    for k, (tid, acc, owner, locked) in enumerate(tasks):
+        d = Deal(f"d-{tid}", f"deal {tid}", "Lead", acc, values[k] if values else value, TODAY)
         deals.append(d)
         items.append(WorkItem(tid, f"task {tid}", tid, "Doing", d, accounts[acc], owner, locked=locked))
     crm = CrmData(reps=reps, accounts=list(accounts.values()), deals=deals)
@@ -239,6 +244,7 @@ def small_books(draw: st.DrawFn) -> Book:
             f"r{k}",
             f"R{k}",
             capacity=draw(st.one_of(st.none(), st.integers(0, 8))),
+            capacity_value=draw(st.one_of(st.none(), st.floats(0, 5e5))),
             available=draw(st.booleans()) if k else True,
         )
         for k in range(n_reps)
@@ -249,7 +255,8 @@ def small_books(draw: st.DrawFn) -> Book:
         acc = f"acc{draw(st.integers(0, max(1, n_tasks // 2)))}"
         owner = draw(st.one_of(st.none(), st.sampled_from([r.id for r in reps])))
         tasks.append((f"t{k}", acc, owner, owner is not None and draw(st.integers(0, 9)) == 0))
-    return make_book(reps, tasks, value=draw(st.floats(0, 1e5)))
+    values = draw(st.lists(st.floats(0, 1e5), min_size=n_tasks, max_size=n_tasks))
+    return make_book(reps, tasks, values=values)
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -257,7 +264,6 @@ def small_books(draw: st.DrawFn) -> Book:
 def test_property_capacity_availability_unity(book: Book, band: float, rebalance: bool) -> None:
     dec = OptimalPolicy().decide(book, settings(band=band, rebalance_only=rebalance))
     avail = {r.id for r in book.available_reps}
-    reps = {r.id: r for r in book.reps}
     owners = owners_of(book, dec)
     for i in book.items:
         d = dec.by_key.get(i.key)
@@ -265,13 +271,7 @@ def test_property_capacity_availability_unity(book: Book, band: float, rebalance
             assert d.owner in (None, i.owner)
         if d is not None and d.owner is not None and d.owner != i.owner:
             assert d.owner in avail  # nothing new for away reps
-    # Capacity: no rep gains tasks beyond its capacity.
-    before = Counter(i.owner for i in book.items)
-    after = Counter(owners.values())
-    for rid, n in after.items():
-        cap = reps[rid].capacity if rid in reps else None
-        if cap is not None and n > before[rid]:
-            assert n <= cap
+    assert_capacities(book, owners)
     # One rep per account among the tasks the policy placed.
     placed: dict[str, set[str | None]] = defaultdict(set)
     for i in book.items:
@@ -279,6 +279,44 @@ def test_property_capacity_availability_unity(book: Book, band: float, rebalance
         if i.managed and d is not None and d.owner is not None:
             placed[i.group].add(d.owner)
     assert all(len(v) == 1 for v in placed.values())
+
+
+def assert_capacities(book: Book, owners: dict[str, str | None]) -> None:
+    """No rep gains tasks beyond its capacity, nor open pipeline beyond its value capacity."""
+    reps = {r.id: r for r in book.reps}
+    before = Counter(i.owner for i in book.items)
+    after = Counter(owners.values())
+    for rid, n in after.items():
+        cap = reps[rid].capacity if rid in reps else None
+        if cap is not None and n > before[rid]:
+            assert n <= cap
+    v_before: Counter[str | None] = Counter()
+    v_after: Counter[str | None] = Counter()
+    for i in book.items:
+        v_before[i.owner] += i.value
+        v_after[owners[i.key]] += i.value
+    for rid, v in v_after.items():
+        vcap = reps[rid].capacity_value if rid in reps else None
+        if vcap is not None and v > v_before[rid] + 1e-6:
+            assert v <= vcap + 1e-6 * max(vcap, 1.0), (rid, v, vcap, v_before[rid])
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_books(), st.floats(0.0, 0.5))
+def test_property_balanced_capacities(book: Book, band: float) -> None:
+    dec = get_policy("balanced").decide(book, settings(band=band))
+    assert_capacities(book, owners_of(book, dec))
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_books(), st.floats(0.0, 0.5))
+def test_property_idempotent_with_capacities(book: Book, band: float) -> None:
+    s = settings(band=band)
+    first = OptimalPolicy().decide(book, s)
+    after = apply_decisions(book, first)
+    again = OptimalPolicy().decide(after, s)
+    moved = [i.key for i in after.items if i.key in again.by_key and again.by_key[i.key].owner not in (None, i.owner)]
+    assert moved == [], (first.notes, again.notes)
 
 
 def test_rebalance_after_capacity_cut_moves_only_the_excess() -> None:

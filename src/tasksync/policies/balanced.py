@@ -190,6 +190,29 @@ class BalancedPolicy:
                         r,
                         f"{names[r]} below the band ({load[r]:.0f} < {lower:.0f}); from {names[donor]}",
                     )
+            # A rep still over capacity (tasks or value) gains nothing: accounts that would bring it
+            # tasks it does not hold today stay as they are (their pinned owner or the team is full).
+            full: list[str] = []
+            for r in sorted(reps):
+                if count[r] <= cap[r] and within_value(r):
+                    continue
+                gaining = [g for g in groups.values() if g.assigned == r and any(i.owner != r for i in g.items)]
+                for g in sorted(gaining, key=lambda g: (-sum(i.owner != r for i in g.items), g.key)):
+                    if count[r] <= cap[r] and within_value(r):
+                        break
+                    take(g)
+                    g.reason = ""
+                    full.append(g.items[0].title)
+                    for i in g.items:  # its tasks stay with their current owners
+                        if i.owner in reps:
+                            load[i.owner] += weight(i, i.owner)
+                            count[i.owner] += 1
+                            pipe[i.owner] += i.value
+            if full:
+                out.notes.append(
+                    f"{len(full)} account(s) fit no rep's remaining capacity (tasks or value) and stay as they are "
+                    f"(current owner or unowned): {', '.join(repr(t) for t in full[:5])}"
+                )
             over_value = [f"{names[r]} ({pipe[r]:,.0f} > {vcap[r]:,.0f})" for r in reps if not within_value(r)]
             if over_value:
                 out.notes.append(
