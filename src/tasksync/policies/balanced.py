@@ -2,10 +2,12 @@
 
 Work is divided by account (all tasks of one account go to one rep). Each rep's workload (task
 count or expected value) is kept within ``±band`` of the mean of available reps and under the
-rep's capacity. Groups stay with their current owner unless the owner is away or above the
-band; the groups that must move, and unowned work, go to the available rep with room who fits
-best: expected value with that rep (win rate learned from history) plus bonuses for sector
-strength, region, hunter/farmer role and CRM account ownership.
+rep's capacity (open tasks, ``Rep.capacity``, and open pipeline value, ``Rep.capacity_value``).
+Groups stay with their current owner unless the owner is away, above the band or over a capacity;
+the groups that must move, and unowned work, go to the available rep with room who fits best:
+expected value with that rep (win rate learned from history) plus bonuses for sector strength,
+region, hunter/farmer role and CRM account ownership. A rep left over a capacity (nobody else has
+room) gains nothing: accounts that would bring them new tasks stay as they are.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ ownership), minus a move cost (``policy.move_cost`` × the task's expected value
 leaves an available current owner. Constraints:
 
 * one rep per group (account unity); a group with a locked task stays with that task's owner;
-* capacity: a rep's open tasks (including locked and unmanaged ones) stay within ``Rep.capacity``;
-  a rep already above it never gains and sheds the excess wherever another rep has room;
+* capacity: a rep's open tasks (including locked and unmanaged ones) stay within ``Rep.capacity``,
+  and their open pipeline (the deal values of those tasks) within ``Rep.capacity_value``; a rep
+  already above either never gains and sheds the excess wherever another rep has room;
 * availability: reps who are away get nothing; their tasks move when ``move_from_unavailable``;
 * band: each available rep's workload (count or expected value) within ``±band`` of the mean.
   The band is soft with a penalty far above any fit gain, so settings that cannot be met still give
@@ -31,8 +32,8 @@ Solving and scaling:
   and each block is one programme as above (``policy.time_limit`` is shared, at least
   ``MIN_BLOCK_SECONDS`` per block);
 * beyond ``LP_MAX`` candidate pairs in one programme, or when the LP runs out of time, Lagrangian
-  prices on the band and capacity rows (or a best-fit greedy) replace the LP, followed by the repair
-  and an improvement pass;
+  prices on the band and capacity rows (or a best-fit greedy) replace the LP, followed by shedding
+  what is left over a capacity, the repair and an improvement pass;
 * ``OptimalPolicy(exact=True)`` solves the full MILP without limits (benchmarks measure the gap).
 
 ``policy.rebalance_only`` (or ``tasksync plan --rebalance`` with ``[policy] name = "optimal"`` and
