@@ -124,6 +124,14 @@ class BalancedPolicy:
                 pipe[g.assigned] -= g.value
                 g.assigned = None
 
+            def stay(g: _Group) -> None:
+                """``g`` is left unassigned: its tasks stay with their current owners and count there."""
+                for i in g.items:
+                    if i.owner in reps:
+                        load[i.owner] += weight(i)
+                        count[i.owner] += 1
+                        pipe[i.owner] += i.value
+
             pool: list[_Group] = []
             for g in sorted(groups.values(), key=lambda g: g.key):
                 if g.pinned_to in reps:
@@ -165,6 +173,7 @@ class BalancedPolicy:
                     spare = [r for r in reps if capacity_for(r, g)]
                     if not spare:
                         out.notes.append(f"no rep has capacity for {g.items[0].title!r}: left unassigned")
+                        stay(g)
                         continue
                     best = min(spare, key=lambda r: (load[r], r))
                 why = fit_reasons(g.items[0], reps[best], settings.policy)
@@ -194,22 +203,24 @@ class BalancedPolicy:
                     )
             # A rep still over capacity (tasks or value) gains nothing: accounts that would bring it
             # tasks it does not hold today stay as they are (their pinned owner or the team is full).
+            # Tasks that stay can take their owner over a capacity in turn: repeat until no rep over
+            # a capacity holds an account with tasks that are new to them.
             full: list[str] = []
-            for r in sorted(reps):
-                if count[r] <= cap[r] and within_value(r):
-                    continue
-                gaining = [g for g in groups.values() if g.assigned == r and any(i.owner != r for i in g.items)]
-                for g in sorted(gaining, key=lambda g: (-sum(i.owner != r for i in g.items), g.key)):
+            changed = True
+            while changed:
+                changed = False
+                for r in sorted(reps):
                     if count[r] <= cap[r] and within_value(r):
-                        break
-                    take(g)
-                    g.reason = ""
-                    full.append(g.items[0].title)
-                    for i in g.items:  # its tasks stay with their current owners
-                        if i.owner in reps:
-                            load[i.owner] += weight(i, i.owner)
-                            count[i.owner] += 1
-                            pipe[i.owner] += i.value
+                        continue
+                    gaining = [g for g in groups.values() if g.assigned == r and any(i.owner != r for i in g.items)]
+                    for g in sorted(gaining, key=lambda g: (-sum(i.owner != r for i in g.items), g.key)):
+                        if count[r] <= cap[r] and within_value(r):
+                            break
+                        take(g)
+                        g.reason = ""
+                        full.append(g.items[0].title)
+                        changed = True
+                        stay(g)
             if full:
                 out.notes.append(
                     f"{len(full)} account(s) fit no rep's remaining capacity (tasks or value) and stay as they are "
