@@ -762,7 +762,7 @@ class OptimalPolicy:
             if res2.x is not None:
                 self._take(m, sub, res2.x, g2, r2, choice, fw, fn, fv, rest)
                 method = f"lp+milp({len(sub)})"
-            elif remaining is None or remaining > 0.2:
+            elif res2.status == 2 and (remaining is None or remaining > 0.2):
                 # The LP's integral groups leave the fractional ones no feasible rounding (it can happen
                 # when reps are over capacity): one MILP over every mover instead.
                 fw, fn, fv = (a.copy() for a in base)
