@@ -332,6 +332,13 @@ def _p_without_rep(wm: WinModel, item: WorkItem) -> float:
     return p * wm.age_lift(item) * wm.stage_lift(item)
 
 
+
+def _shift(loads: tuple[np.ndarray, ...], amounts: tuple[float, ...], frm: int, to: int) -> None:
+    """Move one group's amounts (band weight, task count, pipeline value) from rep ``frm`` to ``to``."""
+    for load, amount in zip(loads, amounts, strict=True):
+        load[frm] -= amount
+        load[to] += amount
+
 class OptimalPolicy:
     """Whole-book division by mixed-integer programming; priorities as in the balanced policy."""
 
@@ -926,12 +933,7 @@ class OptimalPolicy:
                         best, best_r = float(nets[g][pos]), r
                 if best_r >= 0:
                     choice[g] = best_r
-                    w[frm] -= wg
-                    n[frm] -= ng
-                    v[frm] -= vg
-                    w[best_r] += wg
-                    n[best_r] += ng
-                    v[best_r] += vg
+                    _shift((w, n, v), (wg, ng, vg), frm, best_r)
                     moved += 1
             made += moved
             if not moved:
@@ -974,12 +976,7 @@ class OptimalPolicy:
                     if within_band and w[to] + wg > m.upper + 1e-9:
                         continue
                     choice[g] = to
-                    w[r] -= wg
-                    n[r] -= ng
-                    v[r] -= vg
-                    w[to] += wg
-                    n[to] += ng
-                    v[to] += vg
+                    _shift((w, n, v), (wg, ng, vg), r, to)
                     moved += 1
         return moved
 

@@ -778,19 +778,24 @@ class FakeAsana:
             }
         return {"data": page, "next_page": nxt}
 
-    def _project_tasks(self, gid: str, q: Mapping[str, str]) -> JSON:
-        self._check_project(gid)
-        since = q.get("completed_since")
-        tree = _field_tree(q.get("opt_fields"))
-        selected = [
+    def _select_tasks(self, gid: str, completed_since: str | None, modified_since: str | None = None) -> list[_Task]:
+        """The project's tasks as Asana filters them: incomplete ones, plus those completed since
+        ``completed_since`` ("now": none), modified since ``modified_since``."""
+        return [
             t
             for t in (self.tasks[tgid] for tgid in self.project_tasks[gid])
             if not (
-                since is not None
+                completed_since is not None
                 and t.completed
-                and (since == "now" or (t.completed_at or "") < since)
+                and (completed_since == "now" or (t.completed_at or "") < completed_since)
             )
+            and (modified_since is None or t.modified_at >= modified_since)
         ]
+
+    def _project_tasks(self, gid: str, q: Mapping[str, str]) -> JSON:
+        self._check_project(gid)
+        tree = _field_tree(q.get("opt_fields"))
+        selected = self._select_tasks(gid, q.get("completed_since"))
         # Page over the selection first; build representations only for the page served.
         page = self._page(f"/projects/{gid}/tasks", selected, q)
         page["data"] = [
@@ -804,19 +809,8 @@ class FakeAsana:
         if not gid:
             raise _HttpError(400, "project: This fake needs a project to list tasks")
         self._check_project(gid)
-        since = q.get("completed_since")
-        modified = q.get("modified_since")
         tree = _field_tree(q.get("opt_fields"))
-        selected = [
-            t
-            for t in (self.tasks[tgid] for tgid in self.project_tasks[gid])
-            if not (
-                since is not None
-                and t.completed
-                and (since == "now" or (t.completed_at or "") < since)
-            )
-            and (modified is None or t.modified_at >= modified)
-        ]
+        selected = self._select_tasks(gid, q.get("completed_since"), q.get("modified_since"))
         page = self._page(f"/tasks?project={gid}", selected, q)
         page["data"] = [
             _project(self._task_repr(t), tree, ("name", "resource_subtype")) for t in page["data"]
