@@ -21,15 +21,18 @@ __all__ = [
     "Conflict",
     "Field",
     "FieldValue",
+    "JournalStatus",
     "Member",
     "NewTask",
     "Plan",
     "PlanKind",
+    "PlanStatus",
     "Snapshot",
     "Stage",
     "Task",
     "TaskWrite",
     "WriteResult",
+    "WriteStatus",
 ]
 
 
@@ -170,6 +173,37 @@ class PlanKind(StrEnum):
     UNDO = "undo"
 
 
+class PlanStatus(StrEnum):
+    """Where a stored plan is in its life."""
+
+    PROPOSED = "proposed"  # computed by `plan`, waiting to be applied
+    PENDING = "pending"  # an undo plan saved just before it is applied
+    APPLYING = "applying"  # journal started; an interruption leaves it here (resumed by the next writer)
+    APPLIED = "applied"
+    PARTIAL = "partial"  # applied, but some writes failed
+    UNDONE = "undone"
+    SUPERSEDED = "superseded"  # a newer proposal replaced it
+
+
+class JournalStatus(StrEnum):
+    """The state of one journaled change or create."""
+
+    PENDING = "pending"  # journaled, not yet known to have landed
+    DONE = "done"
+    FAILED = "failed"
+    CONFLICT = "conflict"  # the card changed since the plan: skipped
+    UNKNOWN = "unknown"  # sent, but the answer was lost: resolved by the next read
+
+
+class WriteStatus(StrEnum):
+    """The outcome of one :class:`TaskWrite` as a connector reports it."""
+
+    DONE = "done"
+    FAILED = "failed"  # refused or failed for good (nothing was written)
+    CONFLICT = "conflict"  # the card no longer holds :attr:`TaskWrite.before`: not written
+    UNKNOWN = "unknown"  # the request may or may not have landed (answer lost after retries)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """Set one field of one existing task from ``before`` to ``after``, for ``reason``."""
@@ -214,10 +248,17 @@ class Conflict:
 
 @dataclass(frozen=True, slots=True)
 class TaskWrite:
-    """What a connector is asked to write on one task: several fields in one request."""
+    """What a connector is asked to write on one task: several fields in one request.
+
+    ``before`` holds, per field, what the plan expects the card to hold now. A connector that
+    can see the card's current value must not write a field whose value differs from it (a person
+    changed it since the plan) and reports :attr:`WriteStatus.CONFLICT` instead. A field missing
+    from ``before`` is written unconditionally.
+    """
 
     task_id: str
     values: Mapping[Field, FieldValue]
+    before: Mapping[Field, FieldValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +270,13 @@ class WriteResult:
     error: str | None = None
     key: str | None = None  # NewTask.key for creates
     retriable: bool = False
+    status: WriteStatus | None = None  # None: DONE when ok, else FAILED
+
+    @property
+    def outcome(self) -> WriteStatus:
+        if self.status is not None:
+            return self.status
+        return WriteStatus.DONE if self.ok else WriteStatus.FAILED
 
 
 @dataclass(slots=True)
@@ -251,11 +299,14 @@ class Plan:
         return not self.changes and not self.creates
 
     def writes(self) -> list[TaskWrite]:
-        """Group changes by task: one write per task, fields in a stable order."""
-        by_task: dict[str, dict[Field, FieldValue]] = {}
+        """Group changes by task: one write per task, fields in a stable order, each carrying
+        the value the plan expects to find (``before``) so a connector can refuse a stale write."""
+        after: dict[str, dict[Field, FieldValue]] = {}
+        before: dict[str, dict[Field, FieldValue]] = {}
         for c in self.changes:
-            by_task.setdefault(c.task_id, {})[c.field] = c.after
-        return [TaskWrite(tid, values) for tid, values in by_task.items()]
+            after.setdefault(c.task_id, {})[c.field] = c.after
+            before.setdefault(c.task_id, {})[c.field] = c.before
+        return [TaskWrite(tid, values, before[tid]) for tid, values in after.items()]
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _to_jsonable(self)
