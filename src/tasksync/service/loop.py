@@ -480,7 +480,11 @@ class SyncService:
         assert self._crm is not None
         snapshot = self.connector.read()
         kind = PlanKind.REBALANCE if rebalance else PlanKind.SYNC
-        result = make_plan(self.settings, snapshot, self._crm, self.store, kind=kind, today=self.today)
+        from tasksync.team.overrides import explain_overrides, with_rep_overrides  # reps set by command
+
+        crm = with_rep_overrides(self._crm, self.store, self.today)
+        result = make_plan(self.settings, snapshot, crm, self.store, kind=kind, today=self.today)
+        explain_overrides(result, self.store, self.today)
         plan = result.plan
         if not rebalance:
             res.held = len(scheduled_filter(plan, snapshot, result.book))

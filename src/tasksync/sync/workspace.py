@@ -65,7 +65,9 @@ class Workspace:
 
     @cached_property
     def crm(self) -> CrmData:
-        return load_crm(self.settings.crm, self.settings.base_dir)
+        from tasksync.team.overrides import with_rep_overrides  # reps away/capacity/quota set by command
+
+        return with_rep_overrides(load_crm(self.settings.crm, self.settings.base_dir), self.store, self.today)
 
     def plan(self, *, force: bool = False, kind: PlanKind = PlanKind.SYNC, save: bool = True) -> PlanResult:
         """Read the board and the CRM, decide, and save the plan as the board's proposal."""
@@ -78,6 +80,9 @@ class Workspace:
             kind=kind,
             today=self.today,
         )
+        from tasksync.team.overrides import explain_overrides
+
+        explain_overrides(result, self.store, self.today)
         if save:
             self.store.save_plan(result.plan, "proposed")
         return result
