@@ -18,6 +18,10 @@ always agree. Its schema (``"schema": "tasksync.report/1"``)::
     priorities      {"tiers", "before": {tier: n}, "after": {tier: n}} over open cards
     changes         one row per change or card to create, with names instead of ids and a
                     "reason_kind" to filter by
+    conflicts       one row per field a person changed by hand: last_written, current and wanted
+                    (names), and "differs" (false: the person's value is what the policy wants)
+    targets         per rep and for the team: quota, target for the window, won, attainment,
+                    coverage (tasksync.team.targets)
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from tasksync.kpi import Kpis, compute_kpis, owners_after
 from tasksync.model import Field, Plan, PlanKind
 from tasksync.policies.base import Decisions
 from tasksync.sync.engine import ApplyOutcome, PlanResult
+from tasksync.team.targets import print_targets, targets_of
 
 if TYPE_CHECKING:
     from tasksync.settings import Settings
@@ -278,6 +283,19 @@ def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str
             "after": {t: prio_after.get(t, 0) for t in tier_order},
         },
         "changes": changes,
+        "conflicts": [  # what a person changed by hand, with names: left alone unless --force
+            {
+                "task_id": k.task_id,
+                "title": k.title,
+                "field": k.field.value,
+                "last_written": fmt(k.last_written),
+                "current": fmt(k.current),
+                "wanted": fmt(k.wanted),
+                "differs": k.wanted != k.current,
+            }
+            for k in plan.conflicts
+        ],
+        "targets": targets_of(after_dict["reps"], after_dict["months"]),
     }
 
 
@@ -531,6 +549,8 @@ def print_report(kpis: Kpis | Mapping[str, Any], console: Console) -> None:
     console.print(seg)
     if data is not None:
         _priority_table(data, console)
+        if "targets" in data:
+            print_targets(data["targets"], console)
     if k["unowned_tasks"]:
         console.print(f"{k['unowned_tasks']} open tasks have no owner among the reps")
 

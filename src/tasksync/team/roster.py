@@ -15,7 +15,7 @@ from tasksync.crm.records import Rep
 from tasksync.crm.values import normalise_name
 from tasksync.model import Member, Plan, PlanKind
 from tasksync.team.overrides import RepOverride, RepOverrides
-from tasksync.team.targets import targets_of
+from tasksync.team.targets import print_targets, targets_of
 
 if TYPE_CHECKING:
     from tasksync.sync.workspace import Workspace
@@ -107,14 +107,6 @@ def reps_data(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def _money(v: float | None) -> str:
-    return "-" if v is None else f"{v:,.0f}"
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.0%}"
-
-
 def print_reps(data: Mapping[str, Any], console: Console) -> None:
     plain = console.no_color or not console.is_terminal
     style = box.ASCII2 if plain else box.HEAVY_HEAD
@@ -158,27 +150,6 @@ def print_reps(data: Mapping[str, Any], console: Console) -> None:
     if not data["overrides"]:
         console.print("No overrides: every rep as in the reps export.", markup=False)
     print_targets(data["targets"], console)
-
-
-def print_targets(targets: Mapping[str, Any], console: Console) -> None:
-    """Quota, target for the period, won, attainment and coverage per rep, and the team's total."""
-    plain = console.no_color or not console.is_terminal
-    table = Table(title="Targets", show_edge=False, box=box.ASCII2 if plain else box.HEAVY_HEAD)
-    for c in ("Rep", "Quota/month", "Target", "Won", "Attainment", "Open expected", "Coverage"):
-        table.add_column(c, justify="left" if c == "Rep" else "right", no_wrap=True)
-    team = targets["team"]
-    for r in [*targets["reps"], {**team, "name": "Team"}]:
-        table.add_row(
-            r["name"],
-            _money(r["quota"]),
-            _money(r["target"]),
-            _money(r["won"]),
-            _pct(r["attainment"]),
-            _money(r["expected_value"]),
-            _fmt_cover(r["coverage"]),
-        )
-    console.print(table)
-    console.print(targets["explain"], markup=False)
 
 
 def _short(position: str) -> str:

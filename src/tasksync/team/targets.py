@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["targets_of"]
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["print_targets", "targets_of"]
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -65,3 +69,36 @@ def targets_of(reps: Sequence[Mapping[str, Any]], months: Sequence[str]) -> dict
             "coverage = open expected value ÷ target left. Team: reps with a quota."
         ),
     }
+
+
+def print_targets(targets: Mapping[str, Any], console: Console) -> None:
+    """Quota, target for the period, won, attainment and coverage per rep, and the team's total."""
+    plain = console.no_color or not console.is_terminal
+    table = Table(title="Targets", show_edge=False, box=box.ASCII2 if plain else box.HEAVY_HEAD)
+    for c in ("Rep", "Quota/month", "Target", "Won", "Attainment", "Open expected", "Coverage"):
+        table.add_column(c, justify="left" if c == "Rep" else "right", no_wrap=True)
+    team = targets["team"]
+    for r in [*targets["reps"], {**team, "name": "Team"}]:
+        table.add_row(
+            r["name"],
+            _money(r["quota"]),
+            _money(r["target"]),
+            _money(r["won"]),
+            _pct(r["attainment"]),
+            _money(r["expected_value"]),
+            _fmt_cover(r["coverage"]),
+        )
+    console.print(table)
+    console.print(targets["explain"], markup=False)
+
+
+def _money(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
+def _fmt_cover(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}x"
