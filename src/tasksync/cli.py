@@ -120,7 +120,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tasksync.render import print_report, report_json
 
     with _workspace(args) as ws:
-        data = report_json(ws)
+        data = report_json(ws, since=_month_arg(args, "since"), until=_month_arg(args, "until"))
         if getattr(args, "html", None):
             from tasksync.report_html import write_html
 
@@ -132,6 +132,21 @@ def cmd_report(args: argparse.Namespace) -> int:
             if getattr(args, "html", None):
                 _console(args).print(f"Wrote the report to {args.html}", markup=False)
     return 0
+
+
+def _month_arg(args: argparse.Namespace, name: str) -> Any:
+    """``--since``/``--until`` as a date: YYYY-MM (a whole month) or YYYY-MM-DD."""
+    from datetime import date
+
+    from tasksync.errors import ConfigError
+
+    text = getattr(args, name, None)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text if len(text) > 7 else f"{text}-01")
+    except ValueError:
+        raise ConfigError(f"--{name} {text!r}: expected YYYY-MM or YYYY-MM-DD") from None
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -296,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report data as JSON (the schema of plan --json)")
     p.add_argument("--today", help="date to report for (YYYY-MM-DD)")
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report to FILE")
+    p.add_argument("--since", metavar="MONTH", help="first month of won value (YYYY-MM; default: six months back)")
+    p.add_argument("--until", metavar="MONTH", help="last month (YYYY-MM; default: the last month with closed deals)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("history", help="list plans and their status")

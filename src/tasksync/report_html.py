@@ -620,7 +620,9 @@ def render_html(data: Mapping[str, Any]) -> str:
         )
         + "</section></div>",
         f'<section><h2>Won value per month</h2><p class="note">Closed-won deal value, {_e(months[0] if months else "")}'
-        f" to {_e(months[-1] if months else '')}.</p>" + _heatmap(_WIDE, reps, months) + "</section>",
+        f" to {_e(months[-1] if months else '')}. {_e((data.get('window') or {}).get('explain', ''))}</p>"
+        + _heatmap(_WIDE, reps, months)
+        + "</section>",
     ]
     if data.get("targets"):
         sections.append(_targets_section(data["targets"]))

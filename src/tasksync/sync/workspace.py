@@ -83,8 +83,11 @@ class Workspace:
         from tasksync.team.overrides import explain_overrides
 
         explain_overrides(result, self.store, self.today)
-        if save:
+        if save and result.plan.empty:  # nothing to apply: not a proposal, but the old one is out of date
+            self.store.supersede_proposals(result.plan.board)
+        elif save:
             self.store.save_plan(result.plan, "proposed")
+            self.store.prune_plans(result.plan.board)
         return result
 
     def pending_resume(self, progress: Progress | None = None) -> ApplyOutcome | None:
