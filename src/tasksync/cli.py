@@ -180,14 +180,13 @@ def cmd_reps(args: argparse.Namespace) -> int:
             return 0
         overrides = RepOverrides(ws.store)
         rep = find_rep(ws.crm.reps, args.name)
-        exported = next(r for r in _exported_reps(ws) if r.id == rep.id)
         if action == "away":
             until = parse_until(args.until, today) if args.until else None
             o = overrides.set(rep.id, "available", False, until)
             console.print(f"{rep.name}: {o.describe()}; `tasksync plan` hands on their cards", markup=False)
         elif action == "back":
             overrides.clear(rep.id, "available")
-            if not exported.available:  # away in the export itself: say back by command
+            if not _exported_rep(ws, rep.id).available:  # away in the export itself: back by command
                 overrides.set(rep.id, "available", True)
             console.print(f"{rep.name}: available from now on", markup=False)
         elif action == "capacity":
@@ -211,10 +210,11 @@ def cmd_reps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exported_reps(ws: Any) -> list[Any]:
+def _exported_rep(ws: Any, rep_id: str) -> Any:
+    """The rep as the reps export has them, without overrides."""
     from tasksync.crm import load_crm
 
-    return list(load_crm(ws.settings.crm, ws.settings.base_dir).reps)
+    return load_crm(ws.settings.crm, ws.settings.base_dir).reps_by_id[rep_id]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
