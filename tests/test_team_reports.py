@@ -3,6 +3,7 @@ superseded proposals pruned; `status --json` typed."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,8 +44,17 @@ def test_empty_plans_are_not_proposals(
         assert run(config, "history") == 0
         lines = capsys.readouterr().out.splitlines()
         assert len(lines) == 1 and lines[0].startswith(first["id"])  # no empty proposals
-        assert run(config, "apply") == 4  # nothing to apply
-        assert "no plan to apply" in capsys.readouterr().err
+        assert run(config, "apply") == 0  # nothing to apply, and nothing stored for it
+        assert "Nothing to apply: plan" in capsys.readouterr().out
+        assert run(config, "history") == 0
+        assert len(capsys.readouterr().out.splitlines()) == 1
+        # ... unless the board changed since that empty plan: plan again (as with a stale proposal).
+        board_file = config.parent / "board.json"
+        board = json.loads(board_file.read_text(encoding="utf-8"))
+        next(c for c in board["cards"] if c["idMembers"])["idMembers"] = []
+        board_file.write_text(json.dumps(board), encoding="utf-8")
+        assert run(config, "apply") == 4
+        assert "the board changed since plan" in capsys.readouterr().err
 
 
 def _plan(board: BoardRef, n: int, at: datetime) -> Plan:

@@ -96,6 +96,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
             plan_id = args.plan
         with apply_progress(console, "Writing") as progress:
             plan, outcome = ws.apply(plan_id, progress=progress)
+        if plan.empty:  # the latest plan found nothing to change (empty plans are not stored)
+            console.print(f"Nothing to apply: plan {plan.id} found nothing to change.")
+            return 0
         print_outcome(plan, outcome, console)
         console.print(f"Undo with `tasksync undo {plan.id}`.")
         return 0 if outcome.ok else 1

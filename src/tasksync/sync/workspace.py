@@ -4,7 +4,7 @@ CLI and the scheduled service run (plan, apply, undo, report), as a Python user 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cached_property
 
 from tasksync.connectors import Connector, open_connector
@@ -26,6 +26,8 @@ from tasksync.sync.engine import (
 from tasksync.sync.state import StateStore
 
 __all__ = ["Workspace"]
+
+_EMPTY = "plan.last_empty"  # kv key: "id fingerprint" of the board's latest plan when it found nothing to change
 
 
 class Workspace:
@@ -85,9 +87,11 @@ class Workspace:
         explain_overrides(result, self.store, self.today)
         if save and result.plan.empty:  # nothing to apply: not a proposal, but the old one is out of date
             self.store.supersede_proposals(result.plan.board)
+            self.store.put(result.plan.board, _EMPTY, f"{result.plan.id} {result.plan.base_fingerprint}")
         elif save:
             self.store.save_plan(result.plan, "proposed")
             self.store.prune_plans(result.plan.board)
+            self.store.put(result.plan.board, _EMPTY, "")
         return result
 
     def pending_resume(self, progress: Progress | None = None) -> ApplyOutcome | None:
@@ -98,6 +102,14 @@ class Workspace:
         """Apply the named plan, or the board's latest proposal; refuses a stale plan."""
         board = self.connector.board
         plan_id = plan_id or self.store.latest(board, "proposed")
+        if plan_id is None and self.store.get(board, _EMPTY):  # the latest plan found nothing to change
+            empty_id, _, fingerprint = (self.store.get(board, _EMPTY) or "").partition(" ")
+            if self.connector.read().fingerprint() != fingerprint:
+                raise StalePlanError(
+                    f"{board}: the board changed since plan {empty_id} (which found nothing to change); "
+                    "run `tasksync plan` again and review the new plan"
+                )
+            return Plan(empty_id, board, PlanKind.SYNC, fingerprint, datetime.now(UTC)), ApplyOutcome(empty_id)
         if plan_id is None:
             raise StalePlanError(f"{board}: no plan to apply; run `tasksync plan` first")
         plan, status = self.store.load_plan(plan_id)
