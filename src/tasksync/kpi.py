@@ -74,7 +74,6 @@ class Kpis:
         }
 
 
-
 @dataclass(frozen=True)
 class ReportWindow:
     """The months KPIs count won value over, and why those (said in every report)."""
