@@ -25,6 +25,7 @@ from tasksync.model import (
     NewTask,
     Plan,
     PlanKind,
+    PlanStatus,
     Snapshot,
     TaskWrite,
     WriteStatus,
@@ -45,6 +46,7 @@ __all__ = [
     "make_undo_plan",
     "prepare_book",
     "resume",
+    "settle_unknown",
 ]
 
 Progress = Callable[[int, int], None]
@@ -67,10 +69,11 @@ class ApplyOutcome:
     failed: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     created: int = 0
+    unknown: list[str] = field(default_factory=list)  # sent, answer lost: settled at the next read
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.unknown
 
 
 def new_plan_id() -> str:
@@ -81,7 +84,8 @@ def new_plan_id() -> str:
 class SyncState:
     """What the state store knows of one board before a plan, as a plain value so that
     :func:`diff` stays pure: the last value tasksync wrote or saw per task and field, the fields
-    a person owns for good, and the CRM keys of the cards tasksync created."""
+    a person owns for good, and the CRM keys of the cards tasksync created (or is still creating:
+    a create interrupted or unanswered is finished by :func:`resume`, never planned twice)."""
 
     last_written: dict[tuple[str, Field], FieldValue] = field(default_factory=dict)
     person_owned: set[tuple[str, Field]] = field(default_factory=set)
@@ -89,7 +93,12 @@ class SyncState:
 
     @classmethod
     def read(cls, store: StateStore, board: BoardRef) -> SyncState:
-        return cls(store.last_written(board), store.person_owned(board), store.created(board))
+        created = store.created(board)
+        for status in (JournalStatus.PENDING, JournalStatus.UNKNOWN):
+            for r in store.journal_rows(board, status):
+                if r.op == "create" and r.key:
+                    created.setdefault(r.key, "")
+        return cls(store.last_written(board), store.person_owned(board), created)
 
 
 def human_edits(
@@ -242,6 +251,7 @@ def make_plan(
 ) -> PlanResult:
     """Read the board's state, then decide and diff: the plan that takes ``snapshot`` to what the
     configured policy wants."""
+    settle_unknown(store, snapshot)
     state = SyncState.read(store, snapshot.board)
     book = prepare_book(settings, snapshot, crm, state, force=force, today=today)
     decisions = decide(book, get_policy(settings.policy.name), settings)
@@ -275,6 +285,48 @@ def _check_fresh(plan: Plan, snapshot: Snapshot) -> None:
         )
 
 
+def settle_unknown(store: StateStore, snapshot: Snapshot) -> int:
+    """Resolve the changes whose answer was lost (journal UNKNOWN) by what the board shows now.
+
+    The card holds the value tasksync sent: the write landed, so it is done and recorded as
+    tasksync's (never taken for a person's edit). The card still holds the old value: it did not
+    land; the row fails and the next plan proposes the change again. Anything else: a person set
+    the field meanwhile (a conflict). Creates with a lost answer are left for :func:`resume`, which
+    sends them again (a create finds its card by marker and completes it). Returns the rows settled.
+    """
+    board = snapshot.board
+    rows = [r for r in store.journal_rows(board, JournalStatus.UNKNOWN) if r.op == "change"]
+    if not rows:
+        return 0
+    plans: set[str] = set()
+    with store.transaction():
+        for r in rows:
+            task = snapshot.task(r.task_id or "")
+            current = task.value(r.field) if task is not None and r.field is not None else None
+            if task is not None and r.field is not None and current == r.after:
+                store.mark(r.plan_id, [r.seq], JournalStatus.DONE)
+                store.record_written(board, task.id, r.field, r.after, r.plan_id)
+            elif task is not None and current == r.before:
+                store.mark(r.plan_id, [r.seq], JournalStatus.FAILED, "the answer was lost and the card kept its value")
+            else:
+                store.mark(r.plan_id, [r.seq], JournalStatus.CONFLICT, "changed by a person after an unanswered write")
+            plans.add(r.plan_id)
+        for plan_id in plans:
+            _settle_status(store, plan_id)
+    return len(rows)
+
+
+def _settle_status(store: StateStore, plan_id: str) -> None:
+    """A finished plan's status from its journal: applied, or partial while a row failed or is
+    still unknown. An applying plan is left to :func:`resume`."""
+    status = store.plan_status(plan_id)
+    if status not in (PlanStatus.APPLIED, PlanStatus.PARTIAL):
+        return
+    rows = store.journal(plan_id)
+    bad = any(r.status in (JournalStatus.FAILED, JournalStatus.UNKNOWN, JournalStatus.PENDING) for r in rows)
+    store.set_status(plan_id, PlanStatus.PARTIAL if bad else PlanStatus.APPLIED)
+
+
 def apply_plan(
     plan: Plan,
     connector: Connector,
@@ -283,18 +335,20 @@ def apply_plan(
     snapshot: Snapshot | None = None,
     progress: Progress | None = None,
 ) -> ApplyOutcome:
-    """Write a plan, journaling every change. Refuses a plan older than the board."""
+    """Write a plan, journaling every change. Refuses a plan older than the board.
+
+    The caller holds the state store's writer lock (:class:`tasksync.sync.lock.WriterLock`).
+    """
     snapshot = snapshot or connector.read()
     _check_fresh(plan, snapshot)
-    if store.latest(plan.board, "applying"):
+    interrupted = store.latest(plan.board, PlanStatus.APPLYING)
+    if interrupted:
         raise StalePlanError(
-            f"{plan.board}: plan {store.latest(plan.board, 'applying')} was interrupted; "
-            "run `tasksync apply` to finish it first"
+            f"{plan.board}: plan {interrupted} was interrupted; run `tasksync apply` to finish it first"
         )
-    try:
-        store.load_plan(plan.id)
-    except Exception:
-        store.save_plan(plan, "proposed")
+    settle_unknown(store, snapshot)
+    if store.plan_status(plan.id) is None:
+        store.save_plan(plan, PlanStatus.PROPOSED)
     store.start_journal(plan)
     outcome = _run(plan, connector, store, store.journal(plan.id), progress)
     _record_baseline(plan, snapshot, store)
@@ -319,7 +373,7 @@ def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStore) -> None:
 def _pending_writes(plan: Plan, rows: list[JournalRow]) -> tuple[list[TaskWrite], dict[str, list[int]]]:
     """``plan.writes()`` restricted to the fields whose journal rows are still pending, and the
     journal sequence numbers each write settles."""
-    pending = {(r.task_id, r.field): r.seq for r in rows if r.op == "change" and r.status == JournalStatus.PENDING}
+    pending = {(r.task_id, r.field): r.seq for r in rows if r.op == "change" and r.status is JournalStatus.PENDING}
     writes: list[TaskWrite] = []
     seqs: dict[str, list[int]] = {}
     for w in plan.writes():
@@ -334,13 +388,42 @@ def _pending_writes(plan: Plan, rows: list[JournalRow]) -> tuple[list[TaskWrite]
 def _run(
     plan: Plan, connector: Connector, store: StateStore, rows: list[JournalRow], progress: Progress | None
 ) -> ApplyOutcome:
-    """Send the pending journal rows of ``plan`` and record each result as it arrives."""
+    """Send the pending journal rows of ``plan`` and record each result as it arrives; then
+    settle the plan's status (and, for an undo, mark the plan it reverts as undone)."""
     outcome = ApplyOutcome(plan.id)
-    pending = [r for r in rows if r.status == JournalStatus.PENDING]
-    total = len(pending)
+    total = sum(1 for r in rows if r.status is JournalStatus.PENDING)
+    counter = _Progress(total, progress)
+    _send_changes(plan, connector, store, rows, outcome, counter)
+    _send_creates(plan, connector, store, rows, outcome, counter)
+    with store.transaction():
+        store.set_status(plan.id, PlanStatus.PARTIAL if outcome.failed else PlanStatus.APPLIED)
+        if plan.kind is PlanKind.UNDO and plan.undoes:
+            store.set_status(plan.undoes, PlanStatus.UNDONE)
+    return outcome
+
+
+@dataclass
+class _Progress:
+    total: int
+    report: Progress | None
+    sent: int = 0
+
+    def add(self, n: int) -> None:
+        self.sent += n
+        if self.report:
+            self.report(self.sent, self.total)
+
+
+def _send_changes(
+    plan: Plan,
+    connector: Connector,
+    store: StateStore,
+    rows: list[JournalRow],
+    outcome: ApplyOutcome,
+    counter: _Progress,
+) -> None:
     writes, seqs = _pending_writes(plan, rows)
     by_task = {w.task_id: w for w in writes}
-    sent = 0
     for result in connector.write(writes):
         w = by_task[result.task_id]
         done = seqs.get(result.task_id, [])
@@ -360,32 +443,46 @@ def _run(
             outcome.done += len(done)
         elif status is WriteStatus.CONFLICT:
             outcome.conflicts.append(result.error or f"card {result.task_id}: changed since the plan; left alone")
+        elif status is WriteStatus.UNKNOWN:
+            outcome.unknown.append(result.error or f"card {result.task_id}: no answer; checked at the next read")
         else:
             outcome.failed.append(result.error or f"card {result.task_id}: write failed")
-        sent += len(done)
-        if progress:
-            progress(sent, total)
-    creates = {r.key: r for r in pending if r.op == "create"}
+        counter.add(len(done))
+
+
+def _send_creates(
+    plan: Plan,
+    connector: Connector,
+    store: StateStore,
+    rows: list[JournalRow],
+    outcome: ApplyOutcome,
+    counter: _Progress,
+) -> None:
+    """Create the cards of the pending create rows. A row is done only when the connector says the
+    card is complete (its marker, CRM link and priority); a create whose answer was lost stays
+    unknown and is sent again by the next :func:`resume` (the marker finds the first card)."""
+    creates = {r.key: r for r in rows if r.op == "create" and r.status is JournalStatus.PENDING}
     new_tasks = [n for n in plan.creates if n.key in creates]
+    by_key = {n.key: n for n in new_tasks}
     for result in connector.create(new_tasks):
         row = creates[result.key or ""]
-        new = next(n for n in new_tasks if n.key == result.key)
-        if result.ok:
-            store.mark_created(plan.board, plan.id, row.seq, new.key, result.task_id)
+        new = by_key[row.key or ""]
+        status = result.outcome
+        if status is WriteStatus.DONE:
             with store.transaction():
+                store.mark_created(plan.board, plan.id, row.seq, new.key, result.task_id)
                 store.record_written(plan.board, result.task_id, Field.ASSIGNEES, new.assignees, plan.id)
                 if new.priority:
                     store.record_written(plan.board, result.task_id, Field.PRIORITY, new.priority, plan.id)
             outcome.created += 1
             outcome.done += 1
+        elif status is WriteStatus.UNKNOWN:
+            store.mark(plan.id, [row.seq], JournalStatus.UNKNOWN, result.error)
+            outcome.unknown.append(result.error or f"new card {new.title!r}: no answer; sent again by the next apply")
         else:
-            store.mark(plan.id, [row.seq], "failed", result.error)
+            store.mark(plan.id, [row.seq], JournalStatus.FAILED, result.error)
             outcome.failed.append(result.error or f"new card {new.title!r}: create failed")
-        sent += 1
-        if progress:
-            progress(sent, total)
-    store.set_status(plan.id, "partial" if outcome.failed else "applied")
-    return outcome
+        counter.add(1)
 
 
 def resume(
@@ -393,34 +490,69 @@ def resume(
 ) -> ApplyOutcome | None:
     """Finish a plan whose apply was interrupted, or None if there is none.
 
-    A pending change whose card already holds the new value was sent before the crash: it is
-    marked done. One whose card still holds the old value is sent. Anything else was changed by
-    a person meanwhile and becomes a conflict. A pending create first looks for its marker.
+    The caller holds the writer lock, so a plan still ``applying`` has no live writer: it was
+    interrupted. Writes whose answer was lost are settled first (:func:`settle_unknown`). A pending
+    change whose card already holds the new value was sent before the crash: it is marked done.
+    One whose card still holds the old value is sent (with that value as its ``before``).
+    Anything else was changed by a person meanwhile and becomes a conflict. Pending creates, and
+    creates whose answer was lost, are sent again: the connector finds a card already made by its
+    marker and completes its CRM link and priority, so a create is never done half-made and never
+    made twice.
     """
-    plan_id = store.latest(board, "applying")
-    if plan_id is None:
+    snapshot: Snapshot | None = None
+    plan_id = store.latest(board, PlanStatus.APPLYING)
+    unknown_creates = [r for r in store.journal_rows(board, JournalStatus.UNKNOWN) if r.op == "create"]
+    unknown_changes = any(r.op == "change" for r in store.journal_rows(board, JournalStatus.UNKNOWN))
+    if plan_id is None and not unknown_creates:
+        if unknown_changes:
+            settle_unknown(store, connector.read())
         return None
-    plan, _ = store.load_plan(plan_id)
     snapshot = connector.read()
-    rows = store.journal(plan_id)
+    settle_unknown(store, snapshot)
+    outcome: ApplyOutcome | None = None
+    if plan_id is not None:
+        outcome = _resume_plan(plan_id, snapshot, connector, store, progress)
+    for other in dict.fromkeys(r.plan_id for r in unknown_creates if r.plan_id != plan_id):
+        store.mark(other, [r.seq for r in unknown_creates if r.plan_id == other], JournalStatus.PENDING)
+        plan, _ = store.load_plan(other)
+        more = ApplyOutcome(other)
+        _send_creates(plan, connector, store, store.journal(other), more, _Progress(0, None))
+        _settle_status(store, other)
+        outcome = _merge(outcome, more)
+    return outcome
+
+
+def _merge(first: ApplyOutcome | None, second: ApplyOutcome) -> ApplyOutcome:
+    if first is None:
+        return second
+    first.done += second.done
+    first.created += second.created
+    first.failed.extend(second.failed)
+    first.conflicts.extend(second.conflicts)
+    first.unknown.extend(second.unknown)
+    return first
+
+
+def _resume_plan(
+    plan_id: str, snapshot: Snapshot, connector: Connector, store: StateStore, progress: Progress | None
+) -> ApplyOutcome:
+    plan, _ = store.load_plan(plan_id)
+    board = plan.board
     conflicts: list[str] = []
-    for r in rows:
-        if r.status != "pending":
-            continue
-        if r.op == "create":
-            found = connector.find_created(r.key or "")
-            if found is not None:
-                store.mark_created(board, plan_id, r.seq, r.key or "", found)
-            continue
-        task = snapshot.task(r.task_id or "")
-        current = task.value(r.field) if task and r.field else None
-        if task is not None and r.field is not None and current == r.after:
-            with store.transaction():
-                store.mark(plan_id, [r.seq], "done")
+    with store.transaction():
+        for r in store.journal(plan_id):
+            if r.status is JournalStatus.UNKNOWN and r.op == "create":
+                store.mark(plan_id, [r.seq], JournalStatus.PENDING)
+            if r.status is not JournalStatus.PENDING or r.op != "change" or r.field is None:
+                continue
+            task = snapshot.task(r.task_id or "")
+            current = task.value(r.field) if task is not None else None
+            if task is not None and current == r.after:
+                store.mark(plan_id, [r.seq], JournalStatus.DONE)
                 store.record_written(board, task.id, r.field, r.after, plan_id)
-        elif task is None or current != r.before:
-            store.mark(plan_id, [r.seq], "conflict", "changed by a person during the interrupted apply")
-            conflicts.append(f"{task.title if task else r.task_id}: {r.field} changed meanwhile")
+            elif task is None or current != r.before:
+                store.mark(plan_id, [r.seq], JournalStatus.CONFLICT, "changed by a person during the interrupted apply")
+                conflicts.append(f"{task.title if task else r.task_id}: {r.field.value} changed meanwhile")
     outcome = _run(plan, connector, store, store.journal(plan_id), progress)
     _record_baseline(plan, snapshot, store)
     outcome.conflicts.extend(conflicts)
@@ -428,10 +560,14 @@ def resume(
 
 
 def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStore) -> Plan:
-    """A plan that puts back what ``plan_id`` changed, where cards still hold what it wrote."""
+    """A plan that puts back what ``plan_id`` changed, where cards still hold what it wrote.
+
+    A card already back at its old value needs nothing; one holding a third value was changed
+    after the plan and is left alone (a conflict)."""
+    settle_unknown(store, snapshot)
     original, status = store.load_plan(plan_id)
-    if status not in ("applied", "partial"):
-        raise StalePlanError(f"plan {plan_id} is {status}; only an applied plan can be undone")
+    if status not in (PlanStatus.APPLIED, PlanStatus.PARTIAL):
+        raise StalePlanError(f"plan {plan_id} is {status.value}; only an applied plan can be undone")
     undo = Plan(
         id=new_plan_id(),
         board=original.board,
@@ -441,7 +577,7 @@ def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStore) -> Plan:
         undoes=plan_id,
     )
     for r in store.journal(plan_id):
-        if r.status != "done" or r.task_id is None:
+        if r.status is not JournalStatus.DONE or r.task_id is None:
             continue
         task = snapshot.task(r.task_id)
         if r.op == "create":
@@ -450,11 +586,12 @@ def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStore) -> Plan:
                     Change(task.id, Field.CLOSED, False, True, f"created by plan {plan_id}", task.title)
                 )
             continue
-        assert r.field is not None
+        if r.field is None:
+            continue
         if task is None:
             undo.notes.append(f"card {r.task_id} is gone; nothing to put back")
         elif task.value(r.field) == r.after:
             undo.changes.append(Change(task.id, r.field, r.after, r.before, f"undo plan {plan_id}", task.title))
-        else:
+        elif task.value(r.field) != r.before:
             undo.conflicts.append(Conflict(task.id, r.field, r.after, task.value(r.field), r.before, task.title))
     return undo
