@@ -34,11 +34,11 @@ from tasksync.connectors.trello_board import (
     set_link_item,
     snapshot_from_board,
 )
-from tasksync.errors import ConfigError, NotFoundError
+from tasksync.errors import ConfigError, NotFoundError, TasksyncError
 from tasksync.model import BoardRef, Field, NewTask, Snapshot, TaskWrite, WriteResult, WriteStatus
 from tasksync.settings import Settings
 
-__all__ = ["LocalConnector", "atomic_write_json"]
+__all__ = ["BoardSaveError", "LocalConnector", "atomic_write_json"]
 
 
 def atomic_write_json(path: Path, data: Any, *, compact: bool = False) -> None:
@@ -64,6 +64,12 @@ def atomic_write_json(path: Path, data: Any, *, compact: bool = False) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+class BoardSaveError(TasksyncError):
+    """The board file could not be saved (disk full, read-only folder): exit code 1, a write failed."""
+
+    exit_code = 1
 
 
 _T = TypeVar("_T")
@@ -162,7 +168,13 @@ class LocalConnector:
                     return result
                 if self._identity() != board.identity:
                     continue  # edited meanwhile by someone not taking the lock: start again from their version
-                atomic_write_json(self.path, board.data, compact=board.compact)
+                try:
+                    atomic_write_json(self.path, board.data, compact=board.compact)
+                except OSError as e:
+                    raise BoardSaveError(
+                        f"{self.path}: cannot save the board ({e.strerror or e}); nothing of this batch was "
+                        "written: free the space or fix the permissions, then run `tasksync apply` to finish"
+                    ) from None
                 return result
         raise ConfigError(f"{self.path}: the board file kept changing while tasksync wrote it; try again")
 
