@@ -38,7 +38,7 @@ from tasksync.errors import ConfigError, NotFoundError, TasksyncError
 from tasksync.model import BoardRef, Field, NewTask, Snapshot, TaskWrite, WriteResult, WriteStatus
 from tasksync.settings import Settings
 
-__all__ = ["BoardSaveError", "LocalConnector", "atomic_write_json"]
+__all__ = ["BoardSaveError", "LocalConnector", "atomic_write_json", "check_board_shape"]
 
 
 def atomic_write_json(path: Path, data: Any, *, compact: bool = False) -> None:
@@ -70,6 +70,77 @@ class BoardSaveError(TasksyncError):
     """The board file could not be saved (disk full, read-only folder): exit code 1, a write failed."""
 
     exit_code = 1
+
+
+_Types = type | tuple[type, ...]
+_STR, _OPT_STR, _NUM = str, (str, type(None)), (int, float, type(None))
+_LIST_OF_STR = "list of ids"
+_ITEM = {"idCustomField": _STR, "idValue": _OPT_STR, "value": (dict, type(None))}
+_SHAPES: dict[str, dict[str, Any]] = {
+    "lists": {"id": _STR, "name": _OPT_STR, "pos": _NUM, "closed": (bool, type(None))},
+    "members": {"id": _STR, "fullName": _OPT_STR, "username": _OPT_STR, "email": _OPT_STR},
+    "labels": {"id": _STR, "name": _OPT_STR},
+    "customFields": {"id": _STR, "name": _OPT_STR, "options": (list, type(None))},
+    "customFieldItems": {"idModel": _STR, **_ITEM},
+    "cards": {
+        "id": _STR,
+        "idList": _STR,
+        "name": _OPT_STR,
+        "desc": _OPT_STR,
+        "idMembers": _LIST_OF_STR,
+        "idLabels": _LIST_OF_STR,
+        "due": _OPT_STR,
+        "closed": (bool, type(None)),
+        "dateLastActivity": _OPT_STR,
+        "customFieldItems": (list, type(None)),
+        "labels": (list, type(None)),
+    },
+}
+
+
+def check_board_shape(data: dict[str, Any], name: str) -> None:
+    """Refuse a board export whose parts tasksync reads have the wrong type, naming the first
+    one (``board.json: cards[12] ('Acme'): 'idMembers' must be a list of ids``)."""
+    for part, fields in _SHAPES.items():
+        objects = data.get(part)
+        if objects is None and part not in ("lists", "cards"):
+            continue
+        if not isinstance(objects, list):
+            raise ConfigError(f"{name}: '{part}' must be a list")
+        for i, obj in enumerate(objects):
+            where = f"{name}: {part}[{i}]"
+            if not isinstance(obj, dict):
+                raise ConfigError(f"{where}: must be an object, not {type(obj).__name__}")
+            if isinstance(obj.get("name"), str):
+                where += f" ({obj['name'][:40]!r})"
+            _check_fields(obj, fields, where)
+            if part == "cards":
+                for j, item in enumerate(obj.get("customFieldItems") or []):
+                    if not isinstance(item, dict):
+                        raise ConfigError(f"{where}: customFieldItems[{j}] must be an object")
+                    _check_fields(item, _ITEM, f"{where}: customFieldItems[{j}]")
+                for j, label in enumerate(obj.get("labels") or []):
+                    if not isinstance(label, dict) or not isinstance(label.get("id"), str):
+                        raise ConfigError(f"{where}: labels[{j}] must be an object with an 'id'")
+            if part == "customFields":
+                for j, opt in enumerate(obj.get("options") or []):
+                    if not isinstance(opt, dict) or not isinstance(opt.get("id"), str):
+                        raise ConfigError(f"{where}: options[{j}] must be an object with an 'id'")
+                    if not isinstance(opt.get("value") or {}, dict):
+                        raise ConfigError(f"{where}: options[{j}].value must be an object")
+
+
+def _check_fields(obj: dict[str, Any], fields: dict[str, Any], where: str) -> None:
+    for key, kind in fields.items():
+        value = obj.get(key)
+        if kind is _LIST_OF_STR:
+            if value is not None and (not isinstance(value, list) or not all(isinstance(x, str) for x in value)):
+                raise ConfigError(f"{where}: {key!r} must be a list of ids")
+        elif kind is _STR:
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{where}: {key!r} is missing or not a text id")
+        elif not isinstance(value, kind) or (isinstance(value, bool) and kind is _NUM):
+            raise ConfigError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
 
 
 _T = TypeVar("_T")
@@ -129,6 +200,7 @@ class LocalConnector:
             or not isinstance(data.get("lists"), list)
         ):
             raise ConfigError(f"{self.path}: not a Trello board export (needs 'lists' and 'cards')")
+        check_board_shape(data, self.path.name)
         compact = b"\n" not in raw[:4096].strip()
         return _Board(data, (st.st_ino, st.st_mtime_ns, st.st_size), compact)
 
