@@ -44,6 +44,13 @@ def local_board(stack: ExitStack, folder: Path) -> tuple[Settings, Callable[[], 
 
 
 def trello_board(stack: ExitStack, folder: Path) -> tuple[Settings, Callable[[], Connector]]:
+    s, connect, _ = trello_fake_board(stack, folder)
+    return s, connect
+
+
+def trello_fake_board(
+    stack: ExitStack, folder: Path, attempts: int = 6
+) -> tuple[Settings, Callable[[], Connector], FakeTrello]:
     fake = FakeTrello(key=KEY, tokens=[TOKEN], clock=RATE_CLOCK, enforce_limits=False)
     url = stack.enter_context(fake.serve())
     generate(folder, cards=CARDS)
@@ -55,9 +62,10 @@ def trello_board(stack: ExitStack, folder: Path) -> tuple[Settings, Callable[[],
     s.secrets = Secrets(trello_key=KEY, trello_token=TOKEN, trello_api_url=url)  # type: ignore[arg-type]
 
     def connect() -> Connector:
-        return TrelloConnector(s, session=trello_session(url, registry=LimiterRegistry(RATE_CLOCK), timeout=(2.0, 5.0)))
+        session = trello_session(url, registry=LimiterRegistry(RATE_CLOCK), timeout=(2.0, 5.0), max_attempts=attempts)
+        return TrelloConnector(s, session=session)
 
-    return s, connect
+    return s, connect, fake
 
 
 def asana_board(stack: ExitStack, folder: Path) -> tuple[Settings, Callable[[], Connector]]:

@@ -291,29 +291,42 @@ def settle_unknown(store: StateStore, snapshot: Snapshot) -> int:
     The card holds the value tasksync sent: the write landed, so it is done and recorded as
     tasksync's (never taken for a person's edit). The card still holds the old value: it did not
     land; the row fails and the next plan proposes the change again. Anything else: a person set
-    the field meanwhile (a conflict). Creates with a lost answer are left for :func:`resume`, which
-    sends them again (a create finds its card by marker and completes it). Returns the rows settled.
+    the field meanwhile (a conflict). A write reported failed (a connector that could not tell a
+    lost answer from a refusal) whose card nevertheless holds the value sent landed too, and is
+    settled the same way. Creates with a lost answer are left for :func:`resume`, which sends them
+    again (a create finds its card by marker and completes it). Returns the rows settled.
     """
     board = snapshot.board
-    rows = [r for r in store.journal_rows(board, JournalStatus.UNKNOWN) if r.op == "change"]
-    if not rows:
+    unknown = [r for r in store.journal_rows(board, JournalStatus.UNKNOWN) if r.op == "change"]
+    failed = [
+        r
+        for r in store.journal_rows(board, JournalStatus.FAILED)
+        if r.op == "change" and store.plan_status(r.plan_id) is PlanStatus.PARTIAL
+    ]
+    if not unknown and not failed:
         return 0
+    person = store.person_owned(board)
     plans: set[str] = set()
+    settled = 0
     with store.transaction():
-        for r in rows:
+        for r in [*unknown, *failed]:
             task = snapshot.task(r.task_id or "")
             current = task.value(r.field) if task is not None and r.field is not None else None
             if task is not None and r.field is not None and current == r.after:
                 store.mark(r.plan_id, [r.seq], JournalStatus.DONE)
-                store.record_written(board, task.id, r.field, r.after, r.plan_id)
+                if (task.id, r.field) not in person:
+                    store.record_written(board, task.id, r.field, r.after, r.plan_id)
+            elif r.status is JournalStatus.FAILED:
+                continue
             elif task is not None and current == r.before:
                 store.mark(r.plan_id, [r.seq], JournalStatus.FAILED, "the answer was lost and the card kept its value")
             else:
                 store.mark(r.plan_id, [r.seq], JournalStatus.CONFLICT, "changed by a person after an unanswered write")
             plans.add(r.plan_id)
+            settled += 1
         for plan_id in plans:
             _settle_status(store, plan_id)
-    return len(rows)
+    return settled
 
 
 def _settle_status(store: StateStore, plan_id: str) -> None:

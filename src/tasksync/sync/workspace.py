@@ -83,7 +83,8 @@ class Workspace:
 
     @cached_property
     def store(self) -> StateStore:
-        return StateStore(self.settings.path(self.settings.state_path))
+        # A database locked by another process is waited for as long as the writer lock.
+        return StateStore(self.settings.path(self.settings.state_path), timeout=max(self.lock.wait, 0.1))
 
     @cached_property
     def crm(self) -> CrmData:
