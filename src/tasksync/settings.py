@@ -187,6 +187,7 @@ class ServiceSettings(_Section):
     rebalance_at: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")  # or daily "HH:MM" UTC
     max_move_share: float = 0.25  # pause instead of applying a plan moving more of the tasks
     max_rebalance_share: float = 0.5  # the same guard for the scheduled (or --rebalance) whole-book rebalance
+    max_create_share: float = 0.25  # pause instead of creating more cards than this share of the board's
     max_crm_drop: float = 0.5  # pause when an export lost more than this share of its rows
     backoff_max: float = 300.0  # longest wait between retries during an API outage
     stale_after: float = 0.0  # `tasksync status`: stale when no run for this long (0: 3 intervals)
