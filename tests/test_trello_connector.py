@@ -125,6 +125,13 @@ def assert_landed(fake: FakeTrello, writes: list[TaskWrite]) -> None:
                 assert card["idList"] == v
 
 
+def by_hand(fake: FakeTrello, card_id: str, **fields: Any) -> None:
+    """A person changes a card (through the API, as Trello's own UI does)."""
+    url = f"/1/cards/{card_id}?key={KEY}&token={TOKEN}"
+    resp = fake.handle("PUT", url, json.dumps(fields).encode(), {"Content-Type": "application/json"})
+    assert resp.status == 200, resp
+
+
 # ---------------------------------------------------------------------- contract
 
 
@@ -661,19 +668,19 @@ def test_post_is_not_retried_on_timeout(fake: FakeTrello, url: str, registry: Li
 # ---------------------------------------------------------------------- actions
 
 
-def test_actions_since_reports_changed_cards(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
+def test_changed_since_reports_changed_cards(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     conn = connect(url, fake.make_board(cards=10), registry)
-    changed, first = conn.actions_since(None)
-    assert changed == set() and first and len(first) == 24, "a bookmark even without actions"
+    changed, first = conn.changed_since(None)
+    assert changed is None and first and len(first) == 24, "a bookmark even without actions; read everything"
     writes = reassign(conn, 3)
     list(conn.write(writes))
-    changed, bookmark = conn.actions_since(first)
+    changed, bookmark = conn.changed_since(first)
     assert changed == {w.task_id for w in writes} and bookmark and bookmark > first
-    assert conn.actions_since(None) == (set(), bookmark)
-    assert conn.actions_since(bookmark) == (set(), bookmark)
+    assert conn.changed_since(None) == (None, bookmark)
+    assert conn.changed_since(bookmark) == (set(), bookmark)
     t = conn.read().tasks[5]
     list(conn.write([TaskWrite(t.id, {Field.ASSIGNEES: ()})]))
-    changed, newer = conn.actions_since(bookmark)
+    changed, newer = conn.changed_since(bookmark)
     assert changed == {t.id} and newer and newer > bookmark
 
 
@@ -814,13 +821,16 @@ def test_every_request_conforms_to_the_official_spec(registry: LimiterRegistry) 
             conn.read()
             writes = reassign(conn, 4, priority_every=2)
             writes.append(TaskWrite(writes[0].task_id, {Field.CLOSED: True}))
+            touched = writes[1].task_id
+            writes[1] = TaskWrite(touched, writes[1].values, {Field.STAGE: fake.card(touched)["idList"]})
+            by_hand(fake, touched, name="Renamed by hand")  # the conditional write reads it again
             assert all(r.ok for r in conn.write(writes))
             snap = conn.read()
             new = NewTask(f"S-{conn.board_id}", "Spec deal", snap.stages[0].id, (), "P1")
             assert all(r.ok for r in conn.create([new]))
             conn.find_created(new.key)
-            conn.actions_since(None)
-            conn.actions_since("0" * 24)
+            conn.changed_since(None)
+            conn.changed_since("0" * 24)
     seen = {(r.method, r.path, r.params, r.body_keys) for r in fake.log}
     assert {m for m, *_ in seen} == {"GET", "PUT", "POST"}
     problems = []

@@ -1,28 +1,26 @@
 """The Asana connector: one project, read page by page and written through ``/batch``.
 
-Built on the official ``asana`` SDK (5.x) with its gaps wrapped so that callers only ever see
-:mod:`tasksync.errors` exceptions:
-
-- every call goes through :meth:`AsanaConnector._call`: a client-side sliding-window limiter
-  (the per-token budget per minute), a timeout, and a tenacity retry policy (429 waits
-  ``Retry-After`` with jitter; 5xx, timeouts and dropped connections are retried only where the
-  request is safe to repeat). The SDK's own urllib3 retries are switched off on the clients this
-  module builds, because they bypass the limiter, skip POST and end in ``MaxRetryError``;
-- list calls use ``full_payload=True`` so that paging (``limit=100``, ``next_page.offset``) is
-  driven here, one retried request per page, and ``opts`` is a fresh dict per call (the SDK
-  mutates it);
-- ``/batch`` is called with ``full_payload=True`` too: no lazy generator and no stray ``limit``;
-- ``SectionsApi.add_task_for_section`` is not used: it sends its body as a query parameter as
-  well, so stage moves only go out as ``/batch`` actions.
+Requests go through :class:`~tasksync.connectors.asana_api.AsanaApi` (the official SDK as the
+transport core's I/O): a limiter per token (the per-minute budget, shared between processes in
+the state folder), the core's retry rule, paging with loop detection, and ``/batch`` packing.
+``SectionsApi.add_task_for_section`` is not used: it sends its body as a query parameter as
+well, so stage moves only go out as ``/batch`` actions.
 
 Writes group a task's fields into one ``PUT /tasks/{gid}`` action (assignee, priority enum,
 completed) plus one ``POST /sections/{gid}/addTask`` action for a stage move, at most ten
 actions per ``/batch`` request and never two actions for one task in the same batch (the batch
-runs them in parallel). Results are checked action by action; only failed retriable actions are
-sent again. Creates first look the CRM key up (``external:<key>`` and the ``[tasksync:KEY]``
-markers seen by the last read), so a retried create finds the first task. External ids need an
-OAuth app token; with a personal token Asana refuses them, and the connector falls back to the
-markers alone (scanning the tasks modified since a create began when its outcome is unknown).
+runs them in parallel). A write whose ``before`` no longer matches the task is not sent: the
+events since the last read name the tasks someone touched, and only those are read again
+(:meth:`AsanaConnector.write`). Results are checked action by action; only failed retriable
+actions are sent again, and a write that may have landed without an answer is reported
+:attr:`~tasksync.model.WriteStatus.UNKNOWN`.
+
+Creates first look the CRM key up (``external:<key>`` and the ``[tasksync:KEY]`` markers seen
+by the last read), so a retried create finds the first task; the ``POST /tasks`` carries the
+marker, priority and CRM ID field, so a created task is complete in one request. External ids
+need an OAuth app token; with a personal token Asana refuses them, and the connector falls back
+to the markers alone (scanning the tasks modified since a create began when its outcome is
+unknown).
 
 Incremental reads: :meth:`AsanaConnector.changed_since` (Events API) tells which tasks changed
 and :meth:`AsanaConnector.read_tasks` re-reads just those, ten per ``/batch`` request.
@@ -30,33 +28,34 @@ and :meth:`AsanaConnector.read_tasks` re-reads just those, ten per ``/batch`` re
 
 from __future__ import annotations
 
-import contextlib
-import json
-import random
 import re
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
-from dataclasses import dataclass, field
+from concurrent.futures import Future, wait
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import asana
-import urllib3
-from asana.rest import ApiException
-from tenacity import RetryCallState, Retrying, retry_if_exception
-
-from tasksync.connectors.base import marker_for, parse_marker
-from tasksync.connectors.http import SlidingWindowLimiter
+from tasksync.connectors.asana_api import (
+    Action,
+    AsanaApi,
+    SyncExpired,
+    release_sdk_pool,
+    shared_api_client,
+)
+from tasksync.connectors.base import marker_for, parse_marker, shared_dir_for
+from tasksync.connectors.transport import (
+    Page,
+    PagingLoop,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    default_registry,
+    paginate,
+)
 from tasksync.errors import (
     ApiError,
-    AuthError,
     ConfigError,
     NotFoundError,
-    RateLimitedError,
     TransientError,
 )
 from tasksync.model import (
@@ -75,14 +74,12 @@ from tasksync.settings import Settings
 
 __all__ = [
     "AsanaConnector",
+    "open_project",
     "parse_project_ref",
     "release_sdk_pool",
     "shared_api_client",
-    "shared_limiter",
 ]
 
-PAGE_LIMIT = 100
-BATCH_MAX = 10
 #: Task fields read for the snapshot (all in the spec's ``opt_fields`` enum for task lists).
 TASK_FIELDS = (
     "name",
@@ -111,57 +108,6 @@ FIELD_SETTING_FIELDS = (
     "custom_field.enum_options.enabled",
 )
 
-_CLIENTS: dict[tuple[str, str], Any] = {}
-_LIMITERS: dict[tuple[str, str], SlidingWindowLimiter] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_api_client(host: str, token: str) -> Any:
-    """The process's one ``asana.ApiClient`` for this host and token (each starts a pool).
-
-    The SDK's urllib3 retries are disabled: :class:`AsanaConnector` retries itself, through its
-    limiter, and only where a request is safe to repeat.
-    """
-    key = (host.rstrip("/"), token)
-    with _SHARED_LOCK:
-        client = _CLIENTS.get(key)
-        if client is None:
-            cfg = asana.Configuration()
-            cfg.host = key[0]
-            cfg.access_token = token
-            cfg.retry_strategy = urllib3.Retry(
-                total=0, connect=0, read=0, redirect=0, status=0, other=0, raise_on_status=False
-            )
-            client = asana.ApiClient(cfg)
-            release_sdk_pool(client)
-            _CLIENTS[key] = client
-        return client
-
-
-def release_sdk_pool(client: Any) -> None:
-    """Stop the thread pool every ``ApiClient`` starts; it only serves ``async_req`` calls.
-
-    tasksync never makes those, and a pool left to the SDK's ``__del__`` at interpreter exit
-    prints tracebacks.
-    """
-    pool = getattr(client, "pool", None)
-    if pool is not None:
-        pool.close()
-        pool.join()
-        del client.pool
-
-
-def shared_limiter(host: str, token: str, requests_per_minute: int) -> SlidingWindowLimiter:
-    """The process's one limiter for this host and token (the budget is per token)."""
-    key = (host.rstrip("/"), token)
-    with _SHARED_LOCK:
-        limiter = _LIMITERS.get(key)
-        if limiter is None or limiter.limit != requests_per_minute:
-            limiter = SlidingWindowLimiter(requests_per_minute, 60.0)
-            _LIMITERS[key] = limiter
-        return limiter
-
-
 _URL_PROJECT = re.compile(r"/project/(\d+)")
 _URL_LEGACY = re.compile(r"app\.asana\.com/0/(\d+)")
 
@@ -178,85 +124,6 @@ def parse_project_ref(text: str) -> str:
     if m:
         return m.group(1)
     raise ConfigError(f"asana.project: {text!r} is neither a project gid nor an Asana project URL")
-
-
-class _SyncExpired(ApiError):
-    """412 from ``/events``: the sync token is missing or expired; ``sync`` is a fresh one."""
-
-    def __init__(self, message: str, sync: str | None) -> None:
-        super().__init__(message, 412)
-        self.sync = sync
-
-
-@dataclass(slots=True)
-class _Action:
-    """One batch action on behalf of one write or create (``owner`` is its index)."""
-
-    owner: int
-    task_id: str
-    method: str
-    relative_path: str
-    data: dict[str, Any]
-    label: str
-    options: dict[str, Any] | None = None
-    attempts: int = 0
-
-    def payload(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"relative_path": self.relative_path, "method": self.method}
-        if self.data:
-            out["data"] = self.data
-        if self.options:
-            out["options"] = self.options
-        return out
-
-
-@dataclass(slots=True)
-class _Outcome:
-    """What became of one batch action."""
-
-    status: int
-    body: Any
-    headers: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def retriable(self) -> bool:
-        return self.status == 429 or self.status >= 500 or self.status == 0
-
-    def message(self) -> str:
-        return _error_message(self.body) or f"HTTP {self.status}"
-
-
-def _error_message(body: Any) -> str:
-    """The ``errors[].message`` texts of an Asana error body (bytes, str or parsed)."""
-    if isinstance(body, bytes | bytearray):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str):
-        text = body
-        try:
-            body = json.loads(text)
-        except ValueError:
-            return text.strip()[:200]
-    if isinstance(body, dict):
-        errs = body.get("errors")
-        if isinstance(errs, list):
-            return "; ".join(str(e.get("message", "")) for e in errs if isinstance(e, dict))
-    return ""
-
-
-def _retry_after(headers: Any) -> float | None:
-    if not headers:
-        return None
-    raw = headers.get("Retry-After") or headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except (TypeError, ValueError):
-        return None
 
 
 class AsanaConnector:
@@ -290,25 +157,24 @@ class AsanaConnector:
         else:
             token = str(getattr(api_client.configuration, "access_token", "") or "")
         self.client = api_client
-        self.limiter = limiter or shared_limiter(
-            host, token, max(1, settings.asana.requests_per_minute)
-        )
+        if limiter is None:
+            rpm = max(1, settings.asana.requests_per_minute)
+            limiter = default_registry().get("asana", token, rpm, 60.0, shared_dir=shared_dir_for(settings))
+        self.limiter = limiter
         self.timeout = timeout
-        self.max_attempts = max(1, max_attempts)
-        self.backoff = backoff
-        self.max_rate_limit_wait = max_rate_limit_wait  # seconds of 429s before giving up
         self.write_concurrency = max(1, min(write_concurrency, 15))  # Asana: ~15 writes at once
-        self._sleep = sleep
-        self._tasks_api = asana.TasksApi(api_client)
-        self._projects_api = asana.ProjectsApi(api_client)
-        self._sections_api = asana.SectionsApi(api_client)
-        self._fields_api = asana.CustomFieldSettingsApi(api_client)
-        self._users_api = asana.UsersApi(api_client)
-        self._batch_api = asana.BatchAPIApi(api_client)
-        self._events_api = asana.EventsApi(api_client)
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-        self.requests_sent = 0  # HTTP requests made, retries included
+        policy = RetryPolicy(
+            max_attempts=max(1, max_attempts),
+            max_throttled=10_000,
+            max_throttle_wait=max_rate_limit_wait,
+            backoff=backoff,
+            max_backoff=30.0,
+            window=5.0,
+        )
+        self.api = AsanaApi(
+            api_client, limiter, policy=policy, timeout=timeout, sleep=sleep, concurrency=self.write_concurrency
+        )
+        self.check_every = 50  # writes between two looks at the events (conditional writes)
         # Learnt on read (or lazily on write).
         self.project_name = ""
         self.workspace_gid = settings.asana.workspace or ""
@@ -324,23 +190,18 @@ class AsanaConnector:
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self.api.close()
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests made, retries included."""
+        return self.api.requests_sent
 
     def __enter__(self) -> AsanaConnector:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.write_concurrency, thread_name_prefix="tasksync-asana"
-                )
-            return self._pool
 
     def _project_label(self) -> str:
         name = f" {self.project_name!r}" if self.project_name else ""
@@ -350,131 +211,12 @@ class AsanaConnector:
         title = self._titles.get(gid)
         return f"task {gid} {title!r}" if title else f"task {gid}"
 
-    def _translate(self, exc: BaseException, what: str) -> ApiError:
-        """Map an SDK or urllib3 failure to a tasksync error whose message names ``what``."""
-        if isinstance(exc, ApiError):
-            return exc
-        if isinstance(exc, ApiException):
-            status = int(exc.status or 0)
-            msg = _error_message(exc.body) or (exc.reason or "")
-            if status == 401:
-                return AuthError(
-                    f"Asana rejected the token for {what} (401: {msg}); check TASKSYNC_ASANA_TOKEN",
-                    401,
-                )
-            if status == 403:
-                return AuthError(f"no access to {what} with this Asana token (403: {msg})", 403)
-            if status == 404:
-                return NotFoundError(f"{what} not found or not visible to this token (404)", 404)
-            if status == 412:
-                sync = None
-                with contextlib.suppress(TypeError, ValueError, AttributeError):
-                    sync = json.loads(exc.body).get("sync")
-                return _SyncExpired(f"sync token for {what} is missing or expired", sync)
-            if status == 429:
-                return RateLimitedError(
-                    f"Asana rate limit on {what} (429: {msg})",
-                    retry_after=_retry_after(exc.headers),
-                )
-            if status == 0 or status >= 500:
-                return TransientError(f"Asana failed on {what} ({status}: {msg})", status or None)
-            return ApiError(f"Asana refused {what} ({status}: {msg})", status)
-        if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-            reason = getattr(exc, "reason", None) or exc
-            return TransientError(
-                f"connection to Asana failed on {what}: {type(reason).__name__}: {reason}"
-            )
-        return ApiError(f"unexpected failure on {what}: {type(exc).__name__}: {exc}")
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            ra = exc.retry_after
-            return ra + random.uniform(0.0, max(0.05 * ra, 0.01))
-        base: float = min(self.backoff * 2.0 ** (state.attempt_number - 1), 30.0)
-        return base * random.uniform(0.5, 1.0)
-
-    def _call(self, what: str, fn: Callable[[], Any], *, idempotent: bool) -> Any:
-        """Send one request (``fn`` builds fresh arguments each time) under the limiter.
-
-        A 429 is retried always (the request was not carried out); 5xx, timeouts and dropped
-        connections only when ``idempotent``. Raises only :class:`ApiError` subclasses.
-        """
-
-        def retriable(e: BaseException) -> bool:
-            if isinstance(e, RateLimitedError):
-                return True
-            return idempotent and isinstance(e, TransientError)
-
-        def stop(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimitedError):
-                # Not carried out: keep waiting while the total wait stays reasonable.
-                elapsed = state.seconds_since_start or 0.0
-                return elapsed >= self.max_rate_limit_wait
-            return state.attempt_number >= self.max_attempts
-
-        retrying = Retrying(
-            retry=retry_if_exception(retriable),
-            stop=stop,
-            wait=self._wait,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt, self.limiter.slot():
-                with self._lock:
-                    self.requests_sent += 1
-                try:
-                    return fn()
-                except Exception as e:
-                    err = self._translate(e, what)
-                    if isinstance(err, RateLimitedError) and err.retry_after:
-                        self.limiter.block_for(err.retry_after)
-                    raise err from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _list(
-        self, what: str, fn: Callable[[dict[str, Any]], Any], opts: Mapping[str, Any]
-    ) -> list[Any]:
-        """Every item of a paged list: ``limit=100`` pages, each its own retried request."""
-        for restart in range(2):
-            items: list[Any] = []
-            offset: str | None = None
-            seen: set[str] = set()
-            try:
-                while True:
-
-                    def page(o: str | None = offset) -> Any:
-                        q = dict(opts)
-                        q["limit"] = PAGE_LIMIT
-                        if o:
-                            q["offset"] = o
-                        return fn(q)
-
-                    resp = self._call(what, page, idempotent=True)
-                    items.extend(resp.get("data") or [])
-                    nxt = resp.get("next_page") or {}
-                    token = nxt.get("offset")
-                    if not token:
-                        return items
-                    if token in seen:
-                        raise ApiError(f"Asana paging loop on {what} (offset repeated)")
-                    seen.add(token)
-                    offset = token
-            except ApiError as e:
-                # An expired offset token: start the listing again, once.
-                if restart == 0 and offset is not None and e.status == 400:
-                    continue
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
     # ------------------------------------------------------------------ reading
     def _load_project(self) -> None:
         what = self._project_label()
-        resp = self._call(
+        resp = self.api.call(
             what,
-            lambda: self._projects_api.get_project(
+            lambda: self.api.projects.get_project(
                 self.project_gid,
                 {"opt_fields": "name,workspace"},
                 full_payload=True,
@@ -489,9 +231,9 @@ class AsanaConnector:
             self.workspace_gid = str(ws)
 
     def _load_sections(self) -> list[Stage]:
-        raw = self._list(
+        raw = self.api.list_all(
             f"sections of {self._project_label()}",
-            lambda q: self._sections_api.get_sections_for_project(
+            lambda q: self.api.sections.get_sections_for_project(
                 self.project_gid, q, full_payload=True, _request_timeout=self.timeout
             ),
             {"opt_fields": "name"},
@@ -499,9 +241,9 @@ class AsanaConnector:
         return [Stage(str(s["gid"]), str(s.get("name") or ""), float(i)) for i, s in enumerate(raw)]
 
     def _load_fields(self) -> None:
-        raw = self._list(
+        raw = self.api.list_all(
             f"custom fields of {self._project_label()}",
-            lambda q: self._fields_api.get_custom_field_settings_for_project(
+            lambda q: self.api.fields.get_custom_field_settings_for_project(
                 self.project_gid, q, full_payload=True, _request_timeout=self.timeout
             ),
             {"opt_fields": ",".join(FIELD_SETTING_FIELDS)},
@@ -518,9 +260,7 @@ class AsanaConnector:
             if name == prio_name and kind == "enum" and self._priority_field is None:
                 self._priority_field = str(cf["gid"])
                 self._priority_options = {
-                    str(o["name"]): str(o["gid"])
-                    for o in cf.get("enum_options") or []
-                    if o.get("enabled", True)
+                    str(o["name"]): str(o["gid"]) for o in cf.get("enum_options") or [] if o.get("enabled", True)
                 }
             elif name == crm_name and self._crm_field is None:
                 self._crm_field = str(cf["gid"])
@@ -530,22 +270,17 @@ class AsanaConnector:
         if not self.workspace_gid:
             return []
         ws = self.workspace_gid
-        raw = self._list(
+        raw = self.api.list_all(
             f"users of Asana workspace {ws}",
-            lambda q: self._users_api.get_users(
-                q, full_payload=True, _request_timeout=self.timeout
-            ),
+            lambda q: self.api.users.get_users(q, full_payload=True, _request_timeout=self.timeout),
             {"workspace": ws, "opt_fields": "name,email"},
         )
-        return [
-            Member(str(u["gid"]), str(u.get("name") or ""), None, u.get("email") or None)
-            for u in raw
-        ]
+        return [Member(str(u["gid"]), str(u.get("name") or ""), None, u.get("email") or None) for u in raw]
 
     def _load_tasks(self, completed_since: str) -> list[dict[str, Any]]:
-        return self._list(
+        return self.api.list_all(
             f"tasks of {self._project_label()}",
-            lambda q: self._tasks_api.get_tasks_for_project(
+            lambda q: self.api.tasks.get_tasks_for_project(
                 self.project_gid, q, full_payload=True, _request_timeout=self.timeout
             ),
             {"completed_since": completed_since, "opt_fields": ",".join(TASK_FIELDS)},
@@ -569,11 +304,7 @@ class AsanaConnector:
             cf_gid = str(cf.get("gid") or "")
             enum_value = cf.get("enum_value") or {}
             text = cf.get("text_value")
-            value = (
-                enum_value.get("name")
-                if enum_value
-                else (text if text is not None else cf.get("display_value"))
-            )
+            value = enum_value.get("name") if enum_value else (text if text is not None else cf.get("display_value"))
             name = str(cf.get("name") or cf_gid)
             if value is not None:
                 custom[name] = str(value)
@@ -628,7 +359,7 @@ class AsanaConnector:
         """
         read_at = datetime.now(UTC)
         self._load_project()
-        pool = self._executor()
+        pool = self.api.executor()
         f_sections = pool.submit(self._load_sections)
         f_fields = pool.submit(self._load_fields)
         f_members = pool.submit(self._load_members)
@@ -674,7 +405,7 @@ class AsanaConnector:
         if not self._meta_loaded:
             self._load_fields()
         actions = [
-            _Action(
+            Action(
                 i,
                 g,
                 "get",
@@ -686,12 +417,11 @@ class AsanaConnector:
             for i, g in enumerate(gids)
         ]
         out: dict[str, Task | None] = {}
-        for action, outcome in self._run_actions(actions, idempotent=True):
+        for action, outcome in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
             if outcome.ok:
                 raw = (outcome.body or {}).get("data") or {}
                 in_project = any(
-                    str((m.get("project") or {}).get("gid")) == self.project_gid
-                    for m in raw.get("memberships") or []
+                    str((m.get("project") or {}).get("gid")) == self.project_gid for m in raw.get("memberships") or []
                 )
                 if raw.get("completed") or not in_project:
                     out[action.task_id] = None
@@ -709,143 +439,58 @@ class AsanaConnector:
                 )
         return out
 
-    def changed_since(self, sync_token: str | None) -> tuple[set[str] | None, str]:
-        """Tasks changed since ``sync_token`` via the Events API, and the token for next time.
+    def changed_since(self, bookmark: str | None) -> tuple[set[str] | None, str]:
+        """Tasks changed since ``bookmark`` (an events sync token), and the bookmark for next time.
 
         Returns ``(None, token)`` when a full read is needed: no token yet, an expired token
-        (412), or a change that is not about a task (sections, fields, the project itself).
-        The caller stores the token; events are delivered at most once, so keep a periodic full
-        read (``asana.full_read_every``) as well.
+        (412), a change that is not about a task (sections, fields, the project itself), or a
+        server that repeats a sync token while saying more events follow (the events cannot be
+        trusted; the paginator stops at the repeat instead of asking forever). Events are
+        delivered at most once, so the service keeps a periodic full read
+        (``service.full_read_every``) as well.
         """
         what = f"events of {self._project_label()}"
         changed: set[str] = set()
         full = False
-        token = sync_token
-        while True:
+        last = bookmark
 
-            def fetch(t: str | None = token) -> Any:
-                opts: dict[str, Any] = {"sync": t} if t else {}
-                return self._events_api.get_events(
+        def fetch(token: str | None) -> Page[Any, str]:
+            nonlocal full, last
+
+            def get() -> Any:
+                opts: dict[str, Any] = {"sync": token} if token else {}
+                return self.api.events.get_events(
                     self.project_gid, opts, full_payload=True, _request_timeout=self.timeout
                 )
 
-            try:
-                resp = self._call(what, fetch, idempotent=True)
-            except _SyncExpired as e:
-                if not e.sync:
-                    raise ApiError(f"{what}: 412 without a fresh sync token", 412) from None
-                return None, e.sync
-            for ev in resp.get("data") or []:
+            resp = self.api.call(what, get, idempotent=True)
+            events = resp.get("data") or []
+            for ev in events:
                 res = ev.get("resource") or {}
                 parent = ev.get("parent") or {}
                 if res.get("resource_type") == "task":
                     changed.add(str(res["gid"]))
                 elif parent.get("resource_type") == "task":
                     changed.add(str(parent["gid"]))
-                elif res.get("resource_type") in ("story", "attachment"):
-                    continue
-                else:
+                elif res.get("resource_type") not in ("story", "attachment"):
                     full = True
-            token = resp.get("sync") or token
-            if not resp.get("has_more"):
-                break
-        if token is None:  # pragma: no cover - a 200 always carries a sync token
+            nxt = resp.get("sync") or None
+            last = nxt or last
+            return Page(events, nxt, bool(resp.get("has_more")))
+
+        try:
+            _, newest = paginate(fetch, what=what, start=bookmark)
+        except SyncExpired as e:
+            if not e.sync:
+                raise ApiError(f"{what}: 412 without a fresh sync token", 412) from None
+            return None, e.sync
+        except PagingLoop:
+            if last is None:
+                raise
+            return None, last
+        if newest is None:
             raise ApiError(f"{what}: no sync token in the answer")
-        return (None if full else changed), token
-
-    # ------------------------------------------------------------------ batches
-    def _send_batch(self, actions: Sequence[_Action], *, idempotent: bool) -> list[_Outcome]:
-        what = f"a batch of {len(actions)} actions on {self._project_label()}"
-
-        def send() -> Any:
-            body = {"data": {"actions": [a.payload() for a in actions]}}
-            return self._batch_api.create_batch_request(
-                body, {}, full_payload=True, _request_timeout=self.timeout
-            )
-
-        resp = self._call(what, send, idempotent=idempotent)
-        data = resp.get("data") if isinstance(resp, dict) else None
-        if not isinstance(data, list) or len(data) != len(actions):
-            raise TransientError(f"{what}: answer has no result per action")
-        return [
-            _Outcome(int(r.get("status_code") or 0), r.get("body"), r.get("headers") or {})
-            for r in data
-        ]
-
-    @staticmethod
-    def _pack(pending: Sequence[_Action]) -> list[list[_Action]]:
-        """Batches of at most ten actions, never two for the same task in one batch."""
-        batches: list[list[_Action]] = []
-        tasks_in: list[set[str]] = []
-        for a in pending:
-            for batch, seen in zip(batches, tasks_in, strict=True):
-                if len(batch) < BATCH_MAX and a.task_id not in seen:
-                    batch.append(a)
-                    seen.add(a.task_id)
-                    break
-            else:
-                batches.append([a])
-                tasks_in.append({a.task_id})
-        return batches
-
-    def _run_actions(
-        self, actions: Sequence[_Action], *, idempotent: bool
-    ) -> Iterator[tuple[_Action, _Outcome]]:
-        """Send actions through ``/batch`` concurrently; retry failed retriable actions.
-
-        Yields each action with its final outcome as soon as it is known. A whole batch that
-        fails (timeout, 5xx after retries) gives each of its actions a status-0 outcome; with
-        ``idempotent`` false it is not sent again (the caller decides, e.g. after a lookup).
-        Auth errors on the batch itself raise.
-        """
-        pending: deque[_Action] = deque(actions)
-        pool = self._executor()
-        round_no = 0
-        while pending:
-            batches = self._pack(list(pending))
-            pending.clear()
-            futures: dict[Future[list[_Outcome]], list[_Action]] = {
-                pool.submit(self._send_batch, b, idempotent=idempotent): b for b in batches
-            }
-            wait_hint = 0.0
-            try:
-                for fut in as_completed(futures):
-                    batch = futures[fut]
-                    final = False  # a whole-batch failure was already retried by _call
-                    try:
-                        outcomes = fut.result()
-                    except (AuthError, NotFoundError):
-                        raise
-                    except ApiError as e:
-                        final = True
-                        status = 0 if isinstance(e, TransientError) else (e.status or 400)
-                        if isinstance(e, RateLimitedError):
-                            status = 429
-                        body = {"errors": [{"message": str(e)}]}
-                        outcomes = [_Outcome(status, body) for _ in batch]
-                    for a, o in zip(batch, outcomes, strict=True):
-                        again = idempotent or o.status == 429
-                        if (
-                            not o.ok
-                            and not final
-                            and o.retriable
-                            and again
-                            and a.attempts + 1 < self.max_attempts
-                        ):
-                            a.attempts += 1
-                            pending.append(a)
-                            ra = _retry_after(o.headers)
-                            if ra:
-                                wait_hint = max(wait_hint, ra)
-                            continue
-                        yield a, o
-            finally:
-                for fut in futures:
-                    fut.cancel()
-            if pending:
-                round_no += 1
-                delay = max(wait_hint, min(self.backoff * 2 ** (round_no - 1), 30.0))
-                self._sleep(delay * random.uniform(0.8, 1.2))
+        return (None if full else changed), newest
 
     # ------------------------------------------------------------------ writing
     def _ensure_meta(self) -> None:
@@ -861,9 +506,7 @@ class AsanaConnector:
                 data["assignee"] = ids[0] if ids else None  # Asana has a single assignee
             elif f is Field.PRIORITY:
                 if self._priority_field is None:
-                    raise ValueError(
-                        f"the project has no enum field named {self.settings.priority.field!r}"
-                    )
+                    raise ValueError(f"the project has no enum field named {self.settings.priority.field!r}")
                 if v is None:
                     option = None
                 else:
@@ -883,7 +526,7 @@ class AsanaConnector:
         writes = list(writes)
         if any(Field.PRIORITY in w.values for w in writes):
             self._ensure_meta()
-        actions: list[_Action] = []
+        actions: list[Action] = []
         remaining: dict[int, int] = {}
         errors: dict[int, list[str]] = {}
         retriable: dict[int, bool] = {}
@@ -895,11 +538,11 @@ class AsanaConnector:
                 yield WriteResult(w.task_id, False, f"{label}: {e}")
                 continue
             stage = w.values.get(Field.STAGE)
-            mine: list[_Action] = []
+            mine: list[Action] = []
             tid = quote(w.task_id, safe="")
             if put:
                 mine.append(
-                    _Action(
+                    Action(
                         i,
                         w.task_id,
                         "put",
@@ -914,7 +557,7 @@ class AsanaConnector:
                     yield WriteResult(w.task_id, False, f"{label}: no section to move to")
                     continue
                 mine.append(
-                    _Action(
+                    Action(
                         i,
                         w.task_id,
                         "post",
@@ -930,22 +573,19 @@ class AsanaConnector:
             actions.extend(mine)
         # Updates first, then moves: first-fit packing then fills every batch but the last.
         actions.sort(key=lambda a: a.method != "put")
-        for action, outcome in self._run_actions(actions, idempotent=True):
+        for action, outcome in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
             i = action.owner
             if not outcome.ok:
                 label = self._task_label(action.task_id)
                 errors.setdefault(i, []).append(
-                    f"{label}: {action.label} failed "
-                    f"({outcome.status or 'no answer'}: {outcome.message()})"
+                    f"{label}: {action.label} failed ({outcome.status or 'no answer'}: {outcome.message()})"
                 )
                 retriable[i] = retriable.get(i, False) or outcome.retriable
             remaining[i] -= 1
             if remaining[i] == 0:
                 w = writes[i]
                 if i in errors:
-                    yield WriteResult(
-                        w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False)
-                    )
+                    yield WriteResult(w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False))
                 else:
                     yield WriteResult(w.task_id, True)
 
@@ -966,9 +606,9 @@ class AsanaConnector:
         """Learn markers and external ids from the project's tasks (all, or modified since)."""
         fields = "name,notes,external"
         if since is None:
-            raws = self._list(
+            raws = self.api.list_all(
                 f"markers in {self._project_label()}",
-                lambda q: self._tasks_api.get_tasks_for_project(
+                lambda q: self.api.tasks.get_tasks_for_project(
                     self.project_gid, q, full_payload=True, _request_timeout=self.timeout
                 ),
                 {"opt_fields": fields},
@@ -976,11 +616,9 @@ class AsanaConnector:
             self._scanned = True
         else:
             stamp = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
-            raws = self._list(
+            raws = self.api.list_all(
                 f"recently changed tasks in {self._project_label()}",
-                lambda q: self._tasks_api.get_tasks(
-                    q, full_payload=True, _request_timeout=self.timeout
-                ),
+                lambda q: self.api.tasks.get_tasks(q, full_payload=True, _request_timeout=self.timeout),
                 {"project": self.project_gid, "modified_since": stamp, "opt_fields": fields},
             )
         for raw in raws:
@@ -1013,9 +651,9 @@ class AsanaConnector:
         if len(ask) == 1:
             key = ask[0]
             try:
-                resp = self._call(
+                resp = self.api.call(
                     f"the task created for {key!r}",
-                    lambda: self._tasks_api.get_task(
+                    lambda: self.api.tasks.get_task(
                         f"external:{key}",
                         {"opt_fields": "name,completed"},
                         full_payload=True,
@@ -1035,7 +673,7 @@ class AsanaConnector:
                 found[key] = gid
             return found
         actions = [
-            _Action(
+            Action(
                 n,
                 f"lookup:{k}",
                 "get",
@@ -1046,7 +684,7 @@ class AsanaConnector:
             )
             for n, k in enumerate(ask)
         ]
-        for action, outcome in self._run_actions(actions, idempotent=True):
+        for action, outcome in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
             key = ask[action.owner]
             if outcome.ok:
                 gid = self._found(key, (outcome.body or {}).get("data") or {})
@@ -1117,7 +755,7 @@ class AsanaConnector:
                     unresolved.remove(key)
             if not unresolved:
                 return
-            if attempts >= self.max_attempts:
+            if attempts >= self.api.policy.max_attempts:
                 for key in unresolved:
                     yield WriteResult(
                         "",
@@ -1129,10 +767,9 @@ class AsanaConnector:
                     )
                 return
             if attempts:
-                delay = min(self.backoff * 2 ** (attempts - 1), 30.0)
-                self._sleep(delay * random.uniform(0.8, 1.2))
+                self.api.pause(attempts)
             attempts += 1
-            actions: list[_Action] = []
+            actions: list[Action] = []
             for idx, key in enumerate(unresolved):
                 nt = todo[key]
                 try:
@@ -1141,7 +778,7 @@ class AsanaConnector:
                     yield WriteResult("", False, f"creating {nt.title!r} ({key}): {e}", key=key)
                     continue
                 actions.append(
-                    _Action(
+                    Action(
                         idx,
                         f"create:{key}",
                         "post",
@@ -1152,7 +789,7 @@ class AsanaConnector:
                     )
                 )
             again: list[str] = []
-            for action, outcome in self._run_actions(actions, idempotent=False):
+            for action, outcome in self.api.run_actions(actions, idempotent=False, where=self._project_label()):
                 key = unresolved[action.owner]
                 nt = todo[key]
                 message = outcome.message()
@@ -1174,11 +811,17 @@ class AsanaConnector:
                     yield WriteResult(
                         "",
                         False,
-                        f"creating {nt.title!r} ({key}) in {self._project_label()}: "
-                        f"{outcome.status}: {message}",
+                        f"creating {nt.title!r} ({key}) in {self._project_label()}: {outcome.status}: {message}",
                         key=key,
                     )
             unresolved = again
+
+
+def open_project(settings: Settings, board: str | None = None) -> AsanaConnector:
+    """The ``tasksync.connectors`` factory: the configured project (``--board`` does not apply)."""
+    if board is not None:
+        raise ConfigError(f"--board applies to Trello boards; this config's connector is {settings.connector!r}")
+    return AsanaConnector(settings)
 
 
 def _parse_dt(value: Any) -> datetime | None:

@@ -6,8 +6,8 @@ a second. One iteration:
 1. finish an interrupted apply, if the journal holds one;
 2. re-read the CRM exports if any of their files changed (mtime/size), and pause if an export
    lost more than ``service.max_crm_drop`` of its rows since the last accepted read;
-3. decide whether to read the board: a changed board file (local), new actions (Trello
-   ``actions_since``), new events (Asana ``changed_since``), a webhook, changed CRM exports, a
+3. decide whether to read the board: a changed board file (a :class:`BoardFile` connector), a
+   change its :class:`ChangeFeed` reports (Trello card actions, Asana events), a webhook, changed CRM exports, a
    periodic full read (``service.full_read_every``), a due rebalance or a pause to re-check;
 4. plan; in scheduled mode keep only owner changes of tasks with no rep owner or whose owner is
    away (plus priorities, stages and created cards); pause if the plan still moves more than
@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tasksync.connectors.base import Connector
+from tasksync.connectors.base import BoardFile, ChangeFeed, Connector
 from tasksync.crm import CrmData, load_crm
 from tasksync.errors import ApiError, AuthError, ConfigError, CrmError, SafetyStop, TasksyncError
 from tasksync.model import Change, Field, Plan, PlanKind, Snapshot
@@ -59,6 +59,7 @@ Sleep = Callable[[float], None]
 
 K = "service."  # prefix of the service's keys in the store's per-board kv table
 CRM_COUNTS = "crm.row_counts"
+BOOKMARK = "changes_bookmark"  # the ChangeFeed's bookmark (Trello action id, Asana sync token)
 
 
 class StopNow(Exception):
@@ -428,9 +429,8 @@ class SyncService:
             forced = "crm"
         self._hooked.clear()
 
-        path = getattr(conn, "path", None)
-        if isinstance(path, Path):
-            sig = _signature([path])
+        if isinstance(conn, BoardFile):
+            sig = _signature([conn.path])
 
             def commit_local() -> None:
                 self._board_sig = sig
@@ -438,41 +438,20 @@ class SyncService:
 
             changed = sig != self._board_sig
             return _Detection(bool(forced) or changed, forced or ("board" if changed else ""), commit_local)
-
-        actions_since = getattr(conn, "actions_since", None)
-        changed_since = getattr(conn, "changed_since", None)
-        if forced in ("full", "paused") and (callable(actions_since) or callable(changed_since)):
+        if not isinstance(conn, ChangeFeed):
+            return _Detection(True, forced or "poll")  # no change detection: read every interval
+        if forced in ("full", "paused"):
             # The board is read anyway: skip the change check (its bookmark stays; the next check
             # may report changes this read already saw, which costs one read, never a miss).
             return _Detection(True, forced)
-        if callable(actions_since):
-            since = self.store.get(board, K + "trello_since")
-            if since is None:
-                _, newest = actions_since(None)
-                ids: set[str] = set()
-                forced = forced or "first"
-            else:
-                ids, newest = actions_since(since)
+        ids, bookmark = conn.changed_since(self.store.get(board, K + BOOKMARK))
 
-            def commit_trello() -> None:
-                if newest:
-                    self.store.put(board, K + "trello_since", newest)
+        def commit_bookmark() -> None:
+            self.store.put(board, K + BOOKMARK, bookmark)
 
-            return _Detection(bool(forced) or bool(ids), forced or ("board" if ids else ""), commit_trello)
-
-        if callable(changed_since):
-            token = self.store.get(board, K + "asana_sync")
-            changed_ids, new_token = changed_since(token)
-
-            def commit_asana() -> None:
-                self.store.put(board, K + "asana_sync", new_token)
-
-            if changed_ids is None:
-                return _Detection(True, forced or "full", commit_asana)
-            return _Detection(
-                bool(forced) or bool(changed_ids), forced or ("board" if changed_ids else ""), commit_asana
-            )
-        return _Detection(True, forced or "poll")  # no change detection: read every interval
+        if ids is None:
+            return _Detection(True, forced or "full", commit_bookmark)
+        return _Detection(bool(forced) or bool(ids), forced or ("board" if ids else ""), commit_bookmark)
 
     # ------------------------------------------------------------------ plan and apply
     def _sync(self, res: IterationResult, rebalance: bool) -> bool:
@@ -623,7 +602,7 @@ class SyncService:
 
 
 # ---------------------------------------------------------------------- status for `tasksync status`
-_INTERNAL = ("secret", "_sig", "trello_since", "asana_sync", "last_full")
+_INTERNAL = ("secret", "_sig", "bookmark", "trello_since", "asana_sync", "last_full")
 
 
 def read_status(store: StateStore) -> dict[str, dict[str, str]]:

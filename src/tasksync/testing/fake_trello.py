@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tasksync.connectors.http import Clock, SystemClock
+from tasksync.connectors.transport import Clock, SystemClock
 
 __all__ = ["FakeResponse", "FakeTrello", "LoggedRequest", "main"]
 
@@ -176,8 +176,10 @@ class FakeTrello:
     # ------------------------------------------------------------------ state helpers
 
     def new_id(self) -> str:
+        """An ObjectId-like id: creation time (seconds) then a counter, so ids grow with time."""
         with self._lock:
             self._id_counter += 1
+            self._id_base = max(self._id_base, int(time.time()))
             return f"{self._id_base:08x}{self._id_counter:016x}"
 
     def add_board(self, board: Mapping[str, Any]) -> str:
