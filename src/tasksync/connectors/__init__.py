@@ -12,14 +12,15 @@ through :func:`connector_settings` and its own pydantic model. Optional capabili
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-from typing import TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, TypeVar
 
 from tasksync.connectors.base import Connector, ConnectorFactory, marker_for, parse_marker
 from tasksync.errors import ConfigError
-from tasksync.settings import Settings
+
+if TYPE_CHECKING:  # kept out of the import: `tasksync.connectors.transport` must stay light
+    from pydantic import BaseModel
+
+    from tasksync.settings import Settings
 
 __all__ = [
     "GROUP",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 GROUP = "tasksync.connectors"
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 def open_local(settings: Settings, board: str | None = None) -> Connector:
@@ -62,6 +63,8 @@ def _builtin(name: str) -> ConnectorFactory | None:
 
 def available_connectors() -> dict[str, str]:
     """Connector names and the factory each entry point names."""
+    from importlib.metadata import entry_points
+
     found = {ep.name: ep.value for ep in entry_points(group=GROUP)}
     for name in ("local", "trello", "asana"):
         found.setdefault(name, f"(built in) {name}")
@@ -74,6 +77,8 @@ def open_connector(settings: Settings, board: str | None = None) -> Connector:
     ``board`` picks one of several configured boards where the connector has several (Trello);
     the others refuse it.
     """
+    from importlib.metadata import entry_points
+
     name = settings.connector
     factory: ConnectorFactory | None = None
     for ep in entry_points(group=GROUP):
@@ -96,6 +101,8 @@ def open_connector(settings: Settings, board: str | None = None) -> Connector:
 def connector_settings(settings: Settings, model: type[M]) -> M:
     """A plugged-in connector's own settings: the ``[connectors.<name>]`` table, validated by
     ``model``. Errors name the table and the key."""
+    from pydantic import ValidationError
+
     raw = settings.connectors.get(settings.connector, {})
     try:
         return model.model_validate(raw)

@@ -45,6 +45,7 @@ from tasksync.connectors.asana_api import (
 )
 from tasksync.connectors.base import marker_for, parse_marker, shared_dir_for
 from tasksync.connectors.transport import (
+    AnswerLost,
     Page,
     PagingLoop,
     RetryPolicy,
@@ -54,6 +55,7 @@ from tasksync.connectors.transport import (
 )
 from tasksync.errors import (
     ApiError,
+    AuthError,
     ConfigError,
     NotFoundError,
     TransientError,
@@ -69,6 +71,7 @@ from tasksync.model import (
     Task,
     TaskWrite,
     WriteResult,
+    WriteStatus,
 )
 from tasksync.settings import Settings
 
@@ -175,6 +178,7 @@ class AsanaConnector:
             api_client, limiter, policy=policy, timeout=timeout, sleep=sleep, concurrency=self.write_concurrency
         )
         self.check_every = 50  # writes between two looks at the events (conditional writes)
+        self._write_sync: str | None = None  # events sync token of the conditional writes
         # Learnt on read (or lazily on write).
         self.project_name = ""
         self.workspace_gid = settings.asana.workspace or ""
@@ -522,11 +526,48 @@ class AsanaConnector:
         return data
 
     def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
-        """Write each task's fields; one :class:`WriteResult` per write, as each completes."""
+        """Write each task's fields; one :class:`WriteResult` per write, as each completes.
+
+        Conditional: before each group of ``check_every`` writes, the project's events since the
+        last look name the tasks someone touched (the first look reads every guarded task of the
+        group again, ten per ``/batch``); a write whose task no longer holds its ``before`` is
+        not sent but reported :attr:`WriteStatus.CONFLICT`. A write that may have landed without
+        an answer is :attr:`WriteStatus.UNKNOWN`.
+        """
         writes = list(writes)
         if any(Field.PRIORITY in w.values for w in writes):
             self._ensure_meta()
+        for start in range(0, len(writes), self.check_every):
+            chunk = writes[start : start + self.check_every]
+            stale = self._stale(chunk)
+            yield from stale.values()
+            yield from self._send_writes([w for w in chunk if w.task_id not in stale])
+
+    def _stale(self, writes: Sequence[TaskWrite]) -> dict[str, WriteResult]:
+        """The writes whose task no longer holds their ``before``, as CONFLICT results."""
+        guarded = {w.task_id: w for w in writes if w.before}
+        if not guarded:
+            return {}
+        # The sync token is taken before the tasks are read again, so nothing falls between.
+        touched, self._write_sync = self.changed_since(self._write_sync)
+        check = list(guarded) if touched is None else [gid for gid in guarded if gid in touched]
+        current = self.read_tasks(check) if check else {}
+        out: dict[str, WriteResult] = {}
+        for gid in check:
+            task = current.get(gid)
+            changed = [
+                f"{f.value} is {task.value(f) if task else 'completed or gone'!r}, the plan expected {expected!r}"
+                for f, expected in guarded[gid].before.items()
+                if task is None or task.value(f) != expected
+            ]
+            if changed:
+                message = f"{self._task_label(gid)}: changed since the plan ({'; '.join(changed)}); not written"
+                out[gid] = WriteResult(gid, False, message, status=WriteStatus.CONFLICT)
+        return out
+
+    def _send_writes(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
         actions: list[Action] = []
+        landed: set[int] = set()  # writes with an action that landed, or may have
         remaining: dict[int, int] = {}
         errors: dict[int, list[str]] = {}
         retriable: dict[int, bool] = {}
@@ -575,6 +616,8 @@ class AsanaConnector:
         actions.sort(key=lambda a: a.method != "put")
         for action, outcome in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
             i = action.owner
+            if outcome.ok or outcome.maybe_done:
+                landed.add(i)
             if not outcome.ok:
                 label = self._task_label(action.task_id)
                 errors.setdefault(i, []).append(
@@ -584,10 +627,35 @@ class AsanaConnector:
             remaining[i] -= 1
             if remaining[i] == 0:
                 w = writes[i]
-                if i in errors:
+                if i in errors and i in landed:
+                    # Some of it may be on the task: the next read tells, not a person.
+                    message = "; ".join(errors[i])
+                    yield WriteResult(w.task_id, False, message, retriable=True, status=WriteStatus.UNKNOWN)
+                elif i in errors:
                     yield WriteResult(w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False))
                 else:
                     yield WriteResult(w.task_id, True)
+
+    # ------------------------------------------------------------------ comments
+    def comment(self, task_id: str, text: str) -> WriteResult:
+        """Add a comment (a story) to a task: ``POST /tasks/{gid}/stories``, never repeated
+        after a lost answer (it would be posted twice): that is :attr:`WriteStatus.UNKNOWN`."""
+        what = f"a comment on {self._task_label(task_id)}"
+        try:
+            self.api.call(
+                what,
+                lambda: self.api.stories.create_story_for_task(
+                    {"data": {"text": text}}, task_id, {"opt_fields": "created_at"}, _request_timeout=self.timeout
+                ),
+                idempotent=False,
+            )
+        except AnswerLost as e:
+            return WriteResult(task_id, False, str(e), retriable=True, status=WriteStatus.UNKNOWN)
+        except AuthError:
+            raise
+        except ApiError as e:
+            return WriteResult(task_id, False, str(e), retriable=isinstance(e, TransientError))
+        return WriteResult(task_id, True)
 
     # ------------------------------------------------------------------ creating
     def find_created(self, key: str) -> str | None:
@@ -719,6 +787,9 @@ class AsanaConnector:
         if n.priority is not None:
             put = self._put_data({Field.PRIORITY: n.priority})
             data["custom_fields"] = put["custom_fields"]
+        if self._crm_field is not None and self.settings.link.by == "custom_field":
+            # The link is part of the creation itself: no follow-up request can be lost.
+            data.setdefault("custom_fields", {})[self._crm_field] = n.key
         return data
 
     def create(self, new_tasks: Sequence[NewTask]) -> Iterator[WriteResult]:
@@ -730,8 +801,8 @@ class AsanaConnector:
         by external id, or by scanning the tasks modified since this call started.
         """
         items = list(new_tasks)
-        if any(n.priority is not None for n in items):
-            self._ensure_meta()
+        if items:
+            self._ensure_meta()  # the priority and CRM ID fields go into each POST
         started = datetime.now(UTC) - timedelta(minutes=10)  # margin for clock skew
         todo: dict[str, NewTask] = {}
         for n in items:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tasksync.model import BoardRef, NewTask, Snapshot, TaskWrite, WriteResult
-from tasksync.settings import Settings
+
+if TYPE_CHECKING:
+    from tasksync.settings import Settings
 
 __all__ = [
     "BoardFile",

@@ -619,6 +619,22 @@ class TrelloConnector:
                 return str(card["id"])
         return None
 
+    # ------------------------------------------------------------------ comments
+
+    def comment(self, task_id: str, text: str) -> WriteResult:
+        """Comment on a card: ``POST /cards/{id}/actions/comments``, never repeated after a lost
+        answer (it would be posted twice): that is :attr:`WriteStatus.UNKNOWN`."""
+        context = f"{self._label}: comment on card {task_id}"
+        try:
+            self._call(f"/cards/{task_id}/actions/comments", context, method="POST", query={"text": text})
+        except AnswerLost as e:
+            return WriteResult(task_id, False, str(e), retriable=True, status=WriteStatus.UNKNOWN)
+        except AuthError:
+            raise
+        except ApiError as e:
+            return WriteResult(task_id, False, str(e), retriable=isinstance(e, TransientError))
+        return WriteResult(task_id, True)
+
     # ------------------------------------------------------------------ change detection
 
     def _actions(self, since: str) -> tuple[set[str], str]:
