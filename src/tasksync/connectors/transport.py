@@ -74,7 +74,7 @@ C_co = TypeVar("C_co", bound=Hashable, covariant=True)
 # --------------------------------------------------------------------------- redaction
 
 SECRET_PARAMS = ("key", "token", "secret", "oauth_token", "oauth_consumer_key", "access_token")
-_QUERY_SECRET = re.compile(r"(?i)\b(" + "|".join(SECRET_PARAMS) + r")=([^&\s'\"]*)")
+_QUERY_SECRET = re.compile(r"(?i)\b(" + "|".join(SECRET_PARAMS) + r")=([^&\s'\"]+)")
 _OAUTH_PAIR = re.compile(r'(?i)\b(oauth_token|oauth_consumer_key)="[^"]*"')
 _HEADER_SECRET = re.compile(r"(?i)\b(authorization|x-hook-secret)(\s*[:=]\s*)(\S+(?: \S+)?)")
 

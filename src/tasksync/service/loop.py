@@ -85,6 +85,7 @@ class IterationResult:
     stopped: bool = False
     delay: float = 0.0  # seconds until the next iteration
     rebalance: bool = False
+    auth_failed: bool = False  # the token or key was refused: no retry will heal it
 
     @property
     def ok(self) -> bool:
@@ -319,6 +320,7 @@ class SyncService:
         base = min(self.cfg.interval, 5.0)
         if isinstance(e, AuthError):
             base = self.cfg.interval  # a bad token will not heal in seconds
+            res.auth_failed = True
         res.delay = min(cap, base * 2 ** min(self._errors - 1, 30))
         retry_after = getattr(e, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after > res.delay:
@@ -572,6 +574,7 @@ class SyncService:
             "paused": res.paused or "",
             "errors": str(self._errors),
             "last_error": res.error or "",
+            "auth_failed": "1" if res.auth_failed else "",
         }
         if res.error is None and res.paused is None:
             values["last_ok"] = _iso(res.started)
@@ -621,7 +624,8 @@ HEALTHY, FAILING, STALE, PAUSED = 0, 1, 3, 4
 def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[int, str]:
     """(exit code, one-line verdict) for one board's recorded service values.
 
-    0 healthy; 1 failing (three or more failed iterations in a row); 3 stale (never ran, stopped,
+    0 healthy; 1 failing (three or more failed iterations in a row, or at once when the
+    service's token or key was refused: a wrong token never heals); 3 stale (never ran, stopped,
     or no run for ``stale_after`` seconds); 4 paused by a guard.
     """
     last = values.get("last_run")
@@ -630,6 +634,8 @@ def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[i
     age = now - datetime.fromisoformat(last).timestamp()
     if values.get("paused"):
         return PAUSED, f"paused: {values['paused']}"
+    if values.get("auth_failed"):
+        return FAILING, f"failing (the token or key was refused; fix it and restart): {values.get('last_error')}"
     if int(values.get("errors") or 0) >= 3:
         return FAILING, f"failing ({values.get('errors')} errors in a row): {values.get('last_error')}"
     if age > stale_after:
