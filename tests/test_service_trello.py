@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import requests
 
+from tasksync.cli import main
 from tasksync.connectors.http import LimiterRegistry, ScaledClock, trello_session
 from tasksync.connectors.trello import TrelloConnector
-from tasksync.examples import TODAY, generate
-from tasksync.cli import main
 from tasksync.errors import TransientError
+from tasksync.examples import TODAY, generate
 from tasksync.service.loop import FAILING, SyncService
 from tasksync.settings import Secrets, Settings, TrelloSettings, settings_from_mapping
 from tasksync.testing.fake_trello import FakeTrello
