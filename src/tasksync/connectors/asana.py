@@ -179,6 +179,8 @@ class AsanaConnector:
         )
         self.check_every = 50  # writes between two looks at the events (conditional writes)
         self._write_sync: str | None = None  # events sync token of the conditional writes
+        self._suspect: set[str] = set()  # tasks touched since the read, not read again since
+        self._suspect_all = True  # no sync token from before the read: every task is suspect
         # Learnt on read (or lazily on write).
         self.project_name = ""
         self.workspace_gid = settings.asana.workspace or ""
@@ -358,11 +360,14 @@ class AsanaConnector:
     def read(self) -> Snapshot:
         """The project's open tasks, sections, priority options and workspace users.
 
-        Requests: 1 (project) + 1 (sections) + 1 (custom fields) + ⌈users/100⌉ +
-        ⌈open tasks/100⌉; sections, fields and users are read while tasks page.
+        Requests: 1 (project) + 1 (events: a sync token from before the read, so that conditional
+        writes re-read only the tasks touched since) + 1 (sections) + 1 (custom fields) +
+        ⌈users/100⌉ + ⌈open tasks/100⌉; sections, fields and users are read while tasks page.
         """
         read_at = datetime.now(UTC)
         self._load_project()
+        _, self._write_sync = self.changed_since(None)
+        self._suspect, self._suspect_all = set(), False
         pool = self.api.executor()
         f_sections = pool.submit(self._load_sections)
         f_fields = pool.submit(self._load_fields)
@@ -550,7 +555,12 @@ class AsanaConnector:
             return {}
         # The sync token is taken before the tasks are read again, so nothing falls between.
         touched, self._write_sync = self.changed_since(self._write_sync)
-        check = list(guarded) if touched is None else [gid for gid in guarded if gid in touched]
+        if touched is None:  # no token since the read (or an expired one): every task is suspect
+            self._suspect_all = True
+        else:
+            self._suspect |= touched  # a task reported now may be written only in a later group
+        check = [gid for gid in guarded if self._suspect_all or gid in self._suspect]
+        self._suspect -= set(check)
         current = self.read_tasks(check) if check else {}
         out: dict[str, WriteResult] = {}
         for gid in check:

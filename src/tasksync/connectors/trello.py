@@ -183,6 +183,7 @@ class TrelloConnector:
         self.page_size = max(1, min(page_size, PAGE_SIZE))
         self._data: Json | None = None  # the last board JSON read, kept up to date by writes
         self._since: str | None = None  # conditional writes look at card actions after this id
+        self._touched = set()  # cards touched since the read and not read again since
         self.check_every = max(1, check_every)
         self._lock = threading.RLock()
 
@@ -242,6 +243,7 @@ class TrelloConnector:
             # Changes made from now on are found among the actions after this id; a margin of
             # five minutes covers clock skew (it costs a few re-reads, never a miss).
             self._since = object_id_at(time.time() - 300)
+            self._touched: set[str] = set()
             return snapshot_from_board(data, self.settings, self.board)
 
     def _read_paged(self) -> Json:
@@ -376,7 +378,9 @@ class TrelloConnector:
         if not guarded:
             return {}
         touched, self._since = self._actions(self._since or object_id_at(time.time() - 300))
-        fresh = [cid for cid in guarded if cid in touched]
+        self._touched |= touched  # a card reported now may be written only in a later group
+        fresh = [cid for cid in guarded if cid in self._touched]
+        self._touched -= set(fresh)
         for start in range(0, len(fresh), BATCH_SIZE):
             routes = [f"/cards/{cid}?{urlencode(CARD_READ)}" for cid in fresh[start : start + BATCH_SIZE]]
             answers = self._call("/batch", f"{self._label}: re-reading changed cards", query={"urls": ",".join(routes)})
