@@ -183,7 +183,7 @@ class TrelloConnector:
         self.page_size = max(1, min(page_size, PAGE_SIZE))
         self._data: Json | None = None  # the last board JSON read, kept up to date by writes
         self._since: str | None = None  # conditional writes look at card actions after this id
-        self._touched = set()  # cards touched since the read and not read again since
+        self._touched: set[str] = set()  # cards touched since the read, not read again since
         self.check_every = max(1, check_every)
         self._lock = threading.RLock()
 
@@ -243,7 +243,7 @@ class TrelloConnector:
             # Changes made from now on are found among the actions after this id; a margin of
             # five minutes covers clock skew (it costs a few re-reads, never a miss).
             self._since = object_id_at(time.time() - 300)
-            self._touched: set[str] = set()
+            self._touched = set()
             return snapshot_from_board(data, self.settings, self.board)
 
     def _read_paged(self) -> Json:
