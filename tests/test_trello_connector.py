@@ -31,12 +31,8 @@ from tasksync.connectors.http import (
     trello_session,
 )
 from tasksync.connectors.local import LocalConnector
-from tasksync.connectors.trello import (
-    TrelloConnector,
-    connectors_for,
-    parse_board_id,
-    read_boards,
-)
+from tasksync.connectors.trello import TrelloConnector, parse_board_id
+from tasksync.connectors.trello_boards import connectors_for, read_boards
 from tasksync.errors import (
     AuthError,
     ConfigError,

@@ -3,7 +3,8 @@
 Requests (routes from Trello's official OpenAPI spec, not py-trello's legacy object model):
 
 - read: one ``GET /boards/{id}`` with nested lists, open cards (with their custom field items),
-  custom fields, members and labels; several boards in one ``GET /batch`` (≤ 10 routes each).
+  custom fields, members and labels; several boards in one ``GET /batch`` (≤ 10 routes each,
+  :mod:`tasksync.connectors.trello_boards`).
   A board too large for nested cards (HTTP 449/413 or ``API_TOO_MANY_CARDS_REQUESTED``) is read
   as the board without cards plus ``GET /boards/{id}/cards?limit=1000&before=...`` pages.
 - write: one ``PUT /cards/{id}`` per card for members, list and archive state (and labels when
@@ -13,14 +14,13 @@ Requests (routes from Trello's official OpenAPI spec, not py-trello's legacy obj
   ``desc``; a create whose answer was lost is looked up again before it is retried, so it never
   duplicates. Then the link custom field and priority are set. Nothing is ever deleted.
 
-Throttling, retries, timeouts and error classification live in :mod:`tasksync.connectors.http`;
+Throttling, retries, timeouts and error classification live in :mod:`tasksync.connectors.transport`
+(under :mod:`tasksync.connectors.http`);
 this module adds which board or card a failure concerns.
 """
 
 from __future__ import annotations
 
-import copy
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,9 +32,23 @@ import requests
 from trello import TrelloClient
 from trello.exceptions import ResourceUnavailable
 
-from tasksync.connectors.base import parse_marker, shared_dir_for
-from tasksync.connectors.http import error_for_status, trello_session
+from tasksync.connectors.base import parse_marker
 from tasksync.connectors.transport import AnswerLost, Page, paginate
+from tasksync.connectors.trello_api import (
+    ACTION_FILTER,
+    BATCH_SIZE,
+    BOARD_META_QUERY,
+    BOARD_QUERY,
+    CARD_FIELDS,
+    CARD_READ,
+    PAGE_SIZE,
+    failed,
+    make_client,
+    object_id_at,
+    parse_board_id,
+    too_big,
+    with_context,
+)
 from tasksync.connectors.trello_board import BoardFields, card_from_new_task, snapshot_from_board
 from tasksync.errors import (
     ApiError,
@@ -56,101 +70,9 @@ from tasksync.model import (
 )
 from tasksync.settings import Settings
 
-__all__ = [
-    "ACTION_FILTER",
-    "BOARD_QUERY",
-    "TrelloConnector",
-    "connectors_for",
-    "make_client",
-    "open_board",
-    "parse_board_id",
-    "read_boards",
-]
+__all__ = ["TrelloConnector", "open_board", "parse_board_id"]
 
 Json = dict[str, Any]
-
-CARD_FIELDS = "name,desc,idList,idMembers,idLabels,due,dateLastActivity,pos,closed"
-
-#: The nested read of one board (API-NOTES: one request per board).
-BOARD_QUERY: Mapping[str, str] = {
-    "fields": "name,dateLastActivity",
-    "lists": "open",
-    "cards": "open",
-    "card_fields": CARD_FIELDS,
-    "card_customFieldItems": "true",
-    "customFields": "true",
-    "members": "all",
-    "labels": "all",
-}
-#: One card read again before a conditional write.
-CARD_READ: Mapping[str, str] = {"fields": CARD_FIELDS, "customFieldItems": "true"}
-#: The same without cards, for the paged fallback on large boards.
-BOARD_META_QUERY: Mapping[str, str] = {k: v for k, v in BOARD_QUERY.items() if not k.startswith("card")}
-
-#: Card-changing action types the scheduled service watches.
-ACTION_FILTER = ",".join(
-    (
-        "createCard",
-        "updateCard",
-        "deleteCard",
-        "copyCard",
-        "moveCardToBoard",
-        "moveCardFromBoard",
-        "addMemberToCard",
-        "removeMemberFromCard",
-        "addLabelToCard",
-        "removeLabelFromCard",
-        "updateCustomFieldItem",
-        "convertToCardFromCheckItem",
-    )
-)
-
-PAGE_SIZE = 1000  # the API's maximum for card pages and actions
-BATCH_SIZE = 10  # routes per GET /batch
-_TOO_BIG_STATUSES = (413, 449)
-
-_BOARD_URL = re.compile(r"trello\.com/b/([A-Za-z0-9]+)")
-_BOARD_ID = re.compile(r"[0-9a-fA-F]{24}|[A-Za-z0-9]{8}")
-
-
-def parse_board_id(text: str) -> str:
-    """A board id or shortLink from an id, a shortLink or a ``https://trello.com/b/...`` URL."""
-    text = text.strip()
-    m = _BOARD_URL.search(text)
-    if m:
-        return m.group(1)
-    if _BOARD_ID.fullmatch(text):
-        return text
-    raise ConfigError(f"trello.boards: {text!r} is not a board id, shortLink or https://trello.com/b/... URL")
-
-
-def make_client(settings: Settings, session: requests.Session | None = None) -> TrelloClient:
-    """A py-trello client with plain key+token auth on the shared HTTP layer."""
-    key = settings.secrets.trello_key
-    token = settings.secrets.trello_token
-    if key is None or token is None:
-        raise ConfigError("Trello needs TASKSYNC_TRELLO_KEY and TASKSYNC_TRELLO_TOKEN in the environment")
-    base_url = settings.trello.api_url or settings.secrets.trello_api_url
-    http = session if session is not None else trello_session(base_url, shared_dir=shared_dir_for(settings))
-    return TrelloClient(key.get_secret_value(), api_secret=token.get_secret_value(), http_service=http)
-
-
-def _with_context(error: ApiError, context: str) -> ApiError:
-    """The same error (class, status, retry_after) with ``context`` in front of its message."""
-    new = copy.copy(error)
-    new.args = (f"{context}: {error.args[0] if error.args else error}",)
-    return new
-
-
-def _too_big(error: ApiError) -> bool:
-    """The board answer was refused for its size, or the gateway timed out building it (504).
-
-    A failure without a status (refused, dropped or timed-out connection) says nothing about
-    the board: it is not taken for "too big", so a dead host is not asked twice as often.
-    """
-    if error.status in _TOO_BIG_STATUSES or "TOO_MANY" in str(error):
-        return True
-    return isinstance(error, TransientError) and error.status == 504
 
 
 class TrelloConnector:
@@ -210,7 +132,7 @@ class TrelloConnector:
                 post_args=dict(body) if body is not None else None,
             )
         except ApiError as e:
-            raise _with_context(e, context) from None
+            raise with_context(e, context) from None
         except ResourceUnavailable as e:  # only if a session without classification is used
             status = getattr(e, "_status", None)
             raise ApiError(f"{context}: HTTP {status}", status) from None
@@ -228,7 +150,7 @@ class TrelloConnector:
         try:
             data = self._call(f"/boards/{self.board_id}", self._label, query=BOARD_QUERY)
         except ApiError as e:
-            if not _too_big(e) or isinstance(e, (AuthError, NotFoundError)):
+            if not too_big(e) or isinstance(e, (AuthError, NotFoundError)):
                 raise
             data = self._read_paged()
         return self.accept(data)
@@ -434,13 +356,13 @@ class TrelloConnector:
         except AuthError:
             raise
         except NotFoundError as e:
-            return _failed(w.task_id, f"{e} (the card was deleted or moved?)", landed)
+            return failed(w.task_id, f"{e} (the card was deleted or moved?)", landed)
         except AnswerLost as e:
             return WriteResult(w.task_id, False, str(e), retriable=True, status=WriteStatus.UNKNOWN)
         except TransientError as e:
-            return _failed(w.task_id, str(e), landed, retriable=True)
+            return failed(w.task_id, str(e), landed, retriable=True)
         except ApiError as e:
-            return _failed(w.task_id, str(e), landed)
+            return failed(w.task_id, str(e), landed)
         self._remember(w.task_id, body, item)
         return WriteResult(w.task_id, True)
 
@@ -682,19 +604,6 @@ class TrelloConnector:
         return self._actions(bookmark)
 
 
-def _failed(task_id: str, error: str, landed: bool, *, retriable: bool = False) -> WriteResult:
-    """A failed write; UNKNOWN when part of it (the card's PUT) landed before the failure."""
-    if landed:
-        return WriteResult(task_id, False, f"{error} (after the card's other fields were written)", retriable=True,
-                           status=WriteStatus.UNKNOWN)  # fmt: skip
-    return WriteResult(task_id, False, error, retriable=retriable, status=WriteStatus.FAILED)
-
-
-def object_id_at(seconds: float) -> str:
-    """The smallest Trello id (a MongoDB ObjectId) of an object made at ``seconds`` (epoch)."""
-    return f"{max(0, int(seconds)):08x}{'0' * 16}"
-
-
 def open_board(settings: Settings, board: str | None = None) -> TrelloConnector:
     """The ``tasksync.connectors`` factory: the board named by ``board`` (``--board``), or the
     one configured board; with several configured, ``board`` is required so that a run never
@@ -706,50 +615,3 @@ def open_board(settings: Settings, board: str | None = None) -> TrelloConnector:
             f"({', '.join(boards)}), or keep one config (and state store) per board"
         )
     return TrelloConnector(settings, board=board)
-
-
-def connectors_for(
-    settings: Settings, *, session: requests.Session | None = None, max_workers: int = 4
-) -> list[TrelloConnector]:
-    """One connector per configured board, all on one client (one connection pool)."""
-    if not settings.trello.boards:
-        raise ConfigError("trello.boards is empty: give a board id or https://trello.com/b/ URL")
-    client = make_client(settings, session)
-    return [TrelloConnector(settings, board=b, client=client, max_workers=max_workers) for b in settings.trello.boards]
-
-
-def read_boards(connectors: Sequence[TrelloConnector]) -> list[Snapshot | ApiError]:
-    """Read several boards with ``GET /batch`` (10 boards per request), in the given order.
-
-    A board that failed is an :class:`ApiError` in its place (one failed route does not fail
-    the others); a board too large for the nested read is read again with paging. A refused
-    token raises :class:`AuthError`.
-    """
-    out: list[Snapshot | ApiError] = []
-    for start in range(0, len(connectors), BATCH_SIZE):
-        chunk = connectors[start : start + BATCH_SIZE]
-        lead = chunk[0]
-        urls = ",".join(c._board_route() for c in chunk)
-        boards = ", ".join(c.board_id for c in chunk)
-        try:
-            items = lead._call("/batch", f"Trello boards {boards}", query={"urls": urls})
-        except (AuthError, NotFoundError):
-            raise
-        except ApiError as e:
-            out.extend(e for _ in chunk)
-            continue
-        if not isinstance(items, list) or len(items) != len(chunk):
-            raise ApiError(f"Trello boards {boards}: /batch answered {len(items)} results")
-        for conn, item in zip(chunk, items, strict=True):
-            status_text, body = next(iter(item.items())) if item else ("0", None)
-            status = int(status_text) if str(status_text).isdigit() else 0
-            try:
-                if status == 200:
-                    out.append(conn.accept(body))
-                    continue
-                text = body if isinstance(body, str) else str(body)
-                err = error_for_status(status, text, conn._label)
-                out.append(conn.accept(conn._read_paged()) if _too_big(err) else err)
-            except ApiError as e:
-                out.append(e)
-    return out
