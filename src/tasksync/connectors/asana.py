@@ -28,11 +28,10 @@ and :meth:`AsanaConnector.read_tasks` re-reads just those, ten per ``/batch`` re
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, wait
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -43,7 +42,15 @@ from tasksync.connectors.asana_api import (
     release_sdk_pool,
     shared_api_client,
 )
-from tasksync.connectors.base import marker_for, parse_marker, shared_dir_for
+from tasksync.connectors.asana_markers import Markers
+from tasksync.connectors.asana_tasks import (
+    FIELD_SETTING_FIELDS,
+    TASK_FIELDS,
+    ProjectFields,
+    parse_project_ref,
+    task_from,
+)
+from tasksync.connectors.base import shared_dir_for
 from tasksync.connectors.transport import (
     AnswerLost,
     Page,
@@ -57,13 +64,11 @@ from tasksync.errors import (
     ApiError,
     AuthError,
     ConfigError,
-    NotFoundError,
     TransientError,
 )
 from tasksync.model import (
     BoardRef,
     Field,
-    FieldValue,
     Member,
     NewTask,
     Snapshot,
@@ -84,49 +89,6 @@ __all__ = [
 ]
 
 #: Task fields read for the snapshot (all in the spec's ``opt_fields`` enum for task lists).
-TASK_FIELDS = (
-    "name",
-    "notes",
-    "assignee",
-    "completed",
-    "completed_at",
-    "due_on",
-    "created_at",
-    "modified_at",
-    "external",
-    "memberships.project",
-    "memberships.section",
-    "custom_fields.name",
-    "custom_fields.type",
-    "custom_fields.enum_value.name",
-    "custom_fields.text_value",
-    "custom_fields.display_value",
-    "tags.name",
-)
-FIELD_SETTING_FIELDS = (
-    "custom_field.name",
-    "custom_field.type",
-    "custom_field.resource_subtype",
-    "custom_field.enum_options.name",
-    "custom_field.enum_options.enabled",
-)
-
-_URL_PROJECT = re.compile(r"/project/(\d+)")
-_URL_LEGACY = re.compile(r"app\.asana\.com/0/(\d+)")
-
-
-def parse_project_ref(text: str) -> str:
-    """A project gid from a gid or an Asana project URL (``/0/<gid>/...`` or ``/project/<gid>``)."""
-    text = text.strip()
-    if text.isdigit():
-        return text
-    m = _URL_PROJECT.search(text)
-    if m:
-        return m.group(1)
-    m = _URL_LEGACY.search(text)
-    if m:
-        return m.group(1)
-    raise ConfigError(f"asana.project: {text!r} is neither a project gid nor an Asana project URL")
 
 
 class AsanaConnector:
@@ -185,14 +147,10 @@ class AsanaConnector:
         self.project_name = ""
         self.workspace_gid = settings.asana.workspace or ""
         self._meta_loaded = False
-        self._priority_field: str | None = None
-        self._priority_options: dict[str, str] = {}  # option name -> gid
-        self._crm_field: str | None = None
+        self.fields = ProjectFields(settings)  # the priority and CRM ID fields, once loaded
         self._titles: dict[str, str] = {}
-        self._markers: dict[str, str] = {}  # CRM key -> task gid (markers and external gids)
-        self._use_external = True  # False once Asana refuses external ids for this token
+        self.markers = Markers(self.api, self.project_gid, self._project_label, self._titles)
         self._read_done = False
-        self._scanned = False
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
@@ -254,22 +212,7 @@ class AsanaConnector:
             ),
             {"opt_fields": ",".join(FIELD_SETTING_FIELDS)},
         )
-        prio_name = self.settings.priority.field.strip().casefold()
-        crm_name = self.settings.link.field.strip().casefold()
-        self._priority_field = None
-        self._priority_options = {}
-        self._crm_field = None
-        for setting in raw:
-            cf = setting.get("custom_field") or {}
-            name = str(cf.get("name") or "").strip().casefold()
-            kind = cf.get("resource_subtype") or cf.get("type")
-            if name == prio_name and kind == "enum" and self._priority_field is None:
-                self._priority_field = str(cf["gid"])
-                self._priority_options = {
-                    str(o["name"]): str(o["gid"]) for o in cf.get("enum_options") or [] if o.get("enabled", True)
-                }
-            elif name == crm_name and self._crm_field is None:
-                self._crm_field = str(cf["gid"])
+        self.fields = ProjectFields.of(raw, self.settings)
         self._meta_loaded = True
 
     def _load_members(self) -> list[Member]:
@@ -293,69 +236,18 @@ class AsanaConnector:
         )
 
     def _task_from(self, raw: Mapping[str, Any]) -> Task:
-        gid = str(raw["gid"])
-        title = str(raw.get("name") or "")
-        notes = str(raw.get("notes") or "")
-        section = ""
-        for m in raw.get("memberships") or []:
-            proj = (m.get("project") or {}).get("gid")
-            sec = (m.get("section") or {}).get("gid")
-            if sec and (proj is None or str(proj) == self.project_gid):
-                section = str(sec)
-                break
-        priority: str | None = None
-        link_value: str | None = None
-        custom: dict[str, str] = {}
-        for cf in raw.get("custom_fields") or []:
-            cf_gid = str(cf.get("gid") or "")
-            enum_value = cf.get("enum_value") or {}
-            text = cf.get("text_value")
-            value = enum_value.get("name") if enum_value else (text if text is not None else cf.get("display_value"))
-            name = str(cf.get("name") or cf_gid)
-            if value is not None:
-                custom[name] = str(value)
-            if cf_gid and cf_gid == self._priority_field:
-                priority = enum_value.get("name") if enum_value else None
-            if cf_gid and cf_gid == self._crm_field and value not in (None, ""):
-                link_value = str(value).strip()
-        external = raw.get("external") or {}
-        crm_ref = parse_marker(notes) or (str(external["gid"]) if external.get("gid") else None)
-        if crm_ref is None:
-            by = self.settings.link.by
-            if by == "custom_field":
-                crm_ref = link_value
-            elif by == "account_name":
-                crm_ref = title.strip() or None
-        assignee = (raw.get("assignee") or {}).get("gid")
-        tags = tuple(sorted(str(t.get("name") or "") for t in raw.get("tags") or []))
-        due_on = raw.get("due_on")
-        created = raw.get("created_at")
-        return Task(
-            id=gid,
-            title=title,
-            stage_id=section,
-            assignees=(str(assignee),) if assignee else (),
-            priority=priority,
-            due=date.fromisoformat(due_on) if due_on else None,
-            labels=tags,
-            custom_fields=custom,
-            description=notes,
-            crm_ref=crm_ref,
-            created_at=_parse_dt(created),
-            version=raw.get("modified_at"),
-            closed=bool(raw.get("completed")),
-            pinned=self.settings.policy.pin_label in tags,
+        return task_from(
+            raw,
+            project_gid=self.project_gid,
+            priority_field=self.fields.priority,
+            crm_field=self.fields.crm,
+            settings=self.settings,
         )
 
     def _remember(self, tasks: Sequence[Task], raws: Sequence[Mapping[str, Any]]) -> None:
         for t, raw in zip(tasks, raws, strict=True):
             self._titles[t.id] = t.title
-            key = parse_marker(t.description)
-            if key:
-                self._markers.setdefault(key, t.id)
-            ext = (raw.get("external") or {}).get("gid")
-            if ext:
-                self._markers.setdefault(str(ext), t.id)
+            self.markers.learn(t.id, t.description, raw.get("external"))
 
     def read(self) -> Snapshot:
         """The project's open tasks, sections, priority options and workspace users.
@@ -393,7 +285,7 @@ class AsanaConnector:
             members=tuple(members),
             stages=tuple(stages),
             tasks=tuple(tasks),
-            priority_options=tuple(self._priority_options),
+            priority_options=tuple(self.fields.options),
             read_at=read_at,
             max_assignees=1,
         )
@@ -506,30 +398,6 @@ class AsanaConnector:
         if not self._meta_loaded:
             self._load_fields()
 
-    def _put_data(self, values: Mapping[Field, FieldValue]) -> dict[str, Any]:
-        """The ``PUT /tasks/{gid}`` data for assignee, priority and closed; raises ValueError."""
-        data: dict[str, Any] = {}
-        for f, v in values.items():
-            if f is Field.ASSIGNEES:
-                ids = tuple(v) if isinstance(v, tuple) else ((v,) if isinstance(v, str) else ())
-                data["assignee"] = ids[0] if ids else None  # Asana has a single assignee
-            elif f is Field.PRIORITY:
-                if self._priority_field is None:
-                    raise ValueError(f"the project has no enum field named {self.settings.priority.field!r}")
-                if v is None:
-                    option = None
-                else:
-                    option = self._priority_options.get(str(v))
-                    if option is None:
-                        raise ValueError(
-                            f"{v!r} is not an option of {self.settings.priority.field!r} "
-                            f"(options: {', '.join(self._priority_options) or 'none'})"
-                        )
-                data.setdefault("custom_fields", {})[self._priority_field] = option
-            elif f is Field.CLOSED:
-                data["completed"] = bool(v)
-        return data
-
     def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
         """Write each task's fields; one :class:`WriteResult` per write, as each completes.
 
@@ -584,7 +452,7 @@ class AsanaConnector:
         for i, w in enumerate(writes):
             label = self._task_label(w.task_id)
             try:
-                put = self._put_data(w.values)
+                put = self.fields.put_data(w.values)
             except ValueError as e:
                 yield WriteResult(w.task_id, False, f"{label}: {e}")
                 continue
@@ -669,138 +537,8 @@ class AsanaConnector:
 
     # ------------------------------------------------------------------ creating
     def find_created(self, key: str) -> str | None:
-        """The gid of the task carrying ``key`` (``external.gid`` or marker), or None.
-
-        Without external ids (a personal token: they need an OAuth app) the project's tasks are
-        scanned for markers once, unless this connector has read the project already.
-        """
-        found = self._lookup([key]).get(key)
-        if found is None and not self._use_external and not (self._read_done or self._scanned):
-            self._scan_markers(None)
-            found = self._markers.get(key)
-        return found
-
-    def _scan_markers(self, since: datetime | None) -> None:
-        """Learn markers and external ids from the project's tasks (all, or modified since)."""
-        fields = "name,notes,external"
-        if since is None:
-            raws = self.api.list_all(
-                f"markers in {self._project_label()}",
-                lambda q: self.api.tasks.get_tasks_for_project(
-                    self.project_gid, q, full_payload=True, _request_timeout=self.timeout
-                ),
-                {"opt_fields": fields},
-            )
-            self._scanned = True
-        else:
-            stamp = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
-            raws = self.api.list_all(
-                f"recently changed tasks in {self._project_label()}",
-                lambda q: self.api.tasks.get_tasks(q, full_payload=True, _request_timeout=self.timeout),
-                {"project": self.project_gid, "modified_since": stamp, "opt_fields": fields},
-            )
-        for raw in raws:
-            gid = str(raw["gid"])
-            key = parse_marker(str(raw.get("notes") or ""))
-            ext = (raw.get("external") or {}).get("gid")
-            for k in (key, ext):
-                if k:
-                    self._markers.setdefault(str(k), gid)
-                    self._titles.setdefault(gid, str(raw.get("name") or ""))
-
-    def _found(self, key: str, data: Mapping[str, Any]) -> str | None:
-        gid = str(data.get("gid") or "")
-        if not gid:
-            return None
-        self._markers[key] = gid
-        self._titles.setdefault(gid, str(data.get("name") or ""))
-        return gid
-
-    def _lookup(self, keys: Sequence[str]) -> dict[str, str]:
-        """CRM key -> task gid for keys known by marker or found as ``external:<key>``.
-
-        A 400 on an external lookup means external ids are not available to this token: the
-        connector stops using them and relies on markers in the notes.
-        """
-        found = {k: self._markers[k] for k in keys if k in self._markers}
-        ask = [k for k in dict.fromkeys(keys) if k not in found]
-        if not ask or not self._use_external:
-            return found
-        if len(ask) == 1:
-            key = ask[0]
-            try:
-                resp = self.api.call(
-                    f"the task created for {key!r}",
-                    lambda: self.api.tasks.get_task(
-                        f"external:{key}",
-                        {"opt_fields": "name,completed"},
-                        full_payload=True,
-                        _request_timeout=self.timeout,
-                    ),
-                    idempotent=True,
-                )
-            except NotFoundError:
-                return found
-            except ApiError as e:
-                if e.status in (400, 403):
-                    self._use_external = False
-                    return found
-                raise
-            gid = self._found(key, resp.get("data") or {})
-            if gid:
-                found[key] = gid
-            return found
-        actions = [
-            Action(
-                n,
-                f"lookup:{k}",
-                "get",
-                f"/tasks/external:{quote(k, safe='')}",
-                {},
-                f"look up {k!r}",
-                {"fields": ["name", "completed"]},
-            )
-            for n, k in enumerate(ask)
-        ]
-        for action, outcome in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
-            key = ask[action.owner]
-            if outcome.ok:
-                gid = self._found(key, (outcome.body or {}).get("data") or {})
-                if gid:
-                    found[key] = gid
-            elif outcome.status in (400, 403):
-                self._use_external = False
-            elif outcome.status != 404:
-                raise TransientError(
-                    f"could not look up the task for {key!r}: {outcome.message()}",
-                    outcome.status or None,
-                )
-        return found
-
-    def _create_data(self, n: NewTask) -> dict[str, Any]:
-        notes = n.description.rstrip()
-        marker = marker_for(n.key)
-        if marker not in notes:
-            notes = f"{notes}\n\n{marker}" if notes else marker
-        data: dict[str, Any] = {
-            "name": n.title,
-            "notes": notes,
-            "projects": [self.project_gid],
-            "memberships": [{"project": self.project_gid, "section": n.stage_id}],
-        }
-        if self._use_external:
-            data["external"] = {"gid": n.key, "data": "tasksync"}
-        if n.assignees:
-            data["assignee"] = n.assignees[0]
-        if n.due:
-            data["due_on"] = n.due.isoformat()
-        if n.priority is not None:
-            put = self._put_data({Field.PRIORITY: n.priority})
-            data["custom_fields"] = put["custom_fields"]
-        if self._crm_field is not None and self.settings.link.by == "custom_field":
-            # The link is part of the creation itself: no follow-up request can be lost.
-            data.setdefault("custom_fields", {})[self._crm_field] = n.key
-        return data
+        """The gid of the task carrying ``key`` (``external.gid`` or marker), or None."""
+        return self.markers.find(key, read_done=self._read_done)
 
     def create(self, new_tasks: Sequence[NewTask]) -> Iterator[WriteResult]:
         """Create tasks for CRM records, never twice: look each key up before (re)creating.
@@ -818,17 +556,17 @@ class AsanaConnector:
         for n in items:
             todo.setdefault(n.key, n)
         unresolved = list(todo)
-        found = self._lookup(unresolved)
-        if not self._use_external and not (self._read_done or self._scanned):
-            self._scan_markers(None)  # a fresh process on a personal token: learn the markers
-            found = self._lookup(unresolved)
+        found = self.markers.lookup(unresolved)
+        if not self.markers.use_external and not (self._read_done or self.markers.scanned):
+            self.markers.scan(None)  # a fresh process on a personal token: learn the markers
+            found = self.markers.lookup(unresolved)
         attempts = 0
         scan = False
         while unresolved:
             if attempts:
-                if scan and not self._use_external:
-                    self._scan_markers(started)
-                found = self._lookup(unresolved)
+                if scan and not self.markers.use_external:
+                    self.markers.scan(started)
+                found = self.markers.lookup(unresolved)
             scan = False
             for key in list(unresolved):
                 if key in found:
@@ -850,52 +588,45 @@ class AsanaConnector:
             if attempts:
                 self.api.pause(attempts)
             attempts += 1
-            actions: list[Action] = []
-            for idx, key in enumerate(unresolved):
-                nt = todo[key]
-                try:
-                    data = self._create_data(nt)
-                except ValueError as e:
-                    yield WriteResult("", False, f"creating {nt.title!r} ({key}): {e}", key=key)
-                    continue
-                actions.append(
-                    Action(
-                        idx,
-                        f"create:{key}",
-                        "post",
-                        "/tasks",
-                        data,
-                        f"create {nt.title!r}",
-                        {"fields": ["name"]},
-                    )
-                )
             again: list[str] = []
-            for action, outcome in self.api.run_actions(actions, idempotent=False, where=self._project_label()):
-                key = unresolved[action.owner]
-                nt = todo[key]
-                message = outcome.message()
-                if outcome.ok:
-                    gid = self._found(key, (outcome.body or {}).get("data") or {}) or ""
-                    self._titles[gid] = nt.title
-                    yield WriteResult(gid, True, key=key)
-                elif outcome.retriable:
-                    # It may have been created (5xx, lost answer): look before re-sending.
-                    again.append(key)
-                    scan = True
-                elif "external" in message and outcome.status in (400, 403):
-                    # Key already taken (look it up), or external data not allowed for this
-                    # token (re-send without it, markers only). Nothing was created.
-                    if "in use" not in message and "already" not in message:
-                        self._use_external = False
-                    again.append(key)
-                else:
-                    yield WriteResult(
-                        "",
-                        False,
-                        f"creating {nt.title!r} ({key}) in {self._project_label()}: {outcome.status}: {message}",
-                        key=key,
-                    )
+            yield from self._send_creates(unresolved, todo, again)
+            scan = bool(again)  # each may have been created (a lost answer): look before re-sending
             unresolved = again
+
+    def _send_creates(
+        self, keys: Sequence[str], todo: Mapping[str, NewTask], again: list[str]
+    ) -> Iterator[WriteResult]:
+        """One round of ``POST /tasks`` actions; the keys to look up and send again go to ``again``."""
+        actions: list[Action] = []
+        for idx, key in enumerate(keys):
+            nt = todo[key]
+            try:
+                data = self.fields.create_data(nt, self.project_gid, external=self.markers.use_external)
+            except ValueError as e:
+                yield WriteResult("", False, f"creating {nt.title!r} ({key}): {e}", key=key)
+                continue
+            actions.append(
+                Action(idx, f"create:{key}", "post", "/tasks", data, f"create {nt.title!r}", {"fields": ["name"]})
+            )
+        for action, outcome in self.api.run_actions(actions, idempotent=False, where=self._project_label()):
+            key = keys[action.owner]
+            nt = todo[key]
+            message = outcome.message()
+            if outcome.ok:
+                gid = self.markers.found(key, (outcome.body or {}).get("data") or {}) or ""
+                self._titles[gid] = nt.title
+                yield WriteResult(gid, True, key=key)
+            elif outcome.retriable:
+                again.append(key)  # it may have been created (5xx, lost answer)
+            elif "external" in message and outcome.status in (400, 403):
+                # Key already taken (look it up), or external data not allowed for this
+                # token (re-send without it, markers only). Nothing was created.
+                if "in use" not in message and "already" not in message:
+                    self.markers.use_external = False
+                again.append(key)
+            else:
+                where = f"creating {nt.title!r} ({key}) in {self._project_label()}"
+                yield WriteResult("", False, f"{where}: {outcome.status}: {message}", key=key)
 
 
 def open_project(settings: Settings, board: str | None = None) -> AsanaConnector:
@@ -903,12 +634,3 @@ def open_project(settings: Settings, board: str | None = None) -> AsanaConnector
     if board is not None:
         raise ConfigError(f"--board applies to Trello boards; this config's connector is {settings.connector!r}")
     return AsanaConnector(settings)
-
-
-def _parse_dt(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
