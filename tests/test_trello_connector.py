@@ -21,7 +21,7 @@ import pytest
 import responses
 
 from contract import ConnectorContract, sample_trello_board
-from tasksync.connectors.base import Commenter, Connector, marker_for
+from tasksync.connectors.base import BatchReader, Commenter, Connector, marker_for
 from tasksync.connectors.http import (
     ApiSession,
     LimiterRegistry,
@@ -186,6 +186,14 @@ def test_twelve_boards_read_with_two_batch_requests(fake: FakeTrello, url: str, 
     assert not isinstance(t, Exception)
     results = list(conns[0].write([TaskWrite(t.tasks[0].id, {Field.ASSIGNEES: ()})]))
     assert results[0].ok and fake.requests_to() == 1
+
+
+def test_read_many_is_the_batch_reader_capability(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
+    boards = [fake.make_board(cards=3 + i, seed=i) for i in range(3)]
+    conn = connect(url, boards[0], registry)
+    assert isinstance(conn, BatchReader)
+    snaps = conn.read_many(boards)
+    assert fake.requests_to() == 1 and [len(s.tasks) for s in snaps if not isinstance(s, Exception)] == [3, 4, 5]
 
 
 def test_batch_reports_a_missing_board_in_place(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:

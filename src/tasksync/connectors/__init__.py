@@ -6,6 +6,7 @@ returning a :class:`~tasksync.connectors.base.Connector`. ``connector = "<name>"
 configuration picks it; a third-party connector reads its own table ``[connectors.<name>]``
 through :func:`connector_settings` and its own pydantic model. Optional capabilities
 (:class:`~tasksync.connectors.base.ChangeFeed`, :class:`~tasksync.connectors.base.Commenter`,
+:class:`~tasksync.connectors.base.BatchReader`,
 :class:`~tasksync.connectors.base.BoardFile`) are typed protocols the callers check with
 ``isinstance``.
 """

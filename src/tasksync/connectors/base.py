@@ -6,12 +6,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from tasksync.errors import ApiError
 from tasksync.model import BoardRef, NewTask, Snapshot, TaskWrite, WriteResult
 
 if TYPE_CHECKING:
     from tasksync.settings import Settings
 
 __all__ = [
+    "BatchReader",
     "BoardFile",
     "ChangeFeed",
     "Commenter",
@@ -95,6 +97,14 @@ class BoardFile(Protocol):
 
     @property
     def path(self) -> Path: ...
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """Several boards of the service read together, on this connector's credentials (Trello:
+    ten boards per ``GET /batch``). A board that failed is its error, in its place."""
+
+    def read_many(self, boards: Sequence[str]) -> list[Snapshot | ApiError]: ...
 
 
 @runtime_checkable

@@ -545,6 +545,14 @@ class TrelloConnector:
                 return str(card["id"])
         return None
 
+    def read_many(self, boards: Sequence[str]) -> list[Snapshot | ApiError]:
+        """Several boards (ids, short links or URLs) on this connector's client, ten per
+        ``GET /batch``; see :func:`tasksync.connectors.trello_boards.read_boards`."""
+        from tasksync.connectors.trello_boards import read_boards
+
+        others = [TrelloConnector(self.settings, board=b, client=self.client) for b in boards]
+        return read_boards(others)
+
     # ------------------------------------------------------------------ comments
 
     def comment(self, task_id: str, text: str) -> WriteResult:

@@ -458,7 +458,8 @@ class SyncService:
     # ------------------------------------------------------------------ plan and apply
     def _sync(self, res: IterationResult, rebalance: bool) -> bool:
         """Read, plan, guard and apply. Returns True (every read is a full read of the board)."""
-        assert self._crm is not None
+        if self._crm is None:  # _refresh_crm accepted no export yet; run_once never gets here then
+            raise CrmError("no usable CRM exports read yet")
         snapshot = self.connector.read()
         kind = PlanKind.REBALANCE if rebalance else PlanKind.SYNC
         result = make_plan(self.settings, snapshot, self._crm, self.store, kind=kind, today=self.today)
