@@ -59,7 +59,6 @@ class AsanaSettings(_Section):
     workspace: str = ""
     api_url: str | None = None
     requests_per_minute: int = 150  # 150 on free plans, 1,500 on paid ones
-    full_read_every: int = 3600  # seconds between full reads when reading incrementally
 
 
 class LinkSettings(_Section):
@@ -212,10 +211,12 @@ class Secrets(BaseSettings):
 class Settings(_Section):
     """The whole configuration of one board or project."""
 
-    connector: Literal["local", "trello", "asana"] = "local"
+    connector: str = "local"  # a `tasksync.connectors` entry point: local, trello, asana or a plugin
     local: LocalSettings = Field(default_factory=LocalSettings)
     trello: TrelloSettings = Field(default_factory=TrelloSettings)
     asana: AsanaSettings = Field(default_factory=AsanaSettings)
+    # Plugged-in connectors' own tables ([connectors.<name>]), validated by the connector's model.
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     link: LinkSettings = Field(default_factory=LinkSettings)
     priority: PrioritySettings = Field(default_factory=PrioritySettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
