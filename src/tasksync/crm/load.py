@@ -309,7 +309,7 @@ def iter_records(
     report: FileReport | None = None,
     reps: _RepIndex | None = None,
     accounts: _AccountIndex | None = None,
-    columns: Mapping[str, str] | None = None,
+    columns: Mapping[str, str | list[str]] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Typed field values per usable row of one export, streamed.
 

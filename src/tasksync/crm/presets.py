@@ -302,6 +302,7 @@ PRESETS: dict[str, Preset] = {
                         "Organization - State/County of Address",
                     ),
                     "owner": ("Organization - Owner", "Owner"),
+                    "customer": ("Organization - Label", "Label"),  # e.g. "Customer", "Hot lead"
                 },
                 "reps": {
                     "id": ("User - ID", "ID"),
