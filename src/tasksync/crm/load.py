@@ -435,6 +435,7 @@ def iter_records(
         record = kind[:-1] if kind != "history" else "closed deal"
         names = accounts.names if accounts is not None else {}
         name_from_parts = kind == "deals" and "name" not in mapping.columns
+        file_name = path.name
         total = bad = 0
         for line, cells in rows:
             total += 1
@@ -497,7 +498,7 @@ def iter_records(
                 if "name" not in values:
                     values["name"] = _deal_name(values, names) if is_deals else values.get("email") or values["id"]
             elif is_history and "id" not in values:
-                values["id"] = f"{path.name}:{line}"
+                values["id"] = f"{file_name}:{line}"
             if has_owner and "owner" in values:
                 owner_refs += 1
                 o = values["owner"]

@@ -144,8 +144,9 @@ def _mk(y: int, m: int, d: int, text: str) -> date:
 
 
 _PLAIN_NUMBER = re.compile(r"-?\d+")
-#: ``1234.5``, ``$12,345.67``, ``-$5``: the form most exports use, read without locale guessing.
-SIMPLE_AMOUNT = re.compile(r"(-?)[$€£¥]?(-?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
+#: ``1234.5``, ``$12,345.67``, ``-$5``, ``USD 12,345.00``: the forms most exports use, read
+#: without locale guessing.
+SIMPLE_AMOUNT = re.compile(r"(-?)(?:[A-Z]{3} ?)?[$€£¥]?(-?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
 _SYMBOLS = "$€£¥₹₩₽"
 _AMOUNT = re.compile(
     rf"""^(?P<open>\()?\s*(?P<neg1>-)?\s*
