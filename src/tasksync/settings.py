@@ -157,13 +157,16 @@ class CrmSettings(_Section):
     """Where the CRM exports are and how their columns are named.
 
     ``columns.<kind>`` maps tasksync's field names to the export's header names, so a new CRM
-    needs a config change, not a code change. Without it, headers are matched against the
+    needs a config change, not a code change: a header, a list of headers whose cells are
+    joined with a space (``name = ["First Name", "Last Name"]``), or ``""`` for an optional
+    field the export does not have. A header may feed several fields. A configured header
+    missing from the file is an error. Without a mapping, headers are matched against the
     built-in presets (``preset = "auto"``) and common English and Chinese header names.
     """
 
     folder: Path = Path("crm")
     files: CrmFiles = Field(default_factory=CrmFiles)
-    columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    columns: dict[str, dict[str, str | list[str]]] = Field(default_factory=dict)
     stage_won: list[str] = Field(default_factory=lambda: ["won", "closed won"])
     stage_lost: list[str] = Field(default_factory=lambda: ["lost", "closed lost"])
     date_order: Literal["auto", "dmy", "mdy", "ymd"] = "auto"
