@@ -90,6 +90,7 @@ def test_status_json_has_typed_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with example_board("local", tmp_path / "demo", monkeypatch, cards=20) as config:
+        assert run(config, "apply", "--now") == 0  # the service's create guard would pause on a new board
         assert run(config, "serve", "--once", "--today", DAY) == 0
         status = run_json(config, capsys, "status", "--json")
         (values,) = status.values()
