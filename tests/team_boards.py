@@ -27,13 +27,27 @@ KINDS = ("local", "trello", "asana")
 @contextmanager
 def example_board(kind: str, folder: Path, monkeypatch: pytest.MonkeyPatch, cards: int = 60) -> Iterator[Path]:
     """The example (``cards`` cards, seed 5) on a board of ``kind``; yields its config path."""
-    config = generate(folder, seed=5, cards=cards)
-    if kind == "local":
+    with served_board(kind, folder, monkeypatch, cards) as (config, _):
         yield config
+
+
+@contextmanager
+def served_board(
+    kind: str, folder: Path, monkeypatch: pytest.MonkeyPatch, cards: int = 60, extra: str = ""
+) -> Iterator[tuple[Path, Any]]:
+    """As :func:`example_board`, yielding (config path, the fake server or None for local);
+    ``extra`` is appended to the config (TOML)."""
+    config = generate(folder, seed=5, cards=cards)
+    if extra:
+        config.write_text(config.read_text(encoding="utf-8") + "\n" + extra + "\n", encoding="utf-8")
+    if kind == "local":
+        yield config, None
         return
     board = json.loads((config.parent / "board.json").read_text(encoding="utf-8"))
     text = config.read_text(encoding="utf-8")
     default_registry().clear()
+    fake: FakeTrello | None = None
+    asana: FakeAsana | None = None
     with ExitStack() as stack:
         if kind == "trello":
             fake = FakeTrello(key="team-key", tokens=["team-token"], enforce_limits=False)
@@ -51,7 +65,7 @@ def example_board(kind: str, folder: Path, monkeypatch: pytest.MonkeyPatch, card
             text = text.replace('connector = "local"', 'connector = "asana"')
             text += f'\n[asana]\nproject = "{ids.project}"\nworkspace = "{ids.workspace}"\napi_url = "{asana.url}"\n'
         config.write_text(text, encoding="utf-8")
-        yield config
+        yield config, (fake if kind == "trello" else asana)
 
 
 def run(config: Path, *args: str) -> int:

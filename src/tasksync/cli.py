@@ -85,7 +85,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     with _workspace(args) as ws, ws.writing():  # resume, plan and apply as one writer
         resumed = ws.pending_resume()
         if resumed is not None:
-            console.print(f"Finished interrupted plan {resumed.plan_id}: {resumed.done} changes written")
+            console.print(
+                f"Finished interrupted plan {resumed.plan_id}: {resumed.done - resumed.created} changes written"
+                + (f", {resumed.created} cards created" if resumed.created else "")
+            )
+            _print_comments(ws, console)
             if args.plan is None and ws.store.latest(ws.connector.board, "proposed") is None:
                 return 0 if resumed.ok else 1
         if args.now:
@@ -104,8 +108,24 @@ def cmd_apply(args: argparse.Namespace) -> int:
             console.print(f"Nothing to apply: plan {plan.id} found nothing to change.")
             return 0
         print_outcome(plan, outcome, console)
+        _print_comments(ws, console)
         console.print(f"Undo with `tasksync undo {plan.id}`.")
         return 0 if outcome.ok else 1
+
+
+def _print_comments(ws: Any, console: Console) -> None:
+    """What ``[write] comment`` posted after an apply or undo."""
+    c = getattr(ws, "comments", None)
+    if c is None:
+        return
+    console.print(
+        f"{c.posted} comment(s) posted"
+        + (f", {c.unknown} unconfirmed (not sent again)" if c.unknown else "")
+        + (f", {len(c.failed)} failed" if c.failed else ""),
+        markup=False,
+    )
+    for f in c.failed[:5]:
+        console.print(f"  comment failed: {f}", markup=False)
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
@@ -116,6 +136,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
         with apply_progress(console, "Undoing") as progress:
             undo, outcome = ws.undo(args.plan_id, progress=progress)
         print_outcome(undo, outcome, console)
+        _print_comments(ws, console)
         for c in undo.conflicts:
             console.print(
                 f"  [yellow]kept[/yellow]: {c.title!r} {c.field.value} was changed after the plan; left alone"

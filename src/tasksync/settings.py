@@ -30,6 +30,7 @@ __all__ = [
     "ServiceSettings",
     "Settings",
     "TrelloSettings",
+    "WriteSettings",
     "load_settings",
 ]
 
@@ -197,6 +198,14 @@ class ServiceSettings(_Section):
     trello_callback_url: str | None = None  # the callbackURL the Trello webhook was registered with
 
 
+class WriteSettings(_Section):
+    """What tasksync writes besides owners and priorities."""
+
+    # one short comment per card whose owner changes or that is created (and on undo);
+    # unset: on for `tasksync serve`, off for `apply`
+    comment: bool | None = None
+
+
 class Secrets(BaseSettings):
     """Secrets and endpoints from the environment (``TASKSYNC_*``) or a ``.env`` file."""
 
@@ -226,6 +235,7 @@ class Settings(_Section):
     create: CreateSettings = Field(default_factory=CreateSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    write: WriteSettings = Field(default_factory=WriteSettings)
     # CRM stage name -> board list/section name (for created cards and stage sync).
     stages: dict[str, str] = Field(default_factory=dict)
     # Explicit rep -> member mapping for reps not matched by email, username or name.

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from tasksync.connectors import Connector, open_connector
 from tasksync.crm import CrmData, load_crm
@@ -28,6 +29,9 @@ from tasksync.sync.engine import (
 )
 from tasksync.sync.lock import WriterLock
 from tasksync.sync.state import StateStore
+
+if TYPE_CHECKING:
+    from tasksync.team.comments import CommentOutcome
 
 __all__ = ["CRM_ROW_COUNTS", "Workspace"]
 
@@ -60,6 +64,7 @@ class Workspace:
         self.today = today
         self.board = board
         self.lock = WriterLock(settings.path(settings.state_path), lock_wait)
+        self.comments: CommentOutcome | None = None  # of the last apply, undo or resume ([write] comment)
 
     def __enter__(self) -> Workspace:
         return self
@@ -118,9 +123,11 @@ class Workspace:
             kind=kind,
             today=self.today,
         )
+        from tasksync.team.comments import prepare_comments
         from tasksync.team.overrides import explain_overrides
 
         explain_overrides(result, self.store, self.today)
+        prepare_comments(result, self.store, self.settings, self.connector)
         if save and result.plan.empty:  # nothing to apply: not a proposal, but the old one is out of date
             self.store.supersede_proposals(result.plan.board)
             self.store.put(result.plan.board, _EMPTY, f"{result.plan.id} {result.plan.base_fingerprint}")
@@ -152,7 +159,16 @@ class Workspace:
     def pending_resume(self, progress: Progress | None = None) -> ApplyOutcome | None:
         """Finish an interrupted apply, if any, and re-send creates whose answer was lost."""
         with self.writing():
-            return resume(self.connector, self.store, self.connector.board, progress)
+            outcome = resume(self.connector, self.store, self.connector.board, progress)
+            if outcome is not None:
+                self.comments = self._comment(self.store.load_plan(outcome.plan_id)[0])
+            return outcome
+
+    def _comment(self, plan: Plan) -> CommentOutcome | None:
+        """``[write] comment``: the reason on each card whose owner the applied plan changed."""
+        from tasksync.team.comments import comment_after_apply
+
+        return comment_after_apply(plan, self.connector, self.store, self.settings)
 
     def apply(self, plan_id: str | None = None, progress: Progress | None = None) -> tuple[Plan, ApplyOutcome]:
         """Apply the named plan, or the board's latest proposal; refuses a stale plan."""
@@ -172,7 +188,9 @@ class Workspace:
             plan, status = self.store.load_plan(plan_id)
             if status is not PlanStatus.PROPOSED:
                 raise StalePlanError(f"plan {plan_id} is {status.value}, not a proposal; run `tasksync plan`")
-            return plan, apply_plan(plan, self.connector, self.store, progress=progress)
+            outcome = apply_plan(plan, self.connector, self.store, progress=progress)
+            self.comments = self._comment(plan)
+            return plan, outcome
 
     def undo(self, plan_id: str, progress: Progress | None = None) -> tuple[Plan, ApplyOutcome]:
         """Revert ``plan_id`` where cards still hold what it wrote; it becomes ``undone`` once the
@@ -183,6 +201,7 @@ class Workspace:
             undo = make_undo_plan(plan_id, snapshot, self.store)
             self.store.save_plan(undo, PlanStatus.PENDING)
             outcome = apply_plan(undo, self.connector, self.store, snapshot=snapshot, progress=progress)
+            self.comments = self._comment(undo)
             return undo, outcome
 
     def kpis(self) -> Kpis:
