@@ -477,11 +477,14 @@ def print_outcome(plan: Plan, outcome: ApplyOutcome, console: Console) -> None:
         + (f", {outcome.created} cards created" if outcome.created else "")
         + (f", [red]{len(outcome.failed)} failed[/red]" if outcome.failed else "")
         + (f", {len(outcome.conflicts)} conflicts" if outcome.conflicts else "")
+        + (f", {len(outcome.unknown)} without an answer" if outcome.unknown else "")
     )
     for f in outcome.failed[:20]:
         console.print(Text("  failed", style="red") + Text(f": {f}"))
     for c in outcome.conflicts[:20]:
         console.print(Text("  conflict", style="yellow") + Text(f": {c}"))
+    for u in outcome.unknown[:20]:
+        console.print(Text("  no answer", style="yellow") + Text(f": {u} (checked at the next plan or apply)"))
 
 
 _SPARKS = "▁▂▃▄▅▆▇█"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, ClassVar
 
-from tasksync.errors import TasksyncError
+from tasksync.errors import ConfigError, TasksyncError
 
 __all__ = ["BoardBusy", "FileLock", "WriterLock", "lock_wait_default", "writer_lock_path"]
 
@@ -101,8 +101,11 @@ class FileLock:
             self._held[self._key] = _Held(fh, me, 1)
 
     def _lock_file(self, deadline: float) -> IO[str]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+", encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{self.path}: cannot create the lock file: {e.strerror or e}") from None
         try:
             while True:
                 try:

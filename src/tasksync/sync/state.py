@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -149,6 +150,8 @@ class StateStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Created private: it may hold a webhook secret (SQLite gives its WAL the same mode).
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
             self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
