@@ -560,6 +560,7 @@ class AsanaConnector:
         if not self.markers.use_external and not (self._read_done or self.markers.scanned):
             self.markers.scan(None)  # a fresh process on a personal token: learn the markers
             found = self.markers.lookup(unresolved)
+        incomplete = self._complete({k: found[k] for k in unresolved if k in found}, todo)
         attempts = 0
         scan = False
         while unresolved:
@@ -570,7 +571,8 @@ class AsanaConnector:
             scan = False
             for key in list(unresolved):
                 if key in found:
-                    yield WriteResult(found[key], True, key=key)
+                    error = incomplete.get(key)
+                    yield WriteResult(found[key], error is None, error, key=key, retriable=error is not None)
                     unresolved.remove(key)
             if not unresolved:
                 return
@@ -592,6 +594,39 @@ class AsanaConnector:
             yield from self._send_creates(unresolved, todo, again)
             scan = bool(again)  # each may have been created (a lost answer): look before re-sending
             unresolved = again
+
+    def _complete(self, found: Mapping[str, str], todo: Mapping[str, NewTask]) -> dict[str, str]:
+        """Set the CRM ID and priority that tasks found by their key lack (made by hand, or by
+        an older run); a person's priority is kept. Returns key -> error for those not set."""
+        if not found:
+            return {}
+        current = self.read_tasks(list(found.values()))
+        link = self.settings.link.field.strip().casefold()
+        actions: list[Action] = []
+        errors: dict[str, str] = {}
+        for i, (key, gid) in enumerate(found.items()):
+            task = current.get(gid)
+            if task is None:
+                continue
+            data: dict[str, Any] = {}
+            if todo[key].priority is not None and task.priority is None:
+                try:
+                    data = self.fields.put_data({Field.PRIORITY: todo[key].priority})
+                except ValueError as e:
+                    errors[key] = f"{self._task_label(gid)}: found, but {e}"
+            has_link = any(name.strip().casefold() == link and v for name, v in task.custom_fields.items())
+            if self.fields.crm is not None and self.settings.link.by == "custom_field" and not has_link:
+                data.setdefault("custom_fields", {})[self.fields.crm] = key
+            if data:
+                actions.append(Action(i, gid, "put", f"/tasks/{quote(gid, safe='')}", data, "complete"))
+        keys = list(found)
+        for a, o in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
+            if not o.ok:
+                errors[keys[a.owner]] = (
+                    f"{self._task_label(a.task_id)}: found, but setting its CRM ID or priority failed "
+                    f"({o.status or 'no answer'}: {o.message()})"
+                )
+        return errors
 
     def _send_creates(
         self, keys: Sequence[str], todo: Mapping[str, NewTask], again: list[str]
