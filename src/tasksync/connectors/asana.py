@@ -38,7 +38,6 @@ from urllib.parse import quote
 from tasksync.connectors.asana_api import (
     Action,
     AsanaApi,
-    SyncExpired,
     release_sdk_pool,
     shared_api_client,
 )
@@ -53,12 +52,9 @@ from tasksync.connectors.asana_tasks import (
 from tasksync.connectors.base import shared_dir_for
 from tasksync.connectors.transport import (
     AnswerLost,
-    Page,
-    PagingLoop,
     RetryPolicy,
     SlidingWindowLimiter,
     default_registry,
-    paginate,
 )
 from tasksync.errors import (
     ApiError,
@@ -350,48 +346,7 @@ class AsanaConnector:
         delivered at most once, so the service keeps a periodic full read
         (``service.full_read_every``) as well.
         """
-        what = f"events of {self._project_label()}"
-        changed: set[str] = set()
-        full = False
-        last = bookmark
-
-        def fetch(token: str | None) -> Page[Any, str]:
-            nonlocal full, last
-
-            def get() -> Any:
-                opts: dict[str, Any] = {"sync": token} if token else {}
-                return self.api.events.get_events(
-                    self.project_gid, opts, full_payload=True, _request_timeout=self.timeout
-                )
-
-            resp = self.api.call(what, get, idempotent=True)
-            events = resp.get("data") or []
-            for ev in events:
-                res = ev.get("resource") or {}
-                parent = ev.get("parent") or {}
-                if res.get("resource_type") == "task":
-                    changed.add(str(res["gid"]))
-                elif parent.get("resource_type") == "task":
-                    changed.add(str(parent["gid"]))
-                elif res.get("resource_type") not in ("story", "attachment"):
-                    full = True
-            nxt = resp.get("sync") or None
-            last = nxt or last
-            return Page(events, nxt, bool(resp.get("has_more")))
-
-        try:
-            _, newest = paginate(fetch, what=what, start=bookmark)
-        except SyncExpired as e:
-            if not e.sync:
-                raise ApiError(f"{what}: 412 without a fresh sync token", 412) from None
-            return None, e.sync
-        except PagingLoop:
-            if last is None:
-                raise
-            return None, last
-        if newest is None:
-            raise ApiError(f"{what}: no sync token in the answer")
-        return (None if full else changed), newest
+        return self.api.changes(self.project_gid, bookmark, f"events of {self._project_label()}")
 
     # ------------------------------------------------------------------ writing
     def _ensure_meta(self) -> None:
