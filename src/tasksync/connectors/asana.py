@@ -254,8 +254,13 @@ class AsanaConnector:
         """
         read_at = datetime.now(UTC)
         self._load_project()
-        _, self._write_sync = self.changed_since(None)
-        self._suspect, self._suspect_all = set(), False
+        try:
+            _, self._write_sync = self.changed_since(None)
+            self._suspect, self._suspect_all = set(), False
+        except AuthError:
+            raise
+        except ApiError:  # no token: conditional writes will read every guarded task again
+            self._write_sync, self._suspect_all = None, True
         pool = self.api.executor()
         f_sections = pool.submit(self._load_sections)
         f_fields = pool.submit(self._load_fields)
