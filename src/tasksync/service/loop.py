@@ -37,7 +37,7 @@ from typing import Any
 from tasksync.connectors.base import BoardFile, ChangeFeed, Connector
 from tasksync.crm import CrmData, load_crm
 from tasksync.errors import ApiError, AuthError, ConfigError, CrmError, SafetyStop, TasksyncError
-from tasksync.model import Change, Field, Plan, PlanKind, Snapshot
+from tasksync.model import Change, Field, Plan, PlanKind, PlanStatus, Snapshot
 from tasksync.policies import Book
 from tasksync.service.logs import LOGGER_NAME, event
 from tasksync.settings import Settings
@@ -277,7 +277,8 @@ class SyncService:
                 det = self._detect(now, crm_changed, rebalance)
                 if det.read:
                     res.read, res.reason, res.rebalance = True, det.reason, rebalance
-                    full = self._sync(res, rebalance)
+                    with self.ws.writing():  # one writer per state store (CLI apply/undo wait for it)
+                        full = self._sync(res, rebalance)
                     det.commit()
                     if full:
                         self._last_full = now
@@ -333,15 +334,12 @@ class SyncService:
             raise StopNow
 
     def _resume(self, res: IterationResult) -> None:
-        board = self.connector.board
-        if self.store.latest(board, "applying") is None:
-            return
-        plan_id = self.store.latest(board, "applying")
-        event("plan.resume", board=self.board, plan=plan_id)
+        # Under the writer lock: an interrupted plan, or creates whose answer was lost.
         outcome = self.ws.pending_resume(progress=self._progress)
-        if outcome is not None and plan_id is not None:
+        if outcome is not None:
+            event("plan.resume", board=self.board, plan=outcome.plan_id)
             res.resumed = outcome.done
-            self._log_outcome(plan_id, outcome)
+            self._log_outcome(outcome.plan_id, outcome)
 
     # ------------------------------------------------------------------ CRM exports
     def _crm_paths(self) -> list[Path]:
@@ -481,11 +479,18 @@ class SyncService:
                 f"(more than service.{name} = {share:.0%}); not applied. "
                 "Review it with `tasksync plan` and apply by hand, or raise the limit"
             )
+        creates_limit = max(3.0, self.cfg.max_create_share * len(snapshot.tasks))
+        if len(plan.creates) > creates_limit:
+            raise SafetyStop(
+                f"{self.board}: the plan would create {len(plan.creates)} cards on a board of {len(snapshot.tasks)} "
+                f"(more than service.max_create_share = {self.cfg.max_create_share:.0%}); not applied. "
+                "Review it with `tasksync plan` and apply by hand, or raise the limit"
+            )
         if plan.empty:
             return True
         if self.stopping:
             raise StopNow  # stop before starting a plan rather than after its first change
-        self.store.save_plan(plan, "pending")  # not "proposed": a person's proposal stays theirs
+        self.store.save_plan(plan, PlanStatus.PENDING)  # not "proposed": a person's proposal stays theirs
         res.plan_id = plan.id
         event(
             "plan.apply",
