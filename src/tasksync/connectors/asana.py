@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, wait
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -139,6 +140,7 @@ class AsanaConnector:
         self._write_sync: str | None = None  # events sync token of the conditional writes
         self._suspect: set[str] = set()  # tasks touched since the read, not read again since
         self._suspect_all = True  # no sync token from before the read: every task is suspect
+        self._known: dict[str, Task] = {}  # tasks as last read (or written), for conditional writes
         # Learnt on read (or lazily on write).
         self.project_name = ""
         self.workspace_gid = settings.asana.workspace or ""
@@ -279,6 +281,7 @@ class AsanaConnector:
         raws = [r for r in raws if not r.get("completed")]
         tasks = [self._task_from(r) for r in raws]
         self._remember(tasks, raws)
+        self._known = {t.id: t for t in tasks}
         self._read_done = True
         return Snapshot(
             board=self.board,
@@ -327,12 +330,15 @@ class AsanaConnector:
                 )
                 if raw.get("completed") or not in_project:
                     out[action.task_id] = None
+                    self._known.pop(action.task_id, None)
                 else:
                     task = self._task_from(raw)
                     self._remember([task], [raw])
                     out[action.task_id] = task
+                    self._known[task.id] = task
             elif outcome.status in (403, 404):
                 out[action.task_id] = None
+                self._known.pop(action.task_id, None)
             else:
                 error = TransientError if outcome.retriable else ApiError
                 raise error(
@@ -387,12 +393,13 @@ class AsanaConnector:
             self._suspect_all = True
         else:
             self._suspect |= touched  # a task reported now may be written only in a later group
-        check = [gid for gid in guarded if self._suspect_all or gid in self._suspect]
+        check = [gid for gid in guarded if self._suspect_all or gid in self._suspect or gid not in self._known]
         self._suspect -= set(check)
-        current = self.read_tasks(check) if check else {}
+        if check:
+            self.read_tasks(check)  # brings ``_known`` up to date
         out: dict[str, WriteResult] = {}
-        for gid in check:
-            task = current.get(gid)
+        for gid in guarded:
+            task = self._known.get(gid)
             changed = [
                 f"{f.value} is {task.value(f) if task else 'completed or gone'!r}, the plan expected {expected!r}"
                 for f, expected in guarded[gid].before.items()
@@ -472,7 +479,23 @@ class AsanaConnector:
                 elif i in errors:
                     yield WriteResult(w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False))
                 else:
+                    self._wrote(w)
                     yield WriteResult(w.task_id, True)
+
+    def _wrote(self, w: TaskWrite) -> None:
+        """Keep the known copy of a task in step with what was written on it."""
+        task = self._known.get(w.task_id)
+        if task is None:
+            return
+        values = w.values
+        owners, priority = values.get(Field.ASSIGNEES, task.assignees), values.get(Field.PRIORITY, task.priority)
+        self._known[w.task_id] = replace(
+            task,
+            assignees=tuple(owners)[:1] if isinstance(owners, tuple) else (),  # Asana: one assignee
+            stage_id=str(values.get(Field.STAGE, task.stage_id)),
+            priority=priority if isinstance(priority, str) else None,
+            closed=bool(values.get(Field.CLOSED, task.closed)),
+        )
 
     # ------------------------------------------------------------------ comments
     def comment(self, task_id: str, text: str) -> WriteResult:
