@@ -992,8 +992,6 @@ def load_crm(settings: CrmSettings, base_dir: Path) -> CrmData:
             raise ConfigError(f"{p}: CRM export not found (set crm.files.{kind})")
         paths[kind] = p
     data, _ = read_set(paths, settings, strict=True)
-    for kind in KINDS:
-        data.row_counts.setdefault(kind, 0)
     data.problems = [*found, *data.problems]
     return data
 
