@@ -239,3 +239,15 @@ def test_deals_whose_account_is_missing_are_counted_with_the_first_five(tmp_path
     assert f"{missing} of {len(data.deals)} deals name an account" in line
     assert line.count("first on line") == 5
     assert "NOT OK" in out
+
+
+def test_a_name_repeated_where_names_are_the_key_is_named_and_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.csv"
+    path.write_text("Account Name,Industry\nAcme,Retail\nGlobex,Finance\nACME ,Health\n", encoding="utf-8")
+    rows, report = read_export(path, "accounts", CrmSettings())
+    assert [(v["id"], v["sector"]) for _, v in rows] == [("Acme", "Retail"), ("Globex", "Finance")]
+    assert report.ok and report.skipped == 1
+    assert report.problems == [
+        f"{path}:4:Account Name: duplicate account name 'ACME' (the accounts' key: no id column): "
+        "line 2 has it too; this row is left out (the first is kept)"
+    ]

@@ -494,13 +494,20 @@ def iter_records(
                         while f"{natural} ({n})" in seen:
                             n += 1
                         values["id"] = key = f"{natural} ({n})"
-                    else:
+                    elif keyed_by_id:  # an id must be unique: the row counts as unreadable
                         problems.append(
-                            f"{path}:{line}:{key_header}: duplicate {record} "
-                            f"{'id' if keyed_by_id else key_field} {values[key_field]!r}: line {first} "
-                            "has it too; this row is not read (the first is kept)"
+                            f"{path}:{line}:{key_header}: duplicate {record} id {values['id']!r}: line "
+                            f"{first} has it too; this row is not read (the first is kept)"
                         )
                         bad += 1
+                        continue
+                    else:  # two records under one name: references cannot tell them apart
+                        problems.append(
+                            f"{path}:{line}:{key_header}: duplicate {record} {key_field} "
+                            f"{values[key_field]!r} (the {kind}' key: no id column): line {first} has it "
+                            "too; this row is left out (the first is kept)"
+                        )
+                        rep.skipped += 1
                         continue
                 seen[key] = line
                 if "name" not in values:
