@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
 import time
-from datetime import date
-from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tasksync.connectors import open_connector
-from tasksync.errors import TasksyncError
-from tasksync.settings import Settings, load_settings
+from tasksync.errors import ConfigError, TasksyncError
+
+if TYPE_CHECKING:
+    from tasksync.settings import Settings
 
 __all__ = ["cmd_serve", "cmd_status", "register"]
 
@@ -63,12 +59,31 @@ def _secrets(settings: Settings) -> list[str]:
     return [v.get_secret_value() for v in values if v is not None]
 
 
+def _state_folder(settings: Settings) -> None:
+    """Create the state store's folder, or say in one line why it cannot be."""
+    folder = settings.path(settings.state_path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise ConfigError(
+            f"{folder}: cannot create the state folder ({e.strerror}); point state_path in the config, "
+            "--state or $TASKSYNC_STATE at a writable place (the systemd unit uses /var/lib/tasksync/NAME)"
+        ) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    from datetime import date
+    from types import FrameType
+
+    from tasksync.cli import load_config
+    from tasksync.connectors import open_connector
     from tasksync.service.lock import ServiceLock, lock_path_for
     from tasksync.service.logs import configure_logging, event
     from tasksync.service.loop import SyncService
 
-    settings = load_settings(Path(args.config))
+    settings = load_config(args)
+    _state_folder(settings)
     cfg = settings.service
     if args.interval:
         cfg.interval = args.interval
@@ -106,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> list[Any]:
-    from tasksync.service.loop import HEALTHY, health_of, read_status
+    from tasksync.service.health import HEALTHY, health_of, read_status
     from tasksync.service.webhooks import HookServer
 
     stale_after = settings.service.stale_after or 3 * settings.service.interval
@@ -152,11 +167,14 @@ def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> li
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tasksync.service.loop import health_of, read_status
+    import json
+
+    from tasksync.cli import load_config
+    from tasksync.service.health import health_of, read_status
     from tasksync.sync.state import StateStore
 
     try:
-        settings = load_settings(Path(args.config))
+        settings = load_config(args)
         path = settings.path(settings.state_path)
         if not path.exists():
             print(f"tasksync: no state store at {path}: the service never ran", file=sys.stderr)

@@ -39,6 +39,7 @@ from tasksync.crm import CrmData, load_crm
 from tasksync.errors import ApiError, AuthError, ConfigError, CrmError, SafetyStop, TasksyncError
 from tasksync.model import Change, Field, Plan, PlanKind, Snapshot
 from tasksync.policies import Book
+from tasksync.service.health import PAUSED, K, health_of, read_status
 from tasksync.service.logs import LOGGER_NAME, event
 from tasksync.settings import Settings
 from tasksync.sync.engine import ApplyOutcome, apply_plan, make_plan
@@ -46,6 +47,7 @@ from tasksync.sync.state import StateStore
 from tasksync.sync.workspace import Workspace
 
 __all__ = [
+    "PAUSED",
     "IterationResult",
     "SyncService",
     "compare_counts",
@@ -57,7 +59,6 @@ __all__ = [
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
-K = "service."  # prefix of the service's keys in the store's per-board kv table
 CRM_COUNTS = "crm.row_counts"
 
 
@@ -620,41 +621,3 @@ class SyncService:
                 paused=res.paused,
                 next_in=round(res.delay, 1),
             )
-
-
-# ---------------------------------------------------------------------- status for `tasksync status`
-_INTERNAL = ("secret", "_sig", "trello_since", "asana_sync", "last_full")
-
-
-def read_status(store: StateStore) -> dict[str, dict[str, str]]:
-    """board -> the service's recorded values (``last_run``, ``paused``, ``errors``...), without
-    its bookkeeping (change-detection bookmarks, file signatures, the webhook secret)."""
-    out: dict[str, dict[str, str]] = {}
-    for board, key, value in store.db.execute("SELECT board, key, value FROM kv WHERE key LIKE 'service.%'"):
-        if not any(word in key for word in _INTERNAL):
-            out.setdefault(board, {})[key[len(K) :]] = value
-    return out
-
-
-HEALTHY, FAILING, STALE, PAUSED = 0, 1, 3, 4
-
-
-def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[int, str]:
-    """(exit code, one-line verdict) for one board's recorded service values.
-
-    0 healthy; 1 failing (three or more failed iterations in a row); 3 stale (never ran, stopped,
-    or no run for ``stale_after`` seconds); 4 paused by a guard.
-    """
-    last = values.get("last_run")
-    if not last:
-        return STALE, "never ran"
-    age = now - datetime.fromisoformat(last).timestamp()
-    if values.get("paused"):
-        return PAUSED, f"paused: {values['paused']}"
-    if int(values.get("errors") or 0) >= 3:
-        return FAILING, f"failing ({values.get('errors')} errors in a row): {values.get('last_error')}"
-    if age > stale_after:
-        return STALE, f"stale: last run {age:,.0f} s ago (limit {stale_after:,.0f} s)"
-    if int(values.get("errors") or 0):
-        return HEALTHY, f"healthy, retrying after: {values.get('last_error')}"
-    return HEALTHY, "healthy"
