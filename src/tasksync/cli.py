@@ -298,7 +298,7 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _one_line(e: BaseException, args: argparse.Namespace) -> tuple[str, int] | None:
+def one_line_error(e: BaseException, args: argparse.Namespace) -> tuple[str, int] | None:
     """A one-line message and exit code for a failure of the machine or of an input file that no
     layer below turned into a :class:`TasksyncError`; None for a bug (shown with its traceback)."""
     store = getattr(args, "state_file", None) or "the state store"
@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     except Exception as e:  # the machine or an input file failed below: one line if we know it
-        known = _one_line(e, args)
+        known = one_line_error(e, args)
         if known is None:
             raise
         print(f"tasksync: {known[0]}", file=sys.stderr)

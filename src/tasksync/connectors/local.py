@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from tasksync.connectors.base import parse_marker
+from tasksync.connectors.board_file import check_board_export
 from tasksync.connectors.trello_board import (
     BoardFields,
     apply_write,
@@ -34,6 +36,8 @@ def atomic_write_json(path: Path, data: Any) -> None:
     """Write JSON to ``path`` so that readers see the old file or the new one, nothing between."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if path.exists():  # the new file keeps the board's mode (mkstemp makes it 0600)
+            Path(tmp).chmod(stat.S_IMODE(path.stat().st_mode))
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False, indent=1)
             fh.flush()
@@ -66,12 +70,19 @@ class LocalConnector:
             raise ConfigError(f"{self.path}: board file not found") from None
         except json.JSONDecodeError as e:
             raise ConfigError(f"{self.path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{self.path}: not a JSON text file (byte {e.start} is not UTF-8)") from None
+        except RecursionError:
+            raise ConfigError(f"{self.path}: nested too deeply to be a board export") from None
+        except OSError as e:
+            raise ConfigError(f"{self.path}: cannot read the board file: {e.strerror}") from None
         if (
             not isinstance(data, dict)
             or not isinstance(data.get("cards"), list)
             or not isinstance(data.get("lists"), list)
         ):
             raise ConfigError(f"{self.path}: not a Trello board export (needs 'lists' and 'cards')")
+        check_board_export(data, self.path)
         return data
 
     def read(self) -> Snapshot:

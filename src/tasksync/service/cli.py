@@ -71,6 +71,16 @@ def _state_folder(settings: Settings) -> None:
         ) from None
 
 
+def _check_store(settings: Settings) -> None:
+    """Open the state store and take its write lock once, so that a damaged, read-only or full
+    store stops ``serve`` at the start with one line (see ``tasksync.cli``) instead of failing
+    every iteration."""
+    from tasksync.sync.state import StateStore
+
+    with StateStore(settings.path(settings.state_path)) as store, store.transaction():
+        pass
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     from datetime import date
@@ -84,6 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_config(args)
     _state_folder(settings)
+    _check_store(settings)
     cfg = settings.service
     if args.interval:
         cfg.interval = args.interval
@@ -169,7 +180,7 @@ def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> li
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
-    from tasksync.cli import load_config
+    from tasksync.cli import load_config, one_line_error
     from tasksync.service.health import health_of, read_status
     from tasksync.sync.state import StateStore
 
@@ -183,6 +194,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             boards = read_status(store)
     except TasksyncError as e:  # exit 2 is reserved by container health checks
         print(f"tasksync: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a damaged or unreadable store: unhealthy, in one line
+        known = one_line_error(e, args)
+        if known is None:
+            raise
+        print(f"tasksync: {known[0]}", file=sys.stderr)
         return 1
     stale_after = args.stale_after or settings.service.stale_after or 3 * settings.service.interval
     now = time.time()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from tasksync.errors import TasksyncError
+from tasksync.files import open_private
 
 __all__ = ["AlreadyRunning", "ServiceLock", "lock_path_for"]
 
@@ -35,7 +36,7 @@ class ServiceLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+", encoding="utf-8")
+        fh = open_private(self.path)
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

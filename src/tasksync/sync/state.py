@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tasksync.errors import ConfigError
+from tasksync.files import private_file
 from tasksync.model import BoardRef, Field, FieldValue, Plan, value_from_json, value_to_json
 
 __all__ = ["JournalRow", "PlanRecord", "StateStore"]
@@ -93,6 +94,9 @@ class StateStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            for own in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if own == path or own.exists():
+                    private_file(own)  # 0600: the store keeps secrets and every plan
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
             raise ConfigError(f"{path}: cannot open the state store: {e}") from None
@@ -120,7 +124,8 @@ class StateStore:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite already rolled back after e.g. SQLITE_FULL
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
