@@ -246,3 +246,39 @@ def test_brackets_in_board_and_rep_names_print_literally(demo: Path, capsys: pyt
     assert "Ana [red]Alvarez[/] [/]" in out
     assert run(demo, "report", "--today", DAY) == 0
     assert "Ana [red]Alvarez[/] [/]" in capsys.readouterr().out
+
+
+def test_state_from_the_environment_is_used(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "var" / "lib" / "tasksync" / "demo" / "state.sqlite3"
+    monkeypatch.setenv("TASKSYNC_STATE", str(state))
+    assert run(demo, "serve", "--once", "--today", DAY) in (0, 4)
+    assert state.exists() and not (demo.parent / ".tasksync").exists()
+    capsys.readouterr()
+    assert run(demo, "status") in (0, 3, 4)
+    assert "never ran" not in capsys.readouterr().out
+
+
+def _unit(name: str) -> dict[str, list[str]]:
+    text = (Path(__file__).resolve().parents[1] / "deploy" / name).read_text(encoding="utf-8")
+    keys: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            keys.setdefault(key.strip(), []).append(value.strip())
+    return keys
+
+
+def test_systemd_units_keep_the_state_store_in_a_writable_folder() -> None:
+    """/etc/tasksync is read-only to the service: the default state_path beside the config would
+    fail, so both units name a state store under the folder the service may write."""
+    serve = _unit("tasksync@.service")
+    writable = serve["ReadWritePaths"][0].split()
+    readonly = serve["ReadOnlyPaths"][0].split()
+    for unit in (serve, _unit("tasksync-status@.service")):
+        env = dict(v.split("=", 1) for v in unit.get("Environment", []))
+        state = env["TASKSYNC_STATE"]
+        assert any(state.startswith(w.rstrip("/") + "/") for w in writable), state
+        assert not any(state.startswith(r.rstrip("/") + "/") for r in readonly), state
+    assert "2" in serve["RestartPreventExitStatus"][0].split()

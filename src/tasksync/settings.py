@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from tasksync.defaults import SERVICE_INTERVAL, STATE_PATH
 from tasksync.errors import ConfigError
 
 __all__ = [
@@ -212,7 +213,7 @@ class CrmSettings(_Section):
 class ServiceSettings(_Section):
     """The scheduled sync service (``tasksync serve``)."""
 
-    interval: float = Field(default=60.0, gt=0)  # seconds between change checks
+    interval: float = Field(default=SERVICE_INTERVAL, gt=0)  # seconds between change checks
     full_read_every: float = Field(default=3600.0, gt=0)  # seconds between full reads whatever change detection says
     rebalance_every: float = Field(default=0.0, ge=0)  # seconds between whole-book rebalances; 0: only by command
     rebalance_at: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")  # or daily "HH:MM" UTC
@@ -326,7 +327,7 @@ class Settings(_Section):
     stages: dict[str, str] = Field(default_factory=dict)
     # Explicit rep -> member mapping for reps not matched by email, username or name.
     members: dict[str, str] = Field(default_factory=dict)
-    state_path: Path = Path(".tasksync/state.sqlite3")
+    state_path: Path = Path(STATE_PATH)
     base_dir: Path = Path()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 

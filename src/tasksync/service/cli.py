@@ -179,14 +179,15 @@ def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> li
 
 def cmd_status(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
-    from tasksync.cli import load_config, one_line_error
-    from tasksync.service.health import health_of, read_status
+    from tasksync.cli import one_line_error
+    from tasksync.service.health import health_of, read_status, status_config
     from tasksync.sync.state import StateStore
 
     try:
-        settings = load_config(args)
-        path = settings.path(settings.state_path)
+        path, stale_default = status_config(Path(args.config), getattr(args, "state", None))
+        args.state_file = path
         if not path.exists():
             print(f"tasksync: no state store at {path}: the service never ran", file=sys.stderr)
             return 3
@@ -201,7 +202,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             raise
         print(f"tasksync: {known[0]}", file=sys.stderr)
         return 1
-    stale_after = args.stale_after or settings.service.stale_after or 3 * settings.service.interval
+    stale_after = args.stale_after or stale_default
     now = time.time()
     worst = 0 if boards else 3
     report: dict[str, Any] = {}
