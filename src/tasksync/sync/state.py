@@ -18,7 +18,16 @@ from typing import Any
 
 from tasksync.errors import ConfigError
 from tasksync.files import private_file
-from tasksync.model import BoardRef, Field, FieldValue, Plan, value_from_json, value_to_json
+from tasksync.model import (
+    BoardRef,
+    Field,
+    FieldValue,
+    JournalStatus,
+    Plan,
+    PlanStatus,
+    value_from_json,
+    value_to_json,
+)
 
 __all__ = ["JournalRow", "PlanRecord", "StateStore"]
 
@@ -62,7 +71,7 @@ class PlanRecord:
     id: str
     board: str
     kind: str
-    status: str  # proposed | applying | applied | partial | undone | superseded
+    status: PlanStatus
     created_at: str
     applied_at: str | None
     changes: int
@@ -83,7 +92,7 @@ class JournalRow:
     key: str | None
     before: FieldValue
     after: FieldValue
-    status: str  # pending | done | failed | conflict
+    status: JournalStatus
     error: str | None
 
 
@@ -217,7 +226,7 @@ class StateStore:
                     pid,
                     b,
                     kind,
-                    status,
+                    PlanStatus(status),
                     created,
                     applied,
                     len(data["changes"]),
@@ -283,7 +292,7 @@ class StateStore:
                     key,
                     value_from_json(fld, json.loads(before)) if fld and before else None,
                     value_from_json(fld, json.loads(after)) if fld and after else None,
-                    status,
+                    JournalStatus(status),
                     error,
                 )
             )
