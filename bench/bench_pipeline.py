@@ -134,6 +134,8 @@ def render_phase(config: Path, day: str, runs: int) -> dict[str, float]:
         data = plan_json(result, settings)
         print_plan(result, console, settings=settings, data=data)
 
+    before()  # warm-up: imports, caches
+    after()
     times: dict[str, list[float]] = {"before": [], "after": []}
     for _ in range(runs):
         for name, fn in (("before", before), ("after", after)):

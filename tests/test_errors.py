@@ -60,6 +60,9 @@ def test_unreadable_board_file_is_one_line(demo: Path, kind: str, capsys: pytest
     BAD_FILES[kind](demo.parent / "board.json")
     assert run(demo, "plan", "--today", DAY) == 2
     one_line(capsys, "board.json")
+    assert run(demo, "serve", "--once", "--today", DAY) == 1  # logged in one line, retried later
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "board.json" in err
 
 
 BAD_CARDS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
@@ -89,6 +92,9 @@ def test_bad_card_is_named_in_one_line(demo: Path, kind: str, capsys: pytest.Cap
     edit_board(demo, change)
     assert run(demo, "plan", "--today", DAY) == 2
     one_line(capsys, "board.json", needle)
+    assert run(demo, "serve", "--once", "--today", DAY) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and needle in err
 
 
 def test_string_members_are_one_member_not_one_per_character(
