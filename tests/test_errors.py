@@ -168,8 +168,9 @@ def test_read_only_state_store_is_one_line(
     assert run(demo, "plan", "--today", DAY) == 0
     capsys.readouterr()
     _connect_with(monkeypatch, lambda db: db.execute("PRAGMA query_only=ON"))
-    assert run(demo, "plan", "--today", DAY) == 2
-    one_line(capsys, "state.sqlite3")
+    for args in (("plan", "--today", DAY), ("serve", "--once", "--today", DAY)):
+        assert run(demo, *args) == 2, args
+        one_line(capsys, "state.sqlite3", "cannot write")
 
 
 def _board_cards(config: Path) -> dict[str, tuple[Any, ...]]:
@@ -288,3 +289,14 @@ def test_systemd_units_keep_the_state_store_in_a_writable_folder() -> None:
         assert any(state.startswith(w.rstrip("/") + "/") for w in writable), state
         assert not any(state.startswith(r.rstrip("/") + "/") for r in readonly), state
     assert "2" in serve["RestartPreventExitStatus"][0].split()
+
+
+def test_bad_command_line_values_are_one_line(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(demo, "plan", "--today", "2026-13-45") == 2
+    one_line(capsys, "--today", "YYYY-MM-DD")
+    assert run(demo, "serve", "--once", "--today", "soon") == 2
+    one_line(capsys, "--today")
+    with pytest.raises(SystemExit) as exit_info:
+        run(demo, "serve", "--webhook-port", "70000")
+    assert exit_info.value.code == 2
+    assert "not a port number" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasksync import __version__
-from tasksync.errors import CrmError, TasksyncError
+from tasksync.errors import ConfigError, CrmError, TasksyncError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -55,16 +55,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_config(args)
 
 
-def _today(args: argparse.Namespace) -> Any:
+def today_of(args: argparse.Namespace) -> Any:
+    """``--today`` as a date (None: today)."""
     from datetime import date
 
-    return date.fromisoformat(args.today) if getattr(args, "today", None) else None
+    text = getattr(args, "today", None)
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ConfigError(f"--today {text!r}: expected a date as YYYY-MM-DD") from None
 
 
 def _workspace(args: argparse.Namespace) -> Any:
     from tasksync.sync.workspace import Workspace
 
-    return Workspace(_settings(args), today=_today(args), board=args.board)
+    return Workspace(_settings(args), today=today_of(args), board=args.board)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

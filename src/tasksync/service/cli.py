@@ -15,6 +15,17 @@ if TYPE_CHECKING:
 __all__ = ["cmd_serve", "cmd_status", "register"]
 
 
+def _port(text: str) -> int:
+    """A TCP port number, checked when the command line is read."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
@@ -27,13 +38,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--once", action="store_true", help="run one iteration and exit (for cron)")
     p.add_argument("--interval", type=float, help="seconds between change checks (default [service] interval, 60)")
-    p.add_argument("--webhook-port", type=int, help="receive Trello/Asana webhooks on this port (/trello, /asana)")
+    p.add_argument("--webhook-port", type=_port, help="receive Trello/Asana webhooks on this port (/trello, /asana)")
     p.add_argument(
         "--webhook-host",
         default="127.0.0.1",
         help="address the webhook and health servers listen on (default 127.0.0.1)",
     )
-    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port (may equal --webhook-port)")
+    p.add_argument("--health-port", type=_port, help="serve GET /healthz on this port (may equal --webhook-port)")
     p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     p.add_argument("--rebalance", action="store_true", help="run a whole-book rebalance at the first iteration")
     p.add_argument(
@@ -83,10 +94,9 @@ def _check_store(settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import signal
-    from datetime import date
     from types import FrameType
 
-    from tasksync.cli import load_config
+    from tasksync.cli import load_config, today_of
     from tasksync.connectors import open_connector
     from tasksync.service.lock import ServiceLock, lock_path_for
     from tasksync.service.logs import configure_logging, event
@@ -101,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.log_json:
         cfg.log_json = True
     configure_logging(json_lines=cfg.log_json, secrets=_secrets(settings))
-    today = date.fromisoformat(args.today) if args.today else None
+    today = today_of(args)
     lock = ServiceLock(lock_path_for(settings.path(settings.state_path)))
     with lock:
         connector = open_connector(settings, args.board) if getattr(args, "board", None) else None
