@@ -156,7 +156,7 @@ def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str
     owners = owners_after(book, {k: d.owner for k, d in result.decisions.by_key.items()})
     model = kpi_model(book, result.decisions)  # fitted once (or the policy's), shared by both
     k_before = compute_kpis(book, model=model)
-    k_after = compute_kpis(book, owners, model=model)
+    k_after = compute_kpis(book, owners, model=model) if plan.changes or plan.creates else k_before
     before_dict, after_dict = k_before.as_dict(), k_after.as_dict()
 
     member_rep = {m: r for r, m in book.rep_member.items()}
