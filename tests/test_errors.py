@@ -300,3 +300,19 @@ def test_bad_command_line_values_are_one_line(demo: Path, capsys: pytest.Capture
         run(demo, "serve", "--webhook-port", "70000")
     assert exit_info.value.code == 2
     assert "not a port number" in capsys.readouterr().err
+
+
+def test_serve_with_a_full_state_store_logs_one_line(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(demo, "plan", "--today", DAY) == 0
+
+    def cap(db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")
+
+    _connect_with(monkeypatch, cap)
+    capsys.readouterr()
+    assert run(demo, "serve", "--once", "--today", DAY) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "full" in err, err

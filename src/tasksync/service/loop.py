@@ -298,15 +298,18 @@ class SyncService:
             self._paused = res.paused = str(e)
             self._errors = 0
             event("service.paused", logging.ERROR, board=self.board, reason=str(e))
-        except (ApiError, TasksyncError, OSError) as e:
+        except (ApiError, TasksyncError, OSError, sqlite3.Error) as e:  # a full disk or store: one line
             self._error(res, e)
         except Exception as e:  # a bug must not end a service meant to run for weeks
             self._error(res, e, trace=True)
         try:
             self._record(res)
         except Exception as e:  # e.g. the store locked by another process for longer than its timeout
+            known = isinstance(e, OSError | sqlite3.Error)
             logging.getLogger(LOGGER_NAME).error(
-                "service.status_not_recorded", exc_info=e, extra={"fields": {"board": self.board}}
+                "service.status_not_recorded",
+                exc_info=None if known else e,
+                extra={"fields": {"board": self.board, "error": f"{type(e).__name__}: {e}"}},
             )
         self.last_result = res
         self.completed += 1
