@@ -15,7 +15,7 @@ iteration, before and after, measured in one run on the same inputs.
 * ``tasksync serve --once`` when neither the board nor the exports changed: wall time and whether
   the solver (scipy) was imported, in each tree.
 
-    python bench/bench_pipeline.py [--baseline REF] [--runs 9] [--render-runs 5]
+    python bench/bench_pipeline.py [--baseline REF] [--runs 9] [--render-runs 5] [--x100]
 """
 
 from __future__ import annotations
@@ -163,6 +163,7 @@ def main() -> int:
     ap.add_argument("--baseline", default=BASELINE, help=f"git ref of the 'before' tree (default {BASELINE})")
     ap.add_argument("--runs", type=int, default=9, help="runs per start-up timing and tree (median)")
     ap.add_argument("--render-runs", type=int, default=5, help="runs per presentation timing (median)")
+    ap.add_argument("--x100", action="store_true", help="also a 100x copy (32,000 cards; minutes per plan)")
     args = ap.parse_args()
 
     from tasksync.examples import TODAY, generate
@@ -173,6 +174,8 @@ def main() -> int:
         work = Path(tmp)
         trees = {"before": extract(args.baseline, work / "before"), "after": ROOT / "src"}
         inputs = {"demo": generate(work / "inputs" / "demo"), "10x": generate(work / "inputs" / "x10", cards=3200)}
+        if args.x100:
+            inputs["100x"] = generate(work / "inputs" / "x100", cards=32000)
         configs: dict[str, dict[str, Path]] = {}
         for name in trees:
             configs[name] = {}
