@@ -134,15 +134,6 @@ class PolicySettings(_Section):
         default_factory=lambda: {"small": 0.0, "mid": 50.0, "large": 500.0, "enterprise": 5000.0}
     )
     segments: list[SegmentRule] = Field(default_factory=list)
-
-    @field_validator("size_bands")
-    @classmethod
-    def _size_bands(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: x for k, x in v.items() if x < 0}
-        if bad:
-            raise ValueError(f"size bands are numbers of employees, not negative: {bad}")
-        return v
-
     smoothing: float = Field(default=20.0, ge=0)  # pseudo-deals pulling small samples towards the wider mean
     # Fit bonuses (share of expected value) when choosing a rep for a task.
     sector_weight: float = Field(default=0.15, ge=0)  # the task's sector is one of the rep's strengths
@@ -158,6 +149,14 @@ class PolicySettings(_Section):
     stage_order: list[str] = Field(default_factory=list)  # CRM stages, earliest first
     # P(win) lift per unit of stage progress (0..1), centred on the middle
     stage_weight: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("size_bands")
+    @classmethod
+    def _size_bands(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if x < 0}
+        if bad:
+            raise ValueError(f"size bands are numbers of employees, not negative: {bad}")
+        return v
 
 
 class CreateSettings(_Section):
