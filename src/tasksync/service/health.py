@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["FAILING", "HEALTHY", "PAUSED", "STALE", "K", "health_of", "read_status", "status_config"]
 
 K = "service."  # prefix of the service's keys in the store's per-board kv table
-_INTERNAL = ("secret", "_sig", "trello_since", "asana_sync", "last_full")
+_INTERNAL = ("secret", "_sig", "bookmark", "trello_since", "asana_sync", "last_full")
 
 
 def read_status(store: StateStore) -> dict[str, dict[str, str]]:
@@ -38,7 +38,8 @@ HEALTHY, FAILING, STALE, PAUSED = 0, 1, 3, 4
 def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[int, str]:
     """(exit code, one-line verdict) for one board's recorded service values.
 
-    0 healthy; 1 failing (three or more failed iterations in a row); 3 stale (never ran, stopped,
+    0 healthy; 1 failing (three or more failed iterations in a row, or at once when the
+    service's token or key was refused: a wrong token never heals); 3 stale (never ran, stopped,
     or no run for ``stale_after`` seconds); 4 paused by a guard.
     """
     last = values.get("last_run")
@@ -47,6 +48,8 @@ def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[i
     age = now - datetime.fromisoformat(last).timestamp()
     if values.get("paused"):
         return PAUSED, f"paused: {values['paused']}"
+    if values.get("auth_failed"):
+        return FAILING, f"failing (the token or key was refused; fix it and restart): {values.get('last_error')}"
     if int(values.get("errors") or 0) >= 3:
         return FAILING, f"failing ({values.get('errors')} errors in a row): {values.get('last_error')}"
     if age > stale_after:
