@@ -39,7 +39,7 @@ from tasksync.crm import CrmData, load_crm
 from tasksync.errors import ApiError, AuthError, ConfigError, CrmError, SafetyStop, TasksyncError
 from tasksync.model import Change, Field, Plan, PlanKind, PlanStatus, Snapshot
 from tasksync.policies import Book
-from tasksync.service.health import PAUSED, K, health_of, read_status
+from tasksync.service.health import FAILING, PAUSED, K, health_of, read_status
 from tasksync.service.logs import LOGGER_NAME, event
 from tasksync.settings import Settings
 from tasksync.sync.engine import ApplyOutcome, apply_plan, make_plan
@@ -47,6 +47,7 @@ from tasksync.sync.state import StateStore
 from tasksync.sync.workspace import Workspace
 
 __all__ = [
+    "FAILING",
     "PAUSED",
     "IterationResult",
     "SyncService",
