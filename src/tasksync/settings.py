@@ -9,7 +9,6 @@ paths in the TOML file are resolved against the file's own folder.
 
 from __future__ import annotations
 
-import os
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 from tasksync.defaults import SERVICE_INTERVAL, STATE_PATH
 from tasksync.errors import ConfigError
@@ -230,11 +230,14 @@ class ServiceSettings(_Section):
     trello_callback_url: str | None = None  # the callbackURL the Trello webhook was registered with
 
 
-class Secrets(BaseModel):
+ENV_PREFIX = "TASKSYNC_"
+
+
+class Secrets(BaseSettings):
     """Secrets and endpoints, from the environment (``TASKSYNC_*``) or a ``.env`` file beside the
     config file (see :func:`read_secrets`); never from the TOML file."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
 
     trello_key: SecretStr | None = None
     trello_token: SecretStr | None = None
@@ -245,7 +248,6 @@ class Secrets(BaseModel):
     asana_webhook_secret: SecretStr | None = None  # verifies Asana webhook signatures
 
 
-ENV_PREFIX = "TASKSYNC_"
 # An API URL and the credentials it would receive: set both in one place (see read_secrets).
 _URL_CREDENTIALS = {
     "trello_api_url": ("trello_key", "trello_token"),
@@ -260,14 +262,7 @@ _SECRET_KEYS = frozenset(
 _DATA_TABLES = frozenset({"members", "stages", "crm"})
 
 
-def _parse_dotenv(path: Path) -> dict[str, str]:
-    """``KEY=value`` lines of a ``.env`` file (``export``, quotes and ``#`` comments allowed)."""
-    from dotenv import dotenv_values
-
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
-def read_secrets(config_dir: Path | None, environ: Mapping[str, str] | None = None) -> Secrets:
+def read_secrets(config_dir: Path | None) -> Secrets:
     """Secrets from the environment, then from ``config_dir/.env`` for what the environment lacks.
 
     The ``.env`` file is read only beside the config file (never from the working folder) and
@@ -276,8 +271,7 @@ def read_secrets(config_dir: Path | None, environ: Mapping[str, str] | None = No
     cannot send a token it did not set to another host (the URL and the token must come from
     the same source).
     """
-    env = os.environ if environ is None else environ
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     source: dict[str, str] = {}
     dotenv = config_dir / ".env" if config_dir is not None else None
     if dotenv is not None and dotenv.is_file():
@@ -288,15 +282,13 @@ def read_secrets(config_dir: Path | None, environ: Mapping[str, str] | None = No
                 f"{stat.S_IMODE(mode):04o}); run `chmod 600 {dotenv}`"
             )
         try:
-            parsed = _parse_dotenv(dotenv)
+            from_file = DotEnvSettingsSource(Secrets, env_file=dotenv)()
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{dotenv}: cannot read: {e}") from None
-        for name in Secrets.model_fields:
-            value = parsed.get(ENV_PREFIX + name.upper())
+        for name, value in from_file.items():
             if value:
                 values[name], source[name] = value, str(dotenv)
-    for name in Secrets.model_fields:
-        value = env.get(ENV_PREFIX + name.upper())
+    for name, value in EnvSettingsSource(Secrets)().items():
         if value:
             values[name], source[name] = value, "the environment"
     for url, credentials in _URL_CREDENTIALS.items():
