@@ -157,3 +157,17 @@ def test_bad_input_is_one_line_and_exit_2(
         text = captured.err + captured.out
         assert message in text and "Traceback" not in text
         assert run_json(config, capsys, "reps", "--json", "--today", DAY)["overrides"] == []
+
+
+def test_names_with_brackets_print_literally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with example_board("local", tmp_path / "demo", monkeypatch, cards=20) as config:
+        reps = config.parent / "crm" / "reps.csv"
+        reps.write_text(
+            reps.read_text(encoding="utf-8").replace("Ana Alvarez,", "Ana [red]Alvarez[/] [/],"), encoding="utf-8"
+        )
+        capsys.readouterr()
+        assert run(config, "reps", "--today", DAY) == 0
+        out = capsys.readouterr().out
+        assert out.count("Ana [red]Alvarez[/] [/]") == 2  # the reps table and the targets table

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tasksync.crm.records import Rep
 from tasksync.crm.values import normalise_name
@@ -135,7 +136,8 @@ def print_reps(data: Mapping[str, Any], console: Console) -> None:
         else:
             availability = "available" if r["available"] else "away"
         band = f"{_short(r['workload_band'])}/{_short(r['expected_value_band'])}"
-        table.add_row(r["name"], member, availability, cap, str(r["open_tasks"]), f"{r['expected_value']:,.0f}", band)
+        cells = (r["name"], member, availability, cap, str(r["open_tasks"]), f"{r['expected_value']:,.0f}", band)
+        table.add_row(*(Text(c) for c in cells))  # names are data, never markup
     console.print(table)
     b = data["band"]
     console.print(

@@ -13,6 +13,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["print_targets", "targets_of"]
 
@@ -80,7 +81,7 @@ def print_targets(targets: Mapping[str, Any], console: Console) -> None:
     team = targets["team"]
     for r in [*targets["reps"], {**team, "name": "Team"}]:
         table.add_row(
-            r["name"],
+            Text(r["name"]),  # names are data, never markup
             _money(r["quota"]),
             _money(r["target"]),
             _money(r["won"]),
