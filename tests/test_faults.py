@@ -22,7 +22,7 @@ from tasksync.cli import main
 from tasksync.connectors.base import Connector
 from tasksync.connectors.local import LocalConnector
 from tasksync.examples import TODAY, generate
-from tasksync.model import JournalStatus, Snapshot, WriteResult, WriteStatus
+from tasksync.model import JournalStatus, PlanStatus, Snapshot, WriteResult, WriteStatus
 from tasksync.settings import load_settings
 from tasksync.sync.state import StateStore
 from tasksync.sync.workspace import Workspace
@@ -38,7 +38,8 @@ def run(config: Path, *args: str) -> int:
 
 def run_faulty(config: Path, *fault: str, command: str = "apply") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": SRC}
-    cmd = [sys.executable, "-m", "tasksync.testing.faults", *fault, "--", "--no-color", "-c", str(config), command]
+    cli = ["--no-color", "-c", str(config), *command.split()]
+    cmd = [sys.executable, "-m", "tasksync.testing.faults", *fault, "--", *cli]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -228,3 +229,28 @@ def test_cli_reports_lost_answers_and_the_next_plan_has_no_false_conflicts(
     assert "without an answer" in out and "no answer" in out
     monkeypatch.setattr(LocalConnector, "write", real_write)
     assert_whole(config, expected, capsys)
+
+
+def test_kill_9_during_an_undo_is_finished_by_apply(
+    twins: tuple[Path, list[tuple[Any, ...]], int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17 item 12: the undo finished by the next `apply` leaves the plan undone, the board as
+    before the plan, and a second undo is refused without false "changed after the plan" lines."""
+    template, _, _ = twins
+    before = end_state(snapshot_of(template))
+    config = copy_of(template, tmp_path / "b")
+    assert run(config, "apply") == 0
+    with StateStore(config.parent / ".tasksync" / "state.sqlite3") as store:
+        plan_id = store.plans()[0].id
+    killed = run_faulty(config, "--kill-at", "7", command=f"undo {plan_id}")
+    assert killed.returncode == -9, killed.stderr
+    capsys.readouterr()
+    assert run(config, "apply") == 0
+    assert "Finished interrupted plan" in capsys.readouterr().out
+    assert end_state(snapshot_of(config)) == before
+    with StateStore(config.parent / ".tasksync" / "state.sqlite3") as store:
+        assert store.plan_status(plan_id) is PlanStatus.UNDONE
+    capsys.readouterr()
+    assert run(config, "undo", plan_id) == 4
+    captured = capsys.readouterr()
+    assert "is undone" in captured.err and "changed after the plan" not in captured.out
