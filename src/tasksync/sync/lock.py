@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, ClassVar
 
 from tasksync.errors import ConfigError, TasksyncError
+from tasksync.files import open_private
 
 __all__ = ["BoardBusy", "FileLock", "WriterLock", "lock_wait_default", "writer_lock_path"]
 
@@ -103,7 +104,7 @@ class FileLock:
     def _lock_file(self, deadline: float) -> IO[str]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fh = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+", encoding="utf-8")
+            fh = open_private(self.path)  # 0600, like the store it guards
         except OSError as e:
             raise ConfigError(f"{self.path}: cannot create the lock file: {e.strerror or e}") from None
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from tasksync.errors import ConfigError, TasksyncError
+from tasksync.files import private_file
 from tasksync.model import (
     BoardRef,
     Field,
@@ -150,8 +150,9 @@ class StateStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Created private: it may hold a webhook secret (SQLite gives its WAL the same mode).
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            for own in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if own == path or own.exists():
+                    private_file(own)  # 0600: the store keeps secrets and every plan
             self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
