@@ -254,3 +254,42 @@ def test_kill_9_during_an_undo_is_finished_by_apply(
     assert run(config, "undo", plan_id) == 4
     captured = capsys.readouterr()
     assert "is undone" in captured.err and "changed after the plan" not in captured.out
+
+
+def test_killed_right_after_post_cards_the_resume_completes_the_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 5: a run dying between `POST /cards` and the CRM ID/priority left a card the
+    journal called done. The resume sends the create again: the card is found by its marker and
+    completed, and only then journaled done; never a second card."""
+    from tasksync.connectors.trello import TrelloConnector
+
+    class Killed(BaseException):
+        pass
+
+    real_complete = TrelloConnector._complete
+
+    def die_after_the_post(self: TrelloConnector, *args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    with ExitStack() as stack:
+        s, connect, _ = trello_fake_board(stack, tmp_path / "t", attempts=2)
+        with Workspace(s, connect(), today=TODAY) as ws:
+            plan = ws.plan().plan
+            first = plan.creates[0]
+            monkeypatch.setattr(TrelloConnector, "_complete", die_after_the_post)
+            with pytest.raises(Killed):
+                ws.apply()
+            monkeypatch.setattr(TrelloConnector, "_complete", real_complete)
+        with Workspace(s, connect(), today=TODAY) as ws:
+            resumed = ws.pending_resume()
+            assert resumed is not None and resumed.ok
+            snap = ws.connector.read()
+            made = [t for t in snap.tasks if f"[tasksync:{first.key}]" in t.description]
+            assert len(made) == 1
+            card = made[0]
+            assert card.priority == first.priority and first.priority
+            assert first.key in card.custom_fields.values()  # the CRM ID field, not only the marker
+            rows = [r for r in ws.store.journal(plan.id) if r.key == first.key]
+            assert [r.status for r in rows] == [JournalStatus.DONE] and rows[0].task_id == card.id
+            assert ws.plan().plan.empty
