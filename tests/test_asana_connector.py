@@ -663,6 +663,10 @@ def test_every_request_the_connector_sends_exists_in_the_asana_spec(fake: FakeAs
             ]
         )
     )
+    # A conditional write without a read first: tasks read again in a batch.
+    cold = make_connector(fake, demo)
+    list(cold.write([TaskWrite(demo.tasks[5], {Field.CLOSED: True}, {Field.CLOSED: False})]))
+    conn.comment(demo.tasks[2], "Why it moved")
     conn.changed_since(token)
     new = [
         NewTask(

@@ -838,6 +838,7 @@ def test_every_request_conforms_to_the_official_spec(registry: LimiterRegistry) 
             conn.find_created(new.key)
             conn.changed_since(None)
             conn.changed_since("0" * 24)
+            conn.comment(snap.tasks[0].id, "Why it moved")
     seen = {(r.method, r.path, r.params, r.body_keys) for r in fake.log}
     assert {m for m, *_ in seen} == {"GET", "PUT", "POST"}
     problems = []
