@@ -260,8 +260,10 @@ class FileWindow:
             blocked = float(data.get("blocked_until", 0.0))
         except (ValueError, TypeError, AttributeError):
             stamps, blocked = [], 0.0  # a damaged record costs one window of caution, never a crash
-        ahead = time.monotonic() + self.horizon
-        return Window([s for s in stamps if s <= ahead], blocked if blocked <= ahead else 0.0)
+        now = time.monotonic()
+        # Stamps are never ahead of now (a stamp ahead was made before a reboot); a block after a
+        # 429 may lie ahead, but not beyond the horizon.
+        return Window([s for s in stamps if s <= now + 1.0], blocked if blocked <= now + self.horizon else 0.0)
 
 
 # --------------------------------------------------------------------------- limiter
