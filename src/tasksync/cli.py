@@ -145,6 +145,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from tasksync.web.cli import run_web  # lazily: `tasksync --help` stays fast
+
+    return run_web(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tasksync.examples import generate
 
@@ -223,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="list plans and their status")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("web", help="serve the review page and the Trello Power-Up (docs/web.md)")
+    p.add_argument("--host", help="address to listen on (default [web] host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default [web] port, 8780)")
+    p.add_argument("--today", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_web)
 
     _register_optional(sub)
     return parser
