@@ -354,7 +354,12 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
     def page(name: str) -> Handler:
         async def endpoint(request: Request) -> Response:
             body = (STATIC / name).read_text(encoding="utf-8")
-            body = body.replace("__POWERUP_SCRIPT__", html.escape(options.powerup_script, quote=True))
+            for key, value in (
+                ("__POWERUP_SCRIPT__", options.powerup_script),
+                ("__APP_KEY__", options.powerup_api_key or ""),
+                ("__APP_NAME__", options.powerup_app_name),
+            ):
+                body = body.replace(key, html.escape(value, quote=True))
             return Response(body, media_type="text/html; charset=utf-8")
 
         return endpoint
