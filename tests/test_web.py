@@ -3,6 +3,7 @@ the Power-Up's session and card data; on the local board and on the fake Trello,
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -77,8 +78,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
         s.server.stop()
 
 
-@pytest.fixture
-def trello_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+@contextlib.contextmanager
+def trello_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str = "") -> Iterator[Site]:
     """The demo board on the fake Trello; one member of it has a token of their own."""
     config = generate(tmp_path / "demo", cards=40)
     board = json.loads((config.parent / "board.json").read_text(encoding="utf-8"))
@@ -93,11 +94,17 @@ def trello_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sit
         monkeypatch.setenv("TASKSYNC_TRELLO_API_URL", url)
         monkeypatch.setenv("TASKSYNC_TRELLO_KEY", KEY)
         monkeypatch.setenv("TASKSYNC_TRELLO_TOKEN", TOKEN)
-        s = start_site(config.parent, f'\n[web]\npowerup_api_key = "{KEY}"\n', fake, board_id)
+        s = start_site(config.parent, f'\n[web]\npowerup_api_key = "{KEY}"\n{extra}', fake, board_id)
         try:
             yield s
         finally:
             s.server.stop()
+
+
+@pytest.fixture
+def trello_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    with trello_demo(tmp_path, monkeypatch) as s:
+        yield s
 
 
 def wait_job(s: requests.Session, url: str, job: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, int]]]:

@@ -202,7 +202,7 @@
     }
   });
   for (const id of ["f-rep", "f-kind", "f-field", "f-text"]) {
-    $(id).addEventListener("input", () => data && renderChanges());
+    for (const type of ["input", "change"]) $(id).addEventListener(type, () => data && renderChanges());
   }
 
   if (document.body.dataset.mode === "powerup") $("logout").hidden = true;
