@@ -21,18 +21,31 @@ from tasksync.model import (
     Conflict,
     Field,
     FieldValue,
+    JournalStatus,
     NewTask,
     Plan,
     PlanKind,
     Snapshot,
     TaskWrite,
+    WriteStatus,
     canonical,
 )
-from tasksync.policies import Book, Decisions, build_book, get_policy
+from tasksync.policies import Book, Decisions, Policy, build_book, get_policy
 from tasksync.settings import Settings
 from tasksync.sync.state import JournalRow, StateStore
 
-__all__ = ["ApplyOutcome", "PlanResult", "apply_plan", "make_plan", "make_undo_plan", "resume"]
+__all__ = [
+    "ApplyOutcome",
+    "PlanResult",
+    "SyncState",
+    "apply_plan",
+    "decide",
+    "diff",
+    "make_plan",
+    "make_undo_plan",
+    "prepare_book",
+    "resume",
+]
 
 Progress = Callable[[int, int], None]
 
@@ -64,6 +77,21 @@ def new_plan_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
+@dataclass(frozen=True)
+class SyncState:
+    """What the state store knows of one board before a plan, as a plain value so that
+    :func:`diff` stays pure: the last value tasksync wrote or saw per task and field, the fields
+    a person owns for good, and the CRM keys of the cards tasksync created."""
+
+    last_written: dict[tuple[str, Field], FieldValue] = field(default_factory=dict)
+    person_owned: set[tuple[str, Field]] = field(default_factory=set)
+    created: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, store: StateStore, board: BoardRef) -> SyncState:
+        return cls(store.last_written(board), store.person_owned(board), store.created(board))
+
+
 def human_edits(
     snapshot: Snapshot, last: dict[tuple[str, Field], FieldValue], person: set[tuple[str, Field]]
 ) -> dict[tuple[str, Field], FieldValue]:
@@ -77,39 +105,60 @@ def human_edits(
     return edits
 
 
-def make_plan(
+def prepare_book(
     settings: Settings,
     snapshot: Snapshot,
     crm: CrmData,
-    store: StateStore,
+    state: SyncState,
     *,
     force: bool = False,
-    kind: PlanKind = PlanKind.SYNC,
     today: date | None = None,
-) -> PlanResult:
-    """Compute the plan that takes ``snapshot`` to what the configured policy wants."""
+) -> Book:
+    """Join the board and the CRM into the book a policy decides on: cards whose owner a person
+    changed are locked, and deals tasksync already made a card for are not offered again."""
     board = snapshot.board
-    last = store.last_written(board)
-    if not snapshot.tasks and last and not force:
+    if not snapshot.tasks and state.last_written and not force:
         raise SafetyStop(
-            f"{board}: the board reads empty but tasksync has written {len(last)} fields on it; "
+            f"{board}: the board reads empty but tasksync has written {len(state.last_written)} fields on it; "
             "refusing to plan (use --force if the board really was emptied)"
         )
-    person = set() if force else store.person_owned(board)
-    edits = {} if force else human_edits(snapshot, last, person)
+    edits = {} if force else human_edits(snapshot, state.last_written, state.person_owned)
     locked = {task_id for (task_id, f) in edits if f is Field.ASSIGNEES}
     book = build_book(snapshot, crm, settings, locked, today)
-    already = store.created(board)
-    book.items = [i for i in book.items if not (i.task_id is None and i.deal and i.deal.id in already)]
-    decisions = get_policy(settings.policy.name).decide(book, settings)
+    book.items = [i for i in book.items if not (i.task_id is None and i.deal and i.deal.id in state.created)]
+    return book
 
+
+def decide(book: Book, policy: Policy, settings: Settings) -> Decisions:
+    """The policy's decisions for every item of the book (owner, priority, reason)."""
+    return policy.decide(book, settings)
+
+
+def diff(
+    settings: Settings,
+    snapshot: Snapshot,
+    book: Book,
+    decisions: Decisions,
+    state: SyncState,
+    *,
+    plan_id: str,
+    created_at: datetime,
+    force: bool = False,
+    kind: PlanKind = PlanKind.SYNC,
+    notes: list[str] | None = None,
+) -> Plan:
+    """The fewest changes that take ``snapshot`` to what ``decisions`` want, leaving every field
+    a person owns alone (a conflict). Pure: no I/O, the same inputs give the same plan."""
+    board = snapshot.board
+    person = set() if force else state.person_owned
+    edits = {} if force else human_edits(snapshot, state.last_written, person)
     plan = Plan(
-        id=new_plan_id(),
+        id=plan_id,
         board=board,
         kind=kind,
         base_fingerprint=snapshot.fingerprint(),
-        created_at=datetime.now(UTC),
-        notes=[*_crm_notes(crm), *book.notes, *decisions.notes],
+        created_at=created_at,
+        notes=[*(notes or []), *book.notes, *decisions.notes],
     )
     rep_members = set(book.rep_member.values())
     options = {o.casefold(): o for o in snapshot.priority_options}
@@ -123,7 +172,8 @@ def make_plan(
         owner_member = book.rep_member.get(d.owner) if d.owner else None
         priority = options.get(d.priority.casefold()) if d.priority else None
         if item.task_id is None:
-            assert item.deal is not None
+            if item.deal is None:
+                continue  # a new-card item always carries its deal; nothing to create without one
             stage_id = stage_by_name.get(item.stage.casefold())
             if stage_id is None:
                 plan.notes.append(f"deal {item.deal.id}: no list named {item.stage!r} for its card; not created")
@@ -142,7 +192,8 @@ def make_plan(
             )
             continue
         task = snapshot.task(item.task_id)
-        assert task is not None
+        if task is None:
+            continue
         wanted: dict[Field, FieldValue] = {}
         if owner_member is not None:
             others = [] if snapshot.max_assignees == 1 else [m for m in task.assignees if m not in rep_members]
@@ -176,6 +227,36 @@ def make_plan(
         task = snapshot.task(task_id)
         if task is not None and (task_id, f) not in seen and (task_id, f) not in person:
             plan.conflicts.append(Conflict(task_id, f, written, task.value(f), task.value(f), task.title))
+    return plan
+
+
+def make_plan(
+    settings: Settings,
+    snapshot: Snapshot,
+    crm: CrmData,
+    store: StateStore,
+    *,
+    force: bool = False,
+    kind: PlanKind = PlanKind.SYNC,
+    today: date | None = None,
+) -> PlanResult:
+    """Read the board's state, then decide and diff: the plan that takes ``snapshot`` to what the
+    configured policy wants."""
+    state = SyncState.read(store, snapshot.board)
+    book = prepare_book(settings, snapshot, crm, state, force=force, today=today)
+    decisions = decide(book, get_policy(settings.policy.name), settings)
+    plan = diff(
+        settings,
+        snapshot,
+        book,
+        decisions,
+        state,
+        plan_id=new_plan_id(),
+        created_at=datetime.now(UTC),
+        force=force,
+        kind=kind,
+        notes=_crm_notes(crm),
+    )
     return PlanResult(plan, snapshot, book, decisions)
 
 
@@ -235,34 +316,53 @@ def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStore) -> None:
     store.mark_person_owned(plan.board, [(c.task_id, c.field, c.current) for c in plan.conflicts], plan.id)
 
 
+def _pending_writes(plan: Plan, rows: list[JournalRow]) -> tuple[list[TaskWrite], dict[str, list[int]]]:
+    """``plan.writes()`` restricted to the fields whose journal rows are still pending, and the
+    journal sequence numbers each write settles."""
+    pending = {(r.task_id, r.field): r.seq for r in rows if r.op == "change" and r.status == JournalStatus.PENDING}
+    writes: list[TaskWrite] = []
+    seqs: dict[str, list[int]] = {}
+    for w in plan.writes():
+        fields = [f for f in w.values if (w.task_id, f) in pending]
+        if not fields:
+            continue
+        writes.append(TaskWrite(w.task_id, {f: w.values[f] for f in fields}, {f: w.before[f] for f in fields}))
+        seqs[w.task_id] = [pending[(w.task_id, f)] for f in fields]
+    return writes, seqs
+
+
 def _run(
     plan: Plan, connector: Connector, store: StateStore, rows: list[JournalRow], progress: Progress | None
 ) -> ApplyOutcome:
     """Send the pending journal rows of ``plan`` and record each result as it arrives."""
     outcome = ApplyOutcome(plan.id)
-    pending = [r for r in rows if r.status == "pending"]
+    pending = [r for r in rows if r.status == JournalStatus.PENDING]
     total = len(pending)
-    changes = [r for r in pending if r.op == "change"]
-    by_task: dict[str, list[tuple[int, Field, FieldValue]]] = {}
-    for r in changes:
-        if r.task_id is not None and r.field is not None:
-            by_task.setdefault(r.task_id, []).append((r.seq, r.field, r.after))
-    writes = [TaskWrite(tid, {f: after for _, f, after in rs}) for tid, rs in by_task.items()]
+    writes, seqs = _pending_writes(plan, rows)
+    by_task = {w.task_id: w for w in writes}
     sent = 0
     for result in connector.write(writes):
-        rs = by_task.get(result.task_id, [])
+        w = by_task[result.task_id]
+        done = seqs.get(result.task_id, [])
+        status = result.outcome
         with store.transaction():
-            if result.ok:
-                store.mark(plan.id, [seq for seq, _, _ in rs], "done")
-                for _, f, after in rs:
+            if status is WriteStatus.DONE:
+                store.mark(plan.id, done, JournalStatus.DONE)
+                for f, after in w.values.items():
                     store.record_written(plan.board, result.task_id, f, after, plan.id)
+            elif status is WriteStatus.CONFLICT:
+                store.mark(plan.id, done, JournalStatus.CONFLICT, result.error or "changed since the plan")
+            elif status is WriteStatus.UNKNOWN:
+                store.mark(plan.id, done, JournalStatus.UNKNOWN, result.error)
             else:
-                store.mark(plan.id, [seq for seq, _, _ in rs], "failed", result.error)
-        if result.ok:
-            outcome.done += len(rs)
+                store.mark(plan.id, done, JournalStatus.FAILED, result.error)
+        if status is WriteStatus.DONE:
+            outcome.done += len(done)
+        elif status is WriteStatus.CONFLICT:
+            outcome.conflicts.append(result.error or f"card {result.task_id}: changed since the plan; left alone")
         else:
             outcome.failed.append(result.error or f"card {result.task_id}: write failed")
-        sent += len(rs)
+        sent += len(done)
         if progress:
             progress(sent, total)
     creates = {r.key: r for r in pending if r.op == "create"}

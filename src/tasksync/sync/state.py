@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from tasksync.errors import ConfigError
-from tasksync.model import BoardRef, Field, FieldValue, Plan, value_from_json, value_to_json
+from tasksync.model import (
+    BoardRef,
+    Field,
+    FieldValue,
+    JournalStatus,
+    Plan,
+    PlanStatus,
+    value_from_json,
+    value_to_json,
+)
 
 __all__ = ["JournalRow", "PlanRecord", "StateStore"]
 
@@ -61,7 +70,7 @@ class PlanRecord:
     id: str
     board: str
     kind: str
-    status: str  # proposed | applying | applied | partial | undone | superseded
+    status: PlanStatus
     created_at: str
     applied_at: str | None
     changes: int
@@ -82,7 +91,7 @@ class JournalRow:
     key: str | None
     before: FieldValue
     after: FieldValue
-    status: str  # pending | done | failed | conflict
+    status: JournalStatus
     error: str | None
 
 
@@ -212,7 +221,7 @@ class StateStore:
                     pid,
                     b,
                     kind,
-                    status,
+                    PlanStatus(status),
                     created,
                     applied,
                     len(data["changes"]),
@@ -278,7 +287,7 @@ class StateStore:
                     key,
                     value_from_json(fld, json.loads(before)) if fld and before else None,
                     value_from_json(fld, json.loads(after)) if fld and after else None,
-                    status,
+                    JournalStatus(status),
                     error,
                 )
             )
