@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
+import signal
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -317,3 +320,136 @@ def test_card_data_comes_from_the_state_store(trello_site: Site) -> None:
     tier = s.get(f"{site.url}/api/cards/{prio['task_id']}").json()["tier"]
     assert tier == prio["after"]
     assert site.fake.requests_to() <= 2  # read from the state store, not a new plan
+
+
+def test_a_rejected_priority_is_left_alone_and_shown_by_name(site: Site) -> None:
+    s = site.login()
+    first = s.post(f"{site.url}/api/plan", json={}).json()["data"]
+    change = next(c for c in first["changes"] if c["field"] == "priority")
+    body = {"plan_id": first["plan"]["id"], "task_id": change["task_id"], "field": "priority"}
+    second = s.post(f"{site.url}/api/reject", json=body).json()["data"]
+    assert not [c for c in second["changes"] if c["task_id"] == change["task_id"] and c["field"] == "priority"]
+    kept = [c for c in second["left_alone"] if c["task_id"] == change["task_id"]]
+    assert kept == [
+        {
+            "task_id": change["task_id"],
+            "title": change["title"],
+            "field": "priority",
+            "now": change["before"],
+            "wanted": change["after"],
+        }
+    ]
+
+
+def test_one_write_at_a_time_and_progress_while_it_runs(trello_site: Site) -> None:
+    site = trello_site
+    assert site.fake is not None
+    s = site.login()
+    data = s.post(f"{site.url}/api/plan", json={}).json()["data"]
+    site.fake.latency = 0.05  # every request of the apply takes a while
+    job = s.post(f"{site.url}/api/apply", json={"plan_id": data["plan"]["id"]}).json()["job"]
+    busy = s.post(f"{site.url}/api/plan", json={})
+    assert busy.status_code == 409 and "running" in busy.json()["error"]
+    assert s.post(f"{site.url}/api/undo", json={"plan_id": data["plan"]["id"]}).status_code == 409
+    job, seen = wait_job(s, site.url, job)
+    assert job["state"] == "done"
+    assert any(0 < done < total for done, total in seen), seen  # the page saw the apply in progress
+    site.fake.latency = 0.0
+    assert s.post(f"{site.url}/api/plan", json={}).status_code == 200  # free again
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_tasksync_web_serves_until_stopped(tmp_path: Path, stop: signal.Signals) -> None:
+    import subprocess
+    import sys
+
+    generate(tmp_path / "demo", cards=40)
+    config = tmp_path / "demo" / "tasksync.toml"
+    cmd = [sys.executable, "-c", "import sys; from tasksync.cli import main; sys.exit(main())"]
+    proc = subprocess.Popen(
+        [*cmd, "-c", str(config), "web", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        token_line, url_line = proc.stdout.readline(), proc.stdout.readline()
+        token = (tmp_path / "demo" / ".tasksync" / "web-admin-token").read_text(encoding="utf-8").strip()
+        assert token in token_line and "0600" in token_line
+        url = re.search(r"http://127\.0\.0\.1:\d+/review", url_line)
+        assert url, url_line
+        assert requests.get(url.group(0)).status_code == 200
+        assert requests.post(url.group(0).replace("/review", "/login"), json={"token": token}).status_code == 200
+        proc.send_signal(stop)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    # the port taken: one line, exit 2
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([*cmd, "-c", str(config), "web", "--port", str(port)], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.strip().startswith(f"tasksync: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in done.stderr and token not in done.stdout  # printed once only
+
+
+def test_the_command_line_does_not_load_the_web_stack() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tasksync.cli; tasksync.cli.build_parser(); "
+        "print(sorted(m for m in ('starlette', 'uvicorn') if m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+def test_serve_serves_the_review_page_and_webhooks_with_web_enabled(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tasksync.service.webhooks import asana_signature
+    from tasksync.sync.workspace import Workspace
+
+    generate(tmp_path / "demo", cards=40)
+    config = tmp_path / "demo" / "tasksync.toml"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(
+        config.read_text(encoding="utf-8") + f"\n[web]\nenabled = true\nport = {port}\n", encoding="utf-8"
+    )
+    settings = load_settings(config)
+    with Workspace(settings) as ws:  # a secret an earlier version kept in the state database (0644)
+        ws.store.put(str(ws.connector.board), "service.asana_hook_secret", "legacy-secret")
+        board = str(ws.connector.board)
+    cmd = [sys.executable, "-c", "import sys; from tasksync.cli import main; sys.exit(main())"]
+    args = ["-c", str(config), "serve", "--interval", "3600", "--log-json", "--today", TODAY.isoformat()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSYNC_")}
+    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if '"web.listening"' in line:
+                break
+        deadline = time.monotonic() + 120
+        while requests.get(f"{url}/healthz").status_code != 200:
+            assert time.monotonic() < deadline, "the service never became healthy"
+            time.sleep(0.1)
+        review = requests.get(f"{url}/review")
+        assert review.status_code == 200 and "frame-ancestors 'none'" in review.headers["content-security-policy"]
+        assert requests.post(f"{url}/asana", headers={"X-Hook-Secret": "attacker"}).status_code == 401
+        body = b'{"events":[]}'
+        signed = {"X-Hook-Signature": asana_signature("legacy-secret", body)}
+        assert requests.post(f"{url}/asana", data=body, headers=signed).status_code == 200
+        secret_file = tmp_path / "demo" / ".tasksync" / "asana-webhook-secret"
+        assert secret_file.read_text(encoding="utf-8") == "legacy-secret"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    with StateStore(settings.path(settings.state_path)) as store:
+        assert not store.get(board, "service.asana_hook_secret")  # moved out of the database

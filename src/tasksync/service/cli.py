@@ -160,36 +160,47 @@ def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> li
         "backlog": web.backlog,
     }
     servers: list[Any] = []
-    hooks: Webhooks | None = None
-    if args.webhook_port is not None:
-        hooks = HookServer(
-            args.webhook_host,
-            args.webhook_port,
-            health=health if args.health_port in (None, args.webhook_port) else None,
-            **limits,
-            **hook_args,
-        ).start()
-        servers.append(hooks)
-    if args.health_port is not None and args.health_port != args.webhook_port:
-        servers.append(HookServer(args.webhook_host, args.health_port, health=health, **limits).start())
-    if web.enabled:  # the review page, with the webhooks and /healthz on the same app
-        from tasksync.web.cli import build_app, web_server
+    try:
+        hooks: Webhooks | None = None
+        if args.webhook_port is not None:
+            hooks = HookServer(
+                args.webhook_host,
+                args.webhook_port,
+                health=health if args.health_port in (None, args.webhook_port) else None,
+                **limits,
+                **hook_args,
+            ).start()
+            servers.append(hooks)
+        if args.health_port is not None and args.health_port != args.webhook_port:
+            servers.append(HookServer(args.webhook_host, args.health_port, health=health, **limits).start())
+        if web.enabled:  # the review page, with the webhooks and /healthz on the same app
+            from tasksync.web.cli import build_app, web_server
 
-        web_hooks = hooks or Webhooks(health=health, **hook_args)
-        app = build_app(settings, board=getattr(args, "board", None), today=svc.today, hooks=web_hooks)
-        servers.append(web_server(settings, app).start())
-        hooks = hooks or web_hooks
-    if getattr(args, "register_asana_webhook", None):
-        token = secrets.asana_token.get_secret_value() if secrets.asana_token else None
-        if hooks is None or not token or settings.connector != "asana":
-            raise ConfigError(
-                "--register-asana-webhook needs connector asana, TASKSYNC_ASANA_TOKEN, and "
-                "--webhook-port or [web] enabled"
+            web_hooks = hooks or Webhooks(health=health, **hook_args)
+            app = build_app(settings, board=getattr(args, "board", None), today=svc.today, hooks=web_hooks)
+            server = web_server(settings, app).start()
+            servers.append(server)
+            event("web.listening", host=web.host, port=server.port)
+            hooks = hooks or web_hooks
+        if getattr(args, "register_asana_webhook", None):
+            token = secrets.asana_token.get_secret_value() if secrets.asana_token else None
+            if hooks is None or not token or settings.connector != "asana":
+                raise ConfigError(
+                    "--register-asana-webhook needs connector asana, TASKSYNC_ASANA_TOKEN, and "
+                    "--webhook-port or [web] enabled"
+                )
+            gid = register_asana_webhook(
+                secrets.asana_api_url,
+                token,
+                parse_project_ref(settings.asana.project),
+                args.register_asana_webhook,
+                hooks,
             )
-        gid = register_asana_webhook(
-            secrets.asana_api_url, token, parse_project_ref(settings.asana.project), args.register_asana_webhook, hooks
-        )
-        event("webhook.registered", source="asana", gid=gid)
+            event("webhook.registered", source="asana", gid=gid)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
     return servers
 
 

@@ -84,9 +84,10 @@ class Sessions:
 
 
 class TrelloMembers:
-    """Checks that a Trello token belongs to a member of the board (answers cached for 10 minutes)."""
+    """Checks that a Trello token belongs to a member of the board (yes cached for 10 minutes, no for 1)."""
 
     TTL = 600.0
+    TTL_REFUSED = 60.0
 
     def __init__(self, api_url: str, api_key: str | None, board: str | None, timeout: float = 10.0) -> None:
         self.api_url = api_url.rstrip("/")
@@ -107,7 +108,7 @@ class TrelloMembers:
             return hit[1]
         answer = self._ask(token)
         with self._lock:
-            self._cache[token] = (now + self.TTL, answer)
+            self._cache[token] = (now + (self.TTL if answer else self.TTL_REFUSED), answer)
         return answer
 
     def _ask(self, token: str) -> tuple[str, str] | None:

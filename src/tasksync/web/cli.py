@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 import sys
 from datetime import date
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from tasksync.service.webhooks import Webhooks
@@ -97,5 +99,15 @@ def run_web(args: argparse.Namespace) -> int:
         )
     shown = f"[{host}]" if ":" in host else host
     print(f"tasksync web: the review page is at http://{shown}:{server.port}/review (Ctrl-C stops)", flush=True)
-    server.run()
+
+    def stopped(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)  # uvicorn passes SIGTERM on once it has shut down: a clean stop
+
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass  # the same for Ctrl-C
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0

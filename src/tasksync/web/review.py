@@ -16,9 +16,10 @@ from datetime import date
 from typing import Any
 
 from tasksync.errors import ConfigError, TasksyncError
-from tasksync.model import Field, PlanKind
+from tasksync.model import Field, FieldValue, PlanKind
 from tasksync.render import plan_json
 from tasksync.settings import Settings
+from tasksync.sync.engine import PlanResult
 from tasksync.sync.workspace import Workspace
 
 __all__ = ["Busy", "Job", "Review"]
@@ -52,6 +53,31 @@ class Job:
             "message": self.message,
             "result": self.result,
         }
+
+
+def _left_alone(result: PlanResult) -> list[dict[str, Any]]:
+    """The plan's conflicts (a person's values, rejected changes) with names instead of ids."""
+    snap = result.snapshot
+    names = {m.id: m.name for m in snap.members}
+    stages = {st.id: st.name for st in snap.stages}
+
+    def show(value: FieldValue) -> str:
+        if isinstance(value, tuple):
+            return ", ".join(names.get(str(v), str(v)) for v in value) or "(nobody)"
+        if value is None:
+            return "(none)"
+        return stages.get(str(value), str(value))
+
+    return [
+        {
+            "task_id": c.task_id,
+            "title": c.title,
+            "field": c.field.value,
+            "now": show(c.current),
+            "wanted": show(c.wanted),
+        }
+        for c in result.plan.conflicts
+    ]
 
 
 class Review:
@@ -129,6 +155,7 @@ class Review:
         with self.workspace() as ws:
             result = ws.plan()
             data = plan_json(result, ws.settings)
+        data["left_alone"] = _left_alone(result)
         with self._lock:
             self._data = {result.plan.id: data}
         return data

@@ -21,6 +21,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from tasksync.errors import ConfigError
+
 __all__ = ["WebServer"]
 
 
@@ -107,9 +109,13 @@ class WebServer:
         _raise_fd_limit(max_connections + 256)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.sock.listen(backlog)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((host, port))
+            self.sock.listen(backlog)
+        except OSError as e:
+            self.sock.close()
+            raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
         self.sock.set_inheritable(True)
         self.server = uvicorn.Server(self.config)
         self._thread: threading.Thread | None = None

@@ -82,10 +82,9 @@
   }
 
   function renderConflicts() {
-    const plan = data.plan;
-    fill($("conflicts").tBodies[0], plan.conflicts.map((c) => el("tr", {}, [
+    fill($("conflicts").tBodies[0], (data.left_alone || []).map((c) => el("tr", {}, [
       el("td", { text: c.title || c.task_id }), el("td", { text: c.field }),
-      el("td", { text: JSON.stringify(c.current) }), el("td", { text: JSON.stringify(c.wanted) }),
+      el("td", { text: c.now }), el("td", { text: c.wanted }),
     ])));
   }
 
