@@ -320,6 +320,13 @@ def test_card_data_comes_from_the_state_store(trello_site: Site) -> None:
     tier = s.get(f"{site.url}/api/cards/{prio['task_id']}").json()["tier"]
     assert tier == prio["after"]
     assert site.fake.requests_to() <= 2  # read from the state store, not a new plan
+    undo, _ = wait_job(s, site.url, s.post(f"{site.url}/api/undo", json={"plan_id": data["plan"]["id"]}).json()["job"])
+    assert undo["state"] == "done"
+    info = s.get(f"{site.url}/api/cards/{moved['task_id']}").json()
+    undo_id = undo["result"]["plan_id"]
+    assert info["history"][0]["kind"] == "undo" and info["history"][0]["plan_id"] == undo_id
+    assert {h["status"] for h in info["history"] if h["plan_id"] == data["plan"]["id"]} == {"undone"}
+    assert info["owner_reason"] == info["history"][0]["reason"] != moved["reason"]
 
 
 def test_a_rejected_priority_is_left_alone_and_shown_by_name(site: Site) -> None:

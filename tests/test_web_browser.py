@@ -200,6 +200,31 @@ def test_review_page_on_the_fake_trello(
         review_flow(driver, site, shots, "review-page-trello")
 
 
+EVIL = '<img src=x onerror="window.xss=1"></td><script>window.xss=2</script>'
+
+
+def test_hostile_card_titles_stay_text(driver: Any, tmp_path: Path) -> None:
+    generate(tmp_path / "demo", cards=40)
+    board_file = tmp_path / "demo" / "board.json"
+    board = json.loads(board_file.read_text(encoding="utf-8"))
+    for i, card in enumerate(board["cards"]):
+        card["name"] = f"{EVIL} {i}"
+    board_file.write_text(json.dumps(board), encoding="utf-8")
+    site = start_site(tmp_path / "demo")
+    try:
+        login(driver, site)
+        titles = [
+            td.get_attribute("textContent")
+            for td in driver.find_elements("css selector", "#changes tbody td:first-child")
+        ]
+        assert len([t for t in titles if t.startswith(EVIL)]) > 5  # shown as typed (cards to create have CRM names)
+        assert driver.execute_script("return window.xss") is None
+        assert not driver.find_elements("css selector", "#changes img, #changes script")
+        assert console_errors(driver) == []
+    finally:
+        site.server.stop()
+
+
 # --------------------------------------------------------------------------- the Power-Up
 @pytest.fixture
 def stub_url() -> Iterator[str]:

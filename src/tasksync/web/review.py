@@ -91,7 +91,7 @@ class Review:
         self._lock = threading.Lock()
         self._data: dict[str, dict[str, Any]] = {}  # plan id -> plan_json
         self._jobs: dict[str, Job] = {}
-        self._cards: tuple[tuple[tuple[str, str], ...], dict[str, list[dict[str, Any]]]] | None = None
+        self._cards: tuple[tuple[str, ...], dict[str, list[dict[str, Any]]]] | None = None
 
     def workspace(self) -> Workspace:
         return Workspace(self.settings, today=self.today, board=self.board)
@@ -236,13 +236,13 @@ class Review:
         """Priority tier, owner reason and reason history of one card, from the state store."""
         with self.workspace() as ws:
             board = ws.connector.board
-            records = ws.store.plans(board, limit=200)
-            key = tuple((p.id, p.status) for p in records)
+            # the newest plan in each history status: any plan applied, resumed or undone changes it
+            key = tuple(ws.store.latest(board, status) or "" for status in ("applied", "partial", "undone"))
             with self._lock:
                 cached = self._cards
             if cached is None or cached[0] != key:
                 index: dict[str, list[dict[str, Any]]] = {}
-                for p in records:  # newest first
+                for p in ws.store.plans(board, limit=200):  # newest first
                     if p.status not in ("applied", "partial", "undone"):
                         continue
                     plan, _ = ws.store.load_plan(p.id)
