@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 import requests
 
+from tasksync.cli import main
 from tasksync.connectors.http import LimiterRegistry, ScaledClock, trello_session
 from tasksync.connectors.trello import TrelloConnector
+from tasksync.errors import TransientError
 from tasksync.examples import TODAY, generate
-from tasksync.service.loop import SyncService
-from tasksync.settings import Secrets, Settings, settings_from_mapping
+from tasksync.service.loop import FAILING, SyncService
+from tasksync.settings import Secrets, Settings, TrelloSettings, settings_from_mapping
 from tasksync.testing.fake_trello import FakeTrello
 from test_service import CARDS, SimClock, add_deal, settle
 
@@ -111,3 +113,36 @@ def test_new_card_assigned_and_human_edit_kept(tmp_path: Path, fake: FakeTrello,
         clock.sleep(svc.cfg.interval)
         assert svc.run_once().error is None
     assert fake.card(card_id)["idMembers"] == [other]
+
+
+def test_refused_token_reports_failing_at_once(tmp_path: Path, fake: FakeTrello, url: str) -> None:
+    """A wrong token never heals: `tasksync status` says "failing" (exit 1) after one iteration,
+    not "healthy, retrying" (exit 0) until three have failed."""
+    settings, _ = trello_demo(tmp_path / "demo", fake, url)
+    settings.secrets = Secrets(trello_key=KEY, trello_token="not-the-token", trello_api_url=url)  # type: ignore[arg-type]
+    clock = SimClock()
+    svc = service(settings, url, clock)
+    res = svc.run_once()
+    svc.close()
+    assert res.error and "401" in res.error
+    config = str(tmp_path / "demo" / "tasksync.toml")
+    assert main(["-c", config, "status"]) == FAILING
+
+
+def test_lost_connection_is_not_a_board_too_big(tmp_path: Path, fake: FakeTrello, url: str) -> None:
+    """A dropped connection says nothing about the board's size: the read is tried
+    ``max_attempts`` times, not again as a paged read (12 attempts and 22 s on a dead host)."""
+    board = fake.make_board(cards=5)
+    settings = Settings(
+        connector="trello",
+        trello=TrelloSettings(boards=[board], api_url=url),
+        secrets=Secrets(trello_key=KEY, trello_token=TOKEN, trello_api_url=url),  # type: ignore[arg-type]
+    )
+    session = trello_session(url, registry=LimiterRegistry(RATE_CLOCK), timeout=(2.0, 5.0))
+    session.backoff = session.max_backoff = 0.001
+    conn = TrelloConnector(settings, session=session)
+    fake.fail_next("GET", r"^/boards/", "drop", times=50)
+    with pytest.raises(TransientError):
+        conn.read()
+    assert fake.requests_to("GET") == session.max_attempts
+    assert fake.requests_to("GET", r"/cards") == 0

@@ -1,7 +1,9 @@
 """The command line: parsing and presentation only; the work is done by :mod:`tasksync.sync`.
 
 Exit codes: 0 done; 1 a write failed; 2 bad configuration or input file; 3 a CRM export was
-rejected; 4 the plan is stale or missing; 5 a safety guard stopped the run; 6 the API refused.
+rejected; 4 the plan is stale or missing; 5 a safety guard stopped the run; 6 the API refused;
+7 another tasksync process is writing with the same state store (``apply``, ``undo`` and ``serve``
+take its writer lock; a second writer waits ``TASKSYNC_LOCK_WAIT`` seconds, default 10, then stops).
 """
 
 from __future__ import annotations
@@ -80,14 +82,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from tasksync.render import apply_progress, print_outcome, print_plan
 
     console = _console(args)
-    with _workspace(args) as ws:
+    with _workspace(args) as ws, ws.writing():  # resume, plan and apply as one writer
         resumed = ws.pending_resume()
         if resumed is not None:
             console.print(f"Finished interrupted plan {resumed.plan_id}: {resumed.done} changes written")
             if args.plan is None and ws.store.latest(ws.connector.board, "proposed") is None:
                 return 0 if resumed.ok else 1
         if args.now:
-            result = ws.plan(force=args.force)
+            if args.accept_crm:
+                ws.check_crm_rows(accept=True)
+            result = ws.plan(force=args.force, guard_crm=True)
             print_plan(result, console, settings=ws.settings)
             if result.plan.empty:
                 return 0
@@ -214,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", help="plan id to apply (default: the latest `plan`)")
     p.add_argument("--now", action="store_true", help="plan and apply in one step (scheduled use)")
     p.add_argument("--force", action="store_true", help="with --now: override fields people changed")
+    p.add_argument(
+        "--accept-crm",
+        action="store_true",
+        help="with --now: accept CRM exports that lost most of their rows since the last run",
+    )
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("undo", help="revert an applied plan where cards still hold what it wrote")

@@ -59,7 +59,6 @@ class AsanaSettings(_Section):
     workspace: str = ""
     api_url: str | None = None
     requests_per_minute: int = 150  # 150 on free plans, 1,500 on paid ones
-    full_read_every: int = 3600  # seconds between full reads when reading incrementally
 
 
 class LinkSettings(_Section):
@@ -158,13 +157,16 @@ class CrmSettings(_Section):
     """Where the CRM exports are and how their columns are named.
 
     ``columns.<kind>`` maps tasksync's field names to the export's header names, so a new CRM
-    needs a config change, not a code change. Without it, headers are matched against the
+    needs a config change, not a code change: a header, a list of headers whose cells are
+    joined with a space (``name = ["First Name", "Last Name"]``), or ``""`` for an optional
+    field the export does not have. A header may feed several fields. A configured header
+    missing from the file is an error. Without a mapping, headers are matched against the
     built-in presets (``preset = "auto"``) and common English and Chinese header names.
     """
 
     folder: Path = Path("crm")
     files: CrmFiles = Field(default_factory=CrmFiles)
-    columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    columns: dict[str, dict[str, str | list[str]]] = Field(default_factory=dict)
     stage_won: list[str] = Field(default_factory=lambda: ["won", "closed won"])
     stage_lost: list[str] = Field(default_factory=lambda: ["lost", "closed lost"])
     date_order: Literal["auto", "dmy", "mdy", "ymd"] = "auto"
@@ -187,6 +189,7 @@ class ServiceSettings(_Section):
     rebalance_at: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")  # or daily "HH:MM" UTC
     max_move_share: float = 0.25  # pause instead of applying a plan moving more of the tasks
     max_rebalance_share: float = 0.5  # the same guard for the scheduled (or --rebalance) whole-book rebalance
+    max_create_share: float = 0.25  # pause instead of creating more cards than this share of the board's
     max_crm_drop: float = 0.5  # pause when an export lost more than this share of its rows
     backoff_max: float = 300.0  # longest wait between retries during an API outage
     stale_after: float = 0.0  # `tasksync status`: stale when no run for this long (0: 3 intervals)
@@ -228,10 +231,12 @@ class Secrets(BaseSettings):
 class Settings(_Section):
     """The whole configuration of one board or project."""
 
-    connector: Literal["local", "trello", "asana"] = "local"
+    connector: str = "local"  # a `tasksync.connectors` entry point: local, trello, asana or a plugin
     local: LocalSettings = Field(default_factory=LocalSettings)
     trello: TrelloSettings = Field(default_factory=TrelloSettings)
     asana: AsanaSettings = Field(default_factory=AsanaSettings)
+    # Plugged-in connectors' own tables ([connectors.<name>]), validated by the connector's model.
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     link: LinkSettings = Field(default_factory=LinkSettings)
     priority: PrioritySettings = Field(default_factory=PrioritySettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tasksync.errors import ApiError, ConfigError, StalePlanError, TasksyncError
 from tasksync.service.webhooks import MAX_BODY, Webhooks
+from tasksync.sync.lock import BoardBusy
 from tasksync.web.auth import SESSION_COOKIE, SESSION_SECONDS, Session, Sessions, TrelloMembers
 from tasksync.web.review import Busy, Review
 
@@ -210,7 +211,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _error(e: Exception) -> JSONResponse:
-    if isinstance(e, Busy | StalePlanError):
+    if isinstance(e, Busy | BoardBusy | StalePlanError):
         status = 409
     elif isinstance(e, ApiError):
         status = 502

@@ -16,13 +16,16 @@ from datetime import date
 from typing import Any
 
 from tasksync.errors import ConfigError, TasksyncError
-from tasksync.model import Field, FieldValue, PlanKind
+from tasksync.model import Field, FieldValue, PlanKind, PlanStatus
 from tasksync.render import plan_json
 from tasksync.settings import Settings
 from tasksync.sync.engine import PlanResult
 from tasksync.sync.workspace import Workspace
 
 __all__ = ["Busy", "Job", "Review"]
+
+HISTORY = (PlanStatus.APPLIED, PlanStatus.PARTIAL, PlanStatus.UNDONE)  # plans whose changes were written
+UNDOABLE = (PlanStatus.APPLIED, PlanStatus.PARTIAL)
 
 
 class Busy(TasksyncError):
@@ -100,7 +103,7 @@ class Review:
     def current(self) -> dict[str, Any] | None:
         """The data of the board's latest proposal when this app computed it, else None."""
         with self.workspace() as ws:
-            latest = ws.store.latest(ws.connector.board, "proposed")
+            latest = ws.store.latest(ws.connector.board, PlanStatus.PROPOSED)
         with self._lock:
             return self._data.get(latest) if latest else None
 
@@ -116,7 +119,7 @@ class Review:
                 "applied_at": p.applied_at,
                 "changes": p.changes,
                 "creates": p.creates,
-                "can_undo": p.status in ("applied", "partial") and p.kind != PlanKind.UNDO.value,
+                "can_undo": p.status in UNDOABLE and p.kind != PlanKind.UNDO.value,
             }
             for p in records
         ]
@@ -169,7 +172,7 @@ class Review:
         self._writer()
         try:
             with self.workspace() as ws:
-                latest = ws.store.latest(ws.connector.board, "proposed")
+                latest = ws.store.latest(ws.connector.board, PlanStatus.PROPOSED)
                 if latest != plan_id:
                     raise ConfigError(f"plan {plan_id} is not the board's latest proposal; reload the page")
                 ws.pin(plan_id, task_id, fld)
@@ -237,13 +240,13 @@ class Review:
         with self.workspace() as ws:
             board = ws.connector.board
             # the newest plan in each history status: any plan applied, resumed or undone changes it
-            key = tuple(ws.store.latest(board, status) or "" for status in ("applied", "partial", "undone"))
+            key = tuple(ws.store.latest(board, status) or "" for status in HISTORY)
             with self._lock:
                 cached = self._cards
             if cached is None or cached[0] != key:
                 index: dict[str, list[dict[str, Any]]] = {}
                 for p in ws.store.plans(board, limit=200):  # newest first
-                    if p.status not in ("applied", "partial", "undone"):
+                    if p.status not in HISTORY:
                         continue
                     plan, _ = ws.store.load_plan(p.id)
                     for c in plan.changes:
@@ -263,7 +266,7 @@ class Review:
                     self._cards = cached
             pinned = sorted(f.value for t, f in ws.store.person_owned(board) if t == task_id)
         history = cached[1].get(task_id, [])
-        live = [h for h in history if h["status"] != "undone"]
+        live = [h for h in history if h["status"] != PlanStatus.UNDONE]
         tier = next((h["after"] for h in live if h["field"] == Field.PRIORITY.value), None)
         owner = next((h["reason"] for h in live if h["field"] == Field.ASSIGNEES.value), None)
         return {"card": task_id, "tier": tier, "owner_reason": owner, "pinned": pinned, "history": history}
