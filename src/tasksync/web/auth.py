@@ -108,6 +108,10 @@ class TrelloMembers:
             return hit[1]
         answer = self._ask(token)
         with self._lock:
+            if len(self._cache) >= 4096:  # random tokens must not grow the cache without bound
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                if len(self._cache) >= 4096:
+                    self._cache.clear()
             self._cache[token] = (now + (self.TTL if answer else self.TTL_REFUSED), answer)
         return answer
 
