@@ -274,3 +274,14 @@ def test_a_slow_body_gets_408_and_busy_handlers_leave_healthz_alone() -> None:
         for s in held:
             s.close()
         server.stop()
+
+
+def test_register_asana_webhook_needs_an_asana_board(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tasksync.cli import main
+
+    generate(tmp_path / "demo", cards=CARDS)
+    argv = ["-c", str(tmp_path / "demo" / "tasksync.toml"), "serve", "--webhook-port", "0"]
+    capsys.readouterr()
+    assert main([*argv, "--register-asana-webhook", "https://sync.example.com/asana"]) == 2
+    err = capsys.readouterr().err
+    assert "--register-asana-webhook needs connector asana" in err and "Traceback" not in err
