@@ -242,8 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "web",
         help="serve the review page and the Trello Power-Up (docs/web.md)",
-        description="Serve the review page (/review), the Trello Power-Up (/powerup/) and the webhook "
-        "endpoints until Ctrl-C or SIGTERM. The first start prints an admin token to log in with, kept in "
+        description="Serve the review page (/review) and the Trello Power-Up (/powerup/) until Ctrl-C or "
+        "SIGTERM (`tasksync serve` serves them with the webhooks when [web] enabled = true). The first start "
+        "prints an admin token to log in with, kept in "
         "[web] admin_token_path (mode 0600). Exit codes: 0 stopped; 2 bad configuration or the port is taken.",
     )
     p.add_argument("--host", help="address to listen on (default [web] host, 127.0.0.1)")
