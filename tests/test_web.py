@@ -460,3 +460,13 @@ def test_serve_serves_the_review_page_and_webhooks_with_web_enabled(tmp_path: Pa
         proc.wait()
     with StateStore(settings.path(settings.state_path)) as store:
         assert not store.get(board, "service.asana_hook_secret")  # moved out of the database
+
+
+def test_bad_input_is_one_line_error_not_a_crash(site: Site) -> None:
+    s = site.login()
+    (site.folder / "crm" / "deals.csv").unlink()
+    r = s.post(f"{site.url}/api/plan", json={})
+    assert r.status_code == 400 and "deals" in r.json()["error"] and "\n" not in r.json()["error"]
+    assert s.post(f"{site.url}/api/reject", json={"plan_id": "x", "task_id": "y", "field": "colour"}).status_code == 400
+    assert s.post(f"{site.url}/api/apply", json={"plan_id": 7}).status_code == 400
+    assert s.post(f"{site.url}/api/apply", data="{", headers={"Content-Type": "application/json"}).status_code == 400

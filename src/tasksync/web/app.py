@@ -28,11 +28,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tasksync.errors import ApiError, ConfigError, StalePlanError, TasksyncError
+from tasksync.errors import TasksyncError
 from tasksync.service.webhooks import MAX_BODY, Webhooks
-from tasksync.sync.lock import BoardBusy
 from tasksync.web.auth import SESSION_COOKIE, SESSION_SECONDS, Session, Sessions, TrelloMembers
-from tasksync.web.review import Busy, Review
+from tasksync.web.review import Review
 
 __all__ = ["TRELLO_ORIGINS", "WebOptions", "create_app", "create_hooks_app"]
 
@@ -210,15 +209,12 @@ def create_hooks_app(hooks: Webhooks, *, request_timeout: float = 10.0, max_acti
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+# the CLI's exit codes as HTTP: bad input, refused for now (stale plan, guard, busy board), the API refused
+_STATUS = {2: 400, 3: 400, 4: 409, 5: 409, 6: 502, 7: 409}
+
+
 def _error(e: Exception) -> JSONResponse:
-    if isinstance(e, Busy | BoardBusy | StalePlanError):
-        status = 409
-    elif isinstance(e, ApiError):
-        status = 502
-    elif isinstance(e, ConfigError):
-        status = 400
-    else:
-        status = 500
+    status = _STATUS.get(e.exit_code, 500) if isinstance(e, TasksyncError) else 500
     return JSONResponse({"error": str(e)}, status)
 
 
