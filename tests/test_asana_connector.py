@@ -424,7 +424,9 @@ def test_create_finds_a_task_marked_by_hand_through_the_last_read(fake: FakeAsan
     fake.clear_log()
     [result] = conn.create([NewTask(key="M-1", title="x", stage_id=demo.sections[0])])
     assert result.ok and result.task_id == manual and result.key == "M-1"
-    assert fake.count() == 0
+    # No lookup: the task is read again (its fields now) and given its CRM ID, nothing else.
+    assert fake.count() == fake.count("POST", "/batch") == 2
+    assert fake.tasks[manual].custom_values[demo.crm_field] == "M-1"
 
 
 # --------------------------------------------------------------------------- errors
@@ -819,3 +821,35 @@ def test_comments_on_a_task(fake: FakeAsana) -> None:
     fake.fail_next(1, Fault("after", 502), when=lambda m, p: p.endswith("/stories"))
     assert conn.comment(demo.tasks[1], "once").outcome is WriteStatus.UNKNOWN
     assert len(fake.stories[demo.tasks[1]]) == 1, "never posted twice"
+
+
+def test_create_completes_a_task_found_by_its_marker(fake: FakeAsana) -> None:
+    """A task carrying the key's marker but no CRM ID or priority (made by hand, or by an older
+    run) is completed, not duplicated; a priority a person set is kept."""
+    demo = fake.seed_demo(tasks=2, users=2)
+    bare = fake.add_task(demo.project, demo.sections[0], "Lead 88", notes=marker_for("CRM-88"))
+    chosen = fake.add_task(
+        demo.project,
+        demo.sections[0],
+        "Lead 89",
+        notes=marker_for("CRM-89"),
+        custom_values={demo.priority_field: demo.priority_options["P1"]},
+    )
+    conn = make_connector(fake, demo)
+    conn.read()
+    results = list(
+        conn.create(
+            [
+                NewTask("CRM-88", "Lead 88", demo.sections[0], (), "P3"),
+                NewTask("CRM-89", "Lead 89", demo.sections[0], (), "P4"),
+            ]
+        )
+    )
+    assert {r.key: (r.ok, r.task_id) for r in results} == {"CRM-88": (True, bare), "CRM-89": (True, chosen)}
+    assert not [
+        r for r in fake.requests("POST", "/batch") if any(a["method"] == "post" for a in r.body["data"]["actions"])
+    ]
+    assert fake.tasks[bare].custom_values[demo.crm_field] == "CRM-88"
+    assert fake.tasks[bare].custom_values[demo.priority_field] == demo.priority_options["P3"]
+    assert fake.tasks[chosen].custom_values[demo.priority_field] == demo.priority_options["P1"]
+    assert fake.tasks[chosen].custom_values[demo.crm_field] == "CRM-89"

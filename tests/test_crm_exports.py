@@ -223,3 +223,31 @@ def test_the_chinese_region_header_is_mapped(tmp_path: Path, crm: str) -> None:
     data = load_crm(settings.crm, settings.base_dir)
     assert {r.region for r in data.reps} == {"East", "West", "Central"}
     assert {a.region for a in data.accounts} == {"East", "West", "Central"}
+
+
+def test_deals_whose_account_is_missing_are_counted_with_the_first_five(tmp_path: Path) -> None:
+    data = crmgen.dataset()
+    config = _set(tmp_path, "salesforce", data)
+    accounts = config.parent / "crm" / "accounts.csv"
+    lines = accounts.read_bytes().split(b"\r\n")
+    accounts.write_bytes(b"\r\n".join(lines[:11]) + b"\r\n")  # 10 of 90 accounts left
+    deals = config.parent / "crm" / "opportunities.csv"
+    code, out, _ = _cli(["--no-color", "crm", "check", "-c", str(config), str(deals)])
+    assert code == 3
+    line = next(x for x in out.splitlines() if "name an account that is not in accounts.csv" in x)
+    missing = sum(1 for d in data.deals if d["account"] not in {a["name"] for a in data.accounts[:10]})
+    assert f"{missing} of {len(data.deals)} deals name an account" in line
+    assert line.count("first on line") == 5
+    assert "NOT OK" in out
+
+
+def test_a_name_repeated_where_names_are_the_key_is_named_and_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.csv"
+    path.write_text("Account Name,Industry\nAcme,Retail\nGlobex,Finance\nACME ,Health\n", encoding="utf-8")
+    rows, report = read_export(path, "accounts", CrmSettings())
+    assert [(v["id"], v["sector"]) for _, v in rows] == [("Acme", "Retail"), ("Globex", "Finance")]
+    assert report.ok and report.skipped == 1
+    assert report.problems == [
+        f"{path}:4:Account Name: duplicate account name 'ACME' (the accounts' key: no id column): "
+        "line 2 has it too; this row is left out (the first is kept)"
+    ]

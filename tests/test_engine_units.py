@@ -181,3 +181,16 @@ def test_a_plan_whose_lost_answers_all_landed_becomes_applied(store: StateStore)
     store.set_status(plan.id, PlanStatus.PARTIAL)
     settle_unknown(store, snapshot(task("a", prio="P1")))
     assert store.plan_status(plan.id) is PlanStatus.APPLIED
+
+
+def test_a_live_writers_lost_answers_are_left_to_resume(store: StateStore) -> None:
+    """A plan still applying may have a live writer whose write lands after this read: a reader
+    (`plan`) must not settle its rows; resume, under the writer lock, does."""
+    plan = applied(store, [Change("a", Field.PRIORITY, "P2", "P1")])
+    store.set_status(plan.id, PlanStatus.APPLYING)
+    store.mark(plan.id, [0], JournalStatus.UNKNOWN)
+    stale_read = snapshot(task("a", prio="P2"))  # read before the write landed
+    assert settle_unknown(store, stale_read) == 0
+    assert store.journal(plan.id)[0].status is JournalStatus.UNKNOWN
+    assert settle_unknown(store, snapshot(task("a", prio="P1")), applying=True) == 1
+    assert store.journal(plan.id)[0].status is JournalStatus.DONE

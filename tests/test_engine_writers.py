@@ -211,3 +211,33 @@ def test_the_service_pauses_before_creating_too_many_cards(demo: Path) -> None:
     assert res.paused and "max_create_share" in res.paused and "40 cards" in res.paused
     assert len(cards(demo)) == before
     svc.close()
+
+
+def test_apply_while_serve_writes_does_not_run_the_service_plan_again(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 1: `apply` during the service's apply took the service's plan (applying) for
+    an interrupted one and wrote it a second time (duplicated cards)."""
+    monkeypatch.setenv("TASKSYNC_LOCK_WAIT", "0")
+    folder = demo.parent
+    codes: list[int] = []
+
+    class ServiceBoard(LocalConnector):
+        def write(self, writes: Any) -> Iterator[Any]:
+            for n, result in enumerate(super().write(writes)):
+                if n == 2 and not codes:
+                    rival = threading.Thread(target=lambda: codes.append(run(demo, "apply")))
+                    rival.start()
+                    rival.join()
+                yield result
+
+    clock = SimClock()
+    svc = new_service(folder, clock, connector=ServiceBoard(load_settings(demo)))
+    res = svc.run_once()
+    assert res.error is None and res.plan_id and codes == [7]
+    markers = [c["desc"] for c in cards(demo) if "[tasksync:" in c["desc"]]
+    assert markers and len(markers) == len(set(markers))
+    with StateStore(state_path(demo)) as store:
+        assert store.plan_status(res.plan_id) is PlanStatus.APPLIED
+        assert len(store.journal(res.plan_id)) == res.applied + res.created
+    svc.close()

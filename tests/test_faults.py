@@ -205,3 +205,26 @@ def test_trello_answer_dropped_after_the_put_landed(tmp_path: Path) -> None:
             again = ws.plan().plan
             assert again.conflicts == [] and again.empty
             assert not any(c.task_id == target for c in again.conflicts)
+
+
+def test_cli_reports_lost_answers_and_the_next_plan_has_no_false_conflicts(
+    twins: tuple[Path, list[tuple[Any, ...]], int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    template, expected, _ = twins
+    config = copy_of(template, tmp_path / "b")
+    real_write = LocalConnector.write
+
+    def unanswered(self: LocalConnector, writes: Any) -> Iterator[WriteResult]:
+        for n, r in enumerate(real_write(self, writes)):
+            yield WriteResult(r.task_id, False, "no answer", status=WriteStatus.UNKNOWN) if n % 2 == 0 else r
+
+    monkeypatch.setattr(LocalConnector, "write", unanswered)
+    capsys.readouterr()
+    assert run(config, "apply") == 1
+    out = capsys.readouterr().out
+    assert "without an answer" in out and "no answer" in out
+    monkeypatch.setattr(LocalConnector, "write", real_write)
+    assert_whole(config, expected, capsys)

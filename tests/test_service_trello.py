@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from tasksync.connectors.http import LimiterRegistry, ScaledClock, trello_sessio
 from tasksync.connectors.trello import TrelloConnector
 from tasksync.errors import TransientError
 from tasksync.examples import TODAY, generate
+from tasksync.model import Field, JournalStatus, TaskWrite, WriteResult
 from tasksync.service.loop import FAILING, SyncService
 from tasksync.settings import Secrets, Settings, TrelloSettings, settings_from_mapping
 from tasksync.testing.fake_trello import FakeTrello
@@ -146,3 +147,38 @@ def test_lost_connection_is_not_a_board_too_big(tmp_path: Path, fake: FakeTrello
         conn.read()
     assert fake.requests_to("GET") == session.max_attempts
     assert fake.requests_to("GET", r"/cards") == 0
+
+
+def test_a_card_reassigned_during_the_apply_is_left_to_the_person(tmp_path: Path, fake: FakeTrello, url: str) -> None:
+    """Freshness is checked for each write, not once at the start of the apply: a person's
+    change made while the plan is being applied is a conflict, never overwritten."""
+    folder = tmp_path / "demo"
+    settings, board_id = trello_demo(folder, fake, url)
+    add_deal(folder, "D92100")
+    clock = SimClock()
+    svc = service(settings, url, clock)
+    settle(svc, clock)
+    card_id = new_card(fake, url, board_id, "D92100")
+    members = [m["id"] for m in fake.board(board_id)["members"]]
+    send = svc.connector.write
+    chosen: list[str] = []
+
+    def write(writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
+        writes = list(writes)
+        mine = next((w for w in writes if w.task_id == card_id), None)
+        if mine is not None:  # the board was read and planned; the writes are about to go
+            chosen.append(next(m for m in members if (m,) != mine.values.get(Field.ASSIGNEES)))
+            person(url, "PUT", f"/cards/{card_id}", idMembers=chosen[0])
+        yield from send(writes)
+
+    svc.connector.write = write  # type: ignore[method-assign]
+    clock.sleep(svc.cfg.interval)
+    res = svc.run_once()
+    assert res.plan_id and chosen, res
+    assert fake.card(card_id)["idMembers"] == [chosen[0]], "the person's choice stands"
+    rows = [r for r in svc.store.journal(res.plan_id) if r.task_id == card_id]
+    assert rows and all(r.status == JournalStatus.CONFLICT for r in rows)
+    for _ in range(2):
+        clock.sleep(svc.cfg.interval)
+        assert svc.run_once().error is None
+    assert fake.card(card_id)["idMembers"] == [chosen[0]]

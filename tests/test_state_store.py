@@ -157,3 +157,26 @@ def test_unusable_store_path_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "state.sqlite3").mkdir()
     with pytest.raises(ConfigError, match="cannot open the state store"):
         StateStore(tmp_path / "state.sqlite3")
+
+
+def test_the_store_and_its_lock_are_private_files(tmp_path: Path) -> None:
+    from tasksync.sync.lock import WriterLock
+
+    path = tmp_path / "state" / "state.sqlite3"
+    with StateStore(path) as store:
+        store.put(BOARD, "service.asana_hook_secret", "s3cret")
+        with WriterLock(path, wait=0):
+            pass
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + ".lock")):
+        if p.exists():
+            assert p.stat().st_mode & 0o077 == 0, p
+
+
+def test_an_unwritable_state_folder_is_one_line(tmp_path: Path) -> None:
+    from tasksync.sync.lock import WriterLock
+
+    (tmp_path / "ro").write_text("a file where the state folder should be", encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot create the lock file"):
+        WriterLock(tmp_path / "ro" / "state.sqlite3", wait=0).acquire()
+    with pytest.raises(ConfigError, match="cannot open the state store"):
+        StateStore(tmp_path / "ro" / "state.sqlite3")

@@ -986,6 +986,12 @@ def test_a_lost_answer_is_unknown_not_failed(fake: FakeTrello, url: str, registr
     (result,) = conn.write([w])
     assert result.outcome is WriteStatus.UNKNOWN and not result.ok
     assert_landed(fake, [w])
+    # Carried out, then a 5xx until the retries run out: UNKNOWN too (issue 17: never "a person").
+    (w3,) = reassign(conn, 1)
+    fake.fail_next("PUT", r"^/cards/", "500_after", times=6)
+    (result,) = conn.write([w3])
+    assert result.outcome is WriteStatus.UNKNOWN
+    assert_landed(fake, [w3])
     # A request refused for good is FAILED.
     (w2,) = reassign(conn, 1)
     fake.fail_next("PUT", r"^/cards/", "400")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, wait
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +39,6 @@ from urllib.parse import quote
 from tasksync.connectors.asana_api import (
     Action,
     AsanaApi,
-    SyncExpired,
     release_sdk_pool,
     shared_api_client,
 )
@@ -53,12 +53,9 @@ from tasksync.connectors.asana_tasks import (
 from tasksync.connectors.base import shared_dir_for
 from tasksync.connectors.transport import (
     AnswerLost,
-    Page,
-    PagingLoop,
     RetryPolicy,
     SlidingWindowLimiter,
     default_registry,
-    paginate,
 )
 from tasksync.errors import (
     ApiError,
@@ -143,6 +140,7 @@ class AsanaConnector:
         self._write_sync: str | None = None  # events sync token of the conditional writes
         self._suspect: set[str] = set()  # tasks touched since the read, not read again since
         self._suspect_all = True  # no sync token from before the read: every task is suspect
+        self._known: dict[str, Task] = {}  # tasks as last read (or written), for conditional writes
         # Learnt on read (or lazily on write).
         self.project_name = ""
         self.workspace_gid = settings.asana.workspace or ""
@@ -258,8 +256,13 @@ class AsanaConnector:
         """
         read_at = datetime.now(UTC)
         self._load_project()
-        _, self._write_sync = self.changed_since(None)
-        self._suspect, self._suspect_all = set(), False
+        try:
+            _, self._write_sync = self.changed_since(None)
+            self._suspect, self._suspect_all = set(), False
+        except AuthError:
+            raise
+        except ApiError:  # no token: conditional writes will read every guarded task again
+            self._write_sync, self._suspect_all = None, True
         pool = self.api.executor()
         f_sections = pool.submit(self._load_sections)
         f_fields = pool.submit(self._load_fields)
@@ -278,6 +281,7 @@ class AsanaConnector:
         raws = [r for r in raws if not r.get("completed")]
         tasks = [self._task_from(r) for r in raws]
         self._remember(tasks, raws)
+        self._known = {t.id: t for t in tasks}
         self._read_done = True
         return Snapshot(
             board=self.board,
@@ -326,12 +330,15 @@ class AsanaConnector:
                 )
                 if raw.get("completed") or not in_project:
                     out[action.task_id] = None
+                    self._known.pop(action.task_id, None)
                 else:
                     task = self._task_from(raw)
                     self._remember([task], [raw])
                     out[action.task_id] = task
+                    self._known[task.id] = task
             elif outcome.status in (403, 404):
                 out[action.task_id] = None
+                self._known.pop(action.task_id, None)
             else:
                 error = TransientError if outcome.retriable else ApiError
                 raise error(
@@ -350,48 +357,7 @@ class AsanaConnector:
         delivered at most once, so the service keeps a periodic full read
         (``service.full_read_every``) as well.
         """
-        what = f"events of {self._project_label()}"
-        changed: set[str] = set()
-        full = False
-        last = bookmark
-
-        def fetch(token: str | None) -> Page[Any, str]:
-            nonlocal full, last
-
-            def get() -> Any:
-                opts: dict[str, Any] = {"sync": token} if token else {}
-                return self.api.events.get_events(
-                    self.project_gid, opts, full_payload=True, _request_timeout=self.timeout
-                )
-
-            resp = self.api.call(what, get, idempotent=True)
-            events = resp.get("data") or []
-            for ev in events:
-                res = ev.get("resource") or {}
-                parent = ev.get("parent") or {}
-                if res.get("resource_type") == "task":
-                    changed.add(str(res["gid"]))
-                elif parent.get("resource_type") == "task":
-                    changed.add(str(parent["gid"]))
-                elif res.get("resource_type") not in ("story", "attachment"):
-                    full = True
-            nxt = resp.get("sync") or None
-            last = nxt or last
-            return Page(events, nxt, bool(resp.get("has_more")))
-
-        try:
-            _, newest = paginate(fetch, what=what, start=bookmark)
-        except SyncExpired as e:
-            if not e.sync:
-                raise ApiError(f"{what}: 412 without a fresh sync token", 412) from None
-            return None, e.sync
-        except PagingLoop:
-            if last is None:
-                raise
-            return None, last
-        if newest is None:
-            raise ApiError(f"{what}: no sync token in the answer")
-        return (None if full else changed), newest
+        return self.api.changes(self.project_gid, bookmark, f"events of {self._project_label()}")
 
     # ------------------------------------------------------------------ writing
     def _ensure_meta(self) -> None:
@@ -427,12 +393,13 @@ class AsanaConnector:
             self._suspect_all = True
         else:
             self._suspect |= touched  # a task reported now may be written only in a later group
-        check = [gid for gid in guarded if self._suspect_all or gid in self._suspect]
+        check = [gid for gid in guarded if self._suspect_all or gid in self._suspect or gid not in self._known]
         self._suspect -= set(check)
-        current = self.read_tasks(check) if check else {}
+        if check:
+            self.read_tasks(check)  # brings ``_known`` up to date
         out: dict[str, WriteResult] = {}
-        for gid in check:
-            task = current.get(gid)
+        for gid in guarded:
+            task = self._known.get(gid)
             changed = [
                 f"{f.value} is {task.value(f) if task else 'completed or gone'!r}, the plan expected {expected!r}"
                 for f, expected in guarded[gid].before.items()
@@ -512,7 +479,23 @@ class AsanaConnector:
                 elif i in errors:
                     yield WriteResult(w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False))
                 else:
+                    self._wrote(w)
                     yield WriteResult(w.task_id, True)
+
+    def _wrote(self, w: TaskWrite) -> None:
+        """Keep the known copy of a task in step with what was written on it."""
+        task = self._known.get(w.task_id)
+        if task is None:
+            return
+        values = w.values
+        owners, priority = values.get(Field.ASSIGNEES, task.assignees), values.get(Field.PRIORITY, task.priority)
+        self._known[w.task_id] = replace(
+            task,
+            assignees=tuple(owners)[:1] if isinstance(owners, tuple) else (),  # Asana: one assignee
+            stage_id=str(values.get(Field.STAGE, task.stage_id)),
+            priority=priority if isinstance(priority, str) else None,
+            closed=bool(values.get(Field.CLOSED, task.closed)),
+        )
 
     # ------------------------------------------------------------------ comments
     def comment(self, task_id: str, text: str) -> WriteResult:
@@ -560,6 +543,7 @@ class AsanaConnector:
         if not self.markers.use_external and not (self._read_done or self.markers.scanned):
             self.markers.scan(None)  # a fresh process on a personal token: learn the markers
             found = self.markers.lookup(unresolved)
+        incomplete = self._complete({k: found[k] for k in unresolved if k in found}, todo)
         attempts = 0
         scan = False
         while unresolved:
@@ -570,7 +554,8 @@ class AsanaConnector:
             scan = False
             for key in list(unresolved):
                 if key in found:
-                    yield WriteResult(found[key], True, key=key)
+                    error = incomplete.get(key)
+                    yield WriteResult(found[key], error is None, error, key=key, retriable=error is not None)
                     unresolved.remove(key)
             if not unresolved:
                 return
@@ -592,6 +577,39 @@ class AsanaConnector:
             yield from self._send_creates(unresolved, todo, again)
             scan = bool(again)  # each may have been created (a lost answer): look before re-sending
             unresolved = again
+
+    def _complete(self, found: Mapping[str, str], todo: Mapping[str, NewTask]) -> dict[str, str]:
+        """Set the CRM ID and priority that tasks found by their key lack (made by hand, or by
+        an older run); a person's priority is kept. Returns key -> error for those not set."""
+        if not found:
+            return {}
+        current = self.read_tasks(list(found.values()))
+        link = self.settings.link.field.strip().casefold()
+        actions: list[Action] = []
+        errors: dict[str, str] = {}
+        for i, (key, gid) in enumerate(found.items()):
+            task = current.get(gid)
+            if task is None:
+                continue
+            data: dict[str, Any] = {}
+            if todo[key].priority is not None and task.priority is None:
+                try:
+                    data = self.fields.put_data({Field.PRIORITY: todo[key].priority})
+                except ValueError as e:
+                    errors[key] = f"{self._task_label(gid)}: found, but {e}"
+            has_link = any(name.strip().casefold() == link and v for name, v in task.custom_fields.items())
+            if self.fields.crm is not None and self.settings.link.by == "custom_field" and not has_link:
+                data.setdefault("custom_fields", {})[self.fields.crm] = key
+            if data:
+                actions.append(Action(i, gid, "put", f"/tasks/{quote(gid, safe='')}", data, "complete"))
+        keys = list(found)
+        for a, o in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
+            if not o.ok:
+                errors[keys[a.owner]] = (
+                    f"{self._task_label(a.task_id)}: found, but setting its CRM ID or priority failed "
+                    f"({o.status or 'no answer'}: {o.message()})"
+                )
+        return errors
 
     def _send_creates(
         self, keys: Sequence[str], todo: Mapping[str, NewTask], again: list[str]

@@ -12,7 +12,9 @@ rule, back-off, rate limiter and paging. What it adds is what the SDK gets wrong
 - ``/batch`` is called with ``full_payload=True`` too (no lazy generator, no stray ``limit``);
   :meth:`AsanaApi.run_actions` packs actions ten per batch, never two for one task in a batch
   (Asana runs a batch's actions in parallel, in no order), sends batches concurrently and sends
-  again only the actions that failed retriably.
+  again only the actions that failed retriably;
+- ``GET /events`` pages go through the paginator too (:meth:`AsanaApi.changes`), which stops
+  when a server repeats a sync token while saying more events follow.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tasksync.connectors.transport import (
     AnswerLost,
     NotSent,
     Page,
+    PagingLoop,
     RetryPolicy,
     SlidingWindowLimiter,
     call,
@@ -304,6 +307,50 @@ class AsanaApi:
                     continue
                 raise
         raise ApiError(f"Asana {what}: the listing could not be completed")
+
+    def changes(self, project_gid: str, bookmark: str | None, what: str) -> tuple[set[str] | None, str]:
+        """The project's changed tasks since an events sync token (see ``AsanaConnector.changed_since``)."""
+        changed: set[str] = set()
+        full = False
+        last = bookmark
+
+        def fetch(token: str | None) -> Page[Any, str]:
+            nonlocal full, last
+
+            def get() -> Any:
+                opts: dict[str, Any] = {"sync": token} if token else {}
+                return self.events.get_events(
+                    project_gid, opts, full_payload=True, _request_timeout=self.timeout
+                )
+
+            resp = self.call(what, get, idempotent=True)
+            events = resp.get("data") or []
+            for ev in events:
+                res = ev.get("resource") or {}
+                parent = ev.get("parent") or {}
+                if res.get("resource_type") == "task":
+                    changed.add(str(res["gid"]))
+                elif parent.get("resource_type") == "task":
+                    changed.add(str(parent["gid"]))
+                elif res.get("resource_type") not in ("story", "attachment"):
+                    full = True
+            nxt = resp.get("sync") or None
+            last = nxt or last
+            return Page(events, nxt, bool(resp.get("has_more")))
+
+        try:
+            _, newest = paginate(fetch, what=what, start=bookmark)
+        except SyncExpired as e:
+            if not e.sync:
+                raise ApiError(f"{what}: 412 without a fresh sync token", 412) from None
+            return None, e.sync
+        except PagingLoop:
+            if last is None:
+                raise
+            return None, last
+        if newest is None:
+            raise ApiError(f"{what}: no sync token in the answer")
+        return (None if full else changed), newest
 
     # ------------------------------------------------------------------ batches
     def send_batch(self, actions: Sequence[Action], *, idempotent: bool, where: str) -> list[Outcome]:

@@ -20,6 +20,7 @@ import fcntl
 import functools
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +52,8 @@ def atomic_write_json(path: Path, data: Any, *, compact: bool = False) -> None:
         text = json.dumps(data, ensure_ascii=False, indent=1)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if path.exists():  # the new file keeps the board's mode (mkstemp makes it 0600)
+            Path(tmp).chmod(stat.S_IMODE(path.stat().st_mode))
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -251,7 +251,11 @@ def _print_report(report: FileReport, crm: CrmSettings, out: TextIO, rich: bool)
         table.append((c.header, c.field + req, report.types.get(c.field, ""), c.how))
     for h in m.unused:
         table.append((h, "-", "not used", ""))
-    missing = [f"{f} (tried {', '.join(repr(h) for h in hs[:4])})" for f, hs in m.missing.items()]
+    missing = []
+    for f, hs in m.missing.items():
+        why = [f"tried {', '.join(repr(h) for h in hs[:4])}"] if hs else []
+        why += [f"{h!r} is used for {other}" for h, other in m.taken.get(f, [])[:2]]
+        missing.append(f"{f} ({'; '.join(why)})")
     counts = (
         f"rows: {report.rows:,} read, {report.used:,} usable, {report.bad:,} unreadable, {report.skipped:,} left out"
     )

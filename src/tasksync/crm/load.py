@@ -213,7 +213,8 @@ class FileReport:
     unknown_owners: Counter[str] = field(default_factory=Counter)  # owner text -> rows
     account_refs: int = 0  # rows naming an account
     unknown_accounts: Counter[str] = field(default_factory=Counter)  # account text -> rows
-    first_line: dict[str, int] = field(default_factory=dict)  # unknown reference -> first line
+    first_owner_line: dict[str, int] = field(default_factory=dict)  # unknown owner -> first line
+    first_account_line: dict[str, int] = field(default_factory=dict)  # unknown account -> first line
     #: Problems found by reading this file with the others (owners matching no rep...).
     cross: list[str] = field(default_factory=list)
     failing: list[str] = field(default_factory=list)  # cross problems where most references fail
@@ -431,7 +432,8 @@ def iter_records(
         # References: owners (when checked against reps) and accounts (when accounts are known).
         has_owner = "owner" in mapping.columns and reps is not None
         account_ids = accounts.ids if accounts is not None and "account_id" in mapping.columns else None
-        unknown_owners, unknown_accounts, first_line = rep.unknown_owners, rep.unknown_accounts, rep.first_line
+        unknown_owners, unknown_accounts = rep.unknown_owners, rep.unknown_accounts
+        first_owner_line, first_account_line = rep.first_owner_line, rep.first_account_line
         owner_refs = account_refs = 0
         # Keys: explicit ids must be unique; natural keys (names) are folded; deal names made
         # from account and product are numbered when they repeat.
@@ -492,13 +494,20 @@ def iter_records(
                         while f"{natural} ({n})" in seen:
                             n += 1
                         values["id"] = key = f"{natural} ({n})"
-                    else:
+                    elif keyed_by_id:  # an id must be unique: the row counts as unreadable
                         problems.append(
-                            f"{path}:{line}:{key_header}: duplicate {record} "
-                            f"{'id' if keyed_by_id else key_field} {values[key_field]!r}: line {first} "
-                            "has it too; this row is not read (the first is kept)"
+                            f"{path}:{line}:{key_header}: duplicate {record} id {values['id']!r}: line "
+                            f"{first} has it too; this row is not read (the first is kept)"
                         )
                         bad += 1
+                        continue
+                    else:  # two records under one name: references cannot tell them apart
+                        problems.append(
+                            f"{path}:{line}:{key_header}: duplicate {record} {key_field} "
+                            f"{values[key_field]!r} (the {kind}' key: no id column): line {first} has it "
+                            "too; this row is left out (the first is kept)"
+                        )
+                        rep.skipped += 1
                         continue
                 seen[key] = line
                 if "name" not in values:
@@ -510,14 +519,14 @@ def iter_records(
                 o = values["owner"]
                 if o.__class__ is _Unknown:
                     unknown_owners[o] += 1
-                    first_line.setdefault(o, line)
+                    first_owner_line.setdefault(o, line)
                     del values["owner"]
             if account_ids is not None and "account_id" in values:
                 account_refs += 1
                 a = values["account_id"]
                 if a not in account_ids:
                     unknown_accounts[a] += 1
-                    first_line.setdefault(a, line)
+                    first_account_line.setdefault(a, line)
             used += 1
             yield line, values
 
@@ -920,23 +929,23 @@ def _cross_check(data: CrmData, files: Mapping[str, FileReport]) -> list[str]:
         if r.unknown_owners and reps_r is not None:
             n = sum(r.unknown_owners.values())
             header = r.mapping.columns["owner"].header
-            first = min(r.first_line[o] for o in r.unknown_owners)
+            first = min(r.first_owner_line.values())
             add(
                 r,
                 f"{r.path}:{first}:{header}: {n:,} of {r.owner_refs:,} rows name an owner who "
                 f"matches no rep in {reps_r.path.name} (by id, name or email), so they count for "
-                f"nobody: {_sample(r.unknown_owners, r.first_line, 'row')}",
+                f"nobody: {_sample(r.unknown_owners, r.first_owner_line, 'row')}",
                 2 * n > r.owner_refs,
             )
         if kind == "deals" and r.unknown_accounts and accounts_r is not None:
             n = sum(r.unknown_accounts.values())
             header = r.mapping.columns["account_id"].header
-            first = min(r.first_line[a] for a in r.unknown_accounts)
+            first = min(r.first_account_line.values())
             add(
                 r,
                 f"{r.path}:{first}:{header}: {n:,} of {r.account_refs:,} deals name an account "
                 f"that is not in {accounts_r.path.name} (by id or name), so they have no sector, "
-                f"region or size: {_sample(r.unknown_accounts, r.first_line, 'deal')}",
+                f"region or size: {_sample(r.unknown_accounts, r.first_account_line, 'deal')}",
                 2 * n > r.account_refs,
             )
     if reps_r is not None and accounts_r is not None and data.reps and data.accounts:
@@ -992,8 +1001,6 @@ def load_crm(settings: CrmSettings, base_dir: Path) -> CrmData:
             raise ConfigError(f"{p}: CRM export not found (set crm.files.{kind})")
         paths[kind] = p
     data, _ = read_set(paths, settings, strict=True)
-    for kind in KINDS:
-        data.row_counts.setdefault(kind, 0)
     data.problems = [*found, *data.problems]
     return data
 

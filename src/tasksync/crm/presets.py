@@ -559,9 +559,11 @@ class ColumnMapping:
     preset: str  # the preset used, or "generic"
     preset_how: str  # "configured" or "best header match (n fields)"
     columns: dict[str, ColumnMatch]
-    missing: dict[str, tuple[str, ...]]  # field -> headers tried (optional fields too)
+    missing: dict[str, tuple[str, ...]]  # field -> headers tried and not in the file
     unused: list[str]  # headers tasksync does not read
     notes: list[str] = field(default_factory=list)
+    #: field -> (header, other field): headers that would fit but already feed another field
+    taken: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 def _show(name: HeaderName) -> str:
@@ -699,10 +701,18 @@ def match_columns(
             found[name] = ColumnMatch(
                 name, at[0], header, f"shared with {other}", tuple(at) if len(at) > 1 else (), True
             )
-    missing = {f: tuple(dict.fromkeys(tried[f] or [specs[f].header])) for f in specs if f not in found}
+
+    def not_in_file(h: str) -> bool:
+        return any(header_key(x) not in header_keys for x in h.split(" + "))
+
+    missing = {
+        f: tuple(h for h in dict.fromkeys(tried[f] or [specs[f].header]) if not_in_file(h))
+        for f in specs
+        if f not in found
+    }
 
     def absent(f: str) -> str:
-        names = [h for h in missing[f] if all(header_key(x) not in header_keys for x in h.split(" + "))]
+        names = missing[f]
         text = f"none of {', '.join(repr(h) for h in names[:8])} is a header" if names else "no header"
         if taken[f]:
             text += "; " + ", ".join(f"{h!r} is used for {o!r}" for h, o in taken[f][:3])
@@ -726,4 +736,5 @@ def match_columns(
         )
     used_cols = {i for c in found.values() for i in c.columns}
     unused = [h for i, h in enumerate(headers) if i not in used_cols and h]
-    return ColumnMapping(kind, chosen, how, found, missing, unused, notes)
+    refused = {f: t for f, t in taken.items() if t and f in missing}
+    return ColumnMapping(kind, chosen, how, found, missing, unused, notes, refused)

@@ -39,6 +39,7 @@ from tasksync.crm import CrmData, load_crm
 from tasksync.errors import ApiError, AuthError, ConfigError, CrmError, SafetyStop, TasksyncError
 from tasksync.model import Change, Field, Plan, PlanKind, PlanStatus, Snapshot
 from tasksync.policies import Book
+from tasksync.service.health import FAILING, PAUSED, K, health_of, read_status
 from tasksync.service.logs import LOGGER_NAME, event
 from tasksync.settings import Settings
 from tasksync.sync.engine import ApplyOutcome, apply_plan, make_plan
@@ -46,6 +47,8 @@ from tasksync.sync.state import StateStore
 from tasksync.sync.workspace import Workspace
 
 __all__ = [
+    "FAILING",
+    "PAUSED",
     "IterationResult",
     "SyncService",
     "compare_counts",
@@ -57,7 +60,6 @@ __all__ = [
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
-K = "service."  # prefix of the service's keys in the store's per-board kv table
 CRM_COUNTS = "crm.row_counts"
 BOOKMARK = "changes_bookmark"  # the ChangeFeed's bookmark (Trello action id, Asana sync token)
 
@@ -300,15 +302,18 @@ class SyncService:
             self._paused = res.paused = str(e)
             self._errors = 0
             event("service.paused", logging.ERROR, board=self.board, reason=str(e))
-        except (ApiError, TasksyncError, OSError) as e:
+        except (ApiError, TasksyncError, OSError, sqlite3.Error) as e:  # a full disk or store: one line
             self._error(res, e)
         except Exception as e:  # a bug must not end a service meant to run for weeks
             self._error(res, e, trace=True)
         try:
             self._record(res)
         except Exception as e:  # e.g. the store locked by another process for longer than its timeout
+            known = isinstance(e, OSError | sqlite3.Error)
             logging.getLogger(LOGGER_NAME).error(
-                "service.status_not_recorded", exc_info=e, extra={"fields": {"board": self.board}}
+                "service.status_not_recorded",
+                exc_info=None if known else e,
+                extra={"fields": {"board": self.board, "error": f"{type(e).__name__}: {e}"}},
             )
         self.last_result = res
         self.completed += 1
@@ -608,44 +613,3 @@ class SyncService:
                 paused=res.paused,
                 next_in=round(res.delay, 1),
             )
-
-
-# ---------------------------------------------------------------------- status for `tasksync status`
-_INTERNAL = ("secret", "_sig", "bookmark", "trello_since", "asana_sync", "last_full")
-
-
-def read_status(store: StateStore) -> dict[str, dict[str, str]]:
-    """board -> the service's recorded values (``last_run``, ``paused``, ``errors``...), without
-    its bookkeeping (change-detection bookmarks, file signatures, the webhook secret)."""
-    out: dict[str, dict[str, str]] = {}
-    for board, key, value in store.db.execute("SELECT board, key, value FROM kv WHERE key LIKE 'service.%'"):
-        if not any(word in key for word in _INTERNAL):
-            out.setdefault(board, {})[key[len(K) :]] = value
-    return out
-
-
-HEALTHY, FAILING, STALE, PAUSED = 0, 1, 3, 4
-
-
-def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[int, str]:
-    """(exit code, one-line verdict) for one board's recorded service values.
-
-    0 healthy; 1 failing (three or more failed iterations in a row, or at once when the
-    service's token or key was refused: a wrong token never heals); 3 stale (never ran, stopped,
-    or no run for ``stale_after`` seconds); 4 paused by a guard.
-    """
-    last = values.get("last_run")
-    if not last:
-        return STALE, "never ran"
-    age = now - datetime.fromisoformat(last).timestamp()
-    if values.get("paused"):
-        return PAUSED, f"paused: {values['paused']}"
-    if values.get("auth_failed"):
-        return FAILING, f"failing (the token or key was refused; fix it and restart): {values.get('last_error')}"
-    if int(values.get("errors") or 0) >= 3:
-        return FAILING, f"failing ({values.get('errors')} errors in a row): {values.get('last_error')}"
-    if age > stale_after:
-        return STALE, f"stale: last run {age:,.0f} s ago (limit {stale_after:,.0f} s)"
-    if int(values.get("errors") or 0):
-        return HEALTHY, f"healthy, retrying after: {values.get('last_error')}"
-    return HEALTHY, "healthy"

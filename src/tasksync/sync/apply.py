@@ -71,7 +71,7 @@ def _check_fresh(plan: Plan, snapshot: Snapshot) -> None:
         )
 
 
-def settle_unknown(store: StateStore, snapshot: Snapshot) -> int:
+def settle_unknown(store: StateStore, snapshot: Snapshot, *, applying: bool = False) -> int:
     """Resolve the changes whose answer was lost (journal UNKNOWN) by what the board shows now.
 
     The card holds the value tasksync sent: the write landed, so it is done and recorded as
@@ -81,9 +81,16 @@ def settle_unknown(store: StateStore, snapshot: Snapshot) -> int:
     lost answer from a refusal) whose card nevertheless holds the value sent landed too, and is
     settled the same way. Creates with a lost answer are left for :func:`resume`, which sends them
     again (a create finds its card by marker and completes it). Returns the rows settled.
+
+    Rows of a plan still ``applying`` may belong to a live writer (this read may predate its
+    write): only :func:`resume`, under the writer lock, settles them (``applying=True``).
     """
     board = snapshot.board
-    unknown = [r for r in store.journal_rows(board, JournalStatus.UNKNOWN) if r.op == "change"]
+    unknown = [
+        r
+        for r in store.journal_rows(board, JournalStatus.UNKNOWN)
+        if r.op == "change" and (applying or store.plan_status(r.plan_id) is not PlanStatus.APPLYING)
+    ]
     failed = [
         r
         for r in store.journal_rows(board, JournalStatus.FAILED)
@@ -304,10 +311,10 @@ def resume(
     unknown_changes = any(r.op == "change" for r in store.journal_rows(board, JournalStatus.UNKNOWN))
     if plan_id is None and not unknown_creates:
         if unknown_changes:
-            settle_unknown(store, connector.read())
+            settle_unknown(store, connector.read(), applying=True)
         return None
     snapshot = connector.read()
-    settle_unknown(store, snapshot)
+    settle_unknown(store, snapshot, applying=True)
     outcome: ApplyOutcome | None = None
     if plan_id is not None:
         outcome = _resume_plan(plan_id, snapshot, connector, store, progress)

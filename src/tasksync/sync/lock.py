@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, ClassVar
 
-from tasksync.errors import TasksyncError
+from tasksync.errors import ConfigError, TasksyncError
+from tasksync.files import open_private
 
 __all__ = ["BoardBusy", "FileLock", "WriterLock", "lock_wait_default", "writer_lock_path"]
 
@@ -101,8 +102,11 @@ class FileLock:
             self._held[self._key] = _Held(fh, me, 1)
 
     def _lock_file(self, deadline: float) -> IO[str]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open_private(self.path)  # 0600, like the store it guards
+        except OSError as e:
+            raise ConfigError(f"{self.path}: cannot create the lock file: {e.strerror or e}") from None
         try:
             while True:
                 try:

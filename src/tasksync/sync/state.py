@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from tasksync.errors import ConfigError, TasksyncError
+from tasksync.files import private_file
 from tasksync.model import (
     BoardRef,
     Field,
@@ -149,6 +150,9 @@ class StateStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            for own in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if own == path or own.exists():
+                    private_file(own)  # 0600: the store keeps secrets and every plan
             self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")

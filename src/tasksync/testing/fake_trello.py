@@ -373,7 +373,7 @@ class FakeTrello:
 
     def fail_next(self, method: str, path_regex: str, kind: str = "500", times: int = 1) -> None:
         """Script ``times`` faults for requests matching ``method`` and ``path_regex``."""
-        if kind not in FAULT_KINDS and not kind.isdigit():
+        if kind not in FAULT_KINDS and not kind.removesuffix("_after").isdigit():
             raise ValueError(f"unknown fault {kind!r}")
         with self._lock:
             self._scripted.append(_Scripted(method.upper(), re.compile(path_regex), kind, max(1, times)))
@@ -497,6 +497,8 @@ class FakeTrello:
             resp.headers.update(self._limit_headers(token))
             if fault in ("timeout_after", "drop_after"):
                 resp = FakeResponse(0, fault=fault.removesuffix("_after"))
+            elif fault is not None and fault.endswith("_after"):  # e.g. "500_after": done, then a 5xx
+                resp = FakeResponse(int(fault.removesuffix("_after")), b"Internal Server Error", resp.headers)
             return self._finish(method, path, query, payload, resp, fault, token=token)
 
     def _finish(
