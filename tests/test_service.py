@@ -216,15 +216,16 @@ def test_person_reassigning_a_card_is_left_alone(demo: Path, caplog: pytest.LogC
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     clock.sleep(svc.cfg.interval)
     res = svc.run_once()  # the change check sees the edit
-    assert res.read and res.conflicts == 1
-    assert read_status(svc.store)[svc.board]["conflicts"] == "1"
+    # The policy keeps the person's choice: an edit left as it is, not a conflict.
+    assert res.read and res.conflicts == 0
     for _ in range(3):  # periodic full reads
         clock.sleep(svc.cfg.full_read_every)
         res = svc.run_once()
         assert res.error is None and res.paused is None
     assert card(demo, card_id)["idMembers"] == [other]
-    skipped = [r for r in caplog.records if r.getMessage() == "conflict.skipped" and r.fields.get("task") == card_id]
-    assert len(skipped) == 1, "each conflict is logged once, not at every iteration"
+    kept = [r for r in caplog.records if r.getMessage() == "edit.kept" and r.fields.get("task") == card_id]
+    assert len(kept) == 1, "each person's change is logged once, not at every iteration"
+    assert not [r for r in caplog.records if r.getMessage() == "conflict.skipped" and r.fields.get("task") == card_id]
 
 
 class Outage:

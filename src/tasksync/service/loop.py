@@ -564,14 +564,21 @@ class SyncService:
             event("conflict.skipped", logging.WARNING, board=self.board, plan=plan_id, reason=text)
 
     def _note_conflicts(self, plan: Plan) -> None:
-        """Log each conflict once (when first seen), not at every iteration."""
-        current = {(c.task_id, c.field.value, json.dumps(c.current, default=str)) for c in plan.conflicts}
-        for c in plan.conflicts:
-            key = (c.task_id, c.field.value, json.dumps(c.current, default=str))
-            if key not in self._conflicts_seen:
+        """Log each person's change once (when first seen), not at every iteration: a conflict when
+        the policy wants another value, an edit kept when it does not."""
+        seen: set[tuple[str, str, str]] = set()
+        for name, items, level in (
+            ("conflict.skipped", plan.conflicts, logging.WARNING),
+            ("edit.kept", plan.edits, logging.INFO),
+        ):
+            for c in items:
+                key = (c.task_id, c.field.value, json.dumps(c.current, default=str))
+                seen.add(key)
+                if key in self._conflicts_seen:
+                    continue
                 event(
-                    "conflict.skipped",
-                    logging.WARNING,
+                    name,
+                    level,
                     board=self.board,
                     task=c.task_id,
                     title=c.title,
@@ -580,7 +587,7 @@ class SyncService:
                     wanted=c.wanted,
                     reason="changed by a person since tasksync wrote it; left alone",
                 )
-        self._conflicts_seen = current
+        self._conflicts_seen = seen
 
     # ------------------------------------------------------------------ status
     def _put(self, values: dict[str, str]) -> None:
