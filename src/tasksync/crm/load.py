@@ -359,6 +359,7 @@ def _stream(
         ahead = list(islice(table.rows, _LOOKAHEAD))
         date_cols = [c.index for c in plan_cols if specs[c.field].kind == "date"]
         amount_cols = [c.index for c in plan_cols if specs[c.field].kind == "amount"]
+        amount_fields = {c.field for c in plan_cols if specs[c.field].kind == "amount" and len(c.columns) == 1}
         orders, marks = _profile(ahead, date_cols, amount_cols)
         file_order: DateOrder | None = None
         if opts.date_order != "auto":
@@ -466,6 +467,11 @@ def _stream(
             has_owner="owner" in mapping.columns and reps is not None,
             check_accounts=accounts is not None and "account_id" in mapping.columns,
             records=add is not None,
+            amount_prefixes={
+                c.field: p
+                for c in plan_cols
+                if c.field in amount_fields and (p := _amount_prefix(ahead, c.index)) is not None
+            },
         )
         read = _compile_reader(shape, plan, [specs[step[0]].kind for step in plan], env)
         rows = chain(ahead, table.rows)  # the look-ahead (bounded) first, then the rest
@@ -518,6 +524,20 @@ def _repeats(rows: list[tuple[int, list[str]]], i: int) -> bool:
     return len(cells) >= 8 and 4 * len(set(cells)) <= len(cells)
 
 
+def _amount_prefix(rows: list[tuple[int, list[str]]], i: int) -> str | None:
+    """What an amount column's values usually start with before their digits ("USD ", "$",
+    ""), judged on the look-ahead, when it is a currency code or symbol (not a sign)."""
+    seen: Counter[str] = Counter()
+    for _, c in rows:
+        cell = c[i].strip() if i < len(c) else ""
+        if cell:
+            seen[cell[: len(cell) - len(cell.lstrip(_AMOUNT_PREFIX))]] += 1
+    if not seen:
+        return None
+    prefix = seen.most_common(1)[0][0]
+    return prefix if "-" not in prefix and _AMOUNT_PREFIX_FORM.fullmatch(prefix) else None
+
+
 def _deal_name(account: str | None, product: str | None, deal_id: str | None, account_names: Mapping[str, str]) -> str:
     """A name for a deal exported without one: its account and product, else its id."""
     account = account_names.get(account, account) if account else None
@@ -552,6 +572,7 @@ class _Shape:
     has_owner: bool  # owners are checked against the reps
     check_accounts: bool  # accounts are checked against the accounts export
     records: bool  # build records (``add``) rather than yield dicts
+    amount_prefixes: dict[str, str] = field(default_factory=dict)  # amount field -> usual prefix
 
 
 def _identifier(name: str) -> str:
@@ -611,13 +632,23 @@ def _compile_reader(
         f = f"f_{name}"
         env[f"parse_{k}"], env[f"cache_{k}"] = parse, cache
         fail = [*mark, f"problem(line, {k}, e)", f"{f} = None"] + ([] if soft else ["ok = False"])
+        typed: list[str] = []
         if parse is None:
-            typed = []
+            pass
         elif kind_of[k] == "amount" and getattr(parse, "keywords", {}).get("decimal") != ",":
             # 1234.5, $12,345.67 and USD 12,345.67 without a call: a sign, currency code or
             # symbol (checked once per distinct prefix), then digits with grouping commas and
             # one decimal point, read as parse_amount reads them; anything else through it.
-            typed = [
+            prefix = shape.amount_prefixes.get(name)
+            if prefix is not None:  # the column's usual prefix ("USD ", "$", ""), then digits
+                env[f"prefix_{k}"] = prefix
+                typed = [
+                    f"if {f}.startswith(prefix_{k}) and "
+                    f"(plain := {f}[{len(prefix)}:].replace(',', '')).replace('.', '', 1).isdecimal():",
+                    f"    {f} = float(plain)",
+                    "else:",
+                ]
+            typed += [
                 f"digits = {f}.lstrip({_AMOUNT_PREFIX!r})",
                 f"sign = {f}[: len({f}) - len(digits)]",
                 "plain = digits.replace(',', '')",
@@ -632,6 +663,8 @@ def _compile_reader(
                 "    except ValueError as e:",
                 *("        " + x for x in fail),
             ]
+            if prefix is not None:
+                typed = typed[:3] + ["    " + x for x in typed[3:]]
         else:
             typed = ["try:", f"    {f} = parse_{k}({f})", "except ValueError as e:", *("    " + x for x in fail)]
             if cache is not None:
@@ -771,16 +804,16 @@ def _compile_reader(
             "        if f_account_id not in first_account_line:",
             "            first_account_line[f_account_id] = line",
         ]
-    body += ["used += 1"]
     body += _emit_record(kind, have, env) if shape.records else _emit_values(kind, mapped, have)
-    counts = "total, bad, used, skipped, footers, owner_refs, account_refs"
+    counts = "total, bad, skipped, footers, owner_refs, account_refs"
     src = [
         "def read(rows):",
         f"    {counts.replace(', ', ' = ')} = 0",
         "    for line, cells in rows:",
         "        total += 1",
         *("        " + x for x in body),
-        f"    return {counts}",
+        "    used = total - bad - skipped  # every other row became a record",
+        "    return total, bad, used, skipped, footers, owner_refs, account_refs",
     ]
     code = compile("\n".join(src), f"<tasksync {kind} reader>", "exec")
     exec(code, env)
