@@ -643,7 +643,7 @@ def _compile_reader(
             if prefix is not None:  # the column's usual prefix ("USD ", "$", ""), then digits
                 env[f"prefix_{k}"] = prefix
                 typed = [
-                    f"if {f}.startswith(prefix_{k}) and "
+                    f"if {f}.startswith(prefix_{k}) and {f}[{len(prefix)}:{len(prefix) + 1}].isdecimal() and "
                     f"(plain := {f}[{len(prefix)}:].replace(',', '')).replace('.', '', 1).isdecimal():",
                     f"    {f} = float(plain)",
                     "else:",
@@ -655,7 +655,7 @@ def _compile_reader(
                 "fast = PREFIX.get(sign)",
                 "if fast is None:",
                 "    fast = prefix_ok(sign)",
-                "if fast and plain.replace('.', '', 1).isdecimal():",
+                "if fast and digits[:1].isdecimal() and plain.replace('.', '', 1).isdecimal():",
                 f"    {f} = -float(plain) if '-' in sign else float(plain)",
                 "else:",
                 "    try:",
