@@ -817,7 +817,9 @@ def _compile_reader(
     ]
     code = compile("\n".join(src), f"<tasksync {kind} reader>", "exec")
     exec(code, env)
-    fn: Callable[[Iterator[tuple[int, list[str]]]], Any] = env["read"]
+    # Taken out of its own globals: no reference cycle keeping the file's caches and seen
+    # keys alive after it (the loader reads with the cyclic collector paused).
+    fn: Callable[[Iterator[tuple[int, list[str]]]], Any] = env.pop("read")
     return fn
 
 
