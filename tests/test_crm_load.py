@@ -261,3 +261,40 @@ def test_field_names_going_into_generated_code_are_checked() -> None:
     for bad in ("close date", "x) or (y", "class", ""):
         with pytest.raises(ValueError, match="is not a Python identifier"):
             _identifier(bad)
+
+
+@pytest.mark.parametrize("lookahead", [1, 3, 30])
+def test_rows_after_the_look_ahead_are_read_as_rows_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lookahead: int
+) -> None:
+    import tasksync.crm.load as load
+
+    body = "".join(
+        f"D{i},N{i},Lead,{'lots' if i % 7 == 3 else i},2024-01-05,o\n"
+        + ("\n" if i % 5 == 0 else "")
+        + (",,,,,\n" if i % 9 == 0 else "")
+        + (f'D{i}b,"two\nlines",Lead,1,2024-01-06,o\n' if i % 11 == 0 else "")
+        for i in range(60)
+    )
+    monkeypatch.setattr(load, "_LOOKAHEAD", 100_000)
+    expected = _deals(tmp_path, body, max_bad_rows=1.0)
+    monkeypatch.setattr(load, "_LOOKAHEAD", lookahead)
+    rows, report = _deals(tmp_path, body, max_bad_rows=1.0)
+    assert (rows, report.problems) == (expected[0], expected[1].problems)
+    assert (report.rows, report.used, report.bad) == (expected[1].rows, expected[1].used, expected[1].bad)
+    physical = (DEALS_HEADER + body).splitlines()
+    lots = [n for n, text in enumerate(physical, 1) if ",lots," in text]
+    assert len(lots) == 9 and lots[-1] > 60
+    assert report.problems == [
+        f"{tmp_path / 'deals.csv'}:{n}:Amount: expected an amount like 1234.50, found 'lots'" for n in lots
+    ]
+
+    (tmp_path / "deals.csv").write_text(DEALS_HEADER + body + f"D99,{'x' * 200_000},Lead\n", encoding="utf-8")
+    monkeypatch.setattr(load, "_LOOKAHEAD", 100_000)
+    with pytest.raises(CrmError) as whole:
+        read_export(tmp_path / "deals.csv", "deals", CrmSettings(max_bad_rows=1.0))
+    monkeypatch.setattr(load, "_LOOKAHEAD", lookahead)
+    with pytest.raises(CrmError) as direct:
+        read_export(tmp_path / "deals.csv", "deals", CrmSettings(max_bad_rows=1.0))
+    assert str(direct.value) == str(whole.value)
+    assert f"deals.csv:{len(physical) + 1}: not valid CSV: field larger than field limit" in str(direct.value)

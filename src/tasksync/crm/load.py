@@ -10,6 +10,7 @@ rows than ``crm.max_bad_rows`` allows is rejected whole with a :class:`CrmError`
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import gc
 import keyword
@@ -473,13 +474,18 @@ def _stream(
                 if c.field in amount_fields and (p := _amount_prefix(ahead, c.index)) is not None
             },
         )
-        read = _compile_reader(shape, plan, [specs[step[0]].kind for step in plan], env)
-        rows = chain(ahead, table.rows)  # the look-ahead (bounded) first, then the rest
+        read, read_csv = _compile_reader(shape, plan, [specs[step[0]].kind for step in plan], env)
+        # The look-ahead (bounded) first, then the rest: from the csv reader itself when it can.
+        direct = table.rest_reader(len(ahead)) if table.rest_reader is not None else None
         counts: tuple[int, ...]
-        if add is None:
-            counts = yield from read(rows)
+        if direct is None:
+            rows = chain(ahead, table.rows)
+            counts = (yield from read(rows)) if add is None else read(rows)
+        elif add is None:
+            first = yield from read(iter(ahead))
+            counts = tuple(map(sum, zip(first, (yield from read_csv(*direct)), strict=True)))
         else:
-            counts = read(rows)
+            counts = tuple(map(sum, zip(read(iter(ahead)), read_csv(*direct), strict=True)))
         total, bad, used, skipped, footers, owner_refs, account_refs = counts
         rep.skipped += skipped
         rep.footers += footers
@@ -584,14 +590,16 @@ def _identifier(name: str) -> str:
 
 def _compile_reader(
     shape: _Shape, plan: list[_Step], kind_of: list[str], env: dict[str, Any]
-) -> Callable[[Iterator[tuple[int, list[str]]]], Any]:
+) -> tuple[Callable[[Iterator[tuple[int, list[str]]]], Any], Callable[[Any, int], Any]]:
     """The reading loop of one file as one generated function: every cell of a row typed and
     checked, the row classified (open/won/lost), keyed, its references tallied and its
     record built (or its values yielded as a dict), all in straight-line code with the
     fields in local variables. Rows are the largest cost on files with 100,000s of them,
     and this does per row only what the file's columns need.
 
-    It returns ``(rows, bad, used, skipped, footers, owner refs, account refs)``; problems
+    Two functions: ``read(rows)`` over ``(line, cells)`` pairs and ``read_csv(reader, line)``
+    over the rest of a CSV file (see ``Table.rest_reader``). Each returns
+    ``(rows, bad, used, skipped, footers, owner refs, account refs)``; problems
     are appended as ``file:line:column: ...``, in the order of the cells, then the key.
     Only field names (checked identifiers) and numbers go into the generated source;
     headers, paths and parsers are passed in ``env``.
@@ -685,17 +693,17 @@ def _compile_reader(
         if required:
             empty += [*mark, f"problem(line, {k}, 'required value is empty')", "ok = False"]
         if len(cols) == 1:
-            read = [f"raw = cells[{cols[0]}]"]
+            fetch = [f"raw = cells[{cols[0]}]"]
         else:  # a field built from several columns: their non-empty cells joined with a space
             parts = "".join(f"cells[{c}].strip(), " for c in cols)
-            read = [f"raw = ' '.join([x for x in ({parts}) if x])"]
+            fetch = [f"raw = ' '.join([x for x in ({parts}) if x])"]
         if cache is not None and kind_of[k] == "date":
             # 2024-01-05 10:42 and 2024-01-05T10:42:00Z are cached under their date part.
-            read += ["if len(raw) > 10 and raw[10] in ' T' and raw[4] == '-' and raw[7] == '-':", "    raw = raw[:10]"]
+            fetch += ["if len(raw) > 10 and raw[10] in ' T' and raw[4] == '-' and raw[7] == '-':", "    raw = raw[:10]"]
         field = [f"{f} = raw.strip()", f"if {f}:", *("    " + x for x in typed), "else:", *("    " + x for x in empty)]
         if cache is not None:
             field = [f"{f} = cache_{k}.get(raw)", f"if {f} is None:", *("    " + x for x in field)]
-        body += read + field
+        body += fetch + field
     body += [
         "if not ok:",
         f"    if {shape.footers} and is_footer(cells):",
@@ -806,21 +814,29 @@ def _compile_reader(
         ]
     body += _emit_record(kind, have, env) if shape.records else _emit_values(kind, mapped, have)
     counts = "total, bad, skipped, footers, owner_refs, account_refs"
-    src = [
-        "def read(rows):",
-        f"    {counts.replace(', ', ' = ')} = 0",
-        "    for line, cells in rows:",
-        "        total += 1",
-        *("        " + x for x in body),
+    start = f"    {counts.replace(', ', ' = ')} = 0"
+    end = [
         "    used = total - bad - skipped  # every other row became a record",
         "    return total, bad, used, skipped, footers, owner_refs, account_refs",
     ]
+    src = ["def read(rows):", start, "    for line, cells in rows:", "        total += 1"]
+    src += [*("        " + x for x in body), *end]
+    # The same for the rest of a CSV file, straight from its csv reader: lines counted and
+    # blank rows skipped here as Table.rows does, without a generator between.
+    src += ["def read_csv(reader, prev):", start, "    try:", "        for cells in reader:"]
+    src += ["            line = prev + 1", "            prev = reader.line_num"]
+    src += ["            if not cells or not (cells[0] or ''.join(cells).strip()):", "                continue"]
+    src += ["            total += 1", *("            " + x for x in body)]
+    src += ["    except csv_Error as e:", "        raise CrmError(f'{path}:{prev + 1}: not valid CSV: {e}') from None"]
+    src += end
+    env.update(csv_Error=csv.Error, CrmError=CrmError)
     code = compile("\n".join(src), f"<tasksync {kind} reader>", "exec")
     exec(code, env)
-    # Taken out of its own globals: no reference cycle keeping the file's caches and seen
-    # keys alive after it (the loader reads with the cyclic collector paused).
-    fn: Callable[[Iterator[tuple[int, list[str]]]], Any] = env.pop("read")
-    return fn
+    # Taken out of their own globals: no reference cycle keeping the file's caches and seen
+    # keys alive after them (the loader reads with the cyclic collector paused).
+    read: Callable[[Iterator[tuple[int, list[str]]]], Any] = env.pop("read")
+    read_csv: Callable[[Any, int], Any] = env.pop("read_csv")
+    return read, read_csv
 
 
 def _emit_values(kind: str, mapped: set[str], have: set[str]) -> list[str]:

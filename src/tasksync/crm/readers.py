@@ -15,7 +15,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -75,6 +75,12 @@ class Table:
     #: The last row when the file ends in the middle of it (no line break after it): an export
     #: cut short. ``rows`` does not yield it; it is set once ``rows`` is exhausted.
     cut_row: tuple[int, list[str]] | None = None
+    #: CSV files that end with a line break: given how many rows were taken from ``rows``, the
+    #: csv reader behind it and the line its last row ended on, for a caller that reads the
+    #: remaining rows itself (``rows`` is then left as is); None when it cannot (yet) be done.
+    #: Such a caller skips blank rows and turns ``csv.Error`` into :class:`CrmError` as ``rows``
+    #: does.
+    rest_reader: Callable[[int], tuple[Any, int] | None] | None = None
 
 
 _BOMS = (
@@ -386,6 +392,10 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
         has_bad,
     )
     table.rows = all_rows() if ends_with_line_break else all_but_a_cut_last_row()
+    if ends_with_line_break:
+        # Once ``rest`` is taken, ``rows`` reads one row at a time, so ``line_num`` is the
+        # line of the last row it gave.
+        table.rest_reader = lambda taken: (reader, reader.line_num) if taken >= len(rest) else None
     yield table
 
 
