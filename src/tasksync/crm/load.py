@@ -468,6 +468,11 @@ def _stream(
             has_owner="owner" in mapping.columns and reps is not None,
             check_accounts=accounts is not None and "account_id" in mapping.columns,
             records=add is not None,
+            timestamped={
+                c.field
+                for c in plan_cols
+                if c.index in date_cols and any(len(r[c.index]) > 10 for _, r in ahead if c.index < len(r))
+            },
             amount_prefixes={
                 c.field: p
                 for c in plan_cols
@@ -579,6 +584,7 @@ class _Shape:
     check_accounts: bool  # accounts are checked against the accounts export
     records: bool  # build records (``add``) rather than yield dicts
     amount_prefixes: dict[str, str] = field(default_factory=dict)  # amount field -> usual prefix
+    timestamped: set[str] = field(default_factory=set)  # date fields with times in the look-ahead
 
 
 def _identifier(name: str) -> str:
@@ -697,7 +703,7 @@ def _compile_reader(
         else:  # a field built from several columns: their non-empty cells joined with a space
             parts = "".join(f"cells[{c}].strip(), " for c in cols)
             fetch = [f"raw = ' '.join([x for x in ({parts}) if x])"]
-        if cache is not None and kind_of[k] == "date":
+        if cache is not None and kind_of[k] == "date" and name in shape.timestamped:
             # 2024-01-05 10:42 and 2024-01-05T10:42:00Z are cached under their date part.
             fetch += ["if len(raw) > 10 and raw[10] in ' T' and raw[4] == '-' and raw[7] == '-':", "    raw = raw[:10]"]
         field = [f"{f} = raw.strip()", f"if {f}:", *("    " + x for x in typed), "else:", *("    " + x for x in empty)]
