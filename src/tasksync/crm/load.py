@@ -799,30 +799,34 @@ def _compile_reader(
         else:
             body += ["f_id = f'{file_name}:{line}'"]
         have.add("id")
+    refs: list[str] = []  # rows naming an owner, an account: all used rows but those naming none
     if shape.has_owner and "owner" in mapped:
         body += [
-            "if f_owner is not None:",
-            "    owner_refs += 1",
-            "    if f_owner.__class__ is Unknown:",
-            "        unknown_owners[f_owner] += 1",
-            "        if f_owner not in first_owner_line:",
-            "            first_owner_line[f_owner] = line",
-            "        f_owner = None",
+            "if f_owner is None:",  # rows naming an owner are counted as the others
+            "    no_owner += 1",
+            "elif f_owner.__class__ is Unknown:",
+            "    unknown_owners[f_owner] += 1",
+            "    if f_owner not in first_owner_line:",
+            "        first_owner_line[f_owner] = line",
+            "    f_owner = None",
         ]
+        refs.append("owner_refs = used - no_owner")
     if shape.check_accounts and "account_id" in mapped:
         body += [
-            "if f_account_id is not None:",
-            "    account_refs += 1",
-            "    if f_account_id not in account_ids:",
-            "        unknown_accounts[f_account_id] += 1",
-            "        if f_account_id not in first_account_line:",
-            "            first_account_line[f_account_id] = line",
+            "if f_account_id is None:",
+            "    no_account += 1",
+            "elif f_account_id not in account_ids:",
+            "    unknown_accounts[f_account_id] += 1",
+            "    if f_account_id not in first_account_line:",
+            "        first_account_line[f_account_id] = line",
         ]
+        refs.append("account_refs = used - no_account")
     body += _emit_record(kind, have, env) if shape.records else _emit_values(kind, mapped, have)
-    counts = "total, bad, skipped, footers, owner_refs, account_refs"
+    counts = "total, bad, skipped, footers, owner_refs, account_refs, no_owner, no_account"
     start = f"    {counts.replace(', ', ' = ')} = 0"
     end = [
         "    used = total - bad - skipped  # every other row became a record",
+        *("    " + x for x in refs),
         "    return total, bad, used, skipped, footers, owner_refs, account_refs",
     ]
     src = ["def read(rows):", start, "    for line, cells in rows:", "        total += 1"]
