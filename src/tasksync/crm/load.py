@@ -710,16 +710,18 @@ def _compile_reader(
         if cache is not None:
             field = [f"{f} = cache_{k}.get(raw)", f"if {f} is None:", *("    " + x for x in field)]
         body += fetch + field
-    body += [
-        "if not ok:",
-        f"    if {shape.footers} and is_footer(cells):",
-        "        del problems[mark:]",
-        "        total -= 1",
-        "        footers += 1",
-        "    else:",
-        "        bad += 1",
-        "    continue",
-    ]
+    body += ["if not ok:"]
+    if shape.footers:  # a report's footer or total line is not a row (its problems go)
+        body += [
+            "    if is_footer(cells):",
+            "        del problems[mark:]",
+            "        total -= 1",
+            "        footers += 1",
+        ]
+        body += ["    else:", "        bad += 1"]
+    else:
+        body += ["    bad += 1"]
+    body += ["    continue"]
     have = set(mapped)
 
     def val(name: str) -> str:
