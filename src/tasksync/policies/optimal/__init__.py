@@ -41,7 +41,7 @@ from tasksync.policies.book import Book
 from tasksync.policies.explain import Tables
 from tasksync.policies.optimal.explain import explain, feasibility_notes, outside_notes
 from tasksync.policies.optimal.model import Model, Scorer, build_model
-from tasksync.policies.optimal.solve import Limits, solve_model
+from tasksync.policies.optimal.solve import Limits, Outcome, solve_model
 from tasksync.policies.scoring import WinModel, prioritise, tier_notes
 from tasksync.policies.workload import count_band, movable, value_band, workload_stats
 from tasksync.settings import PolicySettings
@@ -127,14 +127,9 @@ class OptimalPolicy:
     def divide_one(
         self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions, mean: float | None = None
     ) -> tuple[Model, np.ndarray]:
-        t1 = time.perf_counter()
-        m = build_model(book, p, wm, self.exact, mean)
-        self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
+        m, res = self.solve_passes(book, p, wm, mean)
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(feasibility_notes(m, names))
-        t1 = time.perf_counter()
-        res = solve_model(m, self.limits(p))
-        self.info.phases["solve"] = self.info.phases.get("solve", 0.0) + time.perf_counter() - t1
         out.notes.extend(res.notes)
         self.info.method, self.info.status = res.method, res.status
         self.info.variables += res.variables
@@ -144,17 +139,47 @@ class OptimalPolicy:
         self.info.objective += m.objective(choice)
         return m, choice
 
+    def solve_passes(
+        self, book: Book, p: PolicySettings, wm: WinModel, mean: float | None, passes: int = 3
+    ) -> tuple[Model, Outcome]:
+        """Solve; while the division leaves a rep outside a band and some groups were held (nothing
+        asked them to move today), solve again with every group free: the division may have pushed
+        a rep out of a band that only trades with held groups can mend. Without this a second run,
+        seeing that rep out of band, would move cards: the plan would not settle."""
+        unhold: frozenset[int] = frozenset()
+        best: tuple[Model, Outcome] | None = None
+        for _ in range(passes):
+            t1 = time.perf_counter()
+            m = build_model(book, p, wm, self.exact, mean, unhold)
+            self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
+            t1 = time.perf_counter()
+            res = solve_model(m, self.limits(p))
+            self.info.phases["solve"] = self.info.phases.get("solve", 0.0) + time.perf_counter() - t1
+            if best is None or m.objective(res.choice) >= best[0].objective(best[1].choice) - 1e-9:
+                best = (m, res)
+            n, _, e = m.loads_for(res.choice)
+            out = (m.count_violation(n) > 1e-6) | (m.value_violation(e) > 1e-6 * max(float(e.mean()), 1.0))
+            held = {int(c[0]) for c, h in zip(m.cand, m.held, strict=True) if h}
+            more = frozenset(held) - unhold if out.any() else frozenset()
+            if not more or res.method == "greedy-fallback":
+                break
+            unhold |= more
+        assert best is not None
+        return best
+
     def stay_if_close(self, m: Model, choice: np.ndarray) -> np.ndarray:
-        """Keep today's owner for every whole, owned group when that division fits every capacity
-        and its objective (band penalties included) is within ``stay_tolerance`` of the new one's:
-        LP-and-fix is near-optimal, not exact, and a re-run must not reshuffle cards for a gain
-        below the solver's own tolerance (nor between divisions that are equally good)."""
+        """Keep today's owner for every whole, owned group when that division is no further over a
+        capacity than the new one and its objective (band penalties included) is within
+        ``stay_tolerance`` of the new one's: LP-and-fix is near-optimal, not exact, and a re-run
+        must not reshuffle cards for a gain below the solver's own tolerance (nor between divisions
+        that are equally good)."""
         stay = choice.copy()
         for gi, g in enumerate(m.groups):
             o = int(m.owner[gi])
             if o >= 0 and all(i.owner == g.owner for i in g.items) and m.is_candidate(gi, o):
                 stay[gi] = o
-        if np.array_equal(stay, choice) or not m.within_capacity(stay):
+        (n_stay, v_stay), (n_new, v_new) = m.excess(stay), m.excess(choice)
+        if np.array_equal(stay, choice) or n_stay > n_new or v_stay > v_new + 1e-6:
             return choice
         new, old = m.objective(choice), m.objective(stay)
         return stay if old >= new - self.stay_tolerance * abs(new) else choice

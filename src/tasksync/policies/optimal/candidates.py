@@ -26,13 +26,13 @@ def choose_candidates(
     item_move: np.ndarray,
     exact: bool,
     p: PolicySettings,
-    candidates: int | None = None,
+    unhold: frozenset[int] = frozenset(),
 ) -> float:
     """Fill ``m.cand``, ``m.score``, ``m.ev``, ``m.move`` and ``m.held``; returns the span of net
     scores (the scale the band penalties must exceed)."""
     n_g, n_r = len(m.groups), len(m.reps)
     full = exact or n_g * n_r <= FULL_MODEL
-    k = n_r if full else max(2, min(n_r, candidates or p.candidate_reps))
+    k = n_r if full else max(2, min(n_r, p.candidate_reps))
     over, under, above_mean = over_under(m)
     under_idx = np.flatnonzero(under)[: max(2, k // 3)]
     ridx = {r: i for i, r in enumerate(m.reps)}
@@ -61,7 +61,7 @@ def choose_candidates(
         held = False
         if pin_idx[g] < 0 and o >= 0 and o in cand.tolist():
             whole = all(i.owner == m.groups[g].owner for i in m.groups[g].items)
-            must = not whole or bool(over[o]) or (under_idx.size > 0 and bool(above_mean[o]))
+            must = not whole or o in unhold or bool(over[o]) or (under_idx.size > 0 and bool(above_mean[o]))
             at_o = float(net[np.searchsorted(cand, o)])
             gain = bool(net.max() > at_o + EPS)
             if not must and (p.rebalance_only or not gain):

@@ -157,13 +157,11 @@ class Model:
             val - self.band_penalty * self.count_violation(n).sum() - self.value_penalty * self.value_violation(e).sum()
         )
 
-    def within_capacity(self, choice: np.ndarray) -> bool:
-        """No rep above a capacity under ``choice`` beyond what it holds if nothing moves."""
+    def excess(self, choice: np.ndarray) -> tuple[float, float]:
+        """Cards and pipeline above the reps' capacities under ``choice``."""
         n, v, _ = self.loads_for(choice)
-        n0, v0, _ = self.stay_loads()
-        over_n = (n > self.cap) & (n > n0)
-        over_v = ~np.asarray(self.vfits(v, np.arange(len(self.reps))), dtype=bool) & (v > v0 + 1e-6)
-        return not (over_n.any() or over_v.any())
+        over_v = np.where(np.asarray(self.vfits(v, np.arange(len(self.reps))), dtype=bool), 0.0, v - self.vcap)
+        return float(np.maximum(n - self.cap, 0.0).sum()), float(over_v.sum())
 
     def feasible(self, choice: np.ndarray, tol: float = 1e-6) -> bool:
         """Every rep within both bands and both capacities under ``choice``."""
@@ -297,10 +295,16 @@ def _cut(book: Book, p: PolicySettings, wm: WinModel) -> _Parts:
 
 
 def build_model(
-    book: Book, p: PolicySettings, wm: WinModel, exact: bool, mean: float | None = None, candidates: int | None = None
+    book: Book,
+    p: PolicySettings,
+    wm: WinModel,
+    exact: bool,
+    mean: float | None = None,
+    unhold: frozenset[int] = frozenset(),
 ) -> Model:
     """The model of ``book``: every group with every rep on small books (or ``exact``), pruned
-    candidates on big ones. ``mean`` (a block of a big book) is the whole team's mean."""
+    candidates on big ones. ``mean`` (a block of a big book) is the whole team's mean; the groups
+    of the reps (indexes) in ``unhold`` may move even when today nothing asks them to."""
     parts = _cut(book, p, wm)
     n_r, n_g = len(parts.reps), len(parts.groups)
     scorer = Scorer(parts.items, parts.reps, wm, p)
@@ -331,7 +335,7 @@ def build_model(
     _own_loads(m, st, len(parts.items), item_owner, scorer, base_ev, wm, parts)
     from tasksync.policies.optimal.candidates import choose_candidates
 
-    span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, candidates)
+    span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold)
     ev_all = np.concatenate(m.ev) if m.ev else np.zeros(0)
     ev_g = np.array([float(e.mean()) for e in m.ev]) if m.ev else np.zeros(0)
     pos = ev_g[ev_g > 0]

@@ -97,9 +97,7 @@ def build_programme(
     mv_arr = np.array(movers, dtype=np.int64)
     mg = mv_arr[gi_arr]
     n_m = len(movers)
-    best = np.array(
-        [float(np.abs(m.score[g]).max()) + m.value_penalty * float(np.abs(m.ev[g]).max()) for g in movers]
-    )
+    best = np.array([float(np.abs(m.score[g]).max()) + m.value_penalty * float(np.abs(m.ev[g]).max()) for g in movers])
     var = _Vars()
     x = var.add(-net, np.ones(len(net)))
     u = var.add(10.0 * (best + m.band_penalty * m.count[mv_arr] + 1.0), np.ones(n_m))

@@ -10,7 +10,7 @@ import numpy as np
 
 from tasksync.policies.optimal.model import EPS, Loads, Model
 
-__all__ = ["greedy", "improve", "prices", "repair", "shed", "take"]
+__all__ = ["greedy", "improve", "prices", "repair", "shed", "swap", "take"]
 
 
 def take(
@@ -263,3 +263,68 @@ def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, 
             if gain > EPS and (best is None or (gain, -g, -to) > (best[0], -best[1], -best[3])):
                 best = (gain, g, frm, to)
     return None if best is None else (best[1], best[2], best[3])
+
+
+def swap(m: Model, choice: np.ndarray, rounds: int = 60, budget: int = 200_000) -> int:
+    """Pair swaps (group ``g`` of rep ``r`` for group ``h`` of rep ``t``) that lower the value band's
+    penalty plus value lost while keeping both reps' open cards within the count band and
+    capacity: what single moves cannot do when every rep is at the edge of the count band.
+    A fixed budget of pairs examined; returns swaps made."""
+    if not m.value_band or m.value_penalty <= 0:
+        return 0
+    loads = m.loads_for(choice)
+    e = loads[2]
+    made = 0
+    for _ in range(rounds):
+        mean = float(e.mean())
+        lo, hi = mean * (1 - m.value_band), mean * (1 + m.value_band)
+        bad = [int(r) for r in np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))]
+        best: tuple[float, int, int, int, int] | None = None
+        seen = 0
+        for r in bad:
+            mine = [g for g in range(len(m.groups)) if int(choice[g]) == r and not m.held[g]]
+            for g in mine:
+                for t in m.cand[g].tolist():
+                    if t == r or (e[r] > hi and e[t] > mean) or (e[r] < lo and e[t] < mean):
+                        continue
+                    for h in range(len(m.groups)):
+                        if int(choice[h]) != t or m.held[h] or not m.is_candidate(h, r):
+                            continue
+                        seen += 1
+                        gain = _swap_gain(m, loads, g, r, h, t, lo, hi)
+                        if gain > EPS and (best is None or gain > best[0]):
+                            best = (gain, g, r, h, t)
+                    if seen > budget:
+                        break
+        if best is None:
+            break
+        _, g, r, h, t = best
+        for grp, frm, to in ((g, r, t), (h, t, r)):
+            m.add(loads, grp, frm, -1.0)
+            m.add(loads, grp, to)
+            choice[grp] = to
+        made += 1
+    return made
+
+
+def _swap_gain(m: Model, loads: Loads, g: int, r: int, h: int, t: int, lo: float, hi: float) -> float:
+    n, v, e = loads
+    dn = float(m.count[g] - m.count[h])
+    if n[t] + dn > m.cap[t] or n[r] - dn > m.cap[r]:
+        return -math.inf
+    if not m.vfits(float(v[t] + m.value_[g] - m.value_[h]), t) or not m.vfits(
+        float(v[r] - m.value_[g] + m.value_[h]), r
+    ):
+        return -math.inf
+    er = e[r] - m.ev[g][m.pos(g, r)] + m.ev[h][m.pos(h, r)]
+    et = e[t] - m.ev[h][m.pos(h, t)] + m.ev[g][m.pos(g, t)]
+    drop = m.value_penalty * (_viol(e[r], lo, hi) + _viol(e[t], lo, hi) - _viol(er, lo, hi) - _viol(et, lo, hi))
+    drop += m.band_penalty * (
+        _viol(n[r], m.lower, m.upper)
+        + _viol(n[t], m.lower, m.upper)
+        - _viol(n[r] - dn, m.lower, m.upper)
+        - _viol(n[t] + dn, m.lower, m.upper)
+    )
+    if drop <= 1e-9:
+        return -math.inf
+    return drop + m.net(g, t) + m.net(h, r) - m.net(g, r) - m.net(h, t)

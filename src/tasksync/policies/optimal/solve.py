@@ -22,7 +22,7 @@ from scipy.optimize import OptimizeResult, milp
 
 from tasksync.policies.optimal.model import Model
 from tasksync.policies.optimal.programme import Programme, build_programme
-from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, take
+from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, swap, take
 
 __all__ = ["LP_MAX", "Limits", "Outcome", "solve_model"]
 
@@ -123,6 +123,8 @@ def solve_model(m: Model, limits: Limits) -> Outcome:
             return _fallback(m, movers, choice, res, limits)
     if repair(m, choice):
         method += "+repair"
+    if swap(m, choice):
+        method += "+swap"
     return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c))
 
 
