@@ -58,13 +58,9 @@ def measure(fake: FakeAsana, name: str, changes: int, fn: Callable[[], object]) 
 
 
 def connector(fake: FakeAsana, demo: DemoIds, rpm: int) -> AsanaConnector:
-    settings = Settings(
-        connector="asana", asana=AsanaSettings(project=demo.project, api_url=fake.url)
-    )
+    settings = Settings(connector="asana", asana=AsanaSettings(project=demo.project, api_url=fake.url))
     settings.secrets = Secrets(asana_token=SecretStr(fake.token))
-    return AsanaConnector(
-        settings, limiter=SlidingWindowLimiter(rpm, 60.0 / fake.time_scale), backoff=0.05
-    )
+    return AsanaConnector(settings, limiter=SlidingWindowLimiter(rpm, 60.0 / fake.time_scale), backoff=0.05)
 
 
 def naive_update(fake: FakeAsana, rpm: int, writes: list[TaskWrite]) -> None:
@@ -175,16 +171,11 @@ def main() -> None:
         f"\nAsana connector benchmark: {args.tasks} tasks, {args.users} users, "
         f"budget {args.rpm}/min, fake clock x{args.scale:g}"
     )
-    header = (
-        f"{'scenario':44} {'requests':>8} {'429s':>5} {'fake s':>8} {'floor s':>8} {'ratio':>6}"
-    )
+    header = f"{'scenario':44} {'requests':>8} {'429s':>5} {'fake s':>8} {'floor s':>8} {'ratio':>6}"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(
-            f"{r.scenario:44} {r.requests:8d} {r.limited:5d} {r.seconds:8.1f} {r.floor:8.1f} "
-            f"{r.ratio:6.2f}"
-        )
+        print(f"{r.scenario:44} {r.requests:8d} {r.limited:5d} {r.seconds:8.1f} {r.floor:8.1f} {r.ratio:6.2f}")
     print(
         f"(floor = requests ÷ budget; each scenario starts with a full window; "
         f"real time {time.monotonic() - real_start:.1f} s)"

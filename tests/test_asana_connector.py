@@ -49,9 +49,7 @@ def make_settings(fake: FakeAsana, project: str, **link: Any) -> Settings:
     return s
 
 
-def make_connector(
-    fake: FakeAsana, demo: DemoIds, *, rpm: int = 10_000, **kw: Any
-) -> AsanaConnector:
+def make_connector(fake: FakeAsana, demo: DemoIds, *, rpm: int = 10_000, **kw: Any) -> AsanaConnector:
     kw.setdefault("backoff", 0.01)
     kw.setdefault("timeout", 5.0)
     return AsanaConnector(
@@ -98,9 +96,7 @@ class TestAsanaContract(ConnectorContract):
                 custom_values={prio: options[i % 3], crm: f"D-{i}"},
             )
         fake.add_task(project, stages[0], "Archived deal", completed=True)
-        conn = AsanaConnector(
-            make_settings(fake, project), limiter=SlidingWindowLimiter(10_000, 1.0), backoff=0.01
-        )
+        conn = AsanaConnector(make_settings(fake, project), limiter=SlidingWindowLimiter(10_000, 1.0), backoff=0.01)
         yield conn
         conn.close()
 
@@ -109,16 +105,12 @@ class TestAsanaContract(ConnectorContract):
 def test_read_maps_project_and_costs_one_request_per_100_tasks(fake: FakeAsana) -> None:
     demo = fake.seed_demo(tasks=250, users=12)
     done = fake.add_task(demo.project, demo.sections[0], "Closed deal", completed=True)
-    marked = fake.add_task(
-        demo.project, demo.sections[1], "Marked", notes=f"hello {marker_for('CRM-9')}"
-    )
+    marked = fake.add_task(demo.project, demo.sections[1], "Marked", notes=f"hello {marker_for('CRM-9')}")
     conn = make_connector(fake, demo)
     assert isinstance(conn, Connector)
     snap = conn.read()
 
-    assert (
-        fake.count() == math.ceil(251 / 100) + 4
-    )  # tasks pages + project, sections, fields, users
+    assert fake.count() == math.ceil(251 / 100) + 4  # tasks pages + project, sections, fields, users
     assert len(fake.requests("GET", f"/projects/{demo.project}/tasks")) == 3
     for r in fake.requests("GET", f"/projects/{demo.project}/tasks"):
         assert r.query["limit"] == "100"
@@ -236,9 +228,7 @@ def test_write_result_names_the_task_on_a_permanent_failure(fake: FakeAsana) -> 
             ]
         )
     }
-    assert not results[demo.tasks[0]].ok and "'Account 0001'" in (
-        results[demo.tasks[0]].error or ""
-    )
+    assert not results[demo.tasks[0]].ok and "'Account 0001'" in (results[demo.tasks[0]].error or "")
     assert "P9" in (results[demo.tasks[0]].error or "")
     assert not results["999"].ok and "task 999" in (results["999"].error or "")
     assert not results["999"].retriable
@@ -281,9 +271,7 @@ def test_without_client_limiter_429s_are_honoured_and_writes_land(fake: FakeAsan
     demo = fake.seed_demo(tasks=150, users=3)
     fake.requests_per_minute = 6  # 15 batch requests at 6 per (scaled) minute
     conn = make_connector(fake, demo, rpm=10_000, max_attempts=10)
-    results = list(
-        conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[2],)}) for t in demo.tasks])
-    )
+    results = list(conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[2],)}) for t in demo.tasks]))
     assert all(r.ok for r in results)
     assert [r for r in fake.requests() if r.status == 429]
     assert all(fake.tasks[t].assignee == demo.users[2] for t in demo.tasks)
@@ -294,9 +282,7 @@ def test_concurrent_writes_stay_under_asanas_cap(fake: FakeAsana) -> None:
     fake.max_concurrent_writes = 2
     fake.slow_rate, fake.slow_seconds = 1.0, 0.02  # every answer takes a while
     conn = make_connector(fake, demo, write_concurrency=2)
-    results = list(
-        conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[1],)}) for t in demo.tasks])
-    )
+    results = list(conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[1],)}) for t in demo.tasks]))
     fake.slow_rate = 0.0
     assert all(r.ok for r in results)
     assert fake.count("POST", "/batch") == 20 and fake.max_inflight == 2
@@ -335,10 +321,7 @@ def test_injected_faults_every_change_and_create_lands_exactly_once(fake: FakeAs
         for i, t in enumerate(demo.tasks)
     ]
     results = list(conn.write(writes))
-    creates = [
-        NewTask(key=f"DEAL-{i}", title=f"Deal {i}", stage_id=demo.sections[0], priority="P2")
-        for i in range(30)
-    ]
+    creates = [NewTask(key=f"DEAL-{i}", title=f"Deal {i}", stage_id=demo.sections[0], priority="P2") for i in range(30)]
     created = list(conn.create(creates))
     faults = [r for r in fake.requests() if r.fault]
     for name in ("error_rate", "error_after_rate", "drop_rate", "slow_rate", "action_error_rate"):
@@ -351,9 +334,7 @@ def test_injected_faults_every_change_and_create_lands_exactly_once(fake: FakeAs
         assert task.assignee == demo.users[i % 5]
         assert task.memberships == [(demo.project, demo.sections[(i + 1) % 4])]
         assert task.custom_values[demo.priority_field] == demo.priority_options["P3"]
-    assert all(r.ok for r in created) and sorted(r.key or "" for r in created) == sorted(
-        n.key for n in creates
-    )
+    assert all(r.ok for r in created) and sorted(r.key or "" for r in created) == sorted(n.key for n in creates)
     by_key = [t.external["gid"] for t in fake.tasks.values() if t.external]
     assert sorted(by_key) == sorted(n.key for n in creates)  # one task per key, no duplicates
     assert {r.task_id for r in created} == {fake.external_index[n.key] for n in creates}
@@ -375,9 +356,7 @@ def test_create_retried_after_a_lost_answer_finds_the_first_task(fake: FakeAsana
         for i in range(3)
     ]
     # The create batch is carried out but its answer is lost.
-    fake.fail_next(
-        1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake)
-    )
+    fake.fail_next(1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake))
     results = list(conn.create(new))
     assert all(r.ok for r in results)
     assert len(fake.tasks) == 5
@@ -405,18 +384,14 @@ def test_create_with_a_personal_token_falls_back_to_markers(fake: FakeAsana) -> 
     assert conn.find_created("P-0") is None  # the external lookup is refused: markers only
     new = [NewTask(key=f"P-{i}", title=f"Lead {i}", stage_id=demo.sections[0]) for i in range(4)]
     fake.clear_log()
-    fake.fail_next(
-        1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake)
-    )
+    fake.fail_next(1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake))
     results = list(conn.create(new))
     assert all(r.ok for r in results) and len(results) == 4
     created = [t for t in fake.tasks.values() if "[tasksync:P-" in t.notes]
     assert len(created) == 4 and all(t.external is None for t in created)
     assert {r.task_id for r in results} == {t.gid for t in created}
     # The answer was lost: the retry scanned recently modified tasks instead of re-creating.
-    assert (
-        fake.requests("GET", "/tasks") and fake.requests("GET", "/tasks")[0].query["modified_since"]
-    )
+    assert fake.requests("GET", "/tasks") and fake.requests("GET", "/tasks")[0].query["modified_since"]
     # A new process that has not read the project scans it once for markers.
     fresh = make_connector(fake, demo)
     fake.clear_log()
@@ -526,18 +501,14 @@ def test_fake_answers_errors_in_asanas_shapes() -> None:
         r = requests.get(f"{fake.url}/users", timeout=5)
         assert r.status_code == 401
         actions = [{"relative_path": f"/tasks/{demo.tasks[0]}", "method": "get"}] * 11
-        r = requests.post(
-            f"{fake.url}/batch", json={"data": {"actions": actions}}, headers=auth, timeout=5
-        )
+        r = requests.post(f"{fake.url}/batch", json={"data": {"actions": actions}}, headers=auth, timeout=5)
         assert r.status_code == 400
         r = requests.get(f"{fake.url}/users", headers=auth, timeout=5)  # 3rd for this token
         assert r.status_code == 429 and float(r.headers["Retry-After"]) >= 1
         fake.requests_per_minute = None
         r = requests.get(f"{fake.url}/events?resource={demo.project}", headers=auth, timeout=5)
         assert r.status_code == 412 and r.json()["sync"]
-        r = requests.get(
-            f"{fake.url}/projects/{demo.project}/tasks?limit=2&offset=forged", headers=auth
-        )
+        r = requests.get(f"{fake.url}/projects/{demo.project}/tasks?limit=2&offset=forged", headers=auth)
         assert r.status_code == 400
         fake.fail_next(1, Fault("status", 503))
         r = requests.get(f"{fake.url}/users", headers=auth, timeout=5)
@@ -711,9 +682,7 @@ def test_every_request_the_connector_sends_exists_in_the_asana_spec(fake: FakeAs
     fake.oauth = False
     pat = make_connector(fake, demo)
     pat.find_created("S-0")
-    fake.fail_next(
-        1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake)
-    )
+    fake.fail_next(1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake))
     list(pat.create([NewTask(key="S-9", title="t", stage_id=demo.sections[0])]))
 
     seen_ops: set[str] = set()

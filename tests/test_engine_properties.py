@@ -7,6 +7,8 @@ import contextlib
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,3 +185,24 @@ def test_an_applied_plan_settles(tmp_path: Path, data: st.DataObject) -> None:
         again = ws.plan().plan
         note(f"third plan: {again.notes}")
         assert again.changes == [] and again.creates == []
+
+
+def test_same_plan_under_cpu_contention(tmp_path: Path) -> None:
+    """Nothing that shapes the plan depends on the clock: a plan computed while two busy processes
+    compete for the CPU is the plan computed on a quiet machine, change for change."""
+    config = fresh(tmp_path / "c")
+
+    def changes() -> list[tuple[str, str, object, str, str]]:
+        with workspace(config) as ws:
+            plan = ws.plan(save=False).plan
+        return [(c.task_id, c.field.value, c.after, c.reason, c.reason_kind) for c in plan.changes]
+
+    quiet = changes()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        loaded = changes()
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    assert quiet and loaded == quiet

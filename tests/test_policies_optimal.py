@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -447,3 +448,54 @@ def test_keep_current_owner_false_drops_the_move_cost() -> None:
     free = OptimalPolicy()
     free.decide(book, settings(band=0.3, keep_current_owner=False))
     assert free.info.moved > keep.info.moved
+
+
+def test_account_unity_is_a_choice() -> None:
+    """Account ``shared`` is split between A and B. Kept together (the default) it is united and
+    the move says so; card by card, nothing forces a move and no owned card moves."""
+    reps = [Rep("a", "A"), Rep("b", "B"), Rep("c", "C")]
+    tasks = [("s1", "shared", "a", False), ("s2", "shared", "a", False), ("s3", "shared", "b", False)]
+    tasks += [("a0", "aa0", "a", False)]
+    tasks += [(f"b{k}", f"bb{k}", "b", False) for k in range(3)]
+    tasks += [(f"c{k}", f"cc{k}", "c", False) for k in range(4)]
+    book = make_book(reps, tasks)  # 11 cards: the ±30% band is 3..4 cards either way
+    together = OptimalPolicy().decide(book, settings(band=0.3))
+    owners = owners_of(book, together)
+    assert owners["s1"] == owners["s2"] == owners["s3"]
+    moved = [i.key for i in book.items if owners[i.key] != i.owner]
+    assert moved == ["s3"]
+    reason = together.by_key["s3"].reason
+    assert isinstance(reason, Reason) and reason.kind is ReasonKind.ACCOUNT_TOGETHER
+    assert together.moved == {"account kept together": 1}
+    assert "owned cards moved: 1 of 11 (account kept together 1)" in together.notes
+    apart = OptimalPolicy().decide(book, settings(band=0.3, keep_accounts_together=False))
+    assert all(owners_of(book, apart)[i.key] == i.owner for i in book.items)
+    assert "owned cards moved: 0 of 11" in apart.notes
+
+
+def test_a_card_moved_by_hand_does_not_pull_its_account() -> None:
+    """A person gave one card of A's account to B: that card is locked with B; the rest of the
+    account stays with A (no "better fit" chain pulling it to B)."""
+    reps = [Rep("a", "A"), Rep("b", "B")]
+    tasks = [("x1", "acc", "a", False), ("x2", "acc", "a", False), ("x3", "acc", "b", True)]
+    tasks += [(f"b{k}", f"bb{k}", "b", False) for k in range(2)]
+    book = make_book(reps, tasks)
+    book.items = [replace(i, pinned=False) for i in book.items]  # locked by a person's edit, not pinned
+    dec = OptimalPolicy().decide(book, settings(band=0.5))
+    owners = owners_of(book, dec)
+    assert owners["x1"] == owners["x2"] == "a" and owners["x3"] == "b"
+    pinned = make_book(reps, tasks)  # the same card pinned by label holds its account with B
+    assert owners_of(pinned, OptimalPolicy().decide(pinned, settings(band=0.5)))["x1"] == "b"
+
+
+def test_the_time_limit_is_a_safety_net_that_says_so() -> None:
+    """When the solver is stopped by ``time_limit`` the division is the deterministic greedy one and
+    the notes say it stopped at the time limit, never that a band is not reachable."""
+    book = synthetic_book(2000, 40, seed=3)
+    pol = OptimalPolicy()
+    dec = pol.decide(book, settings(time_limit=1e-9))
+    assert pol.info.method == "greedy-fallback"
+    assert any(n.startswith("stopped at the time limit") or "stopped at the time limit" in n for n in dec.notes)
+    assert not any("reachable" in n for n in dec.notes)
+    again = OptimalPolicy().decide(book, settings(time_limit=1e-9))
+    assert owners_of(book, again) == owners_of(book, dec)

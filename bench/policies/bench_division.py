@@ -99,7 +99,8 @@ def exact_gap(book: Book, rules: Rules, ours: dict[str, str | None], greedy: dic
     """Gap to the exact MILP's best solution, to its proven bound, and as a share of the
     improvement over greedy that the exact solution achieves."""
     exact = OptimalPolicy(exact=True)
-    best_owners = owners_of(book, exact.decide(book, rules))
+    limited = Rules(rules.policy.model_copy(update={"time_limit": 90.0}), rules.priority)
+    best_owners = owners_of(book, exact.decide(book, limited))
     bound = exact.info.bound
     best = exact.evaluate(book, rules, best_owners)
     mine = exact.evaluate(book, rules, ours)
