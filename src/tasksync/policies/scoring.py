@@ -191,7 +191,8 @@ def adjustment(item: WorkItem, settings: PrioritySettings, today: date) -> tuple
 
 
 def tier_notes(settings: PrioritySettings) -> list[str]:
-    """A warning when ``shares`` does not fit ``tiers`` (one share per tier but the last, sum ≤ 1)."""
+    """A warning when ``shares`` does not fit ``tiers`` (one share per tier but the last; a sum
+    above 1 is refused when the settings are loaded)."""
     tiers, shares = settings.tiers, settings.shares
     notes = []
     if len(shares) != max(len(tiers) - 1, 0):
@@ -204,8 +205,6 @@ def tier_notes(settings: PrioritySettings) -> list[str]:
                 else "the missing tiers get no cards but the last"
             )
         )
-    if sum(shares[: max(len(tiers) - 1, 0)]) > 1 + 1e-9:
-        notes.append(f"[priority] shares add up to {sum(shares):.2f} > 1: the last tiers get no cards")
     return notes
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -65,6 +65,17 @@ class SolveInfo:
     moved: int = 0  # cards whose owner changes
     bound: float | None = None  # exact mode: the solver's bound on the objective (≥ the optimum)
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
+
+
+def _owners(m: Model, choice: np.ndarray) -> dict[str, str]:
+    """Item key -> rep for the groups ``choice`` assigns."""
+    return {i.key: m.reps[int(r)] for g, r in zip(m.groups, choice.tolist(), strict=True) if r >= 0 for i in g.items}
+
+
+def replace_owners(book: Book, owners: Mapping[str, str]) -> Book:
+    """The book as a plan giving ``owners`` would leave it."""
+    items = [replace(i, owner=owners[i.key]) if i.key in owners else i for i in book.items]
+    return Book(book.reps, book.rep_member, items, book.crm, list(book.notes), book.today, book.policy)
 
 
 def fit_model(book: Book, p: PolicySettings) -> WinModel:
@@ -104,6 +115,8 @@ class OptimalPolicy:
             self.info.method = "none"
         else:
             models = self.divide(book, p, wm, out)
+            if len(models) == 1 and not self.exact:
+                models = self.settle(book, p, wm, models[0])
             decided = self.finish_division(book, p, wm, models, out)
         self.info.moved = sum(1 for i in book.items if decided.get(i.key) not in (None, i.owner))
         reasons = dict(out.by_key)
@@ -138,6 +151,32 @@ class OptimalPolicy:
         choice = res.choice if self.exact else self.stay_if_close(m, res.choice)
         self.info.objective += m.objective(choice)
         return m, choice
+
+    def settle(
+        self, book: Book, p: PolicySettings, wm: WinModel, first: tuple[Model, np.ndarray], rounds: int = 3
+    ) -> list[tuple[Model, np.ndarray]]:
+        """A division that a re-run after applying it leaves as it is: decide again on the book as
+        the plan would leave it, until nothing moves (all deterministic, so the next real run, on
+        that same book, computes the same). The reasons are then built against today's book."""
+        m, choice = first
+        owners = _owners(m, choice)
+        moved = False
+        for _ in range(rounds):
+            after = replace_owners(book, owners)
+            m2, choice2 = self.divide_one(after, p, wm, Decisions())
+            again = _owners(m2, choice2)
+            if all(owners.get(k) == o for k, o in again.items()):
+                break
+            owners.update(again)
+            moved = True
+        if not moved:
+            return [first]
+        final = build_model(book, p, wm, False, unhold=frozenset(range(len(m.reps))))
+        ridx = {r: i for i, r in enumerate(final.reps)}
+        pick = np.array([ridx.get(owners.get(g.items[0].key) or "", -1) for g in final.groups], dtype=np.int64)
+        ok = all(r < 0 or final.is_candidate(gi, int(r)) for gi, r in enumerate(pick.tolist()))
+        same = all(len({owners.get(i.key) for i in g.items}) == 1 for g in final.groups)
+        return [(final, pick)] if ok and same else [first]
 
     def solve_passes(
         self, book: Book, p: PolicySettings, wm: WinModel, mean: float | None, passes: int = 3

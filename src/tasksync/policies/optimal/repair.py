@@ -265,7 +265,7 @@ def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, 
     return None if best is None else (best[1], best[2], best[3])
 
 
-def swap(m: Model, choice: np.ndarray, rounds: int = 60, budget: int = 200_000) -> int:
+def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -> int:
     """Pair swaps (group ``g`` of rep ``r`` for group ``h`` of rep ``t``) that lower the value band's
     penalty plus value lost while keeping both reps' open cards within the count band and
     capacity: what single moves cannot do when every rep is at the edge of the count band.
@@ -281,14 +281,17 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 60, budget: int = 200_000) 
         bad = [int(r) for r in np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))]
         best: tuple[float, int, int, int, int] | None = None
         seen = 0
+        by_rep: dict[int, list[int]] = {}
+        for g in range(len(m.groups)):
+            if not m.held[g] and int(choice[g]) >= 0:
+                by_rep.setdefault(int(choice[g]), []).append(g)
         for r in bad:
-            mine = [g for g in range(len(m.groups)) if int(choice[g]) == r and not m.held[g]]
-            for g in mine:
+            for g in by_rep.get(r, []):
                 for t in m.cand[g].tolist():
                     if t == r or (e[r] > hi and e[t] > mean) or (e[r] < lo and e[t] < mean):
                         continue
-                    for h in range(len(m.groups)):
-                        if int(choice[h]) != t or m.held[h] or not m.is_candidate(h, r):
+                    for h in by_rep.get(t, []):
+                        if not m.is_candidate(h, r):
                             continue
                         seen += 1
                         gain = _swap_gain(m, loads, g, r, h, t, lo, hi)

@@ -125,6 +125,9 @@ def solve_model(m: Model, limits: Limits) -> Outcome:
         method += "+repair"
     if swap(m, choice):
         method += "+swap"
+    if improve(m, choice):  # single moves that raise the objective within both bands
+        method += "+improve"
+        swap(m, choice)
     return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c))
 
 
