@@ -35,6 +35,7 @@ __all__ = [
     "ServiceSettings",
     "Settings",
     "TrelloSettings",
+    "WriteSettings",
     "load_settings",
     "read_secrets",
 ]
@@ -260,6 +261,31 @@ class ServiceSettings(_Section):
     trello_callback_url: str | None = None  # the callbackURL the Trello webhook was registered with
 
 
+class WriteSettings(_Section):
+    """What tasksync writes besides owners and priorities."""
+
+    # one short comment per card whose owner changes or that is created (and on undo);
+    # unset: on for `tasksync serve`, off for `apply`
+    comment: bool | None = None
+
+
+class WebSettings(_Section):
+    """The review page, the Trello Power-Up and the webhook endpoints (``tasksync web``)."""
+
+    enabled: bool = False  # `tasksync serve` also serves the review page
+    host: str = "127.0.0.1"  # loopback unless configured; put a TLS reverse proxy in front
+    port: int = Field(default=8780, ge=0, le=65535)
+    public_url: str | None = None  # https://tasksync.example.com when behind a proxy (cookies get Secure)
+    admin_token_path: Path = Path(".tasksync/web-admin-token")  # generated once, mode 0600
+    powerup_api_key: str | None = None  # the Power-Up's Trello API key (public by Trello's design)
+    powerup_app_name: str = "tasksync"
+    powerup_script: str = "https://p.trellocdn.com/power-up.min.js"  # Trello's client library
+    request_timeout: float = Field(default=10.0, gt=0)  # seconds a client has to send a whole request
+    max_active: int = Field(default=64, ge=1)  # requests handled at once (webhooks, pages); /healthz apart
+    max_connections: int = Field(default=10000, ge=1)  # open connections before new requests get 503
+    backlog: int = Field(default=2048, ge=1)  # pending connections the kernel queues
+
+
 ENV_PREFIX = "TASKSYNC_"
 
 
@@ -350,6 +376,8 @@ class Settings(_Section):
     create: CreateSettings = Field(default_factory=CreateSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    write: WriteSettings = Field(default_factory=WriteSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     # CRM stage name -> board list/section name (for created cards and stage sync).
     stages: dict[str, str] = Field(default_factory=dict)
     # Explicit rep -> member mapping for reps not matched by email, username or name.
