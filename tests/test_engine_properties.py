@@ -3,16 +3,21 @@ and fake Asana are in test_engine_fakes.py.)"""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
 
 from tasksync.connectors.local import atomic_write_json
 from tasksync.examples import TODAY, generate
-from tasksync.model import Snapshot
+from tasksync.model import Field, Snapshot, TaskWrite
 from tasksync.settings import load_settings
 from tasksync.sync.workspace import Workspace
 
@@ -45,3 +50,89 @@ def test_atomic_write_leaves_the_old_file_when_serialising_fails(tmp_path: Path)
         atomic_write_json(path, {"cards": [object()]})
     assert json.loads(path.read_text(encoding="utf-8")) == {"lists": [], "cards": []}
     assert [p.name for p in tmp_path.iterdir()] == ["board.json"]  # no temp file left behind
+
+
+def _reshape_reps(crm: Path, data: st.DataObject) -> None:
+    """Random away reps, capacities by count and by value in the reps export."""
+    path = crm / "reps.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for k, row in enumerate(rows):
+        row["Available"] = "yes" if k == 0 or data.draw(st.integers(0, 5)) else "no"
+        row["Capacity"] = data.draw(st.sampled_from(["", row["Capacity"], "3", "8"]))
+        row["Capacity Value"] = data.draw(st.sampled_from(["", "", "150000", "400000"]))
+    note(str([(r["Available"], r["Capacity"], r["Capacity Value"]) for r in rows]))
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _pin_cards(config: Path, data: st.DataObject) -> None:
+    path = config.parent / "board.json"
+    board = json.loads(path.read_text(encoding="utf-8"))
+    pin = next(lb["id"] for lb in board["labels"] if lb["name"] == "pinned")
+    pinned = [c for c in board["cards"] if c["idMembers"] and data.draw(st.integers(0, 12)) == 0]
+    for card in pinned:
+        card["idLabels"] = [*card["idLabels"], pin]
+    note(f"pinned: {[c['name'] for c in pinned]}")
+    path.write_text(json.dumps(board), encoding="utf-8")
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_an_applied_plan_settles(tmp_path: Path, data: st.DataObject) -> None:
+    """After apply of any plan, plan is empty: every policy, both bands, accounts together or not,
+    owners kept or not, away reps, pins, capacity by count and by value, and after people's edits."""
+    config = fresh(tmp_path / "s")
+    _reshape_reps(config.parent / "crm", data)
+    _pin_cards(config, data)
+    base = load_settings(config)
+    policy = base.policy.model_copy(
+        update={
+            "name": data.draw(st.sampled_from(["optimal", "balanced", "round-robin"])),
+            "band": data.draw(st.sampled_from([0.0, 0.1, 0.3])),
+            "value_band": data.draw(st.sampled_from([0.0, 0.1, 0.2])),
+            "keep_accounts_together": data.draw(st.booleans()),
+            "keep_current_owner": data.draw(st.booleans()),
+            "min_gain": data.draw(st.sampled_from([0.0, 0.2, 1.0])),
+        }
+    )
+    note(str(policy))
+    s = base.model_copy(update={"policy": policy})
+    with Workspace(s, today=TODAY) as ws:
+        ws.plan()
+        ws.apply()
+        assert ws.plan().plan.changes == []
+        snap = ws.connector.read()
+        members = [m.id for m in snap.members]
+        linked = [t for t in snap.tasks if t.crm_ref]
+        edited = data.draw(st.lists(st.sampled_from(linked), max_size=5, unique_by=lambda t: t.id))
+        writes = [TaskWrite(t.id, {Field.ASSIGNEES: (data.draw(st.sampled_from(members)),)}) for t in edited]
+        list(ws.connector.write(writes))
+        note(f"second plan: {ws.plan().plan.notes}")
+        ws.apply()
+        again = ws.plan().plan
+        note(f"third plan: {again.notes}")
+        assert again.changes == [] and again.creates == []
+
+
+def test_same_plan_under_cpu_contention(tmp_path: Path) -> None:
+    """Nothing that shapes the plan depends on the clock: a plan computed while two busy processes
+    compete for the CPU is the plan computed on a quiet machine, change for change."""
+    config = fresh(tmp_path / "c")
+
+    def changes() -> list[tuple[str, str, object, str, str]]:
+        with workspace(config) as ws:
+            plan = ws.plan(save=False).plan
+        return [(c.task_id, c.field.value, c.after, c.reason, c.reason_kind) for c in plan.changes]
+
+    quiet = changes()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        loaded = changes()
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    assert quiet and loaded == quiet

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import date, timedelta
 from importlib.metadata import EntryPoint
 from typing import Any, ClassVar
@@ -12,10 +13,10 @@ import pytest
 import tasksync.policies as policies
 from tasksync.crm.records import Account, ClosedDeal, Deal
 from tasksync.errors import ConfigError
-from tasksync.policies import Book, Decision, Decisions, WorkItem, get_policy
+from tasksync.policies import Book, Decision, Decisions, Rules, WorkItem, get_policy
 from tasksync.policies.model_eval import backtest, synthetic_book
-from tasksync.policies.scoring import WinModel, assign_tiers
-from tasksync.settings import PrioritySettings, Settings
+from tasksync.policies.scoring import WinModel, assign_tiers, tier_notes
+from tasksync.settings import PrioritySettings
 
 TODAY = date(2026, 6, 1)
 
@@ -75,9 +76,9 @@ def _tiers_after_noise(hysteresis: float, seed: int) -> tuple[dict[str, str], di
     items = {f"k{n}": item(f"k{n}") for n in range(200)}
     scores = {k: rng.lognormvariate(8, 1) for k in items}
     ps = PrioritySettings(hysteresis=hysteresis)
-    first = assign_tiers(scores, {k: None for k in items}, items, ps, TODAY)
+    first = {k: t for k, (t, _) in assign_tiers(scores, {k: None for k in items}, items, ps, TODAY).items()}
     nudged = {k: v * (1 + rng.uniform(-0.01, 0.01)) for k, v in scores.items()}
-    second = assign_tiers(nudged, first, items, ps, TODAY)
+    second = {k: t for k, (t, _) in assign_tiers(nudged, first, items, ps, TODAY).items()}
     return first, second
 
 
@@ -89,17 +90,34 @@ def test_small_changes_do_not_reshuffle_tiers() -> None:
     assert any(a != b for a, b in (_tiers_after_noise(0.0, s) for s in range(5)))
 
 
-def test_tiers_configurable_and_due_date_raises() -> None:
+def test_tiers_configurable_and_due_date_raises_the_score() -> None:
     items = {f"k{n}": item(f"k{n}") for n in range(10)}
     items["k9"] = item("k9", due=TODAY + timedelta(days=3))
     scores = {k: float(n) for n, k in enumerate(items)}
     ps = PrioritySettings(tiers=["hot", "warm", "cold"], shares=[0.2, 0.3])
-    tiers = assign_tiers(scores, {}, items, ps, TODAY)
+    tiers = {k: t for k, (t, _) in assign_tiers(scores, {}, items, ps, TODAY).items()}
     assert set(tiers.values()) <= {"hot", "warm", "cold"}
     assert tiers["k0"] == "cold" and tiers["k8"] == "hot"
-    assert tiers["k9"] == "hot"  # top score anyway, cannot go higher
-    items["k1"] = item("k1", due=TODAY + timedelta(days=3))
-    assert assign_tiers(scores, {}, items, ps, TODAY)["k1"] == "warm"  # raised one step from cold
+    assert tiers["k9"] == "hot"  # top score anyway
+    items["k3"] = item("k3", due=TODAY + timedelta(days=3))
+    raised = assign_tiers(scores, {}, items, ps, TODAY)
+    assert raised["k3"] == ("warm", "due soon: closes in 3 days")  # 3 × 2 = 6 ranks among the warm
+    assert Counter(t for t, _ in raised.values()) == {"hot": 2, "warm": 3, "cold": 5}  # shares hold
+
+
+def test_tier_shares_hold_when_every_deal_is_stale() -> None:
+    """Real books: deals years old. Every card stale must not push every card down a tier."""
+    items = {f"k{n}": item(f"k{n}", created=TODAY - timedelta(days=412 + n)) for n in range(100)}
+    scores = {k: 1000.0 + n for n, k in enumerate(items)}
+    tiers = assign_tiers(scores, {}, items, PrioritySettings(), TODAY)
+    assert Counter(t for t, _ in tiers.values()) == {"P1": 10, "P2": 25, "P3": 35, "P4": 30}
+    assert tiers["k99"] == ("P1", "stale: 511 days open")  # the highest-value card stays on top
+
+
+def test_shares_that_do_not_fit_the_tiers_warn() -> None:
+    assert tier_notes(PrioritySettings()) == []
+    assert "2 value(s) for 4 tiers" in tier_notes(PrioritySettings(shares=[0.1, 0.2]))[0]
+    assert "3 value(s) for 2 tiers" in tier_notes(PrioritySettings(tiers=["hot", "cold"]))[0]
 
 
 class TerritoryPolicy:
@@ -107,7 +125,7 @@ class TerritoryPolicy:
 
     name: ClassVar[str] = "territory"
 
-    def decide(self, book: Book, settings: Settings) -> Decisions:
+    def decide(self, book: Book, rules: Rules) -> Decisions:
         out = Decisions()
         by_region = {r.region: r.id for r in book.available_reps}
         for it in book.items:
@@ -128,7 +146,7 @@ def test_custom_policy_found_through_the_entry_point_group(monkeypatch: pytest.M
     assert isinstance(pol, TerritoryPolicy)
     assert "territory" in policies.available_policies()
     book = synthetic_book(50, 5, seed=1)
-    assert pol.decide(book, Settings()).by_key
+    assert pol.decide(book, Rules()).by_key
 
 
 def test_broken_plugin_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:

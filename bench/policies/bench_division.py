@@ -1,89 +1,93 @@
-"""Division benchmark: optimal (MILP) vs round robin vs the greedy best-fit baseline (balanced).
+"""Division benchmark: optimal vs round robin vs the greedy best-fit baseline (balanced), in one run.
 
-Seeded synthetic books (``tasksync.policies.model_eval.synthetic_book``) at 1k tasks / 20 reps,
-2k / 40, 10k / 100 and 100k / 1,000 (``--quick`` skips 100k). For each policy: expected won value
-(rep-specific P(win) × value, summed over all tasks with the owner the policy leaves them with) and
-its ratio to the balanced baseline, workload max/mean and coefficient of variation (task counts of
-available reps), reps outside the ±band, tasks moved by the plan, solve time; for the optimal policy
-also the process peak RSS. Then a rebalance: the book after each policy's plan, with 10% of the reps'
-capacity cut to 70% of the mean load, re-divided (optimal with ``rebalance_only``); tasks moved vs a
-lower bound on the tasks that must move. On books up to 2,000 tasks, the gap between the optimal
-policy's objective and the exact MILP optimum of the same model. Finally a win-model backtest.
+Books: seeded synthetic ones (``synthetic_book``) at 1k tasks / 20 reps, 2k / 40, 10k / 100 and
+100k / 1,000, and real-shaped ones (``real_shaped_book``: many reps, many small accounts, a third
+of the cards owned, history years older than today, reps named not numbered) at 664 / 35,
+10k / 100 and 100k / 1,000 (``--quick`` skips the 100k books). Per book and policy:
 
-    python bench/policies/bench_division.py [--quick] [--seed N] [--greedy-max 20000]
+* expected won value (P(win) with the owner × value, the optimal policy's win model) and its ratio
+  to round robin and to greedy;
+* both balances: open cards max/mean and expected value per rep CV (available reps), and the reps
+  outside the count band (±``band``) and the value band (±``value_band``);
+* determinism: three runs of the policy give identical decisions (owner, priority, reason);
+* settle: the book after applying the decisions, decided again, changes nothing (owners moved);
+* seconds and, for the optimal policy, the process peak RSS;
+* books up to 2,000 tasks: the gap between the optimal policy's objective and the exact MILP of the
+  same model (its best solution, and its proven bound), also as a share of the achievable
+  improvement over greedy.
+
+Then the cost of the options on the 2k book (``value_band``, ``keep_accounts_together``,
+``min_gain``) in expected won value and balance, and a win-model backtest.
+
+    python bench/policies/bench_division.py [--quick] [--seed N] [--sizes 664 2000 ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import resource
 import sys
 import time
-from collections import Counter
-from dataclasses import replace
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 
 from tasksync.policies.balanced import BalancedPolicy
-from tasksync.policies.base import Decisions
+from tasksync.policies.base import Decisions, Policy, Rules
 from tasksync.policies.book import Book
-from tasksync.policies.model_eval import apply_decisions, backtest, synthetic_book
-from tasksync.policies.optimal import OptimalPolicy, workload_stats
+from tasksync.policies.model_eval import apply_decisions, backtest, real_shaped_book, synthetic_book
+from tasksync.policies.optimal import OptimalPolicy, fit_model, workload_stats
 from tasksync.policies.roundrobin import RoundRobinPolicy
 from tasksync.policies.scoring import WinModel
-from tasksync.settings import PolicySettings, Settings
+from tasksync.settings import PolicySettings
 
-SIZES = [(1_000, 20), (2_000, 40), (10_000, 100), (100_000, 1_000)]
+BOOKS: list[tuple[str, int, int, Callable[[int, int, int], Book]]] = [
+    ("synthetic", 1_000, 20, synthetic_book),
+    ("real-shaped", 664, 35, real_shaped_book),
+    ("synthetic", 2_000, 40, synthetic_book),
+    ("synthetic", 10_000, 100, synthetic_book),
+    ("real-shaped", 10_000, 100, real_shaped_book),
+    ("synthetic", 100_000, 1_000, synthetic_book),
+    ("real-shaped", 100_000, 1_000, real_shaped_book),
+]
+EXACT_MAX = 2_000  # books up to this many tasks are also solved exactly
 
 
 def owners_of(book: Book, dec: Decisions) -> dict[str, str | None]:
     return {i.key: (dec.by_key[i.key].owner if i.key in dec.by_key else None) or i.owner for i in book.items}
 
 
-def expected_won(book: Book, owners: dict[str, str | None], wm: WinModel) -> float:
-    avail = {r.id for r in book.available_reps}
-    return sum(wm.expected_value(i, owners[i.key] if owners[i.key] in avail else None) for i in book.items)
+def fingerprint(dec: Decisions) -> list[tuple[str, str | None, str | None, str]]:
+    return sorted((k, d.owner, d.priority, repr(d.reason)) for k, d in dec.by_key.items())
 
 
-def workload(book: Book, owners: dict[str, str | None], band: float) -> tuple[float, float, int]:
-    """max/mean and CV of task counts, and the reps outside the band who could be inside it (capacity
-    not below the band's floor)."""
-    avail = book.available_reps
-    cnt = Counter(owners.values())
-    loads = [float(cnt[r.id]) for r in avail]
-    mx, cv = workload_stats(loads)
-    mean = sum(loads) / len(loads)
-    lo, hi = mean * (1 - band) - 1e-6, mean * (1 + band) + 1e-6
-    outside = sum(
-        1 for r, v in zip(avail, loads, strict=True) if not lo <= v <= hi and (r.capacity is None or r.capacity >= lo)
-    )
-    return mx, cv, outside
+def balances(book: Book, owners: dict[str, str | None], wm: WinModel, p: PolicySettings) -> dict[str, float]:
+    avail = [r.id for r in book.available_reps]
+    ids = set(avail)
+    n: Counter[str] = Counter()
+    e: dict[str, float] = defaultdict(float)
+    won = 0.0
+    for i in book.items:
+        o = owners[i.key]
+        won += wm.expected_value(i, o if o in ids else None)
+        if o in ids:
+            n[o] += 1
+            e[o] += wm.expected_value(i, o)
+    counts = [float(n[r]) for r in avail]
+    values = [e[r] for r in avail]
+    mx, _ = workload_stats(counts)
+    _, cv = workload_stats(values)
+    mean_n, mean_e = sum(counts) / len(avail), sum(values) / len(avail)
+    out_n = sum(1 for c in counts if not mean_n * (1 - p.band) - 1 <= c <= mean_n * (1 + p.band) + 1)
+    out_e = sum(1 for v in values if not mean_e * (1 - p.value_band) - 1e-6 <= v <= mean_e * (1 + p.value_band) + 1e-6)
+    return {"won": won, "max": mx, "cv": cv, "out_n": out_n, "out_e": out_e}
 
 
-def min_moves(book: Book, band: float) -> int:
-    """About the fewest tasks that must move: the larger of the excess above min(capacity, band top)
-    and the shortfall below the band bottom, plus every task of an away rep or unowned. It ignores
-    locked cards (which cannot move), so a policy can come in slightly under it."""
-    avail = {r.id: r for r in book.available_reps}
-    cnt = Counter(i.owner for i in book.items if i.owner in avail)
-    loose = sum(1 for i in book.items if i.managed and not i.locked and i.owner not in avail)
-    mean = len(book.items) / len(avail)
-    hi, lo = math.floor(mean * (1 + band) + 1e-9), math.ceil(mean * (1 - band) - 1e-9)
-    excess = sum(max(0, n - min(hi, avail[r].capacity or hi)) for r, n in cnt.items())
-    short = sum(max(0, lo - cnt[r]) for r in avail)
-    return max(excess, max(short - loose, 0)) + loose
-
-
-def squeeze(book: Book, seed: int) -> Book:
-    """10% of the reps get a capacity of 70% of the mean load."""
-    reps = sorted(book.reps, key=lambda r: r.id)
-    avail = [r for r in reps if r.available]
-    mean = len(book.items) / max(len(avail), 1)
-    step = 10
-    cut = {r.id for k, r in enumerate(avail) if (k + seed) % step == 0}
-    new = [replace(r, capacity=max(1, int(mean * 0.7))) if r.id in cut else r for r in reps]
-    crm = replace(book.crm, reps=new)
-    return Book(new, book.rep_member, book.items, crm, [], book.today)
+def settles(book: Book, pol: Policy, rules: Rules, dec: Decisions) -> int:
+    """Owner changes a second run proposes on the book after applying ``dec`` (0: it settles)."""
+    after = apply_decisions(book, dec)
+    again = pol.decide(after, rules)
+    return sum(1 for i in after.items if (d := again.by_key.get(i.key)) is not None and d.owner not in (None, i.owner))
 
 
 def peak_rss_mib() -> float:
@@ -91,119 +95,136 @@ def peak_rss_mib() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
-def run(n: int, r: int, seed: int, greedy_max: int, rows: list[list[str]]) -> None:
-    book = synthetic_book(n, r, seed)
-    settings = Settings(policy=PolicySettings(name="optimal"))
-    band = settings.policy.band
-    wm = WinModel.fit(book.crm.history, book.crm, settings.policy.smoothing, today=book.today)
-    policies: list[tuple[str, object]] = [("round-robin", RoundRobinPolicy())]
-    if n <= greedy_max:
-        policies.append(("balanced", BalancedPolicy()))
+def exact_gap(book: Book, rules: Rules, ours: dict[str, str | None], greedy: dict[str, str | None]) -> str:
+    """Gap to the exact MILP's best solution, to its proven bound, and as a share of the
+    improvement over greedy that the exact solution achieves."""
+    exact = OptimalPolicy(exact=True)
+    limited = Rules(rules.policy.model_copy(update={"time_limit": 90.0}), rules.priority)
+    best_owners = owners_of(book, exact.decide(book, limited))
+    bound = exact.info.bound
+    best = exact.evaluate(book, rules, best_owners)
+    mine = exact.evaluate(book, rules, ours)
+    base = exact.evaluate(book, rules, greedy)
+    best = max(best, mine)  # the exact solve stops at a proven gap of 0.01%
+    share = (best - mine) / (best - base) if best > base else 0.0
+    vs_bound = f"{(bound - mine) / abs(bound):.3%}" if bound is not None else "-"
+    return f"{(best - mine) / abs(best):.3%} (bound {vs_bound}; {share:.1%} of the gain over greedy)"
+
+
+def run_book(
+    kind: str, n: int, r: int, make: Callable[[int, int, int], Book], seed: int, rows: list[list[str]]
+) -> None:
+    book = make(n, r, seed)
+    rules = Rules(PolicySettings(name="optimal"))
+    wm = fit_model(book, rules.policy)
+    policies: list[tuple[str, Policy]] = [("round-robin", RoundRobinPolicy()), ("balanced", BalancedPolicy())]
     opt = OptimalPolicy()
     policies.append(("optimal", opt))
-    results: dict[str, tuple[dict[str, str | None], float, Decisions]] = {}
+    found: dict[str, tuple[Decisions, float, dict[str, float]]] = {}
     for name, pol in policies:
         t0 = time.perf_counter()
-        dec: Decisions = pol.decide(book, settings)  # type: ignore[attr-defined]
-        results[name] = (owners_of(book, dec), time.perf_counter() - t0, dec)
+        dec = pol.decide(book, rules)
+        secs = time.perf_counter() - t0
+        found[name] = (dec, secs, balances(book, owners_of(book, dec), wm, rules.policy))
     rss = peak_rss_mib()
-    base = results.get("balanced") or results["round-robin"]
-    base_ev = expected_won(book, base[0], wm)
-    rr_ev = expected_won(book, results["round-robin"][0], wm)
+    method = opt.info.method
+    rr, greedy = found["round-robin"][2]["won"], found["balanced"][2]["won"]
     gap = "-"
-    if n <= 2_000:
-        exact = OptimalPolicy(exact=True)
-        best = exact.evaluate(book, settings, owners_of(book, exact.decide(book, settings)))
-        ours = exact.evaluate(book, settings, results["optimal"][0])
-        gap = f"{(best - ours) / abs(best):.3%}"
-    for name, (owners, secs, dec) in results.items():
-        ev = expected_won(book, owners, wm)
-        mx, cv, outside = workload(book, owners, band)
-        moved = sum(1 for i in book.items if owners[i.key] != i.owner)
-        # Rebalance after 10% of reps change capacity, starting from this policy's division.
-        after = squeeze(apply_decisions(book, dec), seed)
-        need = min_moves(after, band)
-        if name == "optimal":
-            reb_settings = Settings(policy=PolicySettings(name="optimal", rebalance_only=True))
-            t0 = time.perf_counter()
-            reb = OptimalPolicy().decide(after, reb_settings)
-            reb_secs = time.perf_counter() - t0
-        else:
-            t0 = time.perf_counter()
-            reb = type(dict(policies)[name])().decide(after, settings)  # type: ignore[operator]
-            reb_secs = time.perf_counter() - t0
-        reb_owners = owners_of(after, reb)
-        reb_moved = sum(1 for i in after.items if reb_owners[i.key] != i.owner)
-        _, _, reb_out = workload(after, reb_owners, band)
+    if n <= EXACT_MAX:
+        gap = exact_gap(book, rules, owners_of(book, found["optimal"][0]), owners_of(book, found["balanced"][0]))
+    for name, pol in policies:
+        dec, secs, b = found[name]
+        same = all(fingerprint(type(pol)().decide(book, rules)) == fingerprint(dec) for _ in range(2))  # type: ignore[call-arg]
         rows.append(
             [
-                f"{n // 1000}k/{r}",
+                f"{kind} {n:,}/{r}",
                 name,
-                f"{ev:,.0f}",
-                f"{ev / base_ev:.3f}",
-                f"{ev / rr_ev:.3f}",
-                f"{mx:.2f}",
-                f"{cv:.3f}",
-                str(outside),
-                str(moved),
-                f"{reb_moved}/{need}" + (f" ({reb_moved / need:.2f}x)" if need else ""),
-                str(reb_out),
+                f"{b['won']:,.0f}",
+                f"{b['won'] / rr:.3f}",
+                f"{b['won'] / greedy:.3f}",
+                f"{b['max']:.2f}",
+                f"{b['cv']:.3f}",
+                f"{b['out_n']:.0f}/{b['out_e']:.0f}",
+                "yes" if same else "NO",
+                str(settles(book, type(pol)(), rules, dec)),  # type: ignore[call-arg]
                 f"{secs:.2f}",
-                f"{reb_secs:.2f}",
                 f"{rss:,.0f}" if name == "optimal" else "",
                 gap if name == "optimal" else "",
-                opt.info.method if name == "optimal" else "",
+                method if name == "optimal" else "",
             ]
         )
-    if n > greedy_max:
-        rows.append([f"{n // 1000}k/{r}", "balanced", "skipped (--greedy-max)", *([""] * 13)])
-    for row in rows[-len(results) - (n > greedy_max) :]:
-        print(" | ".join(row), flush=True)
-    print(f"optimal: {opt.info}", flush=True)
-    bt = backtest(book.crm.history, book.today - timedelta(days=180), book.crm, settings.policy.smoothing)
-    print(f"\n{n // 1000}k/{r} {bt.table()}", flush=True)
+        print(" | ".join(rows[-1]), flush=True)
+
+
+OPTIONS: list[tuple[str, dict[str, object]]] = [
+    ("defaults (band 0.10, value_band 0.20, accounts together, min_gain 1.0)", {}),
+    ("value_band = 0 (count band only)", {"value_band": 0.0}),
+    ("value_band = 0.10", {"value_band": 0.10}),
+    ("keep_accounts_together = false", {"keep_accounts_together": False}),
+    ("min_gain = 0.2", {"min_gain": 0.2}),
+    ("min_gain = 0 (any gain moves a card)", {"min_gain": 0.0}),
+    ("keep_current_owner = false", {"keep_current_owner": False}),
+]
+
+
+def option_costs(seed: int) -> None:
+    """What each option costs (or gains) in expected won value and balance, on the 2k book."""
+    book = synthetic_book(2_000, 40, seed)
+    wm = fit_model(book, PolicySettings())
+    print("\nOptions on synthetic 2,000/40 (optimal policy):")
+    print("option | exp. won | vs defaults | max/mean | value CV | owned cards moved")
+    base = 0.0
+    for label, update in OPTIONS:
+        p = PolicySettings(name="optimal", **update)  # type: ignore[arg-type]
+        dec = OptimalPolicy().decide(book, Rules(p))
+        owners = owners_of(book, dec)
+        b = balances(book, owners, wm, PolicySettings())
+        base = base or b["won"]
+        moved = sum(1 for i in book.items if i.owner is not None and owners[i.key] != i.owner)
+        print(
+            f"{label} | {b['won']:,.0f} | {b['won'] / base:.3f} | {b['max']:.2f} | {b['cv']:.3f} | {moved}", flush=True
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="skip the 100k-task book")
+    ap.add_argument("--quick", action="store_true", help="skip the 100k-task books")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--greedy-max", type=int, default=20_000, help="largest book to run the balanced baseline on")
     ap.add_argument("--sizes", type=int, nargs="*", help="only the books with these task counts")
+    ap.add_argument("--no-options", action="store_true", help="skip the cost of the options")
     args = ap.parse_args()
     header = [
         "book",
         "policy",
         "exp. won",
-        "vs greedy",
         "vs RR",
-        "max/mean",
-        "CV",
-        "out band",
-        "moved",
-        "rebal moved/min",
-        "rebal out*",
+        "vs greedy",
+        "cards max/mean",
+        "value CV",
+        "out count/value band",
+        "3 runs identical",
+        "moves after apply",
         "solve s",
-        "rebal s",
         "peak RSS MiB",
-        "gap",
+        "gap to exact",
         "method",
     ]
+    print(" | ".join(header))
     rows: list[list[str]] = []
-    for n, r in SIZES:
+    for kind, n, r, make in BOOKS:
         if (args.quick and n > 10_000) or (args.sizes and n not in args.sizes):
             continue
-        run(n, r, args.seed, args.greedy_max, rows)
+        run_book(kind, n, r, make, args.seed, rows)
     widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(header)]
     print()
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    footnote = (
-        "out band / rebal out*: available reps outside ±band whose capacity allows the band "
-        "(the capacity cut puts 10% of reps below the band's floor)"
-    )
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    print(footnote)
+    if not args.no_options:
+        option_costs(args.seed)
+    book = synthetic_book(2_000, 40, args.seed)
+    bt = backtest(book.crm.history, book.today - timedelta(days=180), book.crm, 20.0)
+    print(f"\nwin model backtest (synthetic 2,000/40): {bt.table()}")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,6 @@ tiers = ["P1", "P2", "P3", "P4"]
 [policy]
 name = "optimal"
 band = 0.10              # every available rep within ±10% of the mean workload
-balance_by = "count"
 pin_label = "pinned"
 
 [[policy.segments]]

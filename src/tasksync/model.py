@@ -214,6 +214,7 @@ class Change:
     after: FieldValue
     reason: str = ""
     title: str = ""
+    reason_kind: str = ""  # the kind of the reason (tasksync.policies.ReasonKind value), to filter by
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +233,7 @@ class NewTask:
     description: str = ""
     due: date | None = None
     reason: str = ""
+    reason_kind: str = ""  # the kind of the reason (tasksync.policies.ReasonKind value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +374,7 @@ def _change_from(d: Mapping[str, Any]) -> Change:
         after=value_from_json(f, d["after"]),
         reason=d.get("reason", ""),
         title=d.get("title", ""),
+        reason_kind=d.get("reason_kind", ""),
     )
 
 
@@ -385,6 +388,7 @@ def _new_task_from(d: Mapping[str, Any]) -> NewTask:
         description=d.get("description", ""),
         due=date.fromisoformat(d["due"]) if d.get("due") else None,
         reason=d.get("reason", ""),
+        reason_kind=d.get("reason_kind", ""),
     )
 
 

@@ -29,7 +29,6 @@ always agree. Its schema (``"schema": "tasksync.report/1"``)::
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -57,6 +56,7 @@ from rich.text import Text
 from tasksync.kpi import Kpis, ReportWindow, compute_kpis, kpi_model, owners_after, report_window
 from tasksync.model import Field, Plan, PlanKind
 from tasksync.policies.base import Decisions
+from tasksync.policies.reasons import Band
 from tasksync.sync.engine import ApplyOutcome, PlanResult
 from tasksync.team.targets import print_targets, targets_of
 
@@ -126,31 +126,16 @@ def rep_shifts(result: PlanResult) -> list[RepShift]:
 
 # --- the shared data -------------------------------------------------------------------------
 
-_REASON_KINDS: list[tuple[str, str]] = [
-    (r"^expected value", "priority by expected value"),
-    (r"above the band", "above the band"),
-    (r"below the band", "below the band"),
-    (r"is away", "rep away"),
-    (r"pinned", "pinned owner"),
-    (r"account's other tasks", "account kept together"),
-    (r"over capacity", "over capacity"),
-    (r"share of the team is full", "over capacity"),
-    (r"^better fit", "better fit"),
-    (r"^rebalancing", "rebalancing"),
-    (r"^unowned", "unowned"),
-    (r"undo|revert", "undo"),
-]
+def reason_kind(kind: str, reason: str = "") -> str:
+    """The category of a change's reason, to filter by: the kind the policy gave it
+    (:class:`tasksync.policies.ReasonKind`); a plan saved without one is "other"."""
+    return kind or ("other" if reason else "(no reason)")
 
 
-def reason_kind(reason: str) -> str:
-    """A short category for a change's reason, to filter by (names and numbers removed)."""
-    for pattern, kind in _REASON_KINDS:
-        if re.search(pattern, reason, re.IGNORECASE):
-            return kind
-    return "other" if reason else "(no reason)"
-
-
-def _band(values: Sequence[float], ratio: float) -> dict[str, float]:
+def _band(values: Sequence[float], ratio: float, used: Band | None = None) -> dict[str, float]:
+    """The band as the policy used it (``used``), else ``±ratio`` around the mean of ``values``."""
+    if used is not None:
+        return {"mean": round(used.mean, 4), "lower": round(used.lower, 4), "upper": round(used.upper, 4)}
     mean = sum(values) / len(values) if values else 0.0
     return {"mean": round(mean, 4), "lower": round(mean * (1 - ratio), 4), "upper": round(mean * (1 + ratio), 4)}
 
@@ -161,7 +146,8 @@ def _build(
     book, plan, snapshot = result.book, result.plan, result.snapshot
     window = window or report_window(book.crm.history, book.today)
     ratio = settings.policy.band if settings is not None else DEFAULT_BAND
-    balance_by = settings.policy.balance_by if settings is not None else "count"
+    value_ratio = settings.policy.value_band if settings is not None else 0.0
+    bands = result.decisions.bands
     tiers = list(settings.priority.tiers) if settings is not None else list(snapshot.priority_options)
 
     owners = owners_after(book, {k: d.owner for k, d in result.decisions.by_key.items()})
@@ -246,7 +232,7 @@ def _build(
                 "before": fmt(c.before),
                 "after": fmt(c.after),
                 "reason": c.reason,
-                "reason_kind": reason_kind(c.reason),
+                "reason_kind": reason_kind(c.reason_kind, c.reason),
                 "reps": sorted(
                     {rep_name.get(member_rep[m], m) for m in (*old_m, *new_m, *owners_now) if m in member_rep}
                 ),
@@ -261,7 +247,7 @@ def _build(
                 "before": "",
                 "after": f"{stages.get(n.stage_id, n.stage_id)}, {fmt(n.assignees)}, {n.priority or '(none)'}",
                 "reason": n.reason,
-                "reason_kind": "new card",
+                "reason_kind": reason_kind(n.reason_kind or "new card", n.reason),
                 "reps": sorted({rep_name.get(member_rep[m], m) for m in n.assignees if m in member_rep}),
             }
         )
@@ -281,9 +267,10 @@ def _build(
         "kpis_after": after_dict,
         "band": {
             "ratio": ratio,
-            "balance_by": balance_by,
-            "workload": _band([r["after"] for r in avail], ratio),
-            "expected_value": _band([r["expected_value"] for r in avail], ratio),
+            "balance_by": "count",  # deprecated: both bands hold at once (value_ratio)
+            "value_ratio": value_ratio,
+            "workload": _band([r["after"] for r in avail], ratio, bands.get("count")),
+            "expected_value": _band([r["expected_value"] for r in avail], value_ratio or ratio, bands.get("value")),
         },
         "priorities": {
             "tiers": tier_order,

@@ -574,8 +574,8 @@ def render_html(data: Mapping[str, Any]) -> str:
     }
 
     band_label = f"band {wl['lower']:.0f}–{wl['upper']:.0f} (mean ±{ratio:.0%})"
-    ev_band = ev if band["balance_by"] == "expected_value" else None
-    ev_label = f"band {_money(ev['lower'])}–{_money(ev['upper'])} (mean ±{ratio:.0%})"
+    ev_band = ev if band.get("value_ratio") else None  # the value band, when the policy keeps one
+    ev_label = f"band {_money(ev['lower'])}–{_money(ev['upper'])} (mean ±{band.get('value_ratio') or ratio:.0%})"
     months = list(data["months"])
 
     sections = [

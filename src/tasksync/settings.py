@@ -89,8 +89,11 @@ class PrioritySettings(_Section):
     # Share of tasks in each tier but the last, by expected value (the rest go to the last).
     shares: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.35])
     hysteresis: float = Field(default=0.1, ge=0)  # a task keeps its tier unless its score moves this far past a cut
-    due_soon_days: int = Field(default=14, ge=0)  # a deal closing within this many days is raised one tier
-    stale_days: int = Field(default=120, ge=0)  # a deal older than this (no close date) is lowered one tier
+    # Adjust the score, then cut: the shares hold whatever the adjustments.
+    due_soon_days: int = Field(default=14, ge=0)  # closing within this many days: × due_soon_factor
+    stale_days: int = Field(default=120, ge=0)  # open longer than this: × stale_factor
+    due_soon_factor: float = Field(default=2.0, ge=1.0)
+    stale_factor: float = Field(default=0.5, gt=0.0, le=1.0)
 
     @field_validator("shares")
     @classmethod
@@ -124,9 +127,15 @@ class PolicySettings(_Section):
     """Division and priority rules."""
 
     name: str = "optimal"
-    band: float = Field(default=0.10, ge=0)  # each rep's workload within ±band of the mean
-    balance_by: Literal["count", "expected_value"] = "count"
+    band: float = Field(default=0.10, ge=0)  # each available rep's open cards within ±band of the mean
+    value_band: float = Field(default=0.20, ge=0.0)  # and expected value within ±value_band; 0: off
+    # Deprecated (both bands now hold at once); accepted for one release and ignored with a note.
+    balance_by: Literal["count", "expected_value"] | None = None
+    keep_accounts_together: bool = True  # all open cards of one account with one rep
     keep_current_owner: bool = True
+    # With keep_current_owner: an owned card moves for value alone only when its fit-weighted
+    # expected value with the new rep exceeds its owner's by more than min_gain × its expected value.
+    min_gain: float = Field(default=1.0, ge=0.0)
     move_from_unavailable: bool = True  # give away open tasks of reps marked away
     assign_stages: list[str] = Field(default_factory=list)  # empty: every stage
     pin_label: str = "pinned"  # cards with this label keep their owner
@@ -141,10 +150,12 @@ class PolicySettings(_Section):
     role_weight: float = Field(default=0.15, ge=0)  # hunter on a prospect, farmer on an existing customer
     continuity_weight: float = Field(default=0.10, ge=0)  # the rep already owns the account in the CRM
     sync_stage: bool = False  # move cards to the list of their CRM deal stage
-    time_limit: float = Field(default=10.0, gt=0)  # seconds for the solver before the greedy fallback is used
+    # A safety net only: the solver stops on deterministic work limits; if it ever runs this many
+    # seconds the deterministic fallback division is used and the notes say so.
+    time_limit: float = Field(default=120.0, gt=0)
     # Optimal policy (issue 5): all optional, defaults keep earlier behaviour.
     rebalance_only: bool = False  # move only tasks outside the band or of away reps
-    move_cost: float = Field(default=1.0, ge=0)  # cost of moving a task, as a share of its expected value
+    move_cost: float = Field(default=1.0, ge=0)  # deprecated name of min_gain, used only when min_gain is not set
     candidate_reps: int = Field(default=10, ge=1)  # reps considered per account on big books (best fit + a spread)
     stage_order: list[str] = Field(default_factory=list)  # CRM stages, earliest first
     # P(win) lift per unit of stage progress (0..1), centred on the middle
@@ -157,6 +168,25 @@ class PolicySettings(_Section):
         if bad:
             raise ValueError(f"size bands are numbers of employees, not negative: {bad}")
         return v
+
+    @property
+    def gain_threshold(self) -> float:
+        """``min_gain``, or the deprecated ``move_cost`` when only that one is set."""
+        if "move_cost" in self.model_fields_set and "min_gain" not in self.model_fields_set:
+            return self.move_cost
+        return self.min_gain
+
+    def deprecation_notes(self) -> list[str]:
+        """One line per deprecated key in use."""
+        notes = []
+        if self.balance_by is not None:
+            notes.append(
+                f"[policy] balance_by = {self.balance_by!r} is deprecated and ignored: both bands now hold at once "
+                "(band for open cards, value_band for expected value; value_band = 0 turns the value band off)"
+            )
+        if "move_cost" in self.model_fields_set:
+            notes.append("[policy] move_cost is deprecated: use min_gain (same meaning)")
+        return notes
 
 
 class CreateSettings(_Section):

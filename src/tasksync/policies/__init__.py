@@ -5,10 +5,23 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from tasksync.errors import ConfigError
-from tasksync.policies.base import Decision, Decisions, Policy
+from tasksync.policies.base import Decision, Decisions, Policy, Rules
 from tasksync.policies.book import Book, WorkItem, build_book
+from tasksync.policies.reasons import Band, Reason, ReasonKind
 
-__all__ = ["Book", "Decision", "Decisions", "Policy", "WorkItem", "build_book", "get_policy"]
+__all__ = [
+    "Band",
+    "Book",
+    "Decision",
+    "Decisions",
+    "Policy",
+    "Reason",
+    "ReasonKind",
+    "Rules",
+    "WorkItem",
+    "build_book",
+    "get_policy",
+]
 
 GROUP = "tasksync.policies"
 
@@ -28,7 +41,7 @@ def get_policy(name: str) -> Policy:
                 raise ConfigError(f"policy {name!r} ({ep.value}) cannot be loaded: {e}") from None
             policy = cls()
             if not isinstance(policy, Policy):
-                raise ConfigError(f"policy {name!r} ({ep.value}) has no decide(book, settings)")
+                raise ConfigError(f"policy {name!r} ({ep.value}) has no decide(book, rules)")
             return policy
     from tasksync.policies.balanced import BalancedPolicy
     from tasksync.policies.optimal import OptimalPolicy

@@ -1,7 +1,8 @@
 """Balanced division: keep owners where the band allows, move as little as the band needs.
 
-Work is divided by account (all tasks of one account go to one rep). Each rep's workload (task
-count or expected value) is kept within ``±band`` of the mean of available reps and under the
+Work is divided by account (all tasks of one account go to one rep; ``keep_accounts_together =
+false``: card by card). Each rep's open cards are kept within ``±band`` of the mean of available
+reps (the greedy policy keeps this one band; the value band is the optimal policy's) and under the
 rep's capacity (open tasks, ``Rep.capacity``, and open pipeline value, ``Rep.capacity_value``).
 Groups stay with their current owner unless the owner is away, above the band or over a capacity;
 the groups that must move, and unowned work, go to the available rep with room who fits best:
@@ -12,15 +13,17 @@ room) gains nothing: accounts that would bring them new tasks stay as they are.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from tasksync.policies.base import Decision, Decisions
+from tasksync.crm.records import Rep
+from tasksync.policies.base import Decision, Decisions, Rules
 from tasksync.policies.book import Book, WorkItem
-from tasksync.policies.scoring import WinModel, assign_tiers, fit_bonus, fit_reasons
-from tasksync.settings import Settings
+from tasksync.policies.explain import Tables, moved_note
+from tasksync.policies.reasons import ReasonKind
+from tasksync.policies.scoring import WinModel, fit_bonus, prioritise, tier_notes
+from tasksync.policies.workload import capacity, count_band, group_key, movable, value_capacity, within_value
 
 __all__ = ["BalancedPolicy", "prioritise"]
 
@@ -34,217 +37,251 @@ class _Group:
     value: float = 0.0  # open pipeline (sum of deal values), for value capacity
     pinned_to: str | None = None
     assigned: str | None = None
-    reason: str = ""
+    kind: ReasonKind = ReasonKind.KEPT  # why it went to ``assigned``
+    frm: str | None = None  # the rep it was taken from (above the band, over capacity)
     fits: dict[str, float] = field(default_factory=dict)
 
 
-def prioritise(
-    book: Book, owners: dict[str, str | None], settings: Settings, model: WinModel
-) -> dict[str, tuple[str, float]]:
-    """Tier and expected value for every managed item, given the owner each will have."""
-    managed = {i.key: i for i in book.items if i.managed}
-    scores = {k: model.expected_value(i, owners.get(k, i.owner)) for k, i in managed.items()}
-    tiers = assign_tiers(scores, {k: i.priority for k, i in managed.items()}, managed, settings.priority, book.today)
-    return {k: (tiers[k], scores[k]) for k in tiers}
-
-
 class BalancedPolicy:
-    """The default policy: fair workloads, best fit, fewest moves."""
+    """The greedy policy: fair workloads (open cards), best fit, fewest moves."""
 
     name: ClassVar[str] = "balanced"
 
-    def decide(self, book: Book, settings: Settings) -> Decisions:
-        p = settings.policy
+    def decide(self, book: Book, rules: Rules) -> Decisions:
+        p = rules.policy
         model = WinModel.fit(book.crm.history, book.crm, p.smoothing)
-        out = Decisions(model=model)
+        out = Decisions(notes=[*p.deprecation_notes(), *tier_notes(rules.priority)], model=model)
         reps = {r.id: r for r in book.available_reps}
-        names = {r.id: r.name for r in book.crm.reps}
         if not reps:
             out.notes.append("no available rep is on the board: owners left unchanged")
-        by_ev = p.balance_by == "expected_value"
-
-        def weight(item: WorkItem, rep: str | None = None) -> float:
-            return model.expected_value(item, rep) if by_ev else 1.0
-
-        load: dict[str, float] = defaultdict(float)
         count: Counter[str] = Counter()
         pipe: dict[str, float] = defaultdict(float)  # open pipeline value per rep
         groups: dict[str, _Group] = {}
         for item in book.items:
-            movable = item.managed and not item.locked
-            if not movable or (item.owner is not None and item.owner not in reps and not p.move_from_unavailable):
+            if not movable(item, reps, p):
                 if item.owner in reps:
-                    load[item.owner] += weight(item, item.owner)
                     count[item.owner] += 1
                     pipe[item.owner] += item.value
-                if item.locked and item.owner:
-                    g = groups.setdefault(item.group, _Group(item.group, [], 0.0, None))
+                if item.pinned and item.owner and item.managed:
+                    g = groups.setdefault(group_key(item, p), _Group(group_key(item, p), [], 0.0, None))
                     g.pinned_to = g.pinned_to or item.owner
                 continue
-            g = groups.setdefault(item.group, _Group(item.group, [], 0.0, None))
+            g = groups.setdefault(group_key(item, p), _Group(group_key(item, p), [], 0.0, None))
             g.items.append(item)
         for g in list(groups.values()):
             if not g.items:
                 del groups[g.key]
                 continue
-            g.weight = sum(weight(i) for i in g.items)
+            g.weight = float(len(g.items))
             g.value = sum(i.value for i in g.items)
             owners = Counter(i.owner for i in g.items if i.owner)
             g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
             g.fits = {
                 r: sum(model.expected_value(i, r) * (1 + fit_bonus(i, reps[r], p)) for i in g.items) for r in reps
             }
-
-        if reps:
-            total = sum(load.values()) + sum(g.weight for g in groups.values())
-            mean = total / len(reps)
-            upper, lower = mean * (1 + p.band), mean * (1 - p.band)
-            cap = {r: rep.capacity if rep.capacity is not None else 10**9 for r, rep in reps.items()}
-            vcap = {r: rep.capacity_value if rep.capacity_value is not None else math.inf for r, rep in reps.items()}
-
-            def within_value(r: str, extra: float = 0.0) -> bool:
-                return pipe[r] + extra <= vcap[r] + 1e-9 * (vcap[r] if math.isfinite(vcap[r]) else 0.0) + 1e-6
-
-            def capacity_for(r: str, g: _Group) -> bool:
-                return count[r] + len(g.items) <= cap[r] and within_value(r, g.value)
-
-            def room(r: str, g: _Group) -> bool:
-                return load[r] + g.weight <= upper + 1e-9 and capacity_for(r, g)
-
-            def give(g: _Group, r: str, reason: str) -> None:
-                g.assigned, g.reason = r, reason
-                load[r] += g.weight
-                count[r] += len(g.items)
-                pipe[r] += g.value
-
-            def take(g: _Group) -> None:
-                assert g.assigned is not None
-                load[g.assigned] -= g.weight
-                count[g.assigned] -= len(g.items)
-                pipe[g.assigned] -= g.value
-                g.assigned = None
-
-            def stay(g: _Group) -> None:
-                """``g`` is left unassigned: its tasks stay with their current owners and count there."""
-                for i in g.items:
-                    if i.owner in reps:
-                        load[i.owner] += weight(i)
-                        count[i.owner] += 1
-                        pipe[i.owner] += i.value
-
-            pool: list[_Group] = []
-            for g in sorted(groups.values(), key=lambda g: g.key):
-                if g.pinned_to in reps:
-                    give(g, g.pinned_to, "kept with the account's pinned owner")
-                elif g.owner in reps and p.keep_current_owner:
-                    give(g, g.owner, f"the account's other tasks are with {names[g.owner]}")
-                else:
-                    g.reason = (
-                        f"{names.get(g.owner, g.owner)} is away" if g.owner and g.owner not in reps else "unowned"
-                    )
-                    pool.append(g)
-            # Over the band (or over capacity): give away the groups that fit their owner least.
-            for r in sorted(reps):
-                mine = sorted(
-                    (g for g in groups.values() if g.assigned == r and g.pinned_to is None),
-                    key=lambda g: (g.fits[r] / max(g.weight, 1e-9), g.weight, g.key),
-                )
-                held = f"{pipe[r]:,.0f} open pipeline > {vcap[r]:,.0f}"  # before any of it is shed
-                for g in mine:
-                    if load[r] <= upper + 1e-9 and count[r] <= cap[r] and within_value(r):
-                        break
-                    if load[r] > upper + 1e-9 or count[r] > cap[r]:
-                        if any(room(o, g) for o in reps if o != r):
-                            over = f"{load[r]:.0f} > {upper:.0f}" if load[r] > upper else f"over capacity {cap[r]}"
-                            take(g)
-                            g.reason = f"{names[r]} above the band ({over})"
-                            pool.append(g)
-                    elif any(capacity_for(o, g) for o in reps if o != r):
-                        # Over value capacity only: shed to any rep with room for it, even above the band.
-                        take(g)
-                        g.reason = f"{names[r]} over value capacity ({held})"
-                        pool.append(g)
-            # Place the pool, most valuable first, with the best-fitting rep that has room.
-            for g in sorted(pool, key=lambda g: (-g.weight, -max(g.fits.values(), default=0), g.key)):
-                fits = [r for r in reps if room(r, g)]
-                if fits:
-                    best = max(fits, key=lambda r: (g.fits[r], -load[r], r))
-                else:
-                    spare = [r for r in reps if capacity_for(r, g)]
-                    if not spare:
-                        out.notes.append(f"no rep has capacity for {g.items[0].title!r}: left unassigned")
-                        stay(g)
-                        continue
-                    best = min(spare, key=lambda r: (load[r], r))
-                why = fit_reasons(g.items[0], reps[best], settings.policy)
-                give(g, best, f"{g.reason}; to {names[best]} ({why})")
-            # Under the band: pull groups from the most loaded reps.
-            for r in sorted(reps, key=lambda r: (load[r], r)):
-                while load[r] < lower - 1e-9:
-                    donors = [
-                        g
-                        for g in groups.values()
-                        if g.assigned
-                        and g.assigned != r
-                        and g.pinned_to is None
-                        and load[g.assigned] - g.weight >= lower - 1e-9
-                        and load[g.assigned] > mean
-                        and room(r, g)
-                    ]
-                    if not donors:
-                        break
-                    g = max(donors, key=lambda g: (load[g.assigned or ""], g.fits[r], g.key))
-                    donor = g.assigned or ""
-                    take(g)
-                    give(
-                        g,
-                        r,
-                        f"{names[r]} below the band ({load[r]:.0f} < {lower:.0f}); from {names[donor]}",
-                    )
-            # A rep still over capacity (tasks or value) gains nothing: accounts that would bring it
-            # tasks it does not hold today stay as they are (their pinned owner or the team is full).
-            # Tasks that stay can take their owner over a capacity in turn: repeat until no rep over
-            # a capacity holds an account with tasks that are new to them.
-            full: list[str] = []
-            changed = True
-            while changed:
-                changed = False
-                for r in sorted(reps):
-                    if count[r] <= cap[r] and within_value(r):
-                        continue
-                    gaining = [g for g in groups.values() if g.assigned == r and any(i.owner != r for i in g.items)]
-                    for g in sorted(gaining, key=lambda g: (-sum(i.owner != r for i in g.items), g.key)):
-                        if count[r] <= cap[r] and within_value(r):
-                            break
-                        take(g)
-                        g.reason = ""
-                        full.append(g.items[0].title)
-                        changed = True
-                        stay(g)
-            if full:
-                out.notes.append(
-                    f"{len(full)} account(s) fit no rep's remaining capacity (tasks or value) and stay as they are "
-                    f"(current owner or unowned): {', '.join(repr(t) for t in full[:5])}"
-                )
-            over_value = [f"{names[r]} ({pipe[r]:,.0f} > {vcap[r]:,.0f})" for r in reps if not within_value(r)]
-            if over_value:
-                out.notes.append(
-                    "still above their value capacity (no other rep has room, or pinned cards): "
-                    + ", ".join(sorted(over_value))
-                )
-            infeasible = [names[r] for r in reps if not lower - 1e-9 <= load[r] <= upper + 1e-9]
-            if infeasible:
-                out.notes.append(
-                    f"band ±{p.band:.0%} around {mean:.1f} not reachable for: {', '.join(sorted(infeasible))} "
-                    "(pinned cards, capacity or account sizes)"
-                )
-
         decided: dict[str, str | None] = {}
-        reasons: dict[str, str] = {}
-        for g in groups.values():
-            for i in g.items:
-                decided[i.key] = g.assigned
-                reasons[i.key] = g.reason
-        for key, (tier, score) in prioritise(book, decided, settings, model).items():
-            out.by_key[key] = Decision(decided.get(key), tier, score, reasons.get(key, ""))
+        if reps:
+            _Divider(reps, groups, count, pipe, p.band, p.keep_current_owner, out).run()
+            for g in groups.values():
+                for i in g.items:
+                    decided[i.key] = g.assigned
+        _explain(book, rules, model, groups, decided, out)
+        for key, (tier, score, why) in prioritise(book, decided, rules.priority, model).items():
+            out.by_key[key] = Decision(
+                decided.get(key), tier, score, out.by_key[key].reason if key in out.by_key else None, why
+            )
         return out
+
+
+def _explain(
+    book: Book, rules: Rules, model: WinModel, groups: dict[str, _Group], decided: dict[str, str | None], out: Decisions
+) -> None:
+    """Reasons with the final figures, the bands used, and owned cards moved by cause."""
+    band = out.bands.get("count") or count_band(0.0, rules.policy.band)
+    tables = Tables(book, model, rules.policy, decided, band, None)
+    owned = sum(1 for g in groups.values() for i in g.items if i.owner is not None)
+    for g in groups.values():
+        for i in g.items:
+            to = g.assigned
+            if to is None:
+                continue
+            if i.owner == to:
+                kind = ReasonKind.PINNED if g.pinned_to == to else ReasonKind.KEPT
+                out.by_key[i.key] = Decision(to, reason=tables.reason(kind, i, None, to))
+                continue
+            kind = ReasonKind.ACCOUNT_TOGETHER if g.kind is ReasonKind.KEPT else g.kind
+            out.by_key[i.key] = Decision(to, reason=tables.reason(kind, i, g.frm or i.owner, to))
+            if i.owner is not None:
+                out.moved[kind.value] += 1
+    note = moved_note(out.moved, owned)
+    if note:
+        out.notes.append(note)
+
+
+class _Divider:
+    """The greedy passes: keep owners, shed what is above the band or a capacity, place the pool
+    by fit, then pull work to reps under the band; a rep left over a capacity gains nothing."""
+
+    def __init__(
+        self,
+        reps: dict[str, Rep],
+        groups: dict[str, _Group],
+        count: Counter[str],
+        pipe: dict[str, float],
+        band: float,
+        keep_owner: bool,
+        out: Decisions,
+    ) -> None:
+        self.reps, self.groups, self.count, self.pipe, self.out = reps, groups, count, pipe, out
+        self.keep_owner = keep_owner
+        total = sum(count.values()) + sum(g.weight for g in groups.values())
+        self.band = count_band(total / len(reps), band)
+        out.bands["count"] = self.band
+        self.cap = {r: capacity(rep) for r, rep in reps.items()}
+        self.vcap = {r: value_capacity(rep) for r, rep in reps.items()}
+
+    def fits_capacity(self, r: str, g: _Group) -> bool:
+        return self.count[r] + len(g.items) <= self.cap[r] and within_value(self.pipe[r] + g.value, self.vcap[r])
+
+    def room(self, r: str, g: _Group) -> bool:
+        return self.count[r] + g.weight <= self.band.upper + 1e-9 and self.fits_capacity(r, g)
+
+    def within(self, r: str) -> bool:
+        return self.count[r] <= self.cap[r] and within_value(self.pipe[r], self.vcap[r])
+
+    def give(self, g: _Group, r: str, kind: ReasonKind | None = None) -> None:
+        g.assigned = r
+        if kind is not None:
+            g.kind = kind
+        self.count[r] += len(g.items)
+        self.pipe[r] += g.value
+
+    def take(self, g: _Group) -> None:
+        assert g.assigned is not None
+        self.count[g.assigned] -= len(g.items)
+        self.pipe[g.assigned] -= g.value
+        g.assigned = None
+
+    def stay(self, g: _Group) -> None:
+        """``g`` is left unassigned: its tasks stay with their current owners and count there."""
+        for i in g.items:
+            if i.owner in self.reps:
+                self.count[i.owner] += 1
+                self.pipe[i.owner] += i.value
+
+    def run(self) -> None:
+        pool: list[_Group] = []
+        for g in sorted(self.groups.values(), key=lambda g: g.key):
+            if g.pinned_to in self.reps:
+                self.give(g, g.pinned_to, ReasonKind.PINNED)
+            elif g.owner in self.reps and self.keep_owner:
+                self.give(g, g.owner, ReasonKind.KEPT)
+            else:
+                g.kind = ReasonKind.REP_AWAY if g.owner and g.owner not in self.reps else ReasonKind.UNOWNED
+                pool.append(g)
+        pool += self.shed()
+        self.place(pool)
+        self.fill()
+        self.unload()
+        over_value = [
+            f"{self.reps[r].name} ({self.pipe[r]:,.0f} > {self.vcap[r]:,.0f})"
+            for r in self.reps
+            if not within_value(self.pipe[r], self.vcap[r])
+        ]
+        if over_value:
+            self.out.notes.append(
+                "still above their value capacity (no other rep has room, or pinned cards): "
+                + ", ".join(sorted(over_value))
+            )
+        b = self.band
+        outside = [self.reps[r].name for r in self.reps if not b.lower - 1e-9 <= self.count[r] <= b.upper + 1e-9]
+        if outside:
+            self.out.notes.append(
+                f"band {b.text()} open cards not reachable for: {', '.join(sorted(outside))} "
+                "(pinned cards, capacity or account sizes)"
+            )
+
+    def shed(self) -> list[_Group]:
+        """Over the band (or a capacity): give away the groups that fit their owner least."""
+        pool: list[_Group] = []
+        upper = self.band.upper
+        for r in sorted(self.reps):
+            mine = sorted(
+                (g for g in self.groups.values() if g.assigned == r and g.pinned_to is None),
+                key=lambda g: (g.fits[r] / max(g.weight, 1e-9), g.weight, g.key),
+            )
+            for g in mine:
+                if self.count[r] <= upper + 1e-9 and self.within(r):
+                    break
+                if self.count[r] > upper + 1e-9 or self.count[r] > self.cap[r]:
+                    if any(self.room(o, g) for o in self.reps if o != r):
+                        kind = ReasonKind.OVER_CAPACITY if self.count[r] > self.cap[r] else ReasonKind.ABOVE_BAND
+                        self.take(g)
+                        g.kind, g.frm = kind, r
+                        pool.append(g)
+                elif any(self.fits_capacity(o, g) for o in self.reps if o != r):
+                    self.take(g)
+                    g.kind, g.frm = ReasonKind.OVER_VALUE_CAPACITY, r
+                    pool.append(g)
+        return pool
+
+    def place(self, pool: list[_Group]) -> None:
+        """Place the pool, biggest first, with the best-fitting rep that has room."""
+        for g in sorted(pool, key=lambda g: (-g.weight, -max(g.fits.values(), default=0), g.key)):
+            fits = [r for r in self.reps if self.room(r, g)]
+            if fits:
+                best = max(fits, key=lambda r: (g.fits[r], -self.count[r], r))
+            else:
+                spare = [r for r in self.reps if self.fits_capacity(r, g)]
+                if not spare:
+                    self.out.notes.append(f"no rep has capacity for {g.items[0].title!r}: left unassigned")
+                    self.stay(g)
+                    continue
+                best = min(spare, key=lambda r: (self.count[r], r))
+            self.give(g, best)
+
+    def fill(self) -> None:
+        """Under the band: pull groups from the most loaded reps."""
+        lower, mean = self.band.lower, self.band.mean
+        for r in sorted(self.reps, key=lambda r: (self.count[r], r)):
+            while self.count[r] < lower - 1e-9:
+                donors = [
+                    g
+                    for g in self.groups.values()
+                    if g.assigned
+                    and g.assigned != r
+                    and g.pinned_to is None
+                    and self.count[g.assigned] - g.weight >= lower - 1e-9
+                    and self.count[g.assigned] > mean
+                    and self.room(r, g)
+                ]
+                if not donors:
+                    break
+                g = max(donors, key=lambda g: (self.count[g.assigned or ""], g.fits[r], g.key))
+                g.frm = g.assigned
+                self.take(g)
+                self.give(g, r, ReasonKind.BELOW_BAND)
+
+    def unload(self) -> None:
+        """A rep still over a capacity gains nothing: accounts that would bring them tasks they do
+        not hold today stay as they are; repeat until no rep over a capacity gains."""
+        full: list[str] = []
+        changed = True
+        while changed:
+            changed = False
+            for r in sorted(self.reps):
+                if self.within(r):
+                    continue
+                gaining = [g for g in self.groups.values() if g.assigned == r and any(i.owner != r for i in g.items)]
+                for g in sorted(gaining, key=lambda g: (-sum(i.owner != r for i in g.items), g.key)):
+                    if self.within(r):
+                        break
+                    self.take(g)
+                    full.append(g.items[0].title)
+                    changed = True
+                    self.stay(g)
+        if full:
+            self.out.notes.append(
+                f"{len(full)} account(s) fit no rep's remaining capacity (tasks or value) and stay as they are "
+                f"(current owner or unowned): {', '.join(repr(t) for t in full[:5])}"
+            )

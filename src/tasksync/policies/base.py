@@ -1,34 +1,60 @@
-"""The policy interface: a pure function from a book to decisions."""
+"""The policy interface: a pure function from a book and the team's rules to decisions."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from tasksync.policies.book import Book
-from tasksync.settings import Settings
+from tasksync.policies.reasons import Band, Reason
+from tasksync.settings import PolicySettings, PrioritySettings, Settings
 
 if TYPE_CHECKING:
     from tasksync.policies.scoring import WinModel
 
-__all__ = ["Decision", "Decisions", "Policy"]
+__all__ = ["Decision", "Decisions", "Policy", "Rules"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What a policy may read of the configuration: the ``[policy]`` and ``[priority]`` sections,
+    never the whole :class:`~tasksync.settings.Settings` (which carries secrets)."""
+
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    priority: PrioritySettings = field(default_factory=PrioritySettings)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Rules:
+        return cls(settings.policy, settings.priority)
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What one work item should look like. ``owner`` None leaves the owner as it is."""
+    """What one work item should look like. ``owner`` None leaves the owner as it is.
+
+    ``reason`` says why the owner is what it is, ``priority_reason`` why the tier is (both data:
+    :class:`~tasksync.policies.reasons.Reason`; a plug-in may still give plain text).
+    """
 
     owner: str | None  # rep id
     priority: str | None = None
     score: float = 0.0  # expected value used for the priority
-    reason: str = ""
+    reason: Reason | str | None = None
+    priority_reason: Reason | None = None
 
 
 @dataclass
 class Decisions:
+    """Decisions per item key, notes for the plan, and what the division was measured against:
+    ``bands`` ("count", "value") as the policy used them, ``moved`` owned cards moved by cause,
+    and the win ``model`` whose expected values the reasons cite."""
+
     by_key: dict[str, Decision] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    model: WinModel | None = None  # the win model the policy fitted, shared with the KPIs
+    bands: dict[str, Band] = field(default_factory=dict)
+    moved: Counter[str] = field(default_factory=Counter)
+    model: WinModel | None = None
 
 
 @runtime_checkable
@@ -42,4 +68,4 @@ class Policy(Protocol):
 
     name: ClassVar[str]
 
-    def decide(self, book: Book, settings: Settings) -> Decisions: ...
+    def decide(self, book: Book, rules: Rules) -> Decisions: ...

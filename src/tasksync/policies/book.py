@@ -66,6 +66,9 @@ class WorkItem:
     account: Account | None
     owner: str | None  # current owner (rep id), None when unowned or owned by a non-rep
     locked: bool = False  # owner must not change (pinned, or a person's edit is respected)
+    # Pinned by label: the whole account stays with this owner. A card a person moved by hand is
+    # locked but does not pull the rest of its account along.
+    pinned: bool = False
     managed: bool = True  # False: counted in workloads but never moved or re-prioritised
     priority: str | None = None  # current priority
     due: date | None = None
@@ -223,6 +226,7 @@ def build_book(
                 account=account,
                 owner=owners[0] if owners else None,
                 locked=t.pinned or t.id in locked_tasks or len(owners) > 1,
+                pinned=t.pinned and bool(owners),
                 managed=managed,
                 priority=t.priority,
                 segment=_segment(account, deal, settings.policy),

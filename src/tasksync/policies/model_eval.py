@@ -22,7 +22,7 @@ from tasksync.policies.base import Decisions
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.scoring import WinModel
 
-__all__ = ["BacktestResult", "Score", "apply_decisions", "backtest", "synthetic_book"]
+__all__ = ["BacktestResult", "Score", "apply_decisions", "backtest", "real_shaped_book", "synthetic_book"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,9 @@ def synthetic_book(
     capacity_slack: float = 1.6,
     history_per_rep: int = 60,
     today: date = date(2026, 6, 1),
+    tasks_per_account: float = 2.5,
+    years_old: int = 0,
+    ids_are_names: bool = False,
 ) -> Book:
     """A seeded book of ``n_tasks`` open deals (one task each) on ~``n_tasks / 2.5`` accounts.
 
@@ -128,14 +131,16 @@ def synthetic_book(
     from those true rates (with products and a falling win rate for long cycles), so a model that
     learns rep, sector and age effects scores better than one that does not. Current owners are
     uneven (some reps hold far more than others), ``away_share`` of reps are away, and
-    ``locked_share`` of tasks are pinned.
+    ``locked_share`` of tasks are pinned. ``years_old`` shifts the history and the deals' creation
+    dates that many years before ``today`` (an export from an old CRM); ``ids_are_names`` gives reps
+    their names as ids (exports that name owners instead of numbering them).
     """
     rng = random.Random(seed)
     reps: list[Rep] = []
     skill: dict[str, float] = {}
     mean_load = n_tasks / max(n_reps, 1)
     for k in range(n_reps):
-        rid = f"rep{k:04d}"
+        rid = f"Rep {k:04d}" if ids_are_names else f"rep{k:04d}"
         reps.append(
             Rep(
                 rid,
@@ -158,7 +163,8 @@ def synthetic_book(
             p *= skill[rep.id] * (1.4 if sector in rep.sectors else 0.9)
         return min(max(p, 0.01), 0.95)
 
-    n_accounts = max(1, round(n_tasks / 2.5))
+    n_accounts = max(1, round(n_tasks / tasks_per_account))
+    shift = timedelta(days=365 * years_old)
     # Uneven current ownership: a few reps hold a lot.
     load_weight = [rng.paretovariate(2.5) for _ in reps]
     accounts: list[Account] = []
@@ -194,7 +200,7 @@ def synthetic_book(
             rng.choice(STAGES),
             a.id,
             value=round(rng.lognormvariate(9.0, 0.9), 2),
-            created=today - timedelta(days=age),
+            created=today - shift - timedelta(days=age),
             close_date=today + timedelta(days=rng.randint(-10, 120)),
             product=rng.choice(PRODUCTS),
             owner=a.owner,
@@ -209,7 +215,8 @@ def synthetic_book(
                 deal=d,
                 account=acc_by_id[a.id],
                 owner=board_owner[a.id],
-                locked=board_owner[a.id] is not None and rng.random() < locked_share,
+                locked=(pin := board_owner[a.id] is not None and rng.random() < locked_share),
+                pinned=pin,
                 due=d.close_date,
                 created=d.created,
             )
@@ -220,7 +227,7 @@ def synthetic_book(
         sector = rng.choice(rep.sectors) if rng.random() < 0.4 else rng.choice(SECTORS)
         product = rng.choice(PRODUCTS)
         cycle = int(rng.expovariate(1 / 70))
-        closed = today - timedelta(days=rng.randint(1, 720))
+        closed = today - shift - timedelta(days=rng.randint(1, 720))
         history.append(
             ClosedDeal(
                 f"h{k:07d}",
@@ -237,3 +244,18 @@ def synthetic_book(
         )
     crm = CrmData(reps=reps, accounts=accounts, deals=deals, history=history)
     return Book(list(reps), {r.id: r.id for r in reps}, items, crm, [], today)
+
+
+def real_shaped_book(n_tasks: int, n_reps: int, seed: int = 0) -> Book:
+    """A book shaped like a real public B2B pipeline: many reps, many small accounts, a third of the
+    cards owned, deals and history years older than today, reps named rather than numbered."""
+    return synthetic_book(
+        n_tasks,
+        n_reps,
+        seed,
+        owned_share=0.3,
+        away_share=0.03,
+        tasks_per_account=1.6,
+        years_old=3,
+        ids_are_names=True,
+    )

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import ClassVar
 
-from tasksync.policies.balanced import prioritise
-from tasksync.policies.base import Decision, Decisions
+from tasksync.policies.base import Decision, Decisions, Rules
 from tasksync.policies.book import Book
-from tasksync.policies.scoring import WinModel
-from tasksync.settings import Settings
+from tasksync.policies.reasons import Reason, ReasonKind
+from tasksync.policies.scoring import WinModel, prioritise, tier_notes
 
 __all__ = ["RoundRobinPolicy"]
 
@@ -21,10 +20,11 @@ __all__ = ["RoundRobinPolicy"]
 class RoundRobinPolicy:
     name: ClassVar[str] = "round-robin"
 
-    def decide(self, book: Book, settings: Settings) -> Decisions:
-        model = WinModel.fit(book.crm.history, book.crm, settings.policy.smoothing)
+    def decide(self, book: Book, rules: Rules) -> Decisions:
+        model = WinModel.fit(book.crm.history, book.crm, rules.policy.smoothing)
         reps = sorted(r.id for r in book.available_reps)
-        out = Decisions(model=model)
+        names = {r.id: r.name for r in book.crm.reps}
+        out = Decisions(notes=tier_notes(rules.priority), model=model)
         if not reps:
             out.notes.append("no available rep is on the board: owners left unchanged")
         held = Counter(i.owner for i in book.items if i.owner in reps)
@@ -38,10 +38,12 @@ class RoundRobinPolicy:
             if item.owner in reps:
                 owners[item.key] = item.owner
                 continue
-            if item.owner is not None and not settings.policy.move_from_unavailable:
+            if item.owner is not None and not rules.policy.move_from_unavailable:
                 continue
             owners[item.key] = reps[(start + turn) % len(reps)]
             turn += 1
-        for key, (tier, score) in prioritise(book, owners, settings, model).items():
-            out.by_key[key] = Decision(owners.get(key), tier, score, "round robin")
+        for key, (tier, score, why) in prioritise(book, owners, rules.priority, model).items():
+            owner = owners.get(key)
+            reason = Reason(ReasonKind.ROUND_ROBIN, to=names.get(owner, owner)) if owner else None
+            out.by_key[key] = Decision(owner, tier, score, reason, why)
         return out

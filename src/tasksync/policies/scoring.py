@@ -7,16 +7,18 @@ towards 1 by ``smoothing`` pseudo-deals so that a rep with three deals is not ra
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 from tasksync.crm.records import ClosedDeal, CrmData, Rep
-from tasksync.policies.book import WorkItem
+from tasksync.policies.book import Book, WorkItem
+from tasksync.policies.reasons import Reason, ReasonKind
 from tasksync.settings import PolicySettings, PrioritySettings
 
-__all__ = ["WinModel", "assign_tiers", "fit_bonus", "fit_reasons"]
+__all__ = ["WinModel", "adjustment", "assign_tiers", "fit_bonus", "fit_terms", "prioritise", "tier_notes"]
 
 
 @dataclass
@@ -165,8 +167,8 @@ def fit_bonus(item: WorkItem, rep: Rep, settings: PolicySettings) -> float:
     return bonus
 
 
-def fit_reasons(item: WorkItem, rep: Rep, settings: PolicySettings) -> str:
-    """Why ``rep`` fits ``item``, in words: the same terms :func:`fit_bonus` weighs."""
+def fit_terms(item: WorkItem, rep: Rep, settings: PolicySettings) -> tuple[str, ...]:
+    """Why ``rep`` fits ``item``, as short phrases: the same terms :func:`fit_bonus` weighs."""
     parts = []
     if item.sector and item.sector.casefold() in {s.casefold() for s in rep.sectors}:
         parts.append(f"strong in {item.sector}")
@@ -176,7 +178,34 @@ def fit_reasons(item: WorkItem, rep: Rep, settings: PolicySettings) -> str:
         parts.append(f"{rep.role} for {'a customer' if item.existing_customer else 'a prospect'}")
     if item.account is not None and item.account.owner == rep.id:
         parts.append("owns the account")
-    return ", ".join(parts) or "most room"
+    return tuple(parts)
+
+
+def adjustment(item: WorkItem, settings: PrioritySettings, today: date) -> tuple[float, str | None]:
+    """(factor, label) of the priority adjustment for ``item``: due soon, stale, or none."""
+    if item.due is not None and 0 <= (days := (item.due - today).days) <= settings.due_soon_days:
+        return settings.due_soon_factor, f"due soon: closes in {days} days"
+    if item.created is not None and (days := (today - item.created).days) > settings.stale_days:
+        return settings.stale_factor, f"stale: {days} days open"
+    return 1.0, None
+
+
+def tier_notes(settings: PrioritySettings) -> list[str]:
+    """A warning when ``shares`` does not fit ``tiers`` (one share per tier but the last; a sum
+    above 1 is refused when the settings are loaded)."""
+    tiers, shares = settings.tiers, settings.shares
+    notes = []
+    if len(shares) != max(len(tiers) - 1, 0):
+        notes.append(
+            f"[priority] shares has {len(shares)} value(s) for {len(tiers)} tiers: give one share per tier "
+            f"but the last ({max(len(tiers) - 1, 0)}); "
+            + (
+                "the extra shares are ignored"
+                if len(shares) > len(tiers) - 1
+                else "the missing tiers get no cards but the last"
+            )
+        )
+    return notes
 
 
 def assign_tiers(
@@ -185,43 +214,57 @@ def assign_tiers(
     items: Mapping[str, WorkItem],
     settings: PrioritySettings,
     today: date,
-) -> dict[str, str]:
-    """Priority tier per item key from its score (expected value).
+) -> dict[str, tuple[str, str | None]]:
+    """Priority tier and adjustment label per item key from its score (expected value).
 
-    Tiers are cut by rank shares (``settings.shares``), then raised one step for deals closing
-    within ``due_soon_days`` and lowered one for deals older than ``stale_days``. Hysteresis: a
-    task already in a tier adjacent to its new one keeps it while its score lies within
-    ``hysteresis`` (relative) of the cut between them, so small input changes do not reshuffle.
+    The score is adjusted first (× ``due_soon_factor`` for deals closing within ``due_soon_days``,
+    × ``stale_factor`` for deals open longer than ``stale_days``), then tiers are cut by rank shares
+    (``settings.shares``) of the adjusted scores, so the shares hold whatever the adjustments.
+    Hysteresis: a task already in a tier adjacent to its new one keeps it while its adjusted score
+    lies within ``hysteresis`` (relative) of the cut between them.
     """
     tiers = settings.tiers
     if not scores or not tiers:
         return {}
-    ordered = sorted(scores, key=lambda k: (-scores[k], k))
+    adj = {k: adjustment(items[k], settings, today) for k in scores}
+    score = {k: scores[k] * adj[k][0] for k in scores}
+    ordered = sorted(score, key=lambda k: (-score[k], k))
     n = len(ordered)
-    # Score thresholds: cuts[i] is the lowest score still in tier i.
-    cuts: list[float] = []
+    # Rank cuts: ends[i] is the number of items in tiers 0..i.
+    ends: list[int] = []
     acc = 0.0
     for share in settings.shares[: len(tiers) - 1]:
         acc += share
-        idx = min(n - 1, max(0, round(acc * n) - 1))
-        cuts.append(scores[ordered[idx]])
+        ends.append(min(n, round(acc * n)))
+    cuts = [score[ordered[e - 1]] if e > 0 else math.inf for e in ends]  # lowest score still in tier i
     h = settings.hysteresis
-    result: dict[str, str] = {}
-    for k in ordered:
-        s = scores[k]
-        base = next((i for i, c in enumerate(cuts) if s >= c), len(cuts))
-        item = items[k]
-        tier = base
-        if item.due and 0 <= (item.due - today).days <= settings.due_soon_days:
-            tier = max(0, tier - 1)
-        elif item.created and (today - item.created).days > settings.stale_days:
-            tier = min(len(tiers) - 1, tier + 1)
+    result: dict[str, tuple[str, str | None]] = {}
+    for rank, k in enumerate(ordered):
+        tier = next((i for i, e in enumerate(ends) if rank < e), len(ends))
         cur = current.get(k)
         if cur in tiers:
             ci = tiers.index(cur)
-            if abs(ci - tier) == 1:
-                cut = cuts[min(ci, tier)] if min(ci, tier) < len(cuts) else None
-                if cut is not None and abs(s - cut) <= h * max(abs(cut), 1e-9):
-                    tier = ci
-        result[k] = tiers[min(tier, len(tiers) - 1)]
+            low = min(ci, tier)
+            near = low < len(cuts) and math.isfinite(cuts[low])
+            if abs(ci - tier) == 1 and near and abs(score[k] - cuts[low]) <= h * max(abs(cuts[low]), 1e-9):
+                tier = ci
+        result[k] = (tiers[min(tier, len(tiers) - 1)], adj[k][1])
     return result
+
+
+def prioritise(
+    book: Book, owners: Mapping[str, str | None], settings: PrioritySettings, model: WinModel
+) -> dict[str, tuple[str, float, Reason]]:
+    """Tier, expected value and the tier's reason for every managed item, given the owner each will
+    have: the decided owner, else the current one; a card still to create without a decided owner
+    is created unowned, so it is scored unowned (a re-run after the create then agrees)."""
+    managed = {i.key: i for i in book.items if i.managed}
+    scores = {
+        k: model.expected_value(i, owners.get(k) or (i.owner if i.task_id is not None else None))
+        for k, i in managed.items()
+    }
+    tiers = assign_tiers(scores, {k: i.priority for k, i in managed.items()}, managed, settings, book.today)
+    return {
+        k: (tier, scores[k], Reason(ReasonKind.PRIORITY, figures=(("score", scores[k]),), adjustment=label))
+        for k, (tier, label) in tiers.items()
+    }

@@ -27,7 +27,18 @@ from tasksync.model import (
     Snapshot,
     canonical,
 )
-from tasksync.policies import Book, Decision, Decisions, Policy, WorkItem, build_book, get_policy
+from tasksync.policies import (
+    Book,
+    Decision,
+    Decisions,
+    Policy,
+    Reason,
+    ReasonKind,
+    Rules,
+    WorkItem,
+    build_book,
+    get_policy,
+)
 from tasksync.settings import Settings
 from tasksync.sync.apply import (
     ApplyOutcome,
@@ -125,8 +136,16 @@ def prepare_book(
 
 
 def decide(book: Book, policy: Policy, settings: Settings) -> Decisions:
-    """The policy's decisions for every item of the book (owner, priority, reason)."""
-    return policy.decide(book, settings)
+    """The policy's decisions for every item of the book (owner, priority, reason). The policy
+    sees only the ``[policy]`` and ``[priority]`` sections (:class:`Rules`), never the secrets."""
+    return policy.decide(book, Rules.of(settings))
+
+
+def _reason(reason: Reason | str | None) -> tuple[str, str]:
+    """(text, kind) of a decision's reason; a plug-in's plain text is of kind "other"."""
+    if isinstance(reason, Reason):
+        return reason.text(), reason.kind.value
+    return (reason or "", ReasonKind.OTHER.value if reason else "")
 
 
 def diff(
@@ -189,16 +208,13 @@ def diff(
             if (task.id, f) in edits:
                 plan.conflicts.append(Conflict(task.id, f, edits[(task.id, f)], current, value, task.title))
                 continue
-            reason = (
-                d.reason
-                if f is Field.ASSIGNEES
-                else (
-                    f"expected value {d.score:,.0f}"
-                    if f is Field.PRIORITY
-                    else f"CRM stage {item.deal.stage if item.deal else ''}"
-                )
-            )
-            plan.changes.append(Change(task.id, f, current, value, reason, task.title))
+            if f is Field.ASSIGNEES:
+                reason, why = _reason(d.reason)
+            elif f is Field.PRIORITY:
+                reason, why = _reason(d.priority_reason or Reason(ReasonKind.PRIORITY, figures=(("score", d.score),)))
+            else:
+                reason, why = f"CRM stage {item.deal.stage if item.deal else ''}", ReasonKind.STAGE.value
+            plan.changes.append(Change(task.id, f, current, value, reason, task.title, why))
     _add_new_edits(plan, snapshot, edits, person)
     return plan
 
@@ -227,7 +243,8 @@ def _add_create(
             priority=priority,
             description=f"CRM deal {item.deal.id}",
             due=item.deal.close_date,
-            reason=f"open CRM deal without a card; {d.reason}",
+            reason=f"open CRM deal without a card; {_reason(d.reason)[0]}",
+            reason_kind=ReasonKind.NEW_CARD.value,
         )
     )
 

@@ -1,0 +1,118 @@
+"""Reasons from the final division: one place that turns a cause into a :class:`Reason` whose
+figures are the numbers the plan's tables show (open cards and expected value per rep before
+and after the plan, the bands, capacities), and the plan's summary of owned cards moved."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from tasksync.crm.records import Rep
+from tasksync.policies.book import Book, WorkItem
+from tasksync.policies.reasons import Band, Reason, ReasonKind
+from tasksync.policies.scoring import WinModel, fit_terms
+from tasksync.policies.workload import capacity, value_capacity
+from tasksync.settings import PolicySettings
+
+__all__ = ["Tables", "moved_note"]
+
+_ABOUT_FROM = {
+    ReasonKind.REP_AWAY,
+    ReasonKind.OVER_CAPACITY,
+    ReasonKind.OVER_VALUE_CAPACITY,
+    ReasonKind.ABOVE_BAND,
+    ReasonKind.ABOVE_VALUE_BAND,
+    ReasonKind.SHARE_FULL,
+}
+
+
+@dataclass
+class Tables:
+    """Per rep, before and after a division: what the plan's tables show, for reasons to cite."""
+
+    book: Book
+    model: WinModel
+    policy: PolicySettings
+    owners: Mapping[str, str | None]  # item key -> owner after (missing or None: unchanged)
+    count: Band
+    value: Band | None
+    names: dict[str, str] = field(default_factory=dict)
+    reps: dict[str, Rep] = field(default_factory=dict)
+    before_n: Counter[str] = field(default_factory=Counter)
+    after_n: Counter[str] = field(default_factory=Counter)
+    before_ev: dict[str, float] = field(default_factory=dict)
+    after_ev: dict[str, float] = field(default_factory=dict)
+    before_pipe: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.names = {r.id: r.name for r in self.book.crm.reps}
+        self.reps = {r.id: r for r in self.book.reps}
+        ev_b: dict[str, float] = defaultdict(float)
+        ev_a: dict[str, float] = defaultdict(float)
+        pipe: dict[str, float] = defaultdict(float)
+        for i in self.book.items:
+            after = self.owners.get(i.key) or i.owner
+            if i.owner is not None and i.task_id is not None:
+                self.before_n[i.owner] += 1
+            if i.owner is not None:
+                ev_b[i.owner] += self.model.expected_value(i, i.owner)
+                pipe[i.owner] += i.value
+            if after is not None:
+                self.after_n[after] += 1
+                ev_a[after] += self.model.expected_value(i, after)
+        self.before_ev, self.after_ev, self.before_pipe = dict(ev_b), dict(ev_a), dict(pipe)
+
+    def name(self, rep: str | None) -> str | None:
+        return None if rep is None else self.names.get(rep, rep)
+
+    def reason(self, kind: ReasonKind, item: WorkItem, frm: str | None, to: str | None) -> Reason:
+        """The reason of ``kind`` for ``item`` moving from ``frm`` to ``to``, citing final figures."""
+        figs: list[tuple[str, float]] = []
+        about = frm if kind in _ABOUT_FROM else to
+        if about is not None:
+            self._cite(kind, about, figs)
+        fit: tuple[str, ...] = ()
+        if to is not None and kind not in (ReasonKind.KEPT, ReasonKind.PINNED, ReasonKind.ACCOUNT_TOGETHER):
+            rep = self.reps.get(to)
+            fit = fit_terms(item, rep, self.policy) if rep is not None else ()
+            figs.append(("win_rate", self.model.probability(item, to)))
+            figs.append(("expected_value", self.model.expected_value(item, to)))
+            if kind not in (ReasonKind.BELOW_BAND, ReasonKind.BELOW_VALUE_BAND) and math.isfinite(self.count.upper):
+                figs.append(("room", max(self.count.upper - self.after_n[to], 0.0)))
+        if kind is ReasonKind.BETTER_FIT and frm is not None and to is not None:
+            figs.append(("gain", self.model.expected_value(item, to) - self.model.expected_value(item, frm)))
+        return Reason(kind, self.name(frm), self.name(to), tuple(figs), fit)
+
+    def _cite(self, kind: ReasonKind, rep: str, figs: list[tuple[str, float]]) -> None:
+        if kind in (ReasonKind.ABOVE_BAND, ReasonKind.BELOW_BAND):
+            figs += [
+                ("before", float(self.before_n[rep])),
+                ("lower", self.count.lower),
+                ("upper", self.count.upper),
+                ("after", float(self.after_n[rep])),
+            ]
+        elif kind in (ReasonKind.ABOVE_VALUE_BAND, ReasonKind.BELOW_VALUE_BAND) and self.value is not None:
+            figs += [
+                ("ev_before", self.before_ev.get(rep, 0.0)),
+                ("ev_lower", self.value.lower),
+                ("ev_upper", self.value.upper),
+                ("ev_after", self.after_ev.get(rep, 0.0)),
+            ]
+        elif kind is ReasonKind.OVER_CAPACITY and rep in self.reps:
+            figs += [("before", float(self.before_n[rep])), ("capacity", capacity(self.reps[rep]))]
+        elif kind is ReasonKind.OVER_VALUE_CAPACITY and rep in self.reps:
+            figs += [("pipeline", self.before_pipe.get(rep, 0.0)), ("capacity_value", value_capacity(self.reps[rep]))]
+
+
+_CAUSE_ORDER = [k.value for k in ReasonKind]
+
+
+def moved_note(moved: Counter[str], owned: int) -> str | None:
+    """The plan's summary line: owned cards moved, by cause (``moved`` counts per ReasonKind value)."""
+    total = sum(moved.values())
+    if not owned:
+        return None
+    parts = ", ".join(f"{kind} {moved[kind]}" for kind in sorted(moved, key=_CAUSE_ORDER.index) if moved[kind])
+    return f"owned cards moved: {total} of {owned}" + (f" ({parts})" if parts else "")

@@ -1,0 +1,271 @@
+"""Optimal division: one mixed-integer programme over the book (scipy's HiGHS).
+
+Decision variables are ``x[g, r]`` = 1 when group ``g`` (all open managed cards of one account,
+or one card with ``keep_accounts_together = false``) goes to rep ``r``. The objective maximises
+expected won value with that rep (rep-specific P(win) × value) times ``1 + fit bonus`` (sector
+strength, region, hunter/farmer role, CRM account ownership), minus, with ``keep_current_owner``,
+``min_gain`` × the card's expected value for every owned card that leaves an available owner.
+Constraints, soft with penalties far above any fit gain (settings that cannot be met give the
+nearest division and a note naming the reps and why, never a crash):
+
+* one rep per group; a group with a card pinned by label stays with that card's owner (a card a
+  person moved by hand is locked alone and does not pull its account along);
+* capacity: open cards within ``Rep.capacity`` and open pipeline within ``Rep.capacity_value``;
+  a rep already above either never gains and sheds the excess where another rep has room;
+* availability: reps who are away get nothing; their cards move when ``move_from_unavailable``;
+* count band: each available rep's open cards within ``±band`` of the mean (whole cards);
+* value band: each available rep's expected value within ``±value_band`` of the mean of
+  available reps (``value_band = 0`` turns it off).
+
+Modules: :mod:`.model` (groups, loads, the scorer), :mod:`.candidates` (candidate reps),
+:mod:`.programme` (the (MI)LP), :mod:`.solve` (exact and LP-and-fix), :mod:`.repair` (heuristics),
+:mod:`.blocks` (big books in blocks of reps), :mod:`.explain` (reasons and notes).
+
+Deterministic by construction: the solver stops on work limits (node limit, relative gap), not on
+the clock; ``time_limit`` is a safety net whose fallback is deterministic and announced. A re-run
+after applying the plan keeps today's division when it is feasible and within ``stay_tolerance``
+of the new one (the small MILP's gap is below it), so an applied plan settles.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+import numpy as np
+
+from tasksync.policies.base import Decision, Decisions, Rules
+from tasksync.policies.book import Book
+from tasksync.policies.explain import Tables
+from tasksync.policies.optimal.explain import explain, feasibility_notes, outside_notes
+from tasksync.policies.optimal.model import Model, Scorer, build_model
+from tasksync.policies.optimal.solve import Limits, Outcome, solve_model
+from tasksync.policies.scoring import WinModel, prioritise, tier_notes
+from tasksync.policies.workload import count_band, movable, value_band, workload_stats
+from tasksync.settings import PolicySettings
+
+__all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
+
+BLOCK_REPS = 100  # big books are divided in blocks of about this many reps...
+BLOCK_ITEMS = 25_000  # ...when they have more cards than this
+
+
+@dataclass
+class SolveInfo:
+    """What the last :meth:`OptimalPolicy.decide` did (for benchmarks and tests)."""
+
+    method: str = ""
+    status: str = ""
+    groups: int = 0  # groups in the model
+    variables: int = 0
+    objective: float = 0.0  # value of the full objective for the chosen division
+    seconds: float = 0.0
+    moved: int = 0  # cards whose owner changes
+    bound: float | None = None  # exact mode: the solver's bound on the objective (≥ the optimum)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
+
+
+def _owners(m: Model, choice: np.ndarray) -> dict[str, str]:
+    """Item key -> rep for the groups ``choice`` assigns."""
+    return {i.key: m.reps[int(r)] for g, r in zip(m.groups, choice.tolist(), strict=True) if r >= 0 for i in g.items}
+
+
+def replace_owners(book: Book, owners: Mapping[str, str]) -> Book:
+    """The book as a plan giving ``owners`` would leave it."""
+    items = [replace(i, owner=owners[i.key]) if i.key in owners else i for i in book.items]
+    return Book(book.reps, book.rep_member, items, book.crm, list(book.notes), book.today, book.policy)
+
+
+def fit_model(book: Book, p: PolicySettings) -> WinModel:
+    return WinModel.fit(
+        book.crm.history,
+        book.crm,
+        p.smoothing,
+        today=book.today,
+        stage_order=p.stage_order,
+        stage_weight=p.stage_weight,
+    )
+
+
+class OptimalPolicy:
+    """Whole-book division by mixed-integer programming; priorities by expected value."""
+
+    name: ClassVar[str] = "optimal"
+
+    def __init__(self, exact: bool = False) -> None:
+        # exact: every group with every rep in one MILP, zero gap (for benchmarks).
+        self.exact = exact
+        self.stay_tolerance = 0.005  # relative objective gain below which today's division is kept
+        self.info = SolveInfo()
+
+    def limits(self, p: PolicySettings) -> Limits:
+        return Limits(exact=self.exact, time_limit=p.time_limit)
+
+    def decide(self, book: Book, rules: Rules) -> Decisions:
+        t0 = time.perf_counter()
+        p = rules.policy
+        wm = fit_model(book, p)
+        out = Decisions(notes=[*p.deprecation_notes(), *tier_notes(rules.priority)], model=wm)
+        self.info = SolveInfo()
+        decided: dict[str, str | None] = {}
+        if not book.available_reps:
+            out.notes.append("no available rep is on the board: owners left unchanged")
+            self.info.method = "none"
+        else:
+            models = self.divide(book, p, wm, out)
+            if len(models) == 1 and not self.exact:
+                models = self.settle(book, p, wm, models[0])
+            decided = self.finish_division(book, p, wm, models, out)
+        self.info.moved = sum(1 for i in book.items if decided.get(i.key) not in (None, i.owner))
+        reasons = dict(out.by_key)
+        for key, (tier, score, why) in prioritise(book, decided, rules.priority, wm).items():
+            old = reasons.get(key)
+            out.by_key[key] = Decision(decided.get(key), tier, score, old.reason if old else None, why)
+        self.info.seconds = time.perf_counter() - t0
+        return out
+
+    def divide(self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions) -> list[tuple[Model, np.ndarray]]:
+        """One model and its division, or one per block of reps on big books."""
+        if not self.exact and len(book.available_reps) >= 2 * BLOCK_REPS and len(book.items) > BLOCK_ITEMS:
+            from tasksync.policies.optimal.blocks import split_blocks
+
+            team_mean, parts = split_blocks(book, p, BLOCK_REPS)
+            results = [self.divide_one(sub, p, wm, out, team_mean) for sub in parts]
+            self.info.method = f"blocks({len(parts)})"
+            return results
+        return [self.divide_one(book, p, wm, out)]
+
+    def divide_one(
+        self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions, mean: float | None = None
+    ) -> tuple[Model, np.ndarray]:
+        m, res = self.solve_passes(book, p, wm, mean)
+        names = {r.id: r.name for r in book.crm.reps}
+        out.notes.extend(feasibility_notes(m, names))
+        out.notes.extend(res.notes)
+        self.info.method, self.info.status = res.method, res.status
+        self.info.variables += res.variables
+        self.info.bound = res.bound
+        self.info.groups += sum(1 for h in m.held if not h)
+        choice = res.choice if self.exact else self.stay_if_close(m, res.choice)
+        self.info.objective += m.objective(choice)
+        return m, choice
+
+    def settle(
+        self, book: Book, p: PolicySettings, wm: WinModel, first: tuple[Model, np.ndarray], rounds: int = 3
+    ) -> list[tuple[Model, np.ndarray]]:
+        """A division that a re-run after applying it leaves as it is: decide again on the book as
+        the plan would leave it, until nothing moves (all deterministic, so the next real run, on
+        that same book, computes the same). The reasons are then built against today's book."""
+        m, choice = first
+        owners = _owners(m, choice)
+        moved = False
+        for _ in range(rounds):
+            after = replace_owners(book, owners)
+            m2, choice2 = self.divide_one(after, p, wm, Decisions())
+            again = _owners(m2, choice2)
+            if all(owners.get(k) == o for k, o in again.items()):
+                break
+            owners.update(again)
+            moved = True
+        if not moved:
+            return [first]
+        final = build_model(book, p, wm, False, unhold=frozenset(range(len(m.reps))))
+        ridx = {r: i for i, r in enumerate(final.reps)}
+        pick = np.array([ridx.get(owners.get(g.items[0].key) or "", -1) for g in final.groups], dtype=np.int64)
+        ok = all(r < 0 or final.is_candidate(gi, int(r)) for gi, r in enumerate(pick.tolist()))
+        same = all(len({owners.get(i.key) for i in g.items}) == 1 for g in final.groups)
+        return [(final, pick)] if ok and same else [first]
+
+    def solve_passes(
+        self, book: Book, p: PolicySettings, wm: WinModel, mean: float | None, passes: int = 3
+    ) -> tuple[Model, Outcome]:
+        """Solve; while the division leaves a rep outside a band and some groups were held (nothing
+        asked them to move today), solve again with every group free: the division may have pushed
+        a rep out of a band that only trades with held groups can mend. Without this a second run,
+        seeing that rep out of band, would move cards: the plan would not settle."""
+        unhold: frozenset[int] = frozenset()
+        best: tuple[Model, Outcome] | None = None
+        for _ in range(passes):
+            t1 = time.perf_counter()
+            m = build_model(book, p, wm, self.exact, mean, unhold)
+            self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
+            t1 = time.perf_counter()
+            res = solve_model(m, self.limits(p))
+            self.info.phases["solve"] = self.info.phases.get("solve", 0.0) + time.perf_counter() - t1
+            if best is None or m.objective(res.choice) >= best[0].objective(best[1].choice) - 1e-9:
+                best = (m, res)
+            n, _, e = m.loads_for(res.choice)
+            out = (m.count_violation(n) > 1e-6) | (m.value_violation(e) > 1e-6 * max(float(e.mean()), 1.0))
+            held = {int(c[0]) for c, h in zip(m.cand, m.held, strict=True) if h}
+            more = frozenset(held) - unhold if out.any() else frozenset()
+            if not more or res.method == "greedy-fallback":
+                break
+            unhold |= more
+        assert best is not None
+        return best
+
+    def stay_if_close(self, m: Model, choice: np.ndarray) -> np.ndarray:
+        """Keep today's owner for every whole, owned group when that division is no further over a
+        capacity than the new one and its objective (band penalties included) is within
+        ``stay_tolerance`` of the new one's: LP-and-fix is near-optimal, not exact, and a re-run
+        must not reshuffle cards for a gain below the solver's own tolerance (nor between divisions
+        that are equally good)."""
+        stay = choice.copy()
+        for gi, g in enumerate(m.groups):
+            o = int(m.owner[gi])
+            if o >= 0 and all(i.owner == g.owner for i in g.items) and m.is_candidate(gi, o):
+                stay[gi] = o
+        (n_stay, v_stay), (n_new, v_new) = m.excess(stay), m.excess(choice)
+        if np.array_equal(stay, choice) or n_stay > n_new or v_stay > v_new + 1e-6:
+            return choice
+        new, old = m.objective(choice), m.objective(stay)
+        return stay if old >= new - self.stay_tolerance * abs(new) else choice
+
+    def finish_division(
+        self, book: Book, p: PolicySettings, wm: WinModel, models: list[tuple[Model, np.ndarray]], out: Decisions
+    ) -> dict[str, str | None]:
+        """Bands as used, reasons citing the final tables, and the notes on what was not met."""
+        owners: dict[str, str | None] = {}
+        for m, choice in models:
+            for gi, g in enumerate(m.groups):
+                if int(choice[gi]) >= 0:
+                    owners.update((i.key, m.reps[int(choice[gi])]) for i in g.items)
+        avail = {r.id for r in book.available_reps}
+        n_after = sum(1 for i in book.items if (owners.get(i.key) or i.owner) in avail)
+        count = models[0][0].band if len(models) == 1 else count_band(n_after / len(avail), p.band)
+        probe = Tables(book, wm, p, owners, count, None)
+        ev_mean = sum(probe.after_ev.get(r, 0.0) for r in avail) / len(avail)
+        value = value_band(ev_mean, p.value_band) if p.value_band else None
+        out.bands["count"] = count
+        if value is not None:
+            out.bands["value"] = value
+        t = Tables(book, wm, p, owners, count, value)
+        decided = explain(book, p, t, models, out)
+        locked_n: dict[str, float] = {}
+        locked_e: dict[str, float] = {}
+        for i in book.items:
+            if i.owner in avail and not movable(i, avail, p):
+                locked_n[i.owner] = locked_n.get(i.owner, 0.0) + 1
+                locked_e[i.owner] = locked_e.get(i.owner, 0.0) + wm.expected_value(i, i.owner)
+        out.notes.extend(outside_notes(book, t, locked_n, locked_e))
+        return decided
+
+    def evaluate(self, book: Book, rules: Rules, owners: Mapping[str, str | None]) -> float:
+        """The full objective (fit value − move cost − band penalties) of a division of ``book``.
+
+        ``owners`` maps item keys to rep ids (missing: current owner). A group is scored with the
+        owner of its first card; groups whose owner is away or unknown count as unassigned.
+        """
+        if not book.available_reps:
+            return 0.0
+        m = build_model(book, rules.policy, fit_model(book, rules.policy), True)
+        ridx = {r: i for i, r in enumerate(m.reps)}
+        choice = np.array(
+            [ridx.get(owners.get(g.items[0].key) or g.items[0].owner or "", -1) for g in m.groups], dtype=np.int64
+        )
+        for gi, r in enumerate(choice.tolist()):
+            if r >= 0 and not m.is_candidate(gi, r):
+                choice[gi] = -1
+        return m.objective(choice)

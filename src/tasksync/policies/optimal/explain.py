@@ -1,0 +1,152 @@
+"""The optimal policy's explanation: why each card goes where it goes (a Reason citing the final
+figures), the notes on what could not be met and why, and owned cards moved by cause."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from tasksync.policies.base import Decision, Decisions
+from tasksync.policies.book import Book, WorkItem
+from tasksync.policies.explain import Tables, moved_note
+from tasksync.policies.optimal.model import EPS, Group, Model
+from tasksync.policies.reasons import ReasonKind
+from tasksync.policies.workload import capacity, value_capacity, within_value
+from tasksync.settings import PolicySettings
+
+__all__ = ["cause", "explain", "feasibility_notes", "outside_notes"]
+
+
+def cause(t: Tables, item: WorkItem, g: Group, to: str, gain_ok: bool) -> ReasonKind:
+    """Why ``item`` leaves its owner for ``to``, judged on the final tables."""
+    o = item.owner
+    rep = t.reps.get(o) if o else None
+    if o is None:
+        return ReasonKind.UNOWNED
+    if rep is None or not rep.available:
+        avail = t.book.crm.reps_by_id.get(o)
+        return ReasonKind.SHARE_FULL if avail is not None and avail.available else ReasonKind.REP_AWAY
+    if t.before_n[o] > capacity(rep):
+        return ReasonKind.OVER_CAPACITY
+    if not within_value(t.before_pipe.get(o, 0.0), value_capacity(rep)):
+        return ReasonKind.OVER_VALUE_CAPACITY
+    if t.before_n[o] > t.count.upper + EPS:
+        return ReasonKind.ABOVE_BAND
+    if t.value is not None and t.before_ev.get(o, 0.0) > t.value.upper + EPS:
+        return ReasonKind.ABOVE_VALUE_BAND
+    if t.before_n[to] < t.count.lower - EPS:
+        return ReasonKind.BELOW_BAND
+    if t.value is not None and t.before_ev.get(to, 0.0) < t.value.lower - EPS:
+        return ReasonKind.BELOW_VALUE_BAND
+    if g.owner is not None and g.owner != o and g.owner == to:
+        return ReasonKind.ACCOUNT_TOGETHER
+    return ReasonKind.BETTER_FIT if gain_ok else ReasonKind.REBALANCING
+
+
+def explain(
+    book: Book, p: PolicySettings, t: Tables, models: list[tuple[Model, np.ndarray]], out: Decisions
+) -> dict[str, str | None]:
+    """Owner and reason per movable item; ``out.moved`` counts owned cards moved by cause."""
+    decided: dict[str, str | None] = {}
+    owned = 0
+    for m, choice in models:
+        for gi, g in enumerate(m.groups):
+            r = int(choice[gi])
+            owned += sum(1 for i in g.items if i.owner is not None)
+            if r < 0:
+                continue
+            to = m.reps[r]
+            for item in g.items:
+                decided[item.key] = to
+                if item.owner == to:
+                    kind = ReasonKind.PINNED if g.pinned == to else ReasonKind.KEPT
+                    out.by_key[item.key] = Decision(to, reason=t.reason(kind, item, None, to))
+                    continue
+                gain = t.model.expected_value(item, to) - t.model.expected_value(item, item.owner)
+                kind = cause(t, item, g, to, gain > 0 and not p.rebalance_only)
+                out.by_key[item.key] = Decision(to, reason=t.reason(kind, item, item.owner, to))
+                if item.owner is not None:
+                    out.moved[kind.value] += 1
+    note = moved_note(out.moved, owned)
+    if note:
+        out.notes.append(note)
+    return decided
+
+
+def feasibility_notes(m: Model, names: Mapping[str, str]) -> list[str]:
+    """What the inputs alone rule out: capacity below the open cards, locked load over capacity."""
+    notes: list[str] = []
+    n_r = len(m.reps)
+    cards = float(m.fixed[0].sum() + m.count.sum())
+    if np.isfinite(m.cap).all() and float(m.cap.sum()) < cards:
+        notes.append(
+            f"capacity of {n_r} available reps totals {m.cap.sum():.0f} < {cards:.0f} open cards: "
+            "some accounts keep their current owner or stay unassigned"
+        )
+    over = [names.get(r, r) for k, r in enumerate(m.reps) if m.fixed[0][k] > m.cap[k]]
+    if over:
+        notes.append(f"locked or unmanaged cards alone exceed the capacity of: {', '.join(over)}")
+    if m.value_capped:
+        pipeline = float(m.fixed[1].sum() + m.value_.sum())
+        if np.isfinite(m.vcap).all() and not float(m.vcap.sum()) >= pipeline - 1e-6 * max(pipeline, 1.0):
+            notes.append(
+                f"value capacity of {n_r} available reps totals {m.vcap.sum():,.0f} < {pipeline:,.0f} open "
+                "pipeline: some accounts keep their current owner or stay unassigned"
+            )
+        over_v = [
+            f"{names.get(r, r)} ({m.fixed[1][k]:,.0f} > {m.vcap[k]:,.0f})"
+            for k, r in enumerate(m.reps)
+            if not m.vfits(float(m.fixed[1][k]), k)
+        ]
+        if over_v:
+            notes.append(f"locked or unmanaged cards alone exceed the value capacity of: {', '.join(over_v)}")
+    low = [names.get(r, r) for k, r in enumerate(m.reps) if m.cap[k] < m.lower - EPS]
+    if low:
+        notes.append(
+            f"capacity below the band's lower bound {m.lower:.0f} for: {', '.join(low)} (band {m.band.text()})"
+        )
+    return notes
+
+
+def outside_notes(book: Book, t: Tables, locked_n: Mapping[str, float], locked_e: Mapping[str, float]) -> list[str]:
+    """Reps outside a band after the division, each with why (locked cards, capacity, or the
+    other band and account sizes): the nearest division was kept."""
+    notes = []
+    avail = book.available_reps
+    c = t.count
+    out_n = []
+    for r in avail:
+        n = t.after_n[r.id]
+        if c.lower - 1e-6 <= n <= c.upper + 1e-6:
+            continue
+        if n > c.upper and locked_n.get(r.id, 0.0) > c.upper:
+            why = f"{locked_n[r.id]:.0f} held by locked cards"
+        elif n < c.lower and capacity(r) < c.lower:
+            why = f"capacity {capacity(r):.0f}"
+        else:
+            why = "account sizes or the value band"
+        out_n.append(f"{r.name} ({n:.0f}: {why})")
+    if out_n:
+        notes.append(
+            f"count band {c.text()} open cards not met for: {', '.join(sorted(out_n))}; the nearest division is kept"
+        )
+    v = t.value
+    if v is None:
+        return notes
+    out_v = []
+    for r in avail:
+        e = t.after_ev.get(r.id, 0.0)
+        if v.lower - 1e-6 * max(v.mean, 1.0) <= e <= v.upper + 1e-6 * max(v.mean, 1.0):
+            continue
+        if e > v.upper and locked_e.get(r.id, 0.0) > v.upper:
+            why = f"{locked_e[r.id]:,.0f} held by locked cards"
+        else:
+            why = "the count band, capacity or account sizes"
+        out_v.append(f"{r.name} ({e:,.0f}: {why})")
+    if out_v:
+        notes.append(
+            f"value band {v.text(money=True)} expected value not met for: {', '.join(sorted(out_v))}; "
+            "the nearest division is kept"
+        )
+    return notes

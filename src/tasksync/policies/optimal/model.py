@@ -1,0 +1,401 @@
+"""The optimal policy's model: movable groups, their candidate reps and scores, and fixed loads.
+
+A group is all open managed cards of one account (``keep_accounts_together``) or one card. Only
+groups that must or may move get more than one candidate (away, over-capacity or out-of-band
+owners, unowned work, groups that would gain from a move); the rest are ``held`` and count as
+fixed load. Loads are tracked three ways per rep: open cards (``n``, the count band and capacity),
+open pipeline (``v``, value capacity) and expected value (``e``, the value band).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tasksync.crm.records import Rep
+from tasksync.policies.book import Book, WorkItem
+from tasksync.policies.reasons import Band
+from tasksync.policies.scoring import WinModel
+from tasksync.policies.workload import capacity, count_band, group_key, movable, value_capacity
+from tasksync.settings import PolicySettings
+
+__all__ = ["FULL_MODEL", "Group", "Loads", "Model", "Scorer", "build_model"]
+
+FULL_MODEL = 100_000  # groups × reps up to which every group may go to every rep
+EPS = 1e-9
+
+Loads = tuple[np.ndarray, np.ndarray, np.ndarray]  # per rep: open cards, pipeline, expected value
+
+
+@dataclass
+class Group:
+    key: str
+    items: list[WorkItem]
+    owner: str | None  # current majority owner (any rep, maybe away)
+    pinned: str | None = None
+
+
+@dataclass
+class Model:
+    """Movable groups with their candidate reps and scores; loads that cannot move."""
+
+    reps: list[str]  # available reps, sorted
+    groups: list[Group]
+    count: np.ndarray  # (groups,) cards
+    value_: np.ndarray  # (groups,) pipeline
+    owner: np.ndarray  # (groups,) current owner's rep index, -1 when unowned or away
+    fixed: Loads  # (reps,) load that cannot move
+    cap: np.ndarray  # (reps,) capacity (inf when none)
+    vcap: np.ndarray  # (reps,) value capacity (inf when none)
+    band: Band  # the count band
+    value_band: float  # ±ratio of the value band around the mean expected value; 0: off
+    cand: list[np.ndarray] = field(default_factory=list)  # per group: sorted candidate rep indexes
+    score: list[np.ndarray] = field(default_factory=list)  # aligned with cand: EV × (1 + fit)
+    ev: list[np.ndarray] = field(default_factory=list)  # aligned with cand: EV (value band)
+    move: list[np.ndarray] = field(default_factory=list)  # aligned with cand: move cost
+    held: list[bool] = field(default_factory=list)  # per group: stays where it is
+    band_penalty: float = 1.0  # per card outside the count band
+    value_penalty: float = 0.0  # per unit of expected value outside the value band
+    # Current load of movable cards by (group, available owner), sorted by group: a group left
+    # unassigned keeps its cards with their current owners, so this load stays where it is.
+    own_g: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    own_r: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    own_n: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    own_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    own_e: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def lower(self) -> float:
+        return self.band.lower
+
+    @property
+    def upper(self) -> float:
+        return self.band.upper
+
+    def own(self, gi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        lo, hi = np.searchsorted(self.own_g, [gi, gi + 1])
+        return self.own_r[lo:hi], self.own_n[lo:hi], self.own_v[lo:hi], self.own_e[lo:hi]
+
+    def keep(self, gi: int, loads: Loads) -> None:
+        """Add a group left unassigned to ``loads`` (its cards stay with their owners)."""
+        r, on, ov, oe = self.own(gi)
+        for load, amount in zip(loads, (on, ov, oe), strict=True):
+            np.add.at(load, r, amount)
+
+    def pos(self, gi: int, r: int) -> int:
+        return int(np.searchsorted(self.cand[gi], r))
+
+    def is_candidate(self, gi: int, r: int) -> bool:
+        p = self.pos(gi, r)
+        return p < len(self.cand[gi]) and int(self.cand[gi][p]) == r
+
+    def net(self, gi: int, r: int) -> float:
+        p = self.pos(gi, r)
+        return float(self.score[gi][p] - self.move[gi][p])
+
+    def amounts(self, gi: int, r: int) -> tuple[float, float, float]:
+        """(cards, pipeline, expected value) group ``gi`` brings to rep index ``r``."""
+        return float(self.count[gi]), float(self.value_[gi]), float(self.ev[gi][self.pos(gi, r)])
+
+    def add(self, loads: Loads, gi: int, r: int, sign: float = 1.0) -> None:
+        for load, amount in zip(loads, self.amounts(gi, r), strict=True):
+            load[r] += sign * amount
+
+    def vfits(self, v: np.ndarray | float, r: np.ndarray | int) -> np.ndarray | bool:
+        """Whether pipeline ``v`` is within the value capacity of rep(s) ``r`` (rounding tolerated)."""
+        vc = self.vcap[r]
+        ok: np.ndarray | bool = v <= vc + 1e-9 * np.abs(np.where(np.isfinite(vc), vc, 0.0)) + 1e-6
+        return ok
+
+    @property
+    def value_capped(self) -> bool:
+        return bool(np.isfinite(self.vcap).any())
+
+    def loads_for(self, choice: np.ndarray, skip: set[int] | None = None) -> Loads:
+        """Loads per rep under ``choice`` (rep index per group; -1: unassigned, whose cards stay
+        with their owners), leaving out the groups in ``skip``."""
+        loads: Loads = (self.fixed[0].copy(), self.fixed[1].copy(), self.fixed[2].copy())
+        for gi in range(len(self.groups)):
+            if skip is not None and gi in skip:
+                continue
+            r = int(choice[gi])
+            if r >= 0:
+                self.add(loads, gi, r)
+            else:
+                self.keep(gi, loads)
+        return loads
+
+    def stay_loads(self) -> Loads:
+        """Loads if no group moved: held groups where they are held, others with their owners.
+        A rep above a capacity may keep up to this much, never more."""
+        choice = np.array([int(c[0]) if h else -1 for c, h in zip(self.cand, self.held, strict=True)], dtype=np.int64)
+        return self.loads_for(choice)
+
+    def value_violation(self, e: np.ndarray) -> np.ndarray:
+        """Expected value outside the value band, per rep, around the mean of ``e``."""
+        if not self.value_band or not len(e):
+            return np.zeros(len(e))
+        mean = float(e.mean())
+        out: np.ndarray = np.maximum(e - mean * (1 + self.value_band), 0.0) + np.maximum(
+            mean * (1 - self.value_band) - e, 0.0
+        )
+        return out
+
+    def count_violation(self, n: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.maximum(n - self.upper, 0.0) + np.maximum(self.lower - n, 0.0)
+        return out
+
+    def objective(self, choice: np.ndarray) -> float:
+        """Fit value − move cost − band penalties of ``choice``."""
+        val = sum(self.net(gi, r) for gi, r in enumerate(choice.tolist()) if r >= 0)
+        n, _, e = self.loads_for(choice)
+        return float(
+            val - self.band_penalty * self.count_violation(n).sum() - self.value_penalty * self.value_violation(e).sum()
+        )
+
+    def excess(self, choice: np.ndarray) -> tuple[float, float]:
+        """Cards and pipeline above the reps' capacities under ``choice``."""
+        n, v, _ = self.loads_for(choice)
+        over_v = np.where(np.asarray(self.vfits(v, np.arange(len(self.reps))), dtype=bool), 0.0, v - self.vcap)
+        return float(np.maximum(n - self.cap, 0.0).sum()), float(over_v.sum())
+
+    def feasible(self, choice: np.ndarray, tol: float = 1e-6) -> bool:
+        """Every rep within both bands and both capacities under ``choice``."""
+        n, v, e = self.loads_for(choice)
+        if (n > self.cap).any() or not np.all(self.vfits(v, np.arange(len(self.reps)))):
+            return False
+        if (self.count_violation(n) > tol).any():
+            return False
+        return not (self.value_violation(e) > tol * max(float(e.mean()) if len(e) else 1.0, 1.0)).any()
+
+
+class Scorer:
+    """Vectorised ``WinModel.expected_value(item, rep) * (1 + fit_bonus(item, rep))`` for item × rep blocks."""
+
+    def __init__(self, items: list[WorkItem], reps: list[Rep], wm: WinModel, p: PolicySettings) -> None:
+        self.w = (p.sector_weight, p.region_weight, p.role_weight, p.continuity_weight)
+        sectors = sorted({i.sector for i in items if i.sector} | {s for (_, s) in wm.rep_sector})
+        regions = sorted({i.region.casefold() for i in items if i.region})
+        s_idx = {s: k for k, s in enumerate(sectors)}
+        g_idx = {g: k for k, g in enumerate(regions)}
+        r_idx = {r.id: k for k, r in enumerate(reps)}
+        n_r = len(reps)
+        self.value = np.array([i.value for i in items])
+        self.p0 = np.array([_p_without_rep(wm, i) for i in items])
+        self.sec = np.array([s_idx[i.sector] if i.sector else -1 for i in items])
+        self.reg = np.array([g_idx.get(i.region.casefold(), -1) if i.region else -1 for i in items])
+        self.cust = np.array([1 if i.existing_customer else 0 for i in items])
+        self.acct_owner = np.array(
+            [r_idx.get(i.account.owner, -1) if i.account is not None and i.account.owner else -1 for i in items]
+        )
+        self.rep_lift = np.array([wm.rep.get(r.id, 1.0) for r in reps])
+        # Row -1 (no sector/region) is an extra last row of neutral values.
+        self.rep_sector = np.ones((len(sectors) + 1, n_r))
+        for (rid, sec), lift in wm.rep_sector.items():
+            if rid in r_idx and sec in s_idx:
+                self.rep_sector[s_idx[sec], r_idx[rid]] = lift
+        self.strong = np.zeros((len(sectors) + 1, n_r))
+        self.covers = np.zeros((len(regions) + 1, n_r))
+        self.role = np.zeros((2, n_r))  # row 0: prospect (hunter), row 1: customer (farmer)
+        for k, r in enumerate(reps):
+            mine = {x.casefold() for x in r.sectors}
+            for sec, j in s_idx.items():
+                if sec.casefold() in mine:
+                    self.strong[j, k] = 1.0
+            if r.region and r.region.casefold() in g_idx:
+                self.covers[g_idx[r.region.casefold()], k] = 1.0
+            if r.role in ("hunter", "farmer"):
+                self.role[0 if r.role == "hunter" else 1, k] = 1.0
+
+    def lift_row(self, sec: int) -> np.ndarray:
+        out: np.ndarray = self.rep_lift * self.rep_sector[sec]
+        return out
+
+    def combo_row(self, sec: int, reg: int, cust: int) -> np.ndarray:
+        """Per rep: P(win) lift × (1 + sector, region and role bonus) for cards of one kind of account."""
+        bonus = self.w[0] * self.strong[sec] * (sec >= 0) + self.w[1] * self.covers[reg] * (reg >= 0)
+        out: np.ndarray = self.lift_row(sec) * (1.0 + bonus + self.w[2] * self.role[cust])
+        return out
+
+    def lift_range(self, sec: int) -> tuple[float, float]:
+        lift = self.lift_row(sec)
+        return float(lift.min(initial=1.0)), float(lift.max(initial=1.0))
+
+    def block(self, rows: np.ndarray) -> np.ndarray:
+        """Scores of items ``rows`` with every rep: shape (len(rows), reps)."""
+        return self.block_ev(rows)[0]
+
+    def block_ev(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, expected values) of items ``rows`` with every rep, each (len(rows), reps)."""
+        sec, reg = self.sec[rows], self.reg[rows]
+        p = self.p0[rows, None] * self.rep_lift[None, :]
+        p = p * np.where(sec[:, None] >= 0, self.rep_sector[sec], 1.0)
+        ev = self.value[rows, None] * np.clip(p, 0.01, 0.99)
+        bonus = self.w[0] * self.strong[sec] * (sec[:, None] >= 0)
+        bonus = bonus + self.w[1] * self.covers[reg] * (reg[:, None] >= 0)
+        bonus = bonus + self.w[2] * self.role[self.cust[rows]]
+        ao = self.acct_owner[rows]
+        bonus = bonus + self.w[3] * (ao[:, None] == np.arange(p.shape[1])[None, :])
+        return ev * (1.0 + bonus), ev
+
+
+def _p_without_rep(wm: WinModel, item: WorkItem) -> float:
+    """``WinModel.probability`` before the rep's lifts and the clip (the scorer applies them)."""
+    sector = item.sector
+    p = wm.sector.get(sector, wm.base) if sector else wm.base
+    if item.deal and item.deal.product:
+        p *= wm.product.get(item.deal.product, 1.0)
+    return p * wm.age_lift(item) * wm.stage_lift(item)
+
+
+@dataclass
+class _Parts:
+    """A book cut into fixed load and movable groups, before candidates are chosen."""
+
+    reps: list[Rep]
+    ridx: dict[str, int]
+    groups: list[Group]
+    items: list[WorkItem]
+    starts: np.ndarray
+    fixed: Loads
+
+
+def _cut(book: Book, p: PolicySettings, wm: WinModel) -> _Parts:
+    rep_objs = sorted(book.available_reps, key=lambda r: r.id)
+    ridx = {r.id: i for i, r in enumerate(rep_objs)}
+    n_r = len(rep_objs)
+    fixed: Loads = (np.zeros(n_r), np.zeros(n_r), np.zeros(n_r))
+    groups: dict[str, Group] = {}
+    pins: dict[str, str] = {}
+    for item in book.items:
+        if not movable(item, ridx, p):
+            if item.owner in ridx:
+                k = ridx[item.owner]
+                fixed[0][k] += 1
+                fixed[1][k] += item.value
+                fixed[2][k] += wm.expected_value(item, item.owner)
+            if item.pinned and item.owner and item.managed:
+                pins.setdefault(group_key(item, p), item.owner)
+            continue
+        groups.setdefault(group_key(item, p), Group(group_key(item, p), [], None)).items.append(item)
+    glist = [groups[k] for k in sorted(groups)]
+    items: list[WorkItem] = []
+    starts: list[int] = []
+    for g in glist:
+        owners = Counter(i.owner for i in g.items if i.owner)
+        g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
+        g.pinned = pins.get(g.key)
+        starts.append(len(items))
+        items.extend(g.items)
+    return _Parts(rep_objs, ridx, glist, items, np.array(starts, dtype=np.int64), fixed)
+
+
+def build_model(
+    book: Book,
+    p: PolicySettings,
+    wm: WinModel,
+    exact: bool,
+    mean: float | None = None,
+    unhold: frozenset[int] = frozenset(),
+) -> Model:
+    """The model of ``book``: every group with every rep on small books (or ``exact``), pruned
+    candidates on big ones. ``mean`` (a block of a big book) is the whole team's mean; the groups
+    of the reps (indexes) in ``unhold`` may move even when today nothing asks them to."""
+    parts = _cut(book, p, wm)
+    n_r, n_g = len(parts.reps), len(parts.groups)
+    scorer = Scorer(parts.items, parts.reps, wm, p)
+    st = parts.starts
+    base_ev = np.clip(scorer.p0, 0.01, 0.99) * scorer.value
+    item_owner = np.array([parts.ridx.get(i.owner, -1) if i.owner else -1 for i in parts.items], dtype=np.int64)
+    move_cost = p.gain_threshold if p.keep_current_owner else 0.0
+    item_move = np.where(item_owner >= 0, move_cost * np.maximum(base_ev, 1e-6), 0.0)
+    count = np.diff(np.append(st, len(parts.items))).astype(float) if n_g else np.zeros(0)
+    if p.rebalance_only:  # moving costs more than any fit gain: only what the bands need moves
+        bound = float(scorer.value.max(initial=0.0)) * 0.99 * (1 + sum(scorer.w)) * float(count.max(initial=1))
+        item_move = np.where(item_owner >= 0, item_move + 2.0 * bound + 1.0, 0.0)
+    total = float(parts.fixed[0].sum() + count.sum())
+    if mean is None:
+        mean = total / n_r if n_r else 0.0
+    m = Model(
+        [r.id for r in parts.reps],
+        parts.groups,
+        count,
+        np.add.reduceat(scorer.value, st).astype(float) if n_g else np.zeros(0),
+        np.array([parts.ridx.get(g.owner, -1) if g.owner else -1 for g in parts.groups], dtype=np.int64),
+        parts.fixed,
+        np.array([capacity(r) for r in parts.reps]),
+        np.array([value_capacity(r) for r in parts.reps]),
+        count_band(mean, p.band),
+        p.value_band,
+    )
+    _own_loads(m, st, len(parts.items), item_owner, scorer, base_ev, wm, parts)
+    from tasksync.policies.optimal.candidates import choose_candidates
+
+    span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold)
+    ev_all = np.concatenate(m.ev) if m.ev else np.zeros(0)
+    ev_g = np.array([float(e.mean()) for e in m.ev]) if m.ev else np.zeros(0)
+    pos = ev_g[ev_g > 0]
+    ev_typical = max(float(np.median(pos)) if pos.size else 1.0, 1e-6)
+    # A card outside the count band costs more than any fit gain; expected value outside the value
+    # band as much as half that per typical group's worth: the count band wins where both cannot hold.
+    m.band_penalty = 4.0 * span
+    m.value_penalty = (2.0 * span / ev_typical) if p.value_band and ev_all.size else 0.0
+    return m
+
+
+def _own_loads(
+    m: Model,
+    st: np.ndarray,
+    n_items: int,
+    item_owner: np.ndarray,
+    scorer: Scorer,
+    base_ev: np.ndarray,
+    wm: WinModel,
+    parts: _Parts,
+) -> None:
+    """Per (group, available owner): the cards, pipeline and expected value that stay if the
+    group is left unassigned."""
+    n_g, n_r = len(m.groups), max(len(m.reps), 1)
+    group_of = np.repeat(np.arange(n_g), m.count.astype(np.int64)) if n_g else np.zeros(0, dtype=np.int64)
+    sel = item_owner >= 0
+    keys = group_of[sel] * n_r + item_owner[sel]
+    uniq, inv = np.unique(keys, return_inverse=True)
+    m.own_g, m.own_r = uniq // n_r, uniq % n_r
+    m.own_n = np.bincount(inv, minlength=len(uniq)).astype(float)
+    m.own_v = np.bincount(inv, weights=scorer.value[sel], minlength=len(uniq)).astype(float)
+    own_ev = np.array([wm.expected_value(i, i.owner) for i, s in zip(parts.items, sel, strict=True) if s])
+    m.own_e = np.bincount(inv, weights=own_ev if own_ev.size else None, minlength=len(uniq)).astype(float)
+
+
+def over_under(m: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per rep, today: over a band or a capacity; under a band; above the mean (of either measure
+    under a band). Only reps over, and reps above the mean while someone is under, must give."""
+    n, v, e = m.fixed[0].copy(), m.fixed[1].copy(), m.fixed[2].copy()
+    np.add.at(n, m.own_r, m.own_n)
+    np.add.at(v, m.own_r, m.own_v)
+    np.add.at(e, m.own_r, m.own_e)
+    over = (n > m.upper + EPS) | (n > m.cap) | ~np.asarray(m.vfits(v, np.arange(len(m.reps))), dtype=bool)
+    under = n < m.lower - EPS
+    above = n > m.band.mean + EPS
+    if m.value_band and len(e):
+        mean = float(e.mean())
+        over |= e > mean * (1 + m.value_band) + EPS
+        low = e < mean * (1 - m.value_band) - EPS
+        if low.any():
+            under |= low
+            above |= e > mean + EPS
+    return over, under, above
+
+
+def spread(key: str, n_r: int, k: int) -> list[int]:
+    """A deterministic spread of ``k`` rep indexes for group ``key``."""
+    h = zlib.crc32(key.encode())
+    return [(h + t * 7919) % n_r for t in range(k)]
+
+
+def inf_or(x: float) -> float:
+    return x if math.isfinite(x) else 0.0

@@ -1,0 +1,333 @@
+"""Heuristics around the solver: taking its answer, greedy placement, Lagrangian prices for books
+too big for the LP, shedding excess capacity, closing band gaps and single-move improvements.
+All deterministic: fixed round counts, stable orders, ties broken by index."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tasksync.policies.optimal.model import EPS, Loads, Model
+
+__all__ = ["greedy", "improve", "prices", "repair", "shed", "swap", "take"]
+
+
+def take(
+    m: Model, movers: list[int], x_all: np.ndarray, group: np.ndarray, rep: np.ndarray, choice: np.ndarray
+) -> list[int]:
+    """Assign the movers whose x is integral; return the positions (in ``movers``) of the others.
+    A mover integrally left unassigned keeps ``choice`` -1."""
+    n_x, n_m = len(group), len(movers)
+    x = x_all[:n_x]
+    order = np.lexsort((-x, group))  # per group, largest x first
+    first = np.full(n_m, -1)
+    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
+    first[group[order][starts]] = order[starts]
+    frac: list[int] = []
+    for j in range(n_m):
+        pos = int(first[j])
+        if pos >= 0 and x[pos] > 1 - 1e-6:
+            choice[movers[j]] = int(rep[pos])
+        elif x_all[n_x + j] < 1 - 1e-6:
+            frac.append(j)
+        else:
+            choice[movers[j]] = -1
+    return frac
+
+
+def greedy(groups: list[int], m: Model, choice: np.ndarray, loads: Loads) -> None:
+    """Place ``groups`` one by one, biggest first, with the candidate of best net value after band
+    penalties that has capacity; none: left unassigned. ``loads`` are updated."""
+    n, v, _ = loads
+    for g in sorted(groups, key=lambda g: (-float(m.count[g]), g)):
+        best_r, best_v = -1, -math.inf
+        for pos, r in enumerate(m.cand[g].tolist()):
+            if n[r] + m.count[g] > m.cap[r] or not m.vfits(v[r] + m.value_[g], r):
+                continue
+            val = float(m.score[g][pos] - m.move[g][pos])
+            val -= m.band_penalty * max(n[r] + m.count[g] - max(m.upper, n[r]), 0.0)
+            val += m.band_penalty * (max(m.lower - n[r], 0.0) - max(m.lower - n[r] - m.count[g], 0.0))
+            if val > best_v:
+                best_r, best_v = r, val
+        choice[g] = best_r
+        if best_r >= 0:
+            m.add(loads, g, best_r)
+        else:
+            m.keep(g, loads)
+
+
+def prices(
+    m: Model, movers: list[int], choice: np.ndarray, fixed: Loads, rounds: int = 300, stop_after: int = 20
+) -> None:
+    """Lagrangian relaxation of the band and capacity rows, by projected subgradient steps, for
+    books too big for the LP: each group takes its best candidate net of prices; prices rise where
+    reps are over and fall where under. The best division seen (fewest violations, then highest
+    objective) is kept. A fixed number of rounds: the answer never depends on the clock."""
+    n_r = len(m.reps)
+    mv = np.array(movers, dtype=np.int64)
+    sizes = np.array([len(m.cand[g]) for g in movers])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rep = np.concatenate([m.cand[g] for g in movers])
+    net = np.concatenate([m.score[g] - m.move[g] for g in movers])
+    grp = np.repeat(np.arange(len(movers)), sizes)
+    cnt, val = m.count[mv][grp], m.value_[mv][grp]
+    v_scale = max(float(m.value_[mv].mean()) / max(float(m.count[mv].mean()), 1.0), 1e-9)
+    scale = float(np.abs(net).mean()) / max(float(m.count[mv].mean()), 1e-9)
+    lam, kap, vkap = np.zeros(n_r), np.zeros(n_r), np.zeros(n_r)
+    best: tuple[float, float, np.ndarray] | None = None
+    span = max(m.upper - m.lower, 1e-9 + 0.02 * m.band.mean)
+    for k in range(rounds):
+        adj = net - lam[rep] * cnt - kap[rep] * cnt - vkap[rep] * val
+        top = np.maximum.reduceat(adj, starts)
+        hit = np.flatnonzero(adj >= top[grp])
+        first = np.ones(len(hit), dtype=bool)
+        first[1:] = grp[hit[1:]] != grp[hit[:-1]]
+        pick = hit[first]
+        r_of = rep[pick]
+        tasks = fixed[0] + np.bincount(r_of, weights=m.count[mv], minlength=n_r)
+        pipe = fixed[1] + np.bincount(r_of, weights=m.value_[mv], minlength=n_r)
+        over, under = np.maximum(tasks - m.upper, 0.0), np.maximum(m.lower - tasks, 0.0)
+        cap_over = np.maximum(tasks - m.cap, 0.0)
+        v_over = np.where(np.asarray(m.vfits(pipe, np.arange(n_r)), dtype=bool), 0.0, pipe - m.vcap)
+        bad = float(over.sum() + under.sum()) + float(cap_over.sum() + v_over.sum() / v_scale) * float(
+            m.count.max(initial=1.0)
+        )
+        value = float(net[pick].sum())
+        if best is None or (bad, -value) < (best[0], -best[1]):
+            best = (bad, value, r_of.copy())
+        if bad == 0.0 and k > stop_after:
+            break
+        step = scale * (1.0 / (1.0 + 0.05 * k))
+        lam = lam + step * (over - under) / span
+        kap = np.maximum(kap + step * cap_over / max(float(m.count.mean()), 1.0), 0.0)
+        vkap = np.maximum(vkap + step * v_over / (v_scale * v_scale * max(float(m.count.mean()), 1.0)), 0.0)
+    assert best is not None
+    for j, g in enumerate(movers):
+        choice[g] = int(best[2][j])
+
+
+def improve(m: Model, choice: np.ndarray, passes: int = 3) -> int:
+    """Single-group moves that raise the objective and keep every rep within the count band,
+    capacities and (not worse on) the value band; returns moves made."""
+    n, v, e = m.loads_for(choice)
+    order = sorted(
+        (m.net(g, int(choice[g])) - float((m.score[g] - m.move[g]).max()), g)
+        for g in range(len(m.groups))
+        if not m.held[g] and choice[g] >= 0
+    )
+    made = 0
+    for _ in range(passes):
+        moved = 0
+        for _, g in order:
+            frm = int(choice[g])
+            nets = m.score[g] - m.move[g]
+            wg, vg = float(m.count[g]), float(m.value_[g])
+            if n[frm] - wg < m.lower - 1e-9 and n[frm] <= m.upper + 1e-9:
+                continue
+            bar, best_r = m.net(g, frm) + 1e-9 * max(abs(m.net(g, frm)), 1.0), -1
+            for pos in np.flatnonzero(nets > bar).tolist():
+                r = int(m.cand[g][pos])
+                if r == frm or n[r] + wg > m.upper + 1e-9 or n[r] + wg > m.cap[r] or not m.vfits(v[r] + vg, r):
+                    continue
+                if n[r] < m.lower - 1e-9 and n[r] + wg > m.upper + 1e-9:
+                    continue
+                if m.value_band and _value_worse(m, e, g, frm, r):
+                    continue
+                if nets[pos] > bar:
+                    bar, best_r = float(nets[pos]), r
+            if best_r >= 0:
+                m.add((n, v, e), g, frm, -1.0)
+                m.add((n, v, e), g, best_r)
+                choice[g] = best_r
+                moved += 1
+        made += moved
+        if not moved:
+            break
+    return made
+
+
+def _value_worse(m: Model, e: np.ndarray, g: int, frm: int, to: int) -> bool:
+    before = float(m.value_violation(e).sum())
+    e2 = e.copy()
+    e2[frm] -= float(m.ev[g][m.pos(g, frm)])
+    e2[to] += float(m.ev[g][m.pos(g, to)])
+    return float(m.value_violation(e2).sum()) > before + 1e-9
+
+
+def shed(m: Model, choice: np.ndarray) -> int:
+    """Move groups off reps above a capacity (cards or pipeline) to candidates with room, least
+    objective lost first, within the band where possible; returns groups moved."""
+    if not (np.isfinite(m.cap).any() or m.value_capped):
+        return 0
+    loads = m.loads_for(choice)
+    n, v, _ = loads
+    moved = 0
+    for r in range(len(m.reps)):
+        if n[r] <= m.cap[r] and m.vfits(float(v[r]), r):
+            continue
+        options = sorted(
+            (m.net(g, r) - float(m.score[g][pos] - m.move[g][pos]), g, to)
+            for g in range(len(m.groups))
+            if int(choice[g]) == r and not m.held[g]
+            for pos, to in enumerate(m.cand[g].tolist())
+            if to != r
+        )
+        for within_band in (True, False):
+            for _, g, to in options:
+                over_n = n[r] > m.cap[r]
+                if not over_n and m.vfits(float(v[r]), r):
+                    break
+                wg, vg = float(m.count[g]), float(m.value_[g])
+                if int(choice[g]) != r or (not over_n and vg <= 0):
+                    continue
+                if n[to] + wg > m.cap[to] or not m.vfits(float(v[to] + vg), to):
+                    continue
+                if within_band and n[to] + wg > m.upper + 1e-9:
+                    continue
+                m.add(loads, g, r, -1.0)
+                m.add(loads, g, to)
+                choice[g] = to
+                moved += 1
+    return moved
+
+
+def repair(m: Model, choice: np.ndarray, rounds: int = 200) -> bool:
+    """Single-group moves that shrink band violations (count, then value), best objective change
+    first; a move never takes a rep above a capacity. Integral loads after rounding can miss a
+    band by a card or two; this closes such gaps."""
+    loads = m.loads_for(choice)
+    n, _, e = loads
+    changed = False
+    for _ in range(rounds):
+        bad = np.flatnonzero((m.count_violation(n) > 1e-9) | (m.value_violation(e) > 1e-9))
+        progress = False
+        for r in bad.tolist():
+            best = _best_fix(m, choice, loads, r)
+            if best is None:
+                continue
+            g, frm, to = best
+            m.add(loads, g, frm, -1.0)
+            m.add(loads, g, to)
+            choice[g] = to
+            changed = progress = True
+        if not progress:
+            break
+    return changed
+
+
+def _viol(x: float, lo: float, hi: float) -> float:
+    return max(x - hi, 0.0) + max(lo - x, 0.0)
+
+
+def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, int, int] | None:
+    """The single move into or out of rep ``r`` that most lowers the band penalties plus value
+    lost (the value band's mean held at today's: one move shifts it negligibly)."""
+    n, v, e = loads
+    mean = float(e.mean()) if len(e) else 0.0
+    b = m.value_band
+    elo, ehi = mean * (1 - b), mean * (1 + b)
+    pb, pv = m.band_penalty, m.value_penalty if b else 0.0
+    best: tuple[float, int, int, int] | None = None
+    for g in range(len(m.groups)):
+        c = int(choice[g])
+        if m.held[g] or c < 0:
+            continue
+        if c == r:
+            moves = [(r, int(to)) for to in m.cand[g].tolist() if int(to) != r]
+        elif m.is_candidate(g, r):
+            moves = [(c, r)]
+        else:
+            continue
+        wg, vg = float(m.count[g]), float(m.value_[g])
+        for frm, to in moves:
+            if n[to] + wg > m.cap[to] or not m.vfits(float(v[to] + vg), to):
+                continue
+            ef, et = float(m.ev[g][m.pos(g, frm)]), float(m.ev[g][m.pos(g, to)])
+            drop = pb * (
+                _viol(n[frm], m.lower, m.upper)
+                + _viol(n[to], m.lower, m.upper)
+                - _viol(n[frm] - wg, m.lower, m.upper)
+                - _viol(n[to] + wg, m.lower, m.upper)
+            )
+            if pv:
+                drop += pv * (
+                    _viol(e[frm], elo, ehi)
+                    + _viol(e[to], elo, ehi)
+                    - _viol(e[frm] - ef, elo, ehi)
+                    - _viol(e[to] + et, elo, ehi)
+                )
+            if drop <= 1e-9:
+                continue
+            gain = drop + m.net(g, to) - m.net(g, frm)
+            if gain > EPS and (best is None or (gain, -g, -to) > (best[0], -best[1], -best[3])):
+                best = (gain, g, frm, to)
+    return None if best is None else (best[1], best[2], best[3])
+
+
+def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -> int:
+    """Pair swaps (group ``g`` of rep ``r`` for group ``h`` of rep ``t``) that lower the value band's
+    penalty plus value lost while keeping both reps' open cards within the count band and
+    capacity: what single moves cannot do when every rep is at the edge of the count band.
+    A fixed budget of pairs examined; returns swaps made."""
+    if not m.value_band or m.value_penalty <= 0:
+        return 0
+    loads = m.loads_for(choice)
+    e = loads[2]
+    made = 0
+    for _ in range(rounds):
+        mean = float(e.mean())
+        lo, hi = mean * (1 - m.value_band), mean * (1 + m.value_band)
+        bad = [int(r) for r in np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))]
+        best: tuple[float, int, int, int, int] | None = None
+        seen = 0
+        by_rep: dict[int, list[int]] = {}
+        for g in range(len(m.groups)):
+            if not m.held[g] and int(choice[g]) >= 0:
+                by_rep.setdefault(int(choice[g]), []).append(g)
+        for r in bad:
+            for g in by_rep.get(r, []):
+                for t in m.cand[g].tolist():
+                    if t == r or (e[r] > hi and e[t] > mean) or (e[r] < lo and e[t] < mean):
+                        continue
+                    for h in by_rep.get(t, []):
+                        if not m.is_candidate(h, r):
+                            continue
+                        seen += 1
+                        gain = _swap_gain(m, loads, g, r, h, t, lo, hi)
+                        if gain > EPS and (best is None or gain > best[0]):
+                            best = (gain, g, r, h, t)
+                    if seen > budget:
+                        break
+        if best is None:
+            break
+        _, g, r, h, t = best
+        for grp, frm, to in ((g, r, t), (h, t, r)):
+            m.add(loads, grp, frm, -1.0)
+            m.add(loads, grp, to)
+            choice[grp] = to
+        made += 1
+    return made
+
+
+def _swap_gain(m: Model, loads: Loads, g: int, r: int, h: int, t: int, lo: float, hi: float) -> float:
+    n, v, e = loads
+    dn = float(m.count[g] - m.count[h])
+    if n[t] + dn > m.cap[t] or n[r] - dn > m.cap[r]:
+        return -math.inf
+    if not m.vfits(float(v[t] + m.value_[g] - m.value_[h]), t) or not m.vfits(
+        float(v[r] - m.value_[g] + m.value_[h]), r
+    ):
+        return -math.inf
+    er = e[r] - m.ev[g][m.pos(g, r)] + m.ev[h][m.pos(h, r)]
+    et = e[t] - m.ev[h][m.pos(h, t)] + m.ev[g][m.pos(g, t)]
+    drop = m.value_penalty * (_viol(e[r], lo, hi) + _viol(e[t], lo, hi) - _viol(er, lo, hi) - _viol(et, lo, hi))
+    drop += m.band_penalty * (
+        _viol(n[r], m.lower, m.upper)
+        + _viol(n[t], m.lower, m.upper)
+        - _viol(n[r] - dn, m.lower, m.upper)
+        - _viol(n[t] + dn, m.lower, m.upper)
+    )
+    if drop <= 1e-9:
+        return -math.inf
+    return drop + m.net(g, t) + m.net(h, r) - m.net(g, r) - m.net(h, t)

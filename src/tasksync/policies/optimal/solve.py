@@ -1,0 +1,199 @@
+"""Solving the model: exactly (one MILP), or by LP-and-fix for everyday use.
+
+LP-and-fix solves the LP relaxation (HiGHS), keeps the groups it assigns integrally (nearly all:
+an assignment LP has at most one fractional group per binding rep row), solves the fractional
+ones plus a few small groups of the reps they touch as a small MILP, places any left greedily
+and closes band gaps. Beyond ``LP_MAX`` candidate pairs, Lagrangian prices replace the LP.
+
+Every limit that shapes the answer is a deterministic work limit (HiGHS node limit, relative
+gap, fixed round counts). ``time_limit`` is only a safety net: when the solver hits it, its
+time-dependent incumbent is discarded, the deterministic greedy division is used instead, and
+the notes say so with the distance from the solver's bound.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import OptimizeResult, milp
+
+from tasksync.policies.optimal.model import Model
+from tasksync.policies.optimal.programme import Programme, build_programme
+from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, swap, take
+
+__all__ = ["LP_MAX", "Limits", "Outcome", "solve_model"]
+
+LP_MAX = 120_000  # candidate pairs above which Lagrangian prices replace the LP
+NEIGHBOURS = 1  # small groups per rep re-opened around the LP's fractional groups
+
+
+@dataclass(frozen=True)
+class Limits:
+    exact: bool = False
+    exact_gap: float = 1e-4  # relative gap at which the exact MILP stops (its bound is reported)
+    mip_gap: float = 2e-3  # relative gap at which the small MILP stops
+    node_limit: int = 500  # branch-and-bound nodes for the small MILP (deterministic)
+    time_limit: float | None = None  # safety net only, in seconds
+
+
+@dataclass
+class Outcome:
+    choice: np.ndarray
+    method: str
+    status: str
+    variables: int = 0
+    notes: list[str] = field(default_factory=list)
+    bound: float | None = None  # exact mode: the solver's bound on the full objective (maximised)
+
+
+def _run(p: Programme, limits: Limits, gap: float, nodes: int | None, started: float) -> tuple[OptimizeResult, bool]:
+    """HiGHS on ``p``; also whether the safety-net time limit stopped it."""
+    opts: dict[str, float | bool | int] = {"presolve": True, "mip_rel_gap": gap}
+    if nodes is not None:
+        opts["node_limit"] = nodes
+    if limits.time_limit is not None:
+        opts["time_limit"] = max(limits.time_limit - (time.perf_counter() - started), 0.05)
+    res = milp(p.c, constraints=p.constraints, integrality=p.integrality, bounds=p.bounds, options=opts)
+    timed_out = limits.time_limit is not None and time.perf_counter() - started >= limits.time_limit * 0.98
+    return res, bool(timed_out and res.status == 1)
+
+
+def _fallback(m: Model, movers: list[int], choice: np.ndarray, res: OptimizeResult | None, limits: Limits) -> Outcome:
+    """The deterministic division used when the safety net stops the solver."""
+    choice[movers] = -1
+    greedy(movers, m, choice, m.loads_for(choice, skip=set(movers)))
+    shed(m, choice)
+    repair(m, choice)
+    improve(m, choice)
+    note = f"the optimiser stopped at the time limit ({limits.time_limit:g} s): a greedy division is used"
+    bound = getattr(res, "mip_dual_bound", None) if res is not None else None
+    if bound is not None and np.isfinite(bound) and bound != 0:
+        ours = m.objective(choice)
+        gap = max(ours + bound, 0.0) / abs(bound)  # bound: of the minimised (negated) objective
+        note = f"stopped at the time limit ({limits.time_limit:g} s); {gap:.1%} from the bound"
+    return Outcome(choice, "greedy-fallback", "time limit", notes=[note])
+
+
+def solve_model(m: Model, limits: Limits) -> Outcome:
+    """Rep index per group (-1 unassigned), with the method used."""
+    started = time.perf_counter()
+    choice = np.array([int(c[0]) if h else -1 for c, h in zip(m.cand, m.held, strict=True)], dtype=np.int64)
+    movers = [gi for gi in range(len(m.groups)) if not m.held[gi]]
+    if not movers:
+        return Outcome(choice, "fixed", "nothing to move")
+    fixed = m.loads_for(choice, skip=set(movers))
+    if limits.exact:
+        prog = build_programme(m, movers, fixed, True)
+        res, timed_out = _run(prog, limits, limits.exact_gap, None, started)
+        if res.x is None:
+            return _fallback(m, movers, choice, res, limits) if timed_out else Outcome(choice, "milp", str(res.message))
+        take(m, movers, res.x, prog.group, prog.rep, choice)
+        held = sum(m.net(g, int(choice[g])) for g in range(len(m.groups)) if m.held[g])
+        bound = held - float(res.mip_dual_bound) if res.mip_dual_bound is not None else None
+        status = "optimal" if res.status == 0 else str(res.message)
+        return Outcome(choice, "milp", status, len(prog.c), bound=bound)
+    n_x = sum(len(m.cand[g]) for g in movers)
+    if n_x > LP_MAX:
+        prices(m, movers, choice, fixed)
+        shed(m, choice)
+        repair(m, choice)
+        improve(m, choice)
+        return Outcome(choice, "prices+repair", "heuristic", n_x)
+    prog = build_programme(m, movers, fixed, False)
+    res, timed_out = _run(prog, limits, 0.0, None, started)
+    if timed_out:
+        return _fallback(m, movers, choice, res, limits)
+    if res.x is None:  # numerical trouble: best fit with room, group by group
+        out = _fallback(m, movers, choice, None, limits)
+        return Outcome(
+            out.choice,
+            "greedy-fallback",
+            str(res.message),
+            len(prog.c),
+            [f"the LP failed ({res.message}): greedy division used"],
+        )
+    frac = take(m, movers, res.x, prog.group, prog.rep, choice)
+    method = "lp"
+    if frac:
+        fixed_ok, method = _fix_fractional(m, movers, frac, prog, res.x, choice, limits, started)
+        if not fixed_ok:
+            return _fallback(m, movers, choice, res, limits)
+    if repair(m, choice):
+        method += "+repair"
+    if swap(m, choice):
+        method += "+swap"
+    if improve(m, choice):  # single moves that raise the objective within both bands
+        method += "+improve"
+        swap(m, choice)
+    return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c))
+
+
+def _lp_mean(prog: Programme, x_lp: np.ndarray) -> float | None:
+    """The value band's mean in the LP's answer (None without a value band)."""
+    return None if prog.mean_col is None else float(x_lp[prog.mean_col])
+
+
+def _fix_fractional(
+    m: Model,
+    movers: list[int],
+    frac: list[int],
+    prog: Programme,
+    x_lp: np.ndarray,
+    choice: np.ndarray,
+    limits: Limits,
+    started: float,
+) -> tuple[bool, str]:
+    """Solve the LP's fractional groups, plus a few small groups of each rep they touch, as a small
+    MILP (the freedom to swap a small account is what lets integral loads meet the bands). If the
+    integral groups leave them no feasible rounding, one MILP over every mover. False: timed out."""
+    x = x_lp[: prog.n_x]
+    touched = set(prog.rep[np.isin(prog.group, frac) & (x > 1e-6)].tolist())
+    sub_set = {movers[j] for j in frac}
+    by_rep: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for g in movers:
+        if int(choice[g]) in touched and g not in sub_set:
+            by_rep[int(choice[g])].append((float(m.count[g]), g))
+    for r in sorted(by_rep):
+        sub_set.update(g for _, g in sorted(by_rep[r])[:NEIGHBOURS])
+    sub = sorted(sub_set)
+    # A fractional group may go to the reps the LP spread it over (or its owner); a neighbour to
+    # its own rep or a rep it shares a fractional group with: a small programme, not the whole book.
+    lp_reps: dict[int, set[int]] = defaultdict(set)
+    for pos in np.flatnonzero(x > 1e-6).tolist():
+        lp_reps[movers[int(prog.group[pos])]].add(int(prog.rep[pos]))
+    partners: dict[int, set[int]] = defaultdict(set)
+    for j in frac:
+        for r in lp_reps[movers[j]]:
+            partners[r] |= lp_reps[movers[j]]
+    only = {
+        g: (lp_reps[g] | partners[next(iter(lp_reps[g]))] if len(lp_reps[g]) == 1 else lp_reps[g])
+        | ({int(m.owner[g])} if m.owner[g] >= 0 else set())
+        for g in sub
+    }
+    choice[sub] = -1
+    mean_ev = _lp_mean(prog, x_lp)
+    prog2 = build_programme(m, sub, m.loads_for(choice, skip=sub_set), True, mean_ev, only)
+    res2, timed_out = _run(prog2, limits, limits.mip_gap, limits.node_limit, started)
+    if timed_out:
+        return False, "milp"
+    if res2.x is not None:
+        rest = take(m, sub, res2.x, prog2.group, prog2.rep, choice)
+        greedy([sub[j] for j in rest], m, choice, m.loads_for(choice, skip={sub[j] for j in rest}))
+        return True, f"lp+milp({len(sub)})"
+    if res2.status == 2:  # infeasible rounding (reps over capacity): every mover at once
+        choice[movers] = -1
+        prog3 = build_programme(m, movers, m.loads_for(choice, skip=set(movers)), True)
+        res3, timed_out = _run(prog3, limits, limits.mip_gap, limits.node_limit * 4, started)
+        if timed_out:
+            return False, "milp"
+        if res3.x is not None:
+            rest = take(m, movers, res3.x, prog3.group, prog3.rep, choice)
+            greedy([movers[j] for j in rest], m, choice, m.loads_for(choice, skip={movers[j] for j in rest}))
+            return True, "milp"
+        take(m, movers, x_lp, prog.group, prog.rep, choice)
+    choice[sub] = -1
+    greedy(sub, m, choice, m.loads_for(choice, skip=set(sub)))
+    return True, "lp+rounding"

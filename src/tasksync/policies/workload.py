@@ -1,0 +1,86 @@
+"""Workload, capacity and bands: one meaning shared by every policy.
+
+* A rep's **workload** is their open cards (every card they own, locked, unmanaged or not); their
+  **pipeline** is the deal value of those cards; their **expected value** is the sum over them of
+  P(win with that rep) × value.
+* **No capacity** (``Rep.capacity`` or ``Rep.capacity_value`` unset) means unlimited: ``math.inf``.
+  A rep is within a capacity when the load is at most the capacity (value with a rounding tolerance).
+* The **count band** is ``mean × (1 ± band)`` over available reps, rounded inwards to whole cards
+  when a whole number fits; the **value band** is ``mean × (1 ± value_band)`` of expected value.
+* Work moves in **groups**: all open managed cards of one account when ``keep_accounts_together``,
+  else each card alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+from tasksync.crm.records import Rep
+from tasksync.policies.book import WorkItem
+from tasksync.policies.reasons import Band
+from tasksync.settings import PolicySettings
+
+__all__ = [
+    "capacity",
+    "count_band",
+    "group_key",
+    "movable",
+    "value_band",
+    "value_capacity",
+    "within_value",
+    "workload_stats",
+]
+
+
+def capacity(rep: Rep) -> float:
+    """Open cards the rep may hold; ``inf`` when no capacity is set."""
+    return float(rep.capacity) if rep.capacity is not None else math.inf
+
+
+def value_capacity(rep: Rep) -> float:
+    """Open pipeline value the rep may hold; ``inf`` when no value capacity is set."""
+    return float(rep.capacity_value) if rep.capacity_value is not None else math.inf
+
+
+def within_value(pipeline: float, cap: float) -> bool:
+    """``pipeline`` within the value capacity ``cap`` (sums of money tolerate rounding)."""
+    return pipeline <= cap + 1e-9 * (cap if math.isfinite(cap) else 0.0) + 1e-6
+
+
+def count_band(mean: float, band: float) -> Band:
+    """The open-card band: whole cards, rounded inwards when a whole number fits."""
+    lo, hi = mean * (1 - band), mean * (1 + band)
+    if math.ceil(lo - 1e-9) <= math.floor(hi + 1e-9):
+        lo, hi = float(math.ceil(lo - 1e-9)), float(math.floor(hi + 1e-9))
+    return Band(mean, lo, hi)
+
+
+def value_band(mean: float, band: float) -> Band:
+    return Band(mean, mean * (1 - band), mean * (1 + band))
+
+
+def group_key(item: WorkItem, policy: PolicySettings) -> str:
+    """The group ``item`` moves with: its account (``keep_accounts_together``), else itself."""
+    return item.group if policy.keep_accounts_together else f"item:{item.key}"
+
+
+def movable(item: WorkItem, available: Collection[str], policy: PolicySettings) -> bool:
+    """Whether a policy may choose ``item``'s owner: managed, not locked, and not held by an away
+    rep when ``move_from_unavailable`` is off."""
+    if not item.managed or item.locked:
+        return False
+    return not (item.owner is not None and item.owner not in available and not policy.move_from_unavailable)
+
+
+def workload_stats(loads: Sequence[float]) -> tuple[float, float]:
+    """(max/mean, coefficient of variation) of rep workloads; (0, 0) for no load."""
+    if not loads:
+        return 0.0, 0.0
+    arr = np.asarray(loads, dtype=float)
+    mean = float(arr.mean())
+    if mean <= 0:
+        return 0.0, 0.0
+    return float(arr.max() / mean), float(arr.std() / mean)
