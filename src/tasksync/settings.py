@@ -109,7 +109,16 @@ class PrioritySettings(_Section):
         folded = [t.casefold() for t in self.tiers]
         if len(set(folded)) != len(folded):
             raise ValueError(f"tiers: the same tier is named twice in {self.tiers}")
+        if "shares" not in self.model_fields_set:  # not given: fit the defaults to the tiers named
+            self.shares = default_shares(len(self.tiers))
         return self
+
+
+def default_shares(tiers: int) -> list[float]:
+    """Shares of the tiers but the last when ``[priority] shares`` is not set: a small top tier,
+    growing shares below it (4 tiers: 10%, 25%, 35% and the last 30%)."""
+    known = {1: [], 2: [0.3], 3: [0.15, 0.35], 4: [0.1, 0.25, 0.35]}
+    return list(known.get(tiers, [round(1 / tiers, 4)] * (tiers - 1)))
 
 
 class SegmentRule(_Section):

@@ -35,12 +35,14 @@ def cause(t: Tables, item: WorkItem, g: Group, to: str, gain_ok: bool) -> Reason
         return ReasonKind.ABOVE_BAND
     if t.value is not None and t.before_ev.get(o, 0.0) > t.value.upper + EPS:
         return ReasonKind.ABOVE_VALUE_BAND
+    if len({i.owner for i in g.items if i.owner is not None}) > 1:
+        # The account's cards have several owners today and go whole to one rep: that, not the
+        # receiver's band, is why this card leaves its owner (whoever receives the account).
+        return ReasonKind.ACCOUNT_TOGETHER
     if t.before_n[to] < t.count.lower - EPS:
         return ReasonKind.BELOW_BAND
     if t.value is not None and t.before_ev.get(to, 0.0) < t.value.lower - EPS:
         return ReasonKind.BELOW_VALUE_BAND
-    if g.owner is not None and g.owner != o and g.owner == to:
-        return ReasonKind.ACCOUNT_TOGETHER
     return ReasonKind.BETTER_FIT if gain_ok else ReasonKind.REBALANCING
 
 
