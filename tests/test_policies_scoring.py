@@ -117,7 +117,10 @@ def test_tier_shares_hold_when_every_deal_is_stale() -> None:
 def test_shares_that_do_not_fit_the_tiers_warn() -> None:
     assert tier_notes(PrioritySettings()) == []
     assert "2 value(s) for 4 tiers" in tier_notes(PrioritySettings(shares=[0.1, 0.2]))[0]
-    assert "3 value(s) for 2 tiers" in tier_notes(PrioritySettings(tiers=["hot", "cold"]))[0]
+    assert "3 value(s) for 2 tiers" in tier_notes(PrioritySettings(tiers=["hot", "cold"], shares=[0.1, 0.2, 0.3]))[0]
+    # Unset shares are fitted to the tiers named: no warning for defaults the user never wrote.
+    assert tier_notes(PrioritySettings(tiers=["High", "Medium", "Low"])) == []
+    assert PrioritySettings(tiers=["High", "Medium", "Low"]).shares == [0.15, 0.35]
 
 
 class TerritoryPolicy:

@@ -311,7 +311,7 @@ class SyncService:
         try:
             self._record(res)
         except Exception as e:  # e.g. the store locked by another process for longer than its timeout
-            known = isinstance(e, OSError | sqlite3.Error)
+            known = isinstance(e, OSError | sqlite3.Error | TasksyncError)
             logging.getLogger(LOGGER_NAME).error(
                 "service.status_not_recorded",
                 exc_info=None if known else e,
