@@ -1,0 +1,320 @@
+"""The state store in PostgreSQL: the cluster mode's store, with SQLite's schema and semantics.
+
+One connection per store, in autocommit mode: every write outside :meth:`PgStateStore.transaction`
+is committed when the call returns, exactly like the SQLite store in autocommit, so the journal's
+per-row commits survive a worker killed between two writes. Inside ``transaction()`` everything
+commits together (psycopg turns a nested ``transaction()`` into a savepoint).
+
+The schema is created and upgraded by :func:`migrate`: plain versioned SQL files in
+``tasksync/cluster/migrations`` (``NNNN_name.sql``), applied in order under a transaction-scoped
+advisory lock so that workers starting together migrate once; ``schema_migrations`` records them.
+A database migrated by a newer tasksync is refused, as the SQLite store refuses a newer file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import psycopg
+
+from tasksync.errors import ConfigError
+from tasksync.model import BoardRef, Field, FieldValue, JournalStatus, Plan, PlanStatus, value_from_json, value_to_json
+from tasksync.sync.state import JournalRow, PlanRecord
+
+__all__ = ["Migration", "PgStateStore", "connect", "migrate", "migrations"]
+
+_MIGRATION_LOCK = 0x7A5C_0001  # pg_advisory_xact_lock key while migrating
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def connect(url: str, *, connect_timeout: int = 10) -> psycopg.Connection[tuple[Any, ...]]:
+    """An autocommit connection with TCP keepalives, so that a vanished peer is noticed in
+    seconds and its session-level advisory locks (the board leases) are released."""
+    try:
+        return psycopg.connect(
+            url,
+            autocommit=True,
+            connect_timeout=connect_timeout,
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+            application_name="tasksync",
+        )
+    except psycopg.OperationalError as e:
+        raise ConfigError(f"{_redact(url)}: cannot connect to PostgreSQL: {str(e).strip()}") from None
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    """The bundled migrations, in version order."""
+    out = []
+    for entry in resources.files("tasksync.cluster").joinpath("migrations").iterdir():
+        name = entry.name
+        if not name.endswith(".sql"):
+            continue
+        version = int(name.split("_", 1)[0])
+        out.append(Migration(version, name[:-4], entry.read_text(encoding="utf-8")))
+    return sorted(out, key=lambda m: m.version)
+
+
+def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> list[str]:
+    """Apply the migrations this database lacks; returns their names (empty when up to date)."""
+    known = migrations()
+    newest = known[-1].version if known else 0
+    applied: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+        if done and max(done) > newest:
+            raise ConfigError(f"the PostgreSQL state store was made by a newer tasksync (schema {max(done)}); upgrade")
+        for m in known:
+            if m.version in done:
+                continue
+            conn.execute(m.sql.encode())  # several statements: simple query protocol, no parameters
+            conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)", (m.version, m.name, _now()))
+            applied.append(m.name)
+    return applied
+
+
+class PgStateStore:
+    """The state store in one PostgreSQL database (many boards, many workers)."""
+
+    def __init__(self, url: str, *, conn: psycopg.Connection[tuple[Any, ...]] | None = None) -> None:
+        self.url = url
+        self.path = _redact(url)  # named in messages, like the SQLite store's file
+        self.db = conn or connect(url)
+        migrate(self.db)
+
+    def __enter__(self) -> PgStateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.transaction():
+            yield
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self.db.execute(sql, args).fetchall()
+
+    # -- what tasksync last wrote -------------------------------------------------------
+    def last_written(self, board: BoardRef) -> dict[tuple[str, Field], FieldValue]:
+        out: dict[tuple[str, Field], FieldValue] = {}
+        for task_id, f, value in self._rows(
+            "SELECT task_id, field, value FROM field_state WHERE board=%s", (str(board),)
+        ):
+            fld = Field(f)
+            out[(task_id, fld)] = value_from_json(fld, json.loads(value))
+        return out
+
+    _UPSERT_FIELD = (
+        "INSERT INTO field_state VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (board, task_id, field) DO UPDATE SET "
+        "value=EXCLUDED.value, plan_id=EXCLUDED.plan_id, written_at=EXCLUDED.written_at, owner=EXCLUDED.owner"
+    )
+
+    def record_written(self, board: BoardRef, task_id: str, f: Field, value: FieldValue, plan_id: str) -> None:
+        self.db.execute(
+            self._UPSERT_FIELD,
+            (str(board), task_id, f.value, json.dumps(value_to_json(value)), plan_id, _now(), "tasksync"),
+        )
+
+    def person_owned(self, board: BoardRef) -> set[tuple[str, Field]]:
+        rows = self._rows("SELECT task_id, field FROM field_state WHERE board=%s AND owner='person'", (str(board),))
+        return {(t, Field(f)) for t, f in rows}
+
+    def mark_person_owned(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None:
+        now = _now()
+        with self.transaction(), self.db.cursor() as cur:
+            cur.executemany(
+                self._UPSERT_FIELD,
+                [(str(board), t, f.value, json.dumps(value_to_json(v)), plan_id, now, "person") for t, f, v in values],
+            )
+
+    def record_baseline(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None:
+        now = _now()
+        with self.transaction(), self.db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO field_state VALUES (%s,%s,%s,%s,%s,%s,'tasksync') ON CONFLICT DO NOTHING",
+                [(str(board), t, f.value, json.dumps(value_to_json(v)), plan_id, now) for t, f, v in values],
+            )
+
+    # -- plans ----------------------------------------------------------------------------
+    def save_plan(self, plan: Plan, status: str = "proposed") -> None:
+        with self.transaction():
+            if status == "proposed":
+                self.db.execute(
+                    "UPDATE plans SET status='superseded' WHERE board=%s AND status='proposed'", (str(plan.board),)
+                )
+            # Like SQLite's INSERT OR REPLACE: a re-saved plan takes a new place in insertion order.
+            self.db.execute(
+                "INSERT INTO plans (id, board, kind, status, created_at, applied_at, base_fingerprint, body) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET board=EXCLUDED.board, "
+                "kind=EXCLUDED.kind, status=EXCLUDED.status, created_at=EXCLUDED.created_at, applied_at=NULL, "
+                "base_fingerprint=EXCLUDED.base_fingerprint, body=EXCLUDED.body, "
+                "ord=nextval(pg_get_serial_sequence('plans', 'ord'))",
+                (
+                    plan.id,
+                    str(plan.board),
+                    plan.kind.value,
+                    status,
+                    plan.created_at.isoformat(),
+                    None,
+                    plan.base_fingerprint,
+                    json.dumps(plan.to_json(), ensure_ascii=False),
+                ),
+            )
+
+    def load_plan(self, plan_id: str) -> tuple[Plan, str]:
+        row = self.db.execute("SELECT body, status FROM plans WHERE id=%s", (plan_id,)).fetchone()
+        if row is None:
+            raise ConfigError(f"no plan {plan_id!r} in {self.path} (see `tasksync history`)")
+        return Plan.from_json(json.loads(row[0])), str(row[1])
+
+    def set_status(self, plan_id: str, status: str) -> None:
+        applied = _now() if status in ("applied", "partial") else None
+        self.db.execute(
+            "UPDATE plans SET status=%s, applied_at=COALESCE(%s, applied_at) WHERE id=%s", (status, applied, plan_id)
+        )
+
+    def plans(self, board: BoardRef | None = None, limit: int = 50) -> list[PlanRecord]:
+        q = "SELECT id, board, kind, status, created_at, applied_at, body FROM plans"
+        args: tuple[Any, ...] = ()
+        if board is not None:
+            q += " WHERE board=%s"
+            args = (str(board),)
+        q += " ORDER BY created_at DESC, ord DESC LIMIT %s"
+        out = []
+        for pid, b, kind, status, created, applied, body in self._rows(q, (*args, limit)):
+            data = json.loads(body)
+            out.append(
+                PlanRecord(
+                    pid, b, kind, PlanStatus(status), created, applied, len(data["changes"]), len(data["creates"])
+                )
+            )
+        return out
+
+    def latest(self, board: BoardRef, status: str) -> str | None:
+        row = self.db.execute(
+            "SELECT id FROM plans WHERE board=%s AND status=%s ORDER BY created_at DESC, ord DESC LIMIT 1",
+            (str(board), status),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    # -- the journal ----------------------------------------------------------------------
+    def start_journal(self, plan: Plan) -> None:
+        now = _now()
+        rows: list[tuple[Any, ...]] = []
+        seq = 0
+        for c in plan.changes:
+            before, after = json.dumps(value_to_json(c.before)), json.dumps(value_to_json(c.after))
+            rows.append((plan.id, seq, "change", c.task_id, c.field.value, None, before, after, "pending", None, now))
+            seq += 1
+        for n in plan.creates:
+            rows.append((plan.id, seq, "create", None, None, n.key, None, None, "pending", None, now))
+            seq += 1
+        with self.transaction():
+            self.db.execute("DELETE FROM journal WHERE plan_id=%s", (plan.id,))
+            with self.db.cursor() as cur:
+                cur.executemany("INSERT INTO journal VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows)
+            self.db.execute("UPDATE plans SET status='applying' WHERE id=%s", (plan.id,))
+
+    def journal(self, plan_id: str) -> list[JournalRow]:
+        rows = self._rows(
+            "SELECT plan_id, seq, op, task_id, field, key, before, after, status, error "
+            "FROM journal WHERE plan_id=%s ORDER BY seq",
+            (plan_id,),
+        )
+        out = []
+        for pid, seq, op, task_id, f, key, before, after, status, error in rows:
+            fld = Field(f) if f else None
+            out.append(
+                JournalRow(
+                    pid,
+                    seq,
+                    op,
+                    task_id,
+                    fld,
+                    key,
+                    value_from_json(fld, json.loads(before)) if fld and before else None,
+                    value_from_json(fld, json.loads(after)) if fld and after else None,
+                    JournalStatus(status),
+                    error,
+                )
+            )
+        return out
+
+    def mark(self, plan_id: str, seqs: list[int], status: str, error: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE journal SET status=%s, error=%s, updated_at=%s WHERE plan_id=%s AND seq = ANY(%s)",
+            (status, error, _now(), plan_id, list(seqs)),
+        )
+
+    def mark_created(self, board: BoardRef, plan_id: str, seq: int, key: str, task_id: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO created VALUES (%s,%s,%s,%s) ON CONFLICT (board, key) DO UPDATE SET "
+                "task_id=EXCLUDED.task_id, plan_id=EXCLUDED.plan_id",
+                (str(board), key, task_id, plan_id),
+            )
+            self.db.execute(
+                "UPDATE journal SET status='done', task_id=%s, updated_at=%s WHERE plan_id=%s AND seq=%s",
+                (task_id, _now(), plan_id, seq),
+            )
+
+    def created(self, board: BoardRef) -> dict[str, str]:
+        return {k: t for k, t in self._rows("SELECT key, task_id FROM created WHERE board=%s", (str(board),))}
+
+    # -- small per-board values -----------------------------------------------------------
+    def get(self, board: BoardRef | str, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM kv WHERE board=%s AND key=%s", (str(board), key)).fetchone()
+        return str(row[0]) if row else None
+
+    def put(self, board: BoardRef | str, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO kv VALUES (%s,%s,%s) ON CONFLICT (board, key) DO UPDATE SET value=EXCLUDED.value",
+            (str(board), key, value),
+        )
+
+    def values(self, prefix: str) -> dict[str, dict[str, str]]:
+        """Every board's values whose key starts with ``prefix`` (e.g. the service's status)."""
+        out: dict[str, dict[str, str]] = {}
+        for board, key, value in self._rows(
+            "SELECT board, key, value FROM kv WHERE starts_with(key, %s) ORDER BY board, key", (prefix,)
+        ):
+            out.setdefault(board, {})[key[len(prefix) :]] = value
+        return out
