@@ -106,14 +106,20 @@ def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> list[str]:
     return applied
 
 
+_migrate = migrate
+
+
 class PgStateStore:
     """The state store in one PostgreSQL database (many boards, many workers)."""
 
-    def __init__(self, url: str, *, conn: psycopg.Connection[tuple[Any, ...]] | None = None) -> None:
+    def __init__(
+        self, url: str, *, conn: psycopg.Connection[tuple[Any, ...]] | None = None, migrate: bool = True
+    ) -> None:
         self.url = url
         self.path = _redact(url)  # named in messages, like the SQLite store's file
         self.db = conn or connect(url)
-        migrate(self.db)
+        if migrate:
+            _migrate(self.db)
 
     def __enter__(self) -> PgStateStore:
         return self
@@ -310,11 +316,11 @@ class PgStateStore:
             (str(board), key, value),
         )
 
-    def values(self, prefix: str) -> dict[str, dict[str, str]]:
-        """Every board's values whose key starts with ``prefix`` (e.g. the service's status)."""
+    def values(self, board_prefix: str) -> dict[str, dict[str, str]]:
+        """The values of every board whose name starts with ``board_prefix``: board -> key -> value."""
         out: dict[str, dict[str, str]] = {}
         for board, key, value in self._rows(
-            "SELECT board, key, value FROM kv WHERE starts_with(key, %s) ORDER BY board, key", (prefix,)
+            "SELECT board, key, value FROM kv WHERE starts_with(board, %s) ORDER BY board, key", (board_prefix,)
         ):
-            out.setdefault(board, {})[key[len(prefix) :]] = value
+            out.setdefault(board, {})[key] = value
         return out

@@ -1,0 +1,186 @@
+"""The cluster mode against real Redis and PostgreSQL: leases, the scheduler, the shared budget,
+and the webhook enqueue, each through the public interfaces of :mod:`tasksync.cluster`."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cluster_support import fresh_schema_url, postgres_url, redis_url, wait_for
+from tasksync.errors import ConfigError
+
+
+def _cluster(tmp_path: Path, boards: int = 3, **extra: str) -> object:
+    from tasksync.cluster.config import load_cluster
+    from tasksync.cluster.jobs import Cluster
+    from tasksync.examples import generate
+
+    keys = []
+    for i in range(boards):
+        generate(tmp_path / f"b{i}", seed=i, cards=5)
+        keys.append(f'"b{i}/tasksync.toml"')
+    lines = [f'queue = "q{uuid.uuid4().hex[:8]}"', "interval = 30", f"boards = [{', '.join(keys)}]"]
+    lines += [f"{k} = {v!r}" for k, v in extra.items()]
+    (tmp_path / "cluster.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import os
+
+    os.environ["TASKSYNC_REDIS_URL"] = redis_url()
+    os.environ["TASKSYNC_DATABASE_URL"] = fresh_schema_url(postgres_url())
+    try:
+        return Cluster(load_cluster(tmp_path / "cluster.toml"))
+    finally:
+        del os.environ["TASKSYNC_REDIS_URL"], os.environ["TASKSYNC_DATABASE_URL"]
+
+
+def test_board_lease_admits_one_holder_and_dies_with_its_session() -> None:
+    from tasksync.cluster.lease import BoardLease
+    from tasksync.cluster.pgstore import connect
+
+    url = postgres_url()
+    a, b = connect(url), connect(url)
+    try:
+        first = BoardLease(a, "team/east.toml")
+        assert first.acquire()
+        assert not BoardLease(b, "team/east.toml").acquire()
+        assert BoardLease(b, "team/west.toml").acquire()  # another board is another lease
+        a.close()  # the holder's process dies: its session ends, and the lease with it
+        wait_for(BoardLease(b, "team/east.toml").acquire, "the lease to be released by the closed session")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_leader_lease_has_one_holder_until_released() -> None:
+    from tasksync.cluster.budget import redis_client
+    from tasksync.cluster.lease import LeaderLease
+
+    client = redis_client(redis_url())
+    name = uuid.uuid4().hex
+    one, two = LeaderLease(client, name, ttl=30), LeaderLease(client, name, ttl=30)
+    assert one.hold() and one.hold()  # renewing
+    assert not two.hold()
+    two.release()  # not the holder: nothing happens
+    assert not two.hold()
+    one.release()
+    assert two.hold() and not one.hold()
+
+
+def test_scheduler_enqueues_each_tick_once_across_schedulers(tmp_path: Path) -> None:
+    from tasksync.cluster.jobs import Cluster
+    from tasksync.cluster.scheduler import Scheduler
+
+    cluster = _cluster(tmp_path, boards=3)
+    assert isinstance(cluster, Cluster)
+    try:
+        a, b = Scheduler(cluster), Scheduler(cluster)
+        assert a.tick(now=3000.0) == 3
+        assert b.tick(now=3000.0) is None  # not the leader
+        assert a.tick(now=3010.0) == 0  # same tick (interval 30): claimed already
+        a.lease.release()  # the leader stops; the other takes over at the next tick
+        assert b.tick(now=3010.0) == 0  # still the same tick: not enqueued twice
+        assert b.tick(now=3030.0) == 0  # a new tick, but every board is still queued (no worker ran)
+        assert cluster.broker.do_qsize(cluster.cfg.queue) == 3
+    finally:
+        cluster.purge()
+
+
+def test_webhook_enqueue_is_one_job_per_board_until_it_starts(tmp_path: Path) -> None:
+    from tasksync.cluster.jobs import Cluster
+
+    cluster = _cluster(tmp_path, boards=2)
+    assert isinstance(cluster, Cluster)
+    key = cluster.cfg.boards[0].key
+    try:
+        assert cluster.enqueue(key, "webhook")
+        assert not cluster.enqueue(key, "webhook")  # a burst of deliveries: one sync
+        assert cluster.enqueue(cluster.cfg.boards[1].key, "webhook")
+        with pytest.raises(ConfigError, match="no board 'nope'"):
+            cluster.enqueue("nope")
+        assert cluster.broker.do_qsize(cluster.cfg.queue) == 2
+    finally:
+        cluster.purge()
+
+
+def test_a_busy_board_runs_again_after_its_holder(tmp_path: Path) -> None:
+    from tasksync.cluster.jobs import Cluster
+    from tasksync.cluster.lease import BoardLease
+    from tasksync.cluster.pgstore import connect
+
+    cluster = _cluster(tmp_path, boards=1)
+    assert isinstance(cluster, Cluster)
+    key = cluster.cfg.boards[0].key
+    holder = connect(cluster.cfg.database_url)
+    try:
+        assert BoardLease(holder, key).acquire()  # another worker is syncing this board
+        assert cluster.run_board(key).outcome == "busy"
+        delayed = f"{cluster.cfg.queue}.DQ"  # Dramatiq's delay queue: the retry after lease_retry
+        assert cluster.broker.do_qsize(delayed) == 1
+        holder.close()
+        first = cluster.run_board(key)
+        assert first.outcome == "ok" and first.plan_id and first.applied > 0
+        again = cluster.run_board(key)
+        assert again.outcome == "ok" and again.plan_id is None  # settled: nothing to write
+        status = cluster.status()[key]
+        assert status["runs"] == 2 and status["outcome"] == "ok"
+    finally:
+        holder.close()
+        cluster.purge()
+
+
+def test_shared_budget_counts_every_process_in_one_window() -> None:
+    """Two registries (two worker processes) on one token share one window of ``limit``."""
+    from tasksync.cluster.budget import RedisLimiterRegistry, redis_client
+
+    secret = uuid.uuid4().hex
+    one, two = RedisLimiterRegistry(redis_client(redis_url())), RedisLimiterRegistry(redis_client(redis_url()))
+    a, b = one.get("trello-token", secret, 5, 60.0), two.get("trello-token", secret, 5, 60.0)
+    stamps = [a.try_acquire() for _ in range(3)] + [b.try_acquire() for _ in range(2)]
+    assert all(wait == 0 for wait, _ in stamps)
+    assert a.in_window() == b.in_window() == 5
+    wait_a, _ = a.try_acquire()
+    wait_b, _ = b.try_acquire()
+    assert wait_a > 0 and wait_b > 0  # the sixth request waits, whichever process sends it
+    assert b.delay() > 0
+    second_token = uuid.uuid4().hex
+    other = one.get("trello-token", second_token, 5, 60.0)
+    assert other.try_acquire()[0] == 0  # another token has its own budget
+    other.block_for(30)  # a 429 on it blocks every process using that token
+    assert two.get("trello-token", second_token, 5, 60.0).delay() > 25
+
+
+def test_server_count_seen_in_headers_joins_the_shared_window() -> None:
+    from tasksync.cluster.budget import RedisLimiterRegistry, redis_client
+
+    secret = uuid.uuid4().hex
+    lim = RedisLimiterRegistry(redis_client(redis_url())).get("trello-key", secret, 10, 60.0)
+    lim.observe(remaining=4)  # the server counted 6 requests we did not send (another client)
+    assert lim.in_window() == 6
+    for _ in range(4):
+        assert lim.try_acquire()[0] == 0
+    assert lim.try_acquire()[0] > 0
+
+
+def test_concurrent_acquires_never_exceed_the_limit() -> None:
+    from tasksync.cluster.budget import RedisLimiterRegistry, redis_client
+
+    secret = uuid.uuid4().hex
+    granted: list[float] = []
+    lock = threading.Lock()
+
+    def grab() -> None:
+        lim = RedisLimiterRegistry(redis_client(redis_url())).get("trello-token", secret, 20, 60.0)
+        for _ in range(10):
+            wait, stamp = lim.try_acquire()
+            if wait == 0:
+                with lock:
+                    granted.append(stamp)
+
+    threads = [threading.Thread(target=grab) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted) == 20  # 60 attempts, exactly the window's 20 admitted
