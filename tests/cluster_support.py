@@ -81,9 +81,15 @@ def wait_for(cond: Callable[[], bool], what: str, limit: float = 240.0, on_fail:
     """Poll ``cond`` until true; fail naming ``what`` after ``limit`` seconds (a hang guard, not a
     speed assertion)."""
     deadline = time.monotonic() + limit
-    while not cond():
+    last_error = ""
+    while True:
+        try:
+            if cond():
+                return
+        except Exception as e:  # a server restarting: ask again
+            last_error = f"{type(e).__name__}: {e}"
         if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}\n{on_fail()}")
+            pytest.fail(f"gave up waiting for {what} {last_error}\n{on_fail()}")
         time.sleep(0.2)
 
 
@@ -156,7 +162,14 @@ def make_cluster(
     for i in range(boards):
         folder = root / f"board{i:03d}"
         config = generate(folder, seed=100 + i, cards=cards)
-        bid = fake.add_board(json.loads((folder / "board.json").read_text(encoding="utf-8")))
+        data = json.loads((folder / "board.json").read_text(encoding="utf-8"))
+        # The generator reuses list ids from board to board; the log tells boards apart by them.
+        renamed = {lst["id"]: fake.new_id() for lst in data["lists"]}
+        for lst in data["lists"]:
+            lst["id"] = renamed[lst["id"]]
+        for card in data["cards"]:
+            card["idList"] = renamed.get(card["idList"], card["idList"])
+        bid = fake.add_board(data)
         text = config.read_text(encoding="utf-8").replace('connector = "local"', 'connector = "trello"')
         text = text.replace("enabled = true", f"enabled = {'true' if i % creates_every == 0 else 'false'}")
         config.write_text(text + f'\n[trello]\nboards = ["{bid}"]\n', encoding="utf-8")
@@ -233,13 +246,17 @@ def per_token_peaks(fake: Any, setup: ClusterSetup, window: float = 10.0) -> dic
 
 
 def writes_per_target(fake: Any) -> dict[tuple[str, str], int]:
-    """How many successful writes each (card, field path) received, and creates per CRM key."""
+    """How many times each write (path and values) and each create was sent successfully: a
+    change sent twice shows up as a count of 2."""
     out: dict[tuple[str, str], int] = defaultdict(int)
     for r in fake.log:
         if r.method not in ("PUT", "POST") or r.status >= 300:
             continue
         if r.method == "POST" and r.path.rstrip("/") == "/cards":
-            out[("create", str(r.query.get("name") or r.body.get("name")))] += 1
+            where = r.query.get("idList") or r.body.get("idList")  # one board's list
+            args = {**r.query, **r.body}  # two deals may share a name: their cards differ by the CRM marker
+            out[(f"create in {where}", f"{args.get('name')} | {args.get('desc')}")] += 1
         else:
-            out[(r.path, ",".join(sorted(set(r.params) | set(r.body_keys))))] += 1
+            args = {**r.query, **r.body}
+            out[(r.path, json.dumps(args, sort_keys=True, default=str))] += 1
     return dict(out)
