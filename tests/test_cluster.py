@@ -184,3 +184,25 @@ def test_concurrent_acquires_never_exceed_the_limit() -> None:
     for t in threads:
         t.join()
     assert len(granted) == 20  # 60 attempts, exactly the window's 20 admitted
+
+
+def test_webhook_deliveries_enqueue_the_board_they_name(tmp_path: Path) -> None:
+    from tasksync.cluster.jobs import Cluster
+
+    cluster = _cluster(tmp_path, boards=3)
+    assert isinstance(cluster, Cluster)
+    for i, ref in enumerate(["https://trello.com/b/AbC123/sales", "5f00000000000000000000b1", "1200000000000002"]):
+        config = tmp_path / f"b{i}" / "tasksync.toml"
+        kind = "asana" if i == 2 else "trello"
+        section = f'[asana]\nproject = "{ref}"\n' if kind == "asana" else f'[trello]\nboards = ["{ref}"]\n'
+        text = config.read_text(encoding="utf-8").replace('connector = "local"', f'connector = "{kind}"')
+        config.write_text(text + section, encoding="utf-8")
+    keys = [b.key for b in cluster.cfg.boards]
+    try:
+        assert cluster.keys_for_remote(["AbC123"]) == [keys[0]]  # a Trello delivery's short link
+        assert cluster.keys_for_remote(["5f00000000000000000000b1", "zzz"]) == [keys[1]]
+        assert cluster.enqueue_remote(["1200000000000002"]) == [keys[2]]
+        assert cluster.enqueue_remote(["1200000000000002"]) == []  # already queued
+        assert cluster.enqueue_remote(["unknown"]) == []
+    finally:
+        cluster.purge()

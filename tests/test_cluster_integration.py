@@ -18,15 +18,8 @@ from typing import Any
 
 import pytest
 
-from cluster_support import (
-    ClusterSetup,
-    cluster_of,
-    make_cluster,
-    per_token_peaks,
-    restart,
-    wait_for,
-    writes_per_target,
-)
+from cluster_support import make_cluster, restart, wait_for
+from tasksync.cluster.testbed import ClusterSetup, max_in_window, per_token_peaks, writes_per_target
 from tasksync.testing.fake_trello import FakeTrello
 
 pytestmark = pytest.mark.usefixtures("servers")
@@ -77,7 +70,7 @@ def _settled(setup: ClusterSetup, cluster: Any, fake: FakeTrello) -> None:
 def test_three_workers_fifty_boards_within_the_shared_budget(tmp_path: Path, fake: tuple[FakeTrello, str]) -> None:
     f, url = fake
     setup = make_cluster(tmp_path, f, url, boards=50, cards=6, tokens=5)
-    cluster = cluster_of(setup)
+    cluster = setup.cluster()
     try:
         for _ in range(3):
             setup.start_worker(threads=2)
@@ -91,8 +84,6 @@ def test_three_workers_fifty_boards_within_the_shared_budget(tmp_path: Path, fak
         _settled(setup, cluster, f)
         peaks = per_token_peaks(f, setup)
         assert len(peaks) == 5 and max(peaks.values()) <= 100, peaks
-        from cluster_support import max_in_window
-
         assert max_in_window([r.at for r in f.log if not r.via_batch], 10.0) <= 300
         assert f.counts["status:429"] == 0
     finally:
@@ -105,7 +96,7 @@ def test_kill_9_mid_apply_another_worker_resumes(tmp_path: Path, fake: tuple[Fak
     f.latency = 0.05  # each answer takes 50 ms, so an apply lasts long enough to be killed in
     setup = make_cluster(tmp_path, f, url, boards=1, cards=30, tokens=1, creates_every=1)
     (key,) = setup.keys
-    cluster = cluster_of(setup)
+    cluster = setup.cluster()
     try:
         victim = setup.start_worker(threads=1)
         assert cluster.enqueue(key)
@@ -150,7 +141,7 @@ def test_redis_and_postgres_restarts_during_a_run(tmp_path: Path, fake: tuple[Fa
     f, url = fake
     f.latency = 0.02
     setup = make_cluster(tmp_path, f, url, boards=12, cards=12, tokens=2, creates_every=3)
-    cluster = cluster_of(setup)
+    cluster = setup.cluster()
     try:
         for _ in range(2):
             setup.start_worker(threads=2)

@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--threads", type=int, default=2, help="jobs run at once in this process (default 2)")
     w.add_argument("--today", help=argparse.SUPPRESS)
     w.add_argument("--heartbeat-timeout", type=float, default=60.0, help=argparse.SUPPRESS)
+    w.add_argument("--local-budget", action="store_true", help=argparse.SUPPRESS)  # the benchmark's baseline
     sub.add_parser("scheduler", help="queue every board's periodic sync, once per interval for the whole cluster")
     e = sub.add_parser("enqueue", help="queue a sync of the named boards now (all with --all)")
     e.add_argument("boards", nargs="*", help="board keys: config paths as written in the cluster file")
@@ -67,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop = threading.Event()
         if args.command == "worker":
             _stop_on_signals(stop)
-            worker = cluster.worker(threads=args.threads)
+            worker = cluster.worker(threads=args.threads, shared_budget=not args.local_budget)
+            logging.getLogger("tasksync.cluster").info("worker ready: queue %s, %d threads", cfg.queue, args.threads)
             try:
                 stop.wait()
             finally:

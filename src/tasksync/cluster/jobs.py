@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -102,6 +103,7 @@ class Cluster:
         self.sync_board: dramatiq.Actor[[str, str], None] = declare(self._job)
         self.max_retries = max_retries
         self._migrated = False
+        self._remote_names: dict[str, set[str]] = {}
 
     def _retry_when(self, retries: int, exc: BaseException) -> bool:
         return retries < self.max_retries and isinstance(exc, StoreUnavailable | redis.ConnectionError | OSError)
@@ -121,6 +123,30 @@ class Cluster:
             return False
         self.sync_board.send_with_options(args=(key, reason), delay=int(delay * 1000) or None)
         return True
+
+    def keys_for_remote(self, remote_ids: Iterable[str]) -> list[str]:
+        """The board keys whose config names one of ``remote_ids``: a Trello board id or short
+        link (``[trello] boards``, as an id, short link or URL) or an Asana project gid."""
+        wanted = {i for i in remote_ids if i}
+        out = []
+        for b in self.cfg.boards:
+            names = self._remote_names.get(b.key)
+            if names is None:
+                settings = b.settings()
+                refs = [*settings.trello.boards, settings.asana.project] if settings.connector != "local" else []
+                names = {part for ref in refs for part in ref.strip("/").split("/") if part}
+                self._remote_names[b.key] = names
+            if names & wanted:
+                out.append(b.key)
+        return out
+
+    def enqueue_remote(self, remote_ids: Iterable[str], reason: str = "webhook") -> list[str]:
+        """Queue a sync of the boards a verified webhook delivery concerns (by the board id or
+        short link, or the Asana project gid, it carries); returns the keys queued now.
+
+        The webhook endpoint calls this after verifying the signature; the payload is used only to
+        pick the board, never as data."""
+        return [k for k in self.keys_for_remote(remote_ids) if self.enqueue(k, reason)]
 
     def enqueue_all(self, reason: str = "scheduled") -> int:
         """Queue every board (skipping those already queued); returns how many were queued."""
@@ -209,11 +235,13 @@ class Cluster:
         return out
 
     # ------------------------------------------------------------------ the worker
-    def worker(self, threads: int = 1) -> dramatiq.Worker:
+    def worker(self, threads: int = 1, *, shared_budget: bool = True) -> dramatiq.Worker:
         """A started Dramatiq worker consuming this cluster's queue (stop it with ``.stop()``).
 
-        Every vendor request of this process is counted in Redis from now on."""
-        install_shared_budget(self.redis)
+        Every vendor request of this process is counted in Redis from now on (``shared_budget``
+        False leaves each process its own budget: only the benchmark's baseline does that)."""
+        if shared_budget:
+            install_shared_budget(self.redis)
         with connect(self.cfg.database_url) as conn:
             migrate(conn)
         self._migrated = True
