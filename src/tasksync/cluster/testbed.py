@@ -21,10 +21,13 @@ from typing import IO
 from tasksync.cluster.config import load_cluster
 from tasksync.cluster.jobs import Cluster
 from tasksync.examples import TODAY, generate
+from tasksync.testing.fake_asana import FakeAsana
 from tasksync.testing.fake_trello import FakeTrello, LoggedRequest
 
 __all__ = [
     "ClusterSetup",
+    "asana_peaks",
+    "asana_writes",
     "board_of",
     "make_cluster",
     "max_in_window",
@@ -43,9 +46,10 @@ class ClusterSetup:
     root: Path
     cluster_file: Path
     keys: list[str]
-    boards: dict[str, str]  # key -> Trello board id
-    tokens: dict[str, str]  # key -> token
+    boards: dict[str, str]  # key -> Trello board id or Asana project gid
+    tokens: dict[str, str]  # key -> its token
     env: dict[str, str]
+    trello_keys: set[str] = field(default_factory=set)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -103,9 +107,14 @@ def make_cluster(
     redis_url: str,
     database_url: str,
     creates_every: int = 5,
+    asana: FakeAsana | None = None,
+    asana_projects: int = 0,
+    asana_rpm: int = 150,
 ) -> ClusterSetup:
     """``boards`` boards of ``cards`` cards, shared round-robin by ``tokens`` tokens (one API key);
-    every ``creates_every``-th board also creates cards for new CRM leads."""
+    every ``creates_every``-th board also creates cards for new CRM leads. With ``asana``, the
+    last ``asana_projects`` of them are Asana projects in that fake instead, on ``tokens``
+    tokens of their own, each allowed ``asana_rpm`` requests per minute."""
     run = uuid.uuid4().hex[:8]
     names = [f"tok-{run}-{i}" for i in range(tokens)]
     fake.tokens.update(names)
@@ -116,6 +125,11 @@ def make_cluster(
             f"TASKSYNC_T{i}_TRELLO_TOKEN": tok,
             f"TASKSYNC_T{i}_TRELLO_API_URL": url,
         }
+    asana_names = [f"asana-{run}-{i}" for i in range(tokens)] if asana is not None else []
+    for i, tok in enumerate(asana_names):
+        assert asana is not None
+        asana.tokens.add(tok)
+        env |= {f"TASKSYNC_A{i}_ASANA_TOKEN": tok, f"TASKSYNC_A{i}_ASANA_API_URL": asana.url}
     env["TASKSYNC_REDIS_URL"] = redis_url
     env["TASKSYNC_DATABASE_URL"] = database_url
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
@@ -123,28 +137,42 @@ def make_cluster(
     keys: list[str] = []
     board_ids: dict[str, str] = {}
     token_of: dict[str, str] = {}
+    first_asana = boards - asana_projects if asana is not None else boards
     for i in range(boards):
         folder = root / f"board{i:03d}"
         config = generate(folder, seed=100 + i, cards=cards)
         data = json.loads((folder / "board.json").read_text(encoding="utf-8"))
-        # The generator reuses list ids from board to board; the log tells boards apart by them.
-        renamed = {lst["id"]: fake.new_id() for lst in data["lists"]}
-        for lst in data["lists"]:
-            lst["id"] = renamed[lst["id"]]
-        for card in data["cards"]:
-            card["idList"] = renamed.get(card["idList"], card["idList"])
-        bid = fake.add_board(data)
-        text = config.read_text(encoding="utf-8").replace('connector = "local"', 'connector = "trello"')
+        text = config.read_text(encoding="utf-8")
         text = text.replace("enabled = true", f"enabled = {'true' if i % creates_every == 0 else 'false'}")
-        config.write_text(text + f'\n[trello]\nboards = ["{bid}"]\n', encoding="utf-8")
         key = f"board{i:03d}/tasksync.toml"
+        if i >= first_asana:
+            assert asana is not None
+            ids = asana.seed_from_trello_board(data)
+            text = text.replace('connector = "local"', 'connector = "asana"')
+            text += f'\n[asana]\nproject = "{ids.project}"\nworkspace = "{ids.workspace}"\n'
+            text += f"requests_per_minute = {asana_rpm}\n"
+            board_ids[key] = ids.project
+            token_of[key] = asana_names[i % tokens]
+            prefix = f"TASKSYNC_A{i % tokens}_"
+        else:
+            # The generator reuses list ids from board to board; the log tells boards apart by them.
+            renamed = {lst["id"]: fake.new_id() for lst in data["lists"]}
+            for lst in data["lists"]:
+                lst["id"] = renamed[lst["id"]]
+            for card in data["cards"]:
+                card["idList"] = renamed.get(card["idList"], card["idList"])
+            bid = fake.add_board(data)
+            text = text.replace('connector = "local"', 'connector = "trello"')
+            text += f'\n[trello]\nboards = ["{bid}"]\n'
+            board_ids[key] = bid
+            token_of[key] = names[i % tokens]
+            prefix = f"TASKSYNC_T{i % tokens}_"
+        config.write_text(text, encoding="utf-8")
         keys.append(key)
-        board_ids[key] = bid
-        token_of[key] = names[i % tokens]
-        lines += ["[[board]]", f'config = "{key}"', f'secrets_prefix = "TASKSYNC_T{i % tokens}_"', ""]
+        lines += ["[[board]]", f'config = "{key}"', f'secrets_prefix = "{prefix}"', ""]
     cluster_file = root / "cluster.toml"
     cluster_file.write_text("\n".join(lines), encoding="utf-8")
-    return ClusterSetup(root, cluster_file, keys, board_ids, token_of, env)
+    return ClusterSetup(root, cluster_file, keys, board_ids, token_of, env, set(keys[:first_asana]))
 
 
 # ---------------------------------------------------------------------------------------------- the fake's log
@@ -178,7 +206,7 @@ def max_in_window(stamps: list[float], window: float) -> int:
 
 def per_token_peaks(fake: FakeTrello, setup: ClusterSetup, window: float = 10.0) -> dict[str, int]:
     """Per token, the most requests the fake saw in any ``window`` seconds (from its log)."""
-    token_of_board = {bid: setup.tokens[key] for key, bid in setup.boards.items()}
+    token_of_board = {bid: setup.tokens[key] for key, bid in setup.boards.items() if key in setup.trello_keys}
     stamps: dict[str, list[float]] = defaultdict(list)
     unknown = []
     for r in fake.log:
@@ -208,4 +236,30 @@ def writes_per_target(fake: FakeTrello) -> dict[tuple[str, str], int]:
         else:
             args = {**r.query, **r.body}
             out[(r.path, json.dumps(args, sort_keys=True, default=str))] += 1
+    return dict(out)
+
+
+def asana_peaks(fake: FakeAsana, window: float = 60.0) -> dict[str, int]:
+    """Per Asana token, the most requests the fake saw in any ``window`` seconds of its clock."""
+    stamps: dict[str, list[float]] = defaultdict(list)
+    for r in fake.requests():
+        stamps[r.token or ""].append(r.at)
+    return {tok: max_in_window(s, window) for tok, s in stamps.items()}
+
+
+def asana_writes(fake: FakeAsana) -> dict[str, int]:
+    """How many times each write (a ``/batch`` action or a direct write, with its data) was sent
+    and answered: a change sent twice shows up as a count of 2."""
+    out: dict[str, int] = defaultdict(int)
+    for r in fake.requests():
+        if r.method == "GET" or r.status >= 300:
+            continue
+        data = r.body.get("data") if isinstance(r.body, dict) else None
+        actions = data.get("actions") if isinstance(data, dict) and r.path.startswith("/batch") else None
+        if isinstance(actions, list):
+            for a in actions:
+                if isinstance(a, dict) and str(a.get("method", "")).lower() != "get":
+                    out[json.dumps(a, sort_keys=True, default=str)] += 1
+        else:
+            out[json.dumps([r.method, r.path, r.body], sort_keys=True, default=str)] += 1
     return dict(out)
