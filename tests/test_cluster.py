@@ -222,3 +222,62 @@ def test_install_shared_budget_reaches_both_connectors(monkeypatch: pytest.Monke
     assert all(isinstance(lim, RedisWindowLimiter) for _, lim in limiters)
     lim = asana.shared_limiter("http://asana.example/api/1.0", uuid.uuid4().hex, 150)
     assert isinstance(lim, RedisWindowLimiter) and (lim.limit, lim.window) == (150, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("boards = 3\n", "boards: expected a list of config file paths"),
+        ('boards = ["missing.toml"]\n', "board 'missing.toml': "),
+        ('boards = ["b0/tasksync.toml", "b0/tasksync.toml"]\n', "board 'b0/tasksync.toml' is listed twice"),
+        ("interval = -1\n", "interval: expected a positive number of seconds"),
+        ("colour = 1\n", "colour: unknown key"),
+        ('[[board]]\nconfig = "b0/tasksync.toml"\nprefix = "X"\n', "board[0]: prefix: unknown key"),
+        ("boards = [\n", "not valid TOML"),
+    ],
+)
+def test_bad_cluster_files_name_the_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    from tasksync.cluster.__main__ import main
+    from tasksync.examples import generate
+
+    generate(tmp_path / "b0", cards=5)
+    monkeypatch.setenv("TASKSYNC_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("TASKSYNC_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    path = tmp_path / "cluster.toml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["-c", str(path), "status"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tasksync-cluster: {path}") and message in err[0], err
+
+
+def test_cli_migrate_enqueue_and_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasksync.cluster.__main__ import main
+    from tasksync.cluster.jobs import Cluster
+
+    cluster = _cluster(tmp_path, boards=2)
+    assert isinstance(cluster, Cluster)
+    monkeypatch.setenv("TASKSYNC_REDIS_URL", cluster.cfg.redis_url)
+    monkeypatch.setenv("TASKSYNC_DATABASE_URL", cluster.cfg.database_url)
+    cfg = str(tmp_path / "cluster.toml")
+    try:
+        assert main(["-c", cfg, "migrate"]) == 0
+        assert main(["-c", cfg, "migrate"]) == 0
+        assert capsys.readouterr().out.splitlines() == ["applied: 0001_initial", "up to date"]
+        assert main(["-c", cfg, "enqueue", "--all"]) == 0
+        assert main(["-c", cfg, "enqueue", "b0/tasksync.toml"]) == 0
+        assert capsys.readouterr().out.splitlines() == [
+            "queued 2 of 2 (the others were already queued)",
+            "queued 0 of 1 (the others were already queued)",
+        ]
+        cluster.run_board("b0/tasksync.toml")
+        assert main(["-c", cfg, "status"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("b0/tasksync.toml: 1 jobs, last ok at ") and lines[1] == (
+            "b1/tasksync.toml: 0 jobs, last never at -"
+        )
+    finally:
+        cluster.purge()

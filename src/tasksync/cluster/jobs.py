@@ -64,6 +64,15 @@ class JobResult:
     error: str | None = None
 
 
+def _close_connector(svc: SyncService) -> None:
+    """Release what the job's connector holds (the Asana connector's write pool); the store is
+    closed by the job itself."""
+    connector = svc.ws.__dict__.get("_connector")
+    close = getattr(connector, "close", None)
+    if callable(close):
+        close()
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -181,7 +190,10 @@ class Cluster:
                     return JobResult(key, "busy")
                 svc = SyncService(entry.settings(), today=self.today)
                 use_store(svc.ws, store)
-                res = svc.run_once()
+                try:
+                    res = svc.run_once()
+                finally:
+                    _close_connector(svc)
                 if store.db.broken or store.db.closed:
                     return JobResult(key, "error", error=f"store: connection lost ({res.error})")
                 outcome = "error" if res.error else ("paused" if res.paused else "ok")
