@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +199,21 @@ def test_redis_and_postgres_restarts_during_a_run(tmp_path: Path, fake: tuple[Fa
     finally:
         setup.stop_workers()
         cluster.purge()
+
+
+def test_two_scheduler_processes_queue_each_tick_once(tmp_path: Path, fake: tuple[FakeTrello, str]) -> None:
+    f, url = fake
+    setup = make_cluster(tmp_path, f, url, boards=3, cards=5, tokens=1, interval=1.0)
+    cluster = setup.cluster()
+    try:
+        setup.start_worker(threads=2)
+        setup.start_scheduler()
+        setup.start_scheduler()
+        wait_for(lambda: _all_ran(cluster, setup.keys, runs=3), "three periodic syncs per board", on_fail=setup.logs)
+    finally:
+        setup.stop_workers()
+        cluster.purge()
+    ticks: list[str] = []
+    for log in sorted(tmp_path.glob("scheduler*.log")):
+        ticks += re.findall(r"scheduler: tick (\d+) queued", log.read_text(errors="replace"))
+    assert len(ticks) >= 3 and len(ticks) == len(set(ticks)), ticks  # each tick queued by one scheduler

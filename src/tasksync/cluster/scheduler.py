@@ -45,7 +45,9 @@ class Scheduler:
         claim = f"tasksync:tick:{self.cluster.cfg.queue}:{n}"
         if not self.cluster.redis.set(claim, self.lease.token, nx=True, ex=max(60, int(self.interval * 10))):
             return 0
-        return self.cluster.enqueue_all("scheduled")
+        queued = self.cluster.enqueue_all("scheduled")
+        log.info("scheduler: tick %d queued %d of %d boards", n, queued, len(self.cluster.cfg.boards))
+        return queued
 
     def run(self) -> None:
         """Tick until :meth:`stop`; wakes at each tick and often enough to renew the lease."""

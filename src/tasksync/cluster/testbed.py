@@ -63,6 +63,15 @@ class ClusterSetup:
         self.procs.append(p)
         return p
 
+    def start_scheduler(self) -> subprocess.Popen[bytes]:
+        """A scheduler process (``tasksync-cluster scheduler``) logging to ``scheduler<N>.log``."""
+        log = (self.root / f"scheduler{len(self.procs)}.log").open("wb")
+        self._logs.append(log)
+        cmd = [sys.executable, "-m", "tasksync.cluster", "-c", str(self.cluster_file), "scheduler"]
+        p = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+        self.procs.append(p)
+        return p
+
     def cluster(self) -> Cluster:
         """The cluster on this setup's servers, for enqueueing and reading status."""
         saved = {k: os.environ.get(k) for k in ("TASKSYNC_REDIS_URL", "TASKSYNC_DATABASE_URL")}
@@ -91,7 +100,7 @@ class ClusterSetup:
 
     def logs(self) -> str:
         out = []
-        for f in sorted(self.root.glob("worker*.log")):
+        for f in sorted([*self.root.glob("worker*.log"), *self.root.glob("scheduler*.log")]):
             out.append(f"--- {f.name}\n" + "\n".join(f.read_text(errors="replace").splitlines()[-30:]))
         return "\n".join(out)
 
@@ -110,6 +119,7 @@ def make_cluster(
     asana: FakeAsana | None = None,
     asana_projects: int = 0,
     asana_rpm: int = 150,
+    interval: float = 60.0,
 ) -> ClusterSetup:
     """``boards`` boards of ``cards`` cards, shared round-robin by ``tokens`` tokens (one API key);
     every ``creates_every``-th board also creates cards for new CRM leads. With ``asana``, the
@@ -133,7 +143,7 @@ def make_cluster(
     env["TASKSYNC_REDIS_URL"] = redis_url
     env["TASKSYNC_DATABASE_URL"] = database_url
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
-    lines = ["interval = 60", f'queue = "q{run}"', "lease_retry = 1", ""]
+    lines = [f"interval = {interval}", f'queue = "q{run}"', "lease_retry = 1", ""]
     keys: list[str] = []
     board_ids: dict[str, str] = {}
     token_of: dict[str, str] = {}
