@@ -281,3 +281,16 @@ def test_cli_migrate_enqueue_and_status(
         )
     finally:
         cluster.purge()
+
+
+def test_cli_without_the_cluster_extra_says_what_to_install(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from tasksync.cluster.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "dramatiq", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "tasksync.cluster.jobs", raising=False)
+    assert main(["-c", str(tmp_path / "cluster.toml"), "status"]) == 2
+    assert capsys.readouterr().err.strip() == "tasksync-cluster: dramatiq is missing: pip install 'tasksync[cluster]'"

@@ -52,7 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from tasksync.cluster.config import load_cluster
-    from tasksync.cluster.jobs import Cluster
+
+    try:
+        from tasksync.cluster.jobs import Cluster
+    except ImportError as e:
+        print(f"tasksync-cluster: {e.name} is missing: pip install 'tasksync[cluster]'", file=sys.stderr)
+        return 2
 
     try:
         cfg = load_cluster(args.cluster)
