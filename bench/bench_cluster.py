@@ -207,8 +207,9 @@ def main() -> None:
         )
     print(
         "\nboards/mn: boards synced per minute (first sync: read, plan, apply; idle: nothing changed). "
-        "API floor: the boards/mn the API's windows allow for the requests the first sync took "
-        "(100 per 10 s per token, 300 per key). tok peak: most requests on one token in any 10 s "
+        "API floor: the boards/mn the API's windows allow for the requests the first sync took, at "
+        "their sustained rate (100 per 10 s per token, 300 per key; a short run can beat it by up to "
+        "one window's burst, hence floor % a little over 100). tok peak: most requests on one token in any 10 s "
         "(the fake's log; Trello's limit is 100)."
     )
 
