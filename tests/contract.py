@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from tasksync.connectors.base import Connector
-from tasksync.model import Field, NewTask, Snapshot, TaskWrite
+from tasksync.model import Field, NewTask, Snapshot, TaskWrite, WriteStatus
 
 __all__ = ["ConnectorContract", "sample_trello_board"]
 
@@ -195,6 +195,32 @@ class ConnectorContract:
         assert by_id[a.id].ok and by_id[b.id].ok
         missing = by_id[MISSING_TASK_ID]
         assert not missing.ok and missing.error and MISSING_TASK_ID in missing.error
+
+    def test_write_expecting_the_current_values_lands(self, connector: Connector) -> None:
+        snap = connector.read()
+        task = snap.tasks[0]
+        stage = _other(tuple(s.id for s in snap.stages), task.stage_id)
+        write = TaskWrite(task.id, {Field.STAGE: stage}, {Field.STAGE: task.stage_id})
+        (result,) = connector.write([write])
+        assert result.outcome is WriteStatus.DONE, result
+        got = connector.read().task(task.id)
+        assert got is not None and got.stage_id == stage
+
+    def test_stale_write_is_a_conflict_and_not_written(self, connector: Connector) -> None:
+        """A card that no longer holds what the plan expected (``before``) is left alone."""
+        snap = connector.read()
+        task = snap.tasks[0]
+        others = tuple(sorted(m.id for m in snap.members if m.id not in task.assignees))
+        stage = _other(tuple(s.id for s in snap.stages), task.stage_id)
+        stale = TaskWrite(
+            task.id,
+            {Field.ASSIGNEES: others[:1], Field.STAGE: stage},
+            {Field.ASSIGNEES: others[1:2], Field.STAGE: task.stage_id},  # the plan saw another owner
+        )
+        (result,) = connector.write([stale])
+        assert result.outcome is WriteStatus.CONFLICT and not result.ok, result
+        got = connector.read().task(task.id)
+        assert got is not None and (got.assignees, got.stage_id) == (task.assignees, task.stage_id), "nothing written"
 
     def test_unknown_priority_option_fails_naming_the_task(self, connector: Connector) -> None:
         task = connector.read().tasks[0]

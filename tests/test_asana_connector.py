@@ -21,14 +21,14 @@ from pydantic import SecretStr
 
 from contract import ConnectorContract
 from tasksync.connectors.asana import AsanaConnector, parse_project_ref, shared_api_client
-from tasksync.connectors.base import Connector, marker_for
+from tasksync.connectors.base import Commenter, Connector, marker_for
 from tasksync.connectors.http import SlidingWindowLimiter
 from tasksync.errors import AuthError, ConfigError, NotFoundError, TransientError
-from tasksync.model import Field, NewTask, TaskWrite
+from tasksync.model import Field, NewTask, TaskWrite, WriteResult, WriteStatus
 from tasksync.settings import AsanaSettings, LinkSettings, Secrets, Settings
 from tasksync.testing.fake_asana import DemoIds, FakeAsana, Fault
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "asana_oas.yaml"
+SPEC = Path(__file__).resolve().parent / "specs" / "asana_oas.yaml"
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -49,9 +49,7 @@ def make_settings(fake: FakeAsana, project: str, **link: Any) -> Settings:
     return s
 
 
-def make_connector(
-    fake: FakeAsana, demo: DemoIds, *, rpm: int = 10_000, **kw: Any
-) -> AsanaConnector:
+def make_connector(fake: FakeAsana, demo: DemoIds, *, rpm: int = 10_000, **kw: Any) -> AsanaConnector:
     kw.setdefault("backoff", 0.01)
     kw.setdefault("timeout", 5.0)
     return AsanaConnector(
@@ -98,9 +96,7 @@ class TestAsanaContract(ConnectorContract):
                 custom_values={prio: options[i % 3], crm: f"D-{i}"},
             )
         fake.add_task(project, stages[0], "Archived deal", completed=True)
-        conn = AsanaConnector(
-            make_settings(fake, project), limiter=SlidingWindowLimiter(10_000, 1.0), backoff=0.01
-        )
+        conn = AsanaConnector(make_settings(fake, project), limiter=SlidingWindowLimiter(10_000, 1.0), backoff=0.01)
         yield conn
         conn.close()
 
@@ -109,16 +105,12 @@ class TestAsanaContract(ConnectorContract):
 def test_read_maps_project_and_costs_one_request_per_100_tasks(fake: FakeAsana) -> None:
     demo = fake.seed_demo(tasks=250, users=12)
     done = fake.add_task(demo.project, demo.sections[0], "Closed deal", completed=True)
-    marked = fake.add_task(
-        demo.project, demo.sections[1], "Marked", notes=f"hello {marker_for('CRM-9')}"
-    )
+    marked = fake.add_task(demo.project, demo.sections[1], "Marked", notes=f"hello {marker_for('CRM-9')}")
     conn = make_connector(fake, demo)
     assert isinstance(conn, Connector)
     snap = conn.read()
 
-    assert (
-        fake.count() == math.ceil(251 / 100) + 4
-    )  # tasks pages + project, sections, fields, users
+    assert fake.count() == math.ceil(251 / 100) + 5  # tasks pages + project, events token, sections, fields, users
     assert len(fake.requests("GET", f"/projects/{demo.project}/tasks")) == 3
     for r in fake.requests("GET", f"/projects/{demo.project}/tasks"):
         assert r.query["limit"] == "100"
@@ -236,9 +228,7 @@ def test_write_result_names_the_task_on_a_permanent_failure(fake: FakeAsana) -> 
             ]
         )
     }
-    assert not results[demo.tasks[0]].ok and "'Account 0001'" in (
-        results[demo.tasks[0]].error or ""
-    )
+    assert not results[demo.tasks[0]].ok and "'Account 0001'" in (results[demo.tasks[0]].error or "")
     assert "P9" in (results[demo.tasks[0]].error or "")
     assert not results["999"].ok and "task 999" in (results["999"].error or "")
     assert not results["999"].retriable
@@ -261,7 +251,7 @@ def test_429_waits_retry_after_then_succeeds(fake: FakeAsana) -> None:
     # Every request sent after the 429 waited out Retry-After (the limiter pauses all threads).
     later = [r for r in log if r.at > rejected.at]
     assert later and min(r.at for r in later) - rejected.at >= 0.4 - 0.02
-    assert all(r.status == 200 for r in later)
+    assert all(r.status in (200, 412) for r in later)  # 412: the events token taken by the read
 
 
 def test_client_limiter_keeps_under_the_servers_budget(fake: FakeAsana) -> None:
@@ -272,7 +262,7 @@ def test_client_limiter_keeps_under_the_servers_budget(fake: FakeAsana) -> None:
     conn.read()
     list(conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[1],)}) for t in demo.tasks[:100]]))
     elapsed = time.monotonic() - start
-    assert fake.count(None, None) == 9 + 10
+    assert fake.count(None, None) == 10 + 10  # the read (its events token included), 10 batches
     assert not [r for r in fake.requests() if r.status == 429]
     assert elapsed >= 1.0  # 19 requests cannot fit in one window of 12
 
@@ -281,9 +271,7 @@ def test_without_client_limiter_429s_are_honoured_and_writes_land(fake: FakeAsan
     demo = fake.seed_demo(tasks=150, users=3)
     fake.requests_per_minute = 6  # 15 batch requests at 6 per (scaled) minute
     conn = make_connector(fake, demo, rpm=10_000, max_attempts=10)
-    results = list(
-        conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[2],)}) for t in demo.tasks])
-    )
+    results = list(conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[2],)}) for t in demo.tasks]))
     assert all(r.ok for r in results)
     assert [r for r in fake.requests() if r.status == 429]
     assert all(fake.tasks[t].assignee == demo.users[2] for t in demo.tasks)
@@ -294,9 +282,7 @@ def test_concurrent_writes_stay_under_asanas_cap(fake: FakeAsana) -> None:
     fake.max_concurrent_writes = 2
     fake.slow_rate, fake.slow_seconds = 1.0, 0.02  # every answer takes a while
     conn = make_connector(fake, demo, write_concurrency=2)
-    results = list(
-        conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[1],)}) for t in demo.tasks])
-    )
+    results = list(conn.write([TaskWrite(t, {Field.ASSIGNEES: (demo.users[1],)}) for t in demo.tasks]))
     fake.slow_rate = 0.0
     assert all(r.ok for r in results)
     assert fake.count("POST", "/batch") == 20 and fake.max_inflight == 2
@@ -305,9 +291,10 @@ def test_concurrent_writes_stay_under_asanas_cap(fake: FakeAsana) -> None:
     fake.clear_log()
     fake.slow_rate = 1.0
     eager = make_connector(fake, demo, write_concurrency=6)
-    results = list(eager.write([TaskWrite(t, {Field.ASSIGNEES: ()}) for t in demo.tasks]))
+    some = demo.tasks[:60]  # each 429 says "Retry-After: 1" (whole seconds, as Asana)
+    results = list(eager.write([TaskWrite(t, {Field.ASSIGNEES: ()}) for t in some]))
     fake.slow_rate = 0.0
-    assert all(r.ok for r in results) and all(fake.tasks[t].assignee is None for t in demo.tasks)
+    assert all(r.ok for r in results) and all(fake.tasks[t].assignee is None for t in some)
     assert [r for r in fake.requests() if r.status == 429]
 
 
@@ -335,10 +322,7 @@ def test_injected_faults_every_change_and_create_lands_exactly_once(fake: FakeAs
         for i, t in enumerate(demo.tasks)
     ]
     results = list(conn.write(writes))
-    creates = [
-        NewTask(key=f"DEAL-{i}", title=f"Deal {i}", stage_id=demo.sections[0], priority="P2")
-        for i in range(30)
-    ]
+    creates = [NewTask(key=f"DEAL-{i}", title=f"Deal {i}", stage_id=demo.sections[0], priority="P2") for i in range(30)]
     created = list(conn.create(creates))
     faults = [r for r in fake.requests() if r.fault]
     for name in ("error_rate", "error_after_rate", "drop_rate", "slow_rate", "action_error_rate"):
@@ -351,9 +335,7 @@ def test_injected_faults_every_change_and_create_lands_exactly_once(fake: FakeAs
         assert task.assignee == demo.users[i % 5]
         assert task.memberships == [(demo.project, demo.sections[(i + 1) % 4])]
         assert task.custom_values[demo.priority_field] == demo.priority_options["P3"]
-    assert all(r.ok for r in created) and sorted(r.key or "" for r in created) == sorted(
-        n.key for n in creates
-    )
+    assert all(r.ok for r in created) and sorted(r.key or "" for r in created) == sorted(n.key for n in creates)
     by_key = [t.external["gid"] for t in fake.tasks.values() if t.external]
     assert sorted(by_key) == sorted(n.key for n in creates)  # one task per key, no duplicates
     assert {r.task_id for r in created} == {fake.external_index[n.key] for n in creates}
@@ -375,9 +357,7 @@ def test_create_retried_after_a_lost_answer_finds_the_first_task(fake: FakeAsana
         for i in range(3)
     ]
     # The create batch is carried out but its answer is lost.
-    fake.fail_next(
-        1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake)
-    )
+    fake.fail_next(1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake))
     results = list(conn.create(new))
     assert all(r.ok for r in results)
     assert len(fake.tasks) == 5
@@ -405,18 +385,14 @@ def test_create_with_a_personal_token_falls_back_to_markers(fake: FakeAsana) -> 
     assert conn.find_created("P-0") is None  # the external lookup is refused: markers only
     new = [NewTask(key=f"P-{i}", title=f"Lead {i}", stage_id=demo.sections[0]) for i in range(4)]
     fake.clear_log()
-    fake.fail_next(
-        1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake)
-    )
+    fake.fail_next(1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake))
     results = list(conn.create(new))
     assert all(r.ok for r in results) and len(results) == 4
     created = [t for t in fake.tasks.values() if "[tasksync:P-" in t.notes]
     assert len(created) == 4 and all(t.external is None for t in created)
     assert {r.task_id for r in results} == {t.gid for t in created}
     # The answer was lost: the retry scanned recently modified tasks instead of re-creating.
-    assert (
-        fake.requests("GET", "/tasks") and fake.requests("GET", "/tasks")[0].query["modified_since"]
-    )
+    assert fake.requests("GET", "/tasks") and fake.requests("GET", "/tasks")[0].query["modified_since"]
     # A new process that has not read the project scans it once for markers.
     fresh = make_connector(fake, demo)
     fake.clear_log()
@@ -448,7 +424,9 @@ def test_create_finds_a_task_marked_by_hand_through_the_last_read(fake: FakeAsan
     fake.clear_log()
     [result] = conn.create([NewTask(key="M-1", title="x", stage_id=demo.sections[0])])
     assert result.ok and result.task_id == manual and result.key == "M-1"
-    assert fake.count() == 0
+    # No lookup: the task is read again (its fields now) and given its CRM ID, nothing else.
+    assert fake.count() == fake.count("POST", "/batch") == 2
+    assert fake.tasks[manual].custom_values[demo.crm_field] == "M-1"
 
 
 # --------------------------------------------------------------------------- errors
@@ -526,18 +504,14 @@ def test_fake_answers_errors_in_asanas_shapes() -> None:
         r = requests.get(f"{fake.url}/users", timeout=5)
         assert r.status_code == 401
         actions = [{"relative_path": f"/tasks/{demo.tasks[0]}", "method": "get"}] * 11
-        r = requests.post(
-            f"{fake.url}/batch", json={"data": {"actions": actions}}, headers=auth, timeout=5
-        )
+        r = requests.post(f"{fake.url}/batch", json={"data": {"actions": actions}}, headers=auth, timeout=5)
         assert r.status_code == 400
         r = requests.get(f"{fake.url}/users", headers=auth, timeout=5)  # 3rd for this token
         assert r.status_code == 429 and float(r.headers["Retry-After"]) >= 1
         fake.requests_per_minute = None
         r = requests.get(f"{fake.url}/events?resource={demo.project}", headers=auth, timeout=5)
         assert r.status_code == 412 and r.json()["sync"]
-        r = requests.get(
-            f"{fake.url}/projects/{demo.project}/tasks?limit=2&offset=forged", headers=auth
-        )
+        r = requests.get(f"{fake.url}/projects/{demo.project}/tasks?limit=2&offset=forged", headers=auth)
         assert r.status_code == 400
         fake.fail_next(1, Fault("status", 503))
         r = requests.get(f"{fake.url}/users", headers=auth, timeout=5)
@@ -592,9 +566,8 @@ def test_limiter_slot_counts_a_request_from_when_its_answer_came() -> None:
 
 # --------------------------------------------------------------------------- spec conformance
 def _load_spec() -> dict[str, Any]:
-    yaml = pytest.importorskip("yaml")
-    if not SPEC.exists():
-        pytest.skip(f"Asana OpenAPI spec not found at {SPEC}")
+    import yaml  # a test dependency: the spec is kept in tests/specs, so this never skips
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
     with SPEC.open(encoding="utf-8") as fh:
         spec: dict[str, Any] = yaml.load(fh, Loader=loader)  # a safe loader
@@ -711,9 +684,7 @@ def test_every_request_the_connector_sends_exists_in_the_asana_spec(fake: FakeAs
     fake.oauth = False
     pat = make_connector(fake, demo)
     pat.find_created("S-0")
-    fake.fail_next(
-        1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake)
-    )
+    fake.fail_next(1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake))
     list(pat.create([NewTask(key="S-9", title="t", stage_id=demo.sections[0])]))
 
     seen_ops: set[str] = set()
@@ -764,3 +735,121 @@ def test_every_request_the_connector_sends_exists_in_the_asana_spec(fake: FakeAs
         "GET /tasks",
     }
     assert expected <= seen_ops, expected - seen_ops
+
+
+# --------------------------------------------------------------------------- conditional writes
+def reassigning(fake: FakeAsana, demo: DemoIds, tasks: Any) -> list[TaskWrite]:
+    """Writes giving each task another user, each expecting its current assignee."""
+    out = []
+    for t in tasks:
+        now = fake.tasks[t].assignee
+        other = next(u for u in demo.users if u != now)
+        out.append(TaskWrite(t, {Field.ASSIGNEES: (other,)}, {Field.ASSIGNEES: (now,) if now else ()}))
+    return out
+
+
+def test_a_task_changed_during_apply_is_a_conflict_not_overwritten(fake: FakeAsana) -> None:
+    demo = fake.seed_demo(tasks=40, users=3)
+    conn = make_connector(fake, demo)
+    conn.check_every = 10
+    writes = reassigning(fake, demo, demo.tasks[:30])
+    victim = writes[15].task_id  # in the second group
+    taken = {*writes[15].values[Field.ASSIGNEES], fake.tasks[victim].assignee}
+    person = next(u for u in demo.users if u not in taken)
+    results: list[WriteResult] = []
+    for r in conn.write(writes):
+        results.append(r)
+        if len(results) == 10:
+            fake.tasks[victim].assignee = person  # a person, through the UI
+            fake._emit(fake.tasks[victim], "changed", "assignee")
+    by_id = {r.task_id: r for r in results}
+    assert by_id[victim].outcome is WriteStatus.CONFLICT
+    assert fake.tasks[victim].assignee == person, "the person's change stands"
+    assert all(r.outcome is WriteStatus.DONE for r in results if r.task_id != victim)
+
+
+def test_conditional_write_cost(fake: FakeAsana) -> None:
+    demo = fake.seed_demo(tasks=100, users=3)
+    conn = make_connector(fake, demo)
+    conn.read()  # takes an events token first: the writes re-read only tasks touched since
+    writes = reassigning(fake, demo, demo.tasks)
+    fake.clear_log()
+    assert all(r.ok for r in conn.write(writes))
+    # 10 write batches and 1 events request per group of 50; nobody touched a task.
+    assert fake.count("GET", "/events") == 2
+    assert fake.count("POST", "/batch") == 10
+    # Without a read, nothing says what changed since the plan: every guarded task is read again.
+    cold = make_connector(fake, demo)
+    fake.clear_log()
+    assert all(r.ok for r in cold.write(reassigning(fake, demo, demo.tasks)))
+    assert fake.count("POST", "/batch") == 10 + 10
+
+
+def test_a_lost_answer_is_unknown_not_failed(fake: FakeAsana) -> None:
+    demo = fake.seed_demo(tasks=3, users=2)
+    conn = make_connector(fake, demo, max_attempts=2)
+    task = demo.tasks[0]
+    fake.fail_next(2, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch")  # both attempts
+    (result,) = conn.write([TaskWrite(task, {Field.CLOSED: True})])
+    assert result.outcome is WriteStatus.UNKNOWN
+    assert fake.tasks[task].completed, "it did land"
+    fake.fail_next(1, Fault("status", 400), when=lambda m, p: m == "POST" and p == "/batch")
+    (result,) = conn.write([TaskWrite(demo.tasks[1], {Field.CLOSED: True})])
+    assert result.outcome is WriteStatus.FAILED and not fake.tasks[demo.tasks[1]].completed
+
+
+def test_create_carries_the_crm_id_in_its_post(fake: FakeAsana) -> None:
+    demo = fake.seed_demo(tasks=2, users=2)
+    conn = make_connector(fake, demo)
+    conn.read()
+    fake.clear_log()
+    (result,) = conn.create([NewTask("CRM-77", "Lead 77", demo.sections[0], (), "P2")])
+    assert result.ok
+    task = fake.tasks[result.task_id]
+    assert task.custom_values[demo.crm_field] == "CRM-77"
+    assert task.custom_values[demo.priority_field] == demo.priority_options["P2"]
+    assert fake.count("PUT") == 0 and fake.count("POST", "/batch") == 1, "one create, no follow-up"
+
+
+def test_comments_on_a_task(fake: FakeAsana) -> None:
+    demo = fake.seed_demo(tasks=2, users=2)
+    conn = make_connector(fake, demo)
+    assert isinstance(conn, Commenter)
+    result = conn.comment(demo.tasks[0], "Moved to Rep 02: region")
+    assert result.ok and [s["text"] for s in fake.stories[demo.tasks[0]]] == ["Moved to Rep 02: region"]
+    assert conn.comment("1200000000009999", "x").outcome is WriteStatus.FAILED
+    fake.fail_next(1, Fault("after", 502), when=lambda m, p: p.endswith("/stories"))
+    assert conn.comment(demo.tasks[1], "once").outcome is WriteStatus.UNKNOWN
+    assert len(fake.stories[demo.tasks[1]]) == 1, "never posted twice"
+
+
+def test_create_completes_a_task_found_by_its_marker(fake: FakeAsana) -> None:
+    """A task carrying the key's marker but no CRM ID or priority (made by hand, or by an older
+    run) is completed, not duplicated; a priority a person set is kept."""
+    demo = fake.seed_demo(tasks=2, users=2)
+    bare = fake.add_task(demo.project, demo.sections[0], "Lead 88", notes=marker_for("CRM-88"))
+    chosen = fake.add_task(
+        demo.project,
+        demo.sections[0],
+        "Lead 89",
+        notes=marker_for("CRM-89"),
+        custom_values={demo.priority_field: demo.priority_options["P1"]},
+    )
+    conn = make_connector(fake, demo)
+    conn.read()
+    results = list(
+        conn.create(
+            [
+                NewTask("CRM-88", "Lead 88", demo.sections[0], (), "P3"),
+                NewTask("CRM-89", "Lead 89", demo.sections[0], (), "P4"),
+            ]
+        )
+    )
+    assert {r.key: (r.ok, r.task_id) for r in results} == {"CRM-88": (True, bare), "CRM-89": (True, chosen)}
+    assert not [
+        r for r in fake.requests("POST", "/batch") if any(a["method"] == "post" for a in r.body["data"]["actions"])
+    ]
+    assert fake.tasks[bare].custom_values[demo.crm_field] == "CRM-88"
+    assert fake.tasks[bare].custom_values[demo.priority_field] == demo.priority_options["P3"]
+    assert fake.tasks[chosen].custom_values[demo.priority_field] == demo.priority_options["P1"]
+    assert fake.tasks[chosen].custom_values[demo.crm_field] == "CRM-89"

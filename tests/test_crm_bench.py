@@ -13,7 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_crm_runs_on_a_small_export() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_crm.py"), "--rows", "2000", "--xlsx-rows", "200", "--repeat", "1"],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "bench_crm.py"),
+            "--rows",
+            "2000",
+            "--xlsx-rows",
+            "200",
+            "--repeat",
+            "1",
+            "--history-rows",
+            "2000",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -26,3 +37,6 @@ def test_bench_crm_runs_on_a_small_export() -> None:
     assert "x DictReader (" in out and "the 0.5x target)" in out
     assert "XLSX: 200 rows x 20 columns" in out
     assert out.count("2,000") >= 4 and out.count("    200 ") >= 3
+    assert "tasksync load_crm (records, all checks)" in out
+    assert "x DictReader (" in out.split("load_crm end to end:")[1]
+    assert "load_crm memory above its records:" in out

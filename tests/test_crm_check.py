@@ -50,7 +50,7 @@ def test_check_lists_every_problem_and_fails_on_a_rejected_file(demo: Path, caps
         "Record ID,Deal Name,Deal Stage,Amount,Close Date,Deal owner,Pipeline\n"
         "1,A,Qualified,lots,2024-01-05,Ana Alvarez,Sales\n"
         "2,B,Qualified,10,never,Nobody,Sales\n"
-        "3,C,Qualified,10,2024-01-05,Ben Brooks,Sales\n",
+        "3,C,Qualified,10,2024-01-05,Nobody Else,Sales\n",
         encoding="utf-8-sig",
     )
     assert run(["crm", "check", str(bad), "--kind", "deals"]) == 3
@@ -58,7 +58,10 @@ def test_check_lists_every_problem_and_fails_on_a_rejected_file(demo: Path, caps
     assert "preset: hubspot (best header match" in out
     assert f"{bad}:2:Amount: expected an amount like 1234.50, found 'lots'" in out
     assert f"{bad}:3:Close Date: expected a date like 2024-01-31, found 'never'" in out
-    assert f"{bad}:3:Deal owner: expected a rep from the reps export, found unknown rep 'Nobody'" in out
+    assert (
+        f"{bad}:4:Deal owner: 1 of 1 rows name an owner who matches no rep in reps.csv (by id, name or "
+        "email), so they count for nobody: 'Nobody Else' (1 row, first on line 4)"
+    ) in out
     assert "REJECTED" in out and "2 of 3 rows cannot be read" in out
     assert "Pipeline" in out and "not used" in out
 
@@ -85,11 +88,14 @@ def test_check_guesses_the_kind_and_reads_xlsx(demo: Path, capsys: pytest.Captur
     ws.append(["C1", "华为", "制造", "Ana Alvarez"])
     path = demo / "export_2024.xlsx"
     wb.save(path)
-    assert run(["crm", "check", str(path), "crm/reps.csv"]) == 0
+    # Read together, the reps' sectors match none of this one account's: not OK (exit 3).
+    assert run(["crm", "check", str(path), "crm/reps.csv"]) == 3
     out = capsys.readouterr().out
     assert f"{path}: accounts, XLSX workbook" in out
     assert "sheet '客户'" in out
     assert "crm/reps.csv: reps" in out
+    assert "match no account's sector in export_2024.xlsx" in out and "12 of 12 reps get no sector fit" in out
+    assert "NOT OK (1 problem)" in out and "2 file(s): 1 usable, 1 not; 1 problem(s) in all" in out
 
 
 def test_check_on_unreadable_or_missing_files(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -142,3 +142,20 @@ def test_new_task_assigned_within_one_interval_and_human_edit_kept(tmp_path: Pat
         clock.sleep(svc.cfg.interval)
         assert svc.run_once().error is None
     assert demo.assignee(gid) == other
+
+
+def test_events_that_repeat_their_sync_token_end_the_check(tmp_path: Path, fake: FakeAsana) -> None:
+    """A spec-like mock answers every /events with the same sync token and ``has_more``: one
+    iteration asked 750 times in 300 s and never ended; the paginator stops at the repeat."""
+    demo = AsanaDemo(tmp_path / "demo", fake)
+    clock = SimClock()
+    svc = demo.service(clock)
+    settle(svc, clock)
+    fake.sticky_sync = True
+    fake.clear_log()
+    for _ in range(3):
+        clock.sleep(svc.cfg.interval)
+        res = svc.run_once()
+        assert res.error is None and res.read and res.reason == "full", res
+    # Per iteration: the change check and the read's token, each the first answer and its repeat.
+    assert fake.count("GET", "/events") <= 3 * 4

@@ -1,30 +1,39 @@
 """The command line: parsing and presentation only; the work is done by :mod:`tasksync.sync`.
 
 Exit codes: 0 done; 1 a write failed; 2 bad configuration or input file; 3 a CRM export was
-rejected; 4 the plan is stale or missing; 5 a safety guard stopped the run; 6 the API refused.
+rejected; 4 the plan is stale or missing; 5 a safety guard stopped the run; 6 the API refused;
+7 another tasksync process is writing with the same state store (``apply``, ``undo`` and ``serve``
+take its writer lock; a second writer waits ``TASKSYNC_LOCK_WAIT`` seconds, default 10, then stops).
+
+Start-up stays cheap (a cron job may run ``tasksync status`` every minute): this module and the
+modules it imports at the top import nothing heavy; rich, pydantic, the CRM readers, the
+policies and the solver are imported by the commands that use them.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import errno
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from tasksync import __version__
-from tasksync.errors import CrmError, TasksyncError
-from tasksync.settings import Settings, load_settings
+from tasksync.errors import ConfigError, CrmError, TasksyncError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from tasksync.settings import Settings
 
 __all__ = ["main"]
 
 
 def _console(args: argparse.Namespace) -> Console:
+    from rich.console import Console
+
     no_color = getattr(args, "no_color", False) or bool(os.environ.get("NO_COLOR"))
     return Console(
         no_color=no_color,
@@ -34,23 +43,40 @@ def _console(args: argparse.Namespace) -> Console:
     )
 
 
+def load_config(args: argparse.Namespace) -> Settings:
+    """The settings named by ``-c`` and ``--state``; remembers the state store's path so that
+    an error about the store names it."""
+    from tasksync.settings import load_settings
+
+    settings = load_settings(Path(args.config), getattr(args, "state", None))
+    args.state_file = settings.path(settings.state_path)
+    return settings
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(Path(args.config))
+    return load_config(args)
 
 
-def _today(args: argparse.Namespace) -> Any:
+def today_of(args: argparse.Namespace) -> Any:
+    """``--today`` as a date (None: today)."""
     from datetime import date
 
-    return date.fromisoformat(args.today) if getattr(args, "today", None) else None
+    text = getattr(args, "today", None)
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ConfigError(f"--today {text!r}: expected a date as YYYY-MM-DD") from None
 
 
 def _workspace(args: argparse.Namespace) -> Any:
     from tasksync.sync.workspace import Workspace
 
-    return Workspace(_settings(args), today=_today(args), board=args.board)
+    return Workspace(_settings(args), today=today_of(args), board=args.board)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
     from tasksync.model import PlanKind
     from tasksync.render import plan_json, print_plan
 
@@ -59,7 +85,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             force=args.force,
             kind=PlanKind.REBALANCE if getattr(args, "rebalance", False) else PlanKind.SYNC,
         )
-        data = plan_json(result, ws.settings)
+        data = plan_json(result, ws.settings)  # built once: --json, --html and the terminal share it
         if getattr(args, "html", None):
             from tasksync.report_html import write_html
 
@@ -68,11 +94,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(json.dumps(data, ensure_ascii=False, indent=1))
         else:
             console = _console(args)
-            print_plan(result, console, settings=ws.settings)
+            print_plan(result, console, settings=ws.settings, data=data)
             if getattr(args, "html", None):
                 console.print(f"Wrote the report to {args.html}", markup=False)
             if not result.plan.empty:
-                console.print(f"Review, then run `tasksync apply` to write plan {result.plan.id}.")
+                console.print(f"Review, then run `tasksync apply` to write plan {result.plan.id}.", markup=False)
     return 0
 
 
@@ -80,14 +106,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from tasksync.render import apply_progress, print_outcome, print_plan
 
     console = _console(args)
-    with _workspace(args) as ws:
+    with _workspace(args) as ws, ws.writing():  # resume, plan and apply as one writer
         resumed = ws.pending_resume()
         if resumed is not None:
-            console.print(f"Finished interrupted plan {resumed.plan_id}: {resumed.done} changes written")
+            console.print(f"Finished interrupted plan {resumed.plan_id}: {resumed.done} changes written", markup=False)
             if args.plan is None and ws.store.latest(ws.connector.board, "proposed") is None:
                 return 0 if resumed.ok else 1
         if args.now:
-            result = ws.plan(force=args.force)
+            if args.accept_crm:
+                ws.check_crm_rows(accept=True)
+            result = ws.plan(force=args.force, guard_crm=True)
             print_plan(result, console, settings=ws.settings)
             if result.plan.empty:
                 return 0
@@ -97,11 +125,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         with apply_progress(console, "Writing") as progress:
             plan, outcome = ws.apply(plan_id, progress=progress)
         print_outcome(plan, outcome, console)
-        console.print(f"Undo with `tasksync undo {plan.id}`.")
+        console.print(f"Undo with `tasksync undo {plan.id}`.", markup=False)
         return 0 if outcome.ok else 1
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
     from tasksync.render import apply_progress, print_outcome
 
     console = _console(args)
@@ -111,12 +141,16 @@ def cmd_undo(args: argparse.Namespace) -> int:
         print_outcome(undo, outcome, console)
         for c in undo.conflicts:
             console.print(
-                f"  [yellow]kept[/yellow]: {c.title!r} {c.field.value} was changed after the plan; left alone"
+                Text("  ")
+                + Text("kept", style="yellow")
+                + Text(f": {c.title!r} {c.field.value} was changed after the plan; left alone")
             )
         return 0 if outcome.ok else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
     from tasksync.render import print_report, report_json
 
     with _workspace(args) as ws:
@@ -140,12 +174,15 @@ def cmd_history(args: argparse.Namespace) -> int:
         for p in ws.store.plans(limit=args.limit):
             console.print(
                 f"{p.id}  {p.kind:9} {p.status:10} {p.changes:4} changes {p.creates:3} creates  "
-                f"{p.applied_at or p.created_at}"
+                f"{p.applied_at or p.created_at}",
+                markup=False,
             )
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import shutil
+
     from tasksync.examples import generate
 
     folder = Path(args.dir)
@@ -155,7 +192,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = folder / "tasksync.toml"
     if not config.exists():
         generate(folder)
-        console.print(f"Wrote the example board and CRM exports to {folder}/")
+        console.print(f"Wrote the example board and CRM exports to {folder}/", markup=False)
     argv = ["-c", str(config)]
     if args.no_color:
         argv.insert(0, "--no-color")
@@ -169,12 +206,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return rc
     console.rule("tasksync report")
     rc = main([*argv, "report", *(["--today", args.today] if args.today else [])])
-    console.print(f"\nThe demo lives in {folder}/: run `tasksync -c {config} plan` again (nothing to change),")
-    console.print(f"or edit {folder}/board.json and plan again; `tasksync -c {config} history` lists plans.")
+    console.print(
+        f"\nThe demo lives in {folder}/: run `tasksync -c {config} plan` again (nothing to change),", markup=False
+    )
+    console.print(
+        f"or edit {folder}/board.json and plan again; `tasksync -c {config} history` lists plans.", markup=False
+    )
     return rc
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; ``command`` (the subcommand about to run) selects which lazily
+    registered command gets its full parser (see ``_LAZY_COMMANDS``)."""
     parser = argparse.ArgumentParser(
         prog="tasksync",
         description="Divide and prioritise sales work on Trello and Asana from CRM exports.",
@@ -188,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-color", action="store_true", help="plain output")
     parser.add_argument("--board", help="which of several configured Trello boards (id, short link or URL)")
+    parser.add_argument(
+        "--state",
+        default=os.environ.get("TASKSYNC_STATE") or None,
+        metavar="FILE",
+        help="state store file (default: state_path of the config, or $TASKSYNC_STATE)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run plan, apply and report on the built-in example")
@@ -208,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", help="plan id to apply (default: the latest `plan`)")
     p.add_argument("--now", action="store_true", help="plan and apply in one step (scheduled use)")
     p.add_argument("--force", action="store_true", help="with --now: override fields people changed")
+    p.add_argument(
+        "--accept-crm",
+        action="store_true",
+        help="with --now: accept CRM exports that lost most of their rows since the last run",
+    )
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("undo", help="revert an applied plan where cards still hold what it wrote")
@@ -224,26 +278,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_history)
 
-    _register_optional(sub)
+    _register_optional(sub, command)
     return parser
 
 
-def _register_optional(sub: Any) -> None:
-    """Commands contributed by other modules (CRM checks, the service, fakes)."""
+# Commands whose module is costly to import: registered for real only when named on the command
+# line, otherwise listed by name and help line (the module's own parser takes over when named).
+_LAZY_COMMANDS = {"crm": ("tasksync.crm.check", "inspect CRM exports")}
+
+
+def _register_optional(sub: Any, command: str | None = None) -> None:
+    """Commands contributed by other modules (CRM checks, the service)."""
     import importlib
 
-    for module in ("tasksync.crm.check", "tasksync.service.cli", "tasksync.testing.cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and module.startswith(e.name):
-                continue
-            raise
-        mod.register(sub)
+    for module in ("tasksync.service.cli",):
+        importlib.import_module(module).register(sub)
+    for name, (module, help_line) in _LAZY_COMMANDS.items():
+        if command == name:
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=help_line, add_help=False)
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not a global option)."""
+    takes_value = {"-c", "--config", "--board", "--state"}
+    words = iter(argv)
+    for word in words:
+        if word in takes_value:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def one_line_error(e: BaseException, args: argparse.Namespace) -> tuple[str, int] | None:
+    """A one-line message and exit code for a failure of the machine or of an input file that no
+    layer below turned into a :class:`TasksyncError`; None for a bug (shown with its traceback)."""
+    store = getattr(args, "state_file", None) or "the state store"
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {e.filename}" if e.filename else ""
+        return f"no space left on the device{where}; free some, then run `tasksync apply` to finish", 1
+    if type(e).__module__ == "sqlite3":
+        text = str(e)
+        if "full" in text:
+            return f"{store}: no space left for the state store ({text}); free some, then run `tasksync apply`", 2
+        if "readonly" in text or "unable to open" in text:
+            return f"{store}: cannot write the state store ({text}); check the folder's permissions", 2
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return (
+                f"{store}: the state store is damaged ({text}); move it away to start afresh "
+                "(tasksync then forgets what it wrote and plans from the board as it is)",
+                2,
+            )
+        if "locked" in text or "busy" in text:
+            return f"{store}: the state store is locked by another process ({text}); try again", 2
+        return f"{store}: state store error: {text}", 2
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror or e}", 2
+    if isinstance(e, UnicodeDecodeError):
+        return f"an input file is not UTF-8 text ({e.reason} at byte {e.start})", 2
+    if isinstance(e, RecursionError):
+        return "an input file is nested too deeply to read", 2
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
@@ -263,6 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as e:  # the machine or an input file failed below: one line if we know it
+        known = one_line_error(e, args)
+        if known is None:
+            raise
+        print(f"tasksync: {known[0]}", file=sys.stderr)
+        return known[1]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """KPIs per rep and per segment: open tasks, pipeline, expected value, won value, conversion.
 
 Computed from the book (board joined with CRM) and closed-deal history; ``owners`` lets the
-same figures be computed for the book as a plan would leave it.
+same figures be computed for the book as a plan would leave it. Expected values come from one win
+model per book (:func:`kpi_model`): the one the policy fitted when there is one, so a plan's
+KPIs before and after, and the policy's own scores, all use the same fit.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from tasksync.policies.base import Decisions
 from tasksync.policies.book import Book, segment_of
 from tasksync.policies.scoring import WinModel
 
-__all__ = ["Kpis", "RepKpi", "compute_kpis", "owners_after"]
+__all__ = ["Kpis", "RepKpi", "compute_kpis", "kpi_model", "owners_after"]
 
 
 @dataclass
@@ -83,14 +86,34 @@ def _months(today: date, n: int) -> list[str]:
     return out[::-1]
 
 
+def kpi_model(book: Book, decisions: Decisions | None = None) -> WinModel:
+    """The win model for the KPIs: the policy's own when its decisions carry it, else one fit
+    over the history (the default policy's fit). Fit once per book and pass it to every
+    :func:`compute_kpis` call on that book."""
+    if decisions is not None and decisions.model is not None:
+        return decisions.model
+    p = book.policy
+    return WinModel.fit(
+        book.crm.history,
+        book.crm,
+        p.smoothing,
+        today=book.today,
+        stage_order=p.stage_order,
+        stage_weight=p.stage_weight,
+    )
+
+
 def compute_kpis(
     book: Book,
     owners: Mapping[str, str | None] | None = None,
     model: WinModel | None = None,
     months: int = 6,
 ) -> Kpis:
-    """KPIs for the book; ``owners`` (item key -> rep id) overrides current owners."""
-    model = model or WinModel.fit(book.crm.history, book.crm)
+    """KPIs for the book; ``owners`` (item key -> rep id) overrides current owners.
+
+    ``model``: the book's :func:`kpi_model` (fitted here when not given; pass it when computing
+    the KPIs of one book more than once)."""
+    model = model or kpi_model(book)
     reps = {r.id: RepKpi(r.id, r.name, r.available, quota=r.quota) for r in book.crm.reps}
     segs: dict[str, SegmentKpi] = {}
     month_keys = _months(book.today, months)

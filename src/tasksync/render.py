@@ -47,7 +47,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from tasksync.kpi import Kpis, compute_kpis, owners_after
+from tasksync.kpi import Kpis, compute_kpis, kpi_model, owners_after
 from tasksync.model import Field, Plan, PlanKind
 from tasksync.policies.base import Decisions
 from tasksync.sync.engine import ApplyOutcome, PlanResult
@@ -154,8 +154,9 @@ def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str
     tiers = list(settings.priority.tiers) if settings is not None else list(snapshot.priority_options)
 
     owners = owners_after(book, {k: d.owner for k, d in result.decisions.by_key.items()})
-    k_before = compute_kpis(book)
-    k_after = compute_kpis(book, owners)
+    model = kpi_model(book, result.decisions)  # fitted once (or the policy's), shared by both
+    k_before = compute_kpis(book, model=model)
+    k_after = compute_kpis(book, owners, model=model) if plan.changes or plan.creates else k_before
     before_dict, after_dict = k_before.as_dict(), k_after.as_dict()
 
     member_rep = {m: r for r, m in book.rep_member.items()}
@@ -376,9 +377,9 @@ def _workload_table(data: Mapping[str, Any], console: Console, title: str, show_
             cell = _bar(r["before"], scale, width, plain, "grey50") + Text("\n") + after_bar
             gained = Text(f"+{r['gained']}", style="green" if r["gained"] and not plain else "")
             lost = Text(f"-{r['lost']}", style="red" if r["lost"] and not plain else "")
-            table.add_row(r["name"], str(r["before"]), str(r["after"]), gained, lost, cell, mark)
+            table.add_row(Text(r["name"]), str(r["before"]), str(r["after"]), gained, lost, cell, mark)
         else:
-            table.add_row(r["name"], str(r["after"]), after_bar, mark)
+            table.add_row(Text(r["name"]), str(r["after"]), after_bar, mark)
     if not plain and scale > 0:
         # the band on its own line: the bars above cover it where they are long enough
         lo, hi = round(band["lower"] / scale * width), round(band["upper"] / scale * width)
@@ -406,7 +407,7 @@ def _priority_table(data: Mapping[str, Any], console: Console) -> None:
         b, a = prios["before"][tier], prios["after"][tier]
         if not b and not a:
             continue
-        table.add_row(tier, str(b), str(a), _bar(a, scale, 24, plain, "cyan"))
+        table.add_row(Text(tier), str(b), str(a), _bar(a, scale, 24, plain, "cyan"))
     console.print(table)
 
 
@@ -416,19 +417,30 @@ def _fmt(value: object, names: dict[str, str]) -> str:
     return "(none)" if value is None else str(value)
 
 
-def print_plan(result: PlanResult, console: Console, limit: int = 15, settings: Settings | None = None) -> None:
+def print_plan(
+    result: PlanResult,
+    console: Console,
+    limit: int = 15,
+    settings: Settings | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """The plan in the terminal. ``data``: its :func:`plan_json`, when the caller built it already."""
     plan = result.plan
-    data = plan_json(result, settings)
+    if data is None:
+        data = plan_json(result, settings)
     names = {m.id: m.name for m in result.snapshot.members}
     stages = {s.id: s.name for s in result.snapshot.stages}
     names.update(stages)
     moves = [c for c in plan.changes if c.field is Field.ASSIGNEES]
     prio = [c for c in plan.changes if c.field is Field.PRIORITY]
     console.print(
-        f"[bold]Plan {plan.id}[/bold] for {result.snapshot.name} ({plan.board}): "
-        f"{len(moves)} owner changes, {len(prio)} priority changes, "
-        f"{len([c for c in plan.changes if c.field is Field.STAGE])} stage moves, "
-        f"{len(plan.creates)} cards to create, {len(plan.conflicts)} conflicts"
+        Text(f"Plan {plan.id}", style="bold")
+        + Text(
+            f" for {result.snapshot.name} ({plan.board}): "
+            f"{len(moves)} owner changes, {len(prio)} priority changes, "
+            f"{len([c for c in plan.changes if c.field is Field.STAGE])} stage moves, "
+            f"{len(plan.creates)} cards to create, {len(plan.conflicts)} conflicts"
+        )
     )
     _workload_table(data, console, "Workload per rep (open tasks)", show_shift=True)
     _priority_table(data, console)
@@ -477,11 +489,14 @@ def print_outcome(plan: Plan, outcome: ApplyOutcome, console: Console) -> None:
         + (f", {outcome.created} cards created" if outcome.created else "")
         + (f", [red]{len(outcome.failed)} failed[/red]" if outcome.failed else "")
         + (f", {len(outcome.conflicts)} conflicts" if outcome.conflicts else "")
+        + (f", {len(outcome.unknown)} without an answer" if outcome.unknown else "")
     )
     for f in outcome.failed[:20]:
         console.print(Text("  failed", style="red") + Text(f": {f}"))
     for c in outcome.conflicts[:20]:
         console.print(Text("  conflict", style="yellow") + Text(f": {c}"))
+    for u in outcome.unknown[:20]:
+        console.print(Text("  no answer", style="yellow") + Text(f": {u} (checked at the next plan or apply)"))
 
 
 _SPARKS = "▁▂▃▄▅▆▇█"
@@ -518,7 +533,7 @@ def print_report(kpis: Kpis | Mapping[str, Any], console: Console) -> None:
         if not plain:
             ev = _bar(r["expected_value"], top_ev, 10, plain, "blue") + Text(f" {r['expected_value']:>9,.0f}")
         month_cells = [f"{w:,.0f}" for w in won] if plain else [f"{_spark(won)} {sum(won):>9,.0f}"]
-        table.add_row(name, str(r["open_tasks"]), f"{r['pipeline']:,.0f}", ev, conv, *month_cells)
+        table.add_row(Text(name), str(r["open_tasks"]), f"{r['pipeline']:,.0f}", ev, conv, *month_cells)
     console.print(table)
     if not plain and k["months"]:
         console.print(f"Won per month: {k['months'][0]} … {k['months'][-1]}, then the total", style="dim")
@@ -527,7 +542,8 @@ def print_report(kpis: Kpis | Mapping[str, Any], console: Console) -> None:
         seg.add_column(c, justify="left" if c == "Segment" else "right")
     for s in k["segments"]:
         conv = f"{s['conversion']:.0%}" if s["conversion"] is not None else "-"
-        seg.add_row(s["segment"], str(s["open_tasks"]), f"{s['pipeline']:,.0f}", f"{s['expected_value']:,.0f}", conv)
+        ev_text = f"{s['expected_value']:,.0f}"
+        seg.add_row(Text(s["segment"]), str(s["open_tasks"]), f"{s['pipeline']:,.0f}", ev_text, conv)
     console.print(seg)
     if data is not None:
         _priority_table(data, console)

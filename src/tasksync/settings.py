@@ -1,19 +1,24 @@
 """Configuration: one TOML file for what a team decides, the environment for secrets.
 
-Secrets (tokens, keys) are read only from ``TASKSYNC_*`` environment variables (or a ``.env``
-file) and never from the TOML file, so a config can be committed and shared. Relative paths in
-the TOML file are resolved against the file's own folder.
+Secrets (tokens, keys) are read only from ``TASKSYNC_*`` environment variables, or from a
+``.env`` file beside the config file, and never from the TOML file, so a config can be committed
+and shared. The ``.env`` file is refused when other users can read it, and an API URL set in it
+is used only with the credentials set in that same file (see :func:`read_secrets`). Relative
+paths in the TOML file are resolved against the file's own folder.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from tasksync.defaults import SERVICE_INTERVAL, STATE_PATH
 from tasksync.errors import ConfigError
 
 __all__ = [
@@ -31,6 +36,7 @@ __all__ = [
     "Settings",
     "TrelloSettings",
     "load_settings",
+    "read_secrets",
 ]
 
 
@@ -58,8 +64,7 @@ class AsanaSettings(_Section):
     project: str = ""
     workspace: str = ""
     api_url: str | None = None
-    requests_per_minute: int = 150  # 150 on free plans, 1,500 on paid ones
-    full_read_every: int = 3600  # seconds between full reads when reading incrementally
+    requests_per_minute: int = Field(default=150, gt=0)  # 150 on free plans, 1,500 on paid ones
 
 
 class LinkSettings(_Section):
@@ -79,12 +84,28 @@ class PrioritySettings(_Section):
 
     field: str = "Priority"  # a list-type custom field (Trello) or enum field (Asana)
     use_labels: bool = False  # Trello: priority as labels named like the tiers instead
-    tiers: list[str] = Field(default_factory=lambda: ["P1", "P2", "P3", "P4"])
+    tiers: list[str] = Field(default_factory=lambda: ["P1", "P2", "P3", "P4"], min_length=1)
     # Share of tasks in each tier but the last, by expected value (the rest go to the last).
     shares: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.35])
-    hysteresis: float = 0.1  # a task keeps its tier unless its score moves this far past a cut
-    due_soon_days: int = 14  # a deal closing within this many days is raised one tier
-    stale_days: int = 120  # a deal older than this (no close date) is lowered one tier
+    hysteresis: float = Field(default=0.1, ge=0)  # a task keeps its tier unless its score moves this far past a cut
+    due_soon_days: int = Field(default=14, ge=0)  # a deal closing within this many days is raised one tier
+    stale_days: int = Field(default=120, ge=0)  # a deal older than this (no close date) is lowered one tier
+
+    @field_validator("shares")
+    @classmethod
+    def _shares(cls, v: list[float]) -> list[float]:
+        if any(not 0 <= x <= 1 for x in v):
+            raise ValueError(f"each share must be between 0 and 1, got {v}")
+        if sum(v) > 1 + 1e-9:
+            raise ValueError(f"the shares add up to {sum(v):g}, more than 1")
+        return v
+
+    @model_validator(mode="after")
+    def _tiers(self) -> PrioritySettings:
+        folded = [t.casefold() for t in self.tiers]
+        if len(set(folded)) != len(folded):
+            raise ValueError(f"tiers: the same tier is named twice in {self.tiers}")
+        return self
 
 
 class SegmentRule(_Section):
@@ -102,7 +123,7 @@ class PolicySettings(_Section):
     """Division and priority rules."""
 
     name: str = "optimal"
-    band: float = 0.10  # each rep's workload within ±band of the mean
+    band: float = Field(default=0.10, ge=0)  # each rep's workload within ±band of the mean
     balance_by: Literal["count", "expected_value"] = "count"
     keep_current_owner: bool = True
     move_from_unavailable: bool = True  # give away open tasks of reps marked away
@@ -112,20 +133,29 @@ class PolicySettings(_Section):
         default_factory=lambda: {"small": 0.0, "mid": 50.0, "large": 500.0, "enterprise": 5000.0}
     )
     segments: list[SegmentRule] = Field(default_factory=list)
-    smoothing: float = 20.0  # pseudo-deals pulling small samples towards the wider mean
+    smoothing: float = Field(default=20.0, ge=0)  # pseudo-deals pulling small samples towards the wider mean
     # Fit bonuses (share of expected value) when choosing a rep for a task.
-    sector_weight: float = 0.15  # the task's sector is one of the rep's strengths
-    region_weight: float = 0.10  # the rep covers the account's region
-    role_weight: float = 0.15  # hunter on a prospect, farmer on an existing customer
-    continuity_weight: float = 0.10  # the rep already owns the account in the CRM
+    sector_weight: float = Field(default=0.15, ge=0)  # the task's sector is one of the rep's strengths
+    region_weight: float = Field(default=0.10, ge=0)  # the rep covers the account's region
+    role_weight: float = Field(default=0.15, ge=0)  # hunter on a prospect, farmer on an existing customer
+    continuity_weight: float = Field(default=0.10, ge=0)  # the rep already owns the account in the CRM
     sync_stage: bool = False  # move cards to the list of their CRM deal stage
-    time_limit: float = 10.0  # seconds for the solver before the greedy fallback is used
+    time_limit: float = Field(default=10.0, gt=0)  # seconds for the solver before the greedy fallback is used
     # Optimal policy (issue 5): all optional, defaults keep earlier behaviour.
     rebalance_only: bool = False  # move only tasks outside the band or of away reps
-    move_cost: float = 1.0  # cost of moving a task, as a share of its expected value
-    candidate_reps: int = 10  # reps considered per account on big books (best fit + a spread)
+    move_cost: float = Field(default=1.0, ge=0)  # cost of moving a task, as a share of its expected value
+    candidate_reps: int = Field(default=10, ge=1)  # reps considered per account on big books (best fit + a spread)
     stage_order: list[str] = Field(default_factory=list)  # CRM stages, earliest first
-    stage_weight: float = 0.0  # P(win) lift per unit of stage progress (0..1), centred on the middle
+    # P(win) lift per unit of stage progress (0..1), centred on the middle
+    stage_weight: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("size_bands")
+    @classmethod
+    def _size_bands(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if x < 0}
+        if bad:
+            raise ValueError(f"size bands are numbers of employees, not negative: {bad}")
+        return v
 
 
 class CreateSettings(_Section):
@@ -158,13 +188,16 @@ class CrmSettings(_Section):
     """Where the CRM exports are and how their columns are named.
 
     ``columns.<kind>`` maps tasksync's field names to the export's header names, so a new CRM
-    needs a config change, not a code change. Without it, headers are matched against the
+    needs a config change, not a code change: a header, a list of headers whose cells are
+    joined with a space (``name = ["First Name", "Last Name"]``), or ``""`` for an optional
+    field the export does not have. A header may feed several fields. A configured header
+    missing from the file is an error. Without a mapping, headers are matched against the
     built-in presets (``preset = "auto"``) and common English and Chinese header names.
     """
 
     folder: Path = Path("crm")
     files: CrmFiles = Field(default_factory=CrmFiles)
-    columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    columns: dict[str, dict[str, str | list[str]]] = Field(default_factory=dict)
     stage_won: list[str] = Field(default_factory=lambda: ["won", "closed won"])
     stage_lost: list[str] = Field(default_factory=lambda: ["lost", "closed lost"])
     date_order: Literal["auto", "dmy", "mdy", "ymd"] = "auto"
@@ -181,23 +214,27 @@ class CrmSettings(_Section):
 class ServiceSettings(_Section):
     """The scheduled sync service (``tasksync serve``)."""
 
-    interval: float = Field(default=60.0, gt=0)  # seconds between change checks
-    full_read_every: float = 3600.0  # seconds between full reads whatever change detection says
-    rebalance_every: float = 0.0  # seconds between whole-book rebalances; 0: only by command
+    interval: float = Field(default=SERVICE_INTERVAL, gt=0)  # seconds between change checks
+    full_read_every: float = Field(default=3600.0, gt=0)  # seconds between full reads whatever change detection says
+    rebalance_every: float = Field(default=0.0, ge=0)  # seconds between whole-book rebalances; 0: only by command
     rebalance_at: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")  # or daily "HH:MM" UTC
-    max_move_share: float = 0.25  # pause instead of applying a plan moving more of the tasks
-    max_rebalance_share: float = 0.5  # the same guard for the scheduled (or --rebalance) whole-book rebalance
-    max_crm_drop: float = 0.5  # pause when an export lost more than this share of its rows
-    backoff_max: float = 300.0  # longest wait between retries during an API outage
-    stale_after: float = 0.0  # `tasksync status`: stale when no run for this long (0: 3 intervals)
+    max_move_share: float = Field(default=0.25, ge=0, le=1)  # pause instead of applying a plan moving more of the tasks
+    # the same guard for the scheduled (or --rebalance) whole-book rebalance
+    max_rebalance_share: float = Field(default=0.5, ge=0, le=1)
+    # pause instead of creating more cards than this share of the board's
+    max_create_share: float = Field(default=0.25, ge=0, le=1)
+    max_crm_drop: float = Field(default=0.5, ge=0, le=1)  # pause when an export lost more than this share of its rows
+    backoff_max: float = Field(default=300.0, gt=0)  # longest wait between retries during an API outage
+    stale_after: float = Field(default=0.0, ge=0)  # `tasksync status`: stale when no run for this long (0: 3 intervals)
     log_json: bool = False  # one JSON object per log line
     trello_callback_url: str | None = None  # the callbackURL the Trello webhook was registered with
 
 
-class Secrets(BaseSettings):
-    """Secrets and endpoints from the environment (``TASKSYNC_*``) or a ``.env`` file."""
+class Secrets(BaseModel):
+    """Secrets and endpoints, from the environment (``TASKSYNC_*``) or a ``.env`` file beside the
+    config file (see :func:`read_secrets`); never from the TOML file."""
 
-    model_config = SettingsConfigDict(env_prefix="TASKSYNC_", env_file=".env", extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
     trello_key: SecretStr | None = None
     trello_token: SecretStr | None = None
@@ -208,13 +245,83 @@ class Secrets(BaseSettings):
     asana_webhook_secret: SecretStr | None = None  # verifies Asana webhook signatures
 
 
+ENV_PREFIX = "TASKSYNC_"
+# An API URL and the credentials it would receive: set both in one place (see read_secrets).
+_URL_CREDENTIALS = {
+    "trello_api_url": ("trello_key", "trello_token"),
+    "asana_api_url": ("asana_token",),
+}
+# Keys that hold secrets: refused in the TOML file wherever they appear.
+_SECRET_KEYS = frozenset(
+    {"secrets", "token", "key", "api_key", "apikey", "secret", "password", "access_token", "webhook_secret"}
+    | {name for name in Secrets.model_fields if not name.endswith("_api_url")}
+)
+# Tables whose keys are data (rep names, CRM headers, stage names), not settings.
+_DATA_TABLES = frozenset({"members", "stages", "crm"})
+
+
+def _parse_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a ``.env`` file (``export``, quotes and ``#`` comments allowed)."""
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def read_secrets(config_dir: Path | None, environ: Mapping[str, str] | None = None) -> Secrets:
+    """Secrets from the environment, then from ``config_dir/.env`` for what the environment lacks.
+
+    The ``.env`` file is read only beside the config file (never from the working folder) and
+    refused when other users may read or write it. An API URL set in ``.env`` is honoured only
+    when the credentials it would receive are not taken from the environment: a ``.env`` file
+    cannot send a token it did not set to another host (the URL and the token must come from
+    the same source).
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    source: dict[str, str] = {}
+    dotenv = config_dir / ".env" if config_dir is not None else None
+    if dotenv is not None and dotenv.is_file():
+        mode = dotenv.stat().st_mode
+        if mode & (stat.S_IROTH | stat.S_IWOTH):
+            raise ConfigError(
+                f"{dotenv}: holds secrets but other users can read or write it (mode "
+                f"{stat.S_IMODE(mode):04o}); run `chmod 600 {dotenv}`"
+            )
+        try:
+            parsed = _parse_dotenv(dotenv)
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{dotenv}: cannot read: {e}") from None
+        for name in Secrets.model_fields:
+            value = parsed.get(ENV_PREFIX + name.upper())
+            if value:
+                values[name], source[name] = value, str(dotenv)
+    for name in Secrets.model_fields:
+        value = env.get(ENV_PREFIX + name.upper())
+        if value:
+            values[name], source[name] = value, "the environment"
+    for url, credentials in _URL_CREDENTIALS.items():
+        if source.get(url, "the environment") == "the environment":
+            continue
+        foreign = [c for c in credentials if source.get(c) == "the environment"]
+        if foreign:
+            names = " and ".join(ENV_PREFIX + c.upper() for c in foreign)
+            raise ConfigError(
+                f"{source[url]}: {ENV_PREFIX + url.upper()}={values[url]} would send {names} from the "
+                "environment to that host; set the URL where the credentials are set (both in the "
+                "environment, or both in this file)"
+            )
+    return Secrets.model_validate(values)
+
+
 class Settings(_Section):
     """The whole configuration of one board or project."""
 
-    connector: Literal["local", "trello", "asana"] = "local"
+    connector: str = "local"  # a `tasksync.connectors` entry point: local, trello, asana or a plugin
     local: LocalSettings = Field(default_factory=LocalSettings)
     trello: TrelloSettings = Field(default_factory=TrelloSettings)
     asana: AsanaSettings = Field(default_factory=AsanaSettings)
+    # Plugged-in connectors' own tables ([connectors.<name>]), validated by the connector's model.
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     link: LinkSettings = Field(default_factory=LinkSettings)
     priority: PrioritySettings = Field(default_factory=PrioritySettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
@@ -225,7 +332,7 @@ class Settings(_Section):
     stages: dict[str, str] = Field(default_factory=dict)
     # Explicit rep -> member mapping for reps not matched by email, username or name.
     members: dict[str, str] = Field(default_factory=dict)
-    state_path: Path = Path(".tasksync/state.sqlite3")
+    state_path: Path = Path(STATE_PATH)
     base_dir: Path = Path()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
@@ -239,26 +346,56 @@ class Settings(_Section):
         return p if p.is_absolute() else self.base_dir / p
 
 
-def load_settings(path: Path | str) -> Settings:
-    """Read a TOML config file. Errors name the file and the offending key."""
+def load_settings(path: Path | str, state_path: Path | str | None = None) -> Settings:
+    """Read a TOML config file. Errors name the file and the offending key.
+
+    ``state_path`` (the CLI's ``--state``, or ``$TASKSYNC_STATE``) overrides the file's
+    ``state_path``, e.g. to keep the state store in a writable folder when the config sits in a
+    read-only one (the shipped systemd unit).
+    """
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found (run `tasksync demo` for an example)") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a TOML text file (byte {e.start} is not UTF-8)") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    return settings_from_mapping(raw, base_dir=path.resolve().parent, source=str(path))
+    settings = settings_from_mapping(raw, base_dir=path.resolve().parent, source=str(path))
+    if state_path:
+        settings.state_path = Path(state_path).resolve()
+    return settings
+
+
+def _secret_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of keys in the TOML that would hold secrets."""
+    found: list[str] = []
+    for key, value in raw.items():
+        if key in _SECRET_KEYS:
+            found.append(prefix + key)
+        elif isinstance(value, Mapping) and not (not prefix and key in _DATA_TABLES):
+            found.extend(_secret_keys(value, f"{prefix}{key}."))
+    return found
 
 
 def settings_from_mapping(raw: dict[str, Any], base_dir: Path, source: str = "config") -> Settings:
+    """Validate a parsed config; secrets are read from the environment and ``base_dir/.env``."""
+    secret = _secret_keys(raw)
+    if secret:
+        raise ConfigError(
+            f"{source}: {secret[0]}: secrets never go in the config file; set them in the environment "
+            f"(TASKSYNC_TRELLO_KEY, TASKSYNC_TRELLO_TOKEN, TASKSYNC_ASANA_TOKEN...) or in a .env file "
+            "beside the config (mode 600)"
+        )
     try:
         settings = Settings.model_validate({**raw, "base_dir": base_dir})
-        settings.secrets = Secrets()
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{source}: {where}: {first['msg']}") from None
+        given = f" = {first['input']!r}" if first["loc"] and not isinstance(first["input"], dict) else ""
+        raise ConfigError(f"{source}: {where}{given}: {first['msg']}") from None
+    settings.secrets = read_secrets(base_dir)
     return settings

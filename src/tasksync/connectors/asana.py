@@ -1,28 +1,26 @@
 """The Asana connector: one project, read page by page and written through ``/batch``.
 
-Built on the official ``asana`` SDK (5.x) with its gaps wrapped so that callers only ever see
-:mod:`tasksync.errors` exceptions:
-
-- every call goes through :meth:`AsanaConnector._call`: a client-side sliding-window limiter
-  (the per-token budget per minute), a timeout, and a tenacity retry policy (429 waits
-  ``Retry-After`` with jitter; 5xx, timeouts and dropped connections are retried only where the
-  request is safe to repeat). The SDK's own urllib3 retries are switched off on the clients this
-  module builds, because they bypass the limiter, skip POST and end in ``MaxRetryError``;
-- list calls use ``full_payload=True`` so that paging (``limit=100``, ``next_page.offset``) is
-  driven here, one retried request per page, and ``opts`` is a fresh dict per call (the SDK
-  mutates it);
-- ``/batch`` is called with ``full_payload=True`` too: no lazy generator and no stray ``limit``;
-- ``SectionsApi.add_task_for_section`` is not used: it sends its body as a query parameter as
-  well, so stage moves only go out as ``/batch`` actions.
+Requests go through :class:`~tasksync.connectors.asana_api.AsanaApi` (the official SDK as the
+transport core's I/O): a limiter per token (the per-minute budget, shared between processes in
+the state folder), the core's retry rule, paging with loop detection, and ``/batch`` packing.
+``SectionsApi.add_task_for_section`` is not used: it sends its body as a query parameter as
+well, so stage moves only go out as ``/batch`` actions.
 
 Writes group a task's fields into one ``PUT /tasks/{gid}`` action (assignee, priority enum,
 completed) plus one ``POST /sections/{gid}/addTask`` action for a stage move, at most ten
 actions per ``/batch`` request and never two actions for one task in the same batch (the batch
-runs them in parallel). Results are checked action by action; only failed retriable actions are
-sent again. Creates first look the CRM key up (``external:<key>`` and the ``[tasksync:KEY]``
-markers seen by the last read), so a retried create finds the first task. External ids need an
-OAuth app token; with a personal token Asana refuses them, and the connector falls back to the
-markers alone (scanning the tasks modified since a create began when its outcome is unknown).
+runs them in parallel). A write whose ``before`` no longer matches the task is not sent: the
+events since the last read name the tasks someone touched, and only those are read again
+(:meth:`AsanaConnector.write`). Results are checked action by action; only failed retriable
+actions are sent again, and a write that may have landed without an answer is reported
+:attr:`~tasksync.model.WriteStatus.UNKNOWN`.
+
+Creates first look the CRM key up (``external:<key>`` and the ``[tasksync:KEY]`` markers seen
+by the last read), so a retried create finds the first task; the ``POST /tasks`` carries the
+marker, priority and CRM ID field, so a created task is complete in one request. External ids
+need an OAuth app token; with a personal token Asana refuses them, and the connector falls back
+to the markers alone (scanning the tasks modified since a create began when its outcome is
+unknown).
 
 Incremental reads: :meth:`AsanaConnector.changed_since` (Events API) tells which tasks changed
 and :meth:`AsanaConnector.read_tasks` re-reads just those, ten per ``/batch`` request.
@@ -30,39 +28,44 @@ and :meth:`AsanaConnector.read_tasks` re-reads just those, ten per ``/batch`` re
 
 from __future__ import annotations
 
-import contextlib
-import json
-import random
-import re
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from concurrent.futures import Future, wait
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import asana
-import urllib3
-from asana.rest import ApiException
-from tenacity import RetryCallState, Retrying, retry_if_exception
-
-from tasksync.connectors.base import marker_for, parse_marker
-from tasksync.connectors.http import SlidingWindowLimiter
+from tasksync.connectors.asana_api import (
+    Action,
+    AsanaApi,
+    release_sdk_pool,
+    shared_api_client,
+)
+from tasksync.connectors.asana_markers import Markers
+from tasksync.connectors.asana_tasks import (
+    FIELD_SETTING_FIELDS,
+    TASK_FIELDS,
+    ProjectFields,
+    parse_project_ref,
+    task_from,
+)
+from tasksync.connectors.base import shared_dir_for
+from tasksync.connectors.transport import (
+    AnswerLost,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    default_registry,
+)
 from tasksync.errors import (
     ApiError,
     AuthError,
     ConfigError,
-    NotFoundError,
-    RateLimitedError,
     TransientError,
 )
 from tasksync.model import (
     BoardRef,
     Field,
-    FieldValue,
     Member,
     NewTask,
     Snapshot,
@@ -70,193 +73,19 @@ from tasksync.model import (
     Task,
     TaskWrite,
     WriteResult,
+    WriteStatus,
 )
 from tasksync.settings import Settings
 
 __all__ = [
     "AsanaConnector",
+    "open_project",
     "parse_project_ref",
     "release_sdk_pool",
     "shared_api_client",
-    "shared_limiter",
 ]
 
-PAGE_LIMIT = 100
-BATCH_MAX = 10
 #: Task fields read for the snapshot (all in the spec's ``opt_fields`` enum for task lists).
-TASK_FIELDS = (
-    "name",
-    "notes",
-    "assignee",
-    "completed",
-    "completed_at",
-    "due_on",
-    "created_at",
-    "modified_at",
-    "external",
-    "memberships.project",
-    "memberships.section",
-    "custom_fields.name",
-    "custom_fields.type",
-    "custom_fields.enum_value.name",
-    "custom_fields.text_value",
-    "custom_fields.display_value",
-    "tags.name",
-)
-FIELD_SETTING_FIELDS = (
-    "custom_field.name",
-    "custom_field.type",
-    "custom_field.resource_subtype",
-    "custom_field.enum_options.name",
-    "custom_field.enum_options.enabled",
-)
-
-_CLIENTS: dict[tuple[str, str], Any] = {}
-_LIMITERS: dict[tuple[str, str], SlidingWindowLimiter] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_api_client(host: str, token: str) -> Any:
-    """The process's one ``asana.ApiClient`` for this host and token (each starts a pool).
-
-    The SDK's urllib3 retries are disabled: :class:`AsanaConnector` retries itself, through its
-    limiter, and only where a request is safe to repeat.
-    """
-    key = (host.rstrip("/"), token)
-    with _SHARED_LOCK:
-        client = _CLIENTS.get(key)
-        if client is None:
-            cfg = asana.Configuration()
-            cfg.host = key[0]
-            cfg.access_token = token
-            cfg.retry_strategy = urllib3.Retry(
-                total=0, connect=0, read=0, redirect=0, status=0, other=0, raise_on_status=False
-            )
-            client = asana.ApiClient(cfg)
-            release_sdk_pool(client)
-            _CLIENTS[key] = client
-        return client
-
-
-def release_sdk_pool(client: Any) -> None:
-    """Stop the thread pool every ``ApiClient`` starts; it only serves ``async_req`` calls.
-
-    tasksync never makes those, and a pool left to the SDK's ``__del__`` at interpreter exit
-    prints tracebacks.
-    """
-    pool = getattr(client, "pool", None)
-    if pool is not None:
-        pool.close()
-        pool.join()
-        del client.pool
-
-
-def shared_limiter(host: str, token: str, requests_per_minute: int) -> SlidingWindowLimiter:
-    """The process's one limiter for this host and token (the budget is per token)."""
-    key = (host.rstrip("/"), token)
-    with _SHARED_LOCK:
-        limiter = _LIMITERS.get(key)
-        if limiter is None or limiter.limit != requests_per_minute:
-            limiter = SlidingWindowLimiter(requests_per_minute, 60.0)
-            _LIMITERS[key] = limiter
-        return limiter
-
-
-_URL_PROJECT = re.compile(r"/project/(\d+)")
-_URL_LEGACY = re.compile(r"app\.asana\.com/0/(\d+)")
-
-
-def parse_project_ref(text: str) -> str:
-    """A project gid from a gid or an Asana project URL (``/0/<gid>/...`` or ``/project/<gid>``)."""
-    text = text.strip()
-    if text.isdigit():
-        return text
-    m = _URL_PROJECT.search(text)
-    if m:
-        return m.group(1)
-    m = _URL_LEGACY.search(text)
-    if m:
-        return m.group(1)
-    raise ConfigError(f"asana.project: {text!r} is neither a project gid nor an Asana project URL")
-
-
-class _SyncExpired(ApiError):
-    """412 from ``/events``: the sync token is missing or expired; ``sync`` is a fresh one."""
-
-    def __init__(self, message: str, sync: str | None) -> None:
-        super().__init__(message, 412)
-        self.sync = sync
-
-
-@dataclass(slots=True)
-class _Action:
-    """One batch action on behalf of one write or create (``owner`` is its index)."""
-
-    owner: int
-    task_id: str
-    method: str
-    relative_path: str
-    data: dict[str, Any]
-    label: str
-    options: dict[str, Any] | None = None
-    attempts: int = 0
-
-    def payload(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"relative_path": self.relative_path, "method": self.method}
-        if self.data:
-            out["data"] = self.data
-        if self.options:
-            out["options"] = self.options
-        return out
-
-
-@dataclass(slots=True)
-class _Outcome:
-    """What became of one batch action."""
-
-    status: int
-    body: Any
-    headers: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def retriable(self) -> bool:
-        return self.status == 429 or self.status >= 500 or self.status == 0
-
-    def message(self) -> str:
-        return _error_message(self.body) or f"HTTP {self.status}"
-
-
-def _error_message(body: Any) -> str:
-    """The ``errors[].message`` texts of an Asana error body (bytes, str or parsed)."""
-    if isinstance(body, bytes | bytearray):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str):
-        text = body
-        try:
-            body = json.loads(text)
-        except ValueError:
-            return text.strip()[:200]
-    if isinstance(body, dict):
-        errs = body.get("errors")
-        if isinstance(errs, list):
-            return "; ".join(str(e.get("message", "")) for e in errs if isinstance(e, dict))
-    return ""
-
-
-def _retry_after(headers: Any) -> float | None:
-    if not headers:
-        return None
-    raw = headers.get("Retry-After") or headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except (TypeError, ValueError):
-        return None
 
 
 class AsanaConnector:
@@ -290,57 +119,51 @@ class AsanaConnector:
         else:
             token = str(getattr(api_client.configuration, "access_token", "") or "")
         self.client = api_client
-        self.limiter = limiter or shared_limiter(
-            host, token, max(1, settings.asana.requests_per_minute)
-        )
+        if limiter is None:
+            rpm = max(1, settings.asana.requests_per_minute)
+            limiter = default_registry().get("asana", token, rpm, 60.0, shared_dir=shared_dir_for(settings))
+        self.limiter = limiter
         self.timeout = timeout
-        self.max_attempts = max(1, max_attempts)
-        self.backoff = backoff
-        self.max_rate_limit_wait = max_rate_limit_wait  # seconds of 429s before giving up
         self.write_concurrency = max(1, min(write_concurrency, 15))  # Asana: ~15 writes at once
-        self._sleep = sleep
-        self._tasks_api = asana.TasksApi(api_client)
-        self._projects_api = asana.ProjectsApi(api_client)
-        self._sections_api = asana.SectionsApi(api_client)
-        self._fields_api = asana.CustomFieldSettingsApi(api_client)
-        self._users_api = asana.UsersApi(api_client)
-        self._batch_api = asana.BatchAPIApi(api_client)
-        self._events_api = asana.EventsApi(api_client)
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-        self.requests_sent = 0  # HTTP requests made, retries included
+        policy = RetryPolicy(
+            max_attempts=max(1, max_attempts),
+            max_throttled=10_000,
+            max_throttle_wait=max_rate_limit_wait,
+            backoff=backoff,
+            max_backoff=30.0,
+            window=5.0,
+        )
+        self.api = AsanaApi(
+            api_client, limiter, policy=policy, timeout=timeout, sleep=sleep, concurrency=self.write_concurrency
+        )
+        self.check_every = 50  # writes between two looks at the events (conditional writes)
+        self._write_sync: str | None = None  # events sync token of the conditional writes
+        self._suspect: set[str] = set()  # tasks touched since the read, not read again since
+        self._suspect_all = True  # no sync token from before the read: every task is suspect
+        self._known: dict[str, Task] = {}  # tasks as last read (or written), for conditional writes
         # Learnt on read (or lazily on write).
         self.project_name = ""
         self.workspace_gid = settings.asana.workspace or ""
         self._meta_loaded = False
-        self._priority_field: str | None = None
-        self._priority_options: dict[str, str] = {}  # option name -> gid
-        self._crm_field: str | None = None
+        self.fields = ProjectFields(settings)  # the priority and CRM ID fields, once loaded
         self._titles: dict[str, str] = {}
-        self._markers: dict[str, str] = {}  # CRM key -> task gid (markers and external gids)
-        self._use_external = True  # False once Asana refuses external ids for this token
+        self.markers = Markers(self.api, self.project_gid, self._project_label, self._titles)
         self._read_done = False
-        self._scanned = False
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self.api.close()
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests made, retries included."""
+        return self.api.requests_sent
 
     def __enter__(self) -> AsanaConnector:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.write_concurrency, thread_name_prefix="tasksync-asana"
-                )
-            return self._pool
 
     def _project_label(self) -> str:
         name = f" {self.project_name!r}" if self.project_name else ""
@@ -350,131 +173,12 @@ class AsanaConnector:
         title = self._titles.get(gid)
         return f"task {gid} {title!r}" if title else f"task {gid}"
 
-    def _translate(self, exc: BaseException, what: str) -> ApiError:
-        """Map an SDK or urllib3 failure to a tasksync error whose message names ``what``."""
-        if isinstance(exc, ApiError):
-            return exc
-        if isinstance(exc, ApiException):
-            status = int(exc.status or 0)
-            msg = _error_message(exc.body) or (exc.reason or "")
-            if status == 401:
-                return AuthError(
-                    f"Asana rejected the token for {what} (401: {msg}); check TASKSYNC_ASANA_TOKEN",
-                    401,
-                )
-            if status == 403:
-                return AuthError(f"no access to {what} with this Asana token (403: {msg})", 403)
-            if status == 404:
-                return NotFoundError(f"{what} not found or not visible to this token (404)", 404)
-            if status == 412:
-                sync = None
-                with contextlib.suppress(TypeError, ValueError, AttributeError):
-                    sync = json.loads(exc.body).get("sync")
-                return _SyncExpired(f"sync token for {what} is missing or expired", sync)
-            if status == 429:
-                return RateLimitedError(
-                    f"Asana rate limit on {what} (429: {msg})",
-                    retry_after=_retry_after(exc.headers),
-                )
-            if status == 0 or status >= 500:
-                return TransientError(f"Asana failed on {what} ({status}: {msg})", status or None)
-            return ApiError(f"Asana refused {what} ({status}: {msg})", status)
-        if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-            reason = getattr(exc, "reason", None) or exc
-            return TransientError(
-                f"connection to Asana failed on {what}: {type(reason).__name__}: {reason}"
-            )
-        return ApiError(f"unexpected failure on {what}: {type(exc).__name__}: {exc}")
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            ra = exc.retry_after
-            return ra + random.uniform(0.0, max(0.05 * ra, 0.01))
-        base: float = min(self.backoff * 2.0 ** (state.attempt_number - 1), 30.0)
-        return base * random.uniform(0.5, 1.0)
-
-    def _call(self, what: str, fn: Callable[[], Any], *, idempotent: bool) -> Any:
-        """Send one request (``fn`` builds fresh arguments each time) under the limiter.
-
-        A 429 is retried always (the request was not carried out); 5xx, timeouts and dropped
-        connections only when ``idempotent``. Raises only :class:`ApiError` subclasses.
-        """
-
-        def retriable(e: BaseException) -> bool:
-            if isinstance(e, RateLimitedError):
-                return True
-            return idempotent and isinstance(e, TransientError)
-
-        def stop(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimitedError):
-                # Not carried out: keep waiting while the total wait stays reasonable.
-                elapsed = state.seconds_since_start or 0.0
-                return elapsed >= self.max_rate_limit_wait
-            return state.attempt_number >= self.max_attempts
-
-        retrying = Retrying(
-            retry=retry_if_exception(retriable),
-            stop=stop,
-            wait=self._wait,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt, self.limiter.slot():
-                with self._lock:
-                    self.requests_sent += 1
-                try:
-                    return fn()
-                except Exception as e:
-                    err = self._translate(e, what)
-                    if isinstance(err, RateLimitedError) and err.retry_after:
-                        self.limiter.block_for(err.retry_after)
-                    raise err from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _list(
-        self, what: str, fn: Callable[[dict[str, Any]], Any], opts: Mapping[str, Any]
-    ) -> list[Any]:
-        """Every item of a paged list: ``limit=100`` pages, each its own retried request."""
-        for restart in range(2):
-            items: list[Any] = []
-            offset: str | None = None
-            seen: set[str] = set()
-            try:
-                while True:
-
-                    def page(o: str | None = offset) -> Any:
-                        q = dict(opts)
-                        q["limit"] = PAGE_LIMIT
-                        if o:
-                            q["offset"] = o
-                        return fn(q)
-
-                    resp = self._call(what, page, idempotent=True)
-                    items.extend(resp.get("data") or [])
-                    nxt = resp.get("next_page") or {}
-                    token = nxt.get("offset")
-                    if not token:
-                        return items
-                    if token in seen:
-                        raise ApiError(f"Asana paging loop on {what} (offset repeated)")
-                    seen.add(token)
-                    offset = token
-            except ApiError as e:
-                # An expired offset token: start the listing again, once.
-                if restart == 0 and offset is not None and e.status == 400:
-                    continue
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
     # ------------------------------------------------------------------ reading
     def _load_project(self) -> None:
         what = self._project_label()
-        resp = self._call(
+        resp = self.api.call(
             what,
-            lambda: self._projects_api.get_project(
+            lambda: self.api.projects.get_project(
                 self.project_gid,
                 {"opt_fields": "name,workspace"},
                 full_payload=True,
@@ -489,9 +193,9 @@ class AsanaConnector:
             self.workspace_gid = str(ws)
 
     def _load_sections(self) -> list[Stage]:
-        raw = self._list(
+        raw = self.api.list_all(
             f"sections of {self._project_label()}",
-            lambda q: self._sections_api.get_sections_for_project(
+            lambda q: self.api.sections.get_sections_for_project(
                 self.project_gid, q, full_payload=True, _request_timeout=self.timeout
             ),
             {"opt_fields": "name"},
@@ -499,136 +203,67 @@ class AsanaConnector:
         return [Stage(str(s["gid"]), str(s.get("name") or ""), float(i)) for i, s in enumerate(raw)]
 
     def _load_fields(self) -> None:
-        raw = self._list(
+        raw = self.api.list_all(
             f"custom fields of {self._project_label()}",
-            lambda q: self._fields_api.get_custom_field_settings_for_project(
+            lambda q: self.api.fields.get_custom_field_settings_for_project(
                 self.project_gid, q, full_payload=True, _request_timeout=self.timeout
             ),
             {"opt_fields": ",".join(FIELD_SETTING_FIELDS)},
         )
-        prio_name = self.settings.priority.field.strip().casefold()
-        crm_name = self.settings.link.field.strip().casefold()
-        self._priority_field = None
-        self._priority_options = {}
-        self._crm_field = None
-        for setting in raw:
-            cf = setting.get("custom_field") or {}
-            name = str(cf.get("name") or "").strip().casefold()
-            kind = cf.get("resource_subtype") or cf.get("type")
-            if name == prio_name and kind == "enum" and self._priority_field is None:
-                self._priority_field = str(cf["gid"])
-                self._priority_options = {
-                    str(o["name"]): str(o["gid"])
-                    for o in cf.get("enum_options") or []
-                    if o.get("enabled", True)
-                }
-            elif name == crm_name and self._crm_field is None:
-                self._crm_field = str(cf["gid"])
+        self.fields = ProjectFields.of(raw, self.settings)
         self._meta_loaded = True
 
     def _load_members(self) -> list[Member]:
         if not self.workspace_gid:
             return []
         ws = self.workspace_gid
-        raw = self._list(
+        raw = self.api.list_all(
             f"users of Asana workspace {ws}",
-            lambda q: self._users_api.get_users(
-                q, full_payload=True, _request_timeout=self.timeout
-            ),
+            lambda q: self.api.users.get_users(q, full_payload=True, _request_timeout=self.timeout),
             {"workspace": ws, "opt_fields": "name,email"},
         )
-        return [
-            Member(str(u["gid"]), str(u.get("name") or ""), None, u.get("email") or None)
-            for u in raw
-        ]
+        return [Member(str(u["gid"]), str(u.get("name") or ""), None, u.get("email") or None) for u in raw]
 
     def _load_tasks(self, completed_since: str) -> list[dict[str, Any]]:
-        return self._list(
+        return self.api.list_all(
             f"tasks of {self._project_label()}",
-            lambda q: self._tasks_api.get_tasks_for_project(
+            lambda q: self.api.tasks.get_tasks_for_project(
                 self.project_gid, q, full_payload=True, _request_timeout=self.timeout
             ),
             {"completed_since": completed_since, "opt_fields": ",".join(TASK_FIELDS)},
         )
 
     def _task_from(self, raw: Mapping[str, Any]) -> Task:
-        gid = str(raw["gid"])
-        title = str(raw.get("name") or "")
-        notes = str(raw.get("notes") or "")
-        section = ""
-        for m in raw.get("memberships") or []:
-            proj = (m.get("project") or {}).get("gid")
-            sec = (m.get("section") or {}).get("gid")
-            if sec and (proj is None or str(proj) == self.project_gid):
-                section = str(sec)
-                break
-        priority: str | None = None
-        link_value: str | None = None
-        custom: dict[str, str] = {}
-        for cf in raw.get("custom_fields") or []:
-            cf_gid = str(cf.get("gid") or "")
-            enum_value = cf.get("enum_value") or {}
-            text = cf.get("text_value")
-            value = (
-                enum_value.get("name")
-                if enum_value
-                else (text if text is not None else cf.get("display_value"))
-            )
-            name = str(cf.get("name") or cf_gid)
-            if value is not None:
-                custom[name] = str(value)
-            if cf_gid and cf_gid == self._priority_field:
-                priority = enum_value.get("name") if enum_value else None
-            if cf_gid and cf_gid == self._crm_field and value not in (None, ""):
-                link_value = str(value).strip()
-        external = raw.get("external") or {}
-        crm_ref = parse_marker(notes) or (str(external["gid"]) if external.get("gid") else None)
-        if crm_ref is None:
-            by = self.settings.link.by
-            if by == "custom_field":
-                crm_ref = link_value
-            elif by == "account_name":
-                crm_ref = title.strip() or None
-        assignee = (raw.get("assignee") or {}).get("gid")
-        tags = tuple(sorted(str(t.get("name") or "") for t in raw.get("tags") or []))
-        due_on = raw.get("due_on")
-        created = raw.get("created_at")
-        return Task(
-            id=gid,
-            title=title,
-            stage_id=section,
-            assignees=(str(assignee),) if assignee else (),
-            priority=priority,
-            due=date.fromisoformat(due_on) if due_on else None,
-            labels=tags,
-            custom_fields=custom,
-            description=notes,
-            crm_ref=crm_ref,
-            created_at=_parse_dt(created),
-            version=raw.get("modified_at"),
-            closed=bool(raw.get("completed")),
-            pinned=self.settings.policy.pin_label in tags,
+        return task_from(
+            raw,
+            project_gid=self.project_gid,
+            priority_field=self.fields.priority,
+            crm_field=self.fields.crm,
+            settings=self.settings,
         )
 
     def _remember(self, tasks: Sequence[Task], raws: Sequence[Mapping[str, Any]]) -> None:
         for t, raw in zip(tasks, raws, strict=True):
             self._titles[t.id] = t.title
-            key = parse_marker(t.description)
-            if key:
-                self._markers.setdefault(key, t.id)
-            ext = (raw.get("external") or {}).get("gid")
-            if ext:
-                self._markers.setdefault(str(ext), t.id)
+            self.markers.learn(t.id, t.description, raw.get("external"))
 
     def read(self) -> Snapshot:
         """The project's open tasks, sections, priority options and workspace users.
 
-        Requests: 1 (project) + 1 (sections) + 1 (custom fields) + ⌈users/100⌉ +
-        ⌈open tasks/100⌉; sections, fields and users are read while tasks page.
+        Requests: 1 (project) + 1 (events: a sync token from before the read, so that conditional
+        writes re-read only the tasks touched since) + 1 (sections) + 1 (custom fields) +
+        ⌈users/100⌉ + ⌈open tasks/100⌉; sections, fields and users are read while tasks page.
         """
         read_at = datetime.now(UTC)
         self._load_project()
-        pool = self._executor()
+        try:
+            _, self._write_sync = self.changed_since(None)
+            self._suspect, self._suspect_all = set(), False
+        except AuthError:
+            raise
+        except ApiError:  # no token: conditional writes will read every guarded task again
+            self._write_sync, self._suspect_all = None, True
+        pool = self.api.executor()
         f_sections = pool.submit(self._load_sections)
         f_fields = pool.submit(self._load_fields)
         f_members = pool.submit(self._load_members)
@@ -646,6 +281,7 @@ class AsanaConnector:
         raws = [r for r in raws if not r.get("completed")]
         tasks = [self._task_from(r) for r in raws]
         self._remember(tasks, raws)
+        self._known = {t.id: t for t in tasks}
         self._read_done = True
         return Snapshot(
             board=self.board,
@@ -653,7 +289,7 @@ class AsanaConnector:
             members=tuple(members),
             stages=tuple(stages),
             tasks=tuple(tasks),
-            priority_options=tuple(self._priority_options),
+            priority_options=tuple(self.fields.options),
             read_at=read_at,
             max_assignees=1,
         )
@@ -674,7 +310,7 @@ class AsanaConnector:
         if not self._meta_loaded:
             self._load_fields()
         actions = [
-            _Action(
+            Action(
                 i,
                 g,
                 "get",
@@ -686,21 +322,23 @@ class AsanaConnector:
             for i, g in enumerate(gids)
         ]
         out: dict[str, Task | None] = {}
-        for action, outcome in self._run_actions(actions, idempotent=True):
+        for action, outcome in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
             if outcome.ok:
                 raw = (outcome.body or {}).get("data") or {}
                 in_project = any(
-                    str((m.get("project") or {}).get("gid")) == self.project_gid
-                    for m in raw.get("memberships") or []
+                    str((m.get("project") or {}).get("gid")) == self.project_gid for m in raw.get("memberships") or []
                 )
                 if raw.get("completed") or not in_project:
                     out[action.task_id] = None
+                    self._known.pop(action.task_id, None)
                 else:
                     task = self._task_from(raw)
                     self._remember([task], [raw])
                     out[action.task_id] = task
+                    self._known[task.id] = task
             elif outcome.status in (403, 404):
                 out[action.task_id] = None
+                self._known.pop(action.task_id, None)
             else:
                 error = TransientError if outcome.retriable else ApiError
                 raise error(
@@ -709,197 +347,88 @@ class AsanaConnector:
                 )
         return out
 
-    def changed_since(self, sync_token: str | None) -> tuple[set[str] | None, str]:
-        """Tasks changed since ``sync_token`` via the Events API, and the token for next time.
+    def changed_since(self, bookmark: str | None) -> tuple[set[str] | None, str]:
+        """Tasks changed since ``bookmark`` (an events sync token), and the bookmark for next time.
 
         Returns ``(None, token)`` when a full read is needed: no token yet, an expired token
-        (412), or a change that is not about a task (sections, fields, the project itself).
-        The caller stores the token; events are delivered at most once, so keep a periodic full
-        read (``asana.full_read_every``) as well.
+        (412), a change that is not about a task (sections, fields, the project itself), or a
+        server that repeats a sync token while saying more events follow (the events cannot be
+        trusted; the paginator stops at the repeat instead of asking forever). Events are
+        delivered at most once, so the service keeps a periodic full read
+        (``service.full_read_every``) as well.
         """
-        what = f"events of {self._project_label()}"
-        changed: set[str] = set()
-        full = False
-        token = sync_token
-        while True:
-
-            def fetch(t: str | None = token) -> Any:
-                opts: dict[str, Any] = {"sync": t} if t else {}
-                return self._events_api.get_events(
-                    self.project_gid, opts, full_payload=True, _request_timeout=self.timeout
-                )
-
-            try:
-                resp = self._call(what, fetch, idempotent=True)
-            except _SyncExpired as e:
-                if not e.sync:
-                    raise ApiError(f"{what}: 412 without a fresh sync token", 412) from None
-                return None, e.sync
-            for ev in resp.get("data") or []:
-                res = ev.get("resource") or {}
-                parent = ev.get("parent") or {}
-                if res.get("resource_type") == "task":
-                    changed.add(str(res["gid"]))
-                elif parent.get("resource_type") == "task":
-                    changed.add(str(parent["gid"]))
-                elif res.get("resource_type") in ("story", "attachment"):
-                    continue
-                else:
-                    full = True
-            token = resp.get("sync") or token
-            if not resp.get("has_more"):
-                break
-        if token is None:  # pragma: no cover - a 200 always carries a sync token
-            raise ApiError(f"{what}: no sync token in the answer")
-        return (None if full else changed), token
-
-    # ------------------------------------------------------------------ batches
-    def _send_batch(self, actions: Sequence[_Action], *, idempotent: bool) -> list[_Outcome]:
-        what = f"a batch of {len(actions)} actions on {self._project_label()}"
-
-        def send() -> Any:
-            body = {"data": {"actions": [a.payload() for a in actions]}}
-            return self._batch_api.create_batch_request(
-                body, {}, full_payload=True, _request_timeout=self.timeout
-            )
-
-        resp = self._call(what, send, idempotent=idempotent)
-        data = resp.get("data") if isinstance(resp, dict) else None
-        if not isinstance(data, list) or len(data) != len(actions):
-            raise TransientError(f"{what}: answer has no result per action")
-        return [
-            _Outcome(int(r.get("status_code") or 0), r.get("body"), r.get("headers") or {})
-            for r in data
-        ]
-
-    @staticmethod
-    def _pack(pending: Sequence[_Action]) -> list[list[_Action]]:
-        """Batches of at most ten actions, never two for the same task in one batch."""
-        batches: list[list[_Action]] = []
-        tasks_in: list[set[str]] = []
-        for a in pending:
-            for batch, seen in zip(batches, tasks_in, strict=True):
-                if len(batch) < BATCH_MAX and a.task_id not in seen:
-                    batch.append(a)
-                    seen.add(a.task_id)
-                    break
-            else:
-                batches.append([a])
-                tasks_in.append({a.task_id})
-        return batches
-
-    def _run_actions(
-        self, actions: Sequence[_Action], *, idempotent: bool
-    ) -> Iterator[tuple[_Action, _Outcome]]:
-        """Send actions through ``/batch`` concurrently; retry failed retriable actions.
-
-        Yields each action with its final outcome as soon as it is known. A whole batch that
-        fails (timeout, 5xx after retries) gives each of its actions a status-0 outcome; with
-        ``idempotent`` false it is not sent again (the caller decides, e.g. after a lookup).
-        Auth errors on the batch itself raise.
-        """
-        pending: deque[_Action] = deque(actions)
-        pool = self._executor()
-        round_no = 0
-        while pending:
-            batches = self._pack(list(pending))
-            pending.clear()
-            futures: dict[Future[list[_Outcome]], list[_Action]] = {
-                pool.submit(self._send_batch, b, idempotent=idempotent): b for b in batches
-            }
-            wait_hint = 0.0
-            try:
-                for fut in as_completed(futures):
-                    batch = futures[fut]
-                    final = False  # a whole-batch failure was already retried by _call
-                    try:
-                        outcomes = fut.result()
-                    except (AuthError, NotFoundError):
-                        raise
-                    except ApiError as e:
-                        final = True
-                        status = 0 if isinstance(e, TransientError) else (e.status or 400)
-                        if isinstance(e, RateLimitedError):
-                            status = 429
-                        body = {"errors": [{"message": str(e)}]}
-                        outcomes = [_Outcome(status, body) for _ in batch]
-                    for a, o in zip(batch, outcomes, strict=True):
-                        again = idempotent or o.status == 429
-                        if (
-                            not o.ok
-                            and not final
-                            and o.retriable
-                            and again
-                            and a.attempts + 1 < self.max_attempts
-                        ):
-                            a.attempts += 1
-                            pending.append(a)
-                            ra = _retry_after(o.headers)
-                            if ra:
-                                wait_hint = max(wait_hint, ra)
-                            continue
-                        yield a, o
-            finally:
-                for fut in futures:
-                    fut.cancel()
-            if pending:
-                round_no += 1
-                delay = max(wait_hint, min(self.backoff * 2 ** (round_no - 1), 30.0))
-                self._sleep(delay * random.uniform(0.8, 1.2))
+        return self.api.changes(self.project_gid, bookmark, f"events of {self._project_label()}")
 
     # ------------------------------------------------------------------ writing
     def _ensure_meta(self) -> None:
         if not self._meta_loaded:
             self._load_fields()
 
-    def _put_data(self, values: Mapping[Field, FieldValue]) -> dict[str, Any]:
-        """The ``PUT /tasks/{gid}`` data for assignee, priority and closed; raises ValueError."""
-        data: dict[str, Any] = {}
-        for f, v in values.items():
-            if f is Field.ASSIGNEES:
-                ids = tuple(v) if isinstance(v, tuple) else ((v,) if isinstance(v, str) else ())
-                data["assignee"] = ids[0] if ids else None  # Asana has a single assignee
-            elif f is Field.PRIORITY:
-                if self._priority_field is None:
-                    raise ValueError(
-                        f"the project has no enum field named {self.settings.priority.field!r}"
-                    )
-                if v is None:
-                    option = None
-                else:
-                    option = self._priority_options.get(str(v))
-                    if option is None:
-                        raise ValueError(
-                            f"{v!r} is not an option of {self.settings.priority.field!r} "
-                            f"(options: {', '.join(self._priority_options) or 'none'})"
-                        )
-                data.setdefault("custom_fields", {})[self._priority_field] = option
-            elif f is Field.CLOSED:
-                data["completed"] = bool(v)
-        return data
-
     def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
-        """Write each task's fields; one :class:`WriteResult` per write, as each completes."""
+        """Write each task's fields; one :class:`WriteResult` per write, as each completes.
+
+        Conditional: before each group of ``check_every`` writes, the project's events since the
+        last look name the tasks someone touched (the first look reads every guarded task of the
+        group again, ten per ``/batch``); a write whose task no longer holds its ``before`` is
+        not sent but reported :attr:`WriteStatus.CONFLICT`. A write that may have landed without
+        an answer is :attr:`WriteStatus.UNKNOWN`.
+        """
         writes = list(writes)
         if any(Field.PRIORITY in w.values for w in writes):
             self._ensure_meta()
-        actions: list[_Action] = []
+        for start in range(0, len(writes), self.check_every):
+            chunk = writes[start : start + self.check_every]
+            stale = self._stale(chunk)
+            yield from stale.values()
+            yield from self._send_writes([w for w in chunk if w.task_id not in stale])
+
+    def _stale(self, writes: Sequence[TaskWrite]) -> dict[str, WriteResult]:
+        """The writes whose task no longer holds their ``before``, as CONFLICT results."""
+        guarded = {w.task_id: w for w in writes if w.before}
+        if not guarded:
+            return {}
+        # The sync token is taken before the tasks are read again, so nothing falls between.
+        touched, self._write_sync = self.changed_since(self._write_sync)
+        if touched is None:  # no token since the read (or an expired one): every task is suspect
+            self._suspect_all = True
+        else:
+            self._suspect |= touched  # a task reported now may be written only in a later group
+        check = [gid for gid in guarded if self._suspect_all or gid in self._suspect or gid not in self._known]
+        self._suspect -= set(check)
+        if check:
+            self.read_tasks(check)  # brings ``_known`` up to date
+        out: dict[str, WriteResult] = {}
+        for gid in guarded:
+            task = self._known.get(gid)
+            changed = [
+                f"{f.value} is {task.value(f) if task else 'completed or gone'!r}, the plan expected {expected!r}"
+                for f, expected in guarded[gid].before.items()
+                if task is None or task.value(f) != expected
+            ]
+            if changed:
+                message = f"{self._task_label(gid)}: changed since the plan ({'; '.join(changed)}); not written"
+                out[gid] = WriteResult(gid, False, message, status=WriteStatus.CONFLICT)
+        return out
+
+    def _send_writes(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
+        actions: list[Action] = []
+        landed: set[int] = set()  # writes with an action that landed, or may have
         remaining: dict[int, int] = {}
         errors: dict[int, list[str]] = {}
         retriable: dict[int, bool] = {}
         for i, w in enumerate(writes):
             label = self._task_label(w.task_id)
             try:
-                put = self._put_data(w.values)
+                put = self.fields.put_data(w.values)
             except ValueError as e:
                 yield WriteResult(w.task_id, False, f"{label}: {e}")
                 continue
             stage = w.values.get(Field.STAGE)
-            mine: list[_Action] = []
+            mine: list[Action] = []
             tid = quote(w.task_id, safe="")
             if put:
                 mine.append(
-                    _Action(
+                    Action(
                         i,
                         w.task_id,
                         "put",
@@ -914,7 +443,7 @@ class AsanaConnector:
                     yield WriteResult(w.task_id, False, f"{label}: no section to move to")
                     continue
                 mine.append(
-                    _Action(
+                    Action(
                         i,
                         w.task_id,
                         "post",
@@ -930,158 +459,69 @@ class AsanaConnector:
             actions.extend(mine)
         # Updates first, then moves: first-fit packing then fills every batch but the last.
         actions.sort(key=lambda a: a.method != "put")
-        for action, outcome in self._run_actions(actions, idempotent=True):
+        for action, outcome in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
             i = action.owner
+            if outcome.ok or outcome.maybe_done:
+                landed.add(i)
             if not outcome.ok:
                 label = self._task_label(action.task_id)
                 errors.setdefault(i, []).append(
-                    f"{label}: {action.label} failed "
-                    f"({outcome.status or 'no answer'}: {outcome.message()})"
+                    f"{label}: {action.label} failed ({outcome.status or 'no answer'}: {outcome.message()})"
                 )
                 retriable[i] = retriable.get(i, False) or outcome.retriable
             remaining[i] -= 1
             if remaining[i] == 0:
                 w = writes[i]
-                if i in errors:
-                    yield WriteResult(
-                        w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False)
-                    )
+                if i in errors and i in landed:
+                    # Some of it may be on the task: the next read tells, not a person.
+                    message = "; ".join(errors[i])
+                    yield WriteResult(w.task_id, False, message, retriable=True, status=WriteStatus.UNKNOWN)
+                elif i in errors:
+                    yield WriteResult(w.task_id, False, "; ".join(errors[i]), retriable=retriable.get(i, False))
                 else:
+                    self._wrote(w)
                     yield WriteResult(w.task_id, True)
+
+    def _wrote(self, w: TaskWrite) -> None:
+        """Keep the known copy of a task in step with what was written on it."""
+        task = self._known.get(w.task_id)
+        if task is None:
+            return
+        values = w.values
+        owners, priority = values.get(Field.ASSIGNEES, task.assignees), values.get(Field.PRIORITY, task.priority)
+        self._known[w.task_id] = replace(
+            task,
+            assignees=tuple(owners)[:1] if isinstance(owners, tuple) else (),  # Asana: one assignee
+            stage_id=str(values.get(Field.STAGE, task.stage_id)),
+            priority=priority if isinstance(priority, str) else None,
+            closed=bool(values.get(Field.CLOSED, task.closed)),
+        )
+
+    # ------------------------------------------------------------------ comments
+    def comment(self, task_id: str, text: str) -> WriteResult:
+        """Add a comment (a story) to a task: ``POST /tasks/{gid}/stories``, never repeated
+        after a lost answer (it would be posted twice): that is :attr:`WriteStatus.UNKNOWN`."""
+        what = f"a comment on {self._task_label(task_id)}"
+        try:
+            self.api.call(
+                what,
+                lambda: self.api.stories.create_story_for_task(
+                    {"data": {"text": text}}, task_id, {"opt_fields": "created_at"}, _request_timeout=self.timeout
+                ),
+                idempotent=False,
+            )
+        except AnswerLost as e:
+            return WriteResult(task_id, False, str(e), retriable=True, status=WriteStatus.UNKNOWN)
+        except AuthError:
+            raise
+        except ApiError as e:
+            return WriteResult(task_id, False, str(e), retriable=isinstance(e, TransientError))
+        return WriteResult(task_id, True)
 
     # ------------------------------------------------------------------ creating
     def find_created(self, key: str) -> str | None:
-        """The gid of the task carrying ``key`` (``external.gid`` or marker), or None.
-
-        Without external ids (a personal token: they need an OAuth app) the project's tasks are
-        scanned for markers once, unless this connector has read the project already.
-        """
-        found = self._lookup([key]).get(key)
-        if found is None and not self._use_external and not (self._read_done or self._scanned):
-            self._scan_markers(None)
-            found = self._markers.get(key)
-        return found
-
-    def _scan_markers(self, since: datetime | None) -> None:
-        """Learn markers and external ids from the project's tasks (all, or modified since)."""
-        fields = "name,notes,external"
-        if since is None:
-            raws = self._list(
-                f"markers in {self._project_label()}",
-                lambda q: self._tasks_api.get_tasks_for_project(
-                    self.project_gid, q, full_payload=True, _request_timeout=self.timeout
-                ),
-                {"opt_fields": fields},
-            )
-            self._scanned = True
-        else:
-            stamp = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
-            raws = self._list(
-                f"recently changed tasks in {self._project_label()}",
-                lambda q: self._tasks_api.get_tasks(
-                    q, full_payload=True, _request_timeout=self.timeout
-                ),
-                {"project": self.project_gid, "modified_since": stamp, "opt_fields": fields},
-            )
-        for raw in raws:
-            gid = str(raw["gid"])
-            key = parse_marker(str(raw.get("notes") or ""))
-            ext = (raw.get("external") or {}).get("gid")
-            for k in (key, ext):
-                if k:
-                    self._markers.setdefault(str(k), gid)
-                    self._titles.setdefault(gid, str(raw.get("name") or ""))
-
-    def _found(self, key: str, data: Mapping[str, Any]) -> str | None:
-        gid = str(data.get("gid") or "")
-        if not gid:
-            return None
-        self._markers[key] = gid
-        self._titles.setdefault(gid, str(data.get("name") or ""))
-        return gid
-
-    def _lookup(self, keys: Sequence[str]) -> dict[str, str]:
-        """CRM key -> task gid for keys known by marker or found as ``external:<key>``.
-
-        A 400 on an external lookup means external ids are not available to this token: the
-        connector stops using them and relies on markers in the notes.
-        """
-        found = {k: self._markers[k] for k in keys if k in self._markers}
-        ask = [k for k in dict.fromkeys(keys) if k not in found]
-        if not ask or not self._use_external:
-            return found
-        if len(ask) == 1:
-            key = ask[0]
-            try:
-                resp = self._call(
-                    f"the task created for {key!r}",
-                    lambda: self._tasks_api.get_task(
-                        f"external:{key}",
-                        {"opt_fields": "name,completed"},
-                        full_payload=True,
-                        _request_timeout=self.timeout,
-                    ),
-                    idempotent=True,
-                )
-            except NotFoundError:
-                return found
-            except ApiError as e:
-                if e.status in (400, 403):
-                    self._use_external = False
-                    return found
-                raise
-            gid = self._found(key, resp.get("data") or {})
-            if gid:
-                found[key] = gid
-            return found
-        actions = [
-            _Action(
-                n,
-                f"lookup:{k}",
-                "get",
-                f"/tasks/external:{quote(k, safe='')}",
-                {},
-                f"look up {k!r}",
-                {"fields": ["name", "completed"]},
-            )
-            for n, k in enumerate(ask)
-        ]
-        for action, outcome in self._run_actions(actions, idempotent=True):
-            key = ask[action.owner]
-            if outcome.ok:
-                gid = self._found(key, (outcome.body or {}).get("data") or {})
-                if gid:
-                    found[key] = gid
-            elif outcome.status in (400, 403):
-                self._use_external = False
-            elif outcome.status != 404:
-                raise TransientError(
-                    f"could not look up the task for {key!r}: {outcome.message()}",
-                    outcome.status or None,
-                )
-        return found
-
-    def _create_data(self, n: NewTask) -> dict[str, Any]:
-        notes = n.description.rstrip()
-        marker = marker_for(n.key)
-        if marker not in notes:
-            notes = f"{notes}\n\n{marker}" if notes else marker
-        data: dict[str, Any] = {
-            "name": n.title,
-            "notes": notes,
-            "projects": [self.project_gid],
-            "memberships": [{"project": self.project_gid, "section": n.stage_id}],
-        }
-        if self._use_external:
-            data["external"] = {"gid": n.key, "data": "tasksync"}
-        if n.assignees:
-            data["assignee"] = n.assignees[0]
-        if n.due:
-            data["due_on"] = n.due.isoformat()
-        if n.priority is not None:
-            put = self._put_data({Field.PRIORITY: n.priority})
-            data["custom_fields"] = put["custom_fields"]
-        return data
+        """The gid of the task carrying ``key`` (``external.gid`` or marker), or None."""
+        return self.markers.find(key, read_done=self._read_done)
 
     def create(self, new_tasks: Sequence[NewTask]) -> Iterator[WriteResult]:
         """Create tasks for CRM records, never twice: look each key up before (re)creating.
@@ -1092,32 +532,34 @@ class AsanaConnector:
         by external id, or by scanning the tasks modified since this call started.
         """
         items = list(new_tasks)
-        if any(n.priority is not None for n in items):
-            self._ensure_meta()
+        if items:
+            self._ensure_meta()  # the priority and CRM ID fields go into each POST
         started = datetime.now(UTC) - timedelta(minutes=10)  # margin for clock skew
         todo: dict[str, NewTask] = {}
         for n in items:
             todo.setdefault(n.key, n)
         unresolved = list(todo)
-        found = self._lookup(unresolved)
-        if not self._use_external and not (self._read_done or self._scanned):
-            self._scan_markers(None)  # a fresh process on a personal token: learn the markers
-            found = self._lookup(unresolved)
+        found = self.markers.lookup(unresolved)
+        if not self.markers.use_external and not (self._read_done or self.markers.scanned):
+            self.markers.scan(None)  # a fresh process on a personal token: learn the markers
+            found = self.markers.lookup(unresolved)
+        incomplete = self._complete({k: found[k] for k in unresolved if k in found}, todo)
         attempts = 0
         scan = False
         while unresolved:
             if attempts:
-                if scan and not self._use_external:
-                    self._scan_markers(started)
-                found = self._lookup(unresolved)
+                if scan and not self.markers.use_external:
+                    self.markers.scan(started)
+                found = self.markers.lookup(unresolved)
             scan = False
             for key in list(unresolved):
                 if key in found:
-                    yield WriteResult(found[key], True, key=key)
+                    error = incomplete.get(key)
+                    yield WriteResult(found[key], error is None, error, key=key, retriable=error is not None)
                     unresolved.remove(key)
             if not unresolved:
                 return
-            if attempts >= self.max_attempts:
+            if attempts >= self.api.policy.max_attempts:
                 for key in unresolved:
                     yield WriteResult(
                         "",
@@ -1129,62 +571,84 @@ class AsanaConnector:
                     )
                 return
             if attempts:
-                delay = min(self.backoff * 2 ** (attempts - 1), 30.0)
-                self._sleep(delay * random.uniform(0.8, 1.2))
+                self.api.pause(attempts)
             attempts += 1
-            actions: list[_Action] = []
-            for idx, key in enumerate(unresolved):
-                nt = todo[key]
-                try:
-                    data = self._create_data(nt)
-                except ValueError as e:
-                    yield WriteResult("", False, f"creating {nt.title!r} ({key}): {e}", key=key)
-                    continue
-                actions.append(
-                    _Action(
-                        idx,
-                        f"create:{key}",
-                        "post",
-                        "/tasks",
-                        data,
-                        f"create {nt.title!r}",
-                        {"fields": ["name"]},
-                    )
-                )
             again: list[str] = []
-            for action, outcome in self._run_actions(actions, idempotent=False):
-                key = unresolved[action.owner]
-                nt = todo[key]
-                message = outcome.message()
-                if outcome.ok:
-                    gid = self._found(key, (outcome.body or {}).get("data") or {}) or ""
-                    self._titles[gid] = nt.title
-                    yield WriteResult(gid, True, key=key)
-                elif outcome.retriable:
-                    # It may have been created (5xx, lost answer): look before re-sending.
-                    again.append(key)
-                    scan = True
-                elif "external" in message and outcome.status in (400, 403):
-                    # Key already taken (look it up), or external data not allowed for this
-                    # token (re-send without it, markers only). Nothing was created.
-                    if "in use" not in message and "already" not in message:
-                        self._use_external = False
-                    again.append(key)
-                else:
-                    yield WriteResult(
-                        "",
-                        False,
-                        f"creating {nt.title!r} ({key}) in {self._project_label()}: "
-                        f"{outcome.status}: {message}",
-                        key=key,
-                    )
+            yield from self._send_creates(unresolved, todo, again)
+            scan = bool(again)  # each may have been created (a lost answer): look before re-sending
             unresolved = again
 
+    def _complete(self, found: Mapping[str, str], todo: Mapping[str, NewTask]) -> dict[str, str]:
+        """Set the CRM ID and priority that tasks found by their key lack (made by hand, or by
+        an older run); a person's priority is kept. Returns key -> error for those not set."""
+        if not found:
+            return {}
+        current = self.read_tasks(list(found.values()))
+        link = self.settings.link.field.strip().casefold()
+        actions: list[Action] = []
+        errors: dict[str, str] = {}
+        for i, (key, gid) in enumerate(found.items()):
+            task = current.get(gid)
+            if task is None:
+                continue
+            data: dict[str, Any] = {}
+            if todo[key].priority is not None and task.priority is None:
+                try:
+                    data = self.fields.put_data({Field.PRIORITY: todo[key].priority})
+                except ValueError as e:
+                    errors[key] = f"{self._task_label(gid)}: found, but {e}"
+            has_link = any(name.strip().casefold() == link and v for name, v in task.custom_fields.items())
+            if self.fields.crm is not None and self.settings.link.by == "custom_field" and not has_link:
+                data.setdefault("custom_fields", {})[self.fields.crm] = key
+            if data:
+                actions.append(Action(i, gid, "put", f"/tasks/{quote(gid, safe='')}", data, "complete"))
+        keys = list(found)
+        for a, o in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
+            if not o.ok:
+                errors[keys[a.owner]] = (
+                    f"{self._task_label(a.task_id)}: found, but setting its CRM ID or priority failed "
+                    f"({o.status or 'no answer'}: {o.message()})"
+                )
+        return errors
 
-def _parse_dt(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    def _send_creates(
+        self, keys: Sequence[str], todo: Mapping[str, NewTask], again: list[str]
+    ) -> Iterator[WriteResult]:
+        """One round of ``POST /tasks`` actions; the keys to look up and send again go to ``again``."""
+        actions: list[Action] = []
+        for idx, key in enumerate(keys):
+            nt = todo[key]
+            try:
+                data = self.fields.create_data(nt, self.project_gid, external=self.markers.use_external)
+            except ValueError as e:
+                yield WriteResult("", False, f"creating {nt.title!r} ({key}): {e}", key=key)
+                continue
+            actions.append(
+                Action(idx, f"create:{key}", "post", "/tasks", data, f"create {nt.title!r}", {"fields": ["name"]})
+            )
+        for action, outcome in self.api.run_actions(actions, idempotent=False, where=self._project_label()):
+            key = keys[action.owner]
+            nt = todo[key]
+            message = outcome.message()
+            if outcome.ok:
+                gid = self.markers.found(key, (outcome.body or {}).get("data") or {}) or ""
+                self._titles[gid] = nt.title
+                yield WriteResult(gid, True, key=key)
+            elif outcome.retriable:
+                again.append(key)  # it may have been created (5xx, lost answer)
+            elif "external" in message and outcome.status in (400, 403):
+                # Key already taken (look it up), or external data not allowed for this
+                # token (re-send without it, markers only). Nothing was created.
+                if "in use" not in message and "already" not in message:
+                    self.markers.use_external = False
+                again.append(key)
+            else:
+                where = f"creating {nt.title!r} ({key}) in {self._project_label()}"
+                yield WriteResult("", False, f"{where}: {outcome.status}: {message}", key=key)
+
+
+def open_project(settings: Settings, board: str | None = None) -> AsanaConnector:
+    """The ``tasksync.connectors`` factory: the configured project (``--board`` does not apply)."""
+    if board is not None:
+        raise ConfigError(f"--board applies to Trello boards; this config's connector is {settings.connector!r}")
+    return AsanaConnector(settings)

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from tasksync.errors import ApiError
 from tasksync.model import BoardRef, NewTask, Snapshot, TaskWrite, WriteResult
 
-__all__ = ["Connector", "marker_for", "parse_marker"]
+if TYPE_CHECKING:
+    from tasksync.settings import Settings
+
+__all__ = [
+    "BatchReader",
+    "BoardFile",
+    "ChangeFeed",
+    "Commenter",
+    "Connector",
+    "ConnectorFactory",
+    "marker_for",
+    "parse_marker",
+    "shared_dir_for",
+]
 
 MARKER_PREFIX = "tasksync:"
 
@@ -56,3 +71,59 @@ class Connector(Protocol):
     def create(self, new_tasks: Sequence[NewTask]) -> Iterator[WriteResult]: ...
 
     def find_created(self, key: str) -> str | None: ...
+
+
+
+# ---------------------------------------------------------------------- optional capabilities
+# A connector offers these by having the methods; the service asks ``isinstance(conn, ChangeFeed)``.
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """Incremental change detection: which tasks changed since a bookmark the caller keeps.
+
+    ``changed_since(None)`` returns ``(None, bookmark)``: no bookmark yet, read everything.
+    Later calls return the ids of the tasks changed since ``bookmark`` (an empty set: nothing
+    changed) and the bookmark for next time, or ``None`` when only a full read can tell (an
+    expired bookmark, a change that is not about one task).
+    """
+
+    def changed_since(self, bookmark: str | None) -> tuple[set[str] | None, str]: ...
+
+
+@runtime_checkable
+class BoardFile(Protocol):
+    """A board kept in a local file: a change shows in the file's modification time and size."""
+
+    @property
+    def path(self) -> Path: ...
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """Several boards of the service read together, on this connector's credentials (Trello:
+    ten boards per ``GET /batch``). A board that failed is its error, in its place."""
+
+    def read_many(self, boards: Sequence[str]) -> list[Snapshot | ApiError]: ...
+
+
+@runtime_checkable
+class Commenter(Protocol):
+    """Comments on tasks (a reason a card changed, for the people who own it)."""
+
+    def comment(self, task_id: str, text: str) -> WriteResult: ...
+
+
+class ConnectorFactory(Protocol):
+    """What a ``tasksync.connectors`` entry point names: builds a connector from the settings.
+
+    ``board`` is the ``--board`` option (None when not given); a connector with one board per
+    configuration refuses it with a :class:`~tasksync.errors.ConfigError`.
+    """
+
+    def __call__(self, settings: Settings, board: str | None, /) -> Connector: ...
+
+
+def shared_dir_for(settings: Settings) -> Path:
+    """The state folder, where rate-limit records shared between processes are kept."""
+    return settings.path(settings.state_path).parent

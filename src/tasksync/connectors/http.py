@@ -1,47 +1,41 @@
-"""The one HTTP layer: base-URL rewriting, timeouts, a shared rate limiter, retries, errors.
+"""requests under the transport core: base-URL rewriting, timeouts, budgets, one attempt at a time.
 
-Every request tasksync sends to a requests-based API goes through :class:`ApiSession`:
-
-- **Base URL rewriting.** Clients that hard-code the vendor's URL (py-trello builds
-  ``https://api.trello.com/1/...``) are sent to the configured base URL instead, e.g. a fake
-  server on loopback.
-- **Timeouts** on every request (a client that passes none gets the session's).
-- **A client-side sliding-window limiter** per budget (Trello: 100 requests per 10 s per token and
-  300 per 10 s per API key). Limiters live in a process-wide :class:`LimiterRegistry` keyed by a
-  hash of the secret, so every board and every session using one token shares one budget. The
-  vendor's ``x-rate-limit-*`` response headers correct the local count when another process
-  spends the same budget.
-- **Retries with tenacity.** A 429 blocks the whole budget until its window ends (plus jitter),
-  so concurrent callers wait together instead of storming; 5xx, timeouts and dropped
-  connections are retried for idempotent methods only (a POST may have been executed).
-- **Error classification** into :mod:`tasksync.errors`; messages name the method and path and
-  never contain the ``key``/``token`` query values. The Trello session moves them out of the
-  URL altogether, into the ``Authorization: OAuth oauth_consumer_key=..., oauth_token=...``
-  header Trello accepts, so no log line (urllib3's included) or proxy can keep them.
-
-:class:`SlidingWindowLimiter`, :class:`LimiterRegistry`, :class:`Clock` and
-:func:`error_for_status` do not depend on requests, so a connector on another transport (the
-Asana SDK uses urllib3) can reuse the same limiter and classification.
+:class:`ApiSession` is the I/O adapter of :mod:`tasksync.connectors.transport` for requests-based
+clients (py-trello): it rewrites the vendor's hard-coded URL to the configured one (e.g. a fake on
+loopback), sets a timeout on every request, finds the rate-limit budgets a request spends (by the
+value of its ``key``/``token`` parameters), performs one attempt and classifies its outcome. The
+retry rule, back-off, limiter and error classes are the core's. The Trello session moves key and
+token out of the URL altogether, into the ``Authorization: OAuth ...`` header Trello accepts, so
+no log line (urllib3's included) or proxy can keep them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
-import re
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_never
 
+from tasksync.connectors.transport import (
+    Clock,
+    LimiterRegistry,
+    NotSent,
+    RetryPolicy,
+    ScaledClock,
+    SlidingWindowLimiter,
+    SystemClock,
+    Throttled,
+    call,
+    default_registry,
+    parse_retry_after,
+    redact,
+)
 from tasksync.errors import (
     ApiError,
     AuthError,
@@ -72,210 +66,6 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 TRELLO_VENDOR_URL = "https://api.trello.com/1"
-SECRET_PARAMS = ("key", "token", "oauth_token", "oauth_consumer_key", "access_token")
-
-_SECRET_RE = re.compile(r"(?i)\b(" + "|".join(SECRET_PARAMS) + r")=[^&\s'\"]*")
-
-
-def redact(text: str) -> str:
-    """``text`` with the values of ``key=``, ``token=`` (and other secret params) masked."""
-    return _SECRET_RE.sub(lambda m: f"{m.group(1)}=***", text)
-
-
-# --------------------------------------------------------------------------- clocks
-
-
-class Clock(Protocol):
-    """Time as the limiter and the retry policy see it; tests and benchmarks inject their own."""
-
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """Real time."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
-
-
-class ScaledClock:
-    """Time running ``factor`` times faster than real time (shared by a fake and a limiter).
-
-    With ``factor=10`` a 10-second rate-limit window passes in one real second, so a benchmark
-    of a throttled workload runs ten times faster while every ratio stays the same.
-    """
-
-    def __init__(self, factor: float = 10.0) -> None:
-        if factor <= 0:
-            raise ValueError("factor must be positive")
-        self.factor = factor
-        self._t0 = time.monotonic()
-
-    def monotonic(self) -> float:
-        return (time.monotonic() - self._t0) * self.factor
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds / self.factor)
-
-
-# --------------------------------------------------------------------------- limiter
-
-
-class SlidingWindowLimiter:
-    """At most ``limit`` acquisitions in any ``window`` seconds; thread-safe, blocking.
-
-    ``margin`` (a share of the window) makes the local window slightly longer than the server's
-    against clock skew; :meth:`settle` moves a slot's stamp to the moment its answer arrived, so
-    latency cannot push a request into the server's next window. :meth:`block_for` stops every
-    caller until a time (after a 429); :meth:`observe` takes the server's view of the budget from
-    response headers.
-    """
-
-    def __init__(self, limit: int, window: float, *, clock: Clock | None = None, margin: float = 0.02) -> None:
-        if limit < 1 or window <= 0:
-            raise ValueError("limit must be >= 1 and window > 0")
-        self.limit = limit
-        self.window = window
-        self.margin = margin
-        self.clock: Clock = clock or SystemClock()
-        self._stamps: deque[float] = deque()
-        self._blocked_until = 0.0
-        self._lock = threading.Lock()
-        self.waited = 0.0  # total seconds callers spent waiting (for reports and tests)
-        self.acquired = 0
-
-    @property
-    def span(self) -> float:
-        return self.window * (1.0 + self.margin)
-
-    def _expire(self, now: float) -> None:
-        while self._stamps and self._stamps[0] <= now - self.span:
-            self._stamps.popleft()
-
-    def in_window(self) -> int:
-        with self._lock:
-            self._expire(self.clock.monotonic())
-            return len(self._stamps)
-
-    def delay(self) -> float:
-        """Seconds the next :meth:`acquire` would wait now (0 if a slot is free)."""
-        with self._lock:
-            return self._delay(self.clock.monotonic())
-
-    def _delay(self, now: float) -> float:
-        self._expire(now)
-        if self._blocked_until > now:
-            return self._blocked_until - now
-        if len(self._stamps) < self.limit:
-            return 0.0
-        return self._stamps[len(self._stamps) - self.limit] + self.span - now
-
-    def try_acquire(self) -> tuple[float, float]:
-        """``(0, stamp)`` after taking a slot, or ``(seconds to wait, 0)`` without taking one."""
-        with self._lock:
-            now = self.clock.monotonic()
-            wait = self._delay(now)
-            if wait <= 0:
-                self._stamps.append(now)
-                self.acquired += 1
-                return 0.0, now
-            return wait, 0.0
-
-    def acquire(self) -> float:
-        """Block until a slot is free and take it; returns the slot's stamp for :meth:`settle`."""
-        while True:
-            wait, stamp = self.try_acquire()
-            if wait <= 0:
-                return stamp
-            # Small steps keep waiting callers responsive to ``observe``/``block_for``.
-            step = min(wait, self.window / 20)
-            self.clock.sleep(step)
-            with self._lock:
-                self.waited += step
-
-    def settle(self, stamp: float) -> None:
-        """Move a slot's stamp to now, when its request has been answered (or has failed).
-
-        The server counted the request at some moment between sending and answering; stamping it
-        at the answer keeps the local window at least as long as the server's whatever the
-        latency or scheduling delays, so those cannot cause a 429.
-        """
-        with self._lock:
-            try:
-                self._stamps.remove(stamp)
-            except ValueError:  # already expired
-                return
-            self._stamps.append(self.clock.monotonic())
-
-    @contextmanager
-    def slot(self) -> Iterator[float]:
-        """Take a slot for one request and stamp it when the block ends (see :meth:`settle`)."""
-        stamp = self.acquire()
-        try:
-            yield stamp
-        finally:
-            self.settle(stamp)
-
-    def block_for(self, seconds: float) -> None:
-        """Refuse every acquisition for ``seconds`` from now (after the server said 429)."""
-        with self._lock:
-            self._blocked_until = max(self._blocked_until, self.clock.monotonic() + seconds)
-
-    def observe(self, remaining: int, maximum: int | None = None) -> None:
-        """Align with the server's count: ``remaining`` requests left in its current window.
-
-        If the server saw more requests than we sent (another process on the same token),
-        phantom stamps take the difference so that we slow down accordingly.
-        """
-        with self._lock:
-            if maximum is not None and maximum > 0:
-                self.limit = maximum
-            now = self.clock.monotonic()
-            self._expire(now)
-            used = self.limit - max(remaining, 0)
-            for _ in range(used - len(self._stamps)):
-                self._stamps.append(now)
-
-
-class LimiterRegistry:
-    """Limiters shared process-wide, one per (scope, secret) pair; secrets are kept hashed."""
-
-    def __init__(self, clock: Clock | None = None) -> None:
-        self.clock: Clock = clock or SystemClock()
-        self._limiters: dict[tuple[str, str], SlidingWindowLimiter] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def fingerprint(secret: str) -> str:
-        return hashlib.sha256(secret.encode()).hexdigest()[:16]
-
-    def get(self, scope: str, secret: str, limit: int, window: float) -> SlidingWindowLimiter:
-        ident = (scope, self.fingerprint(secret))
-        with self._lock:
-            lim = self._limiters.get(ident)
-            if lim is None:
-                lim = SlidingWindowLimiter(limit, window, clock=self.clock)
-                self._limiters[ident] = lim
-            return lim
-
-    def clear(self) -> None:
-        with self._lock:
-            self._limiters.clear()
-
-
-_DEFAULT_REGISTRY = LimiterRegistry()
-
-
-def default_registry() -> LimiterRegistry:
-    """The process-wide registry every session uses unless given another (tests do)."""
-    return _DEFAULT_REGISTRY
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,30 +111,12 @@ def error_for_status(status: int, body: str, what: str, *, retry_after: float | 
     return ApiError(message, status)
 
 
-class _Throttled(Exception):
-    """A 429 that the retry loop waits out (never escapes the session)."""
-
-    def __init__(self, error: RateLimitedError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _Retriable(Exception):
-    """A transient failure of an idempotent request (never escapes the session)."""
-
-    def __init__(self, error: TransientError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-# --------------------------------------------------------------------------- session
-
-
 class ApiSession(requests.Session):
     """A ``requests.Session`` that rewrites, throttles, retries and classifies.
 
     Non-2xx answers raise :class:`tasksync.errors.ApiError` subclasses after retries (so clients
-    such as py-trello never see them); 2xx responses are returned as usual.
+    such as py-trello never see them); 2xx responses are returned as usual. ``shared_dir`` (the
+    state folder) makes the budgets' records files shared with every process using that folder.
     """
 
     def __init__(
@@ -362,6 +134,7 @@ class ApiSession(requests.Session):
         service: str = "API",
         rng: random.Random | None = None,
         auth_header: Callable[[dict[str, Any]], str | None] | None = None,
+        shared_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/")
@@ -376,6 +149,7 @@ class ApiSession(requests.Session):
         self.service = service
         self.rng = rng or random.Random()
         self.auth_header = auth_header
+        self.shared_dir = shared_dir
         self.stats: dict[str, int] = {
             "requests": 0,
             "retries": 0,
@@ -387,6 +161,17 @@ class ApiSession(requests.Session):
     @property
     def clock(self) -> Clock:
         return self.registry.clock
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            max_throttled=self.max_rate_limited,
+            max_throttle_wait=float("inf"),
+            backoff=self.backoff,
+            max_backoff=self.max_backoff,
+            window=max((b.window for b in self.budgets), default=10.0),
+        )
 
     def _count(self, name: str) -> None:
         with self._stats_lock:
@@ -406,7 +191,8 @@ class ApiSession(requests.Session):
         for b in self.budgets:
             secret = values.get(b.param)
             if secret:
-                out.append((b, self.registry.get(b.scope, str(secret), b.limit, b.window)))
+                lim = self.registry.get(b.scope, str(secret), b.limit, b.window, shared_dir=self.shared_dir)
+                out.append((b, lim))
         return out
 
     def describe(self, method: str, url: str) -> str:
@@ -432,14 +218,6 @@ class ApiSession(requests.Session):
                 continue
         return window
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Throttled):
-            return 0.0  # the limiter's block makes ``acquire`` wait out the window
-        n = state.attempt_number
-        cap = min(self.max_backoff, self.backoff * (2 ** (n - 1)))
-        return float(self.rng.uniform(cap / 2, cap))  # "equal jitter": never zero, never herd
-
     def request(
         self,
         method: str | bytes,
@@ -462,7 +240,6 @@ class ApiSession(requests.Session):
         verb = (method.decode() if isinstance(method, bytes) else method).upper()
         target = self.rewrite(url.decode() if isinstance(url, bytes) else url)
         what = self.describe(verb, target)
-        idempotent = verb in IDEMPOTENT_METHODS
         limiters = self.limiters_for(params)
         if self.auth_header is not None and isinstance(params, Mapping):
             # Credentials travel in a header, never in a URL that a log or proxy could keep.
@@ -470,102 +247,104 @@ class ApiSession(requests.Session):
             value = self.auth_header(params)
             if value is not None:
                 headers = {**(headers or {}), "Authorization": value}
-        throttled = 0
-        failures = 0
+        options: dict[str, Any] = {
+            "params": params,
+            "data": data,
+            "headers": headers,
+            "cookies": cookies,
+            "files": files,
+            "auth": auth,
+            "timeout": timeout if timeout is not None else self.timeout,
+            "allow_redirects": allow_redirects,
+            "proxies": proxies,
+            "hooks": hooks,
+            "stream": stream,
+            "verify": verify,
+            "cert": cert,
+            "json": json,
+        }
 
         def once() -> requests.Response:
-            nonlocal throttled
-            slots = [(lim, lim.acquire()) for _, lim in limiters]
             self._count("requests")
-            try:
-                resp = super(ApiSession, self).request(
-                    verb,
-                    target,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    cookies=cookies,
-                    files=files,
-                    auth=auth,
-                    timeout=timeout if timeout is not None else self.timeout,
-                    allow_redirects=allow_redirects,
-                    proxies=proxies,
-                    hooks=hooks,
-                    stream=stream,
-                    verify=verify,
-                    cert=cert,
-                    json=json,
-                )
-            except requests.ConnectTimeout:
-                # Never reached the server: safe to retry whatever the method.
-                self._count("transient")
-                raise retriable(TransientError(f"{what}: connect timeout")) from None
-            except requests.Timeout:
-                self._count("transient")
-                err = TransientError(f"{what}: timed out")
-                raise (retriable(err) if idempotent else err) from None
-            except requests.ConnectionError as e:
-                self._count("transient")
-                err = TransientError(f"{what}: connection failed ({type(e).__name__})")
-                raise (retriable(err) if idempotent else err) from None
-            finally:
-                for lim, stamp in slots:
-                    lim.settle(stamp)
-            window = self._observe(resp, limiters)
-            status = resp.status_code
-            if status < 400:
-                return resp
-            if status == 429:
-                self._count("rate_limited")
-                throttled += 1
-                wait = window or max((b.window for b, _ in limiters), default=10.0)
-                wait *= 1.0 + self.rng.uniform(0.02, 0.15)
-                retry_after = resp.headers.get("Retry-After")
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    wait = max(wait, float(retry_after))
-                # Block the budget the server named (token or key), or all when it named none.
-                named = [lim for b, lim in limiters if b.error and b.error in resp.text]
-                for lim in named or [lim for _, lim in limiters]:
-                    lim.block_for(wait)
-                if not limiters:
-                    self.clock.sleep(wait)
-                limited = RateLimitedError(error_for_status(status, resp.text, what).args[0], status, retry_after=wait)
-                if throttled >= self.max_rate_limited:
-                    raise limited
-                raise _Throttled(limited)
-            failure = error_for_status(status, resp.text, what)
-            if isinstance(failure, TransientError) and idempotent:
-                raise retriable(failure)
-            raise failure
+            return self._attempt(verb, target, what, options, limiters)
 
-        def retriable(err: TransientError) -> BaseException:
-            """Retry ``err`` unless this request already used its transient-failure budget."""
-            nonlocal failures
-            failures += 1
-            return _Retriable(err) if failures < self.max_attempts else err
-
-        def should_retry(exc: BaseException) -> bool:
-            return isinstance(exc, (_Throttled, _Retriable))
-
-        def before_sleep(state: RetryCallState) -> None:
+        def retried(err: ApiError) -> None:
             self._count("retries")
-            exc = state.outcome.exception() if state.outcome else None
-            log.debug("retrying %s after %s", what, exc)
+            log.debug("retrying %s after %s", what, err)
 
-        retrying = Retrying(
-            stop=stop_never,
-            wait=self._wait,
-            retry=retry_if_exception(should_retry),
-            sleep=self.clock.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
+        return call(
+            once,
+            idempotent=verb in IDEMPOTENT_METHODS,
+            policy=self.policy,
+            limiters=[lim for _, lim in limiters],
+            clock=self.clock,
+            rng=self.rng,
+            on_retry=retried,
         )
+
+    def _attempt(
+        self,
+        verb: str,
+        target: str,
+        what: str,
+        options: dict[str, Any],
+        limiters: Sequence[tuple[Budget, SlidingWindowLimiter]],
+    ) -> requests.Response:
+        """One attempt: the response of a 2xx, or the classified error of anything else."""
         try:
-            return retrying(once)
-        except _Throttled as t:
-            raise t.error from None
-        except _Retriable as r:
-            raise r.error from None
+            resp = super().request(verb, target, **options)
+        except requests.ConnectTimeout:
+            self._count("transient")
+            raise NotSent(f"{what}: connect timeout") from None
+        except requests.Timeout:
+            self._count("transient")
+            raise TransientError(f"{what}: timed out") from None
+        except requests.ConnectionError as e:
+            self._count("transient")
+            if _never_connected(e):
+                raise NotSent(f"{what}: cannot connect ({_reason(e)})") from None
+            raise TransientError(f"{what}: connection lost ({type(e).__name__})") from None
+        window = self._observe(resp, limiters)
+        status = resp.status_code
+        if status < 400:
+            return resp
+        if status == 429:
+            self._count("rate_limited")
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            wait = max(retry_after or 0.0, window or 0.0) or None
+            # Block the budget the server named (token or key), or all when it named none.
+            named = [lim for b, lim in limiters if b.error and b.error in resp.text]
+            limited = error_for_status(status, resp.text, what)
+            raise Throttled(str(limited), retry_after=wait, limiters=named or [lim for _, lim in limiters])
+        raise error_for_status(status, resp.text, what)
+
+
+def _never_connected(error: requests.ConnectionError) -> bool:
+    """True when the connection was refused or never made (nothing reached the server)."""
+    import urllib3.exceptions
+
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [error]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)):
+            return True
+        if isinstance(e, urllib3.exceptions.MaxRetryError):
+            stack.append(e.reason)
+        stack.extend(a for a in e.args if isinstance(a, BaseException))
+        stack.extend((e.__cause__, e.__context__))
+    return False
+
+
+def _reason(error: BaseException) -> str:
+    return (
+        type(error.args[0]).__name__
+        if error.args and isinstance(error.args[0], BaseException)
+        else type(error).__name__
+    )
 
 
 def trello_auth_header(params: dict[str, Any]) -> str | None:
@@ -583,15 +362,22 @@ def trello_session(
     registry: LimiterRegistry | None = None,
     timeout: float | tuple[float, float] = (5.0, 30.0),
     max_attempts: int = 6,
+    shared_dir: Path | None = None,
+    budgets: Sequence[Budget] | None = None,
 ) -> ApiSession:
-    """The session for Trello: py-trello's hard-coded URL goes to ``base_url``."""
+    """The session for Trello: py-trello's hard-coded URL goes to ``base_url``.
+
+    ``shared_dir`` (the state folder) shares the token's and key's budgets with every other
+    process on the machine using it; ``budgets`` replaces Trello's documented ones (tests).
+    """
     return ApiSession(
         base_url or TRELLO_VENDOR_URL,
         vendor_url=TRELLO_VENDOR_URL,
-        budgets=trello_budgets(),
+        budgets=trello_budgets() if budgets is None else budgets,
         registry=registry,
         timeout=timeout,
         max_attempts=max_attempts,
         service="Trello",
         auth_header=trello_auth_header,
+        shared_dir=shared_dir,
     )

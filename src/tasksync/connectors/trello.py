@@ -3,7 +3,8 @@
 Requests (routes from Trello's official OpenAPI spec, not py-trello's legacy object model):
 
 - read: one ``GET /boards/{id}`` with nested lists, open cards (with their custom field items),
-  custom fields, members and labels; several boards in one ``GET /batch`` (≤ 10 routes each).
+  custom fields, members and labels; several boards in one ``GET /batch`` (≤ 10 routes each,
+  :mod:`tasksync.connectors.trello_boards`).
   A board too large for nested cards (HTTP 449/413 or ``API_TOO_MANY_CARDS_REQUESTED``) is read
   as the board without cards plus ``GET /boards/{id}/cards?limit=1000&before=...`` pages.
 - write: one ``PUT /cards/{id}`` per card for members, list and archive state (and labels when
@@ -13,14 +14,13 @@ Requests (routes from Trello's official OpenAPI spec, not py-trello's legacy obj
   ``desc``; a create whose answer was lost is looked up again before it is retried, so it never
   duplicates. Then the link custom field and priority are set. Nothing is ever deleted.
 
-Throttling, retries, timeouts and error classification live in :mod:`tasksync.connectors.http`;
+Throttling, retries, timeouts and error classification live in :mod:`tasksync.connectors.transport`
+(under :mod:`tasksync.connectors.http`);
 this module adds which board or card a failure concerns.
 """
 
 from __future__ import annotations
 
-import copy
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,7 +33,22 @@ from trello import TrelloClient
 from trello.exceptions import ResourceUnavailable
 
 from tasksync.connectors.base import parse_marker
-from tasksync.connectors.http import error_for_status, trello_session
+from tasksync.connectors.transport import AnswerLost, Page, paginate
+from tasksync.connectors.trello_api import (
+    ACTION_FILTER,
+    BATCH_SIZE,
+    BOARD_META_QUERY,
+    BOARD_QUERY,
+    CARD_FIELDS,
+    CARD_READ,
+    PAGE_SIZE,
+    failed,
+    make_client,
+    object_id_at,
+    parse_board_id,
+    too_big,
+    with_context,
+)
 from tasksync.connectors.trello_board import BoardFields, card_from_new_task, snapshot_from_board
 from tasksync.errors import (
     ApiError,
@@ -42,98 +57,22 @@ from tasksync.errors import (
     NotFoundError,
     TransientError,
 )
-from tasksync.model import BoardRef, Field, FieldValue, NewTask, Snapshot, TaskWrite, WriteResult
+from tasksync.model import (
+    BoardRef,
+    Field,
+    FieldValue,
+    NewTask,
+    Snapshot,
+    Task,
+    TaskWrite,
+    WriteResult,
+    WriteStatus,
+)
 from tasksync.settings import Settings
 
-__all__ = [
-    "ACTION_FILTER",
-    "BOARD_QUERY",
-    "TrelloConnector",
-    "connectors_for",
-    "make_client",
-    "parse_board_id",
-    "read_boards",
-]
+__all__ = ["TrelloConnector", "open_board", "parse_board_id"]
 
 Json = dict[str, Any]
-
-CARD_FIELDS = "name,desc,idList,idMembers,idLabels,due,dateLastActivity,pos,closed"
-
-#: The nested read of one board (API-NOTES: one request per board).
-BOARD_QUERY: Mapping[str, str] = {
-    "fields": "name,dateLastActivity",
-    "lists": "open",
-    "cards": "open",
-    "card_fields": CARD_FIELDS,
-    "card_customFieldItems": "true",
-    "customFields": "true",
-    "members": "all",
-    "labels": "all",
-}
-#: The same without cards, for the paged fallback on large boards.
-BOARD_META_QUERY: Mapping[str, str] = {k: v for k, v in BOARD_QUERY.items() if not k.startswith("card")}
-
-#: Card-changing action types the scheduled service watches.
-ACTION_FILTER = ",".join(
-    (
-        "createCard",
-        "updateCard",
-        "deleteCard",
-        "copyCard",
-        "moveCardToBoard",
-        "moveCardFromBoard",
-        "addMemberToCard",
-        "removeMemberFromCard",
-        "addLabelToCard",
-        "removeLabelFromCard",
-        "updateCustomFieldItem",
-        "convertToCardFromCheckItem",
-    )
-)
-
-PAGE_SIZE = 1000  # the API's maximum for card pages and actions
-BATCH_SIZE = 10  # routes per GET /batch
-_TOO_BIG_STATUSES = (413, 449)
-
-_BOARD_URL = re.compile(r"trello\.com/b/([A-Za-z0-9]+)")
-_BOARD_ID = re.compile(r"[0-9a-fA-F]{24}|[A-Za-z0-9]{8}")
-
-
-def parse_board_id(text: str) -> str:
-    """A board id or shortLink from an id, a shortLink or a ``https://trello.com/b/...`` URL."""
-    text = text.strip()
-    m = _BOARD_URL.search(text)
-    if m:
-        return m.group(1)
-    if _BOARD_ID.fullmatch(text):
-        return text
-    raise ConfigError(f"trello.boards: {text!r} is not a board id, shortLink or https://trello.com/b/... URL")
-
-
-def make_client(settings: Settings, session: requests.Session | None = None) -> TrelloClient:
-    """A py-trello client with plain key+token auth on the shared HTTP layer."""
-    key = settings.secrets.trello_key
-    token = settings.secrets.trello_token
-    if key is None or token is None:
-        raise ConfigError("Trello needs TASKSYNC_TRELLO_KEY and TASKSYNC_TRELLO_TOKEN in the environment")
-    base_url = settings.trello.api_url or settings.secrets.trello_api_url
-    http = session if session is not None else trello_session(base_url)
-    return TrelloClient(key.get_secret_value(), api_secret=token.get_secret_value(), http_service=http)
-
-
-def _with_context(error: ApiError, context: str) -> ApiError:
-    """The same error (class, status, retry_after) with ``context`` in front of its message."""
-    new = copy.copy(error)
-    new.args = (f"{context}: {error.args[0] if error.args else error}",)
-    return new
-
-
-def _too_big(error: ApiError) -> bool:
-    """The board answer was refused for its size (or timed out building it)."""
-    text = str(error)
-    if error.status in _TOO_BIG_STATUSES or "TOO_MANY" in text:
-        return True
-    return isinstance(error, TransientError) and error.status in (None, 504)
 
 
 class TrelloConnector:
@@ -153,6 +92,7 @@ class TrelloConnector:
         client: TrelloClient | None = None,
         max_workers: int = 4,
         page_size: int = PAGE_SIZE,
+        check_every: int = 20,
     ) -> None:
         spec = board if board is not None else next(iter(settings.trello.boards), None)
         if not spec:
@@ -164,6 +104,9 @@ class TrelloConnector:
         self.max_workers = max(1, max_workers)
         self.page_size = max(1, min(page_size, PAGE_SIZE))
         self._data: Json | None = None  # the last board JSON read, kept up to date by writes
+        self._since: str | None = None  # conditional writes look at card actions after this id
+        self._touched: set[str] = set()  # cards touched since the read, not read again since
+        self.check_every = max(1, check_every)
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ requests
@@ -189,7 +132,7 @@ class TrelloConnector:
                 post_args=dict(body) if body is not None else None,
             )
         except ApiError as e:
-            raise _with_context(e, context) from None
+            raise with_context(e, context) from None
         except ResourceUnavailable as e:  # only if a session without classification is used
             status = getattr(e, "_status", None)
             raise ApiError(f"{context}: HTTP {status}", status) from None
@@ -207,7 +150,7 @@ class TrelloConnector:
         try:
             data = self._call(f"/boards/{self.board_id}", self._label, query=BOARD_QUERY)
         except ApiError as e:
-            if not _too_big(e) or isinstance(e, (AuthError, NotFoundError)):
+            if not too_big(e) or isinstance(e, (AuthError, NotFoundError)):
                 raise
             data = self._read_paged()
         return self.accept(data)
@@ -219,6 +162,10 @@ class TrelloConnector:
         data.setdefault("cards", [])
         with self._lock:
             self._data = data
+            # Changes made from now on are found among the actions after this id; a margin of
+            # five minutes covers clock skew (it costs a few re-reads, never a miss).
+            self._since = object_id_at(time.time() - 300)
+            self._touched = set()
             return snapshot_from_board(data, self.settings, self.board)
 
     def _read_paged(self) -> Json:
@@ -232,9 +179,8 @@ class TrelloConnector:
 
     def _cards(self, fields: str, items: bool) -> list[Json]:
         """Every open card, page by page (newest id first), without loss or repetition."""
-        seen: dict[str, Json] = {}
-        before: str | None = None
-        while True:
+
+        def fetch(before: str | None) -> Page[Json, str]:
             query = {"limit": str(self.page_size), "fields": fields, "filter": "open"}
             if items:
                 query["customFieldItems"] = "true"
@@ -243,15 +189,14 @@ class TrelloConnector:
             page = self._call(f"/boards/{self.board_id}/cards", f"{self._label} cards", query=query)
             if not isinstance(page, list):
                 raise ApiError(f"{self._label}: the card page is not a list")
-            for card in page:
-                seen.setdefault(str(card["id"]), card)
-            if len(page) < self.page_size:
-                break
-            oldest = min(str(c["id"]) for c in page)
-            if before is not None and oldest >= before:
-                raise ApiError(f"{self._label}: card paging does not advance (before={before})")
-            before = oldest
-        return list(seen.values())
+            oldest = min((str(c["id"]) for c in page), default=None)
+            return Page(page, oldest, len(page) >= self.page_size)
+
+        cards, _ = paginate(fetch, what=f"{self._label} cards")
+        unique: dict[str, Json] = {}
+        for card in cards:
+            unique.setdefault(str(card["id"]), card)
+        return list(unique.values())
 
     def _current(self) -> Json:
         with self._lock:
@@ -306,6 +251,13 @@ class TrelloConnector:
     def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
         """Send the writes (up to ``max_workers`` at once); yield each result as it completes.
 
+        Conditional: before each group of ``check_every`` writes, one ``GET
+        /boards/{id}/actions?since=...`` names the cards someone touched since the last look
+        (the first look goes back to this connector's read); only those are read again
+        (``/batch``, ten per request), and a write whose card no longer holds its ``before`` is
+        not sent but reported :attr:`WriteStatus.CONFLICT`. A write that may have landed without
+        an answer is :attr:`WriteStatus.UNKNOWN`.
+
         Raises :class:`AuthError` (token refused) and :class:`ConfigError` (no priority field)
         before or instead of writing; any other failure is a result naming the card.
         """
@@ -315,9 +267,17 @@ class TrelloConnector:
         fields = self._fields(any(Field.PRIORITY in w.values for w in writes))
         pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="trello-write")
         try:
-            futures: list[Future[WriteResult]] = [pool.submit(self._write_one, w, fields) for w in writes]
-            for fut in as_completed(futures):
-                yield fut.result()
+            for start in range(0, len(writes), self.check_every):
+                chunk = writes[start : start + self.check_every]
+                stale = self._stale(chunk)
+                futures: list[Future[WriteResult]] = []
+                for w in chunk:
+                    if w.task_id in stale:
+                        yield stale[w.task_id]
+                    else:
+                        futures.append(pool.submit(self._write_one, w, fields))
+                for fut in as_completed(futures):
+                    yield fut.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -325,6 +285,57 @@ class TrelloConnector:
         with self._lock:
             data = self._data or {}
             return next((c for c in data.get("cards") or [] if c.get("id") == card_id), None)
+
+    def _task_of(self, card: Json) -> Task | None:
+        """The card as the neutral model sees it (None when archived or in an archived list)."""
+        with self._lock:
+            view = {k: v for k, v in (self._data or {}).items() if k != "cards"}
+        view["cards"] = [card]
+        snap = snapshot_from_board(view, self.settings, self.board)
+        return snap.tasks[0] if snap.tasks else None
+
+    def _stale(self, writes: Sequence[TaskWrite]) -> dict[str, WriteResult]:
+        """The writes whose card no longer holds their ``before``, as CONFLICT results."""
+        guarded = {w.task_id: w for w in writes if w.before}
+        if not guarded:
+            return {}
+        touched, self._since = self._actions(self._since or object_id_at(time.time() - 300))
+        self._touched |= touched  # a card reported now may be written only in a later group
+        fresh = [cid for cid in guarded if cid in self._touched]
+        self._touched -= set(fresh)
+        for start in range(0, len(fresh), BATCH_SIZE):
+            routes = [f"/cards/{cid}?{urlencode(CARD_READ)}" for cid in fresh[start : start + BATCH_SIZE]]
+            answers = self._call("/batch", f"{self._label}: re-reading changed cards", query={"urls": ",".join(routes)})
+            for item in answers if isinstance(answers, list) else []:
+                status, body = next(iter(item.items())) if item else ("0", None)
+                if str(status) == "200" and isinstance(body, dict) and body.get("id"):
+                    self._refresh(body)
+        out: dict[str, WriteResult] = {}
+        for cid, w in guarded.items():
+            card = self._card(cid)
+            if card is None:
+                continue  # not on the board as read: the PUT answers for itself (404)
+            task = self._task_of(card)
+            changed = [
+                f"{f.value} is {task.value(f) if task else 'archived'!r}, the plan expected {expected!r}"
+                for f, expected in w.before.items()
+                if task is None or task.value(f) != expected
+            ]
+            if changed:
+                label = f"{self._label}: card {cid} {card.get('name')!r}"
+                message = f"{label}: changed since the plan ({'; '.join(changed)}); not written"
+                out[cid] = WriteResult(cid, False, message, status=WriteStatus.CONFLICT)
+        return out
+
+    def _refresh(self, fresh: Json) -> None:
+        """Take a card read again into the cached board."""
+        with self._lock:
+            cards = (self._data or {}).setdefault("cards", [])
+            for i, card in enumerate(cards):
+                if card.get("id") == fresh["id"]:
+                    cards[i] = {**card, **fresh}
+                    return
+            cards.append(fresh)
 
     def _write_one(self, w: TaskWrite, fields: BoardFields) -> WriteResult:
         card = self._card(w.task_id)
@@ -334,20 +345,24 @@ class TrelloConnector:
             body, item = self._request_for(w, card, fields)
         except KeyError as e:
             return WriteResult(w.task_id, False, f"{context}: {e.args[0]}")
+        landed = False
         try:
             if body:
                 self._call(f"/cards/{w.task_id}", context, method="PUT", body=body)
+                landed = True
             if item is not None:
                 fid, value = item
                 self._call(f"/cards/{w.task_id}/customField/{fid}/item", context, method="PUT", body=value)
         except AuthError:
             raise
         except NotFoundError as e:
-            return WriteResult(w.task_id, False, f"{e} (the card was deleted or moved?)")
+            return failed(w.task_id, f"{e} (the card was deleted or moved?)", landed)
+        except AnswerLost as e:
+            return WriteResult(w.task_id, False, str(e), retriable=True, status=WriteStatus.UNKNOWN)
         except TransientError as e:
-            return WriteResult(w.task_id, False, str(e), retriable=True)
+            return failed(w.task_id, str(e), landed, retriable=True)
         except ApiError as e:
-            return WriteResult(w.task_id, False, str(e))
+            return failed(w.task_id, str(e), landed)
         self._remember(w.task_id, body, item)
         return WriteResult(w.task_id, True)
 
@@ -433,40 +448,39 @@ class TrelloConnector:
             }
             lists = {str(lst["id"]) for lst in data.get("lists") or []}
         for new in new_tasks:
-            existing = markers.get(new.key)
-            if existing is not None:
-                yield WriteResult(existing, True, key=new.key)
-                continue
-            if new.stage_id not in lists:
-                raise NotFoundError(f"{self._label}: list {new.stage_id} not found for new card {new.title!r}")
             context = f"{self._label}: new card {new.title!r} ({new.key})"
+            card_id = markers.get(new.key)
+            if card_id is None:
+                if new.stage_id not in lists:
+                    raise NotFoundError(f"{self._label}: list {new.stage_id} not found for new card {new.title!r}")
+                try:
+                    card_id = str(self._post_card(new, data, fields, context)["id"])
+                except AuthError:
+                    raise
+                except ApiError as e:
+                    yield WriteResult("", False, str(e), key=new.key, retriable=isinstance(e, TransientError))
+                    continue
+                markers[new.key] = card_id
             try:
-                card = self._post_card(new, data, context)
-            except AuthError:
-                raise
-            except ApiError as e:
-                yield WriteResult("", False, str(e), key=new.key, retriable=isinstance(e, TransientError))
-                continue
-            card_id = str(card["id"])
-            markers[new.key] = card_id
-            try:
-                self._fill_new_card(card_id, new, fields, context)
+                # Also for a card found by its marker: a run killed right after its POST left it
+                # without CRM ID and priority, and this is the only moment they can be set.
+                self._complete(card_id, new, fields, context)
             except AuthError:
                 raise
             except (ApiError, KeyError) as e:
                 msg = str(e.args[0]) if isinstance(e, KeyError) else str(e)
                 yield WriteResult(
-                    card_id,
-                    False,
-                    f"{context}: created, but {msg}",
-                    key=new.key,
-                    retriable=isinstance(e, TransientError),
+                    card_id, False, f"{context}: created, but {msg}", key=new.key, retriable=not isinstance(e, KeyError)
                 )
                 continue
             yield WriteResult(card_id, True, key=new.key)
 
-    def _post_card(self, new: NewTask, data: Json, context: str, attempts: int = 3) -> Json:
-        """``POST /cards`` once; when its answer is lost, look for the marker before retrying."""
+    def _post_card(self, new: NewTask, data: Json, fields: BoardFields, context: str, attempts: int = 3) -> Json:
+        """``POST /cards`` once; when its answer is lost, look for the marker before retrying.
+
+        The POST carries all it can: name, list, members, due, the marker in ``desc`` and, when
+        priority is kept in labels, the priority label (custom fields cannot be set by it).
+        """
         draft = card_from_new_task(new, str(data.get("id") or ""))
         body = {
             "idList": draft["idList"],
@@ -477,6 +491,10 @@ class TrelloConnector:
         }
         if draft.get("due"):
             body["due"] = draft["due"]
+        if new.priority and self.settings.priority.use_labels:
+            label = fields.label_by_name.get(new.priority.casefold())
+            if label is not None:
+                body["idLabels"] = label
         last: ApiError | None = None
         for _ in range(attempts):
             try:
@@ -484,10 +502,9 @@ class TrelloConnector:
             except TransientError as e:
                 last = e
                 found = self.find_created(new.key)
-                if found is not None:
-                    card = {**draft, "id": found}
-                else:
+                if found is None:
                     continue
+                card = self._card(found) or {**draft, "id": found}
             card = dict(card)
             card.setdefault("customFieldItems", [])
             with self._lock:
@@ -496,14 +513,21 @@ class TrelloConnector:
             return card
         raise last if last is not None else ApiError(f"{context}: not created")
 
-    def _fill_new_card(self, card_id: str, new: NewTask, fields: BoardFields, context: str) -> None:
+    def _complete(self, card_id: str, new: NewTask, fields: BoardFields, context: str) -> None:
+        """Set what a created card still lacks: its CRM ID field, then its priority (if unset)."""
+        card = self._card(card_id)
+        if card is None or "customFieldItems" not in card:
+            card = self._call(f"/cards/{card_id}", context, query=CARD_READ)
+            self._refresh(card)
+        items = card.get("customFieldItems") or []
         if fields.link_field is not None and self.settings.link.by == "custom_field":
             fid = str(fields.link_field["id"])
-            value: Json = {"value": {"text": new.key}}
-            self._call(f"/cards/{card_id}/customField/{fid}/item", context, "PUT", body=value)
-            self._remember(card_id, {}, (fid, value))
-        if new.priority:
-            card = self._card(card_id)
+            if not any(i.get("idCustomField") == fid and fields.item_value(i) for i in items):
+                value: Json = {"value": {"text": new.key}}
+                self._call(f"/cards/{card_id}/customField/{fid}/item", context, "PUT", body=value)
+                self._remember(card_id, {}, (fid, value))
+        task = self._task_of(self._card(card_id) or card)
+        if new.priority and task is not None and task.priority is None:
             body, item = self._request_for(TaskWrite(card_id, {Field.PRIORITY: new.priority}), card, fields)
             if body:
                 self._call(f"/cards/{card_id}", context, "PUT", body=body)
@@ -514,92 +538,88 @@ class TrelloConnector:
 
     def find_created(self, key: str) -> str | None:
         """The id of the open card carrying ``key``'s marker (a fresh read of the cards)."""
-        for card in self._cards(fields="desc", items=False):
+        for card in self._cards(fields=CARD_FIELDS, items=True):
             if parse_marker(str(card.get("desc") or "")) == key:
+                if self._data is not None:
+                    self._refresh(card)
                 return str(card["id"])
         return None
 
+    def read_many(self, boards: Sequence[str]) -> list[Snapshot | ApiError]:
+        """Several boards (ids, short links or URLs) on this connector's client, ten per
+        ``GET /batch``; see :func:`tasksync.connectors.trello_boards.read_boards`."""
+        from tasksync.connectors.trello_boards import read_boards
+
+        others = [TrelloConnector(self.settings, board=b, client=self.client) for b in boards]
+        return read_boards(others)
+
+    # ------------------------------------------------------------------ comments
+
+    def comment(self, task_id: str, text: str) -> WriteResult:
+        """Comment on a card: ``POST /cards/{id}/actions/comments``, never repeated after a lost
+        answer (it would be posted twice): that is :attr:`WriteStatus.UNKNOWN`."""
+        context = f"{self._label}: comment on card {task_id}"
+        try:
+            self._call(f"/cards/{task_id}/actions/comments", context, method="POST", query={"text": text})
+        except AnswerLost as e:
+            return WriteResult(task_id, False, str(e), retriable=True, status=WriteStatus.UNKNOWN)
+        except AuthError:
+            raise
+        except ApiError as e:
+            return WriteResult(task_id, False, str(e), retriable=isinstance(e, TransientError))
+        return WriteResult(task_id, True)
+
     # ------------------------------------------------------------------ change detection
 
-    def actions_since(self, since_id: str | None) -> tuple[set[str], str | None]:
-        """Cards changed by actions newer than ``since_id``, and the newest action id.
-
-        With ``since_id=None`` only the newest action id is fetched (a starting bookmark; on a
-        board without card actions, an id made from the time five minutes ago).
-        """
+    def _actions(self, since: str) -> tuple[set[str], str]:
+        """Cards touched by card actions newer than ``since`` (an action id), and the newest id."""
         path = f"/boards/{self.board_id}/actions"
         context = f"{self._label} actions"
-        if since_id is None:
-            page = self._call(path, context, query={"limit": "1", "filter": ACTION_FILTER})
-            if page:
-                return set(), str(page[0]["id"])
-            # No card action yet: bookmark an ObjectId of five minutes ago (Trello takes ids and
-            # dates for ``since``), so that clock skew can cost a re-read but never a miss.
-            return set(), f"{int(time.time()) - 300:08x}{'0' * 16}"
-        changed: set[str] = set()
-        newest = since_id
-        before: str | None = None
-        while True:
-            query = {"since": since_id, "limit": str(PAGE_SIZE), "filter": ACTION_FILTER}
+        touched: set[str] = set()
+        newest = since
+
+        def fetch(before: str | None) -> Page[Json, str]:
+            nonlocal newest
+            query = {"since": since, "limit": str(PAGE_SIZE), "filter": ACTION_FILTER}
             if before:
                 query["before"] = before
             page = self._call(path, context, query=query)
+            if not isinstance(page, list):
+                raise ApiError(f"{context}: the answer is not a list")
             for action in page:
                 newest = max(newest, str(action["id"]))
                 card = (action.get("data") or {}).get("card") or {}
                 if card.get("id"):
-                    changed.add(str(card["id"]))
-            if len(page) < PAGE_SIZE:
-                break
-            oldest = min(str(a["id"]) for a in page)
-            if before is not None and oldest >= before:
-                break
-            before = oldest
-        return changed, newest
+                    touched.add(str(card["id"]))
+            oldest = min((str(a["id"]) for a in page), default=None)
+            return Page(page, oldest, len(page) >= PAGE_SIZE)
+
+        paginate(fetch, what=context)
+        return touched, newest
+
+    def changed_since(self, bookmark: str | None) -> tuple[set[str] | None, str]:
+        """Cards changed since ``bookmark`` (an action id), and the bookmark for next time.
+
+        Without a bookmark only the newest card action is fetched and ``None`` says "read the
+        whole board" (on a board without card actions the bookmark is an id made from the time
+        five minutes ago: Trello takes ids and dates for ``since``, so clock skew can cost a
+        re-read but never a miss).
+        """
+        if bookmark is None:
+            path = f"/boards/{self.board_id}/actions"
+            page = self._call(path, f"{self._label} actions", query={"limit": "1", "filter": ACTION_FILTER})
+            return None, (str(page[0]["id"]) if page else object_id_at(time.time() - 300))
+        return self._actions(bookmark)
 
 
-def connectors_for(
-    settings: Settings, *, session: requests.Session | None = None, max_workers: int = 4
-) -> list[TrelloConnector]:
-    """One connector per configured board, all on one client (one connection pool)."""
-    if not settings.trello.boards:
-        raise ConfigError("trello.boards is empty: give a board id or https://trello.com/b/ URL")
-    client = make_client(settings, session)
-    return [TrelloConnector(settings, board=b, client=client, max_workers=max_workers) for b in settings.trello.boards]
-
-
-def read_boards(connectors: Sequence[TrelloConnector]) -> list[Snapshot | ApiError]:
-    """Read several boards with ``GET /batch`` (10 boards per request), in the given order.
-
-    A board that failed is an :class:`ApiError` in its place (one failed route does not fail
-    the others); a board too large for the nested read is read again with paging. A refused
-    token raises :class:`AuthError`.
-    """
-    out: list[Snapshot | ApiError] = []
-    for start in range(0, len(connectors), BATCH_SIZE):
-        chunk = connectors[start : start + BATCH_SIZE]
-        lead = chunk[0]
-        urls = ",".join(c._board_route() for c in chunk)
-        boards = ", ".join(c.board_id for c in chunk)
-        try:
-            items = lead._call("/batch", f"Trello boards {boards}", query={"urls": urls})
-        except (AuthError, NotFoundError):
-            raise
-        except ApiError as e:
-            out.extend(e for _ in chunk)
-            continue
-        if not isinstance(items, list) or len(items) != len(chunk):
-            raise ApiError(f"Trello boards {boards}: /batch answered {len(items)} results")
-        for conn, item in zip(chunk, items, strict=True):
-            status_text, body = next(iter(item.items())) if item else ("0", None)
-            status = int(status_text) if str(status_text).isdigit() else 0
-            try:
-                if status == 200:
-                    out.append(conn.accept(body))
-                    continue
-                text = body if isinstance(body, str) else str(body)
-                err = error_for_status(status, text, conn._label)
-                out.append(conn.accept(conn._read_paged()) if _too_big(err) else err)
-            except ApiError as e:
-                out.append(e)
-    return out
+def open_board(settings: Settings, board: str | None = None) -> TrelloConnector:
+    """The ``tasksync.connectors`` factory: the board named by ``board`` (``--board``), or the
+    one configured board; with several configured, ``board`` is required so that a run never
+    lands on a board by accident."""
+    boards = settings.trello.boards
+    if board is None and len(boards) > 1:
+        raise ConfigError(
+            f"trello.boards names {len(boards)} boards; choose one with --board "
+            f"({', '.join(boards)}), or keep one config (and state store) per board"
+        )
+    return TrelloConnector(settings, board=board)

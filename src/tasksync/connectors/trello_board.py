@@ -101,6 +101,14 @@ def _parse_date(text: str | None) -> date | None:
         return None
 
 
+def _member_ids(value: object) -> list[str]:
+    """A card's ``idMembers``: a list of ids; a single id written as text is one member, not
+    one member per character."""
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
 def created_at_of(object_id: str) -> datetime | None:
     """Trello ids are MongoDB ObjectIds: the first 8 hex digits are the creation time."""
     try:
@@ -169,7 +177,7 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
                 id=card["id"],
                 title=str(card.get("name") or ""),
                 stage_id=card["idList"],
-                assignees=canonical(card.get("idMembers") or ()),
+                assignees=canonical(_member_ids(card.get("idMembers"))),
                 priority=priority,
                 due=_parse_date(card.get("due")),
                 labels=tuple(n for n in label_names if n),

@@ -2,8 +2,12 @@
 
 For each file: the format, encoding and delimiter found, the preset or mapping matched, each
 column's field and type, the row counts, and every problem as ``file:line:column: ...``.
-Exits 0 when every file would be used, 3 when one would be rejected (or cannot be read as an
-export), 2 when a file or the configuration is missing or wrong.
+The files are read together (with the configured reps and accounts exports when not given):
+owners that match no rep, deals whose account is missing and rep regions or sectors that
+match no account's are listed with the file they concern. Exits 0 when every file would be
+used, 3 when one would be rejected (or cannot be read as an export) or most of its
+references to the other exports match nothing, 2 when a file or the configuration is missing
+or wrong.
 """
 
 from __future__ import annotations
@@ -15,10 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from tasksync.crm.load import FIELDS, KINDS, FileReport, read_export
+from tasksync.crm.load import FIELDS, KINDS, FileReport, read_set
 from tasksync.crm.presets import PRESETS, match_columns
 from tasksync.crm.readers import open_table
-from tasksync.crm.records import Rep
 from tasksync.errors import ConfigError, CrmError, TasksyncError
 from tasksync.settings import CrmSettings, Settings, load_settings
 
@@ -69,25 +72,79 @@ def handler(args: argparse.Namespace) -> int:
         print(f"tasksync: {e}", file=sys.stderr)
         return e.exit_code
     code = 0
+    given: list[tuple[Path, str]] = []
     for name in args.files:
         path = Path(name)
         try:
-            kind = args.kind or guess_kind(path, settings.crm)
-            reps, reps_note = _reps_for(path, kind, settings)
-            _rows, report = read_export(path, kind, settings.crm, reps=reps, keep=False)
-            if reps_note:
-                report.notes.append(f"{path}: {reps_note}")
-            _print_report(report, settings.crm, out, _use_rich(args, out))
-            if not report.ok:
-                code = max(code, CrmError.exit_code)
+            given.append((path, args.kind or guess_kind(path, settings.crm)))
         except TasksyncError as e:
-            print(f"{path}: cannot be used", file=out)
-            print(f"  {e}", file=out)
-            for p in getattr(e, "problems", []):
-                print(f"  {p}", file=out)
+            _cannot(path, e, out)
             code = max(code, e.exit_code)
+    usable = problems = 0
+    for path, kind in given:
+        files = {kind: path, **_context(path, kind, given, settings)}
+        data, found = read_set(files, settings.crm, strict=False)
+        report = found.files[kind]
+        error = found.errors.get(kind)
+        if error is not None:
+            _cannot(path, error, out)
+            code = max(code, error.exit_code)
+            continue
+        for other, noun in (("reps", "owners"), ("accounts", "accounts")):
+            if other == kind or (other == "accounts" and kind not in ("deals", "history")):
+                continue
+            if other == "reps" and "owner" not in (report.mapping.columns if report.mapping else {}):
+                continue
+            ctx = found.files.get(other)
+            if ctx is None:
+                report.notes.append(
+                    f"{path}: {noun} not checked against {other} (no {other} export found; set crm.folder)"
+                )
+            elif other in found.errors or not ctx.ok:
+                report.notes.append(f"{path}: {noun} not checked: the {other} export cannot be read ({ctx.rejected})")
+            else:
+                count = len(data.reps) if other == "reps" else len(data.accounts)
+                report.notes.append(f"{path}: {noun} checked against {ctx.path} ({count} {other})")
+        _print_report(report, settings.crm, out, _use_rich(args, out))
+        problems += report.problem_count
+        if report.usable:
+            usable += 1
+        else:
+            code = max(code, CrmError.exit_code)
         print(file=out)
+    if len(args.files) > 1 or problems:
+        bad = len(args.files) - usable
+        print(
+            f"{len(args.files)} file(s): {usable} usable, {bad} not; {problems:,} problem(s) in all",
+            file=out,
+        )
     return code
+
+
+def _cannot(path: Path, e: TasksyncError, out: TextIO) -> None:
+    print(f"{path}: cannot be used", file=out)
+    print(f"  {e}", file=out)
+    for p in getattr(e, "problems", []):
+        print(f"  {p}", file=out)
+    print(file=out)
+
+
+def _context(path: Path, kind: str, given: list[tuple[Path, str]], settings: Settings) -> dict[str, Path]:
+    """The reps and accounts exports a file's references are checked against: the ones given
+    on the command line, else the configured ones (when they exist)."""
+    folder = settings.path(settings.crm.folder)
+    ctx: dict[str, Path] = {}
+    for other in ("reps", "accounts"):
+        if other == kind:
+            continue
+        p = next((g for g, k in given if k == other), None)
+        if p is None:
+            p = folder / str(getattr(settings.crm.files, other))
+            if not p.is_file():
+                continue
+        if p.resolve() != path.resolve():
+            ctx[other] = p
+    return ctx
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,26 +194,10 @@ def guess_kind(path: Path, crm: CrmSettings) -> str:
             m = match_columns(kind, headers, crm.columns.get(kind, {}), crm.preset)
         except TasksyncError:
             continue
-        score = sum(2 if FIELDS[kind][f].required else 1 for f in m.columns) / len(FIELDS[kind])
+        score = sum(2 if FIELDS[kind][f].required or FIELDS[kind][f].key else 1 for f in m.columns) / len(FIELDS[kind])
         if score > best_score:
             best, best_score = kind, score
     return best
-
-
-def _reps_for(path: Path, kind: str, settings: Settings) -> tuple[list[Rep] | None, str]:
-    """The configured reps export, to check owner columns against, if there is one."""
-    if kind == "reps":
-        return None, ""
-    folder = settings.path(settings.crm.folder)
-    reps_path = folder / settings.crm.files.reps
-    if not reps_path.is_file() or reps_path.resolve() == path.resolve():
-        return None, "owners not checked against reps (no reps export found; set crm.folder)"
-    try:
-        rows, _ = read_export(reps_path, "reps", settings.crm)
-    except TasksyncError as e:
-        return None, f"owners not checked: the reps export cannot be read ({e})"
-    reps = [Rep(id=v["id"], name=v["name"], email=v.get("email")) for _, v in rows]
-    return reps, f"owners checked against {reps_path} ({len(reps)} reps)"
 
 
 def _use_rich(args: argparse.Namespace, out: TextIO) -> bool:
@@ -166,15 +207,22 @@ def _use_rich(args: argparse.Namespace, out: TextIO) -> bool:
 
 
 def _verdict(report: FileReport, crm: CrmSettings) -> str:
+    n = report.problem_count
+    counted = f"{n:,} problem{'s' if n != 1 else ''}"
     if report.rejected:
-        return f"REJECTED: {report.rejected}"
+        return f"REJECTED ({counted}): {report.rejected}"
+    if report.failing:
+        return (
+            f"NOT OK ({counted}): most of its references to the other exports match nothing "
+            "(see the problems above); fix the exports or the column mapping"
+        )
     extra = []
     if report.bad:
         extra.append(f"{report.bad} skipped as unreadable (allowed: {crm.max_bad_rows:.0%})")
     if report.skipped:
         extra.append(f"{report.skipped} left out (see notes)")
     tail = f"; {', '.join(extra)}" if extra else ""
-    return f"OK: {report.used:,} of {report.rows:,} rows usable{tail}"
+    return f"OK: {report.used:,} of {report.rows:,} rows usable{tail}" + (f"; {counted}" if n else "")
 
 
 def _print_report(report: FileReport, crm: CrmSettings, out: TextIO, rich: bool) -> None:
@@ -193,14 +241,21 @@ def _print_report(report: FileReport, crm: CrmSettings, out: TextIO, rich: bool)
             else [*reading, f"header on line {report.header_line}"]
         ),
         f"preset: {m.preset} ({m.preset_how})",
+        *([f"key: {report.key}"] if report.key else []),
     ]
     table: list[tuple[str, str, str, str]] = []
     for c in sorted(m.columns.values(), key=lambda c: c.index):
         req = " (required)" if specs[c.field].required else ""
+        if c.field == report.key_field:
+            req = " (key)"
         table.append((c.header, c.field + req, report.types.get(c.field, ""), c.how))
     for h in m.unused:
         table.append((h, "-", "not used", ""))
-    missing = [f"{f} (tried {', '.join(repr(h) for h in hs[:4])})" for f, hs in m.missing.items()]
+    missing = []
+    for f, hs in m.missing.items():
+        why = [f"tried {', '.join(repr(h) for h in hs[:4])}"] if hs else []
+        why += [f"{h!r} is used for {other}" for h, other in m.taken.get(f, [])[:2]]
+        missing.append(f"{f} ({'; '.join(why)})")
     counts = (
         f"rows: {report.rows:,} read, {report.used:,} usable, {report.bad:,} unreadable, {report.skipped:,} left out"
     )
@@ -238,6 +293,10 @@ def _print_report(report: FileReport, crm: CrmSettings, out: TextIO, rich: bool)
     if report.problems:
         write(f"problems ({len(report.problems):,}):")
         for p in report.problems:
+            write(f"  {p}")
+    if report.cross:
+        write(f"problems with the other exports ({len(report.cross):,}):")
+        for p in report.cross:
             write(f"  {p}")
     write(_verdict(report, crm))
 

@@ -10,9 +10,12 @@ rows than ``crm.max_bad_rows`` allows is rejected whole with a :class:`CrmError`
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, islice
@@ -23,7 +26,6 @@ from tasksync.crm.presets import ColumnMapping, match_columns
 from tasksync.crm.readers import BAD_BYTES, bad_bytes, open_table
 from tasksync.crm.records import Account, ClosedDeal, CrmData, Deal, Rep
 from tasksync.crm.values import (
-    SIMPLE_AMOUNT,
     DateOrder,
     Decimal,
     StageClassifier,
@@ -37,37 +39,45 @@ from tasksync.crm.values import (
     parse_int,
     parse_list,
 )
-from tasksync.errors import ConfigError, CrmError
+from tasksync.errors import ConfigError, CrmError, TasksyncError
 from tasksync.settings import CrmSettings
 
 __all__ = [
     "FIELDS",
+    "KEYS",
     "KINDS",
     "ColumnSpec",
     "FileOptions",
     "FileReport",
+    "SetReport",
     "compare_row_counts",
     "file_options",
     "iter_records",
     "load_crm",
     "read_export",
+    "read_set",
 ]
 
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One field of a record kind: its default header, its type and whether it is required."""
+    """One field of a record kind: its default header, its type and whether it is required.
+
+    ``key`` marks the fields that may identify a record (see :data:`KEYS`): whichever of them
+    the file has first is the record's key, and required in every row.
+    """
 
     header: str
     kind: str = "text"  # text | amount | int | date | bool | list | rep | account | customer
     required: bool = False
+    key: bool = False
 
 
 #: Default headers per record kind; ``[crm.columns.<kind>]`` maps a field to another header.
 FIELDS: dict[str, dict[str, ColumnSpec]] = {
     "reps": {
-        "id": ColumnSpec("Rep ID", required=True),
-        "name": ColumnSpec("Name", required=True),
+        "id": ColumnSpec("Rep ID", key=True),
+        "name": ColumnSpec("Name", key=True),
         "email": ColumnSpec("Email"),
         "region": ColumnSpec("Region"),
         "role": ColumnSpec("Role"),
@@ -78,8 +88,8 @@ FIELDS: dict[str, dict[str, ColumnSpec]] = {
         "available": ColumnSpec("Available", "bool"),
     },
     "accounts": {
-        "id": ColumnSpec("Account ID", required=True),
-        "name": ColumnSpec("Account Name", required=True),
+        "id": ColumnSpec("Account ID", key=True),
+        "name": ColumnSpec("Account Name", key=True),
         "sector": ColumnSpec("Sector"),
         "employees": ColumnSpec("Employees", "int"),
         "region": ColumnSpec("Region"),
@@ -87,8 +97,8 @@ FIELDS: dict[str, dict[str, ColumnSpec]] = {
         "customer": ColumnSpec("Customer", "customer"),
     },
     "deals": {
-        "id": ColumnSpec("Deal ID", required=True),
-        "name": ColumnSpec("Deal Name", required=True),
+        "id": ColumnSpec("Deal ID", key=True),
+        "name": ColumnSpec("Deal Name", key=True),
         "stage": ColumnSpec("Stage", required=True),
         "status": ColumnSpec("Status"),  # open/won/lost where the CRM keeps it apart (Pipedrive)
         "account_id": ColumnSpec("Account ID", "account"),
@@ -99,7 +109,7 @@ FIELDS: dict[str, dict[str, ColumnSpec]] = {
         "owner": ColumnSpec("Owner", "rep"),
     },
     "history": {
-        "id": ColumnSpec("Deal ID", required=True),
+        "id": ColumnSpec("Deal ID", key=True),
         "stage": ColumnSpec("Stage", required=True),
         "closed": ColumnSpec("Closed", "date", required=True),
         "account_id": ColumnSpec("Account ID", "account"),
@@ -112,6 +122,15 @@ FIELDS: dict[str, dict[str, ColumnSpec]] = {
     },
 }
 KINDS = tuple(FIELDS)
+#: The fields that may key a record, in order: an export without an id column keys its
+#: records by name (reps: or email; deals: a name built from account and product). Closed
+#: deals need no key (history rows are counted, not looked up).
+KEYS: dict[str, tuple[str, ...]] = {
+    "reps": ("id", "name", "email"),
+    "accounts": ("id", "name"),
+    "deals": ("id", "name", "account_id"),
+    "history": (),
+}
 _TYPE_NAMES = {
     "text": "text",
     "amount": "amount",
@@ -128,8 +147,11 @@ _OPTIONAL_FILES = {"accounts", "history"}
 _CACHED = {"date", "rep", "account", "bool", "int", "customer", "list"}
 _CACHE_SIZE = 20_000  # distinct values remembered per column
 _MISS = object()
-# field, column index, header, parser (None: text), required, soft (error keeps the row), cache
-_Step = tuple[str, int, str, Callable[[str], Any] | None, bool, bool, dict[str, Any] | None]
+# field, column indexes, header, parser (None: text), required, soft (error keeps the row), cache
+_Step = tuple[str, tuple[int, ...], str, Callable[[str], Any] | None, bool, bool, dict[str, Any] | None]
+# What may come before an amount's digits on the fast path: a sign, a currency code, a symbol.
+_AMOUNT_PREFIX = "-ABCDEFGHIJKLMNOPQRSTUVWXYZ $€£¥"
+_AMOUNT_PREFIX_FORM = re.compile(r"-?(?:[A-Z]{3} ?)?[$€£¥]?-?")
 _LOOKAHEAD = 1000  # rows read ahead to decide date orders and decimal marks per column
 _FOOTER = re.compile(
     r"^(confidential information|copyright|generated by|grand totals?|totals?|subtotal|"
@@ -180,55 +202,87 @@ class FileReport:
     problems: list[str] = field(default_factory=list)
     rows: int = 0  # data rows (footers excluded)
     used: int = 0  # rows that became records
-    bad: int = 0  # rows skipped for an unreadable cell
+    bad: int = 0  # rows skipped for an unreadable cell (or a duplicate id, or a cut last row)
     skipped: int = 0  # rows left out on purpose (closed deals among open ones, open in history)
     footers: int = 0
     rejected: str | None = None  # why the file cannot be used
+    key: str = ""  # how records are keyed: "accounts keyed by Account Name: no id column"
+    key_field: str | None = None  # the field keying the records (id, name, email, account_id)
+    # References to other files, tallied while reading (see :func:`read_set`):
+    owner_refs: int = 0  # rows naming an owner
+    unknown_owners: Counter[str] = field(default_factory=Counter)  # owner text -> rows
+    account_refs: int = 0  # rows naming an account
+    unknown_accounts: Counter[str] = field(default_factory=Counter)  # account text -> rows
+    first_owner_line: dict[str, int] = field(default_factory=dict)  # unknown owner -> first line
+    first_account_line: dict[str, int] = field(default_factory=dict)  # unknown account -> first line
+    #: Problems found by reading this file with the others (owners matching no rep...).
+    cross: list[str] = field(default_factory=list)
+    failing: list[str] = field(default_factory=list)  # cross problems where most references fail
 
     @property
     def ok(self) -> bool:
         return self.rejected is None
 
+    @property
+    def usable(self) -> bool:
+        """Read, and its references to the other files mostly resolve."""
+        return self.rejected is None and not self.failing
+
+    @property
+    def problem_count(self) -> int:
+        return len(self.problems) + len(self.cross)
+
+
+class _Unknown(str):
+    """An owner cell that matches no rep (kept apart so that it is tallied, not used)."""
+
+    __slots__ = ()
+
 
 class _RepIndex:
-    """Resolves an owner cell (rep id, email or name, however written) to a rep id."""
+    """Resolves an owner cell (rep id, email or name, however written) to a rep id:
+    by id first, then name, then email."""
 
     def __init__(self, reps: list[Rep]) -> None:
         self.keys: dict[str, str] = {}
-        for r in reps:
-            for k in (r.id, r.email, r.name):
+        for attr in ("id", "name", "email"):
+            for r in reps:
+                k = getattr(r, attr)
                 if k:
                     for key in name_keys(k):
                         self.keys.setdefault(key, r.id)
-        self._memo: dict[str, str | None] = {}
+        self._memo: dict[str, str] = {}
 
     def resolve(self, text: str) -> str:
         try:
-            rep = self._memo[text]
+            return self._memo[text]
         except KeyError:
-            rep = next((r for k in name_keys(text) if (r := self.keys.get(k))), None)
-            if len(self._memo) < 100_000:
-                self._memo[text] = rep
-        if rep is None:
-            raise ValueError(f"expected a rep from the reps export, found unknown rep {text!r}")
-        return rep
+            pass
+        rep = next((r for k in name_keys(text) if (r := self.keys.get(k))), None)
+        out = rep if rep is not None else _Unknown(text.strip())
+        if len(self._memo) < 100_000:
+            self._memo[text] = out
+        return out
 
 
 class _AccountIndex:
-    """Resolves an account cell (id or name) to the account id; unknown text is kept."""
+    """Resolves an account cell (id, then name) to the account id; unknown text is kept."""
 
     def __init__(self, accounts: list[Account]) -> None:
         self.keys: dict[str, str] = {}
+        self.ids = {a.id for a in accounts}
+        self.names = {a.id: a.name for a in accounts}
         for a in accounts:
             self.keys.setdefault(normalise_name(a.id), a.id)
         for a in accounts:
-            self.keys.setdefault(normalise_name(a.name), a.id)
+            if a.name != a.id:  # accounts keyed by name have both the same
+                self.keys.setdefault(normalise_name(a.name), a.id)
 
     def resolve(self, text: str) -> str:
         hit = self.keys.get(normalise_name(text))
         if hit is None and re.search(r"[;,|]", text):
             hit = self.keys.get(normalise_name(re.split(r"[;,|]", text)[0]))
-        return hit or text
+        return hit or text.strip()
 
 
 def _parse_customer(text: str) -> bool:
@@ -262,7 +316,7 @@ def iter_records(
     report: FileReport | None = None,
     reps: _RepIndex | None = None,
     accounts: _AccountIndex | None = None,
-    columns: Mapping[str, str] | None = None,
+    columns: Mapping[str, str | list[str]] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Typed field values per usable row of one export, streamed.
 
@@ -294,9 +348,9 @@ def iter_records(
         if opts.date_order != "auto":
             file_order = opts.date_order
         else:
-            seen = {o for c in orders.values() for o in c if o != "?"}
-            if len(seen) == 1:
-                file_order = "dmy" if "dmy" in seen else "mdy"
+            told = {o for c in orders.values() for o in c if o != "?"}
+            if len(told) == 1:
+                file_order = "dmy" if "dmy" in told else "mdy"
 
         parsers: dict[str, Callable[[str], Any] | None] = {
             "text": None,
@@ -307,6 +361,17 @@ def iter_records(
             "rep": reps.resolve if reps else None,
             "account": accounts.resolve if accounts else None,
         }
+        key_field = next((k for k in KEYS[kind] if k in mapping.columns), None)
+        rep.key_field = key_field
+        if key_field is not None:
+            kc = mapping.columns[key_field]
+            rep.key = (
+                f"{kind} keyed by {kc.header} (id column)"
+                if key_field == "id"
+                else f"{kind} keyed by {kc.header}: no id column"
+            )
+            if kind == "deals" and key_field == "account_id":
+                rep.key = f"deals keyed by account and product ({kc.header}): no id or name column"
         plan: list[_Step] = []
         for c in plan_cols:
             spec = specs[c.field]
@@ -337,10 +402,13 @@ def iter_records(
                 type_name = f"amount (decimal mark {mark!r})" if mark else "amount"
             elif spec.kind == "rep" and reps is None:
                 type_name = "rep (not checked: no reps export)"
+            if len(c.columns) > 1:
+                type_name += " (columns joined)"
             rep.types[c.field] = type_name
             # Repeated cells (dates, owners, accounts, stages...) are parsed once per file.
-            cache: dict[str, Any] | None = {} if spec.kind in _CACHED and parse else None
-            plan.append((c.field, c.index, c.header, parse, spec.required, spec.kind == "rep", cache))
+            cache: dict[str, Any] | None = {} if spec.kind in _CACHED and parse and len(c.columns) == 1 else None
+            required = spec.required or c.field == key_field
+            plan.append((c.field, c.columns, c.header, parse, required, spec.kind == "rep", cache))
 
         stages = StageClassifier(settings.stage_won, settings.stage_lost)
         open_stages: Counter[str] = Counter()
@@ -353,7 +421,7 @@ def iter_records(
         has_status = "status" in mapping.columns
         stage_of = stages.cached  # a dict lookup for stages already seen
 
-        width = max((c.index for c in plan_cols), default=0) + 1
+        width = max((i for c in plan_cols for i in c.columns), default=0) + 1
         row_values = _compile_row(
             plan,
             [specs[step[0]].kind for step in plan],
@@ -361,7 +429,22 @@ def iter_records(
             str(path),
             enc if check_bytes else None,
         )
-        total = bad = 0
+        # References: owners (when checked against reps) and accounts (when accounts are known).
+        has_owner = "owner" in mapping.columns and reps is not None
+        account_ids = accounts.ids if accounts is not None and "account_id" in mapping.columns else None
+        unknown_owners, unknown_accounts = rep.unknown_owners, rep.unknown_accounts
+        first_owner_line, first_account_line = rep.first_owner_line, rep.first_account_line
+        owner_refs = account_refs = 0
+        # Keys: explicit ids must be unique; natural keys (names) are folded; deal names made
+        # from account and product are numbered when they repeat.
+        keyed_by_id = key_field == "id"
+        seen: dict[str, int] = {}
+        key_header = mapping.columns[key_field].header if key_field else ""
+        record = kind[:-1] if kind != "history" else "closed deal"
+        names = accounts.names if accounts is not None else {}
+        name_from_parts = kind == "deals" and "name" not in mapping.columns
+        file_name = path.name
+        total = bad = used = 0
         for line, cells in rows:
             total += 1
             if len(cells) < width:
@@ -386,17 +469,81 @@ def iter_records(
                     rep.skipped += 1
                     continue
             elif is_history:
-                stage = values["stage"]
+                stage = values.pop("stage")
                 outcome = stage_of(stage) or stages(stage)
                 if outcome == "open":
-                    open_stages[values["stage"]] += 1
+                    open_stages[stage] += 1
                     rep.skipped += 1
                     continue
                 values["won"] = outcome == "won"
-            rep.used += 1
+            if key_field is not None:
+                if name_from_parts:
+                    values["name"] = _deal_name(values, names)
+                if keyed_by_id:
+                    key = values["id"]
+                else:
+                    natural = values[key_field]
+                    if key_field == "account_id":
+                        natural = values["name"]
+                    key = normalise_name(natural) if kind != "deals" else natural
+                    values["id"] = natural
+                first = seen.get(key)
+                if first is not None:
+                    if kind == "deals" and not keyed_by_id:
+                        n = 2
+                        while f"{natural} ({n})" in seen:
+                            n += 1
+                        values["id"] = key = f"{natural} ({n})"
+                    elif keyed_by_id:  # an id must be unique: the row counts as unreadable
+                        problems.append(
+                            f"{path}:{line}:{key_header}: duplicate {record} id {values['id']!r}: line "
+                            f"{first} has it too; this row is not read (the first is kept)"
+                        )
+                        bad += 1
+                        continue
+                    else:  # two records under one name: references cannot tell them apart
+                        problems.append(
+                            f"{path}:{line}:{key_header}: duplicate {record} {key_field} "
+                            f"{values[key_field]!r} (the {kind}' key: no id column): line {first} has it "
+                            "too; this row is left out (the first is kept)"
+                        )
+                        rep.skipped += 1
+                        continue
+                seen[key] = line
+                if "name" not in values:
+                    values["name"] = _deal_name(values, names) if is_deals else values.get("email") or values["id"]
+            elif is_history and "id" not in values:
+                values["id"] = f"{file_name}:{line}"
+            if has_owner and "owner" in values:
+                owner_refs += 1
+                o = values["owner"]
+                if o.__class__ is _Unknown:
+                    unknown_owners[o] += 1
+                    first_owner_line.setdefault(o, line)
+                    del values["owner"]
+            if account_ids is not None and "account_id" in values:
+                account_refs += 1
+                a = values["account_id"]
+                if a not in account_ids:
+                    unknown_accounts[a] += 1
+                    first_account_line.setdefault(a, line)
+            used += 1
             yield line, values
 
-        rep.rows, rep.bad = total, bad
+        cut = getattr(table, "cut_row", None)
+        if cut is not None:
+            if min_cells >= 3 and _is_footer(cut[1]):
+                rep.footers += 1
+            else:
+                total += 1
+                bad += 1
+                problems.append(
+                    f"{path}:{cut[0]}: the file ends in the middle of this row (no line break "
+                    "after it): the export looks cut short, so the row is not read (export the "
+                    "file again, or end it with a line break if the row is complete)"
+                )
+        rep.rows, rep.bad, rep.used = total, bad, used
+        rep.owner_refs, rep.account_refs = owner_refs, account_refs
         if rep.footers:
             rep.notes.append(f"{path}: {rep.footers} report footer/total line(s) ignored")
         if kind == "deals" and rep.skipped:
@@ -414,6 +561,16 @@ def iter_records(
                 f"(allowed: {settings.max_bad_rows:.0%}; see crm.max_bad_rows)"
             )
             raise CrmError(rep.rejected, list(problems))
+
+
+def _deal_name(values: dict[str, Any], account_names: Mapping[str, str]) -> str:
+    """A name for a deal exported without one: its account and product, else its id."""
+    account = values.get("account_id")
+    account = account_names.get(account, account) if account else None
+    product = values.get("product")
+    if account and product:
+        return f"{account} - {product}"
+    return str(account or product or values.get("id") or "")
 
 
 _ORDER_NAMES = {
@@ -438,11 +595,20 @@ def _compile_row(
     are appended as ``file:line:column: ...``. Only field names (identifiers from
     ``FIELDS``) and numbers go into the generated source; headers and parsers are passed in.
     """
+    prefixes: dict[str, bool] = {}  # amount prefix -> whether it is a sign, code or symbol
+
+    def prefix_ok(sign: str) -> bool:
+        ok = _AMOUNT_PREFIX_FORM.fullmatch(sign) is not None
+        if len(prefixes) < 1000:
+            prefixes[sign] = ok
+        return ok
+
     env: dict[str, Any] = {
         "MISS": _MISS,
         "SIZE": _CACHE_SIZE,
         "BAD": BAD_BYTES.search,
-        "AMOUNT": SIMPLE_AMOUNT.fullmatch,
+        "PREFIX": prefixes,
+        "prefix_ok": prefix_ok,
     }
     headers = [step[2] for step in plan]
 
@@ -458,7 +624,14 @@ def _compile_row(
 
     env.update(problem=problem, undecodable=undecodable)
     src = ["def row(cells, line):", "    values = {}", "    ok = True"]
-    for k, (name, i, _header, parse, required, soft, cache) in enumerate(plan):
+    for k, (name, cols, _header, parse, required, soft, cache) in enumerate(plan):
+        i = cols[0]
+        # A field built from several columns: their non-empty cells joined with a space.
+        read = (
+            f"cells[{i}]"
+            if len(cols) == 1
+            else ("' '.join([x for x in (" + "".join(f"cells[{c}].strip(), " for c in cols) + ") if x])")
+        )
         assert name.isidentifier()
         key = repr(name)
         env[f"parse_{k}"], env[f"cache_{k}"] = parse, cache
@@ -472,12 +645,19 @@ def _compile_row(
         if parse is None:
             body += [f"{ind}values[{key}] = cell"]
         elif kind_of[k] == "amount" and getattr(parse, "keywords", {}).get("decimal") != ",":
-            # 1234.5 and $12,345.67 without a call; anything else through parse_amount.
+            # 1234.5, $12,345.67 and USD 12,345.67 without a call: a sign, currency code or
+            # symbol (checked once per distinct prefix), then digits with grouping commas and
+            # one decimal point, read as parse_amount reads them; anything else through it.
             body += [
-                f"{ind}m = AMOUNT(cell)",
-                f"{ind}if m is not None:",
-                f"{ind}    v = float(m[3].replace(',', '') + (m[4] or ''))",
-                f"{ind}    values[{key}] = -v if m[1] or m[2] else v",
+                f"{ind}digits = cell.lstrip({_AMOUNT_PREFIX!r})",
+                f"{ind}sign = cell[: len(cell) - len(digits)]",
+                f"{ind}plain = digits.replace(',', '')",
+                f"{ind}fast = PREFIX.get(sign)",
+                f"{ind}if fast is None:",
+                f"{ind}    fast = prefix_ok(sign)",
+                f"{ind}if fast and plain.replace('.', '', 1).isdecimal():",
+                f"{ind}    v = float(plain)",
+                f"{ind}    values[{key}] = -v if '-' in sign else v",
                 f"{ind}else:",
                 f"{ind}    try:",
                 f"{ind}        values[{key}] = parse_{k}(cell)",
@@ -501,7 +681,7 @@ def _compile_row(
                 ]
         empty = [f"    problem(line, {k}, 'required value is empty')", "    ok = False"] if required else ["    pass"]
         field_src = [
-            f"raw = cells[{i}]",
+            f"raw = {read}",
             "cell = raw.strip()",
             "if cell:",
             *("    " + b for b in body),
@@ -584,7 +764,7 @@ def read_export(
     *,
     keep: bool = True,
 ) -> tuple[list[tuple[int, dict[str, Any]]], FileReport]:
-    """Read one export whole (for ``crm check`` and tests): its usable rows and its report.
+    """Read one export whole (for tests and tools): its usable rows and its report.
 
     With ``keep=False`` the rows are read and checked but not kept (memory stays flat).
     Never raises for a rejected file (``report.rejected`` says why); raises
@@ -614,68 +794,214 @@ def read_export(
     return out, report
 
 
+@dataclass
+class SetReport:
+    """What reading a set of exports together found, per kind."""
+
+    files: dict[str, FileReport] = field(default_factory=dict)
+    errors: dict[str, TasksyncError] = field(default_factory=dict)  # files that cannot be read at all
+
+
+def read_set(files: Mapping[str, Path], settings: CrmSettings, *, strict: bool = True) -> tuple[CrmData, SetReport]:
+    """Read a set of exports together (any of reps, accounts, deals, history) into records.
+
+    Reps are read first so that owners resolve to them (by id, then name, then email), then
+    accounts so that deals and history resolve their accounts (by id, then name). Records are
+    built row by row as the files stream (memory grows with the records, not the rows).
+    Afterwards the cross-file problems are added to each file's report (``cross``, and
+    ``failing`` when most of its references fail) and, first, to ``CrmData.problems``.
+
+    ``strict`` (``load_crm``): a rejected or unreadable file raises. Otherwise its error or
+    rejection is kept in the report and the other files are still read (``crm check``).
+    """
+    with _gc_paused():
+        return _read_set(files, settings, strict)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while records pile up: records hold no cycles, and
+    with 100,000s of them alive each collection would scan them all again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_set(files: Mapping[str, Path], settings: CrmSettings, strict: bool) -> tuple[CrmData, SetReport]:
+    data = CrmData()
+    out = SetReport()
+    file_problems: list[str] = []
+    rep_index: _RepIndex | None = None
+    account_index: _AccountIndex | None = None
+    for kind in KINDS:
+        path = files.get(kind)
+        if path is None:
+            continue
+        report = FileReport(path, kind)
+        out.files[kind] = report
+        before = {"reps": len(data.reps), "accounts": len(data.accounts), "deals": len(data.deals)}
+        try:
+            rows = iter_records(path, kind, settings, report, rep_index, account_index)
+            records: list[Any] = getattr(data, kind)
+            add, build = records.append, _BUILDERS[kind]
+            if kind == "reps":
+                for _, v in rows:
+                    if "role" in v:
+                        v["role"] = v["role"].casefold() or None
+                    add(build(v))
+            else:
+                for _, v in rows:
+                    add(build(v))
+        except TasksyncError as e:
+            if strict:
+                raise
+            if report.rejected is None:
+                out.errors[kind] = e
+                report.rejected = str(e)
+        finally:
+            # Notes naming the file (mapping gaps, skipped rows) matter to the user; notes on
+            # how it was read (encoding, delimiter) are for `tasksync crm check`.
+            file_problems.extend(n for n in report.notes if n.startswith(str(path)))
+            file_problems.extend(report.problems)
+        data.row_counts[kind] = report.used
+        if kind == "reps" and kind not in out.errors:
+            rep_index = _RepIndex(data.reps[before["reps"] :])
+        elif kind == "accounts" and data.accounts:
+            account_index = _AccountIndex(data.accounts)
+    cross = _cross_check(data, out.files)
+    data.problems = [*cross, *file_problems]
+    return data, out
+
+
+def _record_builder(cls: type) -> Callable[[Mapping[str, Any]], Any]:
+    """A function making a ``cls`` record from a row's values: the frozen dataclass's fields
+    set through their slots, without ``__init__``'s per-field ``object.__setattr__`` (a large
+    share of the time on 100,000s of closed deals). Values for other keys are ignored."""
+    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    src = ["def build(v):", "    o = new(cls)"]
+    for f in dataclasses.fields(cls):
+        assert f.name.isidentifier()
+        env[f"set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is not dataclasses.MISSING:
+            env[f"default_{f.name}"] = f.default
+            src.append(f"    set_{f.name}(o, v.get({f.name!r}, default_{f.name}))")
+        else:
+            assert f.default_factory is dataclasses.MISSING
+            src.append(f"    set_{f.name}(o, v[{f.name!r}])")
+    src.append("    return o")
+    exec("\n".join(src), env)
+    fn: Callable[[Mapping[str, Any]], Any] = env["build"]
+    return fn
+
+
+_BUILDERS = {kind: _record_builder(cls) for kind, cls in zip(KINDS, (Rep, Account, Deal, ClosedDeal), strict=True)}
+
+
+def _sample(counts: Counter[str], first_line: Mapping[str, int], noun: str) -> str:
+    top = counts.most_common(5)
+    text = ", ".join(f"{v!r} ({k:,} {noun}{'s' if k != 1 else ''}, first on line {first_line[v]})" for v, k in top)
+    if len(counts) > len(top):
+        text += f" and {len(counts) - len(top):,} more"
+    return text
+
+
+def _cross_check(data: CrmData, files: Mapping[str, FileReport]) -> list[str]:
+    """Problems between files: owners that match no rep, deals' accounts missing from the
+    accounts export, rep regions and sectors that match no account's. Each goes to the
+    report of the file whose references fail (``failing`` when more than half do)."""
+    found: list[str] = []
+    reps_r, accounts_r = files.get("reps"), files.get("accounts")
+
+    def add(report: FileReport, message: str, failing: bool) -> None:
+        report.cross.append(message)
+        found.append(message)
+        if failing:
+            report.failing.append(message)
+
+    for kind in ("accounts", "deals", "history"):
+        r = files.get(kind)
+        if r is None or r.mapping is None:
+            continue
+        if r.unknown_owners and reps_r is not None:
+            n = sum(r.unknown_owners.values())
+            header = r.mapping.columns["owner"].header
+            first = min(r.first_owner_line.values())
+            add(
+                r,
+                f"{r.path}:{first}:{header}: {n:,} of {r.owner_refs:,} rows name an owner who "
+                f"matches no rep in {reps_r.path.name} (by id, name or email), so they count for "
+                f"nobody: {_sample(r.unknown_owners, r.first_owner_line, 'row')}",
+                2 * n > r.owner_refs,
+            )
+        if kind == "deals" and r.unknown_accounts and accounts_r is not None:
+            n = sum(r.unknown_accounts.values())
+            header = r.mapping.columns["account_id"].header
+            first = min(r.first_account_line.values())
+            add(
+                r,
+                f"{r.path}:{first}:{header}: {n:,} of {r.account_refs:,} deals name an account "
+                f"that is not in {accounts_r.path.name} (by id or name), so they have no sector, "
+                f"region or size: {_sample(r.unknown_accounts, r.first_account_line, 'deal')}",
+                2 * n > r.account_refs,
+            )
+    if reps_r is not None and accounts_r is not None and data.reps and data.accounts:
+        for what, rep_values, account_values in (
+            ("region", [(r.region,) if r.region else () for r in data.reps], {a.region for a in data.accounts}),
+            ("sector", [r.sectors for r in data.reps], {a.sector for a in data.accounts}),
+        ):
+            theirs = {v.casefold() for v in account_values if v}
+            with_value = [vs for vs in rep_values if vs]
+            if not theirs or not with_value:
+                continue
+            unmatched = Counter(v for vs in with_value for v in vs if v.casefold() not in theirs)
+            if not unmatched:
+                continue
+            lost = sum(1 for vs in with_value if all(v.casefold() not in theirs for v in vs))
+            shown = ", ".join(repr(v) for v, _ in unmatched.most_common(5))
+            examples = ", ".join(repr(v) for v in sorted({v for v in account_values if v})[:5])
+            add(
+                reps_r,
+                f"{reps_r.path}: {len(unmatched)} rep {what}(s) match no account's {what} in "
+                f"{accounts_r.path.name}: {shown} (accounts' {what}s: {examples}"
+                f"{', ...' if len(theirs) > 5 else ''}); {lost} of {len(with_value)} reps get no "
+                f"{what} fit",
+                2 * lost > len(with_value),
+            )
+    return found
+
+
 def load_crm(settings: CrmSettings, base_dir: Path) -> CrmData:
     """Read all four exports. Raises :class:`CrmError` listing problems if a file is rejected.
 
-    Unknown reps in owner columns are reported in ``CrmData.problems`` and the owner is left
-    empty; a file whose unreadable rows exceed ``crm.max_bad_rows`` is rejected whole.
-    ``CrmData.row_counts`` holds the usable rows per kind, for :func:`compare_row_counts`.
+    Owners that match no rep, deals whose account is missing and reps whose regions or
+    sectors match no account's are reported in ``CrmData.problems`` (first); a file whose
+    unreadable rows exceed ``crm.max_bad_rows`` is rejected whole. ``CrmData.row_counts``
+    holds the usable rows per kind, for :func:`compare_row_counts`.
     """
     folder = settings.folder if settings.folder.is_absolute() else base_dir / settings.folder
     if not folder.is_dir():
         raise ConfigError(f"{folder}: CRM export folder not found (set crm.folder)")
-    data = CrmData()
-    files = settings.files
-
-    def path_of(kind: str) -> Path | None:
-        name = str(getattr(files, kind))
-        p = folder / name
+    found: list[str] = []
+    paths: dict[str, Path] = {}
+    for kind in KINDS:
+        p = folder / str(getattr(settings.files, kind))
         if not p.exists():
             alt = _same_stem(p)
             if alt is not None:
-                data.problems.append(f"{p}: not found; reading {alt.name} instead")
-                return alt
+                found.append(f"{p}: not found; reading {alt.name} instead")
+                paths[kind] = alt
+                continue
             if kind in _OPTIONAL_FILES:
-                data.problems.append(f"{p}: not found; continuing without {kind}")
-                return None
+                found.append(f"{p}: not found; continuing without {kind}")
+                continue
             raise ConfigError(f"{p}: CRM export not found (set crm.files.{kind})")
-        return p
-
-    def read(
-        kind: str, reps: _RepIndex | None, accounts: _AccountIndex | None = None
-    ) -> list[tuple[int, dict[str, Any]]]:
-        p = path_of(kind)
-        if p is None:
-            return []
-        report = FileReport(p, kind)
-        try:
-            rows = list(iter_records(p, kind, settings, report, reps, accounts))
-        finally:
-            # Notes naming the file (mapping gaps, skipped rows) matter to the user; notes on
-            # how it was read (encoding, delimiter) are for `tasksync crm check`.
-            data.problems.extend(n for n in report.notes if n.startswith(str(p)))
-            data.problems.extend(report.problems)
-        data.row_counts[kind] = len(rows)
-        return rows
-
-    seen: set[str] = set()
-    reps_path = folder / files.reps
-    for line, v in read("reps", None):
-        if v["id"] in seen:
-            data.problems.append(f"{reps_path}:{line}: duplicate rep id {v['id']!r}")
-            continue
-        seen.add(v["id"])
-        role = str(v.get("role") or "").casefold() or None
-        data.reps.append(Rep(**{**v, "role": role, "available": v.get("available", True)}))
-    index = _RepIndex(data.reps)
-    for _, v in read("accounts", index):
-        data.accounts.append(Account(**{**v, "customer": v.get("customer", False)}))
-    accounts = _AccountIndex(data.accounts) if data.accounts else None
-    for _, v in read("deals", index, accounts):
-        data.deals.append(Deal(**{**v, "value": v.get("value", 0.0)}))
-    for _, v in read("history", index, accounts):
-        v.pop("stage")
-        data.history.append(ClosedDeal(**{**v, "value": v.get("value", 0.0)}))
+        paths[kind] = p
+    data, _ = read_set(paths, settings, strict=True)
+    data.problems = [*found, *data.problems]
     return data
 
 

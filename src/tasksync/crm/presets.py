@@ -1,12 +1,20 @@
 """Column mappings for the exports of known CRMs, and header synonyms for the rest.
 
-A file's headers are matched in this order, field by field, each header used once:
+A file's headers are matched in this order, field by field:
 
-1. the user's ``[crm.columns.<kind>]`` mapping (always wins);
+1. the user's ``[crm.columns.<kind>]`` mapping (always wins): a header, a list of headers
+   whose cells are joined with a space (``name = ["First Name", "Last Name"]``), or ``""``
+   for an optional field the file does not have. One header may feed several configured
+   fields. A configured header that is not in the file is a :class:`ConfigError`;
 2. the preset chosen by ``crm.preset``, or automatically as the one matching most fields
    (ties broken by the preset's other typical headers, e.g. HubSpot's ``Pipeline``);
 3. tasksync's own default headers (``FIELDS``, as written by ``tasksync demo``);
 4. common English and Chinese names for the field (``SYNONYMS``).
+
+Steps 2-4 use each header once, except that a key field (id, name) found nowhere else may
+share the header of another field (``id = "Full Name"`` also gives the name). Presets and
+synonyms may name a pair of headers to join (HubSpot's users export: ``First Name`` and
+``Last Name``).
 
 Headers are compared folded (case, width, spaces and punctuation ignored): ``Close Date``,
 ``CloseDate`` and ``close_date`` are the same header.
@@ -14,6 +22,7 @@ Headers are compared folded (case, width, spaces and punctuation ignored): ``Clo
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -30,7 +39,11 @@ __all__ = [
     "preset_scores",
 ]
 
-Headers = dict[str, tuple[str, ...]]  # field -> header names, preferred first
+#: One way a field may be written: a header, or headers whose cells are joined with a space.
+HeaderName = str | tuple[str, ...]
+Headers = dict[str, tuple[HeaderName, ...]]  # field -> header names, preferred first
+#: What ``[crm.columns.<kind>]`` may give per field: a header, headers to join, or "" (none).
+Configured = str | Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -198,11 +211,12 @@ PRESETS: dict[str, Preset] = {
                     "owner": ("Company owner", "HubSpot Owner"),
                     "customer": ("Lifecycle Stage",),
                 },
-                "reps": {
+                "reps": {  # the users (Settings > Users & Teams) or owners export
                     "id": ("User ID", "Owner ID", "Record ID"),
-                    "name": ("Name", "Full Name", "Owner"),
+                    "name": ("Name", "Full Name", "Owner", ("First Name", "Last Name"),
+                             ("First name", "Last name")),
                     "email": ("Email",),
-                    "region": ("Team", "Primary team"),
+                    "region": ("Team", "Primary team", "Teams"),
                     "role": ("Role",),
                 },
             },
@@ -215,7 +229,8 @@ PRESETS: dict[str, Preset] = {
                     "Company Domain Name", "Phone Number", "Lead Status", "Last Activity Date",
                     "City", "Create Date",
                 ),
-                "reps": ("First Name", "Last Name", "Seat", "Permission set"),
+                "reps": ("First Name", "Last Name", "Seat", "Seats", "Permission set",
+                         "Primary team", "Additional teams", "Last active"),
             },
         ),
         Preset(
@@ -287,6 +302,7 @@ PRESETS: dict[str, Preset] = {
                         "Organization - State/County of Address",
                     ),
                     "owner": ("Organization - Owner", "Owner"),
+                    "customer": ("Organization - Label", "Label"),  # e.g. "Customer", "Hot lead"
                 },
                 "reps": {
                     "id": ("User - ID", "ID"),
@@ -316,14 +332,14 @@ PRESETS: dict[str, Preset] = {
                     _FX_DEALS,
                     closed=("实际结单日期", "结单日期", "成交日期", "赢单日期"),
                     sector=("客户行业", "行业"),
-                    region=("区域", "所属区域"),
+                    region=("区域", "所属区域", "国家/地区"),
                 ),
                 "accounts": {
                     "id": ("客户编号", "数据ID", "客户ID"),
                     "name": ("客户名称",),
                     "sector": ("行业", "客户行业"),
                     "employees": ("人员规模", "员工人数"),
-                    "region": ("区域", "省", "国家"),
+                    "region": ("区域", "国家/地区", "省", "国家"),
                     "owner": ("负责人",),
                     "customer": ("成交状态",),
                 },
@@ -357,14 +373,14 @@ PRESETS: dict[str, Preset] = {
                     _XSY_DEALS,
                     closed=("实际结单日期", "结单日期"),
                     sector=("行业",),
-                    region=("区域", "地区"),
+                    region=("区域", "地区", "国家/地区"),
                 ),
                 "accounts": {
                     "id": ("客户ID",),
                     "name": ("客户名称",),
                     "sector": ("行业",),
                     "employees": ("总人数", "员工人数"),
-                    "region": ("区域", "省份", "地区"),
+                    "region": ("区域", "国家/地区", "省份", "地区"),
                     "owner": ("所有人",),
                     "customer": ("客户状态",),
                 },
@@ -415,7 +431,7 @@ PRESETS: dict[str, Preset] = {
 
 _REGION = (
     "Region", "Territory", "Sales Region", "Area", "Country/Region", "Country", "State",
-    "区域", "地区", "所属区域", "大区", "省份", "销售区域",
+    "区域", "地区", "国家/地区", "所属区域", "大区", "省份", "销售区域",
 )  # fmt: skip
 _SECTOR = ("Sector", "Industry", "Vertical", "行业", "所属行业", "客户行业")
 _OWNER = (
@@ -452,7 +468,7 @@ SYNONYMS: dict[str, Headers] = {
         "id": ("Rep ID", "User ID", "Employee ID", "Owner ID", "ID", "员工编号", "工号",
                "员工ID", "用户ID", "用户编号"),
         "name": ("Name", "Full Name", "Rep Name", "Owner Name", "Sales Rep", "姓名",
-                 "员工姓名", "名称", "销售人员"),
+                 "员工姓名", "名称", "销售人员", ("First Name", "Last Name"), ("姓", "名")),
         "email": ("Email", "E-mail", "Email Address", "Work Email", "邮箱", "电子邮箱",
                   "电子邮件", "邮件"),
         "region": (*_REGION, "Team"),
@@ -517,12 +533,22 @@ SYNONYMS: dict[str, Headers] = {
 
 @dataclass(frozen=True)
 class ColumnMatch:
-    """One field found in a file: the column index, its header and why it was chosen."""
+    """One field found in a file: its column(s), header(s) and why they were chosen.
+
+    ``indexes`` holds several columns when the field is built from them (their cells joined
+    with a space); ``index`` is the first, ``header`` names them all (``First Name + Last Name``).
+    """
 
     field: str
     index: int
     header: str
     how: str  # "configured", "preset <name>", "default header", "synonym"
+    indexes: tuple[int, ...] = ()
+    shared: bool = False  # the header also feeds another field
+
+    @property
+    def columns(self) -> tuple[int, ...]:
+        return self.indexes or (self.index,)
 
 
 @dataclass
@@ -533,25 +559,35 @@ class ColumnMapping:
     preset: str  # the preset used, or "generic"
     preset_how: str  # "configured" or "best header match (n fields)"
     columns: dict[str, ColumnMatch]
-    missing: dict[str, tuple[str, ...]]  # field -> headers tried (optional fields too)
+    missing: dict[str, tuple[str, ...]]  # field -> headers tried and not in the file
     unused: list[str]  # headers tasksync does not read
     notes: list[str] = field(default_factory=list)
+    #: field -> (header, other field): headers that would fit but already feed another field
+    taken: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+
+def _show(name: HeaderName) -> str:
+    return " + ".join(name) if isinstance(name, tuple) else name
 
 
 def preset_scores(kind: str, headers: Sequence[str]) -> list[tuple[float, str]]:
-    """How well each preset fits the headers, best first: matched fields (required ones
-    count double), then the preset's other typical headers found, as a tie-break."""
+    """How well each preset fits the headers, best first: matched fields (required and key
+    fields count double), then the preset's other typical headers found, as a tie-break."""
     from tasksync.crm.load import FIELDS
 
     keys = {header_key(h) for h in headers}
     specs = FIELDS[kind]
+
+    def present(n: HeaderName) -> bool:
+        return all(header_key(x) in keys for x in n) if isinstance(n, tuple) else header_key(n) in keys
+
     scores: list[tuple[float, str]] = []
     for p in PRESETS.values():
         cols = p.columns.get(kind, {})
         fields = sum(
-            (2 if specs[f].required else 1)
+            (2 if specs[f].required or specs[f].key else 1)
             for f, names in cols.items()
-            if f in specs and any(header_key(n) in keys for n in names)
+            if f in specs and any(present(n) for n in names)
         )
         sig = sum(1 for n in p.signature.get(kind, ()) if header_key(n) in keys)
         if fields:
@@ -563,14 +599,15 @@ def preset_scores(kind: str, headers: Sequence[str]) -> list[tuple[float, str]]:
 def match_columns(
     kind: str,
     headers: Sequence[str],
-    explicit: Mapping[str, str] | None = None,
+    explicit: Mapping[str, Configured] | None = None,
     preset: str = "auto",
     source: str = "",
 ) -> ColumnMapping:
     """Map ``kind``'s fields to columns of ``headers``; see the module docstring for the
-    order. Raises :class:`CrmError` if a required field has no column, :class:`ConfigError`
-    for an unknown preset or field name."""
-    from tasksync.crm.load import FIELDS
+    order. Raises :class:`ConfigError` for an unknown preset or field name, or a configured
+    header that is not in the file; :class:`CrmError` if a required field has no column or
+    nothing identifies the records (no id, name or email column)."""
+    from tasksync.crm.load import FIELDS, KEYS
 
     specs = FIELDS[kind]
     explicit = dict(explicit or {})
@@ -581,11 +618,10 @@ def match_columns(
             f"{kind} fields are {', '.join(specs)}"
         )
     where = f"{source}: " if source else ""
+    header_keys = {header_key(h) for h in headers}
     if preset == "auto":
         scores = preset_scores(kind, headers)
-        generic = sum(
-            (2 if s.required else 1) for s in specs.values() if header_key(s.header) in {header_key(h) for h in headers}
-        )
+        generic = sum((2 if s.required or s.key else 1) for s in specs.values() if header_key(s.header) in header_keys)
         if scores and scores[0][0] > generic:
             chosen, how = scores[0][1], f"best header match, score {scores[0][0]:g}"
         else:
@@ -596,55 +632,109 @@ def match_columns(
         raise ConfigError(f"crm.preset: unknown preset {preset!r}; choose auto, generic or one of {', '.join(PRESETS)}")
 
     index: dict[str, int] = {}
-    for i, h in enumerate(headers):
-        index.setdefault(header_key(h), i)
-    used: set[int] = set()
+    for i, header in enumerate(headers):
+        index.setdefault(header_key(header), i)
+    used: dict[int, str] = {}  # column -> the field it feeds
     found: dict[str, ColumnMatch] = {}
     notes: list[str] = []
-    for name, header in explicit.items():
-        at = index.get(header_key(header))
-        if at is None:
+    for name, configured in explicit.items():
+        wanted = [configured] if isinstance(configured, str) else list(configured)
+        wanted = [p for p in wanted if p.strip()]
+        if not wanted:  # `field = ""`: the user says the file has no such column
             if specs[name].required:
-                raise CrmError(
-                    f"{where}missing column {header!r} for {kind} field {name!r} "
-                    f"(configured under [crm.columns.{kind}]); headers are: "
-                    f"{', '.join(headers)}"
+                raise ConfigError(
+                    f"crm.columns.{kind}.{name}: {kind} field {name!r} is required and cannot be left empty"
                 )
-            notes.append(
-                f"{where}column {header!r} configured for {kind} field {name!r} is not in "
-                "the file; the field is left empty"
-            )
             continue
-        found[name] = ColumnMatch(name, at, headers[at], "configured")
-        used.add(at)
+        at: list[int] = []
+        for header in wanted:
+            hit = index.get(header_key(header))
+            if hit is None:
+                close = difflib.get_close_matches(header, headers, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                optional = "" if specs[name].required else f' (or {name} = "" if the file has no such column)'
+                raise ConfigError(
+                    f"{where}crm.columns.{kind}.{name}: the file has no column {header!r}{hint} "
+                    f"Headers are: {', '.join(headers)}. Fix the mapping{optional}."
+                )
+            at.append(hit)
+        shared = any(i in used for i in at)
+        found[name] = ColumnMatch(
+            name, at[0], " + ".join(headers[i] for i in at), "configured", tuple(at) if len(at) > 1 else (), shared
+        )
+        for i in at:
+            used.setdefault(i, name)
 
     preset_cols = PRESETS[chosen].columns.get(kind, {}) if chosen in PRESETS else {}
-    stages: list[tuple[str, dict[str, tuple[str, ...]]]] = [
+    stages: list[tuple[str, Mapping[str, tuple[HeaderName, ...]]]] = [
         (f"preset {chosen}", preset_cols),
         ("default header", {f: (s.header,) for f, s in specs.items()}),
         ("synonym", SYNONYMS.get(kind, {})),
     ]
     tried: dict[str, list[str]] = {f: [] for f in specs}
+    taken: dict[str, list[tuple[str, str]]] = {f: [] for f in specs}  # headers present but used
     for how_found, names_by_field in stages:
         for name in specs:
             if name in found or name in explicit:
                 continue
             for n in names_by_field.get(name, ()):
-                tried[name].append(n)
-                hit = index.get(header_key(n))
-                if hit is not None and hit not in used:
-                    found[name] = ColumnMatch(name, hit, headers[hit], how_found)
-                    used.add(hit)
-                    break
-    missing = {f: tuple(dict.fromkeys(tried[f] or [explicit.get(f, specs[f].header)])) for f in specs if f not in found}
-    required_missing = [f for f in missing if specs[f].required]
+                tried[name].append(_show(n))
+                hits = [index.get(header_key(x)) for x in (n if isinstance(n, tuple) else (n,))]
+                cols = [h for h in hits if h is not None]
+                if len(cols) < len(hits):
+                    continue
+                if any(h in used for h in cols):
+                    taken[name].append((_show(n), used[next(h for h in cols if h in used)]))
+                    continue
+                found[name] = ColumnMatch(
+                    name, cols[0], " + ".join(headers[h] for h in cols), how_found, tuple(cols) if len(cols) > 1 else ()
+                )
+                for col in cols:
+                    used[col] = name
+                break
+    # A key field found nowhere else shares a header claimed by another field: a reps export
+    # whose only identifying column is "Full Name" keys and names reps by it.
+    for name in KEYS.get(kind, ()):
+        if name not in found and name not in explicit and taken[name]:
+            header, other = taken[name][0]
+            at = [index[header_key(x)] for x in header.split(" + ")]
+            found[name] = ColumnMatch(
+                name, at[0], header, f"shared with {other}", tuple(at) if len(at) > 1 else (), True
+            )
+
+    def not_in_file(h: str) -> bool:
+        return any(header_key(x) not in header_keys for x in h.split(" + "))
+
+    missing = {
+        f: tuple(h for h in dict.fromkeys(tried[f] or [specs[f].header]) if not_in_file(h))
+        for f in specs
+        if f not in found
+    }
+
+    def absent(f: str) -> str:
+        names = missing[f]
+        text = f"none of {', '.join(repr(h) for h in names[:8])} is a header" if names else "no header"
+        if taken[f]:
+            text += "; " + ", ".join(f"{h!r} is used for {o!r}" for h, o in taken[f][:3])
+        return text
+
+    required_missing = [f for f in missing if specs[f].required and f not in explicit]
     if required_missing:
         f = required_missing[0]
         raise CrmError(
-            f"{where}missing column for {kind} field {f!r}: none of "
-            f"{', '.join(repr(h) for h in missing[f][:8])} is a header; headers are: "
+            f"{where}missing column for {kind} field {f!r}: {absent(f)}; headers are: "
             f"{', '.join(headers)} "
             f'(map it under [crm.columns.{kind}] {f} = "<header>")'
         )
-    unused = [h for i, h in enumerate(headers) if i not in used and h]
-    return ColumnMapping(kind, chosen, how, found, missing, unused, notes)
+    keys = KEYS.get(kind, ())
+    if keys and not any(k in found for k in keys):
+        tried_keys = "; ".join(f"{k}: {absent(k)}" for k in keys)
+        raise CrmError(
+            f"{where}no column identifies the {kind}: {kind} are keyed by their "
+            f"{' or '.join(keys)}, and none was found ({tried_keys}); headers are: "
+            f'{", ".join(headers)} (map one under [crm.columns.{kind}], e.g. {keys[0]} = "<header>")'
+        )
+    used_cols = {i for c in found.values() for i in c.columns}
+    unused = [h for i, h in enumerate(headers) if i not in used_cols and h]
+    refused = {f: t for f, t in taken.items() if t and f in missing}
+    return ColumnMapping(kind, chosen, how, found, missing, unused, notes, refused)

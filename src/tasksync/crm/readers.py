@@ -72,6 +72,9 @@ class Table:
     header_line: int = 1
     notes: list[str] = field(default_factory=list)  # how the file was read, for `crm check`
     has_bad_bytes: bool = False  # some bytes did not decode (cells carry them as surrogates)
+    #: The last row when the file ends in the middle of it (no line break after it): an export
+    #: cut short. ``rows`` does not yield it; it is set once ``rows`` is exhausted.
+    cut_row: tuple[int, list[str]] | None = None
 
 
 _BOMS = (
@@ -82,7 +85,9 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _CJK = {"gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950", "cp949", "euc_kr"}
-_CJK |= {"johab", "shift_jis", "cp932", "euc_jp", "iso2022_jp", "iso2022_kr", "shift_jis_2004"}
+_JAPANESE = {"shift_jis", "cp932", "euc_jp", "iso2022_jp", "shift_jis_2004", "euc_jis_2004", "shift_jisx0213"}
+_CJK |= {"johab", "iso2022_kr", *_JAPANESE}
+_KANA = re.compile("[\u3041-\u309f\u30a0-\u30ff]")
 _LATIN = {"cp1250", "cp1252", "latin_1", "iso8859_1", "iso8859_2", "iso8859_15", "cp1257"}
 _LATIN |= {"iso8859_9", "iso8859_13", "cp1254", "mac_roman", "mac_latin2", "cp850", "ascii"}
 _CHUNK = 1 << 18
@@ -131,6 +136,10 @@ def detect_encoding(fh: BinaryIO) -> tuple[str, str]:
 
     best = from_bytes(sample).best()
     guess = codecs.lookup(best.encoding).name.replace("-", "_") if best else None
+    # Japanese text (kana) detected as Shift-JIS/cp932/EUC-JP is read as detected: GB18030
+    # would decode its bytes too, into the wrong characters ("コア" -> "僐傾").
+    if guess in _JAPANESE and _decodes(sample, guess) and _KANA.search(sample.decode(guess, errors="ignore")):
+        return guess, "detected (Japanese kana)"
     # charset-normalizer confuses short Chinese samples with Korean or Japanese; GB18030
     # (a superset of GBK and GB2312) is by far the likelier for a CRM export.
     if (guess is None or guess in _CJK) and _decodes(sample, "gb18030"):
@@ -283,6 +292,7 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
         except CrmError as e:
             raise CrmError(f"{path}: {e}") from None
         notes.append(f"encoding {enc} ({how})")
+    ends_with_line_break = _ends_with_line_break(fh, enc)
     fh.seek(0)
     text = io.TextIOWrapper(fh, encoding=enc, errors=_ERRORS, newline="")
     sample_text = text.read(65536)
@@ -341,7 +351,7 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
         notes.append(f"header on line {header_line} (lines above it skipped)")
     rest = ahead[h + 1 :]
 
-    def rows() -> Iterator[tuple[int, list[str]]]:
+    def all_rows() -> Iterator[tuple[int, list[str]]]:
         yield from rest
         prev = line
         try:
@@ -353,10 +363,20 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
         except csv.Error as e:
             raise CrmError(f"{path}:{prev + 1}: not valid CSV: {e}") from None
 
-    yield Table(
+    def all_but_a_cut_last_row() -> Iterator[tuple[int, list[str]]]:
+        # The file ends without a line break: its last row may be cut mid-line (an export
+        # or a copy that stopped short, 60000 read as 600), so it is held back, not read.
+        last: tuple[int, list[str]] | None = None
+        for item in all_rows():
+            if last is not None:
+                yield last
+            last = item
+        table.cut_row = last
+
+    table = Table(
         path,
         [h_.strip() for h_ in headers],
-        rows(),
+        iter(()),
         enc,
         delim,
         "csv",
@@ -365,6 +385,21 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
         notes,
         has_bad,
     )
+    table.rows = all_rows() if ends_with_line_break else all_but_a_cut_last_row()
+    yield table
+
+
+def _ends_with_line_break(fh: BinaryIO, enc: str) -> bool:
+    """Whether the file's last character is a line break (or the file is empty)."""
+    size = fh.seek(0, io.SEEK_END)
+    if size == 0:
+        return True
+    unit = 4 if "32" in enc else 2 if "16" in enc else 1
+    fh.seek(max(size - unit, 0))
+    tail = fh.read()
+    if unit == 1:
+        return tail in (b"\n", b"\r")
+    return any(tail in (c.encode(f"utf-{unit * 8}-le"), c.encode(f"utf-{unit * 8}-be")) for c in "\n\r")
 
 
 def _show(delim: str) -> str:

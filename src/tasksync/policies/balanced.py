@@ -56,7 +56,7 @@ class BalancedPolicy:
     def decide(self, book: Book, settings: Settings) -> Decisions:
         p = settings.policy
         model = WinModel.fit(book.crm.history, book.crm, p.smoothing)
-        out = Decisions()
+        out = Decisions(model=model)
         reps = {r.id: r for r in book.available_reps}
         names = {r.id: r.name for r in book.crm.reps}
         if not reps:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from tasksync.policies.book import Book
 from tasksync.settings import Settings
+
+if TYPE_CHECKING:
+    from tasksync.policies.scoring import WinModel
 
 __all__ = ["Decision", "Decisions", "Policy"]
 
@@ -25,6 +28,7 @@ class Decision:
 class Decisions:
     by_key: dict[str, Decision] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    model: WinModel | None = None  # the win model the policy fitted, shared with the KPIs
 
 
 @runtime_checkable

@@ -1155,7 +1155,7 @@ class OptimalPolicy:
     def decide(self, book: Book, settings: Settings) -> Decisions:
         t0 = time.perf_counter()
         wm = self._fit(book, settings)
-        out = Decisions()
+        out = Decisions(model=wm)
         self.info = SolveInfo()
         if not book.available_reps:
             out.notes.append("no available rep is on the board: owners left unchanged")

@@ -24,7 +24,7 @@ class RoundRobinPolicy:
     def decide(self, book: Book, settings: Settings) -> Decisions:
         model = WinModel.fit(book.crm.history, book.crm, settings.policy.smoothing)
         reps = sorted(r.id for r in book.available_reps)
-        out = Decisions()
+        out = Decisions(model=model)
         if not reps:
             out.notes.append("no available rep is on the board: owners left unchanged")
         held = Counter(i.owner for i in book.items if i.owner in reps)

@@ -9,7 +9,21 @@ nobody else's work moves except on the rebalance schedule.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from tasksync.service.health import read_status
 from tasksync.service.lock import AlreadyRunning, ServiceLock
-from tasksync.service.loop import IterationResult, SyncService, read_status, scheduled_filter
+
+if TYPE_CHECKING:
+    from tasksync.service.loop import IterationResult, SyncService, scheduled_filter
 
 __all__ = ["AlreadyRunning", "IterationResult", "ServiceLock", "SyncService", "read_status", "scheduled_filter"]
+
+
+def __getattr__(name: str) -> Any:
+    """The service loop is imported on first use: `tasksync status` needs only the health module."""
+    if name in ("IterationResult", "SyncService", "scheduled_filter"):
+        from tasksync.service import loop
+
+        return getattr(loop, name)
+    raise AttributeError(name)

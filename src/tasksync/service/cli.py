@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
 import time
-from datetime import date
-from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tasksync.connectors import open_connector
-from tasksync.errors import TasksyncError
-from tasksync.settings import Settings, load_settings
+from tasksync.errors import ConfigError, TasksyncError
+
+if TYPE_CHECKING:
+    from tasksync.settings import Settings
 
 __all__ = ["cmd_serve", "cmd_status", "register"]
+
+
+def _port(text: str) -> int:
+    """A TCP port number, checked when the command line is read."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
 
 
 def register(sub: Any) -> None:
@@ -31,13 +38,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--once", action="store_true", help="run one iteration and exit (for cron)")
     p.add_argument("--interval", type=float, help="seconds between change checks (default [service] interval, 60)")
-    p.add_argument("--webhook-port", type=int, help="receive Trello/Asana webhooks on this port (/trello, /asana)")
+    p.add_argument("--webhook-port", type=_port, help="receive Trello/Asana webhooks on this port (/trello, /asana)")
     p.add_argument(
         "--webhook-host",
         default="127.0.0.1",
         help="address the webhook and health servers listen on (default 127.0.0.1)",
     )
-    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port (may equal --webhook-port)")
+    p.add_argument("--health-port", type=_port, help="serve GET /healthz on this port (may equal --webhook-port)")
     p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     p.add_argument("--rebalance", action="store_true", help="run a whole-book rebalance at the first iteration")
     p.add_argument(
@@ -63,19 +70,48 @@ def _secrets(settings: Settings) -> list[str]:
     return [v.get_secret_value() for v in values if v is not None]
 
 
+def _state_folder(settings: Settings) -> None:
+    """Create the state store's folder, or say in one line why it cannot be."""
+    folder = settings.path(settings.state_path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise ConfigError(
+            f"{folder}: cannot create the state folder ({e.strerror}); point state_path in the config, "
+            "--state or $TASKSYNC_STATE at a writable place (the systemd unit uses /var/lib/tasksync/NAME)"
+        ) from None
+
+
+def _check_store(settings: Settings) -> None:
+    """Open the state store and take its write lock once, so that a damaged, read-only or full
+    store stops ``serve`` at the start with one line (see ``tasksync.cli``) instead of failing
+    every iteration."""
+    from tasksync.sync.state import StateStore
+
+    with StateStore(settings.path(settings.state_path)) as store, store.transaction():
+        pass
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    from types import FrameType
+
+    from tasksync.cli import load_config, today_of
+    from tasksync.connectors import open_connector
     from tasksync.service.lock import ServiceLock, lock_path_for
     from tasksync.service.logs import configure_logging, event
     from tasksync.service.loop import SyncService
 
-    settings = load_settings(Path(args.config))
+    settings = load_config(args)
+    _state_folder(settings)
+    _check_store(settings)
     cfg = settings.service
     if args.interval:
         cfg.interval = args.interval
     if args.log_json:
         cfg.log_json = True
     configure_logging(json_lines=cfg.log_json, secrets=_secrets(settings))
-    today = date.fromisoformat(args.today) if args.today else None
+    today = today_of(args)
     lock = ServiceLock(lock_path_for(settings.path(settings.state_path)))
     with lock:
         connector = open_connector(settings, args.board) if getattr(args, "board", None) else None
@@ -106,7 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> list[Any]:
-    from tasksync.service.loop import HEALTHY, health_of, read_status
+    from tasksync.service.health import HEALTHY, health_of, read_status
     from tasksync.service.webhooks import HookServer
 
     stale_after = settings.service.stale_after or 3 * settings.service.interval
@@ -152,12 +188,16 @@ def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> li
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tasksync.service.loop import health_of, read_status
+    import json
+    from pathlib import Path
+
+    from tasksync.cli import one_line_error
+    from tasksync.service.health import health_of, read_status, status_config
     from tasksync.sync.state import StateStore
 
     try:
-        settings = load_settings(Path(args.config))
-        path = settings.path(settings.state_path)
+        path, stale_default = status_config(Path(args.config), getattr(args, "state", None))
+        args.state_file = path
         if not path.exists():
             print(f"tasksync: no state store at {path}: the service never ran", file=sys.stderr)
             return 3
@@ -166,7 +206,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     except TasksyncError as e:  # exit 2 is reserved by container health checks
         print(f"tasksync: {e}", file=sys.stderr)
         return 1
-    stale_after = args.stale_after or settings.service.stale_after or 3 * settings.service.interval
+    except Exception as e:  # a damaged or unreadable store: unhealthy, in one line
+        known = one_line_error(e, args)
+        if known is None:
+            raise
+        print(f"tasksync: {known[0]}", file=sys.stderr)
+        return 1
+    stale_after = args.stale_after or stale_default
     now = time.time()
     worst = 0 if boards else 3
     report: dict[str, Any] = {}

@@ -9,33 +9,28 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from tasksync.connectors.transport import redact
+
 __all__ = ["LOGGER_NAME", "configure_logging", "event", "redactor"]
 
 LOGGER_NAME = "tasksync.service"
-_QUERY_SECRET = re.compile(r"(?i)\b(key|token|secret|access_token|oauth_token)=([^&\s\"']+)")
-_HEADER_SECRET = re.compile(r"(?i)\b(authorization|x-hook-secret)(\s*[:=]\s*)(\S+(?: \S+)?)")
 
 log = logging.getLogger(LOGGER_NAME)
 
 
 def redactor(secrets: Iterable[str]) -> Any:
     """A function that removes every secret in ``secrets`` (and secret-looking parameters) from a text."""
-    values = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    known = tuple(secrets)
 
-    def redact(text: str) -> str:
-        for s in values:
-            if s in text:
-                text = text.replace(s, "***")
-        text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}=***", text)
-        return _HEADER_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    def clean(text: str) -> str:
+        return redact(text, known)
 
-    return redact
+    return clean
 
 
 class _Redact(logging.Filter):

@@ -6,8 +6,8 @@ a second. One iteration:
 1. finish an interrupted apply, if the journal holds one;
 2. re-read the CRM exports if any of their files changed (mtime/size), and pause if an export
    lost more than ``service.max_crm_drop`` of its rows since the last accepted read;
-3. decide whether to read the board: a changed board file (local), new actions (Trello
-   ``actions_since``), new events (Asana ``changed_since``), a webhook, changed CRM exports, a
+3. decide whether to read the board: a changed board file (a :class:`BoardFile` connector), a
+   change its :class:`ChangeFeed` reports (Trello card actions, Asana events), a webhook, changed CRM exports, a
    periodic full read (``service.full_read_every``), a due rebalance or a pause to re-check;
 4. plan; in scheduled mode keep only owner changes of tasks with no rep owner or whose owner is
    away (plus priorities, stages and created cards); pause if the plan still moves more than
@@ -34,11 +34,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tasksync.connectors.base import Connector
+from tasksync.connectors.base import BoardFile, ChangeFeed, Connector
 from tasksync.crm import CrmData, load_crm
 from tasksync.errors import ApiError, AuthError, ConfigError, CrmError, SafetyStop, TasksyncError
-from tasksync.model import Change, Field, Plan, PlanKind, Snapshot
+from tasksync.model import Change, Field, Plan, PlanKind, PlanStatus, Snapshot
 from tasksync.policies import Book
+from tasksync.service.health import FAILING, PAUSED, K, health_of, read_status
 from tasksync.service.logs import LOGGER_NAME, event
 from tasksync.settings import Settings
 from tasksync.sync.engine import ApplyOutcome, apply_plan, make_plan
@@ -46,6 +47,8 @@ from tasksync.sync.state import StateStore
 from tasksync.sync.workspace import Workspace
 
 __all__ = [
+    "FAILING",
+    "PAUSED",
     "IterationResult",
     "SyncService",
     "compare_counts",
@@ -57,8 +60,8 @@ __all__ = [
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
-K = "service."  # prefix of the service's keys in the store's per-board kv table
 CRM_COUNTS = "crm.row_counts"
+BOOKMARK = "changes_bookmark"  # the ChangeFeed's bookmark (Trello action id, Asana sync token)
 
 
 class StopNow(Exception):
@@ -84,6 +87,7 @@ class IterationResult:
     stopped: bool = False
     delay: float = 0.0  # seconds until the next iteration
     rebalance: bool = False
+    auth_failed: bool = False  # the token or key was refused: no retry will heal it
 
     @property
     def ok(self) -> bool:
@@ -275,7 +279,8 @@ class SyncService:
                 det = self._detect(now, crm_changed, rebalance)
                 if det.read:
                     res.read, res.reason, res.rebalance = True, det.reason, rebalance
-                    full = self._sync(res, rebalance)
+                    with self.ws.writing():  # one writer per state store (CLI apply/undo wait for it)
+                        full = self._sync(res, rebalance)
                     det.commit()
                     if full:
                         self._last_full = now
@@ -297,15 +302,18 @@ class SyncService:
             self._paused = res.paused = str(e)
             self._errors = 0
             event("service.paused", logging.ERROR, board=self.board, reason=str(e))
-        except (ApiError, TasksyncError, OSError) as e:
+        except (ApiError, TasksyncError, OSError, sqlite3.Error) as e:  # a full disk or store: one line
             self._error(res, e)
         except Exception as e:  # a bug must not end a service meant to run for weeks
             self._error(res, e, trace=True)
         try:
             self._record(res)
         except Exception as e:  # e.g. the store locked by another process for longer than its timeout
+            known = isinstance(e, OSError | sqlite3.Error)
             logging.getLogger(LOGGER_NAME).error(
-                "service.status_not_recorded", exc_info=e, extra={"fields": {"board": self.board}}
+                "service.status_not_recorded",
+                exc_info=None if known else e,
+                extra={"fields": {"board": self.board, "error": f"{type(e).__name__}: {e}"}},
             )
         self.last_result = res
         self.completed += 1
@@ -318,6 +326,7 @@ class SyncService:
         base = min(self.cfg.interval, 5.0)
         if isinstance(e, AuthError):
             base = self.cfg.interval  # a bad token will not heal in seconds
+            res.auth_failed = True
         res.delay = min(cap, base * 2 ** min(self._errors - 1, 30))
         retry_after = getattr(e, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after > res.delay:
@@ -330,15 +339,12 @@ class SyncService:
             raise StopNow
 
     def _resume(self, res: IterationResult) -> None:
-        board = self.connector.board
-        if self.store.latest(board, "applying") is None:
-            return
-        plan_id = self.store.latest(board, "applying")
-        event("plan.resume", board=self.board, plan=plan_id)
+        # Under the writer lock: an interrupted plan, or creates whose answer was lost.
         outcome = self.ws.pending_resume(progress=self._progress)
-        if outcome is not None and plan_id is not None:
+        if outcome is not None:
+            event("plan.resume", board=self.board, plan=outcome.plan_id)
             res.resumed = outcome.done
-            self._log_outcome(plan_id, outcome)
+            self._log_outcome(outcome.plan_id, outcome)
 
     # ------------------------------------------------------------------ CRM exports
     def _crm_paths(self) -> list[Path]:
@@ -428,9 +434,8 @@ class SyncService:
             forced = "crm"
         self._hooked.clear()
 
-        path = getattr(conn, "path", None)
-        if isinstance(path, Path):
-            sig = _signature([path])
+        if isinstance(conn, BoardFile):
+            sig = _signature([conn.path])
 
             def commit_local() -> None:
                 self._board_sig = sig
@@ -438,46 +443,26 @@ class SyncService:
 
             changed = sig != self._board_sig
             return _Detection(bool(forced) or changed, forced or ("board" if changed else ""), commit_local)
-
-        actions_since = getattr(conn, "actions_since", None)
-        changed_since = getattr(conn, "changed_since", None)
-        if forced in ("full", "paused") and (callable(actions_since) or callable(changed_since)):
+        if not isinstance(conn, ChangeFeed):
+            return _Detection(True, forced or "poll")  # no change detection: read every interval
+        if forced in ("full", "paused"):
             # The board is read anyway: skip the change check (its bookmark stays; the next check
             # may report changes this read already saw, which costs one read, never a miss).
             return _Detection(True, forced)
-        if callable(actions_since):
-            since = self.store.get(board, K + "trello_since")
-            if since is None:
-                _, newest = actions_since(None)
-                ids: set[str] = set()
-                forced = forced or "first"
-            else:
-                ids, newest = actions_since(since)
+        ids, bookmark = conn.changed_since(self.store.get(board, K + BOOKMARK))
 
-            def commit_trello() -> None:
-                if newest:
-                    self.store.put(board, K + "trello_since", newest)
+        def commit_bookmark() -> None:
+            self.store.put(board, K + BOOKMARK, bookmark)
 
-            return _Detection(bool(forced) or bool(ids), forced or ("board" if ids else ""), commit_trello)
-
-        if callable(changed_since):
-            token = self.store.get(board, K + "asana_sync")
-            changed_ids, new_token = changed_since(token)
-
-            def commit_asana() -> None:
-                self.store.put(board, K + "asana_sync", new_token)
-
-            if changed_ids is None:
-                return _Detection(True, forced or "full", commit_asana)
-            return _Detection(
-                bool(forced) or bool(changed_ids), forced or ("board" if changed_ids else ""), commit_asana
-            )
-        return _Detection(True, forced or "poll")  # no change detection: read every interval
+        if ids is None:
+            return _Detection(True, forced or "full", commit_bookmark)
+        return _Detection(bool(forced) or bool(ids), forced or ("board" if ids else ""), commit_bookmark)
 
     # ------------------------------------------------------------------ plan and apply
     def _sync(self, res: IterationResult, rebalance: bool) -> bool:
         """Read, plan, guard and apply. Returns True (every read is a full read of the board)."""
-        assert self._crm is not None
+        if self._crm is None:  # _refresh_crm accepted no export yet; run_once never gets here then
+            raise CrmError("no usable CRM exports read yet")
         snapshot = self.connector.read()
         kind = PlanKind.REBALANCE if rebalance else PlanKind.SYNC
         result = make_plan(self.settings, snapshot, self._crm, self.store, kind=kind, today=self.today)
@@ -499,11 +484,18 @@ class SyncService:
                 f"(more than service.{name} = {share:.0%}); not applied. "
                 "Review it with `tasksync plan` and apply by hand, or raise the limit"
             )
+        creates_limit = max(3.0, self.cfg.max_create_share * len(snapshot.tasks))
+        if len(plan.creates) > creates_limit:
+            raise SafetyStop(
+                f"{self.board}: the plan would create {len(plan.creates)} cards on a board of {len(snapshot.tasks)} "
+                f"(more than service.max_create_share = {self.cfg.max_create_share:.0%}); not applied. "
+                "Review it with `tasksync plan` and apply by hand, or raise the limit"
+            )
         if plan.empty:
             return True
         if self.stopping:
             raise StopNow  # stop before starting a plan rather than after its first change
-        self.store.save_plan(plan, "pending")  # not "proposed": a person's proposal stays theirs
+        self.store.save_plan(plan, PlanStatus.PENDING)  # not "proposed": a person's proposal stays theirs
         res.plan_id = plan.id
         event(
             "plan.apply",
@@ -593,6 +585,7 @@ class SyncService:
             "paused": res.paused or "",
             "errors": str(self._errors),
             "last_error": res.error or "",
+            "auth_failed": "1" if res.auth_failed else "",
         }
         if res.error is None and res.paused is None:
             values["last_ok"] = _iso(res.started)
@@ -620,41 +613,3 @@ class SyncService:
                 paused=res.paused,
                 next_in=round(res.delay, 1),
             )
-
-
-# ---------------------------------------------------------------------- status for `tasksync status`
-_INTERNAL = ("secret", "_sig", "trello_since", "asana_sync", "last_full")
-
-
-def read_status(store: StateStore) -> dict[str, dict[str, str]]:
-    """board -> the service's recorded values (``last_run``, ``paused``, ``errors``...), without
-    its bookkeeping (change-detection bookmarks, file signatures, the webhook secret)."""
-    out: dict[str, dict[str, str]] = {}
-    for board, key, value in store.db.execute("SELECT board, key, value FROM kv WHERE key LIKE 'service.%'"):
-        if not any(word in key for word in _INTERNAL):
-            out.setdefault(board, {})[key[len(K) :]] = value
-    return out
-
-
-HEALTHY, FAILING, STALE, PAUSED = 0, 1, 3, 4
-
-
-def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[int, str]:
-    """(exit code, one-line verdict) for one board's recorded service values.
-
-    0 healthy; 1 failing (three or more failed iterations in a row); 3 stale (never ran, stopped,
-    or no run for ``stale_after`` seconds); 4 paused by a guard.
-    """
-    last = values.get("last_run")
-    if not last:
-        return STALE, "never ran"
-    age = now - datetime.fromisoformat(last).timestamp()
-    if values.get("paused"):
-        return PAUSED, f"paused: {values['paused']}"
-    if int(values.get("errors") or 0) >= 3:
-        return FAILING, f"failing ({values.get('errors')} errors in a row): {values.get('last_error')}"
-    if age > stale_after:
-        return STALE, f"stale: last run {age:,.0f} s ago (limit {stale_after:,.0f} s)"
-    if int(values.get("errors") or 0):
-        return HEALTHY, f"healthy, retrying after: {values.get('last_error')}"
-    return HEALTHY, "healthy"

@@ -7,16 +7,18 @@ any moment leaves enough to resume without losing or repeating a change.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from tasksync.errors import ConfigError
+from tasksync.errors import ConfigError, TasksyncError
+from tasksync.files import private_file
 from tasksync.model import (
     BoardRef,
     Field,
@@ -28,9 +30,12 @@ from tasksync.model import (
     value_to_json,
 )
 
-__all__ = ["JournalRow", "PlanRecord", "StateStore"]
+__all__ = ["SCHEMA_VERSION", "JournalRow", "PlanRecord", "StateStore", "StateStoreError"]
 
-SCHEMA_VERSION = 1
+#: The schema this tasksync writes. A store made by an older version is migrated on open by the
+#: steps in :data:`_MIGRATIONS` (``version -> SQL`` taking the schema from ``version - 1``); to add
+#: a table or a column, bump the version and add a step.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,11 +63,55 @@ CREATE TABLE IF NOT EXISTS created (
 CREATE TABLE IF NOT EXISTS kv (
     board TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (board, key)
 );
+CREATE INDEX IF NOT EXISTS journal_status ON journal (status);
 """
+
+_MIGRATIONS: dict[int, str] = {
+    # 2: journal rows by status, to find the writes whose answer was lost without a full scan.
+    2: "CREATE INDEX IF NOT EXISTS journal_status ON journal (status);",
+}
+
+
+class StateStoreError(TasksyncError):
+    """The state store cannot be read or written (locked, full, unwritable or damaged)."""
+
+    exit_code = 2
+
+
+class StateStoreBusy(StateStoreError):
+    """Another process kept the state store's database locked longer than the store's timeout."""
+
+    exit_code = 7
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+JournalOp = str  # "change" | "create"
+
+
+def _guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn a SQLite failure into one line naming the store (exit 7 when locked, else 2)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.Error as e:
+            store = args[0]
+            path = getattr(store, "path", "state store")
+            text = str(e)
+            if "locked" in text or "busy" in text:
+                raise StateStoreBusy(
+                    f"{path}: the state store stayed locked by another process ({text}); try again later"
+                ) from None
+            raise StateStoreError(f"{path}: the state store cannot be used: {text}") from None
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -76,16 +125,12 @@ class PlanRecord:
     changes: int
     creates: int
 
-    @property
-    def open(self) -> bool:
-        return self.status == "applying"
-
 
 @dataclass(frozen=True)
 class JournalRow:
     plan_id: str
     seq: int
-    op: str  # change | create
+    op: JournalOp  # change | create
     task_id: str | None
     field: Field | None
     key: str | None
@@ -96,23 +141,47 @@ class JournalRow:
 
 
 class StateStore:
-    """One SQLite file. Use as a context manager or call :meth:`close`."""
+    """One SQLite file. Use as a context manager or call :meth:`close`.
 
-    def __init__(self, path: Path) -> None:
+    ``timeout`` is how long a statement waits for another process's write transaction.
+    """
+
+    def __init__(self, path: Path, timeout: float = 30.0) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        except (OSError, sqlite3.Error) as e:
+            for own in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if own == path or own.exists():
+                    private_file(own)  # 0600: the store keeps secrets and every plan
+            self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot open the state store: {e.strerror or e}") from None
+        except sqlite3.Error as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise StateStoreBusy(f"{path}: the state store stayed locked by another process ({e})") from None
             raise ConfigError(f"{path}: cannot open the state store: {e}") from None
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+
+    def _migrate(self) -> None:
         self.db.executescript(_SCHEMA)
         row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise ConfigError(f"{path}: made by a newer tasksync (schema {row[0]}); upgrade tasksync")
+            return
+        version = int(row[0])
+        if version > SCHEMA_VERSION:
+            raise ConfigError(f"{self.path}: made by a newer tasksync (schema {version}); upgrade tasksync")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            self.db.executescript(
+                f"BEGIN IMMEDIATE; {_MIGRATIONS[step]} UPDATE meta SET value='{step}' WHERE key='schema'; COMMIT;"
+            )
+
+    @property
+    def schema_version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        return int(row[0])
 
     def __enter__(self) -> StateStore:
         return self
@@ -125,15 +194,25 @@ class StateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
+        """One write transaction; nested calls join the outer one."""
+        if self.db.in_transaction:
+            yield
+            return
+        self._execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        self._execute("COMMIT")
+
+    @_guarded
+    def _execute(self, sql: str) -> None:
+        self.db.execute(sql)
 
     # -- what tasksync last wrote -------------------------------------------------------
+    @_guarded
     def last_written(self, board: BoardRef) -> dict[tuple[str, Field], FieldValue]:
         rows = self.db.execute("SELECT task_id, field, value FROM field_state WHERE board=?", (str(board),))
         out: dict[tuple[str, Field], FieldValue] = {}
@@ -142,17 +221,20 @@ class StateStore:
             out[(task_id, fld)] = value_from_json(fld, json.loads(value))
         return out
 
+    @_guarded
     def record_written(self, board: BoardRef, task_id: str, f: Field, value: FieldValue, plan_id: str) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO field_state VALUES (?,?,?,?,?,?,'tasksync')",
             (str(board), task_id, f.value, json.dumps(value_to_json(value)), plan_id, _now()),
         )
 
+    @_guarded
     def person_owned(self, board: BoardRef) -> set[tuple[str, Field]]:
         """Fields a person changed by hand: tasksync leaves them alone until forced."""
         rows = self.db.execute("SELECT task_id, field FROM field_state WHERE board=? AND owner='person'", (str(board),))
         return {(t, Field(f)) for t, f in rows}
 
+    @_guarded
     def mark_person_owned(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None:
         now = _now()
         with self.transaction():
@@ -161,6 +243,7 @@ class StateStore:
                 [(str(board), t, f.value, json.dumps(value_to_json(v)), plan_id, now) for t, f, v in values],
             )
 
+    @_guarded
     def record_baseline(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None:
         """Remember values tasksync saw but did not need to write, so later edits by people are
         recognised as theirs. Values tasksync wrote are kept."""
@@ -172,12 +255,14 @@ class StateStore:
             )
 
     # -- plans ----------------------------------------------------------------------------
-    def save_plan(self, plan: Plan, status: str = "proposed") -> None:
+    @_guarded
+    def save_plan(self, plan: Plan, status: PlanStatus | str = PlanStatus.PROPOSED) -> None:
+        status = PlanStatus(status)
         with self.transaction():
-            if status == "proposed":
+            if status is PlanStatus.PROPOSED:
                 self.db.execute(
-                    "UPDATE plans SET status='superseded' WHERE board=? AND status='proposed'",
-                    (str(plan.board),),
+                    "UPDATE plans SET status=? WHERE board=? AND status=?",
+                    (PlanStatus.SUPERSEDED.value, str(plan.board), PlanStatus.PROPOSED.value),
                 )
             self.db.execute(
                 "INSERT OR REPLACE INTO plans VALUES (?,?,?,?,?,?,?,?)",
@@ -185,7 +270,7 @@ class StateStore:
                     plan.id,
                     str(plan.board),
                     plan.kind.value,
-                    status,
+                    status.value,
                     plan.created_at.isoformat(),
                     None,
                     plan.base_fingerprint,
@@ -193,19 +278,28 @@ class StateStore:
                 ),
             )
 
-    def load_plan(self, plan_id: str) -> tuple[Plan, str]:
+    @_guarded
+    def load_plan(self, plan_id: str) -> tuple[Plan, PlanStatus]:
         row = self.db.execute("SELECT body, status FROM plans WHERE id=?", (plan_id,)).fetchone()
         if row is None:
             raise ConfigError(f"no plan {plan_id!r} in {self.path} (see `tasksync history`)")
-        return Plan.from_json(json.loads(row[0])), row[1]
+        return Plan.from_json(json.loads(row[0])), PlanStatus(row[1])
 
-    def set_status(self, plan_id: str, status: str) -> None:
-        applied = _now() if status in ("applied", "partial") else None
+    @_guarded
+    def plan_status(self, plan_id: str) -> PlanStatus | None:
+        row = self.db.execute("SELECT status FROM plans WHERE id=?", (plan_id,)).fetchone()
+        return None if row is None else PlanStatus(row[0])
+
+    @_guarded
+    def set_status(self, plan_id: str, status: PlanStatus | str) -> None:
+        status = PlanStatus(status)
+        applied = _now() if status in (PlanStatus.APPLIED, PlanStatus.PARTIAL) else None
         self.db.execute(
             "UPDATE plans SET status=?, applied_at=COALESCE(?, applied_at) WHERE id=?",
-            (status, applied, plan_id),
+            (status.value, applied, plan_id),
         )
 
+    @_guarded
     def plans(self, board: BoardRef | None = None, limit: int = 50) -> list[PlanRecord]:
         q = "SELECT id, board, kind, status, created_at, applied_at, body FROM plans"
         args: tuple[Any, ...] = ()
@@ -230,75 +324,57 @@ class StateStore:
             )
         return out
 
-    def latest(self, board: BoardRef, status: str) -> str | None:
+    @_guarded
+    def latest(self, board: BoardRef, status: PlanStatus | str) -> str | None:
         row = self.db.execute(
             "SELECT id FROM plans WHERE board=? AND status=? ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            (str(board), status),
+            (str(board), PlanStatus(status).value),
         ).fetchone()
         return row[0] if row else None
 
     # -- the journal ----------------------------------------------------------------------
+    @_guarded
     def start_journal(self, plan: Plan) -> None:
         """Mark the plan as applying and write one pending row per change and per create."""
         now = _now()
+        pending = JournalStatus.PENDING.value
+        rows: list[tuple[Any, ...]] = []
+        for seq, c in enumerate(plan.changes):
+            before, after = json.dumps(value_to_json(c.before)), json.dumps(value_to_json(c.after))
+            rows.append((plan.id, seq, "change", c.task_id, c.field.value, None, before, after, pending, None, now))
+        for seq, n in enumerate(plan.creates, start=len(plan.changes)):
+            rows.append((plan.id, seq, "create", None, None, n.key, None, None, pending, None, now))
         with self.transaction():
-            rows: list[tuple[Any, ...]] = []
-            seq = 0
-            for c in plan.changes:
-                rows.append(
-                    (
-                        plan.id,
-                        seq,
-                        "change",
-                        c.task_id,
-                        c.field.value,
-                        None,
-                        json.dumps(value_to_json(c.before)),
-                        json.dumps(value_to_json(c.after)),
-                        "pending",
-                        None,
-                        now,
-                    )
-                )
-                seq += 1
-            for n in plan.creates:
-                rows.append((plan.id, seq, "create", None, None, n.key, None, None, "pending", None, now))
-                seq += 1
             self.db.execute("DELETE FROM journal WHERE plan_id=?", (plan.id,))
             self.db.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-            self.db.execute("UPDATE plans SET status='applying' WHERE id=?", (plan.id,))
+            self.db.execute("UPDATE plans SET status=? WHERE id=?", (PlanStatus.APPLYING.value, plan.id))
 
+    _COLUMNS = "j.plan_id, j.seq, j.op, j.task_id, j.field, j.key, j.before, j.after, j.status, j.error"
+
+    @_guarded
     def journal(self, plan_id: str) -> list[JournalRow]:
-        rows = self.db.execute(
-            "SELECT plan_id, seq, op, task_id, field, key, before, after, status, error "
-            "FROM journal WHERE plan_id=? ORDER BY seq",
-            (plan_id,),
-        )
-        out = []
-        for pid, seq, op, task_id, f, key, before, after, status, error in rows:
-            fld = Field(f) if f else None
-            out.append(
-                JournalRow(
-                    pid,
-                    seq,
-                    op,
-                    task_id,
-                    fld,
-                    key,
-                    value_from_json(fld, json.loads(before)) if fld and before else None,
-                    value_from_json(fld, json.loads(after)) if fld and after else None,
-                    JournalStatus(status),
-                    error,
-                )
-            )
-        return out
+        rows = self.db.execute(f"SELECT {self._COLUMNS} FROM journal j WHERE j.plan_id=? ORDER BY j.seq", (plan_id,))
+        return [_journal_row(r) for r in rows]
 
-    def mark(self, plan_id: str, seqs: list[int], status: str, error: str | None = None) -> None:
+    @_guarded
+    def journal_rows(self, board: BoardRef, status: JournalStatus) -> list[JournalRow]:
+        """The journal rows of every plan on ``board`` that are in ``status`` (oldest plan first)."""
+        rows = self.db.execute(
+            f"SELECT {self._COLUMNS} FROM journal j JOIN plans p ON p.id = j.plan_id "
+            "WHERE j.status=? AND p.board=? ORDER BY p.created_at, p.rowid, j.seq",
+            (status.value, str(board)),
+        )
+        return [_journal_row(r) for r in rows]
+
+    @_guarded
+    def mark(self, plan_id: str, seqs: Iterable[int], status: JournalStatus | str, error: str | None = None) -> None:
+        status = JournalStatus(status)
         self.db.executemany(
             "UPDATE journal SET status=?, error=?, updated_at=? WHERE plan_id=? AND seq=?",
-            [(status, error, _now(), plan_id, s) for s in seqs],
+            [(status.value, error, _now(), plan_id, s) for s in seqs],
         )
 
+    @_guarded
     def mark_created(self, board: BoardRef, plan_id: str, seq: int, key: str, task_id: str) -> None:
         with self.transaction():
             self.db.execute(
@@ -306,19 +382,39 @@ class StateStore:
                 (str(board), key, task_id, plan_id),
             )
             self.db.execute(
-                "UPDATE journal SET status='done', task_id=?, updated_at=? WHERE plan_id=? AND seq=?",
-                (task_id, _now(), plan_id, seq),
+                "UPDATE journal SET status=?, error=NULL, task_id=?, updated_at=? WHERE plan_id=? AND seq=?",
+                (JournalStatus.DONE.value, task_id, _now(), plan_id, seq),
             )
 
+    @_guarded
     def created(self, board: BoardRef) -> dict[str, str]:
         """CRM key -> task id of every card tasksync created on this board."""
         rows = self.db.execute("SELECT key, task_id FROM created WHERE board=?", (str(board),))
         return dict(rows.fetchall())
 
     # -- small per-board values (sync tokens, row counts, service status) -----------------
+    @_guarded
     def get(self, board: BoardRef | str, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM kv WHERE board=? AND key=?", (str(board), key)).fetchone()
         return row[0] if row else None
 
+    @_guarded
     def put(self, board: BoardRef | str, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO kv VALUES (?,?,?)", (str(board), key, value))
+
+
+def _journal_row(r: tuple[Any, ...]) -> JournalRow:
+    pid, seq, op, task_id, f, key, before, after, status, error = r
+    fld = Field(f) if f else None
+    return JournalRow(
+        pid,
+        seq,
+        op,
+        task_id,
+        fld,
+        key,
+        value_from_json(fld, json.loads(before)) if fld and before else None,
+        value_from_json(fld, json.loads(after)) if fld and after else None,
+        JournalStatus(status),
+        error,
+    )

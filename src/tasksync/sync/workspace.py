@@ -4,14 +4,17 @@ CLI and the scheduled service run (plan, apply, undo, report), as a Python user 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import cached_property
 
 from tasksync.connectors import Connector, open_connector
 from tasksync.crm import CrmData, load_crm
-from tasksync.errors import StalePlanError
+from tasksync.errors import SafetyStop, StalePlanError
 from tasksync.kpi import Kpis, compute_kpis
-from tasksync.model import Plan, PlanKind
+from tasksync.model import Plan, PlanKind, PlanStatus
 from tasksync.policies import build_book
 from tasksync.settings import Settings
 from tasksync.sync.engine import (
@@ -23,13 +26,24 @@ from tasksync.sync.engine import (
     make_undo_plan,
     resume,
 )
+from tasksync.sync.lock import WriterLock
 from tasksync.sync.state import StateStore
 
-__all__ = ["Workspace"]
+__all__ = ["CRM_ROW_COUNTS", "Workspace"]
+
+#: The per-board key of the last accepted CRM row counts (the service keeps the same).
+CRM_ROW_COUNTS = "crm.row_counts"
 
 
 class Workspace:
-    """Lazily opens what each operation needs; close it (or use ``with``) when done."""
+    """Lazily opens what each operation needs; close it (or use ``with``) when done.
+
+    Every operation that writes the board (:meth:`apply`, :meth:`undo`, :meth:`pending_resume`)
+    holds the state store's writer lock while it runs; :meth:`writing` holds it across several
+    (``apply --now`` resumes, plans and applies as one writer). A second writer waits up to
+    ``lock_wait`` seconds (default ``TASKSYNC_LOCK_WAIT``, 10 s), then raises
+    :class:`tasksync.sync.lock.BoardBusy` (exit code 7).
+    """
 
     def __init__(
         self,
@@ -37,11 +51,13 @@ class Workspace:
         connector: Connector | None = None,
         today: date | None = None,
         board: str | None = None,
+        lock_wait: float | None = None,
     ) -> None:
         self.settings = settings
         self._connector = connector
         self.today = today
         self.board = board
+        self.lock = WriterLock(settings.path(settings.state_path), lock_wait)
 
     def __enter__(self) -> Workspace:
         return self
@@ -53,6 +69,12 @@ class Workspace:
         if "store" in self.__dict__:
             self.store.close()
 
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the writer lock (re-entrant) for the operations inside."""
+        with self.lock:
+            yield
+
     @property
     def connector(self) -> Connector:
         if self._connector is None:
@@ -61,14 +83,28 @@ class Workspace:
 
     @cached_property
     def store(self) -> StateStore:
-        return StateStore(self.settings.path(self.settings.state_path))
+        # A database locked by another process is waited for as long as the writer lock.
+        return StateStore(self.settings.path(self.settings.state_path), timeout=max(self.lock.wait, 0.1))
 
     @cached_property
     def crm(self) -> CrmData:
         return load_crm(self.settings.crm, self.settings.base_dir)
 
-    def plan(self, *, force: bool = False, kind: PlanKind = PlanKind.SYNC, save: bool = True) -> PlanResult:
-        """Read the board and the CRM, decide, and save the plan as the board's proposal."""
+    def plan(
+        self,
+        *,
+        force: bool = False,
+        kind: PlanKind = PlanKind.SYNC,
+        save: bool = True,
+        guard_crm: bool = False,
+    ) -> PlanResult:
+        """Read the board and the CRM, decide, and save the plan as the board's proposal.
+
+        ``guard_crm`` (``apply --now``) first refuses CRM exports that lost more than
+        ``[service] max_crm_drop`` of their rows since the last accepted run (:class:`SafetyStop`),
+        the check the service makes, and then accepts the current row counts."""
+        if guard_crm:
+            self.check_crm_rows()
         result = make_plan(
             self.settings,
             self.connector.read(),
@@ -79,31 +115,55 @@ class Workspace:
             today=self.today,
         )
         if save:
-            self.store.save_plan(result.plan, "proposed")
+            self.store.save_plan(result.plan, PlanStatus.PROPOSED)
         return result
 
+    def check_crm_rows(self, *, accept: bool = False) -> None:
+        """Refuse exports that shrank since the last accepted read (unless ``accept``), then
+        remember their row counts as the new baseline (shared with the service)."""
+        from tasksync.crm import compare_row_counts
+
+        board = self.connector.board
+        counts = self.crm.row_counts
+        raw = self.store.get(board, CRM_ROW_COUNTS)
+        previous: dict[str, int] = json.loads(raw) if raw else {}
+        threshold = self.settings.service.max_crm_drop
+        lost = [] if accept or not 0 < threshold <= 1 else compare_row_counts(previous, counts, threshold)
+        if lost:
+            raise SafetyStop(
+                "CRM export lost most of its rows since the last run: "
+                + "; ".join(lost)
+                + " (fix the export, or run with --accept-crm if the shrink is real)"
+            )
+        self.store.put(board, CRM_ROW_COUNTS, json.dumps(counts, sort_keys=True))
+
     def pending_resume(self, progress: Progress | None = None) -> ApplyOutcome | None:
-        """Finish an interrupted apply, if any."""
-        return resume(self.connector, self.store, self.connector.board, progress)
+        """Finish an interrupted apply, if any, and re-send creates whose answer was lost."""
+        with self.writing():
+            return resume(self.connector, self.store, self.connector.board, progress)
 
     def apply(self, plan_id: str | None = None, progress: Progress | None = None) -> tuple[Plan, ApplyOutcome]:
         """Apply the named plan, or the board's latest proposal; refuses a stale plan."""
-        board = self.connector.board
-        plan_id = plan_id or self.store.latest(board, "proposed")
-        if plan_id is None:
-            raise StalePlanError(f"{board}: no plan to apply; run `tasksync plan` first")
-        plan, status = self.store.load_plan(plan_id)
-        if status != "proposed":
-            raise StalePlanError(f"plan {plan_id} is {status}, not a proposal; run `tasksync plan`")
-        return plan, apply_plan(plan, self.connector, self.store, progress=progress)
+        with self.writing():
+            board = self.connector.board
+            plan_id = plan_id or self.store.latest(board, PlanStatus.PROPOSED)
+            if plan_id is None:
+                raise StalePlanError(f"{board}: no plan to apply; run `tasksync plan` first")
+            plan, status = self.store.load_plan(plan_id)
+            if status is not PlanStatus.PROPOSED:
+                raise StalePlanError(f"plan {plan_id} is {status.value}, not a proposal; run `tasksync plan`")
+            return plan, apply_plan(plan, self.connector, self.store, progress=progress)
 
     def undo(self, plan_id: str, progress: Progress | None = None) -> tuple[Plan, ApplyOutcome]:
-        snapshot = self.connector.read()
-        undo = make_undo_plan(plan_id, snapshot, self.store)
-        self.store.save_plan(undo, "pending")
-        outcome = apply_plan(undo, self.connector, self.store, snapshot=snapshot, progress=progress)
-        self.store.set_status(plan_id, "undone")
-        return undo, outcome
+        """Revert ``plan_id`` where cards still hold what it wrote; it becomes ``undone`` once the
+        undo is applied (also when an interrupted undo is finished by the next writer)."""
+        with self.writing():
+            resume(self.connector, self.store, self.connector.board)
+            snapshot = self.connector.read()
+            undo = make_undo_plan(plan_id, snapshot, self.store)
+            self.store.save_plan(undo, PlanStatus.PENDING)
+            outcome = apply_plan(undo, self.connector, self.store, snapshot=snapshot, progress=progress)
+            return undo, outcome
 
     def kpis(self) -> Kpis:
         book = build_book(self.connector.read(), self.crm, self.settings, today=self.today, include_new=False)

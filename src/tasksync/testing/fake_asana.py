@@ -33,6 +33,7 @@ import base64
 import contextlib
 import itertools
 import json
+import math
 import random
 import secrets
 import socket
@@ -209,6 +210,7 @@ class FakeAsana:
         offset_ttl: float = 3600.0,
         sync_ttl: float = 24 * 3600.0,
         users_page_default: int = 100,
+        default_limit: int = 100,
     ) -> None:
         self.host = host
         self.port = port
@@ -219,6 +221,8 @@ class FakeAsana:
         self.offset_ttl = offset_ttl
         self.sync_ttl = sync_ttl
         self.users_page_default = users_page_default
+        self.default_limit = default_limit  # page size of a listing that names no ``limit``
+        self.sticky_sync = False  # answer /events like a spec mock: one sync token, has_more forever
         # Fault injection (probabilities per request, or per batch action).
         self.error_rate = 0.0  # answer 500/503 without doing anything
         self.error_after_rate = 0.0  # do the request, then answer 500 (answer lost)
@@ -231,6 +235,8 @@ class FakeAsana:
         # False makes the fake behave as for a personal access token.
         self.oauth = True
         self.log: list[RequestRecord] = []
+        self.batch_orders: list[tuple[int, ...]] = []  # the order each batch's actions ran in
+        self.stories: dict[str, list[JSON]] = {}  # task gid -> comments
         self._rng = random.Random(seed)
         self._scripted: deque[tuple[Callable[[str, str], bool] | None, Fault]] = deque()
         self._lock = threading.RLock()
@@ -446,6 +452,13 @@ class FakeAsana:
         self.project_fields[project].append(gid)
         return gid
 
+    def disable_option(self, field: str, name: str) -> None:
+        """Disable the enum option ``name`` of ``field`` (Asana keeps it, but refuses to set it)."""
+        with self._lock:
+            for o in self.custom_fields[field]["enum_options"]:
+                if o["name"] == name:
+                    o["enabled"] = False
+
     def add_text_field(self, project: str, name: str) -> str:
         gid = self.gid()
         self.custom_fields[gid] = {
@@ -548,8 +561,11 @@ class FakeAsana:
         }
         option_text = {o["id"]: o["value"]["text"] for o in (prio_src or {}).get("options", [])}
         items: dict[str, dict[str, Any]] = {}
-        for item in board.get("customFieldItems", []):
+        for item in board.get("customFieldItems", []):  # the board-level form some tools write
             items.setdefault(item["idModel"], {})[item["idCustomField"]] = item
+        for card in board.get("cards", []):  # a real export keeps them on each card
+            for item in card.get("customFieldItems") or []:
+                items.setdefault(card["id"], {})[item["idCustomField"]] = item
         crm_src = fields.get("CRM ID")
         tids = []
         for card in board.get("cards", []):
@@ -707,6 +723,8 @@ class FakeAsana:
                     return 201, self._create_task(data, q)
                 if n == 3 and parts[0] == "sections" and parts[2] == "addTask":
                     return 200, self._add_task(parts[1], data)
+                if n == 3 and parts[0] == "tasks" and parts[2] == "stories":
+                    return 201, self._add_story(parts[1], data)
         raise _HttpError(404, f"No matching route for request: {method} /{'/'.join(parts)}")
 
     # ----------------------------------------------------------------- routes
@@ -765,7 +783,7 @@ class FakeAsana:
             if limit is None:
                 raise _HttpError(400, "limit: Must be specified when offset is given")
         if limit is None:
-            return {"data": items}
+            limit = self.default_limit  # as Asana: a listing without ``limit`` is still paged
         page = items[start : start + limit]
         nxt = None
         if start + limit < len(items):
@@ -890,12 +908,12 @@ class FakeAsana:
             f = self.custom_fields.get(fgid)
             if f is None or fgid not in allowed:
                 raise _HttpError(400, f"custom_fields: Custom field {fgid} is not on this task")
-            if (
-                f["type"] == "enum"
-                and raw is not None
-                and raw not in {o["gid"] for o in f["enum_options"]}
-            ):
-                raise _HttpError(400, f"custom_fields: {raw} is not an enum option of {fgid}")
+            if f["type"] == "enum" and raw is not None:
+                option = next((o for o in f["enum_options"] if o["gid"] == raw), None)
+                if option is None:
+                    raise _HttpError(400, f"custom_fields: {raw} is not an enum option of {fgid}")
+                if not option.get("enabled", True):
+                    raise _HttpError(400, f"custom_fields: enum option {raw} is disabled")
             if f["type"] == "number" and raw is not None and not isinstance(raw, (int, float)):
                 try:
                     raw = float(raw)
@@ -1040,6 +1058,21 @@ class FakeAsana:
             raise _HttpError(400, f"task: Task {t.gid} is not in the section's project")
         return {"data": {}}
 
+    def _add_story(self, ref: str, data: Any) -> JSON:
+        t = self._task(ref)
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data["text"].strip():
+            raise _HttpError(400, "text: Missing input")
+        story = {
+            "gid": self.gid(),
+            "resource_type": "story",
+            "resource_subtype": "comment_added",
+            "type": "comment",
+            "text": data["text"],
+            "created_at": _now_iso(),
+        }
+        self.stories.setdefault(t.gid, []).append(story)
+        return {"data": story}
+
     def _events(self, q: Mapping[str, str]) -> JSON:
         resource = q.get("resource")
         if not resource:
@@ -1050,6 +1083,9 @@ class FakeAsana:
             raise _HttpError(404, f"resource: Unknown object: {resource}")
         stream = self.events.setdefault(resource, [])
         token = q.get("sync")
+        if self.sticky_sync:
+            # The vendor's spec example, served as is by mock servers: the same token, more to come.
+            return {"data": [], "sync": "de4774f6915eae04714ca93bb2f5ee81", "has_more": True}
         entry = self._syncs.get(token) if token else None
         if entry is None or entry[0] != resource or self.now() - entry[2] > self.sync_ttl:
             fresh = self._new_sync(resource, len(stream))
@@ -1090,10 +1126,18 @@ class FakeAsana:
             raise _HttpError(400, "actions: Missing input")
         if len(actions) > BATCH_MAX_ACTIONS:
             raise _HttpError(400, f"actions: At most {BATCH_MAX_ACTIONS} actions are allowed")
-        results = []
         for a in actions:
             if not isinstance(a, dict) or "relative_path" not in a or "method" not in a:
                 raise _HttpError(400, "actions: Each action needs relative_path and method")
+        # Asana runs a batch's actions in parallel, in no order: here in a shuffled order (from
+        # the fake's seed), the results still in the order of the actions.
+        order = list(range(len(actions)))
+        with self._lock:
+            self._rng.shuffle(order)
+            self.batch_orders.append(tuple(order))
+        results: list[Any] = [None] * len(actions)
+        for index in order:
+            a = actions[index]
             method = str(a["method"]).upper()
             rel = str(a["relative_path"])
             if "?" in rel:
@@ -1104,7 +1148,7 @@ class FakeAsana:
                 fail = self._rng.random() < self.action_error_rate
             if fail:
                 err = _HttpError(500, "Server Error (injected into a batch action)")
-                results.append({"status_code": 500, "headers": {}, "body": err.body()})
+                results[index] = {"status_code": 500, "headers": {}, "body": err.body()}
                 continue
             opts = a.get("options") or {}
             query: dict[str, str] = {}
@@ -1120,7 +1164,7 @@ class FakeAsana:
                 if k in opts:
                     query[k] = str(opts[k])
             status, out, headers = self.handle(method, rel, query, inner_body, token)
-            results.append({"status_code": status, "headers": headers, "body": out})
+            results[index] = {"status_code": status, "headers": headers, "body": out}
         return 200, {"data": results}
 
 
@@ -1202,9 +1246,7 @@ class _Handler(BaseHTTPRequestHandler):
             if over:
                 record.status = 429
                 err = _HttpError(429, "You have too many concurrent requests. Please retry.")
-                self._send(
-                    429, err.body(), {"Retry-After": "1" if fake.time_scale == 1 else "0.05"}
-                )
+                self._send(429, err.body(), {"Retry-After": "1"})
             else:
                 self._answer(method, rel, query, body, token, record, bad_json, path)
         finally:
@@ -1236,8 +1278,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "You've made too many requests and hit a rate limit. "
                 "Please retry after the given amount of time.",
             )
-            ra = str(int(-(-retry_after // 1))) if fake.time_scale == 1 else f"{retry_after:.3f}"
-            self._send(429, err.body(), {"Retry-After": ra})
+            # Asana sends whole seconds; the fake's time scale shortens them only where it can.
+            self._send(429, err.body(), {"Retry-After": str(max(1, math.ceil(retry_after)))})
             return
         fault = fake._take_fault(method, rel)
         if fault is not None:
@@ -1248,7 +1290,7 @@ class _Handler(BaseHTTPRequestHandler):
                 record.status = fault.status
                 headers = {}
                 if fault.status == 429:
-                    headers["Retry-After"] = f"{fault.retry_after or 1:g}"
+                    headers["Retry-After"] = str(max(1, math.ceil(fault.retry_after or 1)))
                 self._send(fault.status, _HttpError(fault.status, "Server Error").body(), headers)
                 return
             elif fault.kind == "drop" and not fault.apply:

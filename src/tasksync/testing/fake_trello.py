@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tasksync.connectors.http import Clock, SystemClock
+from tasksync.connectors.transport import Clock, SystemClock, secret_fingerprint
 
 __all__ = ["FakeResponse", "FakeTrello", "LoggedRequest", "main"]
 
@@ -94,6 +94,7 @@ class LoggedRequest:
     at: float
     query: Mapping[str, str] = field(default_factory=dict)
     body: Mapping[str, Any] = field(default_factory=dict)
+    token: str = ""  # a fingerprint of the token (never the token): per-token rates in tests
 
 
 @dataclass(slots=True)
@@ -113,6 +114,41 @@ class _HttpError(Exception):
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _strict_bool(value: Any, name: str) -> bool:
+    """A boolean parameter as Trello takes it: true or false (JSON or text), nothing else."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise _HttpError(400, f"invalid value for {name}")
+    return text == "true"
+
+
+#: The one key of a custom field item's ``value`` for each field type (list fields take idValue).
+_VALUE_KEY = {"text": "text", "number": "number", "date": "date", "checkbox": "checked"}
+
+
+def _check_item_value(ftype: str, raw: Any) -> None:
+    """Refuse a ``value`` that does not fit the field's type, as Trello does."""
+    if not isinstance(raw, dict) or set(raw) != {_VALUE_KEY[ftype]}:
+        raise _HttpError(400, "Invalid custom field item value.")
+    value = raw[_VALUE_KEY[ftype]]
+    if not isinstance(value, str):
+        raise _HttpError(400, "Invalid custom field item value.")
+    if ftype == "number":
+        try:
+            float(value)
+        except ValueError:
+            raise _HttpError(400, "Invalid custom field item value.") from None
+    elif ftype == "checkbox" and value not in ("true", "false"):
+        raise _HttpError(400, "Invalid custom field item value.")
+    elif ftype == "date":
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise _HttpError(400, "Invalid custom field item value.") from None
 
 
 def _flag(value: str | None, default: bool = False) -> bool:
@@ -164,6 +200,7 @@ class FakeTrello:
         self.log: list[LoggedRequest] = []
         self.counts: Counter[str] = Counter()
         self.changes: list[tuple[str, str, Any]] = []  # (card id, field, new value)
+        self.comments: dict[str, list[str]] = {}  # card id -> comment texts
         self.denied: dict[str, set[str]] = {}  # board id -> tokens without access
         self._scripted: list[_Scripted] = []
         self._token_hits: dict[str, deque[float]] = {}
@@ -176,8 +213,10 @@ class FakeTrello:
     # ------------------------------------------------------------------ state helpers
 
     def new_id(self) -> str:
+        """An ObjectId-like id: creation time (seconds) then a counter, so ids grow with time."""
         with self._lock:
             self._id_counter += 1
+            self._id_base = max(self._id_base, int(time.time()))
             return f"{self._id_base:08x}{self._id_counter:016x}"
 
     def add_board(self, board: Mapping[str, Any]) -> str:
@@ -333,7 +372,7 @@ class FakeTrello:
 
     def fail_next(self, method: str, path_regex: str, kind: str = "500", times: int = 1) -> None:
         """Script ``times`` faults for requests matching ``method`` and ``path_regex``."""
-        if kind not in FAULT_KINDS and not kind.isdigit():
+        if kind not in FAULT_KINDS and not kind.removesuffix("_after").isdigit():
             raise ValueError(f"unknown fault {kind!r}")
         with self._lock:
             self._scripted.append(_Scripted(method.upper(), re.compile(path_regex), kind, max(1, times)))
@@ -445,19 +484,21 @@ class FakeTrello:
                     {"Content-Type": "application/json; charset=utf-8"},
                 )
                 resp.headers.update(self._limit_headers(token))
-                return self._finish(method, path, query, payload, resp)
+                return self._finish(method, path, query, payload, resp, token=token)
             fault = self._pick_fault(method, path)
             if fault and fault.isdigit():
                 resp = FakeResponse(int(fault), b"Internal Server Error")
                 resp.headers.update(self._limit_headers(token))
-                return self._finish(method, path, query, payload, resp, fault)
+                return self._finish(method, path, query, payload, resp, fault, token=token)
             if fault in ("timeout", "drop"):
-                return self._finish(method, path, query, payload, FakeResponse(0, fault=fault), fault)
+                return self._finish(method, path, query, payload, FakeResponse(0, fault=fault), fault, token=token)
             resp = self._auth_and_route(method, path, query, payload, key, token)
             resp.headers.update(self._limit_headers(token))
             if fault in ("timeout_after", "drop_after"):
                 resp = FakeResponse(0, fault=fault.removesuffix("_after"))
-            return self._finish(method, path, query, payload, resp, fault)
+            elif fault is not None and fault.endswith("_after"):  # e.g. "500_after": done, then a 5xx
+                resp = FakeResponse(int(fault.removesuffix("_after")), b"Internal Server Error", resp.headers)
+            return self._finish(method, path, query, payload, resp, fault, token=token)
 
     def _finish(
         self,
@@ -468,6 +509,7 @@ class FakeTrello:
         resp: FakeResponse,
         fault: str | None = None,
         via_batch: bool = False,
+        token: str = "",
     ) -> FakeResponse:
         with self._lock:
             self.log.append(
@@ -482,6 +524,7 @@ class FakeTrello:
                     at=self.clock.monotonic(),
                     query={k: v for k, v in query.items() if k not in ("key", "token")},
                     body=copy.deepcopy(dict(payload)),
+                    token=secret_fingerprint(token) if token else "",
                 )
             )
             if not via_batch:
@@ -525,6 +568,7 @@ class FakeTrello:
             ("DELETE", r"^/cards/([^/]+)/idMembers/([^/]+)/?$", "remove_member"),
             ("PUT", r"^/cards/([^/]+)/customField/([^/]+)/item/?$", "put_item"),
             ("POST", r"^/cards/?$", "post_card"),
+            ("POST", r"^/cards/([^/]+)/actions/comments/?$", "post_comment"),
             ("POST", r"^/customFields/?$", "post_custom_field"),
         )
     )
@@ -713,7 +757,7 @@ class FakeTrello:
         if "idLabels" in args:
             self._set(card, "idLabels", self._ids(args["idLabels"]))
         if "closed" in args:
-            self._set(card, "closed", _flag(str(args["closed"])))
+            self._set(card, "closed", _strict_bool(args["closed"], "closed"))
         for name in ("name", "desc", "due", "pos"):
             if name in args:
                 self._set(card, name, args[name])
@@ -753,14 +797,18 @@ class FakeTrello:
         current = next((i for i in items if i["idCustomField"] == field_id), None)
         new: Json | None
         if cf["type"] == "list":
+            if args.get("value"):  # list fields take an option id; a value would be dropped
+                return 400, "Invalid custom field item value."
             value = str(args.get("idValue") or "")
             if value and not any(o["id"] == value for o in cf.get("options") or []):
                 return 400, "invalid value for idValue"
             new = {"idValue": value} if value else None
         else:
+            if args.get("idValue"):
+                return 400, "Invalid custom field item value."
             raw = args.get("value")
-            if raw and not isinstance(raw, dict):
-                return 400, "invalid value for value"
+            if raw:
+                _check_item_value(str(cf["type"]), raw)
             new = {"value": raw} if raw else None
         old = None if current is None else {k: current.get(k) for k in ("idValue", "value")}
         old_clean = None if old is None else {k: v for k, v in old.items() if v}
@@ -812,6 +860,22 @@ class FakeTrello:
         self._record(card, "createCard", "card", card["name"])
         return 200, self._card_view(board, card, None, False)
 
+    def _r_post_comment(self, ident: str, *, args: Json, token: str) -> tuple[int, Any]:
+        card = self._card_or_404(ident, token)
+        text = args.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return 400, "invalid value for text"
+        action: Json = {
+            "id": self.new_id(),
+            "type": "commentCard",
+            "date": _now_iso(),
+            "idMemberCreator": "fake-member",
+            "data": {"text": text, "card": {"id": card["id"], "name": card["name"]}, "board": {"id": card["idBoard"]}},
+        }
+        self.actions.append(action)
+        self.comments.setdefault(card["id"], []).append(text)
+        return 200, copy.deepcopy(action)
+
     def _r_post_custom_field(self, *, args: Json, token: str) -> tuple[int, Any]:
         board = self._board_or_404(str(args.get("idModel") or ""), token)
         if args.get("modelType") != "board" or not args.get("name"):
@@ -855,7 +919,7 @@ class FakeTrello:
                 status, body = self._route("GET", parts.path, query, {}, token)
             except _HttpError as e:
                 status, body = e.status, e.body
-            self._finish("GET", parts.path, query, {}, FakeResponse(status), via_batch=True)
+            self._finish("GET", parts.path, query, {}, FakeResponse(status), via_batch=True, token=token)
             out.append({str(status): body})
         return 200, out
 

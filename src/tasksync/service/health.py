@@ -1,0 +1,90 @@
+"""The service's recorded status, read by ``tasksync status`` and the health endpoint.
+
+Kept apart from the service loop so that a health check run every minute imports only this
+module and the state store, not the connectors, the CRM readers or the policies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tasksync.defaults import SERVICE_INTERVAL, STATE_PATH
+from tasksync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tasksync.sync.state import StateStore
+
+__all__ = ["FAILING", "HEALTHY", "PAUSED", "STALE", "K", "health_of", "read_status", "status_config"]
+
+K = "service."  # prefix of the service's keys in the store's per-board kv table
+_INTERNAL = ("secret", "_sig", "bookmark", "trello_since", "asana_sync", "last_full")
+
+
+def read_status(store: StateStore) -> dict[str, dict[str, str]]:
+    """board -> the service's recorded values (``last_run``, ``paused``, ``errors``...), without
+    its bookkeeping (change-detection bookmarks, file signatures, the webhook secret)."""
+    out: dict[str, dict[str, str]] = {}
+    for board, key, value in store.db.execute("SELECT board, key, value FROM kv WHERE key LIKE 'service.%'"):
+        if not any(word in key for word in _INTERNAL):
+            out.setdefault(board, {})[key[len(K) :]] = value
+    return out
+
+
+HEALTHY, FAILING, STALE, PAUSED = 0, 1, 3, 4
+
+
+def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[int, str]:
+    """(exit code, one-line verdict) for one board's recorded service values.
+
+    0 healthy; 1 failing (three or more failed iterations in a row, or at once when the
+    service's token or key was refused: a wrong token never heals); 3 stale (never ran, stopped,
+    or no run for ``stale_after`` seconds); 4 paused by a guard.
+    """
+    last = values.get("last_run")
+    if not last:
+        return STALE, "never ran"
+    age = now - datetime.fromisoformat(last).timestamp()
+    if values.get("paused"):
+        return PAUSED, f"paused: {values['paused']}"
+    if values.get("auth_failed"):
+        return FAILING, f"failing (the token or key was refused; fix it and restart): {values.get('last_error')}"
+    if int(values.get("errors") or 0) >= 3:
+        return FAILING, f"failing ({values.get('errors')} errors in a row): {values.get('last_error')}"
+    if age > stale_after:
+        return STALE, f"stale: last run {age:,.0f} s ago (limit {stale_after:,.0f} s)"
+    if int(values.get("errors") or 0):
+        return HEALTHY, f"healthy, retrying after: {values.get('last_error')}"
+    return HEALTHY, "healthy"
+
+
+def _seconds(service: dict[str, Any], key: str, default: float, source: Path) -> float:
+    value = service.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{source}: service.{key} = {value!r}: expected a number of seconds")
+    return float(value)
+
+
+def status_config(config: Path, state: str | None = None) -> tuple[Path, float]:
+    """The state store's path and the staleness limit (``stale_after``, else three intervals),
+    read from the config's TOML without validating the rest (``serve`` does that): a health check
+    run every minute starts in a few tens of milliseconds. ``state`` is ``--state``."""
+    import tomllib
+
+    try:
+        raw = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config}: config file not found") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{config}: not a valid TOML file: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{config}: cannot read: {e.strerror}") from None
+    path = Path(state) if state else Path(str(raw.get("state_path", STATE_PATH)))
+    if not path.is_absolute():
+        path = (Path.cwd() if state else config.resolve().parent) / path
+    service = raw.get("service", {})
+    if not isinstance(service, dict):
+        raise ConfigError(f"{config}: service: expected a table")
+    interval = _seconds(service, "interval", SERVICE_INTERVAL, config) or SERVICE_INTERVAL
+    return path, _seconds(service, "stale_after", 0.0, config) or 3 * interval
