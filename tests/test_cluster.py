@@ -20,7 +20,9 @@ def _cluster(tmp_path: Path, boards: int = 3, **extra: str) -> object:
 
     keys = []
     for i in range(boards):
-        generate(tmp_path / f"b{i}", seed=i, cards=5)
+        config = generate(tmp_path / f"b{i}", seed=i, cards=5)
+        # Owners and priorities only: creating cards for new leads is the integration tests' part.
+        config.write_text(config.read_text(encoding="utf-8").replace("enabled = true", "enabled = false"))
         keys.append(f'"b{i}/tasksync.toml"')
     lines = [f'queue = "q{uuid.uuid4().hex[:8]}"', "interval = 30", f"boards = [{', '.join(keys)}]"]
     lines += [f"{k} = {v!r}" for k, v in extra.items()]
@@ -209,19 +211,35 @@ def test_webhook_deliveries_enqueue_the_board_they_name(tmp_path: Path) -> None:
 
 
 def test_install_shared_budget_reaches_both_connectors(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tasksync.connectors.asana as asana
-    import tasksync.connectors.http as http
+    import tasksync.connectors.transport as transport
     from tasksync.cluster.budget import RedisWindowLimiter, install_shared_budget, redis_client
+    from tasksync.connectors.http import trello_session
 
-    monkeypatch.setattr(http, "_DEFAULT_REGISTRY", http.default_registry())  # restored afterwards
-    monkeypatch.setattr(asana, "shared_limiter", asana.shared_limiter)
+    monkeypatch.setattr(transport, "_DEFAULT_REGISTRY", transport.default_registry())  # restored afterwards
     registry = install_shared_budget(redis_client(redis_url()))
-    assert http.default_registry() is registry
-    limiters = http.trello_session("http://127.0.0.1:1/1").limiters_for({"token": "t", "key": "k"})
+    assert transport.default_registry() is registry  # what the Trello session and the Asana connector ask
+    limiters = trello_session("http://127.0.0.1:1/1", shared_dir=Path("/nonexistent")).limiters_for(
+        {"token": "t", "key": "k"}
+    )
     assert [b.scope for b, _ in limiters] == ["trello-token", "trello-key"]
     assert all(isinstance(lim, RedisWindowLimiter) for _, lim in limiters)
-    lim = asana.shared_limiter("http://asana.example/api/1.0", uuid.uuid4().hex, 150)
-    assert isinstance(lim, RedisWindowLimiter) and (lim.limit, lim.window) == (150, 60.0)
+
+
+def test_the_engine_writer_lock_is_the_lease() -> None:
+    from tasksync.cluster.lease import BoardLease, LeaseWriterLock
+    from tasksync.cluster.pgstore import connect
+    from tasksync.sync.lock import BoardBusy
+
+    with connect(postgres_url()) as conn:
+        lease = BoardLease(conn, f"board-{uuid.uuid4().hex}")
+        lock = LeaseWriterLock(lease)
+        with pytest.raises(BoardBusy, match="does not hold the board's lease"), lock:
+            pass
+        with lease as held:
+            assert held
+            with lock, lock:  # re-entrant, as the engine takes it twice in one iteration
+                assert lock.held
+        assert not lock.held
 
 
 @pytest.mark.parametrize(
@@ -266,7 +284,7 @@ def test_cli_migrate_enqueue_and_status(
     try:
         assert main(["-c", cfg, "migrate"]) == 0
         assert main(["-c", cfg, "migrate"]) == 0
-        assert capsys.readouterr().out.splitlines() == ["applied: 0001_initial", "up to date"]
+        assert capsys.readouterr().out.splitlines() == ["applied: 0001_initial, 0002_journal_status", "up to date"]
         assert main(["-c", cfg, "enqueue", "--all"]) == 0
         assert main(["-c", cfg, "enqueue", "b0/tasksync.toml"]) == 0
         assert capsys.readouterr().out.splitlines() == [
@@ -294,3 +312,24 @@ def test_cli_without_the_cluster_extra_says_what_to_install(
     monkeypatch.delitem(sys.modules, "tasksync.cluster.jobs", raising=False)
     assert main(["-c", str(tmp_path / "cluster.toml"), "status"]) == 2
     assert capsys.readouterr().err.strip() == "tasksync-cluster: dramatiq is missing: pip install 'tasksync[cluster]'"
+
+
+def test_a_board_that_cannot_run_is_recorded_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A board whose secrets are missing: the job records the error for `status`, other boards run."""
+    from tasksync.cluster.jobs import Cluster
+
+    cluster = _cluster(tmp_path, boards=2)
+    assert isinstance(cluster, Cluster)
+    config = tmp_path / "b0" / "tasksync.toml"
+    text = config.read_text(encoding="utf-8").replace('connector = "local"', 'connector = "trello"')
+    config.write_text(text + '[trello]\nboards = ["5f00000000000000000000b1"]\n', encoding="utf-8")
+    for name in ("TASKSYNC_TRELLO_KEY", "TASKSYNC_TRELLO_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        bad = cluster.run_board("b0/tasksync.toml")
+        assert bad.outcome == "error" and bad.error and "TASKSYNC_TRELLO_KEY" in bad.error
+        assert cluster.run_board("b1/tasksync.toml").outcome == "ok"
+        status = cluster.status()
+        assert status["b0/tasksync.toml"]["outcome"] == "error" and status["b1/tasksync.toml"]["outcome"] == "ok"
+    finally:
+        cluster.purge()

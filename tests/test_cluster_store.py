@@ -87,6 +87,7 @@ def test_plans_supersede_order_and_status(store: StateStoreProtocol) -> None:
     assert [r.id for r in store.plans(limit=1)] == ["p3"]
     rec = store.plans(BOARD)[1]
     assert (rec.status, rec.changes, rec.creates, rec.applied_at) == (PlanStatus.PROPOSED, 2, 1, None)
+    assert store.plan_status("p1") is PlanStatus.SUPERSEDED and store.plan_status("nope") is None
     store.set_status("p2", "applied")
     rec = store.plans(BOARD)[1]
     assert rec.status is PlanStatus.APPLIED and rec.applied_at
@@ -124,6 +125,12 @@ def test_journal_rows_commit_one_by_one(store: StateStoreProtocol) -> None:
     assert got[2].error == "HTTP 400" and got[3].task_id == "new-card-1"
     assert store.created(BOARD) == {"D-0": "new-card-1"}
     assert store.created(OTHER) == {}
+    other = _plan("p9", OTHER, changes=1, creates=0)
+    store.save_plan(other)
+    store.start_journal(other)
+    assert [(r.plan_id, r.seq) for r in store.journal_rows(BOARD, JournalStatus.PENDING)] == [("p1", 4)]
+    assert [(r.plan_id, r.seq) for r in store.journal_rows(OTHER, JournalStatus.PENDING)] == [("p9", 0)]
+    assert [r.seq for r in store.journal_rows(BOARD, JournalStatus.DONE)] == [0, 1, 3]
     store.start_journal(plan)  # restarting a journal starts it afresh
     assert [r.status for r in store.journal("p1")] == ["pending"] * 5
 
@@ -136,8 +143,14 @@ def test_transactions_commit_or_roll_back_as_one(store: StateStoreProtocol) -> N
     assert store.get(BOARD, "a") is None and store.last_written(BOARD) == {}
     with store.transaction():
         store.put(BOARD, "a", "1")
-        store.put(BOARD, "a", "2")
+        with store.transaction():  # a nested transaction joins the outer one
+            store.put(BOARD, "a", "2")
     assert store.get(BOARD, "a") == "2"
+    with pytest.raises(RuntimeError), store.transaction():
+        with store.transaction():
+            store.put(BOARD, "b", "1")
+        raise RuntimeError("the outer one fails")
+    assert store.get(BOARD, "b") is None
     assert store.get(OTHER, "a") is None
     store.put(str(OTHER), "a", "3")
     assert store.get(OTHER, "a") == "3"
@@ -188,3 +201,21 @@ def test_the_engine_resumes_an_interrupted_apply(store: StateStoreProtocol, tmp_
     assert store.latest(ws.connector.board, "applying") is None
     assert tasks(ws) == expected
     assert ws.plan().plan.empty
+
+
+def test_postgres_migrations_upgrade_an_older_store_and_refuse_a_newer_one() -> None:
+    import psycopg
+
+    from tasksync.cluster.pgstore import PgStateStore, migrate, migrations
+
+    url = fresh_schema_url(postgres_url())
+    first = migrations()[0]
+    with psycopg.connect(url, autocommit=True) as conn:  # a store made by the first release
+        conn.execute(first.sql.encode())
+        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+        conn.execute("INSERT INTO schema_migrations VALUES (1, '0001_initial', 'then')")
+        assert migrate(conn) == [m.name for m in migrations()[1:]]
+        assert migrate(conn) == []
+        conn.execute("INSERT INTO schema_migrations VALUES (999, '0999_future', 'later')")
+    with pytest.raises(ConfigError, match=r"made by a newer tasksync \(schema 999\)"):
+        PgStateStore(url)

@@ -1,7 +1,7 @@
 """Per-token and per-key request budgets shared by every worker of the cluster, in Redis.
 
-The connectors' HTTP layer (:mod:`tasksync.connectors.http`; the Asana connector likewise) asks
-a :class:`LimiterRegistry` for one limiter per budget (Trello: 100 requests per 10 s per token,
+Both connectors ask the transport core's (:mod:`tasksync.connectors.transport`) process-wide
+:class:`LimiterRegistry` for one limiter per budget (Trello: 100 requests per 10 s per token,
 300 per API key) and calls ``acquire`` before each request, ``settle`` when its answer arrived,
 ``block_for`` after a 429 and ``observe`` with the server's ``x-rate-limit-*`` headers.
 :class:`RedisWindowLimiter` keeps the same contract with the window's log in a Redis sorted set,
@@ -23,15 +23,15 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-import tasksync.connectors.asana as asana
-import tasksync.connectors.http as http
-from tasksync.connectors.http import Clock, LimiterRegistry, SlidingWindowLimiter
+import tasksync.connectors.transport as transport
+from tasksync.connectors.transport import Clock, LimiterRegistry, SlidingWindowLimiter
 
 __all__ = ["RedisLimiterRegistry", "RedisWindowLimiter", "install_shared_budget", "redis_client"]
 
@@ -175,27 +175,27 @@ class RedisLimiterRegistry(LimiterRegistry):
         super().__init__(clock)
         self.client = client
 
-    def get(self, scope: str, secret: str, limit: int, window: float) -> SlidingWindowLimiter:
-        ident = (scope, self.fingerprint(secret))
+    def get(
+        self, scope: str, secret: str, limit: int, window: float, *, shared_dir: Path | None = None
+    ) -> SlidingWindowLimiter:
+        """The cluster-wide limiter of this budget (``shared_dir``, the per-machine file record
+        of the embedded mode, is not needed: Redis is shared by every machine)."""
+        ident = (scope, self.fingerprint(secret), "redis")
         with self._lock:
             lim = self._limiters.get(ident)
-            if lim is None:
+            if lim is None or lim.window != window:
                 lim = RedisWindowLimiter(self.client, f"{scope}:{ident[1]}", limit, window, clock=self.clock)
                 self._limiters[ident] = lim
             return lim
 
 
 def install_shared_budget(client: redis.Redis) -> RedisLimiterRegistry:
-    """Make every connector created from now on in this process count its requests in Redis:
-    Trello sessions through the HTTP layer's process-wide default registry, Asana connectors
-    through the connector's per-token limiter factory (``requests_per_minute`` per 60 s)."""
+    """Make every connector created from now on in this process count its requests in Redis.
+
+    Both connectors take their limiters from the transport core's process-wide default registry
+    (Trello: per token and per key; Asana: per token, ``requests_per_minute`` per 60 s); this
+    replaces it."""
     registry = RedisLimiterRegistry(client)
-    http_module: Any = http
-    http_module._DEFAULT_REGISTRY = registry  # the hook until http offers set_default_registry()
-
-    def asana_limiter(host: str, token: str, requests_per_minute: int) -> SlidingWindowLimiter:
-        return registry.get(f"asana:{host.rstrip('/')}", token, requests_per_minute, 60.0)
-
-    asana_module: Any = asana
-    asana_module.shared_limiter = asana_limiter  # the hook until the connector takes a registry
+    module: Any = transport
+    module._DEFAULT_REGISTRY = registry  # the hook until the transport offers set_default_registry()
     return registry

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tasksync.errors import ConfigError
-from tasksync.settings import Secrets, Settings, load_settings
+from tasksync.settings import ENV_PREFIX, Settings, load_settings, read_secrets
 
 __all__ = ["BoardEntry", "ClusterConfig", "load_cluster"]
 
@@ -34,13 +34,16 @@ __all__ = ["BoardEntry", "ClusterConfig", "load_cluster"]
 class BoardEntry:
     key: str  # the config path as written in cluster.toml
     config: Path  # resolved against cluster.toml's folder
-    secrets_prefix: str = "TASKSYNC_"
+    secrets_prefix: str = ENV_PREFIX
 
     def settings(self) -> Settings:
-        """The board's settings, its secrets read with its own prefix."""
+        """The board's settings; with its own ``secrets_prefix``, its secrets are the environment's
+        ``<prefix>TRELLO_TOKEN``, ... (then its config folder's ``.env``), not ``TASKSYNC_*``."""
         settings = load_settings(self.config)
-        if self.secrets_prefix != "TASKSYNC_":
-            settings.secrets = Secrets(_env_prefix=self.secrets_prefix)  # type: ignore[call-arg]
+        if self.secrets_prefix != ENV_PREFIX:
+            n = len(self.secrets_prefix)
+            own = {ENV_PREFIX + k[n:]: v for k, v in os.environ.items() if k.startswith(self.secrets_prefix)}
+            settings.secrets = read_secrets(self.config.resolve().parent, own)
         return settings
 
 

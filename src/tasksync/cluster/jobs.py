@@ -36,7 +36,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from tasksync.cluster.budget import install_shared_budget, redis_client
 from tasksync.cluster.config import ClusterConfig
-from tasksync.cluster.lease import BoardLease
+from tasksync.cluster.lease import BoardLease, LeaseWriterLock
 from tasksync.cluster.pgstore import PgStateStore, connect, migrate
 from tasksync.cluster.storage import use_store
 from tasksync.errors import ConfigError
@@ -184,14 +184,23 @@ class Cluster:
             raise StoreUnavailable(str(e)) from None
         started = time.time()
         try:
-            with BoardLease(store.db, key) as held:
+            lease = BoardLease(store.db, key)
+            with lease as held:
                 if not held:
                     self.enqueue(key, "busy", delay=self.cfg.lease_retry)
                     return JobResult(key, "busy")
                 svc = SyncService(entry.settings(), today=self.today)
                 use_store(svc.ws, store)
+                svc.ws.lock = LeaseWriterLock(lease)  # the lease is the writer lock
                 try:
                     res = svc.run_once()
+                except Exception as e:  # the service records its own errors; this one escaped it
+                    if store.db.broken or store.db.closed:
+                        return JobResult(key, "error", error=f"store: {type(e).__name__}: {e}")
+                    log.error("job: %s: %s: %s", key, type(e).__name__, e)
+                    failed = JobResult(key, "error", error=f"{type(e).__name__}: {e}")
+                    self._record(store, failed, reason, started)
+                    return failed
                 finally:
                     _close_connector(svc)
                 if store.db.broken or store.db.closed:

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import redis
 
-__all__ = ["BoardLease", "LeaderLease", "board_lock_id"]
+from tasksync.sync.lock import BoardBusy, WriterLock
+
+__all__ = ["BoardLease", "LeaderLease", "LeaseWriterLock", "board_lock_id"]
 
 
 def board_lock_id(key: str) -> int:
@@ -58,6 +61,30 @@ class BoardLease:
             self.release()
         except psycopg.Error:
             self.held = False  # the session is gone, and the lock with it
+
+
+class LeaseWriterLock(WriterLock):
+    """The engine's writer lock in the cluster: the board's lease, held by the job.
+
+    The embedded writer lock is a file beside the SQLite store; in the cluster the store is
+    PostgreSQL and the one-writer rule is the lease, so taking this lock checks that the job still
+    holds its board's lease instead of locking a file (which would also need a writable config
+    folder and would serialise unrelated boards configured in one folder)."""
+
+    def __init__(self, lease: BoardLease) -> None:
+        super().__init__(Path(f"lease-{lease.key}"), wait=0.0)
+        self.lease = lease
+
+    def acquire(self) -> None:
+        if not self.lease.held:
+            raise BoardBusy(f"{self.lease.key}: this job does not hold the board's lease")
+
+    def release(self) -> None:
+        return None
+
+    @property
+    def held(self) -> bool:
+        return self.lease.held
 
 
 _RENEW = """

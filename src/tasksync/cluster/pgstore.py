@@ -3,7 +3,7 @@
 One connection per store, in autocommit mode: every write outside :meth:`PgStateStore.transaction`
 is committed when the call returns, exactly like the SQLite store in autocommit, so the journal's
 per-row commits survive a worker killed between two writes. Inside ``transaction()`` everything
-commits together (psycopg turns a nested ``transaction()`` into a savepoint).
+commits together; a nested ``transaction()`` joins the outer one.
 
 The schema is created and upgraded by :func:`migrate`: plain versioned SQL files in
 ``tasksync/cluster/migrations`` (``NNNN_name.sql``), applied in order under a transaction-scoped
@@ -14,7 +14,7 @@ A database migrated by a newer tasksync is refused, as the SQLite store refuses 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,10 +22,12 @@ from importlib import resources
 from typing import Any
 
 import psycopg
+from psycopg import pq
 
 from tasksync.errors import ConfigError
 from tasksync.model import BoardRef, Field, FieldValue, JournalStatus, Plan, PlanStatus, value_from_json, value_to_json
 from tasksync.sync.state import JournalRow, PlanRecord
+from tasksync.sync.state import _journal_row as journal_row  # one decoding of a journal row for both stores
 
 __all__ = ["Migration", "PgStateStore", "connect", "migrate", "migrations"]
 
@@ -132,6 +134,10 @@ class PgStateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """One transaction; nested calls join the outer one (as in the SQLite store)."""
+        if self.db.info.transaction_status != pq.TransactionStatus.IDLE:
+            yield
+            return
         with self.db.transaction():
             yield
 
@@ -180,9 +186,10 @@ class PgStateStore:
             )
 
     # -- plans ----------------------------------------------------------------------------
-    def save_plan(self, plan: Plan, status: str = "proposed") -> None:
+    def save_plan(self, plan: Plan, status: PlanStatus | str = PlanStatus.PROPOSED) -> None:
+        status = PlanStatus(status)
         with self.transaction():
-            if status == "proposed":
+            if status is PlanStatus.PROPOSED:
                 self.db.execute(
                     "UPDATE plans SET status='superseded' WHERE board=%s AND status='proposed'", (str(plan.board),)
                 )
@@ -197,7 +204,7 @@ class PgStateStore:
                     plan.id,
                     str(plan.board),
                     plan.kind.value,
-                    status,
+                    status.value,
                     plan.created_at.isoformat(),
                     None,
                     plan.base_fingerprint,
@@ -205,16 +212,22 @@ class PgStateStore:
                 ),
             )
 
-    def load_plan(self, plan_id: str) -> tuple[Plan, str]:
+    def load_plan(self, plan_id: str) -> tuple[Plan, PlanStatus]:
         row = self.db.execute("SELECT body, status FROM plans WHERE id=%s", (plan_id,)).fetchone()
         if row is None:
             raise ConfigError(f"no plan {plan_id!r} in {self.path} (see `tasksync history`)")
-        return Plan.from_json(json.loads(row[0])), str(row[1])
+        return Plan.from_json(json.loads(row[0])), PlanStatus(row[1])
 
-    def set_status(self, plan_id: str, status: str) -> None:
-        applied = _now() if status in ("applied", "partial") else None
+    def plan_status(self, plan_id: str) -> PlanStatus | None:
+        row = self.db.execute("SELECT status FROM plans WHERE id=%s", (plan_id,)).fetchone()
+        return None if row is None else PlanStatus(row[0])
+
+    def set_status(self, plan_id: str, status: PlanStatus | str) -> None:
+        status = PlanStatus(status)
+        applied = _now() if status in (PlanStatus.APPLIED, PlanStatus.PARTIAL) else None
         self.db.execute(
-            "UPDATE plans SET status=%s, applied_at=COALESCE(%s, applied_at) WHERE id=%s", (status, applied, plan_id)
+            "UPDATE plans SET status=%s, applied_at=COALESCE(%s, applied_at) WHERE id=%s",
+            (status.value, applied, plan_id),
         )
 
     def plans(self, board: BoardRef | None = None, limit: int = 50) -> list[PlanRecord]:
@@ -234,10 +247,10 @@ class PgStateStore:
             )
         return out
 
-    def latest(self, board: BoardRef, status: str) -> str | None:
+    def latest(self, board: BoardRef, status: PlanStatus | str) -> str | None:
         row = self.db.execute(
             "SELECT id FROM plans WHERE board=%s AND status=%s ORDER BY created_at DESC, ord DESC LIMIT 1",
-            (str(board), status),
+            (str(board), PlanStatus(status).value),
         ).fetchone()
         return str(row[0]) if row else None
 
@@ -259,35 +272,25 @@ class PgStateStore:
                 cur.executemany("INSERT INTO journal VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows)
             self.db.execute("UPDATE plans SET status='applying' WHERE id=%s", (plan.id,))
 
-    def journal(self, plan_id: str) -> list[JournalRow]:
-        rows = self._rows(
-            "SELECT plan_id, seq, op, task_id, field, key, before, after, status, error "
-            "FROM journal WHERE plan_id=%s ORDER BY seq",
-            (plan_id,),
-        )
-        out = []
-        for pid, seq, op, task_id, f, key, before, after, status, error in rows:
-            fld = Field(f) if f else None
-            out.append(
-                JournalRow(
-                    pid,
-                    seq,
-                    op,
-                    task_id,
-                    fld,
-                    key,
-                    value_from_json(fld, json.loads(before)) if fld and before else None,
-                    value_from_json(fld, json.loads(after)) if fld and after else None,
-                    JournalStatus(status),
-                    error,
-                )
-            )
-        return out
+    _COLUMNS = "j.plan_id, j.seq, j.op, j.task_id, j.field, j.key, j.before, j.after, j.status, j.error"
 
-    def mark(self, plan_id: str, seqs: list[int], status: str, error: str | None = None) -> None:
+    def journal(self, plan_id: str) -> list[JournalRow]:
+        rows = self._rows(f"SELECT {self._COLUMNS} FROM journal j WHERE j.plan_id=%s ORDER BY j.seq", (plan_id,))
+        return [journal_row(r) for r in rows]
+
+    def journal_rows(self, board: BoardRef, status: JournalStatus) -> list[JournalRow]:
+        """The journal rows of every plan on ``board`` that are in ``status`` (oldest plan first)."""
+        rows = self._rows(
+            f"SELECT {self._COLUMNS} FROM journal j JOIN plans p ON p.id = j.plan_id "
+            "WHERE j.status=%s AND p.board=%s ORDER BY p.created_at, p.ord, j.seq",
+            (JournalStatus(status).value, str(board)),
+        )
+        return [journal_row(r) for r in rows]
+
+    def mark(self, plan_id: str, seqs: Iterable[int], status: JournalStatus | str, error: str | None = None) -> None:
         self.db.execute(
             "UPDATE journal SET status=%s, error=%s, updated_at=%s WHERE plan_id=%s AND seq = ANY(%s)",
-            (status, error, _now(), plan_id, list(seqs)),
+            (JournalStatus(status).value, error, _now(), plan_id, list(seqs)),
         )
 
     def mark_created(self, board: BoardRef, plan_id: str, seq: int, key: str, task_id: str) -> None:
@@ -298,8 +301,8 @@ class PgStateStore:
                 (str(board), key, task_id, plan_id),
             )
             self.db.execute(
-                "UPDATE journal SET status='done', task_id=%s, updated_at=%s WHERE plan_id=%s AND seq=%s",
-                (task_id, _now(), plan_id, seq),
+                "UPDATE journal SET status=%s, error=NULL, task_id=%s, updated_at=%s WHERE plan_id=%s AND seq=%s",
+                (JournalStatus.DONE.value, task_id, _now(), plan_id, seq),
             )
 
     def created(self, board: BoardRef) -> dict[str, str]:

@@ -150,10 +150,13 @@ def make_cluster(
     first_asana = boards - asana_projects if asana is not None else boards
     for i in range(boards):
         folder = root / f"board{i:03d}"
-        config = generate(folder, seed=100 + i, cards=cards)
+        creates = i % creates_every == 0
+        # A board that creates cards: Lead deals only, and at least 8 cards, so that its first sync
+        # creates fewer cards than the board holds (the service's max_create_share guard).
+        config = generate(folder, seed=100 + i, cards=max(cards, 8) if creates else cards)
         data = json.loads((folder / "board.json").read_text(encoding="utf-8"))
-        text = config.read_text(encoding="utf-8")
-        text = text.replace("enabled = true", f"enabled = {'true' if i % creates_every == 0 else 'false'}")
+        text = config.read_text(encoding="utf-8").replace('stages = ["Lead", "Qualified"]', 'stages = ["Lead"]')
+        text = text.replace("enabled = true", f"enabled = {'true' if creates else 'false'}")
         key = f"board{i:03d}/tasksync.toml"
         if i >= first_asana:
             assert asana is not None
@@ -177,7 +180,7 @@ def make_cluster(
             board_ids[key] = bid
             token_of[key] = names[i % tokens]
             prefix = f"TASKSYNC_T{i % tokens}_"
-        config.write_text(text, encoding="utf-8")
+        config.write_text(text + "\n[service]\nmax_create_share = 1.0\n", encoding="utf-8")
         keys.append(key)
         lines += ["[[board]]", f'config = "{key}"', f'secrets_prefix = "{prefix}"', ""]
     cluster_file = root / "cluster.toml"
