@@ -333,3 +333,25 @@ def test_a_board_that_cannot_run_is_recorded_not_retried(tmp_path: Path, monkeyp
         assert status["b0/tasksync.toml"]["outcome"] == "error" and status["b1/tasksync.toml"]["outcome"] == "ok"
     finally:
         cluster.purge()
+
+
+def test_delivery_ids_name_the_board_of_a_webhook() -> None:
+    import json
+
+    from tasksync.cluster.webhook import delivery_ids
+
+    trello = {
+        "model": {"id": "5f00000000000000000000b1", "shortLink": "AbC123"},
+        "action": {"type": "updateCard", "data": {"board": {"id": "5f00000000000000000000b1", "shortLink": "AbC123"}}},
+    }
+    assert delivery_ids("trello", json.dumps(trello).encode()) == ["5f00000000000000000000b1", "AbC123"]
+    task_changed = {"events": [{"action": "changed", "resource": {"gid": "77", "resource_type": "task"}}]}
+    assert delivery_ids("asana", json.dumps(task_changed).encode()) == []  # a task event names no project
+    assert delivery_ids("asana", json.dumps(task_changed).encode(), "/asana/1200000000000002") == ["1200000000000002"]
+    added = {
+        "events": [
+            {"resource": {"gid": "77", "resource_type": "task"}, "parent": {"gid": "12", "resource_type": "project"}}
+        ]
+    }
+    assert delivery_ids("asana", json.dumps(added).encode(), "/asana?project=12") == ["12"]
+    assert delivery_ids("trello", b"not json", "/trello") == []
