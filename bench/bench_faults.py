@@ -90,8 +90,9 @@ def score(tally: Tally, ws: Workspace, expected: Counter[tuple[Any, ...]]) -> No
     tally.lost += len(again.changes) + len(again.creates)  # anything still to write was not written
 
 
-def faulty(config: Path, *fault: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "tasksync.testing.faults", *fault, "--", "--no-color", "-c", str(config), "apply"]
+def faulty(config: Path, *fault: str, command: tuple[str, ...] = ("apply",)) -> subprocess.CompletedProcess[str]:
+    cli = ["--no-color", "-c", str(config), *command]
+    cmd = [sys.executable, "-m", "tasksync.testing.faults", *fault, "--", *cli]
     env = {**os.environ, "PYTHONPATH": SRC, "TASKSYNC_LOCK_WAIT": "0.5"}
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
 
@@ -114,13 +115,17 @@ class Template:
         with Workspace(load_settings(clean), today=TODAY) as ws:
             self.expected = end_state(ws.connector.read())
             plan, _ = ws.store.load_plan(ws.store.plans()[0].id)
+        with Workspace(load_settings(self.config), today=TODAY) as ws:
+            self.before = end_state(ws.connector.read())
+        self.applied = clean
+        self.plan_id = plan.id
         self.steps = len(plan.writes()) + len(plan.creates)
 
-    def copy(self, name: str | None = None) -> Path:
+    def copy(self, name: str | None = None, source: Path | None = None) -> Path:
         self._n += 1
         dest = self.root / (name or f"trial{self._n}")
         shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(self.config.parent, dest)
+        shutil.copytree((source or self.config).parent, dest)
         return dest / "tasksync.toml"
 
     def finish(self, tally: Tally, config: Path) -> None:
@@ -144,6 +149,34 @@ def kill_matrix(t: Template, every: int) -> Tally:
         t.finish(tally, config)
         tally.trials += 1
         tally.seconds += time.perf_counter() - start
+    return tally
+
+
+def undo_kill_matrix(t: Template, every: int) -> Tally:
+    """Kill -9 an undo at each journal step; the next `apply` finishes it: the board is back as
+    before the plan, the plan is undone, and undoing it again is refused (exit 4)."""
+    tally = Tally()
+    step = 1
+    while True:
+        start = time.perf_counter()
+        config = t.copy(source=t.applied)
+        res = faulty(config, "--kill-at", str(step), command=("undo", t.plan_id))
+        tally.codes[res.returncode] += 1
+        if res.returncode == 0:
+            shutil.rmtree(config.parent, ignore_errors=True)
+            break  # past the undo's last step
+        if res.returncode != -9:
+            tally.bad_errors += 1
+        if quiet("-c", str(config), "apply") != 0 or quiet("-c", str(config), "undo", t.plan_id) != 4:
+            tally.bad_errors += 1
+        with Workspace(load_settings(config), today=TODAY) as ws:
+            got = end_state(ws.connector.read())
+            tally.lost += sum((t.before - got).values()) + sum((got - t.before).values())
+            tally.false_conflicts += len(ws.plan(save=False).plan.conflicts)
+        shutil.rmtree(config.parent, ignore_errors=True)
+        tally.trials += 1
+        tally.seconds += time.perf_counter() - start
+        step += every
     return tally
 
 
@@ -308,6 +341,7 @@ def main() -> None:
         t = Template(root, args.cards)
         every = max(args.every, t.steps // 4) if args.quick else args.every
         rows.append((f"kill -9 at journal steps (of {t.steps})", kill_matrix(t, every)))
+        rows.append(("kill -9 during undo, at each step", undo_kill_matrix(t, every)))
         rows.append(("disk full at each board save", disk_full_matrix(t)))
         rows.append(("state store locked", locked_store(t)))
         for backend in ("local", "trello"):

@@ -289,7 +289,7 @@ def test_concurrent_writes_stay_under_asanas_cap(fake: FakeAsana) -> None:
     assert not [r for r in fake.requests() if r.status == 429]
     # Over the cap the fake answers 429; the writes still land after waiting.
     fake.clear_log()
-    fake.slow_rate = 1.0
+    fake.slow_rate, fake.slow_seconds = 1.0, 0.5  # long enough that six writers overlap on a busy machine
     eager = make_connector(fake, demo, write_concurrency=6)
     some = demo.tasks[:60]  # each 429 says "Retry-After: 1" (whole seconds, as Asana)
     results = list(eager.write([TaskWrite(t, {Field.ASSIGNEES: ()}) for t in some]))
@@ -663,6 +663,10 @@ def test_every_request_the_connector_sends_exists_in_the_asana_spec(fake: FakeAs
             ]
         )
     )
+    # A conditional write without a read first: tasks read again in a batch.
+    cold = make_connector(fake, demo)
+    list(cold.write([TaskWrite(demo.tasks[5], {Field.CLOSED: True}, {Field.CLOSED: False})]))
+    conn.comment(demo.tasks[2], "Why it moved")
     conn.changed_since(token)
     new = [
         NewTask(

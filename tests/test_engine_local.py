@@ -140,3 +140,24 @@ def test_the_file_keeps_its_format(demo: Path) -> None:
         assert result.ok
         text = path.read_text(encoding="utf-8")
         assert ("\n" not in text.strip()) is compact
+
+
+def test_a_write_that_cannot_be_made_changes_nothing_of_its_card(demo: Path) -> None:
+    conn = LocalConnector(load_settings(demo))
+    snap = conn.read()
+    t, other = snap.tasks[0], snap.tasks[1]
+    member = next(m.id for m in snap.members if (m.id,) != t.assignees)
+    good_owner = next(m.id for m in snap.members if (m.id,) != other.assignees)
+    results = list(
+        conn.write(
+            [
+                TaskWrite(t.id, {Field.ASSIGNEES: (member,), Field.PRIORITY: "P9"}, {Field.ASSIGNEES: t.assignees}),
+                TaskWrite(other.id, {Field.ASSIGNEES: (good_owner,)}, {Field.ASSIGNEES: other.assignees}),
+            ]
+        )
+    )
+    assert [r.ok for r in results] == [False, True]
+    assert "no option 'P9'" in (results[0].error or "")
+    after = conn.read()
+    assert after.tasks_by_id[t.id].assignees == t.assignees  # all of the write or none of it
+    assert after.tasks_by_id[other.id].assignees == (good_owner,)

@@ -22,7 +22,7 @@ from tasksync.cli import main
 from tasksync.connectors.base import Connector
 from tasksync.connectors.local import LocalConnector
 from tasksync.examples import TODAY, generate
-from tasksync.model import JournalStatus, Snapshot, WriteResult, WriteStatus
+from tasksync.model import JournalStatus, PlanStatus, Snapshot, WriteResult, WriteStatus
 from tasksync.settings import load_settings
 from tasksync.sync.state import StateStore
 from tasksync.sync.workspace import Workspace
@@ -38,7 +38,8 @@ def run(config: Path, *args: str) -> int:
 
 def run_faulty(config: Path, *fault: str, command: str = "apply") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": SRC}
-    cmd = [sys.executable, "-m", "tasksync.testing.faults", *fault, "--", "--no-color", "-c", str(config), command]
+    cli = ["--no-color", "-c", str(config), *command.split()]
+    cmd = [sys.executable, "-m", "tasksync.testing.faults", *fault, "--", *cli]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -228,3 +229,67 @@ def test_cli_reports_lost_answers_and_the_next_plan_has_no_false_conflicts(
     assert "without an answer" in out and "no answer" in out
     monkeypatch.setattr(LocalConnector, "write", real_write)
     assert_whole(config, expected, capsys)
+
+
+def test_kill_9_during_an_undo_is_finished_by_apply(
+    twins: tuple[Path, list[tuple[Any, ...]], int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17 item 12: the undo finished by the next `apply` leaves the plan undone, the board as
+    before the plan, and a second undo is refused without false "changed after the plan" lines."""
+    template, _, _ = twins
+    before = end_state(snapshot_of(template))
+    config = copy_of(template, tmp_path / "b")
+    assert run(config, "apply") == 0
+    with StateStore(config.parent / ".tasksync" / "state.sqlite3") as store:
+        plan_id = store.plans()[0].id
+    killed = run_faulty(config, "--kill-at", "7", command=f"undo {plan_id}")
+    assert killed.returncode == -9, killed.stderr
+    capsys.readouterr()
+    assert run(config, "apply") == 0
+    assert "Finished interrupted plan" in capsys.readouterr().out
+    assert end_state(snapshot_of(config)) == before
+    with StateStore(config.parent / ".tasksync" / "state.sqlite3") as store:
+        assert store.plan_status(plan_id) is PlanStatus.UNDONE
+    capsys.readouterr()
+    assert run(config, "undo", plan_id) == 4
+    captured = capsys.readouterr()
+    assert "is undone" in captured.err and "changed after the plan" not in captured.out
+
+
+def test_killed_right_after_post_cards_the_resume_completes_the_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 5: a run dying between `POST /cards` and the CRM ID/priority left a card the
+    journal called done. The resume sends the create again: the card is found by its marker and
+    completed, and only then journaled done; never a second card."""
+    from tasksync.connectors.trello import TrelloConnector
+
+    class Killed(BaseException):
+        pass
+
+    real_complete = TrelloConnector._complete
+
+    def die_after_the_post(self: TrelloConnector, *args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    with ExitStack() as stack:
+        s, connect, _ = trello_fake_board(stack, tmp_path / "t", attempts=2)
+        with Workspace(s, connect(), today=TODAY) as ws:
+            plan = ws.plan().plan
+            first = plan.creates[0]
+            monkeypatch.setattr(TrelloConnector, "_complete", die_after_the_post)
+            with pytest.raises(Killed):
+                ws.apply()
+            monkeypatch.setattr(TrelloConnector, "_complete", real_complete)
+        with Workspace(s, connect(), today=TODAY) as ws:
+            resumed = ws.pending_resume()
+            assert resumed is not None and resumed.ok
+            snap = ws.connector.read()
+            made = [t for t in snap.tasks if f"[tasksync:{first.key}]" in t.description]
+            assert len(made) == 1
+            card = made[0]
+            assert card.priority == first.priority and first.priority
+            assert first.key in card.custom_fields.values()  # the CRM ID field, not only the marker
+            rows = [r for r in ws.store.journal(plan.id) if r.key == first.key]
+            assert [r.status for r in rows] == [JournalStatus.DONE] and rows[0].task_id == card.id
+            assert ws.plan().plan.empty

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.error
@@ -26,9 +27,9 @@ def request(url: str, method: str = "POST", body: bytes = b"", headers: dict[str
     req = urllib.request.Request(url, data=body if method == "POST" else None, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, dict(resp.headers), resp.read()
+            return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, e.headers, e.read()
 
 
 @pytest.fixture
@@ -88,7 +89,8 @@ def test_asana_handshake_then_signed_events(hooks) -> None:
     base = f"http://127.0.0.1:{server.port}"
     body = b'{"events":[]}'
     assert request(f"{base}/asana", body=body, headers={"X-Hook-Signature": asana_signature("x", body)})[0] == 401
-    status, headers, _ = request(f"{base}/asana", body=b"", headers={"X-Hook-Secret": "hs-123"})
+    with server.expect_asana_handshake():  # tasksync is registering the webhook
+        status, headers, _ = request(f"{base}/asana", body=b"", headers={"X-Hook-Secret": "hs-123"})
     assert status == 200 and headers.get("X-Hook-Secret") == "hs-123"
     assert remembered == ["hs-123"]
     assert request(f"{base}/asana", body=body, headers={"X-Hook-Signature": asana_signature("hs-123", body)})[0] == 200
@@ -105,6 +107,23 @@ def test_asana_fixed_secret_refuses_other_handshakes() -> None:
         assert server.asana_secret == "env-secret"
     finally:
         server.stop()
+
+
+def test_asana_handshake_outside_a_registration_is_refused(hooks) -> None:
+    """Issue 17 item 6: anyone reaching the port could POST a new X-Hook-Secret and take the webhook over."""
+    server, calls, remembered = hooks
+    base = f"http://127.0.0.1:{server.port}"
+    with server.expect_asana_handshake():
+        assert request(f"{base}/asana", headers={"X-Hook-Secret": "asana-secret"})[0] == 200
+    status, headers, _ = request(f"{base}/asana", headers={"X-Hook-Secret": "attacker"})
+    assert status == 401 and "X-Hook-Secret" not in headers
+    assert remembered == ["asana-secret"] and server.asana_secret == "asana-secret"
+    body = b'{"events":[{"action":"changed"}]}'
+    forged = asana_signature("attacker", body)
+    assert request(f"{base}/asana", body=body, headers={"X-Hook-Signature": forged})[0] == 401
+    good = asana_signature("asana-secret", body)
+    assert request(f"{base}/asana", body=body, headers={"X-Hook-Signature": good})[0] == 200
+    assert calls == ["asana"]
 
 
 def test_healthz(hooks) -> None:
@@ -145,3 +164,124 @@ def test_webhook_triggers_a_sync_within_seconds(tmp_path: Path) -> None:
         thread.join(timeout=30)
         server.stop()
     assert not thread.is_alive()
+
+
+def test_registering_an_asana_webhook_accepts_its_handshake_and_keeps_the_secret_0600(tmp_path: Path) -> None:
+    import responses
+
+    from tasksync.service.webhooks import read_secret_file, register_asana_webhook, write_secret_file
+
+    secret_file = tmp_path / "state" / "asana-webhook-secret"
+    server = HookServer(
+        "127.0.0.1",
+        0,
+        on_change=lambda s: None,
+        remember_asana_secret=lambda secret: write_secret_file(secret_file, secret),
+    ).start()
+    base = f"http://127.0.0.1:{server.port}"
+    answers: list[int] = []
+    try:
+        with responses.RequestsMock() as rsps:
+
+            def asana_registers(req: object) -> tuple[int, dict[str, str], str]:
+                # Asana sends the handshake to the target before it answers the registration
+                answers.append(request(f"{base}/asana", headers={"X-Hook-Secret": "from-asana"})[0])
+                return 201, {}, json.dumps({"data": {"gid": "1209", "target": f"{base}/asana"}})
+
+            rsps.add_callback("POST", "https://app.asana.com/api/1.0/webhooks", callback=asana_registers)
+            gid = register_asana_webhook("https://app.asana.com/api/1.0", "pat", "1200", f"{base}/asana", server)
+        assert gid == "1209" and answers == [200]
+        assert read_secret_file(secret_file) == "from-asana"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        # the registration is over: a second handshake cannot replace the secret
+        assert request(f"{base}/asana", headers={"X-Hook-Secret": "attacker"})[0] == 401
+        assert read_secret_file(secret_file) == "from-asana"
+    finally:
+        server.stop()
+
+
+def test_a_world_readable_secret_file_is_made_0600(tmp_path: Path) -> None:
+    from tasksync.service.webhooks import read_secret_file
+
+    path = tmp_path / "secret"
+    path.write_text("s3cret\n", encoding="utf-8")
+    path.chmod(0o644)
+    assert read_secret_file(path) == "s3cret"
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def _slow_clients(port: int, count: int) -> list[socket.socket]:
+    """Clients that connect and send half a request head, then nothing."""
+    out = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(b"POST /asana HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+        out.append(s)
+    return out
+
+
+def _fd_budget(wanted: int) -> int:
+    """How many slow clients this process can open (each costs a descriptor here and one in the server)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return wanted if soft == resource.RLIM_INFINITY else min(wanted, (soft - 200) // 2)
+
+
+def test_slow_clients_cannot_starve_healthz_and_are_cut_off() -> None:
+    """Issue 17 item 12: slow clients were never timed out (backlog 5) and 3,000 of them starved /healthz."""
+    server = HookServer(
+        "127.0.0.1", 0, on_change=lambda s: None, health=lambda: (True, {"ok": 1}), request_timeout=1.0
+    ).start()
+    slow: list[socket.socket] = []
+    try:
+        slow = _slow_clients(server.port, _fd_budget(3000))
+        assert len(slow) >= 500
+        status, _, body = request(f"http://127.0.0.1:{server.port}/healthz", "GET")
+        assert status == 200 and json.loads(body) == {"ok": 1}
+        # each slow client is disconnected by the server (the head never completed), without an answer
+        for s in slow:
+            assert s.recv(1024) == b""
+    finally:
+        for s in slow:
+            s.close()
+        server.stop()
+
+
+def test_a_slow_body_gets_408_and_busy_handlers_leave_healthz_alone() -> None:
+    server = HookServer(
+        "127.0.0.1",
+        0,
+        on_change=lambda s: None,
+        health=lambda: (True, {}),
+        request_timeout=1.0,
+        max_active=2,
+    ).start()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(3):  # whole heads, bodies that never come: each holds a handler until its timeout
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            s.sendall(b"POST /asana HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            held.append(s)
+        assert request(f"http://127.0.0.1:{server.port}/healthz", "GET")[0] == 200
+        answers = sorted(s.recv(1024).split(b" ", 2)[1] for s in held)
+        assert answers[:2] == [b"408", b"408"]  # the third one: 408, or 503 when no handler freed in time
+        assert answers[2] in (b"408", b"503")
+    finally:
+        for s in held:
+            s.close()
+        server.stop()
+
+
+def test_register_asana_webhook_needs_an_asana_board(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tasksync.cli import main
+
+    generate(tmp_path / "demo", cards=CARDS)
+    argv = ["-c", str(tmp_path / "demo" / "tasksync.toml"), "serve", "--webhook-port", "0"]
+    capsys.readouterr()
+    assert main([*argv, "--register-asana-webhook", "https://sync.example.com/asana"]) == 2
+    err = capsys.readouterr().err
+    assert "--register-asana-webhook needs connector asana" in err and "Traceback" not in err

@@ -6,6 +6,7 @@ budget through the state folder against the fake Trello.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -216,6 +217,14 @@ def test_damaged_record_costs_nothing_but_caution(tmp_path: Path) -> None:
     (tmp_path / "w.json").write_text("{not json", encoding="utf-8")
     lim = SlidingWindowLimiter(2, 10.0, store=FileWindow(tmp_path / "w.json", 3600.0))
     assert lim.try_acquire()[0] == 0
+
+
+def test_a_record_from_before_a_reboot_is_ignored(tmp_path: Path) -> None:
+    """Stamps of the machine-wide monotonic clock from before a reboot lie in the future."""
+    ahead = time.monotonic() + 500.0
+    (tmp_path / "w.json").write_text(json.dumps({"stamps": [ahead] * 5, "blocked_until": ahead + 1e6}))
+    lim = SlidingWindowLimiter(5, 60.0, store=FileWindow(tmp_path / "w.json", 3600.0))
+    assert lim.delay() == 0.0 and lim.try_acquire()[0] == 0
 
 
 # ---------------------------------------------------------------------- redaction

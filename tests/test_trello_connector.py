@@ -429,17 +429,16 @@ def test_limiter_keeps_under_100_requests_per_10_seconds(registry: LimiterRegist
     with fake.serve() as url:
         conn = connect(url, board, registry)
         writes = reassign(conn, 250)
-        start = clock.monotonic()
         results = list(conn.write(writes))
-        elapsed = clock.monotonic() - start
     assert all(r.ok for r in results) and len(results) == 250
     assert fake.counts["429"] == 0
+    # Counted on the fake's own clock: no 10 s window ever holds more than 100 requests (how close
+    # tasksync gets to that floor is measured by bench/bench_trello.py, not asserted here).
     times = sorted(r.at for r in fake.log)
     for i, t in enumerate(times):
         in_window = sum(1 for u in times[: i + 1] if u > t - 10.0)
         assert in_window <= 100
-    # 251 requests with 100 per 10 s: two full windows must pass, and not many more.
-    assert 20.0 <= elapsed <= 32.0, elapsed  # loose above: a loaded CI machine stretches answers
+    assert times[-1] - times[0] >= 20.0, "251 requests at 100 per 10 s span at least two windows"
     assert_landed(fake, writes)
 
 
@@ -838,6 +837,7 @@ def test_every_request_conforms_to_the_official_spec(registry: LimiterRegistry) 
             conn.find_created(new.key)
             conn.changed_since(None)
             conn.changed_since("0" * 24)
+            conn.comment(snap.tasks[0].id, "Why it moved")
     seen = {(r.method, r.path, r.params, r.body_keys) for r in fake.log}
     assert {m for m, *_ in seen} == {"GET", "PUT", "POST"}
     problems = []

@@ -180,6 +180,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from tasksync.web.cli import run_web  # lazily: `tasksync --help` stays fast
+
+    return run_web(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import shutil
 
@@ -277,6 +283,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="list plans and their status")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser(
+        "web",
+        help="serve the review page and the Trello Power-Up (docs/web.md)",
+        description="Serve the review page (/review) and the Trello Power-Up (/powerup/) until Ctrl-C or "
+        "SIGTERM (`tasksync serve` serves them with the webhooks when [web] enabled = true). The first start "
+        "prints an admin token to log in with, kept in "
+        "[web] admin_token_path (mode 0600). Exit codes: 0 stopped; 2 bad configuration or the port is taken.",
+    )
+    p.add_argument("--host", help="address to listen on (default [web] host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default [web] port, 8780)")
+    p.add_argument("--today", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_web)
 
     _register_optional(sub, command)
     return parser

@@ -9,7 +9,6 @@ paths in the TOML file are resolved against the file's own folder.
 
 from __future__ import annotations
 
-import os
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 from tasksync.defaults import SERVICE_INTERVAL, STATE_PATH
 from tasksync.errors import ConfigError
@@ -230,11 +230,31 @@ class ServiceSettings(_Section):
     trello_callback_url: str | None = None  # the callbackURL the Trello webhook was registered with
 
 
-class Secrets(BaseModel):
+class WebSettings(_Section):
+    """The review page, the Trello Power-Up and the webhook endpoints (``tasksync web``)."""
+
+    enabled: bool = False  # `tasksync serve` also serves the review page
+    host: str = "127.0.0.1"  # loopback unless configured; put a TLS reverse proxy in front
+    port: int = Field(default=8780, ge=0, le=65535)
+    public_url: str | None = None  # https://tasksync.example.com when behind a proxy (cookies get Secure)
+    admin_token_path: Path = Path(".tasksync/web-admin-token")  # generated once, mode 0600
+    powerup_api_key: str | None = None  # the Power-Up's Trello API key (public by Trello's design)
+    powerup_app_name: str = "tasksync"
+    powerup_script: str = "https://p.trellocdn.com/power-up.min.js"  # Trello's client library
+    request_timeout: float = Field(default=10.0, gt=0)  # seconds a client has to send a whole request
+    max_active: int = Field(default=64, ge=1)  # requests handled at once (webhooks, pages); /healthz apart
+    max_connections: int = Field(default=10000, ge=1)  # open connections before new requests get 503
+    backlog: int = Field(default=2048, ge=1)  # pending connections the kernel queues
+
+
+ENV_PREFIX = "TASKSYNC_"
+
+
+class Secrets(BaseSettings):
     """Secrets and endpoints, from the environment (``TASKSYNC_*``) or a ``.env`` file beside the
     config file (see :func:`read_secrets`); never from the TOML file."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
 
     trello_key: SecretStr | None = None
     trello_token: SecretStr | None = None
@@ -245,7 +265,6 @@ class Secrets(BaseModel):
     asana_webhook_secret: SecretStr | None = None  # verifies Asana webhook signatures
 
 
-ENV_PREFIX = "TASKSYNC_"
 # An API URL and the credentials it would receive: set both in one place (see read_secrets).
 _URL_CREDENTIALS = {
     "trello_api_url": ("trello_key", "trello_token"),
@@ -260,14 +279,7 @@ _SECRET_KEYS = frozenset(
 _DATA_TABLES = frozenset({"members", "stages", "crm"})
 
 
-def _parse_dotenv(path: Path) -> dict[str, str]:
-    """``KEY=value`` lines of a ``.env`` file (``export``, quotes and ``#`` comments allowed)."""
-    from dotenv import dotenv_values
-
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
-def read_secrets(config_dir: Path | None, environ: Mapping[str, str] | None = None) -> Secrets:
+def read_secrets(config_dir: Path | None) -> Secrets:
     """Secrets from the environment, then from ``config_dir/.env`` for what the environment lacks.
 
     The ``.env`` file is read only beside the config file (never from the working folder) and
@@ -276,8 +288,7 @@ def read_secrets(config_dir: Path | None, environ: Mapping[str, str] | None = No
     cannot send a token it did not set to another host (the URL and the token must come from
     the same source).
     """
-    env = os.environ if environ is None else environ
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     source: dict[str, str] = {}
     dotenv = config_dir / ".env" if config_dir is not None else None
     if dotenv is not None and dotenv.is_file():
@@ -288,15 +299,13 @@ def read_secrets(config_dir: Path | None, environ: Mapping[str, str] | None = No
                 f"{stat.S_IMODE(mode):04o}); run `chmod 600 {dotenv}`"
             )
         try:
-            parsed = _parse_dotenv(dotenv)
+            from_file = DotEnvSettingsSource(Secrets, env_file=dotenv)()
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{dotenv}: cannot read: {e}") from None
-        for name in Secrets.model_fields:
-            value = parsed.get(ENV_PREFIX + name.upper())
+        for name, value in from_file.items():
             if value:
                 values[name], source[name] = value, str(dotenv)
-    for name in Secrets.model_fields:
-        value = env.get(ENV_PREFIX + name.upper())
+    for name, value in EnvSettingsSource(Secrets)().items():
         if value:
             values[name], source[name] = value, "the environment"
     for url, credentials in _URL_CREDENTIALS.items():
@@ -328,6 +337,7 @@ class Settings(_Section):
     create: CreateSettings = Field(default_factory=CreateSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     # CRM stage name -> board list/section name (for created cards and stage sync).
     stages: dict[str, str] = Field(default_factory=dict)
     # Explicit rep -> member mapping for reps not matched by email, username or name.

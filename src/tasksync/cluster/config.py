@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic_settings import EnvSettingsSource
+
 from tasksync.errors import ConfigError
-from tasksync.settings import ENV_PREFIX, Settings, load_settings, read_secrets
+from tasksync.settings import ENV_PREFIX, Secrets, Settings, load_settings
 
 __all__ = ["BoardEntry", "ClusterConfig", "load_cluster"]
 
@@ -38,12 +40,11 @@ class BoardEntry:
 
     def settings(self) -> Settings:
         """The board's settings; with its own ``secrets_prefix``, its secrets are the environment's
-        ``<prefix>TRELLO_TOKEN``, ... (then its config folder's ``.env``), not ``TASKSYNC_*``."""
+        ``<prefix>TRELLO_TOKEN``, ... instead of ``TASKSYNC_*`` (and its folder's ``.env``)."""
         settings = load_settings(self.config)
         if self.secrets_prefix != ENV_PREFIX:
-            n = len(self.secrets_prefix)
-            own = {ENV_PREFIX + k[n:]: v for k, v in os.environ.items() if k.startswith(self.secrets_prefix)}
-            settings.secrets = read_secrets(self.config.resolve().parent, own)
+            own = EnvSettingsSource(Secrets, env_prefix=self.secrets_prefix)()
+            settings.secrets = Secrets.model_validate({k: v for k, v in own.items() if v})
         return settings
 
 

@@ -16,6 +16,7 @@ is lost. A board file saved compact stays compact (fast to write); an indented o
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import functools
 import json
@@ -267,42 +268,48 @@ class LocalConnector:
         fields = BoardFields(data, self.settings)
         wanted = {w.task_id for w in writes}
         cards = {c.get("id"): c for c in data["cards"] if isinstance(c, dict) and c.get("id") in wanted}
-        # The batch's cards and their custom field items on a board of their own: reading them and
-        # writing a priority then costs the batch, not the whole board (a big apply was quadratic).
+        # Each card's custom field items on a board of its own: reading the batch and writing a
+        # priority then cost the card, not the whole board (a big apply was quadratic).
         all_items = [i for i in data.get("customFieldItems") or [] if isinstance(i, dict)]
-        view: dict[str, Any] = {"customFieldItems": [i for i in all_items if i.get("idModel") in cards]}
-        snapshot = snapshot_from_board({**data, "cards": list(cards.values()), **view}, self.settings, self.board)
+        items: dict[Any, list[dict[str, Any]]] = {cid: [] for cid in cards}
+        for item in all_items:
+            if item.get("idModel") in items:
+                items[item["idModel"]].append(item)
+        batch_board = {
+            **data,
+            "cards": list(cards.values()),
+            "customFieldItems": [i for v in items.values() for i in v],
+        }
+        snapshot = snapshot_from_board(batch_board, self.settings, self.board)
         results: list[WriteResult] = []
         dirty = False
         for w in writes:
             card, task = cards.get(w.task_id), snapshot.task(w.task_id)
             if card is None or task is None:
-                results.append(
-                    WriteResult(w.task_id, False, f"card {w.task_id} not found (or archived) on {self.path.name}")
-                )
+                missing = f"card {w.task_id} not found (or archived) on {self.path.name}"
+                results.append(WriteResult(w.task_id, False, missing))
                 continue
             stale = [f.value for f, before in w.before.items() if task.value(f) != before]
             if stale:
-                results.append(
-                    WriteResult(
-                        w.task_id,
-                        False,
-                        f"card {task.title!r}: {', '.join(stale)} changed since the plan; left alone",
-                        status=WriteStatus.CONFLICT,
-                    )
-                )
+                message = f"card {task.title!r}: {', '.join(stale)} changed since the plan; left alone"
+                results.append(WriteResult(w.task_id, False, message, status=WriteStatus.CONFLICT))
                 continue
+            view: dict[str, Any] = {"customFieldItems": items[w.task_id]}
+            backup = copy.deepcopy(card)
             try:
                 for f, value in w.values.items():
                     apply_write(view, card, fields, f, value)
             except KeyError as e:
+                card.clear()
+                card.update(backup)  # all of the write or none of it
                 results.append(WriteResult(w.task_id, False, f"card {task.title!r}: {e.args[0]}"))
                 continue
+            items[w.task_id] = view["customFieldItems"]
             dirty = True
             results.append(WriteResult(w.task_id, True))
-        if dirty and ("customFieldItems" in data or view["customFieldItems"]):
+        if dirty and ("customFieldItems" in data or any(items.values())):
             kept = [i for i in all_items if i.get("idModel") not in cards]
-            data["customFieldItems"] = kept + view["customFieldItems"]
+            data["customFieldItems"] = kept + [i for v in items.values() for i in v]
         return dirty, results
 
     def create(self, new_tasks: Sequence[NewTask]) -> Iterator[WriteResult]:

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
+from tenacity import RetryCallState, Retrying, retry_if_exception
+
 from tasksync.errors import ApiError, AuthError, RateLimitedError, TransientError
 
 __all__ = [
@@ -260,8 +262,10 @@ class FileWindow:
             blocked = float(data.get("blocked_until", 0.0))
         except (ValueError, TypeError, AttributeError):
             stamps, blocked = [], 0.0  # a damaged record costs one window of caution, never a crash
-        ahead = time.monotonic() + self.horizon
-        return Window([s for s in stamps if s <= ahead], blocked if blocked <= ahead else 0.0)
+        now = time.monotonic()
+        # Stamps are never ahead of now (a stamp ahead was made before a reboot); a block after a
+        # 429 may lie ahead, but not beyond the horizon.
+        return Window([s for s in stamps if s <= now + 1.0], blocked if blocked <= now + self.horizon else 0.0)
 
 
 # --------------------------------------------------------------------------- limiter
@@ -479,6 +483,19 @@ class RetryPolicy:
         return base * (1.0 + rng.uniform(0.02, 0.15)) if base > 0 else rng.uniform(0.01, 0.05)
 
 
+@dataclass(slots=True)
+class _CallState:
+    """What one :func:`call` has spent so far: transient attempts, 429s waited out, and whether
+    an attempt may have been carried out (then a final failure is an :class:`AnswerLost`)."""
+
+    attempts: int = 0
+    throttled: int = 0
+    throttle_waited: float = 0.0
+    maybe_done: bool = False
+    next_wait: float = 0.0
+    exhausted: bool = False
+
+
 def call(
     send: Callable[[], T],
     *,
@@ -491,47 +508,74 @@ def call(
 ) -> T:
     """Run ``send`` (one attempt; raises :class:`ApiError` subclasses) under the retry rule.
 
-    Each attempt takes a slot of every limiter and settles it when the attempt ends. Raises the
-    last error when the rule says stop: :class:`AnswerLost` instead of a transient error when
-    an attempt may have been carried out, so that a write is reported as unknown, not failed.
+    tenacity drives the attempts; the rule is ours: a 429 waits out ``Retry-After`` or the window
+    (blocking only the budgets it names) within ``max_throttled``/``max_throttle_wait``; a
+    transient error is retried with jittered back-off up to ``max_attempts``, but a non-idempotent
+    request that may have been carried out is never sent twice; anything else is raised at once.
+    Each attempt takes a slot of every limiter and settles it when the attempt ends. When the rule
+    says stop after an attempt that may have landed, :class:`AnswerLost` is raised instead, so
+    that a write is reported as unknown, not failed.
     """
     clock = clock or (limiters[0].clock if limiters else SystemClock())
     rng = rng or random.Random()
-    attempts = 0
-    throttled = 0
-    throttle_waited = 0.0
-    maybe_done = False
-    while True:
+    state = _CallState()
+
+    def attempt() -> T:
         slots = [(lim, lim.acquire()) for lim in limiters]
         try:
             return send()
-        except ApiError as e:
-            err = e
         finally:
             for lim, stamp in slots:
                 lim.settle(stamp)
+
+    def retriable(err: BaseException) -> bool:
+        """Count the failed attempt and decide whether the rule allows another one."""
         if isinstance(err, RateLimitedError):
-            throttled += 1
-            wait = policy.throttle_wait(err.retry_after, rng)
-            if throttled >= policy.max_throttled or throttle_waited + wait > policy.max_throttle_wait:
-                raise _final(err, maybe_done)
-            throttle_waited += wait
+            state.throttled += 1
+            state.next_wait = policy.throttle_wait(err.retry_after, rng)
+            state.exhausted = (
+                state.throttled >= policy.max_throttled
+                or state.throttle_waited + state.next_wait > policy.max_throttle_wait
+            )
+            return True
+        if isinstance(err, TransientError):
+            state.attempts += 1
+            sent = not isinstance(err, NotSent)
+            state.maybe_done = state.maybe_done or sent
+            state.next_wait = policy.backoff_for(state.attempts, rng)
+            state.exhausted = (sent and not idempotent) or state.attempts >= policy.max_attempts
+            return True
+        return False  # fatal: raised as it is
+
+    def wait(retry_state: RetryCallState) -> float:
+        err = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(err, RateLimitedError):
+            state.throttle_waited += state.next_wait
             blocked = err.limiters if isinstance(err, Throttled) and err.limiters else limiters
             for lim in blocked:
-                lim.block_for(wait)
-            if not blocked:
-                clock.sleep(wait)
-        elif isinstance(err, TransientError):
-            attempts += 1
-            sent = not isinstance(err, NotSent)
-            maybe_done = maybe_done or sent
-            if (sent and not idempotent) or attempts >= policy.max_attempts:
-                raise _final(err, maybe_done)
-            clock.sleep(policy.backoff_for(attempts, rng))
-        else:
-            raise err
-        if on_retry is not None:
+                lim.block_for(state.next_wait)  # the next acquire waits it out
+            return 0.0 if blocked else state.next_wait
+        return state.next_wait
+
+    def before_sleep(retry_state: RetryCallState) -> None:
+        err = retry_state.outcome.exception() if retry_state.outcome else None
+        if on_retry is not None and isinstance(err, ApiError):
             on_retry(err)
+
+    retrying = Retrying(
+        retry=retry_if_exception(retriable),
+        stop=lambda _: state.exhausted,
+        wait=wait,
+        sleep=clock.sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(attempt)
+    except ApiError as err:
+        if state.exhausted:
+            raise _final(err, state.maybe_done)  # noqa: B904 (_final sets the cause)
+        raise
 
 
 def _final(err: ApiError, maybe_done: bool) -> ApiError:

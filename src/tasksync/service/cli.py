@@ -45,6 +45,11 @@ def register(sub: Any) -> None:
         help="address the webhook and health servers listen on (default 127.0.0.1)",
     )
     p.add_argument("--health-port", type=_port, help="serve GET /healthz on this port (may equal --webhook-port)")
+    p.add_argument(
+        "--register-asana-webhook",
+        metavar="URL",
+        help="register an Asana webhook delivering to URL (the public https://…/asana) once the server is up",
+    )
     p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     p.add_argument("--rebalance", action="store_true", help="run a whole-book rebalance at the first iteration")
     p.add_argument(
@@ -142,8 +147,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> list[Any]:
+    from tasksync.connectors.asana import parse_project_ref
     from tasksync.service.health import HEALTHY, health_of, read_status
-    from tasksync.service.webhooks import HookServer
+    from tasksync.service.logs import event
+    from tasksync.service.webhooks import (
+        HookServer,
+        Webhooks,
+        read_secret_file,
+        register_asana_webhook,
+        write_secret_file,
+    )
 
     stale_after = settings.service.stale_after or 3 * settings.service.interval
     board = svc.board
@@ -159,31 +172,71 @@ def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> li
 
     secrets = settings.secrets
     asana_fixed = secrets.asana_webhook_secret.get_secret_value() if secrets.asana_webhook_secret else None
-    remembered = svc.store.get(svc.board, "service.asana_hook_secret")
+    secret_file = settings.path(settings.state_path).parent / "asana-webhook-secret"
+    remembered = read_secret_file(secret_file)
+    legacy = svc.store.get(svc.board, "service.asana_hook_secret")
+    if legacy:  # kept in the state DB (0644) by earlier versions: move it to the 0600 file
+        if remembered is None:
+            write_secret_file(secret_file, legacy)
+            remembered = legacy
+        svc.store.put(svc.board, "service.asana_hook_secret", "")
+    web = settings.web
+    hook_args: dict[str, Any] = {
+        "on_change": svc.trigger,
+        "trello_secret": secrets.trello_secret.get_secret_value() if secrets.trello_secret else None,
+        "trello_callback_url": settings.service.trello_callback_url,
+        "asana_secret": asana_fixed or remembered,
+        "asana_secret_fixed": asana_fixed is not None,
+        "remember_asana_secret": lambda secret: write_secret_file(secret_file, secret),
+    }
+    limits: dict[str, Any] = {
+        "request_timeout": web.request_timeout,
+        "max_active": web.max_active,
+        "max_connections": web.max_connections,
+        "backlog": web.backlog,
+    }
     servers: list[Any] = []
-    hooks: HookServer | None = None
-    if args.webhook_port is not None:
-        pending: list[str] = []
+    try:
+        hooks: Webhooks | None = None
+        if args.webhook_port is not None:
+            hooks = HookServer(
+                args.webhook_host,
+                args.webhook_port,
+                health=health if args.health_port in (None, args.webhook_port) else None,
+                **limits,
+                **hook_args,
+            ).start()
+            servers.append(hooks)
+        if args.health_port is not None and args.health_port != args.webhook_port:
+            servers.append(HookServer(args.webhook_host, args.health_port, health=health, **limits).start())
+        if web.enabled:  # the review page, with the webhooks and /healthz on the same app
+            from tasksync.web.cli import build_app, web_server
 
-        def remember(secret: str) -> None:
-            pending.append(secret)  # stored by the service thread: SQLite connections stay per thread
-            svc.trigger("asana-handshake")
-
-        hooks = HookServer(
-            args.webhook_host,
-            args.webhook_port,
-            on_change=svc.trigger,
-            trello_secret=secrets.trello_secret.get_secret_value() if secrets.trello_secret else None,
-            trello_callback_url=settings.service.trello_callback_url,
-            asana_secret=asana_fixed or remembered,
-            asana_secret_fixed=asana_fixed is not None,
-            remember_asana_secret=remember,
-            health=health if args.health_port in (None, args.webhook_port) else None,
-        ).start()
-        svc.pending_secrets = pending
-        servers.append(hooks)
-    if args.health_port is not None and args.health_port != args.webhook_port:
-        servers.append(HookServer(args.webhook_host, args.health_port, health=health).start())
+            web_hooks = hooks or Webhooks(health=health, **hook_args)
+            app = build_app(settings, board=getattr(args, "board", None), today=svc.today, hooks=web_hooks)
+            server = web_server(settings, app).start()
+            servers.append(server)
+            event("web.listening", host=web.host, port=server.port)
+            hooks = hooks or web_hooks
+        if getattr(args, "register_asana_webhook", None):
+            token = secrets.asana_token.get_secret_value() if secrets.asana_token else None
+            if hooks is None or not token or settings.connector != "asana":
+                raise ConfigError(
+                    "--register-asana-webhook needs connector asana, TASKSYNC_ASANA_TOKEN, and "
+                    "--webhook-port or [web] enabled"
+                )
+            gid = register_asana_webhook(
+                secrets.asana_api_url,
+                token,
+                parse_project_ref(settings.asana.project),
+                args.register_asana_webhook,
+                hooks,
+            )
+            event("webhook.registered", source="asana", gid=gid)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
     return servers
 
 

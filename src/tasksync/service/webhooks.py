@@ -1,12 +1,18 @@
-"""Webhook receivers for Trello and Asana, and the ``/healthz`` endpoint, on stdlib ``http.server``.
+"""Webhook receivers for Trello and Asana: signature checks and the Asana handshake policy.
+
+The HTTP side lives in the ASGI app of :mod:`tasksync.web` (``/trello``, ``/asana``,
+``/healthz``), served by uvicorn with per-connection timeouts, a real listen backlog and bounded
+concurrency; :class:`HookServer` runs just those endpoints for ``tasksync serve --webhook-port``.
 
 A verified delivery only wakes the service for an immediate incremental sync: the payload itself
 is never trusted as data, so a replayed or forged-but-verified delivery costs at most one read.
 
 - Trello: ``HEAD`` answers 200 (Trello checks the callback when the webhook is created); a
   ``POST`` must carry ``X-Trello-Webhook`` = base64(HMAC-SHA1(app secret, body + callback URL)).
-- Asana: the first ``POST`` carries ``X-Hook-Secret``; it is echoed back and kept; later posts
-  must carry ``X-Hook-Signature`` = hex(HMAC-SHA256(secret, body)).
+- Asana: the handshake ``POST`` carries ``X-Hook-Secret``; a new secret is accepted only while
+  tasksync itself is registering the webhook (:meth:`Webhooks.expect_asana_handshake`) or when it
+  equals the configured ``TASKSYNC_ASANA_WEBHOOK_SECRET``; it is echoed back and kept in a 0600
+  file. Later posts must carry ``X-Hook-Signature`` = hex(HMAC-SHA256(secret, body)).
 
 Anything else is refused with 401 and logged (without the secret or signature).
 """
@@ -16,16 +22,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
+import os
 import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tasksync.service.logs import event
 
-__all__ = ["HookServer", "asana_signature", "trello_signature", "verify_asana", "verify_trello"]
+if TYPE_CHECKING:
+    from tasksync.web.server import WebServer
+
+__all__ = [
+    "HookServer",
+    "Webhooks",
+    "asana_signature",
+    "read_secret_file",
+    "register_asana_webhook",
+    "trello_signature",
+    "verify_asana",
+    "verify_trello",
+    "write_secret_file",
+]
 
 MAX_BODY = 1 << 20  # deliveries are small; refuse anything larger than 1 MiB
 
@@ -51,20 +71,43 @@ def verify_asana(secret: str | None, body: bytes, signature: str | None) -> bool
     return hmac.compare_digest(asana_signature(secret, body), signature.strip().lower())
 
 
+def write_secret_file(path: Path, value: str) -> None:
+    """Write a secret readable by its owner only (0600), replacing the file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing temp file keeps its mode otherwise
+        os.write(fd, value.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+
+
+def read_secret_file(path: Path) -> str | None:
+    """A secret written by :func:`write_secret_file`; a file others can read is made 0600 first."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return value or None
+
+
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-class HookServer:
-    """Serves ``/trello``, ``/asana`` (webhooks, when enabled) and ``/healthz`` in a daemon thread.
+class Webhooks:
+    """What the endpoints decide; thread-safe. ``on_change(source)`` runs for every verified delivery.
 
-    ``on_change(source)`` is called for every verified delivery. ``asana_secret`` may be None
-    until the handshake; ``remember_asana_secret`` is called with the handshake's secret.
+    ``asana_secret`` is the secret learned at an earlier handshake (or the configured one when
+    ``asana_secret_fixed``); ``remember_asana_secret`` stores a newly accepted one.
     """
 
     def __init__(
         self,
-        host: str,
-        port: int,
         *,
         on_change: Callable[[str], None] | None = None,
         trello_secret: str | None = None,
@@ -83,27 +126,20 @@ class HookServer:
         self.health = health
         self.accepted = 0
         self.rejected = 0
+        self._registering = 0
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
-    @property
-    def port(self) -> int:
-        return int(self.httpd.server_address[1])
+    @contextmanager
+    def expect_asana_handshake(self) -> Iterator[None]:
+        """Accept a new ``X-Hook-Secret`` while the block runs (tasksync is registering the webhook)."""
+        with self._lock:
+            self._registering += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._registering -= 1
 
-    def start(self) -> HookServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="tasksync-hooks", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    # ------------------------------------------------------------------ request handling
     def _reject(self, source: str, why: str, peer: str) -> int:
         with self._lock:
             self.rejected += 1
@@ -118,7 +154,7 @@ class HookServer:
             self.on_change(source)
         return 200
 
-    def handle_trello(self, body: bytes, headers: Any, url: str, peer: str) -> int:
+    def handle_trello(self, body: bytes, headers: Mapping[str, str], url: str, peer: str) -> int:
         if self.on_change is None or not self.trello_secret:
             return self._reject("trello", "Trello webhooks are not enabled (TASKSYNC_TRELLO_SECRET unset)", peer)
         callback = self.trello_callback_url or url
@@ -126,77 +162,94 @@ class HookServer:
             return self._reject("trello", "bad or missing X-Trello-Webhook signature", peer)
         return self._accept("trello")
 
-    def handle_asana(self, body: bytes, headers: Any, peer: str) -> tuple[int, dict[str, str]]:
+    def handle_asana(self, body: bytes, headers: Mapping[str, str], peer: str) -> tuple[int, dict[str, str]]:
         if self.on_change is None:
             return self._reject("asana", "webhooks are not enabled", peer), {}
         handshake = headers.get("X-Hook-Secret")
         if handshake:
-            if self.asana_secret_fixed and not hmac.compare_digest(handshake, self.asana_secret or ""):
-                return self._reject("asana", "handshake secret differs from TASKSYNC_ASANA_WEBHOOK_SECRET", peer), {}
+            with self._lock:
+                known = self.asana_secret if self.asana_secret_fixed else None
+                registering = self._registering > 0
+            if known is not None:
+                if not hmac.compare_digest(handshake.encode(), known.encode()):
+                    why = "handshake secret differs from TASKSYNC_ASANA_WEBHOOK_SECRET"
+                    return self._reject("asana", why, peer), {}
+            elif not registering:
+                why = "handshake outside a webhook registration by tasksync (set TASKSYNC_ASANA_WEBHOOK_SECRET)"
+                return self._reject("asana", why, peer), {}
             with self._lock:
                 self.asana_secret = handshake
-            if self.remember_asana_secret is not None:
+            if self.remember_asana_secret is not None and known is None:
                 self.remember_asana_secret(handshake)
             event("webhook.handshake", source="asana")
             return 200, {"X-Hook-Secret": handshake}
-        if not verify_asana(self.asana_secret, body, headers.get("X-Hook-Signature")):
+        with self._lock:
+            secret = self.asana_secret
+        if not verify_asana(secret, body, headers.get("X-Hook-Signature")):
             return self._reject("asana", "bad or missing X-Hook-Signature", peer), {}
         return self._accept("asana"), {}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            server_version = "tasksync"
-            sys_version = ""
+class HookServer(Webhooks):
+    """The webhook and health endpoints alone, on the uvicorn server of :mod:`tasksync.web`."""
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # access logs would repeat the webhook events
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        request_timeout: float = 10.0,
+        max_active: int = 64,
+        max_connections: int = 10000,
+        backlog: int = 2048,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from tasksync.web.app import create_hooks_app
+        from tasksync.web.server import WebServer
 
-            def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                if body:
-                    self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                if body and self.command != "HEAD":
-                    self.wfile.write(body)
+        app = create_hooks_app(self, request_timeout=request_timeout, max_active=max_active)
+        self.server: WebServer = WebServer(
+            app,
+            host,
+            port,
+            request_timeout=request_timeout,
+            max_connections=max_connections,
+            backlog=backlog,
+        )
 
-            def _path(self) -> str:
-                return self.path.split("?", 1)[0].rstrip("/") or "/"
+    @property
+    def port(self) -> int:
+        return self.server.port
 
-            def do_HEAD(self) -> None:
-                self._send(200)
+    def start(self) -> HookServer:
+        self.server.start()
+        return self
 
-            def do_GET(self) -> None:
-                if self._path() == "/healthz" and server.health is not None:
-                    ok, detail = server.health()
-                    self._send(200 if ok else 503, json.dumps(detail, default=str).encode())
-                elif self._path() in ("/trello", "/asana"):
-                    self._send(200)
-                else:
-                    self._send(404)
+    def stop(self) -> None:
+        self.server.stop()
 
-            def do_POST(self) -> None:
-                peer = self.client_address[0]
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    length = -1
-                if length < 0 or length > MAX_BODY:
-                    self._send(413)
-                    return
-                body = self.rfile.read(length)
-                path = self._path()
-                if path == "/trello":
-                    host = self.headers.get("Host") or "localhost"
-                    self._send(server.handle_trello(body, self.headers, f"http://{host}{self.path}", peer))
-                elif path == "/asana":
-                    status, headers = server.handle_asana(body, self.headers, peer)
-                    self._send(status, headers=headers)
-                else:
-                    self._send(404)
 
-        return Handler
+def register_asana_webhook(api_url: str, token: str, resource: str, target: str, hooks: Webhooks) -> str:
+    """Register an Asana webhook on ``resource`` delivering to ``target``; returns its gid.
+
+    Asana sends the handshake to ``target`` before it answers this request: the only time a new
+    ``X-Hook-Secret`` is accepted without a configured secret.
+    """
+    import requests
+
+    from tasksync.errors import ApiError
+
+    with hooks.expect_asana_handshake():
+        try:
+            resp = requests.post(
+                f"{api_url.rstrip('/')}/webhooks",
+                json={"data": {"resource": resource, "target": target}},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=60,
+            )
+        except requests.RequestException as e:
+            raise ApiError(f"Asana webhook registration failed: {e}") from None
+    if resp.status_code >= 400:
+        raise ApiError(f"Asana refused the webhook on {target}: HTTP {resp.status_code} {resp.text[:200]}")
+    return str(resp.json()["data"]["gid"])

@@ -120,7 +120,7 @@ class FileLock:
                     time.sleep(self.poll)
             fh.seek(0)
             fh.truncate()
-            command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:3]]) if sys.argv else "python"
+            command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:100] if sys.argv else "python"
             fh.write(f"pid {os.getpid()} ({command})\n")
             fh.flush()
         except BaseException:

@@ -12,9 +12,9 @@ from functools import cached_property
 
 from tasksync.connectors import Connector, open_connector
 from tasksync.crm import CrmData, load_crm
-from tasksync.errors import SafetyStop, StalePlanError
+from tasksync.errors import ConfigError, SafetyStop, StalePlanError
 from tasksync.kpi import Kpis, compute_kpis
-from tasksync.model import Plan, PlanKind, PlanStatus
+from tasksync.model import Change, Field, Plan, PlanKind, PlanStatus
 from tasksync.policies import build_book
 from tasksync.settings import Settings
 from tasksync.sync.engine import (
@@ -164,6 +164,18 @@ class Workspace:
             self.store.save_plan(undo, PlanStatus.PENDING)
             outcome = apply_plan(undo, self.connector, self.store, snapshot=snapshot, progress=progress)
             return undo, outcome
+
+    def pin(self, plan_id: str, task_id: str, field: Field) -> Change:
+        """Reject one change of a plan: the card's field keeps its value as a person's
+        (``StateStore.mark_person_owned``), so every later plan leaves it alone (a conflict)
+        until ``--force``. Returns the rejected change."""
+        with self.writing():
+            plan, _ = self.store.load_plan(plan_id)
+            for c in plan.changes:
+                if c.task_id == task_id and c.field is field:
+                    self.store.mark_person_owned(plan.board, [(task_id, field, c.before)], plan.id)
+                    return c
+        raise ConfigError(f"plan {plan_id} has no change of {field.value} on card {task_id}")
 
     def kpis(self) -> Kpis:
         book = build_book(self.connector.read(), self.crm, self.settings, today=self.today, include_new=False)

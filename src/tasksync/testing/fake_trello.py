@@ -202,6 +202,7 @@ class FakeTrello:
         self.changes: list[tuple[str, str, Any]] = []  # (card id, field, new value)
         self.comments: dict[str, list[str]] = {}  # card id -> comment texts
         self.denied: dict[str, set[str]] = {}  # board id -> tokens without access
+        self.token_members: dict[str, str] = {}  # token -> member id (GET /members/me)
         self._scripted: list[_Scripted] = []
         self._token_hits: dict[str, deque[float]] = {}
         self._key_hits: deque[float] = deque()
@@ -562,6 +563,7 @@ class FakeTrello:
             ("GET", r"^/boards/([^/]+)/customFields/?$", "get_board_custom_fields"),
             ("GET", r"^/boards/([^/]+)/actions/?$", "get_board_actions"),
             ("GET", r"^/cards/([^/]+)/?$", "get_card"),
+            ("GET", r"^/members/me/?$", "get_me"),
             ("PUT", r"^/cards/([^/]+)/?$", "put_card"),
             ("PUT", r"^/cards/([^/]+)/idList/?$", "put_card_id_list"),
             ("POST", r"^/cards/([^/]+)/(?:idMembers|members)/?$", "add_member"),
@@ -700,6 +702,14 @@ class FakeTrello:
             if len(out) >= limit:
                 break
         return 200, out
+
+    def _r_get_me(self, *, args: Json, token: str) -> tuple[int, Any]:
+        member_id = self.token_members.get(token)
+        for board in self.boards.values():
+            for m in board["members"]:
+                if m["id"] == member_id:
+                    return 200, copy.deepcopy(m)
+        return 404, NOT_FOUND
 
     def _r_get_card(self, ident: str, *, args: Json, token: str) -> tuple[int, Any]:
         card = self._card_or_404(ident, token)

@@ -1,0 +1,221 @@
+"use strict";
+// The review page: the latest plan (the data of `tasksync plan --json`), approve and apply with
+// live progress, reject single changes (they become pins), history with undo, reps read-only.
+(function () {
+  const ts = window.tasksync;
+  const el = ts.el;
+  const $ = (id) => document.getElementById(id);
+  let data = null;
+  let busy = false;
+
+  const money = (v) => (typeof v === "number" ? Math.round(v).toLocaleString("en-US") : "");
+  const inBand = (v, band) => v >= band.lower - 1e-9 && v <= band.upper + 1e-9;
+
+  function setStatus(text, kind) {
+    const s = $("status");
+    s.textContent = text;
+    s.className = "status" + (kind ? " " + kind : "");
+  }
+
+  function setBusy(on) {
+    busy = on;
+    const plan = data && data.plan;
+    $("apply").disabled = on || !plan || (plan.changes.length === 0 && plan.creates.length === 0);
+    $("replan").disabled = on;
+    for (const b of document.querySelectorAll("button.reject, button.undo")) b.disabled = on;
+  }
+
+  function fill(tbody, rows) {
+    tbody.replaceChildren(...rows);
+  }
+
+  function options(select, values) {
+    const keep = select.value;
+    const first = select.options[0];
+    select.replaceChildren(first, ...values.map((v) => el("option", { value: v, text: v })));
+    if (values.includes(keep)) select.value = keep;
+  }
+
+  function renderShift() {
+    const band = data.band;
+    $("bands").textContent =
+      "Band ±" + Math.round(band.ratio * 100) + "% over available reps: cards " +
+      band.workload.lower.toFixed(1) + "–" + band.workload.upper.toFixed(1) + ", expected value " +
+      money(band.expected_value.lower) + "–" + money(band.expected_value.upper) + ".";
+    fill($("shift").tBodies[0], data.reps.map((r) => {
+      const cls = (v, b) => "num " + (r.available ? (inBand(v, b) ? "in" : "out") : "");
+      return el("tr", {}, [
+        el("td", { text: r.name }),
+        el("td", { text: r.available ? "yes" : "away" }),
+        el("td", { class: "num", text: String(r.before) }),
+        el("td", { class: cls(r.after, band.workload), text: String(r.after) }),
+        el("td", { class: "num", text: r.gained ? "+" + r.gained : "" }),
+        el("td", { class: "num", text: r.lost ? "−" + r.lost : "" }),
+        el("td", { class: "num", text: money(r.expected_value_before) }),
+        el("td", { class: cls(r.expected_value, band.expected_value), text: money(r.expected_value) }),
+      ]);
+    }));
+  }
+
+  function renderChanges() {
+    const rep = $("f-rep").value, kind = $("f-kind").value, field = $("f-field").value;
+    const text = $("f-text").value.trim().toLowerCase();
+    const rows = data.changes.filter((c) =>
+      (!rep || c.reps.includes(rep)) && (!kind || c.reason_kind === kind) && (!field || c.field === field) &&
+      (!text || (c.title || "").toLowerCase().includes(text)));
+    $("shown").textContent = rows.length + " of " + data.changes.length + " shown";
+    fill($("changes").tBodies[0], rows.map((c) => {
+      const action = el("td");
+      if (c.task_id) {
+        const b = el("button", { class: "small reject", type: "button", text: "Reject",
+          title: "Keep this card's " + c.field + " as it is, now and in later plans" });
+        b.dataset.task = c.task_id;
+        b.dataset.field = c.field;
+        b.disabled = busy;
+        action.append(b);
+      }
+      return el("tr", {}, [
+        el("td", { text: c.title }), el("td", { text: c.field }), el("td", { text: c.before }),
+        el("td", { text: c.after }), el("td", { text: c.reason }), action,
+      ]);
+    }));
+  }
+
+  function renderConflicts() {
+    fill($("conflicts").tBodies[0], (data.left_alone || []).map((c) => el("tr", {}, [
+      el("td", { text: c.title || c.task_id }), el("td", { text: c.field }),
+      el("td", { text: c.now }), el("td", { text: c.wanted }),
+    ])));
+  }
+
+  function render() {
+    const plan = data.plan;
+    $("board").textContent = data.board.name || data.board.ref;
+    $("summary").textContent =
+      "Plan " + plan.id + " (" + plan.kind + "), computed " + plan.created_at + ": " + plan.changes.length +
+      " changes, " + plan.creates.length + " cards to create, " + plan.conflicts.length + " left alone.";
+    options($("f-rep"), data.reps.map((r) => r.name));
+    options($("f-kind"), [...new Set(data.changes.map((c) => c.reason_kind))].sort());
+    options($("f-field"), [...new Set(data.changes.map((c) => c.field))].sort());
+    renderShift();
+    renderChanges();
+    renderConflicts();
+    fill($("notes"), plan.notes.map((n) => el("li", { text: n })));
+    const empty = plan.changes.length === 0 && plan.creates.length === 0;
+    setStatus(empty ? "Nothing to change: the board already matches the plan." : "Review the changes, then approve.");
+    setBusy(false);
+  }
+
+  async function loadHistory() {
+    const h = await ts.call("GET", "/api/history");
+    fill($("history").tBodies[0], h.plans.map((p) => {
+      const action = el("td");
+      if (p.can_undo) {
+        const b = el("button", { class: "small undo", type: "button", text: "Undo" });
+        b.dataset.plan = p.id;
+        b.disabled = busy;
+        action.append(b);
+      }
+      return el("tr", {}, [
+        el("td", { text: p.id }), el("td", { text: p.kind }), el("td", { text: p.status }),
+        el("td", { text: p.created_at }), el("td", { text: p.applied_at || "" }),
+        el("td", { class: "num", text: String(p.changes) }), el("td", { class: "num", text: String(p.creates) }),
+        action,
+      ]);
+    }));
+  }
+
+  async function loadReps() {
+    const r = await ts.call("GET", "/api/reps");
+    fill($("reps").tBodies[0], r.reps.map((x) => el("tr", {}, [
+      el("td", { text: x.name }), el("td", { text: x.role }), el("td", { text: x.region }),
+      el("td", { text: x.available ? "yes" : "away" }),
+      el("td", { class: "num", text: x.capacity == null ? "" : String(x.capacity) }),
+      el("td", { class: "num", text: x.capacity_value == null ? "" : money(x.capacity_value) }),
+    ])));
+  }
+
+  async function run(label, fn) {
+    setBusy(true);
+    setStatus(label);
+    try {
+      await fn();
+    } catch (e) {
+      setStatus(e.message, "error");
+      setBusy(false);
+      if (e.status === 401 && document.body.dataset.mode !== "powerup") window.location.assign("/login");
+    }
+  }
+
+  async function replan() {
+    const r = await ts.call("POST", "/api/plan", {});
+    data = r.data;
+    render();
+    await loadHistory();
+  }
+
+  async function follow(job, verb) {
+    const bar = $("progress");
+    bar.hidden = false;
+    for (;;) {
+      bar.max = Math.max(job.total, 1);
+      bar.value = job.done;
+      if (job.state !== "running") break;
+      setStatus(verb + "… " + job.done + " of " + (job.total || "?"));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      job = (await ts.call("GET", "/api/jobs/" + encodeURIComponent(job.id))).job;
+    }
+    const text = verb + " " + job.plan_id + ": " + job.message;
+    await loadHistory();
+    const r = await ts.call("POST", "/api/plan", {});
+    data = r.data;
+    render();
+    setStatus(text, job.state === "done" ? "done" : "error");
+  }
+
+  document.addEventListener("click", (event) => {
+    const b = event.target.closest("button");
+    if (!b || b.disabled) return;
+    if (b.id === "apply") {
+      run("Applying…", async () => {
+        const r = await ts.call("POST", "/api/apply", { plan_id: data.plan.id });
+        await follow(r.job, "Applied");
+      });
+    } else if (b.id === "replan") {
+      run("Planning…", replan);
+    } else if (b.classList.contains("reject")) {
+      run("Rejecting and planning again…", async () => {
+        const r = await ts.call("POST", "/api/reject",
+          { plan_id: data.plan.id, task_id: b.dataset.task, field: b.dataset.field });
+        data = r.data;
+        render();
+        await loadHistory();
+      });
+    } else if (b.classList.contains("undo")) {
+      run("Undoing…", async () => {
+        const r = await ts.call("POST", "/api/undo", { plan_id: b.dataset.plan });
+        await follow(r.job, "Undid");
+      });
+    } else if (b.id === "logout") {
+      ts.call("POST", "/logout", {}).finally(() => window.location.assign("/login"));
+    }
+  });
+  for (const id of ["f-rep", "f-kind", "f-field", "f-text"]) {
+    for (const type of ["input", "change"]) $(id).addEventListener(type, () => data && renderChanges());
+  }
+
+  if (document.body.dataset.mode === "powerup") $("logout").hidden = true;
+  run("Loading…", async () => {
+    const s = await ts.start();
+    $("who").textContent = s.who;
+    const current = await ts.call("GET", "/api/plan");
+    if (current.data) {
+      data = current.data;
+      render();
+    } else {
+      setStatus("Planning…");
+      await replan();
+    }
+    await Promise.all([loadHistory(), loadReps()]);
+  });
+})();
