@@ -329,8 +329,11 @@ def test_a_board_that_cannot_run_is_recorded_not_retried(tmp_path: Path, monkeyp
         bad = cluster.run_board("b0/tasksync.toml")
         assert bad.outcome == "error" and bad.error and "TASKSYNC_TRELLO_KEY" in bad.error
         assert cluster.run_board("b1/tasksync.toml").outcome == "ok"
+        (tmp_path / "b1" / "tasksync.toml").write_text("connector = [\n", encoding="utf-8")  # broken since
+        broken = cluster.run_board("b1/tasksync.toml")
+        assert broken.outcome == "error" and broken.error and "not valid TOML" in broken.error
         status = cluster.status()
-        assert status["b0/tasksync.toml"]["outcome"] == "error" and status["b1/tasksync.toml"]["outcome"] == "ok"
+        assert status["b0/tasksync.toml"]["outcome"] == "error" and status["b1/tasksync.toml"]["runs"] == 2
     finally:
         cluster.purge()
 

@@ -39,7 +39,7 @@ from tasksync.cluster.config import ClusterConfig
 from tasksync.cluster.lease import BoardLease, LeaseWriterLock
 from tasksync.cluster.pgstore import PgStateStore, connect, migrate
 from tasksync.cluster.storage import use_store
-from tasksync.errors import ConfigError
+from tasksync.errors import ConfigError, TasksyncError
 from tasksync.service.loop import SyncService
 
 __all__ = ["Cluster", "JobResult", "StoreUnavailable"]
@@ -189,7 +189,12 @@ class Cluster:
                 if not held:
                     self.enqueue(key, "busy", delay=self.cfg.lease_retry)
                     return JobResult(key, "busy")
-                svc = SyncService(entry.settings(), today=self.today)
+                try:
+                    svc = SyncService(entry.settings(), today=self.today)
+                except TasksyncError as e:  # the board's config file: one line in its status
+                    failed = JobResult(key, "error", error=str(e))
+                    self._record(store, failed, reason, started)
+                    return failed
                 use_store(svc.ws, store)
                 svc.ws.lock = LeaseWriterLock(lease)  # the lease is the writer lock
                 try:
