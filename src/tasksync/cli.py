@@ -109,7 +109,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     with _workspace(args) as ws, ws.writing():  # resume, plan and apply as one writer
         resumed = ws.pending_resume()
         if resumed is not None:
-            console.print(f"Finished interrupted plan {resumed.plan_id}: {resumed.done} changes written", markup=False)
+            console.print(
+                f"Finished interrupted plan {resumed.plan_id}: {resumed.done - resumed.created} changes written"
+                + (f", {resumed.created} cards created" if resumed.created else ""),
+                markup=False,
+            )
+            _print_comments(ws, console)
             if args.plan is None and ws.store.latest(ws.connector.board, "proposed") is None:
                 return 0 if resumed.ok else 1
         if args.now:
@@ -124,9 +129,28 @@ def cmd_apply(args: argparse.Namespace) -> int:
             plan_id = args.plan
         with apply_progress(console, "Writing") as progress:
             plan, outcome = ws.apply(plan_id, progress=progress)
+        if plan.empty:  # the latest plan found nothing to change (empty plans are not stored)
+            console.print(f"Nothing to apply: plan {plan.id} found nothing to change.")
+            return 0
         print_outcome(plan, outcome, console)
+        _print_comments(ws, console)
         console.print(f"Undo with `tasksync undo {plan.id}`.", markup=False)
         return 0 if outcome.ok else 1
+
+
+def _print_comments(ws: Any, console: Console) -> None:
+    """What ``[write] comment`` posted after an apply or undo."""
+    c = getattr(ws, "comments", None)
+    if c is None:
+        return
+    console.print(
+        f"{c.posted} comment(s) posted"
+        + (f", {c.unknown} unconfirmed (not sent again)" if c.unknown else "")
+        + (f", {len(c.failed)} failed" if c.failed else ""),
+        markup=False,
+    )
+    for f in c.failed[:5]:
+        console.print(f"  comment failed: {f}", markup=False)
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
@@ -139,6 +163,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
         with apply_progress(console, "Undoing") as progress:
             undo, outcome = ws.undo(args.plan_id, progress=progress)
         print_outcome(undo, outcome, console)
+        _print_comments(ws, console)
         for c in undo.conflicts:
             console.print(
                 Text("  ")
@@ -154,7 +179,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tasksync.render import print_report, report_json
 
     with _workspace(args) as ws:
-        data = report_json(ws)
+        data = report_json(ws, since=_month_arg(args, "since"), until=_month_arg(args, "until"))
         if getattr(args, "html", None):
             from tasksync.report_html import write_html
 
@@ -168,6 +193,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _month_arg(args: argparse.Namespace, name: str) -> Any:
+    """``--since``/``--until`` as a date: YYYY-MM (a whole month) or YYYY-MM-DD."""
+    from datetime import date
+
+    from tasksync.errors import ConfigError
+
+    text = getattr(args, name, None)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text if len(text) > 7 else f"{text}-01")
+    except ValueError:
+        raise ConfigError(f"--{name} {text!r}: expected YYYY-MM or YYYY-MM-DD") from None
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     console = _console(args)
     with _workspace(args) as ws:
@@ -177,6 +217,85 @@ def cmd_history(args: argparse.Namespace) -> int:
                 f"{p.applied_at or p.created_at}",
                 markup=False,
             )
+    return 0
+
+
+def cmd_reps(args: argparse.Namespace) -> int:
+    """``reps``: the table; ``reps away|back|capacity|quota|reset NAME``: overrides of the reps export."""
+    import json
+    from datetime import date
+
+    from tasksync.team.overrides import RepOverrides, find_rep, parse_until
+    from tasksync.team.roster import print_reps, reps_data
+
+    console = _console(args)
+    action = getattr(args, "reps_action", None)
+    with _workspace(args) as ws:
+        today = ws.today or date.today()
+        if action is None:
+            data = reps_data(ws)
+            if args.json:
+                print(json.dumps(data, ensure_ascii=False, indent=1))
+            else:
+                print_reps(data, console)
+            return 0
+        overrides = RepOverrides(ws.store)
+        rep = find_rep(ws.crm.reps, args.name)
+        if action == "away":
+            until = parse_until(args.until, today) if args.until else None
+            o = overrides.set(rep.id, "available", False, until)
+            console.print(f"{rep.name}: {o.describe()}; `tasksync plan` hands on their cards", markup=False)
+        elif action == "back":
+            overrides.clear(rep.id, "available")
+            if not _exported_rep(ws, rep.id).available:  # away in the export itself: back by command
+                overrides.set(rep.id, "available", True)
+            console.print(f"{rep.name}: available from now on", markup=False)
+        elif action == "capacity":
+            if args.tasks < 0 or (args.value is not None and args.value < 0):
+                console.print("tasksync: a capacity cannot be negative", markup=False)
+                return 2
+            o = overrides.set(rep.id, "capacity", args.tasks)
+            text = o.describe()
+            if args.value is not None:
+                text += "; " + overrides.set(rep.id, "capacity_value", args.value).describe()
+            console.print(f"{rep.name}: {text}", markup=False)
+        elif action == "quota":
+            if args.amount < 0:
+                console.print("tasksync: a quota cannot be negative", markup=False)
+                return 2
+            o = overrides.set(rep.id, "quota", args.amount)
+            console.print(f"{rep.name}: {o.describe()}", markup=False)
+        else:  # reset
+            n = overrides.clear(rep.id)
+            console.print(f"{rep.name}: {n} override(s) removed; as in the reps export again", markup=False)
+    return 0
+
+
+def _exported_rep(ws: Any, rep_id: str) -> Any:
+    """The rep as the reps export has them, without overrides."""
+    from tasksync.crm import load_crm
+
+    return load_crm(ws.settings.crm, ws.settings.base_dir).reps_by_id[rep_id]
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``export owners FILE``: the deals whose owner changed, for the CRM's import tool."""
+    from tasksync.team.owners import FORMATS, owner_changes, write_owner_export
+
+    console = _console(args)
+    with _workspace(args) as ws:
+        export = owner_changes(ws, since=args.since)
+        write_owner_export(export, args.format, Path(args.file))
+    spec = FORMATS[args.format]
+    console.print(
+        f"Wrote {len(export.changes)} owner change(s) from {len(export.plans)} applied plan(s) to {args.file} "
+        f"({', '.join(spec.headers)}; for {spec.tool})",
+        markup=False,
+    )
+    if export.unchanged:
+        console.print(f"{export.unchanged} deal(s) already have that owner in the CRM export: left out", markup=False)
+    if export.unlinked:
+        console.print(f"{export.unlinked} changed card(s) link to no CRM deal: left out", markup=False)
     return 0
 
 
@@ -278,11 +397,49 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report data as JSON (the schema of plan --json)")
     p.add_argument("--today", help="date to report for (YYYY-MM-DD)")
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report to FILE")
+    p.add_argument("--since", metavar="MONTH", help="first month of won value (YYYY-MM; default: six months back)")
+    p.add_argument("--until", metavar="MONTH", help="last month (YYYY-MM; default: the last month with closed deals)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("history", help="list plans and their status")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("reps", help="the reps: board match, availability, capacity, workload, targets; overrides")
+    p.add_argument("--json", action="store_true", help="print the reps table as JSON")
+    p.add_argument("--today", help="date the overrides' expiry and the report window count from (YYYY-MM-DD)")
+    p.set_defaults(func=cmd_reps, reps_action=None)
+    reps = p.add_subparsers(dest="reps_action", metavar="ACTION")
+    r = reps.add_parser("away", help="mark a rep away (gets nothing new; cards handed on) until a date")
+    r.add_argument("name", help="rep id, name or email")
+    r.add_argument("--until", help="last day away: YYYY-MM-DD, or a span such as 14d or 2w (default: until `back`)")
+    r = reps.add_parser("back", help="a rep is available again")
+    r.add_argument("name", help="rep id, name or email")
+    r = reps.add_parser("capacity", help="most open tasks (and --value: most open pipeline) a rep should hold")
+    r.add_argument("name", help="rep id, name or email")
+    r.add_argument("tasks", type=int, help="most open tasks")
+    r.add_argument("--value", type=float, help="most open pipeline value")
+    r = reps.add_parser("quota", help="a rep's monthly quota")
+    r.add_argument("name", help="rep id, name or email")
+    r.add_argument("amount", type=float, help="monthly quota")
+    r = reps.add_parser("reset", help="drop every override of a rep: as in the reps export again")
+    r.add_argument("name", help="rep id, name or email")
+    for r in reps.choices.values():  # `reps away X --today D` as well as `reps --today D away X`
+        r.add_argument("--today", default=argparse.SUPPRESS, help="date to count from (YYYY-MM-DD)")
+
+    p = sub.add_parser("export", help="write what tasksync changed back for the CRM's import tool")
+    exports = p.add_subparsers(dest="export_what", metavar="WHAT", required=True)
+    r = exports.add_parser("owners", help="one row per deal whose owner changed, in the CRM's import headers")
+    r.add_argument("file", help="CSV file to write")
+    r.add_argument(
+        "--format",
+        choices=("salesforce", "hubspot", "zoho", "pipedrive", "csv"),
+        default="csv",
+        help="the CRM whose import headers to use (default: csv, every column)",
+    )
+    r.add_argument("--since", metavar="PLAN_ID", help="only plans applied from this one on (default: all)")
+    r.add_argument("--today", help=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "web",

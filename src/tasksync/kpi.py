@@ -9,16 +9,18 @@ KPIs before and after, and the policy's own scores, all use the same fit.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from tasksync.crm.records import ClosedDeal
+from tasksync.errors import ConfigError
 from tasksync.policies.base import Decisions
 from tasksync.policies.book import Book, segment_of
 from tasksync.policies.scoring import WinModel
 
-__all__ = ["Kpis", "RepKpi", "compute_kpis", "kpi_model", "owners_after"]
+__all__ = ["Kpis", "RepKpi", "ReportWindow", "compute_kpis", "kpi_model", "owners_after", "report_window"]
 
 
 @dataclass
@@ -75,15 +77,53 @@ class Kpis:
         }
 
 
-def _months(today: date, n: int) -> list[str]:
-    out = []
-    y, m = today.year, today.month
-    for _ in range(n):
-        out.append(f"{y:04d}-{m:02d}")
-        m -= 1
-        if m == 0:
-            y, m = y - 1, 12
-    return out[::-1]
+@dataclass(frozen=True)
+class ReportWindow:
+    """The months KPIs count won value over, and why those (said in every report)."""
+
+    months: list[str]
+    explain: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"months": self.months, "explain": self.explain}
+
+
+def _month_index(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def _month_key(i: int) -> str:
+    return f"{i // 12:04d}-{i % 12 + 1:02d}"
+
+
+def report_window(
+    history: Sequence[ClosedDeal], today: date, n: int = 6, since: date | None = None, until: date | None = None
+) -> ReportWindow:
+    """By default the last ``n`` months that have closed deals (up to ``today``), so a history that
+    ended before today does not show empty months; ``since``/``until`` pick the months instead."""
+    if since is not None and until is not None and since > until:
+        raise ConfigError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
+    closed = [d.closed for d in history if d.closed <= today]
+    last = max(closed) if closed else None
+    if until is not None:
+        end, why = _month_index(until), f"until {until:%Y-%m} as asked"
+    elif since is not None:
+        end = max(_month_index(since), _month_index(last or today))
+        why = f"since {since:%Y-%m} as asked, to the last month with closed deals"
+    elif last is not None:
+        end = _month_index(last)
+        why = (
+            f"the last {n} months with closed deals (the history ends {last.isoformat()})"
+            if end < _month_index(today)
+            else f"the last {n} months"
+        )
+    else:
+        end, why = _month_index(today), f"the last {n} months (no closed deals in the history)"
+    start = _month_index(since) if since is not None else end - n + 1
+    if since is not None and until is not None:
+        why = f"{since:%Y-%m} to {until:%Y-%m} as asked"
+    months = [_month_key(i) for i in range(start, end + 1)]
+    return ReportWindow(months, f"Won value over {months[0]} to {months[-1]}: {why}; change with --since/--until.")
 
 
 def kpi_model(book: Book, decisions: Decisions | None = None) -> WinModel:
@@ -108,6 +148,7 @@ def compute_kpis(
     owners: Mapping[str, str | None] | None = None,
     model: WinModel | None = None,
     months: int = 6,
+    window: ReportWindow | None = None,
 ) -> Kpis:
     """KPIs for the book; ``owners`` (item key -> rep id) overrides current owners.
 
@@ -116,7 +157,7 @@ def compute_kpis(
     model = model or kpi_model(book)
     reps = {r.id: RepKpi(r.id, r.name, r.available, quota=r.quota) for r in book.crm.reps}
     segs: dict[str, SegmentKpi] = {}
-    month_keys = _months(book.today, months)
+    month_keys = (window or report_window(book.crm.history, book.today, months)).months
     unowned = 0
     for item in book.items:
         owner = owners.get(item.key, item.owner) if owners is not None else item.owner

@@ -12,12 +12,17 @@ always agree. Its schema (``"schema": "tasksync.report/1"``)::
                     won_by_month, ...), expected_value_before, and per-rep "segments" and
                     "priorities" counts after the plan
     months, segments, unowned_tasks     as in kpis_after
+    window          {"months", "explain"}: the months won value counts, and why those
     kpis_before, kpis_after             compute_kpis() before and after the plan
     band            {"ratio", "balance_by", "workload": {mean, lower, upper},
                      "expected_value": {mean, lower, upper}} over available reps, after the plan
     priorities      {"tiers", "before": {tier: n}, "after": {tier: n}} over open cards
     changes         one row per change or card to create, with names instead of ids and a
                     "reason_kind" to filter by
+    conflicts       one row per field a person changed by hand: last_written, current and wanted
+                    (names), and "differs" (false: the person's value is what the policy wants)
+    targets         per rep and for the team: quota, target for the window, won, attainment,
+                    coverage (tasksync.team.targets)
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -47,10 +52,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from tasksync.kpi import Kpis, compute_kpis, kpi_model, owners_after
+from tasksync.kpi import Kpis, ReportWindow, compute_kpis, kpi_model, owners_after, report_window
 from tasksync.model import Field, Plan, PlanKind
 from tasksync.policies.base import Decisions
 from tasksync.sync.engine import ApplyOutcome, PlanResult
+from tasksync.team.targets import print_targets, targets_of
 
 if TYPE_CHECKING:
     from tasksync.settings import Settings
@@ -147,16 +153,19 @@ def _band(values: Sequence[float], ratio: float) -> dict[str, float]:
     return {"mean": round(mean, 4), "lower": round(mean * (1 - ratio), 4), "upper": round(mean * (1 + ratio), 4)}
 
 
-def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str, Any]:
+def _build(
+    result: PlanResult, kind: str, settings: Settings | None, window: ReportWindow | None = None
+) -> dict[str, Any]:
     book, plan, snapshot = result.book, result.plan, result.snapshot
+    window = window or report_window(book.crm.history, book.today)
     ratio = settings.policy.band if settings is not None else DEFAULT_BAND
     balance_by = settings.policy.balance_by if settings is not None else "count"
     tiers = list(settings.priority.tiers) if settings is not None else list(snapshot.priority_options)
 
     owners = owners_after(book, {k: d.owner for k, d in result.decisions.by_key.items()})
     model = kpi_model(book, result.decisions)  # fitted once (or the policy's), shared by both
-    k_before = compute_kpis(book, model=model)
-    k_after = compute_kpis(book, owners, model=model) if plan.changes or plan.creates else k_before
+    k_before = compute_kpis(book, model=model, window=window)
+    k_after = compute_kpis(book, owners, model=model, window=window) if plan.changes or plan.creates else k_before
     before_dict, after_dict = k_before.as_dict(), k_after.as_dict()
 
     member_rep = {m: r for r, m in book.rep_member.items()}
@@ -263,6 +272,7 @@ def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str
         "plan": plan.to_json() if kind == "plan" else None,
         "reps": rows,
         "months": after_dict["months"],
+        "window": window.as_dict(),
         "segments": after_dict["segments"],
         "unowned_tasks": after_dict["unowned_tasks"],
         "kpis_before": before_dict,
@@ -279,6 +289,19 @@ def _build(result: PlanResult, kind: str, settings: Settings | None) -> dict[str
             "after": {t: prio_after.get(t, 0) for t in tier_order},
         },
         "changes": changes,
+        "conflicts": [  # what a person changed by hand, with names: left alone unless --force
+            {
+                "task_id": k.task_id,
+                "title": k.title,
+                "field": k.field.value,
+                "last_written": fmt(k.last_written),
+                "current": fmt(k.current),
+                "wanted": fmt(k.wanted),
+                "differs": k.wanted != k.current,
+            }
+            for k in plan.conflicts
+        ],
+        "targets": targets_of(after_dict["reps"], after_dict["months"]),
     }
 
 
@@ -290,8 +313,9 @@ def plan_json(result: PlanResult, settings: Settings | None = None) -> dict[str,
     return _build(result, "plan", settings)
 
 
-def report_json(ws: Workspace) -> dict[str, Any]:
-    """The board as it is, in the schema of :func:`plan_json` (no plan; before equals after)."""
+def report_json(ws: Workspace, since: date | None = None, until: date | None = None) -> dict[str, Any]:
+    """The board as it is, in the schema of :func:`plan_json` (no plan; before equals after);
+    won value over the months ``since``..``until`` (default: the last six months with data)."""
     from tasksync.policies import build_book
 
     snapshot = ws.connector.read()
@@ -303,7 +327,8 @@ def report_json(ws: Workspace) -> dict[str, Any]:
         base_fingerprint=snapshot.fingerprint(),
         created_at=datetime.now(UTC),
     )
-    return _build(PlanResult(empty, snapshot, book, Decisions()), "report", ws.settings)
+    window = report_window(book.crm.history, book.today, since=since, until=until)
+    return _build(PlanResult(empty, snapshot, book, Decisions()), "report", ws.settings, window)
 
 
 # --- terminal ----------------------------------------------------------------------------------
@@ -485,7 +510,7 @@ def print_plan(
 
 def print_outcome(plan: Plan, outcome: ApplyOutcome, console: Console) -> None:
     console.print(
-        f"Applied plan {plan.id}: {outcome.done} changes written"
+        f"Applied plan {plan.id}: {outcome.done - outcome.created} changes written"  # changes as in plan and history
         + (f", {outcome.created} cards created" if outcome.created else "")
         + (f", [red]{len(outcome.failed)} failed[/red]" if outcome.failed else "")
         + (f", {len(outcome.conflicts)} conflicts" if outcome.conflicts else "")
@@ -537,6 +562,8 @@ def print_report(kpis: Kpis | Mapping[str, Any], console: Console) -> None:
     console.print(table)
     if not plain and k["months"]:
         console.print(f"Won per month: {k['months'][0]} … {k['months'][-1]}, then the total", style="dim")
+    if data is not None and "window" in data:
+        console.print(data["window"]["explain"], markup=False)
     seg = Table(title="KPIs per segment", show_edge=False, box=box.ASCII2 if plain else box.HEAVY_HEAD)
     for c in ("Segment", "Open", "Pipeline", "Expected", "Conv."):
         seg.add_column(c, justify="left" if c == "Segment" else "right")
@@ -547,6 +574,8 @@ def print_report(kpis: Kpis | Mapping[str, Any], console: Console) -> None:
     console.print(seg)
     if data is not None:
         _priority_table(data, console)
+        if "targets" in data:
+            print_targets(data["targets"], console)
     if k["unowned_tasks"]:
         console.print(f"{k['unowned_tasks']} open tasks have no owner among the reps")
 

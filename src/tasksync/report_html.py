@@ -335,6 +335,10 @@ th { position: sticky; top: 0; background: #f8f9f9; }
 td.why { color: var(--muted); } .kind { font-size: 11px; background: #eef3f8; border-radius: 4px; padding: 0 5px; }
 tr[hidden] { display: none; }
 .notes li { color: var(--muted); }
+td.num { text-align: right; white-space: nowrap; } tr.total td { font-weight: 600; border-top: 2px solid var(--line); }
+.att { display: inline-block; width: 60px; height: 8px; background: #eaeded; border-radius: 4px;
+       vertical-align: middle; }
+.att span { display: block; height: 8px; background: #2e86c1; border-radius: 4px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
   .filters, .noprint { display: none !important; }
@@ -457,6 +461,58 @@ def _changes_section(data: Mapping[str, Any]) -> str:
     )
 
 
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _targets_section(targets: Mapping[str, Any]) -> str:
+    """Quota, target, won, attainment (with a bar to 100%) and coverage per rep and for the team."""
+    rows = []
+    for r in [*targets["reps"], {**targets["team"], "name": "Team"}]:
+        att = r["attainment"]
+        width = 0.0 if att is None else min(1.0, att) * 100
+        bar = f'<span class="att"><span style="width:{width:.0f}%"></span></span>' if att is not None else ""
+        cover = "–" if r["coverage"] is None else f"{r['coverage']:.1f}×"
+        quota = "–" if r["quota"] is None else _n(r["quota"])
+        target = "–" if r["target"] is None else _n(r["target"])
+        cls = ' class="total"' if r["name"] == "Team" else ""
+        rows.append(
+            f'<tr{cls}><td>{_e(r["name"])}</td><td class="num">{quota}</td><td class="num">{target}</td>'
+            f'<td class="num">{_n(r["won"])}</td><td class="num">{_pct(att)} {bar}</td>'
+            f'<td class="num">{_n(r["expected_value"])}</td><td class="num">{cover}</td></tr>'
+        )
+    return (
+        f'<section id="targets"><h2>Targets</h2><p class="note">{_e(targets["explain"])}</p>'
+        "<table><thead><tr><th>Rep</th><th>Quota / month</th><th>Target</th><th>Won</th><th>Attainment</th>"
+        "<th>Open expected value</th><th>Coverage</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+_FIELD_NAMES = {"assignees": "owner", "priority": "priority", "stage": "list", "closed": "archived"}
+
+
+def _conflicts_section(conflicts: Sequence[Mapping[str, Any]]) -> str:
+    """Fields people changed by hand: what tasksync wrote, what the person set, what the plan wanted."""
+    rows = []
+    for c in conflicts:
+        field = _FIELD_NAMES.get(c["field"], c["field"])
+        wanted = c["wanted"] if c["differs"] else f"{c['wanted']} (the same: nothing to do)"
+        rows.append(
+            f"<tr><td>{_e(c['title'])}</td><td>{_e(field)}</td><td>{_e(c['last_written'])}</td>"
+            f"<td>{_e(c['current'])}</td><td>{_e(wanted)}</td></tr>"
+        )
+    differing = sum(1 for c in conflicts if c["differs"])
+    return (
+        '<section id="conflicts"><h2>Conflicts</h2><p class="note">'
+        f"{len(conflicts)} field(s) a person changed on the board since tasksync wrote them; left alone "
+        f"(use --force to override). {differing} differ from what the policy wants.</p>"
+        "<table><thead><tr><th>Card</th><th>Field</th><th>tasksync wrote</th><th>A person set</th>"
+        "<th>The plan wants</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
 def render_html(data: Mapping[str, Any]) -> str:
     """The whole page, from the data dict alone."""
     reps = data["reps"]
@@ -564,10 +620,16 @@ def render_html(data: Mapping[str, Any]) -> str:
         )
         + "</section></div>",
         f'<section><h2>Won value per month</h2><p class="note">Closed-won deal value, {_e(months[0] if months else "")}'
-        f" to {_e(months[-1] if months else '')}.</p>" + _heatmap(_WIDE, reps, months) + "</section>",
+        f" to {_e(months[-1] if months else '')}. {_e((data.get('window') or {}).get('explain', ''))}</p>"
+        + _heatmap(_WIDE, reps, months)
+        + "</section>",
     ]
+    if data.get("targets"):
+        sections.append(_targets_section(data["targets"]))
     if is_plan:
         sections.append(_changes_section(data))
+    if data.get("conflicts"):
+        sections.append(_conflicts_section(data["conflicts"]))
     notes = (plan.get("notes") or []) + (
         [f"{data['unowned_tasks']} open tasks have no owner among the reps"] if data["unowned_tasks"] else []
     )

@@ -35,6 +35,7 @@ __all__ = [
     "ServiceSettings",
     "Settings",
     "TrelloSettings",
+    "WriteSettings",
     "load_settings",
     "read_secrets",
 ]
@@ -230,6 +231,14 @@ class ServiceSettings(_Section):
     trello_callback_url: str | None = None  # the callbackURL the Trello webhook was registered with
 
 
+class WriteSettings(_Section):
+    """What tasksync writes besides owners and priorities."""
+
+    # one short comment per card whose owner changes or that is created (and on undo);
+    # unset: on for `tasksync serve`, off for `apply`
+    comment: bool | None = None
+
+
 class WebSettings(_Section):
     """The review page, the Trello Power-Up and the webhook endpoints (``tasksync web``)."""
 
@@ -337,6 +346,7 @@ class Settings(_Section):
     create: CreateSettings = Field(default_factory=CreateSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    write: WriteSettings = Field(default_factory=WriteSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     # CRM stage name -> board list/section name (for created cards and stage sync).
     stages: dict[str, str] = Field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -240,6 +241,29 @@ def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> li
     return servers
 
 
+_NUMBERS: dict[str, type[int] | type[float]] = {
+    "code": int,
+    "errors": int,
+    "conflicts": int,
+    "pid": int,
+    "interval": float,
+    "last_rebalance": float,
+}
+
+
+def _typed(values: dict[str, Any]) -> dict[str, Any]:
+    """The status with numbers as numbers and unset values as null (the store keeps text)."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, str) and k in _NUMBERS:
+            with contextlib.suppress(ValueError):  # a value from an older tasksync stays text
+                v = _NUMBERS[k](v) if v else None
+        elif v == "":
+            v = None
+        out[k] = v
+    return out
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -274,7 +298,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         worst = max(worst, code)
         report[board] = {"code": code, "status": verdict, **values}
     if args.json:
-        print(json.dumps(report, indent=1, ensure_ascii=False))
+        print(json.dumps({b: _typed(r) for b, r in report.items()}, indent=1, ensure_ascii=False))
     elif not boards:
         print("the service never ran on this state store")
     else:

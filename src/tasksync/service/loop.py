@@ -465,7 +465,11 @@ class SyncService:
             raise CrmError("no usable CRM exports read yet")
         snapshot = self.connector.read()
         kind = PlanKind.REBALANCE if rebalance else PlanKind.SYNC
-        result = make_plan(self.settings, snapshot, self._crm, self.store, kind=kind, today=self.today)
+        from tasksync.team.overrides import explain_overrides, with_rep_overrides  # reps set by command
+
+        crm = with_rep_overrides(self._crm, self.store, self.today)
+        result = make_plan(self.settings, snapshot, crm, self.store, kind=kind, today=self.today)
+        explain_overrides(result, self.store, self.today)
         plan = result.plan
         if not rebalance:
             res.held = len(scheduled_filter(plan, snapshot, result.book))
@@ -507,11 +511,18 @@ class SyncService:
             held=res.held,
             reason=res.reason,
         )
+        from tasksync.team.comments import comment_after_apply, prepare_comments  # [write] comment, on by default
+
+        prepare_comments(result, self.store, self.settings, self.connector, service=True)
         outcome = apply_plan(plan, self.connector, self.store, snapshot=snapshot, progress=self._progress)
         res.applied += outcome.done - outcome.created
         res.created += outcome.created
         res.failed += len(outcome.failed)
         self._log_outcome(plan.id, outcome)
+        comments = comment_after_apply(plan, self.connector, self.store, self.settings, service=True)
+        if comments is not None and (comments.posted or comments.failed or comments.unknown):
+            event("comments.posted", board=self.board, plan=plan.id, posted=comments.posted,
+                  failed=len(comments.failed), unknown=comments.unknown)  # fmt: skip
         return True
 
     def _log_outcome(self, plan_id: str, outcome: ApplyOutcome) -> None:

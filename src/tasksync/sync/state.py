@@ -325,6 +325,22 @@ class StateStore:
         return out
 
     @_guarded
+    def supersede_proposals(self, board: BoardRef) -> None:
+        """Mark the board's open proposals superseded (a newer plan found nothing to change)."""
+        self.db.execute("UPDATE plans SET status='superseded' WHERE board=? AND status='proposed'", (str(board),))
+
+    @_guarded
+    def prune_plans(self, board: BoardRef, keep: int = 50) -> int:
+        """Delete the board's superseded proposals older than its ``keep`` newest plans; every
+        other plan (applied, partial, undone, proposed, applying) is kept. Returns how many went."""
+        cur = self.db.execute(
+            "DELETE FROM plans WHERE board=? AND status='superseded' AND id NOT IN "
+            "(SELECT id FROM plans WHERE board=? ORDER BY created_at DESC, rowid DESC LIMIT ?)",
+            (str(board), str(board), keep),
+        )
+        return cur.rowcount
+
+    @_guarded
     def latest(self, board: BoardRef, status: PlanStatus | str) -> str | None:
         row = self.db.execute(
             "SELECT id FROM plans WHERE board=? AND status=? ORDER BY created_at DESC, rowid DESC LIMIT 1",

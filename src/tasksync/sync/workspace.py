@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from tasksync.connectors import Connector, open_connector
 from tasksync.crm import CrmData, load_crm
@@ -29,10 +30,15 @@ from tasksync.sync.engine import (
 from tasksync.sync.lock import WriterLock
 from tasksync.sync.state import StateStore
 
+if TYPE_CHECKING:
+    from tasksync.team.comments import CommentOutcome
+
 __all__ = ["CRM_ROW_COUNTS", "Workspace"]
 
 #: The per-board key of the last accepted CRM row counts (the service keeps the same).
 CRM_ROW_COUNTS = "crm.row_counts"
+
+_EMPTY = "plan.last_empty"  # kv key: "id fingerprint" of the board's latest plan when it found nothing to change
 
 
 class Workspace:
@@ -58,6 +64,7 @@ class Workspace:
         self.today = today
         self.board = board
         self.lock = WriterLock(settings.path(settings.state_path), lock_wait)
+        self.comments: CommentOutcome | None = None  # of the last apply, undo or resume ([write] comment)
 
     def __enter__(self) -> Workspace:
         return self
@@ -88,7 +95,9 @@ class Workspace:
 
     @cached_property
     def crm(self) -> CrmData:
-        return load_crm(self.settings.crm, self.settings.base_dir)
+        from tasksync.team.overrides import with_rep_overrides  # reps away/capacity/quota set by command
+
+        return with_rep_overrides(load_crm(self.settings.crm, self.settings.base_dir), self.store, self.today)
 
     def plan(
         self,
@@ -114,8 +123,18 @@ class Workspace:
             kind=kind,
             today=self.today,
         )
-        if save:
+        from tasksync.team.comments import prepare_comments
+        from tasksync.team.overrides import explain_overrides
+
+        explain_overrides(result, self.store, self.today)
+        prepare_comments(result, self.store, self.settings, self.connector)
+        if save and result.plan.empty:  # nothing to apply: not a proposal, but the old one is out of date
+            self.store.supersede_proposals(result.plan.board)
+            self.store.put(result.plan.board, _EMPTY, f"{result.plan.id} {result.plan.base_fingerprint}")
+        elif save:
             self.store.save_plan(result.plan, PlanStatus.PROPOSED)
+            self.store.prune_plans(result.plan.board)
+            self.store.put(result.plan.board, _EMPTY, "")
         return result
 
     def check_crm_rows(self, *, accept: bool = False) -> None:
@@ -140,19 +159,38 @@ class Workspace:
     def pending_resume(self, progress: Progress | None = None) -> ApplyOutcome | None:
         """Finish an interrupted apply, if any, and re-send creates whose answer was lost."""
         with self.writing():
-            return resume(self.connector, self.store, self.connector.board, progress)
+            outcome = resume(self.connector, self.store, self.connector.board, progress)
+            if outcome is not None:
+                self.comments = self._comment(self.store.load_plan(outcome.plan_id)[0])
+            return outcome
+
+    def _comment(self, plan: Plan) -> CommentOutcome | None:
+        """``[write] comment``: the reason on each card whose owner the applied plan changed."""
+        from tasksync.team.comments import comment_after_apply
+
+        return comment_after_apply(plan, self.connector, self.store, self.settings)
 
     def apply(self, plan_id: str | None = None, progress: Progress | None = None) -> tuple[Plan, ApplyOutcome]:
         """Apply the named plan, or the board's latest proposal; refuses a stale plan."""
         with self.writing():
             board = self.connector.board
             plan_id = plan_id or self.store.latest(board, PlanStatus.PROPOSED)
+            if plan_id is None and self.store.get(board, _EMPTY):  # the latest plan found nothing to change
+                empty_id, _, fingerprint = (self.store.get(board, _EMPTY) or "").partition(" ")
+                if self.connector.read().fingerprint() != fingerprint:
+                    raise StalePlanError(
+                        f"{board}: the board changed since plan {empty_id} (which found nothing to change); "
+                        "run `tasksync plan` again and review the new plan"
+                    )
+                return Plan(empty_id, board, PlanKind.SYNC, fingerprint, datetime.now(UTC)), ApplyOutcome(empty_id)
             if plan_id is None:
                 raise StalePlanError(f"{board}: no plan to apply; run `tasksync plan` first")
             plan, status = self.store.load_plan(plan_id)
             if status is not PlanStatus.PROPOSED:
                 raise StalePlanError(f"plan {plan_id} is {status.value}, not a proposal; run `tasksync plan`")
-            return plan, apply_plan(plan, self.connector, self.store, progress=progress)
+            outcome = apply_plan(plan, self.connector, self.store, progress=progress)
+            self.comments = self._comment(plan)
+            return plan, outcome
 
     def undo(self, plan_id: str, progress: Progress | None = None) -> tuple[Plan, ApplyOutcome]:
         """Revert ``plan_id`` where cards still hold what it wrote; it becomes ``undone`` once the
@@ -163,6 +201,7 @@ class Workspace:
             undo = make_undo_plan(plan_id, snapshot, self.store)
             self.store.save_plan(undo, PlanStatus.PENDING)
             outcome = apply_plan(undo, self.connector, self.store, snapshot=snapshot, progress=progress)
+            self.comments = self._comment(undo)
             return undo, outcome
 
     def pin(self, plan_id: str, task_id: str, field: Field) -> Change:

@@ -1,0 +1,150 @@
+"""Owners back to the CRM (``tasksync export owners``): one row per deal whose owner tasksync
+changed on the board and the CRM does not know yet, in the headers of the CRM's own import tool.
+
+The deals come from the applied plans in the state store (every plan, or those since a given
+plan; an undone plan counts for nothing); the owner is the one the card holds now (so a later
+undo or a person's change wins), and a deal is left out when the CRM export already names that
+owner.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tasksync.crm.records import Rep
+from tasksync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tasksync.sync.workspace import Workspace
+
+__all__ = ["FORMATS", "OwnerChange", "OwnerExport", "owner_changes", "write_owner_export"]
+
+
+@dataclass(frozen=True)
+class ImportFormat:
+    """The columns one CRM's import tool expects to update a deal's owner."""
+
+    headers: tuple[str, ...]
+    owner_by: str  # "id" (the rep's CRM user id) or "email"
+    tool: str
+
+
+FORMATS: dict[str, ImportFormat] = {
+    # Opportunities are updated by Data Loader (or dataloader.io): Update → Opportunity, map Id and OwnerId.
+    "salesforce": ImportFormat(("Id", "OwnerId"), "id", "Salesforce Data Loader: Update, object Opportunity"),
+    # HubSpot matches existing deals on Record ID and owners on the user's email.
+    "hubspot": ImportFormat(("Record ID", "Deal owner"), "email", "HubSpot import: existing deals"),
+    "zoho": ImportFormat(("Record Id", "Deal Owner"), "email", "Zoho CRM import: Deals, update existing"),
+    "pipedrive": ImportFormat(("Deal - ID", "Deal - Owner"), "email", "Pipedrive import: deals, merge by ID"),
+    "csv": ImportFormat(
+        ("deal_id", "deal_name", "owner_id", "owner_email", "owner_name", "crm_owner_id", "card_id"),
+        "id",
+        "any tool",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class OwnerChange:
+    deal_id: str
+    deal_name: str
+    owner: Rep
+    crm_owner: str | None  # the owner's id in the CRM export
+    card_id: str
+
+
+@dataclass
+class OwnerExport:
+    changes: list[OwnerChange]
+    plans: list[str]  # the applied plans read
+    unlinked: int = 0  # changed cards with no CRM deal
+    unchanged: int = 0  # changed cards whose deal the CRM already gives that owner
+
+
+def _applied_plans(ws: Workspace, since: str | None) -> list[str]:
+    board = str(ws.connector.board)
+    rows = ws.store.db.execute(
+        "SELECT id, created_at FROM plans WHERE board=? AND status IN ('applied', 'partial') AND kind != 'undo' "
+        "ORDER BY created_at, rowid",
+        (board,),
+    ).fetchall()
+    if since is None:
+        return [pid for pid, _ in rows]
+    start = ws.store.db.execute("SELECT created_at FROM plans WHERE id=? AND board=?", (since, board)).fetchone()
+    if start is None:
+        raise ConfigError(f"--since {since}: no such plan on {board} (see `tasksync history`)")
+    return [pid for pid, created in rows if created >= start[0]]
+
+
+def owner_changes(ws: Workspace, since: str | None = None) -> OwnerExport:
+    """The deals whose card owner tasksync changed, with the owner each card holds now."""
+    from tasksync.policies import build_book
+
+    plans = _applied_plans(ws, since)
+    touched: set[str] = set()
+    for pid in plans:
+        for r in ws.store.journal(pid):
+            if r.status == "done" and r.task_id and (r.op == "create" or (r.field and r.field.value == "assignees")):
+                touched.add(r.task_id)
+    out = OwnerExport([], plans)
+    if not touched:
+        return out
+    book = build_book(ws.connector.read(), ws.crm, ws.settings, today=ws.today, include_new=False)
+    reps = book.crm.reps_by_id
+    for item in sorted(book.items, key=lambda i: i.key):
+        if item.task_id not in touched or item.owner is None or item.owner not in reps:
+            continue
+        if item.deal is None:
+            out.unlinked += 1
+            continue
+        if item.deal.owner == item.owner:
+            out.unchanged += 1
+            continue
+        out.changes.append(OwnerChange(item.deal.id, item.deal.name, reps[item.owner], item.deal.owner, item.task_id))
+    out.changes.sort(key=lambda c: c.deal_id)
+    return out
+
+
+def _row(fmt: str, c: OwnerChange) -> list[str]:
+    spec = FORMATS[fmt]
+    if fmt == "csv":
+        return [c.deal_id, c.deal_name, c.owner.id, c.owner.email or "", c.owner.name, c.crm_owner or "", c.card_id]
+    owner = c.owner.id if spec.owner_by == "id" else (c.owner.email or "")
+    return [c.deal_id, owner]
+
+
+def write_owner_export(export: OwnerExport, fmt: str, path: Path) -> None:
+    """Write the rows atomically (a temporary file renamed into place: never half a file).
+    Raises :class:`ConfigError` when an owner has no email and the CRM matches owners by email."""
+    spec = FORMATS[fmt]
+    if spec.owner_by == "email":
+        missing = sorted({c.owner.name for c in export.changes if not c.owner.email})
+        if missing:
+            raise ConfigError(
+                f"{fmt} matches owners by email, and the reps export has none for: {', '.join(missing)}; "
+                "add the Email column or use --format csv"
+            )
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(spec.headers)
+    for c in export.changes:
+        writer.writerow(_row(fmt, c))
+    path = path.expanduser()
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        tmp = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(buf.getvalue())
+        tmp.replace(path)
+    except OSError as e:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write the export: {e.strerror or e}") from None
