@@ -96,6 +96,11 @@ def test_plans_supersede_order_and_status(store: StateStoreProtocol) -> None:
     assert plan.creates == _plan("p2").creates
     with pytest.raises(ConfigError, match="no plan 'nope'"):
         store.load_plan("nope")
+    store.save_plan(_plan("p5", minute=5))
+    store.supersede_proposals(BOARD)
+    assert store.latest(BOARD, "proposed") is None and store.plan_status("p5") is PlanStatus.SUPERSEDED
+    assert store.prune_plans(BOARD, keep=2) == 1  # p1: superseded and older than the 2 newest
+    assert [r.id for r in store.plans(BOARD)] == ["p5", "p4", "p2"]
 
 
 def test_journal_rows_commit_one_by_one(store: StateStoreProtocol) -> None:

@@ -184,13 +184,17 @@ class Cluster:
             raise StoreUnavailable(str(e)) from None
         started = time.time()
         try:
-            lease = BoardLease(store.db, key)
+            lease = BoardLease(store.pg, key)
             with lease as held:
                 if not held:
                     self.enqueue(key, "busy", delay=self.cfg.lease_retry)
                     return JobResult(key, "busy")
                 try:
-                    svc = SyncService(entry.settings(), today=self.today)
+                    settings = entry.settings()
+                    # Card comments ([write] comment) keep their record with SQLite statements on
+                    # the store's connection: not in the cluster until the store offers them.
+                    settings.write.comment = False
+                    svc = SyncService(settings, today=self.today)
                 except TasksyncError as e:  # the board's config file: one line in its status
                     failed = JobResult(key, "error", error=str(e))
                     self._record(store, failed, reason, started)
@@ -200,7 +204,7 @@ class Cluster:
                 try:
                     res = svc.run_once()
                 except Exception as e:  # the service records its own errors; this one escaped it
-                    if store.db.broken or store.db.closed:
+                    if store.pg.broken or store.pg.closed:
                         return JobResult(key, "error", error=f"store: {type(e).__name__}: {e}")
                     log.error("job: %s: %s: %s", key, type(e).__name__, e)
                     failed = JobResult(key, "error", error=f"{type(e).__name__}: {e}")
@@ -208,7 +212,7 @@ class Cluster:
                     return failed
                 finally:
                     _close_connector(svc)
-                if store.db.broken or store.db.closed:
+                if store.pg.broken or store.pg.closed:
                     return JobResult(key, "error", error=f"store: connection lost ({res.error})")
                 outcome = "error" if res.error else ("paused" if res.paused else "ok")
                 result = JobResult(
@@ -219,7 +223,7 @@ class Cluster:
         except StoreUnavailable:
             raise
         except Exception as e:
-            if store.db.broken or store.db.closed:
+            if store.pg.broken or store.pg.closed:
                 return JobResult(key, "error", error=f"store: {type(e).__name__}: {e}")
             raise
         finally:

@@ -1,6 +1,6 @@
 """The state store in PostgreSQL: the cluster mode's store, with SQLite's schema and semantics.
 
-One connection per store, in autocommit mode: every write outside :meth:`PgStateStore.transaction`
+One connection per store (``store.pg``), in autocommit mode: every write outside :meth:`PgStateStore.transaction`
 is committed when the call returns, exactly like the SQLite store in autocommit, so the journal's
 per-row commits survive a worker killed between two writes. Inside ``transaction()`` everything
 commits together; a nested ``transaction()`` joins the outer one.
@@ -14,6 +14,7 @@ A database migrated by a newer tasksync is refused, as the SQLite store refuses 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -119,9 +120,14 @@ class PgStateStore:
     ) -> None:
         self.url = url
         self.path = _redact(url)  # named in messages, like the SQLite store's file
-        self.db = conn or connect(url)
+        self.pg = conn or connect(url)
         if migrate:
-            _migrate(self.db)
+            _migrate(self.pg)
+        # Features that keep their own tables with SQLite statements on ``store.db`` (rep
+        # overrides, the card-comment record) are not in the storage interface yet: in the cluster
+        # they see an empty scratch database for the job's length (no overrides; comments are
+        # switched off by the job). See docs/scaling.md, known limits.
+        self.db = sqlite3.connect(":memory:", check_same_thread=False)
 
     def __enter__(self) -> PgStateStore:
         return self
@@ -130,19 +136,20 @@ class PgStateStore:
         self.close()
 
     def close(self) -> None:
+        self.pg.close()
         self.db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction; nested calls join the outer one (as in the SQLite store)."""
-        if self.db.info.transaction_status != pq.TransactionStatus.IDLE:
+        if self.pg.info.transaction_status != pq.TransactionStatus.IDLE:
             yield
             return
-        with self.db.transaction():
+        with self.pg.transaction():
             yield
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self.db.execute(sql, args).fetchall()
+        return self.pg.execute(sql, args).fetchall()
 
     # -- what tasksync last wrote -------------------------------------------------------
     def last_written(self, board: BoardRef) -> dict[tuple[str, Field], FieldValue]:
@@ -160,7 +167,7 @@ class PgStateStore:
     )
 
     def record_written(self, board: BoardRef, task_id: str, f: Field, value: FieldValue, plan_id: str) -> None:
-        self.db.execute(
+        self.pg.execute(
             self._UPSERT_FIELD,
             (str(board), task_id, f.value, json.dumps(value_to_json(value)), plan_id, _now(), "tasksync"),
         )
@@ -171,7 +178,7 @@ class PgStateStore:
 
     def mark_person_owned(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None:
         now = _now()
-        with self.transaction(), self.db.cursor() as cur:
+        with self.transaction(), self.pg.cursor() as cur:
             cur.executemany(
                 self._UPSERT_FIELD,
                 [(str(board), t, f.value, json.dumps(value_to_json(v)), plan_id, now, "person") for t, f, v in values],
@@ -179,7 +186,7 @@ class PgStateStore:
 
     def record_baseline(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None:
         now = _now()
-        with self.transaction(), self.db.cursor() as cur:
+        with self.transaction(), self.pg.cursor() as cur:
             cur.executemany(
                 "INSERT INTO field_state VALUES (%s,%s,%s,%s,%s,%s,'tasksync') ON CONFLICT DO NOTHING",
                 [(str(board), t, f.value, json.dumps(value_to_json(v)), plan_id, now) for t, f, v in values],
@@ -190,11 +197,11 @@ class PgStateStore:
         status = PlanStatus(status)
         with self.transaction():
             if status is PlanStatus.PROPOSED:
-                self.db.execute(
+                self.pg.execute(
                     "UPDATE plans SET status='superseded' WHERE board=%s AND status='proposed'", (str(plan.board),)
                 )
             # Like SQLite's INSERT OR REPLACE: a re-saved plan takes a new place in insertion order.
-            self.db.execute(
+            self.pg.execute(
                 "INSERT INTO plans (id, board, kind, status, created_at, applied_at, base_fingerprint, body) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO UPDATE SET board=EXCLUDED.board, "
                 "kind=EXCLUDED.kind, status=EXCLUDED.status, created_at=EXCLUDED.created_at, applied_at=NULL, "
@@ -213,19 +220,19 @@ class PgStateStore:
             )
 
     def load_plan(self, plan_id: str) -> tuple[Plan, PlanStatus]:
-        row = self.db.execute("SELECT body, status FROM plans WHERE id=%s", (plan_id,)).fetchone()
+        row = self.pg.execute("SELECT body, status FROM plans WHERE id=%s", (plan_id,)).fetchone()
         if row is None:
             raise ConfigError(f"no plan {plan_id!r} in {self.path} (see `tasksync history`)")
         return Plan.from_json(json.loads(row[0])), PlanStatus(row[1])
 
     def plan_status(self, plan_id: str) -> PlanStatus | None:
-        row = self.db.execute("SELECT status FROM plans WHERE id=%s", (plan_id,)).fetchone()
+        row = self.pg.execute("SELECT status FROM plans WHERE id=%s", (plan_id,)).fetchone()
         return None if row is None else PlanStatus(row[0])
 
     def set_status(self, plan_id: str, status: PlanStatus | str) -> None:
         status = PlanStatus(status)
         applied = _now() if status in (PlanStatus.APPLIED, PlanStatus.PARTIAL) else None
-        self.db.execute(
+        self.pg.execute(
             "UPDATE plans SET status=%s, applied_at=COALESCE(%s, applied_at) WHERE id=%s",
             (status.value, applied, plan_id),
         )
@@ -247,8 +254,25 @@ class PgStateStore:
             )
         return out
 
+    def supersede_proposals(self, board: BoardRef) -> None:
+        """Mark the board's open proposals superseded (a newer plan found nothing to change)."""
+        self.pg.execute(
+            "UPDATE plans SET status=%s WHERE board=%s AND status=%s",
+            (PlanStatus.SUPERSEDED.value, str(board), PlanStatus.PROPOSED.value),
+        )
+
+    def prune_plans(self, board: BoardRef, keep: int = 50) -> int:
+        """Delete the board's superseded proposals older than its ``keep`` newest plans; every
+        other plan is kept. Returns how many went."""
+        cur = self.pg.execute(
+            "DELETE FROM plans WHERE board=%s AND status=%s AND id NOT IN "
+            "(SELECT id FROM plans WHERE board=%s ORDER BY created_at DESC, ord DESC LIMIT %s)",
+            (str(board), PlanStatus.SUPERSEDED.value, str(board), keep),
+        )
+        return cur.rowcount
+
     def latest(self, board: BoardRef, status: PlanStatus | str) -> str | None:
-        row = self.db.execute(
+        row = self.pg.execute(
             "SELECT id FROM plans WHERE board=%s AND status=%s ORDER BY created_at DESC, ord DESC LIMIT 1",
             (str(board), PlanStatus(status).value),
         ).fetchone()
@@ -267,10 +291,10 @@ class PgStateStore:
             rows.append((plan.id, seq, "create", None, None, n.key, None, None, "pending", None, now))
             seq += 1
         with self.transaction():
-            self.db.execute("DELETE FROM journal WHERE plan_id=%s", (plan.id,))
-            with self.db.cursor() as cur:
+            self.pg.execute("DELETE FROM journal WHERE plan_id=%s", (plan.id,))
+            with self.pg.cursor() as cur:
                 cur.executemany("INSERT INTO journal VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows)
-            self.db.execute("UPDATE plans SET status='applying' WHERE id=%s", (plan.id,))
+            self.pg.execute("UPDATE plans SET status='applying' WHERE id=%s", (plan.id,))
 
     _COLUMNS = "j.plan_id, j.seq, j.op, j.task_id, j.field, j.key, j.before, j.after, j.status, j.error"
 
@@ -288,19 +312,19 @@ class PgStateStore:
         return [journal_row(r) for r in rows]
 
     def mark(self, plan_id: str, seqs: Iterable[int], status: JournalStatus | str, error: str | None = None) -> None:
-        self.db.execute(
+        self.pg.execute(
             "UPDATE journal SET status=%s, error=%s, updated_at=%s WHERE plan_id=%s AND seq = ANY(%s)",
             (JournalStatus(status).value, error, _now(), plan_id, list(seqs)),
         )
 
     def mark_created(self, board: BoardRef, plan_id: str, seq: int, key: str, task_id: str) -> None:
         with self.transaction():
-            self.db.execute(
+            self.pg.execute(
                 "INSERT INTO created VALUES (%s,%s,%s,%s) ON CONFLICT (board, key) DO UPDATE SET "
                 "task_id=EXCLUDED.task_id, plan_id=EXCLUDED.plan_id",
                 (str(board), key, task_id, plan_id),
             )
-            self.db.execute(
+            self.pg.execute(
                 "UPDATE journal SET status=%s, error=NULL, task_id=%s, updated_at=%s WHERE plan_id=%s AND seq=%s",
                 (JournalStatus.DONE.value, task_id, _now(), plan_id, seq),
             )
@@ -310,11 +334,11 @@ class PgStateStore:
 
     # -- small per-board values -----------------------------------------------------------
     def get(self, board: BoardRef | str, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM kv WHERE board=%s AND key=%s", (str(board), key)).fetchone()
+        row = self.pg.execute("SELECT value FROM kv WHERE board=%s AND key=%s", (str(board), key)).fetchone()
         return str(row[0]) if row else None
 
     def put(self, board: BoardRef | str, key: str, value: str) -> None:
-        self.db.execute(
+        self.pg.execute(
             "INSERT INTO kv VALUES (%s,%s,%s) ON CONFLICT (board, key) DO UPDATE SET value=EXCLUDED.value",
             (str(board), key, value),
         )
