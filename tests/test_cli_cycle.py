@@ -102,8 +102,11 @@ def test_manual_reassignment_after_apply_is_left_alone(demo: Path, capsys: pytes
 
     data = plan_json(demo, capsys)
     assert all(c["task_id"] != card["id"] or c["field"] != "assignees" for c in data["plan"]["changes"])
-    conflicts = [c for c in data["plan"]["conflicts"] if c["task_id"] == card["id"]]
-    assert conflicts and conflicts[0]["current"] == [other]
+    # The policy keeps the person's choice (the card is locked to it): a person's edit left as it
+    # is, not a conflict (nothing is wanted against it).
+    assert not [c for c in data["plan"]["conflicts"] if c["task_id"] == card["id"]]
+    edits = [e for e in data["plan"]["edits"] if e["task_id"] == card["id"]]
+    assert edits and edits[0]["current"] == [other]
     assert run(demo, "apply") == 0
     assert next(c for c in board_of(demo)["cards"] if c["id"] == card["id"])["idMembers"] == [other]
     # --force hands the field back to the policy: no longer a conflict.

@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 
 from tasksync.crm import FileReport, load_crm, read_export
+from tasksync.crm.values import parse_amount
 from tasksync.errors import ConfigError, CrmError
 from tasksync.examples import generate
 from tasksync.settings import CrmSettings, load_settings, settings_from_mapping
@@ -200,3 +201,100 @@ def test_repeated_bad_cells_are_each_reported_and_odd_headers_are_safe(tmp_path:
     assert [(v["id"], v["value"]) for _, v in rows] == [("D3", 7.0)]
     assert [p.split(":")[-3] for p in report.problems] == ["3", "4"]  # the header takes 2 lines
     assert all("expected a valid calendar date, found '2024-13-01'" in p for p in report.problems)
+
+
+def test_repeated_closed_deal_ids_are_named_like_repeated_deal_ids(tmp_path: Path) -> None:
+    path = tmp_path / "history.csv"
+    path.write_text(
+        "Deal ID,Stage,Closed\nH1,Won,2024-01-05\nH2,Lost,2024-01-06\nH1,Lost,2024-02-01\n,Won,2024-03-01\n",
+        encoding="utf-8",
+    )
+    rows, report = read_export(path, "history", CrmSettings(max_bad_rows=0.5))
+    assert [(v["id"], v["won"]) for _, v in rows] == [("H1", True), ("H2", False), ("history.csv:5", True)]
+    assert report.problems == [
+        f"{path}:4:Deal ID: duplicate closed deal id 'H1': line 2 has it too; this row is not read (the first is kept)"
+    ]
+    assert (report.rows, report.used, report.bad) == (4, 3, 1)
+
+
+def test_repeated_closed_deal_ids_reach_load_crm_and_can_reject_history(tmp_path: Path) -> None:
+    config = generate(tmp_path)
+    history = tmp_path / "crm" / "history.csv"
+    lines = history.read_text(encoding="utf-8").splitlines()
+    first = lines[1]
+    history.write_text("\n".join([*lines, first, first]) + "\n", encoding="utf-8")
+    settings = load_settings(config)
+    with pytest.raises(CrmError) as e:
+        load_crm(settings.crm.model_copy(update={"max_bad_rows": 0.0}), settings.base_dir)
+    assert f"{history}:{len(lines) + 1}:" in str(e.value.problems)
+    data = load_crm(settings.crm.model_copy(update={"max_bad_rows": 0.01}), settings.base_dir)
+    assert len(data.history) == len(lines) - 1
+    assert sum("duplicate closed deal id" in p for p in data.problems) == 2
+
+
+def test_amounts_read_on_the_fast_path_match_the_amount_parser(tmp_path: Path) -> None:
+    cells = ["USD 1,234.50", "USD -5.00", "-USD 7", "$12", "USD 1e5", "USD +5", "USD", "USD 1,2,3.4.5", "(120)"]
+    cells += ["12.5万", "USD ,5", "USD 1_000", "USD nan"]
+    body = "".join(f'D{i},N{i},Lead,"{c}",2024-01-05,o\n' for i, c in enumerate(["USD 1.00"] * 20 + cells))
+    rows, _ = _deals(tmp_path, body, max_bad_rows=1.0)
+    got = {str(v["id"]): v.get("value") for v in rows}
+    for i, cell in enumerate(cells, 20):
+        try:
+            expected: float | None = parse_amount(cell, ".")
+        except ValueError:
+            expected = None
+        assert got.get(f"D{i}") == expected, cell
+
+
+def test_repeated_text_is_kept_once_in_the_records(tmp_path: Path) -> None:
+    config = generate(tmp_path)
+    settings = load_settings(config)
+    data = load_crm(settings.crm, settings.base_dir)
+    products = {h.product for h in data.history if h.product}
+    assert products and len({id(h.product) for h in data.history if h.product}) == len(products)
+
+
+def test_field_names_going_into_generated_code_are_checked() -> None:
+    from tasksync.crm.load import _identifier
+
+    assert _identifier("close_date") == "close_date"
+    for bad in ("close date", "x) or (y", "class", ""):
+        with pytest.raises(ValueError, match="is not a Python identifier"):
+            _identifier(bad)
+
+
+@pytest.mark.parametrize("lookahead", [1, 3, 30])
+def test_rows_after_the_look_ahead_are_read_as_rows_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lookahead: int
+) -> None:
+    import tasksync.crm.load as load
+
+    body = "".join(
+        f"D{i},N{i},Lead,{'lots' if i % 7 == 3 else i},2024-01-05,o\n"
+        + ("\n" if i % 5 == 0 else "")
+        + (",,,,,\n" if i % 9 == 0 else "")
+        + (f'D{i}b,"two\nlines",Lead,1,2024-01-06,o\n' if i % 11 == 0 else "")
+        for i in range(60)
+    )
+    monkeypatch.setattr(load, "_LOOKAHEAD", 100_000)
+    expected = _deals(tmp_path, body, max_bad_rows=1.0)
+    monkeypatch.setattr(load, "_LOOKAHEAD", lookahead)
+    rows, report = _deals(tmp_path, body, max_bad_rows=1.0)
+    assert (rows, report.problems) == (expected[0], expected[1].problems)
+    assert (report.rows, report.used, report.bad) == (expected[1].rows, expected[1].used, expected[1].bad)
+    physical = (DEALS_HEADER + body).splitlines()
+    lots = [n for n, text in enumerate(physical, 1) if ",lots," in text]
+    assert len(lots) == 9 and lots[-1] > 60
+    assert report.problems == [
+        f"{tmp_path / 'deals.csv'}:{n}:Amount: expected an amount like 1234.50, found 'lots'" for n in lots
+    ]
+
+    (tmp_path / "deals.csv").write_text(DEALS_HEADER + body + f"D99,{'x' * 200_000},Lead\n", encoding="utf-8")
+    monkeypatch.setattr(load, "_LOOKAHEAD", 100_000)
+    with pytest.raises(CrmError) as whole:
+        read_export(tmp_path / "deals.csv", "deals", CrmSettings(max_bad_rows=1.0))
+    monkeypatch.setattr(load, "_LOOKAHEAD", lookahead)
+    with pytest.raises(CrmError) as direct:
+        read_export(tmp_path / "deals.csv", "deals", CrmSettings(max_bad_rows=1.0))
+    assert str(direct.value) == str(whole.value)
+    assert f"deals.csv:{len(physical) + 1}: not valid CSV: field larger than field limit" in str(direct.value)

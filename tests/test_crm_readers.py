@@ -190,3 +190,29 @@ def test_rows_are_streamed_not_loaded(tmp_path: Path) -> None:
     small = _peak_streaming(tmp_path / "small.csv", 40_000)  # ~0.8 MB
     big = _peak_streaming(tmp_path / "big.csv", 320_000)  # ~7 MB
     assert big < small * 1.5 + 100_000, (small, big)
+
+
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8])
+@pytest.mark.parametrize(
+    ("tail", "bad"),
+    [
+        (b"\xc3\xa9\n", False),  # a valid character after long ASCII stretches
+        (b"\xe9\n", True),  # a Windows-1252 byte deep in a UTF-8 file
+        (b"\xc3", True),  # a character left open at the end of a chunk, all ASCII after it
+    ],
+)
+def test_bytes_that_do_not_decode_are_found_after_long_ascii_stretches(
+    tmp_path: Path, bom: bytes, tail: bytes, bad: bool
+) -> None:
+    from tasksync.crm.readers import _CHUNK
+
+    head = bom + b"Name,Note\n" + b"a,b\n" * (_CHUNK // 4)
+    head += b"c," + b"x" * (2 * _CHUNK - len(head) - 2 - len(tail)) + tail  # ends the second chunk
+    assert len(head) == 2 * _CHUNK
+    path = tmp_path / "reps.csv"
+    path.write_bytes(head + b"\nd,e\n" * 70_000)
+    with open_table(path) as t:
+        if bom:
+            assert (t.encoding, t.has_bad_bytes) == ("utf-8-sig", bad)
+        else:  # not UTF-8 after all: the encoding is detected again
+            assert (t.encoding == "utf-8") is not bad

@@ -184,6 +184,35 @@ def test_new_card_is_assigned_within_one_interval(demo: Path) -> None:
     assert {c["id"]: c["idMembers"] for c in board(demo)["cards"] if c["id"] != card_id} == owners_before
 
 
+def test_status_lists_held_back_moves_and_the_log_names_people(
+    demo: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """What scheduled mode holds back is listed by `status` with names and why; the log names
+    members instead of their ids."""
+    names = {m["id"]: m["fullName"] for m in board(demo)["members"]}
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    clock = SimClock()
+    svc = new_service(demo, clock)
+    res = svc.run_once()
+    assert res.held > 0 and res.plan_id
+    svc.close()
+    capsys.readouterr()
+    assert main(["-c", str(demo / "tasksync.toml"), "status", "--json"]) == 0
+    (status,) = json.loads(capsys.readouterr().out).values()
+    assert status["held"] == res.held and len(status["held_changes"]) == min(res.held, 50)
+    first = status["held_changes"][0]
+    assert first["title"] and "rebalance schedule" in first["why"]
+    assert first["from"] in names.values() or ", " in first["from"]
+    assert main(["-c", str(demo / "tasksync.toml"), "status"]) == 0
+    text = capsys.readouterr().out
+    assert "held back" in text and first["title"] in text
+    applied = [r for r in caplog.records if r.getMessage() == "change.applied" and r.fields["field"] == "assignees"]
+    assert applied
+    for r in applied:
+        assert not any(m in r.fields["after"] for m in names), "member ids in the log"
+        assert r.fields["after"] == (", ".join(names[m] for m in r.fields["after_ids"]) or "(nobody)")
+
+
 def test_scheduled_mode_moves_only_unowned_or_away_tasks(demo: Path) -> None:
     before = {c["id"]: tuple(c["idMembers"]) for c in board(demo)["cards"]}
     availability = rep_members(demo)
@@ -216,15 +245,16 @@ def test_person_reassigning_a_card_is_left_alone(demo: Path, caplog: pytest.LogC
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     clock.sleep(svc.cfg.interval)
     res = svc.run_once()  # the change check sees the edit
-    assert res.read and res.conflicts == 1
-    assert read_status(svc.store)[svc.board]["conflicts"] == "1"
+    # The policy keeps the person's choice: an edit left as it is, not a conflict.
+    assert res.read and res.conflicts == 0
     for _ in range(3):  # periodic full reads
         clock.sleep(svc.cfg.full_read_every)
         res = svc.run_once()
         assert res.error is None and res.paused is None
     assert card(demo, card_id)["idMembers"] == [other]
-    skipped = [r for r in caplog.records if r.getMessage() == "conflict.skipped" and r.fields.get("task") == card_id]
-    assert len(skipped) == 1, "each conflict is logged once, not at every iteration"
+    kept = [r for r in caplog.records if r.getMessage() == "edit.kept" and r.fields.get("task") == card_id]
+    assert len(kept) == 1, "each person's change is logged once, not at every iteration"
+    assert not [r for r in caplog.records if r.getMessage() == "conflict.skipped" and r.fields.get("task") == card_id]
 
 
 class Outage:

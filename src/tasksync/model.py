@@ -290,7 +290,10 @@ class Plan:
     created_at: datetime
     changes: list[Change] = field(default_factory=list)
     creates: list[NewTask] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)  # a person's value where the policy wants another
+    # A person's changes the policy leaves as they are (it wants the same, or does not manage the field):
+    # not conflicts, but recorded as theirs when the plan is applied.
+    edits: list[Conflict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # unknown reps, unlinked cards, ...
     undoes: str | None = None  # for UNDO plans: the plan id reverted
 
@@ -323,6 +326,7 @@ class Plan:
             changes=[_change_from(c) for c in data.get("changes", [])],
             creates=[_new_task_from(n) for n in data.get("creates", [])],
             conflicts=[_conflict_from(c) for c in data.get("conflicts", [])],
+            edits=[_conflict_from(c) for c in data.get("edits", [])],
             notes=list(data.get("notes", [])),
             undoes=data.get("undoes"),
         )

@@ -19,8 +19,10 @@ always agree. Its schema (``"schema": "tasksync.report/1"``)::
     priorities      {"tiers", "before": {tier: n}, "after": {tier: n}} over open cards
     changes         one row per change or card to create, with names instead of ids and a
                     "reason_kind" to filter by
-    conflicts       one row per field a person changed by hand: last_written, current and wanted
-                    (names), and "differs" (false: the person's value is what the policy wants)
+    conflicts       one row per field a person changed by hand where the policy wants another
+                    value: last_written, current and wanted (names)
+    edits           a person's changes the policy leaves as they are (current, names): not
+                    conflicts, recorded as theirs when the plan is applied
     targets         per rep and for the team: quota, target for the window, won, attainment,
                     coverage (tasksync.team.targets)
 """
@@ -297,9 +299,13 @@ def _build(
                 "last_written": fmt(k.last_written),
                 "current": fmt(k.current),
                 "wanted": fmt(k.wanted),
-                "differs": k.wanted != k.current,
             }
             for k in plan.conflicts
+        ],
+        # A person's changes the policy agrees with or does not manage: left as they are, not conflicts.
+        "edits": [
+            {"task_id": k.task_id, "title": k.title, "field": k.field.value, "current": fmt(k.current)}
+            for k in plan.edits
         ],
         "targets": targets_of(after_dict["reps"], after_dict["months"]),
     }
@@ -501,6 +507,12 @@ def print_plan(
                 f": {k.title!r} {k.field.value} was set to {_fmt(k.current, names)} by a person "
                 f"(tasksync wrote {_fmt(k.last_written, names)}); left alone (use --force to override)"
             )
+        )
+    if plan.edits:
+        console.print(
+            f"{len(plan.edits)} field(s) changed by people since tasksync wrote them, which the policy leaves "
+            "as they are: recorded as theirs when this plan is applied",
+            markup=False,
         )
     for note in plan.notes:
         console.print(Text("note", style="dim") + Text(f": {note}"))

@@ -492,24 +492,32 @@ def _targets_section(targets: Mapping[str, Any]) -> str:
 _FIELD_NAMES = {"assignees": "owner", "priority": "priority", "stage": "list", "closed": "archived"}
 
 
-def _conflicts_section(conflicts: Sequence[Mapping[str, Any]]) -> str:
-    """Fields people changed by hand: what tasksync wrote, what the person set, what the plan wanted."""
+def _conflicts_section(conflicts: Sequence[Mapping[str, Any]], edits: Sequence[Mapping[str, Any]]) -> str:
+    """Fields people changed by hand: what tasksync wrote, what the person set, what the plan wanted;
+    and, in one line, the people's changes the policy leaves as they are."""
     rows = []
     for c in conflicts:
         field = _FIELD_NAMES.get(c["field"], c["field"])
-        wanted = c["wanted"] if c["differs"] else f"{c['wanted']} (the same: nothing to do)"
         rows.append(
             f"<tr><td>{_e(c['title'])}</td><td>{_e(field)}</td><td>{_e(c['last_written'])}</td>"
-            f"<td>{_e(c['current'])}</td><td>{_e(wanted)}</td></tr>"
+            f"<td>{_e(c['current'])}</td><td>{_e(c['wanted'])}</td></tr>"
         )
-    differing = sum(1 for c in conflicts if c["differs"])
+    table = (
+        "<table><thead><tr><th>Card</th><th>Field</th><th>tasksync wrote</th><th>A person set</th>"
+        f"<th>The plan wants</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else ""
+    )
+    kept = (
+        f"<p class=\"note\">{len(edits)} other field(s) changed by people are what the policy wants too, or "
+        "not managed by it: left as they are and recorded as theirs when the plan is applied.</p>"
+        if edits
+        else ""
+    )
     return (
         '<section id="conflicts"><h2>Conflicts</h2><p class="note">'
-        f"{len(conflicts)} field(s) a person changed on the board since tasksync wrote them; left alone "
-        f"(use --force to override). {differing} differ from what the policy wants.</p>"
-        "<table><thead><tr><th>Card</th><th>Field</th><th>tasksync wrote</th><th>A person set</th>"
-        "<th>The plan wants</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        f"{len(conflicts)} field(s) a person changed on the board since tasksync wrote them, where the policy "
+        f"wants another value; left alone (use --force to override).</p>{table}{kept}</section>"
     )
 
 
@@ -628,8 +636,8 @@ def render_html(data: Mapping[str, Any]) -> str:
         sections.append(_targets_section(data["targets"]))
     if is_plan:
         sections.append(_changes_section(data))
-    if data.get("conflicts"):
-        sections.append(_conflicts_section(data["conflicts"]))
+    if data.get("conflicts") or data.get("edits"):
+        sections.append(_conflicts_section(data.get("conflicts", []), data.get("edits", [])))
     notes = (plan.get("notes") or []) + (
         [f"{data['unowned_tasks']} open tasks have no owner among the reps"] if data["unowned_tasks"] else []
     )

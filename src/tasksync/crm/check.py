@@ -227,7 +227,9 @@ def _verdict(report: FileReport, crm: CrmSettings) -> str:
 
 def _print_report(report: FileReport, crm: CrmSettings, out: TextIO, rich: bool) -> None:
     m = report.mapping
-    assert m is not None  # read_export fills it before reading rows
+    if m is None:  # read_export maps the header before any row; a file it could not map was reported as an error
+        out.write(f"{report.path}: {report.kind}: no header could be mapped; nothing read\n")
+        return
     specs = FIELDS[report.kind]
     how = {"csv": "delimited text", "xlsx": "XLSX workbook"}.get(report.format, report.format)
     path_notes = [n for n in report.notes if n.startswith(str(report.path))]

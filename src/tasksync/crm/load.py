@@ -10,8 +10,10 @@ rows than ``crm.max_bad_rows`` allows is rejected whole with a :class:`CrmError`
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import gc
+import keyword
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -324,6 +326,21 @@ def iter_records(
     whose skipped share exceeds ``crm.max_bad_rows`` raises :class:`CrmError`. Deals that are
     already won or lost are left out of ``deals``; for ``history`` each row gets ``won``.
     """
+    yield from _stream(path, kind, settings, report, reps, accounts, columns, None)
+
+
+def _stream(
+    path: Path,
+    kind: str,
+    settings: CrmSettings,
+    report: FileReport | None,
+    reps: _RepIndex | None,
+    accounts: _AccountIndex | None,
+    columns: Mapping[str, str | list[str]] | None,
+    add: Callable[[Any], object] | None,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Read one export: with ``add`` None, yield each usable row's values as a dict; else
+    hand ``add`` each usable row's record (:data:`RECORDS`) and yield nothing."""
     if kind not in FIELDS:
         raise ConfigError(f"unknown CRM export kind {kind!r}; use {', '.join(KINDS)}")
     rep = report if report is not None else FileReport(path, kind)
@@ -343,6 +360,7 @@ def iter_records(
         ahead = list(islice(table.rows, _LOOKAHEAD))
         date_cols = [c.index for c in plan_cols if specs[c.field].kind == "date"]
         amount_cols = [c.index for c in plan_cols if specs[c.field].kind == "amount"]
+        amount_fields = {c.field for c in plan_cols if specs[c.field].kind == "amount" and len(c.columns) == 1}
         orders, marks = _profile(ahead, date_cols, amount_cols)
         file_order: DateOrder | None = None
         if opts.date_order != "auto":
@@ -405,130 +423,77 @@ def iter_records(
             if len(c.columns) > 1:
                 type_name += " (columns joined)"
             rep.types[c.field] = type_name
-            # Repeated cells (dates, owners, accounts, stages...) are parsed once per file.
-            cache: dict[str, Any] | None = {} if spec.kind in _CACHED and parse and len(c.columns) == 1 else None
+            # Repeated cells (dates, owners, accounts, stages...) are parsed once per file;
+            # text that repeats (stages, products, regions) is kept once (interned).
+            single = len(c.columns) == 1
+            cache: dict[str, Any] | None = None
+            if single and ((spec.kind in _CACHED and parse) or (parse is None and _repeats(ahead, c.index))):
+                cache = {}
             required = spec.required or c.field == key_field
             plan.append((c.field, c.columns, c.header, parse, required, spec.kind == "rep", cache))
 
         stages = StageClassifier(settings.stage_won, settings.stage_lost)
         open_stages: Counter[str] = Counter()
         check_bytes = table.has_bad_bytes
-        enc = table.encoding
         min_cells = len(table.headers)
-
-        rows = chain(ahead, table.rows)  # the look-ahead (bounded) first, then the rest
-        is_deals, is_history = kind == "deals", kind == "history"
-        has_status = "status" in mapping.columns
-        stage_of = stages.cached  # a dict lookup for stages already seen
-
         width = max((i for c in plan_cols for i in c.columns), default=0) + 1
-        row_values = _compile_row(
-            plan,
-            [specs[step[0]].kind for step in plan],
-            problems,
-            str(path),
-            enc if check_bytes else None,
-        )
-        # References: owners (when checked against reps) and accounts (when accounts are known).
-        has_owner = "owner" in mapping.columns and reps is not None
-        account_ids = accounts.ids if accounts is not None and "account_id" in mapping.columns else None
-        unknown_owners, unknown_accounts = rep.unknown_owners, rep.unknown_accounts
-        first_owner_line, first_account_line = rep.first_owner_line, rep.first_account_line
-        owner_refs = account_refs = 0
-        # Keys: explicit ids must be unique; natural keys (names) are folded; deal names made
-        # from account and product are numbered when they repeat.
-        keyed_by_id = key_field == "id"
-        seen: dict[str, int] = {}
-        key_header = mapping.columns[key_field].header if key_field else ""
-        record = kind[:-1] if kind != "history" else "closed deal"
         names = accounts.names if accounts is not None else {}
-        name_from_parts = kind == "deals" and "name" not in mapping.columns
-        file_name = path.name
-        total = bad = used = 0
-        for line, cells in rows:
-            total += 1
-            if len(cells) < width:
-                cells = cells + [""] * (width - len(cells))
-            mark_p = len(problems)
-            values = row_values(cells, line)
-            if values is None:
-                if min_cells >= 3 and _is_footer(cells):
-                    del problems[mark_p:]
-                    total -= 1
-                    rep.footers += 1
-                    continue
-                bad += 1
-                continue
-            if is_deals:
-                status = values.pop("status", None) if has_status else None
-                outcome = stage_of(status) or stages(status) if status else "open"
-                if outcome == "open":
-                    stage = values["stage"]
-                    outcome = stage_of(stage) or stages(stage)
-                if outcome != "open":
-                    rep.skipped += 1
-                    continue
-            elif is_history:
-                stage = values.pop("stage")
-                outcome = stage_of(stage) or stages(stage)
-                if outcome == "open":
-                    open_stages[stage] += 1
-                    rep.skipped += 1
-                    continue
-                values["won"] = outcome == "won"
-            if key_field is not None:
-                if name_from_parts:
-                    values["name"] = _deal_name(values, names)
-                if keyed_by_id:
-                    key = values["id"]
-                else:
-                    natural = values[key_field]
-                    if key_field == "account_id":
-                        natural = values["name"]
-                    key = normalise_name(natural) if kind != "deals" else natural
-                    values["id"] = natural
-                first = seen.get(key)
-                if first is not None:
-                    if kind == "deals" and not keyed_by_id:
-                        n = 2
-                        while f"{natural} ({n})" in seen:
-                            n += 1
-                        values["id"] = key = f"{natural} ({n})"
-                    elif keyed_by_id:  # an id must be unique: the row counts as unreadable
-                        problems.append(
-                            f"{path}:{line}:{key_header}: duplicate {record} id {values['id']!r}: line "
-                            f"{first} has it too; this row is not read (the first is kept)"
-                        )
-                        bad += 1
-                        continue
-                    else:  # two records under one name: references cannot tell them apart
-                        problems.append(
-                            f"{path}:{line}:{key_header}: duplicate {record} {key_field} "
-                            f"{values[key_field]!r} (the {kind}' key: no id column): line {first} has it "
-                            "too; this row is left out (the first is kept)"
-                        )
-                        rep.skipped += 1
-                        continue
-                seen[key] = line
-                if "name" not in values:
-                    values["name"] = _deal_name(values, names) if is_deals else values.get("email") or values["id"]
-            elif is_history and "id" not in values:
-                values["id"] = f"{file_name}:{line}"
-            if has_owner and "owner" in values:
-                owner_refs += 1
-                o = values["owner"]
-                if o.__class__ is _Unknown:
-                    unknown_owners[o] += 1
-                    first_owner_line.setdefault(o, line)
-                    del values["owner"]
-            if account_ids is not None and "account_id" in values:
-                account_refs += 1
-                a = values["account_id"]
-                if a not in account_ids:
-                    unknown_accounts[a] += 1
-                    first_account_line.setdefault(a, line)
-            used += 1
-            yield line, values
+        env: dict[str, Any] = {
+            "problems": problems,
+            "path": str(path),
+            "file_name": path.name,
+            "stage_of": stages.cached,
+            "stages": stages,
+            "open_stages": open_stages,
+            "seen": {},  # key -> first line: explicit ids must be unique, names folded
+            "normalise": normalise_name,
+            "deal_name": partial(_deal_name, account_names=names),
+            "unknown_owners": rep.unknown_owners,
+            "first_owner_line": rep.first_owner_line,
+            "unknown_accounts": rep.unknown_accounts,
+            "first_account_line": rep.first_account_line,
+            "account_ids": accounts.ids if accounts is not None else frozenset(),
+            "Unknown": _Unknown,
+            "is_footer": _is_footer,
+            "add": add,
+        }
+        shape = _Shape(
+            kind=kind,
+            key_field=key_field,
+            key_header=mapping.columns[key_field].header if key_field else "",
+            id_header=mapping.columns["id"].header if "id" in mapping.columns else "",
+            width=width,
+            footers=min_cells >= 3,
+            bad_bytes_in=table.encoding if check_bytes else None,
+            has_owner="owner" in mapping.columns and reps is not None,
+            check_accounts=accounts is not None and "account_id" in mapping.columns,
+            records=add is not None,
+            timestamped={
+                c.field
+                for c in plan_cols
+                if c.index in date_cols and any(len(r[c.index]) > 10 for _, r in ahead if c.index < len(r))
+            },
+            amount_prefixes={
+                c.field: p
+                for c in plan_cols
+                if c.field in amount_fields and (p := _amount_prefix(ahead, c.index)) is not None
+            },
+        )
+        read, read_csv = _compile_reader(shape, plan, [specs[step[0]].kind for step in plan], env)
+        # The look-ahead (bounded) first, then the rest: from the csv reader itself when it can.
+        direct = table.rest_reader(len(ahead)) if table.rest_reader is not None else None
+        counts: tuple[int, ...]
+        if direct is None:
+            rows = chain(ahead, table.rows)
+            counts = (yield from read(rows)) if add is None else read(rows)
+        elif add is None:
+            first = yield from read(iter(ahead))
+            counts = tuple(map(sum, zip(first, (yield from read_csv(*direct)), strict=True)))
+        else:
+            counts = tuple(map(sum, zip(read(iter(ahead)), read_csv(*direct), strict=True)))
+        total, bad, used, skipped, footers, owner_refs, account_refs = counts
+        rep.skipped += skipped
+        rep.footers += footers
 
         cut = getattr(table, "cut_row", None)
         if cut is not None:
@@ -563,14 +528,33 @@ def iter_records(
             raise CrmError(rep.rejected, list(problems))
 
 
-def _deal_name(values: dict[str, Any], account_names: Mapping[str, str]) -> str:
+def _repeats(rows: list[tuple[int, list[str]]], i: int) -> bool:
+    """Whether a text column's values repeat (stages, products, regions: not names or ids),
+    judged on the look-ahead: such values are then kept once, however many rows name them."""
+    cells = [c[i] for _, c in rows if i < len(c) and c[i]]
+    return len(cells) >= 8 and 4 * len(set(cells)) <= len(cells)
+
+
+def _amount_prefix(rows: list[tuple[int, list[str]]], i: int) -> str | None:
+    """What an amount column's values usually start with before their digits ("USD ", "$",
+    ""), judged on the look-ahead, when it is a currency code or symbol (not a sign)."""
+    seen: Counter[str] = Counter()
+    for _, c in rows:
+        cell = c[i].strip() if i < len(c) else ""
+        if cell:
+            seen[cell[: len(cell) - len(cell.lstrip(_AMOUNT_PREFIX))]] += 1
+    if not seen:
+        return None
+    prefix = seen.most_common(1)[0][0]
+    return prefix if "-" not in prefix and _AMOUNT_PREFIX_FORM.fullmatch(prefix) else None
+
+
+def _deal_name(account: str | None, product: str | None, deal_id: str | None, account_names: Mapping[str, str]) -> str:
     """A name for a deal exported without one: its account and product, else its id."""
-    account = values.get("account_id")
     account = account_names.get(account, account) if account else None
-    product = values.get("product")
     if account and product:
         return f"{account} - {product}"
-    return str(account or product or values.get("id") or "")
+    return str(account or product or deal_id or "")
 
 
 _ORDER_NAMES = {
@@ -580,21 +564,64 @@ _ORDER_NAMES = {
     "auto": "order read per value",
 }
 
+#: The record each kind of export becomes.
+RECORDS: dict[str, type] = {"reps": Rep, "accounts": Account, "deals": Deal, "history": ClosedDeal}
+_DERIVED = {"reps": ("id", "name"), "accounts": ("id", "name"), "deals": ("id", "name"), "history": ("id", "won")}
 
-def _compile_row(
-    plan: list[_Step],
-    kind_of: list[str],
-    problems: list[str],
-    path: str,
-    bad_bytes_in: str | None,
-) -> Callable[[list[str], int], dict[str, Any] | None]:
-    """A function typing one row for this file's plan: the per-field loop unrolled into
-    straight-line code (a large share of the time on files with 100,000s of rows).
 
-    It returns the row's values, or None when a cell that matters cannot be read; problems
-    are appended as ``file:line:column: ...``. Only field names (identifiers from
-    ``FIELDS``) and numbers go into the generated source; headers and parsers are passed in.
+@dataclass(frozen=True)
+class _Shape:
+    """What the generated reader of one file must do besides typing its cells."""
+
+    kind: str
+    key_field: str | None  # the field keying the records, if any
+    key_header: str
+    id_header: str  # the id column's header ("" without one)
+    width: int  # cells a row needs (shorter rows are padded with empty cells)
+    footers: bool  # whether a row that cannot be read may be a report footer
+    bad_bytes_in: str | None  # the encoding, when some bytes did not decode
+    has_owner: bool  # owners are checked against the reps
+    check_accounts: bool  # accounts are checked against the accounts export
+    records: bool  # build records (``add``) rather than yield dicts
+    amount_prefixes: dict[str, str] = field(default_factory=dict)  # amount field -> usual prefix
+    timestamped: set[str] = field(default_factory=set)  # date fields with times in the look-ahead
+
+
+def _identifier(name: str) -> str:
+    """A field name, checked before it goes into generated source code."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"CRM field name {name!r} is not a Python identifier: cannot generate the reader for it")
+    return name
+
+
+def _compile_reader(
+    shape: _Shape, plan: list[_Step], kind_of: list[str], env: dict[str, Any]
+) -> tuple[Callable[[Iterator[tuple[int, list[str]]]], Any], Callable[[Any, int], Any]]:
+    """The reading loop of one file as one generated function: every cell of a row typed and
+    checked, the row classified (open/won/lost), keyed, its references tallied and its
+    record built (or its values yielded as a dict), all in straight-line code with the
+    fields in local variables. Rows are the largest cost on files with 100,000s of them,
+    and this does per row only what the file's columns need.
+
+    Two functions: ``read(rows)`` over ``(line, cells)`` pairs and ``read_csv(reader, line)``
+    over the rest of a CSV file (see ``Table.rest_reader``). Each returns
+    ``(rows, bad, used, skipped, footers, owner refs, account refs)``; problems
+    are appended as ``file:line:column: ...``, in the order of the cells, then the key.
+    Only field names (checked identifiers) and numbers go into the generated source;
+    headers, paths and parsers are passed in ``env``.
     """
+    kind = shape.kind
+    headers = [step[2] for step in plan]
+    problems: list[str] = env["problems"]
+    path: str = env["path"]
+    bad_in = shape.bad_bytes_in
+
+    def problem(line: int, k: int, message: object) -> None:
+        problems.append(f"{path}:{line}:{headers[k]}: {message}")
+
+    def undecodable(line: int, k: int, cell: str) -> None:
+        problem(line, k, f"expected text in {bad_in}, found bytes that are not {bad_in}: {bad_bytes(cell)!r}")
+
     prefixes: dict[str, bool] = {}  # amount prefix -> whether it is a sign, code or symbol
 
     def prefix_ok(sign: str) -> bool:
@@ -603,116 +630,263 @@ def _compile_row(
             prefixes[sign] = ok
         return ok
 
-    env: dict[str, Any] = {
-        "MISS": _MISS,
-        "SIZE": _CACHE_SIZE,
-        "BAD": BAD_BYTES.search,
-        "PREFIX": prefixes,
-        "prefix_ok": prefix_ok,
-    }
-    headers = [step[2] for step in plan]
-
-    def problem(line: int, k: int, message: object) -> None:
-        problems.append(f"{path}:{line}:{headers[k]}: {message}")
-
-    def undecodable(line: int, k: int, cell: str) -> None:
-        problem(
-            line,
-            k,
-            f"expected text in {bad_bytes_in}, found bytes that are not {bad_bytes_in}: {bad_bytes(cell)!r}",
-        )
-
-    env.update(problem=problem, undecodable=undecodable)
-    src = ["def row(cells, line):", "    values = {}", "    ok = True"]
+    env.update(
+        problem=problem,
+        undecodable=undecodable,
+        prefix_ok=prefix_ok,
+        PREFIX=prefixes,
+        SIZE=_CACHE_SIZE,
+        BAD=BAD_BYTES.search,
+    )
+    mark = ["if mark < 0:", "    mark = len(problems)"]
+    mapped = {_identifier(step[0]) for step in plan}
+    body: list[str] = ["ok = True", "mark = -1", f"if len(cells) < {shape.width}:"]
+    body += [f"    cells = cells + [''] * ({shape.width} - len(cells))"]
     for k, (name, cols, _header, parse, required, soft, cache) in enumerate(plan):
-        i = cols[0]
-        # A field built from several columns: their non-empty cells joined with a space.
-        read = (
-            f"cells[{i}]"
-            if len(cols) == 1
-            else ("' '.join([x for x in (" + "".join(f"cells[{c}].strip(), " for c in cols) + ") if x])")
-        )
-        assert name.isidentifier()
-        key = repr(name)
+        f = f"f_{name}"
         env[f"parse_{k}"], env[f"cache_{k}"] = parse, cache
-        body: list[str] = []
-        if bad_bytes_in is not None:
-            body += ["if BAD(cell):", f"    undecodable(line, {k}, cell)", "    ok = False"]
-            body += ["else:"]
-            ind = "    "
-        else:
-            ind = ""
+        fail = [*mark, f"problem(line, {k}, e)", f"{f} = None"] + ([] if soft else ["ok = False"])
+        typed: list[str] = []
         if parse is None:
-            body += [f"{ind}values[{key}] = cell"]
+            pass
         elif kind_of[k] == "amount" and getattr(parse, "keywords", {}).get("decimal") != ",":
             # 1234.5, $12,345.67 and USD 12,345.67 without a call: a sign, currency code or
             # symbol (checked once per distinct prefix), then digits with grouping commas and
             # one decimal point, read as parse_amount reads them; anything else through it.
+            prefix = shape.amount_prefixes.get(name)
+            if prefix is not None:  # the column's usual prefix ("USD ", "$", ""), then digits
+                env[f"prefix_{k}"] = prefix
+                typed = [
+                    f"if {f}.startswith(prefix_{k}) and {f}[{len(prefix)}:{len(prefix) + 1}].isdecimal() and "
+                    f"(plain := {f}[{len(prefix)}:].replace(',', '')).replace('.', '', 1).isdecimal():",
+                    f"    {f} = float(plain)",
+                    "else:",
+                ]
+            typed += [
+                f"digits = {f}.lstrip({_AMOUNT_PREFIX!r})",
+                f"sign = {f}[: len({f}) - len(digits)]",
+                "plain = digits.replace(',', '')",
+                "fast = PREFIX.get(sign)",
+                "if fast is None:",
+                "    fast = prefix_ok(sign)",
+                "if fast and digits[:1].isdecimal() and plain.replace('.', '', 1).isdecimal():",
+                f"    {f} = -float(plain) if '-' in sign else float(plain)",
+                "else:",
+                "    try:",
+                f"        {f} = parse_{k}({f})",
+                "    except ValueError as e:",
+                *("        " + x for x in fail),
+            ]
+            if prefix is not None:
+                typed = typed[:3] + ["    " + x for x in typed[3:]]
+        else:
+            typed = ["try:", f"    {f} = parse_{k}({f})", "except ValueError as e:", *("    " + x for x in fail)]
+            if cache is not None:
+                typed += ["else:", f"    if len(cache_{k}) < SIZE:", f"        cache_{k}[raw] = {f}"]
+        if parse is None and cache is not None:
+            typed = [f"if len(cache_{k}) < SIZE:", f"    cache_{k}[raw] = {f}"]
+        if bad_in is not None:  # undecodable bytes: the row cannot be read
+            checked = [
+                f"if BAD({f}):",
+                *("    " + x for x in mark),
+                f"    undecodable(line, {k}, {f})",
+                "    ok = False",
+            ]
+            typed = checked + (["else:", *("    " + x for x in typed)] if typed else [])
+        if not typed:
+            typed = ["pass"]
+        empty = [f"{f} = None"]
+        if required:
+            empty += [*mark, f"problem(line, {k}, 'required value is empty')", "ok = False"]
+        if len(cols) == 1:
+            fetch = [f"raw = cells[{cols[0]}]"]
+        else:  # a field built from several columns: their non-empty cells joined with a space
+            parts = "".join(f"cells[{c}].strip(), " for c in cols)
+            fetch = [f"raw = ' '.join([x for x in ({parts}) if x])"]
+        if cache is not None and kind_of[k] == "date" and name in shape.timestamped:
+            # 2024-01-05 10:42 and 2024-01-05T10:42:00Z are cached under their date part.
+            fetch += ["if len(raw) > 10 and raw[10] in ' T' and raw[4] == '-' and raw[7] == '-':", "    raw = raw[:10]"]
+        field = [f"{f} = raw.strip()", f"if {f}:", *("    " + x for x in typed), "else:", *("    " + x for x in empty)]
+        if cache is not None:
+            field = [f"{f} = cache_{k}.get(raw)", f"if {f} is None:", *("    " + x for x in field)]
+        body += fetch + field
+    body += ["if not ok:"]
+    if shape.footers:  # a report's footer or total line is not a row (its problems go)
+        body += [
+            "    if is_footer(cells):",
+            "        del problems[mark:]",
+            "        total -= 1",
+            "        footers += 1",
+        ]
+        body += ["    else:", "        bad += 1"]
+    else:
+        body += ["    bad += 1"]
+    body += ["    continue"]
+    have = set(mapped)
+
+    def val(name: str) -> str:
+        return f"f_{name}" if name in have else "None"
+
+    if kind == "deals":
+        if "status" in mapped:
+            body += ["outcome = (stage_of(f_status) or stages(f_status)) if f_status is not None else 'open'"]
+            body += ["if outcome == 'open':", "    outcome = stage_of(f_stage) or stages(f_stage)"]
+        else:
+            body += ["outcome = stage_of(f_stage) or stages(f_stage)"]
+        body += ["if outcome != 'open':", "    skipped += 1", "    continue"]
+    elif kind == "history":
+        body += ["outcome = stage_of(f_stage) or stages(f_stage)", "if outcome == 'open':"]
+        body += ["    open_stages[f_stage] += 1", "    skipped += 1", "    continue", "f_won = outcome == 'won'"]
+        have.add("won")
+    record = {"reps": "rep", "accounts": "account", "deals": "deal", "history": "closed deal"}[kind]
+    key_field = shape.key_field
+    if key_field is not None:
+        env["key_header"] = shape.key_header
+        name_from_parts = kind == "deals" and "name" not in mapped
+        if name_from_parts:
+            body += [f"f_name = deal_name({val('account_id')}, {val('product')}, {val('id')})"]
+            have.add("name")
+        if key_field == "id":
+            body += ["key = f_id"]
+        else:
+            natural = "f_name" if key_field == "account_id" else f"f_{key_field}"
+            body += [f"natural = {natural}", "key = natural" if kind == "deals" else "key = normalise(natural)"]
+            body += ["f_id = natural"]
+        body += ["first = seen.get(key)", "if first is not None:"]
+        if kind == "deals" and key_field != "id":
+            body += ["    n = 2", "    while f'{natural} ({n})' in seen:", "        n += 1"]
+            body += ["    f_id = key = f'{natural} ({n})'"]
+        elif key_field == "id":  # an id must be unique: the row counts as unreadable
             body += [
-                f"{ind}digits = cell.lstrip({_AMOUNT_PREFIX!r})",
-                f"{ind}sign = cell[: len(cell) - len(digits)]",
-                f"{ind}plain = digits.replace(',', '')",
-                f"{ind}fast = PREFIX.get(sign)",
-                f"{ind}if fast is None:",
-                f"{ind}    fast = prefix_ok(sign)",
-                f"{ind}if fast and plain.replace('.', '', 1).isdecimal():",
-                f"{ind}    v = float(plain)",
-                f"{ind}    values[{key}] = -v if '-' in sign else v",
-                f"{ind}else:",
-                f"{ind}    try:",
-                f"{ind}        values[{key}] = parse_{k}(cell)",
-                f"{ind}    except ValueError as e:",
-                f"{ind}        problem(line, {k}, e)",
-                f"{ind}        ok = False",
+                "    problems.append(",
+                f"        f'{{path}}:{{line}}:{{key_header}}: duplicate {record} id {{f_id!r}}: line '",
+                "        f'{first} has it too; this row is not read (the first is kept)'",
+                "    )",
+                "    bad += 1",
+                "    continue",
+            ]
+        else:  # two records under one name: references cannot tell them apart
+            body += [
+                "    problems.append(",
+                f"        f'{{path}}:{{line}}:{{key_header}}: duplicate {record} {key_field} {{f_{key_field}!r}} '",
+                f"        f'(the {kind}\\' key: no id column): line {{first}} has it too; this row is left out '",
+                "        '(the first is kept)'",
+                "    )",
+                "    skipped += 1",
+                "    continue",
+            ]
+        body += ["seen[key] = line"]
+        have.add("id")
+        if not name_from_parts:
+            if kind == "deals":
+                fill = f"deal_name({val('account_id')}, {val('product')}, f_id)"
+            else:
+                fill = "f_email or f_id" if "email" in mapped else "f_id"
+            body += ["if f_name is None:", f"    f_name = {fill}"] if "name" in mapped else [f"f_name = {fill}"]
+            have.add("name")
+    elif kind == "history":
+        env["key_header"] = shape.id_header
+        if "id" in mapped:  # closed deals' ids, when exported, are unique like open deals'
+            body += ["if f_id is None:", "    f_id = f'{file_name}:{line}'", "else:", "    first = seen.get(f_id)"]
+            body += [
+                "    if first is not None:",
+                "        problems.append(",
+                f"            f'{{path}}:{{line}}:{{key_header}}: duplicate {record} id {{f_id!r}}: line '",
+                "            f'{first} has it too; this row is not read (the first is kept)'",
+                "        )",
+                "        bad += 1",
+                "        continue",
+                "    seen[f_id] = line",
             ]
         else:
-            body += [
-                f"{ind}try:",
-                f"{ind}    v = values[{key}] = parse_{k}(cell)",
-                f"{ind}except ValueError as e:",
-                f"{ind}    problem(line, {k}, e)",
-                f"{ind}    {'pass' if soft else 'ok = False'}",
-            ]
-            if cache is not None:
-                body += [
-                    f"{ind}else:",
-                    f"{ind}    if len(cache_{k}) < SIZE:",
-                    f"{ind}        cache_{k}[raw] = v",
-                ]
-        empty = [f"    problem(line, {k}, 'required value is empty')", "    ok = False"] if required else ["    pass"]
-        field_src = [
-            f"raw = {read}",
-            "cell = raw.strip()",
-            "if cell:",
-            *("    " + b for b in body),
-            "else:",
-            *empty,
+            body += ["f_id = f'{file_name}:{line}'"]
+        have.add("id")
+    refs: list[str] = []  # rows naming an owner, an account: all used rows but those naming none
+    if shape.has_owner and "owner" in mapped:
+        body += [
+            "if f_owner is None:",  # rows naming an owner are counted as the others
+            "    no_owner += 1",
+            "elif f_owner.__class__ is Unknown:",
+            "    unknown_owners[f_owner] += 1",
+            "    if f_owner not in first_owner_line:",
+            "        first_owner_line[f_owner] = line",
+            "    f_owner = None",
         ]
-        if cache is not None and kind_of[k] == "date":
-            # 2024-01-05 10:42 and 2024-01-05T10:42:00Z are cached under their date part.
-            field_src = [
-                f"raw = cells[{i}]",
-                "if len(raw) > 10 and raw[10] in ' T' and raw[4] == '-' and raw[7] == '-':",
-                "    raw = raw[:10]",
-                f"hit = cache_{k}.get(raw, MISS)",
-                "if hit is not MISS:",
-                f"    values[{key}] = hit",
-                "else:",
-                *("    " + line for line in field_src[1:]),
-            ]
-        elif cache is not None:
-            field_src = [
-                f"hit = cache_{k}.get(cells[{i}], MISS)",
-                "if hit is not MISS:",
-                f"    values[{key}] = hit",
-                "else:",
-                *("    " + line for line in field_src),
-            ]
-        src += ["    " + line for line in field_src]
-    src += ["    return values if ok else None"]
-    exec("\n".join(src), env)
-    fn: Callable[[list[str], int], dict[str, Any] | None] = env["row"]
-    return fn
+        refs.append("owner_refs = used - no_owner")
+    if shape.check_accounts and "account_id" in mapped:
+        body += [
+            "if f_account_id is None:",
+            "    no_account += 1",
+            "elif f_account_id not in account_ids:",
+            "    unknown_accounts[f_account_id] += 1",
+            "    if f_account_id not in first_account_line:",
+            "        first_account_line[f_account_id] = line",
+        ]
+        refs.append("account_refs = used - no_account")
+    body += _emit_record(kind, have, env) if shape.records else _emit_values(kind, mapped, have)
+    counts = "total, bad, skipped, footers, owner_refs, account_refs, no_owner, no_account"
+    start = f"    {counts.replace(', ', ' = ')} = 0"
+    end = [
+        "    used = total - bad - skipped  # every other row became a record",
+        *("    " + x for x in refs),
+        "    return total, bad, used, skipped, footers, owner_refs, account_refs",
+    ]
+    src = ["def read(rows):", start, "    for line, cells in rows:", "        total += 1"]
+    src += [*("        " + x for x in body), *end]
+    # The same for the rest of a CSV file, straight from its csv reader: lines counted and
+    # blank rows skipped here as Table.rows does, without a generator between.
+    src += ["def read_csv(reader, prev):", start, "    try:", "        for cells in reader:"]
+    src += ["            line = prev + 1", "            prev = reader.line_num"]
+    src += ["            if not cells or not (cells[0] or ''.join(cells).strip()):", "                continue"]
+    src += ["            total += 1", *("            " + x for x in body)]
+    src += ["    except csv_Error as e:", "        raise CrmError(f'{path}:{prev + 1}: not valid CSV: {e}') from None"]
+    src += end
+    env.update(csv_Error=csv.Error, CrmError=CrmError)
+    code = compile("\n".join(src), f"<tasksync {kind} reader>", "exec")
+    exec(code, env)
+    # Taken out of their own globals: no reference cycle keeping the file's caches and seen
+    # keys alive after them (the loader reads with the cyclic collector paused).
+    read: Callable[[Iterator[tuple[int, list[str]]]], Any] = env.pop("read")
+    read_csv: Callable[[Any, int], Any] = env.pop("read_csv")
+    return read, read_csv
+
+
+def _emit_values(kind: str, mapped: set[str], have: set[str]) -> list[str]:
+    """Generated lines yielding a row's values: the fields it has, as a dict."""
+    left_out = {"deals": {"status"}, "history": {"stage"}}.get(kind, set())
+    out = ["values = {}"]
+    for name in sorted(have - left_out, key=lambda n: (n not in mapped, n)):
+        out += [f"if f_{name} is not None:", f"    values[{name!r}] = f_{name}"]
+    return [*out, "yield line, values"]
+
+
+def _emit_record(kind: str, have: set[str], env: dict[str, Any]) -> list[str]:
+    """Generated lines building a row's record and handing it to ``add``: the frozen
+    dataclass's fields set through their slots, without ``__init__``'s per-field
+    ``object.__setattr__`` (a large share of the time on 100,000s of closed deals)."""
+    cls = RECORDS[kind]
+    env["new"], env["cls"] = object.__new__, cls
+    out = ["o = new(cls)"]
+    for fld in dataclasses.fields(cls):
+        name = _identifier(fld.name)
+        env[f"set_{name}"] = cls.__dict__[name].__set__
+        default = fld.default
+        if default is dataclasses.MISSING:
+            if name not in have:
+                raise CrmError(f"{kind}: no column gives the {name} of a {cls.__name__} record")
+            expr = f"f_{name}"
+        elif name not in have:
+            env[f"default_{name}"] = default
+            expr = f"default_{name}"
+        elif kind == "reps" and name == "role":  # roles are words matched case-blind
+            expr = "(f_role.casefold() or None) if f_role is not None else None"
+        elif default is None:
+            expr = f"f_{name}"
+        else:
+            env[f"default_{name}"] = default
+            expr = f"f_{name} if f_{name} is not None else default_{name}"
+        out.append(f"set_{name}(o, {expr})")
+    return [*out, "add(o)"]
 
 
 def _column_order(configured: DateOrder, hints: Counter[str], file_order: DateOrder | None) -> DateOrder:
@@ -845,17 +1019,9 @@ def _read_set(files: Mapping[str, Path], settings: CrmSettings, strict: bool) ->
         out.files[kind] = report
         before = {"reps": len(data.reps), "accounts": len(data.accounts), "deals": len(data.deals)}
         try:
-            rows = iter_records(path, kind, settings, report, rep_index, account_index)
             records: list[Any] = getattr(data, kind)
-            add, build = records.append, _BUILDERS[kind]
-            if kind == "reps":
-                for _, v in rows:
-                    if "role" in v:
-                        v["role"] = v["role"].casefold() or None
-                    add(build(v))
-            else:
-                for _, v in rows:
-                    add(build(v))
+            for _ in _stream(path, kind, settings, report, rep_index, account_index, None, records.append):
+                pass  # records are added as the file streams
         except TasksyncError as e:
             if strict:
                 raise
@@ -875,30 +1041,6 @@ def _read_set(files: Mapping[str, Path], settings: CrmSettings, strict: bool) ->
     cross = _cross_check(data, out.files)
     data.problems = [*cross, *file_problems]
     return data, out
-
-
-def _record_builder(cls: type) -> Callable[[Mapping[str, Any]], Any]:
-    """A function making a ``cls`` record from a row's values: the frozen dataclass's fields
-    set through their slots, without ``__init__``'s per-field ``object.__setattr__`` (a large
-    share of the time on 100,000s of closed deals). Values for other keys are ignored."""
-    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    src = ["def build(v):", "    o = new(cls)"]
-    for f in dataclasses.fields(cls):
-        assert f.name.isidentifier()
-        env[f"set_{f.name}"] = cls.__dict__[f.name].__set__
-        if f.default is not dataclasses.MISSING:
-            env[f"default_{f.name}"] = f.default
-            src.append(f"    set_{f.name}(o, v.get({f.name!r}, default_{f.name}))")
-        else:
-            assert f.default_factory is dataclasses.MISSING
-            src.append(f"    set_{f.name}(o, v[{f.name!r}])")
-    src.append("    return o")
-    exec("\n".join(src), env)
-    fn: Callable[[Mapping[str, Any]], Any] = env["build"]
-    return fn
-
-
-_BUILDERS = {kind: _record_builder(cls) for kind, cls in zip(KINDS, (Rep, Account, Deal, ClosedDeal), strict=True)}
 
 
 def _sample(counts: Counter[str], first_line: Mapping[str, int], noun: str) -> str:

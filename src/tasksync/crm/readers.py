@@ -15,7 +15,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -75,6 +75,12 @@ class Table:
     #: The last row when the file ends in the middle of it (no line break after it): an export
     #: cut short. ``rows`` does not yield it; it is set once ``rows`` is exhausted.
     cut_row: tuple[int, list[str]] | None = None
+    #: CSV files that end with a line break: given how many rows were taken from ``rows``, the
+    #: csv reader behind it and the line its last row ended on, for a caller that reads the
+    #: remaining rows itself (``rows`` is then left as is); None when it cannot (yet) be done.
+    #: Such a caller skips blank rows and turns ``csv.Error`` into :class:`CrmError` as ``rows``
+    #: does.
+    rest_reader: Callable[[int], tuple[Any, int] | None] | None = None
 
 
 _BOMS = (
@@ -112,6 +118,9 @@ def detect_encoding(fh: BinaryIO) -> tuple[str, str]:
     offset = 0
     bad_at = -1
     while chunk := fh.read(_CHUNK):
+        if _ascii_between(chunk, decoder):
+            offset += len(chunk)
+            continue
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as e:
@@ -386,6 +395,10 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
         has_bad,
     )
     table.rows = all_rows() if ends_with_line_break else all_but_a_cut_last_row()
+    if ends_with_line_break:
+        # Once ``rest`` is taken, ``rows`` reads one row at a time, so ``line_num`` is the
+        # line of the last row it gave.
+        table.rest_reader = lambda taken: (reader, reader.line_num) if taken >= len(rest) else None
     yield table
 
 
@@ -407,14 +420,26 @@ def _show(delim: str) -> str:
     return names.get(delim, repr(delim))
 
 
+#: Encodings in which bytes below 0x80 are always ASCII characters, whatever surrounds them.
+_ASCII_SUPERSETS = {"utf-8", "utf-8-sig", "ascii", "cp1252", "iso8859-1", "iso8859-15", "gb18030", "gbk"}
+
+
+def _ascii_between(chunk: bytes, decoder: codecs.IncrementalDecoder) -> bool:
+    """Whether a chunk is all ASCII with no character left open before it: it decodes (in an
+    ASCII-compatible encoding) without decoding it, many times faster."""
+    return chunk.isascii() and not decoder.getstate()[0]
+
+
 def _clean_tail(path: Path, enc: str) -> bool:
     """Whether the whole file decodes (checked in chunks; most of it was checked already
     for UTF-8, and decoding is fast)."""
     decoder = codecs.getincrementaldecoder(enc)()
+    ascii_ok = codecs.lookup(enc).name in _ASCII_SUPERSETS
     try:
         with path.open("rb") as fh:
             while chunk := fh.read(_CHUNK):
-                decoder.decode(chunk)
+                if not (ascii_ok and _ascii_between(chunk, decoder)):
+                    decoder.decode(chunk)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -245,6 +246,7 @@ _NUMBERS: dict[str, type[int] | type[float]] = {
     "code": int,
     "errors": int,
     "conflicts": int,
+    "held": int,
     "pid": int,
     "interval": float,
     "last_rebalance": float,
@@ -255,7 +257,10 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
     """The status with numbers as numbers and unset values as null (the store keeps text)."""
     out: dict[str, Any] = {}
     for k, v in values.items():
-        if isinstance(v, str) and k in _NUMBERS:
+        if k == "held_changes" and isinstance(v, str):
+            with contextlib.suppress(ValueError):
+                v = json.loads(v) if v else []
+        elif isinstance(v, str) and k in _NUMBERS:
             with contextlib.suppress(ValueError):  # a value from an older tasksync stays text
                 v = _NUMBERS[k](v) if v else None
         elif v == "":
@@ -311,10 +316,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "next_run",
                 "paused",
                 "conflicts",
+                "held",
                 "errors",
                 "last_error",
                 "last_plan",
             ):
-                if r.get(k):
+                if r.get(k) and r[k] != "0":
                     print(f"  {k:10} {r[k]}")
+            held = json.loads(r.get("held_changes") or "[]")
+            if held:
+                print(f"  held back (owner changes left for the rebalance schedule; first {min(10, len(held))}):")
+                for h in held[:10]:
+                    print(f"    {h['title']}: {h['from']} -> {h['to']} ({h['why']})")
     return worst

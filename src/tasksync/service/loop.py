@@ -189,6 +189,8 @@ class SyncService:
         self._paused: str | None = None
         self._errors = 0
         self._conflicts_seen: set[tuple[str, str, str]] = set()
+        self._names: dict[str, str] = {}  # member and stage ids -> names, from the last read, for the log
+        self._held: list[dict[str, str]] = []  # owner changes held back by the last scheduled plan
         self.iterations = 0  # iterations started
         self.completed = 0  # iterations finished
         self.last_result: IterationResult | None = None
@@ -471,8 +473,20 @@ class SyncService:
         result = make_plan(self.settings, snapshot, crm, self.store, kind=kind, today=self.today)
         explain_overrides(result, self.store, self.today)
         plan = result.plan
+        self._names = {m.id: m.name for m in snapshot.members} | {s.id: s.name for s in snapshot.stages}
         if not rebalance:
-            res.held = len(scheduled_filter(plan, snapshot, result.book))
+            held = scheduled_filter(plan, snapshot, result.book)
+            res.held = len(held)
+            self._held = [
+                {
+                    "title": c.title,
+                    "from": self._named(c.before),
+                    "to": self._named(c.after),
+                    "why": f"{c.reason}; scheduled mode moves only unowned cards and cards of reps away, so this "
+                    "waits for the rebalance schedule (or `tasksync plan` and `apply` by hand)",
+                }
+                for c in held
+            ]
         self._note_conflicts(plan)
         res.conflicts = len(plan.conflicts)
         moves = sum(1 for c in plan.changes if c.field is Field.ASSIGNEES)
@@ -525,6 +539,14 @@ class SyncService:
                   failed=len(comments.failed), unknown=comments.unknown)  # fmt: skip
         return True
 
+    def _named(self, value: object) -> str:
+        """A field value as the log shows it: member and list names instead of ids."""
+        if isinstance(value, tuple):
+            return ", ".join(self._names.get(str(v), str(v)) for v in value) or "(nobody)"
+        if isinstance(value, str):
+            return self._names.get(value, value)
+        return "" if value is None else str(value)
+
     def _log_outcome(self, plan_id: str, outcome: ApplyOutcome) -> None:
         plan, _ = self.store.load_plan(plan_id)
         titles = {c.task_id: c.title for c in plan.changes}
@@ -551,8 +573,10 @@ class SyncService:
                 "task": r.task_id,
                 "title": titles.get(r.task_id or "", ""),
                 "field": r.field.value if r.field else None,
-                "before": r.before,
-                "after": r.after,
+                "before": self._named(r.before),
+                "after": self._named(r.after),
+                "before_ids": r.before,
+                "after_ids": r.after,
             }
             if r.status == "done":
                 event("change.applied", **fields)
@@ -564,14 +588,21 @@ class SyncService:
             event("conflict.skipped", logging.WARNING, board=self.board, plan=plan_id, reason=text)
 
     def _note_conflicts(self, plan: Plan) -> None:
-        """Log each conflict once (when first seen), not at every iteration."""
-        current = {(c.task_id, c.field.value, json.dumps(c.current, default=str)) for c in plan.conflicts}
-        for c in plan.conflicts:
-            key = (c.task_id, c.field.value, json.dumps(c.current, default=str))
-            if key not in self._conflicts_seen:
+        """Log each person's change once (when first seen), not at every iteration: a conflict when
+        the policy wants another value, an edit kept when it does not."""
+        seen: set[tuple[str, str, str]] = set()
+        for name, items, level in (
+            ("conflict.skipped", plan.conflicts, logging.WARNING),
+            ("edit.kept", plan.edits, logging.INFO),
+        ):
+            for c in items:
+                key = (c.task_id, c.field.value, json.dumps(c.current, default=str))
+                seen.add(key)
+                if key in self._conflicts_seen:
+                    continue
                 event(
-                    "conflict.skipped",
-                    logging.WARNING,
+                    name,
+                    level,
                     board=self.board,
                     task=c.task_id,
                     title=c.title,
@@ -580,7 +611,7 @@ class SyncService:
                     wanted=c.wanted,
                     reason="changed by a person since tasksync wrote it; left alone",
                 )
-        self._conflicts_seen = current
+        self._conflicts_seen = seen
 
     # ------------------------------------------------------------------ status
     def _put(self, values: dict[str, str]) -> None:
@@ -602,6 +633,8 @@ class SyncService:
             values["last_ok"] = _iso(res.started)
         if res.read:
             values["conflicts"] = str(res.conflicts)
+            values["held"] = str(res.held)
+            values["held_changes"] = json.dumps(self._held[:50], ensure_ascii=False)
         if res.plan_id:
             values["last_plan"] = res.plan_id
         if res.error is not None:

@@ -173,7 +173,9 @@ def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStore) -> None:
             values.append((t.id, Field.PRIORITY, t.priority))
     store.record_baseline(plan.board, values, plan.id)
     # A person's edit, once applied around, stays theirs even if later set back to our value.
-    store.mark_person_owned(plan.board, [(c.task_id, c.field, c.current) for c in plan.conflicts], plan.id)
+    store.mark_person_owned(
+        plan.board, [(c.task_id, c.field, c.current) for c in [*plan.conflicts, *plan.edits]], plan.id
+    )
 
 
 def _pending_writes(plan: Plan, rows: list[JournalRow]) -> tuple[list[TaskWrite], dict[str, list[int]]]:

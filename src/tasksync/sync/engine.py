@@ -235,12 +235,13 @@ def _add_create(
 def _add_new_edits(
     plan: Plan, snapshot: Snapshot, edits: dict[tuple[str, Field], FieldValue], person: set[tuple[str, Field]]
 ) -> None:
-    """New edits the policy did not want to touch are still worth showing once."""
+    """A person's new edits the policy leaves as they are: not conflicts (nothing is wanted against
+    them), but listed once so that applying the plan records them as the person's."""
     seen = {(c.task_id, c.field) for c in plan.conflicts}
     for (task_id, f), written in edits.items():
         task = snapshot.task(task_id)
         if task is not None and (task_id, f) not in seen and (task_id, f) not in person:
-            plan.conflicts.append(Conflict(task_id, f, written, task.value(f), task.value(f), task.title))
+            plan.edits.append(Conflict(task_id, f, written, task.value(f), task.value(f), task.title))
 
 
 def make_plan(
