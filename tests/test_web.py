@@ -202,6 +202,13 @@ def test_security_headers_and_no_secret_in_any_page(site: Site) -> None:
 
 
 # --------------------------------------------------------------------------- the review flow
+def test_the_browser_finds_the_icon_at_favicon_ico(site: Site) -> None:
+    """Browsers ask for /favicon.ico unprompted: a 404 there would be a console error on every page."""
+    r = requests.get(site.url + "/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert r.content.lstrip().startswith(b"<svg") and r.headers["x-content-type-options"] == "nosniff"
+
+
 def test_reject_pins_the_card_and_the_next_plan_respects_it(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
     s = site.login()
     first = s.post(f"{site.url}/api/plan", json={}).json()["data"]

@@ -364,11 +364,16 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
     async def root(request: Request) -> Response:
         return RedirectResponse("/review", 303)
 
+    async def favicon(request: Request) -> Response:
+        """The browser asks for /favicon.ico on every page: the app's icon, not a 404 in the console."""
+        return Response((STATIC / "icon.svg").read_bytes(), media_type="image/svg+xml")
+
     async def powerup_config(request: Request) -> Response:
         return JSONResponse({"appKey": options.powerup_api_key or "", "appName": options.powerup_app_name})
 
     routes: list[Route | Mount] = [
         Route("/", root),
+        Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
         Route("/review", page("review.html")),
         Route("/login", page("login.html"), methods=["GET"]),
         Route("/login", login, methods=["POST"]),
