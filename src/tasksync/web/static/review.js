@@ -154,6 +154,28 @@
     await loadHistory();
   }
 
+  // The first load plans when there is no proposal yet. If another tab (or this page before a
+  // refresh) is already planning, the server answers 409: wait for that plan instead of failing.
+  async function replanOrWait() {
+    try {
+      await replan();
+    } catch (e) {
+      if (e.status !== 409) throw e;
+      setStatus("Another request is planning; waiting for its plan…");
+      for (let i = 0; i < 600; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const current = await ts.call("GET", "/api/plan");
+        if (current.data) {
+          data = current.data;
+          render();
+          await loadHistory();
+          return;
+        }
+      }
+      throw e;
+    }
+  }
+
   async function follow(job, verb) {
     const bar = $("progress");
     bar.hidden = false;
@@ -214,7 +236,7 @@
       render();
     } else {
       setStatus("Planning…");
-      await replan();
+      await replanOrWait();
     }
     await Promise.all([loadHistory(), loadReps()]);
   });
