@@ -37,6 +37,11 @@ __all__ = ["TRELLO_ORIGINS", "WebOptions", "create_app", "create_hooks_app"]
 
 TRELLO_ORIGINS = "https://trello.com https://*.trello.com"
 STATIC = Path(str(resources.files("tasksync.web") / "static"))
+# The review page inside Trello's modal: Power-Up mode, and Trello's client script before ours.
+POWERUP_REVIEW = (
+    ('<body data-mode="page">', '<body data-mode="powerup" data-app-key="__APP_KEY__" data-app-name="__APP_NAME__">'),
+    ('<script src="/static/api.js">', '<script src="__POWERUP_SCRIPT__"></script>\n<script src="/static/api.js">'),
+)
 MAX_API_BODY = 64 << 10
 
 
@@ -348,9 +353,14 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
         return await run_in_threadpool(review.card, request.path_params["task_id"])
 
     # -- pages -----------------------------------------------------------------------------
-    def page(name: str) -> Handler:
+    def page(name: str, variant: tuple[tuple[str, str], ...] = ()) -> Handler:
+        """A static page with its placeholders filled; ``variant`` first replaces fixed markup
+        (the Power-Up's review page is the review page with Trello's client script)."""
+
         async def endpoint(request: Request) -> Response:
             body = (STATIC / name).read_text(encoding="utf-8")
+            for old, new in variant:
+                body = body.replace(old, new)
             for key, value in (
                 ("__POWERUP_SCRIPT__", options.powerup_script),
                 ("__APP_KEY__", options.powerup_api_key or ""),
@@ -390,7 +400,7 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
         Route("/api/cards/{task_id}", api(get_card)),
         Route("/powerup/", page("powerup/connector.html")),
         Route("/powerup/connector.html", page("powerup/connector.html")),
-        Route("/powerup/review.html", page("powerup/review.html")),
+        Route("/powerup/review.html", page("review.html", POWERUP_REVIEW)),
         Route("/powerup/card-back.html", page("powerup/card-back.html")),
         Route("/powerup/settings.html", page("powerup/settings.html")),
         Route("/powerup/authorize.html", page("powerup/authorize.html")),
