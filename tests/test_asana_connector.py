@@ -376,6 +376,32 @@ def test_create_retried_after_a_lost_answer_finds_the_first_task(fake: FakeAsana
     assert again.find_created("K-404") is None
 
 
+def test_create_lookup_ignores_a_task_with_the_same_key_in_another_project(fake: FakeAsana) -> None:
+    """External ids are unique per workspace, not per project: another project's task carrying
+    the key is not ours, so it is neither reported as created nor taken after a lost answer."""
+    demo = fake.seed_demo(tasks=2, users=2)
+    other = fake.add_project(demo.workspace, "Partners")
+    theirs = fake.add_task(
+        other, fake.add_section(other, "Lead"), "Their lead", external={"gid": "K-1", "data": "other app"}
+    )
+    conn = make_connector(fake, demo)
+    new = [NewTask(key=f"K-{i}", title=f"Lead {i}", stage_id=demo.sections[0]) for i in range(3)]
+    fake.fail_next(1, Fault("after", 500), when=lambda m, p: m == "POST" and p == "/batch" and _creates(fake))
+    results = {r.key: r for r in conn.create(new)}
+    assert all(r.ok for r in results.values()) and len(results) == 3
+    ours = results["K-1"].task_id
+    assert ours != theirs and fake.tasks[ours].memberships == [(demo.project, demo.sections[0])]
+    assert marker_for("K-1") in fake.tasks[ours].notes and fake.tasks[ours].external is None
+    assert fake.tasks[theirs].external == {"gid": "K-1", "data": "other app"}  # left alone
+    assert len([t for t in fake.tasks.values() if marker_for("K-1") in t.notes]) == 1  # created once
+    assert conn.find_created("K-1") == ours
+    # A new process finds ours by its marker and creates nothing more.
+    again = make_connector(fake, demo)
+    assert again.find_created("K-1") == ours
+    assert {r.task_id for r in again.create(new)} == {r.task_id for r in results.values()}
+    assert len(fake.project_tasks[demo.project]) == 5
+
+
 def test_create_with_a_personal_token_falls_back_to_markers(fake: FakeAsana) -> None:
     """Without OAuth there are no external ids: markers in the notes keep creates unique."""
     demo = fake.seed_demo(tasks=120, users=2)

@@ -540,7 +540,8 @@ class AsanaConnector:
             todo.setdefault(n.key, n)
         unresolved = list(todo)
         found = self.markers.lookup(unresolved)
-        if not self.markers.use_external and not (self._read_done or self.markers.scanned):
+        markers_only = any(self.markers.markers_only(k) for k in unresolved if k not in found)
+        if markers_only and not (self._read_done or self.markers.scanned):
             self.markers.scan(None)  # a fresh process on a personal token: learn the markers
             found = self.markers.lookup(unresolved)
         incomplete = self._complete({k: found[k] for k in unresolved if k in found}, todo)
@@ -548,7 +549,7 @@ class AsanaConnector:
         scan = False
         while unresolved:
             if attempts:
-                if scan and not self.markers.use_external:
+                if scan and any(self.markers.markers_only(k) for k in unresolved):
                     self.markers.scan(started)
                 found = self.markers.lookup(unresolved)
             scan = False
@@ -619,7 +620,7 @@ class AsanaConnector:
         for idx, key in enumerate(keys):
             nt = todo[key]
             try:
-                data = self.fields.create_data(nt, self.project_gid, external=self.markers.use_external)
+                data = self.fields.create_data(nt, self.project_gid, external=not self.markers.markers_only(key))
             except ValueError as e:
                 yield WriteResult("", False, f"creating {nt.title!r} ({key}): {e}", key=key)
                 continue

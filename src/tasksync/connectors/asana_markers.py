@@ -4,6 +4,10 @@ A created task carries its CRM key twice: as ``external.gid`` (when the token is
 and as a ``[tasksync:KEY]`` marker in its notes. :class:`Markers` remembers the keys seen by
 reads and creates, looks keys up as ``external:<key>`` (one request, or ten per ``/batch``) and,
 for personal tokens, scans the project's notes: so a retried create finds the first task.
+
+An external id is unique in the whole workspace, not per project: a lookup answers with the
+task's projects and one that lives only in another project is not ours (its key is then
+*foreign*: our task for it is created without an external id and found by its marker).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from tasksync.errors import ApiError, NotFoundError, TransientError
 
 __all__ = ["Markers"]
 
+# What a lookup by external id asks for: the projects tell whether the task is in ours.
+LOOKUP_FIELDS = ("name", "completed", "projects")
+
 
 class Markers:
     """CRM key -> task gid for one project."""
@@ -31,6 +38,11 @@ class Markers:
         self.by_key: dict[str, str] = {}
         self.use_external = True  # False once Asana refuses external ids for this token
         self.scanned = False
+        self.foreign: set[str] = set()  # keys whose external id is a task in another project
+
+    def markers_only(self, key: str) -> bool:
+        """Whether ``key`` is found by its marker alone (no external id for it here)."""
+        return not self.use_external or key in self.foreign
 
     def learn(self, gid: str, notes: str, external: Mapping[str, object] | None) -> None:
         """Remember the keys a task read carries."""
@@ -48,7 +60,7 @@ class Markers:
         scanned for markers once, unless the project was read already (``read_done``).
         """
         found = self.lookup([key]).get(key)
-        if found is None and not self.use_external and not (read_done or self.scanned):
+        if found is None and self.markers_only(key) and not (read_done or self.scanned):
             self.scan(None)
             found = self.by_key.get(key)
         return found
@@ -82,8 +94,17 @@ class Markers:
                     self.titles.setdefault(gid, str(raw.get("name") or ""))
 
     def found(self, key: str, data: Mapping[str, Any]) -> str | None:
+        """Remember the task ``data`` (an answer naming one) as ``key``'s; None if it is not ours.
+
+        A task whose answer lists its projects, none of them ours, carries the key in another
+        project of the workspace: the key is foreign and the task is left alone.
+        """
         gid = str(data.get("gid") or "")
         if not gid:
+            return None
+        projects = data.get("projects")
+        if projects is not None and not any(str(p.get("gid")) == self.project_gid for p in projects):
+            self.foreign.add(key)
             return None
         self.by_key[key] = gid
         self.titles.setdefault(gid, str(data.get("name") or ""))
@@ -106,7 +127,7 @@ class Markers:
                     f"the task created for {key!r}",
                     lambda: self.api.tasks.get_task(
                         f"external:{key}",
-                        {"opt_fields": "name,completed"},
+                        {"opt_fields": ",".join(LOOKUP_FIELDS)},
                         full_payload=True,
                         _request_timeout=self.api.timeout,
                     ),
@@ -131,7 +152,7 @@ class Markers:
                 f"/tasks/external:{quote(k, safe='')}",
                 {},
                 f"look up {k!r}",
-                {"fields": ["name", "completed"]},
+                {"fields": list(LOOKUP_FIELDS)},
             )
             for n, k in enumerate(ask)
         ]
