@@ -15,7 +15,10 @@ iteration, before and after, measured in one run on the same inputs.
 * ``tasksync serve --once`` when neither the board nor the exports changed: wall time and whether
   the solver (scipy) was imported, in each tree.
 
-    python bench/bench_pipeline.py [--baseline REF] [--runs 9] [--render-runs 5] [--x100]
+    python bench/bench_pipeline.py [--baseline REF] [--runs 9] [--render-runs 5] [--x100] [--startup-only]
+
+``--startup-only`` measures start-up and the idle iteration alone (seconds, not minutes: no plan
+of the 10x copy).
 """
 
 from __future__ import annotations
@@ -164,6 +167,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=9, help="runs per start-up timing and tree (median)")
     ap.add_argument("--render-runs", type=int, default=5, help="runs per presentation timing (median)")
     ap.add_argument("--x100", action="store_true", help="also a 100x copy (32,000 cards; minutes per plan)")
+    ap.add_argument("--startup-only", action="store_true", help="start-up and the idle iteration only")
     args = ap.parse_args()
 
     from tasksync.examples import TODAY, generate
@@ -173,8 +177,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         work = Path(tmp)
         trees = {"before": extract(args.baseline, work / "before"), "after": ROOT / "src"}
-        inputs = {"demo": generate(work / "inputs" / "demo"), "10x": generate(work / "inputs" / "x10", cards=3200)}
-        if args.x100:
+        inputs = {"demo": generate(work / "inputs" / "demo")}
+        if not args.startup_only:
+            inputs["10x"] = generate(work / "inputs" / "x10", cards=3200)
+        if args.x100 and not args.startup_only:
             inputs["100x"] = generate(work / "inputs" / "x100", cards=32000)
         configs: dict[str, dict[str, Path]] = {}
         for name in trees:
@@ -199,7 +205,7 @@ def main() -> int:
             rows.append((f"tasksync {label}: wall", ms(b[0]), ms(a[0]), f"{b[0] / a[0]:.2f}x"))
             rows.append((f"tasksync {label}: CPU", ms(b[1]), ms(a[1]), f"{b[1] / a[1]:.2f}x"))
 
-        for size in inputs:
+        for size in () if args.startup_only else inputs:
             phase = render_phase(configs["after"][size], day, args.render_runs)
             rows.append(
                 (

@@ -95,3 +95,35 @@ def test_plan_builds_its_json_once_and_fits_the_win_model_once(
         assert main(["--no-color", "-c", str(demo), "plan", "--today", DAY, *extra]) == 0
         assert counts == {"plan_json": 1, "fit": 1}, (extra, counts)
     capsys.readouterr()
+
+
+def test_status_is_one_line_for_a_locked_or_damaged_store(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A health check run from cron: a store held by another process or damaged gives one line
+    naming the store and exit 1 (unhealthy), never a traceback; status writes nothing to it."""
+    import sqlite3
+
+    assert main(["-c", str(demo), "serve", "--once", "--today", DAY]) in (0, 4)
+    state = demo.parent / ".tasksync" / "state.sqlite3"
+    capsys.readouterr()
+    holder = sqlite3.connect(state, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("SELECT count(*) FROM kv").fetchall()
+        assert main(["-c", str(demo), "status"]) == 1
+    finally:
+        holder.close()
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "state.sqlite3" in err and "locked" in err, err
+    assert main(["-c", str(demo), "status"]) in (0, 3, 4)  # released: readable again
+    capsys.readouterr()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{state}{suffix}").unlink(missing_ok=True)
+    state.write_bytes(b"not a database " * 100)
+    before = state.read_bytes()
+    assert main(["-c", str(demo), "status"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "state.sqlite3" in err and "not a database" in err, err
+    assert state.read_bytes() == before

@@ -11,19 +11,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tasksync.service.health import read_status
-from tasksync.service.lock import AlreadyRunning, ServiceLock
-
 if TYPE_CHECKING:
+    from tasksync.service.health import read_status
+    from tasksync.service.lock import AlreadyRunning, ServiceLock
     from tasksync.service.loop import IterationResult, SyncService, scheduled_filter
 
 __all__ = ["AlreadyRunning", "IterationResult", "ServiceLock", "SyncService", "read_status", "scheduled_filter"]
 
 
 def __getattr__(name: str) -> Any:
-    """The service loop is imported on first use: `tasksync status` needs only the health module."""
-    if name in ("IterationResult", "SyncService", "scheduled_filter"):
-        from tasksync.service import loop
+    """Each part is imported on first use: `tasksync --help` imports none, `status` only the
+    health module."""
+    import importlib
 
-        return getattr(loop, name)
-    raise AttributeError(name)
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(f"tasksync.service.{module}"), name)
+
+
+_WHERE = {
+    "read_status": "health",
+    "AlreadyRunning": "lock",
+    "ServiceLock": "lock",
+    "IterationResult": "loop",
+    "SyncService": "loop",
+    "scheduled_filter": "loop",
+}

@@ -274,8 +274,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tasksync.cli import one_line_error
-    from tasksync.service.health import health_of, read_status, status_config
-    from tasksync.sync.state import StateStore
+    from tasksync.service.health import health_of, read_status_at, status_config
 
     try:
         path, stale_default = status_config(Path(args.config), getattr(args, "state", None))
@@ -283,8 +282,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not path.exists():
             print(f"tasksync: no state store at {path}: the service never ran", file=sys.stderr)
             return 3
-        with StateStore(path) as store:
-            boards = read_status(store)
+        boards = read_status_at(path)
     except TasksyncError as e:  # exit 2 is reserved by container health checks
         print(f"tasksync: {e}", file=sys.stderr)
         return 1

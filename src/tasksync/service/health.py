@@ -16,17 +16,43 @@ from tasksync.errors import ConfigError
 if TYPE_CHECKING:
     from tasksync.sync.state import StateStore
 
-__all__ = ["FAILING", "HEALTHY", "PAUSED", "STALE", "K", "health_of", "read_status", "status_config"]
+__all__ = ["FAILING", "HEALTHY", "PAUSED", "STALE", "K", "health_of", "read_status", "read_status_at", "status_config"]
 
 K = "service."  # prefix of the service's keys in the store's per-board kv table
 _INTERNAL = ("secret", "_sig", "bookmark", "trello_since", "asana_sync", "last_full")
 
 
+#: Seconds ``tasksync status`` waits for a store another process holds locked before it reports so.
+STATUS_WAIT = 2.0
+
+
 def read_status(store: StateStore) -> dict[str, dict[str, str]]:
     """board -> the service's recorded values (``last_run``, ``paused``, ``errors``...), without
     its bookkeeping (change-detection bookmarks, file signatures, the webhook secret)."""
+    return _status_rows(store.db)
+
+
+def read_status_at(path: Path, wait: float = STATUS_WAIT) -> dict[str, dict[str, str]]:
+    """:func:`read_status` of the store at ``path`` (which exists), for ``tasksync status``: one
+    query on a plain SQLite connection, without the state store's module (no schema check, no
+    migration, nothing written) so that a health check run every minute starts fast. A store
+    without the service's table has no status; a locked or damaged one raises ``sqlite3.Error``."""
+    import sqlite3
+
+    db = sqlite3.connect(path, timeout=wait)
+    try:
+        return _status_rows(db)
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return {}
+        raise
+    finally:
+        db.close()
+
+
+def _status_rows(db: Any) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
-    for board, key, value in store.db.execute("SELECT board, key, value FROM kv WHERE key LIKE 'service.%'"):
+    for board, key, value in db.execute("SELECT board, key, value FROM kv WHERE key LIKE 'service.%'"):
         if not any(word in key for word in _INTERNAL):
             out.setdefault(board, {})[key[len(K) :]] = value
     return out
