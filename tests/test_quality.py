@@ -46,8 +46,6 @@ ALLOWED_OVERSIZE: frozenset[str] = frozenset(
         "tasksync/connectors/transport.py",
         "tasksync/connectors/trello.py",
         "tasksync/connectors/trello_board.py:snapshot_from_board",
-        "tasksync/crm/presets.py",
-        "tasksync/crm/presets.py:match_columns",
         "tasksync/crm/readers.py:_open_text",
         "tasksync/examples.py:generate",
         "tasksync/examples.py:_board",
