@@ -46,7 +46,6 @@ ALLOWED_OVERSIZE: frozenset[str] = frozenset(
         "tasksync/connectors/transport.py",
         "tasksync/connectors/trello.py",
         "tasksync/connectors/trello_board.py:snapshot_from_board",
-        "tasksync/crm/readers.py:_open_text",
         "tasksync/examples.py:generate",
         "tasksync/examples.py:_board",
         "tasksync/policies/book.py:build_book",

@@ -287,20 +287,7 @@ def open_table(
 @contextmanager
 def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | None) -> Iterator[Table]:
     notes: list[str] = []
-    if encoding:
-        try:
-            enc = codecs.lookup(encoding).name
-        except LookupError:
-            raise ConfigError(f"crm.encoding: unknown encoding {encoding!r}") from None
-        if enc == "utf-8" and fh.read(3) == codecs.BOM_UTF8:
-            enc = "utf-8-sig"
-        notes.append(f"encoding {enc} (configured)")
-    else:
-        try:
-            enc, how = detect_encoding(fh)
-        except CrmError as e:
-            raise CrmError(f"{path}: {e}") from None
-        notes.append(f"encoding {enc} ({how})")
+    enc = _text_encoding(path, fh, encoding, notes)
     ends_with_line_break = _ends_with_line_break(fh, enc)
     fh.seek(0)
     text = io.TextIOWrapper(fh, encoding=enc, errors=_ERRORS, newline="")
@@ -310,48 +297,10 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
     sample_lines = sample_text.splitlines(keepends=True)
     if sample_lines and len(sample_text) == 65536:
         sample_lines.pop()  # possibly cut short
-    skip = 0
-    m = re.fullmatch(r"\s*sep=(.)\s*", sample_lines[0]) if sample_lines else None
-    if m and not delimiter:
-        delim = m[1]
-        skip = 1
-        notes.append(f"delimiter {_show(delim)} (from the file's sep= line)")
-    elif delimiter:
-        delim = parse_delimiter(delimiter)
-        skip = 1 if m else 0
-        notes.append(f"delimiter {_show(delim)} (configured)")
-    else:
-        delim = sniff_delimiter(sample_lines[:60])
-        notes.append(f"delimiter {_show(delim)} (sniffed)")
+    delim, skip = _text_delimiter(sample_lines, delimiter, notes)
     text.seek(0)
     reader = csv.reader(text, delimiter=delim)
-    line = 0
-
-    def read_row() -> list[str] | None:
-        nonlocal line
-        try:
-            row = next(reader)
-        except StopIteration:
-            return None
-        except csv.Error as e:
-            raise CrmError(f"{path}:{line + 1}: not valid CSV: {e}") from None
-        return row
-
-    try:
-        for _ in range(skip):
-            read_row()
-            line = reader.line_num
-        ahead: list[tuple[int, list[str]]] = []
-        while len(ahead) < _HEADER_SCAN:
-            start = line + 1
-            row = read_row()
-            if row is None:
-                break
-            line = reader.line_num
-            if row and any(c.strip() for c in row):
-                ahead.append((start, row))
-    except csv.Error as e:
-        raise CrmError(f"{path}:{line + 1}: not valid CSV: {e}") from None
+    ahead, line = _first_rows(path, reader, skip)
     if not ahead:
         raise CrmError(f"{path}: the file is empty (expected a header row)")
     h = _find_header([r for _, r in ahead])
@@ -400,6 +349,63 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
         # line of the last row it gave.
         table.rest_reader = lambda taken: (reader, reader.line_num) if taken >= len(rest) else None
     yield table
+
+
+def _text_encoding(path: Path, fh: BinaryIO, encoding: str | None, notes: list[str]) -> str:
+    """The text file's encoding: configured (a UTF-8 BOM honoured), else detected; noted."""
+    if encoding:
+        try:
+            enc = codecs.lookup(encoding).name
+        except LookupError:
+            raise ConfigError(f"crm.encoding: unknown encoding {encoding!r}") from None
+        if enc == "utf-8" and fh.read(3) == codecs.BOM_UTF8:
+            enc = "utf-8-sig"
+        notes.append(f"encoding {enc} (configured)")
+        return enc
+    try:
+        enc, how = detect_encoding(fh)
+    except CrmError as e:
+        raise CrmError(f"{path}: {e}") from None
+    notes.append(f"encoding {enc} ({how})")
+    return enc
+
+
+def _text_delimiter(sample_lines: list[str], delimiter: str | None, notes: list[str]) -> tuple[str, int]:
+    """The delimiter (the file's ``sep=`` line, else configured, else sniffed on the sample)
+    and how many lines to skip before the rows (1 for a ``sep=`` line); noted."""
+    m = re.fullmatch(r"\s*sep=(.)\s*", sample_lines[0]) if sample_lines else None
+    if m and not delimiter:
+        notes.append(f"delimiter {_show(m[1])} (from the file's sep= line)")
+        return m[1], 1
+    if delimiter:
+        delim = parse_delimiter(delimiter)
+        notes.append(f"delimiter {_show(delim)} (configured)")
+        return delim, 1 if m else 0
+    delim = sniff_delimiter(sample_lines[:60])
+    notes.append(f"delimiter {_show(delim)} (sniffed)")
+    return delim, 0
+
+
+def _first_rows(path: Path, reader: Any, skip: int) -> tuple[list[tuple[int, list[str]]], int]:
+    """The first non-blank rows (up to where a header is looked for), with their lines, after
+    ``skip`` lines; and the line the reader stopped at."""
+    line = 0
+    ahead: list[tuple[int, list[str]]] = []
+    try:
+        for _ in range(skip):
+            next(reader, None)
+            line = reader.line_num
+        while len(ahead) < _HEADER_SCAN:
+            start = line + 1
+            row = next(reader, None)
+            if row is None:
+                break
+            line = reader.line_num
+            if row and any(c.strip() for c in row):
+                ahead.append((start, row))
+    except csv.Error as e:
+        raise CrmError(f"{path}:{line + 1}: not valid CSV: {e}") from None
+    return ahead, line
 
 
 def _ends_with_line_break(fh: BinaryIO, enc: str) -> bool:
