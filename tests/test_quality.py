@@ -42,7 +42,6 @@ ALLOWED_OVERSIZE: frozenset[str] = frozenset(
         "tasksync/service/loop.py",
         "tasksync/web/app.py:create_app",
         "tasksync/cli.py:build_parser",
-        "tasksync/connectors/asana.py",
         "tasksync/connectors/transport.py",
         "tasksync/connectors/trello.py",
         "tasksync/connectors/trello_board.py:snapshot_from_board",
