@@ -43,7 +43,6 @@ ALLOWED_OVERSIZE: frozenset[str] = frozenset(
         "tasksync/web/app.py:create_app",
         "tasksync/cli.py:build_parser",
         "tasksync/connectors/transport.py",
-        "tasksync/connectors/trello.py",
         "tasksync/connectors/trello_board.py:snapshot_from_board",
         "tasksync/examples.py:generate",
         "tasksync/examples.py:_board",
