@@ -42,7 +42,6 @@ ALLOWED_OVERSIZE: frozenset[str] = frozenset(
         "tasksync/service/loop.py",
         "tasksync/web/app.py:create_app",
         "tasksync/cli.py:build_parser",
-        "tasksync/connectors/trello_board.py:snapshot_from_board",
         "tasksync/examples.py:generate",
         "tasksync/examples.py:_board",
         "tasksync/policies/book.py:build_book",

@@ -126,15 +126,6 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
         for lst in board.get("lists") or []
         if lst["id"] in open_lists
     )
-    members = tuple(
-        Member(
-            id=m["id"],
-            name=str(m.get("fullName") or m.get("username") or m["id"]),
-            username=m.get("username"),
-            email=m.get("email"),
-        )
-        for m in board.get("members") or []
-    )
     items = _items_by_card(board)
     use_labels = settings.priority.use_labels
     pin = settings.policy.pin_label.casefold()
@@ -193,11 +184,24 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
     return Snapshot(
         board=ref,
         name=str(board.get("name") or ref.id),
-        members=members,
+        members=_members(board),
         stages=tuple(sorted(stages, key=lambda s: s.position)),
         tasks=tuple(tasks),
         priority_options=fields.priority_options,
         read_at=datetime.now(UTC),
+    )
+
+
+def _members(board: Mapping[str, Any]) -> tuple[Member, ...]:
+    """The board's members (a name from the full name, else the username, else the id)."""
+    return tuple(
+        Member(
+            id=m["id"],
+            name=str(m.get("fullName") or m.get("username") or m["id"]),
+            username=m.get("username"),
+            email=m.get("email"),
+        )
+        for m in board.get("members") or []
     )
 
 
