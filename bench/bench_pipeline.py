@@ -56,9 +56,13 @@ def counted(owner, name, key):
     setattr(owner, name, wrapper)
 
 import tasksync.render as render, tasksync.kpi as kpi
+try:  # the plan's data moved out of render.py into report_data.py
+    import tasksync.report_data as data
+except ImportError:
+    data = render
 from tasksync.policies.scoring import WinModel
 counted(render, "plan_json", "plan_json")
-counted(render, "compute_kpis", "compute_kpis")
+counted(data, "compute_kpis", "compute_kpis")
 counted(kpi, "compute_kpis", "compute_kpis")
 real_fit = WinModel.fit.__func__
 def fit(cls, *a, **k):
