@@ -45,8 +45,6 @@ ALLOWED_OVERSIZE: frozenset[str] = frozenset(
         "tasksync/examples.py:generate",
         "tasksync/examples.py:_board",
         "tasksync/policies/book.py:build_book",
-        "tasksync/report_html.py",
-        "tasksync/report_html.py:render_html",
     }
 )
 

@@ -1,6 +1,6 @@
 """A self-contained HTML report built from the data of :func:`tasksync.render.plan_json` / ``report_json``.
 
-One file, no network: inline CSS, charts drawn here as inline SVG, a little inline JS to filter
+One file, no network: inline CSS, charts as inline SVG (:mod:`tasksync.report_charts`), a little inline JS to filter
 the list of changes. Every text from boards and CRMs is escaped. The data itself is embedded as
 JSON (``<script type="application/json" id="tasksync-data">``), equal to ``--json``.
 """
@@ -8,297 +8,27 @@ JSON (``<script type="application/json" id="tasksync-data">``), equal to ``--jso
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Mapping, Sequence
-from html import escape
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tasksync.report_charts import (
+    HALF,
+    NONE_COLOR,
+    SEGMENT_COLORS,
+    TIER_COLORS,
+    WIDE,
+    esc,
+    heatmap,
+    money,
+    num,
+    paired_bars,
+    simple_bars,
+    stacked_bars,
+    tier_chart,
+)
+
 __all__ = ["embedded_data", "render_html", "write_html"]
-
-_WIDE = 1000  # SVG view box width of a full-width chart (about 1:1 on a laptop)
-_HALF = 540  # ... of a chart in a half-width column
-_LABEL = 130  # left column for rep names
-_RIGHT = 90  # right column for values
-
-_SEGMENT_COLORS = [
-    "#4e79a7",
-    "#f28e2b",
-    "#59a14f",
-    "#e15759",
-    "#76b7b2",
-    "#edc948",
-    "#b07aa1",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
-]
-_TIER_COLORS = ["#c0392b", "#e67e22", "#f1c40f", "#7fb3d5", "#5d6d7e", "#aab7b8"]
-_NONE_COLOR = "#d5d8dc"
-_LIGHT = {_NONE_COLOR, "#edc948", "#f1c40f", "#bab0ac", "#ff9da7", "#76b7b2", "#7fb3d5", "#aab7b8"}
-
-
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
-
-
-def _n(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def _money(value: float) -> str:
-    if abs(value) >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M"
-    if abs(value) >= 10_000:
-        return f"{value / 1000:.0f}k"
-    return f"{value:,.0f}"
-
-
-def _svg(w: int, height: float, body: str, label: str) -> str:
-    return (
-        f'<svg class="chart" role="img" aria-label="{_e(label)}" viewBox="0 0 {w} {height:.0f}" '
-        f'width="100%" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
-        f"<title>{_e(label)}</title>{body}</svg>"
-    )
-
-
-def _axis(w: int, scale: float, top: float, bottom: float, fmt: Callable[[float], str]) -> str:
-    """Vertical grid lines with tick labels at round values."""
-    if scale <= 0:
-        return ""
-    plot = w - _LABEL - _RIGHT
-    raw = scale / 5
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), raw)
-    out = []
-    v = 0.0
-    while v <= scale + 1e-9:
-        x = _LABEL + v / scale * plot
-        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{top:.0f}" y2="{bottom:.0f}"/>')
-        out.append(f'<text class="tick" x="{x:.1f}" y="{bottom + 12:.0f}" text-anchor="middle">{_e(fmt(v))}</text>')
-        v += step
-    return "".join(out)
-
-
-def _band_rect(w: int, band: Mapping[str, float], scale: float, top: float, bottom: float, label: str) -> str:
-    plot = w - _LABEL - _RIGHT
-    x0 = _LABEL + band["lower"] / scale * plot
-    x1 = _LABEL + min(band["upper"], scale) / scale * plot
-    xm = _LABEL + band["mean"] / scale * plot
-    return (
-        f'<rect class="band" x="{x0:.1f}" y="{top:.0f}" width="{max(x1 - x0, 1):.1f}" height="{bottom - top:.0f}">'
-        f"<title>{_e(label)}</title></rect>"
-        f'<line class="mean" x1="{xm:.1f}" x2="{xm:.1f}" y1="{top:.0f}" y2="{bottom:.0f}"/>'
-    )
-
-
-def _paired_bars(
-    w: int,
-    reps: Sequence[Mapping[str, Any]],
-    before_key: str | None,
-    after_key: str,
-    fmt: Callable[[float], str],
-    label: str,
-    band: Mapping[str, float] | None,
-    band_label: str,
-    right: Callable[[Mapping[str, Any]], str] | None = None,
-) -> str:
-    """Per rep a thin grey 'before' bar over a coloured 'after' bar, the band shaded behind.
-
-    Without ``before_key`` (a report, not a plan) one bar per rep."""
-    row_h, top = (30, 22) if before_key else (24, 22)
-    plot = w - _LABEL - _RIGHT
-    keys = (before_key, after_key) if before_key else (after_key,)
-    values = [float(r[k]) for r in reps for k in keys]
-    scale = max([*values, band["upper"] if band else 0.0, 1.0]) * 1.05
-    bottom = top + row_h * len(reps)
-    body = []
-    lx = _LABEL
-    if before_key:
-        body.append(
-            f'<rect class="legend-before" x="{lx}" y="4" width="12" height="8"/>'
-            f'<text class="legend" x="{lx + 16}" y="12">before</text>'
-            f'<rect class="bar after in" x="{lx + 70}" y="4" width="12" height="8"/>'
-            f'<text class="legend" x="{lx + 86}" y="12">after</text>'
-        )
-        lx += 130
-    if band:
-        body.append(
-            f'<rect class="band" x="{lx}" y="4" width="12" height="8"/>'
-            f'<text class="legend" x="{lx + 16}" y="12">{_e(band_label)}</text>'
-        )
-    body.append(_axis(w, scale, top, bottom, fmt))
-    if band:
-        body.append(_band_rect(w, band, scale, top, bottom, band_label))
-    for i, r in enumerate(reps):
-        y = top + i * row_h
-        a = float(r[after_key])
-        if not r["available"]:
-            cls = "away"
-        elif band is None or band["lower"] - 0.5 <= a <= band["upper"] + 0.5:
-            cls = "in"
-        else:
-            cls = "out"
-        name = r["name"] + ("" if r["available"] else " (away)")
-        off = 0 if before_key else -6  # one bar: centred in its shorter row
-        body.append(f'<text class="name" x="{_LABEL - 6}" y="{y + 18 + off}" text-anchor="end">{_e(name)}</text>')
-        wa = a / scale * plot
-        if before_key:
-            b = float(r[before_key])
-            body.append(
-                f'<rect class="bar before" x="{_LABEL}" y="{y + 4}" width="{b / scale * plot:.1f}" height="7">'
-                f"<title>{_e(r['name'])} before: {_e(fmt(b))}</title></rect>"
-            )
-        body.append(
-            f'<rect class="bar after {cls}" x="{_LABEL}" y="{y + 12 + off}" width="{wa:.1f}" height="13">'
-            f"<title>{_e(r['name'])}{' after' if before_key else ''}: {_e(fmt(a))}</title></rect>"
-        )
-        body.append(
-            f'<text class="val" x="{_LABEL + wa + 4:.1f}" y="{y + 23 + off}">{_e(fmt(a))}</text>'
-            if wa < plot - 40
-            else f'<text class="val inside" x="{_LABEL + wa - 4:.1f}" y="{y + 23 + off}" '
-            f'text-anchor="end">{_e(fmt(a))}</text>'
-        )
-        if right is not None:
-            body.append(f'<text class="right" x="{w - 4}" y="{y + 20 + off}" text-anchor="end">{right(r)}</text>')
-    return _svg(w, bottom + 18, "".join(body), label)
-
-
-def _stacked_bars(
-    w: int,
-    reps: Sequence[Mapping[str, Any]],
-    key: str,
-    order: Sequence[str],
-    colors: Mapping[str, str],
-    label: str,
-) -> str:
-    """Per rep one bar split by category (segments, priority tiers)."""
-    row_h, top = 22, 8
-    plot = w - _LABEL - _RIGHT
-    per_row = max(1, (w - _LABEL) // 100)
-    legend_rows = (len(order) + per_row - 1) // per_row
-    totals = [sum(r[key].values()) for r in reps]
-    scale = max([*totals, 1]) * 1.02
-    body = []
-    for i, r in enumerate(reps):
-        y = top + i * row_h
-        name = r["name"] + ("" if r["available"] else " (away)")
-        body.append(f'<text class="name" x="{_LABEL - 6}" y="{y + 15}" text-anchor="end">{_e(name)}</text>')
-        x = float(_LABEL)
-        for cat in order:
-            n = r[key].get(cat, 0)
-            if not n:
-                continue
-            bw = n / scale * plot
-            body.append(
-                f'<rect class="bar seg" x="{x:.1f}" y="{y + 3}" width="{bw:.1f}" height="15" fill="{colors[cat]}">'
-                f"<title>{_e(r['name'])}: {_e(cat)} {n}</title></rect>"
-            )
-            if bw >= 18:
-                ink = "inbar dark" if colors[cat] in _LIGHT else "inbar"
-                body.append(f'<text class="{ink}" x="{x + bw / 2:.1f}" y="{y + 14}" text-anchor="middle">{n}</text>')
-            x += bw
-        body.append(f'<text class="val" x="{x + 4:.1f}" y="{y + 15}">{sum(r[key].values())}</text>')
-    ly = top + row_h * len(reps) + 10
-    for j, cat in enumerate(order):
-        lx = _LABEL + (j % per_row) * 100
-        yy = ly + (j // per_row) * 16
-        body.append(
-            f'<rect x="{lx}" y="{yy}" width="10" height="10" fill="{colors[cat]}"/>'
-            f'<text class="legend" x="{lx + 14}" y="{yy + 9}">{_e(cat[:14])}</text>'
-        )
-    return _svg(w, ly + legend_rows * 16 + 4, "".join(body), label)
-
-
-def _simple_bars(
-    w: int,
-    reps: Sequence[Mapping[str, Any]],
-    values: Sequence[float | None],
-    fmt: Callable[[float], str],
-    label: str,
-    cls: str,
-) -> str:
-    row_h, top = 22, 6
-    plot = w - _LABEL - _RIGHT
-    scale = max([v for v in values if v is not None] + [1e-9]) * 1.05
-    bottom = top + row_h * len(reps)
-    body = [_axis(w, scale, top, bottom, fmt)]
-    for i, (r, v) in enumerate(zip(reps, values, strict=True)):
-        y = top + i * row_h
-        name = r["name"] + ("" if r["available"] else " (away)")
-        body.append(f'<text class="name" x="{_LABEL - 6}" y="{y + 15}" text-anchor="end">{_e(name)}</text>')
-        if v is None:
-            body.append(f'<text class="val" x="{_LABEL + 4}" y="{y + 15}">no closed deals</text>')
-            continue
-        bw = v / scale * plot
-        body.append(
-            f'<rect class="bar {cls}" x="{_LABEL}" y="{y + 3}" width="{bw:.1f}" height="15">'
-            f"<title>{_e(r['name'])}: {_e(fmt(v))}</title></rect>"
-            f'<text class="val" x="{_LABEL + bw + 4:.1f}" y="{y + 15}">{_e(fmt(v))}</text>'
-        )
-    return _svg(w, bottom + 18, "".join(body), label)
-
-
-def _tier_chart(w: int, prios: Mapping[str, Any], paired: bool = True) -> str:
-    """Open cards per priority tier, before and after as vertical bar pairs (``paired``), or now."""
-    tiers = [t for t in prios["tiers"] if prios["before"].get(t) or prios["after"].get(t)]
-    h, top, base = 200, 16, 170
-    scale = max([*prios["before"].values(), *prios["after"].values(), 1]) * 1.1
-    slot = (w - 80) / max(len(tiers), 1)
-    body = [f'<line class="grid" x1="40" x2="{w - 20}" y1="{base}" y2="{base}"/>']
-    if paired:
-        body.append(
-            '<rect class="legend-before" x="60" y="2" width="12" height="8"/>'
-            '<text class="legend" x="76" y="10">before</text>'
-            '<rect class="bar tier-after" x="130" y="2" width="12" height="8"/>'
-            '<text class="legend" x="146" y="10">after</text>'
-        )
-    series = (("before", "legend-before"), ("after", "bar tier-after")) if paired else (("after", "bar tier-after"),)
-    for i, t in enumerate(tiers):
-        x = 50 + i * slot
-        bw = min(40.0, slot / 3)
-        for j, (key, cls) in enumerate(series):
-            n = prios[key].get(t, 0)
-            bh = n / scale * (base - top)
-            bx = x + slot / 2 - bw * len(series) / 2 + j * bw
-            body.append(
-                f'<rect class="{cls}" x="{bx:.1f}" y="{base - bh:.1f}" width="{bw - 2:.1f}" height="{bh:.1f}">'
-                f"<title>{_e(t)} {key}: {n}</title></rect>"
-                f'<text class="tick" x="{bx + bw / 2 - 1:.1f}" y="{base - bh - 3:.1f}" text-anchor="middle">{n}</text>'
-            )
-        body.append(f'<text class="name" x="{x + slot / 2:.1f}" y="{base + 16}" text-anchor="middle">{_e(t)}</text>')
-    return _svg(w, h, "".join(body), "Open cards per priority tier" + (", before and after" if paired else ""))
-
-
-def _heatmap(w: int, reps: Sequence[Mapping[str, Any]], months: Sequence[str]) -> str:
-    """Won value per rep and month: one shaded cell each, the value written in it."""
-    row_h, top = 22, 18
-    cell = (w - _LABEL - 70) / max(len(months), 1)
-    top_v = max([r["won_by_month"].get(m, 0.0) for r in reps for m in months] + [1.0])
-    body = [
-        f'<text class="tick" x="{_LABEL + (k + 0.5) * cell:.1f}" y="12" text-anchor="middle">{_e(m)}</text>'
-        for k, m in enumerate(months)
-    ]
-    body.append(f'<text class="tick" x="{w - 34}" y="12" text-anchor="middle">total</text>')
-    for i, r in enumerate(reps):
-        y = top + i * row_h
-        name = r["name"] + ("" if r["available"] else " (away)")
-        body.append(f'<text class="name" x="{_LABEL - 6}" y="{y + 15}" text-anchor="end">{_e(name)}</text>')
-        total = 0.0
-        for k, m in enumerate(months):
-            v = float(r["won_by_month"].get(m, 0.0))
-            total += v
-            alpha = 0.08 + 0.85 * (v / top_v) if v else 0.0
-            x = _LABEL + k * cell
-            body.append(
-                f'<rect class="cell" x="{x + 1:.1f}" y="{y + 1}" width="{cell - 2:.1f}" height="{row_h - 2}" '
-                f'fill="rgba(39,110,170,{alpha:.2f})"><title>{_e(r["name"])} {_e(m)}: {_e(_n(v))}</title></rect>'
-                f'<text class="{"inbar" if alpha > 0.5 else "cellv"}" x="{x + cell / 2:.1f}" y="{y + 15}" '
-                f'text-anchor="middle">{_e(_money(v)) if v else "–"}</text>'
-            )
-        body.append(f'<text class="val" x="{w - 4}" y="{y + 15}" text-anchor="end">{_e(_money(total))}</text>')
-    return _svg(w, top + row_h * len(reps) + 6, "".join(body), "Won value per rep and month")
-
 
 _CSS = """
 :root { --fg:#1c2833; --muted:#5d6d7e; --line:#d5d8dc; --accent:#276eaa; }
@@ -435,17 +165,17 @@ def _changes_section(data: Mapping[str, Any]) -> str:
     fields = sorted({c["field"] for c in changes})
 
     def options(values: Sequence[str], everyone: str) -> str:
-        return f'<option value="">{_e(everyone)}</option>' + "".join(
-            f'<option value="{_e(v)}">{_e(v)}</option>' for v in values
+        return f'<option value="">{esc(everyone)}</option>' + "".join(
+            f'<option value="{esc(v)}">{esc(v)}</option>' for v in values
         )
 
     rows = []
     for c in changes:
         rows.append(
-            f'<tr data-reps="{_e(json.dumps(c["reps"], ensure_ascii=False))}" data-kind="{_e(c["reason_kind"])}" '
-            f'data-field="{_e(c["field"])}"><td>{_e(c["title"])}</td><td>{_e(c["field"])}</td>'
-            f"<td>{_e(c['before'])}</td><td>{_e(c['after'])}</td>"
-            f'<td class="why"><span class="kind">{_e(c["reason_kind"])}</span> {_e(c["reason"])}</td></tr>'
+            f'<tr data-reps="{esc(json.dumps(c["reps"], ensure_ascii=False))}" data-kind="{esc(c["reason_kind"])}" '
+            f'data-field="{esc(c["field"])}"><td>{esc(c["title"])}</td><td>{esc(c["field"])}</td>'
+            f"<td>{esc(c['before'])}</td><td>{esc(c['after'])}</td>"
+            f'<td class="why"><span class="kind">{esc(c["reason_kind"])}</span> {esc(c["reason"])}</td></tr>'
         )
     return (
         '<section id="changes-section"><h2>Changes</h2>'
@@ -473,16 +203,16 @@ def _targets_section(targets: Mapping[str, Any]) -> str:
         width = 0.0 if att is None else min(1.0, att) * 100
         bar = f'<span class="att"><span style="width:{width:.0f}%"></span></span>' if att is not None else ""
         cover = "–" if r["coverage"] is None else f"{r['coverage']:.1f}×"
-        quota = "–" if r["quota"] is None else _n(r["quota"])
-        target = "–" if r["target"] is None else _n(r["target"])
+        quota = "–" if r["quota"] is None else num(r["quota"])
+        target = "–" if r["target"] is None else num(r["target"])
         cls = ' class="total"' if r["name"] == "Team" else ""
         rows.append(
-            f'<tr{cls}><td>{_e(r["name"])}</td><td class="num">{quota}</td><td class="num">{target}</td>'
-            f'<td class="num">{_n(r["won"])}</td><td class="num">{_pct(att)} {bar}</td>'
-            f'<td class="num">{_n(r["expected_value"])}</td><td class="num">{cover}</td></tr>'
+            f'<tr{cls}><td>{esc(r["name"])}</td><td class="num">{quota}</td><td class="num">{target}</td>'
+            f'<td class="num">{num(r["won"])}</td><td class="num">{_pct(att)} {bar}</td>'
+            f'<td class="num">{num(r["expected_value"])}</td><td class="num">{cover}</td></tr>'
         )
     return (
-        f'<section id="targets"><h2>Targets</h2><p class="note">{_e(targets["explain"])}</p>'
+        f'<section id="targets"><h2>Targets</h2><p class="note">{esc(targets["explain"])}</p>'
         "<table><thead><tr><th>Rep</th><th>Quota / month</th><th>Target</th><th>Won</th><th>Attainment</th>"
         "<th>Open expected value</th><th>Coverage</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></section>"
@@ -499,8 +229,8 @@ def _conflicts_section(conflicts: Sequence[Mapping[str, Any]], edits: Sequence[M
     for c in conflicts:
         field = _FIELD_NAMES.get(c["field"], c["field"])
         rows.append(
-            f"<tr><td>{_e(c['title'])}</td><td>{_e(field)}</td><td>{_e(c['last_written'])}</td>"
-            f"<td>{_e(c['current'])}</td><td>{_e(c['wanted'])}</td></tr>"
+            f"<tr><td>{esc(c['title'])}</td><td>{esc(field)}</td><td>{esc(c['last_written'])}</td>"
+            f"<td>{esc(c['current'])}</td><td>{esc(c['wanted'])}</td></tr>"
         )
     table = (
         "<table><thead><tr><th>Card</th><th>Field</th><th>tasksync wrote</th><th>A person set</th>"
@@ -523,115 +253,9 @@ def _conflicts_section(conflicts: Sequence[Mapping[str, Any]], edits: Sequence[M
 
 def render_html(data: Mapping[str, Any]) -> str:
     """The whole page, from the data dict alone."""
-    reps = data["reps"]
-    band = data["band"]
     is_plan = data["kind"] == "plan"
     plan = data.get("plan") or {}
-    ratio = band["ratio"]
-    wl = band["workload"]
-    ev = band["expected_value"]
-
-    def shift(r: Mapping[str, Any]) -> str:
-        return (
-            f'<tspan class="gain">+{r["gained"]}</tspan> / <tspan class="loss">−{r["lost"]}</tspan>' if is_plan else ""
-        )
-
-    in_band_after = sum(1 for r in reps if r["available"] and wl["lower"] - 0.5 <= r["after"] <= wl["upper"] + 0.5)
-    in_band_before = sum(1 for r in reps if r["available"] and wl["lower"] - 0.5 <= r["before"] <= wl["upper"] + 0.5)
-    available = sum(1 for r in reps if r["available"])
-    changes = data["changes"]
-    moves = sum(1 for c in changes if c["field"] == "assignees")
-    prio_changes = sum(1 for c in changes if c["field"] == "priority")
-    creates = sum(1 for c in changes if c["field"] == "create")
-    total_ev = sum(r["expected_value"] for r in reps)
-
-    title = f"Plan {plan.get('id', '')} — {data['board']['name']}" if is_plan else f"Report — {data['board']['name']}"
-    cards = [
-        (f"{in_band_after}/{available}", "available reps in the band" + (" after" if is_plan else "")),
-    ]
-    if is_plan:
-        cards += [
-            (f"{in_band_before}/{available}", "in the band before"),
-            (_n(moves), "owner changes"),
-            (_n(prio_changes), "priority changes"),
-            (_n(creates), "cards to create"),
-        ]
-    cards += [
-        (_money(total_ev), "expected value (open)"),
-        (f"{wl['lower']:.0f}–{wl['upper']:.0f}", f"band: mean {wl['mean']:.1f} ±{ratio:.0%}"),
-    ]
-    card_html = "".join(f'<div class="card"><b>{_e(v)}</b><span>{_e(t)}</span></div>' for v, t in cards)
-
-    seg_order = [s["segment"] for s in data["segments"]]
-    seg_order += sorted({k for r in reps for k in r["segments"]} - set(seg_order))
-    seg_colors = {
-        s: (_NONE_COLOR if s == "(none)" else _SEGMENT_COLORS[i % len(_SEGMENT_COLORS)])
-        for i, s in enumerate(seg_order)
-    }
-    tiers = list(data["priorities"]["tiers"])
-    tier_colors = {
-        t: (_NONE_COLOR if t == "(none)" else _TIER_COLORS[i % len(_TIER_COLORS)]) for i, t in enumerate(tiers)
-    }
-
-    band_label = f"band {wl['lower']:.0f}–{wl['upper']:.0f} (mean ±{ratio:.0%})"
-    ev_band = ev if band.get("value_ratio") else None  # the value band, when the policy keeps one
-    ev_label = f"band {_money(ev['lower'])}–{_money(ev['upper'])} (mean ±{band.get('value_ratio') or ratio:.0%})"
-    months = list(data["months"])
-
-    sections = [
-        '<section><h2>Workload per rep</h2><p class="note">Open cards per rep'
-        + (", before (grey) and after the plan; gained / lost on the right" if is_plan else "")
-        + f". Green: the band the policy keeps available reps in (mean {wl['mean']:.1f} ±{ratio:.0%}); "
-        "orange bars are outside it.</p>"
-        + _paired_bars(
-            _WIDE,
-            reps,
-            "before" if is_plan else None,
-            "after",
-            _n,
-            "Workload per rep before and after",
-            wl,
-            band_label,
-            shift,
-        )
-        + "</section>",
-        '<div class="grid2">'
-        '<section><h2>Expected value per rep</h2><p class="note">Sum of deal value × win probability of open work'
-        + (", before and after." if is_plan else ".")
-        + "</p>"
-        + _paired_bars(
-            _HALF,
-            reps,
-            "expected_value_before" if is_plan else None,
-            "expected_value",
-            _money,
-            "Expected value per rep",
-            ev_band,
-            ev_label,
-        )
-        + "</section>"
-        '<section><h2>Segment mix per rep</h2><p class="note">Open cards per segment (configured rules, else sector)'
-        + (" after the plan." if is_plan else ".")
-        + "</p>"
-        + _stacked_bars(_HALF, reps, "segments", seg_order, seg_colors, "Segment mix per rep")
-        + "</section></div>",
-        '<div class="grid2">'
-        '<section><h2>Priority distribution</h2><p class="note">Open cards per tier'
-        + (", before and after." if is_plan else ".")
-        + "</p>"
-        + _tier_chart(_HALF, data["priorities"], paired=is_plan)
-        + _stacked_bars(_HALF, reps, "priorities", tiers, tier_colors, "Priority tiers per rep")
-        + "</section>"
-        '<section><h2>Conversion rate per rep</h2><p class="note">Won ÷ closed deals in the CRM history.</p>'
-        + _simple_bars(
-            _HALF, reps, [r["conversion"] for r in reps], lambda v: f"{v:.0%}", "Conversion rate per rep", "conv"
-        )
-        + "</section></div>",
-        f'<section><h2>Won value per month</h2><p class="note">Closed-won deal value, {_e(months[0] if months else "")}'
-        f" to {_e(months[-1] if months else '')}. {_e((data.get('window') or {}).get('explain', ''))}</p>"
-        + _heatmap(_WIDE, reps, months)
-        + "</section>",
-    ]
+    sections = _chart_sections(data)
     if data.get("targets"):
         sections.append(_targets_section(data["targets"]))
     if is_plan:
@@ -644,9 +268,10 @@ def render_html(data: Mapping[str, Any]) -> str:
     if notes:
         sections.append(
             '<section><h2>Notes</h2><ul class="notes">'
-            + "".join(f"<li>{_e(n)}</li>" for n in notes)
+            + "".join(f"<li>{esc(n)}</li>" for n in notes)
             + "</ul></section>"
         )
+    title = f"Plan {plan.get('id', '')} — {data['board']['name']}" if is_plan else f"Report — {data['board']['name']}"
     sub = f"{data['board']['ref']} · as of {data['today']}" + (
         f" · planned {plan.get('created_at', '')[:16].replace('T', ' ')} UTC" if is_plan else ""
     )
@@ -656,12 +281,126 @@ def render_html(data: Mapping[str, Any]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "script-src 'unsafe-inline'; img-src data:\">"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f'<h1>{_e(title)}</h1><p class="sub">{_e(sub)}</p>'
-        f'<div class="cards">{card_html}</div>' + "".join(sections) + '<div id="render-check" hidden></div>'
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
+        f'<h1>{esc(title)}</h1><p class="sub">{esc(sub)}</p>'
+        f'<div class="cards">{_summary_cards(data)}</div>'
+        + "".join(sections)
+        + '<div id="render-check" hidden></div>'
         f'<script type="application/json" id="tasksync-data">{_json_for_script(data)}</script>'
         f"<script>{_JS}</script></body></html>\n"
     )
+
+
+def _summary_cards(data: Mapping[str, Any]) -> str:
+    """The figures at the top: reps in the band (before and after), changes, expected value, band."""
+    reps = data["reps"]
+    is_plan = data["kind"] == "plan"
+    wl = data["band"]["workload"]
+    in_band_after = sum(1 for r in reps if r["available"] and wl["lower"] - 0.5 <= r["after"] <= wl["upper"] + 0.5)
+    in_band_before = sum(1 for r in reps if r["available"] and wl["lower"] - 0.5 <= r["before"] <= wl["upper"] + 0.5)
+    available = sum(1 for r in reps if r["available"])
+    changes = data["changes"]
+    cards = [
+        (f"{in_band_after}/{available}", "available reps in the band" + (" after" if is_plan else "")),
+    ]
+    if is_plan:
+        cards += [
+            (f"{in_band_before}/{available}", "in the band before"),
+            (num(sum(1 for c in changes if c["field"] == "assignees")), "owner changes"),
+            (num(sum(1 for c in changes if c["field"] == "priority")), "priority changes"),
+            (num(sum(1 for c in changes if c["field"] == "create")), "cards to create"),
+        ]
+    cards += [
+        (money(sum(r["expected_value"] for r in reps)), "expected value (open)"),
+        (f"{wl['lower']:.0f}–{wl['upper']:.0f}", f"band: mean {wl['mean']:.1f} ±{data['band']['ratio']:.0%}"),
+    ]
+    return "".join(f'<div class="card"><b>{esc(v)}</b><span>{esc(t)}</span></div>' for v, t in cards)
+
+
+def _chart_sections(data: Mapping[str, Any]) -> list[str]:
+    """Workload, expected value, segment mix, priorities, conversion and won value per month."""
+    reps = data["reps"]
+    band = data["band"]
+    is_plan = data["kind"] == "plan"
+    ratio = band["ratio"]
+    wl = band["workload"]
+    ev = band["expected_value"]
+
+    def shift(r: Mapping[str, Any]) -> str:
+        return (
+            f'<tspan class="gain">+{r["gained"]}</tspan> / <tspan class="loss">−{r["lost"]}</tspan>' if is_plan else ""
+        )
+
+    seg_order = [s["segment"] for s in data["segments"]]
+    seg_order += sorted({k for r in reps for k in r["segments"]} - set(seg_order))
+    seg_colors = _colors(seg_order, SEGMENT_COLORS)
+    tiers = list(data["priorities"]["tiers"])
+    tier_colors = _colors(tiers, TIER_COLORS)
+    band_label = f"band {wl['lower']:.0f}–{wl['upper']:.0f} (mean ±{ratio:.0%})"
+    ev_band = ev if band.get("value_ratio") else None  # the value band, when the policy keeps one
+    ev_label = f"band {money(ev['lower'])}–{money(ev['upper'])} (mean ±{band.get('value_ratio') or ratio:.0%})"
+    months = list(data["months"])
+    sections = [
+        '<section><h2>Workload per rep</h2><p class="note">Open cards per rep'
+        + (", before (grey) and after the plan; gained / lost on the right" if is_plan else "")
+        + f". Green: the band the policy keeps available reps in (mean {wl['mean']:.1f} ±{ratio:.0%}); "
+        "orange bars are outside it.</p>"
+        + paired_bars(
+            WIDE,
+            reps,
+            "before" if is_plan else None,
+            "after",
+            num,
+            "Workload per rep before and after",
+            wl,
+            band_label,
+            shift,
+        )
+        + "</section>",
+        '<div class="grid2">'
+        '<section><h2>Expected value per rep</h2><p class="note">Sum of deal value × win probability of open work'
+        + (", before and after." if is_plan else ".")
+        + "</p>"
+        + paired_bars(
+            HALF,
+            reps,
+            "expected_value_before" if is_plan else None,
+            "expected_value",
+            money,
+            "Expected value per rep",
+            ev_band,
+            ev_label,
+        )
+        + "</section>"
+        '<section><h2>Segment mix per rep</h2><p class="note">Open cards per segment (configured rules, else sector)'
+        + (" after the plan." if is_plan else ".")
+        + "</p>"
+        + stacked_bars(HALF, reps, "segments", seg_order, seg_colors, "Segment mix per rep")
+        + "</section></div>",
+        '<div class="grid2">'
+        '<section><h2>Priority distribution</h2><p class="note">Open cards per tier'
+        + (", before and after." if is_plan else ".")
+        + "</p>"
+        + tier_chart(HALF, data["priorities"], paired=is_plan)
+        + stacked_bars(HALF, reps, "priorities", tiers, tier_colors, "Priority tiers per rep")
+        + "</section>"
+        '<section><h2>Conversion rate per rep</h2><p class="note">Won ÷ closed deals in the CRM history.</p>'
+        + simple_bars(
+            HALF, reps, [r["conversion"] for r in reps], lambda v: f"{v:.0%}", "Conversion rate per rep", "conv"
+        )
+        + "</section></div>",
+        '<section><h2>Won value per month</h2><p class="note">'
+        f'Closed-won deal value, {esc(months[0] if months else "")}'
+        f" to {esc(months[-1] if months else '')}. {esc((data.get('window') or {}).get('explain', ''))}</p>"
+        + heatmap(WIDE, reps, months)
+        + "</section>",
+    ]
+    return sections
+
+
+def _colors(names: Sequence[str], palette: Sequence[str]) -> dict[str, str]:
+    """A colour per name, in order, from ``palette``; grey for "(none)"."""
+    return {s: (NONE_COLOR if s == "(none)" else palette[i % len(palette)]) for i, s in enumerate(names)}
 
 
 def write_html(data: Mapping[str, Any], path: Path) -> None:
