@@ -364,6 +364,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_cycle(sub)
+    _add_reps(sub)
+    _add_export_and_web(sub)
+    _register_optional(sub, command)
+    return parser
+
+
+def _add_cycle(sub: Any) -> None:
+    """The offline cycle: demo, plan, apply, undo, report, history."""
     p = sub.add_parser("demo", help="run plan, apply and report on the built-in example")
     p.add_argument("dir", nargs="?", default="tasksync-demo", help="working folder (default: tasksync-demo)")
     p.add_argument("--fresh", action="store_true", help="start over from a new copy of the example")
@@ -405,6 +414,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_history)
 
+
+def _add_reps(sub: Any) -> None:
+    """``reps`` and its overrides (away, back, capacity, quota, reset)."""
     p = sub.add_parser("reps", help="the reps: board match, availability, capacity, workload, targets; overrides")
     p.add_argument("--json", action="store_true", help="print the reps table as JSON")
     p.add_argument("--today", help="date the overrides' expiry and the report window count from (YYYY-MM-DD)")
@@ -427,6 +439,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for r in reps.choices.values():  # `reps away X --today D` as well as `reps --today D away X`
         r.add_argument("--today", default=argparse.SUPPRESS, help="date to count from (YYYY-MM-DD)")
 
+
+def _add_export_and_web(sub: Any) -> None:
+    """``export owners`` (for the CRM's import tool) and ``web`` (the review page)."""
     p = sub.add_parser("export", help="write what tasksync changed back for the CRM's import tool")
     exports = p.add_subparsers(dest="export_what", metavar="WHAT", required=True)
     r = exports.add_parser("owners", help="one row per deal whose owner changed, in the CRM's import headers")
@@ -453,9 +468,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default [web] port, 8780)")
     p.add_argument("--today", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_web)
-
-    _register_optional(sub, command)
-    return parser
 
 
 # Commands whose module is costly to import: registered for real only when named on the command
