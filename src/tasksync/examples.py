@@ -151,8 +151,27 @@ def generate(folder: Path, seed: int = 7, cards: int = 320) -> Path:
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "crm").mkdir(exist_ok=True)
+    reps = _reps(rng)
+    skill = {r["Rep ID"]: rng.uniform(0.7, 1.3) for r in reps}
+    accounts = _accounts(rng, reps)
+    history = _history(rng, reps, accounts, skill)
+    deals = _deals(rng, reps, accounts, cards + 16)
 
-    # Reps: a mix of hunters and farmers over four regions, one away.
+    _write_csv(folder / "crm" / "reps.csv", reps)
+    _write_csv(folder / "crm" / "accounts.csv", accounts)
+    _write_csv(folder / "crm" / "deals.csv", deals)
+    _write_csv(folder / "crm" / "history.csv", history)
+
+    board = _board(rng, reps, deals[:cards])
+    with (folder / "board.json").open("w", encoding="utf-8") as fh:
+        json.dump(board, fh, ensure_ascii=False, indent=1)
+    config = folder / "tasksync.toml"
+    config.write_text(DEMO_CONFIG, encoding="utf-8")
+    return config
+
+
+def _reps(rng: random.Random) -> list[dict[str, Any]]:
+    """Twelve reps: a mix of hunters and farmers over four regions, one away."""
     reps: list[dict[str, Any]] = []
     for i in range(12):
         name = f"{FIRST[i]} {LAST[i]}"
@@ -169,8 +188,11 @@ def generate(folder: Path, seed: int = 7, cards: int = 320) -> Path:
                 "Available": "no" if i == 9 else "yes",
             }
         )
-    skill = {r["Rep ID"]: rng.uniform(0.7, 1.3) for r in reps}
+    return reps
 
+
+def _accounts(rng: random.Random, reps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """160 accounts of every sector, region and size, each owned by a rep of its region."""
     accounts: list[dict[str, Any]] = []
     for i in range(160):
         sector = rng.choice(SECTORS)
@@ -188,6 +210,13 @@ def generate(folder: Path, seed: int = 7, cards: int = 320) -> Path:
             }
         )
 
+    return accounts
+
+
+def _history(
+    rng: random.Random, reps: list[dict[str, Any]], accounts: list[dict[str, Any]], skill: dict[str, float]
+) -> list[dict[str, Any]]:
+    """A year of closed deals, won more often by skilled reps in their own sectors."""
     sector_rate = {s: rng.uniform(0.2, 0.45) for s in SECTORS}
     product_rate = {"Core": 1.0, "Analytics": 0.8, "Support Plan": 1.25}
     history: list[dict[str, Any]] = []
@@ -215,10 +244,15 @@ def generate(folder: Path, seed: int = 7, cards: int = 320) -> Path:
         )
     history.sort(key=lambda h: h["Closed"])
 
-    # Open deals: owners lopsided (three reps hold far too much), some leads unowned.
+    return history
+
+
+def _deals(
+    rng: random.Random, reps: list[dict[str, Any]], accounts: list[dict[str, Any]], n_deals: int
+) -> list[dict[str, Any]]:
+    """Open deals: owners lopsided (three reps hold far too much), some leads unowned."""
     heavy = [reps[0]["Name"], reps[1]["Name"], reps[4]["Name"]]
     deals: list[dict[str, Any]] = []
-    n_deals = cards + 16
     for i in range(n_deals):
         acc = rng.choice(accounts)
         stage = rng.choices(STAGES, weights=[4, 3, 2, 1])[0]
@@ -244,17 +278,7 @@ def generate(folder: Path, seed: int = 7, cards: int = 320) -> Path:
             }
         )
 
-    _write_csv(folder / "crm" / "reps.csv", reps)
-    _write_csv(folder / "crm" / "accounts.csv", accounts)
-    _write_csv(folder / "crm" / "deals.csv", deals)
-    _write_csv(folder / "crm" / "history.csv", history)
-
-    board = _board(rng, reps, deals[:cards])
-    with (folder / "board.json").open("w", encoding="utf-8") as fh:
-        json.dump(board, fh, ensure_ascii=False, indent=1)
-    config = folder / "tasksync.toml"
-    config.write_text(DEMO_CONFIG, encoding="utf-8")
-    return config
+    return deals
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -277,7 +301,48 @@ def _board(rng: random.Random, reps: list[dict[str, Any]], deals: list[dict[str,
         }
         for i, s in enumerate(STAGES)
     ]
-    list_id = {lst["name"]: lst["id"] for lst in lists}
+    list_id = {str(lst["name"]): str(lst["id"]) for lst in lists}
+    members, member_of = _members(rng, reps, start)
+    labels = [
+        {"id": _oid(rng, start), "idBoard": board_id, "name": "pinned", "color": "purple"},
+        {"id": _oid(rng, start), "idBoard": board_id, "name": "renewal", "color": "green"},
+    ]
+    prio_field, link_field = _custom_fields(rng, board_id, start)
+    cards, items = _cards(rng, deals, board_id, list_id, member_of, labels[0]["id"], prio_field, link_field)
+    # A few cards that are not CRM records at all: reported as unlinked, left as they are.
+    for j, title in enumerate(["Follow up trade show contacts", "Refresh pricing sheet", "Quarterly review prep"]):
+        cards.append(
+            {
+                "id": _oid(rng, TODAY - timedelta(days=20 + j)),
+                "name": title,
+                "desc": "",
+                "idBoard": board_id,
+                "idList": lists[0]["id"],
+                "idMembers": [members[j]["id"]],
+                "idLabels": [],
+                "due": None,
+                "closed": False,
+                "pos": 16384 * (len(cards) + 1),
+                "dateLastActivity": f"{(TODAY - timedelta(days=3)).isoformat()}T09:00:00.000Z",
+            }
+        )
+    return {
+        "id": board_id,
+        "name": "Sales pipeline (example)",
+        "closed": False,
+        "lists": lists,
+        "cards": cards,
+        "members": members,
+        "labels": labels,
+        "customFields": [prio_field, link_field],
+        "customFieldItems": items,
+    }
+
+
+def _members(
+    rng: random.Random, reps: list[dict[str, Any]], start: date
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """A board member per rep (one under a short name), and rep name -> member id."""
     members = []
     member_of: dict[str, str] = {}
     for r in reps:
@@ -287,10 +352,11 @@ def _board(rng: random.Random, reps: list[dict[str, Any]], deals: list[dict[str,
         mid = _oid(rng, start)
         members.append({"id": mid, "fullName": full, "username": username})
         member_of[r["Name"]] = mid
-    labels = [
-        {"id": _oid(rng, start), "idBoard": board_id, "name": "pinned", "color": "purple"},
-        {"id": _oid(rng, start), "idBoard": board_id, "name": "renewal", "color": "green"},
-    ]
+    return members, member_of
+
+
+def _custom_fields(rng: random.Random, board_id: str, start: date) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Priority list field (one option per tier) and the CRM ID text field."""
     prio_field: dict[str, Any] = {
         "id": _oid(rng, start),
         "idModel": board_id,
@@ -319,12 +385,27 @@ def _board(rng: random.Random, reps: list[dict[str, Any]], deals: list[dict[str,
         "type": "text",
         "pos": 32768,
     }
+    return prio_field, link_field
+
+
+def _cards(
+    rng: random.Random,
+    deals: list[dict[str, Any]],
+    board_id: str,
+    list_id: dict[str, str],
+    member_of: dict[str, str],
+    pinned: str,
+    prio_field: dict[str, Any],
+    link_field: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A card per open deal (its CRM ID set, half with a priority, a few pinned) and the cards'
+    custom field items."""
     cards: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     for i, d in enumerate(deals):
         created = date.fromisoformat(d["Created"])
         cid = _oid(rng, created)
-        label_ids = [labels[0]["id"]] if i % 41 == 5 else []
+        label_ids = [pinned] if i % 41 == 5 else []
         cards.append(
             {
                 "id": cid,
@@ -359,31 +440,4 @@ def _board(rng: random.Random, reps: list[dict[str, Any]], deals: list[dict[str,
                     "idValue": rng.choice(prio_field["options"])["id"],
                 }
             )
-    # A few cards that are not CRM records at all: reported as unlinked, left as they are.
-    for j, title in enumerate(["Follow up trade show contacts", "Refresh pricing sheet", "Quarterly review prep"]):
-        cards.append(
-            {
-                "id": _oid(rng, TODAY - timedelta(days=20 + j)),
-                "name": title,
-                "desc": "",
-                "idBoard": board_id,
-                "idList": lists[0]["id"],
-                "idMembers": [members[j]["id"]],
-                "idLabels": [],
-                "due": None,
-                "closed": False,
-                "pos": 16384 * (len(cards) + 1),
-                "dateLastActivity": f"{(TODAY - timedelta(days=3)).isoformat()}T09:00:00.000Z",
-            }
-        )
-    return {
-        "id": board_id,
-        "name": "Sales pipeline (example)",
-        "closed": False,
-        "lists": lists,
-        "cards": cards,
-        "members": members,
-        "labels": labels,
-        "customFields": [prio_field, link_field],
-        "customFieldItems": items,
-    }
+    return cards, items
