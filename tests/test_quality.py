@@ -41,7 +41,6 @@ ALLOWED_OVERSIZE: frozenset[str] = frozenset(
         "tasksync/service/cli.py:_start_servers",
         "tasksync/service/loop.py",
         "tasksync/web/app.py:create_app",
-        "tasksync/policies/book.py:build_book",
     }
 )
 

@@ -196,17 +196,7 @@ def build_book(
     linked_deals: set[str] = set()
     unlinked: list[str] = []
     for t in snapshot.tasks:
-        deal: Deal | None = None
-        account: Account | None = None
-        ref = t.crm_ref
-        if ref:
-            deal = crm.deals_by_id.get(ref)
-            if deal is None:
-                account = crm.accounts_by_id.get(ref) or accounts_by_name.get(normalise_name(ref))
-                if account is not None and len(deals_by_account.get(account.id, ())) == 1:
-                    deal = deals_by_account[account.id][0]
-            elif deal.account_id:
-                account = crm.accounts_by_id.get(deal.account_id)
+        deal, account = _linked(t.crm_ref, crm, accounts_by_name, deals_by_account)
         if deal is not None:
             linked_deals.add(deal.id)
         if deal is None and account is None:
@@ -240,23 +230,51 @@ def build_book(
         notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {sample}{more}")
 
     if settings.create.enabled and include_new:
-        wanted = {normalise_name(s) for s in settings.create.stages}
-        for d in crm.deals:
-            if d.id in linked_deals or (wanted and normalise_name(d.stage) not in wanted):
-                continue
-            account = crm.accounts_by_id.get(d.account_id) if d.account_id else None
-            items.append(
-                WorkItem(
-                    key=f"new:{d.id}",
-                    title=d.name,
-                    task_id=None,
-                    stage=settings.create.target or settings.stages.get(d.stage, d.stage),
-                    deal=d,
-                    account=account,
-                    owner=d.owner if d.owner in rep_member else None,
-                    segment=_segment(account, d, settings.policy),
-                    due=d.close_date,
-                    created=d.created,
-                )
-            )
+        items += _new_items(crm, settings, linked_deals, rep_member)
     return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
+
+
+def _linked(
+    ref: str | None,
+    crm: CrmData,
+    accounts_by_name: Mapping[str, Account],
+    deals_by_account: Mapping[str, list[Deal]],
+) -> tuple[Deal | None, Account | None]:
+    """The deal and account a card's CRM link names: a deal id (and its account), else an
+    account id or name (and its deal, when it has exactly one open deal)."""
+    if not ref:
+        return None, None
+    deal = crm.deals_by_id.get(ref)
+    if deal is not None:
+        return deal, crm.accounts_by_id.get(deal.account_id) if deal.account_id else None
+    account = crm.accounts_by_id.get(ref) or accounts_by_name.get(normalise_name(ref))
+    if account is not None and len(deals_by_account.get(account.id, ())) == 1:
+        return deals_by_account[account.id][0], account
+    return None, account
+
+
+def _new_items(
+    crm: CrmData, settings: Settings, linked_deals: set[str], rep_member: Mapping[str, str]
+) -> list[WorkItem]:
+    """Work items for open deals without a card, in the stages cards are created for."""
+    wanted = {normalise_name(s) for s in settings.create.stages}
+    items: list[WorkItem] = []
+    for d in crm.deals:
+        if d.id in linked_deals or (wanted and normalise_name(d.stage) not in wanted):
+            continue
+        account = crm.accounts_by_id.get(d.account_id) if d.account_id else None
+        items.append(
+            WorkItem(
+                key=f"new:{d.id}",
+                title=d.name,
+                task_id=None,
+                stage=settings.create.target or settings.stages.get(d.stage, d.stage),
+                deal=d,
+                account=account,
+                owner=d.owner if d.owner in rep_member else None,
+                segment=_segment(account, d, settings.policy),
+                due=d.close_date,
+                created=d.created,
+            )
+        )
+    return items
