@@ -17,7 +17,6 @@ The short version of this matrix runs in the tests (tests/test_faults.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sqlite3
@@ -25,9 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,17 +33,16 @@ from typing import Any
 
 from tasksync.cli import main as cli
 from tasksync.connectors.base import Connector
-from tasksync.connectors.http import LimiterRegistry, ScaledClock, trello_session
 from tasksync.connectors.local import LocalConnector
-from tasksync.connectors.trello import TrelloConnector
 from tasksync.examples import TODAY, generate
-from tasksync.model import Snapshot, WriteResult, WriteStatus
-from tasksync.settings import Secrets, Settings, load_settings, settings_from_mapping
+from tasksync.model import Snapshot
+from tasksync.settings import Settings, load_settings
 from tasksync.sync.workspace import Workspace
+from tasksync.testing.boards import LostAnswers, fake_trello_board
+from tasksync.testing.boards import end_state as board_state
 from tasksync.testing.fake_trello import FakeTrello
 
 SRC = str(Path(__file__).parents[1] / "src")
-KEY, TOKEN = "bench-key", "bench-token"
 
 
 @dataclass
@@ -60,12 +57,8 @@ class Tally:
 
 
 def end_state(snap: Snapshot) -> Counter[tuple[Any, ...]]:
-    names = {m.id: m.name for m in snap.members}
-    stages = {s.id: s.name for s in snap.stages}
-    return Counter(
-        (t.crm_ref or t.title, tuple(sorted(names.get(a, a) for a in t.assignees)), t.priority, stages[t.stage_id])
-        for t in snap.tasks
-    )
+    """What a person sees on the board (:func:`tasksync.testing.boards.end_state`), as a multiset."""
+    return Counter(board_state(snap))
 
 
 def quiet(*argv: str) -> int:
@@ -218,49 +211,8 @@ def locked_store(t: Template) -> Tally:
     return tally
 
 
-class LostAnswers:
-    """Every ``every``-th write or create lands, but the connector reports its answer lost."""
-
-    def __init__(self, inner: Connector, every: int) -> None:
-        self.inner, self.every, self.board = inner, every, inner.board
-
-    def read(self) -> Snapshot:
-        return self.inner.read()
-
-    def _lose(self, results: Iterator[WriteResult]) -> Iterator[WriteResult]:
-        for n, r in enumerate(results):
-            if n % self.every == 0 and r.ok:
-                yield WriteResult(r.task_id, False, "no answer", key=r.key, status=WriteStatus.UNKNOWN)
-            else:
-                yield r
-
-    def write(self, writes: Any) -> Iterator[WriteResult]:
-        return self._lose(self.inner.write(writes))
-
-    def create(self, new_tasks: Any) -> Iterator[WriteResult]:
-        return self._lose(self.inner.create(new_tasks))
-
-    def find_created(self, key: str) -> str | None:
-        return self.inner.find_created(key)
-
-
 def on_fake_trello(stack: ExitStack, folder: Path, cards: int) -> tuple[Settings, Callable[[], Connector], FakeTrello]:
-    clock = ScaledClock(50.0)
-    fake = FakeTrello(key=KEY, tokens=[TOKEN], clock=clock, enforce_limits=False)
-    url = stack.enter_context(fake.serve())
-    generate(folder, cards=cards)
-    board_id = fake.add_board(json.loads((folder / "board.json").read_text(encoding="utf-8")))
-    raw = tomllib.loads((folder / "tasksync.toml").read_text(encoding="utf-8"))
-    raw["connector"] = "trello"
-    raw["trello"] = {"boards": [board_id], "api_url": url}
-    s = settings_from_mapping(raw, base_dir=folder)
-    s.secrets = Secrets(trello_key=KEY, trello_token=TOKEN, trello_api_url=url)  # type: ignore[arg-type]
-
-    def connect() -> Connector:
-        session = trello_session(url, registry=LimiterRegistry(clock), timeout=(2.0, 5.0), max_attempts=2)
-        return TrelloConnector(s, session=session)
-
-    return s, connect, fake
+    return fake_trello_board(stack, folder, cards=cards, attempts=2)
 
 
 def lost_answers(root: Path, cards: int, backend: str, every: int) -> Tally:

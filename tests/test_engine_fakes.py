@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,13 +17,13 @@ from hypothesis import strategies as st
 
 from tasksync.connectors.asana import AsanaConnector
 from tasksync.connectors.base import Connector
-from tasksync.connectors.http import LimiterRegistry, ScaledClock, SlidingWindowLimiter, trello_session
+from tasksync.connectors.http import ScaledClock, SlidingWindowLimiter
 from tasksync.connectors.local import LocalConnector
-from tasksync.connectors.trello import TrelloConnector
 from tasksync.examples import TODAY, generate
 from tasksync.model import Field, Snapshot, TaskWrite, WriteResult
-from tasksync.settings import Secrets, Settings, load_settings, settings_from_mapping
+from tasksync.settings import Settings, load_settings
 from tasksync.sync.workspace import Workspace
+from tasksync.testing.boards import end_state, fake_trello_board
 from tasksync.testing.fake_asana import FakeAsana
 from tasksync.testing.fake_trello import FakeTrello
 from test_service_asana import AsanaDemo
@@ -51,21 +49,7 @@ def trello_board(stack: ExitStack, folder: Path) -> tuple[Settings, Callable[[],
 def trello_fake_board(
     stack: ExitStack, folder: Path, attempts: int = 6
 ) -> tuple[Settings, Callable[[], Connector], FakeTrello]:
-    fake = FakeTrello(key=KEY, tokens=[TOKEN], clock=RATE_CLOCK, enforce_limits=False)
-    url = stack.enter_context(fake.serve())
-    generate(folder, cards=CARDS)
-    board_id = fake.add_board(json.loads((folder / "board.json").read_text(encoding="utf-8")))
-    raw = tomllib.loads((folder / "tasksync.toml").read_text(encoding="utf-8"))
-    raw["connector"] = "trello"
-    raw["trello"] = {"boards": [board_id], "api_url": url}
-    s = settings_from_mapping(raw, base_dir=folder)
-    s.secrets = Secrets(trello_key=KEY, trello_token=TOKEN, trello_api_url=url)  # type: ignore[arg-type]
-
-    def connect() -> Connector:
-        session = trello_session(url, registry=LimiterRegistry(RATE_CLOCK), timeout=(2.0, 5.0), max_attempts=attempts)
-        return TrelloConnector(s, session=session)
-
-    return s, connect, fake
+    return fake_trello_board(stack, folder, cards=CARDS, clock=RATE_CLOCK, attempts=attempts)
 
 
 def asana_board(stack: ExitStack, folder: Path) -> tuple[Settings, Callable[[], Connector]]:
@@ -81,16 +65,6 @@ def asana_board(stack: ExitStack, folder: Path) -> tuple[Settings, Callable[[], 
 
 BACKENDS = {"local": local_board, "trello": trello_board, "asana": asana_board}
 EXAMPLES = {"local": 8, "trello": 4, "asana": 4}
-
-
-def end_state(snap: Snapshot) -> list[tuple[Any, ...]]:
-    """What a person sees, comparable across twin boards (ids of created cards and users differ)."""
-    names = {m.id: m.name for m in snap.members}
-    stages = {s.id: s.name for s in snap.stages}
-    return sorted(
-        (t.crm_ref or t.title, tuple(sorted(names.get(a, a) for a in t.assignees)), t.priority, stages[t.stage_id])
-        for t in snap.tasks
-    )
 
 
 class _Crash(Exception):

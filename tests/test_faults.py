@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 
 from tasksync.cli import main
-from tasksync.connectors.base import Connector
 from tasksync.connectors.local import LocalConnector
 from tasksync.examples import TODAY, generate
 from tasksync.model import JournalStatus, PlanStatus, Snapshot, WriteResult, WriteStatus
 from tasksync.settings import load_settings
 from tasksync.sync.state import StateStore
 from tasksync.sync.workspace import Workspace
+from tasksync.testing.boards import LostAnswers
 from test_engine_fakes import BACKENDS, end_state, trello_fake_board
 
 DAY = TODAY.isoformat()
@@ -139,29 +139,6 @@ def test_a_locked_state_store_is_one_line_exit_7(
     assert (config.parent / "board.json").read_bytes() == before
     assert run(config, "apply") == 0
     assert_whole(config, expected, capsys)
-
-
-class LostAnswers:
-    """Every ``every``-th write lands but its answer is lost: the connector says UNKNOWN."""
-
-    def __init__(self, inner: Connector, every: int = 3) -> None:
-        self.inner, self.every, self.board = inner, every, inner.board
-
-    def read(self) -> Snapshot:
-        return self.inner.read()
-
-    def write(self, writes: Any) -> Iterator[WriteResult]:
-        for n, r in enumerate(self.inner.write(writes)):
-            lost = n % self.every == 0 and r.ok
-            yield WriteResult(r.task_id, False, "no answer", status=WriteStatus.UNKNOWN) if lost else r
-
-    def create(self, new_tasks: Any) -> Iterator[WriteResult]:
-        for n, r in enumerate(self.inner.create(new_tasks)):
-            lost = n % self.every == 0 and r.ok
-            yield WriteResult(r.task_id, False, "no answer", key=r.key, status=WriteStatus.UNKNOWN) if lost else r
-
-    def find_created(self, key: str) -> str | None:
-        return self.inner.find_created(key)
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
