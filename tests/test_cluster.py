@@ -210,19 +210,22 @@ def test_webhook_deliveries_enqueue_the_board_they_name(tmp_path: Path) -> None:
         cluster.purge()
 
 
-def test_install_shared_budget_reaches_both_connectors(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_install_shared_budget_reaches_both_connectors() -> None:
     import tasksync.connectors.transport as transport
     from tasksync.cluster.budget import RedisWindowLimiter, install_shared_budget, redis_client
     from tasksync.connectors.http import trello_session
 
-    monkeypatch.setattr(transport, "_DEFAULT_REGISTRY", transport.default_registry())  # restored afterwards
+    before = transport.default_registry()
     registry = install_shared_budget(redis_client(redis_url()))
-    assert transport.default_registry() is registry  # what the Trello session and the Asana connector ask
-    limiters = trello_session("http://127.0.0.1:1/1", shared_dir=Path("/nonexistent")).limiters_for(
-        {"token": "t", "key": "k"}
-    )
-    assert [b.scope for b, _ in limiters] == ["trello-token", "trello-key"]
-    assert all(isinstance(lim, RedisWindowLimiter) for _, lim in limiters)
+    try:
+        assert transport.default_registry() is registry  # what the Trello session and the Asana connector ask
+        limiters = trello_session("http://127.0.0.1:1/1", shared_dir=Path("/nonexistent")).limiters_for(
+            {"token": "t", "key": "k"}
+        )
+        assert [b.scope for b, _ in limiters] == ["trello-token", "trello-key"]
+        assert all(isinstance(lim, RedisWindowLimiter) for _, lim in limiters)
+    finally:
+        assert transport.set_default_registry(before) is registry
 
 
 def test_the_engine_writer_lock_is_the_lease() -> None:
@@ -284,7 +287,10 @@ def test_cli_migrate_enqueue_and_status(
     try:
         assert main(["-c", cfg, "migrate"]) == 0
         assert main(["-c", cfg, "migrate"]) == 0
-        assert capsys.readouterr().out.splitlines() == ["applied: 0001_initial, 0002_journal_status", "up to date"]
+        assert capsys.readouterr().out.splitlines() == [
+            "applied: 0001_initial, 0002_journal_status, 0003_team_tables",
+            "up to date",
+        ]
         assert main(["-c", cfg, "enqueue", "--all"]) == 0
         assert main(["-c", cfg, "enqueue", "b0/tasksync.toml"]) == 0
         assert capsys.readouterr().out.splitlines() == [
