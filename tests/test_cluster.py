@@ -3,6 +3,7 @@ and the webhook enqueue, each through the public interfaces of :mod:`tasksync.cl
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from pathlib import Path
@@ -207,6 +208,72 @@ def test_webhook_deliveries_enqueue_the_board_they_name(tmp_path: Path) -> None:
         assert cluster.enqueue_remote(["1200000000000002"]) == []  # already queued
         assert cluster.enqueue_remote(["unknown"]) == []
     finally:
+        cluster.purge()
+
+
+def test_webhook_endpoint_queues_the_board_whose_secret_verifies(tmp_path: Path) -> None:
+    """``tasksync-cluster webhooks``'s app over HTTP, on real Redis: a delivery signed with its
+    board's own secret queues that board's job (once while queued); a bad signature, another
+    board's secret or an unknown board is refused and queues nothing; Asana's handshake is
+    accepted only with the board's configured secret."""
+    import os
+
+    import requests
+
+    from tasksync.cluster.jobs import Cluster
+    from tasksync.cluster.webhook import ClusterWebhooks, create_webhook_app
+    from tasksync.service.webhooks import asana_signature, trello_signature
+    from tasksync.web.server import WebServer
+
+    cluster = _cluster(tmp_path, boards=3)
+    assert isinstance(cluster, Cluster)
+    refs = ["5f00000000000000000000b1", "5f00000000000000000000b2", "1200000000000003"]
+    for i, ref in enumerate(refs):
+        config = tmp_path / f"b{i}" / "tasksync.toml"
+        kind = "asana" if i == 2 else "trello"
+        section = f'[asana]\nproject = "{ref}"\n' if kind == "asana" else f'[trello]\nboards = ["{ref}"]\n'
+        text = config.read_text(encoding="utf-8").replace('connector = "local"', f'connector = "{kind}"')
+        config.write_text(text + section, encoding="utf-8")
+        env = config.parent / ".env"
+        env.write_text(f"TASKSYNC_TRELLO_SECRET=trello-secret-{i}\nTASKSYNC_ASANA_WEBHOOK_SECRET=asana-secret-{i}\n")
+        env.chmod(0o600)
+    keys = [b.key for b in cluster.cfg.boards]
+    queue = cluster.cfg.queue
+    server = WebServer(create_webhook_app(ClusterWebhooks(cluster)), "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{server.port}"
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("TASKSYNC_") and "SECRET" in k}
+    try:
+        body = json.dumps({"model": {"id": refs[1]}, "action": {"type": "updateCard"}}).encode()
+
+        def trello(secret: str) -> int:
+            sig = trello_signature(secret, body, f"{base}/trello")
+            return requests.post(f"{base}/trello", data=body, headers={"X-Trello-Webhook": sig}, timeout=10).status_code
+
+        assert requests.head(f"{base}/trello", timeout=10).status_code == 200  # Trello's check of the callback
+        assert trello("trello-secret-0") == 401  # board 0's secret does not sign board 1's deliveries
+        assert trello("wrong") == 401
+        assert cluster.broker.do_qsize(queue) == 0
+        assert trello("trello-secret-1") == 200
+        assert cluster.broker.do_qsize(queue) == 1
+        assert trello("trello-secret-1") == 200  # a burst: still one job
+        assert cluster.broker.do_qsize(queue) == 1
+        assert not cluster.enqueue(keys[1]) and cluster.enqueue(keys[0])  # board 1 is the one queued
+
+        gid = refs[2]
+        shake = requests.post(f"{base}/asana/{gid}", headers={"X-Hook-Secret": "asana-secret-2"}, timeout=10)
+        assert shake.status_code == 200 and shake.headers["X-Hook-Secret"] == "asana-secret-2"
+        bad_shake = requests.post(f"{base}/asana/{gid}", headers={"X-Hook-Secret": "chosen-by-a-stranger"}, timeout=10)
+        assert bad_shake.status_code == 401 and "X-Hook-Secret" not in bad_shake.headers
+        events = json.dumps({"events": [{"action": "changed", "resource": {"gid": "1", "resource_type": "task"}}]})
+        signed = {"X-Hook-Signature": asana_signature("asana-secret-2", events.encode())}
+        assert requests.post(f"{base}/asana/999", data=events, headers=signed, timeout=10).status_code == 401
+        assert cluster.broker.do_qsize(queue) == 2
+        assert requests.post(f"{base}/asana/{gid}", data=events, headers=signed, timeout=10).status_code == 200
+        assert cluster.broker.do_qsize(queue) == 3 and not cluster.enqueue(keys[2])
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+    finally:
+        os.environ.update(saved)
+        server.stop()
         cluster.purge()
 
 

@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -140,13 +140,18 @@ class Cluster:
                 out.append(b.key)
         return out
 
-    def enqueue_remote(self, remote_ids: Iterable[str], reason: str = "webhook") -> list[str]:
-        """Queue a sync of the boards a verified webhook delivery concerns (by the board id or
-        short link, or the Asana project gid, it carries); returns the keys queued now.
+    def enqueue_remote(
+        self, remote_ids: Iterable[str], reason: str = "webhook", *, verify: Callable[[str], bool] | None = None
+    ) -> list[str]:
+        """Queue a sync of the boards a webhook delivery concerns (by the board id or short link,
+        or the Asana project gid, it carries) and ``verify(key)`` accepts; returns the keys
+        queued now (not those already queued).
 
-        The webhook endpoint calls this after verifying the signature; the payload is used only to
-        pick the board, never as data."""
-        return [k for k in self.keys_for_remote(remote_ids) if self.enqueue(k, reason)]
+        The webhook endpoint (:mod:`tasksync.cluster.webhook`) passes a ``verify`` checking the
+        delivery's signature with the board's own secret; the payload is used only to pick the
+        board, never as data."""
+        keys = self.keys_for_remote(remote_ids)
+        return [k for k in keys if (verify is None or verify(k)) and self.enqueue(k, reason)]
 
     def enqueue_all(self, reason: str = "scheduled") -> int:
         """Queue every board (skipping those already queued); returns how many were queued."""
