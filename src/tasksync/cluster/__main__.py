@@ -1,5 +1,5 @@
 """``tasksync-cluster`` (or ``python -m tasksync.cluster``): worker, scheduler, webhooks, enqueue, status,
-migrate.
+reps, migrate.
 
 Exit codes: 0 done (or stopped by SIGTERM/SIGINT); 1 a board's last job failed (status);
 2 bad configuration or a server that cannot be reached.
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="per board: jobs run, the last job's outcome")
     s.add_argument("--json", action="store_true")
     sub.add_parser("migrate", help="create or upgrade the PostgreSQL state store's schema")
+    from tasksync.cluster.reps import add_reps_parser
+
+    add_reps_parser(sub)
     return p
 
 
@@ -107,6 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger("tasksync.cluster").info("webhooks: listening on %s:%d", args.host, server.port)
             server.run()  # until SIGTERM/SIGINT
             return 0
+        if args.command == "reps":
+            from tasksync.cluster.reps import run_reps
+
+            code, text = run_reps(cluster, args, today or date.today())
+            print(text if code == 0 else f"tasksync-cluster: {text}", file=sys.stdout if code == 0 else sys.stderr)
+            return code
         if args.command == "enqueue":
             keys = [b.key for b in cfg.boards] if args.all else args.boards
             if not keys:

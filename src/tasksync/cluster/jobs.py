@@ -41,6 +41,7 @@ from tasksync.cluster.pgstore import PgStateStore, connect, migrate
 from tasksync.errors import ConfigError, TasksyncError
 from tasksync.service.loop import SyncService
 from tasksync.sync.workspace import Workspace
+from tasksync.team.overrides import RepOverrides
 
 __all__ = ["Cluster", "JobResult", "StoreUnavailable"]
 
@@ -212,7 +213,13 @@ class Cluster:
             settings = entry.settings()
             ws = Workspace(settings, today=self.today, store=store, lock=LeaseWriterLock(lease))
             out.append(ws)
-            res = SyncService(settings, today=self.today, workspace=ws).run_once()
+            svc = SyncService(settings, today=self.today, workspace=ws)
+            overrides = self._overrides_in_force(store)
+            if overrides != store.get(STATUS_PREFIX + key, "overrides"):
+                svc.trigger("reps")  # a rep set away (or back) since: read the board and plan
+            res = svc.run_once()
+            if res.error is None and res.paused is None:
+                store.put(STATUS_PREFIX + key, "overrides", overrides)
         except Exception as e:  # the board's config file, or an error that escaped the service
             if store.pg.broken or store.pg.closed:
                 return JobResult(key, "error", error=f"store: {type(e).__name__}: {e}")
@@ -224,6 +231,13 @@ class Cluster:
             return JobResult(key, "error", error=f"store: connection lost ({res.error})")
         outcome = "error" if res.error else ("paused" if res.paused else "ok")
         return JobResult(key, outcome, res.plan_id, res.applied, res.created, res.resumed, res.error or res.paused)
+
+    def _overrides_in_force(self, store: PgStateStore) -> str:
+        """The team's rep overrides in force today, as text to compare with the last job's: a
+        change (set by command, cleared, or expired) makes the job plan even when neither the
+        board nor the CRM exports changed."""
+        active = RepOverrides(store).active(self.today or date.today())
+        return json.dumps([(o.rep_id, o.setting, o.value, o.until and o.until.isoformat()) for o in active])
 
     def _record(self, store: PgStateStore, r: JobResult, reason: str, started: float) -> None:
         board = STATUS_PREFIX + r.key
