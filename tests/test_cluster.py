@@ -374,6 +374,57 @@ def test_cli_migrate_enqueue_and_status(
         cluster.purge()
 
 
+def test_cli_reps_sets_one_boards_overrides_in_postgres(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tasksync-cluster reps BOARD ...``: overrides of that board's team only, in PostgreSQL; a
+    job with nothing new on the board or in the CRM still plans once they changed."""
+    from tasksync.cluster.__main__ import main
+    from tasksync.cluster.jobs import Cluster
+    from tasksync.crm import load_crm
+    from tasksync.team.overrides import RepOverrides
+
+    cluster = _cluster(tmp_path, boards=2)
+    assert isinstance(cluster, Cluster)
+    monkeypatch.setenv("TASKSYNC_REDIS_URL", cluster.cfg.redis_url)
+    monkeypatch.setenv("TASKSYNC_DATABASE_URL", cluster.cfg.database_url)
+    cfg = str(tmp_path / "cluster.toml")
+    b0, b1 = (b.key for b in cluster.cfg.boards)
+    settings = cluster.cfg.board(b0).settings()
+    board = json.loads((tmp_path / "b0" / "board.json").read_text(encoding="utf-8"))
+    names = {m["id"]: m["fullName"] for m in board["members"]}
+    owners = [names[m] for c in board["cards"] for m in c["idMembers"] if not c.get("closed")]
+    reps = {r.name: r for r in load_crm(settings.crm, settings.base_dir).reps}
+    rep = next(reps[n] for n in owners if n in reps)  # a rep holding a card: setting them away moves it
+    try:
+        assert cluster.run_board(b0).outcome == "ok"
+        assert cluster.run_board(b0).plan_id is None  # nothing new: the job reads nothing, plans nothing
+        assert main(["-c", cfg, "reps", b0]) == 0
+        assert capsys.readouterr().out.strip() == "no overrides in force: every rep as in the reps export"
+        assert main(["-c", cfg, "reps", b0, "away", rep.id]) == 0
+        assert main(["-c", cfg, "reps", b0, "quota", rep.name, "90000"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out == [
+            f"{rep.name}: away, set by command; the board's next job hands on their cards",
+            f"{rep.name}: quota 90,000, set by command",
+        ]
+        with cluster.board_store(b0) as s0, cluster.board_store(b1) as s1:
+            assert {(o.rep_id, o.setting) for o in RepOverrides(s0).all()} == {(rep.id, "available"), (rep.id, "quota")}
+            assert RepOverrides(s1).all() == []  # another board's team
+        again = cluster.run_board(b0)
+        assert again.outcome == "ok" and again.plan_id is not None  # the overrides changed: it planned
+        assert main(["-c", cfg, "reps", b0, "capacity", rep.name, "-1"]) == 2
+        assert main(["-c", cfg, "reps", b0, "away", "Nobody Atall"]) == 2
+        err = capsys.readouterr().err
+        assert "a capacity cannot be negative" in err and "no rep named 'Nobody Atall'" in err
+        assert main(["-c", cfg, "reps", "nope.toml"]) == 2
+        assert "no board 'nope.toml' in the cluster" in capsys.readouterr().err
+        assert main(["-c", cfg, "reps", b0, "reset", rep.name]) == 0
+        assert capsys.readouterr().out.strip() == f"{rep.name}: 2 override(s) removed; as in the reps export again"
+    finally:
+        cluster.purge()
+
+
 def test_cli_without_the_cluster_extra_says_what_to_install(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
