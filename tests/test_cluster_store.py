@@ -260,6 +260,28 @@ def test_the_engine_resumes_an_interrupted_apply(store: StateStoreProtocol, tmp_
     assert ws.plan().plan.empty
 
 
+def test_owner_export_reads_the_applied_plans_of_either_store(store: StateStoreProtocol, tmp_path: Path) -> None:
+    """``export owners`` through the protocol: the same rows from SQLite and PostgreSQL, only
+    applied plans, ``--since`` counted from the named plan, an unknown plan refused."""
+    from tasksync.examples import TODAY, generate
+    from tasksync.settings import load_settings
+    from tasksync.sync.workspace import Workspace
+    from tasksync.team.owners import owner_changes
+
+    settings = load_settings(generate(tmp_path / "board", seed=7, cards=30))
+    with Workspace(settings, today=TODAY, store=store) as ws:
+        proposed = ws.plan().plan
+        assert owner_changes(ws).plans == []  # proposed, not applied: nothing for the CRM yet
+        ws.apply()
+        export = owner_changes(ws)
+        moved = {c.task_id for c in proposed.changes if c.field is Field.ASSIGNEES}
+        assert export.plans == [proposed.id] and export.changes
+        assert {c.card_id for c in export.changes} <= moved | set(store.created(proposed.board).values())
+        assert owner_changes(ws, since=proposed.id).plans == [proposed.id]
+        with pytest.raises(ConfigError, match="--since nope: no such plan"):
+            owner_changes(ws, since="nope")
+
+
 def test_postgres_migrations_upgrade_an_older_store_and_refuse_a_newer_one() -> None:
     import psycopg
 
