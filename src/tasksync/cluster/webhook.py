@@ -104,13 +104,18 @@ class ClusterWebhooks:
         self, source: str, body: bytes, headers: Mapping[str, str], url: str, target: str
     ) -> tuple[int, dict[str, str]]:
         """The HTTP status and headers for a delivery from ``source`` (``trello`` or ``asana``) to
-        ``url`` (``target``: its path and query); a board whose config cannot be read answers 500
-        and logs one line naming it."""
+        ``url`` (``target``: its path and query). A board whose config cannot be read answers 500,
+        Redis out of reach 503 (the vendors deliver again later); each logs one line."""
+        import redis
+
         try:
             return self._handle(source, body, headers, url, target)
         except TasksyncError as e:
             log.error("webhook: %s delivery not handled: %s", source, e)
             return 500, {}
+        except redis.RedisError as e:
+            log.error("webhook: %s delivery not queued: Redis: %s", source, e)
+            return 503, {}
 
     def _handle(
         self, source: str, body: bytes, headers: Mapping[str, str], url: str, target: str
