@@ -3,6 +3,7 @@ and the webhook enqueue, each through the public interfaces of :mod:`tasksync.cl
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from pathlib import Path
@@ -210,19 +211,88 @@ def test_webhook_deliveries_enqueue_the_board_they_name(tmp_path: Path) -> None:
         cluster.purge()
 
 
-def test_install_shared_budget_reaches_both_connectors(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_endpoint_queues_the_board_whose_secret_verifies(tmp_path: Path) -> None:
+    """``tasksync-cluster webhooks``'s app over HTTP, on real Redis: a delivery signed with its
+    board's own secret queues that board's job (once while queued); a bad signature, another
+    board's secret or an unknown board is refused and queues nothing; Asana's handshake is
+    accepted only with the board's configured secret."""
+    import os
+
+    import requests
+
+    from tasksync.cluster.jobs import Cluster
+    from tasksync.cluster.webhook import ClusterWebhooks, create_webhook_app
+    from tasksync.service.webhooks import asana_signature, trello_signature
+    from tasksync.web.server import WebServer
+
+    cluster = _cluster(tmp_path, boards=3)
+    assert isinstance(cluster, Cluster)
+    refs = ["5f00000000000000000000b1", "5f00000000000000000000b2", "1200000000000003"]
+    for i, ref in enumerate(refs):
+        config = tmp_path / f"b{i}" / "tasksync.toml"
+        kind = "asana" if i == 2 else "trello"
+        section = f'[asana]\nproject = "{ref}"\n' if kind == "asana" else f'[trello]\nboards = ["{ref}"]\n'
+        text = config.read_text(encoding="utf-8").replace('connector = "local"', f'connector = "{kind}"')
+        config.write_text(text + section, encoding="utf-8")
+        env = config.parent / ".env"
+        env.write_text(f"TASKSYNC_TRELLO_SECRET=trello-secret-{i}\nTASKSYNC_ASANA_WEBHOOK_SECRET=asana-secret-{i}\n")
+        env.chmod(0o600)
+    keys = [b.key for b in cluster.cfg.boards]
+    queue = cluster.cfg.queue
+    server = WebServer(create_webhook_app(ClusterWebhooks(cluster)), "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{server.port}"
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("TASKSYNC_") and "SECRET" in k}
+    try:
+        body = json.dumps({"model": {"id": refs[1]}, "action": {"type": "updateCard"}}).encode()
+
+        def trello(secret: str) -> int:
+            sig = trello_signature(secret, body, f"{base}/trello")
+            return requests.post(f"{base}/trello", data=body, headers={"X-Trello-Webhook": sig}, timeout=10).status_code
+
+        assert requests.head(f"{base}/trello", timeout=10).status_code == 200  # Trello's check of the callback
+        assert trello("trello-secret-0") == 401  # board 0's secret does not sign board 1's deliveries
+        assert trello("wrong") == 401
+        assert cluster.broker.do_qsize(queue) == 0
+        assert trello("trello-secret-1") == 200
+        assert cluster.broker.do_qsize(queue) == 1
+        assert trello("trello-secret-1") == 200  # a burst: still one job
+        assert cluster.broker.do_qsize(queue) == 1
+        assert not cluster.enqueue(keys[1]) and cluster.enqueue(keys[0])  # board 1 is the one queued
+
+        gid = refs[2]
+        shake = requests.post(f"{base}/asana/{gid}", headers={"X-Hook-Secret": "asana-secret-2"}, timeout=10)
+        assert shake.status_code == 200 and shake.headers["X-Hook-Secret"] == "asana-secret-2"
+        bad_shake = requests.post(f"{base}/asana/{gid}", headers={"X-Hook-Secret": "chosen-by-a-stranger"}, timeout=10)
+        assert bad_shake.status_code == 401 and "X-Hook-Secret" not in bad_shake.headers
+        events = json.dumps({"events": [{"action": "changed", "resource": {"gid": "1", "resource_type": "task"}}]})
+        signed = {"X-Hook-Signature": asana_signature("asana-secret-2", events.encode())}
+        assert requests.post(f"{base}/asana/999", data=events, headers=signed, timeout=10).status_code == 401
+        assert cluster.broker.do_qsize(queue) == 2
+        assert requests.post(f"{base}/asana/{gid}", data=events, headers=signed, timeout=10).status_code == 200
+        assert cluster.broker.do_qsize(queue) == 3 and not cluster.enqueue(keys[2])
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+    finally:
+        os.environ.update(saved)
+        server.stop()
+        cluster.purge()
+
+
+def test_install_shared_budget_reaches_both_connectors() -> None:
     import tasksync.connectors.transport as transport
     from tasksync.cluster.budget import RedisWindowLimiter, install_shared_budget, redis_client
     from tasksync.connectors.http import trello_session
 
-    monkeypatch.setattr(transport, "_DEFAULT_REGISTRY", transport.default_registry())  # restored afterwards
+    before = transport.default_registry()
     registry = install_shared_budget(redis_client(redis_url()))
-    assert transport.default_registry() is registry  # what the Trello session and the Asana connector ask
-    limiters = trello_session("http://127.0.0.1:1/1", shared_dir=Path("/nonexistent")).limiters_for(
-        {"token": "t", "key": "k"}
-    )
-    assert [b.scope for b, _ in limiters] == ["trello-token", "trello-key"]
-    assert all(isinstance(lim, RedisWindowLimiter) for _, lim in limiters)
+    try:
+        assert transport.default_registry() is registry  # what the Trello session and the Asana connector ask
+        limiters = trello_session("http://127.0.0.1:1/1", shared_dir=Path("/nonexistent")).limiters_for(
+            {"token": "t", "key": "k"}
+        )
+        assert [b.scope for b, _ in limiters] == ["trello-token", "trello-key"]
+        assert all(isinstance(lim, RedisWindowLimiter) for _, lim in limiters)
+    finally:
+        assert transport.set_default_registry(before) is registry
 
 
 def test_the_engine_writer_lock_is_the_lease() -> None:
@@ -284,7 +354,10 @@ def test_cli_migrate_enqueue_and_status(
     try:
         assert main(["-c", cfg, "migrate"]) == 0
         assert main(["-c", cfg, "migrate"]) == 0
-        assert capsys.readouterr().out.splitlines() == ["applied: 0001_initial, 0002_journal_status", "up to date"]
+        assert capsys.readouterr().out.splitlines() == [
+            "applied: 0001_initial, 0002_journal_status, 0003_team_tables",
+            "up to date",
+        ]
         assert main(["-c", cfg, "enqueue", "--all"]) == 0
         assert main(["-c", cfg, "enqueue", "b0/tasksync.toml"]) == 0
         assert capsys.readouterr().out.splitlines() == [
@@ -297,6 +370,57 @@ def test_cli_migrate_enqueue_and_status(
         assert lines[0].startswith("b0/tasksync.toml: 1 jobs, last ok at ") and lines[1] == (
             "b1/tasksync.toml: 0 jobs, last never at -"
         )
+    finally:
+        cluster.purge()
+
+
+def test_cli_reps_sets_one_boards_overrides_in_postgres(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tasksync-cluster reps BOARD ...``: overrides of that board's team only, in PostgreSQL; a
+    job with nothing new on the board or in the CRM still plans once they changed."""
+    from tasksync.cluster.__main__ import main
+    from tasksync.cluster.jobs import Cluster
+    from tasksync.crm import load_crm
+    from tasksync.team.overrides import RepOverrides
+
+    cluster = _cluster(tmp_path, boards=2)
+    assert isinstance(cluster, Cluster)
+    monkeypatch.setenv("TASKSYNC_REDIS_URL", cluster.cfg.redis_url)
+    monkeypatch.setenv("TASKSYNC_DATABASE_URL", cluster.cfg.database_url)
+    cfg = str(tmp_path / "cluster.toml")
+    b0, b1 = (b.key for b in cluster.cfg.boards)
+    settings = cluster.cfg.board(b0).settings()
+    board = json.loads((tmp_path / "b0" / "board.json").read_text(encoding="utf-8"))
+    names = {m["id"]: m["fullName"] for m in board["members"]}
+    owners = [names[m] for c in board["cards"] for m in c["idMembers"] if not c.get("closed")]
+    reps = {r.name: r for r in load_crm(settings.crm, settings.base_dir).reps}
+    rep = next(reps[n] for n in owners if n in reps)  # a rep holding a card: setting them away moves it
+    try:
+        assert cluster.run_board(b0).outcome == "ok"
+        assert cluster.run_board(b0).plan_id is None  # nothing new: the job reads nothing, plans nothing
+        assert main(["-c", cfg, "reps", b0]) == 0
+        assert capsys.readouterr().out.strip() == "no overrides in force: every rep as in the reps export"
+        assert main(["-c", cfg, "reps", b0, "away", rep.id]) == 0
+        assert main(["-c", cfg, "reps", b0, "quota", rep.name, "90000"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out == [
+            f"{rep.name}: away, set by command; the board's next job hands on their cards",
+            f"{rep.name}: quota 90,000, set by command",
+        ]
+        with cluster.board_store(b0) as s0, cluster.board_store(b1) as s1:
+            assert {(o.rep_id, o.setting) for o in RepOverrides(s0).all()} == {(rep.id, "available"), (rep.id, "quota")}
+            assert RepOverrides(s1).all() == []  # another board's team
+        again = cluster.run_board(b0)
+        assert again.outcome == "ok" and again.plan_id is not None  # the overrides changed: it planned
+        assert main(["-c", cfg, "reps", b0, "capacity", rep.name, "-1"]) == 2
+        assert main(["-c", cfg, "reps", b0, "away", "Nobody Atall"]) == 2
+        err = capsys.readouterr().err
+        assert "a capacity cannot be negative" in err and "no rep named 'Nobody Atall'" in err
+        assert main(["-c", cfg, "reps", "nope.toml"]) == 2
+        assert "no board 'nope.toml' in the cluster" in capsys.readouterr().err
+        assert main(["-c", cfg, "reps", b0, "reset", rep.name]) == 0
+        assert capsys.readouterr().out.strip() == f"{rep.name}: 2 override(s) removed; as in the reps export again"
     finally:
         cluster.purge()
 

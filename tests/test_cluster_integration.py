@@ -6,7 +6,9 @@
   token over 150 in any minute (the fakes also answer 429 over their limits: none seen);
 - ``kill -9`` of the worker holding a board in the middle of its apply: another worker resumes
   it; every change lands once, none lost, none sent twice;
-- Redis and PostgreSQL restarted while boards are syncing: every board's run completes.
+- Redis and PostgreSQL restarted while boards are syncing: every board's run completes;
+- a rep set away in the PostgreSQL store (``tasksync-cluster reps``): the next job hands on their
+  cards, and says why on each card, one comment per card.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,14 @@ def fake() -> Iterator[tuple[FakeTrello, str]]:
     f = FakeTrello(key="fake-cluster-key", tokens=())
     with f.serve() as url:
         yield f, url
+
+
+def _cluster_cli(setup: ClusterSetup, args: list[str]) -> int:
+    """``tasksync-cluster ARGS`` in a process of its own, on the setup's servers."""
+    cmd = [sys.executable, "-m", "tasksync.cluster", *args]
+    done = subprocess.run(cmd, env=setup.env, cwd=setup.root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.returncode
 
 
 def _all_ran(cluster: Any, keys: list[str], runs: int = 1) -> bool:
@@ -137,6 +149,8 @@ def test_kill_9_mid_apply_another_worker_resumes(tmp_path: Path, fake: tuple[Fak
     f.latency = 0.05  # each answer takes 50 ms, so an apply lasts long enough to be killed in
     setup = make_cluster(tmp_path, f, url, boards=1, cards=30, tokens=1, creates_every=1)
     (key,) = setup.keys
+    config = tmp_path / key  # the reason on each card whose owner changes or that is created
+    config.write_text(config.read_text(encoding="utf-8") + "\n[write]\ncomment = true\n", encoding="utf-8")
     cluster = setup.cluster()
     try:
         victim = setup.start_worker(threads=1)
@@ -172,6 +186,10 @@ def test_kill_9_mid_apply_another_worker_resumes(tmp_path: Path, fake: tuple[Fak
                 assert written[(r.task_id or "", r.field)] == r.after
         writes = writes_per_target(f)
         assert max(writes.values()) == 1, [k for k, n in writes.items() if n > 1]  # 0 duplicated
+        # One comment per card whose owner the plan changed or that it created, none twice.
+        commented = {r.task_id for r in rows if r.op == "create" or (r.field and r.field.value == "assignees")}
+        per_card = {c: sum(f"Plan {plan_id}" in t for t in f.comments.get(c or "", [])) for c in commented}
+        assert commented and set(per_card.values()) == {1}, per_card
         _settled(setup, cluster, f)
     finally:
         setup.stop_workers()
@@ -217,3 +235,57 @@ def test_two_scheduler_processes_queue_each_tick_once(tmp_path: Path, fake: tupl
     for log in sorted(tmp_path.glob("scheduler*.log")):
         ticks += re.findall(r"scheduler: tick (\d+) queued", log.read_text(errors="replace"))
     assert len(ticks) >= 3 and len(ticks) == len(set(ticks)), ticks  # each tick queued by one scheduler
+
+
+def test_a_rep_set_away_in_postgres_is_handed_on_by_the_next_job(tmp_path: Path, fake: tuple[FakeTrello, str]) -> None:
+    """The board settles; then a rep is set away through the PostgreSQL store, the way
+    ``tasksync-cluster reps`` does: the next job (neither the board nor the CRM changed) plans,
+    moves that rep's unpinned cards to others and comments once on each moved card."""
+    from tasksync.cluster.pgstore import PgStateStore
+    from tasksync.crm import load_crm
+    from tasksync.settings import load_settings
+
+    f, url = fake
+    setup = make_cluster(tmp_path, f, url, boards=1, cards=16, tokens=1, creates_every=2)
+    (key,) = setup.keys
+    config = tmp_path / key
+    config.write_text(config.read_text(encoding="utf-8") + "\n[write]\ncomment = true\n", encoding="utf-8")
+    cluster = setup.cluster()
+    board = f.boards[setup.boards[key]]
+    try:
+        setup.start_worker(threads=1)
+        assert cluster.enqueue(key)
+        wait_for(lambda: _all_ran(cluster, [key]), "the first sync", on_fail=setup.logs)
+        _settled(setup, cluster, f)  # from here on, a job with nothing new plans nothing
+        comments_before = {c: list(t) for c, t in f.comments.items()}
+        names = {m["id"]: m["fullName"] for m in board["members"]}
+        pinned = {lab["id"] for lab in board["labels"] if lab["name"] == "pinned"}
+
+        def cards_of(member: str) -> list[dict[str, Any]]:
+            return [c for c in board["cards"] if not c.get("closed") and member in c["idMembers"]]
+
+        member = max((m for m in names if names[m] != "Kate O'Neil"), key=lambda m: len(cards_of(m)))
+        assert [c for c in cards_of(member) if not pinned & set(c["idLabels"])]
+        settings = load_settings(config)
+        (rep,) = [r for r in load_crm(settings.crm, settings.base_dir).reps if r.name == names[member]]
+
+        args = ["-c", str(setup.cluster_file), "reps", key, "away", rep.name, "--until", "2w"]
+        assert _cluster_cli(setup, args) == 0
+        runs = cluster.status()[key]["runs"]
+        assert cluster.enqueue(key, "scheduled")
+        wait_for(lambda: cluster.status()[key]["runs"] > runs, "the next job", on_fail=setup.logs)
+        last = cluster.status()[key]
+        assert last["outcome"] == "ok" and last["plan"], (last, setup.logs())
+        with PgStateStore(setup.env["TASKSYNC_DATABASE_URL"]) as store:
+            plan, status = store.load_plan(last["plan"])
+        assert status == "applied" and any(n.startswith(f"{rep.name}: away until ") for n in plan.notes), plan.notes
+        # Every deal card of theirs (cards without a CRM deal are not divided), except pinned ones.
+        moved = [c for c in plan.changes if c.field.value == "assignees" and member in (c.before or ())]
+        assert moved and all(f"{rep.name} is away until" in c.reason for c in moved), moved
+        assert not [c for c in cards_of(member) if c["id"] in {m.task_id for m in moved}]  # handed on
+        for c in moved:  # one comment on each moved card, naming the reason
+            new = f.comments.get(c.task_id, [])[len(comments_before.get(c.task_id, [])) :]
+            assert len(new) == 1 and f"{rep.name} is away until" in new[0], new
+    finally:
+        setup.stop_workers()
+        cluster.purge()

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from cluster_support import fresh_schema_url, postgres_url
-from tasksync.cluster.storage import StateStoreProtocol
 from tasksync.errors import ConfigError
 from tasksync.model import BoardRef, Change, Field, JournalStatus, NewTask, Plan, PlanKind, PlanStatus
+from tasksync.sync.state import StateStoreProtocol
 
 BOARD = BoardRef("trello", "b1")
 OTHER = BoardRef("trello", "b2")
@@ -101,6 +101,8 @@ def test_plans_supersede_order_and_status(store: StateStoreProtocol) -> None:
     assert store.latest(BOARD, "proposed") is None and store.plan_status("p5") is PlanStatus.SUPERSEDED
     assert store.prune_plans(BOARD, keep=2) == 1  # p1: superseded and older than the 2 newest
     assert [r.id for r in store.plans(BOARD)] == ["p5", "p4", "p2"]
+    assert [r.id for r in store.plans(BOARD, limit=None)] == ["p5", "p4", "p2"]
+    assert len(store.plans(limit=None)) == 4
 
 
 def test_journal_rows_commit_one_by_one(store: StateStoreProtocol) -> None:
@@ -161,6 +163,59 @@ def test_transactions_commit_or_roll_back_as_one(store: StateStoreProtocol) -> N
     assert store.get(OTHER, "a") == "3"
 
 
+def test_rep_overrides_set_replace_and_clear(store: StateStoreProtocol) -> None:
+    from datetime import date
+
+    from tasksync.team.overrides import RepOverrides
+
+    overrides = RepOverrides(store)
+    overrides.set("r2", "quota", 50000.0)
+    overrides.set("r1", "available", False, until=date(2026, 12, 14))
+    overrides.set("r1", "capacity", 3)
+    overrides.set("r1", "capacity", 4)  # a later value replaces
+    got = [(o.rep_id, o.setting, o.value, o.until) for o in RepOverrides(store).all()]
+    assert got == [
+        ("r1", "available", False, date(2026, 12, 14)),
+        ("r1", "capacity", 4, None),
+        ("r2", "quota", 50000.0, None),
+    ]
+    assert [o.setting for o in overrides.active(date(2026, 12, 15))] == ["capacity", "quota"]  # expired
+    assert overrides.clear("r1", "capacity") == 1 and overrides.clear("r1", "capacity") == 0
+    assert overrides.clear("r2") == 1
+    assert [(o.rep_id, o.setting) for o in overrides.all()] == [("r1", "available")]
+    with pytest.raises(ValueError, match="unknown rep setting"):
+        overrides.set("r1", "mood", 1)
+
+
+def test_comments_are_recorded_once_per_plan_and_card(store: StateStoreProtocol) -> None:
+    assert store.commented("p1") == set()
+    store.record_comment("p1", "t1", "unknown", "answer lost")
+    store.record_comment("p1", "t1", "done")  # recorded again: one row
+    store.record_comment("p1", "t2", "failed", "HTTP 404")
+    store.record_comment("p2", "t3", "done")
+    assert store.commented("p1") == {"t1", "t2"} and store.commented("p2") == {"t3"}
+    with pytest.raises(RuntimeError), store.transaction():
+        store.record_comment("p3", "t1", "done")
+        raise RuntimeError("rolled back")
+    assert store.commented("p3") == set()
+
+
+def test_postgres_overrides_belong_to_one_team() -> None:
+    """One PostgreSQL store serves every board of the cluster: a rep set away for one board's
+    team (its key in cluster.toml) is not away on another board whose CRM has the same rep id."""
+    from tasksync.cluster.pgstore import PgStateStore
+    from tasksync.team.overrides import RepOverrides
+
+    url = fresh_schema_url(postgres_url())
+    with PgStateStore(url, team="east/tasksync.toml") as east, PgStateStore(url, team="west/tasksync.toml") as west:
+        RepOverrides(east).set("r1", "available", False)
+        RepOverrides(west).set("r1", "capacity", 2)
+        assert [(o.rep_id, o.setting) for o in RepOverrides(east).all()] == [("r1", "available")]
+        assert [(o.rep_id, o.setting) for o in RepOverrides(west).all()] == [("r1", "capacity")]
+        assert RepOverrides(west).clear("r1") == 1
+        assert len(RepOverrides(east).all()) == 1
+
+
 class _Crash(Exception):
     pass
 
@@ -168,7 +223,6 @@ class _Crash(Exception):
 def test_the_engine_resumes_an_interrupted_apply(store: StateStoreProtocol, tmp_path: Path) -> None:
     """The engine on either store: an apply killed after three writes resumes to the end state
     an uninterrupted apply reaches, and the board then needs no change."""
-    from tasksync.cluster.storage import use_store
     from tasksync.connectors.local import LocalConnector
     from tasksync.examples import TODAY, generate
     from tasksync.model import TaskWrite, WriteResult
@@ -193,19 +247,39 @@ def test_the_engine_resumes_an_interrupted_apply(store: StateStoreProtocol, tmp_
         expected = tasks(ws)
     config = generate(tmp_path / "crashed", seed=5, cards=40)
     settings = load_settings(config)
-    ws = Workspace(settings, connector=Crashing(settings, save_every=1), today=TODAY)
-    use_store(ws, store)
+    ws = Workspace(settings, connector=Crashing(settings, save_every=1), today=TODAY, store=store)
     ws.plan()
     with pytest.raises(_Crash):
         ws.apply()
     assert store.latest(ws.connector.board, "applying") is not None
-    ws = Workspace(settings, today=TODAY)
-    use_store(ws, store)
+    ws = Workspace(settings, today=TODAY, store=store)
     outcome = ws.pending_resume()
     assert outcome is not None and not outcome.failed
     assert store.latest(ws.connector.board, "applying") is None
     assert tasks(ws) == expected
     assert ws.plan().plan.empty
+
+
+def test_owner_export_reads_the_applied_plans_of_either_store(store: StateStoreProtocol, tmp_path: Path) -> None:
+    """``export owners`` through the protocol: the same rows from SQLite and PostgreSQL, only
+    applied plans, ``--since`` counted from the named plan, an unknown plan refused."""
+    from tasksync.examples import TODAY, generate
+    from tasksync.settings import load_settings
+    from tasksync.sync.workspace import Workspace
+    from tasksync.team.owners import owner_changes
+
+    settings = load_settings(generate(tmp_path / "board", seed=7, cards=30))
+    with Workspace(settings, today=TODAY, store=store) as ws:
+        proposed = ws.plan().plan
+        assert owner_changes(ws).plans == []  # proposed, not applied: nothing for the CRM yet
+        ws.apply()
+        export = owner_changes(ws)
+        moved = {c.task_id for c in proposed.changes if c.field is Field.ASSIGNEES}
+        assert export.plans == [proposed.id] and export.changes
+        assert {c.card_id for c in export.changes} <= moved | set(store.created(proposed.board).values())
+        assert owner_changes(ws, since=proposed.id).plans == [proposed.id]
+        with pytest.raises(ConfigError, match="--since nope: no such plan"):
+            owner_changes(ws, since="nope")
 
 
 def test_postgres_migrations_upgrade_an_older_store_and_refuse_a_newer_one() -> None:

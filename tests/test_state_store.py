@@ -135,6 +135,36 @@ def test_old_schema_is_migrated_and_newer_refused(tmp_path: Path) -> None:
         StateStore(path)
 
 
+def test_schema_2_keeps_the_overrides_its_features_made_and_gains_their_tables(tmp_path: Path) -> None:
+    """Schema 3 brought the rep overrides and the comment record into the store; a schema-2 store
+    holds them already when a rep was set away (or a comment sent), else not at all."""
+    from tasksync.team.overrides import RepOverrides
+
+    made, bare = tmp_path / "made.sqlite3", tmp_path / "bare.sqlite3"
+    for path in (made, bare):
+        StateStore(path).close()
+        db = sqlite3.connect(path)
+        db.execute("UPDATE meta SET value='2' WHERE key='schema'")
+        db.execute("DROP TABLE rep_overrides")
+        db.execute("DROP TABLE card_comments")
+        if path == made:  # as the overrides of tasksync 0.x created it on first use
+            db.execute(
+                "CREATE TABLE rep_overrides (rep_id TEXT NOT NULL, setting TEXT NOT NULL, value TEXT NOT NULL,"
+                " until TEXT, set_at TEXT NOT NULL, PRIMARY KEY (rep_id, setting))"
+            )
+            db.execute("INSERT INTO rep_overrides VALUES ('r1', 'available', 'false', '2026-12-14', 'then')")
+        db.commit()
+        db.close()
+    with StateStore(made) as store:
+        assert store.schema_version == 3
+        (o,) = RepOverrides(store).all()
+        assert (o.rep_id, o.setting, o.value, str(o.until)) == ("r1", "available", False, "2026-12-14")
+    with StateStore(bare) as store:
+        assert store.schema_version == 3 and RepOverrides(store).all() == []
+        store.record_comment("p1", "t1", "done")
+        assert store.commented("p1") == {"t1"}
+
+
 def test_locked_database_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     StateStore(path).close()

@@ -1,4 +1,5 @@
-"""``tasksync-cluster`` (or ``python -m tasksync.cluster``): worker, scheduler, enqueue, status, migrate.
+"""``tasksync-cluster`` (or ``python -m tasksync.cluster``): worker, scheduler, webhooks, enqueue, status,
+reps, migrate.
 
 Exit codes: 0 done (or stopped by SIGTERM/SIGINT); 1 a board's last job failed (status);
 2 bad configuration or a server that cannot be reached.
@@ -31,12 +32,19 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--heartbeat-timeout", type=float, default=60.0, help=argparse.SUPPRESS)
     w.add_argument("--local-budget", action="store_true", help=argparse.SUPPRESS)  # the benchmark's baseline
     sub.add_parser("scheduler", help="queue every board's periodic sync, once per interval for the whole cluster")
+    h = sub.add_parser("webhooks", help="serve the webhook endpoint: a verified delivery queues its board's sync")
+    h.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    h.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    h.add_argument("--request-timeout", type=float, default=10.0, help="seconds for a request (default 10)")
     e = sub.add_parser("enqueue", help="queue a sync of the named boards now (all with --all)")
     e.add_argument("boards", nargs="*", help="board keys: config paths as written in the cluster file")
     e.add_argument("--all", action="store_true")
     s = sub.add_parser("status", help="per board: jobs run, the last job's outcome")
     s.add_argument("--json", action="store_true")
     sub.add_parser("migrate", help="create or upgrade the PostgreSQL state store's schema")
+    from tasksync.cluster.reps import add_reps_parser
+
+    add_reps_parser(sub)
     return p
 
 
@@ -93,6 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             threading.Thread(target=stop_when_asked, daemon=True).start()
             sched.run()
             return 0
+        if args.command == "webhooks":
+            from tasksync.cluster.webhook import ClusterWebhooks, create_webhook_app
+            from tasksync.web.server import WebServer
+
+            app = create_webhook_app(ClusterWebhooks(cluster), request_timeout=args.request_timeout)
+            server = WebServer(app, args.host, args.port, request_timeout=args.request_timeout)
+            logging.getLogger("tasksync.cluster").info("webhooks: listening on %s:%d", args.host, server.port)
+            server.run()  # until SIGTERM/SIGINT
+            return 0
+        if args.command == "reps":
+            from tasksync.cluster.reps import run_reps
+
+            code, text = run_reps(cluster, args, today or date.today())
+            print(text if code == 0 else f"tasksync-cluster: {text}", file=sys.stdout if code == 0 else sys.stderr)
+            return code
         if args.command == "enqueue":
             keys = [b.key for b in cfg.boards] if args.all else args.boards
             if not keys:

@@ -24,7 +24,6 @@ import itertools
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -194,8 +193,7 @@ def install_shared_budget(client: redis.Redis) -> RedisLimiterRegistry:
 
     Both connectors take their limiters from the transport core's process-wide default registry
     (Trello: per token and per key; Asana: per token, ``requests_per_minute`` per 60 s); this
-    replaces it."""
+    replaces it (:func:`tasksync.connectors.transport.set_default_registry`)."""
     registry = RedisLimiterRegistry(client)
-    module: Any = transport
-    module._DEFAULT_REGISTRY = registry  # the hook until the transport offers set_default_registry()
+    transport.set_default_registry(registry)
     return registry

@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,12 +35,13 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from tasksync.cluster.budget import install_shared_budget, redis_client
-from tasksync.cluster.config import ClusterConfig
+from tasksync.cluster.config import BoardEntry, ClusterConfig
 from tasksync.cluster.lease import BoardLease, LeaseWriterLock
 from tasksync.cluster.pgstore import PgStateStore, connect, migrate
-from tasksync.cluster.storage import use_store
 from tasksync.errors import ConfigError, TasksyncError
 from tasksync.service.loop import SyncService
+from tasksync.sync.workspace import Workspace
+from tasksync.team.overrides import RepOverrides
 
 __all__ = ["Cluster", "JobResult", "StoreUnavailable"]
 
@@ -62,15 +63,6 @@ class JobResult:
     created: int = 0
     resumed: int = 0
     error: str | None = None
-
-
-def _close_connector(svc: SyncService) -> None:
-    """Release what the job's connector holds (the Asana connector's write pool); the store is
-    closed by the job itself."""
-    connector = svc.ws.__dict__.get("_connector")
-    close = getattr(connector, "close", None)
-    if callable(close):
-        close()
 
 
 def worker_name() -> str:
@@ -149,25 +141,33 @@ class Cluster:
                 out.append(b.key)
         return out
 
-    def enqueue_remote(self, remote_ids: Iterable[str], reason: str = "webhook") -> list[str]:
-        """Queue a sync of the boards a verified webhook delivery concerns (by the board id or
-        short link, or the Asana project gid, it carries); returns the keys queued now.
+    def enqueue_remote(
+        self, remote_ids: Iterable[str], reason: str = "webhook", *, verify: Callable[[str], bool] | None = None
+    ) -> list[str]:
+        """Queue a sync of the boards a webhook delivery concerns (by the board id or short link,
+        or the Asana project gid, it carries) and ``verify(key)`` accepts; returns the keys
+        queued now (not those already queued).
 
-        The webhook endpoint calls this after verifying the signature; the payload is used only to
-        pick the board, never as data."""
-        return [k for k in self.keys_for_remote(remote_ids) if self.enqueue(k, reason)]
+        The webhook endpoint (:mod:`tasksync.cluster.webhook`) passes a ``verify`` checking the
+        delivery's signature with the board's own secret; the payload is used only to pick the
+        board, never as data."""
+        keys = self.keys_for_remote(remote_ids)
+        return [k for k in keys if (verify is None or verify(k)) and self.enqueue(k, reason)]
 
     def enqueue_all(self, reason: str = "scheduled") -> int:
         """Queue every board (skipping those already queued); returns how many were queued."""
         return sum(self.enqueue(b.key, reason) for b in self.cfg.boards)
 
     # ------------------------------------------------------------------ the job
-    def store(self) -> PgStateStore:
+    def board_store(self, key: str) -> PgStateStore:
+        """The state store as board ``key``'s team sees it (its rep overrides), on a connection of
+        its own: a job holds its lease on it. ``tasksync-cluster reps`` sets overrides through it."""
+        self.cfg.board(key)
         conn = connect(self.cfg.database_url)
         if not self._migrated:
             migrate(conn)
             self._migrated = True
-        return PgStateStore(self.cfg.database_url, conn=conn, migrate=False)
+        return PgStateStore(self.cfg.database_url, conn=conn, migrate=False, team=key)
 
     def _job(self, key: str, reason: str) -> None:
         result = self.run_board(key, reason)
@@ -179,46 +179,20 @@ class Cluster:
         entry = self.cfg.board(key)
         self.redis.delete(self._queued(key))  # from now on a new change queues a new run
         try:
-            store = self.store()
+            store = self.board_store(key)
         except ConfigError as e:  # PostgreSQL down or restarting: Dramatiq retries the job
             raise StoreUnavailable(str(e)) from None
         started = time.time()
+        workspace: list[Workspace] = []  # the job's, once built: closed last (its connector too)
         try:
             lease = BoardLease(store.pg, key)
             with lease as held:
                 if not held:
                     self.enqueue(key, "busy", delay=self.cfg.lease_retry)
                     return JobResult(key, "busy")
-                try:
-                    settings = entry.settings()
-                    # Card comments ([write] comment) keep their record with SQLite statements on
-                    # the store's connection: not in the cluster until the store offers them.
-                    settings.write.comment = False
-                    svc = SyncService(settings, today=self.today)
-                except TasksyncError as e:  # the board's config file: one line in its status
-                    failed = JobResult(key, "error", error=str(e))
-                    self._record(store, failed, reason, started)
-                    return failed
-                use_store(svc.ws, store)
-                svc.ws.lock = LeaseWriterLock(lease)  # the lease is the writer lock
-                try:
-                    res = svc.run_once()
-                except Exception as e:  # the service records its own errors; this one escaped it
-                    if store.pg.broken or store.pg.closed:
-                        return JobResult(key, "error", error=f"store: {type(e).__name__}: {e}")
-                    log.error("job: %s: %s: %s", key, type(e).__name__, e)
-                    failed = JobResult(key, "error", error=f"{type(e).__name__}: {e}")
-                    self._record(store, failed, reason, started)
-                    return failed
-                finally:
-                    _close_connector(svc)
-                if store.pg.broken or store.pg.closed:
-                    return JobResult(key, "error", error=f"store: connection lost ({res.error})")
-                outcome = "error" if res.error else ("paused" if res.paused else "ok")
-                result = JobResult(
-                    key, outcome, res.plan_id, res.applied, res.created, res.resumed, res.error or res.paused
-                )
-                self._record(store, result, reason, started)
+                result = self._sync(entry, store, lease, workspace)
+                if not (result.error or "").startswith("store:"):  # else Dramatiq retries the job
+                    self._record(store, result, reason, started)
                 return result
         except StoreUnavailable:
             raise
@@ -227,7 +201,43 @@ class Cluster:
                 return JobResult(key, "error", error=f"store: {type(e).__name__}: {e}")
             raise
         finally:
+            for ws in workspace:
+                ws.close()
             store.close()
+
+    def _sync(self, entry: BoardEntry, store: PgStateStore, lease: BoardLease, out: list[Workspace]) -> JobResult:
+        """One ``serve --once`` iteration of the board, on ``store``, with the lease as its writer
+        lock; the workspace built is appended to ``out`` for the caller to close."""
+        key = entry.key
+        try:
+            settings = entry.settings()
+            ws = Workspace(settings, today=self.today, store=store, lock=LeaseWriterLock(lease))
+            out.append(ws)
+            svc = SyncService(settings, today=self.today, workspace=ws)
+            overrides = self._overrides_in_force(store)
+            if overrides != store.get(STATUS_PREFIX + key, "overrides"):
+                svc.trigger("reps")  # a rep set away (or back) since: read the board and plan
+            res = svc.run_once()
+            if res.error is None and res.paused is None:
+                store.put(STATUS_PREFIX + key, "overrides", overrides)
+        except Exception as e:  # the board's config file, or an error that escaped the service
+            if store.pg.broken or store.pg.closed:
+                return JobResult(key, "error", error=f"store: {type(e).__name__}: {e}")
+            if isinstance(e, TasksyncError):  # one line in the board's status
+                return JobResult(key, "error", error=str(e))
+            log.error("job: %s: %s: %s", key, type(e).__name__, e)
+            return JobResult(key, "error", error=f"{type(e).__name__}: {e}")
+        if store.pg.broken or store.pg.closed:
+            return JobResult(key, "error", error=f"store: connection lost ({res.error})")
+        outcome = "error" if res.error else ("paused" if res.paused else "ok")
+        return JobResult(key, outcome, res.plan_id, res.applied, res.created, res.resumed, res.error or res.paused)
+
+    def _overrides_in_force(self, store: PgStateStore) -> str:
+        """The team's rep overrides in force today, as text to compare with the last job's: a
+        change (set by command, cleared, or expired) makes the job plan even when neither the
+        board nor the CRM exports changed."""
+        active = RepOverrides(store).active(self.today or date.today())
+        return json.dumps([(o.rep_id, o.setting, o.value, o.until and o.until.isoformat()) for o in active])
 
     def _record(self, store: PgStateStore, r: JobResult, reason: str, started: float) -> None:
         board = STATUS_PREFIX + r.key

@@ -14,7 +14,6 @@ A database migrated by a newer tasksync is refused, as the SQLite store refuses 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from psycopg import pq
 
 from tasksync.errors import ConfigError
 from tasksync.model import BoardRef, Field, FieldValue, JournalStatus, Plan, PlanStatus, value_from_json, value_to_json
-from tasksync.sync.state import JournalRow, PlanRecord
+from tasksync.sync.state import JournalRow, OverrideRow, PlanRecord
 from tasksync.sync.state import _journal_row as journal_row  # one decoding of a journal row for both stores
 
 __all__ = ["Migration", "PgStateStore", "connect", "migrate", "migrations"]
@@ -116,18 +115,22 @@ class PgStateStore:
     """The state store in one PostgreSQL database (many boards, many workers)."""
 
     def __init__(
-        self, url: str, *, conn: psycopg.Connection[tuple[Any, ...]] | None = None, migrate: bool = True
+        self,
+        url: str,
+        *,
+        conn: psycopg.Connection[tuple[Any, ...]] | None = None,
+        migrate: bool = True,
+        team: str = "",
     ) -> None:
+        """``team`` scopes the rep overrides: each SQLite store serves one team's config, while
+        this store serves every board of the cluster, so a job opens it with its board's key
+        (:meth:`tasksync.cluster.jobs.Cluster.board_store`)."""
         self.url = url
         self.path = _redact(url)  # named in messages, like the SQLite store's file
+        self.team = team
         self.pg = conn or connect(url)
         if migrate:
             _migrate(self.pg)
-        # Features that keep their own tables with SQLite statements on ``store.db`` (rep
-        # overrides, the card-comment record) are not in the storage interface yet: in the cluster
-        # they see an empty scratch database for the job's length (no overrides; comments are
-        # switched off by the job). See docs/scaling.md, known limits.
-        self.db = sqlite3.connect(":memory:", check_same_thread=False)
 
     def __enter__(self) -> PgStateStore:
         return self
@@ -137,7 +140,6 @@ class PgStateStore:
 
     def close(self) -> None:
         self.pg.close()
-        self.db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -237,7 +239,7 @@ class PgStateStore:
             (status.value, applied, plan_id),
         )
 
-    def plans(self, board: BoardRef | None = None, limit: int = 50) -> list[PlanRecord]:
+    def plans(self, board: BoardRef | None = None, limit: int | None = 50) -> list[PlanRecord]:
         q = "SELECT id, board, kind, status, created_at, applied_at, body FROM plans"
         args: tuple[Any, ...] = ()
         if board is not None:
@@ -331,6 +333,40 @@ class PgStateStore:
 
     def created(self, board: BoardRef) -> dict[str, str]:
         return {k: t for k, t in self._rows("SELECT key, task_id FROM created WHERE board=%s", (str(board),))}
+
+    # -- rep overrides and the card-comment record ---------------------------------------
+    def rep_overrides(self) -> list[OverrideRow]:
+        rows = self._rows(
+            "SELECT rep_id, setting, value, until, set_at FROM rep_overrides WHERE team=%s ORDER BY rep_id, setting",
+            (self.team,),
+        )
+        return [(r, s, v, u, at) for r, s, v, u, at in rows]
+
+    def set_rep_override(self, row: OverrideRow) -> None:
+        self.pg.execute(
+            "INSERT INTO rep_overrides VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (team, rep_id, setting) DO UPDATE "
+            "SET value=EXCLUDED.value, until=EXCLUDED.until, set_at=EXCLUDED.set_at",
+            (self.team, *row),
+        )
+
+    def clear_rep_overrides(self, rep_id: str, setting: str | None = None) -> int:
+        if setting is None:
+            cur = self.pg.execute("DELETE FROM rep_overrides WHERE team=%s AND rep_id=%s", (self.team, rep_id))
+        else:
+            cur = self.pg.execute(
+                "DELETE FROM rep_overrides WHERE team=%s AND rep_id=%s AND setting=%s", (self.team, rep_id, setting)
+            )
+        return cur.rowcount
+
+    def commented(self, plan_id: str) -> set[str]:
+        return {str(t) for (t,) in self._rows("SELECT task_id FROM card_comments WHERE plan_id=%s", (plan_id,))}
+
+    def record_comment(self, plan_id: str, task_id: str, status: str, error: str | None = None) -> None:
+        self.pg.execute(
+            "INSERT INTO card_comments VALUES (%s,%s,%s,%s) ON CONFLICT (plan_id, task_id) DO UPDATE "
+            "SET status=EXCLUDED.status, error=EXCLUDED.error",
+            (plan_id, task_id, status, error),
+        )
 
     # -- small per-board values -----------------------------------------------------------
     def get(self, board: BoardRef | str, key: str) -> str | None:

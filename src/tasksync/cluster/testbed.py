@@ -126,6 +126,31 @@ def make_cluster(
     last ``asana_projects`` of them are Asana projects in that fake instead, on ``tokens``
     tokens of their own, each allowed ``asana_rpm`` requests per minute."""
     run = uuid.uuid4().hex[:8]
+    env, trello_tokens, asana_tokens = _environment(run, fake, url, tokens, asana)
+    env |= {"TASKSYNC_REDIS_URL": redis_url, "TASKSYNC_DATABASE_URL": database_url}
+    lines = [f"interval = {interval}", f'queue = "q{run}"', "lease_retry = 1", ""]
+    keys: list[str] = []
+    board_ids: dict[str, str] = {}
+    token_of: dict[str, str] = {}
+    first_asana = boards - asana_projects if asana is not None else boards
+    for i in range(boards):
+        key = f"board{i:03d}/tasksync.toml"
+        on_asana = asana if i >= first_asana else None
+        board_ids[key] = _add_board(root / f"board{i:03d}", i, fake, on_asana, cards, creates_every, asana_rpm)
+        token_of[key] = (asana_tokens if on_asana else trello_tokens)[i % tokens]
+        keys.append(key)
+        prefix = f"TASKSYNC_{'A' if on_asana else 'T'}{i % tokens}_"
+        lines += ["[[board]]", f'config = "{key}"', f'secrets_prefix = "{prefix}"', ""]
+    cluster_file = root / "cluster.toml"
+    cluster_file.write_text("\n".join(lines), encoding="utf-8")
+    return ClusterSetup(root, cluster_file, keys, board_ids, token_of, env, set(keys[:first_asana]))
+
+
+def _environment(
+    run: str, fake: FakeTrello, url: str, tokens: int, asana: FakeAsana | None
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """The worker processes' environment: ``tokens`` Trello tokens of one key (``TASKSYNC_T<i>_*``)
+    and as many Asana tokens (``TASKSYNC_A<i>_*``), each known to its fake; and the tokens."""
     names = [f"tok-{run}-{i}" for i in range(tokens)]
     fake.tokens.update(names)
     env = dict(os.environ)
@@ -140,52 +165,46 @@ def make_cluster(
         assert asana is not None
         asana.tokens.add(tok)
         env |= {f"TASKSYNC_A{i}_ASANA_TOKEN": tok, f"TASKSYNC_A{i}_ASANA_API_URL": asana.url}
-    env["TASKSYNC_REDIS_URL"] = redis_url
-    env["TASKSYNC_DATABASE_URL"] = database_url
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
-    lines = [f"interval = {interval}", f'queue = "q{run}"', "lease_retry = 1", ""]
-    keys: list[str] = []
-    board_ids: dict[str, str] = {}
-    token_of: dict[str, str] = {}
-    first_asana = boards - asana_projects if asana is not None else boards
-    for i in range(boards):
-        folder = root / f"board{i:03d}"
-        creates = i % creates_every == 0
-        # A board that creates cards: Lead deals only, and at least 8 cards, so that its first sync
-        # creates fewer cards than the board holds (the service's max_create_share guard).
-        config = generate(folder, seed=100 + i, cards=max(cards, 8) if creates else cards)
-        data = json.loads((folder / "board.json").read_text(encoding="utf-8"))
-        text = config.read_text(encoding="utf-8").replace('stages = ["Lead", "Qualified"]', 'stages = ["Lead"]')
-        text = text.replace("enabled = true", f"enabled = {'true' if creates else 'false'}")
-        key = f"board{i:03d}/tasksync.toml"
-        if i >= first_asana:
-            assert asana is not None
-            ids = asana.seed_from_trello_board(data)
-            text = text.replace('connector = "local"', 'connector = "asana"')
-            text += f'\n[asana]\nproject = "{ids.project}"\nworkspace = "{ids.workspace}"\n'
-            text += f"requests_per_minute = {asana_rpm}\n"
-            board_ids[key] = ids.project
-            token_of[key] = asana_names[i % tokens]
-            prefix = f"TASKSYNC_A{i % tokens}_"
-        else:
-            # The generator reuses list ids from board to board; the log tells boards apart by them.
-            renamed = {lst["id"]: fake.new_id() for lst in data["lists"]}
-            for lst in data["lists"]:
-                lst["id"] = renamed[lst["id"]]
-            for card in data["cards"]:
-                card["idList"] = renamed.get(card["idList"], card["idList"])
-            bid = fake.add_board(data)
-            text = text.replace('connector = "local"', 'connector = "trello"')
-            text += f'\n[trello]\nboards = ["{bid}"]\n'
-            board_ids[key] = bid
-            token_of[key] = names[i % tokens]
-            prefix = f"TASKSYNC_T{i % tokens}_"
-        config.write_text(text + "\n[service]\nmax_create_share = 1.0\n", encoding="utf-8")
-        keys.append(key)
-        lines += ["[[board]]", f'config = "{key}"', f'secrets_prefix = "{prefix}"', ""]
-    cluster_file = root / "cluster.toml"
-    cluster_file.write_text("\n".join(lines), encoding="utf-8")
-    return ClusterSetup(root, cluster_file, keys, board_ids, token_of, env, set(keys[:first_asana]))
+    return env, names, asana_names
+
+
+def _add_board(
+    folder: Path,
+    i: int,
+    fake: FakeTrello,
+    asana: FakeAsana | None,
+    cards: int,
+    creates_every: int,
+    asana_rpm: int,
+) -> str:
+    """Board number ``i``, generated from the example into ``folder`` and served by the fake
+    Trello (or, with ``asana``, as a project of the fake Asana); returns its board id or project gid."""
+    creates = i % creates_every == 0
+    # A board that creates cards: Lead deals only, and at least 8 cards, so that its first sync
+    # creates fewer cards than the board holds (the service's max_create_share guard).
+    config = generate(folder, seed=100 + i, cards=max(cards, 8) if creates else cards)
+    data = json.loads((folder / "board.json").read_text(encoding="utf-8"))
+    text = config.read_text(encoding="utf-8").replace('stages = ["Lead", "Qualified"]', 'stages = ["Lead"]')
+    text = text.replace("enabled = true", f"enabled = {'true' if creates else 'false'}")
+    if asana is not None:
+        ids = asana.seed_from_trello_board(data)
+        text = text.replace('connector = "local"', 'connector = "asana"')
+        text += f'\n[asana]\nproject = "{ids.project}"\nworkspace = "{ids.workspace}"\n'
+        text += f"requests_per_minute = {asana_rpm}\n"
+        remote = ids.project
+    else:
+        # The generator reuses list ids from board to board; the log tells boards apart by them.
+        renamed = {lst["id"]: fake.new_id() for lst in data["lists"]}
+        for lst in data["lists"]:
+            lst["id"] = renamed[lst["id"]]
+        for card in data["cards"]:
+            card["idList"] = renamed.get(card["idList"], card["idList"])
+        remote = fake.add_board(data)
+        text = text.replace('connector = "local"', 'connector = "trello"')
+        text += f'\n[trello]\nboards = ["{remote}"]\n'
+    config.write_text(text + "\n[service]\nmax_create_share = 1.0\n", encoding="utf-8")
+    return remote
 
 
 # ---------------------------------------------------------------------------------------------- the fake's log

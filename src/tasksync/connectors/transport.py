@@ -71,6 +71,7 @@ __all__ = [
     "parse_retry_after",
     "redact",
     "secret_fingerprint",
+    "set_default_registry",
 ]
 
 T = TypeVar("T")
@@ -155,6 +156,14 @@ _DEFAULT_REGISTRY = LimiterRegistry()
 def default_registry() -> LimiterRegistry:
     """The process-wide registry every session uses unless given another (tests do)."""
     return _DEFAULT_REGISTRY
+
+
+def set_default_registry(registry: LimiterRegistry) -> LimiterRegistry:
+    """Make ``registry`` the process-wide one for every connector opened from now on (the
+    cluster's workers install one counting in Redis); returns the registry it replaces."""
+    global _DEFAULT_REGISTRY
+    previous, _DEFAULT_REGISTRY = _DEFAULT_REGISTRY, registry
+    return previous
 
 
 # --------------------------------------------------------------------------- the retry rule

@@ -43,7 +43,7 @@ from tasksync.service.health import FAILING, PAUSED, K, health_of, read_status
 from tasksync.service.logs import LOGGER_NAME, event
 from tasksync.settings import Settings
 from tasksync.sync.engine import ApplyOutcome, apply_plan, make_plan
-from tasksync.sync.state import StateStore
+from tasksync.sync.state import StateStoreProtocol
 from tasksync.sync.workspace import Workspace
 
 __all__ = [
@@ -170,10 +170,12 @@ class SyncService:
         clock: Clock = time.time,
         sleep: Sleep | None = None,
         today: date | None = None,
+        workspace: Workspace | None = None,
     ) -> None:
         self.settings = settings
         self.cfg = settings.service
-        self.ws = Workspace(settings, connector=connector, today=today)
+        # ``workspace``: one built on another state store and writer lock (the cluster's job)
+        self.ws = workspace or Workspace(settings, connector=connector, today=today)
         self.today = today
         self.clock = clock
         self._sleep = sleep
@@ -198,7 +200,7 @@ class SyncService:
 
     # ------------------------------------------------------------------ control
     @property
-    def store(self) -> StateStore:
+    def store(self) -> StateStoreProtocol:
         return self.ws.store
 
     @property

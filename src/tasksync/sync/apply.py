@@ -30,7 +30,7 @@ from tasksync.model import (
     TaskWrite,
     WriteStatus,
 )
-from tasksync.sync.state import JournalRow, StateStore
+from tasksync.sync.state import JournalRow, StateStoreProtocol
 
 __all__ = [
     "ApplyOutcome",
@@ -71,7 +71,7 @@ def _check_fresh(plan: Plan, snapshot: Snapshot) -> None:
         )
 
 
-def settle_unknown(store: StateStore, snapshot: Snapshot, *, applying: bool = False) -> int:
+def settle_unknown(store: StateStoreProtocol, snapshot: Snapshot, *, applying: bool = False) -> int:
     """Resolve the changes whose answer was lost (journal UNKNOWN) by what the board shows now.
 
     The card holds the value tasksync sent: the write landed, so it is done and recorded as
@@ -122,7 +122,7 @@ def settle_unknown(store: StateStore, snapshot: Snapshot, *, applying: bool = Fa
     return settled
 
 
-def _settle_status(store: StateStore, plan_id: str) -> None:
+def _settle_status(store: StateStoreProtocol, plan_id: str) -> None:
     """A finished plan's status from its journal: applied, or partial while a row failed or is
     still unknown. An applying plan is left to :func:`resume`."""
     status = store.plan_status(plan_id)
@@ -136,7 +136,7 @@ def _settle_status(store: StateStore, plan_id: str) -> None:
 def apply_plan(
     plan: Plan,
     connector: Connector,
-    store: StateStore,
+    store: StateStoreProtocol,
     *,
     snapshot: Snapshot | None = None,
     progress: Progress | None = None,
@@ -161,7 +161,7 @@ def apply_plan(
     return outcome
 
 
-def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStore) -> None:
+def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStoreProtocol) -> None:
     """After an apply, remember the owner and priority of every linked card as tasksync left
     them, so that a person's later change to any of them is recognised and respected."""
     if plan.kind is PlanKind.UNDO:
@@ -194,7 +194,7 @@ def _pending_writes(plan: Plan, rows: list[JournalRow]) -> tuple[list[TaskWrite]
 
 
 def _run(
-    plan: Plan, connector: Connector, store: StateStore, rows: list[JournalRow], progress: Progress | None
+    plan: Plan, connector: Connector, store: StateStoreProtocol, rows: list[JournalRow], progress: Progress | None
 ) -> ApplyOutcome:
     """Send the pending journal rows of ``plan`` and record each result as it arrives; then
     settle the plan's status (and, for an undo, mark the plan it reverts as undone)."""
@@ -225,7 +225,7 @@ class _Progress:
 def _send_changes(
     plan: Plan,
     connector: Connector,
-    store: StateStore,
+    store: StateStoreProtocol,
     rows: list[JournalRow],
     outcome: ApplyOutcome,
     counter: _Progress,
@@ -261,7 +261,7 @@ def _send_changes(
 def _send_creates(
     plan: Plan,
     connector: Connector,
-    store: StateStore,
+    store: StateStoreProtocol,
     rows: list[JournalRow],
     outcome: ApplyOutcome,
     counter: _Progress,
@@ -294,7 +294,7 @@ def _send_creates(
 
 
 def resume(
-    connector: Connector, store: StateStore, board: BoardRef, progress: Progress | None = None
+    connector: Connector, store: StateStoreProtocol, board: BoardRef, progress: Progress | None = None
 ) -> ApplyOutcome | None:
     """Finish a plan whose apply was interrupted, or None if there is none.
 
@@ -342,7 +342,7 @@ def _merge(first: ApplyOutcome | None, second: ApplyOutcome) -> ApplyOutcome:
 
 
 def _resume_plan(
-    plan_id: str, snapshot: Snapshot, connector: Connector, store: StateStore, progress: Progress | None
+    plan_id: str, snapshot: Snapshot, connector: Connector, store: StateStoreProtocol, progress: Progress | None
 ) -> ApplyOutcome:
     plan, _ = store.load_plan(plan_id)
     board = plan.board
@@ -367,7 +367,7 @@ def _resume_plan(
     return outcome
 
 
-def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStore) -> Plan:
+def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStoreProtocol) -> Plan:
     """A plan that puts back what ``plan_id`` changed, where cards still hold what it wrote.
 
     A card already back at its old value needs nothing; one holding a third value was changed

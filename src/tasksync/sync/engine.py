@@ -49,7 +49,7 @@ from tasksync.sync.apply import (
     resume,
     settle_unknown,
 )
-from tasksync.sync.state import StateStore
+from tasksync.sync.state import StateStoreProtocol
 
 __all__ = [
     "ApplyOutcome",
@@ -89,7 +89,7 @@ class SyncState:
     created: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, store: StateStore, board: BoardRef) -> SyncState:
+    def read(cls, store: StateStoreProtocol, board: BoardRef) -> SyncState:
         created = store.created(board)
         for status in (JournalStatus.PENDING, JournalStatus.UNKNOWN):
             for r in store.journal_rows(board, status):
@@ -265,7 +265,7 @@ def make_plan(
     settings: Settings,
     snapshot: Snapshot,
     crm: CrmData,
-    store: StateStore,
+    store: StateStoreProtocol,
     *,
     force: bool = False,
     kind: PlanKind = PlanKind.SYNC,

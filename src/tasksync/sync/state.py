@@ -11,11 +11,11 @@ import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from tasksync.errors import ConfigError, TasksyncError
 from tasksync.files import private_file
@@ -30,12 +30,20 @@ from tasksync.model import (
     value_to_json,
 )
 
-__all__ = ["SCHEMA_VERSION", "JournalRow", "PlanRecord", "StateStore", "StateStoreError"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "JournalRow",
+    "OverrideRow",
+    "PlanRecord",
+    "StateStore",
+    "StateStoreError",
+    "StateStoreProtocol",
+]
 
 #: The schema this tasksync writes. A store made by an older version is migrated on open by the
 #: steps in :data:`_MIGRATIONS` (``version -> SQL`` taking the schema from ``version - 1``); to add
 #: a table or a column, bump the version and add a step.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,11 +72,23 @@ CREATE TABLE IF NOT EXISTS kv (
     board TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (board, key)
 );
 CREATE INDEX IF NOT EXISTS journal_status ON journal (status);
+CREATE TABLE IF NOT EXISTS rep_overrides (
+    rep_id TEXT NOT NULL, setting TEXT NOT NULL, value TEXT NOT NULL,
+    until TEXT, set_at TEXT NOT NULL,
+    PRIMARY KEY (rep_id, setting)
+);
+CREATE TABLE IF NOT EXISTS card_comments (
+    plan_id TEXT NOT NULL, task_id TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
+    PRIMARY KEY (plan_id, task_id)
+);
 """
 
 _MIGRATIONS: dict[int, str] = {
     # 2: journal rows by status, to find the writes whose answer was lost without a full scan.
     2: "CREATE INDEX IF NOT EXISTS journal_status ON journal (status);",
+    # 3: rep overrides and the card-comment record, which their features created on first use
+    # before they were part of the store (a store of schema 2 may hold them already).
+    3: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS rep_overrides") :],
 }
 
 
@@ -138,6 +158,92 @@ class JournalRow:
     after: FieldValue
     status: JournalStatus
     error: str | None
+
+
+#: One rep override as a store keeps it: rep id, setting, value (JSON text), the last day it is in
+#: force (ISO date, or None: until cleared), when it was set (ISO time). Decoded by
+#: :class:`tasksync.team.overrides.RepOverrides`.
+OverrideRow = tuple[str, str, str, str | None, str]
+
+
+class StateStoreProtocol(Protocol):
+    """The state store as the engine, the service and the team features use it.
+
+    :class:`StateStore` (SQLite, the embedded default) and
+    :class:`tasksync.cluster.pgstore.PgStateStore` (PostgreSQL, the cluster mode) implement it;
+    ``tests/test_cluster_store.py`` runs one contract over both. Semantics every implementation
+    keeps:
+
+    - outside :meth:`transaction`, every call that writes is committed when it returns (the
+      journal relies on it: a row marked ``done`` survives a crash right after);
+    - inside it, everything commits together or not at all (a nested call joins the outer one);
+    - ``latest``/``plans`` order by creation time, then by insertion order (a re-saved plan
+      counts as inserted again).
+    """
+
+    def close(self) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    # what tasksync last wrote, and what people own
+    def last_written(self, board: BoardRef) -> dict[tuple[str, Field], FieldValue]: ...
+
+    def record_written(self, board: BoardRef, task_id: str, f: Field, value: FieldValue, plan_id: str) -> None: ...
+
+    def person_owned(self, board: BoardRef) -> set[tuple[str, Field]]: ...
+
+    def mark_person_owned(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None: ...
+
+    def record_baseline(self, board: BoardRef, values: list[tuple[str, Field, FieldValue]], plan_id: str) -> None: ...
+
+    # plans
+    def save_plan(self, plan: Plan, status: PlanStatus | str = PlanStatus.PROPOSED) -> None: ...
+
+    def load_plan(self, plan_id: str) -> tuple[Plan, PlanStatus]: ...
+
+    def plan_status(self, plan_id: str) -> PlanStatus | None: ...
+
+    def set_status(self, plan_id: str, status: PlanStatus | str) -> None: ...
+
+    def plans(self, board: BoardRef | None = None, limit: int | None = 50) -> list[PlanRecord]: ...
+
+    def supersede_proposals(self, board: BoardRef) -> None: ...
+
+    def prune_plans(self, board: BoardRef, keep: int = 50) -> int: ...
+
+    def latest(self, board: BoardRef, status: PlanStatus | str) -> str | None: ...
+
+    # the journal
+    def start_journal(self, plan: Plan) -> None: ...
+
+    def journal(self, plan_id: str) -> list[JournalRow]: ...
+
+    def journal_rows(self, board: BoardRef, status: JournalStatus) -> list[JournalRow]: ...
+
+    def mark(
+        self, plan_id: str, seqs: Iterable[int], status: JournalStatus | str, error: str | None = None
+    ) -> None: ...
+
+    def mark_created(self, board: BoardRef, plan_id: str, seq: int, key: str, task_id: str) -> None: ...
+
+    def created(self, board: BoardRef) -> dict[str, str]: ...
+
+    # small per-board values (sync tokens, row counts, service status)
+    def get(self, board: BoardRef | str, key: str) -> str | None: ...
+
+    def put(self, board: BoardRef | str, key: str, value: str) -> None: ...
+
+    # rep overrides (``tasksync reps away|back|capacity|quota``): the team's, not a board's
+    def rep_overrides(self) -> list[OverrideRow]: ...
+
+    def set_rep_override(self, row: OverrideRow) -> None: ...
+
+    def clear_rep_overrides(self, rep_id: str, setting: str | None = None) -> int: ...
+
+    # the card comments a plan's apply sent ([write] comment), so that none is sent twice
+    def commented(self, plan_id: str) -> set[str]: ...
+
+    def record_comment(self, plan_id: str, task_id: str, status: str, error: str | None = None) -> None: ...
 
 
 class StateStore:
@@ -300,7 +406,8 @@ class StateStore:
         )
 
     @_guarded
-    def plans(self, board: BoardRef | None = None, limit: int = 50) -> list[PlanRecord]:
+    def plans(self, board: BoardRef | None = None, limit: int | None = 50) -> list[PlanRecord]:
+        """The plans (of ``board``), newest first; ``limit`` None: all of them."""
         q = "SELECT id, board, kind, status, created_at, applied_at, body FROM plans"
         args: tuple[Any, ...] = ()
         if board is not None:
@@ -308,7 +415,7 @@ class StateStore:
             args = (str(board),)
         q += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
         out = []
-        for pid, b, kind, status, created, applied, body in self.db.execute(q, (*args, limit)):
+        for pid, b, kind, status, created, applied, body in self.db.execute(q, (*args, -1 if limit is None else limit)):
             data = json.loads(body)
             out.append(
                 PlanRecord(
@@ -417,6 +524,34 @@ class StateStore:
     @_guarded
     def put(self, board: BoardRef | str, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO kv VALUES (?,?,?)", (str(board), key, value))
+
+    # -- rep overrides and the card-comment record ---------------------------------------
+    @_guarded
+    def rep_overrides(self) -> list[OverrideRow]:
+        rows = self.db.execute(
+            "SELECT rep_id, setting, value, until, set_at FROM rep_overrides ORDER BY rep_id, setting"
+        )
+        return [(r, s, v, u, at) for r, s, v, u, at in rows]
+
+    @_guarded
+    def set_rep_override(self, row: OverrideRow) -> None:
+        self.db.execute("INSERT OR REPLACE INTO rep_overrides VALUES (?,?,?,?,?)", row)
+
+    @_guarded
+    def clear_rep_overrides(self, rep_id: str, setting: str | None = None) -> int:
+        """Remove one setting's override (or all of the rep's); returns how many went."""
+        if setting is None:
+            return self.db.execute("DELETE FROM rep_overrides WHERE rep_id=?", (rep_id,)).rowcount
+        return self.db.execute("DELETE FROM rep_overrides WHERE rep_id=? AND setting=?", (rep_id, setting)).rowcount
+
+    @_guarded
+    def commented(self, plan_id: str) -> set[str]:
+        """The cards a comment was sent to for ``plan_id`` (whatever its answer)."""
+        return {t for (t,) in self.db.execute("SELECT task_id FROM card_comments WHERE plan_id=?", (plan_id,))}
+
+    @_guarded
+    def record_comment(self, plan_id: str, task_id: str, status: str, error: str | None = None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO card_comments VALUES (?,?,?,?)", (plan_id, task_id, status, error))
 
 
 def _journal_row(r: tuple[Any, ...]) -> JournalRow:

@@ -28,7 +28,7 @@ from tasksync.sync.engine import (
     resume,
 )
 from tasksync.sync.lock import WriterLock
-from tasksync.sync.state import StateStore
+from tasksync.sync.state import StateStore, StateStoreProtocol
 
 if TYPE_CHECKING:
     from tasksync.team.comments import CommentOutcome
@@ -49,6 +49,10 @@ class Workspace:
     (``apply --now`` resumes, plans and applies as one writer). A second writer waits up to
     ``lock_wait`` seconds (default ``TASKSYNC_LOCK_WAIT``, 10 s), then raises
     :class:`tasksync.sync.lock.BoardBusy` (exit code 7).
+
+    ``store`` is the state store to use instead of the SQLite file the settings name (the cluster
+    passes its PostgreSQL store); the workspace closes it like its own. ``lock`` replaces the
+    writer lock file beside that SQLite file (the cluster passes its board lease).
     """
 
     def __init__(
@@ -58,12 +62,18 @@ class Workspace:
         today: date | None = None,
         board: str | None = None,
         lock_wait: float | None = None,
+        *,
+        store: StateStoreProtocol | None = None,
+        lock: WriterLock | None = None,
     ) -> None:
         self.settings = settings
         self._connector = connector
+        self._opened_connector = False
         self.today = today
         self.board = board
-        self.lock = WriterLock(settings.path(settings.state_path), lock_wait)
+        self.lock = lock or WriterLock(settings.path(settings.state_path), lock_wait)
+        if store is not None:
+            self.__dict__["store"] = store  # the cached_property's value: never opens the SQLite file
         self.comments: CommentOutcome | None = None  # of the last apply, undo or resume ([write] comment)
 
     def __enter__(self) -> Workspace:
@@ -73,8 +83,13 @@ class Workspace:
         self.close()
 
     def close(self) -> None:
+        """Close the state store, and the connector if the workspace opened it (a connector given
+        to it stays its owner's)."""
         if "store" in self.__dict__:
             self.store.close()
+        close = getattr(self._connector, "close", None) if self._opened_connector else None
+        if callable(close):
+            close()
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -86,10 +101,11 @@ class Workspace:
     def connector(self) -> Connector:
         if self._connector is None:
             self._connector = open_connector(self.settings, self.board)
+            self._opened_connector = True
         return self._connector
 
     @cached_property
-    def store(self) -> StateStore:
+    def store(self) -> StateStoreProtocol:
         # A database locked by another process is waited for as long as the writer lock.
         return StateStore(self.settings.path(self.settings.state_path), timeout=max(self.lock.wait, 0.1))
 

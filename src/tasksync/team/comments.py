@@ -4,7 +4,8 @@ learns it where they work; an undo says so on the cards it put back.
 
 Comments are posted after the plan's writes, through the connector's :class:`Commenter`
 capability (Trello: a comment action; Asana: a story), within the connector's rate budget. Each
-comment is recorded in the state store (its own table) before the next one is sent, so a resumed
+comment is recorded in the state store (``record_comment``, SQLite or PostgreSQL) before the next
+one is sent, so a resumed
 or repeated run never comments twice; a comment whose answer was lost is not sent again.
 Priority-only changes get no comment.
 """
@@ -22,7 +23,7 @@ from tasksync.model import Field, Plan, PlanKind, WriteStatus
 if TYPE_CHECKING:
     from tasksync.settings import Settings
     from tasksync.sync.engine import PlanResult
-    from tasksync.sync.state import StateStore
+    from tasksync.sync.state import StateStoreProtocol
 
 __all__ = [
     "CommentOutcome",
@@ -34,12 +35,6 @@ __all__ = [
     "remember_names",
 ]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS card_comments (
-    plan_id TEXT NOT NULL, task_id TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
-    PRIMARY KEY (plan_id, task_id)
-);
-"""
 _NAMES = "team.member_names"  # kv key: member id -> the name reps know (the CRM's, else the board's)
 _MAX = 500  # characters: short enough to read in a card's activity
 
@@ -58,7 +53,7 @@ def comments_enabled(settings: Settings, service: bool = False) -> bool:
 
 
 def prepare_comments(
-    result: PlanResult, store: StateStore, settings: Settings, connector: Connector, service: bool = False
+    result: PlanResult, store: StateStoreProtocol, settings: Settings, connector: Connector, service: bool = False
 ) -> None:
     """When comments are on: remember the names the comments use, and count the comments in the
     plan's notes (one request each, within the connector's rate budget)."""
@@ -74,7 +69,7 @@ def prepare_comments(
 
 
 def comment_after_apply(
-    plan: Plan, connector: Connector, store: StateStore, settings: Settings, service: bool = False
+    plan: Plan, connector: Connector, store: StateStoreProtocol, settings: Settings, service: bool = False
 ) -> CommentOutcome | None:
     """Post the comments of an applied ``plan`` when ``[write] comment`` is on (None when off)."""
     if not comments_enabled(settings, service) or plan.empty:
@@ -82,7 +77,7 @@ def comment_after_apply(
     return post_comments(plan, connector, store)
 
 
-def remember_names(result: PlanResult, store: StateStore) -> dict[str, str]:
+def remember_names(result: PlanResult, store: StateStoreProtocol) -> dict[str, str]:
     """Member id -> name (a rep's CRM name where the member is a rep), kept for the apply."""
     rep_name = {r.id: r.name for r in result.book.crm.reps}
     member_rep = {m: r for r, m in result.book.rep_member.items()}
@@ -128,16 +123,15 @@ def plan_comments(plan: Plan, names: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def post_comments(plan: Plan, connector: Connector, store: StateStore) -> CommentOutcome:
+def post_comments(plan: Plan, connector: Connector, store: StateStoreProtocol) -> CommentOutcome:
     """Comment on the cards ``plan`` changed the owner of or created, where the write landed."""
     outcome = CommentOutcome()
     if not isinstance(connector, Commenter):
         return outcome
-    store.db.executescript(_SCHEMA)
     raw = store.get(plan.board, _NAMES)
     names: dict[str, str] = json.loads(raw) if raw else {}
     texts = plan_comments(plan, names)
-    done = {t for (t,) in store.db.execute("SELECT task_id FROM card_comments WHERE plan_id=?", (plan.id,)).fetchall()}
+    done = store.commented(plan.id)
     for r in store.journal(plan.id):
         if r.status != "done" or r.task_id is None or r.task_id in done:
             continue
@@ -147,9 +141,7 @@ def post_comments(plan: Plan, connector: Connector, store: StateStore) -> Commen
             continue
         result = connector.comment(r.task_id, text)
         status = result.outcome
-        store.db.execute(
-            "INSERT OR REPLACE INTO card_comments VALUES (?,?,?,?)", (plan.id, r.task_id, status.value, result.error)
-        )
+        store.record_comment(plan.id, r.task_id, status.value, result.error)
         done.add(r.task_id)
         if status is WriteStatus.DONE:
             outcome.posted += 1

@@ -1,8 +1,9 @@
 """Rep overrides: away, back, capacity and quota set by command instead of by editing the reps export.
 
 The export stays the source of every rep; an override replaces one setting of one rep until it is
-cleared or its ``until`` date has passed (it expires by itself). Overrides live in the state store's
-SQLite file, in their own table, and are applied to the CRM reps before the book is built, so every
+cleared or its ``until`` date has passed (it expires by itself). Overrides live in the state store
+(its ``rep_overrides`` table, SQLite or PostgreSQL, through
+:class:`~tasksync.sync.state.StateStoreProtocol`), and are applied to the CRM reps before the book is built, so every
 policy, report and the service see the same team.
 """
 
@@ -21,7 +22,7 @@ from tasksync.errors import ConfigError
 
 if TYPE_CHECKING:
     from tasksync.sync.engine import PlanResult
-    from tasksync.sync.state import StateStore
+    from tasksync.sync.state import StateStoreProtocol
 
 __all__ = [
     "SETTINGS",
@@ -36,14 +37,6 @@ __all__ = [
 
 #: The rep settings an override may replace (the fields of :class:`tasksync.crm.Rep`).
 SETTINGS = ("available", "capacity", "capacity_value", "quota")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rep_overrides (
-    rep_id TEXT NOT NULL, setting TEXT NOT NULL, value TEXT NOT NULL,
-    until TEXT, set_at TEXT NOT NULL,
-    PRIMARY KEY (rep_id, setting)
-);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,37 +77,26 @@ class RepOverride:
 
 
 class RepOverrides:
-    """The overrides table on an open state store (its own table, created on first use)."""
+    """The overrides of an open state store (SQLite or PostgreSQL)."""
 
-    def __init__(self, store: StateStore) -> None:
-        self.db = store.db
-        self.db.executescript(_SCHEMA)
+    def __init__(self, store: StateStoreProtocol) -> None:
+        self.store = store
 
     def set(self, rep_id: str, setting: str, value: bool | int | float, until: date | None = None) -> RepOverride:
         if setting not in SETTINGS:
             raise ValueError(f"unknown rep setting {setting!r}")
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        self.db.execute(
-            "INSERT OR REPLACE INTO rep_overrides VALUES (?,?,?,?,?)",
-            (rep_id, setting, json.dumps(value), until.isoformat() if until else None, now),
-        )
+        self.store.set_rep_override((rep_id, setting, json.dumps(value), until.isoformat() if until else None, now))
         return RepOverride(rep_id, setting, value, until, now)
 
     def clear(self, rep_id: str, setting: str | None = None) -> int:
         """Remove one setting's override (or all of the rep's); returns how many were removed."""
-        if setting is None:
-            cur = self.db.execute("DELETE FROM rep_overrides WHERE rep_id=?", (rep_id,))
-        else:
-            cur = self.db.execute("DELETE FROM rep_overrides WHERE rep_id=? AND setting=?", (rep_id, setting))
-        return cur.rowcount
+        return self.store.clear_rep_overrides(rep_id, setting)
 
     def all(self) -> list[RepOverride]:
-        rows = self.db.execute(
-            "SELECT rep_id, setting, value, until, set_at FROM rep_overrides ORDER BY rep_id, setting"
-        )
         return [
             RepOverride(rep_id, setting, json.loads(value), date.fromisoformat(until) if until else None, set_at)
-            for rep_id, setting, value, until, set_at in rows
+            for rep_id, setting, value, until, set_at in self.store.rep_overrides()
         ]
 
     def active(self, today: date) -> list[RepOverride]:
@@ -155,7 +137,7 @@ def _float_or(value: object, default: float | None) -> float | None:
     return float(value) if isinstance(value, (int, float)) else default
 
 
-def with_rep_overrides(crm: CrmData, store: StateStore, today: date | None = None) -> CrmData:
+def with_rep_overrides(crm: CrmData, store: StateStoreProtocol, today: date | None = None) -> CrmData:
     """``crm`` with the overrides in force on ``today`` (default: the real date) applied."""
     return apply_overrides(crm, RepOverrides(store).active(today or date.today()))
 
@@ -198,7 +180,7 @@ def parse_until(text: str, today: date) -> date:
     return until
 
 
-def explain_overrides(result: PlanResult, store: StateStore, today: date | None = None) -> None:
+def explain_overrides(result: PlanResult, store: StateStoreProtocol, today: date | None = None) -> None:
     """Say in the plan what the overrides did: one note per override in force, the reason of each
     card moved off a rep marked away by command, and a note for every pinned card of a rep who
     is away (it stays with them)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from tasksync.crm.records import Rep
 from tasksync.errors import ConfigError
+from tasksync.model import PlanKind, PlanStatus
 
 if TYPE_CHECKING:
     from tasksync.sync.workspace import Workspace
@@ -68,18 +69,17 @@ class OwnerExport:
 
 
 def _applied_plans(ws: Workspace, since: str | None) -> list[str]:
-    board = str(ws.connector.board)
-    rows = ws.store.db.execute(
-        "SELECT id, created_at FROM plans WHERE board=? AND status IN ('applied', 'partial') AND kind != 'undo' "
-        "ORDER BY created_at, rowid",
-        (board,),
-    ).fetchall()
+    board = ws.connector.board
+    every = list(reversed(ws.store.plans(board, limit=None)))  # oldest first
+    applied = [
+        p for p in every if p.status in (PlanStatus.APPLIED, PlanStatus.PARTIAL) and p.kind != PlanKind.UNDO.value
+    ]
     if since is None:
-        return [pid for pid, _ in rows]
-    start = ws.store.db.execute("SELECT created_at FROM plans WHERE id=? AND board=?", (since, board)).fetchone()
+        return [p.id for p in applied]
+    start = next((p.created_at for p in every if p.id == since), None)
     if start is None:
         raise ConfigError(f"--since {since}: no such plan on {board} (see `tasksync history`)")
-    return [pid for pid, created in rows if created >= start[0]]
+    return [p.id for p in applied if p.created_at >= start]
 
 
 def owner_changes(ws: Workspace, since: str | None = None) -> OwnerExport:
