@@ -221,17 +221,16 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_reps(args: argparse.Namespace) -> int:
-    """``reps``: the table; ``reps away|back|capacity|quota|reset NAME``: overrides of the reps export."""
+    """``reps``: the table; ``reps away|back|capacity|quota|reset NAME``: overrides of the reps export
+    (the checks and messages are :mod:`tasksync.team.override_commands`', shared with the review page)."""
     import json
-    from datetime import date
 
-    from tasksync.team.overrides import RepOverrides, find_rep, parse_until
+    from tasksync.team import override_commands as rep_set
     from tasksync.team.roster import print_reps, reps_data
 
     console = _console(args)
     action = getattr(args, "reps_action", None)
     with _workspace(args) as ws:
-        today = ws.today or date.today()
         if action is None:
             data = reps_data(ws)
             if args.json:
@@ -239,43 +238,18 @@ def cmd_reps(args: argparse.Namespace) -> int:
             else:
                 print_reps(data, console)
             return 0
-        overrides = RepOverrides(ws.store)
-        rep = find_rep(ws.crm.reps, args.name)
         if action == "away":
-            until = parse_until(args.until, today) if args.until else None
-            o = overrides.set(rep.id, "available", False, until)
-            console.print(f"{rep.name}: {o.describe()}; `tasksync plan` hands on their cards", markup=False)
+            said = rep_set.mark_away(ws, args.name, args.until)
         elif action == "back":
-            overrides.clear(rep.id, "available")
-            if not _exported_rep(ws, rep.id).available:  # away in the export itself: back by command
-                overrides.set(rep.id, "available", True)
-            console.print(f"{rep.name}: available from now on", markup=False)
+            said = rep_set.mark_back(ws, args.name)
         elif action == "capacity":
-            if args.tasks < 0 or (args.value is not None and args.value < 0):
-                console.print("tasksync: a capacity cannot be negative", markup=False)
-                return 2
-            o = overrides.set(rep.id, "capacity", args.tasks)
-            text = o.describe()
-            if args.value is not None:
-                text += "; " + overrides.set(rep.id, "capacity_value", args.value).describe()
-            console.print(f"{rep.name}: {text}", markup=False)
+            said = rep_set.set_capacity(ws, args.name, args.tasks, args.value)
         elif action == "quota":
-            if args.amount < 0:
-                console.print("tasksync: a quota cannot be negative", markup=False)
-                return 2
-            o = overrides.set(rep.id, "quota", args.amount)
-            console.print(f"{rep.name}: {o.describe()}", markup=False)
+            said = rep_set.set_quota(ws, args.name, args.amount)
         else:  # reset
-            n = overrides.clear(rep.id)
-            console.print(f"{rep.name}: {n} override(s) removed; as in the reps export again", markup=False)
+            said = rep_set.reset_rep(ws, args.name)
+        console.print(said, markup=False)
     return 0
-
-
-def _exported_rep(ws: Any, rep_id: str) -> Any:
-    """The rep as the reps export has them, without overrides."""
-    from tasksync.crm import load_crm
-
-    return load_crm(ws.settings.crm, ws.settings.base_dir).reps_by_id[rep_id]
 
 
 def cmd_export(args: argparse.Namespace) -> int:

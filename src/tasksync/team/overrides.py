@@ -48,13 +48,15 @@ CREATE TABLE IF NOT EXISTS rep_overrides (
 
 @dataclass(frozen=True, slots=True)
 class RepOverride:
-    """One setting of one rep, set by command; in force through ``until`` (inclusive) if given."""
+    """One setting of one rep, set by command (or from the review page: ``set_by`` names who);
+    in force through ``until`` (inclusive) if given."""
 
     rep_id: str
     setting: str
     value: bool | int | float
     until: date | None = None
     set_at: str = ""
+    set_by: str = "command"
 
     def active(self, today: date) -> bool:
         return self.until is None or today <= self.until
@@ -70,7 +72,7 @@ class RepOverride:
             what = f"capacity value {self.value:,.0f}"
         else:
             what = f"quota {self.value:,.0f}"
-        return f"{what}{until}, set by command"
+        return f"{what}{until}, set by {self.set_by}"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -79,6 +81,7 @@ class RepOverride:
             "value": self.value,
             "until": self.until.isoformat() if self.until else None,
             "set_at": self.set_at,
+            "set_by": self.set_by,
             "text": self.describe(),
         }
 
@@ -89,16 +92,20 @@ class RepOverrides:
     def __init__(self, store: StateStore) -> None:
         self.db = store.db
         self.db.executescript(_SCHEMA)
+        if "set_by" not in {row[1] for row in self.db.execute("PRAGMA table_info(rep_overrides)")}:
+            self.db.execute("ALTER TABLE rep_overrides ADD COLUMN set_by TEXT NOT NULL DEFAULT 'command'")
 
-    def set(self, rep_id: str, setting: str, value: bool | int | float, until: date | None = None) -> RepOverride:
+    def set(
+        self, rep_id: str, setting: str, value: bool | int | float, until: date | None = None, set_by: str = "command"
+    ) -> RepOverride:
         if setting not in SETTINGS:
             raise ValueError(f"unknown rep setting {setting!r}")
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self.db.execute(
-            "INSERT OR REPLACE INTO rep_overrides VALUES (?,?,?,?,?)",
-            (rep_id, setting, json.dumps(value), until.isoformat() if until else None, now),
+            "INSERT OR REPLACE INTO rep_overrides (rep_id, setting, value, until, set_at, set_by) VALUES (?,?,?,?,?,?)",
+            (rep_id, setting, json.dumps(value), until.isoformat() if until else None, now, set_by),
         )
-        return RepOverride(rep_id, setting, value, until, now)
+        return RepOverride(rep_id, setting, value, until, now, set_by)
 
     def clear(self, rep_id: str, setting: str | None = None) -> int:
         """Remove one setting's override (or all of the rep's); returns how many were removed."""
@@ -110,11 +117,13 @@ class RepOverrides:
 
     def all(self) -> list[RepOverride]:
         rows = self.db.execute(
-            "SELECT rep_id, setting, value, until, set_at FROM rep_overrides ORDER BY rep_id, setting"
+            "SELECT rep_id, setting, value, until, set_at, set_by FROM rep_overrides ORDER BY rep_id, setting"
         )
         return [
-            RepOverride(rep_id, setting, json.loads(value), date.fromisoformat(until) if until else None, set_at)
-            for rep_id, setting, value, until, set_at in rows
+            RepOverride(
+                rep_id, setting, json.loads(value), date.fromisoformat(until) if until else None, set_at, set_by
+            )
+            for rep_id, setting, value, until, set_at, set_by in rows
         ]
 
     def active(self, today: date) -> list[RepOverride]:
