@@ -170,6 +170,7 @@ def test_capacity_quota_and_reset(app: App, capsys: pytest.CaptureFixture[str]) 
         ("capacity", {"rep": "ghost", "tasks": 3}, "no rep named 'ghost'"),
         ("quota", {"rep": "ana", "amount": -5}, "a quota cannot be negative"),
         ("quota", {"rep": "ana"}, "'amount': expected a number"),
+        ("quota", {"rep": "ana", "amount": 10**400}, "'amount': too large"),
         ("back", {"rep": "nobody"}, "no rep named 'nobody'"),
         ("reset", {"rep": "nobody"}, "no rep named 'nobody'"),
     ],

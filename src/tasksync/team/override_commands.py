@@ -25,7 +25,7 @@ __all__ = ["check_amount", "mark_away", "mark_back", "reset_rep", "set_capacity"
 
 def check_amount(what: str, value: float) -> None:
     """A capacity or quota: a finite number, not below zero (``what`` names it in the message)."""
-    if math.isnan(value) or math.isinf(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"a {what} must be a number, not {value}")
     if value < 0:
         raise ConfigError(f"a {what} cannot be negative")

@@ -297,7 +297,12 @@ def number(data: dict[str, Any], key: str, *, whole: bool = False, required: boo
     if value is None and not required:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        if whole:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            raise HTTPException(400, f"{key!r}: too large") from None
     if isinstance(value, float) and not whole:
         return value
     raise HTTPException(400, f"{key!r}: expected {'a whole number' if whole else 'a number'}")
