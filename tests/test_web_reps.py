@@ -99,7 +99,7 @@ def test_away_until_a_date_moves_the_reps_cards_with_the_reason_and_back_restore
     first = app.plan()
     held = {c["task_id"] for c in first["changes"] if c["field"] == "assignees"}
     answer = app.post("/api/reps/away", {"rep": "ana", "until": "2026-12-14"})
-    assert answer["message"] == f"{ANA}: away until 2026-12-14, set by admin; `tasksync plan` hands on their cards"
+    assert answer["message"] == f"{ANA}: away until 2026-12-14, set by admin"
     ana = row(answer["data"], ANA)
     assert not ana["available"] and ana["availability"] == "away until 2026-12-14, set by admin"
     assert ana["overrides"][0]["set_by"] == "admin"
@@ -133,6 +133,13 @@ def test_back_for_a_rep_away_in_the_export_is_an_override_naming_who(app: App) -
 
 # --------------------------------------------------------------------------- capacity, quota, reset
 def test_capacity_quota_and_reset(app: App, capsys: pytest.CaptureFixture[str]) -> None:
+    # an override set by the command line and one set on the page each say who set them
+    assert main(["-c", str(app.config), "reps", "quota", "chloe", "1000", "--today", TODAY.isoformat()]) == 0
+    app.post("/api/reps/quota", {"rep": "dmitri", "amount": 2000})
+    texts = {o["text"] for o in app.client.get("/api/reps").json()["data"]["overrides"]}
+    assert texts == {"quota 1,000, set by command", "quota 2,000, set by admin"}
+    app.post("/api/reps/reset", {"rep": "chloe"})
+    app.post("/api/reps/reset", {"rep": "dmitri"})
     answer = app.post("/api/reps/capacity", {"rep": "ben", "tasks": 2, "value": 50000})
     assert answer["message"] == "Ben Brooks: capacity 2 tasks, set by admin; capacity value 50,000, set by admin"
     ben = row(answer["data"], "Ben Brooks")

@@ -222,10 +222,11 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_reps(args: argparse.Namespace) -> int:
     """``reps``: the table; ``reps away|back|capacity|quota|reset NAME``: overrides of the reps export
-    (the checks and messages are :mod:`tasksync.team.override_commands`', shared with the review page)."""
+    (the checks and messages are :class:`~tasksync.team.override_commands.OverrideCommands`', shared
+    with the review page)."""
     import json
 
-    from tasksync.team import override_commands as rep_set
+    from tasksync.team.override_commands import override_commands
     from tasksync.team.roster import print_reps, reps_data
 
     console = _console(args)
@@ -238,16 +239,17 @@ def cmd_reps(args: argparse.Namespace) -> int:
             else:
                 print_reps(data, console)
             return 0
+        commands = override_commands(ws)
         if action == "away":
-            said = rep_set.mark_away(ws, args.name, args.until)
+            said = commands.away(args.name, args.until) + "; `tasksync plan` hands on their cards"
         elif action == "back":
-            said = rep_set.mark_back(ws, args.name)
+            said = commands.back(args.name)
         elif action == "capacity":
-            said = rep_set.set_capacity(ws, args.name, args.tasks, args.value)
+            said = commands.capacity(args.name, args.tasks, args.value)
         elif action == "quota":
-            said = rep_set.set_quota(ws, args.name, args.amount)
+            said = commands.quota(args.name, args.amount)
         else:  # reset
-            said = rep_set.reset_rep(ws, args.name)
+            said = commands.reset(args.name)
         console.print(said, markup=False)
     return 0
 

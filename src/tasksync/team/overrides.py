@@ -92,8 +92,6 @@ class RepOverrides:
     def __init__(self, store: StateStore) -> None:
         self.db = store.db
         self.db.executescript(_SCHEMA)
-        if "set_by" not in {row[1] for row in self.db.execute("PRAGMA table_info(rep_overrides)")}:
-            self.db.execute("ALTER TABLE rep_overrides ADD COLUMN set_by TEXT NOT NULL DEFAULT 'command'")
 
     def set(
         self, rep_id: str, setting: str, value: bool | int | float, until: date | None = None, set_by: str = "command"
@@ -102,8 +100,8 @@ class RepOverrides:
             raise ValueError(f"unknown rep setting {setting!r}")
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self.db.execute(
-            "INSERT OR REPLACE INTO rep_overrides (rep_id, setting, value, until, set_at, set_by) VALUES (?,?,?,?,?,?)",
-            (rep_id, setting, json.dumps(value), until.isoformat() if until else None, now, set_by),
+            "INSERT OR REPLACE INTO rep_overrides VALUES (?,?,?,?,?)",
+            (rep_id, setting, _encode(value, set_by), until.isoformat() if until else None, now),
         )
         return RepOverride(rep_id, setting, value, until, now, set_by)
 
@@ -117,18 +115,29 @@ class RepOverrides:
 
     def all(self) -> list[RepOverride]:
         rows = self.db.execute(
-            "SELECT rep_id, setting, value, until, set_at, set_by FROM rep_overrides ORDER BY rep_id, setting"
+            "SELECT rep_id, setting, value, until, set_at FROM rep_overrides ORDER BY rep_id, setting"
         )
         return [
-            RepOverride(
-                rep_id, setting, json.loads(value), date.fromisoformat(until) if until else None, set_at, set_by
-            )
-            for rep_id, setting, value, until, set_at, set_by in rows
+            RepOverride(rep_id, setting, *_decode(value, until, set_at))
+            for rep_id, setting, value, until, set_at in rows
         ]
 
     def active(self, today: date) -> list[RepOverride]:
         """The overrides in force on ``today``; expired ones are left out (they expire by themselves)."""
         return [o for o in self.all() if o.active(today)]
+
+
+def _encode(value: bool | int | float, set_by: str) -> str:
+    """The stored ``value``: the setting's JSON, or ``{"value": …, "set_by": who}`` when someone
+    other than the command line set it (rows written by ``tasksync reps`` keep the plain form)."""
+    return json.dumps(value if set_by == "command" else {"value": value, "set_by": set_by})
+
+
+def _decode(text: str, until: str | None, set_at: str) -> tuple[bool | int | float, date | None, str, str]:
+    """``value, until, set_at, set_by`` of a stored row (see :func:`_encode`)."""
+    data = json.loads(text)
+    value, set_by = (data["value"], str(data.get("set_by") or "command")) if isinstance(data, dict) else (data, "")
+    return value, date.fromisoformat(until) if until else None, set_at, set_by or "command"
 
 
 def apply_overrides(crm: CrmData, overrides: list[RepOverride]) -> CrmData:

@@ -30,8 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tasksync.errors import TasksyncError
 from tasksync.service.webhooks import MAX_BODY, Webhooks
-from tasksync.sync.workspace import Workspace
-from tasksync.team import override_commands as rep_set
+from tasksync.team.override_commands import OverrideCommands
 from tasksync.web.auth import SESSION_COOKIE, SESSION_SECONDS, Session, Sessions, TrelloMembers
 from tasksync.web.review import Review
 
@@ -413,34 +412,34 @@ def reps_routes(gate: Gate, review: Review) -> list[Route]:
     the same functions as the command line, and answers with the updated table; the shown plan is
     then stale (superseded) and the page plans again."""
 
-    Change = Callable[[Workspace], str]
+    Change = Callable[[OverrideCommands], str]
 
-    def change(parse: Callable[[dict[str, Any], str, str], Change]) -> ApiHandler:
+    def change(parse: Callable[[dict[str, Any], str], Change]) -> ApiHandler:
         async def handler(request: Request, session: Session) -> Any:
             data = await gate.json_body(request)
-            return await run_in_threadpool(review.set_rep, parse(data, text(data, "rep"), _set_by(session)))
+            return await run_in_threadpool(review.set_rep, parse(data, text(data, "rep")), _set_by(session))
 
         return handler
 
-    def away(data: dict[str, Any], name: str, who: str) -> Change:
+    def away(data: dict[str, Any], name: str) -> Change:
         until = data.get("until")
         if until is not None and not isinstance(until, str):
             raise HTTPException(400, "'until': expected a date (YYYY-MM-DD) or a span such as 14d or 2w")
-        return lambda ws: rep_set.mark_away(ws, name, until or None, who)
+        return lambda commands: commands.away(name, until or None)
 
-    def back(data: dict[str, Any], name: str, who: str) -> Change:
-        return lambda ws: rep_set.mark_back(ws, name, who)
+    def back(data: dict[str, Any], name: str) -> Change:
+        return lambda commands: commands.back(name)
 
-    def capacity(data: dict[str, Any], name: str, who: str) -> Change:
+    def capacity(data: dict[str, Any], name: str) -> Change:
         tasks, value = int(number(data, "tasks", whole=True) or 0), number(data, "value", required=False)
-        return lambda ws: rep_set.set_capacity(ws, name, tasks, value, who)
+        return lambda commands: commands.capacity(name, tasks, value)
 
-    def quota(data: dict[str, Any], name: str, who: str) -> Change:
+    def quota(data: dict[str, Any], name: str) -> Change:
         amount = float(number(data, "amount") or 0)
-        return lambda ws: rep_set.set_quota(ws, name, amount, who)
+        return lambda commands: commands.quota(name, amount)
 
-    def reset(data: dict[str, Any], name: str, who: str) -> Change:
-        return lambda ws: rep_set.reset_rep(ws, name)
+    def reset(data: dict[str, Any], name: str) -> Change:
+        return lambda commands: commands.reset(name)
 
     async def get_reps(request: Request, session: Session) -> Any:
         return {"data": await run_in_threadpool(review.reps)}

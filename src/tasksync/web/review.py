@@ -22,6 +22,7 @@ from tasksync.render import plan_json
 from tasksync.settings import Settings
 from tasksync.sync.engine import PlanResult
 from tasksync.sync.workspace import Workspace
+from tasksync.team.override_commands import OverrideCommands, override_commands
 
 __all__ = ["Busy", "Job", "Review"]
 
@@ -154,14 +155,14 @@ class Review:
             self._data = {result.plan.id: data}
         return data
 
-    def set_rep(self, change: Callable[[Workspace], str]) -> dict[str, Any]:
-        """Set or clear a rep's override (``change`` is one of :mod:`tasksync.team.override_commands`'
-        functions, bound to its arguments); the board's proposal is then out of date: superseded,
-        so it can no longer be applied, and the page plans again. Answers with the new reps table."""
+    def set_rep(self, change: Callable[[OverrideCommands], str], set_by: str) -> dict[str, Any]:
+        """Run one of the rep override commands (``change``, bound to its arguments) as ``set_by``;
+        the board's proposal is then out of date: superseded, so it can no longer be applied, and
+        the page plans again. Answers with the command's line and the new reps table."""
         self._writer()
         try:
             with self.workspace() as ws:
-                said = change(ws)
+                said = change(override_commands(ws, set_by))
                 ws.store.supersede_proposals(ws.connector.board)
             with self._lock:
                 self._data = {}
