@@ -242,8 +242,9 @@ def test_reps_table_away_and_back_replan_on_the_local_board(driver: Any, tmp_pat
 
         # a bad value: the error beside the control, nothing changed, the controls usable again
         plan = text(driver, "summary").split()[1]
-        rep_control(driver, "R002", "input.tasks").send_keys("-3")
-        rep_control(driver, "R002", "button.rep-capacity").click()
+        from selenium.webdriver.common.keys import Keys
+
+        rep_control(driver, "R002", "input.tasks").send_keys("-3", Keys.ENTER)  # Enter presses its Set
         wait(driver, lambda: rep_control(driver, "R002", ".rep-error").text, "the error beside the control")
         assert rep_control(driver, "R002", ".rep-error").text == "a capacity cannot be negative"
         assert rep_control(driver, "R002", "button.rep-capacity").is_enabled()

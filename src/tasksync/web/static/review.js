@@ -141,6 +141,29 @@
     return b;
   }
 
+  // The cells with a rep's controls: away until a date / back, capacity, quota, reset (and the
+  // place for an error, beside them).
+  function repControls(x, today) {
+    const cell = (...children) => el("td", { class: "controls" }, children);
+    const label = (text) => ({ "aria-label": text + " " + x.name });
+    return [
+      cell(
+        input("date", "until", { min: today, title: "last day away (empty: until back)", ...label("last day away:") }),
+        " ", repButton("away", "Away", "gets nothing new; their cards are handed on"),
+        " ", repButton("back", "Back", "available again")),
+      cell(
+        input("number", "tasks", { min: "0", step: "1", placeholder: "cards", ...label("most open cards:") }),
+        " ", input("number", "value", { min: "0", placeholder: "value", ...label("most open pipeline value:") }),
+        " ", repButton("capacity", "Set", "most open cards (and pipeline value) this rep should hold")),
+      cell(
+        input("number", "amount", { min: "0", placeholder: "per month", ...label("monthly quota:") }),
+        " ", repButton("quota", "Set", "this rep's monthly quota")),
+      cell(
+        repButton("reset", "Reset", "drop every override: as in the reps export again"),
+        el("span", { class: "rep-error", role: "alert" })),
+    ];
+  }
+
   function renderReps(d) {
     fill($("reps").tBodies[0], d.reps.map((x) => {
       const match = x.member ? (x.member.name === x.name ? "" : x.member.name + " ") + "by " + x.matched_by
@@ -154,16 +177,7 @@
         el("td", { class: "num", text: x.quota == null ? "–" : money(x.quota) }),
         el("td", { class: "num", text: String(x.open_tasks) }),
         el("td", { class: "num", text: money(x.expected_value) }),
-        el("td", { class: "controls" }, [input("date", "until", { min: d.today, title: "last day away (empty: until back)" }),
-          " ", repButton("away", "Away", "gets nothing new; their cards are handed on"),
-          " ", repButton("back", "Back", "available again")]),
-        el("td", { class: "controls" }, [input("number", "tasks", { min: "0", step: "1", placeholder: "cards" }),
-          " ", input("number", "value", { min: "0", placeholder: "value" }),
-          " ", repButton("capacity", "Set", "most open cards (and pipeline value) this rep should hold")]),
-        el("td", { class: "controls" }, [input("number", "amount", { min: "0", placeholder: "per month" }),
-          " ", repButton("quota", "Set", "this rep's monthly quota")]),
-        el("td", { class: "controls" }, [repButton("reset", "Reset", "drop every override: as in the reps export again"),
-          el("span", { class: "rep-error", role: "alert" })]),
+        ...repControls(x, d.today),
       ]);
       tr.dataset.rep = x.rep_id;
       return tr;
@@ -294,6 +308,12 @@
     } else if (b.id === "logout") {
       ts.call("POST", "/logout", {}).finally(() => window.location.assign("/login"));
     }
+  });
+  // Enter in a reps table field presses the button beside it (Away, Set).
+  $("reps").addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || !event.target.matches("input")) return;
+    const b = event.target.closest("td").querySelector("button");
+    if (b && !b.disabled) changeRep(b);
   });
   for (const id of ["f-rep", "f-kind", "f-field", "f-text"]) {
     for (const type of ["input", "change"]) $(id).addEventListener(type, () => data && renderChanges());
