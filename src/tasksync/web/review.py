@@ -162,8 +162,9 @@ class Review:
         self._writer()
         try:
             with self.workspace() as ws:
+                board = ws.connector.board  # opened first: a board that cannot be reached changes nothing
                 said = change(override_commands(ws, set_by))
-                ws.store.supersede_proposals(ws.connector.board)
+                ws.store.supersede_proposals(board)
             with self._lock:
                 self._data = {}
             return {"message": said, "plan_stale": True, "data": self.reps()}
