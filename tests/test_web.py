@@ -272,13 +272,6 @@ def test_apply_refuses_a_plan_made_before_the_board_changed(site: Site) -> None:
     assert job["state"] == "failed" and "changed since plan" in job["message"]
 
 
-def test_reps_are_listed_read_only(site: Site) -> None:
-    s = site.login()
-    reps = s.get(f"{site.url}/api/reps").json()["reps"]
-    assert reps and {"name", "role", "region", "available", "capacity", "capacity_value"} <= set(reps[0])
-    assert s.post(f"{site.url}/api/reps", json={}).status_code == 405
-
-
 # --------------------------------------------------------------------------- Trello and the Power-Up
 def test_review_flow_on_the_fake_trello(trello_site: Site) -> None:
     site = trello_site

@@ -200,6 +200,67 @@ def test_review_page_on_the_fake_trello(
         review_flow(driver, site, shots, "review-page-trello")
 
 
+ROWS = "return [...document.querySelectorAll(arguments[0])].map(tr => [...tr.cells].map(td => td.textContent))"
+
+
+def rows(driver: Any, selector: str) -> list[list[str]]:
+    found: list[list[str]] = driver.execute_script(ROWS, selector)
+    return found
+
+
+def rep_control(driver: Any, rep_id: str, selector: str) -> Any:
+    return driver.find_element("css selector", f'#reps tr[data-rep="{rep_id}"] {selector}')
+
+
+def replanned(driver: Any, before: str) -> None:
+    wait(driver, lambda: "follows it" in text(driver, "status") and text(driver, "summary").split()[1] != before,
+         "the plan made again after the override")  # fmt: skip
+
+
+def test_reps_table_away_and_back_replan_on_the_local_board(driver: Any, tmp_path: Path, shots: Path) -> None:
+    generate(tmp_path / "demo", cards=80)
+    site = start_site(tmp_path / "demo")
+    try:
+        login(driver, site)
+        wait(driver, lambda: driver.find_elements("css selector", "#reps tbody tr"), "the reps table")
+        first = {(c[0], c[1], c[3]) for c in rows(driver, "#changes tbody tr")}
+        plan = text(driver, "summary").split()[1]
+
+        # away until a date: the new plan hands Ana's cards on, saying why and who set it
+        driver.execute_script("arguments[0].value = '2026-12-14'", rep_control(driver, "R001", "input.until"))
+        rep_control(driver, "R001", "button.rep-away").click()
+        replanned(driver, plan)
+        reason = "Ana Alvarez is away until 2026-12-14, set by admin"
+        moved = [c for c in rows(driver, "#changes tbody tr") if reason in c[4]]
+        assert moved and all("Ana Alvarez" in c[2] and "Ana Alvarez" not in c[3] for c in moved)
+        ana = next(r for r in rows(driver, "#reps tbody tr") if r[0] == "Ana Alvarez")
+        assert ana[2] == "away until 2026-12-14, set by admin"
+        assert text(driver, "status").startswith("Ana Alvarez: away until 2026-12-14, set by admin")
+        driver.execute_script("document.getElementById('reps').scrollIntoView()")
+        driver.save_screenshot(str(shots / "review-page-reps.png"))
+        assert console_errors(driver) == []
+
+        # a bad value: the error beside the control, nothing changed, the controls usable again
+        plan = text(driver, "summary").split()[1]
+        from selenium.webdriver.common.keys import Keys
+
+        rep_control(driver, "R002", "input.tasks").send_keys("-3", Keys.ENTER)  # Enter presses its Set
+        wait(driver, lambda: rep_control(driver, "R002", ".rep-error").text, "the error beside the control")
+        assert rep_control(driver, "R002", ".rep-error").text == "a capacity cannot be negative"
+        assert rep_control(driver, "R002", "button.rep-capacity").is_enabled()
+        assert text(driver, "summary").split()[1] == plan
+        driver.get_log("browser")  # the refused request (400) is logged by the browser on purpose
+
+        # back: the next plan is the one before the override
+        rep_control(driver, "R001", "button.rep-back").click()
+        replanned(driver, plan)
+        assert {(c[0], c[1], c[3]) for c in rows(driver, "#changes tbody tr")} == first
+        assert not [c for c in rows(driver, "#changes tbody tr") if "is away until" in c[4]]
+        assert console_errors(driver) == []
+    finally:
+        site.server.stop()
+
+
 EVIL = '<img src=x onerror="window.xss=1"></td><script>window.xss=2</script>'
 
 

@@ -221,17 +221,17 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_reps(args: argparse.Namespace) -> int:
-    """``reps``: the table; ``reps away|back|capacity|quota|reset NAME``: overrides of the reps export."""
+    """``reps``: the table; ``reps away|back|capacity|quota|reset NAME``: overrides of the reps export
+    (the checks and messages are :class:`~tasksync.team.override_commands.OverrideCommands`', shared
+    with the review page)."""
     import json
-    from datetime import date
 
-    from tasksync.team.overrides import RepOverrides, find_rep, parse_until
+    from tasksync.team.override_commands import override_commands
     from tasksync.team.roster import print_reps, reps_data
 
     console = _console(args)
     action = getattr(args, "reps_action", None)
     with _workspace(args) as ws:
-        today = ws.today or date.today()
         if action is None:
             data = reps_data(ws)
             if args.json:
@@ -239,43 +239,19 @@ def cmd_reps(args: argparse.Namespace) -> int:
             else:
                 print_reps(data, console)
             return 0
-        overrides = RepOverrides(ws.store)
-        rep = find_rep(ws.crm.reps, args.name)
+        commands = override_commands(ws)
         if action == "away":
-            until = parse_until(args.until, today) if args.until else None
-            o = overrides.set(rep.id, "available", False, until)
-            console.print(f"{rep.name}: {o.describe()}; `tasksync plan` hands on their cards", markup=False)
+            said = commands.away(args.name, args.until) + "; `tasksync plan` hands on their cards"
         elif action == "back":
-            overrides.clear(rep.id, "available")
-            if not _exported_rep(ws, rep.id).available:  # away in the export itself: back by command
-                overrides.set(rep.id, "available", True)
-            console.print(f"{rep.name}: available from now on", markup=False)
+            said = commands.back(args.name)
         elif action == "capacity":
-            if args.tasks < 0 or (args.value is not None and args.value < 0):
-                console.print("tasksync: a capacity cannot be negative", markup=False)
-                return 2
-            o = overrides.set(rep.id, "capacity", args.tasks)
-            text = o.describe()
-            if args.value is not None:
-                text += "; " + overrides.set(rep.id, "capacity_value", args.value).describe()
-            console.print(f"{rep.name}: {text}", markup=False)
+            said = commands.capacity(args.name, args.tasks, args.value)
         elif action == "quota":
-            if args.amount < 0:
-                console.print("tasksync: a quota cannot be negative", markup=False)
-                return 2
-            o = overrides.set(rep.id, "quota", args.amount)
-            console.print(f"{rep.name}: {o.describe()}", markup=False)
+            said = commands.quota(args.name, args.amount)
         else:  # reset
-            n = overrides.clear(rep.id)
-            console.print(f"{rep.name}: {n} override(s) removed; as in the reps export again", markup=False)
+            said = commands.reset(args.name)
+        console.print(said, markup=False)
     return 0
-
-
-def _exported_rep(ws: Any, rep_id: str) -> Any:
-    """The rep as the reps export has them, without overrides."""
-    from tasksync.crm import load_crm
-
-    return load_crm(ws.settings.crm, ws.settings.base_dir).reps_by_id[rep_id]
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -41,13 +41,15 @@ SETTINGS = ("available", "capacity", "capacity_value", "quota")
 
 @dataclass(frozen=True, slots=True)
 class RepOverride:
-    """One setting of one rep, set by command; in force through ``until`` (inclusive) if given."""
+    """One setting of one rep, set by command (or from the review page: ``set_by`` names who);
+    in force through ``until`` (inclusive) if given."""
 
     rep_id: str
     setting: str
     value: bool | int | float
     until: date | None = None
     set_at: str = ""
+    set_by: str = "command"
 
     def active(self, today: date) -> bool:
         return self.until is None or today <= self.until
@@ -63,7 +65,7 @@ class RepOverride:
             what = f"capacity value {self.value:,.0f}"
         else:
             what = f"quota {self.value:,.0f}"
-        return f"{what}{until}, set by command"
+        return f"{what}{until}, set by {self.set_by}"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -72,6 +74,7 @@ class RepOverride:
             "value": self.value,
             "until": self.until.isoformat() if self.until else None,
             "set_at": self.set_at,
+            "set_by": self.set_by,
             "text": self.describe(),
         }
 
@@ -82,12 +85,16 @@ class RepOverrides:
     def __init__(self, store: StateStoreProtocol) -> None:
         self.store = store
 
-    def set(self, rep_id: str, setting: str, value: bool | int | float, until: date | None = None) -> RepOverride:
+    def set(
+        self, rep_id: str, setting: str, value: bool | int | float, until: date | None = None, set_by: str = "command"
+    ) -> RepOverride:
         if setting not in SETTINGS:
             raise ValueError(f"unknown rep setting {setting!r}")
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        self.store.set_rep_override((rep_id, setting, json.dumps(value), until.isoformat() if until else None, now))
-        return RepOverride(rep_id, setting, value, until, now)
+        self.store.set_rep_override(
+            (rep_id, setting, _encode(value, set_by), until.isoformat() if until else None, now)
+        )
+        return RepOverride(rep_id, setting, value, until, now, set_by)
 
     def clear(self, rep_id: str, setting: str | None = None) -> int:
         """Remove one setting's override (or all of the rep's); returns how many were removed."""
@@ -95,13 +102,26 @@ class RepOverrides:
 
     def all(self) -> list[RepOverride]:
         return [
-            RepOverride(rep_id, setting, json.loads(value), date.fromisoformat(until) if until else None, set_at)
+            RepOverride(rep_id, setting, *_decode(value, until, set_at))
             for rep_id, setting, value, until, set_at in self.store.rep_overrides()
         ]
 
     def active(self, today: date) -> list[RepOverride]:
         """The overrides in force on ``today``; expired ones are left out (they expire by themselves)."""
         return [o for o in self.all() if o.active(today)]
+
+
+def _encode(value: bool | int | float, set_by: str) -> str:
+    """The stored ``value``: the setting's JSON, or ``{"value": …, "set_by": who}`` when someone
+    other than the command line set it (rows written by ``tasksync reps`` keep the plain form)."""
+    return json.dumps(value if set_by == "command" else {"value": value, "set_by": set_by})
+
+
+def _decode(text: str, until: str | None, set_at: str) -> tuple[bool | int | float, date | None, str, str]:
+    """``value, until, set_at, set_by`` of a stored row (see :func:`_encode`)."""
+    data = json.loads(text)
+    value, set_by = (data["value"], str(data.get("set_by") or "command")) if isinstance(data, dict) else (data, "")
+    return value, date.fromisoformat(until) if until else None, set_at, set_by or "command"
 
 
 def apply_overrides(crm: CrmData, overrides: list[RepOverride]) -> CrmData:

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tasksync.errors import TasksyncError
 from tasksync.service.webhooks import MAX_BODY, Webhooks
+from tasksync.team.override_commands import OverrideCommands
 from tasksync.web.auth import SESSION_COOKIE, SESSION_SECONDS, Session, Sessions, TrelloMembers
 from tasksync.web.review import Review
 
@@ -212,6 +213,7 @@ def create_hooks_app(hooks: Webhooks, *, request_timeout: float = 10.0, max_acti
 
 # ---------------------------------------------------------------------------- the review page
 Handler = Callable[[Request], Awaitable[Response]]
+ApiHandler = Callable[[Request, Session], Awaitable[Any]]
 
 
 # the CLI's exit codes as HTTP: bad input, refused for now (stale plan, guard, busy board), the API refused
@@ -223,35 +225,40 @@ def _error(e: Exception) -> JSONResponse:
     return JSONResponse({"error": str(e)}, status)
 
 
-def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = None) -> ASGIApp:
-    """The whole app: review page and API, Power-Up, and (with ``hooks``) webhooks and /healthz."""
-    sessions = Sessions()
-    https = (options.public_url or "").startswith("https://")
-    timeout = options.request_timeout
+@dataclass
+class Gate:
+    """Who is asking and whether a write may pass: sessions, login, CSRF and same-origin checks,
+    and the JSON bodies of the API. Every ``/api/…`` route is wrapped by :meth:`api`."""
 
-    def session_of(request: Request) -> Session | None:
+    options: WebOptions
+    sessions: Sessions
+    https: bool
+
+    def session_of(self, request: Request) -> Session | None:
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
-            return sessions.get(auth[7:].strip())
-        return sessions.get(request.cookies.get(SESSION_COOKIE))
+            return self.sessions.get(auth[7:].strip())
+        return self.sessions.get(request.cookies.get(SESSION_COOKIE))
 
-    def same_origin(request: Request) -> bool:
+    def same_origin(self, request: Request) -> bool:
         """Browsers send ``Origin`` on every cross-site POST: when present it must be this server's."""
         origin = request.headers.get("origin")
         if origin is None:
             return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
         allowed = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
-        if options.public_url:
-            allowed.add(_origin(options.public_url))
+        if self.options.public_url:
+            allowed.add(_origin(self.options.public_url))
         return origin in allowed
 
-    def api(handler: Callable[[Request, Session], Awaitable[Any]], write: bool = False) -> Handler:
+    def api(self, handler: ApiHandler, write: bool = False) -> Handler:
+        """``handler`` for logged-in users only; a ``write`` also needs our origin and the CSRF token."""
+
         async def endpoint(request: Request) -> Response:
-            session = session_of(request)
+            session = self.session_of(request)
             if session is None:
                 return JSONResponse({"error": "log in first"}, 401)
             if write:
-                if not same_origin(request):
+                if not self.same_origin(request):
                     return JSONResponse({"error": "cross-site request refused"}, 403)
                 if not Sessions.csrf_ok(session, request.headers.get("x-csrf-token")):
                     return JSONResponse({"error": "missing or wrong CSRF token; reload the page"}, 403)
@@ -263,10 +270,10 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
 
         return endpoint
 
-    async def json_body(request: Request) -> dict[str, Any]:
+    async def json_body(self, request: Request) -> dict[str, Any]:
         if not request.headers.get("content-type", "").startswith("application/json"):
             raise HTTPException(415, "send JSON (Content-Type: application/json)")
-        raw = await read_body(request, MAX_API_BODY, timeout)
+        raw = await read_body(request, MAX_API_BODY, self.options.request_timeout)
         try:
             data = json.loads(raw or b"{}")
         except ValueError:
@@ -275,24 +282,46 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
             raise HTTPException(400, "expected a JSON object")
         return data
 
-    def text(data: dict[str, Any], key: str) -> str:
-        value = data.get(key)
-        if not isinstance(value, str) or not value:
-            raise HTTPException(400, f"missing {key!r}")
-        return value
 
-    # -- login -----------------------------------------------------------------------------
+def text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise HTTPException(400, f"missing {key!r}")
+    return value
+
+
+def number(data: dict[str, Any], key: str, *, whole: bool = False, required: bool = True) -> float | None:
+    """A JSON number (``whole``: an integer); None when absent and not ``required``."""
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if whole:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            raise HTTPException(400, f"{key!r}: too large") from None
+    if isinstance(value, float) and not whole:
+        return value
+    raise HTTPException(400, f"{key!r}: expected {'a whole number' if whole else 'a number'}")
+
+
+def login_routes(gate: Gate) -> list[Route]:
+    """Log in with the admin token, log out, and the Power-Up's session for a Trello member."""
+    options, sessions = gate.options, gate.sessions
+
     async def login(request: Request) -> Response:
-        if not same_origin(request):
+        if not gate.same_origin(request):
             return JSONResponse({"error": "cross-site request refused"}, 403)
-        data = await json_body(request)
+        data = await gate.json_body(request)
         sent = str(data.get("token") or "")
         if not sent or not hmac.compare_digest(sent.encode(), options.admin_token.encode()):
             return JSONResponse({"error": "wrong admin token"}, 401)
         s = sessions.open("admin")
         resp = JSONResponse({"who": s.who})
         resp.set_cookie(
-            SESSION_COOKIE, s.id, max_age=SESSION_SECONDS, httponly=True, samesite="strict", secure=https, path="/"
+            SESSION_COOKIE, s.id, max_age=SESSION_SECONDS, httponly=True, samesite="strict", secure=gate.https, path="/"
         )
         return resp
 
@@ -303,9 +332,9 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
         return resp
 
     async def powerup_session(request: Request) -> Response:
-        if not same_origin(request):
+        if not gate.same_origin(request):
             return JSONResponse({"error": "cross-site request refused"}, 403)
-        data = await json_body(request)
+        data = await gate.json_body(request)
         token = str(data.get("token") or "")
         member = await run_in_threadpool(options.members.member, token) if options.members else None
         if member is None:
@@ -313,25 +342,35 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
         s = sessions.open(f"trello:{member[1]}", member[0])
         return JSONResponse({"session": s.id, "csrf": s.csrf, "who": s.who})
 
-    # -- API -------------------------------------------------------------------------------
     async def get_session(request: Request, session: Session) -> Any:
         return {"who": session.who, "csrf": session.csrf}
+
+    return [
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", gate.api(logout, write=True), methods=["POST"]),
+        Route("/powerup/session", powerup_session, methods=["POST"]),
+        Route("/api/session", gate.api(get_session)),
+    ]
+
+
+def plan_routes(gate: Gate, review: Review) -> list[Route]:
+    """The plan, reject (a pin), apply and undo as jobs with progress, history, a card's reasons."""
 
     async def get_plan(request: Request, session: Session) -> Any:
         return {"data": await run_in_threadpool(review.current)}
 
     async def post_plan(request: Request, session: Session) -> Any:
-        await json_body(request)
+        await gate.json_body(request)
         return {"data": await run_in_threadpool(review.plan)}
 
     async def post_reject(request: Request, session: Session) -> Any:
-        data = await json_body(request)
+        data = await gate.json_body(request)
         args = (text(data, "plan_id"), text(data, "task_id"), text(data, "field"))
         return {"data": await run_in_threadpool(review.reject, *args)}
 
-    def start(kind: str) -> Callable[[Request, Session], Awaitable[Any]]:
+    def start(kind: str) -> ApiHandler:
         async def handler(request: Request, session: Session) -> Any:
-            data = await json_body(request)
+            data = await gate.json_body(request)
             job = await run_in_threadpool(review.start, kind, text(data, "plan_id"))
             return JSONResponse({"job": job.as_json()}, 202)
 
@@ -346,13 +385,78 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
     async def get_history(request: Request, session: Session) -> Any:
         return {"plans": await run_in_threadpool(review.history)}
 
-    async def get_reps(request: Request, session: Session) -> Any:
-        return {"reps": await run_in_threadpool(review.reps)}
-
     async def get_card(request: Request, session: Session) -> Any:
         return await run_in_threadpool(review.card, request.path_params["task_id"])
 
-    # -- pages -----------------------------------------------------------------------------
+    return [
+        Route("/api/plan", gate.api(get_plan), methods=["GET"]),
+        Route("/api/plan", gate.api(post_plan, write=True), methods=["POST"]),
+        Route("/api/reject", gate.api(post_reject, write=True), methods=["POST"]),
+        Route("/api/apply", gate.api(start("apply"), write=True), methods=["POST"]),
+        Route("/api/undo", gate.api(start("undo"), write=True), methods=["POST"]),
+        Route("/api/jobs/{job_id}", gate.api(get_job)),
+        Route("/api/history", gate.api(get_history)),
+        Route("/api/cards/{task_id}", gate.api(get_card)),
+    ]
+
+
+def _set_by(session: Session) -> str:
+    """Who an override names as its author: ``admin``, or the Trello member's username."""
+    return session.who.removeprefix("trello:")
+
+
+def reps_routes(gate: Gate, review: Review) -> list[Route]:
+    """The reps table (``reps --json``'s data) and its controls: away, back, capacity, quota, reset.
+
+    Each write names the rep in ``rep`` (id, name or email, as ``tasksync reps``), is checked by
+    the same functions as the command line, and answers with the updated table; the shown plan is
+    then stale (superseded) and the page plans again."""
+
+    Change = Callable[[OverrideCommands], str]
+
+    def change(parse: Callable[[dict[str, Any], str], Change]) -> ApiHandler:
+        async def handler(request: Request, session: Session) -> Any:
+            data = await gate.json_body(request)
+            return await run_in_threadpool(review.set_rep, parse(data, text(data, "rep")), _set_by(session))
+
+        return handler
+
+    def away(data: dict[str, Any], name: str) -> Change:
+        until = data.get("until")
+        if until is not None and not isinstance(until, str):
+            raise HTTPException(400, "'until': expected a date (YYYY-MM-DD) or a span such as 14d or 2w")
+        return lambda commands: commands.away(name, until or None)
+
+    def back(data: dict[str, Any], name: str) -> Change:
+        return lambda commands: commands.back(name)
+
+    def capacity(data: dict[str, Any], name: str) -> Change:
+        tasks, value = int(number(data, "tasks", whole=True) or 0), number(data, "value", required=False)
+        return lambda commands: commands.capacity(name, tasks, value)
+
+    def quota(data: dict[str, Any], name: str) -> Change:
+        amount = float(number(data, "amount") or 0)
+        return lambda commands: commands.quota(name, amount)
+
+    def reset(data: dict[str, Any], name: str) -> Change:
+        return lambda commands: commands.reset(name)
+
+    async def get_reps(request: Request, session: Session) -> Any:
+        return {"data": await run_in_threadpool(review.reps)}
+
+    actions = {"away": away, "back": back, "capacity": capacity, "quota": quota, "reset": reset}
+    return [
+        Route("/api/reps", gate.api(get_reps), methods=["GET"]),
+        *(
+            Route(f"/api/reps/{name}", gate.api(change(parse), write=True), methods=["POST"])
+            for name, parse in actions.items()
+        ),
+    ]
+
+
+def page_routes(options: WebOptions) -> list[Route | Mount]:
+    """The pages (static files with their placeholders filled), the Power-Up's, icon and statics."""
+
     def page(name: str, variant: tuple[tuple[str, str], ...] = ()) -> Handler:
         """A static page with its placeholders filled; ``variant`` first replaces fixed markup
         (the Power-Up's review page is the review page with Trello's client script)."""
@@ -381,23 +485,11 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
     async def powerup_config(request: Request) -> Response:
         return JSONResponse({"appKey": options.powerup_api_key or "", "appName": options.powerup_app_name})
 
-    routes: list[Route | Mount] = [
+    return [
         Route("/", root),
         Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
         Route("/review", page("review.html")),
         Route("/login", page("login.html"), methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
-        Route("/logout", api(logout, write=True), methods=["POST"]),
-        Route("/api/session", api(get_session)),
-        Route("/api/plan", api(get_plan), methods=["GET"]),
-        Route("/api/plan", api(post_plan, write=True), methods=["POST"]),
-        Route("/api/reject", api(post_reject, write=True), methods=["POST"]),
-        Route("/api/apply", api(start("apply"), write=True), methods=["POST"]),
-        Route("/api/undo", api(start("undo"), write=True), methods=["POST"]),
-        Route("/api/jobs/{job_id}", api(get_job)),
-        Route("/api/history", api(get_history)),
-        Route("/api/reps", api(get_reps)),
-        Route("/api/cards/{task_id}", api(get_card)),
         Route("/powerup/", page("powerup/connector.html")),
         Route("/powerup/connector.html", page("powerup/connector.html")),
         Route("/powerup/review.html", page("review.html", POWERUP_REVIEW)),
@@ -405,12 +497,27 @@ def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = Non
         Route("/powerup/settings.html", page("powerup/settings.html")),
         Route("/powerup/authorize.html", page("powerup/authorize.html")),
         Route("/powerup/config.json", powerup_config),
-        Route("/powerup/session", powerup_session, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+
+
+def create_app(review: Review, options: WebOptions, hooks: Webhooks | None = None) -> ASGIApp:
+    """The whole app: review page and API, Power-Up, and (with ``hooks``) webhooks and /healthz."""
+    https = (options.public_url or "").startswith("https://")
+    gate = Gate(options, Sessions(), https)
+    routes: list[Route | Mount] = [
+        *login_routes(gate),
+        *plan_routes(gate, review),
+        *reps_routes(gate, review),
+        *page_routes(options),
+    ]
     if hooks is not None:
-        routes += hook_routes(hooks, timeout)
+        routes += hook_routes(hooks, options.request_timeout)
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found})
     return _wrap(
-        app, max_active=options.max_active, timeout=timeout, powerup_script=options.powerup_script, https=https
+        app,
+        max_active=options.max_active,
+        timeout=options.request_timeout,
+        powerup_script=options.powerup_script,
+        https=https,
     )

@@ -1,4 +1,5 @@
-"""What the review page does, on the engine: plan, reject (pin), apply with progress, history, undo.
+"""What the review page does, on the engine: plan, reject (pin), apply with progress, history, undo,
+the reps table and its overrides.
 
 Every operation opens its own :class:`~tasksync.sync.workspace.Workspace` in the thread that
 runs it (SQLite connections stay in their thread). The page's data is :func:`tasksync.render.plan_json`
@@ -21,6 +22,7 @@ from tasksync.render import plan_json
 from tasksync.settings import Settings
 from tasksync.sync.engine import PlanResult
 from tasksync.sync.workspace import Workspace
+from tasksync.team.override_commands import OverrideCommands, override_commands
 
 __all__ = ["Busy", "Job", "Review"]
 
@@ -124,22 +126,12 @@ class Review:
             for p in records
         ]
 
-    def reps(self) -> list[dict[str, Any]]:
-        """The CRM's reps as tasksync reads them (read-only here)."""
+    def reps(self) -> dict[str, Any]:
+        """The reps table: the data of ``tasksync reps --json`` (one schema)."""
+        from tasksync.team.roster import reps_data
+
         with self.workspace() as ws:
-            reps = ws.crm.reps
-        return [
-            {
-                "id": r.id,
-                "name": r.name,
-                "role": r.role or "",
-                "region": r.region or "",
-                "available": r.available,
-                "capacity": r.capacity,
-                "capacity_value": r.capacity_value,
-            }
-            for r in sorted(reps, key=lambda r: r.name)
-        ]
+            return reps_data(ws)
 
     # ------------------------------------------------------------------ writing
     def _writer(self) -> None:
@@ -162,6 +154,22 @@ class Review:
         with self._lock:
             self._data = {result.plan.id: data}
         return data
+
+    def set_rep(self, change: Callable[[OverrideCommands], str], set_by: str) -> dict[str, Any]:
+        """Run one of the rep override commands (``change``, bound to its arguments) as ``set_by``;
+        the board's proposal is then out of date: superseded, so it can no longer be applied, and
+        the page plans again. Answers with the command's line and the new reps table."""
+        self._writer()
+        try:
+            with self.workspace() as ws:
+                board = ws.connector.board  # opened first: a board that cannot be reached changes nothing
+                said = change(override_commands(ws, set_by))
+                ws.store.supersede_proposals(board)
+            with self._lock:
+                self._data = {}
+            return {"message": said, "plan_stale": True, "data": self.reps()}
+        finally:
+            self._write.release()
 
     def reject(self, plan_id: str, task_id: str, field_name: str) -> dict[str, Any]:
         """Pin the card's field as it is (a person's), then plan again: the new plan respects the pin."""

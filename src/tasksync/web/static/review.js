@@ -1,6 +1,7 @@
 "use strict";
 // The review page: the latest plan (the data of `tasksync plan --json`), approve and apply with
-// live progress, reject single changes (they become pins), history with undo, reps read-only.
+// live progress, reject single changes (they become pins), history with undo, and the reps table
+// with its overrides (away until a date, back, capacity, quota, reset), after which it plans again.
 (function () {
   const ts = window.tasksync;
   const el = ts.el;
@@ -22,7 +23,9 @@
     const plan = data && data.plan;
     $("apply").disabled = on || !plan || (plan.changes.length === 0 && plan.creates.length === 0);
     $("replan").disabled = on;
-    for (const b of document.querySelectorAll("button.reject, button.undo")) b.disabled = on;
+    for (const b of document.querySelectorAll("button.reject, button.undo, #reps button, #reps input")) {
+      b.disabled = on;
+    }
   }
 
   function fill(tbody, rows) {
@@ -125,14 +128,96 @@
     }));
   }
 
+  function input(type, cls, attrs) {
+    const i = el("input", Object.assign({ type: type, class: cls }, attrs || {}));
+    i.disabled = busy;
+    return i;
+  }
+
+  function repButton(action, text, title) {
+    const b = el("button", { class: "small rep-" + action, type: "button", text: text, title: title });
+    b.dataset.action = action;
+    b.disabled = busy;
+    return b;
+  }
+
+  // The cells with a rep's controls: away until a date / back, capacity, quota, reset (and the
+  // place for an error, beside them).
+  function repControls(x, today) {
+    const cell = (...children) => el("td", { class: "controls" }, children);
+    const label = (text) => ({ "aria-label": text + " " + x.name });
+    return [
+      cell(
+        input("date", "until", { min: today, title: "last day away (empty: until back)", ...label("last day away:") }),
+        " ", repButton("away", "Away", "gets nothing new; their cards are handed on"),
+        " ", repButton("back", "Back", "available again")),
+      cell(
+        input("number", "tasks", { min: "0", step: "1", placeholder: "cards", ...label("most open cards:") }),
+        " ", input("number", "value", { min: "0", placeholder: "value", ...label("most open pipeline value:") }),
+        " ", repButton("capacity", "Set", "most open cards (and pipeline value) this rep should hold")),
+      cell(
+        input("number", "amount", { min: "0", placeholder: "per month", ...label("monthly quota:") }),
+        " ", repButton("quota", "Set", "this rep's monthly quota")),
+      cell(
+        repButton("reset", "Reset", "drop every override: as in the reps export again"),
+        el("span", { class: "rep-error", role: "alert" })),
+    ];
+  }
+
+  function renderReps(d) {
+    fill($("reps").tBodies[0], d.reps.map((x) => {
+      const match = x.member ? (x.member.name === x.name ? "" : x.member.name + " ") + "by " + x.matched_by
+        : "none: gets no work";
+      const cap = (x.capacity == null ? "–" : String(x.capacity)) +
+        (x.capacity_value == null ? "" : " / " + money(x.capacity_value));
+      const tr = el("tr", {}, [
+        el("td", { text: x.name }), el("td", { text: match }),
+        el("td", { class: x.overrides.length ? "overridden" : "", text: x.availability }),
+        el("td", { class: "num", text: cap }),
+        el("td", { class: "num", text: x.quota == null ? "–" : money(x.quota) }),
+        el("td", { class: "num", text: String(x.open_tasks) }),
+        el("td", { class: "num", text: money(x.expected_value) }),
+        ...repControls(x, d.today),
+      ]);
+      tr.dataset.rep = x.rep_id;
+      return tr;
+    }));
+  }
+
   async function loadReps() {
-    const r = await ts.call("GET", "/api/reps");
-    fill($("reps").tBodies[0], r.reps.map((x) => el("tr", {}, [
-      el("td", { text: x.name }), el("td", { text: x.role }), el("td", { text: x.region }),
-      el("td", { text: x.available ? "yes" : "away" }),
-      el("td", { class: "num", text: x.capacity == null ? "" : String(x.capacity) }),
-      el("td", { class: "num", text: x.capacity_value == null ? "" : money(x.capacity_value) }),
-    ])));
+    renderReps((await ts.call("GET", "/api/reps")).data);
+  }
+
+  // One control of the reps table: the override is stored, the table redrawn from the answer
+  // (`tasksync reps --json`'s data), then the shown plan, now stale, is made again.
+  async function changeRep(b) {
+    const tr = b.closest("tr");
+    const error = tr.querySelector(".rep-error");
+    const field = (cls) => tr.querySelector("input." + cls).value;
+    const num = (cls) => (field(cls) === "" ? null : Number(field(cls)));
+    const action = b.dataset.action;
+    const body = { rep: tr.dataset.rep };
+    if (action === "away") body.until = field("until") || null;
+    if (action === "capacity") Object.assign(body, { tasks: num("tasks"), value: num("value") });
+    if (action === "quota") body.amount = num("amount");
+    error.textContent = "";
+    setBusy(true);
+    setStatus("Saving…");
+    let answer;
+    try {
+      answer = await ts.call("POST", "/api/reps/" + action, body);
+    } catch (e) {
+      error.textContent = e.message;
+      setStatus("Not changed: " + e.message, "error");
+      setBusy(false);
+      if (e.status === 401 && document.body.dataset.mode !== "powerup") window.location.assign("/login");
+      return;
+    }
+    renderReps(answer.data);
+    await run(answer.message + ". Planning again…", async () => {
+      await replanOrWait();
+      setStatus(answer.message + ". Plan " + data.plan.id + " follows it.", "done");
+    });
   }
 
   async function run(label, fn) {
@@ -218,9 +303,17 @@
         const r = await ts.call("POST", "/api/undo", { plan_id: b.dataset.plan });
         await follow(r.job, "Undid");
       });
+    } else if (b.dataset.action && b.closest("#reps")) {
+      changeRep(b);
     } else if (b.id === "logout") {
       ts.call("POST", "/logout", {}).finally(() => window.location.assign("/login"));
     }
+  });
+  // Enter in a reps table field presses the button beside it (Away, Set).
+  $("reps").addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || !event.target.matches("input")) return;
+    const b = event.target.closest("td").querySelector("button");
+    if (b && !b.disabled) changeRep(b);
   });
   for (const id of ["f-rep", "f-kind", "f-field", "f-text"]) {
     for (const type of ["input", "change"]) $(id).addEventListener(type, () => data && renderChanges());
