@@ -7,8 +7,8 @@
 - ``kill -9`` of the worker holding a board in the middle of its apply: another worker resumes
   it; every change lands once, none lost, none sent twice;
 - Redis and PostgreSQL restarted while boards are syncing: every board's run completes;
-- a rep set away in the PostgreSQL store (``tasksync-cluster reps``): the next job hands on their
-  cards, and says why on each card, one comment per card.
+- then, on that settled board, a rep set away in the PostgreSQL store (``tasksync-cluster reps``):
+  the next job hands on their cards, and says why on each card, one comment per card.
 """
 
 from __future__ import annotations
@@ -144,7 +144,9 @@ def _fifty_boards(tmp_path: Path, f: FakeTrello, url: str, asana: FakeAsana) -> 
         cluster.purge()
 
 
-def test_kill_9_mid_apply_another_worker_resumes(tmp_path: Path, fake: tuple[FakeTrello, str]) -> None:
+def test_kill_9_mid_apply_another_worker_resumes_then_a_rep_set_away_is_handed_on(
+    tmp_path: Path, fake: tuple[FakeTrello, str]
+) -> None:
     f, url = fake
     f.latency = 0.05  # each answer takes 50 ms, so an apply lasts long enough to be killed in
     setup = make_cluster(tmp_path, f, url, boards=1, cards=30, tokens=1, creates_every=1)
@@ -191,6 +193,7 @@ def test_kill_9_mid_apply_another_worker_resumes(tmp_path: Path, fake: tuple[Fak
         per_card = {c: sum(f"Plan {plan_id}" in t for t in f.comments.get(c or "", [])) for c in commented}
         assert commented and set(per_card.values()) == {1}, per_card
         _settled(setup, cluster, f)
+        _rep_set_away_is_handed_on(setup, cluster, f, key)  # one board, one worker: the same setup
     finally:
         setup.stop_workers()
         cluster.purge()
@@ -237,55 +240,43 @@ def test_two_scheduler_processes_queue_each_tick_once(tmp_path: Path, fake: tupl
     assert len(ticks) >= 3 and len(ticks) == len(set(ticks)), ticks  # each tick queued by one scheduler
 
 
-def test_a_rep_set_away_in_postgres_is_handed_on_by_the_next_job(tmp_path: Path, fake: tuple[FakeTrello, str]) -> None:
-    """The board settles; then a rep is set away through the PostgreSQL store, the way
-    ``tasksync-cluster reps`` does: the next job (neither the board nor the CRM changed) plans,
-    moves that rep's unpinned cards to others and comments once on each moved card."""
+def _rep_set_away_is_handed_on(setup: ClusterSetup, cluster: Any, f: FakeTrello, key: str) -> None:
+    """On a settled board (a job with nothing new plans nothing), a rep set away through the
+    PostgreSQL store with ``tasksync-cluster reps``: the next job (neither the board nor the CRM
+    changed) plans, moves that rep's deal cards to others with the override as the reason, and
+    comments once on each moved card."""
     from tasksync.cluster.pgstore import PgStateStore
     from tasksync.crm import load_crm
     from tasksync.settings import load_settings
 
-    f, url = fake
-    setup = make_cluster(tmp_path, f, url, boards=1, cards=16, tokens=1, creates_every=2)
-    (key,) = setup.keys
-    config = tmp_path / key
-    config.write_text(config.read_text(encoding="utf-8") + "\n[write]\ncomment = true\n", encoding="utf-8")
-    cluster = setup.cluster()
+    config = setup.root / key
     board = f.boards[setup.boards[key]]
-    try:
-        setup.start_worker(threads=1)
-        assert cluster.enqueue(key)
-        wait_for(lambda: _all_ran(cluster, [key]), "the first sync", on_fail=setup.logs)
-        _settled(setup, cluster, f)  # from here on, a job with nothing new plans nothing
-        comments_before = {c: list(t) for c, t in f.comments.items()}
-        names = {m["id"]: m["fullName"] for m in board["members"]}
-        pinned = {lab["id"] for lab in board["labels"] if lab["name"] == "pinned"}
+    comments_before = {c: list(t) for c, t in f.comments.items()}
+    names = {m["id"]: m["fullName"] for m in board["members"]}
+    pinned = {lab["id"] for lab in board["labels"] if lab["name"] == "pinned"}
 
-        def cards_of(member: str) -> list[dict[str, Any]]:
-            return [c for c in board["cards"] if not c.get("closed") and member in c["idMembers"]]
+    def cards_of(member: str) -> list[dict[str, Any]]:
+        return [c for c in board["cards"] if not c.get("closed") and member in c["idMembers"]]
 
-        member = max((m for m in names if names[m] != "Kate O'Neil"), key=lambda m: len(cards_of(m)))
-        assert [c for c in cards_of(member) if not pinned & set(c["idLabels"])]
-        settings = load_settings(config)
-        (rep,) = [r for r in load_crm(settings.crm, settings.base_dir).reps if r.name == names[member]]
+    member = max((m for m in names if names[m] != "Kate O'Neil"), key=lambda m: len(cards_of(m)))
+    assert [c for c in cards_of(member) if not pinned & set(c["idLabels"])]
+    settings = load_settings(config)
+    (rep,) = [r for r in load_crm(settings.crm, settings.base_dir).reps if r.name == names[member]]
 
-        args = ["-c", str(setup.cluster_file), "reps", key, "away", rep.name, "--until", "2w"]
-        assert _cluster_cli(setup, args) == 0
-        runs = cluster.status()[key]["runs"]
-        assert cluster.enqueue(key, "scheduled")
-        wait_for(lambda: cluster.status()[key]["runs"] > runs, "the next job", on_fail=setup.logs)
-        last = cluster.status()[key]
-        assert last["outcome"] == "ok" and last["plan"], (last, setup.logs())
-        with PgStateStore(setup.env["TASKSYNC_DATABASE_URL"]) as store:
-            plan, status = store.load_plan(last["plan"])
-        assert status == "applied" and any(n.startswith(f"{rep.name}: away until ") for n in plan.notes), plan.notes
-        # Every deal card of theirs (cards without a CRM deal are not divided), except pinned ones.
-        moved = [c for c in plan.changes if c.field.value == "assignees" and member in (c.before or ())]
-        assert moved and all(f"{rep.name} is away until" in c.reason for c in moved), moved
-        assert not [c for c in cards_of(member) if c["id"] in {m.task_id for m in moved}]  # handed on
-        for c in moved:  # one comment on each moved card, naming the reason
-            new = f.comments.get(c.task_id, [])[len(comments_before.get(c.task_id, [])) :]
-            assert len(new) == 1 and f"{rep.name} is away until" in new[0], new
-    finally:
-        setup.stop_workers()
-        cluster.purge()
+    args = ["-c", str(setup.cluster_file), "reps", key, "away", rep.name, "--until", "2w"]
+    assert _cluster_cli(setup, args) == 0
+    runs = cluster.status()[key]["runs"]
+    assert cluster.enqueue(key, "scheduled")
+    wait_for(lambda: cluster.status()[key]["runs"] > runs, "the next job", on_fail=setup.logs)
+    last = cluster.status()[key]
+    assert last["outcome"] == "ok" and last["plan"], (last, setup.logs())
+    with PgStateStore(setup.env["TASKSYNC_DATABASE_URL"]) as store:
+        plan, status = store.load_plan(last["plan"])
+    assert status == "applied" and any(n.startswith(f"{rep.name}: away until ") for n in plan.notes), plan.notes
+    # Every deal card of theirs (cards without a CRM deal are not divided), except pinned ones.
+    moved = [c for c in plan.changes if c.field.value == "assignees" and member in (c.before or ())]
+    assert moved and all(f"{rep.name} is away until" in c.reason for c in moved), moved
+    assert not [c for c in cards_of(member) if c["id"] in {m.task_id for m in moved}]  # handed on
+    for c in moved:  # one comment on each moved card, naming the reason
+        new = f.comments.get(c.task_id, [])[len(comments_before.get(c.task_id, [])) :]
+        assert len(new) == 1 and f"{rep.name} is away until" in new[0], new
