@@ -331,20 +331,19 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from tasksync.cli import one_line_error
-    from tasksync.service.health import health_of, read_status, status_config
+    from tasksync.service.health import read_status, status_config
     from tasksync.sync.state import StateStore
 
     try:
-        path, stale_default = status_config(Path(args.config), getattr(args, "state", None))
-        args.state_file = path
-        if not path.exists():
-            print(f"tasksync: no state store at {path}: the service never ran", file=sys.stderr)
+        config = status_config(Path(args.config), getattr(args, "state", None))
+        args.state_file = config.state
+        if not config.state.exists():
+            print(f"tasksync: no state store at {config.state}: the service never ran", file=sys.stderr)
             return 3
-        with StateStore(path) as store:
+        with StateStore(config.state) as store:
             boards = read_status(store)
     except TasksyncError as e:  # exit 2 is reserved by container health checks
         print(f"tasksync: {e}", file=sys.stderr)
@@ -355,38 +354,43 @@ def cmd_status(args: argparse.Namespace) -> int:
             raise
         print(f"tasksync: {known[0]}", file=sys.stderr)
         return 1
-    stale_after = args.stale_after or stale_default
+    report = _status_report(boards, config.boards, args.stale_after or config.stale_after)
+    if args.json:
+        print(json.dumps({b: _typed(r) for b, r in report.items()}, indent=1, ensure_ascii=False))
+    elif not report:
+        print("the service never ran on this state store")
+    else:
+        _print_status(report)
+    return max((int(r["code"]) for r in report.values()), default=3)
+
+
+def _status_report(boards: dict[str, dict[str, str]], names: tuple[str, ...], stale_after: float) -> dict[str, Any]:
+    """Each board's verdict and recorded values, by its key in the store; a configured board
+    that never ran (no status recorded under its name) is listed by its name, never ran."""
+    from tasksync.service.health import STALE, health_of
+
     now = time.time()
-    worst = 0 if boards else 3
     report: dict[str, Any] = {}
     for board, values in sorted(boards.items()):
         code, verdict = health_of(values, now, stale_after)
-        worst = max(worst, code)
         report[board] = {"code": code, "status": verdict, **values}
-    if args.json:
-        print(json.dumps({b: _typed(r) for b, r in report.items()}, indent=1, ensure_ascii=False))
-    elif not boards:
-        print("the service never ran on this state store")
-    else:
-        for board, r in report.items():
-            print(f"{board}: {r['status']}")
-            for k in (
-                "state",
-                "last_run",
-                "last_ok",
-                "next_run",
-                "paused",
-                "conflicts",
-                "held",
-                "errors",
-                "last_error",
-                "last_plan",
-            ):
-                if r.get(k) and r[k] != "0":
-                    print(f"  {k:10} {r[k]}")
-            held = json.loads(r.get("held_changes") or "[]")
-            if held:
-                print(f"  held back (owner changes left for the rebalance schedule; first {min(10, len(held))}):")
-                for h in held[:10]:
-                    print(f"    {h['title']}: {h['from']} -> {h['to']} ({h['why']})")
-    return worst
+    recorded = {str(v.get("name", "")).casefold() for v in boards.values()}
+    for name in names:
+        if name.casefold() not in recorded:
+            report[name] = {"code": STALE, "status": "never ran", "name": name}
+    return report
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    keys = ("state", "last_run", "last_ok", "next_run", "paused", "conflicts", "held", "errors", "last_error")
+    for board, r in report.items():
+        name = r.get("name") or ""
+        print(f"{name} ({board}): {r['status']}" if name and name != board else f"{board}: {r['status']}")
+        for k in (*keys, "last_plan"):
+            if r.get(k) and r[k] != "0":
+                print(f"  {k:10} {r[k]}")
+        held = json.loads(r.get("held_changes") or "[]")
+        if held:
+            print(f"  held back (owner changes left for the rebalance schedule; first {min(10, len(held))}):")
+            for h in held[:10]:
+                print(f"    {h['title']}: {h['from']} -> {h['to']} ({h['why']})")

@@ -517,6 +517,8 @@ class SyncService:
             "last_error": res.error or "",
             "auth_failed": "1" if res.auth_failed else "",
         }
+        if self.name:
+            values["name"] = self.name
         if res.error is None and res.paused is None:
             values["last_ok"] = _iso(res.started)
         if res.read:

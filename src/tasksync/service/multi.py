@@ -7,7 +7,8 @@ key, shared by every connector of the process and, through the state folder, of 
 
 Scheduling is deterministic and fair: each board is due at its last iteration's start plus the
 delay that iteration asked for (the interval, or the back-off after an error); the board most
-overdue runs next, ties in config order, one iteration at a time. A webhook makes its board due
+overdue runs next (of boards due at the same time, the one that ran longest ago, then config
+order), one iteration at a time. A webhook makes its board due
 *now*, which puts it behind every board already overdue, so a board flooded with deliveries
 cannot starve the others; a board backing off from errors is not hurried by webhooks. A board's
 failure is that iteration's error: logged with the board's name, recorded in its status and
@@ -50,6 +51,7 @@ class BoardScheduler:
         self._stop = threading.Event()
         start = clock()
         self._due = [start] * len(self.services)  # all due at the start: config order
+        self._ran = [-1] * len(self.services)  # the iteration each board last ran in (ties: the longest waiting)
         self.iterations = 0
         self.order: list[str] = []  # the boards in the order their iterations ran (tests, benchmarks)
 
@@ -86,7 +88,7 @@ class BoardScheduler:
     def next_board(self) -> tuple[int, float]:
         """The index of the board to run next and when it is due."""
         with self._lock:
-            due, i = min((d, i) for i, d in enumerate(self._due))
+            due, _, i = min((d, self._ran[i], i) for i, d in enumerate(self._due))
         return i, due
 
     def run_board(self, i: int) -> IterationResult:
@@ -96,6 +98,7 @@ class BoardScheduler:
         self.order.append(svc.name or svc.board)
         with self._lock:
             self._due[i] = res.started + res.delay
+            self._ran[i] = self.iterations
         return res
 
     def run_all_once(self) -> list[IterationResult]:
