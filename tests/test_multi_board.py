@@ -315,3 +315,18 @@ def test_a_webhook_makes_only_its_board_due(tmp_path: Path) -> None:
     assert scheduler.next_board() == (1, T0 + 10.0)  # "two" is due now
     scheduler.trigger("asana", ["nothing-here"])  # names none of these boards, nor their vendor
     assert scheduler.next_board() == (1, T0 + 10.0)
+
+
+def test_a_board_that_cannot_be_opened_is_named_and_the_others_run(
+    three: Three, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TASKSYNC_ASANA_TOKEN")
+    capsys.readouterr()
+    assert three.run("serve", "--once", "--today", TODAY.isoformat()) == 1
+    err = capsys.readouterr().err
+    assert 'board_name="amer"' in err and "TASKSYNC_ASANA_TOKEN" in err and "Traceback" not in err
+    code, status = three.status(capsys)
+    assert code == 3  # amer never ran
+    verdicts = {r["name"]: r for r in status.values()}
+    assert verdicts["amer"] == {"code": 3, "status": "never ran", "name": "amer"}
+    assert verdicts["emea"]["last_plan"] and verdicts["apac"]["last_plan"]

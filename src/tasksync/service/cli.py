@@ -114,16 +114,16 @@ def _boards(args: argparse.Namespace) -> tuple[Settings, list[ConfiguredBoard]]:
     boards = settings.boards()
     if getattr(args, "board", None):
         boards = [find_board(settings, args.board, args.config)]
-    for b in boards:
-        if args.interval:
-            b.settings.service.interval = args.interval
+    if args.interval:
+        for svc_settings in (settings, *(b.settings for b in boards)):
+            svc_settings.service.interval = args.interval
     return settings, boards
 
 
 def _open_services(boards: list[ConfiguredBoard], today: Any) -> tuple[list[SyncService], list[str]]:
     """A service per board whose connector opens; a board whose does not (no token for it, a
     board reference that is no board) is logged with its name and left out, the others run.
-    Returns the services and the names left out."""
+    Returns the services and the names left out; raises when no board opens."""
     from tasksync.connectors import open_connector
     from tasksync.service.logs import event
     from tasksync.service.loop import SyncService
@@ -135,6 +135,8 @@ def _open_services(boards: list[ConfiguredBoard], today: Any) -> tuple[list[Sync
         try:
             connector = open_connector(b.settings)
         except TasksyncError as e:
+            if len(boards) == 1:
+                raise
             event("service.error", logging.ERROR, board_name=b.name, error=f"{type(e).__name__}: {e}")
             failed.append(b.name)
             continue
@@ -146,6 +148,8 @@ def _open_services(boards: list[ConfiguredBoard], today: Any) -> tuple[list[Sync
         keys[key] = b.name
         name = b.name if b.explicit or len(boards) > 1 else ""  # a single-board config's board has its id
         services.append(SyncService(b.settings, today=today, connector=connector, name=name))
+    if not services:
+        raise ConfigError(f"none of the boards could be opened ({', '.join(failed)}): see the lines above")
     return services, failed
 
 
