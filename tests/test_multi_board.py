@@ -271,6 +271,7 @@ def local_boards(tmp_path: Path, names: tuple[str, ...], clock: SimClock) -> lis
         text += f'[[boards]]\nname = "{name}"\nlocal = "{name}/{name}.json"\ncrm = "{name}/crm"\n'
     config = tmp_path / "tasksync.toml"
     shared = shared_defaults(tmp_path / names[0]).replace('name = "optimal"', 'name = "balanced"')  # fast
+    shared += "[service]\nmax_move_share = 1.0\nmax_create_share = 1.0\n"  # the first sync of a small board
     config.write_text(shared + "\n" + text, encoding="utf-8")
     boards = load_settings(config).boards()
     return [SyncService(b.settings, clock=clock, sleep=clock.sleep, today=TODAY, name=b.name) for b in boards]
@@ -330,3 +331,22 @@ def test_a_board_that_cannot_be_opened_is_named_and_the_others_run(
     verdicts = {r["name"]: r for r in status.values()}
     assert verdicts["amer"] == {"code": 3, "status": "never ran", "name": "amer"}
     assert verdicts["emea"]["last_plan"] and verdicts["apac"]["last_plan"]
+
+
+def test_a_signed_webhook_delivery_wakes_the_board_it_names(tmp_path: Path) -> None:
+    from tasksync.service.webhooks import HookServer, trello_signature
+    from test_service_webhooks import SECRET, request
+
+    clock = SimClock()
+    scheduler = BoardScheduler(local_boards(tmp_path, ("one", "two"), clock), clock=clock, sleep=clock.sleep)
+    assert all(r.ok and r.applied for r in scheduler.run_all_once())
+    clock.sleep(5.0)
+    server = HookServer("127.0.0.1", 0, on_change=scheduler.trigger, trello_secret=SECRET).start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/trello"
+        body = json.dumps({"model": {"id": "two.json"}, "action": {"type": "updateCard"}}).encode()
+        assert request(url, body=body, headers={"X-Trello-Webhook": trello_signature(SECRET, body, url)})[0] == 200
+    finally:
+        server.stop()
+    assert scheduler.next_board() == (1, T0 + 5.0)
+    assert scheduler.services[1].run_once().reason == "webhook"
