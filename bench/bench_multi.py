@@ -23,9 +23,11 @@ from pathlib import Path
 
 from tasksync.examples import TODAY, generate
 
+GUARDS = "\n[service]\nmax_move_share = 1.0\nmax_create_share = 1.0\n"  # the first sync of a small board applies
+
 
 def shared_defaults(demo: Path) -> str:
-    text = (demo / "tasksync.toml").read_text(encoding="utf-8")
+    text = (demo / "tasksync.toml").read_text(encoding="utf-8")  # with GUARDS
     text = re.sub(r'^connector = "local"\n', "", text, flags=re.M)
     text = re.sub(r'\[local\]\npath = "board.json"\n', "", text)
     return re.sub(r'\[crm\]\nfolder = "crm"\n', "", text)
@@ -37,7 +39,8 @@ def boards(root: Path, n: int, cards: int) -> list[str]:
         generate(root / name, cards=cards, seed=100 + i)
         (root / name / "board.json").rename(root / name / f"{name}.json")
         text = (root / name / "tasksync.toml").read_text(encoding="utf-8")
-        (root / name / "tasksync.toml").write_text(text.replace('path = "board.json"', f'path = "{name}.json"'))
+        text = text.replace('path = "board.json"', f'path = "{name}.json"') + GUARDS
+        (root / name / "tasksync.toml").write_text(text, encoding="utf-8")
     return names
 
 
