@@ -4,6 +4,7 @@ a Trello board (the fake Trello) and an Asana project (the fake Asana) synced by
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -350,3 +351,25 @@ def test_a_signed_webhook_delivery_wakes_the_board_it_names(tmp_path: Path) -> N
         server.stop()
     assert scheduler.next_board() == (1, T0 + 5.0)
     assert scheduler.services[1].run_once().reason == "webhook"
+
+
+def test_a_board_with_its_own_secrets_uses_its_own_token(
+    three: Three, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasksync.connectors.transport import secret_fingerprint
+
+    other = "apac-own-token"
+    three.trello.tokens.add(other)
+    text = three.config.read_text(encoding="utf-8")
+    three.config.write_text(text.replace('name = "apac"\n', 'name = "apac"\nsecrets_prefix = "TASKSYNC_APAC_"\n'))
+    monkeypatch.setenv("TASKSYNC_APAC_TRELLO_API_URL", os.environ["TASKSYNC_TRELLO_API_URL"])
+    monkeypatch.setenv("TASKSYNC_APAC_TRELLO_KEY", KEY)
+    monkeypatch.setenv("TASKSYNC_APAC_TRELLO_TOKEN", other)
+    monkeypatch.setenv("TASKSYNC_TRELLO_TOKEN", "not-apacs-token")  # the shared one would be refused
+    assert three.run("serve", "--once", "--today", TODAY.isoformat()) == 0
+    used = {r.token for r in three.trello.log}
+    assert used == {secret_fingerprint(other)}
+    monkeypatch.delenv("TASKSYNC_APAC_TRELLO_TOKEN")  # no fallback to the shared token
+    capsys.readouterr()
+    assert three.run("--board", "apac", "plan") == 2
+    assert "Trello needs TASKSYNC_TRELLO_KEY and TASKSYNC_TRELLO_TOKEN" in capsys.readouterr().err

@@ -510,8 +510,17 @@ def settings_from_mapping(raw: dict[str, Any], base_dir: Path, source: str = "co
     secrets = read_secrets(base_dir)
     settings.secrets = secrets
     for board in settings._boards:
-        board.settings.secrets = secrets
+        board.settings.secrets = _own_secrets(board.secrets_prefix) if board.secrets_prefix else secrets
     return settings
+
+
+def _own_secrets(prefix: str) -> Secrets:
+    """A board's own secrets (``secrets_prefix``): ``<prefix>TRELLO_KEY``, ``<prefix>TRELLO_TOKEN``,
+    ``<prefix>TRELLO_API_URL``... from the environment only, URLs and credentials alike; nothing
+    falls back to the shared ``TASKSYNC_*`` values (a token never goes to another board's URL)."""
+    own = {k: v for k, v in EnvSettingsSource(Secrets, env_prefix=prefix)().items() if v}
+    # every field given (unset: its default), or BaseSettings would add the TASKSYNC_* environment
+    return Secrets.model_validate({name: own.get(name, f.default) for name, f in Secrets.model_fields.items()})
 
 
 # ------------------------------------------------------------------ many boards in one config
@@ -534,6 +543,7 @@ class ConfiguredBoard:
     settings: Settings
     refs: tuple[str, ...] = ()
     explicit: bool = False  # a [[boards]] entry (not a single-board config's implicit one)
+    secrets_prefix: str = ""  # its own secrets: <prefix>TRELLO_TOKEN... from the environment
 
     def matches(self, wanted: str) -> bool:
         keys = _ref_keys(wanted)
@@ -583,7 +593,7 @@ def _board_overrides(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
     if len(places) > 1:
         raise ConfigError(f"{where}: names both {places[0]} and {places[1]}; one board per entry")
     for key, value in entry.items():
-        if key == "name":
+        if key in ("name", "secrets_prefix"):
             continue
         if key in _SHARED_ONLY:
             raise ConfigError(
@@ -600,7 +610,7 @@ def _board_overrides(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
         elif key in _BOARD_SECTIONS:
             over = _merge(over, {key: value})
         else:
-            known = ", ".join(sorted(_BOARD_SECTIONS | {"name", "asana_project"}))
+            known = ", ".join(sorted(_BOARD_SECTIONS | {"name", "asana_project", "secrets_prefix"}))
             raise ConfigError(f"{where}: {key}: unknown key (a board entry takes {known})")
     return over
 
@@ -615,8 +625,12 @@ def _configured_boards(raw: dict[str, Any], entries: Any, base_dir: Path, source
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ConfigError(f"{source}: boards[{i}]: name: expected a non-empty text, found {name!r}")
         where = f"{source}: boards[{name or i}]"
+        prefix = entry.get("secrets_prefix", "")
+        if not isinstance(prefix, str) or (prefix and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*_", prefix)):
+            raise ConfigError(f'{where}: secrets_prefix: expected a prefix such as "TASKSYNC_EMEA_", found {prefix!r}')
         settings = _validated(_merge(raw, _board_overrides(entry, where)), base_dir, where)
-        board = ConfiguredBoard(str(name or _default_name(settings)), settings, _refs_of(settings), explicit=True)
+        name = str(name or _default_name(settings))
+        board = ConfiguredBoard(name, settings, _refs_of(settings), explicit=True, secrets_prefix=prefix.upper())
         if board.name.casefold() in seen:
             raise ConfigError(f"{where}: the name {board.name!r} is also boards[{seen[board.name.casefold()]}]'s")
         seen[board.name.casefold()] = i
