@@ -36,11 +36,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
         help="keep the board in sync: assign new tasks within an interval (scheduled mode)",
-        description="Run the scheduled sync service on the configured board. Only new or unowned tasks "
+        description="Run the scheduled sync service on every board the config names (or the one --board "
+        "names), one process and one state store for all, the most overdue board first. Only new or unowned tasks "
         "(and tasks of reps who are away) get an owner; priorities are refreshed and cards created for "
         "new CRM leads. A whole-book rebalance runs only on [service] rebalance_every/rebalance_at or "
-        "with --rebalance. Exit codes: 0 stopped cleanly; with --once 0 done, 1 an error or a failed "
-        "write, 4 paused by a guard; 7 another service holds this state store.",
+        "with --rebalance. Exit codes: 0 stopped cleanly; with --once (every board once) 0 done, 1 an "
+        "error or a failed write, 4 paused by a guard (the worst board's); 7 another service holds this state store.",
     )
     p.add_argument("--once", action="store_true", help="run one iteration and exit (for cron)")
     p.add_argument("--interval", type=float, help="seconds between change checks (default [service] interval, 60)")
@@ -67,8 +68,9 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "status",
-        help="the service's last run, next run, pause and errors; exit code for health checks",
-        description="Exit codes: 0 healthy, 1 failing or unreadable, 3 stale or never ran, 4 paused by a guard.",
+        help="per board: the service's last run, next run, pause and errors; exit code for health checks",
+        description="One verdict per board; the exit code is the worst: 0 healthy, 1 failing or unreadable, "
+        "3 stale or never ran, 4 paused by a guard.",
     )
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.add_argument("--stale-after", type=float, help="seconds without a run before the service counts as stale")
