@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tasksync.connectors.base import BoardFile, ChangeFeed, Connector
 from tasksync.crm import CrmData, load_crm
@@ -171,6 +172,11 @@ class SyncService:
         return str(self.connector.board)
 
     @property
+    def who(self) -> dict[str, Any]:
+        """The board in a log line: its key in the store, and its configured name if it has one."""
+        return {"board": self.board} | ({"board_name": self.name} if self.name else {})
+
+    @property
     def log(self) -> OutcomeLog:
         if self._log is None:
             self._log = OutcomeLog(self.board)
@@ -239,7 +245,7 @@ class SyncService:
         """Record that the service runs this board (``run`` does; so does a many-board scheduler)."""
         values = {"state": "running", "pid": str(os.getpid()), "started_at": _iso(self.clock())}
         self._put(values | ({"name": self.name} if self.name else {}))
-        event("service.start", board=self.board, board_name=self.name, interval=self.cfg.interval, pid=os.getpid())
+        event("service.start", **self.who, interval=self.cfg.interval, pid=os.getpid())
 
     def end(self) -> None:
         self._put({"state": "stopped", "next_run": ""})
@@ -282,7 +288,7 @@ class SyncService:
         except SafetyStop as e:
             self._paused = res.paused = str(e)
             self._errors = 0
-            event("service.paused", logging.ERROR, board=self.board, board_name=self.name, reason=str(e))
+            event("service.paused", logging.ERROR, **self.who, reason=str(e))
         except (ApiError, TasksyncError, OSError, sqlite3.Error) as e:  # a full disk or store: one line
             self._error(res, e)
         except Exception as e:  # a bug must not end a service meant to run for weeks
@@ -312,8 +318,7 @@ class SyncService:
         retry_after = getattr(e, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after > res.delay:
             res.delay = float(retry_after)  # the vendor said when: asking earlier only counts against us
-        fields = {"board": self.board, "board_name": self.name, "error": res.error, "consecutive": self._errors,
-                  "retry_in": round(res.delay, 1)}  # fmt: skip
+        fields = {**self.who, "error": res.error, "consecutive": self._errors, "retry_in": round(res.delay, 1)}
         logging.getLogger(LOGGER_NAME).error("service.error", exc_info=e if trace else None, extra={"fields": fields})
 
     def _progress(self, done: int, total: int) -> None:
@@ -371,7 +376,7 @@ class SyncService:
 
     def _block_crm(self, reason: str) -> None:
         if reason != self._crm_block:
-            event("service.paused", logging.ERROR, board=self.board, board_name=self.name, reason=reason)
+            event("service.paused", logging.ERROR, **self.who, reason=reason)
         self._crm_block = reason
 
     # ------------------------------------------------------------------ change detection
