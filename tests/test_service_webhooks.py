@@ -39,7 +39,7 @@ def hooks():
     server = HookServer(
         "127.0.0.1",
         0,
-        on_change=calls.append,
+        on_change=lambda source, ids: calls.append(source),
         trello_secret=SECRET,
         trello_callback_url="https://sync.example.com/trello",
         remember_asana_secret=remembered.append,
@@ -99,7 +99,9 @@ def test_asana_handshake_then_signed_events(hooks) -> None:
 
 
 def test_asana_fixed_secret_refuses_other_handshakes() -> None:
-    server = HookServer("127.0.0.1", 0, on_change=lambda s: None, asana_secret="env-secret", asana_secret_fixed=True)
+    server = HookServer(
+        "127.0.0.1", 0, on_change=lambda s, ids: None, asana_secret="env-secret", asana_secret_fixed=True
+    )
     server.start()
     try:
         base = f"http://127.0.0.1:{server.port}"
@@ -175,7 +177,7 @@ def test_registering_an_asana_webhook_accepts_its_handshake_and_keeps_the_secret
     server = HookServer(
         "127.0.0.1",
         0,
-        on_change=lambda s: None,
+        on_change=lambda s, ids: None,
         remember_asana_secret=lambda secret: write_secret_file(secret_file, secret),
     ).start()
     base = f"http://127.0.0.1:{server.port}"
@@ -234,7 +236,7 @@ def _fd_budget(wanted: int) -> int:
 def test_slow_clients_cannot_starve_healthz_and_are_cut_off() -> None:
     """Issue 17 item 12: slow clients were never timed out (backlog 5) and 3,000 of them starved /healthz."""
     server = HookServer(
-        "127.0.0.1", 0, on_change=lambda s: None, health=lambda: (True, {"ok": 1}), request_timeout=1.0
+        "127.0.0.1", 0, on_change=lambda s, ids: None, health=lambda: (True, {"ok": 1}), request_timeout=1.0
     ).start()
     slow: list[socket.socket] = []
     try:
@@ -255,7 +257,7 @@ def test_a_slow_body_gets_408_and_busy_handlers_leave_healthz_alone() -> None:
     server = HookServer(
         "127.0.0.1",
         0,
-        on_change=lambda s: None,
+        on_change=lambda s, ids: None,
         health=lambda: (True, {}),
         request_timeout=1.0,
         max_active=2,
@@ -284,4 +286,4 @@ def test_register_asana_webhook_needs_an_asana_board(tmp_path: Path, capsys: pyt
     capsys.readouterr()
     assert main([*argv, "--register-asana-webhook", "https://sync.example.com/asana"]) == 2
     err = capsys.readouterr().err
-    assert "--register-asana-webhook needs connector asana" in err and "Traceback" not in err
+    assert "--register-asana-webhook needs one Asana project" in err and "Traceback" not in err

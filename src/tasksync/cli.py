@@ -44,11 +44,15 @@ def _console(args: argparse.Namespace) -> Console:
 
 
 def load_config(args: argparse.Namespace) -> Settings:
-    """The settings named by ``-c`` and ``--state``; remembers the state store's path so that
-    an error about the store names it."""
-    from tasksync.settings import load_settings
+    """The settings named by ``-c`` and ``--state``, of the one board ``--board`` picks (by name,
+    id, short link or URL) when the config names several; remembers the state store's path so
+    that an error about the store names it."""
+    from tasksync.settings import load_settings, select_board
 
-    settings = load_settings(Path(args.config), getattr(args, "state", None))
+    settings = select_board(
+        load_settings(Path(args.config), getattr(args, "state", None)), getattr(args, "board", None), args.config
+    )
+    args.board = None  # chosen: these settings name one board
     args.state_file = settings.path(settings.state_path)
     return settings
 
@@ -331,7 +335,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="configuration file (default: tasksync.toml, or $TASKSYNC_CONFIG)",
     )
     parser.add_argument("--no-color", action="store_true", help="plain output")
-    parser.add_argument("--board", help="which of several configured Trello boards (id, short link or URL)")
+    parser.add_argument("--board", help="which of the config's boards (name, id, short link or URL)")
     parser.add_argument(
         "--state",
         default=os.environ.get("TASKSYNC_STATE") or None,

@@ -9,13 +9,25 @@ paths in the TOML file are resolved against the file's own folder.
 
 from __future__ import annotations
 
+import copy
+import re
 import stat
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 from tasksync.defaults import SERVICE_INTERVAL, STATE_PATH
@@ -23,6 +35,7 @@ from tasksync.errors import ConfigError
 
 __all__ = [
     "AsanaSettings",
+    "ConfiguredBoard",
     "CreateSettings",
     "CrmFileOptions",
     "CrmSettings",
@@ -36,8 +49,10 @@ __all__ = [
     "Settings",
     "TrelloSettings",
     "WriteSettings",
+    "find_board",
     "load_settings",
     "read_secrets",
+    "select_board",
 ]
 
 
@@ -394,6 +409,7 @@ class Settings(_Section):
     state_path: Path = Path(STATE_PATH)
     base_dir: Path = Path()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+    _boards: list[ConfiguredBoard] = PrivateAttr(default_factory=list)  # the [[boards]] entries
 
     @field_validator("connector", mode="before")
     @classmethod
@@ -403,6 +419,23 @@ class Settings(_Section):
     def path(self, p: Path) -> Path:
         """Resolve a configured path against the config file's folder."""
         return p if p.is_absolute() else self.base_dir / p
+
+    def boards(self) -> list[ConfiguredBoard]:
+        """Every board or project this config names, each with its own complete settings.
+
+        The ``[[boards]]`` entries when the file has them; otherwise the implicit ones of a
+        single-board config: one per ``[trello] boards`` id (each its own entry), or the one
+        ``[asana] project``, ``[local] path`` or plugged-in connector."""
+        if self._boards:
+            return list(self._boards)
+        if self.connector == "trello" and len(self.trello.boards) > 1:
+            out = []
+            for ref in self.trello.boards:
+                one = self.model_copy(update={"trello": self.trello.model_copy(update={"boards": [ref]})}, deep=True)
+                one.secrets = self.secrets
+                out.append(ConfiguredBoard(ref, one, _refs_of(one)))
+            return out
+        return [ConfiguredBoard(_default_name(self), self, _refs_of(self))]
 
 
 def load_settings(path: Path | str, state_path: Path | str | None = None) -> Settings:
@@ -426,22 +459,42 @@ def load_settings(path: Path | str, state_path: Path | str | None = None) -> Set
     settings = settings_from_mapping(raw, base_dir=path.resolve().parent, source=str(path))
     if state_path:
         settings.state_path = Path(state_path).resolve()
+        for board in settings._boards:
+            board.settings.state_path = settings.state_path
     return settings
 
 
-def _secret_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Dotted names of keys in the TOML that would hold secrets."""
+def _secret_keys(raw: Mapping[str, Any], prefix: str = "", top: bool = True) -> list[str]:
+    """Dotted names of keys in the TOML that would hold secrets (``[[boards]]`` entries too)."""
     found: list[str] = []
     for key, value in raw.items():
         if key in _SECRET_KEYS:
             found.append(prefix + key)
-        elif isinstance(value, Mapping) and not (not prefix and key in _DATA_TABLES):
-            found.extend(_secret_keys(value, f"{prefix}{key}."))
+        elif isinstance(value, Mapping) and not (top and key in _DATA_TABLES):
+            found.extend(_secret_keys(value, f"{prefix}{key}.", top=False))
+        elif top and key == "boards" and isinstance(value, list):
+            for i, entry in enumerate(value):
+                if isinstance(entry, Mapping):
+                    found.extend(_secret_keys(entry, f"{prefix}boards[{i}].", top=True))
     return found
 
 
+def _validated(raw: dict[str, Any], base_dir: Path, source: str) -> Settings:
+    try:
+        return Settings.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        given = f" = {first['input']!r}" if first["loc"] and not isinstance(first["input"], dict) else ""
+        raise ConfigError(f"{source}: {where}{given}: {first['msg']}") from None
+
+
 def settings_from_mapping(raw: dict[str, Any], base_dir: Path, source: str = "config") -> Settings:
-    """Validate a parsed config; secrets are read from the environment and ``base_dir/.env``."""
+    """Validate a parsed config; secrets are read from the environment and ``base_dir/.env``.
+
+    With ``[[boards]]`` entries, the top-level tables are the shared defaults and each entry's
+    complete settings are validated too (errors name the board and the key): see
+    :meth:`Settings.boards`."""
     secret = _secret_keys(raw)
     if secret:
         raise ConfigError(
@@ -449,12 +502,158 @@ def settings_from_mapping(raw: dict[str, Any], base_dir: Path, source: str = "co
             f"(TASKSYNC_TRELLO_KEY, TASKSYNC_TRELLO_TOKEN, TASKSYNC_ASANA_TOKEN...) or in a .env file "
             "beside the config (mode 600)"
         )
-    try:
-        settings = Settings.model_validate({**raw, "base_dir": base_dir})
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        given = f" = {first['input']!r}" if first["loc"] and not isinstance(first["input"], dict) else ""
-        raise ConfigError(f"{source}: {where}{given}: {first['msg']}") from None
-    settings.secrets = read_secrets(base_dir)
+    raw = dict(raw)
+    entries = raw.pop("boards", None)
+    settings = _validated(raw, base_dir, source)
+    if entries is not None:
+        settings._boards = _configured_boards(raw, entries, base_dir, source)
+    secrets = read_secrets(base_dir)
+    settings.secrets = secrets
+    for board in settings._boards:
+        board.settings.secrets = _own_secrets(board.secrets_prefix) if board.secrets_prefix else secrets
     return settings
+
+
+def _own_secrets(prefix: str) -> Secrets:
+    """A board's own secrets (``secrets_prefix``): ``<prefix>TRELLO_KEY``, ``<prefix>TRELLO_TOKEN``,
+    ``<prefix>TRELLO_API_URL``... from the environment only, URLs and credentials alike; nothing
+    falls back to the shared ``TASKSYNC_*`` values (a token never goes to another board's URL)."""
+    own = {k: v for k, v in EnvSettingsSource(Secrets, env_prefix=prefix)().items() if v}
+    # every field given (unset: its default), or BaseSettings would add the TASKSYNC_* environment
+    return Secrets.model_validate({name: own.get(name, f.default) for name, f in Secrets.model_fields.items()})
+
+
+# ------------------------------------------------------------------ many boards in one config
+# A [[boards]] entry: its name, where the board is (shorthands), and any of these sections of the
+# top-level config, which it overrides key by key (tables are merged, lists and values replaced).
+_BOARD_SECTIONS = frozenset(
+    {"connector", "local", "trello", "asana", "connectors", "link", "priority", "policy", "create", "crm"}
+    | {"service", "write", "stages", "members"}
+)
+_SHARED_ONLY = frozenset({"state_path", "web", "base_dir", "boards"})  # one per process, never per board
+
+
+@dataclass(frozen=True)
+class ConfiguredBoard:
+    """One board or project of a config: the name ``--board`` and ``tasksync status`` use, its
+    complete settings (shared defaults with its own overrides), and the references that also
+    select it (its board id, short link or URL, its project gid or URL, its file)."""
+
+    name: str
+    settings: Settings
+    refs: tuple[str, ...] = ()
+    explicit: bool = False  # a [[boards]] entry (not a single-board config's implicit one)
+    secrets_prefix: str = ""  # its own secrets: <prefix>TRELLO_TOKEN... from the environment
+
+    def matches(self, wanted: str) -> bool:
+        keys = _ref_keys(wanted)
+        return wanted.strip().casefold() == self.name.casefold() or any(keys & _ref_keys(r) for r in self.refs)
+
+
+def _ref_keys(text: str) -> set[str]:
+    """What a board reference is known by: the text, and the id in a Trello or Asana URL."""
+    text = text.strip()
+    keys = {text.casefold()}
+    for pattern in (r"trello\.com/b/([A-Za-z0-9]+)", r"/project/(\d+)", r"app\.asana\.com/\d+/\d+/(\d+)"):
+        m = re.search(pattern, text)
+        if m:
+            keys.add(m.group(1).casefold())
+    return keys
+
+
+def _refs_of(settings: Settings) -> tuple[str, ...]:
+    if settings.connector == "trello":
+        return tuple(settings.trello.boards[:1])
+    if settings.connector == "asana":
+        return (settings.asana.project,) if settings.asana.project else ()
+    if settings.connector == "local":
+        return (str(settings.local.path), settings.local.path.name)
+    return ()
+
+
+def _default_name(settings: Settings) -> str:
+    return next(iter(_refs_of(settings)), "") or settings.connector
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` laid on it: tables merged key by key, anything else replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _board_overrides(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A ``[[boards]]`` entry as overrides of the top-level tables (its shorthands expanded)."""
+    over: dict[str, Any] = {}
+    places = [k for k in ("trello", "asana_project", "local") if isinstance(entry.get(k), str)]
+    if len(places) > 1:
+        raise ConfigError(f"{where}: names both {places[0]} and {places[1]}; one board per entry")
+    for key, value in entry.items():
+        if key in ("name", "secrets_prefix"):
+            continue
+        if key in _SHARED_ONLY:
+            raise ConfigError(
+                f"{where}: {key}: set once at the top level (one process, one state store for every board)"
+            )
+        if key == "trello" and isinstance(value, str):
+            over = _merge(over, {"connector": "trello", "trello": {"boards": [value]}})
+        elif key == "asana_project":
+            over = _merge(over, {"connector": "asana", "asana": {"project": value}})
+        elif key == "local" and isinstance(value, str):
+            over = _merge(over, {"connector": "local", "local": {"path": value}})
+        elif key == "crm" and isinstance(value, str):
+            over = _merge(over, {"crm": {"folder": value}})
+        elif key in _BOARD_SECTIONS:
+            over = _merge(over, {key: value})
+        else:
+            known = ", ".join(sorted(_BOARD_SECTIONS | {"name", "asana_project", "secrets_prefix"}))
+            raise ConfigError(f"{where}: {key}: unknown key (a board entry takes {known})")
+    return over
+
+
+def _configured_boards(raw: dict[str, Any], entries: Any, base_dir: Path, source: str) -> list[ConfiguredBoard]:
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{source}: boards: expected [[boards]] tables (one per board)")
+    out: list[ConfiguredBoard] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        name = entry.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ConfigError(f"{source}: boards[{i}]: name: expected a non-empty text, found {name!r}")
+        where = f"{source}: boards[{name or i}]"
+        prefix = entry.get("secrets_prefix", "")
+        if not isinstance(prefix, str) or (prefix and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*_", prefix)):
+            raise ConfigError(f'{where}: secrets_prefix: expected a prefix such as "TASKSYNC_EMEA_", found {prefix!r}')
+        settings = _validated(_merge(raw, _board_overrides(entry, where)), base_dir, where)
+        name = str(name or _default_name(settings))
+        board = ConfiguredBoard(name, settings, _refs_of(settings), explicit=True, secrets_prefix=prefix.upper())
+        if board.name.casefold() in seen:
+            raise ConfigError(f"{where}: the name {board.name!r} is also boards[{seen[board.name.casefold()]}]'s")
+        seen[board.name.casefold()] = i
+        out.append(board)
+    return out
+
+
+def find_board(settings: Settings, wanted: str | None, source: str = "the config") -> ConfiguredBoard:
+    """The one board a command works on: the one ``wanted`` names (by name, id, short link or
+    URL), or the only one. With several and none named, or none matching, a
+    :class:`ConfigError` lists the names there are."""
+    boards = settings.boards()
+    names = ", ".join(b.name for b in boards)
+    if wanted is None:
+        if len(boards) == 1:
+            return boards[0]
+        raise ConfigError(f"{source} names {len(boards)} boards ({names}); choose one with --board NAME")
+    for board in boards:
+        if board.matches(wanted):
+            return board
+    raise ConfigError(f"--board {wanted!r}: {source} names no such board; its boards are: {names}")
+
+
+def select_board(settings: Settings, wanted: str | None, source: str = "the config") -> Settings:
+    """The settings of the board :func:`find_board` finds."""
+    return find_board(settings, wanted, source).settings

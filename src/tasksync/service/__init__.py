@@ -1,6 +1,7 @@
 """The scheduled sync service: ``tasksync serve`` and ``tasksync status``.
 
-One service runs per state store (a lock file beside it). Each iteration checks cheaply whether
+One service runs per state store (a lock file beside it), for every board the config names
+(:mod:`tasksync.service.multi` schedules them). Each iteration checks cheaply whether
 the board or the CRM exports changed, reads and plans only when something did (or a periodic
 full read is due), and applies plans in *scheduled mode*: new or unowned tasks get an owner,
 owners who are away hand their tasks on, new CRM leads get cards and priorities are refreshed;

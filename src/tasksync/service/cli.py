@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tasksync.errors import ConfigError, TasksyncError
 
 if TYPE_CHECKING:
-    from tasksync.settings import Settings
+    from tasksync.service.loop import SyncService
+    from tasksync.service.multi import BoardScheduler
+    from tasksync.settings import ConfiguredBoard, Settings
 
 __all__ = ["cmd_serve", "cmd_status", "register"]
 
@@ -32,11 +36,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
         help="keep the board in sync: assign new tasks within an interval (scheduled mode)",
-        description="Run the scheduled sync service on the configured board. Only new or unowned tasks "
+        description="Run the scheduled sync service on every board the config names (or the one --board "
+        "names), one process and one state store for all, the most overdue board first. Only new or unowned tasks "
         "(and tasks of reps who are away) get an owner; priorities are refreshed and cards created for "
         "new CRM leads. A whole-book rebalance runs only on [service] rebalance_every/rebalance_at or "
-        "with --rebalance. Exit codes: 0 stopped cleanly; with --once 0 done, 1 an error or a failed "
-        "write, 4 paused by a guard; 7 another service holds this state store.",
+        "with --rebalance. Exit codes: 0 stopped cleanly; with --once (every board once) 0 done, 1 an "
+        "error or a failed write, 4 paused by a guard (the worst board's); 7 another service holds this state store.",
     )
     p.add_argument("--once", action="store_true", help="run one iteration and exit (for cron)")
     p.add_argument("--interval", type=float, help="seconds between change checks (default [service] interval, 60)")
@@ -63,8 +68,9 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "status",
-        help="the service's last run, next run, pause and errors; exit code for health checks",
-        description="Exit codes: 0 healthy, 1 failing or unreadable, 3 stale or never ran, 4 paused by a guard.",
+        help="per board: the service's last run, next run, pause and errors; exit code for health checks",
+        description="One verdict per board; the exit code is the worst: 0 healthy, 1 failing or unreadable, "
+        "3 stale or never ran, 4 paused by a guard.",
     )
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.add_argument("--stale-after", type=float, help="seconds without a run before the service counts as stale")
@@ -99,147 +105,208 @@ def _check_store(settings: Settings) -> None:
         pass
 
 
+def _boards(args: argparse.Namespace) -> tuple[Settings, list[ConfiguredBoard]]:
+    """The config's shared settings and the boards ``serve`` runs: all, or the one ``--board`` names."""
+    from pathlib import Path
+
+    from tasksync.settings import find_board, load_settings
+
+    settings = load_settings(Path(args.config), getattr(args, "state", None))
+    args.state_file = settings.path(settings.state_path)
+    boards = settings.boards()
+    if getattr(args, "board", None):
+        boards = [find_board(settings, args.board, args.config)]
+    if args.interval:
+        for svc_settings in (settings, *(b.settings for b in boards)):
+            svc_settings.service.interval = args.interval
+    return settings, boards
+
+
+def _open_services(boards: list[ConfiguredBoard], today: Any) -> tuple[list[SyncService], list[str]]:
+    """A service per board whose connector opens; a board whose does not (no token for it, a
+    board reference that is no board) is logged with its name and left out, the others run.
+    Returns the services and the names left out; raises when no board opens."""
+    from tasksync.connectors import open_connector
+    from tasksync.service.logs import event
+    from tasksync.service.loop import SyncService
+
+    services: list[SyncService] = []
+    failed: list[str] = []
+    keys: dict[str, str] = {}
+    for b in boards:
+        try:
+            connector = open_connector(b.settings)
+        except TasksyncError as e:
+            if len(boards) == 1:
+                raise
+            event("service.error", logging.ERROR, board_name=b.name, error=f"{type(e).__name__}: {e}")
+            failed.append(b.name)
+            continue
+        key = str(connector.board)
+        if key in keys:
+            raise ConfigError(
+                f"boards {keys[key]!r} and {b.name!r} are both {key} in the state store: name each board once"
+            )
+        keys[key] = b.name
+        name = b.name if b.explicit or len(boards) > 1 else ""  # a single-board config's board has its id
+        services.append(SyncService(b.settings, today=today, connector=connector, name=name))
+    if not services:
+        raise ConfigError(f"none of the boards could be opened ({', '.join(failed)}): see the lines above")
+    return services, failed
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     from types import FrameType
 
-    from tasksync.cli import load_config, today_of
-    from tasksync.connectors import open_connector
+    from tasksync.cli import today_of
     from tasksync.service.lock import ServiceLock, lock_path_for
     from tasksync.service.logs import configure_logging, event
-    from tasksync.service.loop import SyncService
+    from tasksync.service.multi import BoardScheduler, exit_code
 
-    settings = load_config(args)
+    settings, boards = _boards(args)
     _state_folder(settings)
     _check_store(settings)
     cfg = settings.service
-    if args.interval:
-        cfg.interval = args.interval
-    if args.log_json:
-        cfg.log_json = True
-    configure_logging(json_lines=cfg.log_json, secrets=_secrets(settings))
-    today = today_of(args)
+    configure_logging(json_lines=cfg.log_json or args.log_json, secrets=_secrets(settings))
     lock = ServiceLock(lock_path_for(settings.path(settings.state_path)))
     with lock:
-        connector = open_connector(settings, args.board) if getattr(args, "board", None) else None
-        svc = SyncService(settings, today=today, connector=connector)
+        services, failed = _open_services(boards, today_of(args))
+        scheduler = BoardScheduler(services)
         servers: list[Any] = []
         try:
-            if args.accept_crm:
-                svc.accept_crm()
-            if args.rebalance:
-                svc.request_rebalance()
+            for svc in services:
+                if args.accept_crm:
+                    svc.accept_crm()
+                if args.rebalance:
+                    svc.request_rebalance()
             if args.once:
-                res = svc.run_once()
-                return 0 if res.ok else (4 if res.paused else 1)
+                return max(exit_code(scheduler.run_all_once()), 1 if failed else 0)
 
             def on_signal(signum: int, frame: FrameType | None) -> None:
                 event("service.signal", signal=signal.Signals(signum).name)
-                svc.stop()
+                scheduler.stop()
 
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)
-            servers = _start_servers(args, settings, svc)
-            svc.run(max_iterations=args.max_iterations)
+            servers = _start_servers(args, settings, scheduler)
+            scheduler.run(max_iterations=args.max_iterations)
             return 0  # stopped as asked; `tasksync status` tells whether it was healthy
         finally:
             for s in servers:
                 s.stop()
-            svc.close()
+            for svc in services:
+                svc.close()
 
 
-def _start_servers(args: argparse.Namespace, settings: Settings, svc: Any) -> list[Any]:
-    from tasksync.connectors.asana import parse_project_ref
+def _health(settings: Settings, scheduler: BoardScheduler) -> Callable[[], tuple[bool, dict[str, Any]]]:
+    """GET /healthz: healthy when every board is; one board's values, or every board's."""
     from tasksync.service.health import HEALTHY, health_of, read_status
-    from tasksync.service.logs import event
-    from tasksync.service.webhooks import (
-        HookServer,
-        Webhooks,
-        read_secret_file,
-        register_asana_webhook,
-        write_secret_file,
-    )
 
     stale_after = settings.service.stale_after or 3 * settings.service.interval
-    board = svc.board
+    keys = [svc.board for svc in scheduler.services]
 
     def health() -> tuple[bool, dict[str, Any]]:
         # Each request runs in its own thread and SQLite connections stay in theirs: open one per request.
         from tasksync.sync.state import StateStore
 
         with StateStore(settings.path(settings.state_path)) as store:
-            values = read_status(store).get(board, {})
-        code, verdict = health_of(values, time.time(), stale_after)
-        return code == HEALTHY, {"status": verdict, **values}
+            recorded = read_status(store)
+        now = time.time()
+        verdicts = {k: health_of(recorded.get(k, {}), now, stale_after) for k in keys}
+        ok = all(code == HEALTHY for code, _ in verdicts.values())
+        if len(keys) == 1:
+            return ok, {"status": verdicts[keys[0]][1], **recorded.get(keys[0], {})}
+        worst = max(verdicts.values(), default=(HEALTHY, "healthy"))[1]
+        boards = {k: {"status": v, **recorded.get(k, {})} for k, (_, v) in verdicts.items()}
+        return ok, {"status": worst, "boards": boards}
+
+    return health
+
+
+def _hook_args(settings: Settings, scheduler: BoardScheduler) -> dict[str, Any]:
+    """The webhook endpoints' settings: secrets, and the scheduler to wake."""
+    from tasksync.service.webhooks import read_secret_file, write_secret_file
 
     secrets = settings.secrets
     asana_fixed = secrets.asana_webhook_secret.get_secret_value() if secrets.asana_webhook_secret else None
     secret_file = settings.path(settings.state_path).parent / "asana-webhook-secret"
     remembered = read_secret_file(secret_file)
-    legacy = svc.store.get(svc.board, "service.asana_hook_secret")
-    if legacy:  # kept in the state DB (0644) by earlier versions: move it to the 0600 file
-        if remembered is None:
-            write_secret_file(secret_file, legacy)
-            remembered = legacy
-        svc.store.put(svc.board, "service.asana_hook_secret", "")
-    web = settings.web
-    hook_args: dict[str, Any] = {
-        "on_change": svc.trigger,
+    for svc in scheduler.services:
+        legacy = svc.store.get(svc.board, "service.asana_hook_secret")
+        if legacy:  # kept in the state DB (0644) by earlier versions: move it to the 0600 file
+            if remembered is None:
+                write_secret_file(secret_file, legacy)
+                remembered = legacy
+            svc.store.put(svc.board, "service.asana_hook_secret", "")
+    return {
+        "on_change": scheduler.trigger,
         "trello_secret": secrets.trello_secret.get_secret_value() if secrets.trello_secret else None,
         "trello_callback_url": settings.service.trello_callback_url,
         "asana_secret": asana_fixed or remembered,
         "asana_secret_fixed": asana_fixed is not None,
         "remember_asana_secret": lambda secret: write_secret_file(secret_file, secret),
     }
-    limits: dict[str, Any] = {
-        "request_timeout": web.request_timeout,
-        "max_active": web.max_active,
-        "max_connections": web.max_connections,
-        "backlog": web.backlog,
-    }
+
+
+def _start_servers(args: argparse.Namespace, settings: Settings, scheduler: BoardScheduler) -> list[Any]:
+    from tasksync.service.logs import event
+    from tasksync.service.webhooks import HookServer, Webhooks
+
+    health = _health(settings, scheduler)
+    hook_args = _hook_args(settings, scheduler)
+    web = settings.web
+    limits = {k: getattr(web, k) for k in ("request_timeout", "max_active", "max_connections", "backlog")}
     servers: list[Any] = []
     try:
         hooks: Webhooks | None = None
         if args.webhook_port is not None:
-            hooks = HookServer(
-                args.webhook_host,
-                args.webhook_port,
-                health=health if args.health_port in (None, args.webhook_port) else None,
-                **limits,
-                **hook_args,
-            ).start()
+            own_health = health if args.health_port in (None, args.webhook_port) else None
+            hooks = HookServer(args.webhook_host, args.webhook_port, health=own_health, **limits, **hook_args).start()
             servers.append(hooks)
         if args.health_port is not None and args.health_port != args.webhook_port:
             servers.append(HookServer(args.webhook_host, args.health_port, health=health, **limits).start())
         if web.enabled:  # the review page, with the webhooks and /healthz on the same app
             from tasksync.web.cli import build_app, web_server
 
+            if len(scheduler.services) != 1:
+                raise ConfigError(
+                    "[web] enabled serves one board's review page; with several boards run "
+                    "`tasksync web --board NAME` beside `serve`, and --webhook-port for the webhooks"
+                )
+            svc = scheduler.services[0]
             web_hooks = hooks or Webhooks(health=health, **hook_args)
-            app = build_app(settings, board=getattr(args, "board", None), today=svc.today, hooks=web_hooks)
+            app = build_app(svc.settings, board=None, today=svc.today, hooks=web_hooks)
             server = web_server(settings, app).start()
             servers.append(server)
             event("web.listening", host=web.host, port=server.port)
             hooks = hooks or web_hooks
         if getattr(args, "register_asana_webhook", None):
-            token = secrets.asana_token.get_secret_value() if secrets.asana_token else None
-            if hooks is None or not token or settings.connector != "asana":
-                raise ConfigError(
-                    "--register-asana-webhook needs connector asana, TASKSYNC_ASANA_TOKEN, and "
-                    "--webhook-port or [web] enabled"
-                )
-            gid = register_asana_webhook(
-                secrets.asana_api_url,
-                token,
-                parse_project_ref(settings.asana.project),
-                args.register_asana_webhook,
-                hooks,
-            )
-            event("webhook.registered", source="asana", gid=gid)
+            _register_asana(args.register_asana_webhook, scheduler, hooks)
     except BaseException:
         for server in servers:
             server.stop()
         raise
     return servers
+
+
+def _register_asana(target: str, scheduler: BoardScheduler, hooks: Any) -> None:
+    """``--register-asana-webhook URL``: for the one Asana project served."""
+    from tasksync.connectors.asana import parse_project_ref
+    from tasksync.service.logs import event
+    from tasksync.service.webhooks import register_asana_webhook
+
+    projects = [svc.settings for svc in scheduler.services if svc.settings.connector == "asana"]
+    token = projects[0].secrets.asana_token if len(projects) == 1 else None
+    if hooks is None or token is None:
+        raise ConfigError(
+            "--register-asana-webhook needs one Asana project (connector asana, or --board NAME), "
+            "TASKSYNC_ASANA_TOKEN, and --webhook-port or [web] enabled"
+        )
+    project = projects[0]
+    ref = parse_project_ref(project.asana.project)
+    gid = register_asana_webhook(project.secrets.asana_api_url, token.get_secret_value(), ref, target, hooks)
+    event("webhook.registered", source="asana", gid=gid)
 
 
 _NUMBERS: dict[str, type[int] | type[float]] = {
@@ -270,19 +337,18 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from tasksync.cli import one_line_error
-    from tasksync.service.health import health_of, read_status_at, status_config
+    from tasksync.service.health import read_status_at, status_config
 
     try:
-        path, stale_default = status_config(Path(args.config), getattr(args, "state", None))
-        args.state_file = path
-        if not path.exists():
-            print(f"tasksync: no state store at {path}: the service never ran", file=sys.stderr)
+        config = status_config(Path(args.config), getattr(args, "state", None))
+        args.state_file = config.state
+        if not config.state.exists():
+            print(f"tasksync: no state store at {config.state}: the service never ran", file=sys.stderr)
             return 3
-        boards = read_status_at(path)
+        boards = read_status_at(config.state)
     except TasksyncError as e:  # exit 2 is reserved by container health checks
         print(f"tasksync: {e}", file=sys.stderr)
         return 1
@@ -292,38 +358,43 @@ def cmd_status(args: argparse.Namespace) -> int:
             raise
         print(f"tasksync: {known[0]}", file=sys.stderr)
         return 1
-    stale_after = args.stale_after or stale_default
+    report = _status_report(boards, config.boards, args.stale_after or config.stale_after)
+    if args.json:
+        print(json.dumps({b: _typed(r) for b, r in report.items()}, indent=1, ensure_ascii=False))
+    elif not report:
+        print("the service never ran on this state store")
+    else:
+        _print_status(report)
+    return max((int(r["code"]) for r in report.values()), default=3)
+
+
+def _status_report(boards: dict[str, dict[str, str]], names: tuple[str, ...], stale_after: float) -> dict[str, Any]:
+    """Each board's verdict and recorded values, by its key in the store; a configured board
+    that never ran (no status recorded under its name) is listed by its name, never ran."""
+    from tasksync.service.health import STALE, health_of
+
     now = time.time()
-    worst = 0 if boards else 3
     report: dict[str, Any] = {}
     for board, values in sorted(boards.items()):
         code, verdict = health_of(values, now, stale_after)
-        worst = max(worst, code)
         report[board] = {"code": code, "status": verdict, **values}
-    if args.json:
-        print(json.dumps({b: _typed(r) for b, r in report.items()}, indent=1, ensure_ascii=False))
-    elif not boards:
-        print("the service never ran on this state store")
-    else:
-        for board, r in report.items():
-            print(f"{board}: {r['status']}")
-            for k in (
-                "state",
-                "last_run",
-                "last_ok",
-                "next_run",
-                "paused",
-                "conflicts",
-                "held",
-                "errors",
-                "last_error",
-                "last_plan",
-            ):
-                if r.get(k) and r[k] != "0":
-                    print(f"  {k:10} {r[k]}")
-            held = json.loads(r.get("held_changes") or "[]")
-            if held:
-                print(f"  held back (owner changes left for the rebalance schedule; first {min(10, len(held))}):")
-                for h in held[:10]:
-                    print(f"    {h['title']}: {h['from']} -> {h['to']} ({h['why']})")
-    return worst
+    recorded = {str(v.get("name", "")).casefold() for v in boards.values()}
+    for name in names:
+        if name.casefold() not in recorded:
+            report[name] = {"code": STALE, "status": "never ran", "name": name}
+    return report
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    keys = ("state", "last_run", "last_ok", "next_run", "paused", "conflicts", "held", "errors", "last_error")
+    for board, r in report.items():
+        name = r.get("name") or ""
+        print(f"{name} ({board}): {r['status']}" if name and name != board else f"{board}: {r['status']}")
+        for k in (*keys, "last_plan"):
+            if r.get(k) and r[k] != "0":
+                print(f"  {k:10} {r[k]}")
+        held = json.loads(r.get("held_changes") or "[]")
+        if held:
+            print(f"  held back (owner changes left for the rebalance schedule; first {min(10, len(held))}):")
+            for h in held[:10]:
+                print(f"    {h['title']}: {h['from']} -> {h['to']} ({h['why']})")

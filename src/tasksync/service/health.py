@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tasksync.defaults import SERVICE_INTERVAL, STATE_PATH
 from tasksync.errors import ConfigError
@@ -16,7 +16,18 @@ from tasksync.errors import ConfigError
 if TYPE_CHECKING:
     from tasksync.sync.state import StateStore
 
-__all__ = ["FAILING", "HEALTHY", "PAUSED", "STALE", "K", "health_of", "read_status", "read_status_at", "status_config"]
+__all__ = [
+    "FAILING",
+    "HEALTHY",
+    "PAUSED",
+    "STALE",
+    "K",
+    "StatusConfig",
+    "health_of",
+    "read_status",
+    "read_status_at",
+    "status_config",
+]
 
 K = "service."  # prefix of the service's keys in the store's per-board kv table
 _INTERNAL = ("secret", "_sig", "bookmark", "trello_since", "asana_sync", "last_full")
@@ -92,10 +103,17 @@ def _seconds(service: dict[str, Any], key: str, default: float, source: Path) ->
     return float(value)
 
 
-def status_config(config: Path, state: str | None = None) -> tuple[Path, float]:
-    """The state store's path and the staleness limit (``stale_after``, else three intervals),
-    read from the config's TOML without validating the rest (``serve`` does that): a health check
-    run every minute starts in a few tens of milliseconds. ``state`` is ``--state``."""
+class StatusConfig(NamedTuple):
+    state: Path  # the state store
+    stale_after: float  # seconds without a run before a board counts as stale
+    boards: tuple[str, ...]  # the names of the config's [[boards]] entries (none for a single-board config)
+
+
+def status_config(config: Path, state: str | None = None) -> StatusConfig:
+    """The state store's path, the staleness limit (``stale_after``, else three intervals) and
+    the names of the ``[[boards]]``, read from the config's TOML without validating the rest
+    (``serve`` does that): a health check run every minute starts in a few tens of
+    milliseconds. ``state`` is ``--state``."""
     import tomllib
 
     try:
@@ -113,4 +131,17 @@ def status_config(config: Path, state: str | None = None) -> tuple[Path, float]:
     if not isinstance(service, dict):
         raise ConfigError(f"{config}: service: expected a table")
     interval = _seconds(service, "interval", SERVICE_INTERVAL, config) or SERVICE_INTERVAL
-    return path, _seconds(service, "stale_after", 0.0, config) or 3 * interval
+    stale_after = _seconds(service, "stale_after", 0.0, config) or 3 * interval
+    entries = raw.get("boards", [])
+    names = [_entry_name(e) for e in entries] if isinstance(entries, list) else []
+    return StatusConfig(path, stale_after, tuple(n for n in names if n))
+
+
+def _entry_name(entry: Any) -> str:
+    """A ``[[boards]]`` entry's name as ``serve`` records it (its name, else its board)."""
+    if not isinstance(entry, dict):
+        return ""
+    for key in ("name", "trello", "asana_project", "local"):
+        if isinstance(entry.get(key), str) and entry[key].strip():
+            return str(entry[key])
+    return ""

@@ -28,7 +28,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,12 +37,13 @@ from typing import Any
 from tasksync.connectors.base import BoardFile, ChangeFeed, Connector
 from tasksync.crm import CrmData, load_crm
 from tasksync.errors import ApiError, AuthError, ConfigError, CrmError, SafetyStop, TasksyncError
-from tasksync.model import Change, Field, Plan, PlanKind, PlanStatus, Snapshot
-from tasksync.policies import Book
+from tasksync.model import PlanKind, PlanStatus, Snapshot
+from tasksync.service.guards import check_plan_limits, compare_counts, scheduled_filter
 from tasksync.service.health import FAILING, PAUSED, K, health_of, read_status
 from tasksync.service.logs import LOGGER_NAME, event
+from tasksync.service.outcome import OutcomeLog
 from tasksync.settings import Settings
-from tasksync.sync.engine import ApplyOutcome, apply_plan, make_plan
+from tasksync.sync.engine import PlanResult, apply_plan, make_plan
 from tasksync.sync.state import StateStoreProtocol
 from tasksync.sync.workspace import Workspace
 
@@ -94,45 +95,6 @@ class IterationResult:
         return self.error is None and self.paused is None and not self.failed
 
 
-def scheduled_filter(plan: Plan, snapshot: Snapshot, book: Book) -> list[Change]:
-    """Keep only the owner changes scheduled mode may make; return the ones held back.
-
-    An owner change is kept when the task has no rep among its assignees, or when one of its
-    rep owners is away (``available = no``). Priority, stage changes and creates are kept.
-    """
-    member_rep = {m: r for r, m in book.rep_member.items()}
-    reps = book.crm.reps_by_id
-    kept: list[Change] = []
-    held: list[Change] = []
-    for c in plan.changes:
-        if c.field is Field.ASSIGNEES:
-            task = snapshot.task(c.task_id)
-            owners = [member_rep[m] for m in (task.assignees if task else ()) if m in member_rep]
-            if owners and all(reps[o].available for o in owners if o in reps):
-                held.append(c)
-                continue
-        kept.append(c)
-    plan.changes = kept
-    if held:
-        plan.notes.append(f"scheduled mode: {len(held)} owner change(s) left for the next rebalance")
-    return held
-
-
-def compare_counts(previous: dict[str, int], current: dict[str, int], threshold: float) -> list[str]:
-    """Exports that lost more than ``threshold`` of their rows (or vanished) since ``previous``."""
-    import tasksync.crm
-
-    helper = getattr(tasksync.crm, "compare_row_counts", None)  # the shared helper, where this tree has it
-    if helper is not None and 0 < threshold <= 1:
-        return [str(x) for x in helper(previous, current, threshold)]
-    problems = []
-    for kind, before in sorted(previous.items()):
-        now = current.get(kind, 0)
-        if before > 0 and (before - now) / before > threshold:
-            problems.append(f"{kind}: {now} rows, was {before} (lost {(before - now) / before:.0%})")
-    return problems
-
-
 def _iso(t: float | None) -> str:
     return "" if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
@@ -171,8 +133,10 @@ class SyncService:
         sleep: Sleep | None = None,
         today: date | None = None,
         workspace: Workspace | None = None,
+        name: str = "",
     ) -> None:
         self.settings = settings
+        self.name = name  # the board's name in a config of several ([[boards]] name)
         self.cfg = settings.service
         # ``workspace``: one built on another state store and writer lock (the cluster's job)
         self.ws = workspace or Workspace(settings, connector=connector, today=today)
@@ -190,13 +154,11 @@ class SyncService:
         self._last_full: float | None = None
         self._paused: str | None = None
         self._errors = 0
-        self._conflicts_seen: set[tuple[str, str, str]] = set()
-        self._names: dict[str, str] = {}  # member and stage ids -> names, from the last read, for the log
+        self._log: OutcomeLog | None = None
         self._held: list[dict[str, str]] = []  # owner changes held back by the last scheduled plan
         self.iterations = 0  # iterations started
         self.completed = 0  # iterations finished
         self.last_result: IterationResult | None = None
-        self.pending_secrets: list[str] = []  # Asana handshake secrets from the webhook thread
 
     # ------------------------------------------------------------------ control
     @property
@@ -211,6 +173,17 @@ class SyncService:
     def board(self) -> str:
         return str(self.connector.board)
 
+    @property
+    def who(self) -> dict[str, Any]:
+        """The board in a log line: its key in the store, and its configured name if it has one."""
+        return {"board": self.board} | ({"board_name": self.name} if self.name else {})
+
+    @property
+    def log(self) -> OutcomeLog:
+        if self._log is None:
+            self._log = OutcomeLog(self.board)
+        return self._log
+
     def stop(self) -> None:
         """Stop after the change in flight (safe from a signal handler or another thread)."""
         self._stop.set()
@@ -220,8 +193,14 @@ class SyncService:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def trigger(self, source: str = "webhook") -> None:
-        """Run an incremental sync now (a webhook arrived)."""
+    @property
+    def retrying(self) -> bool:
+        """The last iteration failed: the service is backing off (webhooks do not hurry it)."""
+        return self._errors > 0
+
+    def trigger(self, source: str = "webhook", ids: Sequence[str] = ()) -> None:
+        """Run an incremental sync now (a webhook arrived; ``ids``, the boards it names, are for a
+        scheduler of several boards: with one, every delivery concerns it)."""
         self._hooked.set()
         self._wake.set()
 
@@ -245,15 +224,14 @@ class SyncService:
         deadline = time.monotonic() + seconds
         while not self._stop.is_set():
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or (self._hooked.is_set() and not self._errors):
+            if remaining <= 0 or (self._hooked.is_set() and not self.retrying):
                 break
             self._wake.wait(remaining)
             self._wake.clear()
 
     def run(self, max_iterations: int | None = None) -> IterationResult | None:
         """Iterate until stopped (or ``max_iterations``); returns the last iteration's result."""
-        self._put({"state": "running", "pid": str(os.getpid()), "started_at": _iso(self.clock())})
-        event("service.start", board=self.board, interval=self.cfg.interval, pid=os.getpid())
+        self.begin()
         last: IterationResult | None = None
         try:
             while not self.stopping:
@@ -262,9 +240,18 @@ class SyncService:
                     break
                 self.sleep(last.delay)
         finally:
-            self._put({"state": "stopped", "next_run": ""})
-            event("service.stop", board=self.board, iterations=self.iterations)
+            self.end()
         return last
+
+    def begin(self) -> None:
+        """Record that the service runs this board (``run`` does; so does a many-board scheduler)."""
+        values = {"state": "running", "pid": str(os.getpid()), "started_at": _iso(self.clock())}
+        self._put(values | ({"name": self.name} if self.name else {}))
+        event("service.start", **self.who, interval=self.cfg.interval, pid=os.getpid())
+
+    def end(self) -> None:
+        self._put({"state": "stopped", "next_run": ""})
+        event("service.stop", board=self.board, iterations=self.iterations)
 
     # ------------------------------------------------------------------ one iteration
     def run_once(self) -> IterationResult:
@@ -272,8 +259,6 @@ class SyncService:
         res = IterationResult(started=now, delay=self.cfg.interval)
         self.iterations += 1
         try:
-            while self.pending_secrets:
-                self.store.put(self.board, K + "asana_hook_secret", self.pending_secrets.pop(0))
             self._resume(res)
             crm_changed = self._refresh_crm(now)
             if self._crm_block is not None:
@@ -305,7 +290,7 @@ class SyncService:
         except SafetyStop as e:
             self._paused = res.paused = str(e)
             self._errors = 0
-            event("service.paused", logging.ERROR, board=self.board, reason=str(e))
+            event("service.paused", logging.ERROR, **self.who, reason=str(e))
         except (ApiError, TasksyncError, OSError, sqlite3.Error) as e:  # a full disk or store: one line
             self._error(res, e)
         except Exception as e:  # a bug must not end a service meant to run for weeks
@@ -335,7 +320,7 @@ class SyncService:
         retry_after = getattr(e, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after > res.delay:
             res.delay = float(retry_after)  # the vendor said when: asking earlier only counts against us
-        fields = {"board": self.board, "error": res.error, "consecutive": self._errors, "retry_in": round(res.delay, 1)}
+        fields = {**self.who, "error": res.error, "consecutive": self._errors, "retry_in": round(res.delay, 1)}
         logging.getLogger(LOGGER_NAME).error("service.error", exc_info=e if trace else None, extra={"fields": fields})
 
     def _progress(self, done: int, total: int) -> None:
@@ -348,7 +333,7 @@ class SyncService:
         if outcome is not None:
             event("plan.resume", board=self.board, plan=outcome.plan_id)
             res.resumed = outcome.done
-            self._log_outcome(outcome.plan_id, outcome)
+            self.log.outcome(self.store, outcome.plan_id, outcome)
 
     # ------------------------------------------------------------------ CRM exports
     def _crm_paths(self) -> list[Path]:
@@ -393,7 +378,7 @@ class SyncService:
 
     def _block_crm(self, reason: str) -> None:
         if reason != self._crm_block:
-            event("service.paused", logging.ERROR, board=self.board, reason=reason)
+            event("service.paused", logging.ERROR, **self.who, reason=reason)
         self._crm_block = reason
 
     # ------------------------------------------------------------------ change detection
@@ -469,151 +454,59 @@ class SyncService:
             raise CrmError("no usable CRM exports read yet")
         snapshot = self.connector.read()
         kind = PlanKind.REBALANCE if rebalance else PlanKind.SYNC
-        from tasksync.team.overrides import explain_overrides, with_rep_overrides  # reps set by command
-
-        crm = with_rep_overrides(self._crm, self.store, self.today)
-        result = make_plan(self.settings, snapshot, crm, self.store, kind=kind, today=self.today)
-        explain_overrides(result, self.store, self.today)
+        result = self._plan(self._crm, snapshot, kind, res)
         plan = result.plan
-        self._names = {m.id: m.name for m in snapshot.members} | {s.id: s.name for s in snapshot.stages}
-        if not rebalance:
-            held = scheduled_filter(plan, snapshot, result.book)
-            res.held = len(held)
-            self._held = [
-                {
-                    "title": c.title,
-                    "from": self._named(c.before),
-                    "to": self._named(c.after),
-                    "why": f"{c.reason}; scheduled mode moves only unowned cards and cards of reps away, so this "
-                    "waits for the rebalance schedule (or `tasksync plan` and `apply` by hand)",
-                }
-                for c in held
-            ]
-        self._note_conflicts(plan)
-        res.conflicts = len(plan.conflicts)
-        moves = sum(1 for c in plan.changes if c.field is Field.ASSIGNEES)
-        share, name = (
-            (self.cfg.max_rebalance_share, "max_rebalance_share")
-            if rebalance
-            else (self.cfg.max_move_share, "max_move_share")
-        )
-        limit = max(3.0, share * len(snapshot.tasks))
-        if moves > limit:
-            raise SafetyStop(
-                f"{self.board}: the plan would change the owner of {moves} of {len(snapshot.tasks)} tasks "
-                f"(more than service.{name} = {share:.0%}); not applied. "
-                "Review it with `tasksync plan` and apply by hand, or raise the limit"
-            )
-        creates_limit = max(3.0, self.cfg.max_create_share * len(snapshot.tasks))
-        if len(plan.creates) > creates_limit:
-            raise SafetyStop(
-                f"{self.board}: the plan would create {len(plan.creates)} cards on a board of {len(snapshot.tasks)} "
-                f"(more than service.max_create_share = {self.cfg.max_create_share:.0%}); not applied. "
-                "Review it with `tasksync plan` and apply by hand, or raise the limit"
-            )
+        check_plan_limits(plan, snapshot, self.cfg, self.board, rebalance)
         if plan.empty:
             return True
         if self.stopping:
             raise StopNow  # stop before starting a plan rather than after its first change
         self.store.save_plan(plan, PlanStatus.PENDING)  # not "proposed": a person's proposal stays theirs
         res.plan_id = plan.id
-        event(
-            "plan.apply",
-            board=self.board,
-            plan=plan.id,
-            kind=kind.value,
-            changes=len(plan.changes),
-            creates=len(plan.creates),
-            held=res.held,
-            reason=res.reason,
-        )
+        event("plan.apply", board=self.board, plan=plan.id, kind=kind.value, changes=len(plan.changes),
+              creates=len(plan.creates), held=res.held, reason=res.reason)  # fmt: skip
+        self._apply(result, snapshot, res)
+        return True
+
+    def _plan(self, exports: CrmData, snapshot: Snapshot, kind: PlanKind, res: IterationResult) -> PlanResult:
+        """The plan for this read; in scheduled mode without the owner changes it holds back."""
+        from tasksync.team.overrides import explain_overrides, with_rep_overrides  # reps set by command
+
+        crm = with_rep_overrides(exports, self.store, self.today)
+        result = make_plan(self.settings, snapshot, crm, self.store, kind=kind, today=self.today)
+        explain_overrides(result, self.store, self.today)
+        self.log.names = {m.id: m.name for m in snapshot.members} | {s.id: s.name for s in snapshot.stages}
+        if kind is not PlanKind.REBALANCE:
+            held = scheduled_filter(result.plan, snapshot, result.book)
+            res.held = len(held)
+            self._held = [
+                {
+                    "title": c.title,
+                    "from": self.log.named(c.before),
+                    "to": self.log.named(c.after),
+                    "why": f"{c.reason}; scheduled mode moves only unowned cards and cards of reps away, so this "
+                    "waits for the rebalance schedule (or `tasksync plan` and `apply` by hand)",
+                }
+                for c in held
+            ]
+        self.log.conflicts(result.plan)
+        res.conflicts = len(result.plan.conflicts)
+        return result
+
+    def _apply(self, result: PlanResult, snapshot: Snapshot, res: IterationResult) -> None:
         from tasksync.team.comments import comment_after_apply, prepare_comments  # [write] comment, on by default
 
+        plan = result.plan
         prepare_comments(result, self.store, self.settings, self.connector, service=True)
         outcome = apply_plan(plan, self.connector, self.store, snapshot=snapshot, progress=self._progress)
         res.applied += outcome.done - outcome.created
         res.created += outcome.created
         res.failed += len(outcome.failed)
-        self._log_outcome(plan.id, outcome)
+        self.log.outcome(self.store, plan.id, outcome)
         comments = comment_after_apply(plan, self.connector, self.store, self.settings, service=True)
         if comments is not None and (comments.posted or comments.failed or comments.unknown):
             event("comments.posted", board=self.board, plan=plan.id, posted=comments.posted,
                   failed=len(comments.failed), unknown=comments.unknown)  # fmt: skip
-        return True
-
-    def _named(self, value: object) -> str:
-        """A field value as the log shows it: member and list names instead of ids."""
-        if isinstance(value, tuple):
-            return ", ".join(self._names.get(str(v), str(v)) for v in value) or "(nobody)"
-        if isinstance(value, str):
-            return self._names.get(value, value)
-        return "" if value is None else str(value)
-
-    def _log_outcome(self, plan_id: str, outcome: ApplyOutcome) -> None:
-        plan, _ = self.store.load_plan(plan_id)
-        titles = {c.task_id: c.title for c in plan.changes}
-        new_titles = {n.key: n.title for n in plan.creates}
-        for r in self.store.journal(plan_id):
-            if r.op == "create":
-                if r.status == "done":
-                    event(
-                        "task.created",
-                        board=self.board,
-                        plan=plan_id,
-                        key=r.key,
-                        task=r.task_id,
-                        title=new_titles.get(r.key or "", ""),
-                    )
-                elif r.status == "failed":
-                    event(
-                        "task.create_failed", logging.WARNING, board=self.board, plan=plan_id, key=r.key, error=r.error
-                    )
-                continue
-            fields: dict[str, Any] = {
-                "board": self.board,
-                "plan": plan_id,
-                "task": r.task_id,
-                "title": titles.get(r.task_id or "", ""),
-                "field": r.field.value if r.field else None,
-                "before": self._named(r.before),
-                "after": self._named(r.after),
-                "before_ids": r.before,
-                "after_ids": r.after,
-            }
-            if r.status == "done":
-                event("change.applied", **fields)
-            elif r.status == "failed":
-                event("change.failed", logging.WARNING, error=r.error, **fields)
-            elif r.status == "conflict":
-                event("conflict.skipped", logging.WARNING, reason=r.error, **fields)
-        for text in outcome.conflicts:
-            event("conflict.skipped", logging.WARNING, board=self.board, plan=plan_id, reason=text)
-
-    def _note_conflicts(self, plan: Plan) -> None:
-        """Log each person's change once (when first seen), not at every iteration: a conflict when
-        the policy wants another value, an edit kept when it does not."""
-        seen: set[tuple[str, str, str]] = set()
-        for name, items, level in (
-            ("conflict.skipped", plan.conflicts, logging.WARNING),
-            ("edit.kept", plan.edits, logging.INFO),
-        ):
-            for c in items:
-                key = (c.task_id, c.field.value, json.dumps(c.current, default=str))
-                seen.add(key)
-                if key in self._conflicts_seen:
-                    continue
-                event(
-                    name,
-                    level,
-                    board=self.board,
-                    task=c.task_id,
-                    title=c.title,
-                    field=c.field.value,
-                    current=c.current,
-                    wanted=c.wanted,
-                    reason="changed by a person since tasksync wrote it; left alone",
-                )
-        self._conflicts_seen = seen
 
     # ------------------------------------------------------------------ status
     def _put(self, values: dict[str, str]) -> None:
@@ -631,6 +524,8 @@ class SyncService:
             "last_error": res.error or "",
             "auth_failed": "1" if res.auth_failed else "",
         }
+        if self.name:
+            values["name"] = self.name
         if res.error is None and res.paused is None:
             values["last_ok"] = _iso(res.started)
         if res.read:

@@ -100,7 +100,8 @@ Health = Callable[[], tuple[bool, dict[str, Any]]]
 
 
 class Webhooks:
-    """What the endpoints decide; thread-safe. ``on_change(source)`` runs for every verified delivery.
+    """What the endpoints decide; thread-safe. ``on_change(source, ids)`` runs for every verified
+    delivery, with the board ids, short links or project gids it names (to route it to its board).
 
     ``asana_secret`` is the secret learned at an earlier handshake (or the configured one when
     ``asana_secret_fixed``); ``remember_asana_secret`` stores a newly accepted one.
@@ -109,7 +110,7 @@ class Webhooks:
     def __init__(
         self,
         *,
-        on_change: Callable[[str], None] | None = None,
+        on_change: Callable[[str, list[str]], None] | None = None,
         trello_secret: str | None = None,
         trello_callback_url: str | None = None,
         asana_secret: str | None = None,
@@ -146,12 +147,15 @@ class Webhooks:
         event("webhook.rejected", logging.WARNING, source=source, reason=why, peer=peer)
         return 401
 
-    def _accept(self, source: str) -> int:
+    def _accept(self, source: str, body: bytes, target: str = "") -> int:
+        from tasksync.cluster.webhook import delivery_ids  # pure Python: no cluster dependency
+
         with self._lock:
             self.accepted += 1
-        event("webhook.accepted", source=source)
+        ids = delivery_ids(source, body, target)
+        event("webhook.accepted", source=source, ids=ids)
         if self.on_change is not None:
-            self.on_change(source)
+            self.on_change(source, ids)
         return 200
 
     def handle_trello(self, body: bytes, headers: Mapping[str, str], url: str, peer: str) -> int:
@@ -160,7 +164,7 @@ class Webhooks:
         callback = self.trello_callback_url or url
         if not verify_trello(self.trello_secret, body, callback, headers.get("X-Trello-Webhook")):
             return self._reject("trello", "bad or missing X-Trello-Webhook signature", peer)
-        return self._accept("trello")
+        return self._accept("trello", body, url)
 
     def handle_asana(self, body: bytes, headers: Mapping[str, str], peer: str) -> tuple[int, dict[str, str]]:
         if self.on_change is None:
@@ -187,7 +191,7 @@ class Webhooks:
             secret = self.asana_secret
         if not verify_asana(secret, body, headers.get("X-Hook-Signature")):
             return self._reject("asana", "bad or missing X-Hook-Signature", peer), {}
-        return self._accept("asana"), {}
+        return self._accept("asana", body), {}
 
 
 class HookServer(Webhooks):

@@ -12,7 +12,7 @@ from types import FrameType
 from typing import Any
 
 from tasksync.service.webhooks import Webhooks
-from tasksync.settings import Settings, load_settings
+from tasksync.settings import Settings, load_settings, select_board
 from tasksync.web.app import WebOptions, create_app
 from tasksync.web.auth import TrelloMembers, ensure_admin_token
 from tasksync.web.review import Review
@@ -86,9 +86,10 @@ def _loopback(host: str) -> bool:
 
 
 def run_web(args: argparse.Namespace) -> int:
-    settings = load_settings(Path(args.config))
+    # the one board of the config's boards --board names (by name, id, short link or URL)
+    settings = select_board(load_settings(Path(args.config)), getattr(args, "board", None), args.config)
     today = date.fromisoformat(args.today) if getattr(args, "today", None) else None
-    app = build_app(settings, board=getattr(args, "board", None), today=today)
+    app = build_app(settings, today=today)
     server = web_server(settings, app, args.host, args.port)
     host = args.host or settings.web.host
     if not _loopback(host) and not (settings.web.public_url or "").startswith("https://"):

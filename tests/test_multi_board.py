@@ -1,0 +1,375 @@
+"""Many boards in one config and one process (issue 16, item 1), through the CLI: a local board,
+a Trello board (the fake Trello) and an Asana project (the fake Asana) synced by one `serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasksync.cli import main
+from tasksync.cluster.testbed import max_in_window
+from tasksync.connectors import transport
+from tasksync.connectors.http import LimiterRegistry, ScaledClock, default_registry
+from tasksync.examples import TODAY, generate
+from tasksync.service.loop import SyncService
+from tasksync.service.multi import BoardScheduler
+from tasksync.testing.fake_asana import FakeAsana
+from tasksync.testing.fake_trello import FakeTrello
+from test_service import T0, SimClock
+from test_service_asana import AsanaDemo
+
+KEY, TOKEN = "multi-key", "multi-token"
+CARDS = 40
+
+
+def shared_defaults(demo: Path) -> str:
+    """The demo config's tables (link, priority, policy, create, stages, members) as the shared
+    defaults: everything but the board itself."""
+    text = (demo / "tasksync.toml").read_text(encoding="utf-8")
+    text = re.sub(r'^connector = "local"\n', "", text, flags=re.M)
+    text = re.sub(r'\[local\]\npath = "board.json"\n', "", text)
+    return re.sub(r'\[crm\]\nfolder = "crm"\n', "", text)
+
+
+@dataclass
+class Three:
+    config: Path
+    trello: FakeTrello
+    trello_board: str
+    asana: FakeAsana
+    asana_demo: AsanaDemo
+
+    def run(self, *args: str) -> int:
+        return main(["-c", str(self.config), *args])
+
+    def status(self, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+        capsys.readouterr()
+        code = self.run("status", "--json")
+        return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def three(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Three]:
+    generate(tmp_path / "emea", cards=CARDS)
+    generate(tmp_path / "apac", cards=CARDS)
+    trello = FakeTrello(key=KEY, tokens=[TOKEN], enforce_limits=False)
+    trello_board = trello.add_board(json.loads((tmp_path / "apac" / "board.json").read_text(encoding="utf-8")))
+    default_registry().clear()
+    with FakeAsana(requests_per_minute=None, time_scale=60.0, seed=7) as asana, trello.serve() as url:
+        demo = AsanaDemo(tmp_path / "amer", asana)
+        config = tmp_path / "tasksync.toml"
+        config.write_text(
+            shared_defaults(tmp_path / "emea")
+            + f"""
+[[boards]]
+name = "emea"
+local = "emea/board.json"
+crm = "emea/crm"
+
+[[boards]]
+name = "apac"
+trello = "https://trello.com/b/{trello_board}/pipeline"
+crm = "apac/crm"
+[boards.policy]
+band = 0.15
+
+[[boards]]
+name = "amer"
+asana_project = "{demo.project}"
+crm = "amer/crm"
+[boards.asana]
+workspace = "{demo.ws}"
+requests_per_minute = 1500
+[boards.service]
+max_move_share = 0.5       # Asana tasks have one assignee: more of them start unowned
+""",
+            encoding="utf-8",
+        )
+        for name, value in {
+            "TASKSYNC_TRELLO_API_URL": url,
+            "TASKSYNC_TRELLO_KEY": KEY,
+            "TASKSYNC_TRELLO_TOKEN": TOKEN,
+            "TASKSYNC_ASANA_API_URL": asana.url,
+            "TASKSYNC_ASANA_TOKEN": asana.token,
+        }.items():
+            monkeypatch.setenv(name, value)
+        yield Three(config, trello, trello_board, asana, demo)
+
+
+def writes(fake: FakeTrello) -> int:
+    return sum(1 for r in fake.log if r.method in ("PUT", "POST") and r.status == 200)
+
+
+def test_serve_once_syncs_every_board_and_status_tells_each(
+    three: Three, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    local_before = (tmp_path / "emea" / "board.json").read_text(encoding="utf-8")
+    asana_before = len(three.asana.log)
+    assert three.run("serve", "--once", "--today", TODAY.isoformat()) == 0
+    assert (tmp_path / "emea" / "board.json").read_text(encoding="utf-8") != local_before
+    assert writes(three.trello) > 0
+    assert any(r.method in ("PUT", "POST") for r in three.asana.log[asana_before:])
+
+    code, status = three.status(capsys)
+    assert code == 0
+    by_name = {r["name"]: (key, r) for key, r in status.items()}
+    assert sorted(by_name) == ["amer", "apac", "emea"]
+    assert by_name["emea"][0] == "local:board.json"
+    assert by_name["apac"][0] == f"trello:{three.trello_board}"
+    assert by_name["amer"][0] == f"asana:{three.asana_demo.project}"
+    for _, r in by_name.values():
+        assert r["code"] == 0 and r["status"] == "healthy" and r["last_plan"]
+        assert isinstance(r["errors"], int) and isinstance(r["interval"], float)
+
+    capsys.readouterr()
+    assert three.run("status") == 0
+    out = capsys.readouterr().out
+    assert f"apac (trello:{three.trello_board}): healthy" in out and "emea (local:board.json): healthy" in out
+
+
+def test_a_board_with_a_broken_crm_export_does_not_stop_the_others(
+    three: Three, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "apac" / "crm" / "deals.csv").write_text("nothing,useful\n1,2\n", encoding="utf-8")
+    capsys.readouterr()
+    assert three.run("serve", "--once", "--today", TODAY.isoformat()) == 4  # a board paused
+    err = capsys.readouterr().err
+    assert "apac" in err and "deals.csv" in err and "Traceback" not in err
+    assert writes(three.trello) == 0
+
+    code, status = three.status(capsys)
+    assert code == 4
+    verdicts = {r["name"]: r for r in status.values()}
+    assert verdicts["apac"]["code"] == 4 and "CRM exports unusable" in verdicts["apac"]["status"]
+    assert verdicts["emea"]["code"] == 0 and verdicts["emea"]["last_plan"]
+    assert verdicts["amer"]["code"] == 0 and verdicts["amer"]["last_plan"]
+
+
+def test_a_board_refused_by_its_api_does_not_stop_the_others(
+    three: Three, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TASKSYNC_TRELLO_TOKEN", "a-revoked-token")
+    capsys.readouterr()
+    assert three.run("serve", "--once", "--today", TODAY.isoformat()) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    code, status = three.status(capsys)
+    verdicts = {r["name"]: r for r in status.values()}
+    assert verdicts["apac"]["code"] == 1 and verdicts["apac"]["auth_failed"]
+    assert verdicts["emea"]["last_plan"] and verdicts["amer"]["last_plan"]
+    assert code == 1
+
+
+def test_plan_and_apply_pick_a_board_by_name_or_url(three: Three, capsys: pytest.CaptureFixture[str]) -> None:
+    today = ["--today", TODAY.isoformat()]
+    capsys.readouterr()
+    assert three.run("--board", "apac", "plan", "--json", *today) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["plan"]["board"] == f"trello:{three.trello_board}"
+    assert three.run("--board", f"https://trello.com/b/{three.trello_board}", "apply") == 0
+    assert writes(three.trello) > 0
+    capsys.readouterr()
+    assert three.run("--board", three.asana_demo.project, "plan", "--json", *today) == 0
+    assert json.loads(capsys.readouterr().out)["plan"]["board"] == f"asana:{three.asana_demo.project}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["plan"], "names 3 boards (emea, apac, amer); choose one with --board NAME"),
+        (["--board", "nowhere", "plan"], "--board 'nowhere': "),
+        (["--board", "nowhere", "serve", "--once"], "its boards are: emea, apac, amer"),
+        (["reps"], "choose one with --board"),
+        (["report"], "choose one with --board"),
+    ],
+)
+def test_board_selection_errors_name_the_boards(
+    three: Three, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    capsys.readouterr()
+    assert three.run(*argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def test_a_board_inherits_the_shared_tables_and_overrides_its_own(three: Three) -> None:
+    from tasksync.settings import load_settings
+
+    settings = load_settings(three.config)
+    boards = {b.name: b.settings for b in settings.boards()}
+    assert boards["apac"].policy.band == 0.15  # its own
+    assert boards["emea"].policy.band == 0.10  # the shared [policy]
+    assert [s.name for s in boards["apac"].policy.segments] == ["Enterprise", "Strategic"]  # inherited
+    assert boards["apac"].crm.folder == Path("apac/crm") and boards["apac"].crm.preset == "auto"
+    assert boards["amer"].asana.requests_per_minute == 1500 and boards["amer"].connector == "asana"
+    assert boards["emea"].stages == settings.stages
+    assert boards["amer"].service.max_move_share == 0.5 and boards["amer"].service.interval == 60
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ('name = "x"\nlocal = "b.json"\n[boards.policy]\nbandd = 0.1\n', "boards[x]: policy.bandd = 0.1: Extra inputs"),
+        ('name = "x"\nlocal = "b.json"\ncolour = "red"\n', "boards[x]: colour: unknown key"),
+        ('name = "x"\nlocal = "b.json"\nstate_path = "s.db"\n', "boards[x]: state_path: set once at the top level"),
+        ('name = "x"\nlocal = "b.json"\n[boards.priority]\ntiers = []\n', "boards[x]: priority.tiers"),
+        ('name = "x"\nlocal = "b.json"\ntrello = "abc12345"\n', "names both trello and local"),
+        ('local = "b.json"\n[boards.trello]\ntoken = "t"\n', "boards[1].trello.token: secrets never go in the config"),
+    ],
+)
+def test_a_bad_board_entry_names_the_board_and_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: str, expected: str
+) -> None:
+    config = tmp_path / "tasksync.toml"
+    config.write_text('[[boards]]\nname = "ok"\nlocal = "a.json"\n\n[[boards]]\n' + entry, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["-c", str(config), "--board", "ok", "plan"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def test_two_boards_on_one_token_never_exceed_its_window_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token's budget (100 requests per 10 s at Trello) is one for every board on it: from
+    the fake's log, the two boards' requests together never pass it in any window."""
+    clock = ScaledClock(10.0)  # the fake's and the limiter's windows pass 10 times faster
+    monkeypatch.setattr(transport, "_DEFAULT_REGISTRY", LimiterRegistry(clock))
+    fake = FakeTrello(key=KEY, tokens=[TOKEN], clock=clock)
+    entries = []
+    for seed, name in enumerate(("north", "south")):
+        generate(tmp_path / name, cards=80, seed=seed + 11)
+        board = fake.add_board(json.loads((tmp_path / name / "board.json").read_text(encoding="utf-8")))
+        entries.append(f'[[boards]]\nname = "{name}"\ntrello = "{board}"\ncrm = "{name}/crm"\n')
+    config = tmp_path / "tasksync.toml"
+    text = shared_defaults(tmp_path / "north") + "[service]\nmax_move_share = 1.0\nmax_create_share = 1.0\n"
+    config.write_text(text + "\n" + "\n".join(entries), encoding="utf-8")
+    with fake.serve() as url:
+        monkeypatch.setenv("TASKSYNC_TRELLO_API_URL", url)
+        monkeypatch.setenv("TASKSYNC_TRELLO_KEY", KEY)
+        monkeypatch.setenv("TASKSYNC_TRELLO_TOKEN", TOKEN)
+        assert main(["-c", str(config), "serve", "--once", "--today", TODAY.isoformat()]) == 0
+    stamps = [r.at for r in fake.log if not r.via_batch]
+    assert len(stamps) > 150, "both boards together send more than one window's budget"
+    assert fake.counts["429"] == 0
+    assert max_in_window(stamps, 10.0) <= 100
+
+
+def local_boards(tmp_path: Path, names: tuple[str, ...], clock: SimClock) -> list[SyncService]:
+    """Services for local boards in one config, as `serve` builds them (one state store)."""
+    from tasksync.settings import load_settings
+
+    text = ""
+    for seed, name in enumerate(names):
+        generate(tmp_path / name, cards=20, seed=seed + 3)
+        (tmp_path / name / "board.json").rename(tmp_path / name / f"{name}.json")
+        text += f'[[boards]]\nname = "{name}"\nlocal = "{name}/{name}.json"\ncrm = "{name}/crm"\n'
+    config = tmp_path / "tasksync.toml"
+    shared = shared_defaults(tmp_path / names[0]).replace('name = "optimal"', 'name = "balanced"')  # fast
+    shared += "[service]\nmax_move_share = 1.0\nmax_create_share = 1.0\n"  # the first sync of a small board
+    config.write_text(shared + "\n" + text, encoding="utf-8")
+    boards = load_settings(config).boards()
+    return [SyncService(b.settings, clock=clock, sleep=clock.sleep, today=TODAY, name=b.name) for b in boards]
+
+
+class Flood(SimClock):
+    """Simulated time in which a webhook delivery for one board arrives whenever the clock is read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduler: BoardScheduler | None = None
+        self._delivering = False
+
+    def __call__(self) -> float:
+        if self.scheduler is not None and not self._delivering:
+            self._delivering = True
+            self.scheduler.trigger("local", ["busy.json"])
+            self._delivering = False
+        return self.t
+
+
+def test_a_board_woken_by_webhooks_all_the_time_does_not_starve_the_others(tmp_path: Path) -> None:
+    clock = Flood()
+    services = local_boards(tmp_path, ("busy", "quiet", "calm"), clock)
+    scheduler = BoardScheduler(services, clock=clock, sleep=clock.sleep)
+    clock.scheduler = scheduler
+    scheduler.run(max_iterations=14)
+    assert scheduler.order[:3] == ["busy", "quiet", "calm"]  # all due at the start: config order
+    assert clock.t - T0 >= 120  # two intervals passed...
+    assert scheduler.order.count("quiet") >= 3 and scheduler.order.count("calm") >= 3  # ...each synced each time
+    assert scheduler.order.count("busy") > 3  # and the deliveries were served in between
+
+
+def test_a_webhook_makes_only_its_board_due(tmp_path: Path) -> None:
+    clock = SimClock()
+    services = local_boards(tmp_path, ("one", "two"), clock)
+    scheduler = BoardScheduler(services, clock=clock, sleep=clock.sleep)
+    scheduler.run_all_once()
+    clock.sleep(10.0)
+    assert scheduler.next_board() == (0, T0 + 60.0)  # both due at the next interval; config order
+    scheduler.trigger("local", ["two.json"])
+    assert scheduler.next_board() == (1, T0 + 10.0)  # "two" is due now
+    scheduler.trigger("asana", ["nothing-here"])  # names none of these boards, nor their vendor
+    assert scheduler.next_board() == (1, T0 + 10.0)
+
+
+def test_a_board_that_cannot_be_opened_is_named_and_the_others_run(
+    three: Three, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TASKSYNC_ASANA_TOKEN")
+    capsys.readouterr()
+    assert three.run("serve", "--once", "--today", TODAY.isoformat()) == 1
+    err = capsys.readouterr().err
+    assert 'board_name="amer"' in err and "TASKSYNC_ASANA_TOKEN" in err and "Traceback" not in err
+    code, status = three.status(capsys)
+    assert code == 3  # amer never ran
+    verdicts = {r["name"]: r for r in status.values()}
+    assert verdicts["amer"] == {"code": 3, "status": "never ran", "name": "amer"}
+    assert verdicts["emea"]["last_plan"] and verdicts["apac"]["last_plan"]
+
+
+def test_a_signed_webhook_delivery_wakes_the_board_it_names(tmp_path: Path) -> None:
+    from tasksync.service.webhooks import HookServer, trello_signature
+    from test_service_webhooks import SECRET, request
+
+    clock = SimClock()
+    scheduler = BoardScheduler(local_boards(tmp_path, ("one", "two"), clock), clock=clock, sleep=clock.sleep)
+    assert all(r.ok and r.applied for r in scheduler.run_all_once())
+    clock.sleep(5.0)
+    server = HookServer("127.0.0.1", 0, on_change=scheduler.trigger, trello_secret=SECRET).start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/trello"
+        body = json.dumps({"model": {"id": "two.json"}, "action": {"type": "updateCard"}}).encode()
+        assert request(url, body=body, headers={"X-Trello-Webhook": trello_signature(SECRET, body, url)})[0] == 200
+    finally:
+        server.stop()
+    assert scheduler.next_board() == (1, T0 + 5.0)
+    assert scheduler.services[1].run_once().reason == "webhook"
+
+
+def test_a_board_with_its_own_secrets_uses_its_own_token(
+    three: Three, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasksync.connectors.transport import secret_fingerprint
+
+    other = "apac-own-token"
+    three.trello.tokens.add(other)
+    text = three.config.read_text(encoding="utf-8")
+    three.config.write_text(text.replace('name = "apac"\n', 'name = "apac"\nsecrets_prefix = "TASKSYNC_APAC_"\n'))
+    monkeypatch.setenv("TASKSYNC_APAC_TRELLO_API_URL", os.environ["TASKSYNC_TRELLO_API_URL"])
+    monkeypatch.setenv("TASKSYNC_APAC_TRELLO_KEY", KEY)
+    monkeypatch.setenv("TASKSYNC_APAC_TRELLO_TOKEN", other)
+    monkeypatch.setenv("TASKSYNC_TRELLO_TOKEN", "not-apacs-token")  # the shared one would be refused
+    assert three.run("serve", "--once", "--today", TODAY.isoformat()) == 0
+    used = {r.token for r in three.trello.log}
+    assert used == {secret_fingerprint(other)}
+    monkeypatch.delenv("TASKSYNC_APAC_TRELLO_TOKEN")  # no fallback to the shared token
+    capsys.readouterr()
+    assert three.run("--board", "apac", "plan") == 2
+    assert "Trello needs TASKSYNC_TRELLO_KEY and TASKSYNC_TRELLO_TOKEN" in capsys.readouterr().err
