@@ -1,29 +1,46 @@
-"""Balanced division: keep owners where the band allows, move as little as the band needs.
+"""Balanced division: keep owners where the bands allow, move as little as the bands need.
 
 Work is divided by account (all tasks of one account go to one rep; ``keep_accounts_together =
 false``: card by card). Each rep's open cards are kept within ``±band`` of the mean of available
-reps (the greedy policy keeps this one band; the value band is the optimal policy's) and under the
-rep's capacity (open tasks, ``Rep.capacity``, and open pipeline value, ``Rep.capacity_value``).
-Groups stay with their current owner unless the owner is away, above the band or over a capacity;
-the groups that must move, and unowned work, go to the available rep with room who fits best:
-expected value with that rep (win rate learned from history) plus bonuses for sector strength,
-region, hunter/farmer role and CRM account ownership. A rep left over a capacity (nobody else has
-room) gains nothing: accounts that would bring them new tasks stay as they are.
+reps and under the rep's capacity (open tasks, ``Rep.capacity``, and open pipeline value,
+``Rep.capacity_value``); then, with ``value_band``, single moves that keep both reps within the
+count band and their capacities bring expected value towards each rep's value target (the mean, or
+their share of the team's quota with ``value_target = "quota"``). Groups stay with their current
+owner unless the owner is away, above the band or over a capacity; the groups that must move, and
+unowned work, go to the available rep with room who fits best: expected value with that rep (win
+rate learned from history) plus bonuses for sector strength, region, hunter/farmer role and CRM
+account ownership. A rep left over a capacity (nobody else has room) gains nothing: accounts that
+would bring them new tasks stay as they are.
+
+The greedy passes are run again on the book as the plan leaves it until they change nothing, and
+that division is proposed: a plan that was applied leaves nothing to do (it settles).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from tasksync.crm.records import Rep
 from tasksync.policies.base import Decision, Decisions, Rules
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.explain import Tables, moved_note
-from tasksync.policies.reasons import ReasonKind
+from tasksync.policies.reasons import Band, ReasonKind
 from tasksync.policies.scoring import WinModel, fit_bonus, prioritise, tier_notes
-from tasksync.policies.workload import capacity, count_band, group_key, movable, value_capacity, within_value
+from tasksync.policies.workload import (
+    capacity,
+    count_band,
+    group_key,
+    movable,
+    value_band,
+    value_capacity,
+    value_targets,
+    value_weights,
+    within_value,
+)
+from tasksync.settings import PolicySettings
 
 __all__ = ["BalancedPolicy", "prioritise"]
 
@@ -35,6 +52,10 @@ class _Group:
     weight: float
     owner: str | None  # current majority owner
     value: float = 0.0  # open pipeline (sum of deal values), for value capacity
+    # Sorting key that an apply does not change (a new card's key becomes a task id; its deal stays).
+    order: str = ""
+    ev: dict[str, float] = field(default_factory=dict)  # expected value with each available rep
+    own_ev: list[float] = field(default_factory=list)  # per item: expected value with its current owner
     pinned_to: str | None = None
     assigned: str | None = None
     kind: ReasonKind = ReasonKind.KEPT  # why it went to ``assigned``
@@ -43,9 +64,10 @@ class _Group:
 
 
 class BalancedPolicy:
-    """The greedy policy: fair workloads (open cards), best fit, fewest moves."""
+    """The greedy policy: fair workloads (open cards, then expected value), best fit, fewest moves."""
 
     name: ClassVar[str] = "balanced"
+    rounds: ClassVar[int] = 8  # greedy passes on the book as the plan leaves it, until nothing moves
 
     def decide(self, book: Book, rules: Rules) -> Decisions:
         p = rules.policy
@@ -54,37 +76,10 @@ class BalancedPolicy:
         reps = {r.id: r for r in book.available_reps}
         if not reps:
             out.notes.append("no available rep is on the board: owners left unchanged")
-        count: Counter[str] = Counter()
-        pipe: dict[str, float] = defaultdict(float)  # open pipeline value per rep
         groups: dict[str, _Group] = {}
-        for item in book.items:
-            if not movable(item, reps, p):
-                if item.owner in reps:
-                    count[item.owner] += 1
-                    pipe[item.owner] += item.value
-                if item.pinned and item.owner and item.managed:
-                    g = groups.setdefault(group_key(item, p), _Group(group_key(item, p), [], 0.0, None))
-                    g.pinned_to = g.pinned_to or item.owner
-                continue
-            g = groups.setdefault(group_key(item, p), _Group(group_key(item, p), [], 0.0, None))
-            g.items.append(item)
-        for g in list(groups.values()):
-            if not g.items:
-                del groups[g.key]
-                continue
-            g.weight = float(len(g.items))
-            g.value = sum(i.value for i in g.items)
-            owners = Counter(i.owner for i in g.items if i.owner)
-            g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
-            g.fits = {
-                r: sum(model.expected_value(i, r) * (1 + fit_bonus(i, reps[r], p)) for i in g.items) for r in reps
-            }
         decided: dict[str, str | None] = {}
         if reps:
-            _Divider(reps, groups, count, pipe, p.band, p.keep_current_owner, out).run()
-            for g in groups.values():
-                for i in g.items:
-                    decided[i.key] = g.assigned
+            groups, decided = self.settle(book, p, model, reps, out)
         _explain(book, rules, model, groups, decided, out)
         for key, (tier, score, why) in prioritise(book, decided, rules.priority, model).items():
             out.by_key[key] = Decision(
@@ -92,13 +87,132 @@ class BalancedPolicy:
             )
         return out
 
+    def settle(
+        self, book: Book, p: PolicySettings, model: WinModel, reps: dict[str, Rep], out: Decisions
+    ) -> tuple[dict[str, _Group], dict[str, str | None]]:
+        """Divide, then divide again the book as that plan leaves it, until the passes change
+        nothing: the division proposed is one the greedy passes keep, so after ``apply`` the next
+        plan is empty. Returns today's groups (assigned to their final rep, with why) and the
+        final owner per item."""
+        weights = value_weights(reps.values(), p)
+        current = book
+        first: dict[str, _Group] = {}
+        last = Decisions()
+        moves: dict[str, str] = {}  # group key -> rep a later pass moved it to
+        owners: dict[str, str | None] = {i.key: i.owner for i in book.items}
+        for k in range(self.rounds):
+            last = Decisions()
+            groups, count, pipe, ev = _groups(current, p, model, reps)
+            _Divider(reps, groups, count, pipe, ev, weights, p, last).run()
+            if k == 0:
+                first = groups
+            changed: dict[str, str] = {}
+            for g in groups.values():
+                if g.assigned is not None and any(i.owner != g.assigned for i in g.items):
+                    changed.update((i.key, g.assigned) for i in g.items)
+                    if k > 0:
+                        moves[g.key] = g.assigned
+            if not changed:
+                break
+            owners.update(changed)
+            current = _with_owners(current, changed)
+        else:
+            last.notes.append(
+                f"the greedy division still changed after {self.rounds} passes: a re-run may move a few more cards"
+            )
+        out.notes.extend(last.notes)
+        out.bands.update(last.bands)
+        decided: dict[str, str | None] = {}
+        for g in first.values():
+            final = {owners[i.key] for i in g.items}
+            to = next(iter(final)) if len(final) == 1 else None
+            if to not in reps:
+                g.assigned = None
+                continue
+            if g.assigned != to:
+                # Moved there by a later pass (the bands or capacities as the first pass left them).
+                still = g.kind in (ReasonKind.UNOWNED, ReasonKind.REP_AWAY) or moves.get(g.key) != to
+                g.kind, g.frm = (g.kind, g.frm) if still else (ReasonKind.REBALANCING, None)
+            g.assigned = to
+            for i in g.items:
+                decided[i.key] = to
+        return first, decided
+
+
+def _with_owners(book: Book, owners: Mapping[str, str]) -> Book:
+    """The book as a plan giving ``owners`` would leave it."""
+    items = [replace(i, owner=owners[i.key]) if i.key in owners else i for i in book.items]
+    return Book(book.reps, book.rep_member, items, book.crm, list(book.notes), book.today, book.policy)
+
+
+def _groups(
+    book: Book, p: PolicySettings, model: WinModel, reps: dict[str, Rep]
+) -> tuple[dict[str, _Group], Counter[str], dict[str, float], dict[str, float]]:
+    """The movable groups of ``book`` and the load that cannot move: open cards, pipeline and
+    expected value per available rep."""
+    count: Counter[str] = Counter()
+    pipe: dict[str, float] = defaultdict(float)  # open pipeline value per rep
+    ev: dict[str, float] = defaultdict(float)  # expected value per rep
+    groups: dict[str, _Group] = {}
+    for item in book.items:
+        if not movable(item, reps, p):
+            if item.owner in reps:
+                count[item.owner] += 1
+                pipe[item.owner] += item.value
+                ev[item.owner] += model.expected_value(item, item.owner)
+            if item.pinned and item.owner and item.managed:
+                g = groups.setdefault(group_key(item, p), _Group(group_key(item, p), [], 0.0, None))
+                g.pinned_to = g.pinned_to or item.owner
+            continue
+        g = groups.setdefault(group_key(item, p), _Group(group_key(item, p), [], 0.0, None))
+        g.items.append(item)
+    for g in list(groups.values()):
+        if not g.items:
+            del groups[g.key]
+            continue
+        g.weight = float(len(g.items))
+        g.value = sum(i.value for i in g.items)
+        first = g.items[0]
+        g.order = g.key if p.keep_accounts_together else f"item:{first.deal.id if first.deal else first.key}"
+        owners = Counter(i.owner for i in g.items if i.owner)
+        g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
+        for r in reps:
+            evs = [model.expected_value(i, r) for i in g.items]
+            g.ev[r] = sum(evs)
+            g.fits[r] = sum(e * (1 + fit_bonus(i, reps[r], p)) for e, i in zip(evs, g.items, strict=True))
+        g.own_ev = [model.expected_value(i, i.owner) if i.owner in reps else 0.0 for i in g.items]
+    return groups, count, pipe, ev
+
 
 def _explain(
     book: Book, rules: Rules, model: WinModel, groups: dict[str, _Group], decided: dict[str, str | None], out: Decisions
 ) -> None:
-    """Reasons with the final figures, the bands used, and owned cards moved by cause."""
-    band = out.bands.get("count") or count_band(0.0, rules.policy.band)
-    tables = Tables(book, model, rules.policy, decided, band, None)
+    """Reasons with the final figures, the bands used, reps outside their value band, and owned
+    cards moved by cause."""
+    p = rules.policy
+    band = out.bands.get("count") or count_band(0.0, p.band)
+    value: Band | None = None
+    avail = [r.id for r in book.available_reps]
+    if p.value_band and avail:
+        probe = Tables(book, model, p, decided, band, None)
+        value = value_band(sum(probe.after_ev.get(r, 0.0) for r in avail) / len(avail), p.value_band)
+        out.bands["value"] = value
+    tables = Tables(book, model, p, decided, band, value)
+    out.value_targets = dict(tables.targets)
+    outside = []
+    for r in book.available_reps:
+        own = tables.value_of(r.id)
+        e = tables.after_ev.get(r.id, 0.0)
+        if own is None or own.lower - 1e-6 * max(own.mean, 1.0) <= e <= own.upper + 1e-6 * max(own.mean, 1.0):
+            continue
+        side = "above" if e > own.upper else "below"
+        target = tables.target_text(r.id)
+        outside.append(f"{r.name} ({e:,.0f} {side} the band {own.text(money=True)}{'; ' + target if target else ''})")
+    if outside:
+        out.notes.append(
+            f"value band not met for: {', '.join(sorted(outside))}; the nearest division the greedy passes "
+            "find within the count band and capacities is kept"
+        )
     owned = sum(1 for g in groups.values() for i in g.items if i.owner is not None)
     for g in groups.values():
         for i in g.items:
@@ -120,7 +234,8 @@ def _explain(
 
 class _Divider:
     """The greedy passes: keep owners, shed what is above the band or a capacity, place the pool
-    by fit, then pull work to reps under the band; a rep left over a capacity gains nothing."""
+    by fit, pull work to reps under the band, bring expected value into the value band by moves
+    the count band and capacities allow; a rep left over a capacity gains nothing."""
 
     def __init__(
         self,
@@ -128,14 +243,16 @@ class _Divider:
         groups: dict[str, _Group],
         count: Counter[str],
         pipe: dict[str, float],
-        band: float,
-        keep_owner: bool,
+        ev: dict[str, float],
+        weights: Mapping[str, float],
+        policy: PolicySettings,
         out: Decisions,
     ) -> None:
-        self.reps, self.groups, self.count, self.pipe, self.out = reps, groups, count, pipe, out
-        self.keep_owner = keep_owner
+        self.reps, self.groups, self.count, self.pipe, self.ev, self.out = reps, groups, count, pipe, ev, out
+        self.weights, self.value_ratio = weights, policy.value_band
+        self.keep_owner = policy.keep_current_owner
         total = sum(count.values()) + sum(g.weight for g in groups.values())
-        self.band = count_band(total / len(reps), band)
+        self.band = count_band(total / len(reps), policy.band)
         out.bands["count"] = self.band
         self.cap = {r: capacity(rep) for r, rep in reps.items()}
         self.vcap = {r: value_capacity(rep) for r, rep in reps.items()}
@@ -155,23 +272,26 @@ class _Divider:
             g.kind = kind
         self.count[r] += len(g.items)
         self.pipe[r] += g.value
+        self.ev[r] += g.ev[r]
 
     def take(self, g: _Group) -> None:
         assert g.assigned is not None
         self.count[g.assigned] -= len(g.items)
         self.pipe[g.assigned] -= g.value
+        self.ev[g.assigned] -= g.ev[g.assigned]
         g.assigned = None
 
     def stay(self, g: _Group) -> None:
         """``g`` is left unassigned: its tasks stay with their current owners and count there."""
-        for i in g.items:
+        for i, e in zip(g.items, g.own_ev, strict=True):
             if i.owner in self.reps:
                 self.count[i.owner] += 1
                 self.pipe[i.owner] += i.value
+                self.ev[i.owner] += e
 
     def run(self) -> None:
         pool: list[_Group] = []
-        for g in sorted(self.groups.values(), key=lambda g: g.key):
+        for g in sorted(self.groups.values(), key=lambda g: g.order):
             if g.pinned_to in self.reps:
                 self.give(g, g.pinned_to, ReasonKind.PINNED)
             elif g.owner in self.reps and self.keep_owner:
@@ -182,6 +302,8 @@ class _Divider:
         pool += self.shed()
         self.place(pool)
         self.fill()
+        if self.value_ratio:
+            self.balance_value()
         self.unload()
         over_value = [
             f"{self.reps[r].name} ({self.pipe[r]:,.0f} > {self.vcap[r]:,.0f})"
@@ -208,7 +330,7 @@ class _Divider:
         for r in sorted(self.reps):
             mine = sorted(
                 (g for g in self.groups.values() if g.assigned == r and g.pinned_to is None),
-                key=lambda g: (g.fits[r] / max(g.weight, 1e-9), g.weight, g.key),
+                key=lambda g: (g.fits[r] / max(g.weight, 1e-9), g.weight, g.order),
             )
             for g in mine:
                 if self.count[r] <= upper + 1e-9 and self.within(r):
@@ -227,7 +349,7 @@ class _Divider:
 
     def place(self, pool: list[_Group]) -> None:
         """Place the pool, biggest first, with the best-fitting rep that has room."""
-        for g in sorted(pool, key=lambda g: (-g.weight, -max(g.fits.values(), default=0), g.key)):
+        for g in sorted(pool, key=lambda g: (-g.weight, -max(g.fits.values(), default=0), g.order)):
             fits = [r for r in self.reps if self.room(r, g)]
             if fits:
                 best = max(fits, key=lambda r: (g.fits[r], -self.count[r], r))
@@ -257,10 +379,59 @@ class _Divider:
                 ]
                 if not donors:
                     break
-                g = max(donors, key=lambda g: (self.count[g.assigned or ""], g.fits[r], g.key))
+                g = max(donors, key=lambda g: (self.count[g.assigned or ""], g.fits[r], g.order))
                 g.frm = g.assigned
                 self.take(g)
                 self.give(g, r, ReasonKind.BELOW_BAND)
+
+    def value_bands(self) -> dict[str, Band]:
+        """Each rep's value band around their target, from today's mean expected value."""
+        mean = sum(self.ev[r] for r in self.reps) / len(self.reps)
+        return value_targets(self.weights, mean, self.value_ratio)
+
+    def balance_value(self) -> None:
+        """Reps outside their value band: the single move (a group from a rep above their band to
+        one below their target, or from one above their target to one below their band) that most
+        lowers the expected value outside the bands, keeping both reps within the count band and
+        capacities; repeat while one helps (a bounded number of times)."""
+        lower, upper = self.band.lower, self.band.upper
+        for _ in range(4 * len(self.reps) + len(self.groups)):
+            bands = self.value_bands()
+            high = [r for r in self.reps if self.ev[r] > bands[r].upper + 1e-6]
+            low = [r for r in self.reps if self.ev[r] < bands[r].lower - 1e-6]
+            if not high and not low:
+                return
+            givers = set(high) | {r for r in self.reps if low and self.ev[r] > bands[r].mean}
+            takers = set(low) | {r for r in self.reps if high and self.ev[r] < bands[r].mean}
+            best: tuple[float, float, str, str, str] | None = None
+            pick: _Group | None = None
+            for g in self.groups.values():
+                a = g.assigned
+                if a is None or a not in givers or g.pinned_to is not None or self.count[a] - g.weight < lower - 1e-9:
+                    continue
+                for b in takers:
+                    if b == a or self.count[b] + g.weight > upper + 1e-9 or not self.fits_capacity(b, g):
+                        continue
+                    if a not in high and b not in low:
+                        continue
+                    drop = (
+                        _outside(self.ev[a], bands[a])
+                        + _outside(self.ev[b], bands[b])
+                        - _outside(self.ev[a] - g.ev[a], bands[a])
+                        - _outside(self.ev[b] + g.ev[b], bands[b])
+                    )
+                    if drop <= 1e-6 * max(bands[b].mean, 1.0):
+                        continue
+                    key = (drop, g.fits[b] - g.fits[a], g.order, b, a)
+                    if best is None or key > best:
+                        best, pick = key, g
+            if pick is None or best is None:
+                return
+            a, b = best[4], best[3]
+            pick.frm = a
+            kind = ReasonKind.BELOW_VALUE_BAND if b in low else ReasonKind.ABOVE_VALUE_BAND
+            self.take(pick)
+            self.give(pick, b, kind)
 
     def unload(self) -> None:
         """A rep still over a capacity gains nothing: accounts that would bring them tasks they do
@@ -273,7 +444,7 @@ class _Divider:
                 if self.within(r):
                     continue
                 gaining = [g for g in self.groups.values() if g.assigned == r and any(i.owner != r for i in g.items)]
-                for g in sorted(gaining, key=lambda g: (-sum(i.owner != r for i in g.items), g.key)):
+                for g in sorted(gaining, key=lambda g: (-sum(i.owner != r for i in g.items), g.order)):
                     if self.within(r):
                         break
                     self.take(g)
@@ -285,3 +456,8 @@ class _Divider:
                 f"{len(full)} account(s) fit no rep's remaining capacity (tasks or value) and stay as they are "
                 f"(current owner or unowned): {', '.join(repr(t) for t in full[:5])}"
             )
+
+
+def _outside(x: float, band: Band) -> float:
+    """How far ``x`` is outside ``band``."""
+    return max(x - band.upper, 0.0) + max(band.lower - x, 0.0)

@@ -20,7 +20,7 @@ from tasksync.crm.records import Rep
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.reasons import Band
 from tasksync.policies.scoring import WinModel
-from tasksync.policies.workload import capacity, count_band, group_key, movable, value_capacity
+from tasksync.policies.workload import capacity, count_band, group_key, movable, value_capacity, value_weights
 from tasksync.settings import PolicySettings
 
 __all__ = ["FULL_MODEL", "Group", "Loads", "Model", "Scorer", "build_model"]
@@ -67,6 +67,8 @@ class Model:
     own_n: np.ndarray = field(default_factory=lambda: np.zeros(0))
     own_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
     own_e: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # (reps,) each rep's value target as a multiple of the mean (``workload.value_weights``).
+    target: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def lower(self) -> float:
@@ -135,13 +137,22 @@ class Model:
         choice = np.array([int(c[0]) if h else -1 for c, h in zip(self.cand, self.held, strict=True)], dtype=np.int64)
         return self.loads_for(choice)
 
+    def value_weights(self) -> np.ndarray:
+        """Per rep: their value target as a multiple of the mean (1 with ``value_target = "mean"``)."""
+        return self.target if len(self.target) == len(self.reps) else np.ones(len(self.reps))
+
+    def value_centres(self, e: np.ndarray) -> np.ndarray:
+        """Each rep's value target under loads ``e`` (per rep): the mean of ``e`` × their weight."""
+        out: np.ndarray = float(e.mean()) * self.value_weights() if len(e) else np.zeros(0)
+        return out
+
     def value_violation(self, e: np.ndarray) -> np.ndarray:
-        """Expected value outside the value band, per rep, around the mean of ``e``."""
+        """Expected value outside the value band, per rep, around their value target."""
         if not self.value_band or not len(e):
             return np.zeros(len(e))
-        mean = float(e.mean())
-        out: np.ndarray = np.maximum(e - mean * (1 + self.value_band), 0.0) + np.maximum(
-            mean * (1 - self.value_band) - e, 0.0
+        centre = self.value_centres(e)
+        out: np.ndarray = np.maximum(e - centre * (1 + self.value_band), 0.0) + np.maximum(
+            centre * (1 - self.value_band) - e, 0.0
         )
         return out
 
@@ -332,6 +343,8 @@ def build_model(
         count_band(mean, p.band),
         p.value_band,
     )
+    weights = value_weights(parts.reps, p)
+    m.target = np.array([weights[r.id] for r in parts.reps])
     _own_loads(m, st, len(parts.items), item_owner, scorer, base_ev, wm, parts)
     from tasksync.policies.optimal.candidates import choose_candidates
 
@@ -382,12 +395,12 @@ def over_under(m: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     under = n < m.lower - EPS
     above = n > m.band.mean + EPS
     if m.value_band and len(e):
-        mean = float(e.mean())
-        over |= e > mean * (1 + m.value_band) + EPS
-        low = e < mean * (1 - m.value_band) - EPS
+        centre = m.value_centres(e)
+        over |= e > centre * (1 + m.value_band) + EPS
+        low = e < centre * (1 - m.value_band) - EPS
         if low.any():
             under |= low
-            above |= e > mean + EPS
+            above |= e > centre + EPS
     return over, under, above
 
 
