@@ -393,7 +393,8 @@ class _Divider:
         """Reps outside their value band: the single move (a group from a rep above their band to
         one below their target, or from one above their target to one below their band) that most
         lowers the expected value outside the bands, keeping both reps within the count band and
-        capacities; repeat while one helps (a bounded number of times)."""
+        capacities, else the best exchange of two groups; repeat while one helps (a bounded number
+        of times)."""
         lower, upper = self.band.lower, self.band.upper
         for _ in range(4 * len(self.reps) + len(self.groups)):
             bands = self.value_bands()
@@ -425,13 +426,73 @@ class _Divider:
                     key = (drop, g.fits[b] - g.fits[a], g.order, b, a)
                     if best is None or key > best:
                         best, pick = key, g
-            if pick is None or best is None:
+            if pick is not None and best is not None:
+                a, b = best[4], best[3]
+                pick.frm = a
+                self.take(pick)
+                self.give(pick, b, ReasonKind.BELOW_VALUE_BAND if b in low else ReasonKind.ABOVE_VALUE_BAND)
+                continue
+            swap = self.best_swap(bands, set(high), set(low), givers, takers)
+            if swap is None:
                 return
-            a, b = best[4], best[3]
-            pick.frm = a
+            g, h = swap
+            a, b = g.assigned or "", h.assigned or ""
             kind = ReasonKind.BELOW_VALUE_BAND if b in low else ReasonKind.ABOVE_VALUE_BAND
-            self.take(pick)
-            self.give(pick, b, kind)
+            self.take(g)
+            self.take(h)
+            g.frm, h.frm = a, b
+            self.give(g, b, kind)
+            self.give(h, a, ReasonKind.REBALANCING)
+
+    def best_swap(
+        self, bands: dict[str, Band], high: set[str], low: set[str], givers: set[str], takers: set[str]
+    ) -> tuple[_Group, _Group] | None:
+        """The exchange of a group of a giver for a group of a taker that most lowers the expected
+        value outside the bands, both reps staying within the count band and capacities: what
+        single moves cannot do when reps sit at the edge of the count band. A fixed budget of
+        pairs is examined."""
+        lower, upper = self.band.lower, self.band.upper
+        by_rep: dict[str, list[_Group]] = defaultdict(list)
+        for g in sorted(self.groups.values(), key=lambda g: g.order):
+            if g.assigned is not None and g.pinned_to is None:
+                by_rep[g.assigned].append(g)
+        best: tuple[float, float, str, str] | None = None
+        pick: tuple[_Group, _Group] | None = None
+        seen = 0
+        for a in sorted(givers):
+            for b in sorted(takers):
+                if a == b or (a not in high and b not in low):
+                    continue
+                for g in by_rep[a]:
+                    for h in by_rep[b]:
+                        seen += 1
+                        dn = g.weight - h.weight
+                        na, nb = self.count[a] - dn, self.count[b] + dn
+                        if not (lower - 1e-9 <= na <= upper + 1e-9 and lower - 1e-9 <= nb <= upper + 1e-9):
+                            continue
+                        if na > self.cap[a] or nb > self.cap[b]:
+                            continue
+                        dv = g.value - h.value
+                        if not within_value(self.pipe[a] - dv, self.vcap[a]) or not within_value(
+                            self.pipe[b] + dv, self.vcap[b]
+                        ):
+                            continue
+                        ea = self.ev[a] - g.ev[a] + h.ev[a]
+                        eb = self.ev[b] - h.ev[b] + g.ev[b]
+                        drop = (
+                            _outside(self.ev[a], bands[a])
+                            + _outside(self.ev[b], bands[b])
+                            - _outside(ea, bands[a])
+                            - _outside(eb, bands[b])
+                        )
+                        if drop <= 1e-6 * max(bands[b].mean, 1.0):
+                            continue
+                        key = (drop, g.fits[b] + h.fits[a] - g.fits[a] - h.fits[b], g.order, h.order)
+                        if best is None or key > best:
+                            best, pick = key, (g, h)
+                    if seen > 200_000:
+                        return pick
+        return pick
 
     def unload(self) -> None:
         """A rep still over a capacity gains nothing: accounts that would bring them tasks they do
