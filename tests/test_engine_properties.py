@@ -123,6 +123,44 @@ def test_an_applied_plan_settles(tmp_path: Path, name: str, data: st.DataObject)
         assert again.changes == [] and again.creates == []
 
 
+# Found by a search on the greedy policy before it settled: value capacities that bind and a
+# wide band; after apply, plan moved 7 more cards.
+_BINDING_VALUE_CAPACITY = [
+    ("yes", "", "150000"),
+    ("no", "8", "150000"),
+    ("yes", "8", ""),
+    ("no", "3", ""),
+    ("yes", "3", "400000"),
+    ("yes", "3", "400000"),
+    ("yes", "8", ""),
+    ("yes", "8", "150000"),
+    ("yes", "", "150000"),
+    ("yes", "34", "150000"),
+    ("yes", "8", "400000"),
+    ("yes", "3", "400000"),
+]
+
+
+def test_balanced_settles_when_a_value_capacity_binds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = fresh(tmp_path / "v")
+    path = config.parent / "crm" / "reps.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row, (available, cap, cap_value) in zip(rows, _BINDING_VALUE_CAPACITY, strict=True):
+        row["Available"], row["Capacity"], row["Capacity Value"] = available, cap, cap_value
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    text = config.read_text(encoding="utf-8").replace('name = "optimal"', 'name = "balanced"\nvalue_band = 0')
+    config.write_text(text.replace("band = 0.10 ", "band = 0.30 "), encoding="utf-8")
+    first = _plan_doc(config, capsys)
+    assert first["changes"] and first["band"]["ratio"] == 0.3
+    assert main(["--no-color", "-c", str(config), "apply"]) == 0
+    again = _plan_doc(config, capsys)
+    assert again["changes"] == [] and again["plan"]["creates"] == []
+
+
 def _plan_doc(config: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     """``plan --json`` without the plan's identity (its id and creation time)."""
     capsys.readouterr()

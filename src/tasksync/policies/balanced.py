@@ -100,9 +100,10 @@ class BalancedPolicy:
         last = Decisions()
         moves: dict[str, str] = {}  # group key -> rep a later pass moved it to
         owners: dict[str, str | None] = {i.key: i.owner for i in book.items}
+        cache: dict[str, _Scores] = {}
         for k in range(self.rounds):
             last = Decisions()
-            groups, count, pipe, ev = _groups(current, p, model, reps)
+            groups, count, pipe, ev = _groups(current, p, model, reps, cache)
             _Divider(reps, groups, count, pipe, ev, weights, p, last).run()
             if k == 0:
                 first = groups
@@ -128,6 +129,11 @@ class BalancedPolicy:
             to = next(iter(final)) if len(final) == 1 else None
             if to not in reps:
                 g.assigned = None
+                for i in g.items:
+                    if i.task_id is None and owners[i.key] in reps:
+                        # a card to create that no pass placed: it gets its CRM owner, where the
+                        # passes counted it (without an owner it would be created unowned)
+                        decided[i.key] = owners[i.key]
                 continue
             if g.assigned != to:
                 # Moved there by a later pass (the bands or capacities as the first pass left them).
@@ -145,8 +151,22 @@ def _with_owners(book: Book, owners: Mapping[str, str]) -> Book:
     return Book(book.reps, book.rep_member, items, book.crm, list(book.notes), book.today, book.policy)
 
 
+_Scores = tuple[list[float], list[float]]
+
+
+def _scores(
+    item: WorkItem, reps: dict[str, Rep], p: PolicySettings, model: WinModel, cache: dict[str, _Scores]
+) -> _Scores:
+    """Per available rep (in ``reps`` order): the item's expected value and fit-weighted expected
+    value with them. Neither depends on the board's owner, so passes share them."""
+    if item.key not in cache:
+        evs = [model.expected_value(item, r) for r in reps]
+        cache[item.key] = (evs, [e * (1 + fit_bonus(item, rep, p)) for e, rep in zip(evs, reps.values(), strict=True)])
+    return cache[item.key]
+
+
 def _groups(
-    book: Book, p: PolicySettings, model: WinModel, reps: dict[str, Rep]
+    book: Book, p: PolicySettings, model: WinModel, reps: dict[str, Rep], cache: dict[str, _Scores]
 ) -> tuple[dict[str, _Group], Counter[str], dict[str, float], dict[str, float]]:
     """The movable groups of ``book`` and the load that cannot move: open cards, pipeline and
     expected value per available rep."""
@@ -176,10 +196,10 @@ def _groups(
         g.order = g.key if p.keep_accounts_together else f"item:{first.deal.id if first.deal else first.key}"
         owners = Counter(i.owner for i in g.items if i.owner)
         g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
-        for r in reps:
-            evs = [model.expected_value(i, r) for i in g.items]
-            g.ev[r] = sum(evs)
-            g.fits[r] = sum(e * (1 + fit_bonus(i, reps[r], p)) for e, i in zip(evs, g.items, strict=True))
+        per_item = [_scores(i, reps, p, model, cache) for i in g.items]
+        for k, r in enumerate(reps):
+            g.ev[r] = sum(s[0][k] for s in per_item)
+            g.fits[r] = sum(s[1][k] for s in per_item)
         g.own_ev = [model.expected_value(i, i.owner) if i.owner in reps else 0.0 for i in g.items]
     return groups, count, pipe, ev
 
@@ -389,110 +409,120 @@ class _Divider:
         mean = sum(self.ev[r] for r in self.reps) / len(self.reps)
         return value_targets(self.weights, mean, self.value_ratio)
 
-    def balance_value(self) -> None:
-        """Reps outside their value band: the single move (a group from a rep above their band to
-        one below their target, or from one above their target to one below their band) that most
-        lowers the expected value outside the bands, keeping both reps within the count band and
-        capacities, else the best exchange of two groups; repeat while one helps (a bounded number
-        of times)."""
-        lower, upper = self.band.lower, self.band.upper
-        for _ in range(4 * len(self.reps) + len(self.groups)):
-            bands = self.value_bands()
-            high = [r for r in self.reps if self.ev[r] > bands[r].upper + 1e-6]
-            low = [r for r in self.reps if self.ev[r] < bands[r].lower - 1e-6]
-            if not high and not low:
-                return
-            givers = set(high) | {r for r in self.reps if low and self.ev[r] > bands[r].mean}
-            takers = set(low) | {r for r in self.reps if high and self.ev[r] < bands[r].mean}
-            best: tuple[float, float, str, str, str] | None = None
-            pick: _Group | None = None
-            for g in self.groups.values():
-                a = g.assigned
-                if a is None or a not in givers or g.pinned_to is not None or self.count[a] - g.weight < lower - 1e-9:
-                    continue
-                for b in takers:
-                    if b == a or self.count[b] + g.weight > upper + 1e-9 or not self.fits_capacity(b, g):
-                        continue
-                    if a not in high and b not in low:
-                        continue
-                    drop = (
-                        _outside(self.ev[a], bands[a])
-                        + _outside(self.ev[b], bands[b])
-                        - _outside(self.ev[a] - g.ev[a], bands[a])
-                        - _outside(self.ev[b] + g.ev[b], bands[b])
-                    )
-                    if drop <= 1e-6 * max(bands[b].mean, 1.0):
-                        continue
-                    key = (drop, g.fits[b] - g.fits[a], g.order, b, a)
-                    if best is None or key > best:
-                        best, pick = key, g
-            if pick is not None and best is not None:
-                a, b = best[4], best[3]
-                pick.frm = a
-                self.take(pick)
-                self.give(pick, b, ReasonKind.BELOW_VALUE_BAND if b in low else ReasonKind.ABOVE_VALUE_BAND)
-                continue
-            swap = self.best_swap(bands, set(high), set(low), givers, takers)
-            if swap is None:
-                return
-            g, h = swap
-            a, b = g.assigned or "", h.assigned or ""
-            kind = ReasonKind.BELOW_VALUE_BAND if b in low else ReasonKind.ABOVE_VALUE_BAND
-            self.take(g)
-            self.take(h)
-            g.frm, h.frm = a, b
-            self.give(g, b, kind)
-            self.give(h, a, ReasonKind.REBALANCING)
-
-    def best_swap(
-        self, bands: dict[str, Band], high: set[str], low: set[str], givers: set[str], takers: set[str]
-    ) -> tuple[_Group, _Group] | None:
-        """The exchange of a group of a giver for a group of a taker that most lowers the expected
-        value outside the bands, both reps staying within the count band and capacities: what
-        single moves cannot do when reps sit at the edge of the count band. A fixed budget of
-        pairs is examined."""
-        lower, upper = self.band.lower, self.band.upper
+    def balance_value(self, budget: int = 1_000_000) -> None:
+        """Reps outside their value band, the furthest first: the single move into or out of that
+        rep (from a rep above their target, or to one below it) that most lowers the expected value
+        outside the bands while both reps stay within the count band and capacities, else the best
+        exchange of two groups (at most 50,000 pairs examined per rep); a rep nothing helps is left
+        as it is. Stops when every rep is within their band, nothing helps, or after ``budget``
+        candidates examined (a work limit, never the clock: the same result on any machine)."""
+        stuck: set[str] = set()
         by_rep: dict[str, list[_Group]] = defaultdict(list)
         for g in sorted(self.groups.values(), key=lambda g: g.order):
             if g.assigned is not None and g.pinned_to is None:
                 by_rep[g.assigned].append(g)
+        work = 0
+        while work < budget:
+            bands = self.value_bands()
+            off = {r: _outside(self.ev[r], bands[r]) for r in self.reps if r not in stuck}
+            off = {r: x for r, x in off.items() if x > 1e-6 * max(bands[r].mean, 1.0)}
+            if not off:
+                return
+            r = max(off, key=lambda k: (off[k] / max(bands[k].mean, 1.0), k))
+            high = self.ev[r] > bands[r].upper
+            if high:
+                pairs = [(g, r, b) for g in by_rep[r] for b in self.reps if b != r and self.ev[b] < bands[b].mean]
+            else:
+                pairs = [(g, a, r) for a in self.reps if a != r and self.ev[a] > bands[a].mean for g in by_rep[a]]
+            work += len(pairs)
+            move = self.best_move(pairs, bands)
+            if move is not None:
+                g, a, b = move
+                self.shift(by_rep, g, a, b, ReasonKind.ABOVE_VALUE_BAND if high else ReasonKind.BELOW_VALUE_BAND)
+                continue
+            partners = [b for b in self.reps if b != r and (self.ev[b] < bands[b].mean) == high]
+            swap, seen = self.best_swap(r, partners, by_rep, bands, min(budget - work, 50_000))
+            work += seen
+            if swap is None:
+                stuck.add(r)
+                continue
+            g, h = swap
+            a, b = r, h.assigned or ""
+            if not high:
+                g, h, a, b = h, g, b, r
+            self.shift(by_rep, g, a, b, ReasonKind.ABOVE_VALUE_BAND if high else ReasonKind.BELOW_VALUE_BAND)
+            self.shift(by_rep, h, b, a, ReasonKind.REBALANCING)
+
+    def shift(self, by_rep: dict[str, list[_Group]], g: _Group, a: str, b: str, kind: ReasonKind) -> None:
+        """Move ``g`` from ``a`` to ``b`` for ``kind``."""
+        self.take(g)
+        g.frm = a
+        self.give(g, b, kind)
+        by_rep[a].remove(g)
+        by_rep[b].append(g)
+
+    def best_move(self, pairs: list[tuple[_Group, str, str]], bands: dict[str, Band]) -> tuple[_Group, str, str] | None:
+        """Of the moves (group, from, to), the one that most lowers the expected value outside the
+        bands with both reps within the count band and capacities."""
+        lower, upper = self.band.lower, self.band.upper
+        best: tuple[float, float, str, str] | None = None
+        pick: tuple[_Group, str, str] | None = None
+        for g, a, b in pairs:
+            if self.count[a] - g.weight < lower - 1e-9 or self.count[b] + g.weight > upper + 1e-9:
+                continue
+            drop = (
+                _outside(self.ev[a], bands[a])
+                + _outside(self.ev[b], bands[b])
+                - _outside(self.ev[a] - g.ev[a], bands[a])
+                - _outside(self.ev[b] + g.ev[b], bands[b])
+            )
+            if drop <= 1e-6 * max(bands[b].mean, 1.0) or not self.fits_capacity(b, g):
+                continue
+            key = (drop, g.fits[b] - g.fits[a], g.order, b)
+            if best is None or key > best:
+                best, pick = key, (g, a, b)
+        return pick
+
+    def best_swap(
+        self, r: str, partners: list[str], by_rep: dict[str, list[_Group]], bands: dict[str, Band], budget: int
+    ) -> tuple[tuple[_Group, _Group] | None, int]:
+        """The exchange of a group of ``r`` for a group of a partner that most lowers the expected
+        value outside the bands, both reps staying within the count band and capacities: what
+        single moves cannot do when reps sit at the edge of the count band. Returns it (``r``'s
+        group first) and the pairs examined, at most ``budget``."""
+        lower, upper = self.band.lower, self.band.upper
         best: tuple[float, float, str, str] | None = None
         pick: tuple[_Group, _Group] | None = None
         seen = 0
-        for a in sorted(givers):
-            for b in sorted(takers):
-                if a == b or (a not in high and b not in low):
-                    continue
-                for g in by_rep[a]:
-                    for h in by_rep[b]:
-                        seen += 1
-                        dn = g.weight - h.weight
-                        na, nb = self.count[a] - dn, self.count[b] + dn
-                        if not (lower - 1e-9 <= na <= upper + 1e-9 and lower - 1e-9 <= nb <= upper + 1e-9):
-                            continue
-                        if na > self.cap[a] or nb > self.cap[b]:
-                            continue
-                        dv = g.value - h.value
-                        if not within_value(self.pipe[a] - dv, self.vcap[a]) or not within_value(
-                            self.pipe[b] + dv, self.vcap[b]
-                        ):
-                            continue
-                        ea = self.ev[a] - g.ev[a] + h.ev[a]
-                        eb = self.ev[b] - h.ev[b] + g.ev[b]
-                        drop = (
-                            _outside(self.ev[a], bands[a])
-                            + _outside(self.ev[b], bands[b])
-                            - _outside(ea, bands[a])
-                            - _outside(eb, bands[b])
-                        )
-                        if drop <= 1e-6 * max(bands[b].mean, 1.0):
-                            continue
-                        key = (drop, g.fits[b] + h.fits[a] - g.fits[a] - h.fits[b], g.order, h.order)
-                        if best is None or key > best:
-                            best, pick = key, (g, h)
-                    if seen > 200_000:
-                        return pick
-        return pick
+        for b in partners:
+            for g in by_rep[r]:
+                for h in by_rep[b]:
+                    seen += 1
+                    if seen > budget:
+                        return pick, seen
+                    dn = g.weight - h.weight
+                    na, nb = self.count[r] - dn, self.count[b] + dn
+                    if not (lower - 1e-9 <= na <= upper + 1e-9 and lower - 1e-9 <= nb <= upper + 1e-9):
+                        continue
+                    ea = self.ev[r] - g.ev[r] + h.ev[r]
+                    eb = self.ev[b] - h.ev[b] + g.ev[b]
+                    drop = (
+                        _outside(self.ev[r], bands[r])
+                        + _outside(self.ev[b], bands[b])
+                        - _outside(ea, bands[r])
+                        - _outside(eb, bands[b])
+                    )
+                    if drop <= 1e-6 * max(bands[b].mean, 1.0) or na > self.cap[r] or nb > self.cap[b]:
+                        continue
+                    dv = g.value - h.value
+                    if not within_value(self.pipe[r] - dv, self.vcap[r]) or not within_value(
+                        self.pipe[b] + dv, self.vcap[b]
+                    ):
+                        continue
+                    key = (drop, g.fits[b] + h.fits[r] - g.fits[r] - h.fits[b], g.order, h.order)
+                    if best is None or key > best:
+                        best, pick = key, (g, h)
+        return pick, seen
 
     def unload(self) -> None:
         """A rep still over a capacity gains nothing: accounts that would bring them tasks they do

@@ -175,7 +175,9 @@ def _render(r: Reason) -> str:
             bits.append(f"{_money(r.get('gain'))} more fit-weighted expected value")
         return f"better fit with {r.to}" + (f" ({', '.join(bits)})" if bits else "")
     if k is ReasonKind.REBALANCING:
-        return f"rebalancing: {r.frm} to {r.to} makes room within the bands"
+        bits = _why_bits(r)
+        why = f" ({', '.join(bits)})" if bits else ""
+        return f"rebalancing: {r.frm} to {r.to} makes room within the bands{why}"
     if k is ReasonKind.SHARE_FULL:
         return f"{r.frm}'s share of the team is full{tail}"
     if k is ReasonKind.ROUND_ROBIN:
