@@ -134,3 +134,18 @@ def test_a_rep_with_about_twice_the_quota_gets_about_twice_the_expected_value(
     assert run(demo, "apply") == 0
     again = plan_json(demo, capsys)
     assert again["changes"] == [] and again["plan"]["creates"] == []
+
+
+def test_report_shows_each_reps_value_target(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(demo, "reps", "quota", "ben", "140000") == 0
+    configure(demo, "optimal", "quota")
+    capsys.readouterr()
+    assert run(demo, "report", "--json", "--today", DAY) == 0
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    avail = [r for r in data["reps"] if r["available"]]
+    mean = sum(r["expected_value"] for r in avail) / len(avail)
+    ben = row(data, "Ben Brooks")["value_target"]
+    assert ben["weight"] == pytest.approx(140000 / mean_quota(demo, {"Ben Brooks": 140000}), abs=1e-3)
+    assert ben["mean"] == pytest.approx(mean * ben["weight"], rel=1e-3)
+    assert ben["lower"] == pytest.approx(ben["mean"] * 0.8, rel=1e-3)
+    assert all(r["value_target"] is None for r in data["reps"] if not r["available"])

@@ -220,6 +220,14 @@ def _build(
             }
         )
     avail = [r for r in rows if r["available"]]
+    if not result.decisions.value_targets and settings is not None and value_ratio and avail:
+        # a report (no policy ran): each rep's value band around their target on the board as it is
+        from tasksync.policies.workload import value_targets, value_weights
+
+        mean = sum(r["expected_value"] for r in avail) / len(avail)
+        own = value_targets(value_weights(book.available_reps, settings.policy), mean, value_ratio)
+        for r in rows:
+            r["value_target"] = _value_target(own.get(r["rep_id"]), Band(mean, mean, mean))
     tier_order = [*tiers, *sorted(t for t in {*prio_before, *prio_after} if t not in tiers and t != NO_PRIORITY)]
     tier_order.append(NO_PRIORITY)
 
