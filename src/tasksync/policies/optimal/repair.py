@@ -225,7 +225,7 @@ def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, 
     lost (the value band's mean held at today's: one move shifts it negligibly)."""
     n, v, e = loads
     b = m.value_band
-    centre = m.value_centres(e)
+    centre = m.value_centre(e)
     elo, ehi = centre * (1 - b), centre * (1 + b)
     pb, pv = m.band_penalty, m.value_penalty if b else 0.0
     best: tuple[float, int, int, int] | None = None
@@ -276,8 +276,8 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     e = loads[2]
     made = 0
     for _ in range(rounds):
-        centre = m.value_centres(e)
-        lo, hi = centre * (1 - m.value_band), centre * (1 + m.value_band)
+        mean = m.value_centre(e)
+        lo, hi = mean * (1 - m.value_band), mean * (1 + m.value_band)
         bad = [int(r) for r in np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))]
         best: tuple[float, int, int, int, int] | None = None
         seen = 0
@@ -288,7 +288,7 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
         for r in bad:
             for g in by_rep.get(r, []):
                 for t in m.cand[g].tolist():
-                    if t == r or (e[r] > hi[r] and e[t] > centre[t]) or (e[r] < lo[r] and e[t] < centre[t]):
+                    if t == r or (e[r] > hi[r] and e[t] > mean[t]) or (e[r] < lo[r] and e[t] < mean[t]):
                         continue
                     for h in by_rep.get(t, []):
                         if not m.is_candidate(h, r):
@@ -321,9 +321,8 @@ def _swap_gain(m: Model, loads: Loads, g: int, r: int, h: int, t: int, lo: np.nd
         return -math.inf
     er = e[r] - m.ev[g][m.pos(g, r)] + m.ev[h][m.pos(h, r)]
     et = e[t] - m.ev[h][m.pos(h, t)] + m.ev[g][m.pos(g, t)]
-    drop = m.value_penalty * (
-        _viol(e[r], lo[r], hi[r]) + _viol(e[t], lo[t], hi[t]) - _viol(er, lo[r], hi[r]) - _viol(et, lo[t], hi[t])
-    )
+    lr, hr, lt, ht = float(lo[r]), float(hi[r]), float(lo[t]), float(hi[t])
+    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viol(e[t], lt, ht) - _viol(er, lr, hr) - _viol(et, lt, ht))
     drop += m.band_penalty * (
         _viol(n[r], m.lower, m.upper)
         + _viol(n[t], m.lower, m.upper)
