@@ -35,6 +35,7 @@ NONSENSE = [
     ("[policy]\nmove_cost = -1", "policy.move_cost"),
     ("[policy]\ncandidate_reps = 0", "policy.candidate_reps"),
     ("[policy]\nstage_weight = 3", "policy.stage_weight"),
+    ("[policy]\nvalue_target = \"median\"", "policy.value_target"),
     ("[policy.size_bands]\nsmall = -10", "policy.size_bands"),
     ("[priority]\nshares = [0.1, -0.25, 0.35]", "priority.shares"),
     ("[priority]\nshares = [0.5, 0.5, 0.5]", "priority.shares"),

@@ -9,12 +9,15 @@ no terminal library (the review page builds it too). Its schema (``"schema": "ta
     plan            the plan (Plan.to_json()), or null for a report
     reps            one row per CRM rep: workload before/after/gained/lost (open cards),
                     the KPIs after the plan (open_tasks, pipeline, expected_value, conversion,
-                    won_by_month, ...), expected_value_before, and per-rep "segments" and
-                    "priorities" counts after the plan
+                    won_by_month, ...), expected_value_before, per-rep "segments" and
+                    "priorities" counts after the plan, and "value_target": the rep's own value
+                    band {weight, mean, lower, upper} (weight: their target ÷ the team's mean;
+                    null without a value band)
     months, segments, unowned_tasks     as in kpis_after
     window          {"months", "explain"}: the months won value counts, and why those
     kpis_before, kpis_after             compute_kpis() before and after the plan
-    band            {"ratio", "balance_by", "workload": {mean, lower, upper},
+    band            {"ratio", "balance_by", "value_ratio", "value_target" ("mean" or "quota"),
+                     "workload": {mean, lower, upper},
                      "expected_value": {mean, lower, upper}} over available reps, after the plan
     priorities      {"tiers", "before": {tier: n}, "after": {tier: n}} over open cards
     changes         one row per change or card to create, with names instead of ids and a
@@ -109,6 +112,29 @@ def _band(values: Sequence[float], ratio: float, used: Band | None = None) -> di
     return {"mean": round(mean, 4), "lower": round(mean * (1 - ratio), 4), "upper": round(mean * (1 + ratio), 4)}
 
 
+def _value_target(own: Band | None, team: Band | None) -> dict[str, float] | None:
+    """A rep's own value band (``[policy] value_target``) and its weight: their target ÷ the mean."""
+    if own is None:
+        return None
+    weight = own.mean / team.mean if team is not None and team.mean else 1.0
+    return {"weight": round(weight, 4), **_band([], 0.0, own)}
+
+
+def _report_value_targets(
+    result: PlanResult, rows: list[dict[str, Any]], settings: Settings | None, value_ratio: float
+) -> None:
+    """A report (no policy ran): each rep's value band around their target on the board as it is."""
+    avail = [r for r in rows if r["available"]]
+    if result.decisions.value_targets or settings is None or not value_ratio or not avail:
+        return
+    from tasksync.policies.workload import value_targets, value_weights
+
+    mean = sum(r["expected_value"] for r in avail) / len(avail)
+    own = value_targets(value_weights(result.book.available_reps, settings.policy), mean, value_ratio)
+    for r in rows:
+        r["value_target"] = _value_target(own.get(r["rep_id"]), Band(mean, mean, mean))
+
+
 def _build(
     result: PlanResult, kind: str, settings: Settings | None, window: ReportWindow | None = None
 ) -> dict[str, Any]:
@@ -127,6 +153,7 @@ def _build(
     names = _Names(result)
     counts = _after_counts(result, names)
     rows = _rep_rows(result, before_dict, after_dict, counts)
+    _report_value_targets(result, rows, settings, value_ratio)
     avail = [r for r in rows if r["available"]]
     tier_order = [*tiers, *sorted(t for t in {*counts.before, *counts.after} if t not in tiers and t != NO_PRIORITY)]
     tier_order.append(NO_PRIORITY)
@@ -147,6 +174,7 @@ def _build(
             "ratio": ratio,
             "balance_by": "count",  # deprecated: both bands hold at once (value_ratio)
             "value_ratio": value_ratio,
+            "value_target": settings.policy.value_target if settings is not None else "mean",
             "workload": _band([r["after"] for r in avail], ratio, bands.get("count")),
             "expected_value": _band([r["expected_value"] for r in avail], value_ratio or ratio, bands.get("value")),
         },
@@ -256,6 +284,9 @@ def _rep_rows(
                 "pipeline_before": kb[r["rep_id"]]["pipeline"],
                 "segments": dict(sorted(counts.rep_seg.get(r["rep_id"], Counter()).items())),
                 "priorities": dict(counts.rep_prio.get(r["rep_id"], Counter())),
+                "value_target": _value_target(
+                    result.decisions.value_targets.get(r["rep_id"]), result.decisions.bands.get("value")
+                ),
             }
         )
     return rows

@@ -153,6 +153,9 @@ class PolicySettings(_Section):
     name: str = "optimal"
     band: float = Field(default=0.10, ge=0)  # each available rep's open cards within ±band of the mean
     value_band: float = Field(default=0.20, ge=0.0)  # and expected value within ±value_band; 0: off
+    # The value band's centre per rep: "mean" (the mean of available reps) or "quota" (the rep's
+    # share of the team's quota: quota ÷ mean quota × the mean; reps without a quota at the mean).
+    value_target: Literal["mean", "quota"] = "mean"
     # Deprecated (both bands now hold at once); accepted for one release and ignored with a note.
     balance_by: Literal["count", "expected_value"] | None = None
     keep_accounts_together: bool = True  # all open cards of one account with one rep
@@ -191,6 +194,16 @@ class PolicySettings(_Section):
         bad = {k: x for k, x in v.items() if x < 0}
         if bad:
             raise ValueError(f"size bands are numbers of employees, not negative: {bad}")
+        return v
+
+    @field_validator("value_target", mode="before")
+    @classmethod
+    def _value_target(cls, v: object) -> object:
+        if v not in ("mean", "quota"):
+            raise ValueError(
+                "value_target is 'mean' (the mean expected value of available reps) or 'quota' "
+                "(each rep's share of the team's quota)"
+            )
         return v
 
     @property

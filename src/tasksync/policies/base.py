@@ -47,14 +47,17 @@ class Decision:
 @dataclass
 class Decisions:
     """Decisions per item key, notes for the plan, and what the division was measured against:
-    ``bands`` ("count", "value") as the policy used them, ``moved`` owned cards moved by cause,
-    and the win ``model`` whose expected values the reasons cite."""
+    ``bands`` ("count", "value") as the policy used them, ``value_targets`` each rep's own value
+    band, ``moved`` owned cards moved by cause, and the win ``model`` whose expected values the
+    reasons cite."""
 
     by_key: dict[str, Decision] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     bands: dict[str, Band] = field(default_factory=dict)
     moved: Counter[str] = field(default_factory=Counter)
     model: WinModel | None = None
+    # Per available rep id: their value band around their own value target (``value_target``).
+    value_targets: dict[str, Band] = field(default_factory=dict)
 
 
 @runtime_checkable

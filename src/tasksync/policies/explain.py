@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from tasksync.crm.records import Rep
 from tasksync.policies.book import Book, WorkItem
-from tasksync.policies.reasons import Band, Reason, ReasonKind
+from tasksync.policies.reasons import Band, Reason, ReasonKind, weight_text
 from tasksync.policies.scoring import WinModel, fit_terms
-from tasksync.policies.workload import capacity, value_capacity
+from tasksync.policies.workload import capacity, value_capacity, value_targets, value_weights
 from tasksync.settings import PolicySettings
 
 __all__ = ["Tables", "moved_note"]
@@ -37,8 +37,11 @@ class Tables:
     policy: PolicySettings
     owners: Mapping[str, str | None]  # item key -> owner after (missing or None: unchanged)
     count: Band
-    value: Band | None
+    value: Band | None  # the value band around the mean (None: no value band)
     names: dict[str, str] = field(default_factory=dict)
+    # Per available rep: their value target as a multiple of the mean, and their own value band.
+    weights: dict[str, float] = field(default_factory=dict)
+    targets: dict[str, Band] = field(default_factory=dict)
     reps: dict[str, Rep] = field(default_factory=dict)
     before_n: Counter[str] = field(default_factory=Counter)
     after_n: Counter[str] = field(default_factory=Counter)
@@ -63,6 +66,19 @@ class Tables:
                 self.after_n[after] += 1
                 ev_a[after] += self.model.expected_value(i, after)
         self.before_ev, self.after_ev, self.before_pipe = dict(ev_b), dict(ev_a), dict(pipe)
+        if self.value is not None:
+            self.weights = value_weights(self.book.available_reps, self.policy)
+            self.targets = value_targets(self.weights, self.value.mean, self.policy.value_band)
+
+    def value_of(self, rep: str) -> Band | None:
+        """``rep``'s value band: around their own target (``value_target``), else the team's."""
+        return self.targets.get(rep, self.value)
+
+    def target_text(self, rep: str) -> str:
+        """What ``rep``'s value target is, for notes: "" with ``value_target = "mean"``."""
+        if self.policy.value_target != "quota" or rep not in self.weights:
+            return ""
+        return f"target: {weight_text(self.weights[rep])} team mean quota"
 
     def name(self, rep: str | None) -> str | None:
         return None if rep is None else self.names.get(rep, rep)
@@ -94,12 +110,15 @@ class Tables:
                 ("after", float(self.after_n[rep])),
             ]
         elif kind in (ReasonKind.ABOVE_VALUE_BAND, ReasonKind.BELOW_VALUE_BAND) and self.value is not None:
+            band = self.value_of(rep) or self.value
             figs += [
                 ("ev_before", self.before_ev.get(rep, 0.0)),
-                ("ev_lower", self.value.lower),
-                ("ev_upper", self.value.upper),
+                ("ev_lower", band.lower),
+                ("ev_upper", band.upper),
                 ("ev_after", self.after_ev.get(rep, 0.0)),
             ]
+            if self.policy.value_target == "quota" and rep in self.weights:
+                figs.append(("target", self.weights[rep]))
         elif kind is ReasonKind.OVER_CAPACITY and rep in self.reps:
             figs += [("before", float(self.before_n[rep])), ("capacity", capacity(self.reps[rep]))]
         elif kind is ReasonKind.OVER_VALUE_CAPACITY and rep in self.reps:

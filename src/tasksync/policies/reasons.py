@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Band", "Reason", "ReasonKind", "change_reason"]
+__all__ = ["Band", "Reason", "ReasonKind", "change_reason", "weight_text"]
 
 
 class ReasonKind(StrEnum):
@@ -58,6 +58,11 @@ def _money(x: float) -> str:
     return f"{x:,.0f}"
 
 
+def weight_text(x: float) -> str:
+    """A value target's weight: ``2×``, ``0.75×``."""
+    return f"{x:.2f}".rstrip("0").rstrip(".") + "×"
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
     """Why: ``kind``, the reps concerned by name, and the figures cited.
@@ -67,7 +72,9 @@ class Reason:
     and ``after`` (the rep's open cards), ``lower``/``upper`` (the band), ``ev_before``,
     ``ev_after``, ``ev_lower``, ``ev_upper`` (expected value per rep and its band), ``capacity``,
     ``win_rate`` and ``expected_value`` (of this card with ``to``), ``room`` (open cards ``to``
-    may still take within the band), ``gain``, ``days`` (age of a stale deal) and ``score``.
+    may still take within the band), ``gain``, ``days`` (age of a stale deal), ``score`` and, with
+    ``value_target = "quota"``, ``target`` (the rep's value target as a multiple of the team's
+    mean: their quota ÷ the team's mean quota).
     ``fit`` names the fit terms that favour ``to`` (sector, region, role, account owner);
     ``adjustment`` a priority adjustment ("due soon", "stale").
     """
@@ -123,8 +130,10 @@ def _to_part(r: Reason) -> str:
 
 def _band_part(r: Reason, value: bool) -> str:
     if value:
+        target = f", target: {weight_text(r.get('target'))} team mean quota" if r.has("target") else ""
         return (
             f"{_money(r.get('ev_before'))} expected value, band {_money(r.get('ev_lower'))}–{_money(r.get('ev_upper'))}"
+            + target
         )
     return f"{_count(r.get('before'))} open cards, band {_count(r.get('lower'))}–{_count(r.get('upper'))}"
 
@@ -166,7 +175,9 @@ def _render(r: Reason) -> str:
             bits.append(f"{_money(r.get('gain'))} more fit-weighted expected value")
         return f"better fit with {r.to}" + (f" ({', '.join(bits)})" if bits else "")
     if k is ReasonKind.REBALANCING:
-        return f"rebalancing: {r.frm} to {r.to} makes room within the bands"
+        bits = _why_bits(r)
+        why = f" ({', '.join(bits)})" if bits else ""
+        return f"rebalancing: {r.frm} to {r.to} makes room within the bands{why}"
     if k is ReasonKind.SHARE_FULL:
         return f"{r.frm}'s share of the team is full{tail}"
     if k is ReasonKind.ROUND_ROBIN:

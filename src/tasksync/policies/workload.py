@@ -6,7 +6,11 @@
 * **No capacity** (``Rep.capacity`` or ``Rep.capacity_value`` unset) means unlimited: ``math.inf``.
   A rep is within a capacity when the load is at most the capacity (value with a rounding tolerance).
 * The **count band** is ``mean × (1 ± band)`` over available reps, rounded inwards to whole cards
-  when a whole number fits; the **value band** is ``mean × (1 ± value_band)`` of expected value.
+  when a whole number fits; the **value band** is ``target × (1 ± value_band)`` of expected value,
+  where a rep's **value target** is the mean expected value of available reps
+  (``value_target = "mean"``) or that mean × their **weight**, quota ÷ the mean quota of available
+  reps (``value_target = "quota"``; a rep without a quota, or with 0, counts at the mean quota, so
+  the weights average 1 and the targets sum to the team's expected value).
 * Work moves in **groups**: all open managed cards of one account when ``keep_accounts_together``,
   else each card alone.
 """
@@ -14,7 +18,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -30,6 +34,8 @@ __all__ = [
     "movable",
     "value_band",
     "value_capacity",
+    "value_targets",
+    "value_weights",
     "within_value",
     "workload_stats",
 ]
@@ -60,6 +66,23 @@ def count_band(mean: float, band: float) -> Band:
 
 def value_band(mean: float, band: float) -> Band:
     return Band(mean, mean * (1 - band), mean * (1 + band))
+
+
+def value_weights(reps: Iterable[Rep], policy: PolicySettings) -> dict[str, float]:
+    """Per rep (pass the available ones): their value target as a multiple of the mean expected
+    value. 1 for everyone with ``value_target = "mean"`` or when no rep has a quota."""
+    reps = list(reps)
+    quotas = [r.quota for r in reps if r.quota is not None and r.quota > 0]
+    if policy.value_target != "quota" or not quotas:
+        return {r.id: 1.0 for r in reps}
+    mean_quota = sum(quotas) / len(quotas)
+    return {r.id: (r.quota / mean_quota if r.quota is not None and r.quota > 0 else 1.0) for r in reps}
+
+
+def value_targets(weights: Mapping[str, float], mean: float, band: float) -> dict[str, Band]:
+    """Per rep, the value band around their target ``mean × weight`` (``mean``: the mean expected
+    value of available reps; ``weights`` from :func:`value_weights`)."""
+    return {r: value_band(mean * w, band) for r, w in weights.items()}
 
 
 def group_key(item: WorkItem, policy: PolicySettings) -> str:

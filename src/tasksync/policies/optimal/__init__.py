@@ -242,6 +242,7 @@ class OptimalPolicy:
         if value is not None:
             out.bands["value"] = value
         t = Tables(book, wm, p, owners, count, value)
+        out.value_targets = dict(t.targets)
         decided = explain(book, p, t, models, out)
         locked_n: dict[str, float] = {}
         locked_e: dict[str, float] = {}

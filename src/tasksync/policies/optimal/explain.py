@@ -33,7 +33,8 @@ def cause(t: Tables, item: WorkItem, g: Group, to: str, gain_ok: bool) -> Reason
         return ReasonKind.OVER_VALUE_CAPACITY
     if t.before_n[o] > t.count.upper + EPS:
         return ReasonKind.ABOVE_BAND
-    if t.value is not None and t.before_ev.get(o, 0.0) > t.value.upper + EPS:
+    own, theirs = t.value_of(o), t.value_of(to)
+    if own is not None and t.before_ev.get(o, 0.0) > own.upper + EPS:
         return ReasonKind.ABOVE_VALUE_BAND
     if len({i.owner for i in g.items if i.owner is not None}) > 1:
         # The account's cards have several owners today and go whole to one rep: that, not the
@@ -41,7 +42,7 @@ def cause(t: Tables, item: WorkItem, g: Group, to: str, gain_ok: bool) -> Reason
         return ReasonKind.ACCOUNT_TOGETHER
     if t.before_n[to] < t.count.lower - EPS:
         return ReasonKind.BELOW_BAND
-    if t.value is not None and t.before_ev.get(to, 0.0) < t.value.lower - EPS:
+    if theirs is not None and t.before_ev.get(to, 0.0) < theirs.lower - EPS:
         return ReasonKind.BELOW_VALUE_BAND
     return ReasonKind.BETTER_FIT if gain_ok else ReasonKind.REBALANCING
 
@@ -133,22 +134,21 @@ def outside_notes(book: Book, t: Tables, locked_n: Mapping[str, float], locked_e
         notes.append(
             f"count band {c.text()} open cards not met for: {', '.join(sorted(out_n))}; the nearest division is kept"
         )
-    v = t.value
-    if v is None:
+    if t.value is None:
         return notes
     out_v = []
     for r in avail:
         e = t.after_ev.get(r.id, 0.0)
+        v = t.value_of(r.id) or t.value
         if v.lower - 1e-6 * max(v.mean, 1.0) <= e <= v.upper + 1e-6 * max(v.mean, 1.0):
             continue
         if e > v.upper and locked_e.get(r.id, 0.0) > v.upper:
             why = f"{locked_e[r.id]:,.0f} held by locked cards"
         else:
             why = "the count band, capacity or account sizes"
-        out_v.append(f"{r.name} ({e:,.0f}: {why})")
+        own = f"band {v.text(money=True)}, {t.target_text(r.id)}: " if t.target_text(r.id) else ""
+        out_v.append(f"{r.name} ({e:,.0f}: {own}{why})")
     if out_v:
-        notes.append(
-            f"value band {v.text(money=True)} expected value not met for: {', '.join(sorted(out_v))}; "
-            "the nearest division is kept"
-        )
+        band = "own value bands" if t.policy.value_target == "quota" else f"value band {t.value.text(money=True)}"
+        notes.append(f"{band} expected value not met for: {', '.join(sorted(out_v))}; the nearest division is kept")
     return notes

@@ -224,9 +224,9 @@ def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, 
     """The single move into or out of rep ``r`` that most lowers the band penalties plus value
     lost (the value band's mean held at today's: one move shifts it negligibly)."""
     n, v, e = loads
-    mean = float(e.mean()) if len(e) else 0.0
     b = m.value_band
-    elo, ehi = mean * (1 - b), mean * (1 + b)
+    centre = m.value_centre(e)
+    elo, ehi = centre * (1 - b), centre * (1 + b)
     pb, pv = m.band_penalty, m.value_penalty if b else 0.0
     best: tuple[float, int, int, int] | None = None
     for g in range(len(m.groups)):
@@ -252,10 +252,10 @@ def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, 
             )
             if pv:
                 drop += pv * (
-                    _viol(e[frm], elo, ehi)
-                    + _viol(e[to], elo, ehi)
-                    - _viol(e[frm] - ef, elo, ehi)
-                    - _viol(e[to] + et, elo, ehi)
+                    _viol(e[frm], elo[frm], ehi[frm])
+                    + _viol(e[to], elo[to], ehi[to])
+                    - _viol(e[frm] - ef, elo[frm], ehi[frm])
+                    - _viol(e[to] + et, elo[to], ehi[to])
                 )
             if drop <= 1e-9:
                 continue
@@ -276,7 +276,7 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     e = loads[2]
     made = 0
     for _ in range(rounds):
-        mean = float(e.mean())
+        mean = m.value_centre(e)
         lo, hi = mean * (1 - m.value_band), mean * (1 + m.value_band)
         bad = [int(r) for r in np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))]
         best: tuple[float, int, int, int, int] | None = None
@@ -288,7 +288,7 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
         for r in bad:
             for g in by_rep.get(r, []):
                 for t in m.cand[g].tolist():
-                    if t == r or (e[r] > hi and e[t] > mean) or (e[r] < lo and e[t] < mean):
+                    if t == r or (e[r] > hi[r] and e[t] > mean[t]) or (e[r] < lo[r] and e[t] < mean[t]):
                         continue
                     for h in by_rep.get(t, []):
                         if not m.is_candidate(h, r):
@@ -310,7 +310,7 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     return made
 
 
-def _swap_gain(m: Model, loads: Loads, g: int, r: int, h: int, t: int, lo: float, hi: float) -> float:
+def _swap_gain(m: Model, loads: Loads, g: int, r: int, h: int, t: int, lo: np.ndarray, hi: np.ndarray) -> float:
     n, v, e = loads
     dn = float(m.count[g] - m.count[h])
     if n[t] + dn > m.cap[t] or n[r] - dn > m.cap[r]:
@@ -321,7 +321,8 @@ def _swap_gain(m: Model, loads: Loads, g: int, r: int, h: int, t: int, lo: float
         return -math.inf
     er = e[r] - m.ev[g][m.pos(g, r)] + m.ev[h][m.pos(h, r)]
     et = e[t] - m.ev[h][m.pos(h, t)] + m.ev[g][m.pos(g, t)]
-    drop = m.value_penalty * (_viol(e[r], lo, hi) + _viol(e[t], lo, hi) - _viol(er, lo, hi) - _viol(et, lo, hi))
+    lr, hr, lt, ht = float(lo[r]), float(hi[r]), float(lo[t]), float(hi[t])
+    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viol(e[t], lt, ht) - _viol(er, lr, hr) - _viol(et, lt, ht))
     drop += m.band_penalty * (
         _viol(n[r], m.lower, m.upper)
         + _viol(n[t], m.lower, m.upper)
