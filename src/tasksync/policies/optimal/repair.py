@@ -269,7 +269,7 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     """Pair swaps (group ``g`` of rep ``r`` for group ``h`` of rep ``t``) that lower the value band's
     penalty plus value lost while keeping both reps' open cards within the count band and
     capacity: what single moves cannot do when every rep is at the edge of the count band.
-    A fixed budget of pairs examined; returns swaps made."""
+    A fixed budget of pairs examined per round; returns swaps made."""
     if not m.value_band or m.value_penalty <= 0:
         return 0
     loads = m.loads_for(choice)
@@ -281,22 +281,22 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
         bad = [int(r) for r in np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))]
         best: tuple[float, int, int, int, int] | None = None
         seen = 0
-        by_rep: dict[int, list[int]] = {}
-        for g in range(len(m.groups)):
-            if not m.held[g] and int(choice[g]) >= 0:
-                by_rep.setdefault(int(choice[g]), []).append(g)
+        free = ~np.asarray(m.held, dtype=bool) & (choice >= 0)
+        by_rep = {int(r): np.flatnonzero(free & (choice == r)) for r in np.unique(choice[free]).tolist()}
+        empty = np.zeros(0, dtype=np.int64)
         for r in bad:
-            for g in by_rep.get(r, []):
+            for g in by_rep.get(r, empty).tolist():
                 for t in m.cand[g].tolist():
                     if t == r or (e[r] > hi and e[t] > mean) or (e[r] < lo and e[t] < mean):
                         continue
-                    for h in by_rep.get(t, []):
-                        if not m.is_candidate(h, r):
-                            continue
-                        seen += 1
-                        gain = _swap_gain(m, loads, g, r, h, t, lo, hi)
-                        if gain > EPS and (best is None or gain > best[0]):
-                            best = (gain, g, r, h, t)
+                    hs = by_rep.get(t, empty)
+                    hs = hs[m.pos_d[hs, r] >= 0]
+                    seen += len(hs)
+                    if len(hs):
+                        gains = _swap_gains(m, loads, g, r, hs, t, lo, hi)
+                        k = int(np.argmax(gains))
+                        if gains[k] > EPS and (best is None or gains[k] > best[0]):
+                            best = (float(gains[k]), g, r, int(hs[k]), t)
                     if seen > budget:
                         break
         if best is None:
@@ -310,24 +310,30 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     return made
 
 
-def _swap_gain(m: Model, loads: Loads, g: int, r: int, h: int, t: int, lo: float, hi: float) -> float:
+def _viols(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    out: np.ndarray = np.maximum(x - hi, 0.0) + np.maximum(lo - x, 0.0)
+    return out
+
+
+def _swap_gains(
+    m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, t: int, lo: float, hi: float
+) -> np.ndarray:
+    """Gain of swapping group ``g`` (rep ``r``) with each group of ``hs`` (rep ``t``); -inf where
+    a capacity forbids it or no band penalty drops."""
     n, v, e = loads
-    dn = float(m.count[g] - m.count[h])
-    if n[t] + dn > m.cap[t] or n[r] - dn > m.cap[r]:
-        return -math.inf
-    if not m.vfits(float(v[t] + m.value_[g] - m.value_[h]), t) or not m.vfits(
-        float(v[r] - m.value_[g] + m.value_[h]), r
-    ):
-        return -math.inf
-    er = e[r] - m.ev[g][m.pos(g, r)] + m.ev[h][m.pos(h, r)]
-    et = e[t] - m.ev[h][m.pos(h, t)] + m.ev[g][m.pos(g, t)]
-    drop = m.value_penalty * (_viol(e[r], lo, hi) + _viol(e[t], lo, hi) - _viol(er, lo, hi) - _viol(et, lo, hi))
-    drop += m.band_penalty * (
+    dn = float(m.count[g]) - m.count[hs]
+    dv = float(m.value_[g]) - m.value_[hs]
+    ok = (n[t] + dn <= m.cap[t]) & (n[r] - dn <= m.cap[r])
+    ok &= np.asarray(m.vfits(v[t] + dv, t), dtype=bool) & np.asarray(m.vfits(v[r] - dv, r), dtype=bool)
+    er = e[r] - m.ev_d[g, r] + m.ev_d[hs, r]
+    et = e[t] - m.ev_d[hs, t] + m.ev_d[g, t]
+    drop = m.value_penalty * (_viol(e[r], lo, hi) + _viol(e[t], lo, hi) - _viols(er, lo, hi) - _viols(et, lo, hi))
+    drop = drop + m.band_penalty * (
         _viol(n[r], m.lower, m.upper)
         + _viol(n[t], m.lower, m.upper)
-        - _viol(n[r] - dn, m.lower, m.upper)
-        - _viol(n[t] + dn, m.lower, m.upper)
+        - _viols(n[r] - dn, m.lower, m.upper)
+        - _viols(n[t] + dn, m.lower, m.upper)
     )
-    if drop <= 1e-9:
-        return -math.inf
-    return drop + m.net(g, t) + m.net(h, r) - m.net(g, r) - m.net(h, t)
+    gain = drop + m.net_d[g, t] + m.net_d[hs, r] - m.net_d[g, r] - m.net_d[hs, t]
+    out: np.ndarray = np.where(ok & (drop > 1e-9), gain, -math.inf)
+    return out
