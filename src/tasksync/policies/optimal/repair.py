@@ -121,38 +121,44 @@ def improve(m: Model, choice: np.ndarray, passes: int = 3) -> int:
         moved = 0
         for _, g in order:
             frm = int(choice[g])
-            nets = m.score[g] - m.move[g]
             wg, vg = float(m.count[g]), float(m.value_[g])
             if n[frm] - wg < m.lower - 1e-9 and n[frm] <= m.upper + 1e-9:
                 continue
-            bar, best_r = m.net(g, frm) + 1e-9 * max(abs(m.net(g, frm)), 1.0), -1
-            for pos in np.flatnonzero(nets > bar).tolist():
-                r = int(m.cand[g][pos])
-                if r == frm or n[r] + wg > m.upper + 1e-9 or n[r] + wg > m.cap[r] or not m.vfits(v[r] + vg, r):
-                    continue
-                if n[r] < m.lower - 1e-9 and n[r] + wg > m.upper + 1e-9:
-                    continue
-                if m.value_band and _value_worse(m, e, g, frm, r):
-                    continue
-                if nets[pos] > bar:
-                    bar, best_r = float(nets[pos]), r
-            if best_r >= 0:
-                m.add((n, v, e), g, frm, -1.0)
-                m.add((n, v, e), g, best_r)
-                choice[g] = best_r
-                moved += 1
+            nets = m.net_d[g]
+            bar = m.net(g, frm) + 1e-9 * max(abs(m.net(g, frm)), 1.0)
+            to = np.flatnonzero(nets > bar)
+            to = to[to != frm]
+            ok = (n[to] + wg <= m.upper + 1e-9) & (n[to] + wg <= m.cap[to])
+            ok &= np.asarray(m.vfits(v[to] + vg, to), dtype=bool)
+            ok &= ~((n[to] < m.lower - 1e-9) & (n[to] + wg > m.upper + 1e-9))
+            to = to[ok]
+            if m.value_band and len(to):
+                to = to[~_value_worse(m, e, g, frm, to)]
+            if not len(to):
+                continue
+            best_r = int(to[int(np.argmax(nets[to]))])
+            m.add((n, v, e), g, frm, -1.0)
+            m.add((n, v, e), g, best_r)
+            choice[g] = best_r
+            moved += 1
         made += moved
         if not moved:
             break
     return made
 
 
-def _value_worse(m: Model, e: np.ndarray, g: int, frm: int, to: int) -> bool:
+def _value_worse(m: Model, e: np.ndarray, g: int, frm: int, to: np.ndarray) -> np.ndarray:
+    """Per rep in ``to``: whether moving group ``g`` there from ``frm`` widens the value band's
+    violations (the band's mean moves with the move)."""
     before = float(m.value_violation(e).sum())
-    e2 = e.copy()
-    e2[frm] -= float(m.ev[g][m.pos(g, frm)])
-    e2[to] += float(m.ev[g][m.pos(g, to)])
-    return float(m.value_violation(e2).sum()) > before + 1e-9
+    e2 = np.tile(e, (len(to), 1))
+    e2[:, frm] -= m.ev_d[g, frm]
+    e2[np.arange(len(to)), to] += m.ev_d[g, to]
+    mean = e2.mean(axis=1, keepdims=True)
+    b = m.value_band
+    viol = np.maximum(e2 - mean * (1 + b), 0.0) + np.maximum(mean * (1 - b) - e2, 0.0)
+    out: np.ndarray = viol.sum(axis=1) > before + 1e-9
+    return out
 
 
 def shed(m: Model, choice: np.ndarray) -> int:
@@ -222,47 +228,47 @@ def _viol(x: float, lo: float, hi: float) -> float:
 
 def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, int, int] | None:
     """The single move into or out of rep ``r`` that most lowers the band penalties plus value
-    lost (the value band's mean held at today's: one move shifts it negligibly)."""
+    lost (the value band's mean held at today's: one move shifts it negligibly); ties go to the
+    lowest group, then the lowest receiving rep."""
     n, v, e = loads
     mean = float(e.mean()) if len(e) else 0.0
     b = m.value_band
     elo, ehi = mean * (1 - b), mean * (1 + b)
     pb, pv = m.band_penalty, m.value_penalty if b else 0.0
-    best: tuple[float, int, int, int] | None = None
-    for g in range(len(m.groups)):
-        c = int(choice[g])
-        if m.held[g] or c < 0:
-            continue
-        if c == r:
-            moves = [(r, int(to)) for to in m.cand[g].tolist() if int(to) != r]
-        elif m.is_candidate(g, r):
-            moves = [(c, r)]
-        else:
-            continue
-        wg, vg = float(m.count[g]), float(m.value_[g])
-        for frm, to in moves:
-            if n[to] + wg > m.cap[to] or not m.vfits(float(v[to] + vg), to):
-                continue
-            ef, et = float(m.ev[g][m.pos(g, frm)]), float(m.ev[g][m.pos(g, to)])
-            drop = pb * (
-                _viol(n[frm], m.lower, m.upper)
-                + _viol(n[to], m.lower, m.upper)
-                - _viol(n[frm] - wg, m.lower, m.upper)
-                - _viol(n[to] + wg, m.lower, m.upper)
-            )
-            if pv:
-                drop += pv * (
-                    _viol(e[frm], elo, ehi)
-                    + _viol(e[to], elo, ehi)
-                    - _viol(e[frm] - ef, elo, ehi)
-                    - _viol(e[to] + et, elo, ehi)
-                )
-            if drop <= 1e-9:
-                continue
-            gain = drop + m.net(g, to) - m.net(g, frm)
-            if gain > EPS and (best is None or (gain, -g, -to) > (best[0], -best[1], -best[3])):
-                best = (gain, g, frm, to)
-    return None if best is None else (best[1], best[2], best[3])
+    free = ~np.asarray(m.held, dtype=bool) & (choice >= 0)
+    out_g = np.flatnonzero(free & (choice == r))
+    og, ot = np.nonzero(m.pos_d[out_g] >= 0)
+    og, ot = out_g[og], ot
+    keep = ot != r
+    in_g = np.flatnonzero(free & (choice != r) & (m.pos_d[:, r] >= 0))
+    g = np.concatenate([og[keep], in_g])
+    frm = np.concatenate([np.full(int(keep.sum()), r), choice[in_g]]).astype(np.int64)
+    to = np.concatenate([ot[keep], np.full(len(in_g), r)]).astype(np.int64)
+    if not len(g):
+        return None
+    wg, vg = m.count[g], m.value_[g]
+    ok = (n[to] + wg <= m.cap[to]) & np.asarray(m.vfits(v[to] + vg, to), dtype=bool)
+    drop = pb * (
+        _viols(n[frm], m.lower, m.upper)
+        + _viols(n[to], m.lower, m.upper)
+        - _viols(n[frm] - wg, m.lower, m.upper)
+        - _viols(n[to] + wg, m.lower, m.upper)
+    )
+    if pv:
+        ef, et = m.ev_d[g, frm], m.ev_d[g, to]
+        drop = drop + pv * (
+            _viols(e[frm], elo, ehi)
+            + _viols(e[to], elo, ehi)
+            - _viols(e[frm] - ef, elo, ehi)
+            - _viols(e[to] + et, elo, ehi)
+        )
+    gain = drop + m.net_d[g, to] - m.net_d[g, frm]
+    ok &= (drop > 1e-9) & (gain > EPS)
+    if not ok.any():
+        return None
+    g, frm, to, gain = g[ok], frm[ok], to[ok], gain[ok]
+    k = int(np.lexsort((to, g, -gain))[0])
+    return int(g[k]), int(frm[k]), int(to[k])
 
 
 def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -> int:
@@ -315,9 +321,7 @@ def _viols(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return out
 
 
-def _swap_gains(
-    m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, t: int, lo: float, hi: float
-) -> np.ndarray:
+def _swap_gains(m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, t: int, lo: float, hi: float) -> np.ndarray:
     """Gain of swapping group ``g`` (rep ``r``) with each group of ``hs`` (rep ``t``); -inf where
     a capacity forbids it or no band penalty drops."""
     n, v, e = loads
