@@ -551,3 +551,21 @@ def test_the_time_limit_is_a_safety_net_that_says_so() -> None:
     assert not any("reachable" in n for n in dec.notes)
     again = OptimalPolicy().decide(book, settings(time_limit=1e-9))
     assert owners_of(book, again) == owners_of(book, dec)
+
+
+def test_the_value_band_sits_at_each_reps_centre() -> None:
+    """The value band's centre per rep is the one hook where per-rep value targets plug in: with
+    equal weights it is the mean of available reps; with weights, the mean × the rep's weight."""
+    book = synthetic_book(300, 8, seed=3)
+    s = settings()
+    m = build_model(book, s.policy, fit_model(book, s.policy), exact=False)
+    n_r = len(m.reps)
+    e = np.linspace(50.0, 150.0, n_r)
+    np.testing.assert_allclose(m.value_centre(e), np.full(n_r, e.mean()))
+    m.value_weight = e / e.mean()  # every rep exactly at its own centre
+    assert not m.value_violation(e).any()
+    m.value_weight = np.ones(n_r)
+    low, high = e.mean() * (1 - m.value_band), e.mean() * (1 + m.value_band)
+    want = np.maximum(e - high, 0.0) + np.maximum(low - e, 0.0)
+    np.testing.assert_allclose(m.value_violation(e), want)
+    assert want.any()

@@ -67,6 +67,9 @@ class Model:
     own_n: np.ndarray = field(default_factory=lambda: np.zeros(0))
     own_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
     own_e: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Per rep: where its value band sits, as a multiple of the mean expected value of available
+    # reps (see :func:`value_weights`); empty: 1 for every rep.
+    value_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Dense (groups, reps) lookups filled by :meth:`index` once the candidates are chosen: the
     # position of rep r in group g's candidates (-1: not a candidate), and its net score and
     # expected value there (-inf and 0 where not a candidate). The heuristics read them in bulk.
@@ -158,13 +161,20 @@ class Model:
         choice = np.array([int(c[0]) if h else -1 for c, h in zip(self.cand, self.held, strict=True)], dtype=np.int64)
         return self.loads_for(choice)
 
+    def value_centre(self, e: np.ndarray) -> np.ndarray:
+        """Per rep: the centre of its value band when the reps hold expected values ``e`` (the
+        mean of ``e`` × the rep's weight from :func:`value_weights`)."""
+        w = self.value_weight if len(self.value_weight) == len(e) else np.ones(len(e))
+        out: np.ndarray = float(e.mean()) * w if len(e) else np.zeros(0)
+        return out
+
     def value_violation(self, e: np.ndarray) -> np.ndarray:
-        """Expected value outside the value band, per rep, around the mean of ``e``."""
+        """Expected value outside the value band, per rep, around its centre under ``e``."""
         if not self.value_band or not len(e):
             return np.zeros(len(e))
-        mean = float(e.mean())
-        out: np.ndarray = np.maximum(e - mean * (1 + self.value_band), 0.0) + np.maximum(
-            mean * (1 - self.value_band) - e, 0.0
+        c = self.value_centre(e)
+        out: np.ndarray = np.maximum(e - c * (1 + self.value_band), 0.0) + np.maximum(
+            c * (1 - self.value_band) - e, 0.0
         )
         return out
 
@@ -361,6 +371,7 @@ def build_model(
         count_band(mean, p.band),
         p.value_band,
     )
+    m.value_weight = value_weights(parts.reps, p)
     _own_loads(m, st, len(parts.items), item_owner, scorer, base_ev, wm, parts)
     from tasksync.policies.optimal.candidates import choose_candidates
 
@@ -375,6 +386,13 @@ def build_model(
     m.band_penalty = 4.0 * span
     m.value_penalty = (2.0 * span / ev_typical) if p.value_band and ev_all.size else 0.0
     return m
+
+
+def value_weights(reps: list[Rep], p: PolicySettings) -> np.ndarray:
+    """Per available rep (sorted by id): the centre of its value band as a multiple of the mean
+    expected value of available reps, with mean 1 over the reps. The one place that says where
+    each rep's value band sits; today every rep's is the plain mean."""
+    return np.ones(len(reps))
 
 
 def _own_loads(
@@ -412,12 +430,12 @@ def over_under(m: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     under = n < m.lower - EPS
     above = n > m.band.mean + EPS
     if m.value_band and len(e):
-        mean = float(e.mean())
-        over |= e > mean * (1 + m.value_band) + EPS
-        low = e < mean * (1 - m.value_band) - EPS
+        centre = m.value_centre(e)
+        over |= e > centre * (1 + m.value_band) + EPS
+        low = e < centre * (1 - m.value_band) - EPS
         if low.any():
             under |= low
-            above |= e > mean + EPS
+            above |= e > centre + EPS
     return over, under, above
 
 

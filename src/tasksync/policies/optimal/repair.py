@@ -154,9 +154,9 @@ def _value_worse(m: Model, e: np.ndarray, g: int, frm: int, to: np.ndarray) -> n
     e2 = np.tile(e, (len(to), 1))
     e2[:, frm] -= m.ev_d[g, frm]
     e2[np.arange(len(to)), to] += m.ev_d[g, to]
-    mean = e2.mean(axis=1, keepdims=True)
+    centre = e2.mean(axis=1, keepdims=True) * m.value_centre(np.ones(len(e)))[None, :]
     b = m.value_band
-    viol = np.maximum(e2 - mean * (1 + b), 0.0) + np.maximum(mean * (1 - b) - e2, 0.0)
+    viol = np.maximum(e2 - centre * (1 + b), 0.0) + np.maximum(centre * (1 - b) - e2, 0.0)
     out: np.ndarray = viol.sum(axis=1) > before + 1e-9
     return out
 
@@ -231,9 +231,9 @@ def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, 
     lost (the value band's mean held at today's: one move shifts it negligibly); ties go to the
     lowest group, then the lowest receiving rep."""
     n, v, e = loads
-    mean = float(e.mean()) if len(e) else 0.0
     b = m.value_band
-    elo, ehi = mean * (1 - b), mean * (1 + b)
+    centre = m.value_centre(e)
+    elo, ehi = centre * (1 - b), centre * (1 + b)
     pb, pv = m.band_penalty, m.value_penalty if b else 0.0
     free = ~np.asarray(m.held, dtype=bool) & (choice >= 0)
     out_g = np.flatnonzero(free & (choice == r))
@@ -257,10 +257,10 @@ def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, 
     if pv:
         ef, et = m.ev_d[g, frm], m.ev_d[g, to]
         drop = drop + pv * (
-            _viols(e[frm], elo, ehi)
-            + _viols(e[to], elo, ehi)
-            - _viols(e[frm] - ef, elo, ehi)
-            - _viols(e[to] + et, elo, ehi)
+            _viols(e[frm], elo[frm], ehi[frm])
+            + _viols(e[to], elo[to], ehi[to])
+            - _viols(e[frm] - ef, elo[frm], ehi[frm])
+            - _viols(e[to] + et, elo[to], ehi[to])
         )
     gain = drop + m.net_d[g, to] - m.net_d[g, frm]
     ok &= (drop > 1e-9) & (gain > EPS)
@@ -282,7 +282,7 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     e = loads[2]
     made = 0
     for _ in range(rounds):
-        mean = float(e.mean())
+        mean = m.value_centre(e)
         lo, hi = mean * (1 - m.value_band), mean * (1 + m.value_band)
         bad = [int(r) for r in np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))]
         best: tuple[float, int, int, int, int] | None = None
@@ -293,7 +293,7 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
         for r in bad:
             for g in by_rep.get(r, empty).tolist():
                 for t in m.cand[g].tolist():
-                    if t == r or (e[r] > hi and e[t] > mean) or (e[r] < lo and e[t] < mean):
+                    if t == r or (e[r] > hi[r] and e[t] > mean[t]) or (e[r] < lo[r] and e[t] < mean[t]):
                         continue
                     hs = by_rep.get(t, empty)
                     hs = hs[m.pos_d[hs, r] >= 0]
@@ -316,12 +316,14 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     return made
 
 
-def _viols(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def _viols(x: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
     out: np.ndarray = np.maximum(x - hi, 0.0) + np.maximum(lo - x, 0.0)
     return out
 
 
-def _swap_gains(m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, t: int, lo: float, hi: float) -> np.ndarray:
+def _swap_gains(
+    m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, t: int, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
     """Gain of swapping group ``g`` (rep ``r``) with each group of ``hs`` (rep ``t``); -inf where
     a capacity forbids it or no band penalty drops."""
     n, v, e = loads
@@ -331,7 +333,8 @@ def _swap_gains(m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, t: int, 
     ok &= np.asarray(m.vfits(v[t] + dv, t), dtype=bool) & np.asarray(m.vfits(v[r] - dv, r), dtype=bool)
     er = e[r] - m.ev_d[g, r] + m.ev_d[hs, r]
     et = e[t] - m.ev_d[hs, t] + m.ev_d[g, t]
-    drop = m.value_penalty * (_viol(e[r], lo, hi) + _viol(e[t], lo, hi) - _viols(er, lo, hi) - _viols(et, lo, hi))
+    lr, hr, lt, ht = float(lo[r]), float(hi[r]), float(lo[t]), float(hi[t])
+    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viol(e[t], lt, ht) - _viols(er, lr, hr) - _viols(et, lt, ht))
     drop = drop + m.band_penalty * (
         _viol(n[r], m.lower, m.upper)
         + _viol(n[t], m.lower, m.upper)
