@@ -385,6 +385,58 @@ def test_sparse_scores_match_the_scalar_model(monkeypatch: pytest.MonkeyPatch) -
     assert all(mean * 0.9 - 1 <= loads[r] <= mean * 1.1 + 1 for r in avail), dec.notes
 
 
+def test_dense_lookups_and_loads_match_the_candidate_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model's (group, rep) lookups and its vectorised loads agree with the per-group
+    candidate lists, on a big-book model where most pairs are not candidates."""
+    import tasksync.policies.optimal.candidates as candidates
+
+    monkeypatch.setattr(candidates, "FULL_MODEL", 0)
+    book = synthetic_book(400, 30, seed=12)
+    s = settings(candidate_reps=6)
+    m = build_model(book, s.policy, fit_model(book, s.policy), exact=False)
+    for gi in range(len(m.groups)):
+        cand = m.cand[gi].tolist()
+        for r in range(len(m.reps)):
+            assert m.is_candidate(gi, r) == (r in cand)
+            if r in cand:
+                pos = cand.index(r)
+                assert m.pos(gi, r) == pos
+                assert m.net(gi, r) == float(m.score[gi][pos] - m.move[gi][pos])
+                assert m.amounts(gi, r)[2] == float(m.ev[gi][pos])
+    rng = np.random.default_rng(5)
+    choice = np.array([int(rng.choice(c)) if rng.random() < 0.8 else -1 for c in m.cand], dtype=np.int64)
+
+    def by_hand(skip: set[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        want = (m.fixed[0].copy(), m.fixed[1].copy(), m.fixed[2].copy())
+        for gi in range(len(m.groups)):
+            if gi in skip:
+                continue
+            if choice[gi] >= 0:
+                pos = m.cand[gi].tolist().index(int(choice[gi]))
+                for load, amount in zip(want, (m.count[gi], m.value_[gi], m.ev[gi][pos]), strict=True):
+                    load[int(choice[gi])] += amount
+            else:
+                r_own, n_own, v_own, e_own = m.own(gi)
+                for load, amount in zip(want, (n_own, v_own, e_own), strict=True):
+                    np.add.at(load, r_own, amount)
+        return want
+
+    for skip in (set(), {1, 4, 9}):
+        for a, b in zip(m.loads_for(choice, skip=skip), by_hand(skip), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    n, _, e = by_hand(set())
+    want_obj = (
+        sum(
+            float(m.score[g][m.cand[g].tolist().index(r)] - m.move[g][m.cand[g].tolist().index(r)])
+            for g, r in enumerate(choice.tolist())
+            if r >= 0
+        )
+        - m.band_penalty * float(m.count_violation(n).sum())
+        - m.value_penalty * float(m.value_violation(e).sum())
+    )
+    assert any(choice < 0) and m.objective(choice) == pytest.approx(want_obj, rel=1e-12)
+
+
 def test_lagrangian_prices_meet_the_band(monkeypatch: pytest.MonkeyPatch) -> None:
     import tasksync.policies.optimal as optimal
 
@@ -499,3 +551,21 @@ def test_the_time_limit_is_a_safety_net_that_says_so() -> None:
     assert not any("reachable" in n for n in dec.notes)
     again = OptimalPolicy().decide(book, settings(time_limit=1e-9))
     assert owners_of(book, again) == owners_of(book, dec)
+
+
+def test_the_value_band_sits_at_each_reps_centre() -> None:
+    """The value band's centre per rep is the one hook where per-rep value targets plug in: with
+    equal weights it is the mean of available reps; with weights, the mean × the rep's weight."""
+    book = synthetic_book(300, 8, seed=3)
+    s = settings()
+    m = build_model(book, s.policy, fit_model(book, s.policy), exact=False)
+    n_r = len(m.reps)
+    e = np.linspace(50.0, 150.0, n_r)
+    np.testing.assert_allclose(m.value_centre(e), np.full(n_r, e.mean()))
+    m.value_weight = e / e.mean()  # every rep exactly at its own centre
+    assert not m.value_violation(e).any()
+    m.value_weight = np.ones(n_r)
+    low, high = e.mean() * (1 - m.value_band), e.mean() * (1 + m.value_band)
+    want = np.maximum(e - high, 0.0) + np.maximum(low - e, 0.0)
+    np.testing.assert_allclose(m.value_violation(e), want)
+    assert want.any()

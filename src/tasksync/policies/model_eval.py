@@ -136,9 +136,42 @@ def synthetic_book(
     their names as ids (exports that name owners instead of numbering them).
     """
     rng = random.Random(seed)
+    reps, skill = _synthetic_reps(rng, n_reps, n_tasks / max(n_reps, 1), capacity_slack, away_share, ids_are_names)
+    truth = _Truth(skill, {s: rng.uniform(0.15, 0.45) for s in SECTORS}, {p: rng.uniform(0.7, 1.3) for p in PRODUCTS})
+    shift = timedelta(days=365 * years_old)
+    load_weight = [rng.paretovariate(2.5) for _ in reps]  # uneven current ownership: a few reps hold a lot
+    accounts = _synthetic_accounts(rng, max(1, round(n_tasks / tasks_per_account)), reps, load_weight)
+    board_owner: dict[str, str | None] = {}
+    for a in accounts:
+        if rng.random() < owned_share and reps:
+            board_owner[a.id] = a.owner if a.owner and rng.random() < 0.7 else rng.choices(reps, load_weight)[0].id
+        else:
+            board_owner[a.id] = None
+    deals, items = _synthetic_tasks(rng, n_tasks, accounts, board_owner, locked_share, today, shift)
+    history = _synthetic_history(rng, reps, n_reps * history_per_rep, truth, today - shift)
+    crm = CrmData(reps=reps, accounts=accounts, deals=deals, history=history)
+    return Book(list(reps), {r.id: r.id for r in reps}, items, crm, [], today)
+
+
+@dataclass(frozen=True)
+class _Truth:
+    """The true win rates a synthetic history is drawn from."""
+
+    skill: dict[str, float]
+    sector_rate: dict[str, float]
+    product_lift: dict[str, float]
+
+    def p(self, rep: Rep, sector: str, product: str, age: int) -> float:
+        p = self.sector_rate[sector] * self.product_lift[product] * (0.85 if age > 120 else 1.1 if age < 45 else 1.0)
+        p *= self.skill[rep.id] * (1.4 if sector in rep.sectors else 0.9)
+        return min(max(p, 0.01), 0.95)
+
+
+def _synthetic_reps(
+    rng: random.Random, n_reps: int, mean_load: float, slack: float, away_share: float, ids_are_names: bool
+) -> tuple[list[Rep], dict[str, float]]:
     reps: list[Rep] = []
     skill: dict[str, float] = {}
-    mean_load = n_tasks / max(n_reps, 1)
     for k in range(n_reps):
         rid = f"Rep {k:04d}" if ids_are_names else f"rep{k:04d}"
         reps.append(
@@ -149,26 +182,17 @@ def synthetic_book(
                 region=rng.choice(REGIONS),
                 role=rng.choice(("hunter", "farmer")),
                 sectors=tuple(rng.sample(SECTORS, 2)),
-                capacity=math.ceil(mean_load * capacity_slack * rng.uniform(0.9, 1.2)),
+                capacity=math.ceil(mean_load * slack * rng.uniform(0.9, 1.2)),
                 available=rng.random() >= away_share,
             )
         )
         skill[rid] = math.exp(rng.gauss(0.0, 0.35))
-    sector_rate = {s: rng.uniform(0.15, 0.45) for s in SECTORS}
-    product_lift = {p: rng.uniform(0.7, 1.3) for p in PRODUCTS}
+    return reps, skill
 
-    def true_p(rep: Rep | None, sector: str, product: str, age: int) -> float:
-        p = sector_rate[sector] * product_lift[product] * (0.85 if age > 120 else 1.1 if age < 45 else 1.0)
-        if rep is not None:
-            p *= skill[rep.id] * (1.4 if sector in rep.sectors else 0.9)
-        return min(max(p, 0.01), 0.95)
 
-    n_accounts = max(1, round(n_tasks / tasks_per_account))
-    shift = timedelta(days=365 * years_old)
-    # Uneven current ownership: a few reps hold a lot.
-    load_weight = [rng.paretovariate(2.5) for _ in reps]
+def _synthetic_accounts(rng: random.Random, n: int, reps: list[Rep], load_weight: list[float]) -> list[Account]:
     accounts: list[Account] = []
-    for k in range(n_accounts):
+    for k in range(n):
         owner = rng.choices(reps, load_weight)[0].id if reps and rng.random() < 0.7 else None
         accounts.append(
             Account(
@@ -181,18 +205,23 @@ def synthetic_book(
                 customer=rng.random() < 0.4,
             )
         )
-    board_owner: dict[str, str | None] = {}
-    for a in accounts:
-        if rng.random() < owned_share and reps:
-            board_owner[a.id] = a.owner if a.owner and rng.random() < 0.7 else rng.choices(reps, load_weight)[0].id
-        else:
-            board_owner[a.id] = None
+    return accounts
+
+
+def _synthetic_tasks(
+    rng: random.Random,
+    n_tasks: int,
+    accounts: list[Account],
+    board_owner: dict[str, str | None],
+    locked_share: float,
+    today: date,
+    shift: timedelta,
+) -> tuple[list[Deal], list[WorkItem]]:
     deals: list[Deal] = []
     items: list[WorkItem] = []
-    acc_by_id = {a.id: a for a in accounts}
     for t in range(n_tasks):
-        # The first n_accounts tasks give every account one; the rest land on accounts at random.
-        a = accounts[t] if t < n_accounts else accounts[rng.randrange(n_accounts)]
+        # The first len(accounts) tasks give every account one; the rest land on accounts at random.
+        a = accounts[t] if t < len(accounts) else accounts[rng.randrange(len(accounts))]
         age = int(rng.expovariate(1 / 70))
         d = Deal(
             f"deal{t:06d}",
@@ -206,6 +235,8 @@ def synthetic_book(
             owner=a.owner,
         )
         deals.append(d)
+        owner = board_owner[a.id]
+        pin = owner is not None and rng.random() < locked_share
         items.append(
             WorkItem(
                 key=f"task{t:06d}",
@@ -213,25 +244,29 @@ def synthetic_book(
                 task_id=f"task{t:06d}",
                 stage=d.stage,
                 deal=d,
-                account=acc_by_id[a.id],
-                owner=board_owner[a.id],
-                locked=(pin := board_owner[a.id] is not None and rng.random() < locked_share),
+                account=a,
+                owner=owner,
+                locked=pin,
                 pinned=pin,
                 due=d.close_date,
                 created=d.created,
             )
         )
+    return deals, items
+
+
+def _synthetic_history(rng: random.Random, reps: list[Rep], n: int, truth: _Truth, end: date) -> list[ClosedDeal]:
     history: list[ClosedDeal] = []
-    for k in range(n_reps * history_per_rep):
+    for k in range(n):
         rep = rng.choice(reps)
         sector = rng.choice(rep.sectors) if rng.random() < 0.4 else rng.choice(SECTORS)
         product = rng.choice(PRODUCTS)
         cycle = int(rng.expovariate(1 / 70))
-        closed = today - shift - timedelta(days=rng.randint(1, 720))
+        closed = end - timedelta(days=rng.randint(1, 720))
         history.append(
             ClosedDeal(
                 f"h{k:07d}",
-                rng.random() < true_p(rep, sector, product, cycle),
+                rng.random() < truth.p(rep, sector, product, cycle),
                 closed,
                 None,
                 round(rng.lognormvariate(9.0, 0.9), 2),
@@ -242,8 +277,7 @@ def synthetic_book(
                 rng.choice(REGIONS),
             )
         )
-    crm = CrmData(reps=reps, accounts=accounts, deals=deals, history=history)
-    return Book(list(reps), {r.id: r.id for r in reps}, items, crm, [], today)
+    return history
 
 
 def real_shaped_book(n_tasks: int, n_reps: int, seed: int = 0) -> Book:

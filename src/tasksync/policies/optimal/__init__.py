@@ -196,7 +196,8 @@ class OptimalPolicy:
             self.info.phases["solve"] = self.info.phases.get("solve", 0.0) + time.perf_counter() - t1
             if best is None or m.objective(res.choice) >= best[0].objective(best[1].choice) - 1e-9:
                 best = (m, res)
-            n, _, e = m.loads_for(res.choice)
+            # The division kept (today's when the new one is no better) is what a re-run sees.
+            n, _, e = m.loads_for(res.choice if self.exact else self.stay_if_close(m, res.choice))
             out = (m.count_violation(n) > 1e-6) | (m.value_violation(e) > 1e-6 * max(float(e.mean()), 1.0))
             held = {int(c[0]) for c, h in zip(m.cand, m.held, strict=True) if h}
             more = frozenset(held) - unhold if out.any() else frozenset()

@@ -71,6 +71,27 @@ class Model:
     # Per rep: where its value band sits, as a multiple of the mean expected value of available
     # reps (see :func:`value_weights`); empty: 1 for every rep.
     value_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Dense (groups, reps) lookups filled by :meth:`index` once the candidates are chosen: the
+    # position of rep r in group g's candidates (-1: not a candidate), and its net score and
+    # expected value there (-inf and 0 where not a candidate). The heuristics read them in bulk.
+    pos_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int32))
+    net_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    ev_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    def index(self) -> None:
+        """Fill the dense lookups from ``cand``, ``score``, ``move`` and ``ev``."""
+        n_g, n_r = len(self.groups), len(self.reps)
+        sizes = np.array([len(c) for c in self.cand], dtype=np.int64)
+        rows = np.repeat(np.arange(n_g), sizes)
+        cols = np.concatenate(self.cand).astype(np.int64) if n_g else np.zeros(0, dtype=np.int64)
+        starts = np.cumsum(sizes) - sizes
+        self.pos_d = np.full((n_g, n_r), -1, dtype=np.int32)
+        self.pos_d[rows, cols] = (np.arange(len(cols)) - np.repeat(starts, sizes)).astype(np.int32)
+        self.net_d = np.full((n_g, n_r), -np.inf)
+        self.ev_d = np.zeros((n_g, n_r))
+        if n_g:
+            self.net_d[rows, cols] = np.concatenate([s - mv for s, mv in zip(self.score, self.move, strict=True)])
+            self.ev_d[rows, cols] = np.concatenate(self.ev)
 
     @property
     def lower(self) -> float:
@@ -91,19 +112,17 @@ class Model:
             np.add.at(load, r, amount)
 
     def pos(self, gi: int, r: int) -> int:
-        return int(np.searchsorted(self.cand[gi], r))
+        return int(self.pos_d[gi, r])
 
     def is_candidate(self, gi: int, r: int) -> bool:
-        p = self.pos(gi, r)
-        return p < len(self.cand[gi]) and int(self.cand[gi][p]) == r
+        return bool(0 <= r < self.pos_d.shape[1] and self.pos_d[gi, r] >= 0)
 
     def net(self, gi: int, r: int) -> float:
-        p = self.pos(gi, r)
-        return float(self.score[gi][p] - self.move[gi][p])
+        return float(self.net_d[gi, r])
 
     def amounts(self, gi: int, r: int) -> tuple[float, float, float]:
         """(cards, pipeline, expected value) group ``gi`` brings to rep index ``r``."""
-        return float(self.count[gi]), float(self.value_[gi]), float(self.ev[gi][self.pos(gi, r)])
+        return float(self.count[gi]), float(self.value_[gi]), float(self.ev_d[gi, r])
 
     def add(self, loads: Loads, gi: int, r: int, sign: float = 1.0) -> None:
         for load, amount in zip(loads, self.amounts(gi, r), strict=True):
@@ -122,16 +141,20 @@ class Model:
     def loads_for(self, choice: np.ndarray, skip: set[int] | None = None) -> Loads:
         """Loads per rep under ``choice`` (rep index per group; -1: unassigned, whose cards stay
         with their owners), leaving out the groups in ``skip``."""
-        loads: Loads = (self.fixed[0].copy(), self.fixed[1].copy(), self.fixed[2].copy())
-        for gi in range(len(self.groups)):
-            if skip is not None and gi in skip:
-                continue
-            r = int(choice[gi])
-            if r >= 0:
-                self.add(loads, gi, r)
-            else:
-                self.keep(gi, loads)
-        return loads
+        n_r = len(self.reps)
+        use = np.ones(len(self.groups), dtype=bool)
+        if skip:
+            use[np.fromiter(skip, dtype=np.int64, count=len(skip))] = False
+        on = use & (choice >= 0)
+        g, r = np.flatnonzero(on), choice[on]
+        kept = np.zeros(len(self.groups), dtype=bool)
+        kept[use & (choice < 0)] = True
+        k = kept[self.own_g] if len(self.own_g) else np.zeros(0, dtype=bool)
+        return (
+            self.fixed[0] + _sum_by(r, self.count[g], n_r) + _sum_by(self.own_r[k], self.own_n[k], n_r),
+            self.fixed[1] + _sum_by(r, self.value_[g], n_r) + _sum_by(self.own_r[k], self.own_v[k], n_r),
+            self.fixed[2] + _sum_by(r, self.ev_d[g, r], n_r) + _sum_by(self.own_r[k], self.own_e[k], n_r),
+        )
 
     def stay_loads(self) -> Loads:
         """Loads if no group moved: held groups where they are held, others with their owners.
@@ -162,7 +185,8 @@ class Model:
 
     def objective(self, choice: np.ndarray) -> float:
         """Fit value − move cost − band penalties of ``choice``."""
-        val = sum(self.net(gi, r) for gi, r in enumerate(choice.tolist()) if r >= 0)
+        on = choice >= 0
+        val = float(self.net_d[np.flatnonzero(on), choice[on]].sum())
         n, _, e = self.loads_for(choice)
         return float(
             val - self.band_penalty * self.count_violation(n).sum() - self.value_penalty * self.value_violation(e).sum()
@@ -182,6 +206,11 @@ class Model:
         if (self.count_violation(n) > tol).any():
             return False
         return not (self.value_violation(e) > tol * max(float(e.mean()) if len(e) else 1.0, 1.0)).any()
+
+
+def _sum_by(r: np.ndarray, w: np.ndarray, n_r: int) -> np.ndarray:
+    out: np.ndarray = np.bincount(r, weights=w, minlength=n_r).astype(float)
+    return out
 
 
 class Scorer:
@@ -348,6 +377,7 @@ def build_model(
     from tasksync.policies.optimal.candidates import choose_candidates
 
     span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold)
+    m.index()
     ev_all = np.concatenate(m.ev) if m.ev else np.zeros(0)
     ev_g = np.array([float(e.mean()) for e in m.ev]) if m.ev else np.zeros(0)
     pos = ev_g[ev_g > 0]

@@ -121,38 +121,44 @@ def improve(m: Model, choice: np.ndarray, passes: int = 3) -> int:
         moved = 0
         for _, g in order:
             frm = int(choice[g])
-            nets = m.score[g] - m.move[g]
             wg, vg = float(m.count[g]), float(m.value_[g])
             if n[frm] - wg < m.lower - 1e-9 and n[frm] <= m.upper + 1e-9:
                 continue
-            bar, best_r = m.net(g, frm) + 1e-9 * max(abs(m.net(g, frm)), 1.0), -1
-            for pos in np.flatnonzero(nets > bar).tolist():
-                r = int(m.cand[g][pos])
-                if r == frm or n[r] + wg > m.upper + 1e-9 or n[r] + wg > m.cap[r] or not m.vfits(v[r] + vg, r):
-                    continue
-                if n[r] < m.lower - 1e-9 and n[r] + wg > m.upper + 1e-9:
-                    continue
-                if m.value_band and _value_worse(m, e, g, frm, r):
-                    continue
-                if nets[pos] > bar:
-                    bar, best_r = float(nets[pos]), r
-            if best_r >= 0:
-                m.add((n, v, e), g, frm, -1.0)
-                m.add((n, v, e), g, best_r)
-                choice[g] = best_r
-                moved += 1
+            nets = m.net_d[g]
+            bar = m.net(g, frm) + 1e-9 * max(abs(m.net(g, frm)), 1.0)
+            to = np.flatnonzero(nets > bar)
+            to = to[to != frm]
+            ok = (n[to] + wg <= m.upper + 1e-9) & (n[to] + wg <= m.cap[to])
+            ok &= np.asarray(m.vfits(v[to] + vg, to), dtype=bool)
+            ok &= ~((n[to] < m.lower - 1e-9) & (n[to] + wg > m.upper + 1e-9))
+            to = to[ok]
+            if m.value_band and len(to):
+                to = to[~_value_worse(m, e, g, frm, to)]
+            if not len(to):
+                continue
+            best_r = int(to[int(np.argmax(nets[to]))])
+            m.add((n, v, e), g, frm, -1.0)
+            m.add((n, v, e), g, best_r)
+            choice[g] = best_r
+            moved += 1
         made += moved
         if not moved:
             break
     return made
 
 
-def _value_worse(m: Model, e: np.ndarray, g: int, frm: int, to: int) -> bool:
+def _value_worse(m: Model, e: np.ndarray, g: int, frm: int, to: np.ndarray) -> np.ndarray:
+    """Per rep in ``to``: whether moving group ``g`` there from ``frm`` widens the value band's
+    violations (the band's mean moves with the move)."""
     before = float(m.value_violation(e).sum())
-    e2 = e.copy()
-    e2[frm] -= float(m.ev[g][m.pos(g, frm)])
-    e2[to] += float(m.ev[g][m.pos(g, to)])
-    return float(m.value_violation(e2).sum()) > before + 1e-9
+    e2 = np.tile(e, (len(to), 1))
+    e2[:, frm] -= m.ev_d[g, frm]
+    e2[np.arange(len(to)), to] += m.ev_d[g, to]
+    centre = e2.mean(axis=1, keepdims=True) * m.value_centre(np.ones(len(e)))[None, :]
+    b = m.value_band
+    viol = np.maximum(e2 - centre * (1 + b), 0.0) + np.maximum(centre * (1 - b) - e2, 0.0)
+    out: np.ndarray = viol.sum(axis=1) > before + 1e-9
+    return out
 
 
 def shed(m: Model, choice: np.ndarray) -> int:
@@ -222,54 +228,54 @@ def _viol(x: float, lo: float, hi: float) -> float:
 
 def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, int, int] | None:
     """The single move into or out of rep ``r`` that most lowers the band penalties plus value
-    lost (the value band's mean held at today's: one move shifts it negligibly)."""
+    lost (the value band's mean held at today's: one move shifts it negligibly); ties go to the
+    lowest group, then the lowest receiving rep."""
     n, v, e = loads
     b = m.value_band
     centre = m.value_centre(e)
     elo, ehi = centre * (1 - b), centre * (1 + b)
     pb, pv = m.band_penalty, m.value_penalty if b else 0.0
-    best: tuple[float, int, int, int] | None = None
-    for g in range(len(m.groups)):
-        c = int(choice[g])
-        if m.held[g] or c < 0:
-            continue
-        if c == r:
-            moves = [(r, int(to)) for to in m.cand[g].tolist() if int(to) != r]
-        elif m.is_candidate(g, r):
-            moves = [(c, r)]
-        else:
-            continue
-        wg, vg = float(m.count[g]), float(m.value_[g])
-        for frm, to in moves:
-            if n[to] + wg > m.cap[to] or not m.vfits(float(v[to] + vg), to):
-                continue
-            ef, et = float(m.ev[g][m.pos(g, frm)]), float(m.ev[g][m.pos(g, to)])
-            drop = pb * (
-                _viol(n[frm], m.lower, m.upper)
-                + _viol(n[to], m.lower, m.upper)
-                - _viol(n[frm] - wg, m.lower, m.upper)
-                - _viol(n[to] + wg, m.lower, m.upper)
-            )
-            if pv:
-                drop += pv * (
-                    _viol(e[frm], elo[frm], ehi[frm])
-                    + _viol(e[to], elo[to], ehi[to])
-                    - _viol(e[frm] - ef, elo[frm], ehi[frm])
-                    - _viol(e[to] + et, elo[to], ehi[to])
-                )
-            if drop <= 1e-9:
-                continue
-            gain = drop + m.net(g, to) - m.net(g, frm)
-            if gain > EPS and (best is None or (gain, -g, -to) > (best[0], -best[1], -best[3])):
-                best = (gain, g, frm, to)
-    return None if best is None else (best[1], best[2], best[3])
+    free = ~np.asarray(m.held, dtype=bool) & (choice >= 0)
+    out_g = np.flatnonzero(free & (choice == r))
+    og, ot = np.nonzero(m.pos_d[out_g] >= 0)
+    og, ot = out_g[og], ot
+    keep = ot != r
+    in_g = np.flatnonzero(free & (choice != r) & (m.pos_d[:, r] >= 0))
+    g = np.concatenate([og[keep], in_g])
+    frm = np.concatenate([np.full(int(keep.sum()), r), choice[in_g]]).astype(np.int64)
+    to = np.concatenate([ot[keep], np.full(len(in_g), r)]).astype(np.int64)
+    if not len(g):
+        return None
+    wg, vg = m.count[g], m.value_[g]
+    ok = (n[to] + wg <= m.cap[to]) & np.asarray(m.vfits(v[to] + vg, to), dtype=bool)
+    drop = pb * (
+        _viols(n[frm], m.lower, m.upper)
+        + _viols(n[to], m.lower, m.upper)
+        - _viols(n[frm] - wg, m.lower, m.upper)
+        - _viols(n[to] + wg, m.lower, m.upper)
+    )
+    if pv:
+        ef, et = m.ev_d[g, frm], m.ev_d[g, to]
+        drop = drop + pv * (
+            _viols(e[frm], elo[frm], ehi[frm])
+            + _viols(e[to], elo[to], ehi[to])
+            - _viols(e[frm] - ef, elo[frm], ehi[frm])
+            - _viols(e[to] + et, elo[to], ehi[to])
+        )
+    gain = drop + m.net_d[g, to] - m.net_d[g, frm]
+    ok &= (drop > 1e-9) & (gain > EPS)
+    if not ok.any():
+        return None
+    g, frm, to, gain = g[ok], frm[ok], to[ok], gain[ok]
+    k = int(np.lexsort((to, g, -gain))[0])
+    return int(g[k]), int(frm[k]), int(to[k])
 
 
 def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -> int:
     """Pair swaps (group ``g`` of rep ``r`` for group ``h`` of rep ``t``) that lower the value band's
     penalty plus value lost while keeping both reps' open cards within the count band and
     capacity: what single moves cannot do when every rep is at the edge of the count band.
-    A fixed budget of pairs examined; returns swaps made."""
+    A fixed budget of pairs examined per round; returns swaps made."""
     if not m.value_band or m.value_penalty <= 0:
         return 0
     loads = m.loads_for(choice)
@@ -281,22 +287,22 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
         bad = [int(r) for r in np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))]
         best: tuple[float, int, int, int, int] | None = None
         seen = 0
-        by_rep: dict[int, list[int]] = {}
-        for g in range(len(m.groups)):
-            if not m.held[g] and int(choice[g]) >= 0:
-                by_rep.setdefault(int(choice[g]), []).append(g)
+        free = ~np.asarray(m.held, dtype=bool) & (choice >= 0)
+        by_rep = {int(r): np.flatnonzero(free & (choice == r)) for r in np.unique(choice[free]).tolist()}
+        empty = np.zeros(0, dtype=np.int64)
         for r in bad:
-            for g in by_rep.get(r, []):
+            for g in by_rep.get(r, empty).tolist():
                 for t in m.cand[g].tolist():
                     if t == r or (e[r] > hi[r] and e[t] > mean[t]) or (e[r] < lo[r] and e[t] < mean[t]):
                         continue
-                    for h in by_rep.get(t, []):
-                        if not m.is_candidate(h, r):
-                            continue
-                        seen += 1
-                        gain = _swap_gain(m, loads, g, r, h, t, lo, hi)
-                        if gain > EPS and (best is None or gain > best[0]):
-                            best = (gain, g, r, h, t)
+                    hs = by_rep.get(t, empty)
+                    hs = hs[m.pos_d[hs, r] >= 0]
+                    seen += len(hs)
+                    if len(hs):
+                        gains = _swap_gains(m, loads, g, r, hs, t, lo, hi)
+                        k = int(np.argmax(gains))
+                        if gains[k] > EPS and (best is None or gains[k] > best[0]):
+                            best = (float(gains[k]), g, r, int(hs[k]), t)
                     if seen > budget:
                         break
         if best is None:
@@ -310,25 +316,31 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     return made
 
 
-def _swap_gain(m: Model, loads: Loads, g: int, r: int, h: int, t: int, lo: np.ndarray, hi: np.ndarray) -> float:
+def _viols(x: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.maximum(x - hi, 0.0) + np.maximum(lo - x, 0.0)
+    return out
+
+
+def _swap_gains(
+    m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, t: int, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Gain of swapping group ``g`` (rep ``r``) with each group of ``hs`` (rep ``t``); -inf where
+    a capacity forbids it or no band penalty drops."""
     n, v, e = loads
-    dn = float(m.count[g] - m.count[h])
-    if n[t] + dn > m.cap[t] or n[r] - dn > m.cap[r]:
-        return -math.inf
-    if not m.vfits(float(v[t] + m.value_[g] - m.value_[h]), t) or not m.vfits(
-        float(v[r] - m.value_[g] + m.value_[h]), r
-    ):
-        return -math.inf
-    er = e[r] - m.ev[g][m.pos(g, r)] + m.ev[h][m.pos(h, r)]
-    et = e[t] - m.ev[h][m.pos(h, t)] + m.ev[g][m.pos(g, t)]
+    dn = float(m.count[g]) - m.count[hs]
+    dv = float(m.value_[g]) - m.value_[hs]
+    ok = (n[t] + dn <= m.cap[t]) & (n[r] - dn <= m.cap[r])
+    ok &= np.asarray(m.vfits(v[t] + dv, t), dtype=bool) & np.asarray(m.vfits(v[r] - dv, r), dtype=bool)
+    er = e[r] - m.ev_d[g, r] + m.ev_d[hs, r]
+    et = e[t] - m.ev_d[hs, t] + m.ev_d[g, t]
     lr, hr, lt, ht = float(lo[r]), float(hi[r]), float(lo[t]), float(hi[t])
-    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viol(e[t], lt, ht) - _viol(er, lr, hr) - _viol(et, lt, ht))
-    drop += m.band_penalty * (
+    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viol(e[t], lt, ht) - _viols(er, lr, hr) - _viols(et, lt, ht))
+    drop = drop + m.band_penalty * (
         _viol(n[r], m.lower, m.upper)
         + _viol(n[t], m.lower, m.upper)
-        - _viol(n[r] - dn, m.lower, m.upper)
-        - _viol(n[t] + dn, m.lower, m.upper)
+        - _viols(n[r] - dn, m.lower, m.upper)
+        - _viols(n[t] + dn, m.lower, m.upper)
     )
-    if drop <= 1e-9:
-        return -math.inf
-    return drop + m.net(g, t) + m.net(h, r) - m.net(g, r) - m.net(h, t)
+    gain = drop + m.net_d[g, t] + m.net_d[hs, r] - m.net_d[g, r] - m.net_d[hs, t]
+    out: np.ndarray = np.where(ok & (drop > 1e-9), gain, -math.inf)
+    return out
