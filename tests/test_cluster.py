@@ -415,8 +415,10 @@ def test_cli_reps_sets_one_boards_overrides_in_postgres(
         assert again.outcome == "ok" and again.plan_id is not None  # the overrides changed: it planned
         assert main(["-c", cfg, "reps", b0, "capacity", rep.name, "-1"]) == 2
         assert main(["-c", cfg, "reps", b0, "away", "Nobody Atall"]) == 2
+        assert main(["-c", cfg, "reps", b0, "quota", rep.name, "inf"]) == 2  # the checks of `tasksync reps`
         err = capsys.readouterr().err
         assert "a capacity cannot be negative" in err and "no rep named 'Nobody Atall'" in err
+        assert "a quota must be a number, not inf" in err
         assert main(["-c", cfg, "reps", "nope.toml"]) == 2
         assert "no board 'nope.toml' in the cluster" in capsys.readouterr().err
         assert main(["-c", cfg, "reps", b0, "reset", rep.name]) == 0

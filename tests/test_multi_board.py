@@ -373,3 +373,25 @@ def test_a_board_with_its_own_secrets_uses_its_own_token(
     capsys.readouterr()
     assert three.run("--board", "apac", "plan") == 2
     assert "Trello needs TASKSYNC_TRELLO_KEY and TASKSYNC_TRELLO_TOKEN" in capsys.readouterr().err
+
+
+def test_a_cluster_board_with_its_own_secrets_never_takes_the_shared_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cluster.toml's ``secrets_prefix`` reads secrets as ``[[boards]]`` does: the board's own
+    ``<prefix>*`` variables, never the shared ``TASKSYNC_*`` ones for what the prefix leaves unset."""
+    from tasksync.cluster.config import load_cluster
+
+    generate(tmp_path / "emea", cards=5)
+    (tmp_path / "cluster.toml").write_text(
+        '[[board]]\nconfig = "emea/tasksync.toml"\nsecrets_prefix = "TASKSYNC_EMEA_"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("TASKSYNC_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("TASKSYNC_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("TASKSYNC_TRELLO_TOKEN", "the-shared-token")
+    monkeypatch.setenv("TASKSYNC_TRELLO_API_URL", "http://127.0.0.1:1/shared")
+    monkeypatch.setenv("TASKSYNC_EMEA_TRELLO_KEY", "emea-key")
+    secrets = load_cluster(tmp_path / "cluster.toml").board("emea/tasksync.toml").settings().secrets
+    assert secrets.trello_key is not None and secrets.trello_key.get_secret_value() == "emea-key"
+    assert secrets.trello_token is None  # not the shared token
+    assert secrets.trello_api_url == "https://api.trello.com/1"  # not the shared URL either

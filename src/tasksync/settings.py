@@ -52,6 +52,7 @@ __all__ = [
     "find_board",
     "load_settings",
     "read_secrets",
+    "secrets_by_prefix",
     "select_board",
 ]
 
@@ -523,14 +524,15 @@ def settings_from_mapping(raw: dict[str, Any], base_dir: Path, source: str = "co
     secrets = read_secrets(base_dir)
     settings.secrets = secrets
     for board in settings._boards:
-        board.settings.secrets = _own_secrets(board.secrets_prefix) if board.secrets_prefix else secrets
+        board.settings.secrets = secrets_by_prefix(board.secrets_prefix) if board.secrets_prefix else secrets
     return settings
 
 
-def _own_secrets(prefix: str) -> Secrets:
-    """A board's own secrets (``secrets_prefix``): ``<prefix>TRELLO_KEY``, ``<prefix>TRELLO_TOKEN``,
-    ``<prefix>TRELLO_API_URL``... from the environment only, URLs and credentials alike; nothing
-    falls back to the shared ``TASKSYNC_*`` values (a token never goes to another board's URL)."""
+def secrets_by_prefix(prefix: str) -> Secrets:
+    """A board's own secrets (``secrets_prefix``, in ``[[boards]]`` and ``cluster.toml``):
+    ``<prefix>TRELLO_KEY``, ``<prefix>TRELLO_TOKEN``, ``<prefix>TRELLO_API_URL``... from the
+    environment only, URLs and credentials alike; nothing falls back to the shared ``TASKSYNC_*``
+    values (a token never goes to another board's URL)."""
     own = {k: v for k, v in EnvSettingsSource(Secrets, env_prefix=prefix)().items() if v}
     # every field given (unset: its default), or BaseSettings would add the TASKSYNC_* environment
     return Secrets.model_validate({name: own.get(name, f.default) for name, f in Secrets.model_fields.items()})

@@ -24,10 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import EnvSettingsSource
-
 from tasksync.errors import ConfigError
-from tasksync.settings import ENV_PREFIX, Secrets, Settings, load_settings
+from tasksync.settings import ENV_PREFIX, Settings, load_settings, secrets_by_prefix
 
 __all__ = ["BoardEntry", "ClusterConfig", "load_cluster"]
 
@@ -40,11 +38,11 @@ class BoardEntry:
 
     def settings(self) -> Settings:
         """The board's settings; with its own ``secrets_prefix``, its secrets are the environment's
-        ``<prefix>TRELLO_TOKEN``, ... instead of ``TASKSYNC_*`` (and its folder's ``.env``)."""
+        ``<prefix>TRELLO_TOKEN``, ... instead of ``TASKSYNC_*`` (and its folder's ``.env``), with
+        no fallback to those (as a ``[[boards]]`` entry's ``secrets_prefix``)."""
         settings = load_settings(self.config)
         if self.secrets_prefix != ENV_PREFIX:
-            own = EnvSettingsSource(Secrets, env_prefix=self.secrets_prefix)()
-            settings.secrets = Secrets.model_validate({k: v for k, v in own.items() if v})
+            settings.secrets = secrets_by_prefix(self.secrets_prefix)
         return settings
 
 

@@ -14,7 +14,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from tasksync.crm import load_crm
-from tasksync.team.overrides import RepOverrides, find_rep, parse_until
+from tasksync.team.override_commands import OverrideCommands
+from tasksync.team.overrides import RepOverrides
 
 if TYPE_CHECKING:  # the parser is built before the cluster extra (dramatiq) is known to be installed
     from tasksync.cluster.jobs import Cluster
@@ -42,7 +43,11 @@ def add_reps_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_reps(cluster: Cluster, args: argparse.Namespace, today: date) -> tuple[int, str]:
-    """Apply the action to the board's overrides; returns the exit code and the line to print."""
+    """Apply the action to the board's overrides; returns the exit code and the line to print.
+
+    The checks and messages are :class:`~tasksync.team.override_commands.OverrideCommands`', as
+    for ``tasksync reps`` and the review page (a bad value raises
+    :class:`~tasksync.errors.ConfigError`, exit 2, and nothing is stored)."""
     settings = cluster.cfg.board(args.board).settings()
     reps = load_crm(settings.crm, settings.base_dir).reps  # as exported, without overrides
     with cluster.board_store(args.board) as store:
@@ -51,24 +56,16 @@ def run_reps(cluster: Cluster, args: argparse.Namespace, today: date) -> tuple[i
             names = {r.id: r.name for r in reps}
             lines = [f"{names.get(o.rep_id, o.rep_id)}: {o.describe()}" for o in overrides.active(today)]
             return 0, "\n".join(lines) or "no overrides in force: every rep as in the reps export"
-        rep = find_rep(reps, args.name)
+        commands = OverrideCommands(overrides, reps, today)
         action = args.reps_action
         if action == "away":
-            o = overrides.set(rep.id, "available", False, parse_until(args.until, today) if args.until else None)
-            return 0, f"{rep.name}: {o.describe()}; the board's next job hands on their cards"
-        if action == "back":
-            overrides.clear(rep.id, "available")
-            if not rep.available:  # away in the export itself: back by command
-                overrides.set(rep.id, "available", True)
-            return 0, f"{rep.name}: available from now on"
-        if action == "reset":
-            return 0, f"{rep.name}: {overrides.clear(rep.id)} override(s) removed; as in the reps export again"
-        amounts = [args.tasks, args.value or 0] if action == "capacity" else [args.amount]
-        if min(amounts) < 0:
-            return 2, f"a {action} cannot be negative"
-        if action == "quota":
-            return 0, f"{rep.name}: {overrides.set(rep.id, 'quota', args.amount).describe()}"
-        text = overrides.set(rep.id, "capacity", args.tasks).describe()
-        if args.value is not None:
-            text += "; " + overrides.set(rep.id, "capacity_value", args.value).describe()
-        return 0, f"{rep.name}: {text}"
+            said = commands.away(args.name, args.until) + "; the board's next job hands on their cards"
+        elif action == "back":
+            said = commands.back(args.name)
+        elif action == "capacity":
+            said = commands.capacity(args.name, args.tasks, args.value)
+        elif action == "quota":
+            said = commands.quota(args.name, args.amount)
+        else:  # reset
+            said = commands.reset(args.name)
+        return 0, said
