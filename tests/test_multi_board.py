@@ -328,10 +328,51 @@ def test_a_board_that_cannot_be_opened_is_named_and_the_others_run(
     err = capsys.readouterr().err
     assert 'board_name="amer"' in err and "TASKSYNC_ASANA_TOKEN" in err and "Traceback" not in err
     code, status = three.status(capsys)
-    assert code == 3  # amer never ran
+    assert code == 1  # amer is failing, with the reason
     verdicts = {r["name"]: r for r in status.values()}
-    assert verdicts["amer"] == {"code": 3, "status": "never ran", "name": "amer"}
+    assert verdicts["amer"]["code"] == 1 and "TASKSYNC_ASANA_TOKEN" in verdicts["amer"]["status"]
     assert verdicts["emea"]["last_plan"] and verdicts["apac"]["last_plan"]
+
+
+def test_a_board_that_cannot_be_opened_is_retried_on_its_back_off_and_joins(
+    three: Three, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A board whose connector does not open at the start (here: its token not set yet) is
+    retried on the back-off of a failing board, shown failing with the reason meanwhile, and
+    joins the others once it opens (here: the token added to the .env beside the config),
+    without restarting ``serve``."""
+    from tasksync.service.multi import open_boards
+    from tasksync.settings import load_settings
+
+    monkeypatch.delenv("TASKSYNC_ASANA_TOKEN")
+    clock = SimClock()
+    scheduler = open_boards(load_settings(three.config).boards(), today=TODAY, clock=clock, sleep=clock.sleep)
+    try:
+        assert [b.name for b in scheduler.waiting] == ["amer"]
+        assert [r.ok for r in scheduler.run_all_once()] == [True, True, False]
+        assert scheduler.next_board() == (2, T0 + 5.0)  # min(interval, 5) s after its failure
+        code, status = three.status(capsys)
+        assert code == 1
+        assert status["amer"]["code"] == 1 and status["amer"]["errors"] == 1
+        assert status["amer"]["status"].startswith("failing (the board cannot be opened; retrying on its back-off)")
+        assert "TASKSYNC_ASANA_TOKEN" in status["amer"]["status"]
+        clock.sleep(5.0)
+        assert scheduler.run_board(2).error is not None  # still no token: the back-off doubles
+        assert scheduler.next_board() == (2, T0 + 15.0)
+        env = three.config.parent / ".env"
+        env.write_text(f"TASKSYNC_ASANA_TOKEN={three.asana.token}\n", encoding="utf-8")
+        env.chmod(0o600)
+        clock.sleep(10.0)
+        joined = scheduler.run_board(2)  # opens, and syncs at once
+        assert joined.ok and joined.read and joined.plan_id is not None
+        assert scheduler.waiting == [] and [s.name for s in scheduler.services] == ["emea", "apac", "amer"]
+        code, status = three.status(capsys)
+        assert code == 0, status
+        assert "amer" not in status  # its record under its name gave way to its project's
+        assert sorted(r["name"] for r in status.values()) == ["amer", "apac", "emea"]
+        assert status[scheduler.services[2].board]["last_plan"] == joined.plan_id
+    finally:
+        scheduler.close()
 
 
 def test_a_signed_webhook_delivery_wakes_the_board_it_names(tmp_path: Path) -> None:
@@ -395,3 +436,35 @@ def test_a_cluster_board_with_its_own_secrets_never_takes_the_shared_ones(
     assert secrets.trello_key is not None and secrets.trello_key.get_secret_value() == "emea-key"
     assert secrets.trello_token is None  # not the shared token
     assert secrets.trello_api_url == "https://api.trello.com/1"  # not the shared URL either
+
+
+def test_healthz_with_several_boards_is_healthy_only_when_every_board_is(tmp_path: Path) -> None:
+    """GET /healthz of a `serve` of several boards: 200 with every board's verdict while all are
+    healthy; 503 as soon as one is not (here: one board's CRM export gone), naming which."""
+    from tasksync.service.cli import board_health
+    from tasksync.service.webhooks import HookServer
+    from tasksync.settings import load_settings
+    from test_service_webhooks import request
+
+    clock = SimClock()
+    scheduler = BoardScheduler(local_boards(tmp_path, ("one", "two"), clock), clock=clock, sleep=clock.sleep)
+    health = board_health(load_settings(tmp_path / "tasksync.toml"), scheduler)
+    server = HookServer("127.0.0.1", 0, health=health).start()
+    url = f"http://127.0.0.1:{server.port}/healthz"
+    try:
+        assert all(r.ok for r in scheduler.run_all_once())
+        code, _, body = request(url, "GET")
+        report = json.loads(body)
+        assert code == 200 and report["status"] == "healthy"
+        assert {b["name"]: b["status"] for b in report["boards"].values()} == {"one": "healthy", "two": "healthy"}
+        (tmp_path / "two" / "crm" / "reps.csv").unlink()
+        clock.sleep(60.0)
+        assert [r.ok for r in scheduler.run_all_once()] == [True, False]
+        code, _, body = request(url, "GET")
+        report = json.loads(body)
+        assert code == 503 and report["status"].startswith("paused: CRM exports unusable")
+        verdicts = {b["name"]: b["status"] for b in report["boards"].values()}
+        assert verdicts["one"] == "healthy" and verdicts["two"].startswith("paused: CRM exports unusable")
+    finally:
+        server.stop()
+        scheduler.close()

@@ -560,6 +560,11 @@ class ConfiguredBoard:
     explicit: bool = False  # a [[boards]] entry (not a single-board config's implicit one)
     secrets_prefix: str = ""  # its own secrets: <prefix>TRELLO_TOKEN... from the environment
 
+    def read_secrets(self) -> Secrets:
+        """Its secrets as they are now: ``<prefix>*`` from the environment with a ``secrets_prefix``,
+        else the environment and the ``.env`` beside the config (as when the config was loaded)."""
+        return secrets_by_prefix(self.secrets_prefix) if self.secrets_prefix else read_secrets(self.settings.base_dir)
+
     def matches(self, wanted: str) -> bool:
         keys = _ref_keys(wanted)
         return wanted.strip().casefold() == self.name.casefold() or any(keys & _ref_keys(r) for r in self.refs)

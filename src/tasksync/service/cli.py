@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
     from tasksync.service.multi import BoardScheduler
     from tasksync.settings import ConfiguredBoard, Settings
 
-__all__ = ["cmd_serve", "cmd_status", "register"]
+__all__ = ["board_health", "cmd_serve", "cmd_status", "register"]
 
 
 def _port(text: str) -> int:
@@ -122,39 +121,6 @@ def _boards(args: argparse.Namespace) -> tuple[Settings, list[ConfiguredBoard]]:
     return settings, boards
 
 
-def _open_services(boards: list[ConfiguredBoard], today: Any) -> tuple[list[SyncService], list[str]]:
-    """A service per board whose connector opens; a board whose does not (no token for it, a
-    board reference that is no board) is logged with its name and left out, the others run.
-    Returns the services and the names left out; raises when no board opens."""
-    from tasksync.connectors import open_connector
-    from tasksync.service.logs import event
-    from tasksync.service.loop import SyncService
-
-    services: list[SyncService] = []
-    failed: list[str] = []
-    keys: dict[str, str] = {}
-    for b in boards:
-        try:
-            connector = open_connector(b.settings)
-        except TasksyncError as e:
-            if len(boards) == 1:
-                raise
-            event("service.error", logging.ERROR, board_name=b.name, error=f"{type(e).__name__}: {e}")
-            failed.append(b.name)
-            continue
-        key = str(connector.board)
-        if key in keys:
-            raise ConfigError(
-                f"boards {keys[key]!r} and {b.name!r} are both {key} in the state store: name each board once"
-            )
-        keys[key] = b.name
-        name = b.name if b.explicit or len(boards) > 1 else ""  # a single-board config's board has its id
-        services.append(SyncService(b.settings, today=today, connector=connector, name=name))
-    if not services:
-        raise ConfigError(f"none of the boards could be opened ({', '.join(failed)}): see the lines above")
-    return services, failed
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     from types import FrameType
@@ -162,7 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tasksync.cli import today_of
     from tasksync.service.lock import ServiceLock, lock_path_for
     from tasksync.service.logs import configure_logging, event
-    from tasksync.service.multi import BoardScheduler, exit_code
+    from tasksync.service.multi import exit_code, open_boards
 
     settings, boards = _boards(args)
     _state_folder(settings)
@@ -170,18 +136,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = settings.service
     configure_logging(json_lines=cfg.log_json or args.log_json, secrets=_secrets(settings))
     lock = ServiceLock(lock_path_for(settings.path(settings.state_path)))
+
+    def prepare(svc: SyncService) -> None:  # each board's service before its first iteration
+        if args.accept_crm:
+            svc.accept_crm()
+        if args.rebalance:
+            svc.request_rebalance()
+
     with lock:
-        services, failed = _open_services(boards, today_of(args))
-        scheduler = BoardScheduler(services)
+        scheduler = open_boards(boards, today=today_of(args), prepare=prepare)
         servers: list[Any] = []
         try:
-            for svc in services:
-                if args.accept_crm:
-                    svc.accept_crm()
-                if args.rebalance:
-                    svc.request_rebalance()
             if args.once:
-                return max(exit_code(scheduler.run_all_once()), 1 if failed else 0)
+                return exit_code(scheduler.run_all_once())
 
             def on_signal(signum: int, frame: FrameType | None) -> None:
                 event("service.signal", signal=signal.Signals(signum).name)
@@ -195,18 +162,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         finally:
             for s in servers:
                 s.stop()
-            for svc in services:
-                svc.close()
+            scheduler.close()
 
 
-def _health(settings: Settings, scheduler: BoardScheduler) -> Callable[[], tuple[bool, dict[str, Any]]]:
+def board_health(settings: Settings, scheduler: BoardScheduler) -> Callable[[], tuple[bool, dict[str, Any]]]:
     """GET /healthz: healthy when every board is; one board's values, or every board's."""
     from tasksync.service.health import HEALTHY, health_of, read_status
 
     stale_after = settings.service.stale_after or 3 * settings.service.interval
-    keys = [svc.board for svc in scheduler.services]
 
     def health() -> tuple[bool, dict[str, Any]]:
+        keys = scheduler.keys  # a board waiting to be opened by its name; by its key once it opens
         # Each request runs in its own thread and SQLite connections stay in theirs: open one per request.
         from tasksync.sync.state import StateStore
 
@@ -253,7 +219,7 @@ def _start_servers(args: argparse.Namespace, settings: Settings, scheduler: Boar
     from tasksync.service.logs import event
     from tasksync.service.webhooks import HookServer, Webhooks
 
-    health = _health(settings, scheduler)
+    health = board_health(settings, scheduler)
     hook_args = _hook_args(settings, scheduler)
     web = settings.web
     limits = {k: getattr(web, k) for k in ("request_timeout", "max_active", "max_connections", "backlog")}
@@ -269,7 +235,7 @@ def _start_servers(args: argparse.Namespace, settings: Settings, scheduler: Boar
         if web.enabled:  # the review page, with the webhooks and /healthz on the same app
             from tasksync.web.cli import build_app, web_server
 
-            if len(scheduler.services) != 1:
+            if len(scheduler.boards) != 1:
                 raise ConfigError(
                     "[web] enabled serves one board's review page; with several boards run "
                     "`tasksync web --board NAME` beside `serve`, and --webhook-port for the webhooks"

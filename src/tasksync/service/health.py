@@ -23,6 +23,7 @@ __all__ = [
     "STALE",
     "K",
     "StatusConfig",
+    "forget_status",
     "health_of",
     "read_status",
     "read_status_at",
@@ -69,6 +70,14 @@ def _status_rows(db: Any) -> dict[str, dict[str, str]]:
     return out
 
 
+def forget_status(store: StateStore, board: str) -> None:
+    """Drop the service's values recorded under ``board``: the name a board that could not be
+    opened was recorded under (see :class:`tasksync.service.multi.WaitingBoard`), once it opens
+    and records under its key."""
+    with store.transaction():
+        store.db.execute("DELETE FROM kv WHERE board = ? AND key LIKE 'service.%'", (board,))
+
+
 HEALTHY, FAILING, STALE, PAUSED = 0, 1, 3, 4
 
 
@@ -85,6 +94,8 @@ def health_of(values: dict[str, str], now: float, stale_after: float) -> tuple[i
     age = now - datetime.fromisoformat(last).timestamp()
     if values.get("paused"):
         return PAUSED, f"paused: {values['paused']}"
+    if values.get("open_failed"):
+        return FAILING, f"failing (the board cannot be opened; retrying on its back-off): {values.get('last_error')}"
     if values.get("auth_failed"):
         return FAILING, f"failing (the token or key was refused; fix it and restart): {values.get('last_error')}"
     if int(values.get("errors") or 0) >= 3:

@@ -42,7 +42,7 @@ from tasksync.service.guards import check_plan_limits, compare_counts, scheduled
 from tasksync.service.health import FAILING, PAUSED, K, health_of, read_status
 from tasksync.service.logs import LOGGER_NAME, event
 from tasksync.service.outcome import OutcomeLog
-from tasksync.settings import Settings
+from tasksync.settings import ServiceSettings, Settings
 from tasksync.sync.engine import PlanResult, apply_plan, make_plan
 from tasksync.sync.state import StateStoreProtocol
 from tasksync.sync.workspace import Workspace
@@ -52,6 +52,7 @@ __all__ = [
     "PAUSED",
     "IterationResult",
     "SyncService",
+    "backoff",
     "compare_counts",
     "health_of",
     "read_status",
@@ -93,6 +94,18 @@ class IterationResult:
     @property
     def ok(self) -> bool:
         return self.error is None and self.paused is None and not self.failed
+
+
+def backoff(cfg: ServiceSettings, errors: int, e: BaseException) -> float:
+    """Seconds before retrying a board after ``errors`` failed iterations in a row, the last
+    failing with ``e``: doubling from ``min(interval, 5)`` (from the interval for a refused token,
+    which will not heal in seconds) up to ``backoff_max``, or later if the vendor said when."""
+    base = cfg.interval if isinstance(e, AuthError) else min(cfg.interval, 5.0)
+    delay = float(min(max(cfg.backoff_max, 1.0), base * 2 ** min(errors - 1, 30)))
+    retry_after = getattr(e, "retry_after", None)
+    if isinstance(retry_after, int | float) and retry_after > delay:
+        delay = float(retry_after)  # the vendor said when: asking earlier only counts against us
+    return delay
 
 
 def _iso(t: float | None) -> str:
@@ -311,15 +324,8 @@ class SyncService:
     def _error(self, res: IterationResult, e: BaseException, trace: bool = False) -> None:
         self._errors += 1
         res.error = f"{type(e).__name__}: {e}"
-        cap = max(self.cfg.backoff_max, 1.0)
-        base = min(self.cfg.interval, 5.0)
-        if isinstance(e, AuthError):
-            base = self.cfg.interval  # a bad token will not heal in seconds
-            res.auth_failed = True
-        res.delay = min(cap, base * 2 ** min(self._errors - 1, 30))
-        retry_after = getattr(e, "retry_after", None)
-        if isinstance(retry_after, int | float) and retry_after > res.delay:
-            res.delay = float(retry_after)  # the vendor said when: asking earlier only counts against us
+        res.auth_failed = isinstance(e, AuthError)
+        res.delay = backoff(self.cfg, self._errors, e)
         fields = {**self.who, "error": res.error, "consecutive": self._errors, "retry_in": round(res.delay, 1)}
         logging.getLogger(LOGGER_NAME).error("service.error", exc_info=e if trace else None, extra={"fields": fields})
 
