@@ -468,3 +468,26 @@ def test_healthz_with_several_boards_is_healthy_only_when_every_board_is(tmp_pat
     finally:
         server.stop()
         scheduler.close()
+
+
+def test_crm_check_checks_each_boards_exports_or_the_one_board_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tasksync crm check` on a config of several boards: a section per board (its own CRM
+    folder and settings), the worst board's exit code; with --board, that board's exports only."""
+    local_boards(tmp_path, ("one", "two"), SimClock())
+    config = str(tmp_path / "tasksync.toml")
+    (tmp_path / "two" / "crm" / "deals.csv").write_text("colour,shape\nred,round\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["-c", config, "crm", "check"]) == 3  # two's deals export would be rejected
+    out = capsys.readouterr().out
+    one, two = out.index(f"== board one ({tmp_path / 'one' / 'crm'}) =="), out.index("== board two (")
+    assert one < two
+    assert str(tmp_path / "one" / "crm" / "deals.csv") in out[one:two]
+    assert str(tmp_path / "two" / "crm" / "deals.csv") in out[two:] and str(tmp_path / "one") not in out[two:]
+    assert main(["-c", config, "--board", "one", "crm", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "== board" not in out and "4 file(s): 4 usable, 0 not" in out and str(tmp_path / "two") not in out
+    assert main(["-c", config, "--board", "two", "crm", "check"]) == 3
+    assert main(["-c", config, "--board", "nine", "crm", "check"]) == 2
+    assert "--board 'nine'" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from tasksync.crm.load import FIELDS, KINDS, FileReport, read_set
 from tasksync.crm.presets import PRESETS, match_columns
 from tasksync.crm.readers import open_table
 from tasksync.errors import ConfigError, CrmError, TasksyncError
-from tasksync.settings import CrmSettings, Settings, load_settings
+from tasksync.settings import CrmSettings, Settings, find_board, load_settings
 
 __all__ = ["guess_kind", "handler", "main", "register"]
 
@@ -44,7 +44,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="show how CRM exports are read and every problem in them (never touches a board)",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="CSV/TSV/TXT/XLSX export(s)")
+    p.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="CSV/TSV/TXT/XLSX export(s) (default: the board's configured exports; with several boards "
+        "and no --board, each board's, a section per board)",
+    )
     p.add_argument(
         "--kind",
         choices=KINDS,
@@ -67,13 +73,30 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 def handler(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
-        settings = _settings(args)
+        boards = _boards(args)
     except TasksyncError as e:
         print(f"tasksync: {e}", file=sys.stderr)
         return e.exit_code
+    if len(boards) == 1:
+        return _check(args, boards[0][1], out)
+    code = 0
+    for name, settings in boards:  # the worst board's exit code
+        print(f"== board {name} ({settings.path(settings.crm.folder)}) ==", file=out)
+        print(file=out)
+        code = max(code, _check(args, settings, out))
+    return code
+
+
+def _check(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Check the files named on the command line, else the exports configured in ``settings``."""
+    names = list(args.files) or _configured(settings)
+    if not names:
+        folder = settings.path(settings.crm.folder)
+        print(f"tasksync: no CRM exports in {folder}: name the files to check, or set crm.folder", file=sys.stderr)
+        return ConfigError.exit_code
     code = 0
     given: list[tuple[Path, str]] = []
-    for name in args.files:
+    for name in names:
         path = Path(name)
         try:
             given.append((path, args.kind or guess_kind(path, settings.crm)))
@@ -112,10 +135,10 @@ def handler(args: argparse.Namespace) -> int:
         else:
             code = max(code, CrmError.exit_code)
         print(file=out)
-    if len(args.files) > 1 or problems:
-        bad = len(args.files) - usable
+    if len(names) > 1 or problems:
+        bad = len(names) - usable
         print(
-            f"{len(args.files)} file(s): {usable} usable, {bad} not; {problems:,} problem(s) in all",
+            f"{len(names)} file(s): {usable} usable, {bad} not; {problems:,} problem(s) in all",
             file=out,
         )
     return code
@@ -157,9 +180,29 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.func(args))
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _configured(settings: Settings) -> list[str]:
+    """The configured exports (``crm.folder`` and ``crm.files``) that exist."""
+    folder = settings.path(settings.crm.folder)
+    paths = [folder / str(getattr(settings.crm.files, kind)) for kind in ("reps", "accounts", "deals", "history")]
+    return [str(p) for p in paths if p.is_file()]
+
+
+def _boards(args: argparse.Namespace) -> list[tuple[str, Settings]]:
+    """The boards whose CRM settings apply: the one ``--board`` names, else every board of the
+    config (one for a single-board config or no config), each with the command line's options."""
     config = Path(getattr(args, "config", None) or "tasksync.toml")
-    settings = load_settings(config) if config.is_file() else Settings(base_dir=Path.cwd())
+    if not config.is_file():
+        if getattr(args, "board", None):
+            raise ConfigError(f"{config}: config file not found (--board names a board of a config)")
+        return [("", _settings(args, Settings(base_dir=Path.cwd())))]
+    settings = load_settings(config)
+    if getattr(args, "board", None):
+        board = find_board(settings, args.board, str(config))
+        return [(board.name, _settings(args, board.settings))]
+    return [(b.name, _settings(args, b.settings)) for b in settings.boards()]
+
+
+def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
     update: dict[str, Any] = {}
     for key in ("preset", "encoding", "delimiter", "sheet", "date_order"):
         v = getattr(args, key, None)
