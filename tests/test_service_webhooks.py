@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,14 +36,14 @@ def request(url: str, method: str = "POST", body: bytes = b"", headers: dict[str
 @pytest.fixture
 def hooks():
     calls: list[str] = []
-    remembered: list[str] = []
+    remembered: list[tuple[str, str]] = []
     server = HookServer(
         "127.0.0.1",
         0,
         on_change=lambda source, ids: calls.append(source),
         trello_secret=SECRET,
         trello_callback_url="https://sync.example.com/trello",
-        remember_asana_secret=remembered.append,
+        remember_asana_secret=lambda project, secret: remembered.append((project, secret)),
         health=lambda: (len(calls) < 3, {"calls": len(calls)}),
     ).start()
     try:
@@ -92,7 +93,7 @@ def test_asana_handshake_then_signed_events(hooks) -> None:
     with server.expect_asana_handshake():  # tasksync is registering the webhook
         status, headers, _ = request(f"{base}/asana", body=b"", headers={"X-Hook-Secret": "hs-123"})
     assert status == 200 and headers.get("X-Hook-Secret") == "hs-123"
-    assert remembered == ["hs-123"]
+    assert remembered == [("", "hs-123")]
     assert request(f"{base}/asana", body=body, headers={"X-Hook-Signature": asana_signature("hs-123", body)})[0] == 200
     assert request(f"{base}/asana", body=body, headers={"X-Hook-Signature": asana_signature("nope", body)})[0] == 401
     assert calls == ["asana"]
@@ -119,7 +120,7 @@ def test_asana_handshake_outside_a_registration_is_refused(hooks) -> None:
         assert request(f"{base}/asana", headers={"X-Hook-Secret": "asana-secret"})[0] == 200
     status, headers, _ = request(f"{base}/asana", headers={"X-Hook-Secret": "attacker"})
     assert status == 401 and "X-Hook-Secret" not in headers
-    assert remembered == ["asana-secret"] and server.asana_secret == "asana-secret"
+    assert remembered == [("", "asana-secret")] and server.asana_secret == "asana-secret"
     body = b'{"events":[{"action":"changed"}]}'
     forged = asana_signature("attacker", body)
     assert request(f"{base}/asana", body=body, headers={"X-Hook-Signature": forged})[0] == 401
@@ -178,7 +179,7 @@ def test_registering_an_asana_webhook_accepts_its_handshake_and_keeps_the_secret
         "127.0.0.1",
         0,
         on_change=lambda s, ids: None,
-        remember_asana_secret=lambda secret: write_secret_file(secret_file, secret),
+        remember_asana_secret=lambda project, secret: write_secret_file(secret_file, secret),
     ).start()
     base = f"http://127.0.0.1:{server.port}"
     answers: list[int] = []
@@ -198,6 +199,50 @@ def test_registering_an_asana_webhook_accepts_its_handshake_and_keeps_the_secret
         # the registration is over: a second handshake cannot replace the secret
         assert request(f"{base}/asana", headers={"X-Hook-Secret": "attacker"})[0] == 401
         assert read_secret_file(secret_file) == "from-asana"
+    finally:
+        server.stop()
+
+
+def test_each_asana_project_has_its_own_webhook_secret_and_its_deliveries_reach_it(tmp_path: Path) -> None:
+    """Two Asana projects served by one process: each webhook delivers to /asana/<project gid>
+    with the secret of its own handshake (kept per project); a delivery is verified with its
+    project's secret only, and wakes that project (its gid is among the ids it names)."""
+    import responses
+
+    from tasksync.service.webhooks import read_secret_file, register_asana_webhook, write_secret_file
+
+    woken: list[list[str]] = []
+    server = HookServer(
+        "127.0.0.1",
+        0,
+        on_change=lambda s, ids: woken.append(ids),
+        remember_asana_secret=lambda project, secret: write_secret_file(tmp_path / f"secret-{project}", secret),
+    ).start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        with responses.RequestsMock() as rsps:
+
+            def asana_registers(req: Any) -> tuple[int, dict[str, str], str]:
+                target = json.loads(req.body)["data"]["target"]
+                project = target.rsplit("/", 1)[1]
+                assert request(target, headers={"X-Hook-Secret": f"secret-of-{project}"})[0] == 200
+                return 201, {}, json.dumps({"data": {"gid": f"hook-{project}", "target": target}})
+
+            rsps.add_callback("POST", "https://app.asana.com/api/1.0/webhooks", callback=asana_registers)
+            for project in ("1200", "1300"):
+                target = f"{base}/asana/{project}"
+                register_asana_webhook("https://app.asana.com/api/1.0", "pat", project, target, server)
+        assert read_secret_file(tmp_path / "secret-1200") == "secret-of-1200"
+        assert read_secret_file(tmp_path / "secret-1300") == "secret-of-1300"
+        body = b'{"events":[{"action":"changed","resource":{"gid":"77","resource_type":"task"}}]}'
+        for project in ("1200", "1300"):
+            signed = {"X-Hook-Signature": asana_signature(f"secret-of-{project}", body)}
+            assert request(f"{base}/asana/{project}", body=body, headers=signed)[0] == 200
+        assert woken == [["1200"], ["1300"]]  # each delivery names its project: the scheduler wakes that board
+        wrong = {"X-Hook-Signature": asana_signature("secret-of-1300", body)}
+        assert request(f"{base}/asana/1200", body=body, headers=wrong)[0] == 401  # another project's secret
+        assert request(f"{base}/asana", body=body, headers=wrong)[0] == 401  # no webhook on the bare path
+        assert request(f"{base}/asana/..", body=body, headers=wrong)[0] in (401, 404)
     finally:
         server.stop()
 
@@ -286,4 +331,4 @@ def test_register_asana_webhook_needs_an_asana_board(tmp_path: Path, capsys: pyt
     capsys.readouterr()
     assert main([*argv, "--register-asana-webhook", "https://sync.example.com/asana"]) == 2
     err = capsys.readouterr().err
-    assert "--register-asana-webhook needs one Asana project" in err and "Traceback" not in err
+    assert "--register-asana-webhook needs an Asana project" in err and "Traceback" not in err

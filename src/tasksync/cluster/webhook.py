@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from tasksync.cluster.jobs import Cluster
     from tasksync.settings import Settings
 
-__all__ = ["ClusterWebhooks", "create_webhook_app", "delivery_ids"]
+__all__ = ["ClusterWebhooks", "create_webhook_app", "delivery_ids", "target_ids"]
 
 log = logging.getLogger("tasksync.cluster")
 
@@ -45,12 +45,18 @@ def _ids_of(obj: Any, *keys: str) -> list[str]:
     return [str(obj[k]) for k in keys if isinstance(obj.get(k), str | int) and str(obj[k])]
 
 
+def target_ids(target: str) -> list[str]:
+    """The ids a delivery's target (its URL path and query) names: ``/asana/<project gid>``,
+    ``/trello/<board>``, ``?project=<gid>`` (the cluster's endpoint and ``tasksync serve``'s)."""
+    parts = urlsplit(target)
+    ids = [p for p in parts.path.split("/") if p and p not in ("trello", "asana")]
+    return ids + [v for _, v in parse_qsl(parts.query) if v]
+
+
 def delivery_ids(source: str, body: bytes, target: str = "") -> list[str]:
     """The board ids, short links or project gids a delivery to ``target`` (its URL path and
     query) names; an unreadable body names nothing (the target may still)."""
-    parts = urlsplit(target)
-    ids = [p for p in parts.path.split("/") if p and p not in ("trello", "asana")]
-    ids += [v for _, v in parse_qsl(parts.query) if v]
+    ids = target_ids(target)
     try:
         data = json.loads(body) if body else {}
     except ValueError:

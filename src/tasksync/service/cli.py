@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasksync.errors import ConfigError, TasksyncError
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from tasksync.service.multi import BoardScheduler
     from tasksync.settings import ConfiguredBoard, Settings
 
-__all__ = ["board_health", "cmd_serve", "cmd_status", "register"]
+__all__ = ["asana_secret_file", "board_health", "cmd_serve", "cmd_status", "register"]
 
 
 def _port(text: str) -> int:
@@ -54,7 +55,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--register-asana-webhook",
         metavar="URL",
-        help="register an Asana webhook delivering to URL (the public https://…/asana) once the server is up",
+        help="register a webhook for each Asana project served, delivering to URL/<project gid> (URL: the "
+        "public https://…/asana), once the server is up",
     )
     p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     p.add_argument("--rebalance", action="store_true", help="run a whole-book rebalance at the first iteration")
@@ -106,8 +108,6 @@ def _check_store(settings: Settings) -> None:
 
 def _boards(args: argparse.Namespace) -> tuple[Settings, list[ConfiguredBoard]]:
     """The config's shared settings and the boards ``serve`` runs: all, or the one ``--board`` names."""
-    from pathlib import Path
-
     from tasksync.settings import find_board, load_settings
 
     settings = load_settings(Path(args.config), getattr(args, "state", None))
@@ -190,14 +190,22 @@ def board_health(settings: Settings, scheduler: BoardScheduler) -> Callable[[], 
     return health
 
 
+def asana_secret_file(settings: Settings, project: str = "") -> Path:
+    """Where the secret of the Asana webhook delivering to ``/asana/<project>`` is kept (0600,
+    beside the state store; ``project`` empty: the one ``/asana`` webhook of earlier versions)."""
+    folder = settings.path(settings.state_path).parent
+    return folder / (f"asana-webhook-secret-{project}" if project else "asana-webhook-secret")
+
+
 def _hook_args(settings: Settings, scheduler: BoardScheduler) -> dict[str, Any]:
-    """The webhook endpoints' settings: secrets, and the scheduler to wake."""
+    """The webhook endpoints' settings: secrets (each Asana project's its own), and the scheduler to wake."""
     from tasksync.service.webhooks import read_secret_file, write_secret_file
 
     secrets = settings.secrets
     asana_fixed = secrets.asana_webhook_secret.get_secret_value() if secrets.asana_webhook_secret else None
-    secret_file = settings.path(settings.state_path).parent / "asana-webhook-secret"
+    secret_file = asana_secret_file(settings)
     remembered = read_secret_file(secret_file)
+    projects: dict[str, str] = {}
     for svc in scheduler.services:
         legacy = svc.store.get(svc.board, "service.asana_hook_secret")
         if legacy:  # kept in the state DB (0644) by earlier versions: move it to the 0600 file
@@ -205,13 +213,20 @@ def _hook_args(settings: Settings, scheduler: BoardScheduler) -> dict[str, Any]:
                 write_secret_file(secret_file, legacy)
                 remembered = legacy
             svc.store.put(svc.board, "service.asana_hook_secret", "")
+        if svc.connector.board.connector == "asana":
+            own = read_secret_file(asana_secret_file(settings, svc.connector.board.id))
+            if own is not None:
+                projects[svc.connector.board.id] = own
     return {
         "on_change": scheduler.trigger,
         "trello_secret": secrets.trello_secret.get_secret_value() if secrets.trello_secret else None,
         "trello_callback_url": settings.service.trello_callback_url,
         "asana_secret": asana_fixed or remembered,
         "asana_secret_fixed": asana_fixed is not None,
-        "remember_asana_secret": lambda secret: write_secret_file(secret_file, secret),
+        "asana_secrets": projects,
+        "remember_asana_secret": lambda project, secret: write_secret_file(
+            asana_secret_file(settings, project), secret
+        ),
     }
 
 
@@ -257,22 +272,26 @@ def _start_servers(args: argparse.Namespace, settings: Settings, scheduler: Boar
 
 
 def _register_asana(target: str, scheduler: BoardScheduler, hooks: Any) -> None:
-    """``--register-asana-webhook URL``: for the one Asana project served."""
+    """``--register-asana-webhook URL``: a webhook for each Asana project served, delivering to
+    ``URL/<project gid>`` (its own secret; the path routes its deliveries to it)."""
     from tasksync.connectors.asana import parse_project_ref
     from tasksync.service.logs import event
     from tasksync.service.webhooks import register_asana_webhook
 
-    projects = [svc.settings for svc in scheduler.services if svc.settings.connector == "asana"]
-    token = projects[0].secrets.asana_token if len(projects) == 1 else None
-    if hooks is None or token is None:
+    projects = [svc for svc in scheduler.services if svc.connector.board.connector == "asana"]
+    if hooks is None or not projects:
         raise ConfigError(
-            "--register-asana-webhook needs one Asana project (connector asana, or --board NAME), "
-            "TASKSYNC_ASANA_TOKEN, and --webhook-port or [web] enabled"
+            "--register-asana-webhook needs an Asana project (connector asana) and --webhook-port or [web] enabled"
         )
-    project = projects[0]
-    ref = parse_project_ref(project.asana.project)
-    gid = register_asana_webhook(project.secrets.asana_api_url, token.get_secret_value(), ref, target, hooks)
-    event("webhook.registered", source="asana", gid=gid)
+    for svc in projects:
+        token = svc.settings.secrets.asana_token
+        if token is None:
+            raise ConfigError(f"--register-asana-webhook: {svc.name or svc.board} has no TASKSYNC_ASANA_TOKEN")
+        project = svc.connector.board.id
+        ref = parse_project_ref(svc.settings.asana.project)
+        url = f"{target.rstrip('/')}/{project}"
+        gid = register_asana_webhook(svc.settings.secrets.asana_api_url, token.get_secret_value(), ref, url, hooks)
+        event("webhook.registered", source="asana", **svc.who, gid=gid, target=url)
 
 
 _NUMBERS: dict[str, type[int] | type[float]] = {
@@ -303,8 +322,6 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tasksync.cli import one_line_error
     from tasksync.service.health import read_status_at, status_config
 

@@ -12,7 +12,11 @@ is never trusted as data, so a replayed or forged-but-verified delivery costs at
 - Asana: the handshake ``POST`` carries ``X-Hook-Secret``; a new secret is accepted only while
   tasksync itself is registering the webhook (:meth:`Webhooks.expect_asana_handshake`) or when it
   equals the configured ``TASKSYNC_ASANA_WEBHOOK_SECRET``; it is echoed back and kept in a 0600
-  file. Later posts must carry ``X-Hook-Signature`` = hex(HMAC-SHA256(secret, body)).
+  file. Later posts must carry ``X-Hook-Signature`` = hex(HMAC-SHA256(secret, body)). Each
+  project's webhook delivers to ``/asana/<project gid>`` and has its own secret (one file per
+  project), so every Asana project of a ``serve`` can have one; the path routes the delivery to
+  its project (:func:`tasksync.cluster.webhook.target_ids`, as the cluster's endpoint does).
+  ``/asana`` alone keeps the one secret of earlier versions (a webhook registered then).
 
 Anything else is refused with 401 and logged (without the secret or signature).
 """
@@ -103,8 +107,10 @@ class Webhooks:
     """What the endpoints decide; thread-safe. ``on_change(source, ids)`` runs for every verified
     delivery, with the board ids, short links or project gids it names (to route it to its board).
 
-    ``asana_secret`` is the secret learned at an earlier handshake (or the configured one when
-    ``asana_secret_fixed``); ``remember_asana_secret`` stores a newly accepted one.
+    ``asana_secret`` is the secret learned at an earlier handshake on ``/asana`` (or the configured
+    one when ``asana_secret_fixed``: then every path's), ``asana_secrets`` those learned on
+    ``/asana/<project gid>``, by gid; ``remember_asana_secret(project, secret)`` stores a newly
+    accepted one (``project`` empty for ``/asana``).
     """
 
     def __init__(
@@ -115,7 +121,8 @@ class Webhooks:
         trello_callback_url: str | None = None,
         asana_secret: str | None = None,
         asana_secret_fixed: bool = False,
-        remember_asana_secret: Callable[[str], None] | None = None,
+        asana_secrets: Mapping[str, str] | None = None,
+        remember_asana_secret: Callable[[str, str], None] | None = None,
         health: Health | None = None,
     ) -> None:
         self.on_change = on_change
@@ -123,6 +130,7 @@ class Webhooks:
         self.trello_callback_url = trello_callback_url
         self.asana_secret = asana_secret
         self.asana_secret_fixed = asana_secret_fixed
+        self.asana_secrets = dict(asana_secrets or {})
         self.remember_asana_secret = remember_asana_secret
         self.health = health
         self.accepted = 0
@@ -166,9 +174,18 @@ class Webhooks:
             return self._reject("trello", "bad or missing X-Trello-Webhook signature", peer)
         return self._accept("trello", body, url)
 
-    def handle_asana(self, body: bytes, headers: Mapping[str, str], peer: str) -> tuple[int, dict[str, str]]:
+    def handle_asana(
+        self, body: bytes, headers: Mapping[str, str], peer: str, target: str = ""
+    ) -> tuple[int, dict[str, str]]:
+        """A delivery to ``target`` (``/asana`` or ``/asana/<project gid>``: whose secret applies)."""
+        from tasksync.cluster.webhook import target_ids  # the routing the cluster's endpoint uses
+
         if self.on_change is None:
             return self._reject("asana", "webhooks are not enabled", peer), {}
+        named = target_ids(target)
+        project = named[0] if named else ""
+        if project and not project.isdigit():
+            return self._reject("asana", "the path names no project gid (/asana/<project gid>)", peer), {}
         handshake = headers.get("X-Hook-Secret")
         if handshake:
             with self._lock:
@@ -182,16 +199,20 @@ class Webhooks:
                 why = "handshake outside a webhook registration by tasksync (set TASKSYNC_ASANA_WEBHOOK_SECRET)"
                 return self._reject("asana", why, peer), {}
             with self._lock:
-                self.asana_secret = handshake
+                if project and known is None:
+                    self.asana_secrets[project] = handshake
+                elif known is None:
+                    self.asana_secret = handshake
             if self.remember_asana_secret is not None and known is None:
-                self.remember_asana_secret(handshake)
-            event("webhook.handshake", source="asana")
+                self.remember_asana_secret(project, handshake)
+            event("webhook.handshake", source="asana", project=project or None)
             return 200, {"X-Hook-Secret": handshake}
         with self._lock:
-            secret = self.asana_secret
+            fixed_or_plain = self.asana_secret_fixed or not project
+            secret = self.asana_secret if fixed_or_plain else self.asana_secrets.get(project)
         if not verify_asana(secret, body, headers.get("X-Hook-Signature")):
             return self._reject("asana", "bad or missing X-Hook-Signature", peer), {}
-        return self._accept("asana", body), {}
+        return self._accept("asana", body, target), {}
 
 
 class HookServer(Webhooks):

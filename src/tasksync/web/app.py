@@ -178,7 +178,8 @@ def hook_routes(hooks: Webhooks, timeout: float) -> list[Route]:
             return Response(status_code=200)
         body = await read_body(request, MAX_BODY, timeout)
         peer = request.client.host if request.client else ""
-        status, headers = hooks.handle_asana(body, request.headers, peer)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        status, headers = hooks.handle_asana(body, request.headers, peer, target)
         return Response(status_code=status, headers=headers)
 
     async def healthz(request: Request) -> Response:
@@ -191,6 +192,7 @@ def hook_routes(hooks: Webhooks, timeout: float) -> list[Route]:
     return [
         Route("/trello", trello, methods=methods),
         Route("/asana", asana, methods=methods),
+        Route("/asana/{project}", asana, methods=methods),  # a project's own webhook (its own secret)
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
     ]
 
