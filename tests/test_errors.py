@@ -321,3 +321,19 @@ def test_serve_with_a_full_state_store_logs_one_line(
     assert run(demo, "serve", "--once", "--today", DAY) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "full" in err, err
+
+
+def test_output_to_a_reader_that_leaves_is_not_a_traceback(demo: Path) -> None:
+    """`tasksync plan --json | head -1`: the reader closes the pipe; no traceback, SIGPIPE's code."""
+    import subprocess
+    import sys
+
+    script = "import sys; from tasksync.cli import main; sys.exit(main())"
+    cmd = [sys.executable, "-c", script, "-c", str(demo), "plan", "--json", "--today", TODAY.isoformat()]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(1) == b"{"
+    proc.stdout.close()  # the reader leaves while the plan's JSON (over 100 KB, more than a pipe holds) is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err

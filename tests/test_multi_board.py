@@ -179,6 +179,22 @@ def test_plan_and_apply_pick_a_board_by_name_or_url(three: Three, capsys: pytest
     assert json.loads(capsys.readouterr().out)["plan"]["board"] == f"asana:{three.asana_demo.project}"
 
 
+def test_the_global_options_may_follow_the_command(three: Three, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tasksync plan --board apac` is `tasksync --board apac plan` (how people type it)."""
+    today = ["--today", TODAY.isoformat()]
+    capsys.readouterr()
+    assert three.run("--board", "apac", "plan", "--json", *today) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert three.run("plan", "--json", *today, "--board", "apac") == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after["plan"]["board"] == before["plan"]["board"] == f"trello:{three.trello_board}"
+    assert after["changes"] == before["changes"]
+    assert three.run("reps", "--json", "--board", "emea") == 0
+    assert json.loads(capsys.readouterr().out)["board"]["ref"].startswith("local:")
+    assert three.run("plan", "--board", "nowhere") == 2
+    assert "--board 'nowhere': " in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [

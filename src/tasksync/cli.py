@@ -348,7 +348,31 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_reps(sub)
     _add_export_and_web(sub)
     _register_optional(sub, command)
+    _global_options_anywhere(parser)
     return parser
+
+
+# The global options a user also types after the command (`tasksync plan --board east`).
+_GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("-c", "--config"), {"metavar": "CONFIG"}),
+    (("--board",), {}),
+    (("--state",), {"metavar": "FILE"}),
+    (("--no-color",), {"action": "store_true"}),
+)
+
+
+def _global_options_anywhere(parser: argparse.ArgumentParser) -> None:
+    """Let every command (and sub-command) take the global options after its name too; given
+    there, they override the ones before it (``default=SUPPRESS``: absent, they change nothing)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in action.choices.values():
+            taken = child._option_string_actions
+            for flags, kwargs in _GLOBAL_OPTIONS:
+                if not any(f in taken for f in flags):
+                    child.add_argument(*flags, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+            _global_options_anywhere(child)
 
 
 def _add_cycle(sub: Any) -> None:
@@ -527,6 +551,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TasksyncError as e:
         print(f"tasksync: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # `tasksync plan --json | head`: the reader left, nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # as a shell reports a command ended by SIGPIPE
     except KeyboardInterrupt:
         print(
             "tasksync: interrupted; run `tasksync apply` to finish an interrupted plan",
