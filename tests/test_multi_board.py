@@ -133,6 +133,13 @@ def test_serve_once_syncs_every_board_and_status_tells_each(
     out = capsys.readouterr().out
     assert f"apac (trello:{three.trello_board}): healthy" in out and "emea (local:board.json): healthy" in out
 
+    for wanted in ("apac", f"https://trello.com/b/{three.trello_board}", f"trello:{three.trello_board}"):
+        assert three.run("status", "--board", wanted) == 0
+        out = capsys.readouterr().out
+        assert f"apac (trello:{three.trello_board}): healthy" in out and "emea" not in out
+    assert three.run("status", "--board", "nowhere") == 1
+    assert "its boards are: amer, apac, emea" in capsys.readouterr().err
+
 
 def test_a_board_with_a_broken_crm_export_does_not_stop_the_others(
     three: Three, capsys: pytest.CaptureFixture[str], tmp_path: Path

@@ -342,6 +342,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"tasksync: {known[0]}", file=sys.stderr)
         return 1
     report = _status_report(boards, config.boards, args.stale_after or config.stale_after)
+    if getattr(args, "board", None):
+        report = _only_board(report, args.board)
+        if not report:
+            known = ", ".join(sorted(_status_names(_status_report(boards, config.boards, 1.0)))) or "none"
+            print(
+                f"tasksync: --board {args.board!r}: no such board in the status; its boards are: {known}",
+                file=sys.stderr,
+            )
+            return 1
     if args.json:
         print(json.dumps({b: _typed(r) for b, r in report.items()}, indent=1, ensure_ascii=False))
     elif not report:
@@ -366,6 +375,23 @@ def _status_report(boards: dict[str, dict[str, str]], names: tuple[str, ...], st
         if name.casefold() not in recorded:
             report[name] = {"code": STALE, "status": "never ran", "name": name}
     return report
+
+
+def _status_names(report: dict[str, Any]) -> list[str]:
+    return [str(r.get("name") or key) for key, r in report.items()]
+
+
+def _only_board(report: dict[str, Any], wanted: str) -> dict[str, Any]:
+    """The status of the board ``--board`` names: by its name, its key in the store, or an id,
+    short link or URL that contains or is contained in its key."""
+    w = wanted.strip().rstrip("/").casefold()
+    ref = w.split("/b/")[-1].split("/")[0] if "/b/" in w else w.rsplit("/", 1)[-1]
+
+    def matches(key: str, r: dict[str, Any]) -> bool:
+        k = key.casefold()
+        return w in (str(r.get("name", "")).casefold(), k) or (bool(ref) and k.split(":", 1)[-1] == ref)
+
+    return {key: r for key, r in report.items() if matches(key, r)}
 
 
 def _print_status(report: dict[str, Any]) -> None:
