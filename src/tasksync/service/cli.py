@@ -345,9 +345,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if getattr(args, "board", None):
         report = _only_board(report, args.board)
         if not report:
-            known = ", ".join(sorted(_status_names(_status_report(boards, config.boards, 1.0)))) or "none"
+            names = ", ".join(sorted(_status_names(_status_report(boards, config.boards, 1.0)))) or "none"
             print(
-                f"tasksync: --board {args.board!r}: no such board in the status; its boards are: {known}",
+                f"tasksync: --board {args.board!r}: no such board in the status; its boards are: {names}",
                 file=sys.stderr,
             )
             return 1
