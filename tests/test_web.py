@@ -470,3 +470,30 @@ def test_bad_input_is_one_line_error_not_a_crash(site: Site) -> None:
     assert s.post(f"{site.url}/api/reject", json={"plan_id": "x", "task_id": "y", "field": "colour"}).status_code == 400
     assert s.post(f"{site.url}/api/apply", json={"plan_id": 7}).status_code == 400
     assert s.post(f"{site.url}/api/apply", data="{", headers={"Content-Type": "application/json"}).status_code == 400
+
+
+def test_a_plan_requested_while_another_is_planning_waits_for_that_plan(trello_site: Site) -> None:
+    """Two tabs (or a refresh) plan at once: one plan is computed and both get it, no 409."""
+    import threading
+
+    site = trello_site
+    assert site.fake is not None
+    s1, s2 = site.login(), site.login()
+    site.fake.latency = 0.3  # the board read takes a while: the second request comes in meanwhile
+    answers: dict[str, requests.Response] = {}
+
+    def post(name: str, s: requests.Session) -> None:
+        answers[name] = s.post(f"{site.url}/api/plan", json={})
+
+    first = threading.Thread(target=post, args=("first", s1))
+    first.start()
+    time.sleep(0.3)
+    post("second", s2)
+    first.join()
+    site.fake.latency = 0.0
+    assert answers["first"].status_code == 200, answers["first"].text
+    assert answers["second"].status_code == 200, answers["second"].text
+    ids = {a.json()["data"]["plan"]["id"] for a in answers.values()}
+    assert len(ids) == 1  # one computation, shared
+    with StateStore(site.folder / ".tasksync" / "state.sqlite3") as store:
+        assert len(store.plans()) == 1

@@ -97,6 +97,7 @@ class Review:
         self._data: dict[str, dict[str, Any]] = {}  # plan id -> plan_json
         self._jobs: dict[str, Job] = {}
         self._cards: tuple[tuple[str, ...], dict[str, list[dict[str, Any]]]] | None = None
+        self._planning: threading.Event | None = None  # set while a plan() runs; waiters share its plan
 
     def workspace(self) -> Workspace:
         return Workspace(self.settings, today=self.today, board=self.board)
@@ -138,12 +139,30 @@ class Review:
         if not self._write.acquire(blocking=False):
             raise Busy("another plan, apply or undo is running on this board; wait for it to finish")
 
-    def plan(self) -> dict[str, Any]:
-        """A new plan, saved as the board's proposal."""
-        self._writer()
+    def plan(self, wait: float = 600.0) -> dict[str, Any]:
+        """A new plan, saved as the board's proposal. While another request is planning, this one
+        waits for that plan and answers with it (one computation, no refusal); while an apply or
+        undo runs, it is refused (:class:`Busy`)."""
+        running = threading.Event()
+        with self._lock:  # taking the write lock and saying "planning" at once: a waiter sees both
+            acquired = self._write.acquire(blocking=False)
+            pending = None if acquired else self._planning
+            if acquired:
+                self._planning = running
+        if not acquired:
+            if pending is None:
+                raise Busy("another plan, apply or undo is running on this board; wait for it to finish")
+            pending.wait(wait)
+            data = self.current()
+            if data is None:
+                raise Busy("another request was planning and its plan is not ready; try again")
+            return data
         try:
             return self._plan()
         finally:
+            with self._lock:
+                self._planning = None
+            running.set()
             self._write.release()
 
     def _plan(self) -> dict[str, Any]:
