@@ -243,17 +243,9 @@ def cmd_reps(args: argparse.Namespace) -> int:
             else:
                 print_reps(data, console)
             return 0
-        commands = override_commands(ws)
+        said = override_commands(ws).run(action, args)
         if action == "away":
-            said = commands.away(args.name, args.until) + "; `tasksync plan` hands on their cards"
-        elif action == "back":
-            said = commands.back(args.name)
-        elif action == "capacity":
-            said = commands.capacity(args.name, args.tasks, args.value)
-        elif action == "quota":
-            said = commands.quota(args.name, args.amount)
-        else:  # reset
-            said = commands.reset(args.name)
+            said += "; `tasksync plan` hands on their cards"
         console.print(said, markup=False)
     return 0
 

@@ -56,16 +56,7 @@ def run_reps(cluster: Cluster, args: argparse.Namespace, today: date) -> tuple[i
             names = {r.id: r.name for r in reps}
             lines = [f"{names.get(o.rep_id, o.rep_id)}: {o.describe()}" for o in overrides.active(today)]
             return 0, "\n".join(lines) or "no overrides in force: every rep as in the reps export"
-        commands = OverrideCommands(overrides, reps, today)
-        action = args.reps_action
-        if action == "away":
-            said = commands.away(args.name, args.until) + "; the board's next job hands on their cards"
-        elif action == "back":
-            said = commands.back(args.name)
-        elif action == "capacity":
-            said = commands.capacity(args.name, args.tasks, args.value)
-        elif action == "quota":
-            said = commands.quota(args.name, args.amount)
-        else:  # reset
-            said = commands.reset(args.name)
+        said = OverrideCommands(overrides, reps, today).run(args.reps_action, args)
+        if args.reps_action == "away":
+            said += "; the board's next job hands on their cards"
         return 0, said

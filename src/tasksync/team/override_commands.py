@@ -10,6 +10,7 @@ command line, the logged-in user for the page) and returns the line saying what 
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -82,6 +83,21 @@ class OverrideCommands:
         """Every override of the rep removed: as in the reps export again."""
         rep = self.rep(name)
         return f"{rep.name}: {self.overrides.clear(rep.id)} override(s) removed; as in the reps export again"
+
+    def run(self, action: str, args: argparse.Namespace) -> str:
+        """One command as parsed from a command line (``reps ACTION NAME ...``: the arguments of
+        ``tasksync reps`` and ``tasksync-cluster reps`` have the same names)."""
+        if action == "away":
+            return self.away(args.name, args.until)
+        if action == "back":
+            return self.back(args.name)
+        if action == "capacity":
+            return self.capacity(args.name, args.tasks, args.value)
+        if action == "quota":
+            return self.quota(args.name, args.amount)
+        if action == "reset":
+            return self.reset(args.name)
+        raise ConfigError(f"unknown reps action {action!r}")
 
 
 def override_commands(ws: Workspace, set_by: str = "command") -> OverrideCommands:
