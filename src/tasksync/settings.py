@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
+from tasksync.boardref import ref_keys
 from tasksync.defaults import STATE_PATH
 from tasksync.errors import ConfigError
 from tasksync.sections import (
@@ -314,19 +315,8 @@ class ConfiguredBoard:
         return secrets_by_prefix(self.secrets_prefix) if self.secrets_prefix else read_secrets(self.settings.base_dir)
 
     def matches(self, wanted: str) -> bool:
-        keys = _ref_keys(wanted)
-        return wanted.strip().casefold() == self.name.casefold() or any(keys & _ref_keys(r) for r in self.refs)
-
-
-def _ref_keys(text: str) -> set[str]:
-    """What a board reference is known by: the text, and the id in a Trello or Asana URL."""
-    text = text.strip()
-    keys = {text.casefold()}
-    for pattern in (r"trello\.com/b/([A-Za-z0-9]+)", r"/project/(\d+)", r"app\.asana\.com/\d+/\d+/(\d+)"):
-        m = re.search(pattern, text)
-        if m:
-            keys.add(m.group(1).casefold())
-    return keys
+        keys = ref_keys(wanted)
+        return wanted.strip().casefold() == self.name.casefold() or any(keys & ref_keys(r) for r in self.refs)
 
 
 def _refs_of(settings: Settings) -> tuple[str, ...]:

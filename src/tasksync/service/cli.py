@@ -382,14 +382,15 @@ def _status_names(report: dict[str, Any]) -> list[str]:
 
 
 def _only_board(report: dict[str, Any], wanted: str) -> dict[str, Any]:
-    """The status of the board ``--board`` names: by its name, its key in the store, or an id,
-    short link or URL that contains or is contained in its key."""
-    w = wanted.strip().rstrip("/").casefold()
-    ref = w.split("/b/")[-1].split("/")[0] if "/b/" in w else w.rsplit("/", 1)[-1]
+    """The status of the board ``--board`` names: by its name, its key in the store, or the id,
+    short link or URL of its board."""
+    from tasksync.boardref import ref_keys
+
+    keys = ref_keys(wanted)
 
     def matches(key: str, r: dict[str, Any]) -> bool:
         k = key.casefold()
-        return w in (str(r.get("name", "")).casefold(), k) or (bool(ref) and k.split(":", 1)[-1] == ref)
+        return bool(keys & {str(r.get("name", "")).casefold(), k, k.split(":", 1)[-1]})
 
     return {key: r for key, r in report.items() if matches(key, r)}
 
