@@ -1,0 +1,235 @@
+"""The value pass of the balanced policy: bring each rep's expected value into their value band by
+single moves, else exchanges of two groups, that keep both reps within the count band and their
+capacities. Candidates are scored in numpy blocks; the work done is counted in candidate pairs
+examined (a work limit, never the clock: the same result on any machine)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasksync.policies.balanced.divider import CHUNK, EPS, Divider
+from tasksync.policies.balanced.scores import Bools, Floats, Ints
+from tasksync.policies.reasons import ReasonKind
+
+__all__ = ["balance_value"]
+
+SWAP_BUDGET = 50_000  # pairs examined per exchange search
+
+
+@dataclass
+class _Bands:
+    """Each rep's value band as arrays, and how far each rep's expected value is outside theirs."""
+
+    mean: Floats
+    lower: Floats
+    upper: Floats
+    off: Floats
+
+    def outside(self, x: Floats, reps: Ints | int) -> Floats:
+        out: Floats = np.maximum(x - self.upper[reps], 0.0) + np.maximum(self.lower[reps] - x, 0.0)
+        return out
+
+    def tolerance(self, reps: Ints | int) -> Floats:
+        out: Floats = 1e-6 * np.maximum(self.mean[reps], 1.0)
+        return out
+
+
+# A candidate found: its key (compared as a tuple, larger is better) and what to do with it.
+_Move = tuple[tuple[float, float, int, int], int, int, int, float]  # key, group, from, to, its expected value there
+_Swap = tuple[
+    tuple[float, float, int, int], int, int, float, float
+]  # key, g (of r), h (of partner), g's and h's new ev
+
+
+def balance_value(d: Divider, budget: int = 1_000_000) -> None:
+    """Reps outside their value band, the furthest first: the single move into or out of that rep
+    (from a rep above their target, or to one below it) that most lowers the expected value outside
+    the bands while both reps stay within the count band and capacities, else the best exchange of
+    two groups (at most ``SWAP_BUDGET`` pairs examined per rep); a rep nothing helps is left as it is.
+    Stops when every rep is within their band, nothing helps, or after ``budget`` candidates examined."""
+    n_r = len(d.ids)
+    stuck: set[int] = set()
+    by: list[list[int]] = [[] for _ in d.ids]
+    for g in sorted(range(len(d.groups)), key=lambda k: d.groups[k].order):
+        if d.asg[g] >= 0 and not d.pinned[g]:
+            by[int(d.asg[g])].append(g)
+    work = 0
+    while work < budget:
+        bl = d.value_bands()
+        mean = np.array([b.mean for b in bl])
+        lower, upper = np.array([b.lower for b in bl]), np.array([b.upper for b in bl])
+        bands = _Bands(mean, lower, upper, np.zeros(n_r))
+        bands.off = bands.outside(d.ev, np.arange(n_r))
+        off = [k for k in range(n_r) if k not in stuck and bands.off[k] > bands.tolerance(k)]
+        if not off:
+            return
+        scale = np.maximum(mean, 1.0)
+        r = max(off, key=lambda k: (bands.off[k] / scale[k], d.ids[k]))
+        high = bool(d.ev[r] > upper[r])
+        if high:
+            tos = [b for b in range(n_r) if b != r and d.ev[b] < mean[b]]
+            work += len(by[r]) * len(tos)
+            move = _move_out(d, bands, by[r], r, np.array(tos, dtype=np.int64))
+        else:
+            froms = [a for a in range(n_r) if a != r and d.ev[a] > mean[a]]
+            gs = [g for a in froms for g in by[a]]
+            work += len(gs)
+            move = _move_in(d, bands, np.array(gs, dtype=np.int64), r)
+        if move is not None:
+            _, g, a, b, ev = move
+            _shift(d, by, g, a, b, ev, ReasonKind.ABOVE_VALUE_BAND if high else ReasonKind.BELOW_VALUE_BAND)
+            continue
+        partners = [b for b in range(n_r) if b != r and bool(d.ev[b] < mean[b]) == high]
+        swap, seen = _best_swap(d, bands, r, partners, by, min(budget - work, SWAP_BUDGET))
+        work += seen
+        if swap is None:
+            stuck.add(r)
+            continue
+        _, g, h, g_ev, h_ev = swap
+        a, b = r, int(d.asg[h])
+        if not high:
+            g, h, a, b, g_ev, h_ev = h, g, b, r, h_ev, g_ev
+        _shift(d, by, g, a, b, g_ev, ReasonKind.ABOVE_VALUE_BAND if high else ReasonKind.BELOW_VALUE_BAND)
+        _shift(d, by, h, b, a, h_ev, ReasonKind.REBALANCING)
+
+
+def _shift(d: Divider, by: list[list[int]], g: int, a: int, b: int, ev: float, kind: ReasonKind) -> None:
+    """Move group ``g`` from ``a`` to ``b`` (where its expected value is ``ev``) for ``kind``."""
+    d.take(g)
+    d.groups[g].frm = d.ids[a]
+    d.give(g, b, ev, kind)
+    by[a].remove(g)
+    by[b].append(g)
+
+
+def _move_out(d: Divider, bands: _Bands, mine: list[int], r: int, tos: Ints) -> _Move | None:
+    """The best move of one of ``r``'s groups ``mine`` to a rep of ``tos`` (see :func:`_best`)."""
+    if not mine or not len(tos):
+        return None
+    lower, upper = d.band.lower, d.band.upper
+    gs_all = np.array(mine, dtype=np.int64)
+    ev_r, fit_r = d.scores.column(gs_all, r)
+    best: _Move | None = None
+    per_card = max(1, CHUNK // len(tos))
+    k = 0
+    while k < len(gs_all):
+        j = k + 1
+        cards = int(d.n[gs_all[k]])
+        while j < len(gs_all) and cards + d.n[gs_all[j]] <= per_card:
+            cards += int(d.n[gs_all[j]])
+            j += 1
+        gs = gs_all[k:j]
+        ev, fit = d.scores.block(gs, tos)
+        w = d.w[gs][:, None]
+        ok = (d.count[r] - w >= lower - EPS) & (d.count[tos][None, :] + w <= upper + EPS)
+        gone = bands.outside(d.ev[r] - ev_r[k:j], r)[:, None]
+        came = bands.outside(d.ev[tos][None, :] + ev, tos[None, :])
+        drop = bands.off[r] + bands.off[tos][None, :] - gone - came
+        ok &= drop > bands.tolerance(tos)[None, :]
+        ok &= (d.count[tos][None, :] + d.n[gs][:, None] <= d.cap[tos][None, :]) & (
+            d.pipe[tos][None, :] + d.val[gs][:, None] <= d.vlim[tos][None, :]
+        )
+        gain = fit - fit_r[k:j][:, None]
+        found = _best(
+            ok,
+            drop,
+            gain,
+            np.broadcast_to(d.rank[gs][:, None], ok.shape),
+            np.broadcast_to(d.idr[tos][None, :], ok.shape),
+        )
+        if found is not None:
+            key, (x, y) = found
+            if best is None or key > best[0]:
+                best = (key, int(gs[x]), r, int(tos[y]), float(ev[x, y]))
+        k = j
+    return best
+
+
+def _move_in(d: Divider, bands: _Bands, gs: Ints, r: int) -> _Move | None:
+    """The best move to ``r`` of a group ``gs`` held by a rep above their target (see :func:`_best`)."""
+    if not len(gs):
+        return None
+    lower, upper = d.band.lower, d.band.upper
+    frm = d.asg[gs]
+    ev_a, fit_a = d.scores.pairs(gs, frm)
+    ev_r, fit_r = d.scores.column(gs, r)
+    w = d.w[gs]
+    ok = (d.count[frm] - w >= lower - EPS) & (d.count[r] + w <= upper + EPS)
+    drop = bands.off[frm] + bands.off[r] - bands.outside(d.ev[frm] - ev_a, frm) - bands.outside(d.ev[r] + ev_r, r)
+    ok &= drop > bands.tolerance(r)
+    ok &= (d.count[r] + d.n[gs] <= d.cap[r]) & (d.pipe[r] + d.val[gs] <= d.vlim[r])
+    found = _best(ok, drop, fit_r - fit_a, d.rank[gs], np.full(len(gs), d.idr[r]))
+    if found is None:
+        return None
+    key, (x,) = found
+    return key, int(gs[x]), int(frm[x]), r, float(ev_r[x])
+
+
+def _best(
+    ok: Bools, drop: Floats, gain: Floats, first: Ints, second: Ints
+) -> tuple[tuple[float, float, int, int], tuple[int, ...]] | None:
+    """Where ``ok`` holds, the candidate with the largest (drop, fit gain, first rank, second rank):
+    its key and its index."""
+    if not ok.any():
+        return None
+    idx = np.flatnonzero(ok)
+    flat = [drop.ravel(), gain.ravel(), np.ascontiguousarray(first).ravel(), np.ascontiguousarray(second).ravel()]
+    for a in flat:
+        vals = a[idx]
+        idx = idx[vals == vals.max()]
+    at = int(idx[0])
+    key = (float(flat[0][at]), float(flat[1][at]), int(flat[2][at]), int(flat[3][at]))
+    return key, tuple(int(x) for x in np.unravel_index(at, ok.shape))
+
+
+def _best_swap(
+    d: Divider, bands: _Bands, r: int, partners: list[int], by: list[list[int]], budget: int
+) -> tuple[_Swap | None, int]:
+    """The exchange of a group of ``r`` for a group of a partner that most lowers the expected
+    value outside the bands, both reps staying within the count band and capacities: what single
+    moves cannot do when reps sit at the edge of the count band. Pairs are examined partner by
+    partner, ``r``'s group then the partner's, at most ``budget`` of them. Returns the best (``r``'s
+    group first, with each group's expected value at the other rep) and the pairs examined (one
+    more than ``budget`` when it stopped there, as the loop it replaces counted)."""
+    lower, upper = d.band.lower, d.band.upper
+    best: _Swap | None = None
+    seen = 0
+    if not by[r]:
+        return None, 0
+    gs = np.array(by[r], dtype=np.int64)
+    g_r, gf_r = d.scores.column(gs, r)
+    for b in partners:
+        if not by[b]:
+            continue
+        left = budget - seen
+        rows = len(gs) if left >= len(gs) * len(by[b]) else max(0, -(-left // len(by[b])))
+        hs = np.array(by[b], dtype=np.int64)
+        g = gs[:rows]
+        g_b, gf_b = d.scores.column(g, b)
+        h_r, hf_r = d.scores.column(hs, r)
+        h_b, hf_b = d.scores.column(hs, b)
+        dn = d.w[g][:, None] - d.w[hs][None, :]
+        na, nb = d.count[r] - dn, d.count[b] + dn
+        ok = (lower - EPS <= na) & (na <= upper + EPS) & (lower - EPS <= nb) & (nb <= upper + EPS)
+        ea = (d.ev[r] - g_r[:rows])[:, None] + h_r[None, :]
+        eb = (d.ev[b] - h_b)[None, :] + g_b[:, None]
+        drop = bands.off[r] + bands.off[b] - bands.outside(ea, r) - bands.outside(eb, b)
+        ok &= (drop > bands.tolerance(b)) & (na <= d.cap[r]) & (nb <= d.cap[b])
+        dv = d.val[g][:, None] - d.val[hs][None, :]
+        ok &= (d.pipe[r] - dv <= d.vlim[r]) & (d.pipe[b] + dv <= d.vlim[b])
+        stop = left < len(gs) * len(hs)
+        if stop:
+            ok &= (np.arange(ok.size) < max(left, 0)).reshape(ok.shape)
+        gain = ((gf_b[:, None] + hf_r[None, :]) - gf_r[:rows][:, None]) - hf_b[None, :]
+        ranks = np.broadcast_to(d.rank[g][:, None], ok.shape), np.broadcast_to(d.rank[hs][None, :], ok.shape)
+        found = _best(ok, drop, gain, *ranks)
+        if found is not None:
+            key, (x, y) = found
+            if best is None or key > best[0]:
+                best = (key, int(g[x]), int(hs[y]), float(g_b[x]), float(h_r[y]))
+        if stop:
+            return best, max(budget, 0) + 1
+        seen += len(gs) * len(hs)
+    return best, seen
