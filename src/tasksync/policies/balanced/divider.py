@@ -24,7 +24,7 @@ from tasksync.settings import PolicySettings
 __all__ = ["Divider", "Group", "Loads"]
 
 EPS = 1e-9
-CHUNK = 2_000_000  # cards × reps computed at once when a pass scans every rep (about 16 MB per array)
+CHUNK = 1_000_000  # cards × reps computed at once when a pass scans many reps (8 MB per array)
 
 
 @dataclass
@@ -257,12 +257,16 @@ class Divider:
         return pool
 
     def best_fits(self, gs: Ints) -> Floats:
-        """Per group of ``gs``: its best fit with any available rep."""
+        """Per group of ``gs``: its best fit with any available rep (by blocks of about ``CHUNK`` cells)."""
         out = np.zeros(len(gs))
-        step = max(1, CHUNK // max(len(self.ids), 1))
         cols = np.arange(len(self.ids), dtype=np.int64)
-        for k in range(0, len(gs), step):
-            out[k : k + step] = self.scores.block(gs[k : k + step], cols)[1].max(axis=1)
+        ends = np.cumsum(self.n[gs]) if len(gs) else np.zeros(0)
+        per_block = max(1.0, CHUNK / max(len(self.ids), 1))
+        k = 0
+        while k < len(gs):
+            j = max(k + 1, int(np.searchsorted(ends, (ends[k - 1] if k else 0.0) + per_block, side="right")))
+            out[k:j] = self.scores.block(gs[k:j], cols)[1].max(axis=1)
+            k = j
         return out
 
     def place(self, pool: list[int]) -> None:

@@ -190,46 +190,72 @@ def _best_swap(
     """The exchange of a group of ``r`` for a group of a partner that most lowers the expected
     value outside the bands, both reps staying within the count band and capacities: what single
     moves cannot do when reps sit at the edge of the count band. Pairs are examined partner by
-    partner, ``r``'s group then the partner's, at most ``budget`` of them. Returns the best (``r``'s
-    group first, with each group's expected value at the other rep) and the pairs examined (one
-    more than ``budget`` when it stopped there, as the loop it replaces counted)."""
-    lower, upper = d.band.lower, d.band.upper
-    best: _Swap | None = None
-    seen = 0
+    partner, ``r``'s group then the partner's, at most ``budget`` of them (all partners at once, in
+    one block). Returns the best (``r``'s group first, with each group's expected value at the other
+    rep) and the pairs examined (one more than ``budget`` when it stopped there, as the loop it
+    replaces counted)."""
     if not by[r]:
         return None, 0
     gs = np.array(by[r], dtype=np.int64)
+    m = len(gs)
+    used = [b for b in partners if by[b]]
+    total = m * sum(len(by[b]) for b in used)
+    left = max(budget, 0)
+    # The partners whose pairs start before the budget runs out, and their groups in that order.
+    hs_list: list[int] = []
+    pb_list: list[int] = []  # per partner group: the index of its partner in ``used``
+    starts: list[int] = []  # per partner group: pairs examined before its partner's block
+    for k, b in enumerate(used):
+        if m * len(hs_list) >= left:
+            used = used[:k]
+            break
+        base = m * len(hs_list)
+        hs_list += by[b]
+        pb_list += [k] * len(by[b])
+        starts += [base] * len(by[b])
+    best = _swap_block(d, bands, r, gs, np.array(used, dtype=np.int64), hs_list, pb_list, starts, left)
+    return (best, left + 1) if total > left else (best, total)
+
+
+def _swap_block(
+    d: Divider,
+    bands: _Bands,
+    r: int,
+    gs: Ints,
+    used: Ints,
+    hs_list: list[int],
+    pb_list: list[int],
+    starts: list[int],
+    left: int,
+) -> _Swap | None:
+    """The best exchange of a group ``gs`` of ``r`` with a group ``hs_list`` of partner
+    ``used[pb_list[k]]``, among the first ``left`` pairs in the order partner, ``r``'s group,
+    partner's group."""
+    if not hs_list:
+        return None
+    lower, upper = d.band.lower, d.band.upper
+    hs, pb = np.array(hs_list, dtype=np.int64), np.array(pb_list, dtype=np.int64)
+    b = used[pb]  # each partner group's rep
+    local = np.arange(len(hs)) - np.searchsorted(pb, pb, side="left")  # its place in its partner's list
+    size = np.bincount(pb, minlength=len(used))[pb]
+    seq = np.array(starts, dtype=np.int64)[None, :] + np.arange(len(gs))[:, None] * size[None, :] + local[None, :]
     g_r, gf_r = d.scores.column(gs, r)
-    for b in partners:
-        if not by[b]:
-            continue
-        left = budget - seen
-        rows = len(gs) if left >= len(gs) * len(by[b]) else max(0, -(-left // len(by[b])))
-        hs = np.array(by[b], dtype=np.int64)
-        g = gs[:rows]
-        g_b, gf_b = d.scores.column(g, b)
-        h_r, hf_r = d.scores.column(hs, r)
-        h_b, hf_b = d.scores.column(hs, b)
-        dn = d.w[g][:, None] - d.w[hs][None, :]
-        na, nb = d.count[r] - dn, d.count[b] + dn
-        ok = (lower - EPS <= na) & (na <= upper + EPS) & (lower - EPS <= nb) & (nb <= upper + EPS)
-        ea = (d.ev[r] - g_r[:rows])[:, None] + h_r[None, :]
-        eb = (d.ev[b] - h_b)[None, :] + g_b[:, None]
-        drop = bands.off[r] + bands.off[b] - bands.outside(ea, r) - bands.outside(eb, b)
-        ok &= (drop > bands.tolerance(b)) & (na <= d.cap[r]) & (nb <= d.cap[b])
-        dv = d.val[g][:, None] - d.val[hs][None, :]
-        ok &= (d.pipe[r] - dv <= d.vlim[r]) & (d.pipe[b] + dv <= d.vlim[b])
-        stop = left < len(gs) * len(hs)
-        if stop:
-            ok &= (np.arange(ok.size) < max(left, 0)).reshape(ok.shape)
-        gain = ((gf_b[:, None] + hf_r[None, :]) - gf_r[:rows][:, None]) - hf_b[None, :]
-        ranks = np.broadcast_to(d.rank[g][:, None], ok.shape), np.broadcast_to(d.rank[hs][None, :], ok.shape)
-        found = _best(ok, drop, gain, *ranks)
-        if found is not None:
-            key, (x, y) = found
-            if best is None or key > best[0]:
-                best = (key, int(g[x]), int(hs[y]), float(g_b[x]), float(h_r[y]))
-        if stop:
-            return best, max(budget, 0) + 1
-        seen += len(gs) * len(hs)
-    return best, seen
+    g_b, gf_b = (x[:, pb] for x in d.scores.block(gs, used))
+    h_r, hf_r = d.scores.column(hs, r)
+    h_b, hf_b = d.scores.pairs(hs, b)
+    dn = d.w[gs][:, None] - d.w[hs][None, :]
+    na, nb = d.count[r] - dn, d.count[b][None, :] + dn
+    ok = (seq < left) & (lower - EPS <= na) & (na <= upper + EPS) & (lower - EPS <= nb) & (nb <= upper + EPS)
+    ea = (d.ev[r] - g_r)[:, None] + h_r[None, :]
+    eb = (d.ev[b] - h_b)[None, :] + g_b
+    drop = bands.off[r] + bands.off[b][None, :] - bands.outside(ea, r) - bands.outside(eb, b[None, :])
+    ok &= (drop > bands.tolerance(b)[None, :]) & (na <= d.cap[r]) & (nb <= d.cap[b][None, :])
+    dv = d.val[gs][:, None] - d.val[hs][None, :]
+    ok &= (d.pipe[r] - dv <= d.vlim[r]) & (d.pipe[b][None, :] + dv <= d.vlim[b][None, :])
+    gain = ((gf_b + hf_r[None, :]) - gf_r[:, None]) - hf_b[None, :]
+    ranks = np.broadcast_to(d.rank[gs][:, None], ok.shape), np.broadcast_to(d.rank[hs][None, :], ok.shape)
+    found = _best(ok, drop, gain, *ranks)
+    if found is None:
+        return None
+    key, (x, y) = found
+    return key, int(gs[x]), int(hs[y]), float(g_b[x, y]), float(h_r[y])
