@@ -16,9 +16,9 @@ from tasksync.crm.records import Rep
 from tasksync.policies.balanced.scores import Bools, Floats, GroupScores, Ints
 from tasksync.policies.base import Decisions
 from tasksync.policies.book import WorkItem
-from tasksync.policies.reasons import Band, ReasonKind
+from tasksync.policies.reasons import ReasonKind
 from tasksync.policies.scoring import WinModel
-from tasksync.policies.workload import capacity, count_band, value_capacity, value_targets
+from tasksync.policies.workload import capacity, count_band, value_capacity
 from tasksync.settings import PolicySettings
 
 __all__ = ["Divider", "Group", "Loads"]
@@ -40,7 +40,6 @@ class Group:
     assigned: str | None = None
     kind: ReasonKind = ReasonKind.KEPT  # why it went to ``assigned``
     frm: str | None = None  # the rep it was taken from (above the band, over capacity)
-    ev_here: float = 0.0  # its expected value with ``assigned`` (what ``give`` added there)
 
 
 @dataclass
@@ -104,6 +103,8 @@ class Divider:
         self.val = np.array([g.value for g in groups], dtype=np.float64)
         self.pinned = np.array([g.pinned_to is not None for g in groups], dtype=bool)
         self.asg = np.full(len(groups), -1, dtype=np.int64)
+        # Each group's expected value and fit with the rep it is assigned to (what ``give`` added).
+        self.ev_here, self.fit_here = np.zeros(len(groups)), np.zeros(len(groups))
         # Unique rank of each group's order; equal orders rank the earlier group higher (as ``max`` keeps it).
         by_order = sorted(range(len(groups)), key=lambda k: (groups[k].order, -k))
         self.rank = np.empty(len(groups), dtype=np.int64)
@@ -134,10 +135,11 @@ class Divider:
     def within(self, r: int) -> bool:
         return bool(self.count[r] <= self.cap[r] and self.pipe[r] <= self.vlim[r])
 
-    def give(self, g: int, r: int, ev: float, kind: ReasonKind | None = None) -> None:
+    def give(self, g: int, r: int, ev: float, fit: float, kind: ReasonKind | None = None) -> None:
+        """Assign group ``g`` to rep ``r``, with whom its expected value is ``ev`` and its fit ``fit``."""
         grp = self.groups[g]
-        grp.assigned, grp.ev_here = self.ids[r], ev
-        self.asg[g] = r
+        grp.assigned = self.ids[r]
+        self.asg[g], self.ev_here[g], self.fit_here[g] = r, ev, fit
         if kind is not None:
             grp.kind = kind
         self.count[r] += self.n[g]
@@ -149,7 +151,7 @@ class Divider:
         assert r >= 0
         self.count[r] -= self.n[g]
         self.pipe[r] -= grp.value
-        self.ev[r] -= grp.ev_here
+        self.ev[r] -= self.ev_here[g]
         self.asg[g] = -1
         grp.assigned = None
 
@@ -185,9 +187,9 @@ class Divider:
                 pool.append(g)
         if keep:
             gs = np.array([k[0] for k in keep], dtype=np.int64)
-            evs = self.scores.pairs(gs, np.array([k[1] for k in keep], dtype=np.int64))[0].tolist()
-            for (g, r, kind), e in zip(keep, evs, strict=True):
-                self.give(g, r, e, kind)
+            evs, fits = self.scores.pairs(gs, np.array([k[1] for k in keep], dtype=np.int64))
+            for (g, r, kind), e, f in zip(keep, evs.tolist(), fits.tolist(), strict=True):
+                self.give(g, r, e, f, kind)
         pool += self.shed()
         self.place(pool)
         self.fill()
@@ -288,7 +290,7 @@ class Divider:
                     self.stay(g)
                     continue
                 r = pick(spare, -self.count, -self.idr)
-            self.give(g, r, float(ev[0, r]))
+            self.give(g, r, float(ev[0, r]), float(fit[0, r]))
 
     def fill(self) -> None:
         """Under the band: pull groups from the most loaded reps."""
@@ -299,17 +301,17 @@ class Divider:
                 found = self.donor(r, by)
                 if found is None:
                     break
-                g, ev = found
+                g, ev, fit = found
                 a = int(self.asg[g])
                 self.groups[g].frm = self.ids[a]
                 self.take(g)
-                self.give(g, r, ev, ReasonKind.BELOW_BAND)
+                self.give(g, r, ev, fit, ReasonKind.BELOW_BAND)
                 by[a].remove(g)
                 by[r].append(g)
 
-    def donor(self, r: int, by: list[list[int]]) -> tuple[int, float] | None:
+    def donor(self, r: int, by: list[list[int]]) -> tuple[int, float, float] | None:
         """The group to pull to ``r``: from the most loaded rep above the mean that stays within the
-        band, then the best fit with ``r``, then the groups' order; with its expected value with ``r``."""
+        band, then the best fit with ``r``, then the groups' order; with its expected value and fit with ``r``."""
         lower, mean = self.band.lower, self.band.mean
         above = [a for a in range(len(self.ids)) if a != r and self.count[a] > mean and by[a]]
         above.sort(key=lambda a: -self.count[a])
@@ -327,14 +329,8 @@ class Divider:
             gs = gs[ok]
             ev, fit = self.scores.column(gs, r)
             best = pick(np.ones(len(gs), dtype=bool), fit, self.rank[gs])
-            return int(gs[best]), float(ev[best])
+            return int(gs[best]), float(ev[best]), float(fit[best])
         return None
-
-    def value_bands(self) -> list[Band]:
-        """Each rep's value band around their target, from today's mean expected value."""
-        mean = sum(self.ev.tolist()) / len(self.ids)
-        bands = value_targets(dict(zip(self.ids, self.weights.tolist(), strict=True)), mean, self.value_ratio)
-        return [bands[r] for r in self.ids]
 
     def unload(self) -> None:
         """A rep still over a capacity gains nothing: accounts that would bring them tasks they do

@@ -16,6 +16,8 @@ from tasksync.policies.reasons import ReasonKind
 __all__ = ["balance_value"]
 
 SWAP_BUDGET = 50_000  # pairs examined per exchange search
+MIN_BUDGET = 1_000_000  # pairs examined per pass, at least
+PAIRS_PER_CELL = 8  # pairs examined per pass, per group × rep
 
 
 @dataclass
@@ -37,37 +39,40 @@ class _Bands:
 
 
 # A candidate found: its key (compared as a tuple, larger is better) and what to do with it.
-_Move = tuple[tuple[float, float, int, int], int, int, int, float]  # key, group, from, to, its expected value there
-_Swap = tuple[
-    tuple[float, float, int, int], int, int, float, float
-]  # key, g (of r), h (of partner), g's and h's new ev
+_Key = tuple[float, float, int, int]
+_Move = tuple[_Key, int, int, int, tuple[float, float]]  # key, group, from, to, (expected value, fit) there
+# key, g (of r), h (of the partner), (expected value, fit) of g at the partner and of h at r
+_Swap = tuple[_Key, int, int, tuple[float, float], tuple[float, float]]
 
 
-def balance_value(d: Divider, budget: int = 1_000_000) -> None:
+def balance_value(d: Divider, budget: int | None = None) -> None:
     """Reps outside their value band, the furthest first: the single move into or out of that rep
     (from a rep above their target, or to one below it) that most lowers the expected value outside
     the bands while both reps stay within the count band and capacities, else the best exchange of
     two groups (at most ``SWAP_BUDGET`` pairs examined per rep); a rep nothing helps is left as it is.
-    Stops when every rep is within their band, nothing helps, or after ``budget`` candidates examined."""
+    Stops when every rep is within their band, nothing helps, or after ``budget`` candidates examined
+    (by default ``PAIRS_PER_CELL`` × groups × reps, at least ``MIN_BUDGET``: each pass can then reach
+    every rep, so that the passes settle on big books too)."""
     n_r = len(d.ids)
-    stuck: set[int] = set()
+    if budget is None:
+        budget = max(MIN_BUDGET, PAIRS_PER_CELL * len(d.groups) * n_r)
+    stuck = np.zeros(n_r, dtype=bool)
     by: list[list[int]] = [[] for _ in d.ids]
     for g in sorted(range(len(d.groups)), key=lambda k: d.groups[k].order):
         if d.asg[g] >= 0 and not d.pinned[g]:
             by[int(d.asg[g])].append(g)
+    reps = np.arange(n_r)
     work = 0
     while work < budget:
-        bl = d.value_bands()
-        mean = np.array([b.mean for b in bl])
-        lower, upper = np.array([b.lower for b in bl]), np.array([b.upper for b in bl])
-        bands = _Bands(mean, lower, upper, np.zeros(n_r))
-        bands.off = bands.outside(d.ev, np.arange(n_r))
-        off = [k for k in range(n_r) if k not in stuck and bands.off[k] > bands.tolerance(k)]
+        mean = sum(d.ev.tolist()) / n_r * d.weights  # each rep's target (value_targets)
+        bands = _Bands(mean, mean * (1 - d.value_ratio), mean * (1 + d.value_ratio), np.zeros(n_r))
+        bands.off = bands.outside(d.ev, reps)
+        off = np.flatnonzero(~stuck & (bands.off > bands.tolerance(reps))).tolist()
         if not off:
             return
         scale = np.maximum(mean, 1.0)
         r = max(off, key=lambda k: (bands.off[k] / scale[k], d.ids[k]))
-        high = bool(d.ev[r] > upper[r])
+        high = bool(d.ev[r] > bands.upper[r])
         if high:
             tos = [b for b in range(n_r) if b != r and d.ev[b] < mean[b]]
             work += len(by[r]) * len(tos)
@@ -78,28 +83,30 @@ def balance_value(d: Divider, budget: int = 1_000_000) -> None:
             work += len(gs)
             move = _move_in(d, bands, np.array(gs, dtype=np.int64), r)
         if move is not None:
-            _, g, a, b, ev = move
-            _shift(d, by, g, a, b, ev, ReasonKind.ABOVE_VALUE_BAND if high else ReasonKind.BELOW_VALUE_BAND)
+            _, g, a, b, there = move
+            _shift(d, by, g, a, b, there, ReasonKind.ABOVE_VALUE_BAND if high else ReasonKind.BELOW_VALUE_BAND)
             continue
         partners = [b for b in range(n_r) if b != r and bool(d.ev[b] < mean[b]) == high]
         swap, seen = _best_swap(d, bands, r, partners, by, min(budget - work, SWAP_BUDGET))
         work += seen
         if swap is None:
-            stuck.add(r)
+            stuck[r] = True
             continue
-        _, g, h, g_ev, h_ev = swap
+        _, g, h, g_there, h_there = swap
         a, b = r, int(d.asg[h])
         if not high:
-            g, h, a, b, g_ev, h_ev = h, g, b, r, h_ev, g_ev
-        _shift(d, by, g, a, b, g_ev, ReasonKind.ABOVE_VALUE_BAND if high else ReasonKind.BELOW_VALUE_BAND)
-        _shift(d, by, h, b, a, h_ev, ReasonKind.REBALANCING)
+            g, h, a, b, g_there, h_there = h, g, b, r, h_there, g_there
+        _shift(d, by, g, a, b, g_there, ReasonKind.ABOVE_VALUE_BAND if high else ReasonKind.BELOW_VALUE_BAND)
+        _shift(d, by, h, b, a, h_there, ReasonKind.REBALANCING)
 
 
-def _shift(d: Divider, by: list[list[int]], g: int, a: int, b: int, ev: float, kind: ReasonKind) -> None:
-    """Move group ``g`` from ``a`` to ``b`` (where its expected value is ``ev``) for ``kind``."""
+def _shift(
+    d: Divider, by: list[list[int]], g: int, a: int, b: int, there: tuple[float, float], kind: ReasonKind
+) -> None:
+    """Move group ``g`` from ``a`` to ``b`` (``there``: its expected value and fit with ``b``) for ``kind``."""
     d.take(g)
     d.groups[g].frm = d.ids[a]
-    d.give(g, b, ev, kind)
+    d.give(g, b, *there, kind)
     by[a].remove(g)
     by[b].append(g)
 
@@ -110,7 +117,7 @@ def _move_out(d: Divider, bands: _Bands, mine: list[int], r: int, tos: Ints) -> 
         return None
     lower, upper = d.band.lower, d.band.upper
     gs_all = np.array(mine, dtype=np.int64)
-    ev_r, fit_r = d.scores.column(gs_all, r)
+    ev_r, fit_r = d.ev_here[gs_all], d.fit_here[gs_all]
     best: _Move | None = None
     per_card = max(1, CHUNK // len(tos))
     k = 0
@@ -142,7 +149,7 @@ def _move_out(d: Divider, bands: _Bands, mine: list[int], r: int, tos: Ints) -> 
         if found is not None:
             key, (x, y) = found
             if best is None or key > best[0]:
-                best = (key, int(gs[x]), r, int(tos[y]), float(ev[x, y]))
+                best = (key, int(gs[x]), r, int(tos[y]), (float(ev[x, y]), float(fit[x, y])))
         k = j
     return best
 
@@ -152,19 +159,22 @@ def _move_in(d: Divider, bands: _Bands, gs: Ints, r: int) -> _Move | None:
     if not len(gs):
         return None
     lower, upper = d.band.lower, d.band.upper
-    frm = d.asg[gs]
-    ev_a, fit_a = d.scores.pairs(gs, frm)
-    ev_r, fit_r = d.scores.column(gs, r)
     w = d.w[gs]
-    ok = (d.count[frm] - w >= lower - EPS) & (d.count[r] + w <= upper + EPS)
-    drop = bands.off[frm] + bands.off[r] - bands.outside(d.ev[frm] - ev_a, frm) - bands.outside(d.ev[r] + ev_r, r)
-    ok &= drop > bands.tolerance(r)
+    # What needs no score first: both reps within the count band, ``r``'s capacities.
+    ok = (d.count[d.asg[gs]] - w >= lower - EPS) & (d.count[r] + w <= upper + EPS)
     ok &= (d.count[r] + d.n[gs] <= d.cap[r]) & (d.pipe[r] + d.val[gs] <= d.vlim[r])
-    found = _best(ok, drop, fit_r - fit_a, d.rank[gs], np.full(len(gs), d.idr[r]))
+    gs = gs[ok]
+    if not len(gs):
+        return None
+    frm = d.asg[gs]
+    ev_r, fit_r = d.scores.column(gs, r)
+    drop = bands.off[frm] + bands.off[r] - bands.outside(d.ev[frm] - d.ev_here[gs], frm)
+    drop = drop - bands.outside(d.ev[r] + ev_r, r)
+    found = _best(drop > bands.tolerance(r), drop, fit_r - d.fit_here[gs], d.rank[gs], np.full(len(gs), d.idr[r]))
     if found is None:
         return None
     key, (x,) = found
-    return key, int(gs[x]), int(frm[x]), r, float(ev_r[x])
+    return key, int(gs[x]), int(frm[x]), r, (float(ev_r[x]), float(fit_r[x]))
 
 
 def _best(
@@ -239,10 +249,10 @@ def _swap_block(
     local = np.arange(len(hs)) - np.searchsorted(pb, pb, side="left")  # its place in its partner's list
     size = np.bincount(pb, minlength=len(used))[pb]
     seq = np.array(starts, dtype=np.int64)[None, :] + np.arange(len(gs))[:, None] * size[None, :] + local[None, :]
-    g_r, gf_r = d.scores.column(gs, r)
+    g_r, gf_r = d.ev_here[gs], d.fit_here[gs]
     g_b, gf_b = (x[:, pb] for x in d.scores.block(gs, used))
     h_r, hf_r = d.scores.column(hs, r)
-    h_b, hf_b = d.scores.pairs(hs, b)
+    h_b, hf_b = d.ev_here[hs], d.fit_here[hs]
     dn = d.w[gs][:, None] - d.w[hs][None, :]
     na, nb = d.count[r] - dn, d.count[b][None, :] + dn
     ok = (seq < left) & (lower - EPS <= na) & (na <= upper + EPS) & (lower - EPS <= nb) & (nb <= upper + EPS)
@@ -258,4 +268,4 @@ def _swap_block(
     if found is None:
         return None
     key, (x, y) = found
-    return key, int(gs[x]), int(hs[y]), float(g_b[x, y]), float(h_r[y])
+    return key, int(gs[x]), int(hs[y]), (float(g_b[x, y]), float(gf_b[x, y])), (float(h_r[y]), float(hf_r[y]))
