@@ -258,79 +258,82 @@ class Divider:
                         pool.append(g)
         return pool
 
-    def best_fits(self, gs: Ints) -> Floats:
-        """Per group of ``gs``: its best fit with any available rep (by blocks of about ``CHUNK`` cells)."""
-        out = np.zeros(len(gs))
-        cols = np.arange(len(self.ids), dtype=np.int64)
-        ends = np.cumsum(self.n[gs]) if len(gs) else np.zeros(0)
+    def chunks(self, gs: Ints) -> list[slice]:
+        """``gs`` cut into runs of about ``CHUNK`` cards × reps (at least one group each)."""
+        ends = np.cumsum(self.n[gs])
         per_block = max(1.0, CHUNK / max(len(self.ids), 1))
-        k = 0
+        out, k = [], 0
         while k < len(gs):
             j = max(k + 1, int(np.searchsorted(ends, (ends[k - 1] if k else 0.0) + per_block, side="right")))
-            out[k:j] = self.scores.block(gs[k:j], cols)[1].max(axis=1)
+            out.append(slice(k, j))
             k = j
         return out
 
     def place(self, pool: list[int]) -> None:
         """Place the pool, biggest first, with the best-fitting rep that has room."""
-        best = self.best_fits(np.array(pool, dtype=np.int64)).tolist()
         cols = np.arange(len(self.ids), dtype=np.int64)
+        gs = np.array(pool, dtype=np.int64)
+        best = np.zeros(len(gs))
+        for c in self.chunks(gs):
+            best[c] = self.scores.block(gs[c], cols)[1].max(axis=1)
         ordered = sorted(
-            zip(pool, best, strict=True), key=lambda gb: (-self.groups[gb[0]].weight, -gb[1], self.groups[gb[0]].order)
+            zip(pool, best.tolist(), strict=True),
+            key=lambda gb: (-self.groups[gb[0]].weight, -gb[1], self.groups[gb[0]].order),
         )
-        for g, _ in ordered:
-            ev, fit = self.scores.block(np.array([g], dtype=np.int64), cols)
-            ok = self.room(g)
-            if ok.any():
-                r = pick(ok, fit[0], -self.count, self.idr)
-            else:
-                spare = self.fits_capacity(g)
-                if not spare.any():
-                    self.out.notes.append(f"no rep has capacity for {self.groups[g].items[0].title!r}: left unassigned")
-                    self.stay(g)
-                    continue
-                r = pick(spare, -self.count, -self.idr)
-            self.give(g, r, float(ev[0, r]), float(fit[0, r]))
+        gs = np.array([g for g, _ in ordered], dtype=np.int64)
+        for c in self.chunks(gs):
+            evs, fits = self.scores.block(gs[c], cols)
+            for g, ev, fit in zip(gs[c].tolist(), evs, fits, strict=True):
+                self.place_one(g, ev, fit)
+
+    def place_one(self, g: int, ev: Floats, fit: Floats) -> None:
+        """Give ``g`` (``ev``, ``fit``: with every rep) to the best-fitting rep with room, else to
+        the least loaded one with capacity, else leave it as it is."""
+        ok = self.room(g)
+        if ok.any():
+            r = pick(ok, fit, -self.count, self.idr)
+        else:
+            spare = self.fits_capacity(g)
+            if not spare.any():
+                self.out.notes.append(f"no rep has capacity for {self.groups[g].items[0].title!r}: left unassigned")
+                self.stay(g)
+                return
+            r = pick(spare, -self.count, -self.idr)
+        self.give(g, r, float(ev[r]), float(fit[r]))
 
     def fill(self) -> None:
         """Under the band: pull groups from the most loaded reps."""
         lower = self.band.lower
-        by = self.members()
         for r in sorted(range(len(self.ids)), key=lambda k: (self.count[k], self.ids[k])):
+            known = np.zeros(len(self.groups), dtype=bool)  # groups whose ev and fit with r are in col
+            col = np.zeros((2, len(self.groups)))
             while self.count[r] < lower - EPS:
-                found = self.donor(r, by)
-                if found is None:
+                g = self.donor(r, known, col)
+                if g is None:
                     break
-                g, ev, fit = found
-                a = int(self.asg[g])
-                self.groups[g].frm = self.ids[a]
+                self.groups[g].frm = self.ids[int(self.asg[g])]
                 self.take(g)
-                self.give(g, r, ev, fit, ReasonKind.BELOW_BAND)
-                by[a].remove(g)
-                by[r].append(g)
+                self.give(g, r, float(col[0, g]), float(col[1, g]), ReasonKind.BELOW_BAND)
 
-    def donor(self, r: int, by: list[list[int]]) -> tuple[int, float, float] | None:
+    def donor(self, r: int, known: Bools, col: Floats) -> int | None:
         """The group to pull to ``r``: from the most loaded rep above the mean that stays within the
-        band, then the best fit with ``r``, then the groups' order; with its expected value and fit with ``r``."""
+        band, then the best fit with ``r``, then the groups' order. ``col`` holds the groups' expected
+        value and fit with ``r`` where ``known`` (filled here as needed)."""
         lower, mean = self.band.lower, self.band.mean
-        above = [a for a in range(len(self.ids)) if a != r and self.count[a] > mean and by[a]]
-        above.sort(key=lambda a: -self.count[a])
-        k = 0
-        while k < len(above):
-            level = self.count[above[k]]
-            gs_list: list[int] = []
-            while k < len(above) and self.count[above[k]] == level:
-                gs_list += by[above[k]]
-                k += 1
-            gs = np.array(gs_list, dtype=np.int64)
-            ok = (level - self.w[gs] >= lower - EPS) & self.room_for(r, gs)
-            if not ok.any():
-                continue
-            gs = gs[ok]
-            ev, fit = self.scores.column(gs, r)
-            best = pick(np.ones(len(gs), dtype=bool), fit, self.rank[gs])
-            return int(gs[best]), float(ev[best]), float(fit[best])
-        return None
+        gs = np.flatnonzero((self.asg >= 0) & ~self.pinned)
+        level = self.count[self.asg[gs]]
+        sel = (self.asg[gs] != r) & (level > mean)
+        gs, level = gs[sel], level[sel]
+        ok = (level - self.w[gs] >= lower - EPS) & self.room_for(r, gs)
+        if not ok.any():
+            return None
+        gs, level = gs[ok], level[ok]
+        gs = gs[level == level.max()]
+        todo = gs[~known[gs]]
+        if len(todo):
+            col[0, todo], col[1, todo] = self.scores.column(todo, r)
+            known[todo] = True
+        return int(gs[pick(np.ones(len(gs), dtype=bool), col[1, gs], self.rank[gs])])
 
     def unload(self) -> None:
         """A rep still over a capacity gains nothing: accounts that would bring them tasks they do

@@ -105,42 +105,50 @@ class GroupScores:
             self.starts[1:] = np.cumsum(self.lens)[:-1]
         self.rows = np.array([scorer.row[i.key] for g in groups for i in g], dtype=np.int64)
 
-    def _rows(self, gs: Ints) -> tuple[Ints, Ints, Ints]:
-        """Card rows of groups ``gs`` (concatenated), and each group's start and length in them."""
+    def _rows(self, gs: Ints) -> tuple[Ints, _Plan]:
+        """Card rows of groups ``gs`` (concatenated), and how to add them up per group."""
         lens = self.lens[gs]
         offs = np.zeros(len(gs), dtype=np.int64)
         if len(gs):
             offs[1:] = np.cumsum(lens)[:-1]
         pos = np.repeat(self.starts[gs] - offs, lens) + np.arange(int(lens.sum()), dtype=np.int64)
-        return self.rows[pos], offs, lens
+        steps: list[tuple[Ints, Ints]] = []
+        longest = int(lens.max(initial=0))
+        if longest > 1:
+            by_len = np.argsort(-lens, kind="stable")
+            desc = -lens[by_len]  # ascending
+            for j in range(1, longest):
+                g = by_len[: int(np.searchsorted(desc, -j, side="left"))]  # the groups longer than j
+                steps.append((g, offs[g] + j))
+        return self.rows[pos], (offs, steps)
 
     def block(self, gs: Ints, cols: Ints) -> tuple[Floats, Floats]:
         """(expected value, fit) of groups ``gs`` with reps ``cols``: shape (gs, cols) each."""
-        rows, offs, lens = self._rows(gs)
+        rows, plan = self._rows(gs)
         ev, fit = self.scorer.cards(rows, cols)
-        return _sums(ev, offs, lens), _sums(fit, offs, lens)
+        return _sums(ev, plan), _sums(fit, plan)
 
     def pairs(self, gs: Ints, cols: Ints) -> tuple[Floats, Floats]:
         """(expected value, fit) of group ``gs[k]`` with rep ``cols[k]``: shape (gs,) each."""
-        rows, offs, lens = self._rows(gs)
-        ev, fit = self.scorer.cards(rows, np.repeat(cols, lens), pairwise=True)
-        return _sums(ev, offs, lens), _sums(fit, offs, lens)
+        rows, plan = self._rows(gs)
+        ev, fit = self.scorer.cards(rows, np.repeat(cols, self.lens[gs]), pairwise=True)
+        return _sums(ev, plan), _sums(fit, plan)
 
     def column(self, gs: Ints, col: int) -> tuple[Floats, Floats]:
         """(expected value, fit) of groups ``gs`` with the one rep ``col``: shape (gs,) each."""
         return self.pairs(gs, np.full(len(gs), col, dtype=np.int64))
 
 
-def _sums(x: Floats, offs: Ints, lens: Ints) -> Floats:
+# Per group, where its first card's row is; then, for each further card j, the groups that have one
+# and where its row is.
+_Plan = tuple[Ints, list[tuple[Ints, Ints]]]
+
+
+def _sums(x: Floats, plan: _Plan) -> Floats:
     """Per group, the sum of its rows of ``x`` added one after the other (the floats ``sum`` gives;
     numpy's pairwise summation would differ in the last bits)."""
-    if not len(offs):
-        return np.zeros((0, *x.shape[1:]))
-    by_len = np.argsort(-lens, kind="stable")
-    longest = int(lens[by_len[0]])
-    desc = -lens[by_len]  # ascending
+    offs, steps = plan
     out = x[offs].copy()
-    for j in range(1, longest):
-        g = by_len[: int(np.searchsorted(desc, -j, side="left"))]  # the groups longer than j
-        out[g] += x[offs[g] + j]
+    for g, at in steps:
+        out[g] += x[at]
     return out

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasksync.policies.balanced.divider import CHUNK, EPS, Divider
+from tasksync.policies.balanced.divider import CHUNK, EPS, Divider, pick
 from tasksync.policies.balanced.scores import Bools, Floats, Ints
 from tasksync.policies.reasons import ReasonKind
 
@@ -67,26 +67,25 @@ def balance_value(d: Divider, budget: int | None = None) -> None:
         mean = sum(d.ev.tolist()) / n_r * d.weights  # each rep's target (value_targets)
         bands = _Bands(mean, mean * (1 - d.value_ratio), mean * (1 + d.value_ratio), np.zeros(n_r))
         bands.off = bands.outside(d.ev, reps)
-        off = np.flatnonzero(~stuck & (bands.off > bands.tolerance(reps))).tolist()
-        if not off:
+        off = ~stuck & (bands.off > bands.tolerance(reps))
+        if not off.any():
             return
-        scale = np.maximum(mean, 1.0)
-        r = max(off, key=lambda k: (bands.off[k] / scale[k], d.ids[k]))
+        r = pick(off, bands.off / np.maximum(mean, 1.0), d.idr)  # the furthest out, then the larger id
         high = bool(d.ev[r] > bands.upper[r])
         if high:
-            tos = [b for b in range(n_r) if b != r and d.ev[b] < mean[b]]
+            tos = np.flatnonzero((d.ev < mean) & (reps != r))
             work += len(by[r]) * len(tos)
-            move = _move_out(d, bands, by[r], r, np.array(tos, dtype=np.int64))
+            move = _move_out(d, bands, by[r], r, tos)
         else:
-            froms = [a for a in range(n_r) if a != r and d.ev[a] > mean[a]]
-            gs = [g for a in froms for g in by[a]]
+            froms = (d.ev > mean) & (reps != r)
+            gs = np.flatnonzero((d.asg >= 0) & ~d.pinned & froms[np.maximum(d.asg, 0)])  # all of by[froms]
             work += len(gs)
-            move = _move_in(d, bands, np.array(gs, dtype=np.int64), r)
+            move = _move_in(d, bands, gs, r)
         if move is not None:
             _, g, a, b, there = move
             _shift(d, by, g, a, b, there, ReasonKind.ABOVE_VALUE_BAND if high else ReasonKind.BELOW_VALUE_BAND)
             continue
-        partners = [b for b in range(n_r) if b != r and bool(d.ev[b] < mean[b]) == high]
+        partners = np.flatnonzero(((d.ev < mean) == high) & (reps != r)).tolist()
         swap, seen = _best_swap(d, bands, r, partners, by, min(budget - work, SWAP_BUDGET))
         work += seen
         if swap is None:
