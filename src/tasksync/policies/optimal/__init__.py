@@ -194,7 +194,7 @@ class OptimalPolicy:
                 break
             owners.update(again)
             current = replace_owners(book, owners)
-        self.info.method = f"blocks({len(last)})"
+        self.info.method = f"blocks({len(last)}) in {k + 1} rounds"
         self.info.status = ",".join(sorted({blk.status for blk in last}))
         self.info.groups = sum(sum(1 for h in blk.model.held if not h) for blk in last)
         self.info.variables = sum(blk.variables for blk in last)

@@ -1,19 +1,19 @@
 """Big books in blocks of reps: each block a small copy of the team, solved as one programme
 against the whole team's centres.
 
-Reps are dealt to blocks in a snake order by capacity and win-rate lift, so that every block gets
-its share of room and of skill. Groups (accounts) go to the block of their pinned or majority
-owner; unowned groups go where they even the blocks best. The blocks are then evened on both
-measures, open cards and expected value, against their shares of the team's, by moving whole
-groups out of blocks outside a tolerance, one move at a time, the move that most evens the blocks
-first; groups of a block within tolerance never move.
+Reps are dealt to blocks in a snake order by strength (win-rate lift over the book's sectors), so
+that every block gets its share of skill. Groups (accounts) go to the block of their pinned or
+majority owner; unowned groups go where they even the blocks best. The blocks are then evened on
+both measures, open cards and rep-independent expected value, against their shares of the team's,
+by moving whole groups out of blocks outside a tolerance, one move at a time, the move that most
+evens the blocks first; groups of a block within tolerance never move.
 
 Every block holds its reps' bands around the **team's** means (:class:`~.model.Team`): the count
 band around the team's open cards per rep, the value band around the team's expected value per rep
 × the rep's weight. The team's mean expected value counts each card with the rep it is with (an
-estimate for cards nobody available owns), rounded to a fixed relative grid so that the small
-changes of a re-run do not move every block's centre; the value band of a block is narrowed by that
-grid, so that a rep within its block's band is within the team's.
+estimate for cards nobody available owns), rounded to a grid of 0.4% to 1% steps so that the small
+changes between runs do not move every block's centre; a block's value band is narrowed by one
+step, so that a rep within its block's band is within the team's.
 
 A fixed point: on the book as a division of these blocks leaves it, every group is owned within
 the block it was divided in and the blocks' open cards and rep-independent expected value (what
@@ -34,9 +34,8 @@ from tasksync.policies.scoring import WinModel
 from tasksync.policies.workload import capacity, group_key, movable, value_capacity, value_weights
 from tasksync.settings import PolicySettings
 
-__all__ = ["GRID", "Split", "split_blocks"]
+__all__ = ["Split", "split_blocks"]
 
-GRID = 100  # the team's mean expected value is rounded to a hundredth of its leading power of ten
 EVEN = 0.25  # blocks are even when within this share of the bands (band, value_band) of their targets
 
 
@@ -79,13 +78,21 @@ class _Blocks:
 
 
 def _deal(book: Book, wm: WinModel, size: int) -> _Blocks:
-    """Available reps dealt to ``ceil(reps / size)`` blocks: sorted by capacity, value capacity and
-    win-rate lift (then id), dealt 0, 1, …, n-1, n-1, …, 0, 0, 1, … so that each block gets its
-    share of each. Depends on the reps only, never on who owns what."""
-    avail = sorted(
-        book.available_reps,
-        key=lambda r: (-min(capacity(r), 1e9), -min(value_capacity(r), 1e18), -wm.rep.get(r.id, 1.0), r.id),
-    )
+    """Available reps dealt to ``ceil(reps / size)`` blocks in order of strength (their win-rate
+    lift over the book's sectors, weighted by each sector's expected value; then id), dealt 0, 1,
+    …, n-1, n-1, …, 0, 0, 1, … so that each block gets its share of skill (what a block can reach
+    in expected value) and, on average, of room. Depends on the reps and the cards, never on who
+    owns what."""
+    share: dict[str | None, float] = defaultdict(float)
+    for i in book.items:
+        share[i.sector] += wm.expected_value(i, None)
+    total = sum(share.values()) or 1.0
+
+    def strength(rep_id: str) -> float:
+        lift = wm.rep.get(rep_id, 1.0)
+        return sum(v / total * lift * (wm.rep_sector.get((rep_id, s), 1.0) if s else 1.0) for s, v in share.items())
+
+    avail = sorted(book.available_reps, key=lambda r: (-strength(r.id), r.id))
     n_b = max(1, math.ceil(len(avail) / size))
     block_of = {}
     for k, r in enumerate(avail):
@@ -134,11 +141,13 @@ def _team_ev(
 
 
 def _on_grid(x: float) -> tuple[float, float]:
-    """``x`` rounded to a grid of a hundredth of its leading power of ten (a step of 0.1% to 1% of
-    ``x``), and the step as a share of the rounded value."""
+    """``x`` rounded to a grid of 1, 2 and 5 × a power of ten (a step of 0.4% to 1% of ``x``),
+    and the step as a share of the rounded value. Exact decimal steps: the same on any machine."""
     if x <= 0 or not math.isfinite(x):
         return x, 0.0
-    step = 10.0 ** math.floor(math.log10(x)) / GRID
+    unit = 10.0 ** (math.floor(math.log10(x)) - 2)
+    lead = x / unit  # 100 ≤ lead < 1000
+    step = unit * (1.0 if lead < 200 else 2.0 if lead < 500 else 5.0)
     q = round(x / step) * step
     return q, step / q
 
