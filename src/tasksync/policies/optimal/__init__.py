@@ -52,7 +52,6 @@ __all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
 BLOCK_REPS = 100  # big books are divided in blocks of about this many reps...
 BLOCK_ITEMS = 25_000  # ...when they have more cards than this (and at least 2 × BLOCK_REPS reps)
 BLOCK_ROUNDS = 6  # rounds of a blocked division on the book as the last round leaves it, at most
-PILOT_ROUNDS = 4  # solves of the first block to find the team's mean expected value, at most
 
 
 @dataclass
@@ -175,10 +174,10 @@ class OptimalPolicy:
         done: dict[tuple[object, ...], _Block] = {}
         current = book
         last: list[_Block] = []
-        for k in range(rounds):
+        done_rounds = 0
+        for _ in range(rounds):
+            done_rounds += 1
             split = split_blocks(current, p, wm, BLOCK_REPS)
-            if k == 0:
-                split = self.pilot(split, p, wm, done)
             seen: dict[tuple[object, ...], _Block] = {}
             last = []
             for sub in split.books:
@@ -190,11 +189,11 @@ class OptimalPolicy:
             for blk in last:
                 again.update(_owners(blk.model, blk.choice))
             today = {i.key: i.owner for i in current.items}
-            if all(today.get(k) == o for k, o in again.items()):
+            if all(today.get(key) == o for key, o in again.items()):
                 break
             owners.update(again)
             current = replace_owners(book, owners)
-        self.info.method = f"blocks({len(last)}) in {k + 1} rounds"
+        self.info.method = f"blocks({len(last)}) in {done_rounds} rounds"
         self.info.status = ",".join(sorted({blk.status for blk in last}))
         self.info.groups = sum(sum(1 for h in blk.model.held if not h) for blk in last)
         self.info.variables = sum(blk.variables for blk in last)
@@ -219,29 +218,9 @@ class OptimalPolicy:
             return done[key], key
         notes = Decisions()
         pb = p.model_copy(update={"value_band": split.value_band})
+        before = self.info.variables
         m, choice = self.divide_one(sub, pb, wm, notes, split.team)
-        return _Block(m, choice, notes.notes, self.info.status, self.info.variables), key
-
-    def pilot(self, split: Split, p: PolicySettings, wm: WinModel, done: dict[tuple[object, ...], _Block]) -> Split:
-        """The team's mean expected value for a first round: the split's (each card with its owner,
-        an estimate for the rest) when the first block keeps its division around it (a book a plan
-        left: the next run must compute what the plan's last round did); else the mean the first
-        block reaches, scaled to the team, until it no longer moves on the grid. The estimate is
-        off by the lift the division finds; a round on the whole book costs a block per block."""
-        sub = split.books[0]
-        for k in range(PILOT_ROUNDS):
-            blk, key = self.block(sub, p, wm, split, done)
-            done[key] = blk
-            if k == 0 and all(i.owner == o for i in sub.items if (o := _owners(blk.model, blk.choice).get(i.key))):
-                return split
-            reached = float(blk.model.loads_for(blk.choice)[2].sum())
-            if split.base[0] <= 0:
-                return split
-            nxt = split.centred(split.team_base * reached / float(split.base[0]), p.value_band)
-            if nxt.team.ev_mean == split.team.ev_mean:
-                return split
-            split = nxt
-        return split
+        return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before), key
 
     def divide_one(
         self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions, team: Team | None = None
