@@ -97,9 +97,7 @@ def test_bad_card_is_named_in_one_line(demo: Path, kind: str, capsys: pytest.Cap
     assert "Traceback" not in err and needle in err
 
 
-def test_string_members_are_never_one_member_per_character(
-    demo: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_string_members_are_never_one_member_per_character(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A hand-edited ``"idMembers": "<id>"``: refused in one line naming it, or read as that
     member; applying never writes its characters back as members."""
     board = json.loads((demo.parent / "board.json").read_text(encoding="utf-8"))

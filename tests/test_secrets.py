@@ -54,9 +54,7 @@ def err_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
-def test_env_file_in_the_working_folder_is_ignored(
-    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_env_file_in_the_working_folder_is_ignored(demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A `.env` dropped where tasksync happens to run cannot redirect the token to its host."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -97,9 +97,7 @@ def test_plan_builds_its_json_once_and_fits_the_win_model_once(
     capsys.readouterr()
 
 
-def test_status_is_one_line_for_a_locked_or_damaged_store(
-    demo: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_is_one_line_for_a_locked_or_damaged_store(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A health check run from cron: a store held by another process or damaged gives one line
     naming the store and exit 1 (unhealthy), never a traceback; status writes nothing to it."""
     import sqlite3

@@ -232,7 +232,7 @@ def test_a_record_from_before_a_reboot_is_ignored(tmp_path: Path) -> None:
 
 def test_one_redaction_for_errors_and_logs() -> None:
     text = (
-        "GET /1/boards?key=abcdef&token=s3cr3t-value&x=1 Authorization: OAuth oauth_consumer_key=\"k\", "
+        'GET /1/boards?key=abcdef&token=s3cr3t-value&x=1 Authorization: OAuth oauth_consumer_key="k", '
         'oauth_token="tok" X-Hook-Secret: hooky the-pat-0123'
     )
     out = redact(text, ["the-pat-0123"])
@@ -264,9 +264,7 @@ def burst_from_two_processes(tmp_path: Path, shared: bool) -> FakeTrello:
     with fake.serve() as url:
         start = time.time() + 2.0  # both processes are running by then
         folder = str(tmp_path / "state") if shared else ""
-        procs = [
-            subprocess.Popen([sys.executable, "-c", BURST, url, board, str(start), folder]) for _ in range(2)
-        ]
+        procs = [subprocess.Popen([sys.executable, "-c", BURST, url, board, str(start), folder]) for _ in range(2)]
         assert [p.wait(timeout=60) for p in procs] == [0, 0]
     return fake
 

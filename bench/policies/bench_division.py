@@ -23,6 +23,12 @@ Then the cost of the options (``value_band``, ``keep_accounts_together``, ``min_
 synthetic 1k and real-shaped 664 books, and a win-model backtest.
 
     python bench/policies/bench_division.py [--quick] [--seed N] [--sizes 664 2000 ...]
+        [--kinds synthetic real-shaped] [--no-greedy] [--runs N] [--no-options]
+
+``--no-greedy`` leaves out the greedy baseline (``balanced``: its memory grows with reps × cards
+and it needs far more than the optimal policy at 100k/1,000); ``--runs`` sets how many runs the
+determinism check compares (3 by default; each is a whole division). To compare with another
+checkout in the same session, run this file with ``PYTHONPATH=<that checkout>/src``.
 """
 
 from __future__ import annotations
@@ -126,11 +132,15 @@ def run_book(
     seed: int,
     rows: list[list[str]],
     exact_seconds: float = 90.0,
+    greedy_too: bool = True,
+    runs: int = 3,
 ) -> None:
     book = make(n, r, seed)
     rules = Rules(PolicySettings(name="optimal"))
     wm = fit_model(book, rules.policy)
-    policies: list[tuple[str, Policy]] = [("round-robin", RoundRobinPolicy()), ("balanced", BalancedPolicy())]
+    policies: list[tuple[str, Policy]] = [("round-robin", RoundRobinPolicy())]
+    if greedy_too:
+        policies.append(("balanced", BalancedPolicy()))
     opt = OptimalPolicy()
     policies.append(("optimal", opt))
     found: dict[str, tuple[Decisions, float, dict[str, float]]] = {}
@@ -141,26 +151,27 @@ def run_book(
         found[name] = (dec, secs, balances(book, owners_of(book, dec), wm, rules.policy))
     rss = peak_rss_mib()
     method = opt.info.method
-    rr, greedy = found["round-robin"][2]["won"], found["balanced"][2]["won"]
+    rr = found["round-robin"][2]["won"]
+    greedy = found["balanced"][2]["won"] if greedy_too else None
     gap = "-"
-    if n <= EXACT_MAX:
+    if n <= EXACT_MAX and greedy_too:
         gap = exact_gap(
             book, rules, owners_of(book, found["optimal"][0]), owners_of(book, found["balanced"][0]), exact_seconds
         )
     for name, pol in policies:
         dec, secs, b = found[name]
-        same = all(fingerprint(type(pol)().decide(book, rules)) == fingerprint(dec) for _ in range(2))  # type: ignore[call-arg]
+        same = all(fingerprint(type(pol)().decide(book, rules)) == fingerprint(dec) for _ in range(runs - 1))  # type: ignore[call-arg]
         rows.append(
             [
                 f"{kind} {n:,}/{r}",
                 name,
                 f"{b['won']:,.0f}",
                 f"{b['won'] / rr:.3f}",
-                f"{b['won'] / greedy:.3f}",
+                f"{b['won'] / greedy:.3f}" if greedy else "-",
                 f"{b['max']:.2f}",
                 f"{b['cv']:.3f}",
                 f"{b['out_n']:.0f}/{b['out_e']:.0f}",
-                "yes" if same else "NO",
+                ("yes" if same else "NO") if runs > 1 else "-",
                 str(settles(book, type(pol)(), rules, dec)),  # type: ignore[call-arg]
                 f"{secs:.2f}",
                 f"{rss:,.0f}" if name == "optimal" else "",
@@ -211,7 +222,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="skip the 100k-task books")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sizes", type=int, nargs="*", help="only the books with these task counts")
+    ap.add_argument("--kinds", nargs="*", choices=["synthetic", "real-shaped"], help="only these kinds of book")
     ap.add_argument("--no-options", action="store_true", help="skip the cost of the options")
+    ap.add_argument("--no-greedy", action="store_true", help="leave out the greedy baseline (balanced)")
+    ap.add_argument("--runs", type=int, default=3, help="runs compared for determinism (1: none)")
     args = ap.parse_args()
     header = [
         "book",
@@ -222,7 +236,7 @@ def main() -> None:
         "cards max/mean",
         "value CV",
         "out count/value band",
-        "3 runs identical",
+        f"{args.runs} runs identical",
         "moves after apply",
         "CPU s",
         "peak RSS MiB",
@@ -232,9 +246,13 @@ def main() -> None:
     print(" | ".join(header))
     rows: list[list[str]] = []
     for kind, n, r, make in BOOKS:
-        if (args.quick and n > 10_000) or (args.sizes and n not in args.sizes):
+        if (
+            (args.quick and n > 10_000)
+            or (args.sizes and n not in args.sizes)
+            or (args.kinds and kind not in args.kinds)
+        ):
             continue
-        run_book(kind, n, r, make, args.seed, rows, 15.0 if args.quick else 90.0)
+        run_book(kind, n, r, make, args.seed, rows, 15.0 if args.quick else 90.0, not args.no_greedy, args.runs)
     widths = [max([len(h), *(len(row[k]) for row in rows)]) for k, h in enumerate(header)]
     print()
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))

@@ -3,6 +3,7 @@
 The views read the data dict of :mod:`tasksync.report_data` (:func:`plan_json`, :func:`report_json`,
 re-exported here), the same that ``--json``, the HTML report and the review page show.
 """
+
 from __future__ import annotations
 
 import time

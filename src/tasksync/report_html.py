@@ -239,7 +239,7 @@ def _conflicts_section(conflicts: Sequence[Mapping[str, Any]], edits: Sequence[M
         else ""
     )
     kept = (
-        f"<p class=\"note\">{len(edits)} other field(s) changed by people are what the policy wants too, or "
+        f'<p class="note">{len(edits)} other field(s) changed by people are what the policy wants too, or '
         "not managed by it: left as they are and recorded as theirs when the plan is applied.</p>"
         if edits
         else ""
@@ -283,9 +283,7 @@ def render_html(data: Mapping[str, Any]) -> str:
         "script-src 'unsafe-inline'; img-src data:\">"
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
         f'<h1>{esc(title)}</h1><p class="sub">{esc(sub)}</p>'
-        f'<div class="cards">{_summary_cards(data)}</div>'
-        + "".join(sections)
-        + '<div id="render-check" hidden></div>'
+        f'<div class="cards">{_summary_cards(data)}</div>' + "".join(sections) + '<div id="render-check" hidden></div>'
         f'<script type="application/json" id="tasksync-data">{_json_for_script(data)}</script>'
         f"<script>{_JS}</script></body></html>\n"
     )
@@ -390,7 +388,7 @@ def _chart_sections(data: Mapping[str, Any]) -> list[str]:
         )
         + "</section></div>",
         '<section><h2>Won value per month</h2><p class="note">'
-        f'Closed-won deal value, {esc(months[0] if months else "")}'
+        f"Closed-won deal value, {esc(months[0] if months else '')}"
         f" to {esc(months[-1] if months else '')}. {esc((data.get('window') or {}).get('explain', ''))}</p>"
         + heatmap(WIDE, reps, months)
         + "</section>",

@@ -84,6 +84,7 @@ __all__ = [
     "shared_api_client",
 ]
 
+
 class AsanaConnector(CreatingTasks):
     """One Asana project. See the module docstring for how requests are made."""
 

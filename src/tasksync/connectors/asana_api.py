@@ -319,9 +319,7 @@ class AsanaApi:
 
             def get() -> Any:
                 opts: dict[str, Any] = {"sync": token} if token else {}
-                return self.events.get_events(
-                    project_gid, opts, full_payload=True, _request_timeout=self.timeout
-                )
+                return self.events.get_events(project_gid, opts, full_payload=True, _request_timeout=self.timeout)
 
             resp = self.call(what, get, idempotent=True)
             events = resp.get("data") or []

@@ -73,7 +73,6 @@ class Connector(Protocol):
     def find_created(self, key: str) -> str | None: ...
 
 
-
 # ---------------------------------------------------------------------- optional capabilities
 # A connector offers these by having the methods; the service asks ``isinstance(conn, ChangeFeed)``.
 

@@ -33,6 +33,7 @@ __all__ = [
     "secret_fingerprint",
 ]
 
+
 def secret_fingerprint(secret: str) -> str:
     """A stable, non-reversible name for a secret (limiter records, request logs)."""
     return hashlib.sha256(secret.encode()).hexdigest()[:16]

@@ -312,9 +312,7 @@ class Page(Generic[T_co, C_co]):
     more: bool
 
 
-def paginate(
-    fetch: Callable[[C | None], Page[T, C]], *, what: str, start: C | None = None
-) -> tuple[list[T], C | None]:
+def paginate(fetch: Callable[[C | None], Page[T, C]], *, what: str, start: C | None = None) -> tuple[list[T], C | None]:
     """Every item of a paged listing, and the cursor after its last page.
 
     ``fetch(cursor)`` returns one :class:`Page`. A cursor that comes back a second time while

@@ -321,8 +321,7 @@ def _finish(
         )
     if total and bad / total > settings.max_bad_rows:
         rep.rejected = (
-            f"{path}: {bad} of {total} rows cannot be read "
-            f"(allowed: {settings.max_bad_rows:.0%}; see crm.max_bad_rows)"
+            f"{path}: {bad} of {total} rows cannot be read (allowed: {settings.max_bad_rows:.0%}; see crm.max_bad_rows)"
         )
         raise CrmError(rep.rejected, list(problems))
 

@@ -277,9 +277,7 @@ class FakeAsana:
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -368,15 +366,12 @@ class FakeAsana:
                 return Fault("slow", delay=self.slow_seconds)
         return None
 
-    def requests(
-        self, method: str | None = None, path_prefix: str | None = None
-    ) -> list[RequestRecord]:
+    def requests(self, method: str | None = None, path_prefix: str | None = None) -> list[RequestRecord]:
         with self._lock:
             return [
                 r
                 for r in self.log
-                if (method is None or r.method == method)
-                and (path_prefix is None or r.path.startswith(path_prefix))
+                if (method is None or r.method == method) and (path_prefix is None or r.path.startswith(path_prefix))
             ]
 
     def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
@@ -508,9 +503,7 @@ class FakeAsana:
                 self.external_index[task.external["gid"]] = gid
         return gid
 
-    def seed_demo(
-        self, *, tasks: int = 20, users: int = 5, sections: Iterable[str] | None = None
-    ) -> DemoIds:
+    def seed_demo(self, *, tasks: int = 20, users: int = 5, sections: Iterable[str] | None = None) -> DemoIds:
         """A workspace, a project with sections, Priority (enum) and CRM ID (text) fields,
         ``users`` users with emails and ``tasks`` open tasks spread over them."""
         ws = self.add_workspace("Acme Sales")
@@ -520,10 +513,7 @@ class FakeAsana:
         prio = self.add_enum_field(proj, "Priority", ["P1", "P2", "P3", "P4"])
         prio_opts = {o["name"]: o["gid"] for o in self.custom_fields[prio]["enum_options"]}
         crm = self.add_text_field(proj, "CRM ID")
-        uids = tuple(
-            self.add_user(ws, f"Rep {i + 1:02d}", f"rep{i + 1:02d}@example.com")
-            for i in range(users)
-        )
+        uids = tuple(self.add_user(ws, f"Rep {i + 1:02d}", f"rep{i + 1:02d}@example.com") for i in range(users))
         tids = []
         for i in range(tasks):
             tids.append(
@@ -591,9 +581,7 @@ class FakeAsana:
                     due_on=str(card["due"])[:10] if card.get("due") else None,
                 )
             )
-        return DemoIds(
-            ws, proj, tuple(section_of.values()), prio, prio_opts, crm, tuple(user_of.values()), tuple(tids)
-        )
+        return DemoIds(ws, proj, tuple(section_of.values()), prio, prio_opts, crm, tuple(user_of.values()), tuple(tids))
 
     # ----------------------------------------------------------------- representations
     def _user_repr(self, gid: str) -> JSON:
@@ -646,8 +634,7 @@ class FakeAsana:
                 "name": self.workspaces[t.workspace]["name"],
             },
             "projects": [
-                {"gid": p, "resource_type": "project", "name": self.projects[p]["name"]}
-                for p, _ in t.memberships
+                {"gid": p, "resource_type": "project", "name": self.projects[p]["name"]} for p, _ in t.memberships
             ],
             "memberships": [
                 {
@@ -686,9 +673,7 @@ class FakeAsana:
         except _HttpError as e:
             return e.status, e.body(), e.headers
 
-    def _route(
-        self, method: str, parts: list[str], q: dict[str, str], body: Any
-    ) -> tuple[int, JSON]:
+    def _route(self, method: str, parts: list[str], q: dict[str, str], body: Any) -> tuple[int, JSON]:
         data = body.get("data") if isinstance(body, dict) else None
         n = len(parts)
         with self._lock:
@@ -707,11 +692,7 @@ class FakeAsana:
                     return 200, self._users(parts[1], q)
                 if n == 2 and parts[0] == "tasks":
                     t = self._task(parts[1])
-                    return 200, {
-                        "data": _project(
-                            self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT
-                        )
-                    }
+                    return 200, {"data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)}
                 if n == 1 and parts[0] == "tasks":
                     return 200, self._tasks_query(q)
                 if n == 1 and parts[0] == "events":
@@ -816,9 +797,7 @@ class FakeAsana:
         selected = self._select_tasks(gid, q.get("completed_since"))
         # Page over the selection first; build representations only for the page served.
         page = self._page(f"/projects/{gid}/tasks", selected, q)
-        page["data"] = [
-            _project(self._task_repr(t), tree, ("name", "resource_subtype")) for t in page["data"]
-        ]
+        page["data"] = [_project(self._task_repr(t), tree, ("name", "resource_subtype")) for t in page["data"]]
         return page
 
     def _tasks_query(self, q: Mapping[str, str]) -> JSON:
@@ -830,9 +809,7 @@ class FakeAsana:
         tree = _field_tree(q.get("opt_fields"))
         selected = self._select_tasks(gid, q.get("completed_since"), q.get("modified_since"))
         page = self._page(f"/tasks?project={gid}", selected, q)
-        page["data"] = [
-            _project(self._task_repr(t), tree, ("name", "resource_subtype")) for t in page["data"]
-        ]
+        page["data"] = [_project(self._task_repr(t), tree, ("name", "resource_subtype")) for t in page["data"]]
         return page
 
     def _project_sections(self, gid: str, q: Mapping[str, str]) -> JSON:
@@ -968,9 +945,7 @@ class FakeAsana:
             t.modified_at = _now_iso()
             for c in dict.fromkeys(changed):
                 self._emit(t, "changed", c)
-        return {
-            "data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)
-        }
+        return {"data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)}
 
     def _create_task(self, data: Any, q: Mapping[str, str]) -> JSON:
         if not isinstance(data, dict):
@@ -1026,9 +1001,7 @@ class FakeAsana:
                 self._forget(t)
                 raise
         self._emit(t, "added")
-        return {
-            "data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)
-        }
+        return {"data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)}
 
     def _forget(self, t: _Task) -> None:
         self.tasks.pop(t.gid, None)
@@ -1275,8 +1248,7 @@ class _Handler(BaseHTTPRequestHandler):
             record.status = 429
             err = _HttpError(
                 429,
-                "You've made too many requests and hit a rate limit. "
-                "Please retry after the given amount of time.",
+                "You've made too many requests and hit a rate limit. Please retry after the given amount of time.",
             )
             # Asana sends whole seconds; the fake's time scale shortens them only where it can.
             self._send(429, err.body(), {"Retry-After": str(max(1, math.ceil(retry_after)))})
@@ -1355,8 +1327,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  export TASKSYNC_ASANA_TOKEN={fake.token}")
     if demo is not None:
         print(
-            f"  workspace {demo.workspace}, project {demo.project} "
-            f"({len(demo.tasks)} tasks, {len(demo.users)} users)"
+            f"  workspace {demo.workspace}, project {demo.project} ({len(demo.tasks)} tasks, {len(demo.users)} users)"
         )
     try:
         while True:

@@ -37,10 +37,11 @@ from typing import ClassVar
 import numpy as np
 
 from tasksync.policies.base import Decision, Decisions, Rules
-from tasksync.policies.book import Book
+from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.explain import Tables
+from tasksync.policies.optimal.blocks import Split, split_blocks
 from tasksync.policies.optimal.explain import explain, feasibility_notes, outside_notes
-from tasksync.policies.optimal.model import Model, Scorer, build_model
+from tasksync.policies.optimal.model import Group, Model, Scorer, Team, build_model
 from tasksync.policies.optimal.solve import Limits, Outcome, solve_model
 from tasksync.policies.scoring import WinModel, prioritise, tier_notes
 from tasksync.policies.workload import count_band, movable, value_band, workload_stats
@@ -49,7 +50,8 @@ from tasksync.settings import PolicySettings
 __all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
 
 BLOCK_REPS = 100  # big books are divided in blocks of about this many reps...
-BLOCK_ITEMS = 25_000  # ...when they have more cards than this
+BLOCK_ITEMS = 25_000  # ...when they have more cards than this (and at least 2 × BLOCK_REPS reps)
+BLOCK_ROUNDS = 6  # rounds of a blocked division on the book as the last round leaves it, at most
 
 
 @dataclass
@@ -70,6 +72,33 @@ class SolveInfo:
 def _owners(m: Model, choice: np.ndarray) -> dict[str, str]:
     """Item key -> rep for the groups ``choice`` assigns."""
     return {i.key: m.reps[int(r)] for g, r in zip(m.groups, choice.tolist(), strict=True) if r >= 0 for i in g.items}
+
+
+@dataclass
+class _Block:
+    """One block's division in a round of :meth:`OptimalPolicy.divide_blocks`."""
+
+    model: Model
+    choice: np.ndarray
+    notes: list[str]
+    status: str
+    variables: int
+
+
+def _as_today(
+    m: Model, choice: np.ndarray, items: Mapping[str, WorkItem], owners: Mapping[str, str]
+) -> tuple[Model, np.ndarray]:
+    """A block's model of a later round (the book as earlier rounds leave it) with today's cards,
+    and its division: a group it left where it was goes to the rep the earlier rounds gave it."""
+    groups = [Group(g.key, [items[i.key] for i in g.items], g.owner, g.pinned) for g in m.groups]
+    ridx = {r: k for k, r in enumerate(m.reps)}
+    choice = choice.copy()
+    for gi, g in enumerate(groups):
+        reps = {owners.get(i.key) for i in g.items}
+        if choice[gi] < 0 and len(reps) == 1:
+            r = next(iter(reps))
+            choice[gi] = ridx.get(r, -1) if r is not None else -1
+    return replace(m, groups=groups), choice
 
 
 def replace_owners(book: Book, owners: Mapping[str, str]) -> Book:
@@ -129,18 +158,74 @@ class OptimalPolicy:
     def divide(self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions) -> list[tuple[Model, np.ndarray]]:
         """One model and its division, or one per block of reps on big books."""
         if not self.exact and len(book.available_reps) >= 2 * BLOCK_REPS and len(book.items) > BLOCK_ITEMS:
-            from tasksync.policies.optimal.blocks import split_blocks
-
-            team_mean, parts = split_blocks(book, p, BLOCK_REPS)
-            results = [self.divide_one(sub, p, wm, out, team_mean) for sub in parts]
-            self.info.method = f"blocks({len(parts)})"
-            return results
+            return self.divide_blocks(book, p, wm, out)
         return [self.divide_one(book, p, wm, out)]
 
+    def divide_blocks(
+        self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions, rounds: int = BLOCK_ROUNDS
+    ) -> list[tuple[Model, np.ndarray]]:
+        """A big book in blocks of reps (:mod:`.blocks`), settled like a whole book: split and
+        solve every block against the team's centres, then again on the book as that division
+        leaves it (blocks and centres recomputed), until a round moves nothing. All deterministic,
+        so the next real run, on the book as the plan leaves it, computes that last round and moves
+        nothing. A block whose sub-book and centres are those of the round before is not solved
+        again. The last round's models are returned with today's cards (reasons cite today)."""
+        owners: dict[str, str] = {}
+        done: dict[tuple[object, ...], _Block] = {}
+        current = book
+        last: list[_Block] = []
+        done_rounds = 0
+        for _ in range(rounds):
+            done_rounds += 1
+            split = split_blocks(current, p, wm, BLOCK_REPS)
+            seen: dict[tuple[object, ...], _Block] = {}
+            last = []
+            for sub in split.books:
+                blk, key = self.block(sub, p, wm, split, done)
+                seen[key] = blk
+                last.append(blk)
+            done = seen
+            again: dict[str, str] = {}
+            for blk in last:
+                again.update(_owners(blk.model, blk.choice))
+            today = {i.key: i.owner for i in current.items}
+            if all(today.get(key) == o for key, o in again.items()):
+                break
+            owners.update(again)
+            current = replace_owners(book, owners)
+        self.info.method = f"blocks({len(last)}) in {done_rounds} rounds"
+        self.info.status = ",".join(sorted({blk.status for blk in last}))
+        self.info.groups = sum(sum(1 for h in blk.model.held if not h) for blk in last)
+        self.info.variables = sum(blk.variables for blk in last)
+        self.info.objective = sum(blk.model.objective(blk.choice) for blk in last)
+        for blk in last:
+            out.notes.extend(n for n in blk.notes if n not in out.notes)
+        items = {i.key: i for i in book.items}
+        return [_as_today(blk.model, blk.choice, items, owners) for blk in last]
+
+    def block(
+        self, sub: Book, p: PolicySettings, wm: WinModel, split: Split, done: Mapping[tuple[object, ...], _Block]
+    ) -> tuple[_Block, tuple[object, ...]]:
+        """One block of a big book divided against the team's centres (the division found before
+        when its sub-book and the centres are the same), and its key in ``done``."""
+        key = (
+            split.team.count_mean,
+            split.team.ev_mean,
+            tuple(r.id for r in sub.reps),
+            tuple((i.key, i.owner) for i in sub.items),
+        )
+        if key in done:
+            return done[key], key
+        notes = Decisions()
+        pb = p.model_copy(update={"value_band": split.value_band})
+        before = self.info.variables
+        m, choice = self.divide_one(sub, pb, wm, notes, split.team)
+        return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before), key
+
     def divide_one(
-        self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions, mean: float | None = None
+        self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions, team: Team | None = None
     ) -> tuple[Model, np.ndarray]:
-        m, res = self.solve_passes(book, p, wm, mean)
+        m, res = self.solve_passes(book, p, wm, team)
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(feasibility_notes(m, names))
         out.notes.extend(res.notes)
@@ -179,7 +264,7 @@ class OptimalPolicy:
         return [(final, pick)] if ok and same else [first]
 
     def solve_passes(
-        self, book: Book, p: PolicySettings, wm: WinModel, mean: float | None, passes: int = 3
+        self, book: Book, p: PolicySettings, wm: WinModel, team: Team | None, passes: int = 3
     ) -> tuple[Model, Outcome]:
         """Solve; while the division leaves a rep outside a band and some groups were held (nothing
         asked them to move today), solve again with every group free: the division may have pushed
@@ -189,7 +274,7 @@ class OptimalPolicy:
         best: tuple[Model, Outcome] | None = None
         for _ in range(passes):
             t1 = time.perf_counter()
-            m = build_model(book, p, wm, self.exact, mean, unhold)
+            m = build_model(book, p, wm, self.exact, team, unhold)
             self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
             t1 = time.perf_counter()
             res = solve_model(m, self.limits(p))

@@ -1,116 +1,305 @@
-"""Big books in blocks of reps: each block a small copy of the team, solved as one programme.
+"""Big books in blocks of reps: each block a small copy of the team, solved as one programme
+against the whole team's centres.
 
-Reps are dealt round robin by capacity, so every block gets its share of room. Accounts go to
-the block of their owner (or pinned owner); unowned work and the excess of overloaded blocks go
-to the blocks with most room. Every order is stable, so the cut is deterministic.
+Reps are dealt to blocks in a snake order by strength (win-rate lift over the book's sectors), so
+that every block gets its share of skill. Groups (accounts) go to the block of their pinned or
+majority owner; unowned groups go where they even the blocks best. The blocks are then evened on
+both measures, open cards and rep-independent expected value, against their shares of the team's,
+by moving whole groups out of blocks outside a tolerance, one move at a time, the move that most
+evens the blocks first; groups of a block within tolerance never move.
+
+Every block holds its reps' bands around the **team's** means (:class:`~.model.Team`): the count
+band around the team's open cards per rep, the value band around the team's expected value per rep
+× the rep's weight. The team's mean expected value counts each card with the rep it is with (an
+estimate for cards nobody available owns), rounded to a grid of 0.4% to 1% steps so that the small
+changes between runs do not move every block's centre; a block's value band is narrowed by one
+step, so that a rep within its block's band is within the team's.
+
+A fixed point: on the book as a division of these blocks leaves it, every group is owned within
+the block it was divided in and the blocks' open cards and rep-independent expected value (what
+evening measures) are unchanged, so the split is the same. Every order is stable.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tasksync.policies.book import Book, WorkItem
-from tasksync.policies.workload import capacity, group_key, movable, value_capacity
+from tasksync.policies.optimal.model import Team
+from tasksync.policies.scoring import WinModel
+from tasksync.policies.workload import capacity, group_key, movable, value_capacity, value_weights
 from tasksync.settings import PolicySettings
 
-__all__ = ["split_blocks"]
+__all__ = ["Split", "split_blocks"]
+
+EVEN = 0.25  # blocks are even when within this share of the bands (band, value_band) of their targets
+
+
+@dataclass
+class Split:
+    """The team's centres, the value band each block holds (narrowed by the grid), and one
+    sub-book per block of reps."""
+
+    team: Team
+    value_band: float
+    books: list[Book]
+    cards: np.ndarray  # per block: the open cards its reps will hold
+    base: np.ndarray  # per block: the rep-independent expected value of those cards
+    team_base: float  # the same per available rep over the team
+
+    def centred(self, ev_mean: float, band: float) -> Split:
+        """The same blocks around the team's mean expected value ``ev_mean`` (rounded to the
+        grid; ``band``: the policy's value band)."""
+        q, step = _on_grid(ev_mean)
+        vb = max(band - step, band / 2) if band else 0.0
+        return replace(self, team=replace(self.team, ev_mean=q), value_band=vb)
 
 
 @dataclass
 class _Blocks:
+    """Blocks of reps and their totals: open cards, pipeline and rep-independent expected value."""
+
     n: int
     block_of: dict[str, int]
     room: np.ndarray
     vroom: np.ndarray
     load: np.ndarray
     pipe: np.ndarray
+    ev: np.ndarray
 
-    def add(self, b: int, cards: float, value: float, sign: float = 1.0) -> None:
+    def add(self, b: int, cards: float, value: float, ev: float, sign: float = 1.0) -> None:
         self.load[b] += sign * cards
         self.pipe[b] += sign * value
+        self.ev[b] += sign * ev
 
 
-def _deal(book: Book, size: int) -> _Blocks:
-    avail = sorted(book.available_reps, key=lambda r: (-min(capacity(r), 1e9), r.id))
-    n_b = math.ceil(len(avail) / size)
-    block_of = {r.id: k % n_b for k, r in enumerate(avail)}
+def _deal(book: Book, wm: WinModel, size: int) -> _Blocks:
+    """Available reps dealt to ``ceil(reps / size)`` blocks in order of strength (their win-rate
+    lift over the book's sectors, weighted by each sector's expected value; then id), dealt 0, 1,
+    …, n-1, n-1, …, 0, 0, 1, … so that each block gets its share of skill (what a block can reach
+    in expected value) and, on average, of room. Depends on the reps and the cards, never on who
+    owns what."""
+    share: dict[str | None, float] = defaultdict(float)
+    for i in book.items:
+        share[i.sector] += wm.expected_value(i, None)
+    total = sum(share.values()) or 1.0
+
+    def strength(rep_id: str) -> float:
+        lift = wm.rep.get(rep_id, 1.0)
+        return sum(v / total * lift * (wm.rep_sector.get((rep_id, s), 1.0) if s else 1.0) for s, v in share.items())
+
+    avail = sorted(book.available_reps, key=lambda r: (-strength(r.id), r.id))
+    n_b = max(1, math.ceil(len(avail) / size))
+    block_of = {}
+    for k, r in enumerate(avail):
+        lap, pos = divmod(k, n_b)
+        block_of[r.id] = pos if lap % 2 == 0 else n_b - 1 - pos
     room, vroom = np.zeros(n_b), np.zeros(n_b)
     for r in avail:
         room[block_of[r.id]] += min(capacity(r), 1e9)
-        vroom[block_of[r.id]] += value_capacity(r)
-    return _Blocks(n_b, block_of, room, vroom, np.zeros(n_b), np.zeros(n_b))
+        vroom[block_of[r.id]] += min(value_capacity(r), 1e18)
+    return _Blocks(n_b, block_of, room, vroom, np.zeros(n_b), np.zeros(n_b), np.zeros(n_b))
 
 
-def split_blocks(book: Book, p: PolicySettings, size: int) -> tuple[float, list[Book]]:
-    """The team's mean open cards per available rep, and one sub-book per block of reps."""
-    bl = _deal(book, size)
-    groups: dict[str, list[WorkItem]] = defaultdict(list)
+@dataclass
+class _Groups:
+    """The movable groups of the book (sorted keys) and what each weighs."""
+
+    keys: list[str]
+    items: dict[str, list[WorkItem]]
+    count: np.ndarray
+    value: np.ndarray
+    base: np.ndarray  # rep-independent expected value (what evening measures)
+    home: list[int]  # block of the pinned or majority available owner; -1: none
+    pinned: np.ndarray  # held in its block by a pin
+
+
+def _team_ev(
+    book: Book, wm: WinModel, bl: _Blocks, fixed: list[WorkItem], gr: _Groups, items_base: dict[str, float]
+) -> float:
+    """The team's expected value per available rep as the division will leave it: each card with
+    its available owner; cards nobody available owns at the rep-independent value × the lift the
+    owned cards show over theirs (the division places them with reps who fit)."""
+    owned, owned_base, loose = 0.0, 0.0, 0.0
+    for i in fixed:
+        if i.owner in bl.block_of:
+            owned += wm.expected_value(i, i.owner)
+            owned_base += items_base[i.key]
+    for key in gr.keys:
+        for i in gr.items[key]:
+            if i.owner in bl.block_of:
+                owned += wm.expected_value(i, i.owner)
+                owned_base += items_base[i.key]
+            else:
+                loose += items_base[i.key]
+    lift = owned / owned_base if owned_base > 0 else 1.0
+    return (owned + loose * lift) / max(len(bl.block_of), 1)
+
+
+def _on_grid(x: float) -> tuple[float, float]:
+    """``x`` rounded to a grid of 1, 2 and 5 × a power of ten (a step of 0.4% to 1% of ``x``),
+    and the step as a share of the rounded value. Exact decimal steps: the same on any machine."""
+    if x <= 0 or not math.isfinite(x):
+        return x, 0.0
+    unit = 10.0 ** (math.floor(math.log10(x)) - 2)
+    lead = x / unit  # 100 ≤ lead < 1000
+    step = unit * (1.0 if lead < 200 else 2.0 if lead < 500 else 5.0)
+    q = round(x / step) * step
+    return q, step / q
+
+
+def _groups(
+    book: Book, p: PolicySettings, wm: WinModel, bl: _Blocks
+) -> tuple[_Groups, list[WorkItem], dict[str, float]]:
+    by_key: dict[str, list[WorkItem]] = defaultdict(list)
     fixed: list[WorkItem] = []
     pins: dict[str, str] = {}
-    rep_load: Counter[str] = Counter()
+    base = {i.key: wm.expected_value(i, None) for i in book.items}
     for i in book.items:
         if not movable(i, bl.block_of, p):
             fixed.append(i)
-            if i.pinned and i.owner:
+            if i.pinned and i.owner and i.managed:
                 pins.setdefault(group_key(i, p), i.owner)
             if i.owner in bl.block_of:
-                bl.add(bl.block_of[i.owner], 1, i.value)
+                bl.add(bl.block_of[i.owner], 1, i.value, base[i.key])
         else:
-            groups[group_key(i, p)].append(i)
-        if i.owner in bl.block_of:
-            rep_load[i.owner] += 1
-    g_value = {k: sum(i.value for i in its) for k, its in groups.items()}
-    g_block: dict[str, int] = {}
-    owner_of: dict[str, str] = {}
-    free: list[str] = []
-    for key in sorted(groups):
-        owners = Counter(i.owner for i in groups[key] if i.owner in bl.block_of)
+            by_key[group_key(i, p)].append(i)
+    keys = sorted(by_key)
+    home, pinned = [], []
+    for key in keys:
         pin = pins.get(key)
-        o = pin if pin in bl.block_of else (min(owners, key=lambda r: (-owners[r], r)) if owners else None)
-        if o is None:
-            free.append(key)
+        if pin in bl.block_of:
+            home.append(bl.block_of[pin])
+            pinned.append(True)
             continue
-        owner_of[key] = o
-        g_block[key] = bl.block_of[o]
-        bl.add(g_block[key], len(groups[key]), g_value[key])
-    size_b = np.bincount(np.array(list(bl.block_of.values())), minlength=bl.n)
-    team_mean = (bl.load.sum() + sum(len(groups[k]) for k in free)) / len(bl.block_of)
-    target = team_mean * size_b
-    short = bool((bl.load + sum(len(groups[k]) for k in free) < target * (1 - p.band)).any())
-    for b in range(bl.n):
-        goal = target[b] if short else target[b] * (1 + p.band / 2)
-        limit = goal if short else target[b] * (1 + p.band)
-        if bl.load[b] <= limit and bl.load[b] <= bl.room[b] and bl.pipe[b] <= bl.vroom[b]:
-            continue
-        mine = sorted(
-            (k for k, v in g_block.items() if v == b and pins.get(k) not in bl.block_of),
-            key=lambda k: (-rep_load[owner_of[k]], len(groups[k]), k),
-        )
-        for k in mine:
-            if bl.load[b] <= goal and bl.load[b] <= bl.room[b] and bl.pipe[b] <= bl.vroom[b]:
-                break
-            del g_block[k]
-            bl.add(b, len(groups[k]), g_value[k], -1.0)
-            free.append(k)
-    for key in sorted(free, key=lambda k: (-len(groups[k]), k)):
-        n_k = len(groups[key])
-        fits = (bl.load + n_k <= bl.room) & (bl.pipe + g_value[key] <= bl.vroom)
-        spare = np.where(fits, target - bl.load, -np.inf)
-        if np.isfinite(spare).any():
-            b = int(np.argmax(spare))
+        owners = Counter(i.owner for i in by_key[key] if i.owner in bl.block_of)
+        o = min(owners, key=lambda r: (-owners[r], r)) if owners else None
+        home.append(bl.block_of[o] if o is not None else -1)
+        pinned.append(False)
+    gr = _Groups(
+        keys,
+        by_key,
+        np.array([float(len(by_key[k])) for k in keys]),
+        np.array([sum(i.value for i in by_key[k]) for k in keys]),
+        np.array([sum(base[i.key] for i in by_key[k]) for k in keys]),
+        home,
+        np.array(pinned, dtype=bool),
+    )
+    return gr, fixed, base
+
+
+def _place(bl: _Blocks, gr: _Groups, where: np.ndarray, target: np.ndarray, target_ev: np.ndarray, vb: bool) -> None:
+    """Place the groups without a home (``where`` -1), biggest first, in the block furthest below
+    its targets (each measure as a share of the block's target) among those with room."""
+    n_scale, e_scale = np.maximum(target, 1.0), np.maximum(target_ev, 1e-9)
+    free = np.flatnonzero(where < 0).tolist()
+    for g in sorted(free, key=lambda g: (-gr.count[g], -gr.base[g], gr.keys[g])):
+        fits = (bl.load + gr.count[g] <= bl.room) & (bl.pipe + gr.value[g] <= bl.vroom)
+        spare = (target - bl.load) / n_scale + ((target_ev - bl.ev) / e_scale if vb else 0.0)
+        if fits.any():
+            b = int(np.argmax(np.where(fits, spare, -np.inf)))
         else:
             b = int(np.lexsort((-(bl.vroom - bl.pipe), -(bl.room - bl.load)))[0])
-        g_block[key] = b
-        bl.add(b, n_k, g_value[key])
+        where[g] = b
+        bl.add(b, gr.count[g], gr.value[g], gr.base[g])
+
+
+def _even(
+    bl: _Blocks,
+    gr: _Groups,
+    where: np.ndarray,
+    targets: tuple[np.ndarray, np.ndarray],
+    tol: tuple[float, float],
+) -> None:
+    """Move groups out of blocks that are uneven (open cards or expected value outside ``tol``,
+    a share of the block's target, or over the block's capacity), each time the one move that most
+    lowers the blocks' unevenness (sum of squared relative gaps to the targets, capacity excess far
+    above), until every block is even or no move lowers it. A function of the blocks' contents
+    only: a split that stopped here stops here again."""
+    target, target_ev = targets
+    n_scale, e_scale = np.maximum(target, 1.0), np.maximum(target_ev, 1e-9)
+    v_scale = np.maximum(np.where(np.isfinite(bl.vroom), bl.vroom, 1.0), 1.0)
+    use_e = 1.0 if tol[1] > 0 else 0.0
+    mobile = ~gr.pinned
+    dsts = np.arange(bl.n)
+    for _ in range(4 * len(gr.keys) + 10):
+        dn = (bl.load - target) / n_scale
+        de = use_e * (bl.ev - target_ev) / e_scale
+        over = _over(bl.load - bl.room, n_scale) + _over(bl.pipe - bl.vroom, v_scale)
+        uneven = (np.abs(dn) > tol[0] + 1e-12) | (np.abs(de) > tol[1] + 1e-12) | (over > 0)
+        if not uneven.any():
+            return
+        now = dn**2 + de**2 + 1e6 * over
+        best: tuple[float, int, int] | None = None  # (lower unevenness, group, to)
+        for src in np.flatnonzero(uneven).tolist():
+            cand = np.flatnonzero((where == src) & mobile)
+            if not len(cand):
+                continue
+            n_g, v_g, e_g = gr.count[cand, None], gr.value[cand, None], gr.base[cand, None]
+            # (groups, blocks): the source's and each destination's unevenness after the move.
+            src_after = (
+                (dn[src] - n_g / n_scale[src]) ** 2
+                + (de[src] - use_e * e_g / e_scale[src]) ** 2
+                + 1e6
+                * (
+                    _over(bl.load[src] - n_g - bl.room[src], n_scale[src])
+                    + _over(bl.pipe[src] - v_g - bl.vroom[src], v_scale[src])
+                )
+            )
+            dst_after = (
+                (dn[None, :] + n_g / n_scale[None, :]) ** 2
+                + (de[None, :] + use_e * e_g / e_scale[None, :]) ** 2
+                + 1e6 * (_over(bl.load + n_g - bl.room, n_scale) + _over(bl.pipe + v_g - bl.vroom, v_scale))
+            )
+            gain = now[src] + now[None, :] - src_after - dst_after
+            fits = (bl.load[None, :] + n_g <= bl.room[None, :]) & (bl.pipe[None, :] + v_g <= bl.vroom[None, :])
+            gain = np.where(fits & (dsts[None, :] != src), gain, -np.inf)
+            k = int(np.argmax(gain))  # first of the best: the lowest key, then the lowest block
+            g, dst = divmod(k, bl.n)
+            if gain[g, dst] > 1e-12 and (best is None or gain[g, dst] > best[0] + 1e-15):
+                best = (float(gain[g, dst]), int(cand[g]), dst)
+        if best is None:
+            return
+        _, g, dst = best
+        bl.add(int(where[g]), gr.count[g], gr.value[g], gr.base[g], -1.0)
+        bl.add(dst, gr.count[g], gr.value[g], gr.base[g])
+        where[g] = dst
+
+
+def _over(excess: np.ndarray | float, scale: np.ndarray | float) -> np.ndarray:
+    """Squared capacity excess as a share of ``scale`` (0 within capacity)."""
+    out: np.ndarray = (np.maximum(excess, 0.0) / scale) ** 2
+    return out
+
+
+def split_blocks(book: Book, p: PolicySettings, wm: WinModel, size: int) -> Split:
+    """The team's centres and one sub-book per block of about ``size`` available reps."""
+    bl = _deal(book, wm, size)
+    gr, fixed, base = _groups(book, p, wm, bl)
+    where = np.array(gr.home, dtype=np.int64)
+    for g in np.flatnonzero(where >= 0).tolist():
+        bl.add(int(where[g]), gr.count[g], gr.value[g], gr.base[g])
+    n_avail = len(bl.block_of)
+    size_b = np.bincount(np.array(list(bl.block_of.values()), dtype=np.int64), minlength=bl.n).astype(float)
+    weights = value_weights(book.available_reps, p)
+    w_b = np.zeros(bl.n)
+    for r, b in bl.block_of.items():
+        w_b[b] += weights[r]
+    team_n = (float(bl.load.sum()) + float(gr.count[where < 0].sum())) / n_avail
+    team_base = (float(bl.ev.sum()) + float(gr.base[where < 0].sum())) / n_avail
+    targets = (team_n * size_b, team_base * w_b)
+    _place(bl, gr, where, *targets, bool(p.value_band))
+    _even(bl, gr, where, targets, (p.band * EVEN, p.value_band * EVEN))
     items: list[list[WorkItem]] = [[] for _ in range(bl.n)]
-    for key in sorted(groups):
-        items[g_block[key]].extend(groups[key])
+    for g, key in enumerate(gr.keys):
+        items[int(where[g])].extend(gr.items[key])
+    block_of_group = {key: int(where[g]) for g, key in enumerate(gr.keys)}
     for i in fixed:
-        items[bl.block_of.get(i.owner or "", g_block.get(group_key(i, p), 0))].append(i)
+        items[bl.block_of.get(i.owner or "", block_of_group.get(group_key(i, p), 0))].append(i)
     away = [r for r in book.reps if not r.available]
     avail = sorted(book.available_reps, key=lambda r: r.id)
     books = []
@@ -119,4 +308,6 @@ def split_blocks(book: Book, p: PolicySettings, size: int) -> tuple[float, list[
         books.append(
             Book(reps, {r.id: book.rep_member[r.id] for r in reps}, items[b], book.crm, [], book.today, book.policy)
         )
-    return float(team_mean), books
+    # A centre off by half a step at most: the band narrowed by twice that holds within the team's.
+    split = Split(Team(team_n, 0.0, weights), 0.0, books, bl.load.copy(), bl.ev.copy(), team_base)
+    return split.centred(_team_ev(book, wm, bl, fixed, gr, base), p.value_band)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,12 +25,22 @@ from tasksync.policies.scoring import WinModel
 from tasksync.policies.workload import capacity, count_band, group_key, movable, value_capacity
 from tasksync.settings import PolicySettings
 
-__all__ = ["FULL_MODEL", "Group", "Loads", "Model", "Scorer", "build_model"]
+__all__ = ["FULL_MODEL", "Group", "Loads", "Model", "Scorer", "Team", "build_model"]
 
 FULL_MODEL = 100_000  # groups × reps up to which every group may go to every rep
 EPS = 1e-9
 
 Loads = tuple[np.ndarray, np.ndarray, np.ndarray]  # per rep: open cards, pipeline, expected value
+
+
+@dataclass(frozen=True)
+class Team:
+    """The whole team's centres, for a block of reps of a big book (:mod:`.blocks`): a block holds
+    its reps' bands around the team's means, not its own."""
+
+    count_mean: float  # open cards per available rep
+    ev_mean: float  # expected value per available rep
+    weights: Mapping[str, float]  # per available rep: its value weight within the whole team
 
 
 @dataclass
@@ -71,6 +82,9 @@ class Model:
     # Per rep: where its value band sits, as a multiple of the mean expected value of available
     # reps (see :func:`value_weights`); empty: 1 for every rep.
     value_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # The value band's mean fixed from outside (a block of a big book: the team's); None: the mean
+    # of the reps' expected values, which moves with the division.
+    value_mean: float | None = None
     # Dense (groups, reps) lookups filled by :meth:`index` once the candidates are chosen: the
     # position of rep r in group g's candidates (-1: not a candidate), and its net score and
     # expected value there (-inf and 0 where not a candidate). The heuristics read them in bulk.
@@ -162,11 +176,19 @@ class Model:
         choice = np.array([int(c[0]) if h else -1 for c, h in zip(self.cand, self.held, strict=True)], dtype=np.int64)
         return self.loads_for(choice)
 
+    def weights(self) -> np.ndarray:
+        """Per rep: its value weight (1 for every rep when none were set)."""
+        n_r = len(self.reps)
+        out: np.ndarray = self.value_weight if len(self.value_weight) == n_r else np.ones(n_r)
+        return out
+
     def value_centre(self, e: np.ndarray) -> np.ndarray:
         """Per rep: the centre of its value band when the reps hold expected values ``e`` (the
-        mean of ``e`` × the rep's weight from :func:`value_weights`)."""
-        w = self.value_weight if len(self.value_weight) == len(e) else np.ones(len(e))
-        out: np.ndarray = float(e.mean()) * w if len(e) else np.zeros(0)
+        mean of ``e``, or ``value_mean`` when fixed, × the rep's weight from :func:`value_weights`)."""
+        if not len(e):
+            return np.zeros(0)
+        mean = self.value_mean if self.value_mean is not None else float(e.mean())
+        out: np.ndarray = mean * self.weights()
         return out
 
     def value_violation(self, e: np.ndarray) -> np.ndarray:
@@ -339,12 +361,13 @@ def build_model(
     p: PolicySettings,
     wm: WinModel,
     exact: bool,
-    mean: float | None = None,
+    team: Team | None = None,
     unhold: frozenset[int] = frozenset(),
 ) -> Model:
     """The model of ``book``: every group with every rep on small books (or ``exact``), pruned
-    candidates on big ones. ``mean`` (a block of a big book) is the whole team's mean; the groups
-    of the reps (indexes) in ``unhold`` may move even when today nothing asks them to."""
+    candidates on big ones. ``team`` (a block of a big book) gives the whole team's centres for
+    both bands; the groups of the reps (indexes) in ``unhold`` may move even when today nothing
+    asks them to."""
     parts = _cut(book, p, wm)
     n_r, n_g = len(parts.reps), len(parts.groups)
     scorer = Scorer(parts.items, parts.reps, wm, p)
@@ -358,8 +381,7 @@ def build_model(
         bound = float(scorer.value.max(initial=0.0)) * 0.99 * (1 + sum(scorer.w)) * float(count.max(initial=1))
         item_move = np.where(item_owner >= 0, item_move + 2.0 * bound + 1.0, 0.0)
     total = float(parts.fixed[0].sum() + count.sum())
-    if mean is None:
-        mean = total / n_r if n_r else 0.0
+    mean = team.count_mean if team is not None else (total / n_r if n_r else 0.0)
     m = Model(
         [r.id for r in parts.reps],
         parts.groups,
@@ -372,7 +394,11 @@ def build_model(
         count_band(mean, p.band),
         p.value_band,
     )
-    m.value_weight = value_weights(parts.reps, p)
+    if team is None:
+        m.value_weight = value_weights(parts.reps, p)
+    else:
+        m.value_weight = np.array([team.weights[r.id] for r in parts.reps])
+        m.value_mean = team.ev_mean
     _own_loads(m, st, len(parts.items), item_owner, scorer, base_ev, wm, parts)
     from tasksync.policies.optimal.candidates import choose_candidates
 

@@ -197,6 +197,8 @@ def _value_band(
     """``(1 - b) w_r M ≤ E_r ≤ (1 + b) w_r M`` for every rep (``w_r``: its weight, see
     :meth:`Model.value_centre`), softly, with ``n M = Σ_r E_r`` (or ``M`` fixed at ``mean_ev``)."""
     n_r = len(m.reps)
+    if mean_ev is None:
+        mean_ev = m.value_mean  # a block of a big book: the team's mean
     fixed_m = mean_ev if mean_ev is not None else 0.0
     mean = var.add(np.zeros(1), np.full(1, np.inf) if mean_ev is None else np.full(1, fixed_m))
     if mean_ev is not None:
@@ -207,7 +209,7 @@ def _value_band(
     for sign, slack, factor in ((-1.0, e_over, 1 + b), (1.0, e_under, 1 - b)):
         a.entries(ri_arr, x, ev)
         a.entries(u_rep, u_col, u_e)
-        a.entries(np.arange(n_r), np.full(n_r, mean[0]), -factor * m.value_centre(np.ones(n_r)))
+        a.entries(np.arange(n_r), np.full(n_r, mean[0]), -factor * m.weights())
         a.entries(np.arange(n_r), slack, np.full(n_r, sign))
         if sign < 0:
             a.close(np.full(n_r, -np.inf), -fixed_e)

@@ -154,7 +154,8 @@ def _value_worse(m: Model, e: np.ndarray, g: int, frm: int, to: np.ndarray) -> n
     e2 = np.tile(e, (len(to), 1))
     e2[:, frm] -= m.ev_d[g, frm]
     e2[np.arange(len(to)), to] += m.ev_d[g, to]
-    centre = e2.mean(axis=1, keepdims=True) * m.value_centre(np.ones(len(e)))[None, :]
+    mean = e2.mean(axis=1, keepdims=True) if m.value_mean is None else np.full((len(to), 1), m.value_mean)
+    centre = mean * m.weights()[None, :]
     b = m.value_band
     viol = np.maximum(e2 - centre * (1 + b), 0.0) + np.maximum(centre * (1 - b) - e2, 0.0)
     out: np.ndarray = viol.sum(axis=1) > before + 1e-9
