@@ -141,18 +141,22 @@ def _status_ok(h: _Highs) -> bool:
     return bool(h.modelStatusToString(h.getModelStatus()) == "Optimal")
 
 
+def _ranks(group: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Per x column: its rank by ``cost`` (lowest first, ties by column) within its group."""
+    n_x = len(group)
+    order = np.lexsort((np.arange(n_x), cost, group))
+    first = np.r_[0, np.flatnonzero(group[order][1:] != group[order][:-1]) + 1]
+    rank = np.empty(n_x, dtype=np.int64)
+    rank[order] = np.arange(n_x) - np.repeat(first, np.diff(np.r_[first, n_x]))
+    return rank
+
+
 def seed_columns(m: Model, movers: list[int], p: Programme, start: np.ndarray) -> np.ndarray:
     """The x columns of the first restricted LP: each group's ``SEED_TOP`` best by net score, its
     owner, and its rep in ``start`` (a greedy division that fills the bands, so that the first LP
     is not held back by slack and its duals are near the final ones)."""
-    n_x = p.n_x
-    mv = np.asarray(movers, dtype=np.int64)
-    g_of = mv[p.group]
-    order = np.lexsort((np.arange(n_x), p.c[:n_x], p.group))
-    first = np.r_[0, np.flatnonzero(p.group[order][1:] != p.group[order][:-1]) + 1]
-    rank = np.empty(n_x, dtype=np.int64)
-    rank[order] = np.arange(n_x) - np.repeat(first, np.diff(np.r_[first, n_x]))
-    out: np.ndarray = (rank < SEED_TOP) | (m.owner[g_of] == p.rep) | (start[g_of] == p.rep)
+    g_of = np.asarray(movers, dtype=np.int64)[p.group]
+    out: np.ndarray = (_ranks(p.group, p.c[: p.n_x]) < SEED_TOP) | (m.owner[g_of] == p.rep) | (start[g_of] == p.rep)
     return out
 
 
