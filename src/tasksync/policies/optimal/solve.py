@@ -36,6 +36,7 @@ LP_MAX = 120_000  # candidate pairs above which Lagrangian prices replace the LP
 NEIGHBOURS = 1  # small groups per rep re-opened around the LP's fractional groups
 SEED_TOP = 2  # columns per group in the first restricted LP: its best by net score (and its owner)
 COLGEN_MIN = 20_000  # candidate pairs below which the LP is solved whole (nothing to gain)
+ADD_PER_ROUND = 6_000  # columns added per pricing round (at least one per group that has one)
 COLGEN_ROUNDS = 40  # pricing rounds before the remaining columns are all added (work limit)
 
 
@@ -110,9 +111,10 @@ def solve_lp(p: Programme, seed: np.ndarray, limits: Limits, started: float) -> 
         rounds += 1
         if rounds > COLGEN_ROUNDS:  # work limit reached: the whole LP, still from this basis
             add = np.flatnonzero(~inset[:n_x])
-        else:  # per group, its column of lowest reduced cost (ties: lowest column)
+        else:  # per group, its columns of lowest reduced cost (ties: lowest column), ADD_PER_ROUND in all
             o = out[np.lexsort((out, d[out], p.group[out]))]
-            add = np.sort(o[np.r_[True, p.group[o][1:] != p.group[o][:-1]]])
+            per = max(1, ADD_PER_ROUND // len(np.unique(p.group[o])))
+            add = np.sort(o[_ranks(p.group[o], np.arange(len(o), dtype=float)) < per])
         inset[add] = True
         cols = np.r_[cols, add]
         sub = a[:, add]
