@@ -325,19 +325,30 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
         empty = np.zeros(0, dtype=np.int64)
         for r in bad:
             for g in by_rep.get(r, empty).tolist():
+                # Every partner (group h of rep t) of g at once; the budget stops after the rep
+                # whose partners take ``seen`` past it.
+                parts: list[np.ndarray] = []
+                reps: list[int] = []
                 for t in m.cand[g].tolist():
                     if t == r or (e[r] > hi[r] and e[t] > mean[t]) or (e[r] < lo[r] and e[t] < mean[t]):
                         continue
                     hs = by_rep.get(t, empty)
                     hs = hs[m.pos_d[hs, r] >= 0]
                     seen += len(hs)
-                    if len(hs):
-                        gains = _swap_gains(m, loads, g, r, hs, t, lo, hi)
-                        k = int(np.argmax(gains))
-                        if gains[k] > EPS and (best is None or gains[k] > best[0]):
-                            best = (float(gains[k]), g, r, int(hs[k]), t)
+                    parts.append(hs)
+                    reps.append(t)
                     if seen > budget:
                         break
+                if not parts:
+                    continue
+                hs = np.concatenate(parts)
+                if not len(hs):
+                    continue
+                ts = np.repeat(np.array(reps, dtype=np.int64), [len(x) for x in parts])
+                gains = _swap_gains(m, loads, g, r, hs, ts, lo, hi)
+                k = int(np.argmax(gains))  # the first best: lowest partner rep, then group
+                if gains[k] > EPS and (best is None or gains[k] > best[0]):
+                    best = (float(gains[k]), g, r, int(hs[k]), int(ts[k]))
         if best is None:
             break
         _, g, r, h, t = best
@@ -355,25 +366,25 @@ def _viols(x: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.
 
 
 def _swap_gains(
-    m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, t: int, lo: np.ndarray, hi: np.ndarray
+    m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, ts: np.ndarray, lo: np.ndarray, hi: np.ndarray
 ) -> np.ndarray:
-    """Gain of swapping group ``g`` (rep ``r``) with each group of ``hs`` (rep ``t``); -inf where
-    a capacity forbids it or no band penalty drops."""
+    """Gain of swapping group ``g`` (rep ``r``) with each group of ``hs`` (of rep ``ts``, aligned);
+    -inf where a capacity forbids it or no band penalty drops."""
     n, v, e = loads
     dn = float(m.count[g]) - m.count[hs]
     dv = float(m.value_[g]) - m.value_[hs]
-    ok = (n[t] + dn <= m.cap[t]) & (n[r] - dn <= m.cap[r])
-    ok &= np.asarray(m.vfits(v[t] + dv, t), dtype=bool) & np.asarray(m.vfits(v[r] - dv, r), dtype=bool)
+    ok = (n[ts] + dn <= m.cap[ts]) & (n[r] - dn <= m.cap[r])
+    ok &= np.asarray(m.vfits(v[ts] + dv, ts), dtype=bool) & np.asarray(m.vfits(v[r] - dv, r), dtype=bool)
     er = e[r] - m.ev_d[g, r] + m.ev_d[hs, r]
-    et = e[t] - m.ev_d[hs, t] + m.ev_d[g, t]
-    lr, hr, lt, ht = float(lo[r]), float(hi[r]), float(lo[t]), float(hi[t])
-    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viol(e[t], lt, ht) - _viols(er, lr, hr) - _viols(et, lt, ht))
+    et = e[ts] - m.ev_d[hs, ts] + m.ev_d[g, ts]
+    lr, hr, lt, ht = float(lo[r]), float(hi[r]), lo[ts], hi[ts]
+    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viols(e[ts], lt, ht) - _viols(er, lr, hr) - _viols(et, lt, ht))
     drop = drop + m.band_penalty * (
         _viol(n[r], m.lower, m.upper)
-        + _viol(n[t], m.lower, m.upper)
+        + _viols(n[ts], m.lower, m.upper)
         - _viols(n[r] - dn, m.lower, m.upper)
-        - _viols(n[t] + dn, m.lower, m.upper)
+        - _viols(n[ts] + dn, m.lower, m.upper)
     )
-    gain = drop + m.net_d[g, t] + m.net_d[hs, r] - m.net_d[g, r] - m.net_d[hs, t]
+    gain = drop + m.net_d[g, ts] + m.net_d[hs, r] - m.net_d[g, r] - m.net_d[hs, ts]
     out: np.ndarray = np.where(ok & (drop > 1e-9), gain, -math.inf)
     return out
