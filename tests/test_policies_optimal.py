@@ -17,7 +17,8 @@ from tasksync.policies import Book, Decision, Reason, ReasonKind, Rules, WorkIte
 from tasksync.policies.base import Decisions
 from tasksync.policies.model_eval import apply_decisions, synthetic_book
 from tasksync.policies.optimal import OptimalPolicy, Scorer, fit_model, workload_stats
-from tasksync.policies.optimal.model import build_model
+from tasksync.policies.optimal.model import Model, build_model
+from tasksync.policies.optimal.programme import Programme, build_programme
 from tasksync.policies.scoring import WinModel, fit_bonus
 from tasksync.settings import PolicySettings
 
@@ -569,3 +570,62 @@ def test_the_value_band_sits_at_each_reps_centre() -> None:
     want = np.maximum(e - high, 0.0) + np.maximum(low - e, 0.0)
     np.testing.assert_allclose(m.value_violation(e), want)
     assert want.any()
+
+
+def _programme_of(book: Book) -> tuple[Model, list[int], Programme]:
+    p = PolicySettings(name="optimal")
+    m = build_model(book, p, fit_model(book, p), False)
+    choice = np.array([int(c[0]) if h else -1 for c, h in zip(m.cand, m.held, strict=True)], dtype=np.int64)
+    movers = [g for g in range(len(m.groups)) if not m.held[g]]
+    return m, movers, build_programme(m, movers, m.loads_for(choice, skip=set(movers)), False)
+
+
+def test_column_generation_reaches_the_whole_lp_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started from each group's single best column only, pricing adds columns until none improves:
+    the objective is the whole LP's (solved on every column at once), on fewer columns."""
+    from scipy.optimize import milp
+
+    import tasksync.policies.optimal.solve as solve
+
+    monkeypatch.setattr(solve, "COLGEN_MIN", 0)
+    monkeypatch.setattr(solve, "SEED_TOP", 1)
+    book = synthetic_book(1200, 30, seed=21)
+    m, movers, prog = _programme_of(book)
+    full = milp(prog.c, constraints=prog.constraints, integrality=prog.integrality, bounds=prog.bounds)
+    seed = solve.seed_columns(m, movers, prog, np.full(len(m.groups), -1))
+    assert seed.sum() < prog.n_x // 3
+    res, timed_out, rounds = solve.solve_lp(prog, seed, solve.Limits(), 0.0)
+    assert not timed_out and rounds >= 1  # the seed alone is not optimal: pricing had work to do
+    assert res.fun == pytest.approx(full.fun, rel=1e-7)
+    # The answer is feasible for the whole programme (columns left out are at zero).
+    a = prog.constraints.A @ res.x
+    assert np.all(a >= prog.constraints.lb - 1e-6) and np.all(a <= prog.constraints.ub + 1e-6)
+    again, _, rounds2 = solve.solve_lp(prog, seed, solve.Limits(), 0.0)
+    assert rounds2 == rounds and np.array_equal(again.x, res.x)
+
+
+def test_column_generation_plans_are_deterministic_and_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every LP solved by column generation, two runs give the same plan, and a re-run after
+    applying it moves nothing."""
+    import tasksync.policies.optimal.solve as solve
+
+    monkeypatch.setattr(solve, "COLGEN_MIN", 0)
+    calls: list[int] = []
+    real = solve.solve_lp
+
+    def counted(*a: object) -> object:
+        out = real(*a)  # type: ignore[arg-type]
+        calls.append(out[2])
+        return out
+
+    monkeypatch.setattr(solve, "solve_lp", counted)
+    book = synthetic_book(900, 18, seed=22)
+    rules = settings()
+    first = OptimalPolicy().decide(book, rules)
+    second = OptimalPolicy().decide(book, rules)
+    assert calls and max(calls) >= 1  # at least one LP priced columns in
+    assert first.by_key == second.by_key
+    after = apply_decisions(book, first)
+    again = OptimalPolicy().decide(after, rules)
+    moved = [i.key for i in after.items if i.key in again.by_key and again.by_key[i.key].owner not in (None, i.owner)]
+    assert moved == []

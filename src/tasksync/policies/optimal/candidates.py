@@ -43,15 +43,16 @@ def choose_candidates(
     span = 1.0
     rows_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
     seen: Counter[tuple[int, int, int]] = Counter()
+    if dense is not None:
+        every = np.arange(n_r)
+        cands = [every if pin < 0 else np.array([pin]) for pin in pin_idx]
+        scored = [(dense[0][g, c], dense[1][g, c]) for g, c in enumerate(cands)]
+    else:
+        cands = [_sparse_pool(m, scorer, g, int(st[g]), k, pin_idx[g], under_idx, rows_cache, seen) for g in range(n_g)]
+        scored = _sparse_scores(scorer, st, n_items, cands)
     for g in range(n_g):
         lo, hi = int(st[g]), int(st[g + 1]) if g + 1 < n_g else n_items
-        if full or n_r <= k:
-            assert dense is not None
-            cand = np.arange(n_r) if pin_idx[g] < 0 else np.array([pin_idx[g]])
-            score, ev = dense[0][g, cand], dense[1][g, cand]
-        else:
-            cand = _sparse_pool(m, scorer, g, lo, k, pin_idx[g], under_idx, rows_cache, seen)
-            score, ev = _sparse_scores(scorer, lo, hi, cand)
+        cand, (score, ev) = cands[g], scored[g]
         mv = np.full(len(cand), mv_total[g])
         sel = item_owner[lo:hi] >= 0
         for r, cost in zip(item_owner[lo:hi][sel].tolist(), item_move[lo:hi][sel].tolist(), strict=True):
@@ -132,15 +133,30 @@ def _sparse_pool(
     return np.array(sorted(pool))
 
 
-def _sparse_scores(sc: Scorer, lo: int, hi: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and expected values of items ``lo:hi`` with reps ``cand`` only."""
-    rows = np.arange(lo, hi)
+def _sparse_scores(
+    sc: Scorer, st: np.ndarray, n_items: int, cands: list[np.ndarray]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per group: scores and expected values of its items (``st``: each group's first item) with
+    its candidate reps ``cands`` only, summed over the items; computed for every (item, candidate)
+    pair in one pass."""
+    if not cands:
+        return []
+    sizes = np.diff(np.append(st, n_items))
+    k = np.array([len(c) for c in cands], dtype=np.int64)
+    seg = np.repeat(sizes, k)  # one segment per (group, candidate): that group's items
+    reps = np.repeat(np.concatenate(cands), seg)
+    ends = np.cumsum(seg)
+    rows = np.repeat(np.repeat(st, k), seg) + np.arange(int(ends[-1])) - np.repeat(ends - seg, seg)
     secs, regs = sc.sec[rows], sc.reg[rows]
-    p = sc.p0[rows, None] * sc.rep_lift[None, cand]
-    p = p * np.where(secs[:, None] >= 0, sc.rep_sector[secs][:, cand], 1.0)
-    ev = sc.value[rows, None] * np.clip(p, 0.01, 0.99)
-    bonus = sc.w[0] * sc.strong[secs][:, cand] * (secs[:, None] >= 0)
-    bonus = bonus + sc.w[1] * sc.covers[regs][:, cand] * (regs[:, None] >= 0)
-    bonus = bonus + sc.w[2] * sc.role[sc.cust[rows]][:, cand]
-    bonus = bonus + sc.w[3] * (sc.acct_owner[rows][:, None] == cand[None, :])
-    return (ev * (1.0 + bonus)).sum(axis=0), ev.sum(axis=0)
+    p = sc.p0[rows] * sc.rep_lift[reps]
+    p = p * np.where(secs >= 0, sc.rep_sector[secs, reps], 1.0)
+    ev = sc.value[rows] * np.clip(p, 0.01, 0.99)
+    bonus = sc.w[0] * sc.strong[secs, reps] * (secs >= 0)
+    bonus = bonus + sc.w[1] * sc.covers[regs, reps] * (regs >= 0)
+    bonus = bonus + sc.w[2] * sc.role[sc.cust[rows], reps]
+    bonus = bonus + sc.w[3] * (sc.acct_owner[rows] == reps)
+    starts = ends - seg
+    score_s = np.add.reduceat(ev * (1.0 + bonus), starts)
+    ev_s = np.add.reduceat(ev, starts)
+    cut = np.cumsum(k)[:-1]
+    return list(zip(np.split(score_s, cut), np.split(ev_s, cut), strict=True))

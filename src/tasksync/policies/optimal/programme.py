@@ -3,7 +3,9 @@
 Variables: ``x[g, r]`` (group ``g`` to candidate ``r``), ``u[g]`` (left unassigned: its cards
 stay with their owners), slacks on the count band (over, under), on capacity and value capacity
 (bounded by today's excess: a rep over a capacity never gains), and, with a value band, the mean
-expected value ``M`` and slacks on the value band (over, under). Maximises fit-weighted expected
+expected value ``M``, each rep's expected value ``E_r`` and slacks on the value band (over, under).
+An x column sits in three rows (its group's, its rep's count band, its rep's expected value) plus
+its rep's capacity rows. Maximises fit-weighted expected
 value − move costs − penalties on every slack.
 """
 
@@ -110,13 +112,12 @@ def build_programme(
     a.entries(gi_arr, x, np.ones(len(x)))  # one rep per group: sum_r x + u = 1
     a.entries(np.arange(n_m), u, np.ones(n_m))
     a.close(np.ones(n_m), np.ones(n_m))
-    for sign, slack, lb, ub in ((-1.0, s_over, None, m.upper), (1.0, s_under, m.lower, None)):
-        a.entries(ri_arr, x, m.count[mg])
-        a.entries(np.arange(n_r), slack, np.full(n_r, sign))
-        a.entries(u_rep, u_col, u_n)
-        lo = np.full(n_r, -np.inf) if lb is None else lb - fixed[0]
-        hi = np.full(n_r, np.inf) if ub is None else ub - fixed[0]
-        a.close(lo, hi)
+    # The count band, one ranged row per rep: lower ≤ cards − over + under ≤ upper.
+    a.entries(ri_arr, x, m.count[mg])
+    a.entries(np.arange(n_r), s_over, -np.ones(n_r))
+    a.entries(np.arange(n_r), s_under, np.ones(n_r))
+    a.entries(u_rep, u_col, u_n)
+    a.close(np.full(n_r, m.lower) - fixed[0], np.full(n_r, m.upper) - fixed[0])
     cap_pen = 2.0 * m.band_penalty * float(m.count.max(initial=1.0)) + float(np.abs(net).max(initial=0.0)) + 1.0
     stay = m.stay_loads()
     _capacity(a, var, m.cap, fixed[0], stay[0], ri_arr, x, m.count[mg], u_rep, u_col, u_n, cap_pen)
@@ -195,7 +196,9 @@ def _value_band(
     mean_ev: float | None,
 ) -> int:
     """``(1 - b) w_r M ≤ E_r ≤ (1 + b) w_r M`` for every rep (``w_r``: its weight, see
-    :meth:`Model.value_centre`), softly, with ``n M = Σ_r E_r`` (or ``M`` fixed at ``mean_ev``)."""
+    :meth:`Model.value_centre`), softly, with ``n M = Σ_r E_r`` (or ``M`` fixed at ``mean_ev``).
+    ``E_r`` is a column of its own, defined by one row per rep: an x column then sits in that row
+    only (not in both band rows and the mean row), which halves the programme's non-zeros."""
     n_r = len(m.reps)
     if mean_ev is None:
         mean_ev = m.value_mean  # a block of a big book: the team's mean
@@ -203,23 +206,27 @@ def _value_band(
     mean = var.add(np.zeros(1), np.full(1, np.inf) if mean_ev is None else np.full(1, fixed_m))
     if mean_ev is not None:
         var.lower_bounds[mean[0]] = fixed_m
+    e_rep = var.add(np.zeros(n_r), np.full(n_r, np.inf))
     e_over = var.add(np.full(n_r, m.value_penalty), np.full(n_r, np.inf))
     e_under = var.add(np.full(n_r, m.value_penalty), np.full(n_r, np.inf))
+    reps = np.arange(n_r)
+    a.entries(ri_arr, x, ev)  # E_r = fixed + Σ x·ev + Σ u·(what stays with r)
+    a.entries(u_rep, u_col, u_e)
+    a.entries(reps, e_rep, -np.ones(n_r))
+    a.close(-fixed_e, -fixed_e)
     b = m.value_band
+    centre = m.weights()
     for sign, slack, factor in ((-1.0, e_over, 1 + b), (1.0, e_under, 1 - b)):
-        a.entries(ri_arr, x, ev)
-        a.entries(u_rep, u_col, u_e)
-        a.entries(np.arange(n_r), np.full(n_r, mean[0]), -factor * m.weights())
-        a.entries(np.arange(n_r), slack, np.full(n_r, sign))
+        a.entries(reps, e_rep, np.ones(n_r))
+        a.entries(reps, np.full(n_r, mean[0]), -factor * centre)
+        a.entries(reps, slack, np.full(n_r, sign))
         if sign < 0:
-            a.close(np.full(n_r, -np.inf), -fixed_e)
+            a.close(np.full(n_r, -np.inf), np.zeros(n_r))
         else:
-            a.close(-fixed_e, np.full(n_r, np.inf))
+            a.close(np.zeros(n_r), np.full(n_r, np.inf))
     if mean_ev is not None:
         return int(mean[0])
-    a.entries(np.zeros(len(x), dtype=np.int64), x, -ev)
-    a.entries(np.zeros(len(u_col), dtype=np.int64), u_col, -u_e)
+    a.entries(np.zeros(n_r, dtype=np.int64), e_rep, -np.ones(n_r))
     a.entries(np.zeros(1, dtype=np.int64), mean, np.full(1, float(n_r)))
-    total = float(fixed_e.sum())
-    a.close(np.full(1, total), np.full(1, total))
+    a.close(np.zeros(1), np.zeros(1))
     return int(mean[0])

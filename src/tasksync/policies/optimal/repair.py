@@ -38,18 +38,25 @@ def take(
 
 def greedy(groups: list[int], m: Model, choice: np.ndarray, loads: Loads) -> None:
     """Place ``groups`` one by one, biggest first, with the candidate of best net value after band
-    penalties that has capacity; none: left unassigned. ``loads`` are updated."""
+    penalties that has capacity (ties: the first candidate); none: left unassigned. ``loads`` are
+    updated."""
     n, v, _ = loads
+    vcap = np.where(np.isfinite(m.vcap), m.vcap, 0.0)
+    v_room = m.vcap + 1e-9 * np.abs(vcap) + 1e-6  # as Model.vfits
+    pb, lower, upper = m.band_penalty, m.lower, m.upper
     for g in sorted(groups, key=lambda g: (-float(m.count[g]), g)):
-        best_r, best_v = -1, -math.inf
-        for pos, r in enumerate(m.cand[g].tolist()):
-            if n[r] + m.count[g] > m.cap[r] or not m.vfits(v[r] + m.value_[g], r):
-                continue
-            val = float(m.score[g][pos] - m.move[g][pos])
-            val -= m.band_penalty * max(n[r] + m.count[g] - max(m.upper, n[r]), 0.0)
-            val += m.band_penalty * (max(m.lower - n[r], 0.0) - max(m.lower - n[r] - m.count[g], 0.0))
-            if val > best_v:
-                best_r, best_v = r, val
+        cand, wg = m.cand[g], float(m.count[g])
+        nr = n[cand]
+        fits = (nr + wg <= m.cap[cand]) & (v[cand] + m.value_[g] <= v_room[cand])
+        best_r = -1
+        if fits.any():
+            val = m.score[g] - m.move[g]
+            val = val - pb * np.maximum(nr + wg - np.maximum(upper, nr), 0.0)
+            val = val + pb * (np.maximum(lower - nr, 0.0) - np.maximum(lower - nr - wg, 0.0))
+            val = np.where(fits, val, -math.inf)
+            k = int(np.argmax(val))
+            if val[k] > -math.inf:
+                best_r = int(cand[k])
         choice[g] = best_r
         if best_r >= 0:
             m.add(loads, g, best_r)
@@ -111,35 +118,45 @@ def improve(m: Model, choice: np.ndarray, passes: int = 3) -> int:
     """Single-group moves that raise the objective and keep every rep within the count band,
     capacities and (not worse on) the value band; returns moves made."""
     n, v, e = m.loads_for(choice)
-    order = sorted(
-        (m.net(g, int(choice[g])) - float((m.score[g] - m.move[g]).max()), g)
-        for g in range(len(m.groups))
-        if not m.held[g] and choice[g] >= 0
-    )
+    free = np.flatnonzero(~np.asarray(m.held, dtype=bool) & (choice >= 0))
+    if not len(free):
+        return 0
+    cur = m.net_d[free, choice[free]]
+    best = m.net_d[free].max(axis=1)
+    order = free[np.lexsort((free, cur - best))]
+    vcap = np.where(np.isfinite(m.vcap), m.vcap, 0.0)
+    v_room = m.vcap + 1e-9 * np.abs(vcap) + 1e-6  # as Model.vfits
+    vb = _ValueBand(m, e) if m.value_band else None
     made = 0
     for _ in range(passes):
         moved = 0
-        for _, g in order:
+        # Only a group some rep values more than its own can move: one look at all of them.
+        at = m.net_d[order, choice[order]]
+        bar = at + 1e-9 * np.maximum(np.abs(at), 1.0)
+        may = order[(m.net_d[order] > bar[:, None]).any(axis=1)]
+        for g in may.tolist():
             frm = int(choice[g])
             wg, vg = float(m.count[g]), float(m.value_[g])
             if n[frm] - wg < m.lower - 1e-9 and n[frm] <= m.upper + 1e-9:
                 continue
             nets = m.net_d[g]
-            bar = m.net(g, frm) + 1e-9 * max(abs(m.net(g, frm)), 1.0)
-            to = np.flatnonzero(nets > bar)
+            here = float(nets[frm])
+            to = np.flatnonzero(nets > here + 1e-9 * max(abs(here), 1.0))
             to = to[to != frm]
-            ok = (n[to] + wg <= m.upper + 1e-9) & (n[to] + wg <= m.cap[to])
-            ok &= np.asarray(m.vfits(v[to] + vg, to), dtype=bool)
-            ok &= ~((n[to] < m.lower - 1e-9) & (n[to] + wg > m.upper + 1e-9))
+            nt = n[to] + wg
+            ok = (nt <= m.upper + 1e-9) & (nt <= m.cap[to]) & (v[to] + vg <= v_room[to])
+            ok &= ~((n[to] < m.lower - 1e-9) & (nt > m.upper + 1e-9))
             to = to[ok]
-            if m.value_band and len(to):
-                to = to[~_value_worse(m, e, g, frm, to)]
+            if vb is not None and len(to):
+                to = to[~vb.worse(e, g, frm, to)]
             if not len(to):
                 continue
             best_r = int(to[int(np.argmax(nets[to]))])
             m.add((n, v, e), g, frm, -1.0)
             m.add((n, v, e), g, best_r)
             choice[g] = best_r
+            if vb is not None:
+                vb.update(e)
             moved += 1
         made += moved
         if not moved:
@@ -147,19 +164,37 @@ def improve(m: Model, choice: np.ndarray, passes: int = 3) -> int:
     return made
 
 
-def _value_worse(m: Model, e: np.ndarray, g: int, frm: int, to: np.ndarray) -> np.ndarray:
-    """Per rep in ``to``: whether moving group ``g`` there from ``frm`` widens the value band's
-    violations (the band's mean moves with the move)."""
-    before = float(m.value_violation(e).sum())
-    e2 = np.tile(e, (len(to), 1))
-    e2[:, frm] -= m.ev_d[g, frm]
-    e2[np.arange(len(to)), to] += m.ev_d[g, to]
-    mean = e2.mean(axis=1, keepdims=True) if m.value_mean is None else np.full((len(to), 1), m.value_mean)
-    centre = mean * m.weights()[None, :]
-    b = m.value_band
-    viol = np.maximum(e2 - centre * (1 + b), 0.0) + np.maximum(centre * (1 - b) - e2, 0.0)
-    out: np.ndarray = viol.sum(axis=1) > before + 1e-9
-    return out
+class _ValueBand:
+    """The value band's total violation under loads ``e``, and what a single move does to it
+    (the band's centre moves with the mean)."""
+
+    def __init__(self, m: Model, e: np.ndarray) -> None:
+        self.m = m
+        w = m.weights()
+        self.hi_w, self.lo_w = w * (1 + m.value_band), w * (1 - m.value_band)
+        self.update(e)
+
+    def update(self, e: np.ndarray) -> None:
+        self.total = float(e.sum())
+        mean = self.m.value_mean if self.m.value_mean is not None else self.total / len(e)
+        self.before = float((np.maximum(e - self.hi_w * mean, 0.0) + np.maximum(self.lo_w * mean - e, 0.0)).sum())
+
+    def worse(self, e: np.ndarray, g: int, frm: int, to: np.ndarray) -> np.ndarray:
+        """Per rep in ``to``: whether moving group ``g`` there from ``frm`` widens the violations."""
+        d_frm, d_to = float(self.m.ev_d[g, frm]), self.m.ev_d[g, to]
+        if self.m.value_mean is not None:  # a block of a big book: the team's mean, fixed
+            mean = np.full(len(to), self.m.value_mean)
+        else:
+            mean = (self.total - d_frm + d_to) / len(e)  # per target
+        hi, lo = self.hi_w[None, :] * mean[:, None], self.lo_w[None, :] * mean[:, None]
+        viol = np.maximum(e[None, :] - hi, 0.0) + np.maximum(lo - e[None, :], 0.0)
+        k = np.arange(len(to))
+        ef, et = e[frm] - d_frm, e[to] + d_to
+        tot = viol.sum(axis=1) - viol[:, frm] - viol[k, to]
+        tot += np.maximum(ef - hi[:, frm], 0.0) + np.maximum(lo[:, frm] - ef, 0.0)
+        tot += np.maximum(et - hi[k, to], 0.0) + np.maximum(lo[k, to] - et, 0.0)
+        out: np.ndarray = tot > self.before + 1e-9
+        return out
 
 
 def shed(m: Model, choice: np.ndarray) -> int:
@@ -293,19 +328,30 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
         empty = np.zeros(0, dtype=np.int64)
         for r in bad:
             for g in by_rep.get(r, empty).tolist():
+                # Every partner (group h of rep t) of g at once; the budget stops after the rep
+                # whose partners take ``seen`` past it.
+                parts: list[np.ndarray] = []
+                reps: list[int] = []
                 for t in m.cand[g].tolist():
                     if t == r or (e[r] > hi[r] and e[t] > mean[t]) or (e[r] < lo[r] and e[t] < mean[t]):
                         continue
                     hs = by_rep.get(t, empty)
                     hs = hs[m.pos_d[hs, r] >= 0]
                     seen += len(hs)
-                    if len(hs):
-                        gains = _swap_gains(m, loads, g, r, hs, t, lo, hi)
-                        k = int(np.argmax(gains))
-                        if gains[k] > EPS and (best is None or gains[k] > best[0]):
-                            best = (float(gains[k]), g, r, int(hs[k]), t)
+                    parts.append(hs)
+                    reps.append(t)
                     if seen > budget:
                         break
+                if not parts:
+                    continue
+                hs = np.concatenate(parts)
+                if not len(hs):
+                    continue
+                ts = np.repeat(np.array(reps, dtype=np.int64), [len(x) for x in parts])
+                gains = _swap_gains(m, loads, g, r, hs, ts, lo, hi)
+                k = int(np.argmax(gains))  # the first best: lowest partner rep, then group
+                if gains[k] > EPS and (best is None or gains[k] > best[0]):
+                    best = (float(gains[k]), g, r, int(hs[k]), int(ts[k]))
         if best is None:
             break
         _, g, r, h, t = best
@@ -323,25 +369,25 @@ def _viols(x: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.
 
 
 def _swap_gains(
-    m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, t: int, lo: np.ndarray, hi: np.ndarray
+    m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, ts: np.ndarray, lo: np.ndarray, hi: np.ndarray
 ) -> np.ndarray:
-    """Gain of swapping group ``g`` (rep ``r``) with each group of ``hs`` (rep ``t``); -inf where
-    a capacity forbids it or no band penalty drops."""
+    """Gain of swapping group ``g`` (rep ``r``) with each group of ``hs`` (of rep ``ts``, aligned);
+    -inf where a capacity forbids it or no band penalty drops."""
     n, v, e = loads
     dn = float(m.count[g]) - m.count[hs]
     dv = float(m.value_[g]) - m.value_[hs]
-    ok = (n[t] + dn <= m.cap[t]) & (n[r] - dn <= m.cap[r])
-    ok &= np.asarray(m.vfits(v[t] + dv, t), dtype=bool) & np.asarray(m.vfits(v[r] - dv, r), dtype=bool)
+    ok = (n[ts] + dn <= m.cap[ts]) & (n[r] - dn <= m.cap[r])
+    ok &= np.asarray(m.vfits(v[ts] + dv, ts), dtype=bool) & np.asarray(m.vfits(v[r] - dv, r), dtype=bool)
     er = e[r] - m.ev_d[g, r] + m.ev_d[hs, r]
-    et = e[t] - m.ev_d[hs, t] + m.ev_d[g, t]
-    lr, hr, lt, ht = float(lo[r]), float(hi[r]), float(lo[t]), float(hi[t])
-    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viol(e[t], lt, ht) - _viols(er, lr, hr) - _viols(et, lt, ht))
+    et = e[ts] - m.ev_d[hs, ts] + m.ev_d[g, ts]
+    lr, hr, lt, ht = float(lo[r]), float(hi[r]), lo[ts], hi[ts]
+    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viols(e[ts], lt, ht) - _viols(er, lr, hr) - _viols(et, lt, ht))
     drop = drop + m.band_penalty * (
         _viol(n[r], m.lower, m.upper)
-        + _viol(n[t], m.lower, m.upper)
+        + _viols(n[ts], m.lower, m.upper)
         - _viols(n[r] - dn, m.lower, m.upper)
-        - _viols(n[t] + dn, m.lower, m.upper)
+        - _viols(n[ts] + dn, m.lower, m.upper)
     )
-    gain = drop + m.net_d[g, t] + m.net_d[hs, r] - m.net_d[g, r] - m.net_d[hs, t]
+    gain = drop + m.net_d[g, ts] + m.net_d[hs, r] - m.net_d[g, r] - m.net_d[hs, ts]
     out: np.ndarray = np.where(ok & (drop > 1e-9), gain, -math.inf)
     return out

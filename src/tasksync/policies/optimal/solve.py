@@ -19,15 +19,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import OptimizeResult, milp
+from scipy.sparse import csc_array
+
+try:  # HiGHS with warm starts (added columns keep the basis): scipy ≥ 1.15 bundles it.
+    from scipy.optimize._highspy._core import HighsLp, HighsSparseMatrix, MatrixFormat, _Highs
+except ImportError:  # pragma: no cover - older scipy: the full LP through milp
+    _Highs = None
 
 from tasksync.policies.optimal.model import Model
 from tasksync.policies.optimal.programme import Programme, build_programme
 from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, swap, take
 
-__all__ = ["LP_MAX", "Limits", "Outcome", "solve_model"]
+__all__ = ["LP_MAX", "Limits", "Outcome", "solve_lp", "solve_model"]
 
 LP_MAX = 120_000  # candidate pairs above which Lagrangian prices replace the LP
 NEIGHBOURS = 1  # small groups per rep re-opened around the LP's fractional groups
+SEED_TOP = 2  # columns per group in the first restricted LP: its best by net score (and its owner)
+COLGEN_MIN = 20_000  # candidate pairs below which the LP is solved whole (nothing to gain)
+ADD_PER_ROUND = 6_000  # columns added per pricing round (at least one per group that has one)
+COLGEN_ROUNDS = 40  # pricing rounds before the remaining columns are all added (work limit)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,97 @@ def _run(p: Programme, limits: Limits, gap: float, nodes: int | None, started: f
     res = milp(p.c, constraints=p.constraints, integrality=p.integrality, bounds=p.bounds, options=opts)
     timed_out = limits.time_limit is not None and time.perf_counter() - started >= limits.time_limit * 0.98
     return res, bool(timed_out and res.status == 1)
+
+
+def solve_lp(p: Programme, seed: np.ndarray, limits: Limits, started: float) -> tuple[OptimizeResult, bool, int]:
+    """The LP relaxation of ``p`` (no integral columns) by column generation; also whether the
+    safety-net time limit stopped it and the pricing rounds run.
+
+    Starts from the x columns in ``seed`` (and every other column), takes the row duals, prices
+    every x column left out (reduced cost ``c - Aᵀy``) and adds, per group, the one that improves
+    most; re-solves from the previous basis until no column prices in. The answer is then an
+    optimum of the whole LP (every column left out has a non-negative reduced cost), found on a
+    fraction of its columns. Fixed orders and round counts: deterministic."""
+    n_x, n = p.n_x, len(p.c)
+    if _Highs is None or n_x < COLGEN_MIN:
+        return (*_run(p, limits, 0.0, None, started), 0)
+    a = csc_array(p.constraints.A)
+    a_t = a.T.tocsr()
+    inset = np.ones(n, dtype=bool)
+    inset[:n_x] = seed
+    cols = np.flatnonzero(inset)
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    sub = a[:, cols]
+    lp = HighsLp()
+    lp.num_col_, lp.num_row_ = len(cols), a.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = p.c[cols], p.bounds.lb[cols], p.bounds.ub[cols]
+    lp.row_lower_, lp.row_upper_ = p.constraints.lb, p.constraints.ub
+    mat = HighsSparseMatrix()
+    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, len(cols), a.shape[0]
+    mat.start_, mat.index_, mat.value_ = sub.indptr, sub.indices, sub.data
+    lp.a_matrix_ = mat
+    h.passModel(lp)
+    _rerun(h, limits, started)
+    tol = 1e-7 * max(1.0, float(np.abs(p.c).max(initial=0.0)) * 1e-6)
+    rounds = 0
+    while _status_ok(h):
+        d = p.c[:n_x] - a_t[:n_x] @ np.asarray(h.getSolution().row_dual)
+        out = np.flatnonzero(~inset[:n_x] & (d < -tol))
+        if not len(out):
+            break
+        rounds += 1
+        if rounds > COLGEN_ROUNDS:  # work limit reached: the whole LP, still from this basis
+            add = np.flatnonzero(~inset[:n_x])
+        else:  # per group, its columns of lowest reduced cost (ties: lowest column), ADD_PER_ROUND in all
+            o = out[np.lexsort((out, d[out], p.group[out]))]
+            per = max(1, ADD_PER_ROUND // len(np.unique(p.group[o])))
+            add = np.sort(o[_ranks(p.group[o], np.arange(len(o), dtype=float)) < per])
+        inset[add] = True
+        cols = np.r_[cols, add]
+        sub = a[:, add]
+        lb, ub = p.bounds.lb[add], p.bounds.ub[add]
+        h.addCols(len(add), p.c[add], lb, ub, sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
+        _rerun(h, limits, started)
+    status = h.modelStatusToString(h.getModelStatus())
+    timed_out = status == "Time limit reached"
+    x = None
+    if _status_ok(h):
+        x = np.zeros(n)
+        x[cols] = np.asarray(h.getSolution().col_value)
+    fun = h.getInfo().objective_function_value
+    res = OptimizeResult(x=x, status=0 if x is not None else 1, message=status, fun=fun)
+    return res, timed_out, rounds
+
+
+def _rerun(h: _Highs, limits: Limits, started: float) -> None:
+    """Run HiGHS (from its current basis) within what is left of the safety-net time limit."""
+    if limits.time_limit is not None:
+        h.setOptionValue("time_limit", max(limits.time_limit - (time.perf_counter() - started), 0.05))
+    h.run()
+
+
+def _status_ok(h: _Highs) -> bool:
+    return bool(h.modelStatusToString(h.getModelStatus()) == "Optimal")
+
+
+def _ranks(group: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Per x column: its rank by ``cost`` (lowest first, ties by column) within its group."""
+    n_x = len(group)
+    order = np.lexsort((np.arange(n_x), cost, group))
+    first = np.r_[0, np.flatnonzero(group[order][1:] != group[order][:-1]) + 1]
+    rank = np.empty(n_x, dtype=np.int64)
+    rank[order] = np.arange(n_x) - np.repeat(first, np.diff(np.r_[first, n_x]))
+    return rank
+
+
+def seed_columns(m: Model, movers: list[int], p: Programme, start: np.ndarray) -> np.ndarray:
+    """The x columns of the first restricted LP: each group's ``SEED_TOP`` best by net score, its
+    owner, and its rep in ``start`` (a greedy division that fills the bands, so that the first LP
+    is not held back by slack and its duals are near the final ones)."""
+    g_of = np.asarray(movers, dtype=np.int64)[p.group]
+    out: np.ndarray = (_ranks(p.group, p.c[: p.n_x]) < SEED_TOP) | (m.owner[g_of] == p.rep) | (start[g_of] == p.rep)
+    return out
 
 
 def _fallback(m: Model, movers: list[int], choice: np.ndarray, res: OptimizeResult | None, limits: Limits) -> Outcome:
@@ -103,7 +204,11 @@ def solve_model(m: Model, limits: Limits) -> Outcome:
         improve(m, choice)
         return Outcome(choice, "prices+repair", "heuristic", n_x)
     prog = build_programme(m, movers, fixed, False)
-    res, timed_out = _run(prog, limits, 0.0, None, started)
+    start = choice.copy()
+    if n_x >= COLGEN_MIN:  # a quick division whose columns seed the first restricted LP
+        start[movers] = -1
+        greedy(movers, m, start, m.loads_for(start, skip=set(movers)))
+    res, timed_out, _ = solve_lp(prog, seed_columns(m, movers, prog, start), limits, started)
     if timed_out:
         return _fallback(m, movers, choice, res, limits)
     if res.x is None:  # numerical trouble: best fit with room, group by group
