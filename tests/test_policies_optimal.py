@@ -587,6 +587,8 @@ def test_column_generation_reaches_the_whole_lp_optimum(monkeypatch: pytest.Monk
 
     import tasksync.policies.optimal.solve as solve
 
+    if solve._Highs is None:
+        pytest.skip("this scipy has no HiGHS object with warm starts: the LP is solved whole")
     monkeypatch.setattr(solve, "COLGEN_MIN", 0)
     monkeypatch.setattr(solve, "SEED_TOP", 1)
     book = synthetic_book(1200, 30, seed=21)
@@ -623,7 +625,7 @@ def test_column_generation_plans_are_deterministic_and_settle(monkeypatch: pytes
     rules = settings()
     first = OptimalPolicy().decide(book, rules)
     second = OptimalPolicy().decide(book, rules)
-    assert calls and max(calls) >= 1  # at least one LP priced columns in
+    assert calls and (max(calls) >= 1 or solve._Highs is None)  # at least one LP priced columns in
     assert first.by_key == second.by_key
     after = apply_decisions(book, first)
     again = OptimalPolicy().decide(after, rules)

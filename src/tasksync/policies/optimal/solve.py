@@ -5,6 +5,11 @@ an assignment LP has at most one fractional group per binding rep row), solves t
 ones plus a few small groups of the reps they touch as a small MILP, places any left greedily
 and closes band gaps. Beyond ``LP_MAX`` candidate pairs, Lagrangian prices replace the LP.
 
+From ``COLGEN_MIN`` candidate pairs the LP is solved by column generation (:func:`solve_lp`): a
+restricted LP over each group's best columns, its owner's and a greedy division's, grown by the
+columns that price in under its duals, from the previous basis, until none does. Its optimum is
+the whole LP's; the LP of a book as a plan left it (the settle pass) starts at its answer.
+
 Every limit that shapes the answer is a deterministic work limit (HiGHS node limit, relative
 gap, fixed round counts). ``time_limit`` is only a safety net: when the solver hits it, its
 time-dependent incumbent is discarded, the deterministic greedy division is used instead, and
