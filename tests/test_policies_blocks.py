@@ -168,3 +168,15 @@ def test_small_books_are_one_model() -> None:
     pol = OptimalPolicy()
     pol.decide(book, Rules(PolicySettings(name="optimal")))
     assert not pol.info.method.startswith("blocks")
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_blocks_settle_on_the_price_heuristic(blocks_of_6: None, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """Blocks with more candidate pairs than the LP takes are divided by Lagrangian prices and
+    repair (a heuristic, not a fixed point by itself): the rounds still leave nothing to do."""
+    monkeypatch.setattr(optimal.solve, "LP_MAX", 0)
+    book = synthetic_book(1200, 24, seed)
+    rules = Rules(PolicySettings(name="optimal"))
+    dec = OptimalPolicy().decide(book, rules)
+    assert moves_after_apply(book, dec, rules) == 0
+    assert outside(book, dec, rules.policy)[0] == 0
