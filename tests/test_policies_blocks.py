@@ -22,7 +22,6 @@ from tasksync.settings import PolicySettings
 def blocks_of_6(monkeypatch: pytest.MonkeyPatch) -> None:
     """Books of 12+ available reps and 100+ cards go in blocks of about 6 reps."""
     monkeypatch.setattr(optimal, "BLOCK_REPS", 6)
-    monkeypatch.setattr(optimal, "BLOCK_ITEMS", 100)
 
 
 @pytest.fixture(name="blocks_of_6")

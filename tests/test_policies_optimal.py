@@ -470,7 +470,6 @@ def test_block_decomposition_for_big_books(monkeypatch: pytest.MonkeyPatch) -> N
     import tasksync.policies.optimal as optimal
 
     monkeypatch.setattr(optimal, "BLOCK_REPS", 6)
-    monkeypatch.setattr(optimal, "BLOCK_ITEMS", 100)
     book = synthetic_book(1200, 24, seed=14)
     s = settings()
     pol = OptimalPolicy()

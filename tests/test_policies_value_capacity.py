@@ -210,7 +210,6 @@ def test_price_heuristic_and_blocks_respect_value_capacity(monkeypatch: pytest.M
         assert _over(book, owners) == []
     with monkeypatch.context() as mp:
         mp.setattr(optimal, "BLOCK_REPS", 6)
-        mp.setattr(optimal, "BLOCK_ITEMS", 100)
         pol = OptimalPolicy()
         owners = owners_of(book, pol.decide(book, s))
         assert pol.info.method.startswith("blocks(4)")
