@@ -16,9 +16,8 @@ from urllib.parse import quote
 from tasksync.connectors.asana_api import Action, AsanaApi
 from tasksync.connectors.asana_markers import Markers
 from tasksync.connectors.asana_tasks import ProjectFields
-from tasksync.connectors.transport import AnswerLost
-from tasksync.errors import ApiError, AuthError, TransientError
-from tasksync.model import Field, NewTask, Task, WriteResult, WriteStatus
+from tasksync.connectors.transport import post_once
+from tasksync.model import Field, NewTask, Task, WriteResult
 
 if TYPE_CHECKING:
     from tasksync.settings import Settings
@@ -51,21 +50,16 @@ class CreatingTasks:
         """Add a comment (a story) to a task: ``POST /tasks/{gid}/stories``, never repeated
         after a lost answer (it would be posted twice): that is :attr:`WriteStatus.UNKNOWN`."""
         what = f"a comment on {self._task_label(task_id)}"
-        try:
-            self.api.call(
+        return post_once(
+            task_id,
+            lambda: self.api.call(
                 what,
                 lambda: self.api.stories.create_story_for_task(
                     {"data": {"text": text}}, task_id, {"opt_fields": "created_at"}, _request_timeout=self.timeout
                 ),
                 idempotent=False,
-            )
-        except AnswerLost as e:
-            return WriteResult(task_id, False, str(e), retriable=True, status=WriteStatus.UNKNOWN)
-        except AuthError:
-            raise
-        except ApiError as e:
-            return WriteResult(task_id, False, str(e), retriable=isinstance(e, TransientError))
-        return WriteResult(task_id, True)
+            ),
+        )
 
     # ------------------------------------------------------------------ creating
     def find_created(self, key: str) -> str | None:

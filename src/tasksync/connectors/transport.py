@@ -50,6 +50,7 @@ from tasksync.connectors.limiter import (
     secret_fingerprint,
 )
 from tasksync.errors import ApiError, AuthError, RateLimitedError, TransientError
+from tasksync.model import WriteResult, WriteStatus
 
 __all__ = [
     "AnswerLost",
@@ -69,6 +70,7 @@ __all__ = [
     "default_registry",
     "paginate",
     "parse_retry_after",
+    "post_once",
     "redact",
     "secret_fingerprint",
     "set_default_registry",
@@ -110,6 +112,21 @@ class NotSent(TransientError):
 
 class AnswerLost(TransientError):
     """The request may have been carried out, but no answer came after its retries."""
+
+
+def post_once(task_id: str, post: Callable[[], object]) -> WriteResult:
+    """Send a write that must never be repeated after a lost answer (a comment would be posted
+    twice): a lost answer is :attr:`WriteStatus.UNKNOWN`, another API error a failure (retriable
+    when transient); a refused token is raised."""
+    try:
+        post()
+    except AnswerLost as e:
+        return WriteResult(task_id, False, str(e), retriable=True, status=WriteStatus.UNKNOWN)
+    except AuthError:
+        raise
+    except ApiError as e:
+        return WriteResult(task_id, False, str(e), retriable=isinstance(e, TransientError))
+    return WriteResult(task_id, True)
 
 
 class Throttled(RateLimitedError):

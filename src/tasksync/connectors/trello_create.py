@@ -14,11 +14,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tasksync.connectors.base import parse_marker
-from tasksync.connectors.transport import AnswerLost
+from tasksync.connectors.transport import post_once
 from tasksync.connectors.trello_api import CARD_FIELDS, CARD_READ
 from tasksync.connectors.trello_board import BoardFields, card_from_new_task
 from tasksync.errors import ApiError, AuthError, NotFoundError, TransientError
-from tasksync.model import Field, NewTask, Task, TaskWrite, WriteResult, WriteStatus
+from tasksync.model import Field, NewTask, Task, TaskWrite, WriteResult
 
 if TYPE_CHECKING:
     from tasksync.settings import Settings
@@ -177,12 +177,5 @@ class CreatingCards:
         """Comment on a card: ``POST /cards/{id}/actions/comments``, never repeated after a lost
         answer (it would be posted twice): that is :attr:`WriteStatus.UNKNOWN`."""
         context = f"{self._label}: comment on card {task_id}"
-        try:
-            self._call(f"/cards/{task_id}/actions/comments", context, method="POST", query={"text": text})
-        except AnswerLost as e:
-            return WriteResult(task_id, False, str(e), retriable=True, status=WriteStatus.UNKNOWN)
-        except AuthError:
-            raise
-        except ApiError as e:
-            return WriteResult(task_id, False, str(e), retriable=isinstance(e, TransientError))
-        return WriteResult(task_id, True)
+        path = f"/cards/{task_id}/actions/comments"
+        return post_once(task_id, lambda: self._call(path, context, method="POST", query={"text": text}))
