@@ -1,0 +1,117 @@
+"""A deterministic large-neighbourhood polish for small books, after LP-and-fix.
+
+LP-and-fix rounds the LP's few fractional groups with a handful of neighbours; what it cannot do
+is re-deal the accounts of two reps that are both at the edge of a band (the value band holds
+whole accounts, so an exchange that pays is often of several accounts at once). The polish takes
+pairs of reps, re-opens every movable group either of them holds, and solves that small
+programme (those groups between those two reps, every other rep's load fixed, the value band's
+mean at today's) exactly enough (HiGHS at a node limit); the new division is kept when the whole
+model's objective rises and both bands and capacities hold at least as well as before.
+
+Pairs are ranked by what they could gain (the fit value each rep's groups would have with the
+other); each round tries the best ``PAIRS_PER_REP`` × reps of them, a pair again only when one of
+its reps changed since (or it was never tried). Fixed round, pair and node counts: the answer
+never depends on the clock.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import milp
+
+from tasksync.policies.optimal.model import Model
+from tasksync.policies.optimal.programme import build_programme
+from tasksync.policies.optimal.repair import take
+
+__all__ = ["PAIRS_PER_REP", "POLISH_NODES", "POLISH_ROUNDS", "polish"]
+
+POLISH_ROUNDS = 4  # rounds over the pairs (the polish ends sooner when no pair is left to try)
+PAIRS_PER_REP = 3  # pairs tried per round, per rep (the most promising first)
+POLISH_NODES = 200  # branch-and-bound nodes per pair's programme
+
+
+def polish(m: Model, choice: np.ndarray, rounds: int = POLISH_ROUNDS, per_rep: int = PAIRS_PER_REP) -> int:
+    """Improve ``choice`` (in place) by exact re-divisions of pairs of reps; returns the pairs
+    whose re-division was kept. Never lowers the objective, never widens a band or capacity
+    violation."""
+    n_r = len(m.reps)
+    free = ~np.asarray(m.held, dtype=bool)
+    if n_r < 2 or not free.any():
+        return 0
+    kept = 0
+    changed = np.ones(n_r, dtype=bool)  # reps whose groups changed since their pairs were tried
+    tried: set[tuple[int, int]] = set()
+    for _ in range(rounds):
+        pairs = [(a, b) for a, b in _ranked_pairs(m, choice, free) if changed[a] or changed[b] or (a, b) not in tried]
+        if not pairs:  # every pair tried since its reps last changed: a local optimum
+            break
+        changed[:] = False
+        for a, b in pairs[: per_rep * n_r]:
+            tried.add((a, b))
+            if _redeal(m, choice, free, a, b):
+                changed[[a, b]] = True
+                kept += 1
+    return kept
+
+
+def _ranked_pairs(m: Model, choice: np.ndarray, free: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs of reps (a < b), most promising first: the fit value the groups of each would gain
+    with the other, summed over the groups that would (ties: lowest reps)."""
+    n_r = len(m.reps)
+    g = np.flatnonzero(free & (choice >= 0))
+    here = m.net_d[g, choice[g]]
+    gain = np.where(np.isfinite(m.net_d[g]), np.maximum(m.net_d[g] - here[:, None], 0.0), 0.0)
+    by = np.zeros((n_r, n_r))
+    np.add.at(by, choice[g], gain)  # by[a, b]: what a's groups would gain with b
+    pot = by + by.T
+    a, b = np.triu_indices(n_r, 1)
+    score = pot[a, b]
+    order = np.lexsort((b, a, -score))
+    return [(int(a[k]), int(b[k])) for k in order if score[k] > 0]
+
+
+def _redeal(m: Model, choice: np.ndarray, free: np.ndarray, a: int, b: int) -> bool:
+    """Re-divide the movable groups of reps ``a`` and ``b`` between them; True when kept."""
+    mine = np.flatnonzero(free & ((choice == a) | (choice == b)))
+    sub = [int(g) for g in mine[(m.pos_d[mine, a] >= 0) & (m.pos_d[mine, b] >= 0)]]
+    if len(sub) < 2:
+        return False
+    skip = set(sub)
+    loads = m.loads_for(choice)
+    mean = m.value_mean if m.value_mean is not None else float(loads[2].mean())
+    prog = build_programme(m, sub, m.loads_for(choice, skip=skip), True, mean, {g: {a, b} for g in sub})
+    res = milp(
+        prog.c,
+        constraints=prog.constraints,
+        integrality=prog.integrality,
+        bounds=prog.bounds,
+        options={"presolve": True, "mip_rel_gap": 1e-6, "node_limit": POLISH_NODES},
+    )
+    if res.x is None:
+        return False
+    trial = choice.copy()
+    if take(m, sub, res.x, prog.group, prog.rep, trial) or (trial[sub] < 0).any():
+        return False
+    if np.array_equal(trial[sub], choice[sub]):
+        return False
+    before, after = m.objective(choice), m.objective(trial)
+    if after <= before + 1e-9 * max(abs(before), 1.0) or not _holds(m, trial, choice):
+        return False
+    choice[sub] = trial[sub]
+    return True
+
+
+def _holds(m: Model, trial: np.ndarray, choice: np.ndarray) -> bool:
+    """Both bands and both capacities hold under ``trial`` at least as well as under ``choice``."""
+    if m.feasible(trial):
+        return True
+    if m.feasible(choice):
+        return False
+    (n1, v1), (n0, v0) = m.excess(trial), m.excess(choice)
+    l1, l0 = m.loads_for(trial), m.loads_for(choice)
+    return bool(
+        n1 <= n0
+        and v1 <= v0 + 1e-6
+        and m.count_violation(l1[0]).sum() <= m.count_violation(l0[0]).sum() + 1e-9
+        and m.value_violation(l1[2]).sum() <= m.value_violation(l0[2]).sum() + 1e-6
+    )
