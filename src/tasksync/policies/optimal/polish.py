@@ -25,8 +25,8 @@ from tasksync.policies.optimal.repair import take
 
 __all__ = ["PAIRS_PER_REP", "POLISH_NODES", "POLISH_ROUNDS", "polish"]
 
-POLISH_ROUNDS = 4  # rounds over the pairs (the polish ends sooner when no pair is left to try)
-PAIRS_PER_REP = 3  # pairs tried per round, per rep (the most promising first)
+POLISH_ROUNDS = 3  # rounds over the pairs (the polish ends sooner when no pair is left to try)
+PAIRS_PER_REP = 2  # pairs tried per round, per rep (the most promising first)
 POLISH_NODES = 200  # branch-and-bound nodes per pair's programme
 
 
