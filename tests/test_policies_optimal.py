@@ -635,8 +635,8 @@ def test_column_generation_plans_are_deterministic_and_settle(monkeypatch: pytes
 def test_lp_seeds_owners_and_an_earlier_division_and_still_reaches_the_whole_lp(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The first restricted LP holds each group's owner column and its column in the start
-    division, and a group's best-by-score column only when it has no owner column; seeded by a
+    """On a big book the first restricted LP holds each group's owner column and its column in the
+    start division, and a group's best-by-score column only when it has no owner column; seeded by a
     division found before (an earlier pass on the same book), pricing still reaches the whole LP's
     optimum, the same way on every run."""
     from scipy.optimize import milp
@@ -646,6 +646,7 @@ def test_lp_seeds_owners_and_an_earlier_division_and_still_reaches_the_whole_lp(
     if solve._Highs is None:
         pytest.skip("this scipy has no HiGHS object with warm starts: the LP is solved whole")
     monkeypatch.setattr(solve, "COLGEN_MIN", 0)
+    monkeypatch.setattr(solve, "SMALL_MOVERS", 0)  # this book's movers count as a big book's
     book = synthetic_book(1200, 30, seed=21)
     m, movers, prog = _programme_of(book)
     full = milp(prog.c, constraints=prog.constraints, integrality=prog.integrality, bounds=prog.bounds)
