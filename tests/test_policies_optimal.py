@@ -701,3 +701,49 @@ def test_polished_division_settles_and_is_reported(monkeypatch: pytest.MonkeyPat
     again = OptimalPolicy().decide(after, rules)
     moved = [i.key for i in after.items if i.key in again.by_key and again.by_key[i.key].owner not in (None, i.owner)]
     assert moved == []
+
+
+def test_lp_seeds_owners_and_an_earlier_division_and_still_reaches_the_whole_lp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a big book the first restricted LP holds each group's owner column and its column in the
+    start division, and a group's best-by-score column only when it has no owner column; seeded by a
+    division found before (an earlier pass on the same book), pricing still reaches the whole LP's
+    optimum, the same way on every run."""
+    from scipy.optimize import milp
+
+    import tasksync.policies.optimal.solve as solve
+
+    if solve._Highs is None:
+        pytest.skip("this scipy has no HiGHS object with warm starts: the LP is solved whole")
+    monkeypatch.setattr(solve, "COLGEN_MIN", 0)
+    monkeypatch.setattr(solve, "SMALL_MOVERS", 0)  # this book's movers count as a big book's
+    book = synthetic_book(1200, 30, seed=21)
+    m, movers, prog = _programme_of(book)
+    full = milp(prog.c, constraints=prog.constraints, integrality=prog.integrality, bounds=prog.bounds)
+    none = np.full(len(m.groups), -1)
+    seed = solve.seed_columns(m, movers, prog, none)
+    g_of = np.asarray(movers)[prog.group]
+    owner_col = m.owner[g_of] == prog.rep
+    owned = np.zeros(len(movers), dtype=bool)
+    owned[prog.group[owner_col]] = True
+    assert owned.any() and not owned.all()
+    assert np.array_equal(seed[owned[prog.group]], owner_col[owned[prog.group]])  # owner's column only
+    assert np.all(np.bincount(prog.group[seed], minlength=len(movers))[~owned] == 1)  # its best
+    best = (
+        prog.c[: prog.n_x]
+        <= np.minimum.reduceat(prog.c[: prog.n_x], np.r_[0, np.flatnonzero(np.diff(prog.group)) + 1])[prog.group]
+    )
+    assert np.all(best[seed & ~owned[prog.group]])
+    earlier = solve.solve_model(m, solve.Limits()).choice
+    near = solve.seed_columns(m, movers, prog, earlier)
+    assert np.all(near[(earlier[g_of] == prog.rep)])
+    res, timed_out, rounds = solve.solve_lp(prog, near, solve.Limits(), 0.0)
+    assert not timed_out and res.fun == pytest.approx(full.fun, rel=1e-7)
+    again, _, rounds2 = solve.solve_lp(prog, near, solve.Limits(), 0.0)
+    assert rounds2 == rounds and np.array_equal(again.x, res.x)
+    # solve_model seeded by that division: a division of the same quality, the same on every run.
+    one = solve.solve_model(m, solve.Limits(), earlier)
+    two = solve.solve_model(m, solve.Limits(), earlier)
+    assert np.array_equal(one.choice, two.choice)
+    assert m.objective(one.choice) >= m.objective(earlier) - 0.005 * abs(m.objective(earlier))

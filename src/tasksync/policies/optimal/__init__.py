@@ -275,12 +275,14 @@ class OptimalPolicy:
         seeing that rep out of band, would move cards: the plan would not settle."""
         unhold: frozenset[int] = frozenset()
         best: tuple[Model, Outcome] | None = None
+        last: np.ndarray | None = None  # the pass before's division: it seeds the next pass's LP
         for _ in range(passes):
             t1 = time.perf_counter()
             m = build_model(book, p, wm, self.exact, team, unhold)
             self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
             t1 = time.perf_counter()
-            res = solve_model(m, self.limits(p))
+            res = solve_model(m, self.limits(p), last)
+            last = res.choice
             self.info.phases["solve"] = self.info.phases.get("solve", 0.0) + time.perf_counter() - t1
             if best is None or m.objective(res.choice) >= best[0].objective(best[1].choice) - 1e-9:
                 best = (m, res)
