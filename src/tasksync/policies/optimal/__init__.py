@@ -30,6 +30,7 @@ of the new one (the small MILP's gap is below it), so an applied plan settles.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -102,6 +103,20 @@ def _as_today(
             r = next(iter(reps))
             choice[gi] = ridx.get(r, -1) if r is not None else -1
     return replace(m, groups=groups), choice
+
+
+def afresh(sub: Book, team: Team, p: PolicySettings) -> bool:
+    """Whether a block of a big book is divided afresh, every group free from the first pass: when
+    most of its available reps hold open cards outside the team's count band today (a book with
+    much unowned work, or a team that changed). Holding owned groups first would leave those reps
+    outside the band, and the second pass (:meth:`OptimalPolicy.solve_passes`) free every group
+    anyway: one pass instead of two. A block already near the bands (a settle round, the book as a
+    plan left it) keeps the held groups, so a re-run stays cheap."""
+    band = count_band(team.count_mean, p.band)
+    held = Counter(i.owner for i in sub.items if i.owner is not None)
+    reps = sub.available_reps
+    outside = sum(1 for r in reps if not band.lower <= held[r.id] <= band.upper)
+    return 2 * outside > len(reps)
 
 
 def replace_owners(book: Book, owners: Mapping[str, str]) -> Book:
@@ -222,13 +237,20 @@ class OptimalPolicy:
         notes = Decisions()
         pb = p.model_copy(update={"value_band": split.value_band})
         before = self.info.variables
-        m, choice = self.divide_one(sub, pb, wm, notes, split.team)
+        free = frozenset(range(len(sub.available_reps))) if afresh(sub, split.team, p) else frozenset()
+        m, choice = self.divide_one(sub, pb, wm, notes, split.team, free)
         return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before), key
 
     def divide_one(
-        self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions, team: Team | None = None
+        self,
+        book: Book,
+        p: PolicySettings,
+        wm: WinModel,
+        out: Decisions,
+        team: Team | None = None,
+        unhold: frozenset[int] = frozenset(),
     ) -> tuple[Model, np.ndarray]:
-        m, res = self.solve_passes(book, p, wm, team)
+        m, res = self.solve_passes(book, p, wm, team, unhold=unhold)
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(feasibility_notes(m, names))
         out.notes.extend(res.notes)
@@ -267,13 +289,19 @@ class OptimalPolicy:
         return [(final, pick)] if ok and same else [first]
 
     def solve_passes(
-        self, book: Book, p: PolicySettings, wm: WinModel, team: Team | None, passes: int = 3
+        self,
+        book: Book,
+        p: PolicySettings,
+        wm: WinModel,
+        team: Team | None,
+        passes: int = 3,
+        unhold: frozenset[int] = frozenset(),
     ) -> tuple[Model, Outcome]:
         """Solve; while the division leaves a rep outside a band and some groups were held (nothing
         asked them to move today), solve again with every group free: the division may have pushed
         a rep out of a band that only trades with held groups can mend. Without this a second run,
-        seeing that rep out of band, would move cards: the plan would not settle."""
-        unhold: frozenset[int] = frozenset()
+        seeing that rep out of band, would move cards: the plan would not settle. The groups of the
+        reps (indexes) in ``unhold`` are free from the first pass."""
         best: tuple[Model, Outcome] | None = None
         for _ in range(passes):
             t1 = time.perf_counter()
