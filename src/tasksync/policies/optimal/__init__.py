@@ -29,14 +29,18 @@ of the new one (the small MILP's gap is below it), so an applied plan settles.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
 
+from tasksync.crm.records import CrmData
 from tasksync.policies.base import Decision, Decisions, Rules
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.explain import Tables
@@ -56,6 +60,10 @@ __all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
 # count max/mean 1.27, value CV 0.39 whole; 1.05 and 0.11 in blocks).
 BLOCK_REPS = 100
 BLOCK_ROUNDS = 6  # rounds of a blocked division on the book as the last round leaves it, at most
+# A round's blocks are solved in up to this many worker processes (fewer on fewer cores; each
+# holds one block's model, ~150-300 MiB at 10k cards) when they hold at least POOL_MIN_CARDS cards.
+BLOCK_WORKERS = 2
+POOL_MIN_CARDS = 20_000
 
 
 @dataclass
@@ -103,6 +111,86 @@ def _as_today(
             r = next(iter(reps))
             choice[gi] = ridx.get(r, -1) if r is not None else -1
     return replace(m, groups=groups), choice
+
+
+def block_key(sub: Book, split: Split) -> tuple[object, ...]:
+    """What a block's division depends on besides the policy and the win model: the centres, its
+    reps and its cards with their owners (a block with the same key is not solved again)."""
+    return (
+        split.team.count_mean,
+        split.team.ev_mean,
+        tuple(r.id for r in sub.reps),
+        tuple((i.key, i.owner) for i in sub.items),
+    )
+
+
+_WORKER: tuple[OptimalPolicy, PolicySettings, WinModel] | None = None  # in a worker process
+
+
+def _start_worker(stay_tolerance: float, p: PolicySettings, wm: WinModel) -> None:
+    global _WORKER
+    pol = OptimalPolicy()
+    pol.stay_tolerance = stay_tolerance
+    _WORKER = (pol, p, wm)
+
+
+def _solve_in_worker(job: tuple[Book, Team, float]) -> tuple[_Block, dict[str, float]]:
+    assert _WORKER is not None
+    pol, p, wm = _WORKER
+    sub, team, value_band = job
+    pol.info = SolveInfo()
+    blk = pol.block(sub, p, wm, team, value_band)
+    return blk, pol.info.phases
+
+
+def block_workers(jobs: int) -> int:
+    """Processes that solve ``jobs`` blocks at once: ``BLOCK_WORKERS`` at most, no more than the
+    cores this process may use; 1 (no pool) on one core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(BLOCK_WORKERS, cores, jobs))
+
+
+class _BlockSolver:
+    """Solves the blocks of a round, in worker processes when there is enough work and more than
+    one core. Each block's division depends only on its sub-book, the centres, the policy and the
+    win model, never on the process that computed it, and the results are taken in block order:
+    the plan is the same with any number of workers."""
+
+    def __init__(self, pol: OptimalPolicy, p: PolicySettings, wm: WinModel) -> None:
+        self.pol, self.p, self.wm = pol, p, wm
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _BlockSolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def solve(self, subs: list[Book], split: Split) -> list[_Block]:
+        cards = sum(len(sub.items) for sub in subs)
+        workers = block_workers(len(subs))
+        if workers < 2 or cards < POOL_MIN_CARDS:
+            return [self.pol.block(sub, self.p, self.wm, split.team, split.value_band) for sub in subs]
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.pol.stay_tolerance, self.p, self.wm),
+            )
+        jobs = [(_slim(sub), split.team, split.value_band) for sub in subs]
+        out = []
+        for blk, phases in self.pool.map(_solve_in_worker, jobs):
+            for k, secs in phases.items():
+                self.pol.info.phases[k] = self.pol.info.phases.get(k, 0.0) + secs
+            out.append(blk)
+        return out
+
+
+def _slim(sub: Book) -> Book:
+    """A block's sub-book for a worker: of the CRM data only the reps (the notes name them)."""
+    return replace(sub, crm=CrmData(reps=sub.crm.reps))
 
 
 def afresh(sub: Book, team: Team, p: PolicySettings) -> bool:
@@ -193,24 +281,23 @@ class OptimalPolicy:
         current = book
         last: list[_Block] = []
         done_rounds = 0
-        for _ in range(rounds):
-            done_rounds += 1
-            split = split_blocks(current, p, wm, BLOCK_REPS)
-            seen: dict[tuple[object, ...], _Block] = {}
-            last = []
-            for sub in split.books:
-                blk, key = self.block(sub, p, wm, split, done)
-                seen[key] = blk
-                last.append(blk)
-            done = seen
-            again: dict[str, str] = {}
-            for blk in last:
-                again.update(_owners(blk.model, blk.choice))
-            today = {i.key: i.owner for i in current.items}
-            if all(today.get(key) == o for key, o in again.items()):
-                break
-            owners.update(again)
-            current = replace_owners(book, owners)
+        with _BlockSolver(self, p, wm) as solver:
+            for _ in range(rounds):
+                done_rounds += 1
+                split = split_blocks(current, p, wm, BLOCK_REPS)
+                keys = [block_key(sub, split) for sub in split.books]
+                todo = [b for b, key in enumerate(keys) if key not in done]
+                solved = dict(zip(todo, solver.solve([split.books[b] for b in todo], split), strict=True))
+                last = [solved[b] if b in solved else done[key] for b, key in enumerate(keys)]
+                done = dict(zip(keys, last, strict=True))
+                again: dict[str, str] = {}
+                for blk in last:
+                    again.update(_owners(blk.model, blk.choice))
+                today = {i.key: i.owner for i in current.items}
+                if all(today.get(key) == o for key, o in again.items()):
+                    break
+                owners.update(again)
+                current = replace_owners(book, owners)
         self.info.method = f"blocks({len(last)}) in {done_rounds} rounds"
         self.info.status = ",".join(sorted({blk.status for blk in last}))
         self.info.groups = sum(sum(1 for h in blk.model.held if not h) for blk in last)
@@ -221,25 +308,14 @@ class OptimalPolicy:
         items = {i.key: i for i in book.items}
         return [_as_today(blk.model, blk.choice, items, owners) for blk in last]
 
-    def block(
-        self, sub: Book, p: PolicySettings, wm: WinModel, split: Split, done: Mapping[tuple[object, ...], _Block]
-    ) -> tuple[_Block, tuple[object, ...]]:
-        """One block of a big book divided against the team's centres (the division found before
-        when its sub-book and the centres are the same), and its key in ``done``."""
-        key = (
-            split.team.count_mean,
-            split.team.ev_mean,
-            tuple(r.id for r in sub.reps),
-            tuple((i.key, i.owner) for i in sub.items),
-        )
-        if key in done:
-            return done[key], key
+    def block(self, sub: Book, p: PolicySettings, wm: WinModel, team: Team, value_band: float) -> _Block:
+        """One block of a big book divided against the team's centres, holding ``value_band``."""
         notes = Decisions()
-        pb = p.model_copy(update={"value_band": split.value_band})
+        pb = p.model_copy(update={"value_band": value_band})
         before = self.info.variables
-        free = frozenset(range(len(sub.available_reps))) if afresh(sub, split.team, p) else frozenset()
-        m, choice = self.divide_one(sub, pb, wm, notes, split.team, free)
-        return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before), key
+        free = frozenset(range(len(sub.available_reps))) if afresh(sub, team, p) else frozenset()
+        m, choice = self.divide_one(sub, pb, wm, notes, team, free)
+        return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before)
 
     def divide_one(
         self,
