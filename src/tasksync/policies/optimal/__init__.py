@@ -134,12 +134,12 @@ def _start_worker(stay_tolerance: float, p: PolicySettings, wm: WinModel) -> Non
     _WORKER = (pol, p, wm)
 
 
-def _solve_in_worker(job: tuple[Book, Team, float]) -> tuple[_Block, dict[str, float]]:
+def _solve_in_worker(job: tuple[Book, Team, float, float]) -> tuple[_Block, dict[str, float]]:
     assert _WORKER is not None
     pol, p, wm = _WORKER
-    sub, team, value_band = job
+    sub, team, value_band, stay_band = job
     pol.info = SolveInfo()
-    blk = pol.block(sub, p, wm, team, value_band)
+    blk = pol.block(sub, p, wm, team, value_band, stay_band)
     return blk, pol.info.phases
 
 
@@ -171,7 +171,7 @@ class _BlockSolver:
         cards = sum(len(sub.items) for sub in subs)
         workers = block_workers(len(subs))
         if workers < 2 or cards < POOL_MIN_CARDS:
-            return [self.pol.block(sub, self.p, self.wm, split.team, split.value_band) for sub in subs]
+            return [self.pol.block(sub, self.p, self.wm, split.team, split.value_band, split.stay_band) for sub in subs]
         if self.pool is None:
             self.pool = ProcessPoolExecutor(
                 workers,
@@ -179,7 +179,7 @@ class _BlockSolver:
                 initializer=_start_worker,
                 initargs=(self.pol.stay_tolerance, self.p, self.wm),
             )
-        jobs = [(_slim(sub), split.team, split.value_band) for sub in subs]
+        jobs = [(_slim(sub), split.team, split.value_band, split.stay_band) for sub in subs]
         out = []
         for blk, phases in self.pool.map(_solve_in_worker, jobs):
             for k, secs in phases.items():
@@ -194,12 +194,11 @@ def _slim(sub: Book) -> Book:
 
 
 def afresh(sub: Book, team: Team, p: PolicySettings) -> bool:
-    """Whether a block of a big book is divided afresh, every group free from the first pass: when
-    most of its available reps hold open cards outside the team's count band today (a book with
-    much unowned work, or a team that changed). Holding owned groups first would leave those reps
-    outside the band, and the second pass (:meth:`OptimalPolicy.solve_passes`) free every group
-    anyway: one pass instead of two. A block already near the bands (a settle round, the book as a
-    plan left it) keeps the held groups, so a re-run stays cheap."""
+    """Whether a block of a big book is divided afresh, every group free: when most of its
+    available reps hold open cards outside the team's count band today (a book with much unowned
+    work, or a team that changed). Holding the owned groups that nothing asks to move would leave
+    those reps outside the band. A block near the bands (a settle round, the book as a plan left
+    it) holds them, so that a re-run stays cheap and keeps what it may keep."""
     band = count_band(team.count_mean, p.band)
     held = Counter(i.owner for i in sub.items if i.owner is not None)
     reps = sub.available_reps
@@ -308,13 +307,21 @@ class OptimalPolicy:
         items = {i.key: i for i in book.items}
         return [_as_today(blk.model, blk.choice, items, owners) for blk in last]
 
-    def block(self, sub: Book, p: PolicySettings, wm: WinModel, team: Team, value_band: float) -> _Block:
-        """One block of a big book divided against the team's centres, holding ``value_band``."""
+    def block(
+        self, sub: Book, p: PolicySettings, wm: WinModel, team: Team, value_band: float, stay_band: float
+    ) -> _Block:
+        """One block of a big book divided against the team's centres within ``value_band``, in one
+        pass (:func:`afresh`: with every group free, or with the groups nothing asks to move held);
+        today's division is kept when it holds the wider ``stay_band`` and is close enough
+        (:meth:`stay_if_close`). A second pass freeing the held groups when a rep is left outside
+        a band is what the next round does, on the whole book, only when something moved."""
         notes = Decisions()
         pb = p.model_copy(update={"value_band": value_band})
         before = self.info.variables
         free = frozenset(range(len(sub.available_reps))) if afresh(sub, team, p) else frozenset()
-        m, choice = self.divide_one(sub, pb, wm, notes, team, free)
+        m, choice = self.divide_one(sub, pb, wm, notes, team, free, passes=1)
+        if stay_band > value_band:
+            choice = self.stay_if_close(replace(m, value_band=stay_band), choice)
         return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before)
 
     def divide_one(
@@ -325,8 +332,9 @@ class OptimalPolicy:
         out: Decisions,
         team: Team | None = None,
         unhold: frozenset[int] = frozenset(),
+        passes: int = 3,
     ) -> tuple[Model, np.ndarray]:
-        m, res = self.solve_passes(book, p, wm, team, unhold=unhold)
+        m, res = self.solve_passes(book, p, wm, team, passes, unhold)
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(feasibility_notes(m, names))
         out.notes.extend(res.notes)
