@@ -205,8 +205,11 @@ def test_blocks_in_worker_processes_give_the_same_plan(blocks_of_6: None, monkey
 
 
 def test_one_core_means_no_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(optimal, "BLOCK_WORKERS", 2)
     monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0})
     assert optimal.block_workers(10) == 1
     monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert optimal.block_workers(10) == optimal.BLOCK_WORKERS
+    assert optimal.block_workers(10) == 2
     assert optimal.block_workers(1) == 1
+    monkeypatch.setattr(optimal, "BLOCK_WORKERS", 1)
+    assert optimal.block_workers(10) == 1

@@ -60,9 +60,12 @@ __all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
 # count max/mean 1.27, value CV 0.39 whole; 1.05 and 0.11 in blocks).
 BLOCK_REPS = 100
 BLOCK_ROUNDS = 6  # rounds of a blocked division on the book as the last round leaves it, at most
-# A round's blocks are solved in up to this many worker processes (fewer on fewer cores; each
-# holds one block's model, ~150-300 MiB at 10k cards) when they hold at least POOL_MIN_CARDS cards.
-BLOCK_WORKERS = 2
+# A round's blocks may be solved in up to this many worker processes (fewer on fewer cores; each
+# holds one block's model, about 200 MiB at 10k cards) when they hold at least POOL_MIN_CARDS
+# cards. Off (1) by default: sending the sub-books and their models between processes cost 22 s of
+# CPU on the synthetic 100k book (33 s in the parent instead of 11 s, 76 s in two workers), which
+# more than two free cores are needed to win back in wall time.
+BLOCK_WORKERS = 1
 POOL_MIN_CARDS = 20_000
 
 
