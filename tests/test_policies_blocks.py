@@ -179,3 +179,37 @@ def test_blocks_settle_on_the_price_heuristic(blocks_of_6: None, monkeypatch: py
     dec = OptimalPolicy().decide(book, rules)
     assert moves_after_apply(book, dec, rules) == 0
     assert outside(book, dec, rules.policy)[0] == 0
+
+
+def test_blocks_in_worker_processes_give_the_same_plan(blocks_of_6: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round's blocks solved in two worker processes give the plan one process gives, reasons
+    and notes included, and it settles."""
+    book = real_shaped_book(1200, 24, 4)
+    rules = Rules(PolicySettings(name="optimal"))
+    monkeypatch.setattr(optimal, "block_workers", lambda jobs: 1)
+    alone = OptimalPolicy().decide(book, rules)
+    monkeypatch.setattr(optimal, "block_workers", lambda jobs: min(2, jobs))
+    monkeypatch.setattr(optimal, "POOL_MIN_CARDS", 0)
+
+    def not_here(*args: object) -> None:
+        raise AssertionError("a block was solved in this process")
+
+    monkeypatch.setattr(OptimalPolicy, "block", not_here)  # the workers import their own
+    pol = OptimalPolicy()
+    pooled = pol.decide(book, rules)
+    assert pol.info.method.startswith("blocks(4) ")
+    assert pol.info.phases["solve"] > 0  # the workers' solver time is counted
+    assert fingerprint(pooled) == fingerprint(alone)
+    assert pooled.notes == alone.notes
+    assert moves_after_apply(book, pooled, rules) == 0
+
+
+def test_one_core_means_no_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(optimal, "BLOCK_WORKERS", 2)
+    monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0})
+    assert optimal.block_workers(10) == 1
+    monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert optimal.block_workers(10) == 2
+    assert optimal.block_workers(1) == 1
+    monkeypatch.setattr(optimal, "BLOCK_WORKERS", 1)
+    assert optimal.block_workers(10) == 1

@@ -29,13 +29,18 @@ of the new one (the small MILP's gap is below it), so an applied plan settles.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
 
+from tasksync.crm.records import CrmData
 from tasksync.policies.base import Decision, Decisions, Rules
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.explain import Tables
@@ -55,6 +60,13 @@ __all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
 # count max/mean 1.27, value CV 0.39 whole; 1.05 and 0.11 in blocks).
 BLOCK_REPS = 100
 BLOCK_ROUNDS = 6  # rounds of a blocked division on the book as the last round leaves it, at most
+# A round's blocks may be solved in up to this many worker processes (fewer on fewer cores; each
+# holds one block's model, about 200 MiB at 10k cards) when they hold at least POOL_MIN_CARDS
+# cards. Off (1) by default: sending the sub-books and their models between processes cost 22 s of
+# CPU on the synthetic 100k book (33 s in the parent instead of 11 s, 76 s in two workers), which
+# more than two free cores are needed to win back in wall time.
+BLOCK_WORKERS = 1
+POOL_MIN_CARDS = 20_000
 
 
 @dataclass
@@ -102,6 +114,99 @@ def _as_today(
             r = next(iter(reps))
             choice[gi] = ridx.get(r, -1) if r is not None else -1
     return replace(m, groups=groups), choice
+
+
+def block_key(sub: Book, split: Split) -> tuple[object, ...]:
+    """What a block's division depends on besides the policy and the win model: the centres, its
+    reps and its cards with their owners (a block with the same key is not solved again)."""
+    return (
+        split.team.count_mean,
+        split.team.ev_mean,
+        tuple(r.id for r in sub.reps),
+        tuple((i.key, i.owner) for i in sub.items),
+    )
+
+
+_WORKER: tuple[OptimalPolicy, PolicySettings, WinModel] | None = None  # in a worker process
+
+
+def _start_worker(stay_tolerance: float, p: PolicySettings, wm: WinModel) -> None:
+    global _WORKER
+    pol = OptimalPolicy()
+    pol.stay_tolerance = stay_tolerance
+    _WORKER = (pol, p, wm)
+
+
+def _solve_in_worker(job: tuple[Book, Team, float, float]) -> tuple[_Block, dict[str, float]]:
+    assert _WORKER is not None
+    pol, p, wm = _WORKER
+    sub, team, value_band, stay_band = job
+    pol.info = SolveInfo()
+    blk = pol.block(sub, p, wm, team, value_band, stay_band)
+    return blk, pol.info.phases
+
+
+def block_workers(jobs: int) -> int:
+    """Processes that solve ``jobs`` blocks at once: ``BLOCK_WORKERS`` at most, no more than the
+    cores this process may use; 1 (no pool) on one core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(BLOCK_WORKERS, cores, jobs))
+
+
+class _BlockSolver:
+    """Solves the blocks of a round, in worker processes when there is enough work and more than
+    one core. Each block's division depends only on its sub-book, the centres, the policy and the
+    win model, never on the process that computed it, and the results are taken in block order:
+    the plan is the same with any number of workers."""
+
+    def __init__(self, pol: OptimalPolicy, p: PolicySettings, wm: WinModel) -> None:
+        self.pol, self.p, self.wm = pol, p, wm
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _BlockSolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def solve(self, subs: list[Book], split: Split) -> list[_Block]:
+        cards = sum(len(sub.items) for sub in subs)
+        workers = block_workers(len(subs))
+        if workers < 2 or cards < POOL_MIN_CARDS:
+            return [self.pol.block(sub, self.p, self.wm, split.team, split.value_band, split.stay_band) for sub in subs]
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.pol.stay_tolerance, self.p, self.wm),
+            )
+        jobs = [(_slim(sub), split.team, split.value_band, split.stay_band) for sub in subs]
+        out = []
+        for blk, phases in self.pool.map(_solve_in_worker, jobs):
+            for k, secs in phases.items():
+                self.pol.info.phases[k] = self.pol.info.phases.get(k, 0.0) + secs
+            out.append(blk)
+        return out
+
+
+def _slim(sub: Book) -> Book:
+    """A block's sub-book for a worker: of the CRM data only the reps (the notes name them)."""
+    return replace(sub, crm=CrmData(reps=sub.crm.reps))
+
+
+def afresh(sub: Book, team: Team, p: PolicySettings) -> bool:
+    """Whether a block of a big book is divided afresh, every group free: when most of its
+    available reps hold open cards outside the team's count band today (a book with much unowned
+    work, or a team that changed). Holding the owned groups that nothing asks to move would leave
+    those reps outside the band. A block near the bands (a settle round, the book as a plan left
+    it) holds them, so that a re-run stays cheap and keeps what it may keep."""
+    band = count_band(team.count_mean, p.band)
+    held = Counter(i.owner for i in sub.items if i.owner is not None)
+    reps = sub.available_reps
+    outside = sum(1 for r in reps if not band.lower <= held[r.id] <= band.upper)
+    return 2 * outside > len(reps)
 
 
 def replace_owners(book: Book, owners: Mapping[str, str]) -> Book:
@@ -178,24 +283,23 @@ class OptimalPolicy:
         current = book
         last: list[_Block] = []
         done_rounds = 0
-        for _ in range(rounds):
-            done_rounds += 1
-            split = split_blocks(current, p, wm, BLOCK_REPS)
-            seen: dict[tuple[object, ...], _Block] = {}
-            last = []
-            for sub in split.books:
-                blk, key = self.block(sub, p, wm, split, done)
-                seen[key] = blk
-                last.append(blk)
-            done = seen
-            again: dict[str, str] = {}
-            for blk in last:
-                again.update(_owners(blk.model, blk.choice))
-            today = {i.key: i.owner for i in current.items}
-            if all(today.get(key) == o for key, o in again.items()):
-                break
-            owners.update(again)
-            current = replace_owners(book, owners)
+        with _BlockSolver(self, p, wm) as solver:
+            for _ in range(rounds):
+                done_rounds += 1
+                split = split_blocks(current, p, wm, BLOCK_REPS)
+                keys = [block_key(sub, split) for sub in split.books]
+                todo = [b for b, key in enumerate(keys) if key not in done]
+                solved = dict(zip(todo, solver.solve([split.books[b] for b in todo], split), strict=True))
+                last = [solved[b] if b in solved else done[key] for b, key in enumerate(keys)]
+                done = dict(zip(keys, last, strict=True))
+                again: dict[str, str] = {}
+                for blk in last:
+                    again.update(_owners(blk.model, blk.choice))
+                today = {i.key: i.owner for i in current.items}
+                if all(today.get(key) == o for key, o in again.items()):
+                    break
+                owners.update(again)
+                current = replace_owners(book, owners)
         self.info.method = f"blocks({len(last)}) in {done_rounds} rounds"
         self.info.status = ",".join(sorted({blk.status for blk in last}))
         self.info.groups = sum(sum(1 for h in blk.model.held if not h) for blk in last)
@@ -207,28 +311,33 @@ class OptimalPolicy:
         return [_as_today(blk.model, blk.choice, items, owners) for blk in last]
 
     def block(
-        self, sub: Book, p: PolicySettings, wm: WinModel, split: Split, done: Mapping[tuple[object, ...], _Block]
-    ) -> tuple[_Block, tuple[object, ...]]:
-        """One block of a big book divided against the team's centres (the division found before
-        when its sub-book and the centres are the same), and its key in ``done``."""
-        key = (
-            split.team.count_mean,
-            split.team.ev_mean,
-            tuple(r.id for r in sub.reps),
-            tuple((i.key, i.owner) for i in sub.items),
-        )
-        if key in done:
-            return done[key], key
+        self, sub: Book, p: PolicySettings, wm: WinModel, team: Team, value_band: float, stay_band: float
+    ) -> _Block:
+        """One block of a big book divided against the team's centres within ``value_band``, in one
+        pass (:func:`afresh`: with every group free, or with the groups nothing asks to move held);
+        today's division is kept when it holds the wider ``stay_band`` and is close enough
+        (:meth:`stay_if_close`). A second pass freeing the held groups when a rep is left outside
+        a band is what the next round does, on the whole book, only when something moved."""
         notes = Decisions()
-        pb = p.model_copy(update={"value_band": split.value_band})
+        pb = p.model_copy(update={"value_band": value_band})
         before = self.info.variables
-        m, choice = self.divide_one(sub, pb, wm, notes, split.team)
-        return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before), key
+        free = frozenset(range(len(sub.available_reps))) if afresh(sub, team, p) else frozenset()
+        m, choice = self.divide_one(sub, pb, wm, notes, team, free, passes=1)
+        if stay_band > value_band:
+            choice = self.stay_if_close(replace(m, value_band=stay_band), choice)
+        return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before)
 
     def divide_one(
-        self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions, team: Team | None = None
+        self,
+        book: Book,
+        p: PolicySettings,
+        wm: WinModel,
+        out: Decisions,
+        team: Team | None = None,
+        unhold: frozenset[int] = frozenset(),
+        passes: int = 3,
     ) -> tuple[Model, np.ndarray]:
-        m, res = self.solve_passes(book, p, wm, team)
+        m, res = self.solve_passes(book, p, wm, team, passes, unhold)
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(feasibility_notes(m, names))
         out.notes.extend(res.notes)
@@ -267,13 +376,19 @@ class OptimalPolicy:
         return [(final, pick)] if ok and same else [first]
 
     def solve_passes(
-        self, book: Book, p: PolicySettings, wm: WinModel, team: Team | None, passes: int = 3
+        self,
+        book: Book,
+        p: PolicySettings,
+        wm: WinModel,
+        team: Team | None,
+        passes: int = 3,
+        unhold: frozenset[int] = frozenset(),
     ) -> tuple[Model, Outcome]:
         """Solve; while the division leaves a rep outside a band and some groups were held (nothing
         asked them to move today), solve again with every group free: the division may have pushed
         a rep out of a band that only trades with held groups can mend. Without this a second run,
-        seeing that rep out of band, would move cards: the plan would not settle."""
-        unhold: frozenset[int] = frozenset()
+        seeing that rep out of band, would move cards: the plan would not settle. The groups of the
+        reps (indexes) in ``unhold`` are free from the first pass."""
         best: tuple[Model, Outcome] | None = None
         last: np.ndarray | None = None  # the pass before's division: it seeds the next pass's LP
         for _ in range(passes):

@@ -12,8 +12,10 @@ Every block holds its reps' bands around the **team's** means (:class:`~.model.T
 band around the team's open cards per rep, the value band around the team's expected value per rep
 × the rep's weight. The team's mean expected value counts each card with the rep it is with (an
 estimate for cards nobody available owns), rounded to a grid of 0.4% to 1% steps so that the small
-changes between runs do not move every block's centre; a block's value band is narrowed by one
-step, so that a rep within its block's band is within the team's.
+changes between runs do not move every block's centre. A block keeps today's division when every
+rep is within the value band narrowed by half a step (then within the team's), and divides within
+a band narrowed by one and a half steps, so that its division still holds the wider band when the
+centre moves by a step on the book as it leaves it.
 
 A fixed point: on the book as a division of these blocks leaves it, every group is owned within
 the block it was divided in and the blocks' open cards and rep-independent expected value (what
@@ -50,13 +52,24 @@ class Split:
     cards: np.ndarray  # per block: the open cards its reps will hold
     base: np.ndarray  # per block: the rep-independent expected value of those cards
     team_base: float  # the same per available rep over the team
+    stay_band: float = 0.0  # the value band within which a block keeps today's division
 
     def centred(self, ev_mean: float, band: float) -> Split:
         """The same blocks around the team's mean expected value ``ev_mean`` (rounded to the
-        grid; ``band``: the policy's value band)."""
+        grid; ``band``: the policy's value band). The rounded centre is off by half a step at
+        most, so a rep within the band narrowed by that half step (``stay_band``) is within the
+        team's band: a block keeps today's division when it holds that band. A block divides
+        within a band narrowed by one step more (``value_band``), so that its division still holds
+        the wider band when the centre moves by a step on the book as it leaves it (the expected
+        value a division gains moves the centre): without that margin, rounds could move the
+        same cards back and forth as the centre went up and down a step."""
         q, step = _on_grid(ev_mean)
-        vb = max(band - step, band / 2) if band else 0.0
-        return replace(self, team=replace(self.team, ev_mean=q), value_band=vb)
+        if not band:
+            return replace(self, team=replace(self.team, ev_mean=q), value_band=0.0, stay_band=0.0)
+        stay = max(band - step / 2, band / 2)
+        return replace(
+            self, team=replace(self.team, ev_mean=q), value_band=max(band - 1.5 * step, band / 2), stay_band=stay
+        )
 
 
 @dataclass
