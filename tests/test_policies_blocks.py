@@ -218,8 +218,9 @@ def test_one_core_means_no_worker_processes(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.slow
 def test_a_centre_moving_a_step_between_rounds_still_settles() -> None:
     """On this book the team's expected-value centre goes up and down a grid step between rounds
-    (the value each division gains moves it). Divided in one pass per block and without a margin
-    between the band a block divides to and the one within which it keeps today's division, the
+    (the value each division gains moves it). With blocks divided afresh (every account free) and
+    no margin between the band a block divides to and the one within which it keeps today's
+    division, the
     centre went 466k, 494k, 498k, 500k, 500k, 498k, each round moved cards back and forth, and a
     re-run after apply moved 86 cards."""
     book = real_shaped_book(24_000, 240, 1)
