@@ -186,9 +186,9 @@ def test_blocks_in_worker_processes_give_the_same_plan(blocks_of_6: None, monkey
     and notes included, and it settles."""
     book = real_shaped_book(1200, 24, 4)
     rules = Rules(PolicySettings(name="optimal"))
-    monkeypatch.setattr(optimal, "block_workers", lambda jobs: 1)
+    monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0, 1})
     alone = OptimalPolicy().decide(book, rules)
-    monkeypatch.setattr(optimal, "block_workers", lambda jobs: min(2, jobs))
+    rules = Rules(PolicySettings(name="optimal", workers=2))  # as `[policy] workers = 2` sets it
     monkeypatch.setattr(optimal, "POOL_MIN_CARDS", 0)
 
     def not_here(*args: object) -> None:
@@ -205,14 +205,12 @@ def test_blocks_in_worker_processes_give_the_same_plan(blocks_of_6: None, monkey
 
 
 def test_one_core_means_no_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(optimal, "BLOCK_WORKERS", 2)
     monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0})
-    assert optimal.block_workers(10) == 1
+    assert optimal.block_workers(10, 2) == 1
     monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert optimal.block_workers(10) == 2
-    assert optimal.block_workers(1) == 1
-    monkeypatch.setattr(optimal, "BLOCK_WORKERS", 1)
-    assert optimal.block_workers(10) == 1
+    assert optimal.block_workers(10, 2) == 2
+    assert optimal.block_workers(1, 2) == 1
+    assert optimal.block_workers(10, 1) == 1
 
 
 @pytest.mark.slow

@@ -60,12 +60,11 @@ __all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
 # count max/mean 1.27, value CV 0.39 whole; 1.05 and 0.11 in blocks).
 BLOCK_REPS = 100
 BLOCK_ROUNDS = 6  # rounds of a blocked division on the book as the last round leaves it, at most
-# A round's blocks may be solved in up to this many worker processes (fewer on fewer cores; each
+# A round's blocks may be solved in up to ``[policy] workers`` processes (fewer on fewer cores; each
 # holds one block's model, about 200 MiB at 10k cards) when they hold at least POOL_MIN_CARDS
-# cards. Off (1) by default: sending the sub-books and their models between processes cost 22 s of
+# cards. One by default: sending the sub-books and their models between processes cost 22 s of
 # CPU on the synthetic 100k book (33 s in the parent instead of 11 s, 76 s in two workers), which
 # more than two free cores are needed to win back in wall time.
-BLOCK_WORKERS = 1
 POOL_MIN_CARDS = 20_000
 
 
@@ -146,11 +145,11 @@ def _solve_in_worker(job: tuple[Book, Team, float, float]) -> tuple[_Block, dict
     return blk, pol.info.phases
 
 
-def block_workers(jobs: int) -> int:
-    """Processes that solve ``jobs`` blocks at once: ``BLOCK_WORKERS`` at most, no more than the
-    cores this process may use; 1 (no pool) on one core."""
+def block_workers(jobs: int, workers: int) -> int:
+    """Processes that solve ``jobs`` blocks at once: ``workers`` (``[policy] workers``) at most, no
+    more than the cores this process may use; 1 (no pool) on one core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(BLOCK_WORKERS, cores, jobs))
+    return max(1, min(workers, cores, jobs))
 
 
 class _BlockSolver:
@@ -172,7 +171,7 @@ class _BlockSolver:
 
     def solve(self, subs: list[Book], split: Split) -> list[_Block]:
         cards = sum(len(sub.items) for sub in subs)
-        workers = block_workers(len(subs))
+        workers = block_workers(len(subs), self.p.workers)
         if workers < 2 or cards < POOL_MIN_CARDS:
             return [self.pol.block(sub, self.p, self.wm, split.team, split.value_band, split.stay_band) for sub in subs]
         if self.pool is None:
