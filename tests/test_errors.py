@@ -335,3 +335,29 @@ def test_output_to_a_reader_that_leaves_is_not_a_traceback(demo: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_native_output_does_not_corrupt_json(demo: Path) -> None:
+    """`tasksync plan --json > plan.json`: what native code writes to file descriptor 1 while the
+    plan is computed (HiGHS prints a line now and then, whatever its options) goes to standard
+    error; standard output holds the JSON document alone."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "import tasksync.policies.optimal as o\n"
+        "decide = o.OptimalPolicy.decide\n"
+        "def noisy(self, book, rules):\n"
+        "    os.write(1, b'HighsMipSolverData::noise\\n')\n"  # as the C++ solver writes it
+        "    return decide(self, book, rules)\n"
+        "o.OptimalPolicy.decide = noisy\n"
+        "from tasksync.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    cmd = [sys.executable, "-c", script, "-c", str(demo), "plan", "--json", "--today", TODAY.isoformat()]
+    done = subprocess.run(cmd, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["kind"] == "plan"
+    assert b"HighsMipSolverData::noise" in done.stderr

@@ -16,7 +16,8 @@ import argparse
 import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -527,12 +528,39 @@ def one_line_error(e: BaseException, args: argparse.Namespace) -> tuple[str, int
     return None
 
 
+@contextmanager
+def _stdout_for_json(on: bool) -> Iterator[None]:
+    """With ``--json``, standard output carries the JSON document only: while the command runs,
+    file descriptor 1 points at standard error, so what native code writes there (the HiGHS
+    solver prints a line now and then, whatever its options say) cannot corrupt the document;
+    ``print`` still writes to the real standard output. Only when ``sys.stdout`` is the process's
+    own (an embedding program or a test capturing it is left alone)."""
+    if not on or sys.stdout is not sys.__stdout__ or sys.stdout is None:
+        yield
+        return
+    sys.stdout.flush()
+    real = os.dup(1)
+    os.dup2(2, 1)
+    keep = sys.stdout
+    sys.stdout = os.fdopen(os.dup(real), "w", encoding=keep.encoding, errors=keep.errors)
+    try:
+        yield
+    finally:
+        try:
+            sys.stdout.close()  # flushes: a reader that left raises BrokenPipeError, as before
+        finally:
+            sys.stdout = keep
+            os.dup2(real, 1)
+            os.close(real)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with _stdout_for_json(bool(getattr(args, "json", False))):
+            return int(args.func(args))
     except CrmError as e:
         print(f"tasksync: {e}", file=sys.stderr)
         for p in e.problems[:50]:
