@@ -283,8 +283,7 @@ class OptimalPolicy:
         last: list[_Block] = []
         done_rounds = 0
         with _BlockSolver(self, p, wm) as solver:
-            for _ in range(rounds):
-                done_rounds += 1
+            for done_rounds in range(1, rounds + 1):  # noqa: B007 - reported after the loop
                 split = split_blocks(current, p, wm, BLOCK_REPS)
                 keys = [block_key(sub, split) for sub in split.books]
                 todo = [b for b, key in enumerate(keys) if key not in done]

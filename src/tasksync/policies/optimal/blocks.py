@@ -64,12 +64,8 @@ class Split:
         value a division gains moves the centre): without that margin, rounds could move the
         same cards back and forth as the centre went up and down a step."""
         q, step = _on_grid(ev_mean)
-        if not band:
-            return replace(self, team=replace(self.team, ev_mean=q), value_band=0.0, stay_band=0.0)
-        stay = max(band - step / 2, band / 2)
-        return replace(
-            self, team=replace(self.team, ev_mean=q), value_band=max(band - 1.5 * step, band / 2), stay_band=stay
-        )
+        divide, stay = (max(band - 1.5 * step, band / 2), max(band - step / 2, band / 2)) if band else (0.0, 0.0)
+        return replace(self, team=replace(self.team, ev_mean=q), value_band=divide, stay_band=stay)
 
 
 @dataclass

@@ -231,11 +231,12 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
         return Outcome(choice, "prices+repair", "heuristic", n_x)
     prog = build_programme(m, movers, fixed, False)
     start = choice.copy()
-    if n_x >= COLGEN_MIN and near is not None and len(movers) > SMALL_MOVERS:
-        start[movers] = near[movers]
-    elif n_x >= COLGEN_MIN:  # a quick division whose columns seed the first restricted LP
-        start[movers] = -1
-        greedy(movers, m, start, m.loads_for(start, skip=set(movers)))
+    if n_x >= COLGEN_MIN:  # a division whose columns seed the first restricted LP
+        if near is not None and len(movers) > SMALL_MOVERS:
+            start[movers] = near[movers]
+        else:  # a quick greedy one
+            start[movers] = -1
+            greedy(movers, m, start, m.loads_for(start, skip=set(movers)))
     res, timed_out, _ = solve_lp(prog, seed_columns(m, movers, prog, start), limits, started)
     if timed_out:
         return _fallback(m, movers, choice, res, limits)
