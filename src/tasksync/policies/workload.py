@@ -31,6 +31,8 @@ __all__ = [
     "capacity",
     "count_band",
     "group_key",
+    "group_order",
+    "item_order",
     "movable",
     "value_band",
     "value_capacity",
@@ -88,6 +90,21 @@ def value_targets(weights: Mapping[str, float], mean: float, band: float) -> dic
 def group_key(item: WorkItem, policy: PolicySettings) -> str:
     """The group ``item`` moves with: its account (``keep_accounts_together``), else itself."""
     return item.group if policy.keep_accounts_together else f"item:{item.key}"
+
+
+def group_order(item: WorkItem, policy: PolicySettings) -> str:
+    """Where the group ``item`` moves with comes in a policy's order: its account, else the CRM deal
+    the card stands for. Unlike the card's id this is the same before and after tasksync creates the
+    card for a deal, so the run after an apply meets the groups in the order the planning run did
+    (solvers and repairs that meet equal choices in another order may settle on another one)."""
+    if policy.keep_accounts_together and item.account is not None:
+        return f"account:{item.account.id}"
+    return f"item:{item.deal.id}" if item.deal is not None else f"item:{item.key}"
+
+
+def item_order(item: WorkItem) -> tuple[str, str]:
+    """An item's place inside its group, by the same rule as :func:`group_order`."""
+    return (item.deal.id if item.deal is not None else "", item.key)
 
 
 def movable(item: WorkItem, available: Collection[str], policy: PolicySettings) -> bool:

@@ -39,6 +39,7 @@ from tasksync.policies.scoring import WinModel, prioritise, tier_notes
 from tasksync.policies.workload import (
     count_band,
     group_key,
+    group_order,
     movable,
     value_band,
     value_weights,
@@ -165,7 +166,7 @@ def _groups(
         g.weight = float(len(g.items))
         g.value = sum(i.value for i in g.items)
         first = g.items[0]
-        g.order = g.key if p.keep_accounts_together else f"item:{first.deal.id if first.deal else first.key}"
+        g.order = group_order(first, p)
         owners = Counter(i.owner for i in g.items if i.owner)
         g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
     out = list(groups.values())

@@ -33,7 +33,15 @@ import numpy as np
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.optimal.model import Team
 from tasksync.policies.scoring import WinModel
-from tasksync.policies.workload import capacity, group_key, movable, value_capacity, value_weights
+from tasksync.policies.workload import (
+    capacity,
+    group_key,
+    group_order,
+    item_order,
+    movable,
+    value_capacity,
+    value_weights,
+)
 from tasksync.settings import PolicySettings
 
 __all__ = ["Split", "split_blocks"]
@@ -177,7 +185,9 @@ def _groups(
                 bl.add(bl.block_of[i.owner], 1, i.value, base[i.key])
         else:
             by_key[group_key(i, p)].append(i)
-    keys = sorted(by_key)
+    for its in by_key.values():
+        its.sort(key=item_order)
+    keys = sorted(by_key, key=lambda k: (group_order(by_key[k][0], p), k))
     home, pinned = [], []
     for key in keys:
         pin = pins.get(key)

@@ -22,7 +22,7 @@ from tasksync.policies import workload
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.reasons import Band
 from tasksync.policies.scoring import WinModel
-from tasksync.policies.workload import capacity, count_band, group_key, movable, value_capacity
+from tasksync.policies.workload import capacity, count_band, group_key, group_order, item_order, movable, value_capacity
 from tasksync.settings import PolicySettings
 
 __all__ = ["FULL_MODEL", "Group", "Loads", "Model", "Scorer", "Team", "build_model"]
@@ -344,7 +344,9 @@ def _cut(book: Book, p: PolicySettings, wm: WinModel) -> _Parts:
                 pins.setdefault(group_key(item, p), item.owner)
             continue
         groups.setdefault(group_key(item, p), Group(group_key(item, p), [], None)).items.append(item)
-    glist = [groups[k] for k in sorted(groups)]
+    for g in groups.values():
+        g.items.sort(key=item_order)
+    glist = sorted(groups.values(), key=lambda g: (group_order(g.items[0], p), g.key))
     items: list[WorkItem] = []
     starts: list[int] = []
     for g in glist:
