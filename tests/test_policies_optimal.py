@@ -676,3 +676,74 @@ def test_lp_seeds_owners_and_an_earlier_division_and_still_reaches_the_whole_lp(
     two = solve.solve_model(m, solve.Limits(), earlier)
     assert np.array_equal(one.choice, two.choice)
     assert m.objective(one.choice) >= m.objective(earlier) - 0.005 * abs(m.objective(earlier))
+
+
+def test_dual_first_reaches_the_whole_lp_optimum_from_an_earlier_lps_duals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started from the rep-row duals of an earlier LP on the same book (a first pass, with the
+    groups nothing asks to move held), the dual-first path solves the LP of the pass that frees
+    them: it fixes the groups with a clear best column, solves a master over the marginal ones and
+    prices every fixed group until none would rather move. The objective is the whole LP's (solved
+    on every column at once), on a master of fewer groups, the same on every run. Duals of the
+    wrong shape give None (the caller then uses column generation)."""
+    from scipy.optimize import milp
+
+    import tasksync.policies.optimal.solve as solve
+    from tasksync.policies.optimal.dual import dual_first
+
+    if solve._Highs is None:
+        pytest.skip("this scipy has no HiGHS object with warm starts: the LP is solved whole")
+    monkeypatch.setattr(solve, "COLGEN_MIN", 0)
+    book = synthetic_book(1200, 30, seed=21)
+    m0, movers0, prog0 = _programme_of(book)
+    none = np.full(len(m0.groups), -1)
+    earlier, _, _ = solve.solve_lp(prog0, solve.seed_columns(m0, movers0, prog0, none), solve.Limits(), 0.0)
+    p = PolicySettings(name="optimal")
+    m = build_model(book, p, fit_model(book, p), False, unhold=frozenset(range(len(m0.reps))))
+    movers = [g for g in range(len(m.groups)) if not m.held[g]]
+    assert len(movers) > len(movers0)
+    prog = build_programme(m, movers, m.loads_for(np.full(len(m.groups), -1), skip=set(movers)), False)
+    full = milp(prog.c, constraints=prog.constraints, integrality=prog.integrality, bounds=prog.bounds)
+    sizes: list[int] = []
+    real = solve._master(solve.Limits(), 0.0)
+
+    def run(sp: Programme) -> tuple[np.ndarray, np.ndarray] | None:
+        sizes.append(sp.movers)
+        return real(sp)
+
+    res = dual_first(m, movers, prog, earlier.y_rep, run)
+    assert res is not None and res.nit >= 1
+    assert res.fun == pytest.approx(full.fun, rel=1e-7)
+    assert max(sizes) < len(movers)  # the master never held the whole book
+    a = prog.constraints.A @ res.x
+    assert np.all(a >= prog.constraints.lb - 1e-6) and np.all(a <= prog.constraints.ub + 1e-6)
+    assert np.all(res.x >= prog.bounds.lb - 1e-9) and np.all(res.x <= prog.bounds.ub + 1e-9)
+    again = dual_first(m, movers, prog, earlier.y_rep, real)
+    assert again is not None and np.array_equal(again.x, res.x)
+    assert dual_first(m, movers, prog, earlier.y_rep[:-1], real) is None
+
+
+def test_a_second_pass_starts_from_the_first_passs_duals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass after the first (a rep left outside a band) solves its LP dual-first from the first
+    pass's duals, and the plan is still the same on every run and settles."""
+    import tasksync.policies.optimal.solve as solve
+
+    monkeypatch.setattr(solve, "COLGEN_MIN", 0)
+    used: list[bool] = []
+    real = solve.dual_first
+
+    def counted(*a: object) -> object:
+        out = real(*a)  # type: ignore[arg-type]
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(solve, "dual_first", counted)
+    book = synthetic_book(800, 25, seed=5)  # its first pass leaves a rep outside a band
+    rules = settings()
+    first = OptimalPolicy().decide(book, rules)
+    assert any(used) or solve._Highs is None
+    second = OptimalPolicy().decide(book, rules)
+    assert first.by_key == second.by_key
+    after = apply_decisions(book, first)
+    again = OptimalPolicy().decide(after, rules)
+    moved = [i.key for i in after.items if i.key in again.by_key and again.by_key[i.key].owner not in (None, i.owner)]
+    assert moved == []
