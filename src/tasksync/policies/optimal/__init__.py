@@ -389,14 +389,13 @@ class OptimalPolicy:
         reps (indexes) in ``unhold`` are free from the first pass."""
         best: tuple[Model, Outcome] | None = None
         last: np.ndarray | None = None  # the pass before's division: it seeds the next pass's LP
-        duals: np.ndarray | None = None  # ...and its LP's rep-row duals start it (dual-first)
         for _ in range(passes):
             t1 = time.perf_counter()
             m = build_model(book, p, wm, self.exact, team, unhold)
             self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
             t1 = time.perf_counter()
-            res = solve_model(m, self.limits(p), last, duals)
-            last, duals = res.choice, res.duals
+            res = solve_model(m, self.limits(p), last)
+            last = res.choice
             self.info.phases["solve"] = self.info.phases.get("solve", 0.0) + time.perf_counter() - t1
             if best is None or m.objective(res.choice) >= best[0].objective(best[1].choice) - 1e-9:
                 best = (m, res)

@@ -32,7 +32,6 @@ class Programme:
     group: np.ndarray  # per x column: index into the movers
     rep: np.ndarray  # per x column: rep index
     mean_col: int | None = None  # the value band's mean expected value
-    movers: int = 0  # groups (their rows come first, then the rep rows)
 
     @property
     def n_x(self) -> int:
@@ -143,7 +142,6 @@ def build_programme(
         gi_arr,
         ri_arr,
         mean_col,
-        n_m,
     )
 
 

@@ -31,7 +31,6 @@ try:  # HiGHS with warm starts (added columns keep the basis): scipy ≥ 1.15 bu
 except ImportError:  # pragma: no cover - older scipy: the full LP through milp
     _Highs = None
 
-from tasksync.policies.optimal.dual import MasterRun, dual_first
 from tasksync.policies.optimal.model import Model
 from tasksync.policies.optimal.programme import Programme, build_programme
 from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, swap, take
@@ -69,7 +68,6 @@ class Outcome:
     variables: int = 0
     notes: list[str] = field(default_factory=list)
     bound: float | None = None  # exact mode: the solver's bound on the full objective (maximised)
-    duals: np.ndarray | None = None  # the LP's rep-row duals (column generation), for the next pass
 
 
 def _run(p: Programme, limits: Limits, gap: float, nodes: int | None, started: float) -> tuple[OptimizeResult, bool]:
@@ -101,7 +99,18 @@ def solve_lp(p: Programme, seed: np.ndarray, limits: Limits, started: float) -> 
     inset = np.ones(n, dtype=bool)
     inset[:n_x] = seed
     cols = np.flatnonzero(inset)
-    h = _highs(p, a, cols)
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    sub = a[:, cols]
+    lp = HighsLp()
+    lp.num_col_, lp.num_row_ = len(cols), a.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = p.c[cols], p.bounds.lb[cols], p.bounds.ub[cols]
+    lp.row_lower_, lp.row_upper_ = p.constraints.lb, p.constraints.ub
+    mat = HighsSparseMatrix()
+    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, len(cols), a.shape[0]
+    mat.start_, mat.index_, mat.value_ = sub.indptr, sub.indices, sub.data
+    lp.a_matrix_ = mat
+    h.passModel(lp)
     _rerun(h, limits, started)
     tol = 1e-7 * max(1.0, float(np.abs(p.c).max(initial=0.0)) * 1e-6)
     rounds = 0
@@ -131,41 +140,7 @@ def solve_lp(p: Programme, seed: np.ndarray, limits: Limits, started: float) -> 
         x[cols] = np.asarray(h.getSolution().col_value)
     fun = h.getInfo().objective_function_value
     res = OptimizeResult(x=x, status=0 if x is not None else 1, message=status, fun=fun)
-    if x is not None:  # the rep rows' duals: they start the next pass's LP (:func:`dual_first`)
-        res.y_rep = np.asarray(h.getSolution().row_dual)[p.movers :].copy()
     return res, timed_out, rounds
-
-
-def _highs(p: Programme, a: csc_array, cols: np.ndarray) -> _Highs:
-    """HiGHS holding the LP of ``p`` on columns ``cols`` (every row)."""
-    h = _Highs()
-    h.setOptionValue("output_flag", False)
-    sub = a[:, cols]
-    lp = HighsLp()
-    lp.num_col_, lp.num_row_ = len(cols), a.shape[0]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = p.c[cols], p.bounds.lb[cols], p.bounds.ub[cols]
-    lp.row_lower_, lp.row_upper_ = p.constraints.lb, p.constraints.ub
-    mat = HighsSparseMatrix()
-    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, len(cols), a.shape[0]
-    mat.start_, mat.index_, mat.value_ = sub.indptr, sub.indices, sub.data
-    lp.a_matrix_ = mat
-    h.passModel(lp)
-    return h
-
-
-def _master(limits: Limits, started: float) -> MasterRun:
-    """Solves a master LP of :func:`dual_first` whole: its primal and row duals, or None."""
-
-    def run(p: Programme) -> tuple[np.ndarray, np.ndarray] | None:
-        a = csc_array(p.constraints.A)
-        h = _highs(p, a, np.arange(a.shape[1]))
-        _rerun(h, limits, started)
-        if not _status_ok(h):
-            return None
-        sol = h.getSolution()
-        return np.asarray(sol.col_value), np.asarray(sol.row_dual)
-
-    return run
 
 
 def _rerun(h: _Highs, limits: Limits, started: float) -> None:
@@ -227,12 +202,10 @@ def _fallback(m: Model, movers: list[int], choice: np.ndarray, res: OptimizeResu
     return Outcome(choice, "greedy-fallback", "time limit", notes=[note])
 
 
-def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None, duals: np.ndarray | None = None) -> Outcome:
+def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Outcome:
     """Rep index per group (-1 unassigned), with the method used. ``near``: a division of the same
     groups found before (an earlier pass on the same book) whose columns seed the LP instead of a
-    greedy division's (above ``SMALL_MOVERS`` movers, as :func:`seed_columns`); ``duals``: that
-    pass's rep-row duals, from which the LP is solved dual-first (:func:`dual_first`) when they
-    fit, by column generation otherwise."""
+    greedy division's (above ``SMALL_MOVERS`` movers, as :func:`seed_columns`)."""
     started = time.perf_counter()
     choice = np.array([int(c[0]) if h else -1 for c, h in zip(m.cand, m.held, strict=True)], dtype=np.int64)
     movers = [gi for gi in range(len(m.groups)) if not m.held[gi]]
@@ -264,12 +237,7 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None, duals:
         else:  # a quick greedy one
             start[movers] = -1
             greedy(movers, m, start, m.loads_for(start, skip=set(movers)))
-    res = None
-    if duals is not None and n_x >= COLGEN_MIN and _Highs is not None:
-        res = dual_first(m, movers, prog, duals, _master(limits, started))
-    timed_out = False
-    if res is None:
-        res, timed_out, _ = solve_lp(prog, seed_columns(m, movers, prog, start), limits, started)
+    res, timed_out, _ = solve_lp(prog, seed_columns(m, movers, prog, start), limits, started)
     if timed_out:
         return _fallback(m, movers, choice, res, limits)
     if res.x is None:  # numerical trouble: best fit with room, group by group
@@ -294,8 +262,7 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None, duals:
     if improve(m, choice):  # single moves that raise the objective within both bands
         method += "+improve"
         swap(m, choice)
-    status = "optimal" if res.status == 0 else str(res.message)
-    return Outcome(choice, method, status, len(prog.c), duals=getattr(res, "y_rep", None))
+    return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c))
 
 
 def _lp_mean(prog: Programme, x_lp: np.ndarray) -> float | None:
