@@ -676,3 +676,42 @@ def test_lp_seeds_owners_and_an_earlier_division_and_still_reaches_the_whole_lp(
     two = solve.solve_model(m, solve.Limits(), earlier)
     assert np.array_equal(one.choice, two.choice)
     assert m.objective(one.choice) >= m.objective(earlier) - 0.005 * abs(m.objective(earlier))
+
+
+def test_the_lagrangian_seed_reaches_the_whole_lp_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The columns the Lagrangian prices of the rep rows settle on give every group at least one
+    column and a first restricted LP whose loads stay near the bands; column generation from them
+    (with the owners' and a greedy division's) reaches the whole LP's objective (solved on every
+    column at once), the same way on every run."""
+    from scipy.optimize import milp
+
+    import tasksync.policies.optimal.solve as solve
+    from tasksync.policies.optimal.dual import lagrangian_columns
+
+    if solve._Highs is None:
+        pytest.skip("this scipy has no HiGHS object with warm starts: the LP is solved whole")
+    monkeypatch.setattr(solve, "COLGEN_MIN", 0)
+    book = synthetic_book(1200, 30, seed=21)
+    m, movers, prog = _programme_of(book)
+    fixed = m.loads_for(np.full(len(m.groups), -1), skip=set(movers))
+    picked = lagrangian_columns(m, movers, prog, fixed)
+    assert np.array_equal(np.unique(prog.group[picked]), np.arange(len(movers)))  # every group
+    assert picked.sum() < prog.n_x // 2
+    assert np.array_equal(picked, lagrangian_columns(m, movers, prog, fixed))
+    # Under zero prices every group would take its best column: the prices moved some groups.
+    best = _ranks_by_cost(prog) == 0
+    assert (picked & ~best).any()
+    full = milp(prog.c, constraints=prog.constraints, integrality=prog.integrality, bounds=prog.bounds)
+    seed = solve.seed_columns(m, movers, prog, np.full(len(m.groups), -1)) | picked
+    res, timed_out, rounds = solve.solve_lp(prog, seed, solve.Limits(), 0.0)
+    assert not timed_out and res.fun == pytest.approx(full.fun, rel=1e-7)
+    a = prog.constraints.A @ res.x
+    assert np.all(a >= prog.constraints.lb - 1e-6) and np.all(a <= prog.constraints.ub + 1e-6)
+    again, _, rounds2 = solve.solve_lp(prog, seed, solve.Limits(), 0.0)
+    assert rounds2 == rounds and np.array_equal(again.x, res.x)
+
+
+def _ranks_by_cost(prog: Programme) -> np.ndarray:
+    import tasksync.policies.optimal.solve as solve
+
+    return solve._ranks(prog.group, prog.c[: prog.n_x])

@@ -31,6 +31,7 @@ try:  # HiGHS with warm starts (added columns keep the basis): scipy ≥ 1.15 bu
 except ImportError:  # pragma: no cover - older scipy: the full LP through milp
     _Highs = None
 
+from tasksync.policies.optimal.dual import lagrangian_columns
 from tasksync.policies.optimal.model import Model
 from tasksync.policies.optimal.programme import Programme, build_programme
 from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, swap, take
@@ -46,6 +47,7 @@ SEED_TOP_BIG = 1  # ...above SMALL_MOVERS movers, and only for a group without a
 COLGEN_MIN = 20_000  # candidate pairs below which the LP is solved whole (nothing to gain)
 ADD_PER_ROUND = 6_000  # columns added per pricing round (at least one per group that has one)
 COLGEN_ROUNDS = 40  # pricing rounds before the remaining columns are all added (work limit)
+LAGRANGE_SEED = True  # the first restricted LP also holds the columns the Lagrangian prices pick
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,10 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
         else:  # a quick greedy one
             start[movers] = -1
             greedy(movers, m, start, m.loads_for(start, skip=set(movers)))
-    res, timed_out, _ = solve_lp(prog, seed_columns(m, movers, prog, start), limits, started)
+    seed = seed_columns(m, movers, prog, start)
+    if n_x >= COLGEN_MIN and LAGRANGE_SEED:  # and the columns the Lagrangian prices settle on
+        seed |= lagrangian_columns(m, movers, prog, fixed)
+    res, timed_out, _ = solve_lp(prog, seed, limits, started)
     if timed_out:
         return _fallback(m, movers, choice, res, limits)
     if res.x is None:  # numerical trouble: best fit with room, group by group
