@@ -188,29 +188,6 @@ def test_books_of_many_small_accounts_go_in_smaller_blocks(blocks_of_6: None, mo
     assert all(len({group_key(i, p) for i in s.items}) <= 4 * groups / avail * 1.25 for s in split.books)
 
 
-def test_the_first_round_is_centred_where_the_division_goes(blocks_of_6: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a book of much unowned work the split's centre counts the unowned cards at the lift the
-    owned ones show, below what the division reaches; the first block's division calibrates it,
-    so the second round, at the centre of the book the plan leaves, moves nothing. Uncalibrated,
-    the second round moves cards and a third is needed."""
-    book = real_shaped_book(1200, 24, 14)
-    rules = Rules(PolicySettings(name="optimal"))
-    p = rules.policy
-    wm = fit_model(book, p)
-    pol = OptimalPolicy()
-    dec = pol.decide(book, rules)
-    assert pol.info.method == "blocks(4) in 2 rounds"
-    first = split_blocks(book, p, wm, 6)
-    after = split_blocks(apply_decisions(book, dec), p, wm, 6)
-    assert first.loose_base > 0 and after.loose_base == 0
-    assert first.team.ev_mean < 0.95 * after.team.ev_mean
-    assert moves_after_apply(book, dec, rules) == 0
-    monkeypatch.setattr(OptimalPolicy, "calibrate", lambda self, split, *args: (split, {}))
-    pol = OptimalPolicy()
-    pol.decide(book, rules)
-    assert pol.info.method == "blocks(4) in 3 rounds"
-
-
 def test_small_books_are_one_model() -> None:
     book = synthetic_book(300, 24, 2)
     pol = OptimalPolicy()

@@ -174,12 +174,9 @@ class _BlockSolver:
         if self.pool is not None:
             self.pool.shutdown()
 
-    def solve(self, subs: list[Book], split: Split, of: list[Book] | None = None) -> list[_Block]:
-        """The divisions of ``subs``; in worker processes when the blocks ``of`` (``subs``
-        themselves unless given) hold enough cards for more than one worker."""
-        of = subs if of is None else of
-        cards = sum(len(sub.items) for sub in of)
-        workers = block_workers(len(of), self.p.workers)
+    def solve(self, subs: list[Book], split: Split) -> list[_Block]:
+        cards = sum(len(sub.items) for sub in subs)
+        workers = block_workers(len(subs), self.p.workers)
         if workers < 2 or cards < POOL_MIN_CARDS:
             return [self.pol.block(sub, self.p, self.wm, split.team, split.value_band, split.stay_band) for sub in subs]
         if self.pool is None:
@@ -305,9 +302,6 @@ class OptimalPolicy:
         with _BlockSolver(self, p, wm) as solver:
             for done_rounds in range(1, rounds + 1):  # noqa: B007 - reported after the loop
                 split = split_blocks(current, p, wm, size)
-                if split.loose_base > 0:
-                    split, first = self.calibrate(split, p, wm, solver)
-                    done.update(first)
                 keys = [block_key(sub, split) for sub in split.books]
                 todo = [b for b, key in enumerate(keys) if key not in done]
                 solved = dict(zip(todo, solver.solve([split.books[b] for b in todo], split), strict=True))
@@ -330,33 +324,6 @@ class OptimalPolicy:
             out.notes.extend(n for n in blk.notes if n not in out.notes)
         items = {i.key: i for i in book.items}
         return [_as_today(blk.model, blk.choice, items, owners) for blk in last]
-
-    def calibrate(
-        self, split: Split, p: PolicySettings, wm: WinModel, solver: _BlockSolver
-    ) -> tuple[Split, dict[tuple[object, ...], _Block]]:
-        """The split around the centre its first block's division shows the team will reach. The
-        split's centre counts the cards nobody available holds at the lift the owned cards show
-        (on a book with much unowned work, 7% below what the division reaches on the real-shaped
-        100k book, 3% on the synthetic one: every block then moved again in the next round, and
-        the rounds after settled what that moved). The first block, a small copy of the team, is
-        divided around that estimate; the lift its division gives its cards nobody available
-        holds replaces it. A function of the book (the same on the book as a plan leaves it,
-        which has no such cards, or has them in every round alike): the fixed point stays. Also
-        returns that division by its key when the centre stays on its grid step (it is not
-        solved again)."""
-        sub = split.books[0]
-        blk = solver.solve([sub], split, split.books)[0]
-        got = _owners(blk.model, blk.choice)
-        avail = split.team.weights
-        base = lifted = 0.0
-        for i in sub.items:
-            if i.owner not in avail and movable(i, avail, p):
-                base += wm.expected_value(i, None)
-                lifted += wm.expected_value(i, got.get(i.key))
-        if base <= 0:
-            return split, {}
-        out = split.lifted(lifted / base, p.value_band)
-        return out, ({block_key(sub, out): blk} if out.team == split.team else {})
 
     def block(
         self, sub: Book, p: PolicySettings, wm: WinModel, team: Team, value_band: float, stay_band: float

@@ -53,17 +53,6 @@ class Split:
     base: np.ndarray  # per block: the rep-independent expected value of those cards
     team_base: float  # the same per available rep over the team
     stay_band: float = 0.0  # the value band within which a block keeps today's division
-    owned_ev: float = 0.0  # expected value of the cards available reps hold, with them
-    loose_base: float = 0.0  # rep-independent expected value of the movable cards nobody available holds
-    loose_lift: float = 1.0  # the lift over ``loose_base`` the centre assumes for those cards
-
-    def lifted(self, lift: float, band: float) -> Split:
-        """The same blocks around the centre the team reaches when the cards nobody available
-        holds get ``lift`` × their rep-independent expected value (as a division of one block
-        gives them: :meth:`tasksync.policies.optimal.OptimalPolicy.calibrate`)."""
-        reps = max(len(self.team.weights), 1)
-        out = self.centred((self.owned_ev + self.loose_base * lift) / reps, band)
-        return replace(out, loose_lift=lift)
 
     def centred(self, ev_mean: float, band: float) -> Split:
         """The same blocks around the team's mean expected value ``ev_mean`` (rounded to the
@@ -140,11 +129,10 @@ class _Groups:
 
 def _team_ev(
     book: Book, wm: WinModel, bl: _Blocks, fixed: list[WorkItem], gr: _Groups, items_base: dict[str, float]
-) -> tuple[float, float, float]:
-    """The team's expected value as the division will leave it: each card with its available
-    owner (the first number); cards nobody available owns at their rep-independent value (the
-    second) × the lift the owned cards show over theirs (the third: the division places them with
-    reps who fit)."""
+) -> float:
+    """The team's expected value per available rep as the division will leave it: each card with
+    its available owner; cards nobody available owns at the rep-independent value × the lift the
+    owned cards show over theirs (the division places them with reps who fit)."""
     owned, owned_base, loose = 0.0, 0.0, 0.0
     for i in fixed:
         if i.owner in bl.block_of:
@@ -158,7 +146,7 @@ def _team_ev(
             else:
                 loose += items_base[i.key]
     lift = owned / owned_base if owned_base > 0 else 1.0
-    return owned, loose, lift
+    return (owned + loose * lift) / max(len(bl.block_of), 1)
 
 
 def _on_grid(x: float) -> tuple[float, float]:
@@ -330,6 +318,5 @@ def split_blocks(book: Book, p: PolicySettings, wm: WinModel, size: int) -> Spli
             Book(reps, {r.id: book.rep_member[r.id] for r in reps}, items[b], book.crm, [], book.today, book.policy)
         )
     # A centre off by half a step at most: the band narrowed by twice that holds within the team's.
-    owned, loose, lift = _team_ev(book, wm, bl, fixed, gr, base)
     split = Split(Team(team_n, 0.0, weights), 0.0, books, bl.load.copy(), bl.ev.copy(), team_base)
-    return replace(split, owned_ev=owned, loose_base=loose).lifted(lift, p.value_band)
+    return split.centred(_team_ev(book, wm, bl, fixed, gr, base), p.value_band)
