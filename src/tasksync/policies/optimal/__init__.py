@@ -61,8 +61,8 @@ __all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
 BLOCK_REPS = 100
 # ...and of about this many movable groups (accounts) at most: a block's LP grows faster than its
 # groups (an afresh 10k-card block: 2.5 s CPU with 4,000 groups, 4.7 s with 6,250), so a book of
-# many small accounts is divided in smaller blocks (100k cards / 1,000 reps: 75 reps a block on the
-# synthetic book, 48 on the real-shaped one).
+# many small accounts is divided in smaller blocks (100k cards / 1,000 reps: 68-69 reps a block on the
+# synthetic book, 44-45 on the real-shaped one).
 BLOCK_GROUPS = 3_000
 BLOCK_ROUNDS = 6  # rounds of a blocked division on the book as the last round leaves it, at most
 # A round's blocks may be solved in up to ``[policy] workers`` processes (fewer on fewer cores; each
