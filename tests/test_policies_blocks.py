@@ -162,6 +162,32 @@ def _same(a: Split, b: Split) -> bool:
     ]
 
 
+def test_books_of_many_small_accounts_go_in_smaller_blocks(blocks_of_6: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks hold ``BLOCK_GROUPS`` movable groups at most (a block's LP grows faster than its
+    groups): a book of many small accounts is divided in more blocks of fewer reps, holds the
+    team-wide bands as the whole-book solve does, settles, repeats, and the book the plan leaves
+    is split in blocks of the same size."""
+    book = real_shaped_book(1200, 24, 6)
+    rules = Rules(PolicySettings(name="optimal"))
+    p = rules.policy
+    groups = len({group_key(i, p) for i in book.items if not i.locked})
+    avail = len(book.available_reps)
+    whole = OptimalPolicy().decide(book, rules)
+    assert optimal.block_size(book, p) == 6
+    monkeypatch.setattr(optimal, "BLOCK_GROUPS", -(-4 * groups // avail))  # the groups of 4 reps
+    assert optimal.block_size(book, p) == 4
+    pol = OptimalPolicy()
+    dec = pol.decide(book, rules)
+    assert pol.info.method.startswith("blocks(6) ")
+    assert outside(book, dec, p) <= outside(book, whole, p)
+    assert moves_after_apply(book, dec, rules) == 0
+    assert fingerprint(OptimalPolicy().decide(book, rules)) == fingerprint(dec)
+    after = apply_decisions(book, dec)
+    assert optimal.block_size(after, p) == 4
+    split = split_blocks(after, p, fit_model(after, p), 4)
+    assert all(len({group_key(i, p) for i in s.items}) <= 4 * groups / avail * 1.25 for s in split.books)
+
+
 def test_small_books_are_one_model() -> None:
     book = synthetic_book(300, 24, 2)
     pol = OptimalPolicy()
@@ -214,13 +240,15 @@ def test_one_core_means_no_worker_processes(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.slow
-def test_a_centre_moving_a_step_between_rounds_still_settles() -> None:
+def test_a_centre_moving_a_step_between_rounds_still_settles(monkeypatch: pytest.MonkeyPatch) -> None:
     """On this book the team's expected-value centre goes up and down a grid step between rounds
     (the value each division gains moves it). With blocks divided afresh (every account free) and
     no margin between the band a block divides to and the one within which it keeps today's
     division, the
     centre went 466k, 494k, 498k, 500k, 500k, 498k, each round moved cards back and forth, and a
-    re-run after apply moved 86 cards."""
+    re-run after apply moved 86 cards. (Blocks of 100 reps, as then: this book's many small accounts
+    would otherwise give blocks of fewer reps.)"""
+    monkeypatch.setattr(optimal, "BLOCK_GROUPS", 10**9)
     book = real_shaped_book(24_000, 240, 1)
     rules = Rules(PolicySettings(name="optimal"))
     pol = OptimalPolicy()

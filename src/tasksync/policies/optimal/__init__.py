@@ -49,7 +49,7 @@ from tasksync.policies.optimal.explain import explain, feasibility_notes, outsid
 from tasksync.policies.optimal.model import Group, Model, Scorer, Team, build_model
 from tasksync.policies.optimal.solve import Limits, Outcome, solve_model
 from tasksync.policies.scoring import WinModel, prioritise, tier_notes
-from tasksync.policies.workload import count_band, movable, value_band, workload_stats
+from tasksync.policies.workload import count_band, group_key, movable, value_band, workload_stats
 from tasksync.settings import PolicySettings
 
 __all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
@@ -59,6 +59,11 @@ __all__ = ["OptimalPolicy", "Scorer", "SolveInfo", "workload_stats"]
 # candidate reps, and its rounding leaves many reps outside the bands (6,640 cards / 350 reps:
 # count max/mean 1.27, value CV 0.39 whole; 1.05 and 0.11 in blocks).
 BLOCK_REPS = 100
+# ...and of about this many movable groups (accounts) at most: a block's LP grows faster than its
+# groups (an afresh 10k-card block: 2.5 s CPU with 4,000 groups, 4.7 s with 6,250), so a book of
+# many small accounts is divided in smaller blocks (100k cards / 1,000 reps: 68-69 reps a block on the
+# synthetic book, 44-45 on the real-shaped one).
+BLOCK_GROUPS = 3_000
 BLOCK_ROUNDS = 6  # rounds of a blocked division on the book as the last round leaves it, at most
 # A round's blocks may be solved in up to ``[policy] workers`` processes (fewer on fewer cores; each
 # holds one block's model, about 200 MiB at 10k cards) when they hold at least POOL_MIN_CARDS
@@ -208,6 +213,17 @@ def afresh(sub: Book, team: Team, p: PolicySettings) -> bool:
     return 2 * outside > len(reps)
 
 
+def block_size(book: Book, p: PolicySettings) -> int:
+    """Available reps per block: ``BLOCK_REPS`` at most, fewer when the book has more than
+    ``BLOCK_GROUPS`` movable groups per ``BLOCK_REPS`` reps. Depends on the reps and the cards,
+    never on who owns what among the available reps, so the book a plan leaves is split alike."""
+    avail = {r.id for r in book.available_reps}
+    groups = len({group_key(i, p) for i in book.items if movable(i, avail, p)})
+    if not groups:
+        return BLOCK_REPS
+    return max(1, min(BLOCK_REPS, BLOCK_GROUPS * len(avail) // groups))
+
+
 def replace_owners(book: Book, owners: Mapping[str, str]) -> Book:
     """The book as a plan giving ``owners`` would leave it."""
     items = [replace(i, owner=owners[i.key]) if i.key in owners else i for i in book.items]
@@ -277,6 +293,7 @@ class OptimalPolicy:
         so the next real run, on the book as the plan leaves it, computes that last round and moves
         nothing. A block whose sub-book and centres are those of the round before is not solved
         again. The last round's models are returned with today's cards (reasons cite today)."""
+        size = block_size(book, p)
         owners: dict[str, str] = {}
         done: dict[tuple[object, ...], _Block] = {}
         current = book
@@ -284,7 +301,7 @@ class OptimalPolicy:
         done_rounds = 0
         with _BlockSolver(self, p, wm) as solver:
             for done_rounds in range(1, rounds + 1):  # noqa: B007 - reported after the loop
-                split = split_blocks(current, p, wm, BLOCK_REPS)
+                split = split_blocks(current, p, wm, size)
                 keys = [block_key(sub, split) for sub in split.books]
                 todo = [b for b, key in enumerate(keys) if key not in done]
                 solved = dict(zip(todo, solver.solve([split.books[b] for b in todo], split), strict=True))
