@@ -411,9 +411,7 @@ def _compact(m: Model, d: _Data) -> _Compact:
     ub[: n_x + n_m] = 1.0
     ub[cs] = np.maximum(d.top[cap_r] - d.cap[cap_r], 0.0)
     lb = np.zeros(n_var)
-    if not d.value_on:
-        ub[mcol:] = 0.0
-    elif m.value_mean is not None:
+    if d.value_on and m.value_mean is not None:  # off: M and the slacks settle the rows at no cost
         lb[mcol] = ub[mcol] = m.value_mean
     x, u = np.arange(n_x), n_x + np.arange(n_m)
     ev_x = d.ev[rr, gg]
@@ -469,7 +467,7 @@ def dw_bound(
     ms.scale_pi = np.nanmedian(typical, axis=0) + 1.0
     ms.scale_sigma = ms.scale_pi[d.pair_g]
     ms.scale_gamma = max(m.value_penalty, 1.0)
-    cols = _start_columns(m, d, start)
+    cols = [c for c in _start_columns(m, d, start) if np.isfinite(c.cost)]  # a rep over what it may hold: none
     seen = {(c.rep, c.x.tobytes(), c.y.tobytes()) for c in cols}
     best, found = _price_all(m, d, centre, per_rep)
     history: list[float] = []
