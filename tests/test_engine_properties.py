@@ -205,3 +205,66 @@ def test_same_plan_under_cpu_contention(tmp_path: Path, capsys: pytest.CaptureFi
     assert quiet["changes"]
     assert json.dumps(loaded, sort_keys=True) == json.dumps(quiet, sort_keys=True)
     assert after["changes"] == [] and after["plan"]["creates"] == []
+
+
+class _Clock:
+    """Simulated time for the service: ``sleep`` advances it instantly."""
+
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_scheduled_mode_settles(tmp_path: Path, data: st.DataObject) -> None:
+    """`serve` in scheduled mode holds back moves between available reps, and what it applies
+    leaves nothing for its next run: with away reps, capacities, pins, both balance measures, and
+    after people's edits between runs."""
+    from tasksync.service.loop import SyncService
+
+    config = fresh(tmp_path / "sched")
+    _reshape_reps(config.parent / "crm", data)
+    _pin_cards(config, data)
+    base = load_settings(config)
+    policy = base.policy.model_copy(
+        update={
+            "name": data.draw(st.sampled_from(["optimal", "balanced"])),
+            "band": data.draw(st.sampled_from([0.1, 0.3])),
+            "value_band": data.draw(st.sampled_from([0.0, 0.2])),
+            "keep_accounts_together": data.draw(st.booleans()),
+        }
+    )
+    note(str(policy))
+    service = base.service.model_copy(update={"max_move_share": 1.0, "max_create_share": 1.0})
+    s = base.model_copy(update={"policy": policy, "service": service})
+    clock = _Clock()
+    svc = SyncService(s, clock=clock, sleep=clock.sleep, today=TODAY)
+    try:
+        first = svc.run_once()
+        assert first.error is None and first.paused is None, first
+        clock.sleep(first.delay)
+        second = svc.run_once()
+        assert second.plan_id is None and second.applied == 0, f"held {first.held}, then {second}"
+        snap = svc.connector.read()
+        members = [m.id for m in snap.members]
+        linked = [t for t in snap.tasks if t.crm_ref]
+        edited = data.draw(st.lists(st.sampled_from(linked), max_size=4, unique_by=lambda t: t.id))
+        list(
+            svc.connector.write(
+                [TaskWrite(t.id, {Field.ASSIGNEES: (data.draw(st.sampled_from(members)),)}) for t in edited]
+            )
+        )
+        clock.sleep(second.delay)
+        third = svc.run_once()
+        assert third.error is None and third.paused is None, third
+        clock.sleep(third.delay)
+        fourth = svc.run_once()
+        assert fourth.plan_id is None and fourth.applied == 0, f"after edits {third}, then {fourth}"
+    finally:
+        svc.close()

@@ -228,6 +228,29 @@ def test_scheduled_mode_moves_only_unowned_or_away_tasks(demo: Path) -> None:
         assert not owners or any(availability[m] == "no" for m in owners), f"moved {c['name']} from an available rep"
 
 
+@pytest.mark.parametrize("seed", [140, 145])
+def test_scheduled_plan_applies_whole_and_leaves_nothing_to_do(tmp_path: Path, seed: int) -> None:
+    """Scheduled mode holds back the moves of available reps' cards; what it applies is decided with
+    those cards kept, so its priorities match the owners the board really has and the next run,
+    on the board as it left it, has nothing to do (it used to re-tier cards tiered for held moves)."""
+    folder = tmp_path / "demo"
+    config = generate(folder, seed=seed, cards=30)
+    config.write_text(config.read_text().replace("enabled = true", "enabled = false", 1))
+    clock = SimClock()
+    svc = new_service(folder, clock)
+    first = svc.run_once()
+    assert first.error is None and first.paused is None and first.plan_id
+    assert first.held > 0 and first.applied > 0
+    after_first = end_state(folder)
+    clock.sleep(first.delay)
+    second = svc.run_once()
+    assert second.read and second.error is None and second.paused is None
+    assert (second.plan_id, second.applied) == (None, 0), "the scheduled plan left work for the next run"
+    assert second.held > 0  # the moves a rebalance would make are still reported
+    assert end_state(folder) == after_first
+    svc.close()
+
+
 def test_person_reassigning_a_card_is_left_alone(demo: Path, caplog: pytest.LogCaptureFixture) -> None:
     clock = SimClock()
     add_deal(demo, "D90002")

@@ -1,6 +1,7 @@
 """What scheduled mode may apply on its own, and the guards that pause the service instead.
 
 - :func:`scheduled_filter`: keep owner changes only for tasks with no rep owner or an owner away;
+- :func:`scheduled_locks`: the tasks whose owner scheduled mode keeps (the others' complement);
 - :func:`check_plan_limits`: pause when a plan still moves or creates too much of the board;
 - :func:`compare_counts`: pause when a CRM export lost most of its rows since the last run.
 """
@@ -8,11 +9,27 @@
 from __future__ import annotations
 
 from tasksync.errors import SafetyStop
-from tasksync.model import Change, Field, Plan, Snapshot
+from tasksync.model import Change, Field, Plan, Snapshot, Task
 from tasksync.policies import Book
 from tasksync.settings import ServiceSettings
 
-__all__ = ["check_plan_limits", "compare_counts", "scheduled_filter"]
+__all__ = ["check_plan_limits", "compare_counts", "scheduled_filter", "scheduled_locks"]
+
+
+def _kept_by_owner(task: Task | None, book: Book) -> bool:
+    """Whether scheduled mode keeps this task's owner: it has a rep among its assignees and every
+    one of its rep owners is available."""
+    member_rep = {m: r for r, m in book.rep_member.items()}
+    reps = book.crm.reps_by_id
+    owners = [member_rep[m] for m in (task.assignees if task else ()) if m in member_rep]
+    return bool(owners) and all(reps[o].available for o in owners if o in reps)
+
+
+def scheduled_locks(snapshot: Snapshot, book: Book) -> set[str]:
+    """The tasks whose owner scheduled mode keeps. Deciding with these locked gives a division
+    scheduled mode can apply whole, so its priorities are tiered for the owners the board will
+    really have (and the next run has nothing left to do)."""
+    return {t.id for t in snapshot.tasks if _kept_by_owner(t, book)}
 
 
 def scheduled_filter(plan: Plan, snapshot: Snapshot, book: Book) -> list[Change]:
@@ -21,21 +38,14 @@ def scheduled_filter(plan: Plan, snapshot: Snapshot, book: Book) -> list[Change]
     An owner change is kept when the task has no rep among its assignees, or when one of its
     rep owners is away (``available = no``). Priority, stage changes and creates are kept.
     """
-    member_rep = {m: r for r, m in book.rep_member.items()}
-    reps = book.crm.reps_by_id
     kept: list[Change] = []
     held: list[Change] = []
     for c in plan.changes:
-        if c.field is Field.ASSIGNEES:
-            task = snapshot.task(c.task_id)
-            owners = [member_rep[m] for m in (task.assignees if task else ()) if m in member_rep]
-            if owners and all(reps[o].available for o in owners if o in reps):
-                held.append(c)
-                continue
-        kept.append(c)
+        if c.field is Field.ASSIGNEES and _kept_by_owner(snapshot.task(c.task_id), book):
+            held.append(c)
+        else:
+            kept.append(c)
     plan.changes = kept
-    if held:
-        plan.notes.append(f"scheduled mode: {len(held)} owner change(s) left for the next rebalance")
     return held
 
 

@@ -38,7 +38,7 @@ from tasksync.connectors.base import BoardFile, ChangeFeed, Connector
 from tasksync.crm import CrmData, load_crm
 from tasksync.errors import ApiError, AuthError, ConfigError, CrmError, SafetyStop, TasksyncError
 from tasksync.model import PlanKind, PlanStatus, Snapshot
-from tasksync.service.guards import check_plan_limits, compare_counts, scheduled_filter
+from tasksync.service.guards import check_plan_limits, compare_counts, scheduled_filter, scheduled_locks
 from tasksync.service.health import FAILING, PAUSED, K, health_of, read_status
 from tasksync.service.logs import LOGGER_NAME, event
 from tasksync.service.outcome import OutcomeLog
@@ -475,12 +475,15 @@ class SyncService:
         return True
 
     def _plan(self, exports: CrmData, snapshot: Snapshot, kind: PlanKind, res: IterationResult) -> PlanResult:
-        """The plan for this read; in scheduled mode without the owner changes it holds back."""
+        """The plan for this read. In scheduled mode the owner changes it may not make (cards of
+        available reps) are held back for the rebalance schedule, and the plan applied is decided
+        again with those cards' owners kept, so that its priorities and the rest of its division
+        hold for the board as it will be (a plan tiered for moves that never happen would re-tier
+        cards on the next run)."""
         from tasksync.team.overrides import explain_overrides, with_rep_overrides  # reps set by command
 
         crm = with_rep_overrides(exports, self.store, self.today)
         result = make_plan(self.settings, snapshot, crm, self.store, kind=kind, today=self.today)
-        explain_overrides(result, self.store, self.today)
         self.log.names = {m.id: m.name for m in snapshot.members} | {s.id: s.name for s in snapshot.stages}
         if kind is not PlanKind.REBALANCE:
             held = scheduled_filter(result.plan, snapshot, result.book)
@@ -495,6 +498,15 @@ class SyncService:
                 }
                 for c in held
             ]
+            if held:
+                locks = scheduled_locks(snapshot, result.book)
+                result = make_plan(self.settings, snapshot, crm, self.store, kind=kind, today=self.today, locked=locks)
+                scheduled_filter(result.plan, snapshot, result.book)  # a policy keeps locked owners: a no-op
+                result.plan.notes.append(
+                    f"scheduled mode: {len(held)} owner change(s) left for the next rebalance; this plan keeps "
+                    f"the owners of the {len(locks)} cards of available reps"
+                )
+        explain_overrides(result, self.store, self.today)
         self.log.conflicts(result.plan)
         res.conflicts = len(result.plan.conflicts)
         return result

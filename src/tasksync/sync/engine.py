@@ -9,6 +9,7 @@ resumes an interrupted apply and undoes (its names are re-exported here).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -119,9 +120,11 @@ def prepare_book(
     *,
     force: bool = False,
     today: date | None = None,
+    locked: Collection[str] = (),
 ) -> Book:
     """Join the board and the CRM into the book a policy decides on: cards whose owner a person
-    changed are locked, and deals tasksync already made a card for are not offered again."""
+    changed are locked (and the ``locked`` ones the caller holds), and deals tasksync already made
+    a card for are not offered again."""
     board = snapshot.board
     if not snapshot.tasks and state.last_written and not force:
         raise SafetyStop(
@@ -129,8 +132,8 @@ def prepare_book(
             "refusing to plan (use --force if the board really was emptied)"
         )
     edits = {} if force else human_edits(snapshot, state.last_written, state.person_owned)
-    locked = {task_id for (task_id, f) in edits if f is Field.ASSIGNEES}
-    book = build_book(snapshot, crm, settings, locked, today)
+    held = {task_id for (task_id, f) in edits if f is Field.ASSIGNEES} | set(locked)
+    book = build_book(snapshot, crm, settings, held, today)
     book.items = [i for i in book.items if not (i.task_id is None and i.deal and i.deal.id in state.created)]
     return book
 
@@ -270,12 +273,14 @@ def make_plan(
     force: bool = False,
     kind: PlanKind = PlanKind.SYNC,
     today: date | None = None,
+    locked: Collection[str] = (),
 ) -> PlanResult:
     """Read the board's state, then decide and diff: the plan that takes ``snapshot`` to what the
-    configured policy wants."""
+    configured policy wants. The owners of the ``locked`` tasks stay (the whole division, priorities
+    included, is decided around them)."""
     settle_unknown(store, snapshot)
     state = SyncState.read(store, snapshot.board)
-    book = prepare_book(settings, snapshot, crm, state, force=force, today=today)
+    book = prepare_book(settings, snapshot, crm, state, force=force, today=today, locked=locked)
     decisions = decide(book, get_policy(settings.policy.name), settings)
     plan = diff(
         settings,
