@@ -15,10 +15,18 @@ of groups it holds (and the groups it keeps unassigned); each group is covered o
 A column's cost holds the rep's whole share of the compact objective: −net score of its groups, the
 count band's penalty and the capacity slack's cost at its card total (the compact programme's rows
 for that rep). Pricing a rep is a knapsack over card totals, solved exactly by dynamic programming
-(cards are integers; every group may go to every rep, as in the exact model), so the Lagrangian
-bound ``z_RMP + Σ_r min(0, reduced cost_r)`` is valid after every round. Column generation stops
-when no column prices in (the DW bound proper) or at ``rounds`` (a work limit; the best Lagrangian
-bound so far is still valid). No clock anywhere: the same book gives the same bound.
+(cards are integers; every group may go to every rep, as in the exact model). For any duals at
+which the master's own columns (u, M, the slacks) price out, the Lagrangian bound
+``Σ_g π_g + Σ_r (least reduced cost of a column of r)`` bounds the optimum, so every round gives a
+valid bound and the best is kept. Column generation starts from the compact LP's duals (their
+bound is the compact LP's), keeps the master's duals in a box around the best point so far
+(boxstep: artificial columns, not in the problem, so any dual they give is still a valid point),
+and stops when nothing prices in with the box not binding (the DW bound itself) or at ``rounds``
+(a work limit). No clock anywhere: the same book gives the same bound.
+
+The bound is on the compact programme's objective, which is :meth:`Model.objective` for any
+division that leaves no group unassigned and no rep above a capacity (the exact reference's
+bound is on the same programme).
 
 Value capacities (a second knapsack dimension) are not priced here: :func:`dw_bound` says so and
 returns no bound.
@@ -54,7 +62,7 @@ class DWResult:
     how it was found."""
 
     bound: float  # best Lagrangian bound: the optimum is at most this
-    master: float  # the restricted master's last LP value (an upper estimate, not a bound)
+    master: float  # the last box-restricted master's LP value (an estimate, not a bound)
     rounds: int
     columns: int
     converged: bool  # no column priced in: ``bound`` is the DW bound itself
