@@ -632,6 +632,77 @@ def test_column_generation_plans_are_deterministic_and_settle(monkeypatch: pytes
     assert moved == []
 
 
+def _lp_and_fix(book: Book, monkeypatch: pytest.MonkeyPatch) -> tuple[Model, np.ndarray]:
+    """The model of ``book`` and LP-and-fix's division of it, without the polish."""
+    import tasksync.policies.optimal.solve as solve
+
+    p = PolicySettings(name="optimal")
+    m = build_model(book, p, fit_model(book, p), False)
+    with monkeypatch.context() as mp:
+        mp.setattr(solve, "polish", lambda m, choice: 0)
+        out = solve.solve_model(m, solve.Limits())
+    return m, out.choice
+
+
+def test_polish_raises_the_objective_and_keeps_both_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact re-divisions of pairs of reps: the objective only rises, both bands and capacities
+    still hold, only movable groups move, and the same division comes out every time."""
+    from tasksync.policies.optimal.polish import polish
+
+    m, start = _lp_and_fix(synthetic_book(900, 18, seed=5), monkeypatch)
+    assert m.feasible(start)
+    first, second = start.copy(), start.copy()
+    kept = polish(m, first)
+    assert kept >= 1 and m.objective(first) > m.objective(start)  # LP-and-fix leaves pairs to re-deal
+    assert m.feasible(first)
+    held = np.asarray(m.held, dtype=bool)
+    assert np.array_equal(first[held], start[held])
+    assert polish(m, second) == kept and np.array_equal(first, second)
+    # Every pair it re-deals is kept only when better: polishing a polished division, with every
+    # pair allowed, still never lowers the objective.
+    again = first.copy()
+    polish(m, again, rounds=2, budget=10_000)
+    assert m.objective(again) >= m.objective(first) and m.feasible(again)
+
+
+def test_polish_never_widens_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From a division outside the bands (everything with one rep), the polish keeps only
+    re-divisions that hold the bands and capacities at least as well."""
+    from tasksync.policies.optimal.polish import polish
+
+    m, start = _lp_and_fix(synthetic_book(300, 6, seed=6), monkeypatch)
+    free = ~np.asarray(m.held, dtype=bool)
+    bad = start.copy()
+    bad[free] = [int(m.cand[g][0]) for g in np.flatnonzero(free)]
+    n0 = m.count_violation(m.loads_for(bad)[0]).sum()
+    e0 = m.value_violation(m.loads_for(bad)[2]).sum()
+    before = m.objective(bad)
+    polish(m, bad)
+    assert m.objective(bad) >= before
+    assert m.count_violation(m.loads_for(bad)[0]).sum() <= n0 + 1e-9
+    assert m.value_violation(m.loads_for(bad)[2]).sum() <= e0 + 1e-6
+
+
+def test_polished_division_settles_and_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a small book the policy's division is polished (worth more than without the polish),
+    deterministic, and a re-run after applying it moves nothing."""
+    import tasksync.policies.optimal.solve as solve
+
+    book = synthetic_book(700, 14, seed=7)
+    rules = settings()
+    first = OptimalPolicy().decide(book, rules)
+    with monkeypatch.context() as mp:
+        mp.setattr(solve, "polish", lambda m, choice: 0)
+        plain = OptimalPolicy().decide(book, rules)
+    ev = OptimalPolicy(exact=True)
+    assert ev.evaluate(book, rules, owners_of(book, first)) > ev.evaluate(book, rules, owners_of(book, plain))
+    assert first.by_key == OptimalPolicy().decide(book, rules).by_key
+    after = apply_decisions(book, first)
+    again = OptimalPolicy().decide(after, rules)
+    moved = [i.key for i in after.items if i.key in again.by_key and again.by_key[i.key].owner not in (None, i.owner)]
+    assert moved == []
+
+
 def test_lp_seeds_owners_and_an_earlier_division_and_still_reaches_the_whole_lp(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

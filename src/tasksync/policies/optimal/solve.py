@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - older scipy: the full LP through milp
 
 from tasksync.policies.optimal.dual import lagrangian_columns
 from tasksync.policies.optimal.model import Model
+from tasksync.policies.optimal.polish import polish
 from tasksync.policies.optimal.programme import Programme, build_programme
 from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, swap, take
 
@@ -267,6 +268,8 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
     if improve(m, choice):  # single moves that raise the objective within both bands
         method += "+improve"
         swap(m, choice)
+    if len(movers) <= SMALL_MOVERS and polish(m, choice):  # exact re-divisions of pairs of reps
+        method += "+polish"
     return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c))
 
 

@@ -1,0 +1,152 @@
+"""A deterministic large-neighbourhood polish for small books, after LP-and-fix.
+
+LP-and-fix rounds the LP's few fractional groups with a handful of neighbours; what it cannot do
+is re-deal the accounts of two reps that are both at the edge of a band (the value band holds
+whole accounts, so an exchange that pays is often of several accounts at once). The polish takes
+pairs of reps, re-opens every movable group either of them holds, and solves that small
+programme (those groups between those two reps, every other rep's load fixed, the value band's
+mean at today's) exactly enough (HiGHS at a node limit); the new division is kept when the whole
+model's objective rises and both bands and capacities hold at least as well as before.
+
+Pairs are ranked by what they could gain (the fit value each rep's groups would have with the
+other); each round tries them in that order, a pair again only when one of its reps changed since
+(or it was never tried), until ``PAIR_BUDGET`` pairs in all have been tried. Fixed round, pair
+and node counts: the answer never depends on the clock.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from tasksync.policies.optimal.model import Model
+
+__all__ = ["PAIR_BUDGET", "POLISH_NODES", "POLISH_ROUNDS", "polish"]
+
+POLISH_ROUNDS = 8  # rounds over the pairs (the polish ends sooner when no pair is left to try)
+PAIR_BUDGET = 300  # pairs re-divided in all (the most promising first in each round): a work limit
+POLISH_NODES = 200  # branch-and-bound nodes per pair's programme
+
+
+def polish(m: Model, choice: np.ndarray, rounds: int = POLISH_ROUNDS, budget: int = PAIR_BUDGET) -> int:
+    """Improve ``choice`` (in place) by exact re-divisions of pairs of reps, at most ``budget``
+    pairs in all; returns the pairs whose re-division was kept. Never lowers the objective, never
+    widens a band or capacity violation."""
+    n_r = len(m.reps)
+    free = ~np.asarray(m.held, dtype=bool)
+    if n_r < 2 or not free.any():
+        return 0
+    kept = 0
+    changed = np.ones(n_r, dtype=bool)  # reps whose groups changed since their pairs were tried
+    tried: set[tuple[int, int]] = set()
+    for _ in range(rounds):
+        pairs = [(a, b) for a, b in _ranked_pairs(m, choice, free) if changed[a] or changed[b] or (a, b) not in tried]
+        if not pairs or budget <= 0:  # every pair tried since its reps last changed: a local optimum
+            break
+        changed[:] = False
+        for a, b in pairs[:budget]:
+            budget -= 1
+            tried.add((a, b))
+            if _redeal(m, choice, free, a, b):
+                changed[[a, b]] = True
+                kept += 1
+    return kept
+
+
+def _ranked_pairs(m: Model, choice: np.ndarray, free: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs of reps (a < b), most promising first: the fit value the groups of each would gain
+    with the other, summed over the groups that would (ties: lowest reps)."""
+    n_r = len(m.reps)
+    g = np.flatnonzero(free & (choice >= 0))
+    here = m.net_d[g, choice[g]]
+    gain = np.where(np.isfinite(m.net_d[g]), np.maximum(m.net_d[g] - here[:, None], 0.0), 0.0)
+    by = np.zeros((n_r, n_r))
+    np.add.at(by, choice[g], gain)  # by[a, b]: what a's groups would gain with b
+    pot = by + by.T
+    a, b = np.triu_indices(n_r, 1)
+    score = pot[a, b]
+    order = np.lexsort((b, a, -score))
+    return [(int(a[k]), int(b[k])) for k in order if score[k] > 0]
+
+
+def _redeal(m: Model, choice: np.ndarray, free: np.ndarray, a: int, b: int) -> bool:
+    """Re-divide the movable groups of reps ``a`` and ``b`` between them; True when kept."""
+    mine = np.flatnonzero(free & ((choice == a) | (choice == b)))
+    sub = mine[(m.pos_d[mine, a] >= 0) & (m.pos_d[mine, b] >= 0)]
+    if len(sub) < 2:
+        return False
+    x = _pair_programme(m, choice, sub, a, b)
+    if x is None:
+        return False
+    trial = choice.copy()
+    trial[sub] = np.where(x > 0.5, a, b)
+    if np.array_equal(trial[sub], choice[sub]):
+        return False
+    before, after = m.objective(choice), m.objective(trial)
+    if after <= before + 1e-9 * max(abs(before), 1.0) or not _holds(m, trial, choice):
+        return False
+    choice[sub] = trial[sub]
+    return True
+
+
+def _pair_programme(m: Model, choice: np.ndarray, sub: np.ndarray, a: int, b: int) -> np.ndarray | None:
+    """The best division of groups ``sub`` between reps ``a`` and ``b`` (1: to ``a``, 0: to
+    ``b``), every other load fixed and the value band's mean at today's: one binary per group,
+    the two reps' count and value band rows (soft, at the model's penalties) and capacities
+    (hard, or today's load when above). None when HiGHS finds no division within its node limit."""
+    k = len(sub)
+    n, v, e = m.loads_for(choice, skip=set(sub.tolist()))
+    now_n, now_v, _ = m.loads_for(choice)
+    mean = m.value_mean if m.value_mean is not None else float(m.loads_for(choice)[2].mean())
+    w, band = m.weights(), m.value_band
+    cnt, val = m.count[sub], m.value_[sub]
+    ev_a, ev_b = m.ev_d[sub, a], m.ev_d[sub, b]
+    # Columns: x (k), then per rep (a, b): count over, count under, value over, value under.
+    pen = [m.band_penalty, m.band_penalty, m.value_penalty, m.value_penalty]
+    c = np.r_[-(m.net_d[sub, a] - m.net_d[sub, b]), pen, pen]
+    rows, lb, ub = [], [], []
+    for j, (r, sign, ev_r) in enumerate(((a, 1.0, ev_a), (b, -1.0, ev_b))):
+        # Rep r holds base + Σ amount·x (a) or base + Σ amount·(1 − x) (b): sign·amount per x.
+        n0 = float(n[r]) + (0.0 if sign > 0 else float(cnt.sum()))
+        e0 = float(e[r]) + (0.0 if sign > 0 else float(ev_r.sum()))
+        v0 = float(v[r]) + (0.0 if sign > 0 else float(val.sum()))
+        slack = np.zeros((4, 8))
+        slack[[0, 1, 2, 3], [4 * j, 4 * j + 1, 4 * j + 2, 4 * j + 3]] = [-1.0, 1.0, -1.0, 1.0]
+        hi_e, lo_e = (1 + band) * w[r] * mean, (1 - band) * w[r] * mean
+        for amount, slack_row, lo, hi in (
+            (cnt, slack[0], -np.inf, m.upper - n0),
+            (cnt, slack[1], m.lower - n0, np.inf),
+            (ev_r, slack[2], -np.inf, hi_e - e0 if band else np.inf),
+            (ev_r, slack[3], lo_e - e0 if band else -np.inf, np.inf),
+            (cnt, np.zeros(8), -np.inf, max(float(m.cap[r]), float(now_n[r])) - n0),
+            (val, np.zeros(8), -np.inf, max(float(m.vcap[r]), float(now_v[r])) + 1e-6 - v0),
+        ):
+            rows.append(np.r_[sign * amount, slack_row])
+            lb.append(lo)
+            ub.append(hi)
+    upper = np.r_[np.ones(k), np.full(8, np.inf)]
+    res = milp(
+        c,
+        constraints=LinearConstraint(np.array(rows), np.array(lb), np.array(ub)),
+        integrality=np.r_[np.ones(k), np.zeros(8)],
+        bounds=Bounds(np.zeros(k + 8), upper),
+        options={"presolve": False, "mip_rel_gap": 1e-6, "node_limit": POLISH_NODES},
+    )
+    out: np.ndarray | None = None if res.x is None else res.x[:k]
+    return out
+
+
+def _holds(m: Model, trial: np.ndarray, choice: np.ndarray) -> bool:
+    """Both bands and both capacities hold under ``trial`` at least as well as under ``choice``."""
+    if m.feasible(trial):
+        return True
+    if m.feasible(choice):
+        return False
+    (n1, v1), (n0, v0) = m.excess(trial), m.excess(choice)
+    l1, l0 = m.loads_for(trial), m.loads_for(choice)
+    return bool(
+        n1 <= n0
+        and v1 <= v0 + 1e-6
+        and m.count_violation(l1[0]).sum() <= m.count_violation(l0[0]).sum() + 1e-9
+        and m.value_violation(l1[2]).sum() <= m.value_violation(l0[2]).sum() + 1e-6
+    )
