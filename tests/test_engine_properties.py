@@ -21,6 +21,7 @@ from tasksync.examples import TODAY, generate
 from tasksync.model import Field, Snapshot, TaskWrite
 from tasksync.settings import load_settings
 from tasksync.sync.workspace import Workspace
+from test_service import SimClock
 
 _TEMPLATE: dict[str, Path] = {}
 
@@ -272,19 +273,6 @@ def test_same_plan_under_cpu_contention(tmp_path: Path, capsys: pytest.CaptureFi
     assert after["changes"] == [] and after["plan"]["creates"] == []
 
 
-class _Clock:
-    """Simulated time for the service: ``sleep`` advances it instantly."""
-
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_scheduled_mode_settles(tmp_path: Path, data: st.DataObject) -> None:
@@ -308,7 +296,7 @@ def test_scheduled_mode_settles(tmp_path: Path, data: st.DataObject) -> None:
     note(str(policy))
     service = base.service.model_copy(update={"max_move_share": 1.0, "max_create_share": 1.0})
     s = base.model_copy(update={"policy": policy, "service": service})
-    clock = _Clock()
+    clock = SimClock()
     svc = SyncService(s, clock=clock, sleep=clock.sleep, today=TODAY)
     try:
         first = svc.run_once()

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tasksync.errors import SafetyStop
 from tasksync.model import Change, Field, Plan, Snapshot, Task
 from tasksync.policies import Book
@@ -16,20 +18,25 @@ from tasksync.settings import ServiceSettings
 __all__ = ["check_plan_limits", "compare_counts", "scheduled_filter", "scheduled_locks"]
 
 
-def _kept_by_owner(task: Task | None, book: Book) -> bool:
-    """Whether scheduled mode keeps this task's owner: it has a rep among its assignees and every
-    one of its rep owners is available."""
+def _owner_keeper(book: Book) -> Callable[[Task | None], bool]:
+    """Whether scheduled mode keeps a task's owner: it has a rep among its assignees and every
+    one of its rep owners is available. The member-to-rep map is built once per plan."""
     member_rep = {m: r for r, m in book.rep_member.items()}
     reps = book.crm.reps_by_id
-    owners = [member_rep[m] for m in (task.assignees if task else ()) if m in member_rep]
-    return bool(owners) and all(reps[o].available for o in owners if o in reps)
+
+    def kept(task: Task | None) -> bool:
+        owners = [member_rep[m] for m in (task.assignees if task else ()) if m in member_rep]
+        return bool(owners) and all(reps[o].available for o in owners if o in reps)
+
+    return kept
 
 
 def scheduled_locks(snapshot: Snapshot, book: Book) -> set[str]:
     """The tasks whose owner scheduled mode keeps. Deciding with these locked gives a division
     scheduled mode can apply whole, so its priorities are tiered for the owners the board will
     really have (and the next run has nothing left to do)."""
-    return {t.id for t in snapshot.tasks if _kept_by_owner(t, book)}
+    kept = _owner_keeper(book)
+    return {t.id for t in snapshot.tasks if kept(t)}
 
 
 def scheduled_filter(plan: Plan, snapshot: Snapshot, book: Book) -> list[Change]:
@@ -38,10 +45,11 @@ def scheduled_filter(plan: Plan, snapshot: Snapshot, book: Book) -> list[Change]
     An owner change is kept when the task has no rep among its assignees, or when one of its
     rep owners is away (``available = no``). Priority, stage changes and creates are kept.
     """
+    keeps_owner = _owner_keeper(book)
     kept: list[Change] = []
     held: list[Change] = []
     for c in plan.changes:
-        if c.field is Field.ASSIGNEES and _kept_by_owner(snapshot.task(c.task_id), book):
+        if c.field is Field.ASSIGNEES and keeps_owner(snapshot.task(c.task_id)):
             held.append(c)
         else:
             kept.append(c)

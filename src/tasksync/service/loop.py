@@ -501,7 +501,7 @@ class SyncService:
             if held:
                 locks = scheduled_locks(snapshot, result.book)
                 result = make_plan(self.settings, snapshot, crm, self.store, kind=kind, today=self.today, locked=locks)
-                scheduled_filter(result.plan, snapshot, result.book)  # a policy keeps locked owners: a no-op
+                scheduled_filter(result.plan, snapshot, result.book)  # a guard: policies keep locked owners
                 result.plan.notes.append(
                     f"scheduled mode: {len(held)} owner change(s) left for the next rebalance; this plan keeps "
                     f"the owners of the {len(locks)} cards of available reps"
