@@ -13,6 +13,9 @@ import pytest
 from cluster_support import fresh_schema_url, postgres_url, redis_url, wait_for
 from tasksync.errors import ConfigError
 
+# They share one Redis and one PostgreSQL (the integration test restarts them): one xdist worker.
+pytestmark = pytest.mark.xdist_group("services")
+
 
 def _cluster(tmp_path: Path, boards: int = 3, **extra: str) -> object:
     from tasksync.cluster.config import load_cluster

@@ -36,7 +36,7 @@ from tasksync.cluster.testbed import (
 from tasksync.testing.fake_asana import FakeAsana
 from tasksync.testing.fake_trello import FakeTrello
 
-pytestmark = pytest.mark.usefixtures("servers")
+pytestmark = [pytest.mark.xdist_group("services"), pytest.mark.usefixtures("servers")]
 
 
 @pytest.fixture

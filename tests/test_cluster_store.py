@@ -17,6 +17,9 @@ from tasksync.errors import ConfigError
 from tasksync.model import BoardRef, Change, Field, JournalStatus, NewTask, Plan, PlanKind, PlanStatus
 from tasksync.sync.state import StateStoreProtocol
 
+# They share one Redis and one PostgreSQL (the integration test restarts them): one xdist worker.
+pytestmark = pytest.mark.xdist_group("services")
+
 BOARD = BoardRef("trello", "b1")
 OTHER = BoardRef("trello", "b2")
 

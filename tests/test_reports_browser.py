@@ -24,9 +24,12 @@ from tasksync.cli import main
 from tasksync.examples import generate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium not installed (apt-get install -y chromium); browser test skipped"
-)
+pytestmark = [
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="Chromium not installed (apt-get install -y chromium); browser test skipped"
+    ),
+]
 
 DAY = "2026-03-02"
 EVIL = '<img src=x onerror="alert(1)"></script><script>alert(2)</script>'

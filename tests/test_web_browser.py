@@ -32,7 +32,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 MISSING = "Chromium and chromedriver are needed (apt-get install -y chromium chromium-driver)"
 IN_CI = os.environ.get("CI") == "true"
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not IN_CI, reason=MISSING)
+pytestmark = [
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not IN_CI, reason=MISSING),
+]
 STUB = Path(__file__).parent / "powerup_stub"
 FLAGS = [
     "--headless",
