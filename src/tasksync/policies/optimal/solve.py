@@ -31,7 +31,7 @@ try:  # HiGHS with warm starts (added columns keep the basis): scipy ≥ 1.15 bu
 except ImportError:  # pragma: no cover - older scipy: the full LP through milp
     _Highs = None
 
-from tasksync.policies.optimal.dual import lagrangian_columns
+from tasksync.policies.optimal.dual import RepPrices, lagrangian_columns, lp_prices
 from tasksync.policies.optimal.model import Model
 from tasksync.policies.optimal.polish import polish
 from tasksync.policies.optimal.programme import Programme, build_programme
@@ -71,6 +71,7 @@ class Outcome:
     variables: int = 0
     notes: list[str] = field(default_factory=list)
     bound: float | None = None  # exact mode: the solver's bound on the full objective (maximised)
+    prices: RepPrices | None = None  # the LP's rep prices (column generation only)
 
 
 def _run(p: Programme, limits: Limits, gap: float, nodes: int | None, started: float) -> tuple[OptimizeResult, bool]:
@@ -143,6 +144,8 @@ def solve_lp(p: Programme, seed: np.ndarray, limits: Limits, started: float) -> 
         x[cols] = np.asarray(h.getSolution().col_value)
     fun = h.getInfo().objective_function_value
     res = OptimizeResult(x=x, status=0 if x is not None else 1, message=status, fun=fun)
+    if x is not None:
+        res.row_dual = np.asarray(h.getSolution().row_dual)
     return res, timed_out, rounds
 
 
@@ -256,6 +259,8 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
             [f"the LP failed ({res.message}): greedy division used"],
         )
     frac = take(m, movers, res.x, prog.group, prog.rep, choice)
+    duals = getattr(res, "row_dual", None)
+    lp_p = lp_prices(prog, duals, m) if duals is not None else None
     method = "lp"
     if frac:
         fixed_ok, method = _fix_fractional(m, movers, frac, prog, res.x, choice, limits, started)
@@ -270,7 +275,7 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
         swap(m, choice)
     if len(movers) <= SMALL_MOVERS and polish(m, choice):  # exact re-divisions of pairs of reps
         method += "+polish"
-    return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c))
+    return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c), prices=lp_p)
 
 
 def _lp_mean(prog: Programme, x_lp: np.ndarray) -> float | None:
