@@ -830,26 +830,43 @@ def test_the_lagrangian_bound_holds_for_any_prices_and_meets_the_lp(
     assert at_duals >= best - 1e-6 * abs(best)
 
 
-def test_the_settle_pass_proves_instead_of_solving_and_plans_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("own_lp", [False, True])
+def test_the_settle_pass_proves_instead_of_solving_and_plans_the_same(
+    monkeypatch: pytest.MonkeyPatch, own_lp: bool
+) -> None:
     """The settle pass (deciding again on the book the plan leaves) is replaced by the proof of
     :meth:`OptimalPolicy.kept` where it holds: the plan is the one solving would give, every run,
-    and a re-run after applying it moves nothing."""
+    and a re-run after applying it moves nothing. ``own_lp``: the last LP's prices are useless
+    (zero), so the proof needs the bound at the new book's own LP prices."""
     import tasksync.policies.optimal.solve as solve
+    from tasksync.policies.optimal.dual import RepPrices
 
     monkeypatch.setattr(solve, "COLGEN_MIN", 0)  # every LP by column generation: it gives the prices
     book = synthetic_book(300, 6, seed=3)
     rules = settings()
     proofs: list[bool] = []
     real = OptimalPolicy.kept
+    own: list[object] = []
+    real_own = solve.division_prices
 
     def spy(self: OptimalPolicy, *a: object) -> object:
+        if own_lp:
+            self._prices = RepPrices(*(np.zeros(6) for _ in range(4)))
         out = real(self, *a)  # type: ignore[arg-type]
         proofs.append(out is not None)
         return out
 
+    def own_prices(*a: object) -> object:
+        out = real_own(*a)  # type: ignore[arg-type]
+        own.append(out)
+        return out
+
+    monkeypatch.setattr("tasksync.policies.optimal.division_prices", own_prices)
+
     monkeypatch.setattr(OptimalPolicy, "kept", spy)
     first = OptimalPolicy().decide(book, rules)
     assert proofs == [True]
+    assert len(own) == (1 if own_lp else 0) and all(o is not None for o in own)
     with monkeypatch.context() as mp:
         mp.setattr(OptimalPolicy, "kept", lambda self, *a: None)  # solve again instead
         solved = OptimalPolicy().decide(book, rules)

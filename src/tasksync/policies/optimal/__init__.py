@@ -48,7 +48,7 @@ from tasksync.policies.optimal.blocks import Split, split_blocks
 from tasksync.policies.optimal.dual import RepPrices, upper_bound
 from tasksync.policies.optimal.explain import explain, feasibility_notes, outside_notes
 from tasksync.policies.optimal.model import Group, Model, Scorer, Team, build_model
-from tasksync.policies.optimal.solve import Limits, Outcome, solve_model
+from tasksync.policies.optimal.solve import Limits, Outcome, division_prices, solve_model
 from tasksync.policies.scoring import WinModel, prioritise, tier_notes
 from tasksync.policies.workload import count_band, group_key, movable, value_band, workload_stats
 from tasksync.settings import PolicySettings
@@ -440,9 +440,15 @@ class OptimalPolicy:
         n, _, e = m.loads_for(stay)
         if n_over > 0 or v_over > 0 or _outside(m, n, e).any():
             return None
+        old = m.objective(stay)
         bound = upper_bound(m, prices)
-        if m.objective(stay) < bound - 0.9 * self.stay_tolerance * abs(bound):
-            return None
+        if old < bound - 0.9 * self.stay_tolerance * abs(bound):
+            # Not close enough to the bound at the last LP's prices: at this book's own LP prices
+            # (its LP from today's columns: a few pivots when today's division is near its optimum).
+            own = division_prices(m, stay, self.limits(p))
+            bound = upper_bound(m, own) if own is not None else bound
+            if old < bound - 0.9 * self.stay_tolerance * abs(bound):
+                return None
         return m, stay
 
     def solve_passes(

@@ -37,7 +37,7 @@ from tasksync.policies.optimal.polish import polish
 from tasksync.policies.optimal.programme import Programme, build_programme
 from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, swap, take
 
-__all__ = ["LP_MAX", "Limits", "Outcome", "solve_lp", "solve_model"]
+__all__ = ["LP_MAX", "Limits", "Outcome", "division_prices", "solve_lp", "solve_model"]
 
 LP_MAX = 120_000  # candidate pairs above which Lagrangian prices replace the LP
 NEIGHBOURS = 1  # small groups per rep re-opened around the LP's fractional groups...
@@ -276,6 +276,22 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
     if len(movers) <= SMALL_MOVERS and polish(m, choice):  # exact re-divisions of pairs of reps
         method += "+polish"
     return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c), prices=lp_p)
+
+
+def division_prices(m: Model, division: np.ndarray, limits: Limits) -> RepPrices | None:
+    """The optimal rep prices of ``m``'s LP, solved by column generation from the columns of
+    ``division`` (rep index per group) and each group's best; None when the LP is not solved by
+    column generation (too small) or not to optimality."""
+    movers = [gi for gi in range(len(m.groups)) if not m.held[gi]]
+    if not movers or _Highs is None:
+        return None
+    held = np.array([int(c[0]) if h else -1 for c, h in zip(m.cand, m.held, strict=True)], dtype=np.int64)
+    prog = build_programme(m, movers, m.loads_for(held, skip=set(movers)), False)
+    if prog.n_x < COLGEN_MIN:
+        return None
+    res, timed_out, _ = solve_lp(prog, seed_columns(m, movers, prog, division), limits, time.perf_counter())
+    duals = getattr(res, "row_dual", None)
+    return None if timed_out or duals is None else lp_prices(prog, duals, m)
 
 
 def _lp_mean(prog: Programme, x_lp: np.ndarray) -> float | None:
