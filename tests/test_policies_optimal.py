@@ -836,8 +836,8 @@ def test_the_settle_pass_proves_instead_of_solving_and_plans_the_same(
 ) -> None:
     """The settle pass (deciding again on the book the plan leaves) is replaced by the proof of
     :meth:`OptimalPolicy.kept` where it holds: the plan is the one solving would give, every run,
-    and a re-run after applying it moves nothing. ``own_lp``: the last LP's prices are useless
-    (zero), so the proof needs the bound at the new book's own LP prices."""
+    and a re-run after applying it moves nothing, proved without solving. ``own_lp``: the last
+    LP's prices are useless (zero), so the proof needs the bound at the new book's own LP prices."""
     import tasksync.policies.optimal.solve as solve
     from tasksync.policies.optimal.dual import RepPrices
 
@@ -850,7 +850,7 @@ def test_the_settle_pass_proves_instead_of_solving_and_plans_the_same(
     real_own = solve.division_prices
 
     def spy(self: OptimalPolicy, *a: object) -> object:
-        if own_lp:
+        if own_lp and self._prices is not None:
             self._prices = RepPrices(*(np.zeros(6) for _ in range(4)))
         out = real(self, *a)  # type: ignore[arg-type]
         proofs.append(out is not None)
@@ -865,7 +865,7 @@ def test_the_settle_pass_proves_instead_of_solving_and_plans_the_same(
 
     monkeypatch.setattr(OptimalPolicy, "kept", spy)
     first = OptimalPolicy().decide(book, rules)
-    assert proofs == [True]
+    assert proofs == [False, True]  # today's division (unowned cards) is not kept; the plan's is
     assert len(own) == (1 if own_lp else 0) and all(o is not None for o in own)
     with monkeypatch.context() as mp:
         mp.setattr(OptimalPolicy, "kept", lambda self, *a: None)  # solve again instead
@@ -874,10 +874,14 @@ def test_the_settle_pass_proves_instead_of_solving_and_plans_the_same(
     assert first.by_key == OptimalPolicy().decide(book, rules).by_key
     after = apply_decisions(book, first)
     proofs.clear()
-    again = OptimalPolicy().decide(after, rules)
+    pol = OptimalPolicy()
+    again = pol.decide(after, rules)
     moved = [i.key for i in after.items if i.key in again.by_key and again.by_key[i.key].owner not in (None, i.owner)]
     assert moved == []
-    assert proofs == []  # nothing moved: the book just decided is not decided again
+    assert proofs == [True] and pol.info.method == "kept"  # proved at its own LP's prices, not solved
+    with monkeypatch.context() as mp:
+        mp.setattr(OptimalPolicy, "kept", lambda self, *a: None)
+        assert OptimalPolicy().decide(after, rules).by_key == again.by_key
 
 
 def test_pair_swaps_mend_the_value_band_within_the_count_band(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,6 +29,7 @@ of the new one (the small MILP's gap is below it), so an applied plan settles.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import time
@@ -275,6 +276,7 @@ class OptimalPolicy:
         wm = fit_model(book, p)
         out = Decisions(notes=[*p.deprecation_notes(), *tier_notes(rules.priority)], model=wm)
         self.info = SolveInfo()
+        self._prices = None
         decided: dict[str, str | None] = {}
         if not book.available_reps:
             out.notes.append("no available rep is on the board: owners left unchanged")
@@ -296,7 +298,21 @@ class OptimalPolicy:
         """One model and its division, or one per block of reps on big books."""
         if not self.exact and len(book.available_reps) >= 2 * BLOCK_REPS:
             return self.divide_blocks(book, p, wm, out)
-        return [self.divide_one(book, p, wm, out)]
+        m = None
+        if not self.exact:  # the model the first pass builds: today's division may be proved
+            t1 = time.perf_counter()
+            m = build_model(book, p, wm, False)
+            self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
+            t1 = time.perf_counter()
+            known = self.kept(book, p, wm, m)
+            self.info.phases["settle check"] = self.info.phases.get("settle check", 0.0) + time.perf_counter() - t1
+            if known is not None:
+                out.notes.extend(feasibility_notes(m, {r.id: r.name for r in book.crm.reps}))
+                self.info.method, self.info.status = "kept", "proved"
+                self.info.groups = sum(1 for h in m.held if not h)
+                self.info.objective = m.objective(known[1])
+                return [known]
+        return [self.divide_one(book, p, wm, out, model=m)]
 
     def divide_blocks(
         self, book: Book, p: PolicySettings, wm: WinModel, out: Decisions, rounds: int = BLOCK_ROUNDS
@@ -365,8 +381,11 @@ class OptimalPolicy:
         team: Team | None = None,
         unhold: frozenset[int] = frozenset(),
         passes: int = 3,
+        model: Model | None = None,
     ) -> tuple[Model, np.ndarray]:
-        m, res = self.solve_passes(book, p, wm, team, passes, unhold)
+        """Solve (:meth:`solve_passes`; ``model``: the first pass's model, built already) and keep
+        today's division when close (:meth:`stay_if_close`); notes and :attr:`info` updated."""
+        m, res = self.solve_passes(book, p, wm, team, passes, unhold, model)
         self._prices = res.prices
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(feasibility_notes(m, names))
@@ -416,9 +435,12 @@ class OptimalPolicy:
         same = all(len({owners.get(i.key) for i in g.items}) == 1 for g in final.groups)
         return [(final, pick)] if ok and same else [first]
 
-    def kept(self, book: Book, p: PolicySettings, wm: WinModel) -> tuple[Model, np.ndarray] | None:
-        """The model :meth:`divide_one` builds for ``book`` and today's division, when it is proved
-        that :meth:`divide_one` would keep today's division (None: not proved; solve to know).
+    def kept(
+        self, book: Book, p: PolicySettings, wm: WinModel, m: Model | None = None
+    ) -> tuple[Model, np.ndarray] | None:
+        """The model :meth:`divide_one` builds for ``book`` (``m`` when given) and today's division,
+        when it is proved that :meth:`divide_one` would keep today's division (None: not proved;
+        solve to know).
 
         :meth:`stay_if_close` keeps today's division, when it is within capacity, against any new
         one that is not (and against one that is, when within ``stay_tolerance`` of its objective);
@@ -429,10 +451,8 @@ class OptimalPolicy:
         within ``stay_tolerance`` of that bound (less a margin for rounding), is what solving
         would return: the proof replaces the solve, never changes its answer (the 10k-card books:
         0.3 s CPU instead of 1.2 s)."""
-        prices = self._prices
-        if prices is None:
-            return None
-        m = build_model(book, p, wm, self.exact)
+        if m is None:
+            m = build_model(book, p, wm, self.exact)
         stay = np.array([-1 if o is None else o for o in map(_stays_with, m.groups, m.owner.tolist())], dtype=np.int64)
         if (stay < 0).any() or not all(m.is_candidate(gi, int(r)) for gi, r in enumerate(stay.tolist())):
             return None
@@ -441,15 +461,19 @@ class OptimalPolicy:
         if n_over > 0 or v_over > 0 or _outside(m, n, e).any():
             return None
         old = m.objective(stay)
-        bound = upper_bound(m, prices)
-        if old < bound - 0.9 * self.stay_tolerance * abs(bound):
-            # Not close enough to the bound at the last LP's prices: at this book's own LP prices
-            # (its LP from today's columns: a few pivots when today's division is near its optimum).
+        if self._prices is None or not self._close(old, upper_bound(m, self._prices)):
+            # No LP solved yet, or not close enough to the bound at its prices: at this book's own
+            # LP prices (its LP from today's columns: a few pivots when today's division is near
+            # its optimum).
             own = division_prices(m, stay, self.limits(p))
-            bound = upper_bound(m, own) if own is not None else bound
-            if old < bound - 0.9 * self.stay_tolerance * abs(bound):
+            if own is None or not self._close(old, upper_bound(m, own)):
                 return None
         return m, stay
+
+    def _close(self, objective: float, bound: float) -> bool:
+        """Whether ``objective`` is within ``stay_tolerance`` of ``bound`` (less a margin for
+        rounding): then no division's objective can exceed it by more."""
+        return math.isfinite(bound) and objective >= bound - 0.9 * self.stay_tolerance * abs(bound)
 
     def solve_passes(
         self,
@@ -459,6 +483,7 @@ class OptimalPolicy:
         team: Team | None,
         passes: int = 3,
         unhold: frozenset[int] = frozenset(),
+        model: Model | None = None,
     ) -> tuple[Model, Outcome]:
         """Solve; while the division leaves a rep outside a band and some groups were held (nothing
         asked them to move today), solve again with every group free: the division may have pushed
@@ -467,9 +492,9 @@ class OptimalPolicy:
         reps (indexes) in ``unhold`` are free from the first pass."""
         best: tuple[Model, Outcome] | None = None
         last: np.ndarray | None = None  # the pass before's division: it seeds the next pass's LP
-        for _ in range(passes):
+        for k in range(passes):
             t1 = time.perf_counter()
-            m = build_model(book, p, wm, self.exact, team, unhold)
+            m = model if k == 0 and model is not None else build_model(book, p, wm, self.exact, team, unhold)
             self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
             t1 = time.perf_counter()
             res = solve_model(m, self.limits(p), last)
