@@ -786,3 +786,131 @@ def _ranks_by_cost(prog: Programme) -> np.ndarray:
     import tasksync.policies.optimal.solve as solve
 
     return solve._ranks(prog.group, prog.c[: prog.n_x])
+
+
+@pytest.mark.parametrize(
+    ("size", "reps", "seed", "capacity"), [(120, 5, 1, True), (150, 4, 3, True), (120, 4, 9, False)]
+)
+def test_the_lagrangian_bound_holds_for_any_prices_and_meets_the_lp(
+    monkeypatch: pytest.MonkeyPatch, size: int, reps: int, seed: int, capacity: bool
+) -> None:
+    """:func:`upper_bound` is never below the objective of the exact optimum (nor of any division
+    within capacity), at any rep prices; at the LP's own duals it is the LP's optimum (strong
+    duality), which is what lets the settle pass prove a division without solving."""
+    import tasksync.policies.optimal.solve as solve
+    from tasksync.policies.optimal.dual import RepPrices, lp_prices, upper_bound
+
+    if solve._Highs is None:
+        pytest.skip("this scipy has no HiGHS object with warm starts: no LP duals")
+    book = synthetic_book(size, reps, seed=seed)
+    if not capacity:
+        book = replace(book, reps=[replace(r, capacity=None) for r in book.reps])
+    m, _, prog = _programme_of(book)
+    held = sum(m.net(g, int(m.cand[g][0])) for g in range(len(m.groups)) if m.held[g])
+    monkeypatch.setattr(solve, "COLGEN_MIN", 0)
+    lp, _, _ = solve.solve_lp(prog, np.ones(prog.n_x, dtype=bool), solve.Limits(), 0.0)
+    at_duals = upper_bound(m, lp_prices(prog, lp.row_dual, m))
+    assert at_duals == pytest.approx(held - lp.fun, rel=1e-7)
+    exact = OptimalPolicy(exact=True)
+    exact.decide(book, settings())
+    best = exact.info.objective
+    n_r = len(m.reps)
+    rng = np.random.default_rng(seed)
+    rand = [
+        RepPrices(*(rng.normal(0.0, scale, n_r) for scale in (m.band_penalty / 50, m.value_penalty / 5, 30.0, 0.0)))
+        for _ in range(6)
+    ]
+    zero = RepPrices(np.zeros(n_r), np.zeros(n_r), np.zeros(n_r), np.zeros(n_r))
+    divisions = [np.array([int(rng.choice(c)) for c in m.cand]) for _ in range(20)]
+    within = [d for d in divisions if m.excess(d) == (0.0, 0.0)]
+    for prices in [zero, *rand]:
+        bound = upper_bound(m, prices)
+        assert bound >= best - 1e-6 * abs(best)
+        assert all(bound >= m.objective(d) - 1e-6 * abs(bound) for d in within)
+    assert at_duals >= best - 1e-6 * abs(best)
+
+
+@pytest.mark.parametrize("own_lp", [False, True])
+def test_the_settle_pass_proves_instead_of_solving_and_plans_the_same(
+    monkeypatch: pytest.MonkeyPatch, own_lp: bool
+) -> None:
+    """The settle pass (deciding again on the book the plan leaves) is replaced by the proof of
+    :meth:`OptimalPolicy.kept` where it holds: the plan is the one solving would give, every run,
+    and a re-run after applying it moves nothing, proved without solving. ``own_lp``: the last
+    LP's prices are useless (zero), so the proof needs the bound at the new book's own LP prices."""
+    import tasksync.policies.optimal.solve as solve
+    from tasksync.policies.optimal.dual import RepPrices
+
+    monkeypatch.setattr(solve, "COLGEN_MIN", 0)  # every LP by column generation: it gives the prices
+    book = synthetic_book(300, 6, seed=3)
+    rules = settings()
+    proofs: list[bool] = []
+    real = OptimalPolicy.kept
+    own: list[object] = []
+    real_own = solve.division_prices
+
+    def spy(self: OptimalPolicy, *a: object) -> object:
+        if own_lp and self._prices is not None:
+            self._prices = RepPrices(*(np.zeros(6) for _ in range(4)))
+        out = real(self, *a)  # type: ignore[arg-type]
+        proofs.append(out is not None)
+        return out
+
+    def own_prices(*a: object) -> object:
+        out = real_own(*a)  # type: ignore[arg-type]
+        own.append(out)
+        return out
+
+    monkeypatch.setattr("tasksync.policies.optimal.division_prices", own_prices)
+
+    monkeypatch.setattr(OptimalPolicy, "kept", spy)
+    first = OptimalPolicy().decide(book, rules)
+    assert proofs == [False, True]  # today's division (unowned cards) is not kept; the plan's is
+    assert len(own) == (1 if own_lp else 0) and all(o is not None for o in own)
+    with monkeypatch.context() as mp:
+        mp.setattr(OptimalPolicy, "kept", lambda self, *a: None)  # solve again instead
+        solved = OptimalPolicy().decide(book, rules)
+    assert first.by_key == solved.by_key
+    assert first.by_key == OptimalPolicy().decide(book, rules).by_key
+    after = apply_decisions(book, first)
+    proofs.clear()
+    pol = OptimalPolicy()
+    again = pol.decide(after, rules)
+    moved = [i.key for i in after.items if i.key in again.by_key and again.by_key[i.key].owner not in (None, i.owner)]
+    assert moved == []
+    assert proofs == [True] and pol.info.method == "kept"  # proved at its own LP's prices, not solved
+    with monkeypatch.context() as mp:
+        mp.setattr(OptimalPolicy, "kept", lambda self, *a: None)
+        assert OptimalPolicy().decide(after, rules).by_key == again.by_key
+
+
+def test_pair_swaps_mend_the_value_band_within_the_count_band(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the division LP-and-fix hands to the pair swaps of a real-shaped book (reps left outside
+    the value band), each swap raises the objective (band penalties included): the value band's
+    violation shrinks, the count band and capacities are no worse, held groups stay, and the same
+    swaps come out every time."""
+    import tasksync.policies.optimal.solve as solve
+    from tasksync.policies.model_eval import real_shaped_book
+    from tasksync.policies.optimal.repair import swap
+
+    book = real_shaped_book(1000, 30, 2)
+    p = PolicySettings(name="optimal")
+    m = build_model(book, p, fit_model(book, p), False)
+    handed: list[np.ndarray] = []
+    monkeypatch.setattr(solve, "swap", lambda m, choice: handed.append(choice.copy()) or 0)
+    monkeypatch.setattr(solve, "polish", lambda m, choice: 0)
+    solve.solve_model(m, solve.Limits())
+    start = handed[0]
+    n0, _, e0 = m.loads_for(start)
+    assert m.value_violation(e0).sum() > 0
+    first, second = start.copy(), start.copy()
+    made = swap(m, first)
+    assert made >= 1 and swap(m, second) == made and np.array_equal(first, second)
+    n1, _, e1 = m.loads_for(first)
+    assert m.objective(first) > m.objective(start)
+    assert m.value_violation(e1).sum() < m.value_violation(e0).sum()
+    assert m.count_violation(n1).sum() <= m.count_violation(n0).sum() + 1e-9
+    assert m.excess(first) <= m.excess(start)
+    held = np.asarray(m.held, dtype=bool)
+    assert np.array_equal(first[held], start[held])
+    assert (first != start).sum() <= 2 * made  # two groups a swap

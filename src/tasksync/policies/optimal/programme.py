@@ -32,6 +32,10 @@ class Programme:
     group: np.ndarray  # per x column: index into the movers
     rep: np.ndarray  # per x column: rep index
     mean_col: int | None = None  # the value band's mean expected value
+    count_row: int = 0  # first of the reps' count-band rows (one per rep)
+    value_row: int | None = None  # first of the rows defining the reps' expected values ``E_r``
+    cap_row: int = 0  # first of the capacity rows (one per capped rep, in rep order)...
+    vcap_row: int = 0  # ...and of the value capacity rows
 
     @property
     def n_x(self) -> int:
@@ -113,6 +117,7 @@ def build_programme(
     a.entries(np.arange(n_m), u, np.ones(n_m))
     a.close(np.ones(n_m), np.ones(n_m))
     # The count band, one ranged row per rep: lower ≤ cards − over + under ≤ upper.
+    count_row = a.n
     a.entries(ri_arr, x, m.count[mg])
     a.entries(np.arange(n_r), s_over, -np.ones(n_r))
     a.entries(np.arange(n_r), s_under, np.ones(n_r))
@@ -120,14 +125,17 @@ def build_programme(
     a.close(np.full(n_r, m.lower) - fixed[0], np.full(n_r, m.upper) - fixed[0])
     cap_pen = 2.0 * m.band_penalty * float(m.count.max(initial=1.0)) + float(np.abs(net).max(initial=0.0)) + 1.0
     stay = m.stay_loads()
+    cap_row = a.n
     _capacity(a, var, m.cap, fixed[0], stay[0], ri_arr, x, m.count[mg], u_rep, u_col, u_n, cap_pen)
     pos_v = m.value_[m.value_ > 0]
+    vcap_row = a.n
     v_unit = max(float(pos_v.min(initial=1.0)), 1e-3 * float(pos_v.mean()) if pos_v.size else 1.0)
     _capacity(
         a, var, m.vcap, fixed[1], stay[1], ri_arr, x, m.value_[mg], u_rep, u_col, u_v, cap_pen / max(v_unit, 1e-9)
     )
-    mean_col = None
+    mean_col = value_row = None
     if m.value_band and m.value_penalty > 0:
+        value_row = a.n
         mean_col = _value_band(a, var, m, fixed[2], ri_arr, x, ev, u_rep, u_col, u_e, mean_ev)
     c = np.concatenate(var.cost)
     mat = csr_array((np.concatenate(a.vals), (np.concatenate(a.rows), np.concatenate(a.cols))), shape=(a.n, var.n))
@@ -142,6 +150,10 @@ def build_programme(
         gi_arr,
         ri_arr,
         mean_col,
+        count_row,
+        value_row,
+        cap_row,
+        vcap_row,
     )
 
 

@@ -258,10 +258,6 @@ def repair(m: Model, choice: np.ndarray, rounds: int = 200) -> bool:
     return changed
 
 
-def _viol(x: float, lo: float, hi: float) -> float:
-    return max(x - hi, 0.0) + max(lo - x, 0.0)
-
-
 def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, int, int] | None:
     """The single move into or out of rep ``r`` that most lowers the band penalties plus value
     lost (the value band's mean held at today's: one move shifts it negligibly); ties go to the
@@ -311,50 +307,61 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     """Pair swaps (group ``g`` of rep ``r`` for group ``h`` of rep ``t``) that lower the value band's
     penalty plus value lost while keeping both reps' open cards within the count band and
     capacity: what single moves cannot do when every rep is at the edge of the count band.
-    A fixed budget of pairs examined per round; returns swaps made."""
+    Each round makes the best swap of the pairs it examines: the groups of the reps outside the
+    value band, in order, each with the groups of its candidate reps that may take its place
+    (partner reps in order, partners whose rep may take ``g``'s), ``budget`` pairs in all; once
+    the budget is spent, each group with the first partner rep that has any. Returns swaps made."""
     if not m.value_band or m.value_penalty <= 0:
         return 0
     loads = m.loads_for(choice)
     e = loads[2]
+    held = np.asarray(m.held, dtype=bool)
+    n_r = len(m.reps)
     made = 0
     for _ in range(rounds):
         mean = m.value_centre(e)
         lo, hi = mean * (1 - m.value_band), mean * (1 + m.value_band)
-        bad = [int(r) for r in np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))]
-        best: tuple[float, int, int, int, int] | None = None
+        bad = np.flatnonzero((e > hi + 1e-6) | (e < lo - 1e-6))
+        free = np.flatnonzero(~held & (choice >= 0))
+        f = free[np.lexsort((free, choice[free]))]  # by rep, then group
+        f_rep = choice[f]
         seen = 0
-        free = ~np.asarray(m.held, dtype=bool) & (choice >= 0)
-        by_rep = {int(r): np.flatnonzero(free & (choice == r)) for r in np.unique(choice[free]).tolist()}
-        empty = np.zeros(0, dtype=np.int64)
-        for r in bad:
-            for g in by_rep.get(r, empty).tolist():
-                # Every partner (group h of rep t) of g at once; the budget stops after the rep
-                # whose partners take ``seen`` past it.
-                parts: list[np.ndarray] = []
-                reps: list[int] = []
-                for t in m.cand[g].tolist():
-                    if t == r or (e[r] > hi[r] and e[t] > mean[t]) or (e[r] < lo[r] and e[t] < mean[t]):
-                        continue
-                    hs = by_rep.get(t, empty)
-                    hs = hs[m.pos_d[hs, r] >= 0]
-                    seen += len(hs)
-                    parts.append(hs)
-                    reps.append(t)
-                    if seen > budget:
-                        break
-                if not parts:
+        pairs: list[tuple[int, int, np.ndarray]] = []
+        for r in bad.tolist():
+            mine = f[f_rep == r]
+            if not len(mine):
+                continue
+            may = m.pos_d[f, r] >= 0  # partners that may go to r
+            fm = f[may]
+            per_rep = np.bincount(f_rep[may], minlength=n_r)
+            first = np.r_[0, np.cumsum(per_rep)]  # fm's partners of each rep: fm[first[t]:first[t + 1]]
+            elig = np.arange(n_r) != r
+            if e[r] > hi[r]:
+                elig &= ~(e > mean)
+            if e[r] < lo[r]:
+                elig &= ~(e < mean)
+            for g in mine.tolist():
+                ts = m.cand[g][elig[m.cand[g]]]
+                if not len(ts):
                     continue
-                hs = np.concatenate(parts)
-                if not len(hs):
-                    continue
-                ts = np.repeat(np.array(reps, dtype=np.int64), [len(x) for x in parts])
-                gains = _swap_gains(m, loads, g, r, hs, ts, lo, hi)
-                k = int(np.argmax(gains))  # the first best: lowest partner rep, then group
-                if gains[k] > EPS and (best is None or gains[k] > best[0]):
-                    best = (float(gains[k]), g, r, int(hs[k]), int(ts[k]))
-        if best is None:
+                cum = seen + np.cumsum(per_rep[ts])
+                k = int(np.searchsorted(cum, budget, side="right"))  # the first rep taking seen past it
+                ts = ts[: k + 1]
+                seen = int(cum[len(ts) - 1])
+                hs = fm[_ranges(first[ts], per_rep[ts])]
+                if len(hs):
+                    pairs.append((g, r, hs))
+        if not pairs:
             break
-        _, g, r, h, t = best
+        sizes = [len(hs) for _, _, hs in pairs]
+        gs = np.repeat(np.array([g for g, _, _ in pairs], dtype=np.int64), sizes)
+        rs = np.repeat(np.array([r for _, r, _ in pairs], dtype=np.int64), sizes)
+        hs = np.concatenate([hs for _, _, hs in pairs])
+        gains = _swap_gains(m, loads, gs, rs, hs, choice[hs], lo, hi)
+        k = int(np.argmax(gains))  # the first best: in the order the pairs were examined
+        if not gains[k] > EPS:
+            break
+        g, r, h, t = int(gs[k]), int(rs[k]), int(hs[k]), int(choice[hs[k]])
         for grp, frm, to in ((g, r, t), (h, t, r)):
             m.add(loads, grp, frm, -1.0)
             m.add(loads, grp, to)
@@ -363,27 +370,42 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
     return made
 
 
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indexes ``starts[k] .. starts[k] + lengths[k] - 1`` for every k, in order."""
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    out: np.ndarray = offsets + np.arange(total)
+    return out
+
+
 def _viols(x: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
     out: np.ndarray = np.maximum(x - hi, 0.0) + np.maximum(lo - x, 0.0)
     return out
 
 
 def _swap_gains(
-    m: Model, loads: Loads, g: int, r: int, hs: np.ndarray, ts: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    m: Model,
+    loads: Loads,
+    g: np.ndarray,
+    r: np.ndarray,
+    hs: np.ndarray,
+    ts: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
 ) -> np.ndarray:
-    """Gain of swapping group ``g`` (rep ``r``) with each group of ``hs`` (of rep ``ts``, aligned);
-    -inf where a capacity forbids it or no band penalty drops."""
+    """Gain of swapping each group of ``g`` (of rep ``r``) with the group of ``hs`` (of rep ``ts``)
+    aligned with it; -inf where a capacity forbids it or no band penalty drops."""
     n, v, e = loads
-    dn = float(m.count[g]) - m.count[hs]
-    dv = float(m.value_[g]) - m.value_[hs]
+    dn = m.count[g] - m.count[hs]
+    dv = m.value_[g] - m.value_[hs]
     ok = (n[ts] + dn <= m.cap[ts]) & (n[r] - dn <= m.cap[r])
     ok &= np.asarray(m.vfits(v[ts] + dv, ts), dtype=bool) & np.asarray(m.vfits(v[r] - dv, r), dtype=bool)
     er = e[r] - m.ev_d[g, r] + m.ev_d[hs, r]
     et = e[ts] - m.ev_d[hs, ts] + m.ev_d[g, ts]
-    lr, hr, lt, ht = float(lo[r]), float(hi[r]), lo[ts], hi[ts]
-    drop = m.value_penalty * (_viol(e[r], lr, hr) + _viols(e[ts], lt, ht) - _viols(er, lr, hr) - _viols(et, lt, ht))
+    lr, hr, lt, ht = lo[r], hi[r], lo[ts], hi[ts]
+    drop = m.value_penalty * (_viols(e[r], lr, hr) + _viols(e[ts], lt, ht) - _viols(er, lr, hr) - _viols(et, lt, ht))
     drop = drop + m.band_penalty * (
-        _viol(n[r], m.lower, m.upper)
+        _viols(n[r], m.lower, m.upper)
         + _viols(n[ts], m.lower, m.upper)
         - _viols(n[r] - dn, m.lower, m.upper)
         - _viols(n[ts] + dn, m.lower, m.upper)

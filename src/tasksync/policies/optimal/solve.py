@@ -31,13 +31,13 @@ try:  # HiGHS with warm starts (added columns keep the basis): scipy ≥ 1.15 bu
 except ImportError:  # pragma: no cover - older scipy: the full LP through milp
     _Highs = None
 
-from tasksync.policies.optimal.dual import lagrangian_columns
+from tasksync.policies.optimal.dual import RepPrices, lagrangian_columns, lp_prices
 from tasksync.policies.optimal.model import Model
 from tasksync.policies.optimal.polish import polish
 from tasksync.policies.optimal.programme import Programme, build_programme
 from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, swap, take
 
-__all__ = ["LP_MAX", "Limits", "Outcome", "solve_lp", "solve_model"]
+__all__ = ["LP_MAX", "Limits", "Outcome", "division_prices", "solve_lp", "solve_model"]
 
 LP_MAX = 120_000  # candidate pairs above which Lagrangian prices replace the LP
 NEIGHBOURS = 1  # small groups per rep re-opened around the LP's fractional groups...
@@ -71,6 +71,7 @@ class Outcome:
     variables: int = 0
     notes: list[str] = field(default_factory=list)
     bound: float | None = None  # exact mode: the solver's bound on the full objective (maximised)
+    prices: RepPrices | None = None  # the LP's rep prices (column generation only)
 
 
 def _run(p: Programme, limits: Limits, gap: float, nodes: int | None, started: float) -> tuple[OptimizeResult, bool]:
@@ -143,6 +144,8 @@ def solve_lp(p: Programme, seed: np.ndarray, limits: Limits, started: float) -> 
         x[cols] = np.asarray(h.getSolution().col_value)
     fun = h.getInfo().objective_function_value
     res = OptimizeResult(x=x, status=0 if x is not None else 1, message=status, fun=fun)
+    if x is not None:
+        res.row_dual = np.asarray(h.getSolution().row_dual)
     return res, timed_out, rounds
 
 
@@ -256,6 +259,8 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
             [f"the LP failed ({res.message}): greedy division used"],
         )
     frac = take(m, movers, res.x, prog.group, prog.rep, choice)
+    duals = getattr(res, "row_dual", None)
+    lp_p = lp_prices(prog, duals, m) if duals is not None else None
     method = "lp"
     if frac:
         fixed_ok, method = _fix_fractional(m, movers, frac, prog, res.x, choice, limits, started)
@@ -270,7 +275,23 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
         swap(m, choice)
     if len(movers) <= SMALL_MOVERS and polish(m, choice):  # exact re-divisions of pairs of reps
         method += "+polish"
-    return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c))
+    return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c), prices=lp_p)
+
+
+def division_prices(m: Model, division: np.ndarray, limits: Limits) -> RepPrices | None:
+    """The optimal rep prices of ``m``'s LP, solved by column generation from the columns of
+    ``division`` (rep index per group) and each group's best; None when the LP is not solved by
+    column generation (too small) or not to optimality."""
+    movers = [gi for gi in range(len(m.groups)) if not m.held[gi]]
+    if not movers or _Highs is None:
+        return None
+    held = np.array([int(c[0]) if h else -1 for c, h in zip(m.cand, m.held, strict=True)], dtype=np.int64)
+    prog = build_programme(m, movers, m.loads_for(held, skip=set(movers)), False)
+    if prog.n_x < COLGEN_MIN:
+        return None
+    res, timed_out, _ = solve_lp(prog, seed_columns(m, movers, prog, division), limits, time.perf_counter())
+    duals = getattr(res, "row_dual", None)
+    return None if timed_out or duals is None else lp_prices(prog, duals, m)
 
 
 def _lp_mean(prog: Programme, x_lp: np.ndarray) -> float | None:
