@@ -174,9 +174,12 @@ class _BlockSolver:
         if self.pool is not None:
             self.pool.shutdown()
 
-    def solve(self, subs: list[Book], split: Split) -> list[_Block]:
-        cards = sum(len(sub.items) for sub in subs)
-        workers = block_workers(len(subs), self.p.workers)
+    def solve(self, subs: list[Book], split: Split, of: list[Book] | None = None) -> list[_Block]:
+        """The divisions of ``subs`` around the centres of ``split``; in worker processes when the
+        blocks ``of`` the round (``subs`` unless given) hold enough cards for more than one."""
+        of = subs if of is None else of
+        cards = sum(len(sub.items) for sub in of)
+        workers = block_workers(len(of), self.p.workers)
         if workers < 2 or cards < POOL_MIN_CARDS:
             return [self.pol.block(sub, self.p, self.wm, split.team, split.value_band, split.stay_band) for sub in subs]
         if self.pool is None:
@@ -252,8 +255,8 @@ class OptimalPolicy:
         self.stay_tolerance = 0.005  # relative objective gain below which today's division is kept
         self.info = SolveInfo()
 
-    def limits(self, p: PolicySettings) -> Limits:
-        return Limits(exact=self.exact, time_limit=p.time_limit)
+    def limits(self, p: PolicySettings, polish: bool = True) -> Limits:
+        return Limits(exact=self.exact, time_limit=p.time_limit, polish=polish)
 
     def decide(self, book: Book, rules: Rules) -> Decisions:
         t0 = time.perf_counter()
@@ -302,10 +305,7 @@ class OptimalPolicy:
         with _BlockSolver(self, p, wm) as solver:
             for done_rounds in range(1, rounds + 1):  # noqa: B007 - reported after the loop
                 split = split_blocks(current, p, wm, size)
-                keys = [block_key(sub, split) for sub in split.books]
-                todo = [b for b, key in enumerate(keys) if key not in done]
-                solved = dict(zip(todo, solver.solve([split.books[b] for b in todo], split), strict=True))
-                last = [solved[b] if b in solved else done[key] for b, key in enumerate(keys)]
+                keys, last = self.round_of_blocks(split, p, solver, done)
                 done = dict(zip(keys, last, strict=True))
                 again: dict[str, str] = {}
                 for blk in last:
@@ -325,6 +325,38 @@ class OptimalPolicy:
         items = {i.key: i for i in book.items}
         return [_as_today(blk.model, blk.choice, items, owners) for blk in last]
 
+    def round_of_blocks(
+        self, split: Split, p: PolicySettings, solver: _BlockSolver, done: Mapping[tuple[object, ...], _Block]
+    ) -> tuple[list[tuple[object, ...]], list[_Block]]:
+        """The divisions of a round's blocks (and their keys): those in ``done`` are not solved
+        again. When the split's centre is a guess (cards nobody available owns), the blocks are
+        divided in batches of 1, 2, 4, 8, … blocks, each around the centre the divisions before it
+        show (:meth:`.Split.calibrated`; from the second batch on, those divided around a centre
+        already so shown): the round's divisions then sit around about the centre of the book
+        they leave, and the next round moves little (real-shaped 100k book: 4 rounds -> 2).
+        Batches of a fixed size, whatever the number of worker processes: the same plan."""
+        keys: list[tuple[object, ...]] = []
+        out: list[_Block] = []
+        n = len(split.books)
+        at, start, batch = split, 0, 1
+        held = guessed = 0.0
+        while start < n:
+            part = list(range(start, n if not split.guessed else min(start + batch, n)))
+            part_keys = [block_key(split.books[b], at) for b in part]
+            todo = [b for b, key in zip(part, part_keys, strict=True) if key not in done]
+            solved = dict(zip(todo, solver.solve([split.books[b] for b in todo], at, split.books), strict=True))
+            blocks = [solved[b] if b in solved else done[key] for b, key in zip(part, part_keys, strict=True)]
+            keys.extend(part_keys)
+            out.extend(blocks)
+            if start == 0 or start == 1:  # the first batch's, then only those around a shown centre
+                held = guessed = 0.0
+            for b, blk in zip(part, blocks, strict=True):
+                held += float(blk.model.loads_for(blk.choice)[2].sum())
+                guessed += float(split.guess[b])
+            at = split.calibrated(held, guessed, p.value_band)
+            start, batch = start + len(part), 2 * batch
+        return keys, out
+
     def block(
         self, sub: Book, p: PolicySettings, wm: WinModel, team: Team, value_band: float, stay_band: float
     ) -> _Block:
@@ -337,7 +369,7 @@ class OptimalPolicy:
         pb = p.model_copy(update={"value_band": value_band})
         before = self.info.variables
         free = frozenset(range(len(sub.available_reps))) if afresh(sub, team, p) else frozenset()
-        m, choice = self.divide_one(sub, pb, wm, notes, team, free, passes=1)
+        m, choice = self.divide_one(sub, pb, wm, notes, team, free, passes=1, polish=False)
         if stay_band > value_band:
             choice = self.stay_if_close(replace(m, value_band=stay_band), choice)
         return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before)
@@ -351,8 +383,9 @@ class OptimalPolicy:
         team: Team | None = None,
         unhold: frozenset[int] = frozenset(),
         passes: int = 3,
+        polish: bool = True,
     ) -> tuple[Model, np.ndarray]:
-        m, res = self.solve_passes(book, p, wm, team, passes, unhold)
+        m, res = self.solve_passes(book, p, wm, team, passes, unhold, polish)
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(feasibility_notes(m, names))
         out.notes.extend(res.notes)
@@ -398,12 +431,14 @@ class OptimalPolicy:
         team: Team | None,
         passes: int = 3,
         unhold: frozenset[int] = frozenset(),
+        polish: bool = True,
     ) -> tuple[Model, Outcome]:
         """Solve; while the division leaves a rep outside a band and some groups were held (nothing
         asked them to move today), solve again with every group free: the division may have pushed
         a rep out of a band that only trades with held groups can mend. Without this a second run,
         seeing that rep out of band, would move cards: the plan would not settle. The groups of the
-        reps (indexes) in ``unhold`` are free from the first pass."""
+        reps (indexes) in ``unhold`` are free from the first pass; ``polish``: the solver's polish of
+        small books (:class:`~.solve.Limits`)."""
         best: tuple[Model, Outcome] | None = None
         last: np.ndarray | None = None  # the pass before's division: it seeds the next pass's LP
         for _ in range(passes):
@@ -411,7 +446,7 @@ class OptimalPolicy:
             m = build_model(book, p, wm, self.exact, team, unhold)
             self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
             t1 = time.perf_counter()
-            res = solve_model(m, self.limits(p), last)
+            res = solve_model(m, self.limits(p, polish), last)
             last = res.choice
             self.info.phases["solve"] = self.info.phases.get("solve", 0.0) + time.perf_counter() - t1
             if best is None or m.objective(res.choice) >= best[0].objective(best[1].choice) - 1e-9:
