@@ -339,7 +339,8 @@ class OptimalPolicy:
         out: list[_Block] = []
         n = len(split.books)
         at, start, batch = split, 0, 1
-        held = guessed = 0.0
+        shown: list[int] = []
+        held = 0.0
         while start < n:
             part = list(range(start, n if not split.guessed else min(start + batch, n)))
             part_keys = [block_key(split.books[b], at) for b in part]
@@ -348,12 +349,11 @@ class OptimalPolicy:
             blocks = [solved[b] if b in solved else done[key] for b, key in zip(part, part_keys, strict=True)]
             keys.extend(part_keys)
             out.extend(blocks)
-            if start == 0 or start == 1:  # the first batch's, then only those around a shown centre
-                held = guessed = 0.0
-            for b, blk in zip(part, blocks, strict=True):
-                held += float(blk.model.loads_for(blk.choice)[2].sum())
-                guessed += float(split.guess[b])
-            at = split.calibrated(held, guessed, p.value_band)
+            if start <= 1:  # the first batch's, then only those around a shown centre
+                shown, held = [], 0.0
+            shown.extend(part)
+            held += sum(float(blk.model.loads_for(blk.choice)[2].sum()) for blk in blocks)
+            at = split.calibrated(shown, held, p.value_band)
             start, batch = start + len(part), 2 * batch
         return keys, out
 

@@ -66,8 +66,14 @@ class Split:
     # available owner, the cards nobody available owns at the owned cards' lift); and whether any
     # card was guessed so (the centre is then an estimate, see :meth:`calibrated`).
     guess: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    guessed: bool = False
+    loose: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per block: the loose cards' rep-independent EV
+    reps: int = 0  # available reps in the team
     raw: float = 0.0  # the team's mean expected value before rounding to the grid
+
+    @property
+    def guessed(self) -> bool:
+        """Whether the centre is a guess: some cards are held by nobody available."""
+        return bool(self.loose.sum() > 0)
 
     def centred(self, ev_mean: float, band: float) -> Split:
         """The same blocks around the team's mean expected value ``ev_mean`` (rounded to the
@@ -82,16 +88,19 @@ class Split:
         divide, stay = (max(band - 1.5 * step, band / 2), max(band - step / 2, band / 2)) if band else (0.0, 0.0)
         return replace(self, team=replace(self.team, ev_mean=q), value_band=divide, stay_band=stay, raw=ev_mean)
 
-    def calibrated(self, held: float, guessed: float, band: float) -> Split:
-        """The same blocks around the centre the divisions of some blocks show the team will reach:
-        they left their reps ``held`` expected value where the split guessed ``guessed``, and
-        the rest of the team is taken to beat its guess alike. A guessed centre counts owned cards
-        with today's owner and the others at the owned cards' lift: 7% below what the division
-        reached on the real-shaped 100k book, 3% on the synthetic one, and every block then moved
-        again in the next round around the centre that division showed."""
-        if guessed <= 0 or held <= 0:
+    def calibrated(self, blocks: list[int], held: float, band: float) -> Split:
+        """The same blocks around the centre the divisions of ``blocks`` show the team will reach:
+        they left their reps ``held`` expected value, above the split's guess by a share of their
+        loose cards' rep-independent expected value that the team's loose cards are taken to
+        bring alike (what a division gains is mostly where it places the cards nobody held). A
+        guessed centre counts owned cards with today's owner and the others at the owned cards'
+        lift: 7% below what the division reached on the real-shaped 100k book, 3% on the
+        synthetic one, and every block then moved again in the next round."""
+        loose = float(self.loose[blocks].sum())
+        if loose <= 0 or held <= 0 or not self.reps:
             return self
-        return self.centred(self.raw * held / guessed, band)
+        gain = (held - float(self.guess[blocks].sum())) / loose
+        return self.centred((float(self.guess.sum()) + gain * float(self.loose.sum())) / self.reps, band)
 
 
 @dataclass
@@ -155,12 +164,12 @@ class _Groups:
 
 def _guesses(
     book: Book, wm: WinModel, bl: _Blocks, fixed: list[WorkItem], gr: _Groups, items_base: dict[str, float]
-) -> tuple[dict[str, float], float]:
+) -> tuple[dict[str, float], dict[str, float]]:
     """The expected value each card will bring as the division leaves it (by card key; cards of
     away reps that cannot move bring none): with its available owner; a card nobody available owns
     at the rep-independent value × the lift the owned cards show over theirs (the division places
-    them with reps who fit). Also the rep-independent expected value of those loose cards (0: the
-    guess is today's expected value)."""
+    them with reps who fit). Also the rep-independent expected value of those loose cards, by key
+    (none: the guess is today's expected value)."""
     out: dict[str, float] = {}
     owned, owned_base = 0.0, 0.0
     loose: list[str] = []
@@ -178,7 +187,7 @@ def _guesses(
     lift = owned / owned_base if owned_base > 0 else 1.0
     for key in loose:
         out[key] = items_base[key] * lift
-    return out, sum(items_base[key] for key in loose)
+    return out, {key: items_base[key] for key in loose}
 
 
 def _on_grid(x: float) -> tuple[float, float]:
@@ -353,6 +362,7 @@ def split_blocks(book: Book, p: PolicySettings, wm: WinModel, size: int) -> Spli
         )
     guess, loose = _guesses(book, wm, bl, fixed, gr, base)
     per_block = np.array([sum(guess.get(i.key, 0.0) for i in sub.items) for sub in books])
+    loose_b = np.array([sum(loose.get(i.key, 0.0) for i in sub.items) for sub in books])
     split = Split(Team(team_n, 0.0, weights), 0.0, books, bl.load.copy(), bl.ev.copy(), team_base)
-    split = replace(split, guess=per_block, guessed=loose > 0)
+    split = replace(split, guess=per_block, loose=loose_b, reps=n_avail)
     return split.centred(sum(guess.values()) / max(n_avail, 1), p.value_band)
