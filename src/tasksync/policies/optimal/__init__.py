@@ -44,7 +44,7 @@ from tasksync.crm.records import CrmData
 from tasksync.policies.base import Decision, Decisions, Rules
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.explain import Tables
-from tasksync.policies.optimal.blocks import Split, split_blocks
+from tasksync.policies.optimal.blocks import Split, rep_independent, split_blocks
 from tasksync.policies.optimal.explain import explain, feasibility_notes, outside_notes
 from tasksync.policies.optimal.model import Group, Model, Scorer, Team, build_model
 from tasksync.policies.optimal.solve import Limits, Outcome, solve_model
@@ -302,9 +302,10 @@ class OptimalPolicy:
         current = book
         last: list[_Block] = []
         done_rounds = 0
+        base = rep_independent(book, wm)  # the same in every round
         with _BlockSolver(self, p, wm) as solver:
             for done_rounds in range(1, rounds + 1):  # noqa: B007 - reported after the loop
-                split = split_blocks(current, p, wm, size)
+                split = split_blocks(current, p, wm, size, base)
                 keys, last = self.round_of_blocks(split, p, solver, done)
                 done = dict(zip(keys, last, strict=True))
                 again: dict[str, str] = {}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -45,7 +46,7 @@ from tasksync.policies.workload import (
 )
 from tasksync.settings import PolicySettings
 
-__all__ = ["Split", "split_blocks"]
+__all__ = ["Split", "rep_independent", "split_blocks"]
 
 EVEN = 0.25  # blocks are even when within this share of the bands (band, value_band) of their targets
 
@@ -121,7 +122,7 @@ class _Blocks:
         self.ev[b] += sign * ev
 
 
-def _deal(book: Book, wm: WinModel, size: int) -> _Blocks:
+def _deal(book: Book, wm: WinModel, size: int, base: Mapping[str, float]) -> _Blocks:
     """Available reps dealt to ``ceil(reps / size)`` blocks in order of strength (their win-rate
     lift over the book's sectors, weighted by each sector's expected value; then id), dealt 0, 1,
     …, n-1, n-1, …, 0, 0, 1, … so that each block gets its share of skill (what a block can reach
@@ -129,7 +130,7 @@ def _deal(book: Book, wm: WinModel, size: int) -> _Blocks:
     owns what."""
     share: dict[str | None, float] = defaultdict(float)
     for i in book.items:
-        share[i.sector] += wm.expected_value(i, None)
+        share[i.sector] += base[i.key]
     total = sum(share.values()) or 1.0
 
     def strength(rep_id: str) -> float:
@@ -163,7 +164,7 @@ class _Groups:
 
 
 def _guesses(
-    book: Book, wm: WinModel, bl: _Blocks, fixed: list[WorkItem], gr: _Groups, items_base: dict[str, float]
+    book: Book, wm: WinModel, bl: _Blocks, fixed: list[WorkItem], gr: _Groups, items_base: Mapping[str, float]
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The expected value each card will bring as the division leaves it (by card key; cards of
     away reps that cannot move bring none): with its available owner; a card nobody available owns
@@ -190,6 +191,11 @@ def _guesses(
     return out, {key: items_base[key] for key in loose}
 
 
+def rep_independent(book: Book, wm: WinModel) -> dict[str, float]:
+    """Each card's expected value with no rep's lift, by key."""
+    return {i.key: wm.expected_value(i, None) for i in book.items}
+
+
 def _on_grid(x: float) -> tuple[float, float]:
     """``x`` rounded to a grid of 1, 2 and 5 × a power of ten (a step of 0.4% to 1% of ``x``),
     and the step as a share of the rounded value. Exact decimal steps: the same on any machine."""
@@ -202,13 +208,10 @@ def _on_grid(x: float) -> tuple[float, float]:
     return q, step / q
 
 
-def _groups(
-    book: Book, p: PolicySettings, wm: WinModel, bl: _Blocks
-) -> tuple[_Groups, list[WorkItem], dict[str, float]]:
+def _groups(book: Book, p: PolicySettings, bl: _Blocks, base: Mapping[str, float]) -> tuple[_Groups, list[WorkItem]]:
     by_key: dict[str, list[WorkItem]] = defaultdict(list)
     fixed: list[WorkItem] = []
     pins: dict[str, str] = {}
-    base = {i.key: wm.expected_value(i, None) for i in book.items}
     for i in book.items:
         if not movable(i, bl.block_of, p):
             fixed.append(i)
@@ -241,7 +244,7 @@ def _groups(
         home,
         np.array(pinned, dtype=bool),
     )
-    return gr, fixed, base
+    return gr, fixed
 
 
 def _place(bl: _Blocks, gr: _Groups, where: np.ndarray, target: np.ndarray, target_ev: np.ndarray, vb: bool) -> None:
@@ -328,10 +331,16 @@ def _over(excess: np.ndarray | float, scale: np.ndarray | float) -> np.ndarray:
     return out
 
 
-def split_blocks(book: Book, p: PolicySettings, wm: WinModel, size: int) -> Split:
-    """The team's centres and one sub-book per block of about ``size`` available reps."""
-    bl = _deal(book, wm, size)
-    gr, fixed, base = _groups(book, p, wm, bl)
+def split_blocks(
+    book: Book, p: PolicySettings, wm: WinModel, size: int, base: Mapping[str, float] | None = None
+) -> Split:
+    """The team's centres and one sub-book per block of about ``size`` available reps. ``base``:
+    each card's rep-independent expected value by key, when known (it does not depend on owners:
+    the rounds of a division pass it on)."""
+    if base is None:
+        base = rep_independent(book, wm)
+    bl = _deal(book, wm, size, base)
+    gr, fixed = _groups(book, p, bl, base)
     where = np.array(gr.home, dtype=np.int64)
     for g in np.flatnonzero(where >= 0).tolist():
         bl.add(int(where[g]), gr.count[g], gr.value[g], gr.base[g])
