@@ -332,9 +332,9 @@ class OptimalPolicy:
         """The divisions of a round's blocks (and their keys): those in ``done`` are not solved
         again. When the split's centre is a guess (cards nobody available owns), the blocks are
         divided in batches of 1, 2, 4, 8, … blocks, each around the centre the divisions before it
-        show (:meth:`.Split.calibrated`; from the second batch on, those divided around a centre
-        already so shown): the round's divisions then sit around about the centre of the book
-        they leave, and the next round moves little (real-shaped 100k book: 4 rounds -> 2).
+        show (:meth:`.Split.calibrated`; from the third batch on, only the batches divided around
+        a centre so shown count): the round's divisions then sit nearer the centre of the book
+        they leave, and the next round moves less (real-shaped 100k book: 4 rounds -> 3).
         Batches of a fixed size, whatever the number of worker processes: the same plan."""
         keys: list[tuple[object, ...]] = []
         out: list[_Block] = []
