@@ -45,7 +45,7 @@ from tasksync.crm.records import CrmData
 from tasksync.policies.base import Decision, Decisions, Rules
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.explain import Tables
-from tasksync.policies.optimal.blocks import Split, split_blocks
+from tasksync.policies.optimal.blocks import Split, rep_independent, split_blocks
 from tasksync.policies.optimal.dual import RepPrices, upper_bound
 from tasksync.policies.optimal.explain import explain, feasibility_notes, outside_notes
 from tasksync.policies.optimal.model import Group, Model, Scorer, Team, build_model
@@ -188,9 +188,12 @@ class _BlockSolver:
         if self.pool is not None:
             self.pool.shutdown()
 
-    def solve(self, subs: list[Book], split: Split) -> list[_Block]:
-        cards = sum(len(sub.items) for sub in subs)
-        workers = block_workers(len(subs), self.p.workers)
+    def solve(self, subs: list[Book], split: Split, of: list[Book] | None = None) -> list[_Block]:
+        """The divisions of ``subs`` around the centres of ``split``; in worker processes when the
+        blocks ``of`` the round (``subs`` unless given) hold enough cards for more than one."""
+        of = subs if of is None else of
+        cards = sum(len(sub.items) for sub in of)
+        workers = block_workers(len(of), self.p.workers)
         if workers < 2 or cards < POOL_MIN_CARDS:
             return [self.pol.block(sub, self.p, self.wm, split.team, split.value_band, split.stay_band) for sub in subs]
         if self.pool is None:
@@ -267,8 +270,8 @@ class OptimalPolicy:
         self.info = SolveInfo()
         self._prices: RepPrices | None = None  # the rep prices of the last LP solved (:meth:`kept`)
 
-    def limits(self, p: PolicySettings) -> Limits:
-        return Limits(exact=self.exact, time_limit=p.time_limit)
+    def limits(self, p: PolicySettings, polish: bool = True) -> Limits:
+        return Limits(exact=self.exact, time_limit=p.time_limit, polish=polish)
 
     def decide(self, book: Book, rules: Rules) -> Decisions:
         t0 = time.perf_counter()
@@ -329,13 +332,11 @@ class OptimalPolicy:
         current = book
         last: list[_Block] = []
         done_rounds = 0
+        base = rep_independent(book, wm)  # the same in every round
         with _BlockSolver(self, p, wm) as solver:
             for done_rounds in range(1, rounds + 1):  # noqa: B007 - reported after the loop
-                split = split_blocks(current, p, wm, size)
-                keys = [block_key(sub, split) for sub in split.books]
-                todo = [b for b, key in enumerate(keys) if key not in done]
-                solved = dict(zip(todo, solver.solve([split.books[b] for b in todo], split), strict=True))
-                last = [solved[b] if b in solved else done[key] for b, key in enumerate(keys)]
+                split = split_blocks(current, p, wm, size, base)
+                keys, last = self.round_of_blocks(split, p, solver, done)
                 done = dict(zip(keys, last, strict=True))
                 again: dict[str, str] = {}
                 for blk in last:
@@ -355,6 +356,38 @@ class OptimalPolicy:
         items = {i.key: i for i in book.items}
         return [_as_today(blk.model, blk.choice, items, owners) for blk in last]
 
+    def round_of_blocks(
+        self, split: Split, p: PolicySettings, solver: _BlockSolver, done: Mapping[tuple[object, ...], _Block]
+    ) -> tuple[list[tuple[object, ...]], list[_Block]]:
+        """The divisions of a round's blocks (and their keys): those in ``done`` are not solved
+        again. When the split's centre is a guess (cards nobody available owns), the blocks are
+        divided in batches of 1, 2, 4, 8, … blocks, each around the centre the divisions before it
+        show (:meth:`.Split.calibrated`; from the third batch on, only the batches divided around
+        a centre so shown count): the round's divisions then sit nearer the centre of the book
+        they leave, and the next round moves less (real-shaped 100k book: 4 rounds -> 3).
+        Batches of a fixed size, whatever the number of worker processes: the same plan."""
+        keys: list[tuple[object, ...]] = []
+        out: list[_Block] = []
+        n = len(split.books)
+        at, start, batch = split, 0, 1
+        shown: list[int] = []
+        held = 0.0
+        while start < n:
+            part = list(range(start, n if not split.guessed else min(start + batch, n)))
+            part_keys = [block_key(split.books[b], at) for b in part]
+            todo = [b for b, key in zip(part, part_keys, strict=True) if key not in done]
+            solved = dict(zip(todo, solver.solve([split.books[b] for b in todo], at, split.books), strict=True))
+            blocks = [solved[b] if b in solved else done[key] for b, key in zip(part, part_keys, strict=True)]
+            keys.extend(part_keys)
+            out.extend(blocks)
+            if start <= 1:  # the first batch's, then only those around a shown centre
+                shown, held = [], 0.0
+            shown.extend(part)
+            held += sum(float(blk.model.loads_for(blk.choice)[2].sum()) for blk in blocks)
+            at = split.calibrated(shown, held, p.value_band)
+            start, batch = start + len(part), 2 * batch
+        return keys, out
+
     def block(
         self, sub: Book, p: PolicySettings, wm: WinModel, team: Team, value_band: float, stay_band: float
     ) -> _Block:
@@ -367,7 +400,7 @@ class OptimalPolicy:
         pb = p.model_copy(update={"value_band": value_band})
         before = self.info.variables
         free = frozenset(range(len(sub.available_reps))) if afresh(sub, team, p) else frozenset()
-        m, choice = self.divide_one(sub, pb, wm, notes, team, free, passes=1)
+        m, choice = self.divide_one(sub, pb, wm, notes, team, free, passes=1, polish=False)
         if stay_band > value_band:
             choice = self.stay_if_close(replace(m, value_band=stay_band), choice)
         return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before)
@@ -382,10 +415,12 @@ class OptimalPolicy:
         unhold: frozenset[int] = frozenset(),
         passes: int = 3,
         model: Model | None = None,
+        polish: bool = True,
     ) -> tuple[Model, np.ndarray]:
-        """Solve (:meth:`solve_passes`; ``model``: the first pass's model, built already) and keep
-        today's division when close (:meth:`stay_if_close`); notes and :attr:`info` updated."""
-        m, res = self.solve_passes(book, p, wm, team, passes, unhold, model)
+        """Solve (:meth:`solve_passes`; ``model``: the first pass's model, built already; ``polish``:
+        the solver's polish of small books) and keep today's division when close
+        (:meth:`stay_if_close`); notes and :attr:`info` updated."""
+        m, res = self.solve_passes(book, p, wm, team, passes, unhold, model, polish)
         self._prices = res.prices
         names = {r.id: r.name for r in book.crm.reps}
         out.notes.extend(feasibility_notes(m, names))
@@ -484,12 +519,14 @@ class OptimalPolicy:
         passes: int = 3,
         unhold: frozenset[int] = frozenset(),
         model: Model | None = None,
+        polish: bool = True,
     ) -> tuple[Model, Outcome]:
         """Solve; while the division leaves a rep outside a band and some groups were held (nothing
         asked them to move today), solve again with every group free: the division may have pushed
         a rep out of a band that only trades with held groups can mend. Without this a second run,
         seeing that rep out of band, would move cards: the plan would not settle. The groups of the
-        reps (indexes) in ``unhold`` are free from the first pass."""
+        reps (indexes) in ``unhold`` are free from the first pass; ``polish``: the solver's polish of
+        small books (:class:`~.solve.Limits`)."""
         best: tuple[Model, Outcome] | None = None
         last: np.ndarray | None = None  # the pass before's division: it seeds the next pass's LP
         for k in range(passes):
@@ -497,7 +534,7 @@ class OptimalPolicy:
             m = model if k == 0 and model is not None else build_model(book, p, wm, self.exact, team, unhold)
             self.info.phases["model"] = self.info.phases.get("model", 0.0) + time.perf_counter() - t1
             t1 = time.perf_counter()
-            res = solve_model(m, self.limits(p), last)
+            res = solve_model(m, self.limits(p, polish), last)
             last = res.choice
             self.info.phases["solve"] = self.info.phases.get("solve", 0.0) + time.perf_counter() - t1
             if best is None or m.objective(res.choice) >= best[0].objective(best[1].choice) - 1e-9:

@@ -61,6 +61,7 @@ class Limits:
     # 67 s CPU on a 350-rep book's 2,400-binary rounding.
     node_limit: int = 1
     time_limit: float | None = None  # safety net only, in seconds
+    polish: bool = True  # the polish of books of at most SMALL_MOVERS movers (off: a block of a big book)
 
 
 @dataclass
@@ -273,7 +274,7 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
     if improve(m, choice):  # single moves that raise the objective within both bands
         method += "+improve"
         swap(m, choice)
-    if len(movers) <= SMALL_MOVERS and polish(m, choice):  # exact re-divisions of pairs of reps
+    if limits.polish and len(movers) <= SMALL_MOVERS and polish(m, choice):  # exact re-divisions of pairs of reps
         method += "+polish"
     return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c), prices=lp_p)
 
