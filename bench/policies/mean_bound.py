@@ -199,9 +199,9 @@ def mean_bound(
     m: Model,
     start: np.ndarray,
     *,
-    intervals: int = 6,
-    refine: int = 6,
-    nodes: int = 500,
+    intervals: int = 4,
+    refine: int = 2,
+    nodes: int = 20,
     iterations: int = 200_000,
 ) -> MeanBound | None:
     """Bound the optimum of ``m`` by branching on the value band's mean (see the module's text),
