@@ -21,7 +21,10 @@ instead of 90 s). Per book and policy:
   it gets less done in the same time). The exact solve starts from the policy's division, so its
   best is never below it. A second bound comes from the set-partitioning (Dantzig–Wolfe)
   relaxation (:mod:`dw_bound`: one column per rep and set of whole groups, column generation at a
-  fixed round count, deterministic); the gap is also given to the tighter of the two bounds.
+  fixed round count, deterministic), and a third from branching on the value band's mean
+  (:mod:`mean_bound`: the whole MILP in each interval of the mean, HiGHS at a node limit); the gap
+  is also given to the tightest of the three. A better division than the policy's that the mean
+  intervals find is printed under the book's row, with where the policy's loses.
 
 Then the cost of the options (``value_band``, ``keep_accounts_together``, ``min_gain``,
 ``keep_current_owner``) in expected won value (also against round robin) and balance, on the
