@@ -21,7 +21,10 @@ instead of 90 s). Per book and policy:
   it gets less done in the same time). The exact solve starts from the policy's division, so its
   best is never below it. A second bound comes from the set-partitioning (Dantzig–Wolfe)
   relaxation (:mod:`dw_bound`: one column per rep and set of whole groups, column generation at a
-  fixed round count, deterministic); the gap is also given to the tighter of the two bounds.
+  fixed round count, deterministic), and a third from branching on the value band's mean
+  (:mod:`mean_bound`: the whole MILP in each interval of the mean, HiGHS at a node limit); the gap
+  is also given to the tightest of the three. A better division than the policy's that the mean
+  intervals find is printed under the book's row, with where the policy's loses.
 
 Then the cost of the options (``value_band``, ``keep_accounts_together``, ``min_gain``,
 ``keep_current_owner``) in expected won value (also against round robin) and balance, on the
@@ -48,29 +51,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize._highspy._core import (
-    HighsLp,
-    HighsSolution,
-    HighsSparseMatrix,
-    HighsVarType,
-    MatrixFormat,
-    _Highs,
-)
-from scipy.sparse import csc_array
+from scipy.optimize._highspy._core import HighsSolution
 
 from tasksync.policies.balanced import BalancedPolicy
 from tasksync.policies.base import Decisions, Policy, Rules
 from tasksync.policies.book import Book
 from tasksync.policies.model_eval import apply_decisions, backtest, real_shaped_book, synthetic_book
 from tasksync.policies.optimal import OptimalPolicy, fit_model, workload_stats
-from tasksync.policies.optimal.model import build_model
-from tasksync.policies.optimal.programme import build_programme
+from tasksync.policies.optimal.model import Model, build_model
 from tasksync.policies.roundrobin import RoundRobinPolicy
 from tasksync.policies.scoring import WinModel
 from tasksync.settings import PolicySettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dw_bound import dw_bound
+from mean_bound import MeanBound, highs_for, mean_bound, whole_programme
 
 BOOKS: list[tuple[str, int, int, Callable[[int, int, int], Book]]] = [
     ("synthetic", 1_000, 20, synthetic_book),
@@ -126,55 +121,31 @@ def peak_rss_mib() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
-def exact_reference(
-    book: Book, rules: Rules, start: dict[str, str | None], seconds: float
-) -> tuple[float, float, bool]:
+def _choice(book: Book, m: Model, owners: dict[str, str | None]) -> np.ndarray:
+    """The division ``owners`` as a rep index per group of ``m`` (-1: unassigned)."""
+    ridx = {r: k for k, r in enumerate(m.reps)}
+    return np.array([ridx.get(owners.get(g.items[0].key) or g.items[0].owner or "", -1) for g in m.groups])
+
+
+def exact_reference(m: Model, ours: np.ndarray, seconds: float) -> tuple[float, float, bool]:
     """The whole model as one MILP (HiGHS, every group with every rep, relative gap 1e-4), started
-    from the division ``start`` (so its best is never below it and its search prunes from there):
+    from the division ``ours`` (so its best is never below it and its search prunes from there):
     the best objective found, the proven upper bound on the optimum, and whether it proved
     optimality within ``seconds`` (wall clock: a loaded machine gets less done)."""
-    p = rules.policy
-    m = build_model(book, p, fit_model(book, p), True)
-    ridx = {r: k for k, r in enumerate(m.reps)}
-    ours = np.array([ridx.get(start.get(g.items[0].key) or g.items[0].owner or "", -1) for g in m.groups])
-    movers = [g for g in range(len(m.groups)) if not m.held[g]]
-    base = np.array([int(c[0]) if h else -1 for c, h in zip(m.cand, m.held, strict=True)], dtype=np.int64)
-    held = sum(m.net(g, int(base[g])) for g in range(len(m.groups)) if m.held[g])
-    prog = build_programme(m, movers, m.loads_for(base, skip=set(movers)), True)
-    a = csc_array(prog.constraints.A)
-    h = _Highs()
-    for name, value in (("output_flag", False), ("time_limit", seconds), ("mip_rel_gap", 1e-4)):
-        h.setOptionValue(name, value)
-    lp = HighsLp()
-    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = prog.c, prog.bounds.lb, prog.bounds.ub
-    lp.row_lower_, lp.row_upper_ = prog.constraints.lb, prog.constraints.ub
-    mat = HighsSparseMatrix()
-    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, a.shape[1], a.shape[0]
-    mat.start_, mat.index_, mat.value_ = a.indptr, a.indices, a.data
-    lp.a_matrix_ = mat
-    lp.integrality_ = [HighsVarType.kInteger if v else HighsVarType.kContinuous for v in prog.integrality]
-    h.passModel(lp)
-    x = np.zeros(a.shape[1])  # the start: its x and u columns (HiGHS completes the slacks)
-    mv = np.array(movers, dtype=np.int64)
-    x[: prog.n_x] = ours[mv[prog.group]] == prog.rep
-    x[prog.n_x : prog.n_x + len(movers)] = ours[mv] < 0
+    w = whole_programme(m, ours)
+    h = highs_for(w.prog, True, {"time_limit": seconds, "mip_rel_gap": 1e-4})
     sol = HighsSolution()
-    sol.col_value, sol.value_valid = list(x), True
+    sol.col_value, sol.value_valid = list(w.start_x), True
     h.setSolution(sol)
     h.run()
     info = h.getInfo()
     proved = h.modelStatusToString(h.getModelStatus()) == "Optimal"
-    return held - info.objective_function_value, held - info.mip_dual_bound, proved
+    return w.held - info.objective_function_value, w.held - info.mip_dual_bound, proved
 
 
-def dw_reference(book: Book, rules: Rules, start: dict[str, str | None]) -> tuple[float | None, str]:
+def dw_reference(m: Model, ours: np.ndarray) -> tuple[float | None, str]:
     """The set-partitioning (Dantzig–Wolfe) bound on the optimum (:mod:`dw_bound`), from the division
-    ``start``: the bound (None when not priced) and how it was found (rounds, columns, CPU s)."""
-    p = rules.policy
-    m = build_model(book, p, fit_model(book, p), True)
-    ridx = {r: k for k, r in enumerate(m.reps)}
-    ours = np.array([ridx.get(start.get(g.items[0].key) or g.items[0].owner or "", -1) for g in m.groups])
+    ``ours``: the bound (None when not priced) and how it was found (rounds, columns, CPU s)."""
     t0 = time.process_time()
     res = dw_bound(m, ours)
     if res is None:
@@ -183,30 +154,85 @@ def dw_reference(book: Book, rules: Rules, start: dict[str, str | None]) -> tupl
     return res.bound, f"DW {how}, {res.columns:,} columns, {time.process_time() - t0:.0f} s CPU"
 
 
+def mean_reference(m: Model, ours: np.ndarray) -> tuple[MeanBound | None, str]:
+    """The bound by intervals of the value band's mean (:mod:`mean_bound`), from the division
+    ``ours``: the result (None without a value band) and how it was found (intervals, closed ones,
+    MILPs, nodes, CPU s)."""
+    t0 = time.process_time()
+    res = mean_bound(m, ours)
+    if res is None:
+        return None, "by mean: no value band"
+    lo, hi = res.mean_range
+    closed = sum(1 for iv in res.intervals if iv.bound <= res.best + 1e-9 * abs(res.best))
+    return res, (
+        f"by mean: {len(res.intervals)} intervals of {lo:,.0f}..{hi:,.0f} ({closed} closed), {res.solves} MILPs, "
+        f"{res.nodes:,} nodes, {time.process_time() - t0:.0f} s CPU"
+    )
+
+
+def where_ours_loses(m: Model, ours: np.ndarray, better: np.ndarray) -> str:
+    """How a better division than ours differs: groups on another rep, and the objective's parts
+    (fit value net of move costs, count band penalty, value band penalty) against ours."""
+    parts = []
+    for choice in (ours, better):
+        on = choice >= 0
+        n, _, e = m.loads_for(choice)
+        parts.append(
+            (
+                float(m.net_d[np.flatnonzero(on), choice[on]].sum()),
+                m.band_penalty * float(m.count_violation(n).sum()),
+                m.value_penalty * float(m.value_violation(e).sum()),
+            )
+        )
+    (v0, c0, e0), (v1, c1, e1) = parts
+    moved = int((ours != better).sum())
+    return (
+        f"{moved} of {len(m.groups)} groups on another rep; fit value {v1 - v0:+,.0f}, "
+        f"count band penalty {c1 - c0:+,.0f}, value band penalty {e1 - e0:+,.0f} (against ours)"
+    )
+
+
 def exact_gap(
     book: Book, rules: Rules, ours: dict[str, str | None], greedy: dict[str, str | None], seconds: float
-) -> str:
-    """Gap to the exact MILP's best solution and to the proven bounds (the optimum lies between the
-    best and the lower of the two bounds: HiGHS's, and the set-partitioning relaxation's), each
-    also as a share of the improvement over greedy there is to make (up to that best, up to that
-    bound), with whether the exact solve proved optimality or stopped at its limit."""
+) -> tuple[str, list[str]]:
+    """Gap to the best division known (ours, the exact MILP's, any found by the mean intervals)
+    and to the proven bounds (the optimum lies between the best and the least of the three bounds:
+    HiGHS's on the whole MILP, the set-partitioning relaxation's, the mean intervals'), each also as
+    a share of the improvement over greedy there is to make (up to that best, up to that bound),
+    with whether the exact solve proved optimality or stopped at its limit; and notes (a better
+    division than ours: by how much and where ours loses)."""
+    p = rules.policy
+    m = build_model(book, p, fit_model(book, p), True)
+    mine_c = _choice(book, m, ours)
     evaluator = OptimalPolicy(exact=True)
-    best, bound, proved = exact_reference(book, rules, ours, seconds)
-    dw, dw_how = dw_reference(book, rules, ours)
+    best, bound, proved = exact_reference(m, mine_c, seconds)
+    dw, dw_how = dw_reference(m, mine_c)
+    by_mean, mean_how = mean_reference(m, mine_c)
     mine = evaluator.evaluate(book, rules, ours)
     base = evaluator.evaluate(book, rules, greedy)
-    best = max(best, mine)
+    notes: list[str] = []
+    if by_mean is not None and by_mean.best_choice is not None and by_mean.best > mine:
+        notes.append(
+            f"a division {(by_mean.best - mine) / abs(mine):.3%} better than ours (found in a mean interval): "
+            + where_ours_loses(m, mine_c, by_mean.best_choice)
+        )
+    if best > mine + 1e-9 * abs(mine):
+        notes.append(f"the exact solve found a division {(best - mine) / abs(mine):.3%} better than ours")
+    best = max(best, mine, by_mean.best if by_mean is not None else mine)
     bound = max(bound, best)
-    tight = max(min(bound, dw), best) if dw is not None else bound
+    bounds = [bound] + ([dw] if dw is not None else []) + ([by_mean.bound] if by_mean is not None else [])
+    tight = max(min(bounds), best)
     share = (best - mine) / (best - base) if best > base else 0.0
     of_gain = f", {(tight - mine) / (tight - base):.1%} of the gain over greedy" if tight > base else ""
     limit = "exact proved" if proved else f"exact stopped at {seconds:g} s"
     dw_text = f"{(dw - mine) / abs(dw):.3%}" if dw is not None else "-"
-    return (
+    mean_text = f"{(by_mean.bound - mine) / abs(by_mean.bound):.3%}" if by_mean is not None else "-"
+    text = (
         f"{(best - mine) / abs(best):.3%} ({share:.1%} of the gain over greedy; "
-        f"bound (HiGHS) {(bound - mine) / abs(bound):.3%}; bound (DW) {dw_text}; "
-        f"to the tighter {(tight - mine) / abs(tight):.3%}{of_gain}; {limit}; {dw_how})"
+        f"bound (HiGHS) {(bound - mine) / abs(bound):.3%}; bound (DW) {dw_text}; bound (by mean intervals) "
+        f"{mean_text}; to the tightest {(tight - mine) / abs(tight):.3%}{of_gain}; {limit}; {dw_how}; {mean_how})"
     )
+    return text, notes
 
 
 def run_book(
@@ -238,9 +264,9 @@ def run_book(
     method = opt.info.method
     rr = found["round-robin"][2]["won"]
     greedy = found["balanced"][2]["won"] if greedy_too else None
-    gap = "-"
+    gap, notes = "-", list[str]()
     if n <= EXACT_MAX and greedy_too:
-        gap = exact_gap(
+        gap, notes = exact_gap(
             book, rules, owners_of(book, found["optimal"][0]), owners_of(book, found["balanced"][0]), exact_seconds
         )
     for name, pol in policies:
@@ -265,6 +291,8 @@ def run_book(
             ]
         )
         print(" | ".join(rows[-1]), flush=True)
+    for note in notes:
+        print(f"  {kind} {n:,}/{r}: {note}", flush=True)
 
 
 OPTIONS: list[tuple[str, dict[str, object]]] = [
