@@ -33,7 +33,6 @@ import math
 import multiprocessing
 import os
 import time
-from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -41,11 +40,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from tasksync.crm.records import CrmData
 from tasksync.policies.base import Decision, Decisions, Rules
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.explain import Tables
-from tasksync.policies.optimal.blocks import Split, rep_independent, split_blocks
+from tasksync.policies.optimal.blocks import Split, afresh, rep_independent, replace_owners, slim, split_blocks
 from tasksync.policies.optimal.dual import RepPrices, upper_bound
 from tasksync.policies.optimal.explain import explain, feasibility_notes, outside_notes
 from tasksync.policies.optimal.model import Group, Model, Scorer, Team, build_model
@@ -203,31 +201,13 @@ class _BlockSolver:
                 initializer=_start_worker,
                 initargs=(self.pol.stay_tolerance, self.p, self.wm),
             )
-        jobs = [(_slim(sub), split.team, split.value_band, split.stay_band) for sub in subs]
+        jobs = [(slim(sub), split.team, split.value_band, split.stay_band) for sub in subs]
         out = []
         for blk, phases in self.pool.map(_solve_in_worker, jobs):
             for k, secs in phases.items():
                 self.pol.info.phases[k] = self.pol.info.phases.get(k, 0.0) + secs
             out.append(blk)
         return out
-
-
-def _slim(sub: Book) -> Book:
-    """A block's sub-book for a worker: of the CRM data only the reps (the notes name them)."""
-    return replace(sub, crm=CrmData(reps=sub.crm.reps))
-
-
-def afresh(sub: Book, team: Team, p: PolicySettings) -> bool:
-    """Whether a block of a big book is divided afresh, every group free: when most of its
-    available reps hold open cards outside the team's count band today (a book with much unowned
-    work, or a team that changed). Holding the owned groups that nothing asks to move would leave
-    those reps outside the band. A block near the bands (a settle round, the book as a plan left
-    it) holds them, so that a re-run stays cheap and keeps what it may keep."""
-    band = count_band(team.count_mean, p.band)
-    held = Counter(i.owner for i in sub.items if i.owner is not None)
-    reps = sub.available_reps
-    outside = sum(1 for r in reps if not band.lower <= held[r.id] <= band.upper)
-    return 2 * outside > len(reps)
 
 
 def block_size(book: Book, p: PolicySettings) -> int:
@@ -239,12 +219,6 @@ def block_size(book: Book, p: PolicySettings) -> int:
     if not groups:
         return BLOCK_REPS
     return max(1, min(BLOCK_REPS, BLOCK_GROUPS * len(avail) // groups))
-
-
-def replace_owners(book: Book, owners: Mapping[str, str]) -> Book:
-    """The book as a plan giving ``owners`` would leave it."""
-    items = [replace(i, owner=owners[i.key]) if i.key in owners else i for i in book.items]
-    return Book(book.reps, book.rep_member, items, book.crm, list(book.notes), book.today, book.policy)
 
 
 def fit_model(book: Book, p: PolicySettings) -> WinModel:

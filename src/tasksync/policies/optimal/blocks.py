@@ -32,11 +32,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from tasksync.crm.records import CrmData
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.optimal.model import Team
 from tasksync.policies.scoring import WinModel
 from tasksync.policies.workload import (
     capacity,
+    count_band,
     group_key,
     group_order,
     item_order,
@@ -46,7 +48,7 @@ from tasksync.policies.workload import (
 )
 from tasksync.settings import PolicySettings
 
-__all__ = ["Split", "rep_independent", "split_blocks"]
+__all__ = ["Split", "afresh", "rep_independent", "replace_owners", "slim", "split_blocks"]
 
 EVEN = 0.25  # blocks are even when within this share of the bands (band, value_band) of their targets
 
@@ -375,3 +377,27 @@ def split_blocks(
     split = Split(Team(team_n, 0.0, weights), 0.0, books, bl.load.copy(), bl.ev.copy(), team_base)
     split = replace(split, guess=per_block, loose=loose_b, reps=n_avail)
     return split.centred(sum(guess.values()) / max(n_avail, 1), p.value_band)
+
+
+def slim(sub: Book) -> Book:
+    """A block's sub-book for a worker: of the CRM data only the reps (the notes name them)."""
+    return replace(sub, crm=CrmData(reps=sub.crm.reps))
+
+
+def afresh(sub: Book, team: Team, p: PolicySettings) -> bool:
+    """Whether a block of a big book is divided afresh, every group free: when most of its
+    available reps hold open cards outside the team's count band today (a book with much unowned
+    work, or a team that changed). Holding the owned groups that nothing asks to move would leave
+    those reps outside the band. A block near the bands (a settle round, the book as a plan left
+    it) holds them, so that a re-run stays cheap and keeps what it may keep."""
+    band = count_band(team.count_mean, p.band)
+    held = Counter(i.owner for i in sub.items if i.owner is not None)
+    reps = sub.available_reps
+    outside = sum(1 for r in reps if not band.lower <= held[r.id] <= band.upper)
+    return 2 * outside > len(reps)
+
+
+def replace_owners(book: Book, owners: Mapping[str, str]) -> Book:
+    """The book as a plan giving ``owners`` would leave it."""
+    items = [replace(i, owner=owners[i.key]) if i.key in owners else i for i in book.items]
+    return Book(book.reps, book.rep_member, items, book.crm, list(book.notes), book.today, book.policy)
