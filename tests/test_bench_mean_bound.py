@@ -5,39 +5,24 @@ every run."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 from scipy.optimize import milp
 
-from tasksync.policies.model_eval import real_shaped_book, synthetic_book
-from tasksync.policies.optimal import fit_model
-from tasksync.policies.optimal.model import Model, build_model
+from bench_support import book_model, load_bench
+from tasksync.policies.optimal.model import Model
 from tasksync.policies.optimal.solve import Limits, solve_model
-from tasksync.settings import PolicySettings
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "policies" / "mean_bound.py"
 
 
 @pytest.fixture(scope="module")
 def mb() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("mean_bound", BENCH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["mean_bound"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("mean_bound")
 
 
-def _model(kind: str, n: int, r: int, seed: int, value_band: float = 0.20) -> Model:
-    book = (synthetic_book if kind == "synthetic" else real_shaped_book)(n, r, seed)
-    p = PolicySettings(name="optimal", value_band=value_band)
-    return build_model(book, p, fit_model(book, p), True)
+_model = book_model
 
 
 def _compact_lp_bound(mb: ModuleType, m: Model, start: np.ndarray) -> float:
