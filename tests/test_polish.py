@@ -165,3 +165,46 @@ def test_small_book_plan_is_the_same_with_and_without_enumeration(monkeypatch: p
     monkeypatch.setattr(polish_mod, "ENUM_MAX", 0)
     slow = OptimalPolicy().decide(book, rules)
     assert {k: d.owner for k, d in fast.by_key.items()} == {k: d.owner for k, d in slow.by_key.items()}
+
+
+def test_narrow_re_deals_take_the_groups_that_would_gain_most_from_each_side() -> None:
+    """A narrow re-deal re-opens, of each rep's groups, those whose fit would rise most with the
+    other rep (half from each; the rest from the other rep when one holds fewer)."""
+    m, choice = model_of((150, 10, 2))
+    free = ~np.asarray(m.held, dtype=bool)
+    a, b = 0, 1
+    mine = np.flatnonzero(free & ((choice == a) | (choice == b)))
+    sub = mine[(m.pos_d[mine, a] >= 0) & (m.pos_d[mine, b] >= 0)]
+    assert len(sub) > 4
+    picked = polish_mod._narrow(m, choice, sub, a, b, 4)
+    gain = {
+        int(g): float(m.net_d[g, b] - m.net_d[g, a]) if choice[g] == a else float(m.net_d[g, a] - m.net_d[g, b])
+        for g in sub
+    }
+    for side in (a, b):
+        own = sorted((g for g in sub.tolist() if choice[g] == side), key=lambda g: (-gain[g], g))
+        want = own[: max(2, 4 - sum(1 for g in sub.tolist() if choice[g] != side))]
+        assert set(want) <= set(picked.tolist())
+    assert len(picked) == 4 and list(picked) == sorted(picked)
+
+
+def test_narrow_re_deals_go_on_where_the_pair_budget_ends() -> None:
+    """When the pairs' budget runs out before every pair was tried, the narrow re-deals after it
+    raise the objective further, keep both bands and capacities, move only movable groups, and
+    give the same division every time."""
+    m, start = model_of((900, 18, 5))
+    without = start.copy()
+    saved = polish_mod.NARROW_BUDGET
+    try:
+        polish_mod.NARROW_BUDGET = 0
+        polish_mod.polish(m, without, budget=40)
+    finally:
+        polish_mod.NARROW_BUDGET = saved
+    first, second = start.copy(), start.copy()
+    polish_mod.polish(m, first, budget=40)
+    polish_mod.polish(m, second, budget=40)
+    assert np.array_equal(first, second)
+    assert m.objective(first) > m.objective(without) + 1.0
+    assert m.feasible(first)
+    held = np.asarray(m.held, dtype=bool)
+    assert np.array_equal(first[held], start[held])
