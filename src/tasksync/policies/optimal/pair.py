@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from tasksync.policies.optimal.model import Model
+from tasksync.policies.optimal.model import Loads, Model
 
 __all__ = ["ENUM_MAX", "PairProgramme", "Side", "by_enumeration", "by_highs", "pair_programme", "worth"]
 
@@ -64,10 +64,13 @@ class PairProgramme:
         return len(self.d)
 
 
-def pair_programme(m: Model, choice: np.ndarray, sub: np.ndarray, a: int, b: int) -> PairProgramme:
-    """The programme dividing groups ``sub`` between reps ``a`` and ``b`` under ``choice``."""
+def pair_programme(
+    m: Model, choice: np.ndarray, sub: np.ndarray, a: int, b: int, now: Loads | None = None
+) -> PairProgramme:
+    """The programme dividing groups ``sub`` between reps ``a`` and ``b`` under ``choice`` (whose
+    loads are ``now`` when given)."""
     n, v, e = m.loads_for(choice, skip=set(sub.tolist()))
-    now_n, now_v, now_e = m.loads_for(choice)
+    now_n, now_v, now_e = now if now is not None else m.loads_for(choice)
     mean = m.value_mean if m.value_mean is not None else float(now_e.mean())
     w, band = m.weights(), m.value_band
 
@@ -96,9 +99,9 @@ def pair_programme(m: Model, choice: np.ndarray, sub: np.ndarray, a: int, b: int
 def _subset_sums(w: np.ndarray) -> np.ndarray:
     """(2^k, cols): row i holds the column sums of the rows j of ``w`` (k, cols) whose bit j is
     set in i (doubling: each group adds a copy of the table shifted by its row)."""
-    out = np.zeros((1, w.shape[1]))
-    for row in w:
-        out = np.concatenate((out, out + row))
+    out = np.zeros((1 << len(w), w.shape[1]))
+    for j, row in enumerate(w):
+        np.add(out[: 1 << j], row, out=out[1 << j : 2 << j])
     return out
 
 

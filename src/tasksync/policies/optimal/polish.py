@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasksync.policies.optimal.model import Model
+from tasksync.policies.optimal.model import Loads, Model
 from tasksync.policies.optimal.pair import ENUM_MAX, by_enumeration, by_highs, pair_programme
 
 __all__ = ["NARROW_BUDGET", "NARROW_GROUPS", "PAIR_BUDGET", "POLISH_NODES", "POLISH_ROUNDS", "polish"]
@@ -60,6 +60,7 @@ def _pair_rounds(m: Model, choice: np.ndarray, free: np.ndarray, rounds: int, bu
     kept = 0
     changed = np.ones(len(m.reps), dtype=bool)  # reps whose groups changed since their pairs were tried
     tried: set[tuple[int, int]] = set()
+    now = m.loads_for(choice)
     for _ in range(rounds):
         pairs = [(a, b) for a, b in _ranked_pairs(m, choice, free) if changed[a] or changed[b] or (a, b) not in tried]
         if not pairs or budget <= 0:  # every pair tried since its reps last changed: a local optimum
@@ -68,9 +69,10 @@ def _pair_rounds(m: Model, choice: np.ndarray, free: np.ndarray, rounds: int, bu
         for a, b in pairs[:budget]:
             budget -= 1
             tried.add((a, b))
-            if _redeal(m, choice, free, a, b, most):
+            if _redeal(m, choice, free, a, b, most, now):
                 changed[[a, b]] = True
                 kept += 1
+                now = m.loads_for(choice)
     return kept
 
 
@@ -90,16 +92,18 @@ def _ranked_pairs(m: Model, choice: np.ndarray, free: np.ndarray) -> list[tuple[
     return [(int(a[k]), int(b[k])) for k in order if score[k] > 0]
 
 
-def _redeal(m: Model, choice: np.ndarray, free: np.ndarray, a: int, b: int, most: int = 0) -> bool:
+def _redeal(
+    m: Model, choice: np.ndarray, free: np.ndarray, a: int, b: int, most: int = 0, now: Loads | None = None
+) -> bool:
     """Re-divide the movable groups of reps ``a`` and ``b`` between them (at most ``most`` of them,
-    :func:`_narrow`; 0: all); True when kept."""
+    :func:`_narrow`; 0: all; ``now``: the loads under ``choice``); True when kept."""
     mine = np.flatnonzero(free & ((choice == a) | (choice == b)))
     sub = mine[(m.pos_d[mine, a] >= 0) & (m.pos_d[mine, b] >= 0)]
     if most and len(sub) > most:
         sub = _narrow(m, choice, sub, a, b, most)
     if len(sub) < 2:
         return False
-    x = _pair_division(m, choice, sub, a, b)
+    x = _pair_division(m, choice, sub, a, b, now)
     if x is None:
         return False
     trial = choice.copy()
@@ -128,11 +132,13 @@ def _narrow(m: Model, choice: np.ndarray, sub: np.ndarray, a: int, b: int, most:
     return out
 
 
-def _pair_division(m: Model, choice: np.ndarray, sub: np.ndarray, a: int, b: int) -> np.ndarray | None:
+def _pair_division(
+    m: Model, choice: np.ndarray, sub: np.ndarray, a: int, b: int, now: Loads | None = None
+) -> np.ndarray | None:
     """The best division of groups ``sub`` between reps ``a`` and ``b`` (True: to ``a``), every
     other load fixed and the value band's mean at today's (:mod:`.pair`): enumerated exactly up to
     ``ENUM_MAX`` groups, else HiGHS at ``POLISH_NODES``. None when HiGHS finds no division."""
-    prog = pair_programme(m, choice, sub, a, b)
+    prog = pair_programme(m, choice, sub, a, b, now)
     return by_enumeration(prog) if prog.k <= ENUM_MAX else by_highs(prog, POLISH_NODES)
 
 
