@@ -470,10 +470,12 @@ def over_under(m: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return over, under, above
 
 
-def spread(key: str, n_r: int, k: int) -> list[int]:
-    """A deterministic spread of ``k`` rep indexes for group ``key``."""
-    h = zlib.crc32(key.encode())
-    return [(h + t * 7919) % n_r for t in range(k)]
+def spreads(keys: list[str], n_r: int, k: int) -> np.ndarray:
+    """Per key of ``keys``: a deterministic spread of ``k`` rep indexes (of ``n_r``), from the
+    key's CRC-32; shape (len(keys), k)."""
+    h = np.array([zlib.crc32(key.encode()) for key in keys], dtype=np.int64)
+    out: np.ndarray = (h[:, None] + np.arange(k, dtype=np.int64)[None, :] * 7919) % n_r
+    return out
 
 
 def inf_or(x: float) -> float:
