@@ -343,7 +343,10 @@ def _cut(book: Book, p: PolicySettings, wm: WinModel) -> _Parts:
             if item.pinned and item.owner and item.managed:
                 pins.setdefault(group_key(item, p), item.owner)
             continue
-        groups.setdefault(group_key(item, p), Group(group_key(item, p), [], None)).items.append(item)
+        key = group_key(item, p)
+        if key not in groups:
+            groups[key] = Group(key, [], None)
+        groups[key].items.append(item)
     for g in groups.values():
         g.items.sort(key=item_order)
     glist = sorted(groups.values(), key=lambda g: (group_order(g.items[0], p), g.key))
