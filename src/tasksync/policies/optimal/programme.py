@@ -92,18 +92,27 @@ def build_programme(
     keeps the reps' rows uncoupled; None: the mean is a variable of the programme. ``only``
     restricts a group's candidates to the reps given (a small programme around an LP's answer)."""
     n_r = len(m.reps)
-    keep = [
-        np.isin(m.cand[g], sorted(only[g])) if only is not None and g in only else np.ones(len(m.cand[g]), dtype=bool)
-        for g in movers
-    ]
-    gi_arr = np.concatenate([np.full(int(k.sum()), j) for j, k in enumerate(keep)])
-    ri_arr = np.concatenate([m.cand[g][k] for g, k in zip(movers, keep, strict=True)])
-    net = np.concatenate([(m.score[g] - m.move[g])[k] for g, k in zip(movers, keep, strict=True)])
-    ev = np.concatenate([m.ev[g][k] for g, k in zip(movers, keep, strict=True)])
+    n_m = len(movers)
+    sizes = np.array([len(m.cand[g]) for g in movers], dtype=np.int64)
+    first = np.cumsum(sizes) - sizes
+    cand = np.concatenate([m.cand[g] for g in movers]) if n_m else np.zeros(0, dtype=np.int64)
+    score = np.concatenate([m.score[g] for g in movers]) if n_m else np.zeros(0)
+    move = np.concatenate([m.move[g] for g in movers]) if n_m else np.zeros(0)
+    ev_all = np.concatenate([m.ev[g] for g in movers]) if n_m else np.zeros(0)
+    keep = np.ones(len(cand), dtype=bool)
+    for j, g in enumerate(movers):
+        if only is not None and g in only:
+            keep[first[j] : first[j] + sizes[j]] = np.isin(m.cand[g], sorted(only[g]))
+    gi_arr = np.repeat(np.arange(n_m, dtype=np.int64), sizes)[keep]
+    ri_arr = cand[keep]
+    net = (score - move)[keep]
+    ev = ev_all[keep]
     mv_arr = np.array(movers, dtype=np.int64)
     mg = mv_arr[gi_arr]
-    n_m = len(movers)
-    best = np.array([float(np.abs(m.score[g]).max()) + m.value_penalty * float(np.abs(m.ev[g]).max()) for g in movers])
+    # Per group: its best |score| and |expected value| over all its candidates (every group has one).
+    top_s = np.maximum.reduceat(np.abs(score), first) if n_m else np.zeros(0)
+    top_e = np.maximum.reduceat(np.abs(ev_all), first) if n_m else np.zeros(0)
+    best = top_s + m.value_penalty * top_e
     var = _Vars()
     x = var.add(-net, np.ones(len(net)))
     u = var.add(10.0 * (best + m.band_penalty * m.count[mv_arr] + 1.0), np.ones(n_m))
