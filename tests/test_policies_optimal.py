@@ -969,3 +969,18 @@ def test_a_big_books_candidates_keep_their_promises(rebalance_only: bool) -> Non
             cost = sum(gain * max(min(max(wm.probability(i, None), 0.01), 0.99) * i.value, 1e-6) for i in owned)
             assert m.move[g][pos] == pytest.approx(cost, rel=1e-9, abs=1e-6)
     assert seen_held and seen_free
+
+
+@pytest.mark.parametrize(("cards", "reps"), [(200, 5), (3000, 300)])
+def test_a_book_with_nothing_movable_keeps_every_owner(cards: int, reps: int) -> None:
+    """Every card locked: the model has no group (small book: every rep a candidate; big book: the
+    sparse candidates), and the plan keeps every owner."""
+    from tasksync.policies.model_eval import real_shaped_book
+
+    book = (synthetic_book if reps < 100 else real_shaped_book)(cards, reps, 1)
+    book = replace(book, items=[replace(i, locked=True) for i in book.items])
+    p = PolicySettings(name="optimal")
+    m = build_model(book, p, fit_model(book, p), False)
+    assert m.groups == [] and m.cand == [] and m.held == []
+    dec = OptimalPolicy().decide(book, Rules(p))
+    assert all(dec.by_key[i.key].owner in (None, i.owner) for i in book.items)

@@ -76,12 +76,14 @@ def _fill(
     owner its only candidate, when its owner need not give (``must_give``, per rep) and no other
     candidate gains on the owner (with ``rebalance_only``: whatever the gain)."""
     n_g, n_r = len(m.groups), len(m.reps)
+    if not n_g:
+        return 1.0
     k = np.array([len(c) for c in cands], dtype=np.int64)
     first = np.cumsum(k) - k
     grp = np.repeat(np.arange(n_g, dtype=np.int64), k)
-    cand = np.concatenate(cands).astype(np.int64) if n_g else np.zeros(0, dtype=np.int64)
-    score = np.concatenate([sc for sc, _ in scored]) if n_g else np.zeros(0)
-    ev = np.concatenate([e for _, e in scored]) if n_g else np.zeros(0)
+    cand = np.concatenate(cands).astype(np.int64)
+    score = np.concatenate([sc for sc, _ in scored])
+    ev = np.concatenate([e for _, e in scored])
     keys = grp * n_r + cand  # ascending: groups in order, each one's candidates sorted
 
     def find(g: np.ndarray, r: np.ndarray) -> np.ndarray:
