@@ -914,3 +914,73 @@ def test_pair_swaps_mend_the_value_band_within_the_count_band(monkeypatch: pytes
     held = np.asarray(m.held, dtype=bool)
     assert np.array_equal(first[held], start[held])
     assert (first != start).sum() <= 2 * made  # two groups a swap
+
+
+@pytest.mark.parametrize("rebalance_only", [False, True])
+def test_a_big_books_candidates_keep_their_promises(rebalance_only: bool) -> None:
+    """A big book's candidates (chosen for all groups at once, :mod:`.candidates`): sorted and
+    distinct, always the group's own owner and CRM account owner and the reps under the band; a
+    pinned group has its pinned rep alone; a held group its owner alone, and only when its owner
+    has no reason to give it and (without ``rebalance_only``) no candidate gains on the owner; the
+    move cost with a rep is that of the group's owned cards the rep does not own already."""
+    from tasksync.policies.model_eval import real_shaped_book
+    from tasksync.policies.optimal.model import FULL_MODEL, over_under
+
+    book = real_shaped_book(3000, 300, 3)
+    pinned = {i.key for i in book.items[::97] if i.owner}
+    book = replace(book, items=[replace(i, pinned=i.key in pinned, locked=i.key in pinned) for i in book.items])
+    p = PolicySettings(name="optimal", rebalance_only=rebalance_only)
+    m = build_model(book, p, fit_model(book, p), False)
+    assert len(m.groups) * len(m.reps) > FULL_MODEL  # the sparse candidates
+    ridx = {r: k for k, r in enumerate(m.reps)}
+    over, under, above = over_under(m)
+    must = over | (above if under.any() else np.zeros_like(over))
+    gain = p.gain_threshold if p.keep_current_owner else 0.0
+    wm = fit_model(book, p)
+    seen_held = seen_free = 0
+    for g, grp in enumerate(m.groups):
+        cand = m.cand[g]
+        assert list(cand) == sorted(set(cand.tolist()))
+        assert len(m.score[g]) == len(m.ev[g]) == len(m.move[g]) == len(cand)
+        if grp.pinned is not None:
+            assert cand.tolist() == [ridx[grp.pinned]]
+            continue
+        if m.held[g]:
+            seen_held += 1
+            o = int(m.owner[g])
+            assert cand.tolist() == [o] and not must[o]
+            assert all(i.owner == grp.owner for i in grp.items)
+            assert m.move[g][0] == pytest.approx(0.0, abs=1e-6)  # every card already its owner's
+            continue
+        seen_free += 1
+        wanted = set(np.flatnonzero(under)[: max(2, p.candidate_reps // 3)].tolist())
+        wanted |= {int(m.owner[g])} - {-1}
+        crm = grp.items[0].account.owner if grp.items[0].account else None
+        wanted |= {ridx[crm]} if crm in ridx else set()
+        assert wanted <= set(cand.tolist())
+        if rebalance_only:  # moving an owned card costs more than any fit gain: the owner is cheapest
+            o = int(m.owner[g])
+            if o >= 0 and all(i.owner == grp.owner for i in grp.items):
+                at_o = cand.tolist().index(o)
+                assert all(m.move[g][at_o] < mv for k, mv in enumerate(m.move[g]) if k != at_o)
+            continue
+        for pos, r in enumerate(cand.tolist()):
+            owned = [i for i in grp.items if i.owner in ridx and i.owner != m.reps[r]]
+            cost = sum(gain * max(min(max(wm.probability(i, None), 0.01), 0.99) * i.value, 1e-6) for i in owned)
+            assert m.move[g][pos] == pytest.approx(cost, rel=1e-9, abs=1e-6)
+    assert seen_held and seen_free
+
+
+@pytest.mark.parametrize(("cards", "reps"), [(200, 5), (3000, 300)])
+def test_a_book_with_nothing_movable_keeps_every_owner(cards: int, reps: int) -> None:
+    """Every card locked: the model has no group (small book: every rep a candidate; big book: the
+    sparse candidates), and the plan keeps every owner."""
+    from tasksync.policies.model_eval import real_shaped_book
+
+    book = (synthetic_book if reps < 100 else real_shaped_book)(cards, reps, 1)
+    book = replace(book, items=[replace(i, locked=True) for i in book.items])
+    p = PolicySettings(name="optimal")
+    m = build_model(book, p, fit_model(book, p), False)
+    assert m.groups == [] and m.cand == [] and m.held == []
+    dec = OptimalPolicy().decide(book, Rules(p))
+    assert all(dec.by_key[i.key].owner in (None, i.owner) for i in book.items)

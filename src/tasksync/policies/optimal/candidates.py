@@ -8,11 +8,9 @@ whose owner has no reason to give it away and would gain nothing worth ``min_gai
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
-from tasksync.policies.optimal.model import EPS, FULL_MODEL, Model, Scorer, over_under, spread
+from tasksync.policies.optimal.model import EPS, FULL_MODEL, Model, Scorer, over_under, spreads
 from tasksync.settings import PolicySettings
 
 __all__ = ["choose_candidates"]
@@ -40,41 +38,91 @@ def choose_candidates(
     n_items = len(item_owner)
     mv_total = np.add.reduceat(item_move, st) if n_g else np.zeros(0)
     dense = _dense_scores(scorer, st, n_items) if full or n_r <= k else None
-    span = 1.0
-    rows_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
-    seen: Counter[tuple[int, int, int]] = Counter()
     if dense is not None:
         every = np.arange(n_r)
         cands = [every if pin < 0 else np.array([pin]) for pin in pin_idx]
         scored = [(dense[0][g, c], dense[1][g, c]) for g, c in enumerate(cands)]
     else:
-        cands = [_sparse_pool(m, scorer, g, int(st[g]), k, pin_idx[g], under_idx, rows_cache, seen) for g in range(n_g)]
+        cands = _sparse_pools(m, scorer, st, k, pin_idx, under_idx)
         scored = _sparse_scores(scorer, st, n_items, cands)
-    for g in range(n_g):
-        lo, hi = int(st[g]), int(st[g + 1]) if g + 1 < n_g else n_items
-        cand, (score, ev) = cands[g], scored[g]
-        mv = np.full(len(cand), mv_total[g])
-        sel = item_owner[lo:hi] >= 0
-        for r, cost in zip(item_owner[lo:hi][sel].tolist(), item_move[lo:hi][sel].tolist(), strict=True):
-            mv[cand == r] -= cost
-        net = score - mv
-        o = int(m.owner[g])
-        held = False
-        if pin_idx[g] < 0 and o >= 0 and o in cand.tolist():
-            whole = all(i.owner == m.groups[g].owner for i in m.groups[g].items)
-            must = not whole or o in unhold or bool(over[o]) or (under_idx.size > 0 and bool(above_mean[o]))
-            at_o = float(net[np.searchsorted(cand, o)])
-            gain = bool(net.max() > at_o + EPS)
-            if not must and (p.rebalance_only or not gain):
-                keep = slice(int(np.searchsorted(cand, o)), int(np.searchsorted(cand, o)) + 1)
-                cand, score, ev, mv, net = cand[keep], score[keep], ev[keep], mv[keep], net[keep]
-                held = True
-        span = max(span, float(np.abs(net).max(initial=0.0)) + 1.0)
-        m.cand.append(cand)
-        m.score.append(score)
-        m.ev.append(ev)
-        m.move.append(mv)
-        m.held.append(held)
+    whole = [
+        g
+        for g in range(n_g)
+        if pin_idx[g] < 0 and m.owner[g] >= 0 and all(i.owner == m.groups[g].owner for i in m.groups[g].items)
+    ]
+    must_give = over.copy()
+    if under_idx.size:  # reps under the band: an owner above the mean gives too
+        must_give |= above_mean
+    must_give[[r for r in sorted(unhold) if 0 <= r < n_r]] = True
+    return _fill(m, cands, scored, st, item_owner, item_move, mv_total, np.asarray(whole, dtype=np.int64), must_give, p)
+
+
+def _fill(
+    m: Model,
+    cands: list[np.ndarray],
+    scored: list[tuple[np.ndarray, np.ndarray]],
+    st: np.ndarray,
+    item_owner: np.ndarray,
+    item_move: np.ndarray,
+    mv_total: np.ndarray,
+    whole: np.ndarray,
+    must_give: np.ndarray,
+    p: PolicySettings,
+) -> float:
+    """Fill ``m.cand``, ``m.score``, ``m.ev``, ``m.move`` and ``m.held`` from every group's
+    candidates and scores at once; returns the span of net scores. A group's move cost with a rep
+    is its owned cards' costs less those of the cards that rep owns already (taken off card by card,
+    in card order). A group of ``whole`` (unpinned, every card with the group's owner) is held, its
+    owner its only candidate, when its owner need not give (``must_give``, per rep) and no other
+    candidate gains on the owner (with ``rebalance_only``: whatever the gain)."""
+    n_g, n_r = len(m.groups), len(m.reps)
+    if not n_g:
+        return 1.0
+    k = np.array([len(c) for c in cands], dtype=np.int64)
+    first = np.cumsum(k) - k
+    grp = np.repeat(np.arange(n_g, dtype=np.int64), k)
+    cand = np.concatenate(cands).astype(np.int64)
+    score = np.concatenate([sc for sc, _ in scored])
+    ev = np.concatenate([e for _, e in scored])
+    keys = grp * n_r + cand  # ascending: groups in order, each one's candidates sorted
+
+    def find(g: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Flat position of rep ``r`` among group ``g``'s candidates (-1: not a candidate)."""
+        want = g * n_r + r
+        at = np.searchsorted(keys, want)
+        ok = at < len(keys)
+        ok[ok] = keys[at[ok]] == want[ok]
+        return np.where(ok, at, -1)
+
+    mv = mv_total[grp].astype(float)
+    item_grp = np.repeat(np.arange(n_g, dtype=np.int64), np.diff(np.append(st, len(item_owner))))
+    sel = np.flatnonzero(item_owner >= 0)
+    at = find(item_grp[sel], item_owner[sel])
+    np.subtract.at(mv, at[at >= 0], item_move[sel][at >= 0])  # one subtraction per card, in order
+    net = score - mv
+    nonempty = k > 0
+    top, absmax = np.full(n_g, -np.inf), np.zeros(n_g)
+    if len(net):
+        top[nonempty] = np.maximum.reduceat(net, first[nonempty])
+        absmax[nonempty] = np.maximum.reduceat(np.abs(net), first[nonempty])
+    held = np.zeros(n_g, dtype=bool)
+    own = np.full(n_g, -1, dtype=np.int64)
+    if len(whole):
+        o = m.owner[whole]
+        at_o = find(whole, o)
+        w, o, at_o = whole[at_o >= 0], o[at_o >= 0], at_o[at_o >= 0]
+        gain = top[w] > net[at_o] + EPS
+        keep = ~must_give[o] & (p.rebalance_only | ~gain)
+        held[w[keep]], own[w[keep]] = True, at_o[keep]
+        absmax[held] = np.abs(net[own[held]])
+    span = max(1.0, float((absmax + 1.0).max(initial=1.0)))
+    cut = first[1:]
+    for out, flat in ((m.cand, cand), (m.score, score), (m.ev, ev), (m.move, mv)):
+        parts = np.split(flat, cut)
+        for g in np.flatnonzero(held).tolist():
+            parts[g] = flat[own[g] : own[g] + 1]
+        out.extend(parts)
+    m.held.extend(held.tolist())
     return span
 
 
@@ -96,41 +144,52 @@ def _dense_scores(sc: Scorer, st: np.ndarray, n_items: int) -> tuple[np.ndarray,
     return score, ev
 
 
-def _sparse_pool(
-    m: Model,
-    sc: Scorer,
-    g: int,
-    i0: int,
-    k: int,
-    pin: int,
-    under_idx: np.ndarray,
-    rows_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]],
-    seen: Counter[tuple[int, int, int]],
-) -> np.ndarray:
-    """Candidates of a big book's group: the best reps for its kind of account (half from the very
-    top, half from a deterministic slice of the next ranks, so that accounts of one kind do not all
-    compete for the same few reps), a spread of others, reps under the band, current and CRM owners."""
-    if pin >= 0:
-        return np.array([pin])
-    n_r = len(m.reps)
-    key = (int(sc.sec[i0]), int(sc.reg[i0]), int(sc.cust[i0]))
-    if key not in rows_cache:
-        row = sc.combo_row(*key)
-        rows_cache[key] = (row, np.argsort(-row, kind="stable"))
-    _, rank = rows_cache[key]
-    q = seen[key]
-    seen[key] += 1
+def _sparse_pools(
+    m: Model, sc: Scorer, st: np.ndarray, k: int, pin_idx: list[int], under_idx: np.ndarray
+) -> list[np.ndarray]:
+    """Candidates of a big book's groups (sorted rep indexes): the best reps for a group's kind of
+    account (half from the very top, half from a deterministic slice of the next ranks, the slice
+    moving on with each group of that kind, so that accounts of one kind do not all compete for the
+    same few reps), a spread of others, reps under the band, current and CRM owners; a pinned
+    group, its pinned rep alone. All groups at once: one row of possible picks per group."""
+    n_g, n_r = len(m.groups), len(m.reps)
+    if not n_g:
+        return []
     half = max(1, k // 2)
     window = max(1, min(n_r - half, 4 * k))
-    pool = set(rank[:half].tolist())
-    pool.update(int(rank[half + (q * 7 + t * 13) % window]) for t in range(k - half))
-    pool.update(spread(m.groups[g].key, n_r, max(2, k // 3)))
-    pool.update(under_idx.tolist())
-    if int(m.owner[g]) >= 0:
-        pool.add(int(m.owner[g]))
-    if int(sc.acct_owner[i0]) >= 0:
-        pool.add(int(sc.acct_owner[i0]))
-    return np.array(sorted(pool))
+    kinds = np.stack([sc.sec[st], sc.reg[st], sc.cust[st]], axis=1)
+    uniq, kind_of = np.unique(kinds, axis=0, return_inverse=True)
+    kind_of = kind_of.reshape(-1)
+    ranks = np.stack([np.argsort(-sc.combo_row(*map(int, key)), kind="stable") for key in uniq])
+    pinned = np.asarray(pin_idx, dtype=np.int64) >= 0
+    # The how-many-th unpinned group of its kind each group is (0 for the first).
+    q = np.zeros(n_g, dtype=np.int64)
+    free = np.flatnonzero(~pinned)
+    order = free[np.argsort(kind_of[free], kind="stable")]
+    ko = kind_of[order]
+    starts = np.r_[0, np.flatnonzero(ko[1:] != ko[:-1]) + 1] if len(ko) else np.zeros(0, dtype=np.int64)
+    q[order] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    rank = ranks[kind_of]  # (groups, reps)
+    slice_at = half + (q[:, None] * 7 + np.arange(k - half)[None, :] * 13) % window
+    picks = np.concatenate(
+        [
+            rank[:, :half],
+            np.take_along_axis(rank, slice_at, axis=1),
+            spreads([g.key for g in m.groups], n_r, max(2, k // 3)),
+            np.broadcast_to(under_idx.astype(np.int64), (n_g, len(under_idx))),
+            m.owner[:, None],
+            sc.acct_owner[st][:, None].astype(np.int64),
+        ],
+        axis=1,
+    )
+    picks = np.sort(picks, axis=1)
+    keep = picks >= 0
+    keep[:, 1:] &= picks[:, 1:] != picks[:, :-1]
+    per = keep.sum(axis=1)
+    pools = np.split(picks[keep], np.cumsum(per)[:-1])
+    for g in np.flatnonzero(pinned).tolist():
+        pools[g] = np.array([pin_idx[g]])
+    return pools
 
 
 def _sparse_scores(

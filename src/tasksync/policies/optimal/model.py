@@ -343,7 +343,10 @@ def _cut(book: Book, p: PolicySettings, wm: WinModel) -> _Parts:
             if item.pinned and item.owner and item.managed:
                 pins.setdefault(group_key(item, p), item.owner)
             continue
-        groups.setdefault(group_key(item, p), Group(group_key(item, p), [], None)).items.append(item)
+        key = group_key(item, p)
+        if key not in groups:
+            groups[key] = Group(key, [], None)
+        groups[key].items.append(item)
     for g in groups.values():
         g.items.sort(key=item_order)
     glist = sorted(groups.values(), key=lambda g: (group_order(g.items[0], p), g.key))
@@ -470,10 +473,12 @@ def over_under(m: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return over, under, above
 
 
-def spread(key: str, n_r: int, k: int) -> list[int]:
-    """A deterministic spread of ``k`` rep indexes for group ``key``."""
-    h = zlib.crc32(key.encode())
-    return [(h + t * 7919) % n_r for t in range(k)]
+def spreads(keys: list[str], n_r: int, k: int) -> np.ndarray:
+    """Per key of ``keys``: a deterministic spread of ``k`` rep indexes (of ``n_r``), from the
+    key's CRC-32; shape (len(keys), k)."""
+    h = np.array([zlib.crc32(key.encode()) for key in keys], dtype=np.int64)
+    out: np.ndarray = (h[:, None] + np.arange(k, dtype=np.int64)[None, :] * 7919) % n_r
+    return out
 
 
 def inf_or(x: float) -> float:

@@ -92,18 +92,10 @@ def build_programme(
     keeps the reps' rows uncoupled; None: the mean is a variable of the programme. ``only``
     restricts a group's candidates to the reps given (a small programme around an LP's answer)."""
     n_r = len(m.reps)
-    keep = [
-        np.isin(m.cand[g], sorted(only[g])) if only is not None and g in only else np.ones(len(m.cand[g]), dtype=bool)
-        for g in movers
-    ]
-    gi_arr = np.concatenate([np.full(int(k.sum()), j) for j, k in enumerate(keep)])
-    ri_arr = np.concatenate([m.cand[g][k] for g, k in zip(movers, keep, strict=True)])
-    net = np.concatenate([(m.score[g] - m.move[g])[k] for g, k in zip(movers, keep, strict=True)])
-    ev = np.concatenate([m.ev[g][k] for g, k in zip(movers, keep, strict=True)])
+    n_m = len(movers)
+    gi_arr, ri_arr, net, ev, best = _x_columns(m, movers, only)
     mv_arr = np.array(movers, dtype=np.int64)
     mg = mv_arr[gi_arr]
-    n_m = len(movers)
-    best = np.array([float(np.abs(m.score[g]).max()) + m.value_penalty * float(np.abs(m.ev[g]).max()) for g in movers])
     var = _Vars()
     x = var.add(-net, np.ones(len(net)))
     u = var.add(10.0 * (best + m.band_penalty * m.count[mv_arr] + 1.0), np.ones(n_m))
@@ -155,6 +147,32 @@ def build_programme(
         cap_row,
         vcap_row,
     )
+
+
+def _x_columns(
+    m: Model, movers: list[int], only: Mapping[int, set[int]] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The x columns of ``movers`` (each group's candidates, or those in ``only``), for all groups
+    at once: per column its group (index into the movers), rep, net score and expected value; and
+    per group its best |score| plus value penalty × best |expected value| over all its candidates
+    (the scale of its unassigned cost)."""
+    n_m = len(movers)
+    if not n_m:
+        empty = np.zeros(0)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), empty, empty, empty
+    sizes = np.array([len(m.cand[g]) for g in movers], dtype=np.int64)
+    first = np.cumsum(sizes) - sizes
+    cand = np.concatenate([m.cand[g] for g in movers])
+    score = np.concatenate([m.score[g] for g in movers])
+    move = np.concatenate([m.move[g] for g in movers])
+    ev = np.concatenate([m.ev[g] for g in movers])
+    keep = np.ones(len(cand), dtype=bool)
+    for j, g in enumerate(movers):
+        if only is not None and g in only:
+            keep[first[j] : first[j] + sizes[j]] = np.isin(m.cand[g], sorted(only[g]))
+    gi_arr = np.repeat(np.arange(n_m, dtype=np.int64), sizes)[keep]
+    best = np.maximum.reduceat(np.abs(score), first) + m.value_penalty * np.maximum.reduceat(np.abs(ev), first)
+    return gi_arr, cand[keep], (score - move)[keep], ev[keep], best
 
 
 def _lower(var: _Vars) -> np.ndarray:
