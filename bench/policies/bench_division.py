@@ -14,17 +14,25 @@ instead of 90 s). Per book and policy:
 * settle: the book after applying the decisions, decided again, changes nothing (owners moved);
 * CPU seconds of the decision (process time, not wall: the machine may be shared) and, for the
   optimal policy, the process peak RSS;
-* books up to 2,000 tasks: the gap between the optimal policy's objective and the exact MILP of the
-  same model (its best solution, and its proven bound: the optimum lies between them), each also
-  as a share of the improvement over greedy there is to make, with whether the exact solve proved
-  optimality or stopped at its limit (``--exact-seconds``; HiGHS, wall clock: on a loaded machine
-  it gets less done in the same time). The exact solve starts from the policy's division, so its
-  best is never below it. A second bound comes from the set-partitioning (Dantzig–Wolfe)
-  relaxation (:mod:`dw_bound`: one column per rep and set of whole groups, column generation at a
-  fixed round count, deterministic), and a third from branching on the value band's mean
-  (:mod:`mean_bound`: the whole MILP in each interval of the mean, HiGHS at a node limit); the gap
-  is also given to the tightest of the three. A better division than the policy's that the mean
-  intervals find is printed under the book's row, with where the policy's loses.
+* books up to 2,000 tasks: the gap between the optimal policy's objective and the optimum, to the
+  best division known (the policy's, or a better one the exact solve or the mean intervals find)
+  and to each proven upper bound (``--bounds``), each also as a share of the improvement over
+  greedy there is to make. The optimum is, by default (``--objective held``), the one among the
+  divisions that hold both bands and the capacities: the policy keeps a change only when both
+  bands hold at least as well, so from a division inside them (every bench book's) that is the
+  optimum of its objective as it applies it; ``--objective penalised`` takes every division, band
+  slack at its penalty (a bound on that optimum also bounds the held one, not the other way round;
+  each bound's line says which it bounds). The bounds: ``highs``, the exact MILP of the same model
+  (HiGHS, started from the policy's division, the bands' and capacities' slacks at 0 when held;
+  ``--exact-seconds``, wall clock: on a loaded machine it gets less done in the same time);
+  ``dw``, the set-partitioning (Dantzig–Wolfe) relaxation with the bands penalised
+  (:mod:`dw_bound`); ``mean``, branching on the value band's mean (:mod:`mean_bound`: the whole
+  MILP in each interval of the mean, HiGHS at a node limit); ``partition``, set partitioning with
+  both bands held in every rep's column, by intervals of the mean (:mod:`partition_bound`:
+  stabilised column generation, ``--partition-rounds`` rounds, the Lagrangian bound every round).
+  Every bound but HiGHS's stops on work limits only, so it is the same every run; each prints its
+  CPU seconds. A better division than the policy's that the mean intervals find is printed under
+  the book's row, with where the policy's loses.
 
 Then the cost of the options (``value_band``, ``keep_accounts_together``, ``min_gain``,
 ``keep_current_owner``) in expected won value (also against round robin) and balance, on the
@@ -32,9 +40,11 @@ synthetic 1k and real-shaped 664 books, and a win-model backtest.
 
     python bench/policies/bench_division.py [--quick] [--seed N] [--sizes 664 2000 ...]
         [--kinds synthetic real-shaped] [--no-greedy] [--runs N] [--no-options] [--exact-seconds S]
+        [--bounds highs dw mean partition] [--objective held|penalised] [--partition-rounds N]
 
-``--no-greedy`` leaves out the greedy baseline (``balanced``: its memory grows with reps × cards
-and it needs far more than the optimal policy at 100k/1,000); ``--runs`` sets how many runs the
+``--no-greedy`` leaves out the greedy baseline's rows (``balanced``: its memory grows with reps ×
+cards and it needs far more than the optimal policy at 100k/1,000; on books up to 2,000 tasks it
+still divides them for the gap's share of the gain over greedy); ``--runs`` sets how many runs the
 determinism check compares (3 by default; each is a whole division). To compare with another
 checkout in the same session, run this file with ``PYTHONPATH=<that checkout>/src``.
 """

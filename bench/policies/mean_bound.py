@@ -68,7 +68,7 @@ def whole_programme(m: Model, start: np.ndarray, held: bool = False) -> Whole:
     divisions inside both bands and the capacities (the "bands held" objective)."""
     movers = [g for g in range(len(m.groups)) if not m.held[g]]
     base = np.array([int(c[0]) if h else -1 for c, h in zip(m.cand, m.held, strict=True)], dtype=np.int64)
-    held = sum(m.net(g, int(base[g])) for g in range(len(m.groups)) if m.held[g])
+    fixed_value = sum(m.net(g, int(base[g])) for g in range(len(m.groups)) if m.held[g])
     prog = build_programme(m, movers, m.loads_for(base, skip=set(movers)), True)
     mv = np.array(movers, dtype=np.int64)
     if held:  # the slacks are the columns after x and u with a cost (M and E_r cost nothing)
@@ -78,7 +78,7 @@ def whole_programme(m: Model, start: np.ndarray, held: bool = False) -> Whole:
     x[: prog.n_x] = start[mv[prog.group]] == prog.rep
     x[prog.n_x : prog.n_x + len(movers)] = start[mv] < 0
     mean = float(m.loads_for(start)[2].mean()) if len(m.reps) else 0.0
-    return Whole(prog, float(held), mv, x, mean)
+    return Whole(prog, float(fixed_value), mv, x, mean)
 
 
 def highs_for(prog: Programme, integral: bool, options: dict[str, float | int | bool | str]) -> _Highs:

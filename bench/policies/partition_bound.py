@@ -55,6 +55,7 @@ from dw_bound import _Data, _data
 from mean_bound import Whole, highs_for, whole_programme
 from scipy.optimize._highspy._core import (
     HighsLp,
+    HighsSolution,
     HighsSparseMatrix,
     HighsVarType,
     MatrixFormat,
@@ -68,7 +69,6 @@ from tasksync.policies.optimal.model import Model
 __all__ = ["PartitionBound", "PartitionInterval", "partition_bound"]
 
 INF = np.inf
-PRICING_OPTIONS: dict[str, float | int | bool | str] = {}
 
 
 @dataclass
@@ -149,7 +149,7 @@ class _Pricer:
     under the capacity, the expected value in the interval's band range. Built once; costs and
     the value row's range change per call."""
 
-    def __init__(self, m: Model, d: _Data, r: int, nodes: int) -> None:
+    def __init__(self, m: Model, d: _Data, r: int, nodes: int, abs_gap: float) -> None:
         self.r = r
         n_m = len(d.movers)
         self.xs = np.flatnonzero(np.isfinite(d.cx[r]))
@@ -179,11 +179,12 @@ class _Pricer:
             np.r_[lo, -INF, np.full(n_y, -INF)],
             np.r_[hi, INF, np.ones(n_y)],
             a,
-            {"mip_max_nodes": nodes, "mip_rel_gap": 1e-7, "mip_abs_gap": 1e-6, "threads": 1, **PRICING_OPTIONS},
+            {"mip_max_nodes": nodes, "mip_rel_gap": 0.0, "mip_abs_gap": abs_gap, "threads": 1},
         )
         self.n_x, self.n_y = n_x, n_y
         self.ev_x, self.ev_y = d.ev[r, self.xs], d.pair_e[self.ys]
-        self.cx, self.cnt = d.cx[r, self.xs], d.cnt[self.xs]
+        self.cx, self.cnt, self.cnt_y = d.cx[r, self.xs], d.cnt[self.xs], d.pair_n[self.ys]
+        self.last: np.ndarray | None = None  # the last column found, as the MILP's variables: a first incumbent
 
     def price(self, d: _Data, dual: _Duals, e_lo: float, e_hi: float) -> tuple[float, _Column | None, bool, int]:
         """The least reduced cost of a column of the rep (a lower bound when the MILP stops at its
@@ -193,6 +194,10 @@ class _Pricer:
         cost = np.r_[self.cx - dual.pi[self.xs] - k * self.ev_x, -dual.sigma[self.ys] - k * self.ev_y]
         self.h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
         self.h.changeRowBounds(1, e_lo - self.fixed_e, e_hi - self.fixed_e)
+        if self.last is not None:  # HiGHS ignores it where it is outside this interval's range
+            sol = HighsSolution()
+            sol.col_value, sol.value_valid = list(self.last), True
+            self.h.setSolution(sol)
         self.h.run()
         status = self.h.modelStatusToString(self.h.getModelStatus())
         info = self.h.getInfo()
@@ -203,6 +208,7 @@ class _Pricer:
         col = None
         if info.primal_solution_status >= 2:
             v = np.asarray(self.h.getSolution().col_value) > 0.5
+            self.last = v.astype(float)
             xs = tuple(int(g) for g in self.xs[v[: self.n_x]])
             ys = tuple(int(p) for p in self.ys[v[self.n_x :]])
             col = _Column(
@@ -211,6 +217,7 @@ class _Pricer:
                 ys,
                 float(self.cx[v[: self.n_x]].sum()),
                 self.fixed_e + float(self.ev_x[v[: self.n_x]].sum() + self.ev_y[v[self.n_x :]].sum()),
+                int(self.cnt[v[: self.n_x]].sum() + self.cnt_y[v[self.n_x :]].sum()),
             )
         if status != "Optimal" and not np.isfinite(info.mip_dual_bound):
             raise RuntimeError(f"pricing rep {self.r}: MILP {status} without a dual bound")
@@ -587,6 +594,7 @@ def partition_bound(
     nodes: int = 500,
     smoothing: float = 0.5,
     width: float = 0.05,
+    pricing_gap: float = 1e-6,
     tol: float = 1e-7,
 ) -> PartitionBound | None:
     """Bound the optimum of ``m`` over divisions that hold both bands and the capacities (see the
@@ -595,7 +603,9 @@ def partition_bound(
     all, each on the interval with the highest bound (best first), and up to ``refine`` times the
     highest interval split in two once it is at its LP bound; each pricing MILP at most ``nodes``
     nodes; Wentges smoothing ``smoothing``; the master's duals
-    first held within ``width`` × each row's scale of the compact LP's. None when ``start``
+    first held within ``width`` × each row's scale of the compact LP's; each pricing MILP stops
+    within ``pricing_gap`` × the start's objective / reps of its optimum (its dual bound is what
+    counts, so this loosens the bound by at most ``pricing_gap`` of the objective per round). None when ``start``
     is outside a band or a capacity, or with value capacities (not priced here)."""
     if m.value_capped or not m.feasible(start):
         return None
@@ -614,7 +624,8 @@ def partition_bound(
     typical = np.where(np.isfinite(d.cx), np.abs(d.cx), np.nan)
     scale_pi = np.nanmedian(typical, axis=0) + 1.0
     scale = np.r_[scale_pi, scale_pi[d.pair_g], np.ones(2 * len(m.reps) + 1) if d.value_on else np.zeros(0)]
-    pricers = [_Pricer(m, d, r, nodes) for r in range(len(m.reps))]
+    abs_gap = pricing_gap * max(abs(start_value), 1.0) / max(len(m.reps), 1)
+    pricers = [_Pricer(m, d, r, nodes, abs_gap) for r in range(len(m.reps))]
     pool = {(c.rep, c.x, c.y): c for c in _warm_columns(m, d, start)}
     run = _Run(m, d, pricers, pool, res, whole_programme(m, start, held=True), scale, width)
 
