@@ -212,11 +212,16 @@ def partition_reference(m: Model, ours: np.ndarray, rounds: int) -> Bound:
         return Bound("partition", None, "held", time.process_time() - t0, "ours outside a band (or value capacities)")
     lo, hi = res.mean_range
     top = max(res.intervals, key=lambda iv: iv.bound)
+    state = "at its LP bound" if top.converged else f"stopped after {top.rounds} rounds"
+    floor = (
+        f", its LP bound at least {(top.master - res.start) / abs(top.master):.3%} (its master)"
+        if top.master_exact and not top.converged
+        else ""
+    )
     how = (
-        f"{len(res.intervals)} intervals of {lo:,.0f}..{hi:,.0f}, {res.rounds} rounds, highest interval "
-        f"{top.lo:,.0f}..{top.hi:,.0f} {'at its LP bound' if top.converged else f'stopped at {top.rounds} rounds'}"
-        f" (its master {(top.bound - top.master) / abs(top.bound):.3%} below), {res.pricings:,} pricing MILPs "
-        f"({res.stopped} at their node limit), {res.columns:,} columns"
+        f"{len(res.intervals)} intervals of the mean {lo:,.0f}..{hi:,.0f}, {res.rounds} rounds; the highest, "
+        f"{top.lo:,.0f}..{top.hi:,.0f}, {state}{floor}; {res.pricings:,} pricing MILPs ({res.stopped} at their "
+        f"node limit, {res.nodes:,} nodes), {res.columns:,} columns"
     )
     return Bound("partition", res.bound, "held", time.process_time() - t0, how)
 

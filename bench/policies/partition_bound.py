@@ -78,7 +78,9 @@ class PartitionInterval:
     lo: float
     hi: float
     bound: float  # the optimum over band-holding divisions with their mean in [lo, hi] is at most this
-    master: float  # the last restricted master's value (an estimate: the LP bound lies between)
+    master: float  # the last restricted master's value (without its artificials in use, the
+    # interval's LP bound lies between this and ``bound``: more rounds cannot take it below this)
+    master_exact: bool  # the master's artificials were not in use: ``master`` is a floor of its LP bound
     rounds: int
     converged: bool  # the Lagrangian bound met the master's value: ``bound`` is the interval's LP bound
     infeasible: bool  # some rep has no column holding its bands there
@@ -149,8 +151,8 @@ class _Pricer:
     under the capacity, the expected value in the interval's band range. Built once; costs and
     the value row's range change per call."""
 
-    def __init__(self, m: Model, d: _Data, r: int, nodes: int, abs_gap: float) -> None:
-        self.r = r
+    def __init__(self, m: Model, d: _Data, r: int, nodes: int, abs_gap: float, per_rep: int) -> None:
+        self.r, self.per_rep = r, per_rep
         n_m = len(d.movers)
         self.xs = np.flatnonzero(np.isfinite(d.cx[r]))
         self.ys = np.flatnonzero(d.pair_r == r)
@@ -179,17 +181,24 @@ class _Pricer:
             np.r_[lo, -INF, np.full(n_y, -INF)],
             np.r_[hi, INF, np.ones(n_y)],
             a,
-            {"mip_max_nodes": nodes, "mip_rel_gap": 0.0, "mip_abs_gap": abs_gap, "threads": 1},
+            {
+                "mip_max_nodes": nodes,
+                "mip_rel_gap": 0.0,
+                "mip_abs_gap": abs_gap,
+                "threads": 1,
+                "mip_improving_solution_save": per_rep > 1,
+            },
         )
         self.n_x, self.n_y = n_x, n_y
         self.ev_x, self.ev_y = d.ev[r, self.xs], d.pair_e[self.ys]
         self.cx, self.cnt, self.cnt_y = d.cx[r, self.xs], d.cnt[self.xs], d.pair_n[self.ys]
         self.last: np.ndarray | None = None  # the last column found, as the MILP's variables: a first incumbent
 
-    def price(self, d: _Data, dual: _Duals, e_lo: float, e_hi: float) -> tuple[float, _Column | None, bool, int]:
+    def price(self, d: _Data, dual: _Duals, e_lo: float, e_hi: float) -> tuple[float, list[_Column], bool, int]:
         """The least reduced cost of a column of the rep (a lower bound when the MILP stops at its
-        node limit; inf: no column holds the bands), the best column found, whether the MILP was
-        stopped, and its nodes."""
+        node limit; inf: no column holds the bands), the columns found (the best first, then up to
+        ``per_rep`` − 1 of the incumbents the search improved on), whether the MILP was stopped,
+        and its nodes."""
         k = dual.k_e(self.r)
         cost = np.r_[self.cx - dual.pi[self.xs] - k * self.ev_x, -dual.sigma[self.ys] - k * self.ev_y]
         self.h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
@@ -203,25 +212,35 @@ class _Pricer:
         info = self.h.getInfo()
         nodes = int(info.mip_node_count)
         if status == "Infeasible":
-            return INF, None, False, nodes
-        const = -k * self.fixed_e
-        col = None
-        if info.primal_solution_status >= 2:
-            v = np.asarray(self.h.getSolution().col_value) > 0.5
-            self.last = v.astype(float)
-            xs = tuple(int(g) for g in self.xs[v[: self.n_x]])
-            ys = tuple(int(p) for p in self.ys[v[self.n_x :]])
-            col = _Column(
-                self.r,
-                xs,
-                ys,
-                float(self.cx[v[: self.n_x]].sum()),
-                self.fixed_e + float(self.ev_x[v[: self.n_x]].sum() + self.ev_y[v[self.n_x :]].sum()),
-                int(self.cnt[v[: self.n_x]].sum() + self.cnt_y[v[self.n_x :]].sum()),
-            )
+            return INF, [], False, nodes
         if status != "Optimal" and not np.isfinite(info.mip_dual_bound):
             raise RuntimeError(f"pricing rep {self.r}: MILP {status} without a dual bound")
-        return const + float(info.mip_dual_bound), col, status != "Optimal", nodes
+        cols: list[_Column] = []
+        if info.primal_solution_status >= 2:
+            best = np.asarray(self.h.getSolution().col_value) > 0.5
+            self.last = best.astype(float)
+            seen = {best.tobytes()}
+            cols.append(self._column(best))
+            for saved in reversed(self.h.getSavedMipSolutions()):  # the better ones last
+                if len(cols) >= self.per_rep:
+                    break
+                v = np.asarray(saved.col_value) > 0.5
+                if v.tobytes() not in seen:
+                    seen.add(v.tobytes())
+                    cols.append(self._column(v))
+        return -k * self.fixed_e + float(info.mip_dual_bound), cols, status != "Optimal", nodes
+
+    def _column(self, v: np.ndarray) -> _Column:
+        """The column the MILP's 0/1 values ``v`` choose."""
+        vx, vy = v[: self.n_x], v[self.n_x :]
+        return _Column(
+            self.r,
+            tuple(int(g) for g in self.xs[vx]),
+            tuple(int(p) for p in self.ys[vy]),
+            float(self.cx[vx].sum()),
+            self.fixed_e + float(self.ev_x[vx].sum() + self.ev_y[vy].sum()),
+            int(self.cnt[vx].sum() + self.cnt_y[vy].sum()),
+        )
 
 
 def _milp(
@@ -399,15 +418,14 @@ def _lagrangian(run: _Run, dual: _Duals, st: _State) -> tuple[float, list[_Colum
         total += min(rc_m * lo, rc_m * hi)
     found: list[_Column] = []
     for r, pr in enumerate(run.pricers):
-        least, col, stopped, nodes = pr.price(d, dual, float(e_range[r, 0]), float(e_range[r, 1]))
+        least, cols, stopped, nodes = pr.price(d, dual, float(e_range[r, 0]), float(e_range[r, 1]))
         run.res.pricings += 1
         run.res.stopped += int(stopped)
         run.res.nodes += nodes
         if not np.isfinite(least):
             return INF, []
         total += least
-        if col is not None:
-            found.append(col)
+        found += cols
     return total, found
 
 
@@ -490,8 +508,17 @@ class _State:
 
     def result(self, held: float) -> PartitionInterval:
         master = held - self.ms.value if self.ms is not None and np.isfinite(self.ms.value) else -INF
+        exact = self.ms is not None and self.ms.artificial <= 1e-9
         return PartitionInterval(
-            self.lo, self.hi, self.bound(held), master, self.rounds, self.converged, self.infeasible, self.history
+            self.lo,
+            self.hi,
+            self.bound(held),
+            master,
+            exact,
+            self.rounds,
+            self.converged,
+            self.infeasible,
+            self.history,
         )
 
 
@@ -595,6 +622,7 @@ def partition_bound(
     smoothing: float = 0.5,
     width: float = 0.05,
     pricing_gap: float = 1e-6,
+    per_rep: int = 4,
     tol: float = 1e-7,
 ) -> PartitionBound | None:
     """Bound the optimum of ``m`` over divisions that hold both bands and the capacities (see the
@@ -605,7 +633,8 @@ def partition_bound(
     nodes; Wentges smoothing ``smoothing``; the master's duals
     first held within ``width`` × each row's scale of the compact LP's; each pricing MILP stops
     within ``pricing_gap`` × the start's objective / reps of its optimum (its dual bound is what
-    counts, so this loosens the bound by at most ``pricing_gap`` of the objective per round). None when ``start``
+    counts, so this loosens the bound by at most ``pricing_gap`` of the objective per round) and
+    gives up to ``per_rep`` columns (its best, then incumbents its search found on the way). None when ``start``
     is outside a band or a capacity, or with value capacities (not priced here)."""
     if m.value_capped or not m.feasible(start):
         return None
@@ -625,7 +654,7 @@ def partition_bound(
     scale_pi = np.nanmedian(typical, axis=0) + 1.0
     scale = np.r_[scale_pi, scale_pi[d.pair_g], np.ones(2 * len(m.reps) + 1) if d.value_on else np.zeros(0)]
     abs_gap = pricing_gap * max(abs(start_value), 1.0) / max(len(m.reps), 1)
-    pricers = [_Pricer(m, d, r, nodes, abs_gap) for r in range(len(m.reps))]
+    pricers = [_Pricer(m, d, r, nodes, abs_gap, per_rep) for r in range(len(m.reps))]
     pool = {(c.rep, c.x, c.y): c for c in _warm_columns(m, d, start)}
     run = _Run(m, d, pricers, pool, res, whole_programme(m, start, held=True), scale, width)
 
