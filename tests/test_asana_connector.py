@@ -798,6 +798,26 @@ def test_a_task_changed_during_apply_is_a_conflict_not_overwritten(fake: FakeAsa
     assert all(r.outcome is WriteStatus.DONE for r in results if r.task_id != victim)
 
 
+def test_a_change_made_after_a_result_is_not_overwritten_by_its_group(fake: FakeAsana) -> None:
+    """A group's batches go out at once; its first result is handed on only when every batch
+    has answered, so a person's change made then is never overwritten by a batch still in flight."""
+    demo = fake.seed_demo(tasks=30, users=4)
+    conn = make_connector(fake, demo)
+    writes = reassigning(fake, demo, demo.tasks)  # one group of 30: three batches of ten
+    fake.fail_next(1, Fault("slow", delay=1.0), when=lambda m, p: m == "POST" and p == "/batch")
+    results: list[WriteResult] = []
+    for r in conn.write(writes):
+        results.append(r)
+        if len(results) == 1:  # a person reassigns every task of the group, through the UI
+            for w in writes:
+                taken = {*w.values[Field.ASSIGNEES], fake.tasks[w.task_id].assignee}
+                fake.tasks[w.task_id].assignee = next(u for u in demo.users if u not in taken)
+                fake._emit(fake.tasks[w.task_id], "changed", "assignee")
+            by_hand = {w.task_id: fake.tasks[w.task_id].assignee for w in writes}
+    assert all(r.outcome is WriteStatus.DONE for r in results)
+    assert {t: fake.tasks[t].assignee for t in by_hand} == by_hand, "the person's changes stand"
+
+
 def test_conditional_write_cost(fake: FakeAsana) -> None:
     demo = fake.seed_demo(tasks=100, users=3)
     conn = make_connector(fake, demo)

@@ -71,6 +71,16 @@ def test_demo_prints_a_plan_and_applies_it(tmp_path: Path, capsys: pytest.Captur
     assert data["plan"]["changes"] == [] and data["plan"]["creates"] == []
 
 
+def test_version_names_the_libraries_a_plan_depends_on(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tasksync ") and f"numpy {version('numpy')}" in out and f"scipy {version('scipy')}" in out
+
+
 def test_plan_is_stable_and_writes_nothing(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = (demo.parent / "board.json").read_bytes()
     first = plan_json(demo, capsys)

@@ -949,6 +949,32 @@ def test_a_card_changed_during_apply_is_a_conflict_not_overwritten(
     assert_landed(fake, [w for w in writes if w.task_id != victim])
 
 
+def test_a_change_made_after_a_result_is_not_overwritten_by_its_group(
+    fake: FakeTrello, url: str, registry: LimiterRegistry
+) -> None:
+    """A group's writes go out two at a time; its first result is handed on only when every
+    write has answered, so a person's change made then is never overwritten by a write of the
+    group still to land."""
+    board = fake.make_board(cards=12, members=4)
+    conn = connect(url, board, registry, check_every=20, max_workers=2)
+    writes = guarded(conn, 10)
+    members = [m["id"] for m in fake.board(board)["members"]]
+    fake.latency = 0.3  # every answer takes a while: most of the group is still to land
+    results: list[WriteResult] = []
+    by_hand: dict[str, list[str]] = {}
+    for r in conn.write(writes):
+        results.append(r)
+        if len(results) == 1:  # a person reassigns every card of the group, in Trello's own UI
+            for w in writes:
+                card = fake.card(w.task_id)
+                taken = {*w.values[Field.ASSIGNEES], *card["idMembers"]}
+                by_hand[w.task_id] = [next(m for m in members if m not in taken)]
+                fake._set(card, "idMembers", by_hand[w.task_id])
+    fake.latency = 0.0
+    assert all(r.outcome is WriteStatus.DONE for r in results)
+    assert {c: fake.card(c)["idMembers"] for c in by_hand} == by_hand, "the person's changes stand"
+
+
 def test_conditional_writes_cost_one_request_per_group(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=60, members=4)
     conn = connect(url, board, registry, check_every=20)

@@ -56,6 +56,7 @@ from tasksync.connectors.transport import (
     RetryPolicy,
     SlidingWindowLimiter,
     default_registry,
+    whole_group,
 )
 from tasksync.errors import (
     ApiError,
@@ -362,13 +363,15 @@ class AsanaConnector(CreatingTasks):
             self._load_fields()
 
     def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
-        """Write each task's fields; one :class:`WriteResult` per write, as each completes.
+        """Write each task's fields; one :class:`WriteResult` per write.
 
         Conditional: before each group of ``check_every`` writes, the project's events since the
         last look name the tasks someone touched (the first look reads every guarded task of the
         group again, ten per ``/batch``); a write whose task no longer holds its ``before`` is
         not sent but reported :attr:`WriteStatus.CONFLICT`. A write that may have landed without
-        an answer is :attr:`WriteStatus.UNKNOWN`.
+        an answer is :attr:`WriteStatus.UNKNOWN`. A group's writes are sent at once and their
+        results handed on when the whole group has answered, so no write is in flight between
+        two results: whatever a person changes after a result is seen by the next group's look.
         """
         writes = list(writes)
         if any(Field.PRIORITY in w.values for w in writes):
@@ -377,7 +380,7 @@ class AsanaConnector(CreatingTasks):
             chunk = writes[start : start + self.check_every]
             stale = self._stale(chunk)
             yield from stale.values()
-            yield from self._send_writes([w for w in chunk if w.task_id not in stale])
+            yield from whole_group(self._send_writes([w for w in chunk if w.task_id not in stale]))
 
     def _stale(self, writes: Sequence[TaskWrite]) -> dict[str, WriteResult]:
         """The writes whose task no longer holds their ``before``, as CONFLICT results."""

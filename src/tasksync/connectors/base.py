@@ -54,9 +54,10 @@ class Connector(Protocol):
 
     - ``read`` returns the whole board as a :class:`Snapshot` (open tasks, members, stages,
       priority options), with ``Task.crm_ref`` filled from the link settings.
-    - ``write`` sends the writes and yields one :class:`WriteResult` per write as each completes,
-      so the engine can journal it before the next; a failure of one write is a result, not an
-      exception. Auth errors and a missing board raise :class:`tasksync.errors.ApiError`.
+    - ``write`` sends the writes and yields one :class:`WriteResult` per write, as each completes
+      or (a connector that sends a group of writes at once) when its group has answered, so the
+      engine can journal it before anything else is sent; a failure of one write is a result, not
+      an exception. Auth errors and a missing board raise :class:`tasksync.errors.ApiError`.
     - ``create`` makes new cards for CRM records, first looking for a card that already carries
       the record's marker (so a retried create never duplicates); yields results with ``key``.
     - ``find_created`` returns the id of the card carrying ``key``'s marker, or None.

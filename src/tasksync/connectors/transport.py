@@ -33,7 +33,7 @@ import email.utils
 import random
 import re
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -74,6 +74,7 @@ __all__ = [
     "redact",
     "secret_fingerprint",
     "set_default_registry",
+    "whole_group",
 ]
 
 T = TypeVar("T")
@@ -127,6 +128,23 @@ def post_once(task_id: str, post: Callable[[], object]) -> WriteResult:
     except ApiError as e:
         return WriteResult(task_id, False, str(e), retriable=isinstance(e, TransientError))
     return WriteResult(task_id, True)
+
+
+def whole_group(results: Iterable[WriteResult]) -> Iterator[WriteResult]:
+    """The results of a group of writes sent at once, handed on only when every write of the
+    group has answered: while the engine handles a result no write of that group is still in
+    flight, so whatever a person changes then is seen by the next group's conditional check
+    (the APIs have no compare-and-set; a change racing a write in flight is the vendor's
+    last-writer-wins). When the group stops with an exception, the results it had are handed
+    on first (so the engine journals them), then the exception is raised."""
+    done: list[WriteResult] = []
+    try:
+        for result in results:
+            done.append(result)
+    except BaseException:
+        yield from done
+        raise
+    yield from done
 
 
 class Throttled(RateLimitedError):

@@ -33,7 +33,7 @@ import requests
 from trello import TrelloClient
 from trello.exceptions import ResourceUnavailable
 
-from tasksync.connectors.transport import AnswerLost, Page, paginate
+from tasksync.connectors.transport import AnswerLost, Page, paginate, whole_group
 from tasksync.connectors.trello_api import (
     ACTION_FILTER,
     BATCH_SIZE,
@@ -249,14 +249,16 @@ class TrelloConnector(CreatingCards):
     # ------------------------------------------------------------------ writing
 
     def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
-        """Send the writes (up to ``max_workers`` at once); yield each result as it completes.
+        """Send the writes (up to ``max_workers`` at once); yield a result per write.
 
         Conditional: before each group of ``check_every`` writes, one ``GET
         /boards/{id}/actions?since=...`` names the cards someone touched since the last look
         (the first look goes back to this connector's read); only those are read again
         (``/batch``, ten per request), and a write whose card no longer holds its ``before`` is
         not sent but reported :attr:`WriteStatus.CONFLICT`. A write that may have landed without
-        an answer is :attr:`WriteStatus.UNKNOWN`.
+        an answer is :attr:`WriteStatus.UNKNOWN`. A group's results are handed on when the whole
+        group has answered, so no write is in flight between two results: whatever a person
+        changes after a result is seen by the next group's look.
 
         Raises :class:`AuthError` (token refused) and :class:`ConfigError` (no priority field)
         before or instead of writing; any other failure is a result naming the card.
@@ -276,8 +278,7 @@ class TrelloConnector(CreatingCards):
                         yield stale[w.task_id]
                     else:
                         futures.append(pool.submit(self._write_one, w, fields))
-                for fut in as_completed(futures):
-                    yield fut.result()
+                yield from whole_group(fut.result() for fut in as_completed(futures))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
