@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasksync import __version__
 from tasksync.errors import ConfigError, CrmError, TasksyncError
+from tasksync.versions import VersionAction
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -313,26 +313,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return rc
 
 
-class _Version(argparse.Action):
-    """``--version``: tasksync's version and those of the libraries a plan depends on (the same
-    inputs give the same plan with the same versions of these; HiGHS comes with scipy)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
-        from importlib.metadata import PackageNotFoundError, version
-
-        def of(name: str) -> str:
-            try:
-                return version(name)
-            except PackageNotFoundError:
-                return "not installed"
-
-        print(f"tasksync {__version__} (Python {sys.version.split()[0]}, numpy {of('numpy')}, scipy {of('scipy')})")
-        parser.exit()
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; ``command`` (the subcommand about to run) selects which lazily
     registered command gets its full parser (see ``_LAZY_COMMANDS``)."""
@@ -340,7 +320,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="tasksync",
         description="Divide and prioritise sales work on Trello and Asana from CRM exports.",
     )
-    parser.add_argument("--version", action=_Version, help="show the versions that shape a plan and exit")
+    parser.add_argument("--version", action=VersionAction, help="show the versions that shape a plan and exit")
     parser.add_argument(
         "-c",
         "--config",

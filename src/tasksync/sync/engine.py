@@ -189,6 +189,10 @@ def diff(
         owner_member = book.rep_member.get(d.owner) if d.owner else None
         priority = options.get(d.priority.casefold()) if d.priority else None
         if item.task_id is None:
+            if d.owner is None and item.owner is not None:
+                # Left where it is: a new card's owner is its deal's owner in the CRM (the policy
+                # counted it there; created unassigned, the next run would find a card to place).
+                owner_member = book.rep_member.get(item.owner)
             _add_create(plan, item, d, owner_member, priority, stage_by_name)
             continue
         task = snapshot.task(item.task_id)
@@ -237,6 +241,7 @@ def _add_create(
     if stage_id is None:
         plan.notes.append(f"deal {item.deal.id}: no list named {item.stage!r} for its card; not created")
         return
+    why = _reason(d.reason)[0] or ("with its deal's owner in the CRM" if owner_member else "")
     plan.creates.append(
         NewTask(
             key=item.deal.id,
@@ -246,7 +251,7 @@ def _add_create(
             priority=priority,
             description=f"CRM deal {item.deal.id}",
             due=item.deal.close_date,
-            reason=f"open CRM deal without a card; {_reason(d.reason)[0]}",
+            reason="; ".join(part for part in ("open CRM deal without a card", why) if part),
             reason_kind=ReasonKind.NEW_CARD.value,
         )
     )

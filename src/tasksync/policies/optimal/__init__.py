@@ -555,7 +555,8 @@ class OptimalPolicy:
         n_after = sum(1 for i in book.items if (owners.get(i.key) or i.owner) in avail)
         count = models[0][0].band if len(models) == 1 else count_band(n_after / len(avail), p.band)
         probe = Tables(book, wm, p, owners, count, None)
-        ev_mean = sum(probe.after_ev.get(r, 0.0) for r in avail) / len(avail)
+        # In the reps' order, not the set's: a float sum's last bits follow its order.
+        ev_mean = sum(probe.after_ev.get(r.id, 0.0) for r in book.available_reps) / len(avail)
         value = value_band(ev_mean, p.value_band) if p.value_band else None
         out.bands["count"] = count
         if value is not None:
