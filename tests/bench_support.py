@@ -17,7 +17,10 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "policies"
 
 
 def load_bench(name: str) -> ModuleType:
-    """``bench/policies/<name>.py`` as the module ``name``."""
+    """``bench/policies/<name>.py`` as the module ``name`` (the bench's folder on the import path, as
+    when the bench runs, for the modules it imports from its siblings)."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)

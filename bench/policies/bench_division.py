@@ -14,17 +14,25 @@ instead of 90 s). Per book and policy:
 * settle: the book after applying the decisions, decided again, changes nothing (owners moved);
 * CPU seconds of the decision (process time, not wall: the machine may be shared) and, for the
   optimal policy, the process peak RSS;
-* books up to 2,000 tasks: the gap between the optimal policy's objective and the exact MILP of the
-  same model (its best solution, and its proven bound: the optimum lies between them), each also
-  as a share of the improvement over greedy there is to make, with whether the exact solve proved
-  optimality or stopped at its limit (``--exact-seconds``; HiGHS, wall clock: on a loaded machine
-  it gets less done in the same time). The exact solve starts from the policy's division, so its
-  best is never below it. A second bound comes from the set-partitioning (Dantzig–Wolfe)
-  relaxation (:mod:`dw_bound`: one column per rep and set of whole groups, column generation at a
-  fixed round count, deterministic), and a third from branching on the value band's mean
-  (:mod:`mean_bound`: the whole MILP in each interval of the mean, HiGHS at a node limit); the gap
-  is also given to the tightest of the three. A better division than the policy's that the mean
-  intervals find is printed under the book's row, with where the policy's loses.
+* books up to 2,000 tasks: the gap between the optimal policy's objective and the optimum, to the
+  best division known (the policy's, or a better one the exact solve or the mean intervals find)
+  and to each proven upper bound (``--bounds``), each also as a share of the improvement over
+  greedy there is to make. The optimum is, by default (``--objective held``), the one among the
+  divisions that hold both bands and the capacities: the policy keeps a change only when both
+  bands hold at least as well, so from a division inside them (every bench book's) that is the
+  optimum of its objective as it applies it; ``--objective penalised`` takes every division, band
+  slack at its penalty (a bound on that optimum also bounds the held one, not the other way round;
+  each bound's line says which it bounds). The bounds: ``highs``, the exact MILP of the same model
+  (HiGHS, started from the policy's division, the bands' and capacities' slacks at 0 when held;
+  ``--exact-seconds``, wall clock: on a loaded machine it gets less done in the same time);
+  ``dw``, the set-partitioning (Dantzig–Wolfe) relaxation with the bands penalised
+  (:mod:`dw_bound`); ``mean``, branching on the value band's mean (:mod:`mean_bound`: the whole
+  MILP in each interval of the mean, HiGHS at a node limit); ``partition``, set partitioning with
+  both bands held in every rep's column, by intervals of the mean (:mod:`partition_bound`:
+  stabilised column generation, ``--partition-rounds`` rounds, the Lagrangian bound every round).
+  Every bound but HiGHS's stops on work limits only, so it is the same every run; each prints its
+  CPU seconds. A better division than the policy's that the mean intervals find is printed under
+  the book's row, with where the policy's loses.
 
 Then the cost of the options (``value_band``, ``keep_accounts_together``, ``min_gain``,
 ``keep_current_owner``) in expected won value (also against round robin) and balance, on the
@@ -32,9 +40,11 @@ synthetic 1k and real-shaped 664 books, and a win-model backtest.
 
     python bench/policies/bench_division.py [--quick] [--seed N] [--sizes 664 2000 ...]
         [--kinds synthetic real-shaped] [--no-greedy] [--runs N] [--no-options] [--exact-seconds S]
+        [--bounds highs dw mean partition] [--objective held|penalised] [--partition-rounds N]
 
-``--no-greedy`` leaves out the greedy baseline (``balanced``: its memory grows with reps × cards
-and it needs far more than the optimal policy at 100k/1,000); ``--runs`` sets how many runs the
+``--no-greedy`` leaves out the greedy baseline's rows (``balanced``: its memory grows with reps ×
+cards and it needs far more than the optimal policy at 100k/1,000; on books up to 2,000 tasks it
+still divides them for the gap's share of the gain over greedy); ``--runs`` sets how many runs the
 determinism check compares (3 by default; each is a whole division). To compare with another
 checkout in the same session, run this file with ``PYTHONPATH=<that checkout>/src``.
 """
@@ -47,6 +57,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,6 +77,7 @@ from tasksync.settings import PolicySettings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dw_bound import dw_bound
 from mean_bound import MeanBound, highs_for, mean_bound, whole_programme
+from partition_bound import partition_bound
 
 BOOKS: list[tuple[str, int, int, Callable[[int, int, int], Book]]] = [
     ("synthetic", 1_000, 20, synthetic_book),
@@ -77,6 +89,8 @@ BOOKS: list[tuple[str, int, int, Callable[[int, int, int], Book]]] = [
     ("real-shaped", 100_000, 1_000, real_shaped_book),
 ]
 EXACT_MAX = 2_000  # books up to this many tasks are also solved exactly
+BOUNDS = ("highs", "dw", "mean", "partition")  # the upper bounds on the optimum the bench can compute
+PARTITION_ROUNDS = 200  # column generation rounds of the set-partitioning bound with bands held
 
 
 def owners_of(book: Book, dec: Decisions) -> dict[str, str | None]:
@@ -127,12 +141,27 @@ def _choice(book: Book, m: Model, owners: dict[str, str | None]) -> np.ndarray:
     return np.array([ridx.get(owners.get(g.items[0].key) or g.items[0].owner or "", -1) for g in m.groups])
 
 
-def exact_reference(m: Model, ours: np.ndarray, seconds: float) -> tuple[float, float, bool]:
+@dataclass
+class Bound:
+    """One upper bound on the optimum: its value (None: not applicable to this book), the
+    objective it bounds (``held``: over the divisions inside both bands and the capacities;
+    ``penalised``: over every division, band slack at its penalty), its CPU and how it was found."""
+
+    name: str
+    value: float | None
+    objective: str
+    cpu: float
+    how: str
+
+
+def exact_reference(m: Model, ours: np.ndarray, seconds: float, held: bool) -> tuple[float, Bound, bool]:
     """The whole model as one MILP (HiGHS, every group with every rep, relative gap 1e-4), started
-    from the division ``ours`` (so its best is never below it and its search prunes from there):
-    the best objective found, the proven upper bound on the optimum, and whether it proved
-    optimality within ``seconds`` (wall clock: a loaded machine gets less done)."""
-    w = whole_programme(m, ours)
+    from the division ``ours`` (so its best is never below it and its search prunes from there),
+    with the bands' and capacities' slacks bounded at 0 when ``held``: the best objective found,
+    the proven upper bound on the optimum, and whether it proved optimality within ``seconds``
+    (wall clock: a loaded machine gets less done)."""
+    t0 = time.process_time()
+    w = whole_programme(m, ours, held)
     h = highs_for(w.prog, True, {"time_limit": seconds, "mip_rel_gap": 1e-4})
     sol = HighsSolution()
     sol.col_value, sol.value_valid = list(w.start_x), True
@@ -140,34 +169,61 @@ def exact_reference(m: Model, ours: np.ndarray, seconds: float) -> tuple[float, 
     h.run()
     info = h.getInfo()
     proved = h.modelStatusToString(h.getModelStatus()) == "Optimal"
-    return w.held - info.objective_function_value, w.held - info.mip_dual_bound, proved
+    how = "proved optimal" if proved else f"stopped at {seconds:g} s"
+    cpu = time.process_time() - t0
+    bound = Bound("HiGHS", w.held - info.mip_dual_bound, "held" if held else "penalised", cpu, how)
+    return w.held - info.objective_function_value, bound, proved
 
 
-def dw_reference(m: Model, ours: np.ndarray) -> tuple[float | None, str]:
-    """The set-partitioning (Dantzig–Wolfe) bound on the optimum (:mod:`dw_bound`), from the division
-    ``ours``: the bound (None when not priced) and how it was found (rounds, columns, CPU s)."""
+def dw_reference(m: Model, ours: np.ndarray) -> Bound:
+    """The set-partitioning (Dantzig–Wolfe) bound on the penalised optimum (:mod:`dw_bound`), from
+    the division ``ours``."""
     t0 = time.process_time()
     res = dw_bound(m, ours)
     if res is None:
-        return None, "DW: not priced (value capacities)"
+        return Bound("DW", None, "penalised", time.process_time() - t0, "not priced (value capacities)")
     how = "converged" if res.converged else f"stopped at {res.rounds} rounds"
-    return res.bound, f"DW {how}, {res.columns:,} columns, {time.process_time() - t0:.0f} s CPU"
+    return Bound("DW", res.bound, "penalised", time.process_time() - t0, f"{how}, {res.columns:,} columns")
 
 
-def mean_reference(m: Model, ours: np.ndarray) -> tuple[MeanBound | None, str]:
+def mean_reference(m: Model, ours: np.ndarray, held: bool) -> tuple[MeanBound | None, Bound]:
     """The bound by intervals of the value band's mean (:mod:`mean_bound`), from the division
-    ``ours``: the result (None without a value band) and how it was found (intervals, closed ones,
-    MILPs, nodes, CPU s)."""
+    ``ours``: the result (None without a value band) and the bound."""
     t0 = time.process_time()
-    res = mean_bound(m, ours)
+    res = mean_bound(m, ours, held=held)
+    objective = "held" if held else "penalised"
     if res is None:
-        return None, "by mean: no value band"
+        return None, Bound("by mean intervals", None, objective, time.process_time() - t0, "no value band")
     lo, hi = res.mean_range
     closed = sum(1 for iv in res.intervals if iv.bound <= res.best + 1e-9 * abs(res.best))
-    return res, (
-        f"by mean: {len(res.intervals)} intervals of {lo:,.0f}..{hi:,.0f} ({closed} closed), {res.solves} MILPs, "
-        f"{res.nodes:,} nodes, {time.process_time() - t0:.0f} s CPU"
+    how = (
+        f"{len(res.intervals)} intervals of {lo:,.0f}..{hi:,.0f} ({closed} closed), {res.solves} MILPs, "
+        f"{res.nodes:,} nodes"
     )
+    return res, Bound("by mean intervals", res.bound, objective, time.process_time() - t0, how)
+
+
+def partition_reference(m: Model, ours: np.ndarray, rounds: int) -> Bound:
+    """The set-partitioning bound with both bands held, by intervals of the mean
+    (:mod:`partition_bound`), from the division ``ours``, ``rounds`` rounds of column generation."""
+    t0 = time.process_time()
+    res = partition_bound(m, ours, rounds=rounds)
+    if res is None:
+        return Bound("partition", None, "held", time.process_time() - t0, "ours outside a band (or value capacities)")
+    lo, hi = res.mean_range
+    top = max(res.intervals, key=lambda iv: iv.bound)
+    state = "at its LP bound" if top.converged else f"stopped after {top.rounds} rounds"
+    floor = (
+        f", its LP bound at least {(top.master - res.start) / abs(top.master):.3%} (its master)"
+        if top.master_exact and not top.converged
+        else ""
+    )
+    how = (
+        f"{len(res.intervals)} intervals of the mean {lo:,.0f}..{hi:,.0f}, {res.rounds} rounds; the highest, "
+        f"{top.lo:,.0f}..{top.hi:,.0f}, {state}{floor}; {res.pricings:,} pricing MILPs ({res.stopped} at their "
+        f"node limit, {res.nodes:,} nodes), {res.columns:,} columns"
+    )
+    return Bound("partition", res.bound, "held", time.process_time() - t0, how)
 
 
 def where_ours_loses(m: Model, ours: np.ndarray, better: np.ndarray) -> str:
@@ -193,45 +249,75 @@ def where_ours_loses(m: Model, ours: np.ndarray, better: np.ndarray) -> str:
 
 
 def exact_gap(
-    book: Book, rules: Rules, ours: dict[str, str | None], greedy: dict[str, str | None], seconds: float
+    book: Book,
+    rules: Rules,
+    ours: dict[str, str | None],
+    greedy: dict[str, str | None],
+    seconds: float,
+    which: list[str],
+    objective: str,
+    rounds: int,
 ) -> tuple[str, list[str]]:
     """Gap to the best division known (ours, the exact MILP's, any found by the mean intervals)
-    and to the proven bounds (the optimum lies between the best and the least of the three bounds:
-    HiGHS's on the whole MILP, the set-partitioning relaxation's, the mean intervals'), each also as
-    a share of the improvement over greedy there is to make (up to that best, up to that bound),
-    with whether the exact solve proved optimality or stopped at its limit; and notes (a better
-    division than ours: by how much and where ours loses)."""
+    and to the proven upper bounds in ``which`` (``highs``: HiGHS's on the whole MILP; ``dw``: the
+    set-partitioning relaxation's, penalised objective; ``mean``: the mean intervals'; ``partition``:
+    set partitioning with both bands held), each also as a share of the improvement over greedy
+    there is to make. ``objective``: ``held`` (the optimum among divisions inside both bands and
+    the capacities, as the policy applies its objective; used when ours holds them) or
+    ``penalised`` (band slack at its penalty). A bound on the penalised optimum bounds the held
+    one too, so the tightest is over every bound under ``held``. Returns the row's text and notes:
+    one line per bound (its objective, gap, CPU, how found) and any better division than ours."""
     p = rules.policy
     m = build_model(book, p, fit_model(book, p), True)
     mine_c = _choice(book, m, ours)
+    held = objective == "held" and m.feasible(mine_c)
     evaluator = OptimalPolicy(exact=True)
-    best, bound, proved = exact_reference(m, mine_c, seconds)
-    dw, dw_how = dw_reference(m, mine_c)
-    by_mean, mean_how = mean_reference(m, mine_c)
     mine = evaluator.evaluate(book, rules, ours)
     base = evaluator.evaluate(book, rules, greedy)
     notes: list[str] = []
-    if by_mean is not None and by_mean.best_choice is not None and by_mean.best > mine:
-        notes.append(
-            f"a division {(by_mean.best - mine) / abs(mine):.3%} better than ours (found in a mean interval): "
-            + where_ours_loses(m, mine_c, by_mean.best_choice)
-        )
-    if best > mine + 1e-9 * abs(mine):
-        notes.append(f"the exact solve found a division {(best - mine) / abs(mine):.3%} better than ours")
-    best = max(best, mine, by_mean.best if by_mean is not None else mine)
-    bound = max(bound, best)
-    bounds = [bound] + ([dw] if dw is not None else []) + ([by_mean.bound] if by_mean is not None else [])
-    tight = max(min(bounds), best)
+    if objective == "held" and not held:
+        notes.append("ours is outside a band or a capacity: gaps are to the penalised optimum")
+    found: list[Bound] = []
+    best = mine
+    proved = False
+    if "highs" in which:
+        exact_best, b, proved = exact_reference(m, mine_c, seconds, held)
+        found.append(b)
+        if exact_best > mine + 1e-9 * abs(mine):
+            notes.append(f"the exact solve found a division {(exact_best - mine) / abs(mine):.3%} better than ours")
+        best = max(best, exact_best)
+    if "dw" in which:
+        found.append(dw_reference(m, mine_c))
+    if "mean" in which:
+        by_mean, b = mean_reference(m, mine_c, held)
+        found.append(b)
+        if by_mean is not None and by_mean.best_choice is not None and by_mean.best > mine:
+            notes.append(
+                f"a division {(by_mean.best - mine) / abs(mine):.3%} better than ours (found in a mean interval): "
+                + where_ours_loses(m, mine_c, by_mean.best_choice)
+            )
+            best = max(best, by_mean.best)
+    if "partition" in which and held:
+        found.append(partition_reference(m, mine_c, rounds))
+
+    def gap(v: float) -> str:
+        of_gain = f", {(v - mine) / (v - base):.1%} of the gain over greedy" if v > base else ""
+        return f"{(v - mine) / abs(v):.3%}{of_gain}"
+
+    valid = [b for b in found if b.value is not None and (held or b.objective == "penalised")]
+    for b in found:
+        on = "bands held" if b.objective == "held" else "penalised"
+        value = gap(max(b.value, best)) if b.value is not None else "-"
+        if b.value is not None and b not in valid:
+            value += " (not a bound on the penalised optimum)"
+        notes.append(f"bound ({b.name}, {on}): {value}; {b.cpu:.0f} s CPU; {b.how}")
     share = (best - mine) / (best - base) if best > base else 0.0
-    of_gain = f", {(tight - mine) / (tight - base):.1%} of the gain over greedy" if tight > base else ""
-    limit = "exact proved" if proved else f"exact stopped at {seconds:g} s"
-    dw_text = f"{(dw - mine) / abs(dw):.3%}" if dw is not None else "-"
-    mean_text = f"{(by_mean.bound - mine) / abs(by_mean.bound):.3%}" if by_mean is not None else "-"
-    text = (
-        f"{(best - mine) / abs(best):.3%} ({share:.1%} of the gain over greedy; "
-        f"bound (HiGHS) {(bound - mine) / abs(bound):.3%}; bound (DW) {dw_text}; bound (by mean intervals) "
-        f"{mean_text}; to the tightest {(tight - mine) / abs(tight):.3%}{of_gain}; {limit}; {dw_how}; {mean_how})"
-    )
+    text = f"best {(best - mine) / abs(best):.3%} ({share:.1%} of the gain over greedy)"
+    if valid:
+        tight = min(valid, key=lambda b: b.value or 0.0)
+        assert tight.value is not None
+        text += f"; tightest bound ({tight.name}) {gap(max(tight.value, best))}"
+    text += f"; {'bands held' if held else 'penalised'}" + ("; exact proved" if proved else "")
     return text, notes
 
 
@@ -245,6 +331,7 @@ def run_book(
     exact_seconds: float = 90.0,
     greedy_too: bool = True,
     runs: int = 3,
+    bounds: tuple[list[str], str, int] = (list(BOUNDS), "held", PARTITION_ROUNDS),
 ) -> None:
     book = make(n, r, seed)
     rules = Rules(PolicySettings(name="optimal"))
@@ -265,9 +352,19 @@ def run_book(
     rr = found["round-robin"][2]["won"]
     greedy = found["balanced"][2]["won"] if greedy_too else None
     gap, notes = "-", list[str]()
-    if n <= EXACT_MAX and greedy_too:
+    if n <= EXACT_MAX and bounds[0]:
+        # The gap's share of the gain over greedy needs greedy's division even when its row is left out.
+        greedy_dec = found["balanced"][0] if greedy_too else BalancedPolicy().decide(book, rules)
+        which, objective, rounds = bounds
         gap, notes = exact_gap(
-            book, rules, owners_of(book, found["optimal"][0]), owners_of(book, found["balanced"][0]), exact_seconds
+            book,
+            rules,
+            owners_of(book, found["optimal"][0]),
+            owners_of(book, greedy_dec),
+            exact_seconds,
+            which,
+            objective,
+            rounds,
         )
     for name, pol in policies:
         dec, secs, b = found[name]
@@ -340,6 +437,20 @@ def main() -> None:
     ap.add_argument("--no-greedy", action="store_true", help="leave out the greedy baseline (balanced)")
     ap.add_argument("--runs", type=int, default=3, help="runs compared for determinism (1: none)")
     ap.add_argument("--exact-seconds", type=float, help="time cap of the exact reference (default 90, --quick 15)")
+    ap.add_argument(
+        "--bounds",
+        nargs="*",
+        choices=BOUNDS,
+        default=list(BOUNDS),
+        help="upper bounds on the optimum for books up to 2,000 tasks (none: no gap)",
+    )
+    ap.add_argument(
+        "--objective",
+        choices=["held", "penalised"],
+        default="held",
+        help="optimum the gap is to: among divisions holding both bands (default) or with band penalties",
+    )
+    ap.add_argument("--partition-rounds", type=int, default=PARTITION_ROUNDS, help="rounds of the partition bound")
     args = ap.parse_args()
     header = [
         "book",
@@ -367,7 +478,8 @@ def main() -> None:
         ):
             continue
         exact_s = args.exact_seconds or (15.0 if args.quick else 90.0)
-        run_book(kind, n, r, make, args.seed, rows, exact_s, not args.no_greedy, args.runs)
+        bounds = (args.bounds, args.objective, args.partition_rounds)
+        run_book(kind, n, r, make, args.seed, rows, exact_s, not args.no_greedy, args.runs, bounds)
     widths = [max([len(h), *(len(row[k]) for row in rows)]) for k, h in enumerate(header)]
     print()
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))

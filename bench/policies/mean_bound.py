@@ -61,19 +61,24 @@ class Whole:
     start_mean: float  # the start's mean expected value
 
 
-def whole_programme(m: Model, start: np.ndarray) -> Whole:
+def whole_programme(m: Model, start: np.ndarray, held: bool = False) -> Whole:
     """The compact programme over every movable group, with the mean as a column, and ``start``
-    (rep index per group, -1: unassigned) as its x and u columns."""
+    (rep index per group, -1: unassigned) as its x and u columns. ``held``: every penalised slack
+    (the count and value bands', the capacities') bounded at 0, so the programme holds only the
+    divisions inside both bands and the capacities (the "bands held" objective)."""
     movers = [g for g in range(len(m.groups)) if not m.held[g]]
     base = np.array([int(c[0]) if h else -1 for c, h in zip(m.cand, m.held, strict=True)], dtype=np.int64)
-    held = sum(m.net(g, int(base[g])) for g in range(len(m.groups)) if m.held[g])
+    fixed_value = sum(m.net(g, int(base[g])) for g in range(len(m.groups)) if m.held[g])
     prog = build_programme(m, movers, m.loads_for(base, skip=set(movers)), True)
     mv = np.array(movers, dtype=np.int64)
+    if held:  # the slacks are the columns after x and u with a cost (M and E_r cost nothing)
+        slack = prog.n_x + len(movers) + np.flatnonzero(prog.c[prog.n_x + len(movers) :] > 0)
+        prog.bounds.ub[slack] = 0.0
     x = np.zeros(len(prog.c))
     x[: prog.n_x] = start[mv[prog.group]] == prog.rep
     x[prog.n_x : prog.n_x + len(movers)] = start[mv] < 0
     mean = float(m.loads_for(start)[2].mean()) if len(m.reps) else 0.0
-    return Whole(prog, float(held), mv, x, mean)
+    return Whole(prog, float(fixed_value), mv, x, mean)
 
 
 def highs_for(prog: Programme, integral: bool, options: dict[str, float | int | bool | str]) -> _Highs:
@@ -203,13 +208,15 @@ def mean_bound(
     refine: int = 2,
     nodes: int = 20,
     iterations: int = 200_000,
+    held: bool = False,
 ) -> MeanBound | None:
     """Bound the optimum of ``m`` by branching on the value band's mean (see the module's text),
     from the division ``start`` (rep index per group, -1: unassigned): ``intervals`` first
     intervals, then up to ``refine`` splits of the open interval with the highest bound, each MILP
-    limited to ``nodes`` branch-and-bound nodes and ``iterations`` simplex iterations. None when
-    the model has no value band (no mean to branch on)."""
-    w = whole_programme(m, start)
+    limited to ``nodes`` branch-and-bound nodes and ``iterations`` simplex iterations; ``held``:
+    over the divisions inside both bands and the capacities only (``start`` must be one). None
+    when the model has no value band (no mean to branch on)."""
+    w = whole_programme(m, start, held)
     if w.prog.mean_col is None:
         return None
     cutoff = float(w.prog.c @ _completed(w))

@@ -1,0 +1,684 @@
+"""A bound on the optimal policy's optimum among divisions that hold both bands: set partitioning
+by intervals of the value band's mean, with stabilised column generation.
+
+Bench-only. The objective the bound is on ("bands held"): the compact programme's
+(:mod:`tasksync.policies.optimal.programme`, the same as :meth:`Model.objective` for a division
+that leaves no group unassigned) over the divisions that are inside the count band, the value band
+and the capacities on every rep, as the start (the policy's division) is. The policy keeps a change
+only when both bands hold at least as well, so from a division that holds them it can only reach
+divisions that hold them: their optimum is the one its gap is measured against. A division
+outside a band is not bounded here (:func:`partition_bound` returns None).
+
+The formulation is the set-partitioning one, strong where accounts are lumpy against two bands:
+every rep picks one *column*, a whole set of groups it holds (and of the groups left unassigned
+whose cards stay with it), whose card total lies in the count band and under the capacity and
+whose expected value lies in the value band; every group is covered once. The value band's centre
+is the mean ``M`` of the reps' expected values, which couples every rep; it is handled by
+intervals. The range of ``M`` over divisions at least as good as the start that hold the bands
+comes from the compact LP (minimise, then maximise ``M``); it is cut into intervals
+``[m_lo, m_hi]``. Within one, a column's expected value must lie in
+``[(1 − b) w_r m_lo, (1 + b) w_r m_hi]`` (it holds its band for some mean in the interval), and the
+master keeps the exact band rows ``(1 − b) w_r M ≤ E_r ≤ (1 + b) w_r M`` with ``n M = Σ_r E_r`` and
+``M ∈ [m_lo, m_hi]``. Every division of the interval is a solution, so the interval's LP bound is
+valid, and the optimum's mean lies in one interval: the bound is the largest interval bound.
+
+Column generation per interval, on fixed work limits only (no clock: the same book gives the
+same bound):
+
+* the Lagrangian bound at every round: ``Σ_g π_g + Σ_r (the rep's least reduced cost) + the
+  least reduced cost of the unassigned columns (u ∈ [0, 1]) and of ``M`` (its interval)``, valid
+  at any duals of the right signs; the rep's least reduced cost is its pricing MILP's dual bound
+  (exact when it closes, still a valid lower bound when it stops at its node limit);
+* pricing: per rep, a 0/1 knapsack with two ranged rows (cards, expected value) and one row per
+  group the rep owns today (kept or moved, not both), HiGHS at a node limit;
+* dual stabilisation by Wentges smoothing: pricing at ``α·centre + (1 − α)·master duals``, the
+  centre being the duals of the best Lagrangian bound so far; when nothing priced there would
+  enter the master (a mispricing) the point moves towards the master's duals;
+* the master keeps artificial columns (not in the problem: they only keep it feasible before it
+  has columns; the Lagrangian bound ignores them, so it stays valid);
+* warm columns: the start's, those of the compact LP's division rounded to each group's largest
+  share, and every round's; one pool shared by the intervals (a column enters an interval's
+  master when its expected value lies in that interval's range).
+
+An interval whose bound is at or below the start's objective is closed, as is one where some rep
+has no column at all (no division there holds the bands). Then up to ``refine`` times the open
+interval with the highest bound is split in two and both halves are bounded again.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+from dw_bound import _Data, _data
+from mean_bound import Whole, highs_for, whole_programme
+from scipy.optimize._highspy._core import (
+    HighsLp,
+    HighsSolution,
+    HighsSparseMatrix,
+    HighsVarType,
+    MatrixFormat,
+    ObjSense,
+    _Highs,
+)
+from scipy.sparse import csc_array
+
+from tasksync.policies.optimal.model import Model
+
+__all__ = ["PartitionBound", "PartitionInterval", "partition_bound"]
+
+INF = np.inf
+
+
+@dataclass
+class PartitionInterval:
+    """One interval of the mean and what column generation proved there."""
+
+    lo: float
+    hi: float
+    bound: float  # the optimum over band-holding divisions with their mean in [lo, hi] is at most this
+    master: float  # the last restricted master's value (without its artificials in use, the
+    # interval's LP bound lies between this and ``bound``: more rounds cannot take it below this)
+    master_exact: bool  # the master's artificials were not in use: ``master`` is a floor of its LP bound
+    rounds: int
+    converged: bool  # the Lagrangian bound met the master's value: ``bound`` is the interval's LP bound
+    infeasible: bool  # some rep has no column holding its bands there
+    history: list[float] = field(default_factory=list)  # the best bound after each round
+
+
+@dataclass
+class PartitionBound:
+    """The bound on the compact objective over band-holding divisions (maximised, the scale of
+    :meth:`Model.objective`) and how it was found."""
+
+    bound: float
+    start: float  # the start's objective
+    mean_range: tuple[float, float]  # the mean of any band-holding division at least as good as the start
+    start_mean: float
+    intervals: list[PartitionInterval] = field(default_factory=list)  # the final partition, by mean
+    rounds: int = 0  # column generation rounds over all intervals
+    pricings: int = 0  # pricing MILPs solved
+    stopped: int = 0  # of them, stopped at their node limit (their dual bound used)
+    nodes: int = 0  # branch-and-bound nodes over all pricing MILPs
+    columns: int = 0  # columns in the shared pool
+
+
+@dataclass(frozen=True)
+class _Column:
+    rep: int
+    x: tuple[int, ...]  # movers assigned to the rep
+    y: tuple[int, ...]  # (group, owner) pairs of the rep whose group is left unassigned
+    cost: float  # −net score of its groups
+    ev: float  # the rep's expected value with it (fixed load included)
+    n: int = 0  # its movable cards
+
+
+@dataclass
+class _Duals:
+    """Duals of the master's rows (minimised form): cover, link, value band over (≤ 0) and under
+    (≥ 0) per rep, the mean row."""
+
+    pi: np.ndarray
+    sigma: np.ndarray
+    over: np.ndarray
+    under: np.ndarray
+    gamma: float
+
+    def mix(self, other: _Duals, a: float) -> _Duals:
+        """``a·self + (1 − a)·other``."""
+        return _Duals(
+            a * self.pi + (1 - a) * other.pi,
+            a * self.sigma + (1 - a) * other.sigma,
+            a * self.over + (1 - a) * other.over,
+            a * self.under + (1 - a) * other.under,
+            a * self.gamma + (1 - a) * other.gamma,
+        )
+
+    def k_e(self, r: int) -> float:
+        """What one unit of rep ``r``'s expected value earns in the rows (its reduced cost is
+        minus this)."""
+        return float(self.over[r] + self.under[r] + self.gamma)
+
+    def rc(self, col: _Column) -> float:
+        """The column's reduced cost without its convexity dual."""
+        return float(col.cost - self.pi[list(col.x)].sum() - self.sigma[list(col.y)].sum() - self.k_e(col.rep) * col.ev)
+
+
+class _Pricer:
+    """One rep's pricing MILP: binaries x (each mover) and y (each group it owns today, left
+    unassigned with the rep keeping its cards), x_g + y_g ≤ 1, the card total in the count band and
+    under the capacity, the expected value in the interval's band range. Built once; costs and
+    the value row's range change per call."""
+
+    def __init__(self, m: Model, d: _Data, r: int, nodes: int, abs_gap: float, per_rep: int) -> None:
+        self.r, self.per_rep = r, per_rep
+        n_m = len(d.movers)
+        self.xs = np.flatnonzero(np.isfinite(d.cx[r]))
+        self.ys = np.flatnonzero(d.pair_r == r)
+        n_x, n_y = len(self.xs), len(self.ys)
+        lo = float(np.ceil(m.lower - 1e-9)) - d.fixed_n[r]
+        hi_n = min(m.upper, float(d.cap[r])) if np.isfinite(d.cap[r]) else m.upper
+        hi = float(np.floor(hi_n + 1e-9)) - d.fixed_n[r]
+        self.fixed_e = float(d.fixed_e[r])
+        # Rows: cards, expected value, then one per owned group (x_g + y_g ≤ 1).
+        rows = [np.zeros(n_x, dtype=np.int64), np.zeros(n_y, dtype=np.int64)]
+        cols = [np.arange(n_x), n_x + np.arange(n_y)]
+        vals = [d.cnt[self.xs].astype(float), d.pair_n[self.ys].astype(float)]
+        rows += [np.ones(n_x, dtype=np.int64), np.ones(n_y, dtype=np.int64)]
+        cols += [np.arange(n_x), n_x + np.arange(n_y)]
+        vals += [d.ev[r, self.xs], d.pair_e[self.ys]]
+        x_of = np.full(n_m, -1)
+        x_of[self.xs] = np.arange(n_x)
+        pg = x_of[d.pair_g[self.ys]]
+        both = np.flatnonzero(pg >= 0)
+        rows += [2 + both, 2 + both]
+        cols += [pg[both], n_x + both]
+        vals += [np.ones(len(both)), np.ones(len(both))]
+        a = csc_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(2 + n_y, n_x + n_y))
+        self.h = _milp(
+            np.zeros(n_x + n_y),
+            np.r_[lo, -INF, np.full(n_y, -INF)],
+            np.r_[hi, INF, np.ones(n_y)],
+            a,
+            {
+                "mip_max_nodes": nodes,
+                "mip_rel_gap": 0.0,
+                "mip_abs_gap": abs_gap,
+                "threads": 1,
+                "mip_improving_solution_save": per_rep > 1,
+            },
+        )
+        self.n_x, self.n_y = n_x, n_y
+        self.ev_x, self.ev_y = d.ev[r, self.xs], d.pair_e[self.ys]
+        self.cx, self.cnt, self.cnt_y = d.cx[r, self.xs], d.cnt[self.xs], d.pair_n[self.ys]
+        self.last: np.ndarray | None = None  # the last column found, as the MILP's variables: a first incumbent
+
+    def price(self, d: _Data, dual: _Duals, e_lo: float, e_hi: float) -> tuple[float, list[_Column], bool, int]:
+        """The least reduced cost of a column of the rep (a lower bound when the MILP stops at its
+        node limit; inf: no column holds the bands), the columns found (the best first, then up to
+        ``per_rep`` − 1 of the incumbents the search improved on), whether the MILP was stopped,
+        and its nodes."""
+        k = dual.k_e(self.r)
+        cost = np.r_[self.cx - dual.pi[self.xs] - k * self.ev_x, -dual.sigma[self.ys] - k * self.ev_y]
+        self.h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+        self.h.changeRowBounds(1, e_lo - self.fixed_e, e_hi - self.fixed_e)
+        if self.last is not None:  # HiGHS ignores it where it is outside this interval's range
+            sol = HighsSolution()
+            sol.col_value, sol.value_valid = list(self.last), True
+            self.h.setSolution(sol)
+        self.h.run()
+        status = self.h.modelStatusToString(self.h.getModelStatus())
+        info = self.h.getInfo()
+        nodes = int(info.mip_node_count)
+        if status == "Infeasible":
+            return INF, [], False, nodes
+        if status != "Optimal" and not np.isfinite(info.mip_dual_bound):
+            raise RuntimeError(f"pricing rep {self.r}: MILP {status} without a dual bound")
+        cols: list[_Column] = []
+        if info.primal_solution_status >= 2:
+            best = np.asarray(self.h.getSolution().col_value) > 0.5
+            self.last = best.astype(float)
+            seen = {best.tobytes()}
+            cols.append(self._column(best))
+            for saved in reversed(self.h.getSavedMipSolutions()):  # the better ones last
+                if len(cols) >= self.per_rep:
+                    break
+                v = np.asarray(saved.col_value) > 0.5
+                if v.tobytes() not in seen:
+                    seen.add(v.tobytes())
+                    cols.append(self._column(v))
+        return -k * self.fixed_e + float(info.mip_dual_bound), cols, status != "Optimal", nodes
+
+    def _column(self, v: np.ndarray) -> _Column:
+        """The column the MILP's 0/1 values ``v`` choose."""
+        vx, vy = v[: self.n_x], v[self.n_x :]
+        return _Column(
+            self.r,
+            tuple(int(g) for g in self.xs[vx]),
+            tuple(int(p) for p in self.ys[vy]),
+            float(self.cx[vx].sum()),
+            self.fixed_e + float(self.ev_x[vx].sum() + self.ev_y[vy].sum()),
+            int(self.cnt[vx].sum() + self.cnt_y[vy].sum()),
+        )
+
+
+def _milp(
+    cost: np.ndarray, rlo: np.ndarray, rhi: np.ndarray, a: csc_array, options: dict[str, float | int | bool | str]
+) -> _Highs:
+    """A quiet HiGHS holding min cost·x over binary x with rlo ≤ a x ≤ rhi."""
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    for name, value in options.items():
+        h.setOptionValue(name, value)
+    lp = HighsLp()
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, np.zeros(a.shape[1]), np.ones(a.shape[1])
+    lp.row_lower_, lp.row_upper_ = rlo, rhi
+    mat = HighsSparseMatrix()
+    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, a.shape[1], a.shape[0]
+    mat.start_, mat.index_, mat.value_ = a.indptr, a.indices, a.data
+    lp.a_matrix_ = mat
+    lp.integrality_ = [HighsVarType.kInteger] * a.shape[1]
+    h.passModel(lp)
+    return h
+
+
+class _Master:
+    """The restricted master LP of one interval (minimised: −objective), grown column by column.
+
+    Rows: cover (one per mover, = 1), convexity (one per rep, = 1), link (one per (group, owner)
+    pair, = 0: a group left unassigned keeps its cards with its owners), value band over
+    (E_r − (1 + b) w_r M ≤ 0) and under (E_r − (1 − b) w_r M ≥ 0) per rep, mean (Σ_r E_r − n M = 0).
+    Columns: u per mover, M in the interval, two artificials per row but the convexity ones
+    (+1 costing the centre's dual + δ, −1 costing −(the centre's dual − δ): they hold the master's
+    duals in a box around the centre, and are not in the problem), then the reps' columns."""
+
+    def __init__(self, m: Model, d: _Data, lo: float, hi: float) -> None:
+        n_m, n_r, n_p = len(d.movers), len(m.reps), len(d.pair_g)
+        self.n_m, self.n_r, self.n_p, self.value_on = n_m, n_r, n_p, d.value_on
+        n_v = 2 * n_r + 1 if d.value_on else 0
+        self.n_row = n_m + n_r + n_p + n_v
+        self.cover, self.conv, self.link, self.band = 0, n_m, n_m + n_r, n_m + n_r + n_p
+        rlo = np.r_[np.ones(n_m + n_r), np.zeros(n_p)]
+        rhi = np.r_[np.ones(n_m + n_r), np.zeros(n_p)]
+        if d.value_on:
+            rlo = np.r_[rlo, np.full(n_r, -INF), np.zeros(n_r + 1)]
+            rhi = np.r_[rhi, np.zeros(n_r), np.full(n_r, INF), 0.0]
+        h = _Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        h.addRows(self.n_row, rlo, rhi, 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
+        self.h = h
+        # u: +1 in its cover row, −1 in each of its link rows.
+        starts, idx, vals = [], [], []
+        pair_of = [np.flatnonzero(d.pair_g == g) for g in range(n_m)]
+        for g in range(n_m):
+            starts.append(len(idx))
+            idx += [self.cover + g, *(self.link + pair_of[g]).tolist()]
+            vals += [1.0] + [-1.0] * len(pair_of[g])
+        self._add(d.u_cost, np.zeros(n_m), np.ones(n_m), starts, idx, vals)
+        self.n_col = n_m
+        self.art_rows = np.r_[np.arange(n_m), self.link + np.arange(n_p)].astype(np.int64)
+        if d.value_on:
+            w, b = m.weights(), m.value_band
+            rr = self.band + np.arange(n_r)
+            col_idx = np.r_[rr, n_r + rr, self.band + 2 * n_r].astype(np.int32)
+            col_val = np.r_[-(1 + b) * w, -(1 - b) * w, -float(n_r)]
+            self._add(np.zeros(1), np.array([lo]), np.array([hi]), [0], col_idx.tolist(), col_val.tolist())
+            self.n_col += 1
+            self.art_rows = np.r_[self.art_rows, self.band + np.arange(2 * n_r + 1)]
+        k = len(self.art_rows)
+        self.art = self.n_col + np.arange(2 * k)
+        self._add(
+            np.zeros(2 * k),
+            np.zeros(2 * k),
+            np.full(2 * k, INF),
+            list(range(2 * k)),
+            np.r_[self.art_rows, self.art_rows].tolist(),
+            np.r_[np.ones(k), -np.ones(k)].tolist(),
+        )
+        self.n_col += 2 * k
+        self.cols: list[_Column] = []
+        self.keys: set[tuple[int, tuple[int, ...], tuple[int, ...]]] = set()
+        self.value = INF
+        self.artificial = 0.0
+
+    def box(self, centre: _Duals, delta: np.ndarray) -> None:
+        """Hold the duals of the artificials' rows within ``centre ± delta`` (in their order)."""
+        hat = np.r_[centre.pi, centre.sigma]
+        if self.value_on:
+            hat = np.r_[hat, centre.over, centre.under, centre.gamma]
+        cost = np.r_[hat + delta, -(hat - delta)]
+        self.h.changeColsCost(len(cost), self.art.astype(np.int32), cost)
+
+    def _add(
+        self, cost: np.ndarray, lb: np.ndarray, ub: np.ndarray, starts: list[int], idx: list[int], vals: list[float]
+    ) -> None:
+        self.h.addCols(
+            len(cost),
+            np.asarray(cost, dtype=float),
+            np.asarray(lb, dtype=float),
+            np.asarray(ub, dtype=float),
+            len(idx),
+            np.asarray(starts, dtype=np.int32),
+            np.asarray(idx, dtype=np.int32),
+            np.asarray(vals, dtype=float),
+        )
+
+    def add(self, cols: list[_Column]) -> None:
+        cols = [c for c in cols if (c.rep, c.x, c.y) not in self.keys]
+        if not cols:
+            return
+        starts, idx, vals = [], [], []
+        for c in cols:
+            starts.append(len(idx))
+            idx += [self.cover + g for g in c.x] + [self.conv + c.rep] + [self.link + p for p in c.y]
+            vals += [1.0] * (len(c.x) + 1 + len(c.y))
+            if self.value_on:
+                idx += [self.band + c.rep, self.band + self.n_r + c.rep, self.band + 2 * self.n_r]
+                vals += [c.ev, c.ev, c.ev]
+        self._add(np.array([c.cost for c in cols]), np.zeros(len(cols)), np.full(len(cols), INF), starts, idx, vals)
+        self.cols += cols
+        self.keys.update((c.rep, c.x, c.y) for c in cols)
+        self.n_col += len(cols)
+
+    def solve(self) -> tuple[_Duals, np.ndarray]:
+        """The master's duals (signs clipped to the rows' senses) and its convexity duals."""
+        self.h.run()
+        status = self.h.modelStatusToString(self.h.getModelStatus())
+        if status != "Optimal":
+            raise RuntimeError(f"restricted master: LP {status}")
+        self.value = float(self.h.getInfo().objective_function_value)
+        sol = self.h.getSolution()
+        self.artificial = float(np.asarray(sol.col_value)[self.art].sum())
+        y = np.asarray(sol.row_dual)
+        n_m, n_r = self.n_m, self.n_r
+        if self.value_on:
+            over, under, gamma = y[self.band : self.band + n_r], y[self.band + n_r : self.band + 2 * n_r], y[-1]
+        else:
+            over, under, gamma = np.zeros(n_r), np.zeros(n_r), 0.0
+        dual = _Duals(
+            y[:n_m].copy(),
+            y[self.link : self.link + self.n_p].copy(),
+            np.minimum(over, 0.0),
+            np.maximum(under, 0.0),
+            float(gamma),
+        )
+        return dual, y[self.conv : self.conv + n_r].copy()
+
+
+@dataclass
+class _Run:
+    """What the whole bound shares: the data, the pricers, the column pool and the counters."""
+
+    m: Model
+    d: _Data
+    pricers: list[_Pricer]
+    pool: dict[tuple[int, tuple[int, ...], tuple[int, ...]], _Column]
+    res: PartitionBound
+    whole: Whole
+    scale: np.ndarray  # per artificial row (cover, link, then the value band's): its dual's scale
+    width: float  # the box's first half-width, as a share of ``scale``
+
+
+def _lagrangian(run: _Run, dual: _Duals, st: _State) -> tuple[float, list[_Column]]:
+    """The Lagrangian bound (minimised form) at ``dual`` for the interval of ``st``, and the
+    columns its pricing found; inf when some rep has no column (no band-holding division has its
+    mean in the interval)."""
+    lo, hi, e_range = st.lo, st.hi, st.e_range
+    m, d = run.m, run.d
+    total = float(dual.pi.sum())
+    # u ∈ [0, 1]: cost − cover dual + its link duals.
+    rc_u = d.u_cost - dual.pi + np.bincount(d.pair_g, weights=dual.sigma, minlength=len(d.movers))
+    total += float(np.minimum(rc_u, 0.0).sum())
+    if d.value_on:
+        w, b = m.weights(), m.value_band
+        rc_m = (1 + b) * float(w @ dual.over) + (1 - b) * float(w @ dual.under) + len(m.reps) * dual.gamma
+        total += min(rc_m * lo, rc_m * hi)
+    found: list[_Column] = []
+    for r, pr in enumerate(run.pricers):
+        least, cols, stopped, nodes = pr.price(d, dual, float(e_range[r, 0]), float(e_range[r, 1]))
+        run.res.pricings += 1
+        run.res.stopped += int(stopped)
+        run.res.nodes += nodes
+        if not np.isfinite(least):
+            return INF, []
+        total += least
+        found += cols
+    return total, found
+
+
+class _State:
+    """Column generation on one interval [lo, hi] of the mean: its master, the best Lagrangian
+    point so far (the box's centre) and the box's half-width."""
+
+    def __init__(self, run: _Run, lo: float, hi: float, centre: _Duals | None) -> None:
+        m, d = run.m, run.d
+        n_r = len(m.reps)
+        self.lo, self.hi = lo, hi
+        if d.value_on:
+            w, b = m.weights(), m.value_band
+            pad = 1e-9 * max(abs(hi), 1.0)
+            self.e_range = np.c_[(1 - b) * w * lo - pad, (1 + b) * w * hi + pad]
+        else:
+            self.e_range = np.c_[np.full(n_r, -INF), np.full(n_r, INF)]
+        self.rounds, self.converged, self.infeasible = 0, False, False
+        self.history: list[float] = []
+        self.delta = run.width * run.scale
+        self.best = -INF  # the best Lagrangian bound (minimised form)
+        self.centre = _compact_duals(run, lo, hi) if centre is None else centre
+        self.ms: _Master | None = None
+        if self.centre is None:  # not even a split division of the interval holds the bands
+            self.infeasible = True
+            return
+        self.best, found = _lagrangian(run, self.centre, self)
+        if not np.isfinite(self.best):
+            self.infeasible = True
+            return
+        run.pool.update({(c.rep, c.x, c.y): c for c in found})
+        self.ms = _Master(m, d, lo, hi)
+        self.ms.add([c for c in run.pool.values() if self.fits(c)])
+        self.history.append(d.held_value - self.best)
+
+    def fits(self, c: _Column) -> bool:
+        return bool(self.e_range[c.rep, 0] <= c.ev <= self.e_range[c.rep, 1])
+
+    @property
+    def open(self) -> bool:
+        return not (self.converged or self.infeasible)
+
+    def bound(self, held: float) -> float:
+        """The interval's bound (maximised form; -inf: no band-holding division in it)."""
+        return -INF if self.infeasible else held - self.best
+
+    def step(self, run: _Run, smoothing: float, tol: float) -> None:
+        """One round: the master in the box, pricing at the smoothed point (and at the master's
+        own duals on a mispricing), the box moved to a better Lagrangian point or widened when it
+        binds and nothing prices in."""
+        assert self.ms is not None and self.centre is not None
+        ms, centre = self.ms, self.centre
+        scale = max(1.0, abs(ms.value) if np.isfinite(ms.value) else 1.0, abs(self.best))
+        ms.box(centre, self.delta)
+        own, mu = ms.solve()
+        point = centre.mix(own, smoothing)
+        lagr, found = _lagrangian(run, point, self)
+        self.rounds += 1
+        run.res.rounds += 1
+        entering = [c for c in found if own.rc(c) - mu[c.rep] < -tol * scale]
+        if not entering and smoothing > 0 and np.isfinite(lagr):  # a mispricing: the master's own duals
+            lagr2, found2 = _lagrangian(run, own, self)
+            if lagr2 > lagr:
+                lagr, point = lagr2, own
+            found += found2
+            entering = [c for c in found2 if own.rc(c) - mu[c.rep] < -tol * scale]
+        if not np.isfinite(lagr):
+            self.infeasible = True
+            return
+        run.pool.update({(c.rep, c.x, c.y): c for c in found})
+        if lagr > self.best:  # a serious step: the box moves to the better point
+            self.best, self.centre = lagr, point
+        self.history.append(run.d.held_value - self.best)
+        if not entering:
+            if ms.artificial <= 1e-9:  # nothing prices in and the box does not bind: the LP bound
+                self.converged = True
+                return
+            self.delta = self.delta * 4  # the box binds: widen it
+        ms.add(entering)
+
+    def result(self, held: float) -> PartitionInterval:
+        master = held - self.ms.value if self.ms is not None and np.isfinite(self.ms.value) else -INF
+        exact = self.ms is not None and self.ms.artificial <= 1e-9
+        return PartitionInterval(
+            self.lo,
+            self.hi,
+            self.bound(held),
+            master,
+            exact,
+            self.rounds,
+            self.converged,
+            self.infeasible,
+            self.history,
+        )
+
+
+def _compact_duals(run: _Run, lo: float, hi: float) -> _Duals | None:
+    """Duals for the master from the compact LP with the bands held and the mean in [lo, hi]
+    (the rows the two share: cover, value band, mean; the count band and capacity rows are in
+    the pricing): a first centre whose Lagrangian bound is at least that LP's. None: the LP has
+    no solution (no division of the interval holds the bands, even split)."""
+    m, d, w = run.m, run.d, run.whole
+    prog = w.prog
+    h = highs_for(prog, False, {})
+    if prog.mean_col is not None:
+        h.changeColBounds(prog.mean_col, lo, hi)
+    h.run()
+    if h.modelStatusToString(h.getModelStatus()) != "Optimal":
+        return None
+    y = np.asarray(h.getSolution().row_dual)
+    n_m, n_r = len(d.movers), len(m.reps)
+    pi = np.minimum(y[:n_m], d.u_cost)
+    # A group's cost of being left unassigned goes to its owners' link rows (u then prices at 0):
+    # a rep keeping such a group's cards pays it, as the compact programme's u column does.
+    owners = np.bincount(d.pair_g, minlength=n_m)
+    sigma = -(d.u_cost - pi)[d.pair_g] / np.maximum(owners[d.pair_g], 1)
+    zero = np.zeros(n_r)
+    if prog.value_row is None:
+        return _Duals(pi, sigma, zero, zero.copy(), 0.0)
+    v = prog.value_row + n_r  # after the rows defining E_r: over, under, then the mean row
+    return _Duals(
+        pi,
+        sigma,
+        np.minimum(y[v : v + n_r], 0.0),
+        np.maximum(y[v + n_r : v + 2 * n_r], 0.0),
+        -float(y[v + 2 * n_r]),
+    )
+
+
+def _mean_range(m: Model, start: np.ndarray, cutoff_obj: float) -> tuple[float, float]:
+    """The least and the greatest mean over the compact LP with the bands held and the objective
+    at least ``cutoff_obj``."""
+    w = whole_programme(m, start, held=True)
+    prog = w.prog
+    assert prog.mean_col is not None
+    out = []
+    for sense in (ObjSense.kMinimize, ObjSense.kMaximize):
+        h = highs_for(prog, False, {})
+        nz = np.flatnonzero(prog.c)
+        limit = w.held - cutoff_obj
+        h.addRow(-INF, limit + 1e-9 * max(abs(limit), 1.0), len(nz), nz.astype(np.int32), prog.c[nz])
+        cost = np.zeros(len(prog.c))
+        cost[prog.mean_col] = 1.0
+        h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+        h.changeObjectiveSense(sense)
+        h.run()
+        status = h.modelStatusToString(h.getModelStatus())
+        if status != "Optimal":
+            raise RuntimeError(f"the range of the mean: LP {status}")
+        out.append(float(h.getSolution().col_value[prog.mean_col]))
+    return out[0], out[1]
+
+
+def _warm_columns(m: Model, d: _Data, start: np.ndarray) -> list[_Column]:
+    """The start's columns and those of the compact LP's division (bands held) rounded to each
+    group's largest share."""
+    cols = [_columns_of(m, d, start)]
+    w = whole_programme(m, start, held=True)
+    h = highs_for(w.prog, False, {})
+    h.run()
+    if h.modelStatusToString(h.getModelStatus()) == "Optimal":
+        x = np.asarray(h.getSolution().col_value)[: w.prog.n_x]
+        rounded = start.copy()
+        share = np.zeros((len(m.groups), len(m.reps)))
+        share[w.movers[w.prog.group], w.prog.rep] = x
+        rounded[w.movers] = np.argmax(share[w.movers], axis=1)
+        cols.append(_columns_of(m, d, rounded))
+    n_lo = np.ceil(m.lower - 1e-9) - d.fixed_n
+    n_hi = np.floor(np.minimum(m.upper, d.cap) + 1e-9) - d.fixed_n
+    return [c for group in cols for c in group if n_lo[c.rep] <= c.n <= n_hi[c.rep] and np.isfinite(c.cost)]
+
+
+def _columns_of(m: Model, d: _Data, choice: np.ndarray) -> list[_Column]:
+    """Each rep's column in ``choice`` (rep index per group, -1: unassigned)."""
+    at = choice[d.movers]
+    out = []
+    for r in range(len(m.reps)):
+        xs = np.flatnonzero(at == r)
+        ys = np.flatnonzero((d.pair_r == r) & (at[d.pair_g] < 0))
+        ev = float(d.fixed_e[r] + d.ev[r, xs].sum() + d.pair_e[ys].sum())
+        n = int(d.cnt[xs].sum() + d.pair_n[ys].sum())
+        out.append(_Column(r, tuple(xs.tolist()), tuple(ys.tolist()), float(d.cx[r, xs].sum()), ev, n))
+    return out
+
+
+def partition_bound(
+    m: Model,
+    start: np.ndarray,
+    *,
+    intervals: int = 4,
+    refine: int = 2,
+    rounds: int = 200,
+    nodes: int = 500,
+    smoothing: float = 0.5,
+    width: float = 0.05,
+    pricing_gap: float = 1e-6,
+    per_rep: int = 4,
+    tol: float = 1e-7,
+) -> PartitionBound | None:
+    """Bound the optimum of ``m`` over divisions that hold both bands and the capacities (see the
+    module's text), from the division ``start`` (rep index per group, -1: unassigned; it must hold
+    them): ``intervals`` first intervals of the mean; ``rounds`` rounds of column generation in
+    all, each on the interval with the highest bound (best first), and up to ``refine`` times the
+    highest interval split in two once it is at its LP bound; each pricing MILP at most ``nodes``
+    nodes; Wentges smoothing ``smoothing``; the master's duals
+    first held within ``width`` × each row's scale of the compact LP's; each pricing MILP stops
+    within ``pricing_gap`` × the start's objective / reps of its optimum (its dual bound is what
+    counts, so this loosens the bound by at most ``pricing_gap`` of the objective per round) and
+    gives up to ``per_rep`` columns (its best, then incumbents its search found on the way). None when ``start``
+    is outside a band or a capacity, or with value capacities (not priced here)."""
+    if m.value_capped or not m.feasible(start):
+        return None
+    d = _data(m)
+    start_value = m.objective(start)
+    res = PartitionBound(start_value, start_value, (0.0, 0.0), 0.0)
+    if d.value_on:
+        res.start_mean = float(m.loads_for(start)[2].mean())
+        lo, hi = _mean_range(m, start, start_value)
+        pad = 1e-7 * max(abs(hi), 1.0)
+        lo, hi = lo - pad, hi + pad
+    else:
+        lo = hi = 0.0
+        intervals, refine = 1, 0
+    res.mean_range = (lo, hi)
+    typical = np.where(np.isfinite(d.cx), np.abs(d.cx), np.nan)
+    scale_pi = np.nanmedian(typical, axis=0) + 1.0
+    scale = np.r_[scale_pi, scale_pi[d.pair_g], np.ones(2 * len(m.reps) + 1) if d.value_on else np.zeros(0)]
+    abs_gap = pricing_gap * max(abs(start_value), 1.0) / max(len(m.reps), 1)
+    pricers = [_Pricer(m, d, r, nodes, abs_gap, per_rep) for r in range(len(m.reps))]
+    pool = {(c.rep, c.x, c.y): c for c in _warm_columns(m, d, start)}
+    run = _Run(m, d, pricers, pool, res, whole_programme(m, start, held=True), scale, width)
+
+    held = d.held_value
+    edges = np.linspace(lo, hi, intervals + 1)
+    parts = [_State(run, float(a), float(b), None) for a, b in itertools.pairwise(edges)]
+    closed = start_value + tol * max(abs(start_value), 1.0)  # an interval bounded below this is closed
+    left = rounds
+    while True:
+        live = [k for k, st in enumerate(parts) if st.bound(held) > closed]
+        if not live:
+            break
+        k = max(live, key=lambda j: (parts[j].bound(held), -j))
+        st = parts[k]
+        if st.open and left > 0:
+            st.step(run, smoothing, tol)
+            left -= 1
+        elif not st.open and refine > 0:  # the highest interval is at its LP bound: split it
+            refine -= 1
+            mid = 0.5 * (st.lo + st.hi)
+            parts[k : k + 1] = [_State(run, st.lo, mid, st.centre), _State(run, mid, st.hi, st.centre)]
+        else:
+            break
+    res.intervals = [st.result(held) for st in parts]
+    res.columns = len(pool)
+    res.bound = max(max(iv.bound for iv in res.intervals), start_value)
+    return res
