@@ -138,14 +138,16 @@ class MeanBound:
     iterations: int = 0  # simplex iterations over all of them (and the range LPs)
 
 
-def _mean_range(w: Whole, cutoff: float, iterations: int) -> tuple[float, float, int]:
-    """The least and the greatest mean over the LP relaxation restricted to c·x ≤ ``cutoff``."""
+def mean_range(w: Whole, cutoff: float, iterations: int | None = None) -> tuple[float, float, int]:
+    """The least and the greatest mean over the LP relaxation restricted to c·x ≤ ``cutoff``
+    (at most ``iterations`` simplex iterations each; None: no limit), and the iterations used."""
     prog = w.prog
     assert prog.mean_col is not None
     out = []
     used = 0
+    options: dict[str, float | int | bool | str] = {} if iterations is None else {"simplex_iteration_limit": iterations}
     for sense in (ObjSense.kMinimize, ObjSense.kMaximize):
-        h = highs_for(prog, False, {"simplex_iteration_limit": iterations})
+        h = highs_for(prog, False, options)
         nz = np.flatnonzero(prog.c)
         h.addRow(-np.inf, cutoff, len(nz), nz.astype(np.int32), prog.c[nz])
         cost = np.zeros(len(prog.c))
@@ -221,7 +223,7 @@ def mean_bound(
         return None
     cutoff = float(w.prog.c @ _completed(w))
     start_value = w.held - cutoff
-    lo, hi, used = _mean_range(w, cutoff + 1e-9 * max(abs(cutoff), 1.0), iterations)
+    lo, hi, used = mean_range(w, cutoff + 1e-9 * max(abs(cutoff), 1.0), iterations)
     pad = 1e-7 * max(abs(hi), 1.0)
     lo, hi = lo - pad, hi + pad
     edges = np.linspace(lo, hi, intervals + 1)

@@ -52,14 +52,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from dw_bound import _Data, _data
-from mean_bound import Whole, highs_for, whole_programme
+from mean_bound import Whole, highs_for, mean_range, whole_programme
 from scipy.optimize._highspy._core import (
     HighsLp,
     HighsSolution,
     HighsSparseMatrix,
     HighsVarType,
     MatrixFormat,
-    ObjSense,
     _Highs,
 )
 from scipy.sparse import csc_array
@@ -559,24 +558,9 @@ def _mean_range(m: Model, start: np.ndarray, cutoff_obj: float) -> tuple[float, 
     """The least and the greatest mean over the compact LP with the bands held and the objective
     at least ``cutoff_obj``."""
     w = whole_programme(m, start, held=True)
-    prog = w.prog
-    assert prog.mean_col is not None
-    out = []
-    for sense in (ObjSense.kMinimize, ObjSense.kMaximize):
-        h = highs_for(prog, False, {})
-        nz = np.flatnonzero(prog.c)
-        limit = w.held - cutoff_obj
-        h.addRow(-INF, limit + 1e-9 * max(abs(limit), 1.0), len(nz), nz.astype(np.int32), prog.c[nz])
-        cost = np.zeros(len(prog.c))
-        cost[prog.mean_col] = 1.0
-        h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
-        h.changeObjectiveSense(sense)
-        h.run()
-        status = h.modelStatusToString(h.getModelStatus())
-        if status != "Optimal":
-            raise RuntimeError(f"the range of the mean: LP {status}")
-        out.append(float(h.getSolution().col_value[prog.mean_col]))
-    return out[0], out[1]
+    limit = w.held - cutoff_obj
+    lo, hi, _ = mean_range(w, limit + 1e-9 * max(abs(limit), 1.0))
+    return lo, hi
 
 
 def _warm_columns(m: Model, d: _Data, start: np.ndarray) -> list[_Column]:
