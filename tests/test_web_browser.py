@@ -108,6 +108,8 @@ def login(driver: Any, site: Site) -> None:
     driver.delete_all_cookies()
     driver.get(f"{site.url}/review")
     wait(driver, lambda: driver.current_url.endswith("/login"), "the review page sends a stranger to /login")
+    # The URL changes when the navigation starts; the form is there only once the page has loaded.
+    wait(driver, lambda: driver.find_elements("id", "token"), "the login form")
     driver.find_element("id", "token").send_keys(site.token)
     driver.find_element("css selector", "#login button").click()
     wait(driver, lambda: driver.current_url.endswith("/review"), "logged in")
