@@ -192,3 +192,8 @@ def test_compare_row_counts_flags_exports_that_lost_most_rows() -> None:
     assert compare_row_counts({}, {"deals": 5}) == []
     with pytest.raises(ValueError):
         compare_row_counts({}, {}, threshold=0)
+
+
+def test_wan_and_yi_amounts_are_exact() -> None:
+    assert [parse_amount(f"{v / 10000:g}万") for v in (700, 1400, 23400, 1234500)] == [700, 1400, 23400, 1234500]
+    assert parse_amount("1.1亿") == 110_000_000 and parse_amount("-0.07万") == -700

@@ -7,6 +7,7 @@ loader adds the file, line and column. Parsers take a fast path for the common c
 
 from __future__ import annotations
 
+import decimal as decimal_module
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -187,10 +188,8 @@ def parse_amount(text: str, decimal: Decimal | None = None) -> float:
         value = float(num)
     except ValueError:
         raise ValueError(f"expected an amount like 1234.50 (decimal mark {decimal!r}), found {text!r}") from None
-    if m["unit"] == "万":
-        value *= 10_000
-    elif m["unit"] == "亿":
-        value *= 100_000_000
+    if m["unit"]:  # shifted in decimal, not multiplied in binary: 0.07万 is 700, not 700.0000000000001
+        value = float(decimal_module.Decimal(num).scaleb(4 if m["unit"] == "万" else 8))
     return -value if negative else value
 
 
