@@ -481,7 +481,8 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
         if hasattr(ws, "reset_dimensions"):
             ws.reset_dimensions()  # some exporters write a wrong <dimension>; read every cell
         notes = [f"sheet {name!r}" + (f" of {len(names)}" if len(names) > 1 else "")]
-        it = _xlsx_rows(path, ws)
+        merges = _vertical_merges(ws)
+        it = _xlsx_rows(path, ws, merges)
         ahead: list[tuple[int, list[str]]] = []
         for item in it:
             ahead.append(item)
@@ -493,6 +494,13 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
         header_line, headers = ahead[h]
         if h:
             notes.append(f"header on row {header_line} (rows above it skipped)")
+        if h + 1 < len(ahead) and header_line in merges.get(ahead[h + 1][0], {}).values():
+            # A header of two rows (cells merged down from the first): the second row names
+            # the columns under a merged group heading, the first the others.
+            below = ahead[h + 1][1]
+            headers = [(below[i] if i < len(below) and below[i].strip() else c) for i, c in enumerate(headers)]
+            notes.append(f"header on rows {header_line}-{ahead[h + 1][0]} (merged cells)")
+            h += 1
 
         def rows() -> Iterator[tuple[int, list[str]]]:
             yield from ahead[h + 1 :]
@@ -503,10 +511,42 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
         wb.close()
 
 
-def _xlsx_rows(path: Path, ws: Any) -> Iterator[tuple[int, list[str]]]:
+_MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s+ref=\"([A-Z]+)(\d+):[A-Z]+(\d+)\"")
+
+
+def _vertical_merges(ws: Any) -> dict[int, dict[int, int]]:
+    """Cells merged down over several rows (a report's group column, a two-row header): row
+    -> {column index: the row holding the value}. The merges follow the rows in the sheet's
+    XML, so its bytes are scanned first (no XML parse)."""
+    from openpyxl.utils import column_index_from_string
+
+    below: dict[int, dict[int, int]] = {}
+    if not hasattr(ws, "_get_source"):
+        return below
+    tail = b""
+    with ws._get_source() as src:
+        while chunk := src.read(1 << 20):
+            data = tail + chunk
+            for m in _MERGE.finditer(data):
+                col, top, bottom = column_index_from_string(m[1].decode()) - 1, int(m[2]), int(m[3])
+                for row in range(top + 1, bottom + 1):
+                    below.setdefault(row, {})[col] = top
+            tail = data[-200:]
+    return below
+
+
+def _xlsx_rows(path: Path, ws: Any, merges: dict[int, dict[int, int]]) -> Iterator[tuple[int, list[str]]]:
     n = 0
+    tops = {top for cols in merges.values() for top in cols.values()}
+    held: dict[tuple[int, int], object] = {}  # (row, column) -> value of a merged range's top cell
     try:
-        for n, values in enumerate(ws.iter_rows(values_only=True), 1):
+        for n, row in enumerate(ws.iter_rows(values_only=True), 1):
+            values = list(row)
+            if n in tops:
+                held.update(((n, c), v) for c, v in enumerate(values))
+            for col, top in merges.get(n, {}).items():
+                values += [None] * (col + 1 - len(values))
+                values[col] = held.get((top, col))
             if values and any(v is not None and v != "" for v in values):
                 yield n, [_cell_text(v) for v in values]
     except CrmError:

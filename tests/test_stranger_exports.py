@@ -1,0 +1,119 @@
+"""Exports as a stranger brings them (report layouts the vendors' own exports use): each must
+give the plan the same data gives from a flat export, or say clearly why not."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+
+import crmgen
+from tasksync.cli import main
+
+TODAY = crmgen.TODAY.isoformat()
+
+
+def _cli(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _plan(folder: Path, files: dict[str, Any], data: crmgen.Dataset) -> dict[str, Any]:
+    crmgen.write_board(folder / "board.json", data)
+    config = folder / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
+    assert code == 0, err
+    plan: dict[str, Any] = json.loads(out)
+    return {
+        "changes": plan["plan"]["changes"],
+        "creates": plan["plan"]["creates"],
+        "reps": [{k: v for k, v in r.items() if k != "rep_id"} for r in plan["reps"]],
+        "segments": plan["segments"],
+    }
+
+
+def test_a_grouped_report_with_its_group_cells_merged_gives_the_flat_exports_plan(tmp_path: Path) -> None:
+    """Salesforce's formatted export of "Closed Opportunities by Account": title rows, each
+    account in one cell merged down over its group's rows, Subtotal rows, a Total, a footer."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    files = crmgen.write_salesforce(tmp_path / "grouped" / "crm", data)
+    by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for h in data.history:
+        by_account[h["account"]].append(h)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in (["Closed Opportunities by Account"], ["As of 11/2/2026 9:14 AM"], []):
+        ws.append(row)
+    ws.append(["Account Name", "Opportunity Owner", "Stage", "Amount", "Close Date", "Created Date", "Product Name"])
+    for account in sorted(by_account):
+        first = ws.max_row + 1
+        for h in by_account[account]:
+            stage = "Closed Won" if h["won"] else "Closed Lost"
+            ws.append([account, h["owner"], stage, h["value"], crmgen._mdy(h["closed"]), crmgen._mdy(h["created"]),
+                       h["product"]])  # fmt: skip
+        if ws.max_row > first:
+            ws.merge_cells(start_row=first, start_column=1, end_row=ws.max_row, end_column=1)
+        ws.append(["Subtotal", None, None, sum(h["value"] for h in by_account[account])])
+    ws.append(["Total", None, None, sum(h["value"] for h in data.history)])
+    ws.append(["Confidential Information - Do Not Distribute"])
+    (tmp_path / "grouped" / "crm" / "closed.csv").unlink()
+    wb.save(tmp_path / "grouped" / "crm" / "closed.xlsx")
+    files["files"]["history"] = "closed.xlsx"
+    assert _plan(tmp_path / "grouped", files, data) == flat
+
+
+def test_a_chinese_xlsx_with_a_two_row_merged_header_and_wan_amounts_gives_the_same_plan(tmp_path: Path) -> None:
+    """Deals and history as XLSX: a merged title row, group headings merged across columns
+    over the real headers, headers merged down over both rows, amounts in 万 and full-width
+    digits in dates."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    folder = tmp_path / "cn" / "crm"
+    files = crmgen.write_chinese(folder, data)
+    width = str.maketrans("0123456789", "０１２３４５６７８９")
+    words = crmgen.STAGE_WORDS["chinese"]
+
+    def day(d: Any) -> str:
+        return crmgen._cn_date(d).translate(width)
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["商机列表（导出时间：2026年11月2日）"])
+    ws.append(["商机信息", None, None, None, "金额与日期", None, None, "其他", None])
+    ws.append(["商机编号", "商机名称", "客户名称", "负责人", "商机金额", "预计成交日期", "创建时间", "商机阶段",
+               "产品名称"])  # fmt: skip
+    for d in data.deals:
+        ws.append([f"SJ{d['n']:05d}", f"{d['account']} - {d['product']}", d["account"], d["owner"] or None,
+                   f"{d['value'] / 10000:g}万", day(d["close"]), day(d["created"]), words[d["stage"]],
+                   d["product"]])  # fmt: skip
+    for cells in ("A1:I1", "A2:D2", "E2:G2", "H2:I2"):
+        ws.merge_cells(cells)
+    wb.save(folder / "商机.xlsx")
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["客户名称", "成交信息", None, None, "负责人", "产品名称", "创建时间"])
+    ws.append([None, "商机阶段", "结单日期", "商机金额", None, None, None])
+    for h in data.history:
+        ws.append([h["account"], words[4 if h["won"] else 5], day(h["closed"]), f"{h['value'] / 10000:g}万",
+                   h["owner"], h["product"], day(h["created"])])  # fmt: skip
+    for cells in ("A1:A2", "E1:E2", "F1:F2", "G1:G2", "B1:D1"):
+        ws.merge_cells(cells)
+    wb.save(folder / "历史.xlsx")
+    (folder / "商机.csv").unlink()
+    (folder / "历史.csv").unlink()
+    files["files"].update(deals="商机.xlsx", history="历史.xlsx")
+    code, out, _ = _cli(["crm", "check", str(folder / "历史.xlsx")])
+    assert code == 0 and "header on rows 1-2 (merged cells)" in out, out
+    assert _plan(tmp_path / "cn", files, data) == flat
