@@ -117,3 +117,26 @@ def test_a_chinese_xlsx_with_a_two_row_merged_header_and_wan_amounts_gives_the_s
     code, out, _ = _cli(["crm", "check", str(folder / "历史.xlsx")])
     assert code == 0 and "header on rows 1-2 (merged cells)" in out, out
     assert _plan(tmp_path / "cn", files, data) == flat
+
+
+def test_zoho_users_with_first_and_last_names_keep_their_territories(tmp_path: Path) -> None:
+    """Zoho's users export names reps in First Name and Last Name and their region in
+    Territories; the region must be read (it was left out when the pair of name columns made
+    the file look like HubSpot's, whose preset has no Territories)."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    files = crmgen.write_salesforce(tmp_path / "zoho" / "crm", data)
+    crmgen._csv(
+        tmp_path / "zoho" / "crm" / "Users.csv",
+        [["First Name", "Last Name", "Email", "Territories", "Role", "Sectors", "Capacity", "Status"]]
+        + [
+            [r["first"], r["last"], r["email"], r["region"], r["role"], ",".join(r["sectors"]), r["capacity"],
+             "Active" if r["available"] else "Inactive"]
+            for r in data.reps
+        ],
+    )  # fmt: skip
+    files["files"]["reps"] = "Users.csv"
+    code, out, _ = _cli(["crm", "check", str(tmp_path / "zoho" / "crm" / "Users.csv")])
+    assert code == 0, out
+    assert any(line.split()[:2] == ["Territories", "region"] for line in out.splitlines()), out
+    assert _plan(tmp_path / "zoho", files, data) == flat

@@ -226,7 +226,7 @@ PRESETS: dict[str, Preset] = {
                 },
                 "reps": {
                     "id": ("User Id", "Record Id"),
-                    "name": ("Full Name", "Name"),
+                    "name": ("Full Name", "Name", ("First Name", "Last Name")),
                     "email": ("Email",),
                     "region": ("Territories", "Territory"),
                     "role": ("Role",),
