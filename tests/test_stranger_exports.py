@@ -140,3 +140,57 @@ def test_zoho_users_with_first_and_last_names_keep_their_territories(tmp_path: P
     assert code == 0, out
     assert any(line.split()[:2] == ["Territories", "region"] for line in out.splitlines()), out
     assert _plan(tmp_path / "zoho", files, data) == flat
+
+
+def test_reps_whose_board_names_lack_accents_or_run_last_first_are_matched(tmp_path: Path) -> None:
+    """Trello full names often drop accents (``Chloe Dubois`` for the CRM's ``Chloé Dubois``) or
+    run last-first; such a rep matched nobody, and the cards their member held were taken for
+    unowned and given a second owner."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    folder = tmp_path / "board"
+    files = crmgen.write_salesforce(folder / "crm", data)
+    crmgen.write_board(folder / "board.json", data)
+    board = json.loads((folder / "board.json").read_text(encoding="utf-8"))
+    renamed = {"Chloé Dubois": ("Chloe Dubois", "chloedubois"), "Grace García": ("Grace Garcia", "gracegarcia1"),
+               "Hiro Hayashi": ("Hayashi Hiro", "hhayashi")}  # fmt: skip
+    for member in board["members"]:
+        if member["fullName"] in renamed:
+            member["fullName"], member["username"] = renamed[member["fullName"]]
+    (folder / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
+    config = folder / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
+    assert code == 0, err
+    plan = json.loads(out)
+    essence = {
+        "changes": plan["plan"]["changes"],
+        "creates": plan["plan"]["creates"],
+        "reps": [{k: v for k, v in r.items() if k != "rep_id"} for r in plan["reps"]],
+        "segments": plan["segments"],
+    }
+    assert essence == flat
+    code, out, err = _cli(["-c", str(config), "reps", "--json", "--today", TODAY])
+    assert code == 0, err
+    matched = {r["name"]: (r["member"] or {}).get("name") for r in json.loads(out)["reps"]}
+    how = {r["name"]: r["matched_by"] for r in json.loads(out)["reps"]}
+    assert matched["Chloé Dubois"] == "Chloe Dubois" and matched["Hiro Hayashi"] == "Hayashi Hiro"
+    assert how["Grace García"] == "name (accents and word order ignored)"
+
+
+def test_a_loose_name_shared_by_two_members_matches_neither(tmp_path: Path) -> None:
+    data = crmgen.dataset()
+    folder = tmp_path / "board"
+    files = crmgen.write_salesforce(folder / "crm", data)
+    crmgen.write_board(folder / "board.json", data)
+    board = json.loads((folder / "board.json").read_text(encoding="utf-8"))
+    for member in board["members"]:
+        if member["fullName"] == "Chloé Dubois":
+            member["fullName"], member["username"] = "Chloe Dubois", "chloedubois"
+    board["members"].append({"id": "5f0000000000000000000001", "fullName": "Dubois Chloe", "username": "cdubois2"})
+    (folder / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
+    config = folder / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    code, out, err = _cli(["-c", str(config), "plan", "--today", TODAY])
+    assert code == 0, err
+    assert "rep 'Chloé Dubois' (Chloé Dubois) matches no board member" in " ".join(out.split())

@@ -23,6 +23,7 @@ __all__ = [
     "amount_decimal_hint",
     "date_order_hint",
     "header_key",
+    "loose_name_key",
     "name_keys",
     "normalise_name",
     "parse_amount",
@@ -263,6 +264,15 @@ def normalise_name(text: str) -> str:
     """Full-width to half-width, whitespace folded, case folded: for matching names.
     (Remembered for the 65,536 last names: the same names recur across a set of exports.)"""
     return " ".join(unicodedata.normalize("NFKC", text).replace("\u200b", "").split()).casefold()
+
+
+def loose_name_key(text: str) -> str:
+    """A name with accents dropped and its words sorted (``García, Grace`` and ``Grace Garcia``
+    are one): the last resort for matching a rep to a board member, used only when unique."""
+    words = normalise_name(text).replace(",", " ").replace(".", " ").split()
+    return " ".join(
+        sorted("".join(c for c in unicodedata.normalize("NFKD", w) if not unicodedata.combining(c)) for w in words)
+    )
 
 
 _EMAIL_IN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from tasksync.crm.records import Account, CrmData, Deal, Rep
-from tasksync.crm.values import normalise_name
+from tasksync.crm.values import loose_name_key, normalise_name
 from tasksync.model import Member, Snapshot
 from tasksync.settings import PolicySettings, Settings
 
@@ -162,12 +162,43 @@ def match_reps(
             if k and normalise_name(k) in by_key:
                 mapping[r.id] = by_key[normalise_name(k)]
                 break
+    _match_loosely(reps, members, explicit_n, mapping, notes)
+    return mapping, notes
+
+
+def _match_loosely(
+    reps: list[Rep], members: tuple[Member, ...], explicit: Mapping[str, str], mapping: dict[str, str], notes: list[str]
+) -> None:
+    """Reps still unmatched (and not in the members table) matched by name with accents and word
+    order ignored (``Chloé Dubois`` is the board's ``Chloe Dubois``), where exactly one rep and
+    one free member share that name; each such match, and every rep left, is named in a note."""
+    taken = set(mapping.values())
+    free: dict[str, list[Member]] = {}
+    for m in members:
+        if m.id not in taken and m.name:
+            free.setdefault(loose_name_key(m.name), []).append(m)
+    left = [
+        r
+        for r in reps
+        if r.id not in mapping and not any(k and normalise_name(k) in explicit for k in (r.id, r.name, r.email or ""))
+    ]
+    wanted: dict[str, int] = {}
+    for r in left:
+        wanted[loose_name_key(r.name)] = wanted.get(loose_name_key(r.name), 0) + 1
+    for r in left:
+        key = loose_name_key(r.name)
+        if key and len(free.get(key, ())) == 1 and wanted[key] == 1:
+            member = free[key][0]
+            mapping[r.id] = member.id
+            notes.append(
+                f"rep {r.name!r} matched to board member {member.name!r} by name (accents and word order "
+                "ignored); map them under [members] if that is someone else"
+            )
         else:
             notes.append(
                 f"rep {r.name!r} ({r.id}) matches no board member by email, username or name; "
                 "map them under [members] to give them tasks"
             )
-    return mapping, notes
 
 
 def build_book(

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tasksync.crm.records import Rep
-from tasksync.crm.values import normalise_name
+from tasksync.crm.values import loose_name_key, normalise_name
 from tasksync.model import Member, Plan, PlanKind
 from tasksync.team.overrides import RepOverride, RepOverrides
 from tasksync.team.targets import print_targets, targets_of
@@ -33,6 +33,8 @@ def how_matched(rep: Rep, member: Member, explicit: Mapping[str, str]) -> str:
         return "email"
     if normalise_name(rep.name) == normalise_name(member.name):
         return "name"
+    if rep.name and loose_name_key(rep.name) == loose_name_key(member.name):
+        return "name (accents and word order ignored)"
     return "username"
 
 
