@@ -40,12 +40,11 @@ def _plan(folder: Path, files: dict[str, Any], data: crmgen.Dataset) -> dict[str
     }
 
 
-def test_a_grouped_report_with_its_group_cells_merged_gives_the_flat_exports_plan(tmp_path: Path) -> None:
+def _grouped_report(folder: Path, data: crmgen.Dataset, merged: bool) -> dict[str, Any]:
     """Salesforce's formatted export of "Closed Opportunities by Account": title rows, each
-    account in one cell merged down over its group's rows, Subtotal rows, a Total, a footer."""
-    data = crmgen.dataset()
-    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
-    files = crmgen.write_salesforce(tmp_path / "grouped" / "crm", data)
+    account once per group (in a cell merged down over the group's rows, or on its first row
+    only), Subtotal rows, a Total and a footer."""
+    files = crmgen.write_salesforce(folder, data)
     by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for h in data.history:
         by_account[h["account"]].append(h)
@@ -57,19 +56,43 @@ def test_a_grouped_report_with_its_group_cells_merged_gives_the_flat_exports_pla
     ws.append(["Account Name", "Opportunity Owner", "Stage", "Amount", "Close Date", "Created Date", "Product Name"])
     for account in sorted(by_account):
         first = ws.max_row + 1
-        for h in by_account[account]:
+        for i, h in enumerate(by_account[account]):
             stage = "Closed Won" if h["won"] else "Closed Lost"
-            ws.append([account, h["owner"], stage, h["value"], crmgen._mdy(h["closed"]), crmgen._mdy(h["created"]),
-                       h["product"]])  # fmt: skip
-        if ws.max_row > first:
+            ws.append([account if merged or not i else None, h["owner"], stage, h["value"], crmgen._mdy(h["closed"]),
+                       crmgen._mdy(h["created"]), h["product"]])  # fmt: skip
+        if merged and ws.max_row > first:
             ws.merge_cells(start_row=first, start_column=1, end_row=ws.max_row, end_column=1)
         ws.append(["Subtotal", None, None, sum(h["value"] for h in by_account[account])])
     ws.append(["Total", None, None, sum(h["value"] for h in data.history)])
     ws.append(["Confidential Information - Do Not Distribute"])
-    (tmp_path / "grouped" / "crm" / "closed.csv").unlink()
-    wb.save(tmp_path / "grouped" / "crm" / "closed.xlsx")
+    (folder / "closed.csv").unlink()
+    wb.save(folder / "closed.xlsx")
     files["files"]["history"] = "closed.xlsx"
+    return files
+
+
+def test_a_grouped_report_with_its_group_cells_merged_gives_the_flat_exports_plan(tmp_path: Path) -> None:
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    files = _grouped_report(tmp_path / "grouped" / "crm", data, merged=True)
     assert _plan(tmp_path / "grouped", files, data) == flat
+
+
+def test_a_grouped_report_with_blank_group_cells_is_named_in_check_and_plan(tmp_path: Path) -> None:
+    """Without merged cells the rows below each group's first have no account: they cannot
+    be read otherwise, but the file and what to do are named, not passed over."""
+    data = crmgen.dataset()
+    files = _grouped_report(tmp_path / "crm", data, merged=False)
+    crmgen.write_board(tmp_path / "board.json", data)
+    config = tmp_path / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    expected = "row(s) name no account in a report with"
+    code, out, _ = _cli(["-c", str(config), "crm", "check"])
+    blank = len(data.history) - len({h["account"] for h in data.history})
+    assert code == 0 and f"closed.xlsx: {blank} {expected}" in out
+    code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
+    assert code == 0, err
+    assert any(expected in n and "Details Only" in n for n in json.loads(out)["plan"]["notes"])
 
 
 def test_a_chinese_xlsx_with_a_two_row_merged_header_and_wan_amounts_gives_the_same_plan(tmp_path: Path) -> None:

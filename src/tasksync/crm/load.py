@@ -192,6 +192,18 @@ def _stream(
         else:
             counts = tuple(map(sum, zip(read(iter(ahead)), read_csv(*direct), strict=True)))
         _finish(rep, settings, counts, getattr(table, "cut_row", None), len(table.headers) >= 3, open_stages)
+        if shape.check_accounts and rep.footers > _TRAILING_FOOTERS and rep.account_refs < rep.used:
+            rep.notes.append(  # subtotals between the rows: a grouped report, its group cells maybe blank
+                f"{path}: {rep.used - rep.account_refs:,} row(s) name no account in a report with "
+                f"{rep.footers} subtotal or footer lines; if it is grouped with each group's account "
+                "only on its first row, those rows are read without one: export it ungrouped "
+                "(Salesforce: Details Only) or with the account on every row"
+            )
+
+
+#: Footer lines an ungrouped report may end with (a total, a notice, a copyright); more are
+#: subtotals between groups.
+_TRAILING_FOOTERS = 4
 
 
 def _note_key(rep: FileReport, mapping: ColumnMapping) -> None:
