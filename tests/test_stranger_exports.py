@@ -217,3 +217,26 @@ def test_a_loose_name_shared_by_two_members_matches_neither(tmp_path: Path) -> N
     code, out, err = _cli(["-c", str(config), "plan", "--today", TODAY])
     assert code == 0, err
     assert "rep 'Chloé Dubois' (Chloé Dubois) matches no board member" in " ".join(out.split())
+
+
+def test_a_chinese_export_with_full_width_dates_and_renminbi_amounts_gives_the_same_plan(tmp_path: Path) -> None:
+    """UTF-8 with a byte-order mark, dates typed with full-width digits and marks (２０２６／３／５,
+    day first ５．３．２０２６), amounts as 人民币12,000元: each was a rejected cell."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    folder = tmp_path / "cn" / "crm"
+    files = crmgen.write_chinese(folder, data)
+    width = str.maketrans("0123456789/.-", "０１２３４５６７８９／．－")
+    words = crmgen.STAGE_WORDS["chinese"]
+    crmgen._csv(
+        folder / "商机.csv",
+        [["商机编号", "商机名称", "客户名称", "负责人", "商机阶段", "商机金额", "预计成交日期", "创建时间", "产品名称"]]
+        + [
+            [f"SJ{d['n']:05d}", f"{d['account']} - {d['product']}", d["account"], d["owner"], words[d["stage"]],
+             f"人民币{d['value']:,.0f}元", f"{d['close']:%Y/%m/%d}".translate(width),
+             f"{d['created'].day}.{d['created'].month}.{d['created'].year}".translate(width), d["product"]]
+            for d in data.deals
+        ],
+        "utf-8-sig",
+    )  # fmt: skip
+    assert _plan(tmp_path / "cn", files, data) == flat

@@ -80,6 +80,7 @@ def parse_date(text: str, order: DateOrder = "auto") -> date:
             return date(int(s[:4]), int(s[5:7]), int(s[8:10]))
         except ValueError:
             pass  # fall through to the full parser and its message
+    s = unicodedata.normalize("NFKC", s)  # full-width digits and marks: ２０２４／１／５
     m = _YMD.match(s)
     if m:
         return _mk(int(m[1]), int(m[2]), int(m[3]), text)
@@ -121,7 +122,7 @@ def parse_date(text: str, order: DateOrder = "auto") -> date:
 
 def date_order_hint(text: str) -> Literal["dmy", "mdy"] | None:
     """What one value says about its column's day/month order, if anything."""
-    m = _XYZ.match(text.strip())
+    m = _XYZ.match(unicodedata.normalize("NFKC", text).strip())
     if not m:
         return None
     a, b = int(m[1]), int(m[3])
@@ -153,11 +154,11 @@ SIMPLE_AMOUNT = re.compile(r"(-?)(?:[A-Z]{3} ?)?[$€£¥]?(-?)(\d{1,3}(?:,\d{3}
 _SYMBOLS = "$€£¥₹₩₽"
 _AMOUNT = re.compile(
     rf"""^(?P<open>\()?\s*(?P<neg1>-)?\s*
-    (?:(?:[A-Z]{{1,2}}\s?)?[{_SYMBOLS}]|[A-Z]{{3}}(?=[\s\d-]))?\s*
+    (?:(?:[A-Z]{{1,2}}\s?)?[{_SYMBOLS}]|[A-Z]{{3}}(?=[\s\d-])|人民币)?\s*
     (?P<neg2>-)?\s*
     (?P<num>\d[\d.,' ]*)
     (?P<unit>万|亿)?\s*
-    (?:[{_SYMBOLS}]|[A-Za-z]{{2,3}}\.?|元|圆)?\s*(?P<neg3>-)?(?P<close>\))?$""",
+    (?:[{_SYMBOLS}]|[A-Za-z]{{2,3}}\.?|元|圆|元人民币|人民币)?\s*(?P<neg3>-)?(?P<close>\))?$""",
     re.X,
 )
 
