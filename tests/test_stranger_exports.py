@@ -240,3 +240,30 @@ def test_a_chinese_export_with_full_width_dates_and_renminbi_amounts_gives_the_s
         "utf-8-sig",
     )  # fmt: skip
     assert _plan(tmp_path / "cn", files, data) == flat
+
+
+def test_export_owners_refuses_a_crm_import_that_needs_ids_the_exports_lack(tmp_path: Path) -> None:
+    """Salesforce report exports name reps (no User ID column): `--format salesforce` wrote
+    their names as OwnerId, which Data Loader refuses row by row. Deals exported without their
+    id gave their names as Record ID. Both are now named, exit 2, and nothing is written."""
+    data = crmgen.dataset()
+    files = crmgen.write_salesforce(tmp_path / "crm", data)
+    crmgen.write_board(tmp_path / "board.json", data)
+    config = tmp_path / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    assert _cli(["-c", str(config), "plan", "--today", TODAY])[0] == 0
+    assert _cli(["-c", str(config), "apply"])[0] == 0
+    out = tmp_path / "owners.csv"
+    code, _, err = _cli(["-c", str(config), "export", "owners", "--format", "salesforce", str(out)])
+    assert code == 2 and "salesforce matches owners by their CRM user id" in err and "User ID" in err
+    assert not out.exists() and err.count("\n") == 1
+    assert _cli(["-c", str(config), "export", "owners", "--format", "hubspot", str(out)])[0] == 0
+    assert out.read_text(encoding="utf-8").splitlines()[1].startswith("0065g")
+    out.unlink()
+    table = (tmp_path / "crm" / "opportunities.csv").read_text(encoding="utf-8-sig").splitlines()
+    (tmp_path / "crm" / "opportunities.csv").write_text(
+        "\n".join(line.rsplit(",", 1)[0] if "," in line else line for line in table) + "\n", encoding="utf-8"
+    )
+    code, _, err = _cli(["-c", str(config), "export", "owners", "--format", "hubspot", str(out)])
+    assert code == 2 and "hubspot matches deals by their record id" in err and not out.exists()
+    assert _cli(["-c", str(config), "export", "owners", "--format", "csv", str(out)])[0] == 0

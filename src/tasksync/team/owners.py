@@ -119,10 +119,34 @@ def _row(fmt: str, c: OwnerChange) -> list[str]:
     return [c.deal_id, owner]
 
 
+def _check_keys(export: OwnerExport, fmt: str) -> None:
+    """:class:`ConfigError` when a CRM's import needs record ids the exports did not have: a
+    deal (or, for Salesforce, an owner) keyed by its name would be refused by the import row by
+    row, so nothing is written and the missing column is named."""
+    if fmt == "csv":
+        return
+    ids = [c for c in export.changes if c.deal_id == c.deal_name or c.deal_id.startswith(f"{c.deal_name} (")]
+    if ids:
+        raise ConfigError(
+            f"{fmt} matches deals by their record id, and the deals export has no id column (deals are "
+            f"keyed by name: {', '.join(repr(c.deal_name) for c in ids[:3])}); export the deals with their "
+            "id column, or use --format csv"
+        )
+    if FORMATS[fmt].owner_by == "id":
+        named = sorted({c.owner.name for c in export.changes if c.owner.id in (c.owner.name, c.owner.email)})
+        if named:
+            raise ConfigError(
+                f"{fmt} matches owners by their CRM user id, and the reps export has no id column (reps are "
+                f"keyed by name or email: {', '.join(named[:3])}); add the user id column (Salesforce: "
+                "User ID), or use --format csv"
+            )
+
+
 def write_owner_export(export: OwnerExport, fmt: str, path: Path) -> None:
     """Write the rows atomically (a temporary file renamed into place: never half a file).
     Raises :class:`ConfigError` when an owner has no email and the CRM matches owners by email."""
     spec = FORMATS[fmt]
+    _check_keys(export, fmt)
     if spec.owner_by == "email":
         missing = sorted({c.owner.name for c in export.changes if not c.owner.email})
         if missing:
