@@ -267,3 +267,30 @@ def test_export_owners_refuses_a_crm_import_that_needs_ids_the_exports_lack(tmp_
     code, _, err = _cli(["-c", str(config), "export", "owners", "--format", "hubspot", str(out)])
     assert code == 2 and "hubspot matches deals by their record id" in err and not out.exists()
     assert _cli(["-c", str(config), "export", "owners", "--format", "csv", str(out)])[0] == 0
+
+
+def test_amounts_in_several_currencies_are_named_not_added_silently(tmp_path: Path) -> None:
+    """A multi-currency Pipedrive or Salesforce export: each amount is in its deal's currency
+    (a Deal - Currency column, or a code in the cell). tasksync does not convert; the file and
+    the currencies are named in `crm check` and the plan's notes."""
+    data = crmgen.dataset()
+    files = crmgen.write_pipedrive(tmp_path / "crm", data)
+    crmgen.write_board(tmp_path / "board.json", data)
+    config = tmp_path / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    expected = "amounts in more than one currency (EUR, USD in the first"
+    code, out, _ = _cli(["-c", str(config), "crm", "check"])
+    assert code == 0 and "currency" not in out.replace("Deal - Currency ", "")
+    deals = (tmp_path / "crm" / "deals.csv").read_text(encoding="utf-8").splitlines()
+    deals[2] = deals[2].replace(",USD,", ",EUR,")
+    (tmp_path / "crm" / "deals.csv").write_text("\n".join(deals) + "\n", encoding="utf-8")
+    code, out, _ = _cli(["-c", str(config), "crm", "check"])
+    assert code == 0 and f"deals.csv:Deal - Currency: {expected}" in " ".join(out.split())
+    code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
+    assert code == 0 and any(expected in n for n in json.loads(out)["plan"]["notes"]), err
+    sf = crmgen.write_salesforce(tmp_path / "sf", data)["files"]["deals"]
+    rows = (tmp_path / "sf" / sf).read_text(encoding="utf-8-sig").splitlines()
+    rows[1] = rows[1].replace('"USD ', '"EUR ')
+    (tmp_path / "sf" / sf).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, out, _ = _cli(["-c", str(config), "crm", "check", str(tmp_path / "sf" / sf)])
+    assert f"{sf}:Amount: {expected}" in " ".join(out.split())

@@ -22,6 +22,7 @@ from tasksync.crm.values import (
     Decimal,
     amount_decimal_hint,
     date_order_hint,
+    header_key,
     normalise_name,
     parse_amount,
     parse_bool,
@@ -30,7 +31,7 @@ from tasksync.crm.values import (
     parse_list,
 )
 
-__all__ = ["amount_prefix", "column_steps"]
+__all__ = ["amount_prefix", "column_steps", "currency_note"]
 
 _CACHED = {"date", "rep", "account", "bool", "int", "customer", "list"}
 
@@ -203,3 +204,36 @@ def _amount_parser(mark: Decimal | None) -> Callable[[str], Any]:
 def _has_xyz(rows: list[tuple[int, list[str]]], i: int) -> bool:
     """Whether the column holds dates like ``3/4/2024`` at all (not ISO or serials)."""
     return any(i < len(c) and re.match(r"\s*\d{1,2}[-/]\d{1,2}[-/]\d{2,4}", c[i]) for _, c in rows)
+
+
+_CURRENCY_IN = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])|[$€£¥₹₩₽]|元|人民币")
+_CURRENCY_OF = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "CNY", "元": "CNY", "人民币": "CNY", "RMB": "CNY",
+                "₹": "INR", "₩": "KRW", "₽": "RUB"}  # fmt: skip
+#: Headers of a column giving each row's currency (Pipedrive, Salesforce, Zoho, Chinese CRMs).
+_CURRENCY_HEADERS = {"currency", "dealcurrency", "opportunitycurrency", "币种", "货币"}
+
+
+def currency_note(
+    path: str, headers: list[str], mapping: ColumnMapping, ahead: list[tuple[int, list[str]]]
+) -> str | None:
+    """A note when the look-ahead shows amounts in more than one currency (in the amount
+    cells, or in a currency column beside them): tasksync adds amounts as they are."""
+    specs = FIELDS[mapping.kind]
+    amounts = [c for c in mapping.columns.values() if specs[c.field].kind == "amount" and len(c.columns) == 1]
+    if not amounts:
+        return None
+    where = {i: h for i, h in enumerate(headers) if header_key(h) in _CURRENCY_HEADERS}
+    where.update({c.index: c.header for c in amounts})
+    for i, header in sorted(where.items()):
+        seen: set[str] = set()
+        for _, cells in ahead:
+            cell = cells[i] if i < len(cells) else ""
+            codes = [cell.strip().upper()] if i not in {c.index for c in amounts} else _CURRENCY_IN.findall(cell)
+            seen.update(_CURRENCY_OF.get(x, x) for x in codes if x)
+        if len(seen) > 1:
+            return (
+                f"{path}:{header}: amounts in more than one currency ({', '.join(sorted(seen))} in the first "
+                f"{len(ahead):,} rows) are added as they are, without conversion; export them in one currency "
+                "(e.g. Salesforce's Amount (converted))"
+            )
+    return None
