@@ -294,3 +294,23 @@ def test_amounts_in_several_currencies_are_named_not_added_silently(tmp_path: Pa
     (tmp_path / "sf" / sf).write_text("\n".join(rows) + "\n", encoding="utf-8")
     code, out, _ = _cli(["-c", str(config), "crm", "check", str(tmp_path / "sf" / sf)])
     assert f"{sf}:Amount: {expected}" in " ".join(out.split())
+
+
+def test_report_and_reps_show_the_open_card_band_plan_holds(tmp_path: Path) -> None:
+    """`report` and `reps` drew the band as mean ±10% unrounded (8.49–10.37, printed "8–10") where
+    the plan holds whole cards rounded inwards (9–10): a rep with 8 cards was in band in one,
+    below it in the other."""
+    data = crmgen.dataset()
+    files = crmgen.write_salesforce(tmp_path / "crm", data)
+    crmgen.write_board(tmp_path / "board.json", data)
+    config = tmp_path / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    assert _cli(["-c", str(config), "plan", "--today", TODAY])[0] == 0
+    assert _cli(["-c", str(config), "apply"])[0] == 0
+    bands = []
+    for command in ("plan", "report", "reps"):
+        code, out, err = _cli(["-c", str(config), command, "--json", "--today", TODAY])
+        assert code == 0, err
+        bands.append(json.loads(out)["band"]["workload"])
+    assert bands[0] == bands[1] == bands[2]
+    assert bands[0]["lower"].is_integer() and bands[0]["upper"].is_integer()

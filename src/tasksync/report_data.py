@@ -42,6 +42,7 @@ from tasksync.kpi import ReportWindow, compute_kpis, kpi_model, owners_after, re
 from tasksync.model import Field, Plan, PlanKind
 from tasksync.policies.base import Decisions
 from tasksync.policies.reasons import Band
+from tasksync.policies.workload import count_band
 from tasksync.sync.engine import PlanResult
 from tasksync.team.targets import targets_of
 
@@ -104,12 +105,14 @@ def reason_kind(kind: str, reason: str = "") -> str:
     return kind or ("other" if reason else "(no reason)")
 
 
-def _band(values: Sequence[float], ratio: float, used: Band | None = None) -> dict[str, float]:
-    """The band as the policy used it (``used``), else ``±ratio`` around the mean of ``values``."""
-    if used is not None:
-        return {"mean": round(used.mean, 4), "lower": round(used.lower, 4), "upper": round(used.upper, 4)}
-    mean = sum(values) / len(values) if values else 0.0
-    return {"mean": round(mean, 4), "lower": round(mean * (1 - ratio), 4), "upper": round(mean * (1 + ratio), 4)}
+def _band(values: Sequence[float], ratio: float, used: Band | None = None, whole: bool = False) -> dict[str, float]:
+    """The band as the policy used it (``used``), else ``±ratio`` around the mean of ``values``
+    (``whole``: in whole cards, rounded inwards as the policies round it, so that ``report`` and
+    ``reps`` show the band ``plan`` holds)."""
+    if used is None:
+        mean = sum(values) / len(values) if values else 0.0
+        used = count_band(mean, ratio) if whole else Band(mean, mean * (1 - ratio), mean * (1 + ratio))
+    return {"mean": round(used.mean, 4), "lower": round(used.lower, 4), "upper": round(used.upper, 4)}
 
 
 def _value_target(own: Band | None, team: Band | None) -> dict[str, float] | None:
@@ -175,7 +178,7 @@ def _build(
             "balance_by": "count",  # deprecated: both bands hold at once (value_ratio)
             "value_ratio": value_ratio,
             "value_target": settings.policy.value_target if settings is not None else "mean",
-            "workload": _band([r["after"] for r in avail], ratio, bands.get("count")),
+            "workload": _band([r["after"] for r in avail], ratio, bands.get("count"), whole=True),
             "expected_value": _band([r["expected_value"] for r in avail], value_ratio or ratio, bands.get("value")),
         },
         "priorities": {
