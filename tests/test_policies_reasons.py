@@ -106,7 +106,7 @@ def test_rendered_text_cites_only_the_figures() -> None:
     )
     assert r.text() == (
         "Anna above the band (24 open cards, band 18–20; 20 after); "
-        "to Rosie (strong in Software, win rate 31%, expected value 3,100, room for 2 more)"
+        "to Rosie (strong in Software, win rate 31%, expected value 3,100, room for 2 more in the band)"
     )
     assert r.as_dict()["figures"] == {
         "before": 24.0,

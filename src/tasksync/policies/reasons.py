@@ -117,7 +117,7 @@ def _why_bits(r: Reason) -> list[str]:
     if r.has("expected_value"):
         bits.append(f"expected value {_money(r.get('expected_value'))}")
     if r.has("room"):
-        bits.append(f"room for {_count(r.get('room'))} more")
+        bits.append(f"room for {_count(r.get('room'))} more in the band")
     return bits
 
 
