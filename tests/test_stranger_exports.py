@@ -314,3 +314,37 @@ def test_report_and_reps_show_the_open_card_band_plan_holds(tmp_path: Path) -> N
         bands.append(json.loads(out)["band"]["workload"])
     assert bands[0] == bands[1] == bands[2]
     assert bands[0]["lower"].is_integer() and bands[0]["upper"].is_integer()
+
+
+def test_an_amount_column_in_wan_by_its_header_gives_the_same_plan(tmp_path: Path) -> None:
+    """Chinese reports give amounts in 万元 by the header (``商机金额（万元）``, cells ``2.33``):
+    the column was not recognised, so every deal was worth nothing."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    folder = tmp_path / "cn" / "crm"
+    files = crmgen.write_chinese(folder, data)
+    words = crmgen.STAGE_WORDS["chinese"]
+    crmgen._csv(
+        folder / "商机.csv",
+        [["商机编号", "商机名称", "客户名称", "负责人", "商机阶段", "商机金额（万元）", "预计成交日期", "创建时间",
+          "产品名称"]]
+        + [
+            [f"SJ{d['n']:05d}", f"{d['account']} - {d['product']}", d["account"], d["owner"], words[d["stage"]],
+             f"{d['value'] / 10000:g}", crmgen._cn_date(d["close"]), crmgen._cn_date(d["created"]), d["product"]]
+            for d in data.deals
+        ],
+        "gb18030",
+    )  # fmt: skip
+    crmgen._csv(
+        folder / "历史.csv",
+        [["商机阶段", "结单日期", "客户名称", "金额(万元)", "负责人", "产品名称", "创建时间"]]
+        + [
+            [words[4 if h["won"] else 5], crmgen._cn_date(h["closed"]), h["account"], f"{h['value'] / 10000:g}",
+             h["owner"], h["product"], crmgen._cn_date(h["created"])]
+            for h in data.history
+        ],
+        "gb18030",
+    )  # fmt: skip
+    code, out, _ = _cli(["crm", "check", str(folder / "商机.csv")])
+    assert code == 0 and "amount (decimal mark '.') in 万" in out, out
+    assert _plan(tmp_path / "cn", files, data) == flat

@@ -23,6 +23,7 @@ from tasksync.crm.values import (
     amount_decimal_hint,
     date_order_hint,
     header_key,
+    header_unit,
     normalise_name,
     parse_amount,
     parse_bool,
@@ -103,8 +104,10 @@ def column_steps(
             parse, type_name = _date_column(rep, c, configured, orders[c.index], file_order, ahead)
         elif spec.kind == "amount":
             mark = _column_mark(marks[c.index]) if table_format == "csv" else None
-            parse = _amount_parser(mark)
+            unit = header_unit(c.header) if len(c.columns) == 1 else ""
+            parse = partial(parse_amount, decimal=mark, unit=unit) if unit else _amount_parser(mark)
             type_name = f"amount (decimal mark {mark!r})" if mark else "amount"
+            type_name += f" in {unit}" if unit else ""
         elif spec.kind == "rep" and rep_of is None:
             type_name = "rep (not checked: no reps export)"
         if len(c.columns) > 1:

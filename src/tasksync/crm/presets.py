@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tasksync.crm.specs import FIELDS, KEYS, ColumnSpec
-from tasksync.crm.values import header_key
+from tasksync.crm.values import header_key, header_keys
 from tasksync.crm.vendors import PRESETS, SYNONYMS, HeaderName, Preset
 from tasksync.errors import ConfigError, CrmError
 
@@ -88,7 +88,7 @@ def _show(name: HeaderName) -> str:
 def preset_scores(kind: str, headers: Sequence[str]) -> list[tuple[float, str]]:
     """How well each preset fits the headers, best first: matched fields (required and key
     fields count double), then the preset's other typical headers found, as a tie-break."""
-    keys = {header_key(h) for h in headers}
+    keys = {k for h in headers for k in header_keys(h)}
     specs = FIELDS[kind]
 
     def present(n: HeaderName) -> bool:
@@ -133,6 +133,9 @@ def match_columns(
     index: dict[str, int] = {}
     for i, header in enumerate(headers):
         index.setdefault(header_key(header), i)
+    for i, header in enumerate(headers):  # 金额（万元）, Amount (USD): also by the name without the unit
+        for key in header_keys(header)[1:]:
+            index.setdefault(key, i)
     used: dict[int, str] = {}  # column -> the field it feeds
     found = _configured_columns(kind, headers, explicit, index, used, where)
     tried, taken = _columns_by_name(kind, headers, chosen, explicit, index, used, found)
@@ -145,10 +148,10 @@ def match_columns(
             found[name] = ColumnMatch(
                 name, at[0], header, f"shared with {other}", tuple(at) if len(at) > 1 else (), True
             )
-    header_keys = {header_key(h) for h in headers}
+    in_file = {k for h in headers for k in header_keys(h)}
 
     def not_in_file(h: str) -> bool:
-        return any(header_key(x) not in header_keys for x in h.split(" + "))
+        return any(header_key(x) not in in_file for x in h.split(" + "))
 
     missing = {
         f: tuple(h for h in dict.fromkeys(tried[f] or [specs[f].header]) if not_in_file(h))
@@ -166,10 +169,10 @@ def _choose_preset(kind: str, headers: Sequence[str], preset: str) -> tuple[str,
     """The preset to match with (``crm.preset``, or the best-scoring one when ``auto`` and it
     beats tasksync's default headers) and how it was chosen."""
     if preset == "auto":
-        header_keys = {header_key(h) for h in headers}
+        in_file = {k for h in headers for k in header_keys(h)}
         scores = preset_scores(kind, headers)
         specs = FIELDS[kind]
-        generic = sum((2 if s.required or s.key else 1) for s in specs.values() if header_key(s.header) in header_keys)
+        generic = sum((2 if s.required or s.key else 1) for s in specs.values() if header_key(s.header) in in_file)
         if scores and scores[0][0] > generic:
             return scores[0][1], f"best header match, score {scores[0][0]:g}"
         return "generic", "tasksync's default headers"

@@ -114,6 +114,12 @@ def _helpers(shape: Shape, headers: list[str], env: dict[str, Any]) -> None:
     )
 
 
+def _unit_of(parse: Callable[[str], Any]) -> str:
+    """The unit (万, 亿) an amount column's parser scales by: such a column has no fast path."""
+    unit: str = getattr(parse, "keywords", {}).get("unit", "")
+    return unit
+
+
 def _emit_cell(k: int, step: Step, kind: str, shape: Shape, env: dict[str, Any]) -> list[str]:
     """Generated lines reading field ``k`` of a row into ``f_<name>``: fetched, stripped,
     looked up in its cache, typed, checked for undecodable bytes and for being required."""
@@ -124,7 +130,7 @@ def _emit_cell(k: int, step: Step, kind: str, shape: Shape, env: dict[str, Any])
     typed: list[str] = []
     if parse is None:
         pass
-    elif kind == "amount" and getattr(parse, "keywords", {}).get("decimal") != ",":
+    elif kind == "amount" and getattr(parse, "keywords", {}).get("decimal") != "," and not _unit_of(parse):
         typed = _emit_amount(k, f, shape.amount_prefixes.get(name), fail, env)
     else:
         typed = ["try:", f"    {f} = parse_{k}({f})", "except ValueError as e:", *("    " + x for x in fail)]

@@ -23,6 +23,8 @@ __all__ = [
     "amount_decimal_hint",
     "date_order_hint",
     "header_key",
+    "header_keys",
+    "header_unit",
     "loose_name_key",
     "name_keys",
     "normalise_name",
@@ -163,13 +165,17 @@ _AMOUNT = re.compile(
 )
 
 
-def parse_amount(text: str, decimal: Decimal | None = None) -> float:
+def parse_amount(text: str, decimal: Decimal | None = None, unit: str = "") -> float:
     """``$1,234.50``, ``¥1,234``, ``1.234,50 €``, ``1 234,5``, ``USD 1,234``, ``12.5万``,
     ``(120)`` (negative).
 
     ``decimal`` is the column's decimal mark when known (see :func:`amount_decimal_hint`);
     otherwise each value is read on its own (``1,234`` is a thousand, ``1,23`` is 1.23).
+    ``unit`` (``万``, ``亿``) is the column's unit, from its header: ``12.5`` is then 125,000.
     """
+    if unit and "万" not in text and "亿" not in text:
+        text = text.strip()
+        text = f"{text[:-1]}{unit})" if text.endswith(")") else f"{text}{unit}"
     if decimal != ",":
         m = SIMPLE_AMOUNT.fullmatch(text)
         if m:  # 1234.5, $12,345.67, 12,345.67, -$5
@@ -303,6 +309,22 @@ def header_key(text: str) -> str:
     """A header folded for matching: case, width, spaces and punctuation ignored, so
     ``Close Date``, ``CloseDate``, ``close_date`` and ``*Close Date`` are one."""
     return re.sub(r"[\W_]+", "", normalise_name(text))
+
+
+_UNIT = re.compile(r"^(.+?)\s*[（(]\s*(万元|万|亿元|亿|元|人民币|RMB|CNY|USD|EUR|GBP|[$¥€£])\s*[)）]\s*$", re.I)
+
+
+def header_keys(text: str) -> tuple[str, ...]:
+    """A header's :func:`header_key`, then, for a header naming its unit (``商机金额（万元）``,
+    ``Amount (USD)``), the key without it: either matches a field's names."""
+    m = _UNIT.match(text)
+    return (header_key(text), header_key(m[1])) if m else (header_key(text),)
+
+
+def header_unit(text: str) -> str:
+    """``万`` or ``亿`` when a header says its amounts are in them (``金额（万元）``), else ``""``."""
+    m = _UNIT.match(text)
+    return m[2][0] if m and m[2][0] in "万亿" else ""
 
 
 #: Stage names that mean a deal was won or lost, in the CRMs tasksync knows; configured
