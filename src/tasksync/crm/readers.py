@@ -525,7 +525,7 @@ def _vertical_merges(ws: Any) -> dict[int, dict[int, int]]:
         return below
     tail = b""
     with ws._get_source() as src:
-        while chunk := src.read(1 << 20):
+        while chunk := src.read(1 << 16):
             data = tail + chunk
             for m in _MERGE.finditer(data):
                 col, top, bottom = column_index_from_string(m[1].decode()) - 1, int(m[2]), int(m[3])
