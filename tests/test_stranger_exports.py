@@ -348,3 +348,29 @@ def test_an_amount_column_in_wan_by_its_header_gives_the_same_plan(tmp_path: Pat
     code, out, _ = _cli(["crm", "check", str(folder / "商机.csv")])
     assert code == 0 and "amount (decimal mark '.') in 万" in out, out
     assert _plan(tmp_path / "cn", files, data) == flat
+
+
+def test_a_chinese_rep_written_with_a_space_matches_the_board_member_without(tmp_path: Path) -> None:
+    """The CRM writes 王 伟 where the board's member is 王伟 (or the other way round)."""
+    data = crmgen.dataset()
+    old = data.reps[2]["name"]
+    data.reps[2]["name"] = "王 伟"
+    for row in (*data.accounts, *data.deals, *data.history):
+        if row["owner"] == old:
+            row["owner"] = "王 伟"
+    same = _plan(tmp_path / "same", crmgen.write_chinese(tmp_path / "same" / "crm", data), data)
+    folder = tmp_path / "joined"
+    files = crmgen.write_chinese(folder / "crm", data)
+    crmgen.write_board(folder / "board.json", data)
+    board = json.loads((folder / "board.json").read_text(encoding="utf-8"))
+    for member in board["members"]:
+        if member["fullName"] == "王 伟":
+            member["fullName"], member["username"] = "王伟", "wangwei"
+    (folder / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
+    config = folder / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
+    assert code == 0, err
+    plan = json.loads(out)
+    assert [{k: v for k, v in r.items() if k != "rep_id"} for r in plan["reps"]] == same["reps"]
+    assert plan["plan"]["changes"] == same["changes"]

@@ -275,8 +275,11 @@ def normalise_name(text: str) -> str:
 
 def loose_name_key(text: str) -> str:
     """A name with accents dropped and its words sorted (``García, Grace`` and ``Grace Garcia``
-    are one): the last resort for matching a rep to a board member, used only when unique."""
+    are one; ``王 伟`` and ``王伟``): the last resort for matching a rep to a board member, used
+    only when unique."""
     words = normalise_name(text).replace(",", " ").replace(".", " ").split()
+    if any(unicodedata.east_asian_width(c) == "W" for w in words for c in w):
+        return "".join(words)  # spaces in CJK names are arbitrary, the order is not
     return " ".join(
         sorted("".join(c for c in unicodedata.normalize("NFKD", w) if not unicodedata.combining(c)) for w in words)
     )
