@@ -227,7 +227,9 @@ def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tupl
         branch=work.branch,
         node_rounds=work.node_rounds,
         ip_nodes=work.ip_nodes,
-        log=lambda line: print(f"  partition: {line}", file=sys.stderr, flush=True),
+        log=lambda line: print(
+            f"  partition: {line}; {time.process_time() - t0:.0f} s CPU", file=sys.stderr, flush=True
+        ),
     )
     if res is None:
         return None, Bound(
