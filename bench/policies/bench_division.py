@@ -206,13 +206,15 @@ def mean_reference(m: Model, ours: np.ndarray, held: bool) -> tuple[MeanBound | 
 @dataclass(frozen=True)
 class PartitionWork:
     """The partition bound's work limits (:func:`partition_bound.partition_bound`): column
-    generation rounds in all, nodes made by branching, rounds per branched node, and the node limit
-    of the restricted master MILP over the columns found (0: not run)."""
+    generation rounds in all, nodes made by branching, rounds per branched node, the node limit
+    of the restricted master MILP over the columns found (0: not run), and how many times the
+    highest interval of the mean is split in two before branching."""
 
     rounds: int = PARTITION_ROUNDS
     branch: int = 0
     node_rounds: int = 30
     ip_nodes: int = 0
+    refine: int = 2
 
 
 def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tuple[PartitionBound | None, Bound]:
@@ -227,6 +229,7 @@ def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tupl
         branch=work.branch,
         node_rounds=work.node_rounds,
         ip_nodes=work.ip_nodes,
+        refine=work.refine,
         log=lambda line: print(
             f"  partition: {line}; {time.process_time() - t0:.0f} s CPU", file=sys.stderr, flush=True
         ),
@@ -498,6 +501,9 @@ def main() -> None:
     )
     ap.add_argument("--partition-node-rounds", type=int, default=30, help="rounds per branched node")
     ap.add_argument(
+        "--partition-refine", type=int, default=2, help="splits of the highest interval of the mean before branching"
+    )
+    ap.add_argument(
         "--partition-ip-nodes",
         type=int,
         default=0,
@@ -531,7 +537,11 @@ def main() -> None:
             continue
         exact_s = args.exact_seconds or (15.0 if args.quick else 90.0)
         work = PartitionWork(
-            args.partition_rounds, args.partition_branch, args.partition_node_rounds, args.partition_ip_nodes
+            args.partition_rounds,
+            args.partition_branch,
+            args.partition_node_rounds,
+            args.partition_ip_nodes,
+            args.partition_refine,
         )
         bounds = (args.bounds, args.objective, work)
         run_book(kind, n, r, make, args.seed, rows, exact_s, not args.no_greedy, args.runs, bounds)
