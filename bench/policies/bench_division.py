@@ -29,7 +29,11 @@ instead of 90 s). Per book and policy:
   (:mod:`dw_bound`); ``mean``, branching on the value band's mean (:mod:`mean_bound`: the whole
   MILP in each interval of the mean, HiGHS at a node limit); ``partition``, set partitioning with
   both bands held in every rep's column, by intervals of the mean (:mod:`partition_bound`:
-  stabilised column generation, ``--partition-rounds`` rounds, the Lagrangian bound every round).
+  stabilised column generation, ``--partition-rounds`` rounds, the Lagrangian bound every round;
+  ``--partition-branch`` nodes of branch-and-price on (account, rep) pairs after
+  ``--partition-refine`` splits of the mean, ``--partition-node-rounds`` rounds per node;
+  ``--partition-ip-nodes``: its restricted master over every column found as a MILP, for a better
+  division; its progress every 25 rounds on stderr).
   Every bound but HiGHS's stops on work limits only, so it is the same every run; each prints its
   CPU seconds. A better division than the policy's that the mean intervals find is printed under
   the book's row, with where the policy's loses.
@@ -41,6 +45,7 @@ synthetic 1k and real-shaped 664 books, and a win-model backtest.
     python bench/policies/bench_division.py [--quick] [--seed N] [--sizes 664 2000 ...]
         [--kinds synthetic real-shaped] [--no-greedy] [--runs N] [--no-options] [--exact-seconds S]
         [--bounds highs dw mean partition] [--objective held|penalised] [--partition-rounds N]
+        [--partition-branch N] [--partition-node-rounds N] [--partition-refine N] [--partition-ip-nodes N]
 
 ``--no-greedy`` leaves out the greedy baseline's rows (``balanced``: its memory grows with reps ×
 cards and it needs far more than the optimal policy at 100k/1,000; on books up to 2,000 tasks it
