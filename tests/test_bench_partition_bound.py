@@ -149,3 +149,41 @@ def test_restricted_master_milp_finds_a_band_holding_division(pb: ModuleType) ->
     assert res.ip <= optimum + 1e-6 * abs(optimum)
     if res.best_choice is not None:
         assert m.feasible(res.best_choice) and res.best == pytest.approx(m.objective(res.best_choice), rel=1e-9)
+
+
+def test_pricing_fixed_by_reduced_costs_finds_the_same_least_reduced_cost(pb: ModuleType) -> None:
+    """A rep's pricing with the accounts its LP's reduced costs fix (from its last column, still a
+    solution) left out gives the least reduced cost the whole knapsack gives, at duals it has not
+    seen."""
+    m = _model("real-shaped", 80, 5, 4)
+    choice, _, _ = _held_optimum(m)
+    d = pb._data(m)
+    mb = load_bench("mean_bound")
+    whole = mb.whole_programme(m, choice, held=True)
+    run = pb._Run(m, d, [], {}, None, whole, None, 0.05, choice)
+    lo, hi = pb._mean_range(m, choice, m.objective(choice))
+    dual = pb._compact_duals(run, lo, hi)
+    assert dual is not None
+    w, b = m.weights(), m.value_band
+    rng = np.random.default_rng(5)
+    fixed_some = 0
+    for r in range(len(m.reps)):
+        e_lo, e_hi = (1 - b) * w[r] * lo, (1 + b) * w[r] * hi
+        warm = pb._Pricer(m, d, r, 10_000, 1e-9, 4)
+        warm.price(d, dual, e_lo, e_hi)  # its last column: the next call's upper bound
+        for _ in range(3):
+            moved = pb._Duals(
+                dual.pi * rng.uniform(0.9, 1.1, len(dual.pi)), dual.sigma, dual.over, dual.under, dual.gamma
+            )
+            k = moved.k_e(r)
+            cost = np.r_[warm.cx - moved.pi[warm.xs] - k * warm.ev_x, -moved.sigma[warm.ys] - k * warm.ev_y]
+            zero, one = warm._reduced_cost_fixing(
+                cost, e_lo - warm.fixed_e, e_hi - warm.fixed_e, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+            )
+            fixed_some += int(len(zero) + len(one) > 0)
+            least, cols, _, _ = warm.price(d, moved, e_lo, e_hi)
+            cold = pb._Pricer(m, d, r, 10_000, 1e-9, 4)  # no last column: the whole knapsack
+            least_all, _, _, _ = cold.price(d, moved, e_lo, e_hi)
+            assert least == pytest.approx(least_all, rel=1e-9, abs=1e-6)
+            assert cols and moved.rc(cols[0]) == pytest.approx(least_all, rel=1e-9, abs=1e-6)
+    assert fixed_some > 0  # the fixing was used
