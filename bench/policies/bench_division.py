@@ -29,7 +29,11 @@ instead of 90 s). Per book and policy:
   (:mod:`dw_bound`); ``mean``, branching on the value band's mean (:mod:`mean_bound`: the whole
   MILP in each interval of the mean, HiGHS at a node limit); ``partition``, set partitioning with
   both bands held in every rep's column, by intervals of the mean (:mod:`partition_bound`:
-  stabilised column generation, ``--partition-rounds`` rounds, the Lagrangian bound every round).
+  stabilised column generation, ``--partition-rounds`` rounds, the Lagrangian bound every round;
+  ``--partition-branch`` nodes of branch-and-price on (account, rep) pairs after
+  ``--partition-refine`` splits of the mean, ``--partition-node-rounds`` rounds per node;
+  ``--partition-ip-nodes``: its restricted master over every column found as a MILP, for a better
+  division; its progress every 25 rounds on stderr).
   Every bound but HiGHS's stops on work limits only, so it is the same every run; each prints its
   CPU seconds. A better division than the policy's that the mean intervals find is printed under
   the book's row, with where the policy's loses.
@@ -41,6 +45,7 @@ synthetic 1k and real-shaped 664 books, and a win-model backtest.
     python bench/policies/bench_division.py [--quick] [--seed N] [--sizes 664 2000 ...]
         [--kinds synthetic real-shaped] [--no-greedy] [--runs N] [--no-options] [--exact-seconds S]
         [--bounds highs dw mean partition] [--objective held|penalised] [--partition-rounds N]
+        [--partition-branch N] [--partition-node-rounds N] [--partition-refine N] [--partition-ip-nodes N]
 
 ``--no-greedy`` leaves out the greedy baseline's rows (``balanced``: its memory grows with reps ×
 cards and it needs far more than the optimal policy at 100k/1,000; on books up to 2,000 tasks it
@@ -77,7 +82,7 @@ from tasksync.settings import PolicySettings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dw_bound import dw_bound
 from mean_bound import MeanBound, highs_for, mean_bound, whole_programme
-from partition_bound import partition_bound
+from partition_bound import PartitionBound, partition_bound
 
 BOOKS: list[tuple[str, int, int, Callable[[int, int, int], Book]]] = [
     ("synthetic", 1_000, 20, synthetic_book),
@@ -203,13 +208,41 @@ def mean_reference(m: Model, ours: np.ndarray, held: bool) -> tuple[MeanBound | 
     return res, Bound("by mean intervals", res.bound, objective, time.process_time() - t0, how)
 
 
-def partition_reference(m: Model, ours: np.ndarray, rounds: int) -> Bound:
-    """The set-partitioning bound with both bands held, by intervals of the mean
-    (:mod:`partition_bound`), from the division ``ours``, ``rounds`` rounds of column generation."""
+@dataclass(frozen=True)
+class PartitionWork:
+    """The partition bound's work limits (:func:`partition_bound.partition_bound`): column
+    generation rounds in all, nodes made by branching, rounds per branched node, the node limit
+    of the restricted master MILP over the columns found (0: not run), and how many times the
+    highest interval of the mean is split in two before branching."""
+
+    rounds: int = PARTITION_ROUNDS
+    branch: int = 0
+    node_rounds: int = 30
+    ip_nodes: int = 0
+    refine: int = 2
+
+
+def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tuple[PartitionBound | None, Bound]:
+    """The set-partitioning bound with both bands held, by intervals of the mean and
+    branch-and-price (:mod:`partition_bound`), from the division ``ours``, at the work limits
+    ``work``: the result (None: ours outside a band) and the bound. Its progress goes to stderr."""
     t0 = time.process_time()
-    res = partition_bound(m, ours, rounds=rounds)
+    res = partition_bound(
+        m,
+        ours,
+        rounds=work.rounds,
+        branch=work.branch,
+        node_rounds=work.node_rounds,
+        ip_nodes=work.ip_nodes,
+        refine=work.refine,
+        log=lambda line: print(
+            f"  partition: {line}; {time.process_time() - t0:.0f} s CPU", file=sys.stderr, flush=True
+        ),
+    )
     if res is None:
-        return Bound("partition", None, "held", time.process_time() - t0, "ours outside a band (or value capacities)")
+        return None, Bound(
+            "partition", None, "held", time.process_time() - t0, "ours outside a band (or value capacities)"
+        )
     lo, hi = res.mean_range
     top = max(res.intervals, key=lambda iv: iv.bound)
     state = "at its LP bound" if top.converged else f"stopped after {top.rounds} rounds"
@@ -218,12 +251,22 @@ def partition_reference(m: Model, ours: np.ndarray, rounds: int) -> Bound:
         if top.master_exact and not top.converged
         else ""
     )
-    how = (
-        f"{len(res.intervals)} intervals of the mean {lo:,.0f}..{hi:,.0f}, {res.rounds} rounds; the highest, "
-        f"{top.lo:,.0f}..{top.hi:,.0f}, {state}{floor}; {res.pricings:,} pricing MILPs ({res.stopped} at their "
-        f"node limit, {res.nodes:,} nodes), {res.columns:,} columns"
+    branched = (
+        f"; branch-and-price: {res.branched} nodes made, {res.open} open, the highest at depth {top.depth}"
+        if work.branch
+        else ""
     )
-    return Bound("partition", res.bound, "held", time.process_time() - t0, how)
+    ip = ""
+    if work.ip_nodes:
+        ip = "; restricted master MILP: " + (
+            f"{(res.ip - res.start) / abs(res.start):+.3%}" if res.ip is not None else "no division"
+        )
+    how = (
+        f"{len(res.intervals)} nodes over the mean {lo:,.0f}..{hi:,.0f}, {res.rounds} rounds; the highest, "
+        f"{top.lo:,.0f}..{top.hi:,.0f}, {state}{floor}{branched}{ip}; {res.pricings:,} pricing MILPs "
+        f"({res.stopped} at their node limit, {res.nodes:,} nodes), {res.columns:,} columns"
+    )
+    return res, Bound("partition", res.bound, "held", time.process_time() - t0, how)
 
 
 def where_ours_loses(m: Model, ours: np.ndarray, better: np.ndarray) -> str:
@@ -256,7 +299,7 @@ def exact_gap(
     seconds: float,
     which: list[str],
     objective: str,
-    rounds: int,
+    work: PartitionWork,
 ) -> tuple[str, list[str]]:
     """Gap to the best division known (ours, the exact MILP's, any found by the mean intervals)
     and to the proven upper bounds in ``which`` (``highs``: HiGHS's on the whole MILP; ``dw``: the
@@ -298,7 +341,14 @@ def exact_gap(
             )
             best = max(best, by_mean.best)
     if "partition" in which and held:
-        found.append(partition_reference(m, mine_c, rounds))
+        by_columns, b = partition_reference(m, mine_c, work)
+        found.append(b)
+        if by_columns is not None and by_columns.best_choice is not None and by_columns.best > mine:
+            notes.append(
+                f"a division {(by_columns.best - mine) / abs(mine):.3%} better than ours (found by the partition "
+                "bound's columns): " + where_ours_loses(m, mine_c, by_columns.best_choice)
+            )
+            best = max(best, by_columns.best)
 
     def gap(v: float) -> str:
         of_gain = f", {(v - mine) / (v - base):.1%} of the gain over greedy" if v > base else ""
@@ -331,7 +381,7 @@ def run_book(
     exact_seconds: float = 90.0,
     greedy_too: bool = True,
     runs: int = 3,
-    bounds: tuple[list[str], str, int] = (list(BOUNDS), "held", PARTITION_ROUNDS),
+    bounds: tuple[list[str], str, PartitionWork] = (list(BOUNDS), "held", PartitionWork()),
 ) -> None:
     book = make(n, r, seed)
     rules = Rules(PolicySettings(name="optimal"))
@@ -355,7 +405,7 @@ def run_book(
     if n <= EXACT_MAX and bounds[0]:
         # The gap's share of the gain over greedy needs greedy's division even when its row is left out.
         greedy_dec = found["balanced"][0] if greedy_too else BalancedPolicy().decide(book, rules)
-        which, objective, rounds = bounds
+        which, objective, work = bounds
         gap, notes = exact_gap(
             book,
             rules,
@@ -364,7 +414,7 @@ def run_book(
             exact_seconds,
             which,
             objective,
-            rounds,
+            work,
         )
     for name, pol in policies:
         dec, secs, b = found[name]
@@ -451,6 +501,19 @@ def main() -> None:
         help="optimum the gap is to: among divisions holding both bands (default) or with band penalties",
     )
     ap.add_argument("--partition-rounds", type=int, default=PARTITION_ROUNDS, help="rounds of the partition bound")
+    ap.add_argument(
+        "--partition-branch", type=int, default=0, help="nodes the partition bound may make by branching (0: none)"
+    )
+    ap.add_argument("--partition-node-rounds", type=int, default=30, help="rounds per branched node")
+    ap.add_argument(
+        "--partition-refine", type=int, default=2, help="splits of the highest interval of the mean before branching"
+    )
+    ap.add_argument(
+        "--partition-ip-nodes",
+        type=int,
+        default=0,
+        help="node limit of the restricted master MILP over the partition bound's columns (0: not run)",
+    )
     args = ap.parse_args()
     header = [
         "book",
@@ -478,7 +541,14 @@ def main() -> None:
         ):
             continue
         exact_s = args.exact_seconds or (15.0 if args.quick else 90.0)
-        bounds = (args.bounds, args.objective, args.partition_rounds)
+        work = PartitionWork(
+            args.partition_rounds,
+            args.partition_branch,
+            args.partition_node_rounds,
+            args.partition_ip_nodes,
+            args.partition_refine,
+        )
+        bounds = (args.bounds, args.objective, work)
         run_book(kind, n, r, make, args.seed, rows, exact_s, not args.no_greedy, args.runs, bounds)
     widths = [max([len(h), *(len(row[k]) for row in rows)]) for k, h in enumerate(header)]
     print()

@@ -48,6 +48,7 @@ interval with the highest bound is split in two and both halves are bounded agai
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +85,7 @@ class PartitionInterval:
     converged: bool  # the Lagrangian bound met the master's value: ``bound`` is the interval's LP bound
     infeasible: bool  # some rep has no column holding its bands there
     history: list[float] = field(default_factory=list)  # the best bound after each round
+    depth: int = 0  # branching rules of the node (0: the interval's root)
 
 
 @dataclass
@@ -101,6 +103,14 @@ class PartitionBound:
     stopped: int = 0  # of them, stopped at their node limit (their dual bound used)
     nodes: int = 0  # branch-and-bound nodes over all pricing MILPs
     columns: int = 0  # columns in the shared pool
+    best: float = -INF  # the best division known: the start's objective or a better one found
+    best_choice: np.ndarray | None = None  # that better division (rep index per group), if any
+    branched: int = 0  # nodes made by branching (branch-and-price)
+    open: int = 0  # nodes left above the best division known (each a part of the bound)
+    ip: float | None = None  # the restricted master MILP's division's objective, when run
+
+
+_Rule = tuple[int, int, bool]  # a branch: (mover, rep, whether the mover is on that rep)
 
 
 @dataclass(frozen=True)
@@ -175,40 +185,166 @@ class _Pricer:
         cols += [pg[both], n_x + both]
         vals += [np.ones(len(both)), np.ones(len(both))]
         a = csc_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(2 + n_y, n_x + n_y))
-        self.h = _milp(
+        self.a, self.a_c, self.n_lo, self.n_hi = a.tocsr(), a, lo, hi
+        self.rlo, self.rhi = np.r_[lo, -INF, np.full(n_y, -INF)], np.r_[hi, INF, np.ones(n_y)]
+        self.lp = _milp(
             np.zeros(n_x + n_y),
             np.r_[lo, -INF, np.full(n_y, -INF)],
             np.r_[hi, INF, np.ones(n_y)],
             a,
-            {
-                "mip_max_nodes": nodes,
-                "mip_rel_gap": 0.0,
-                "mip_abs_gap": abs_gap,
-                "threads": 1,
-                "mip_improving_solution_save": per_rep > 1,
-            },
+            {"threads": 1},
+            integer=False,
         )
+        self.options: dict[str, float | int | bool | str] = {
+            "mip_max_nodes": nodes,
+            "mip_rel_gap": 0.0,
+            "mip_abs_gap": abs_gap,
+            "threads": 1,
+            "mip_improving_solution_save": per_rep > 1,
+            # The sub-MIP and reduced-cost heuristics took a third of each pricing's time (a
+            # knapsack of a few hundred binaries whose root fixes most of them); its dual
+            # bound, the part that counts, is the same without them.
+            "mip_heuristic_run_rins": False,
+            "mip_heuristic_run_rens": False,
+            "mip_heuristic_run_root_reduced_cost": False,
+            "mip_heuristic_run_feasibility_jump": False,
+        }
+        self.h = _milp(np.zeros(n_x + n_y), self.rlo, self.rhi, a, self.options)
         self.n_x, self.n_y = n_x, n_y
         self.ev_x, self.ev_y = d.ev[r, self.xs], d.pair_e[self.ys]
         self.cx, self.cnt, self.cnt_y = d.cx[r, self.xs], d.cnt[self.xs], d.pair_n[self.ys]
         self.last: np.ndarray | None = None  # the last column found, as the MILP's variables: a first incumbent
 
-    def price(self, d: _Data, dual: _Duals, e_lo: float, e_hi: float) -> tuple[float, list[_Column], bool, int]:
+    def fixes(self, d: _Data, rules: tuple[_Rule, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The MILP's variables a node's branching rules fix at 0 and at 1 for this rep: an account
+        on rep r is in r's column and in no other rep's (neither assigned nor left unassigned with
+        its owner); an account off rep r is not in r's column."""
+        zero: list[int] = []
+        one: list[int] = []
+        x_at = {int(g): k for k, g in enumerate(self.xs)}
+        for g, r, on in rules:
+            k = x_at.get(g)
+            if on:
+                if r == self.r:
+                    if k is None:  # never a candidate: this rep has no column at the node
+                        return np.zeros(0, dtype=np.int32), np.array([-1], dtype=np.int32)
+                    one.append(k)
+                elif k is not None:
+                    zero.append(k)
+                zero += (self.n_x + np.flatnonzero(d.pair_g[self.ys] == g)).tolist()
+            elif r == self.r and k is not None:
+                zero.append(k)
+        return np.array(sorted(set(zero)), dtype=np.int32), np.array(sorted(set(one)), dtype=np.int32)
+
+    def price(
+        self, d: _Data, dual: _Duals, e_lo: float, e_hi: float, fix: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[float, list[_Column], bool, int]:
         """The least reduced cost of a column of the rep (a lower bound when the MILP stops at its
         node limit; inf: no column holds the bands), the columns found (the best first, then up to
         ``per_rep`` − 1 of the incumbents the search improved on), whether the MILP was stopped,
-        and its nodes."""
+        and its nodes. ``fix``: the variables a branch fixes at 0 and at 1 (:meth:`fixes`)."""
+        zero, one = fix if fix is not None else (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
+        if len(one) and one[0] < 0:
+            return INF, [], False, 0
         k = dual.k_e(self.r)
         cost = np.r_[self.cx - dual.pi[self.xs] - k * self.ev_x, -dual.sigma[self.ys] - k * self.ev_y]
+        zero2, one2 = self._reduced_cost_fixing(cost, e_lo - self.fixed_e, e_hi - self.fixed_e, zero, one)
+        if len(zero2) + len(one2) > len(zero) + len(one):  # the LP fixed some: a MILP of the others
+            return self._price_free(dual, cost, e_lo - self.fixed_e, e_hi - self.fixed_e, zero2, one2)
         self.h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
         self.h.changeRowBounds(1, e_lo - self.fixed_e, e_hi - self.fixed_e)
-        if self.last is not None:  # HiGHS ignores it where it is outside this interval's range
+        fixed = np.r_[zero2, one2].astype(np.int32)
+        if len(fixed):
+            at = np.r_[np.zeros(len(zero2)), np.ones(len(one2))]
+            self.h.changeColsBounds(len(fixed), fixed, at, at)
+        if self.last is not None:  # HiGHS ignores it where it is outside this interval's range or a branch
             sol = HighsSolution()
             sol.col_value, sol.value_valid = list(self.last), True
             self.h.setSolution(sol)
-        self.h.run()
-        status = self.h.modelStatusToString(self.h.getModelStatus())
-        info = self.h.getInfo()
+        try:
+            self.h.run()
+            return self._read(self.h, dual, lambda v: v, 0.0)
+        finally:
+            if len(fixed):
+                self.h.changeColsBounds(len(fixed), fixed, np.zeros(len(fixed)), np.ones(len(fixed)))
+
+    def _reduced_cost_fixing(
+        self, cost: np.ndarray, e_lo: float, e_hi: float, zero: np.ndarray, one: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The variables fixed at 0 and at 1 for this call: a branch's (``zero``, ``one``) and, when
+        the last column found is still a solution (an upper bound ``u`` on the optimum), those the
+        LP relaxation's reduced costs fix: a variable whose change from its LP bound would cost more
+        than ``u`` − the LP's optimum is at that bound in every optimum. The MILP's dual bound stays
+        a lower bound on the optimum (what it leaves out costs more than ``u``), and HiGHS gets a
+        model a tenth of the size instead of finding that out at its root."""
+        x = self.last
+        if x is None or (x[zero] > 0.5).any() or (x[one] < 0.5).any():
+            return zero, one
+        act = self.a @ x
+        ev_tol = 1e-9 * max(abs(e_lo), abs(e_hi), 1.0)
+        if not (self.n_lo - 1e-9 <= act[0] <= self.n_hi + 1e-9 and e_lo - ev_tol <= act[1] <= e_hi + ev_tol):
+            return zero, one
+        if (act[2:] > 1 + 1e-9).any():
+            return zero, one
+        u = float(cost @ x)
+        lp = self.lp
+        lp.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+        lp.changeRowBounds(1, e_lo, e_hi)
+        fixed = np.r_[zero, one].astype(np.int32)
+        if len(fixed):
+            at = np.r_[np.zeros(len(zero)), np.ones(len(one))]
+            lp.changeColsBounds(len(fixed), fixed, at, at)
+        try:
+            lp.run()
+            if lp.modelStatusToString(lp.getModelStatus()) != "Optimal":
+                return zero, one
+            z = float(lp.getInfo().objective_function_value)
+            sol = lp.getSolution()
+            v, rc = np.asarray(sol.col_value), np.asarray(sol.col_dual)
+        finally:
+            if len(fixed):
+                lp.changeColsBounds(len(fixed), fixed, np.zeros(len(fixed)), np.ones(len(fixed)))
+        slack = u - z + 1e-6 * max(abs(u), 1.0)
+        off = np.flatnonzero((v <= 1e-9) & (rc > slack))
+        on = np.flatnonzero((v >= 1 - 1e-9) & (-rc > slack))
+        return (
+            np.union1d(zero, off).astype(np.int32),
+            np.union1d(one, on).astype(np.int32),
+        )
+
+    def _price_free(
+        self, dual: _Duals, cost: np.ndarray, e_lo: float, e_hi: float, zero: np.ndarray, one: np.ndarray
+    ) -> tuple[float, list[_Column], bool, int]:
+        """:meth:`price` by a MILP over the variables not fixed at 0 (``zero``) or 1 (``one``), the
+        fixed ones' cards, expected value and cost moved to its rows' bounds and its offset."""
+        free = np.setdiff1d(np.arange(len(cost)), np.r_[zero, one])
+        base = np.zeros(len(cost))
+        base[one] = 1.0
+        act = self.a @ base
+        rlo, rhi = self.rlo.copy(), self.rhi.copy()
+        rlo[1], rhi[1] = e_lo, e_hi
+        h = _milp(cost[free], rlo - act, rhi - act, self.a_c[:, free], self.options)
+        if self.last is not None:
+            sol = HighsSolution()
+            sol.col_value, sol.value_valid = list(self.last[free]), True
+            h.setSolution(sol)
+        h.run()
+
+        def whole(v: np.ndarray) -> np.ndarray:
+            out = base.copy()
+            out[free] = v
+            return out
+
+        return self._read(h, dual, whole, float(cost[one].sum()))
+
+    def _read(
+        self, h: _Highs, dual: _Duals, whole: Callable[[np.ndarray], np.ndarray], offset: float
+    ) -> tuple[float, list[_Column], bool, int]:
+        """What the MILP ``h`` just run found (see :meth:`price`): ``whole`` maps its variables to
+        the rep's, ``offset`` is the cost of the variables it leaves out."""
+        k = dual.k_e(self.r)
+        status = h.modelStatusToString(h.getModelStatus())
+        info = h.getInfo()
         nodes = int(info.mip_node_count)
         if status == "Infeasible":
             return INF, [], False, nodes
@@ -216,18 +352,18 @@ class _Pricer:
             raise RuntimeError(f"pricing rep {self.r}: MILP {status} without a dual bound")
         cols: list[_Column] = []
         if info.primal_solution_status >= 2:
-            best = np.asarray(self.h.getSolution().col_value) > 0.5
+            best = whole(np.asarray(h.getSolution().col_value)) > 0.5
             self.last = best.astype(float)
             seen = {best.tobytes()}
             cols.append(self._column(best))
-            for saved in reversed(self.h.getSavedMipSolutions()):  # the better ones last
+            for saved in reversed(h.getSavedMipSolutions()):  # the better ones last
                 if len(cols) >= self.per_rep:
                     break
-                v = np.asarray(saved.col_value) > 0.5
+                v = whole(np.asarray(saved.col_value)) > 0.5
                 if v.tobytes() not in seen:
                     seen.add(v.tobytes())
                     cols.append(self._column(v))
-        return -k * self.fixed_e + float(info.mip_dual_bound), cols, status != "Optimal", nodes
+        return -k * self.fixed_e + offset + float(info.mip_dual_bound), cols, status != "Optimal", nodes
 
     def _column(self, v: np.ndarray) -> _Column:
         """The column the MILP's 0/1 values ``v`` choose."""
@@ -243,9 +379,15 @@ class _Pricer:
 
 
 def _milp(
-    cost: np.ndarray, rlo: np.ndarray, rhi: np.ndarray, a: csc_array, options: dict[str, float | int | bool | str]
+    cost: np.ndarray,
+    rlo: np.ndarray,
+    rhi: np.ndarray,
+    a: csc_array,
+    options: dict[str, float | int | bool | str],
+    integer: bool = True,
 ) -> _Highs:
-    """A quiet HiGHS holding min cost·x over binary x with rlo ≤ a x ≤ rhi."""
+    """A quiet HiGHS holding min cost·x over binary x (``integer``; else x ∈ [0, 1]) with
+    rlo ≤ a x ≤ rhi."""
     h = _Highs()
     h.setOptionValue("output_flag", False)
     for name, value in options.items():
@@ -258,7 +400,8 @@ def _milp(
     mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, a.shape[1], a.shape[0]
     mat.start_, mat.index_, mat.value_ = a.indptr, a.indices, a.data
     lp.a_matrix_ = mat
-    lp.integrality_ = [HighsVarType.kInteger] * a.shape[1]
+    if integer:
+        lp.integrality_ = [HighsVarType.kInteger] * a.shape[1]
     h.passModel(lp)
     return h
 
@@ -273,7 +416,7 @@ class _Master:
     (+1 costing the centre's dual + δ, −1 costing −(the centre's dual − δ): they hold the master's
     duals in a box around the centre, and are not in the problem), then the reps' columns."""
 
-    def __init__(self, m: Model, d: _Data, lo: float, hi: float) -> None:
+    def __init__(self, m: Model, d: _Data, lo: float, hi: float, u_zero: np.ndarray | None = None) -> None:
         n_m, n_r, n_p = len(d.movers), len(m.reps), len(d.pair_g)
         self.n_m, self.n_r, self.n_p, self.value_on = n_m, n_r, n_p, d.value_on
         n_v = 2 * n_r + 1 if d.value_on else 0
@@ -296,7 +439,10 @@ class _Master:
             starts.append(len(idx))
             idx += [self.cover + g, *(self.link + pair_of[g]).tolist()]
             vals += [1.0] + [-1.0] * len(pair_of[g])
-        self._add(d.u_cost, np.zeros(n_m), np.ones(n_m), starts, idx, vals)
+        u_hi = np.ones(n_m)
+        if u_zero is not None:
+            u_hi[u_zero] = 0.0  # a mover a branch puts on a rep is not left unassigned
+        self._add(d.u_cost, np.zeros(n_m), u_hi, starts, idx, vals)
         self.n_col = n_m
         self.art_rows = np.r_[np.arange(n_m), self.link + np.arange(n_p)].astype(np.int64)
         if d.value_on:
@@ -318,10 +464,12 @@ class _Master:
             np.r_[np.ones(k), -np.ones(k)].tolist(),
         )
         self.n_col += 2 * k
+        self.first = self.n_col  # the reps' columns start here
         self.cols: list[_Column] = []
         self.keys: set[tuple[int, tuple[int, ...], tuple[int, ...]]] = set()
         self.value = INF
         self.artificial = 0.0
+        self.x = np.zeros(0)
 
     def box(self, centre: _Duals, delta: np.ndarray) -> None:
         """Hold the duals of the artificials' rows within ``centre ± delta`` (in their order)."""
@@ -362,6 +510,12 @@ class _Master:
         self.keys.update((c.rep, c.x, c.y) for c in cols)
         self.n_col += len(cols)
 
+    def lam(self) -> np.ndarray:
+        """The reps' columns' values in the last solution (0 for those added since)."""
+        lam = self.x[self.first : self.first + len(self.cols)]
+        out: np.ndarray = np.r_[lam, np.zeros(len(self.cols) - len(lam))]
+        return out
+
     def solve(self) -> tuple[_Duals, np.ndarray]:
         """The master's duals (signs clipped to the rows' senses) and its convexity duals."""
         self.h.run()
@@ -370,7 +524,8 @@ class _Master:
             raise RuntimeError(f"restricted master: LP {status}")
         self.value = float(self.h.getInfo().objective_function_value)
         sol = self.h.getSolution()
-        self.artificial = float(np.asarray(sol.col_value)[self.art].sum())
+        self.x = np.asarray(sol.col_value)
+        self.artificial = float(self.x[self.art].sum())
         y = np.asarray(sol.row_dual)
         n_m, n_r = self.n_m, self.n_r
         if self.value_on:
@@ -399,17 +554,19 @@ class _Run:
     whole: Whole
     scale: np.ndarray  # per artificial row (cover, link, then the value band's): its dual's scale
     width: float  # the box's first half-width, as a share of ``scale``
+    start: np.ndarray  # the start's division (rep index per group)
 
 
 def _lagrangian(run: _Run, dual: _Duals, st: _State) -> tuple[float, list[_Column]]:
-    """The Lagrangian bound (minimised form) at ``dual`` for the interval of ``st``, and the
-    columns its pricing found; inf when some rep has no column (no band-holding division has its
-    mean in the interval)."""
+    """The Lagrangian bound (minimised form) at ``dual`` for the node ``st`` (its interval of the
+    mean and its branching rules), and the columns its pricing found; inf when some rep has no
+    column (no band-holding division has its mean in the interval and keeps the node's rules)."""
     lo, hi, e_range = st.lo, st.hi, st.e_range
     m, d = run.m, run.d
     total = float(dual.pi.sum())
-    # u ∈ [0, 1]: cost − cover dual + its link duals.
+    # u ∈ [0, 1] (0 for a mover a rule puts on a rep): cost − cover dual + its link duals.
     rc_u = d.u_cost - dual.pi + np.bincount(d.pair_g, weights=dual.sigma, minlength=len(d.movers))
+    rc_u[st.u_zero] = 0.0
     total += float(np.minimum(rc_u, 0.0).sum())
     if d.value_on:
         w, b = m.weights(), m.value_band
@@ -417,7 +574,7 @@ def _lagrangian(run: _Run, dual: _Duals, st: _State) -> tuple[float, list[_Colum
         total += min(rc_m * lo, rc_m * hi)
     found: list[_Column] = []
     for r, pr in enumerate(run.pricers):
-        least, cols, stopped, nodes = pr.price(d, dual, float(e_range[r, 0]), float(e_range[r, 1]))
+        least, cols, stopped, nodes = pr.price(d, dual, float(e_range[r, 0]), float(e_range[r, 1]), st.fix[r])
         run.res.pricings += 1
         run.res.stopped += int(stopped)
         run.res.nodes += nodes
@@ -429,13 +586,26 @@ def _lagrangian(run: _Run, dual: _Duals, st: _State) -> tuple[float, list[_Colum
 
 
 class _State:
-    """Column generation on one interval [lo, hi] of the mean: its master, the best Lagrangian
-    point so far (the box's centre) and the box's half-width."""
+    """A node: column generation on one interval [lo, hi] of the mean under branching ``rules``
+    (none at an interval's root): its master, the best Lagrangian point so far (the box's centre)
+    and the box's half-width. ``cap``: the parent's bound (maximised form), which the node's
+    keeps under (its divisions are some of the parent's)."""
 
-    def __init__(self, run: _Run, lo: float, hi: float, centre: _Duals | None) -> None:
+    def __init__(
+        self,
+        run: _Run,
+        lo: float,
+        hi: float,
+        centre: _Duals | None,
+        rules: tuple[_Rule, ...] = (),
+        cap: float = INF,
+    ) -> None:
         m, d = run.m, run.d
         n_r = len(m.reps)
-        self.lo, self.hi = lo, hi
+        self.lo, self.hi, self.rules, self.cap = lo, hi, rules, cap
+        self.depth = len(rules)
+        self.u_zero = np.array(sorted({g for g, _, on in rules if on}), dtype=np.int64)
+        self.fix = [pr.fixes(d, rules) if rules else None for pr in run.pricers]
         if d.value_on:
             w, b = m.weights(), m.value_band
             pad = 1e-9 * max(abs(hi), 1.0)
@@ -443,6 +613,7 @@ class _State:
         else:
             self.e_range = np.c_[np.full(n_r, -INF), np.full(n_r, INF)]
         self.rounds, self.converged, self.infeasible = 0, False, False
+        self.integral: np.ndarray | None = None  # at its LP bound with an integral master: the node's optimum
         self.history: list[float] = []
         self.delta = run.width * run.scale
         self.best = -INF  # the best Lagrangian bound (minimised form)
@@ -456,20 +627,29 @@ class _State:
             self.infeasible = True
             return
         run.pool.update({(c.rep, c.x, c.y): c for c in found})
-        self.ms = _Master(m, d, lo, hi)
-        self.ms.add([c for c in run.pool.values() if self.fits(c)])
-        self.history.append(d.held_value - self.best)
+        self.ms = _Master(m, d, lo, hi, self.u_zero)
+        self.ms.add([c for c in run.pool.values() if self.fits(c, d)])
+        self.history.append(min(d.held_value - self.best, cap))
 
-    def fits(self, c: _Column) -> bool:
-        return bool(self.e_range[c.rep, 0] <= c.ev <= self.e_range[c.rep, 1])
+    def fits(self, c: _Column, d: _Data) -> bool:
+        """The column holds its band for some mean of the interval and keeps the node's rules."""
+        if not self.e_range[c.rep, 0] <= c.ev <= self.e_range[c.rep, 1]:
+            return False
+        for g, r, on in self.rules:
+            has = g in c.x
+            if on and (has != (c.rep == r) or (c.y and bool((d.pair_g[list(c.y)] == g).any()))):
+                return False
+            if not on and c.rep == r and has:
+                return False
+        return True
 
     @property
     def open(self) -> bool:
         return not (self.converged or self.infeasible)
 
     def bound(self, held: float) -> float:
-        """The interval's bound (maximised form; -inf: no band-holding division in it)."""
-        return -INF if self.infeasible else held - self.best
+        """The node's bound (maximised form; -inf: no band-holding division in it)."""
+        return -INF if self.infeasible else min(held - self.best, self.cap)
 
     def step(self, run: _Run, smoothing: float, tol: float) -> None:
         """One round: the master in the box, pricing at the smoothed point (and at the master's
@@ -497,17 +677,32 @@ class _State:
         run.pool.update({(c.rep, c.x, c.y): c for c in found})
         if lagr > self.best:  # a serious step: the box moves to the better point
             self.best, self.centre = lagr, point
-        self.history.append(run.d.held_value - self.best)
+        self.history.append(min(run.d.held_value - self.best, self.cap))
         if not entering:
             if ms.artificial <= 1e-9:  # nothing prices in and the box does not bind: the LP bound
                 self.converged = True
+                self.integral = _integral(run, ms)
+                if self.integral is not None:  # the LP's optimum is a division: the node's optimum
+                    self.best = max(self.best, ms.value)
                 return
             self.delta = self.delta * 4  # the box binds: widen it
         ms.add(entering)
 
+    def split(self, run: _Run) -> _Rule | None:
+        """The (mover, rep) pair the master splits most (its share nearest one half; the lowest
+        mover, then rep, on a tie), None when the master's columns assign every mover whole."""
+        if self.ms is None:
+            return None
+        share = _shares(run, self.ms)
+        frac = np.minimum(share, 1.0 - share)
+        if not (frac > 1e-6).any():
+            return None
+        g, r = np.unravel_index(int(np.argmax(frac)), frac.shape)  # first maximum: lowest mover, rep
+        return int(g), int(r), True
+
     def result(self, held: float) -> PartitionInterval:
         master = held - self.ms.value if self.ms is not None and np.isfinite(self.ms.value) else -INF
-        exact = self.ms is not None and self.ms.artificial <= 1e-9
+        exact = self.ms is not None and np.isfinite(self.ms.value) and self.ms.artificial <= 1e-9
         return PartitionInterval(
             self.lo,
             self.hi,
@@ -518,7 +713,29 @@ class _State:
             self.converged,
             self.infeasible,
             self.history,
+            self.depth,
         )
+
+
+def _shares(run: _Run, ms: _Master) -> np.ndarray:
+    """(movers, reps): the share of each mover the master's last solution puts on each rep."""
+    lam = ms.lam()
+    share = np.zeros((len(run.d.movers), len(run.m.reps)))
+    for c, v in zip(ms.cols, lam, strict=True):
+        if v > 1e-9 and c.x:
+            share[list(c.x), c.rep] += v
+    return share
+
+
+def _integral(run: _Run, ms: _Master) -> np.ndarray | None:
+    """The division the master's last solution is, when it assigns every mover whole to one rep
+    (rep index per group, the held groups as in the start), else None."""
+    share = _shares(run, ms)
+    if not (np.abs(share - np.rint(share)) <= 1e-6).all() or not (np.abs(share.sum(axis=1) - 1.0) <= 1e-6).all():
+        return None
+    choice = run.start.copy()
+    choice[run.d.movers] = np.argmax(share, axis=1)
+    return choice
 
 
 def _compact_duals(run: _Run, lo: float, hi: float) -> _Duals | None:
@@ -595,6 +812,55 @@ def _columns_of(m: Model, d: _Data, choice: np.ndarray) -> list[_Column]:
     return out
 
 
+def _progress(res: PartitionBound, parts: list[_State], held: float, top: _State) -> str:
+    """One line on where the bound stands: rounds, the bound and the best division known (as a
+    share of the start's objective), the nodes, the highest node's rounds and depth."""
+    bound = max(max(st.bound(held) for st in parts), res.best)
+    return (
+        f"round {res.rounds}: bound {(bound - res.start) / abs(bound):.4%}, best known "
+        f"{(res.best - res.start) / abs(res.start):+.4%}; {len(parts)} nodes ({res.branched} by branching); "
+        f"the highest: {top.rounds} rounds, depth {top.depth}{', at its LP' if top.converged else ''}"
+    )
+
+
+def _restricted_ip(run: _Run, lo: float, hi: float, nodes: int) -> np.ndarray | None:
+    """The restricted master over every column of the pool as a MILP (price-and-branch): each rep
+    one whole column, every mover covered once, both bands held around a mean in [lo, hi]; HiGHS
+    at ``nodes`` nodes from the start's division. The best division it finds (rep index per
+    group), None when it finds none."""
+    m, d = run.m, run.d
+    ms = _Master(m, d, lo, hi)
+    ms.add(list(run.pool.values()))
+    h = ms.h
+    art = ms.art.astype(np.int32)
+    h.changeColsBounds(len(art), art, np.zeros(len(art)), np.zeros(len(art)))  # no artificials
+    ints = np.r_[np.arange(ms.n_m), np.arange(ms.first, ms.n_col)].astype(np.int32)
+    h.changeColsIntegrality(len(ints), ints, np.array([HighsVarType.kInteger] * len(ints)))
+    for name, value in (("mip_max_nodes", nodes), ("mip_rel_gap", 0.0), ("threads", 1)):
+        h.setOptionValue(name, value)
+    at = {(c.rep, c.x, c.y): k for k, c in enumerate(ms.cols)}
+    keys = [(c.rep, c.x, c.y) for c in _columns_of(m, d, run.start)]
+    if all(k in at for k in keys):  # the start as the first incumbent
+        x = np.zeros(ms.n_col)
+        x[: ms.n_m] = run.start[d.movers] < 0
+        if d.value_on:
+            x[ms.n_m] = float(m.loads_for(run.start)[2].mean())
+        x[[ms.first + at[k] for k in keys]] = 1.0
+        sol = HighsSolution()
+        sol.col_value, sol.value_valid = list(x), True
+        h.setSolution(sol)
+    h.run()
+    if h.getInfo().primal_solution_status < 2:
+        return None
+    lam = np.asarray(h.getSolution().col_value)[ms.first : ms.n_col]
+    choice = run.start.copy()
+    choice[d.movers] = -1
+    for c, v in zip(ms.cols, lam, strict=True):
+        if v > 0.5:
+            choice[d.movers[list(c.x)]] = c.rep
+    return choice
+
+
 def partition_bound(
     m: Model,
     start: np.ndarray,
@@ -608,23 +874,32 @@ def partition_bound(
     pricing_gap: float = 1e-6,
     per_rep: int = 4,
     tol: float = 1e-7,
+    branch: int = 0,
+    node_rounds: int = 30,
+    ip_nodes: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> PartitionBound | None:
     """Bound the optimum of ``m`` over divisions that hold both bands and the capacities (see the
     module's text), from the division ``start`` (rep index per group, -1: unassigned; it must hold
     them): ``intervals`` first intervals of the mean; ``rounds`` rounds of column generation in
-    all, each on the interval with the highest bound (best first), and up to ``refine`` times the
-    highest interval split in two once it is at its LP bound; each pricing MILP at most ``nodes``
+    all, each on the node with the highest bound (best first); up to ``refine`` times the
+    highest interval split in two once it is at its LP bound; then up to ``branch`` times the
+    highest node branched on the (mover, rep) pair its master splits most, once it is at its LP
+    bound or has had ``node_rounds`` rounds (branch-and-price); each pricing MILP at most ``nodes``
     nodes; Wentges smoothing ``smoothing``; the master's duals
     first held within ``width`` × each row's scale of the compact LP's; each pricing MILP stops
     within ``pricing_gap`` × the start's objective / reps of its optimum (its dual bound is what
     counts, so this loosens the bound by at most ``pricing_gap`` of the objective per round) and
-    gives up to ``per_rep`` columns (its best, then incumbents its search found on the way). None when ``start``
+    gives up to ``per_rep`` columns (its best, then incumbents its search found on the way). With
+    ``ip_nodes``, the restricted master over every column found is then solved as a MILP at that
+    node limit, for a better division. ``log``: told the bound every 25 rounds and at every
+    branching. None when ``start``
     is outside a band or a capacity, or with value capacities (not priced here)."""
     if m.value_capped or not m.feasible(start):
         return None
     d = _data(m)
     start_value = m.objective(start)
-    res = PartitionBound(start_value, start_value, (0.0, 0.0), 0.0)
+    res = PartitionBound(start_value, start_value, (0.0, 0.0), 0.0, best=start_value)
     if d.value_on:
         res.start_mean = float(m.loads_for(start)[2].mean())
         lo, hi = _mean_range(m, start, start_value)
@@ -640,29 +915,66 @@ def partition_bound(
     abs_gap = pricing_gap * max(abs(start_value), 1.0) / max(len(m.reps), 1)
     pricers = [_Pricer(m, d, r, nodes, abs_gap, per_rep) for r in range(len(m.reps))]
     pool = {(c.rep, c.x, c.y): c for c in _warm_columns(m, d, start)}
-    run = _Run(m, d, pricers, pool, res, whole_programme(m, start, held=True), scale, width)
+    run = _Run(m, d, pricers, pool, res, whole_programme(m, start, held=True), scale, width, start.copy())
+
+    def note(choice: np.ndarray | None) -> None:
+        """Keep ``choice`` as the best division known when it holds both bands and beats it."""
+        if choice is not None and m.feasible(choice) and (value := m.objective(choice)) > res.best:
+            res.best, res.best_choice = value, choice
 
     held = d.held_value
     edges = np.linspace(lo, hi, intervals + 1)
     parts = [_State(run, float(a), float(b), None) for a, b in itertools.pairwise(edges)]
-    closed = start_value + tol * max(abs(start_value), 1.0)  # an interval bounded below this is closed
-    left = rounds
+    left, logged = rounds, -1
     while True:
+        closed = res.best + tol * max(abs(res.best), 1.0)  # a node bounded below this is closed
         live = [k for k, st in enumerate(parts) if st.bound(held) > closed]
         if not live:
             break
         k = max(live, key=lambda j: (parts[j].bound(held), -j))
         st = parts[k]
-        if st.open and left > 0:
+        if st.integral is not None:  # the highest node's optimum is a division: the optimum
+            break
+        if log is not None and res.rounds % 25 == 0 and res.rounds != logged:
+            logged = res.rounds
+            log(_progress(res, parts, held, st))
+        if left <= 0:
+            break
+        if st.open and (st.depth == 0 or st.rounds < node_rounds):
             st.step(run, smoothing, tol)
             left -= 1
-        elif not st.open and refine > 0:  # the highest interval is at its LP bound: split it
+            note(st.integral)
+            continue
+        if st.depth == 0 and not st.open and refine > 0:  # the highest interval is at its LP bound: split it
             refine -= 1
             mid = 0.5 * (st.lo + st.hi)
             parts[k : k + 1] = [_State(run, st.lo, mid, st.centre), _State(run, mid, st.hi, st.centre)]
-        else:
-            break
+            continue
+        rule = st.split(run) if res.branched < branch else None
+        if rule is not None:
+            g, r, _ = rule
+            cap = st.bound(held)
+            parts[k : k + 1] = [
+                _State(run, st.lo, st.hi, st.centre, (*st.rules, (g, r, True)), cap),
+                _State(run, st.lo, st.hi, st.centre, (*st.rules, (g, r, False)), cap),
+            ]
+            res.branched += 2
+            if log is not None:
+                log(f"{_progress(res, parts, held, st)}; branched on mover {g}, rep {r}")
+            continue
+        if st.open and res.branched < branch:  # a whole master short of its LP: more rounds
+            st.step(run, smoothing, tol)
+            left -= 1
+            note(st.integral)
+            continue
+        break
+    closed = res.best + tol * max(abs(res.best), 1.0)
+    res.open = sum(1 for st in parts if st.bound(held) > closed)
     res.intervals = [st.result(held) for st in parts]
+    if ip_nodes > 0:
+        ip = _restricted_ip(run, lo, hi, ip_nodes)
+        res.ip = m.objective(ip) if ip is not None and m.feasible(ip) else None
+        note(ip)
     res.columns = len(pool)
-    res.bound = max(max(iv.bound for iv in res.intervals), start_value)
+    res.bound = max(max(iv.bound for iv in res.intervals), res.best)
     return res
