@@ -207,7 +207,6 @@ class _ValueBand:
     def update(self, e: np.ndarray) -> None:
         self.total = float(e.sum())
         mean = self.m.value_mean if self.m.value_mean is not None else self.total / len(e)
-        self.before = float((np.maximum(e - self.hi_w * mean, 0.0) + np.maximum(self.lo_w * mean - e, 0.0)).sum())
         if self.sorted:  # rep r is above its band at means below e_r / hi_r, below it above e_r / lo_r
             a = e / self.hi_w
             oa = np.argsort(a, kind="stable")
@@ -219,6 +218,8 @@ class _ValueBand:
             self.b = b[ob]
             self.b_e = np.r_[0.0, np.cumsum(e[ob])]  # sums over the reps before each
             self.b_w = np.r_[0.0, np.cumsum(self.lo_w[ob])]
+        # Summed as every move's total is (a move that changes nothing then changes it by exactly 0).
+        self.before = float(self._total_at(e, np.full(1, mean))[0])
 
     def _total_at(self, e: np.ndarray, mean: np.ndarray) -> np.ndarray:
         """Per mean in ``mean``: the total violation of loads ``e`` around it."""
