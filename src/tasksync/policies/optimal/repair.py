@@ -10,6 +10,8 @@ import numpy as np
 
 from tasksync.policies.optimal.model import EPS, Loads, Model
 
+IMPROVE_CHUNK = 128  # groups examined at once by improve (a move re-examines the rest from after it)
+
 __all__ = ["greedy", "improve", "prices", "repair", "shed", "swap", "take"]
 
 
@@ -116,7 +118,11 @@ def prices(
 
 def improve(m: Model, choice: np.ndarray, passes: int = 3) -> int:
     """Single-group moves that raise the objective and keep every rep within the count band,
-    capacities and (not worse on) the value band; returns moves made."""
+    capacities and (not worse on) the value band; returns moves made.
+
+    Groups are examined in a fixed order, each against the loads every move before it left, and
+    moved to its best target that passes: the same moves as one group at a time, examined
+    ``IMPROVE_CHUNK`` groups at once (the chunk after a move starts at the next group)."""
     n, v, e = m.loads_for(choice)
     free = np.flatnonzero(~np.asarray(m.held, dtype=bool) & (choice >= 0))
     if not len(free):
@@ -134,34 +140,55 @@ def improve(m: Model, choice: np.ndarray, passes: int = 3) -> int:
         at = m.net_d[order, choice[order]]
         bar = at + 1e-9 * np.maximum(np.abs(at), 1.0)
         may = order[(m.net_d[order] > bar[:, None]).any(axis=1)]
-        for g in may.tolist():
+        i = 0
+        while i < len(may):
+            chunk = may[i : i + IMPROVE_CHUNK]
+            target = _targets(m, chunk, choice, (n, v, e), v_room, vb)
+            hit = np.flatnonzero(target >= 0)
+            if not len(hit):
+                i += len(chunk)
+                continue
+            j = int(hit[0])
+            g, best_r = int(chunk[j]), int(target[j])
             frm = int(choice[g])
-            wg, vg = float(m.count[g]), float(m.value_[g])
-            if n[frm] - wg < m.lower - 1e-9 and n[frm] <= m.upper + 1e-9:
-                continue
-            nets = m.net_d[g]
-            here = float(nets[frm])
-            to = np.flatnonzero(nets > here + 1e-9 * max(abs(here), 1.0))
-            to = to[to != frm]
-            nt = n[to] + wg
-            ok = (nt <= m.upper + 1e-9) & (nt <= m.cap[to]) & (v[to] + vg <= v_room[to])
-            ok &= ~((n[to] < m.lower - 1e-9) & (nt > m.upper + 1e-9))
-            to = to[ok]
-            if vb is not None and len(to):
-                to = to[~vb.worse(e, g, frm, to)]
-            if not len(to):
-                continue
-            best_r = int(to[int(np.argmax(nets[to]))])
             m.add((n, v, e), g, frm, -1.0)
             m.add((n, v, e), g, best_r)
             choice[g] = best_r
             if vb is not None:
                 vb.update(e)
             moved += 1
+            i += j + 1
         made += moved
         if not moved:
             break
     return made
+
+
+def _targets(
+    m: Model, gs: np.ndarray, choice: np.ndarray, loads: Loads, v_room: np.ndarray, vb: _ValueBand | None
+) -> np.ndarray:
+    """Per group of ``gs`` under ``loads``: the rep :func:`improve` would move it to (its best
+    candidate by net score among those it rates above its own rep that keep the count band, both
+    capacities and the value band no worse; ties: lowest rep), or -1."""
+    n, v, e = loads
+    k = np.arange(len(gs))
+    frm = choice[gs]
+    wg, vg = m.count[gs].astype(float), m.value_[gs].astype(float)
+    nets = m.net_d[gs]
+    here = nets[k, frm]
+    with np.errstate(invalid="ignore"):
+        ok = nets > (here + 1e-9 * np.maximum(np.abs(here), 1.0))[:, None]
+    ok[k, frm] = False
+    ok[(n[frm] - wg < m.lower - 1e-9) & (n[frm] <= m.upper + 1e-9)] = False
+    nt = n[None, :] + wg[:, None]
+    ok &= (nt <= m.upper + 1e-9) & (nt <= m.cap[None, :]) & (v[None, :] + vg[:, None] <= v_room[None, :])
+    ok &= ~((n[None, :] < m.lower - 1e-9) & (nt > m.upper + 1e-9))
+    if vb is not None:
+        row, to = np.nonzero(ok)
+        bad = vb.worse_pairs(e, gs[row], frm[row], to)
+        ok[row[bad], to[bad]] = False
+    out: np.ndarray = np.where(ok.any(axis=1), np.where(ok, nets, -np.inf).argmax(axis=1), -1)
+    return out
 
 
 class _ValueBand:
@@ -172,27 +199,54 @@ class _ValueBand:
         self.m = m
         w = m.weights()
         self.hi_w, self.lo_w = w * (1 + m.value_band), w * (1 - m.value_band)
+        # Every rep's band has a positive top and bottom (the usual case): the total violation at
+        # any mean is then read off the reps' sorted breakpoints, not summed over every rep.
+        self.sorted = bool((self.hi_w > 0).all() and (self.lo_w > 0).all())
         self.update(e)
 
     def update(self, e: np.ndarray) -> None:
         self.total = float(e.sum())
         mean = self.m.value_mean if self.m.value_mean is not None else self.total / len(e)
-        self.before = float((np.maximum(e - self.hi_w * mean, 0.0) + np.maximum(self.lo_w * mean - e, 0.0)).sum())
+        if self.sorted:  # rep r is above its band at means below e_r / hi_r, below it above e_r / lo_r
+            a = e / self.hi_w
+            oa = np.argsort(a, kind="stable")
+            self.a = a[oa]
+            self.a_e = np.r_[np.cumsum(e[oa][::-1])[::-1], 0.0]  # sums over the reps from each on
+            self.a_w = np.r_[np.cumsum(self.hi_w[oa][::-1])[::-1], 0.0]
+            b = e / self.lo_w
+            ob = np.argsort(b, kind="stable")
+            self.b = b[ob]
+            self.b_e = np.r_[0.0, np.cumsum(e[ob])]  # sums over the reps before each
+            self.b_w = np.r_[0.0, np.cumsum(self.lo_w[ob])]
+        # Summed as every move's total is (a move that changes nothing then changes it by exactly 0).
+        self.before = float(self._total_at(e, np.full(1, mean))[0])
 
-    def worse(self, e: np.ndarray, g: int, frm: int, to: np.ndarray) -> np.ndarray:
-        """Per rep in ``to``: whether moving group ``g`` there from ``frm`` widens the violations."""
-        d_frm, d_to = float(self.m.ev_d[g, frm]), self.m.ev_d[g, to]
+    def _total_at(self, e: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        """Per mean in ``mean``: the total violation of loads ``e`` around it."""
+        if not self.sorted:
+            hi, lo = self.hi_w[None, :] * mean[:, None], self.lo_w[None, :] * mean[:, None]
+            out: np.ndarray = (np.maximum(e[None, :] - hi, 0.0) + np.maximum(lo - e[None, :], 0.0)).sum(axis=1)
+            return out
+        ka = np.searchsorted(self.a, mean, side="right")  # reps above: breakpoint > mean
+        kb = np.searchsorted(self.b, mean, side="left")  # reps below: breakpoint < mean
+        out = (self.a_e[ka] - mean * self.a_w[ka]) + (mean * self.b_w[kb] - self.b_e[kb])
+        return out
+
+    def _viol(self, r: np.ndarray, x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.maximum(x - self.hi_w[r] * mean, 0.0) + np.maximum(self.lo_w[r] * mean - x, 0.0)
+        return out
+
+    def worse_pairs(self, e: np.ndarray, g: np.ndarray, frm: np.ndarray, to: np.ndarray) -> np.ndarray:
+        """Per move (group ``g[i]`` from rep ``frm[i]`` to rep ``to[i]``): whether it widens the
+        violations."""
+        d_frm, d_to = self.m.ev_d[g, frm], self.m.ev_d[g, to]
         if self.m.value_mean is not None:  # a block of a big book: the team's mean, fixed
             mean = np.full(len(to), self.m.value_mean)
         else:
-            mean = (self.total - d_frm + d_to) / len(e)  # per target
-        hi, lo = self.hi_w[None, :] * mean[:, None], self.lo_w[None, :] * mean[:, None]
-        viol = np.maximum(e[None, :] - hi, 0.0) + np.maximum(lo - e[None, :], 0.0)
-        k = np.arange(len(to))
-        ef, et = e[frm] - d_frm, e[to] + d_to
-        tot = viol.sum(axis=1) - viol[:, frm] - viol[k, to]
-        tot += np.maximum(ef - hi[:, frm], 0.0) + np.maximum(lo[:, frm] - ef, 0.0)
-        tot += np.maximum(et - hi[k, to], 0.0) + np.maximum(lo[k, to] - et, 0.0)
+            mean = (self.total - d_frm + d_to) / len(e)  # per move
+        tot = self._total_at(e, mean) - self._viol(frm, e[frm], mean) - self._viol(to, e[to], mean)
+        tot += self._viol(frm, e[frm] - d_frm, mean)
+        tot += self._viol(to, e[to] + d_to, mean)
         out: np.ndarray = tot > self.before + 1e-9
         return out
 
