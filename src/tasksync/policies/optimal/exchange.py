@@ -12,10 +12,15 @@ one group's difference, so a chain can hold both bands where no pair's share of 
 
 Chains are found by a label-correcting search (one label per group: the best chain found so far
 that ends with that group in hand), over every group at once in numpy: each label carries the
-loads of every rep after its chain, so that the count band and the capacities of each rep are
-checked exactly when the chain leaves it, and the value band of every rep, on the track or off
-it, is checked exactly at the close, around the mean the whole chain leaves (the team's mean
-expected value moves with every transfer). A rep is visited at most once per chain. The best
+loads of every rep after its chain, so that each rep's count band and capacities are checked
+exactly when the chain leaves it (and its value band around the mean so far, the group in hand
+counted where it was), and the value band of every rep, on the chain or off it, exactly at the
+close, around the mean the whole chain leaves (the team's mean expected value moves with every
+transfer, so a chain that raises it must not leave a rep at the band's lower edge below it). While
+chains are built, a group in hand keeps the one with the most fit value less a weight per unit of
+expected value the reps hold outside their value bands around the mean so far (``CHAIN_WEIGHTS``):
+a chain that moves the mean is steered through the reps it would push out of band. A rep is
+visited at most once per chain. The best
 closing chain of at most ``CHAIN_DEPTH`` transfers is applied when the model's objective rises and
 both bands and capacities still hold; then the search starts again, ``CHAIN_SEARCHES`` times at
 most. Fixed depths and counts, ties to the lowest group: deterministic.
