@@ -154,3 +154,16 @@ def test_plan_with_chains_settles_and_is_deterministic() -> None:
     after = apply_decisions(book, first)
     again = OptimalPolicy().decide(after, rules)
     assert not [i.key for i in after.items if (d := again.by_key.get(i.key)) and d.owner not in (None, i.owner)]
+
+
+def test_no_search_above_the_work_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``CHAIN_WORK`` (movable groups² + groups × reps: the size of the search's arrays) the
+    exchange is not run, whatever it could find: its CPU stays bounded by a fixed size, not a clock."""
+    from tasksync.policies.optimal import exchange as exchange_mod
+
+    m = three_cycle()  # 3 groups, 3 reps: 18 cells
+    monkeypatch.setattr(exchange_mod, "CHAIN_WORK", 17)
+    choice = np.array([0, 1, 2])
+    assert exchange(m, choice) == 0 and list(choice) == [0, 1, 2]
+    monkeypatch.setattr(exchange_mod, "CHAIN_WORK", 18)
+    assert exchange(m, choice) == 1 and list(choice) == [1, 2, 0]

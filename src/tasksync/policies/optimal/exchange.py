@@ -34,7 +34,7 @@ import numpy as np
 
 from tasksync.policies.optimal.model import Model
 
-__all__ = ["CHAIN_DEPTH", "CHAIN_SEARCHES", "CHAIN_WEIGHTS", "Chain", "best_chain", "exchange"]
+__all__ = ["CHAIN_DEPTH", "CHAIN_SEARCHES", "CHAIN_WEIGHTS", "CHAIN_WORK", "Chain", "best_chain", "exchange"]
 
 CHAIN_DEPTH = 6  # transfers per chain at most (groups in hand in turn)
 CHAIN_SEARCHES = 30  # searches (each applies at most one chain): a work limit
@@ -42,6 +42,10 @@ CHAIN_SEARCHES = 30  # searches (each applies at most one chain): a work limit
 # (per unit, against fit value), tried in turn until one finds a chain. Measured on the bench's
 # books: 0 (only chains that keep the mean) finds next to nothing, 1-10 find the chains that pay.
 CHAIN_WEIGHTS = (2.0, 1.0)
+# Groups² + groups × reps above which the search is not run: each of its steps holds arrays of
+# about that many cells, so its CPU grows with it (the bench's 2,000-card book: 662 movable groups,
+# 40 reps, 0.46 million; 1,200 groups and 20 reps would be 1.46 million). A fixed size, not a clock.
+CHAIN_WORK = 1_500_000
 TOL = 1e-6
 
 
@@ -64,8 +68,12 @@ def exchange(
     """Improve ``choice`` (in place) by ejection chains and cyclic exchanges; returns the chains
     applied. Each search runs :func:`best_chain` with the weights in ``weights`` in turn and
     applies the first chain that raises the objective with both bands and the capacities held
-    after it. Only from a division inside them (else nothing is tried)."""
+    after it. Only from a division inside them, and only up to ``CHAIN_WORK`` (else nothing is
+    tried)."""
     if len(m.reps) < 3 or not m.feasible(choice) or (m.value_band and (m.weights() <= 0).any()):
+        return 0
+    k = int((~np.asarray(m.held, dtype=bool) & (choice >= 0)).sum())
+    if k * k + k * len(m.reps) > CHAIN_WORK:
         return 0
     done = 0
     for _ in range(searches):
