@@ -17,14 +17,20 @@ pairs hold dozens of accounts that budget runs out long before every pair has be
 HiGHS call per pair), so a second stage goes on with narrow re-deals: the same pairs, in the same
 order, each re-opening only the ``NARROW_GROUPS`` groups that would gain most by changing sides
 (half from each rep), every other group where it is; those programmes are enumerated, so
-``NARROW_BUDGET`` of them cost about what a few dozen HiGHS calls do. Fixed round, pair and node
-counts: the answer never depends on the clock.
+``NARROW_BUDGET`` of them cost about what a few dozen HiGHS calls do.
+
+Last, ejection chains and cyclic exchanges over many reps at once (:mod:`.exchange`): the moves
+in which three or more reps each gain one account and give another, which no pair's re-division
+holds the bands for. After each round of chains, narrow re-deals of the pairs of the reps the
+chains touched; ``EXCHANGE_ROUNDS`` rounds at most. Fixed round, pair, chain and node counts: the
+answer never depends on the clock.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from tasksync.policies.optimal.exchange import exchange
 from tasksync.policies.optimal.model import Loads, Model
 from tasksync.policies.optimal.pair import ENUM_MAX, by_enumeration, by_highs, pair_programme
 
@@ -40,29 +46,59 @@ POLISH_NODES = 200  # branch-and-bound nodes per pair's programme
 NARROW_GROUPS = 12
 NARROW_BUDGET = 3_000
 NARROW_ROUNDS = 20
+# Then up to EXCHANGE_ROUNDS rounds of ejection chains (:mod:`.exchange`), each followed by narrow
+# re-deals of the pairs of the reps the chains touched, AFTER_CHAINS_BUDGET pairs at most.
+EXCHANGE_ROUNDS = 3
+AFTER_CHAINS_BUDGET = 1_000
 
 
 def polish(m: Model, choice: np.ndarray, rounds: int = POLISH_ROUNDS, budget: int = PAIR_BUDGET) -> int:
     """Improve ``choice`` (in place) by exact re-divisions of pairs of reps, at most ``budget``
-    pairs in all; returns the pairs whose re-division was kept. Never lowers the objective, never
-    widens a band or capacity violation."""
+    pairs in all (then narrow ones), then by chains over many reps; returns the re-divisions and
+    rounds of chains kept. Never lowers the objective, never widens a band or capacity violation."""
     n_r = len(m.reps)
     free = ~np.asarray(m.held, dtype=bool)
     if n_r < 2 or not free.any():
         return 0
     kept = _pair_rounds(m, choice, free, rounds, budget, 0)
-    return kept + _pair_rounds(m, choice, free, NARROW_ROUNDS, NARROW_BUDGET, NARROW_GROUPS)
+    kept += _pair_rounds(m, choice, free, NARROW_ROUNDS, NARROW_BUDGET, NARROW_GROUPS)
+    for _ in range(EXCHANGE_ROUNDS):  # chains over many reps, then the pairs they opened up
+        before = choice.copy()
+        if not exchange(m, choice):
+            break
+        kept += 1
+        moved = np.flatnonzero(before != choice)
+        touched = np.zeros(n_r, dtype=bool)
+        touched[before[moved]] = True
+        touched[choice[moved]] = True
+        kept += _pair_rounds(m, choice, free, NARROW_ROUNDS, AFTER_CHAINS_BUDGET, NARROW_GROUPS, touched)
+    return kept
 
 
-def _pair_rounds(m: Model, choice: np.ndarray, free: np.ndarray, rounds: int, budget: int, most: int) -> int:
+def _pair_rounds(
+    m: Model,
+    choice: np.ndarray,
+    free: np.ndarray,
+    rounds: int,
+    budget: int,
+    most: int,
+    changed: np.ndarray | None = None,
+) -> int:
     """Rounds of re-deals over the ranked pairs, at most ``budget`` pairs in all, each re-opening at
-    most ``most`` groups (0: all of the pair's); returns the re-deals kept."""
+    most ``most`` groups (0: all of the pair's); returns the re-deals kept. ``changed``: the reps
+    whose pairs are to be tried (None: every pair), then those whose groups change."""
     kept = 0
-    changed = np.ones(len(m.reps), dtype=bool)  # reps whose groups changed since their pairs were tried
+    # Reps whose groups changed since their pairs were tried.
+    every = changed is None  # then a pair never tried is tried too
+    changed = np.ones(len(m.reps), dtype=bool) if changed is None else changed.copy()
     tried: set[tuple[int, int]] = set()
     now = m.loads_for(choice)
     for _ in range(rounds):
-        pairs = [(a, b) for a, b in _ranked_pairs(m, choice, free) if changed[a] or changed[b] or (a, b) not in tried]
+        pairs = [
+            (a, b)
+            for a, b in _ranked_pairs(m, choice, free)
+            if changed[a] or changed[b] or (every and (a, b) not in tried)
+        ]
         if not pairs or budget <= 0:  # every pair tried since its reps last changed: a local optimum
             break
         changed[:] = False
