@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from tasksync.policies.optimal.model import Loads, Model
+from tasksync.policies.optimal.native import quiet_solver
 
 __all__ = ["ENUM_MAX", "PairProgramme", "Side", "by_enumeration", "by_highs", "pair_programme", "worth"]
 
@@ -180,12 +181,13 @@ def by_highs(p: PairProgramme, nodes: int | None, gap: float = 1e-6) -> np.ndarr
     opts: dict[str, float | bool | int] = {"presolve": False, "mip_rel_gap": gap}
     if nodes is not None:
         opts["node_limit"] = nodes
-    res = milp(
-        c,
-        constraints=LinearConstraint(np.array(rows), np.array(lb), np.array(ub)),
-        integrality=np.r_[np.ones(k), np.zeros(8)],
-        bounds=Bounds(np.zeros(k + 8), np.r_[np.ones(k), np.full(8, np.inf)]),
-        options=opts,
-    )
+    with quiet_solver():
+        res = milp(
+            c,
+            constraints=LinearConstraint(np.array(rows), np.array(lb), np.array(ub)),
+            integrality=np.r_[np.ones(k), np.zeros(8)],
+            bounds=Bounds(np.zeros(k + 8), np.r_[np.ones(k), np.full(8, np.inf)]),
+            options=opts,
+        )
     out: np.ndarray | None = None if res.x is None else res.x[:k] > 0.5
     return out

@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - older scipy: the full LP through milp
 
 from tasksync.policies.optimal.dual import RepPrices, lagrangian_columns, lp_prices
 from tasksync.policies.optimal.model import Model
+from tasksync.policies.optimal.native import quiet_solver
 from tasksync.policies.optimal.polish import polish
 from tasksync.policies.optimal.programme import Programme, build_programme
 from tasksync.policies.optimal.repair import greedy, improve, prices, repair, shed, swap, take
@@ -96,7 +97,8 @@ def _run(
         opts["time_limit"] = max(limits.time_limit - (time.perf_counter() - started), 0.05)
     with warnings.catch_warnings():  # scipy passes HiGHS's own options on, with a warning
         warnings.filterwarnings("ignore", "Unrecognized options", RuntimeWarning)
-        res = milp(p.c, constraints=p.constraints, integrality=p.integrality, bounds=p.bounds, options=opts)
+        with quiet_solver():
+            res = milp(p.c, constraints=p.constraints, integrality=p.integrality, bounds=p.bounds, options=opts)
     timed_out = limits.time_limit is not None and time.perf_counter() - started >= limits.time_limit * 0.98
     return res, bool(timed_out and res.status == 1)
 
