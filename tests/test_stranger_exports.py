@@ -3,8 +3,6 @@ give the plan the same data gives from a flat export, or say clearly why not."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -13,16 +11,30 @@ from typing import Any
 from openpyxl import Workbook
 
 import crmgen
-from tasksync.cli import main
+from test_crm_exports import _cli
 
 TODAY = crmgen.TODAY.isoformat()
 
 
-def _cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
+def _board_with_members(
+    folder: Path,
+    files: dict[str, Any],
+    data: crmgen.Dataset,
+    renamed: dict[str, tuple[str, str]],
+    added: tuple[dict[str, str], ...] = (),
+) -> Path:
+    """The dataset's board in ``folder`` with members renamed (full name -> (full name, username))
+    and ``added`` ones, and its config; returns the config's path."""
+    crmgen.write_board(folder / "board.json", data)
+    board = json.loads((folder / "board.json").read_text(encoding="utf-8"))
+    for member in board["members"]:
+        if member["fullName"] in renamed:
+            member["fullName"], member["username"] = renamed[member["fullName"]]
+    board["members"].extend(added)
+    (folder / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
+    config = folder / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    return config
 
 
 def _plan(folder: Path, files: dict[str, Any], data: crmgen.Dataset) -> dict[str, Any]:
@@ -173,16 +185,9 @@ def test_reps_whose_board_names_lack_accents_or_run_last_first_are_matched(tmp_p
     flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
     folder = tmp_path / "board"
     files = crmgen.write_salesforce(folder / "crm", data)
-    crmgen.write_board(folder / "board.json", data)
-    board = json.loads((folder / "board.json").read_text(encoding="utf-8"))
     renamed = {"Chloé Dubois": ("Chloe Dubois", "chloedubois"), "Grace García": ("Grace Garcia", "gracegarcia1"),
                "Hiro Hayashi": ("Hayashi Hiro", "hhayashi")}  # fmt: skip
-    for member in board["members"]:
-        if member["fullName"] in renamed:
-            member["fullName"], member["username"] = renamed[member["fullName"]]
-    (folder / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
-    config = folder / "tasksync.toml"
-    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    config = _board_with_members(folder, files, data, renamed)
     code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
     assert code == 0, err
     plan = json.loads(out)
@@ -205,15 +210,8 @@ def test_a_loose_name_shared_by_two_members_matches_neither(tmp_path: Path) -> N
     data = crmgen.dataset()
     folder = tmp_path / "board"
     files = crmgen.write_salesforce(folder / "crm", data)
-    crmgen.write_board(folder / "board.json", data)
-    board = json.loads((folder / "board.json").read_text(encoding="utf-8"))
-    for member in board["members"]:
-        if member["fullName"] == "Chloé Dubois":
-            member["fullName"], member["username"] = "Chloe Dubois", "chloedubois"
-    board["members"].append({"id": "5f0000000000000000000001", "fullName": "Dubois Chloe", "username": "cdubois2"})
-    (folder / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
-    config = folder / "tasksync.toml"
-    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    other = {"id": "5f0000000000000000000001", "fullName": "Dubois Chloe", "username": "cdubois2"}
+    config = _board_with_members(folder, files, data, {"Chloé Dubois": ("Chloe Dubois", "chloedubois")}, (other,))
     code, out, err = _cli(["-c", str(config), "plan", "--today", TODAY])
     assert code == 0, err
     assert "rep 'Chloé Dubois' (Chloé Dubois) matches no board member" in " ".join(out.split())
@@ -361,14 +359,7 @@ def test_a_chinese_rep_written_with_a_space_matches_the_board_member_without(tmp
     same = _plan(tmp_path / "same", crmgen.write_chinese(tmp_path / "same" / "crm", data), data)
     folder = tmp_path / "joined"
     files = crmgen.write_chinese(folder / "crm", data)
-    crmgen.write_board(folder / "board.json", data)
-    board = json.loads((folder / "board.json").read_text(encoding="utf-8"))
-    for member in board["members"]:
-        if member["fullName"] == "王 伟":
-            member["fullName"], member["username"] = "王伟", "wangwei"
-    (folder / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
-    config = folder / "tasksync.toml"
-    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    config = _board_with_members(folder, files, data, {"王 伟": ("王伟", "wangwei")})
     code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
     assert code == 0, err
     plan = json.loads(out)
