@@ -48,6 +48,9 @@ NONSENSE = [
     ("[service]\nbackoff_max = 0", "service.backoff_max"),
     ("[service]\nfull_read_every = -60", "service.full_read_every"),
     ("[asana]\nrequests_per_minute = 0", "asana.requests_per_minute"),
+    ('[crm]\ncurrency = "usd"', "crm.currency"),
+    ('[crm]\ncurrency = "USD"\n[crm.rates]\nEUR = -1.08', "crm.rates"),
+    ("[crm.rates]\nEUR = 1.08", "crm"),
 ]
 
 

@@ -12,6 +12,8 @@ from tasksync.crm.values import (
     amount_decimal_hint,
     date_order_hint,
     header_key,
+    header_keys,
+    header_scale,
     name_keys,
     normalise_name,
     parse_amount,
@@ -197,3 +199,31 @@ def test_compare_row_counts_flags_exports_that_lost_most_rows() -> None:
 def test_wan_and_yi_amounts_are_exact() -> None:
     assert [parse_amount(f"{v / 10000:g}万") for v in (700, 1400, 23400, 1234500)] == [700, 1400, 23400, 1234500]
     assert parse_amount("1.1亿") == 110_000_000 and parse_amount("-0.07万") == -700
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("$1.2M", 1_200_000), ("350K", 350_000), ("350k", 350_000), ("(12.5K)", -12_500), ("1.5MM", 1_500_000),
+     ("5mn", 5_000_000), ("3bn", 3_000_000_000), ("12 千元", 12_000), ("0.07百万", 70_000),
+     ("12.5 MXN", 12.5), ("1234 kr", 1234)],
+)  # fmt: skip
+def test_amounts_with_a_scale_in_the_cell_are_exact(text: str, value: float) -> None:
+    """``$1.2M`` and ``350K`` as CRMs display them; a currency code starting with M or k is no scale."""
+    assert parse_amount(text) == value
+
+
+@pytest.mark.parametrize(
+    ("header", "word", "power"),
+    [("Amount (K)", "K", 3), ("Amount (USD, in thousands)", "thousands", 3), ("Amount ('000)", "'000", 3),
+     ("Amount (TEUR)", "TEUR", 3), ("Amount [$M]", "M", 6), ("Amount (EURm)", "EURm", 6),
+     ("金额（万元）", "万", 4), ("金额/万元", "万", 4), ("金额（百万元）", "百万", 6), ("Amount (USD)", "", 0),
+     ("Amount (converted)", "", 0), ("Won/Lost", "", 0)],
+)  # fmt: skip
+def test_a_header_names_the_scale_of_its_amounts(header: str, word: str, power: int) -> None:
+    assert header_scale(header) == (word, power)
+    if power:
+        assert parse_amount("12.5", scale=power) == 12.5 * 10**power
+        assert parse_amount("1,5", ",", scale=power) == 1.5 * 10**power
+        assert parse_amount("(0.07)", scale=power) == -(7 * 10 ** (power - 2))
+        assert len(header_keys(header)) == 2
+    assert parse_amount("1.2万", scale=power) == 12_000  # the cell's own scale first

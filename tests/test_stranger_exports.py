@@ -3,8 +3,11 @@ give the plan the same data gives from a flat export, or say clearly why not."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections import defaultdict
+from decimal import Decimal as Dec
 from pathlib import Path
 from typing import Any
 
@@ -283,7 +286,7 @@ def test_amounts_in_several_currencies_are_named_not_added_silently(tmp_path: Pa
     deals[2] = deals[2].replace(",USD,", ",EUR,")
     (tmp_path / "crm" / "deals.csv").write_text("\n".join(deals) + "\n", encoding="utf-8")
     code, out, _ = _cli(["-c", str(config), "crm", "check"])
-    assert code == 0 and f"deals.csv:Deal - Currency: {expected}" in " ".join(out.split())
+    assert code == 0 and f"deals.csv:Deal - Value: {expected}" in " ".join(out.split())
     code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
     assert code == 0 and any(expected in n for n in json.loads(out)["plan"]["notes"]), err
     sf = crmgen.write_salesforce(tmp_path / "sf", data)["files"]["deals"]
@@ -344,7 +347,7 @@ def test_an_amount_column_in_wan_by_its_header_gives_the_same_plan(tmp_path: Pat
         "gb18030",
     )  # fmt: skip
     code, out, _ = _cli(["crm", "check", str(folder / "商机.csv")])
-    assert code == 0 and "amount (decimal mark '.') in 万" in out, out
+    assert code == 0 and "amount (decimal mark '.') in 万 (×10,000)" in out, out
     assert _plan(tmp_path / "cn", files, data) == flat
 
 
@@ -365,3 +368,112 @@ def test_a_chinese_rep_written_with_a_space_matches_the_board_member_without(tmp
     plan = json.loads(out)
     assert [{k: v for k, v in r.items() if k != "rep_id"} for r in plan["reps"]] == same["reps"]
     assert plan["plan"]["changes"] == same["changes"]
+
+
+def _scaled_amounts(path: Path, header: str, power: int) -> None:
+    """Rewrite a Salesforce CSV report's ``Amount`` column as ``header`` with its amounts in
+    10^power (``USD 12,345.00`` -> ``12.345`` under ``Amount (K)``), exactly (decimal shift)."""
+    text = path.read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    at = rows[0].index("Amount")
+    rows[0][at] = header
+    for row in rows[1:]:
+        if len(row) > at and row[at]:
+            row[at] = format(Dec(row[at].removeprefix("USD ").replace(",", "")).scaleb(-power).normalize(), "f")
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8-sig")
+
+
+def test_amount_columns_in_thousands_or_millions_by_their_header_give_the_same_plan(tmp_path: Path) -> None:
+    """Reports round amounts to a scale the header names (``Amount (K)``, ``Amount (USD, in
+    thousands)``, ``Amount ($M)``): the column was not recognised, so every deal was worth nothing."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    for name, header, power in (("k", "Amount (K)", 3), ("thousands", "Amount (USD, in thousands)", 3),
+                                ("m", "Amount ($M)", 6)):  # fmt: skip
+        folder = tmp_path / name
+        files = crmgen.write_salesforce(folder / "crm", data)
+        _scaled_amounts(folder / "crm" / "opportunities.csv", header, power)
+        _scaled_amounts(folder / "crm" / "closed.csv", header, power)
+        code, out, _ = _cli(["crm", "check", str(folder / "crm" / "opportunities.csv")])
+        assert code == 0 and f"(×{10**power:,})" in out, out
+        assert _plan(folder, files, data) == flat, header
+
+
+def _in_euros(path: Path, rows: slice) -> None:
+    """Rewrite a Pipedrive export's ``rows`` (data rows, 0-based) in euros at 1 EUR = 1.25 USD."""
+    table = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    value, currency = table[0].index("Deal - Value"), table[0].index("Deal - Currency")
+    for row in table[1:][rows]:
+        row[value], row[currency] = format(Dec(row[value]) * Dec("0.8"), "f"), "EUR"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(table)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def test_amounts_in_several_currencies_are_converted_at_the_configured_rates(tmp_path: Path) -> None:
+    """A multi-currency Pipedrive export (Deal - Currency) with `crm.currency` and `crm.rates`
+    plans as the same deals exported in one currency; a currency without a rate is a problem
+    naming the file, row and column, and nothing is planned from it."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_pipedrive(tmp_path / "flat" / "crm", data), data)
+    folder = tmp_path / "mixed"
+    files = crmgen.write_pipedrive(folder / "crm", data)
+    _in_euros(folder / "crm" / "deals.csv", slice(0, None, 2))
+    _in_euros(folder / "crm" / "closed-deals.csv", slice(1, None, 3))
+    crmgen.write_board(folder / "board.json", data)
+    config = folder / "tasksync.toml"
+    text = crmgen.config_text(files).replace("[crm]\n", '[crm]\ncurrency = "USD"\n') + "[crm.rates]\nEUR = 1.25\n"
+    config.write_text(text, encoding="utf-8")
+    code, out, err = _cli(["-c", str(config), "crm", "check"])
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "converted to USD (currency from Deal - Currency)" in said
+    assert "deals.csv:Deal - Value: amounts in EUR (in the first" in said and "1 EUR = 1.25 USD" in said
+    code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
+    assert code == 0, err
+    plan = json.loads(out)
+    assert {
+        "changes": plan["plan"]["changes"],
+        "creates": plan["plan"]["creates"],
+        "reps": [{k: v for k, v in r.items() if k != "rep_id"} for r in plan["reps"]],
+        "segments": plan["segments"],
+    } == flat
+    deals = (folder / "crm" / "deals.csv").read_text(encoding="utf-8").splitlines()
+    deals[3] = deals[3].replace(",EUR,", ",GBP,")
+    (folder / "crm" / "deals.csv").write_text("\n".join(deals) + "\n", encoding="utf-8")
+    code, out, err = _cli(["-c", str(config), "plan", "--today", TODAY])
+    assert code != 0 and not out
+    assert "deals.csv:4:Deal - Value: an amount in GBP and no rate for it in [crm.rates]" in " ".join(err.split())
+
+
+def test_salesforce_amount_converted_is_preferred_to_the_amount_in_each_deals_currency(tmp_path: Path) -> None:
+    """A multi-currency Salesforce report has Amount (each deal's currency) and Amount (converted)
+    (the corporate currency): the converted one is added up, and nothing mixed is noted."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    folder = tmp_path / "multi"
+    files = crmgen.write_salesforce(folder / "crm", data)
+    for name in ("opportunities.csv", "closed.csv"):
+        path = folder / "crm" / name
+        table = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+        at = table[0].index("Amount")
+        table[0][at:at] = ["Opportunity Currency"]
+        table[0][at + 1 :] = ["Amount (converted)", "Amount", *table[0][at + 2 :]]
+        for i, row in enumerate(table[1:]):
+            if len(row) > at and row[at].startswith("USD "):  # currency, converted (USD), amount in it
+                usd = Dec(row[at].removeprefix("USD ").replace(",", ""))
+                row[at : at + 1] = (
+                    ["EUR", row[at], f"EUR {usd * Dec('0.8'):,.2f}"] if i % 2 else ["USD", row[at], row[at]]
+                )
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows(table)
+        path.write_text(out.getvalue(), encoding="utf-8-sig")
+    code, out, _ = _cli(["crm", "check", str(folder / "crm" / "opportunities.csv")])
+    assert (
+        code == 0
+        and "Amount (converted)" in out
+        and "currency" not in out.lower().replace("opportunity currency", "").replace("amount (converted)", "")
+    ), out
+    assert _plan(folder, files, data) == flat

@@ -5,6 +5,7 @@ configuration, secrets and boards are in :mod:`tasksync.settings`, which re-expo
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -238,6 +239,25 @@ class CrmSettings(_Section):
     delimiter: str | None = None  # None: sniffed; or one character, "tab", "semicolon"...
     sheet: str | int | None = None  # XLSX: sheet name or 1-based number; None: the first
     options: dict[str, CrmFileOptions] = Field(default_factory=dict)  # per kind overrides
+    # The currency amounts are planned in (a code: "USD"). Amounts in another (a code or symbol in
+    # the cell, or a currency column beside it) are converted at `rates`; a currency without a rate
+    # is a problem naming the row. "": amounts are added as they are (mixed currencies are noted).
+    currency: str = Field(default="", pattern=r"^([A-Z]{3})?$")
+    rates: dict[str, float] = Field(default_factory=dict)  # 1 unit of each currency = this many of `currency`
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [f"{k} = {r}" for k, r in v.items() if not re.fullmatch(r"[A-Z]{3}", k) or not r > 0]
+        if bad:
+            raise ValueError(f"rates are currency codes with a positive rate (EUR = 1.08); not {', '.join(bad)}")
+        return v
+
+    @model_validator(mode="after")
+    def _rates_need_a_currency(self) -> CrmSettings:
+        if self.rates and not self.currency:
+            raise ValueError('crm.rates converts into crm.currency: set it (currency = "USD")')
+        return self
 
 
 class ServiceSettings(_Section):

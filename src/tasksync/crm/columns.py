@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -21,18 +22,20 @@ from tasksync.crm.values import (
     DateOrder,
     Decimal,
     amount_decimal_hint,
+    currency_of,
     date_order_hint,
     header_key,
-    header_unit,
+    header_scale,
     normalise_name,
     parse_amount,
     parse_bool,
     parse_date,
     parse_int,
     parse_list,
+    parse_money,
 )
 
-__all__ = ["amount_prefix", "column_steps", "currency_note"]
+__all__ = ["Money", "amount_prefix", "column_steps", "currency_note"]
 
 _CACHED = {"date", "rep", "account", "bool", "int", "customer", "list"}
 
@@ -69,11 +72,13 @@ def column_steps(
     configured: DateOrder,
     rep_of: Callable[[str], str] | None,
     account_of: Callable[[str], str] | None,
+    money: Money | None = None,
 ) -> list[Step]:
     """One step of the generated reader per mapped column, in column order: its parser (dates'
     order and amounts' decimal mark decided on the look-ahead ``ahead``), whether it is
     required and whether its values are cached; each column's type as read goes to the report.
-    ``rep_of`` and ``account_of`` resolve owners and accounts (None: not checked)."""
+    ``rep_of`` and ``account_of`` resolve owners and accounts (None: not checked); ``money``
+    converts amounts into one currency (None: read as they are)."""
     specs = FIELDS[rep.kind]
     plan_cols = sorted(mapping.columns.values(), key=lambda c: c.index)
     date_cols = [c.index for c in plan_cols if specs[c.field].kind == "date"]
@@ -104,13 +109,19 @@ def column_steps(
             parse, type_name = _date_column(rep, c, configured, orders[c.index], file_order, ahead)
         elif spec.kind == "amount":
             mark = _column_mark(marks[c.index]) if table_format == "csv" else None
-            unit = header_unit(c.header) if len(c.columns) == 1 else ""
-            parse = partial(parse_amount, decimal=mark, unit=unit) if unit else _amount_parser(mark)
+            word, scale = header_scale(c.header) if len(c.columns) == 1 else ("", 0)
+            parse = partial(parse_amount, decimal=mark, scale=scale) if scale else _amount_parser(mark)
             type_name = f"amount (decimal mark {mark!r})" if mark else "amount"
-            type_name += f" in {unit}" if unit else ""
+            type_name += f" in {word} (×{10**scale:,})" if scale else ""
+            if money is not None and len(c.columns) == 1:
+                parse = partial(parse_money, decimal=mark, scale=scale, base=money.base, rates=money.rates)
+                type_name += f", converted to {money.base}"
+                if (at := money.column(c.header)) is not None:  # its cells joined after the amount's
+                    type_name += f" (currency from {money.headers[at]})"
+                    c = ColumnMatch(c.field, c.index, c.header, c.how, (c.index, at), c.shared)
         elif spec.kind == "rep" and rep_of is None:
             type_name = "rep (not checked: no reps export)"
-        if len(c.columns) > 1:
+        if len(c.columns) > 1 and spec.kind != "amount":
             type_name += " (columns joined)"
         rep.types[c.field] = type_name
         # Repeated cells (dates, owners, accounts, stages...) are parsed once per file;
@@ -210,33 +221,72 @@ def _has_xyz(rows: list[tuple[int, list[str]]], i: int) -> bool:
 
 
 _CURRENCY_IN = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])|[$€£¥₹₩₽]|元|人民币")
-_CURRENCY_OF = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "CNY", "元": "CNY", "人民币": "CNY", "RMB": "CNY",
-                "₹": "INR", "₩": "KRW", "₽": "RUB"}  # fmt: skip
 #: Headers of a column giving each row's currency (Pipedrive, Salesforce, Zoho, Chinese CRMs).
 _CURRENCY_HEADERS = {"currency", "dealcurrency", "opportunitycurrency", "币种", "货币"}
+#: Amount columns already in the corporate currency (Salesforce's, HubSpot's): a currency
+#: column beside them is the original amount's, not theirs.
+_CONVERTED = re.compile(r"converted|companycurrency|defaultcurrency|本位币")
+
+
+def currency_column(headers: list[str], amount_header: str) -> int | None:
+    """The column giving the currency of ``amount_header``'s cells: its own (``Amount Currency``,
+    ``Amount (converted) Currency``), else a deal's (``Currency``, ``Opportunity Currency``) unless
+    the amount is a converted one."""
+    key = header_key(amount_header)
+    keys = [header_key(h) for h in headers]
+    if key + "currency" in keys:
+        return keys.index(key + "currency")
+    if _CONVERTED.search(key):
+        return None
+    return next((i for i, k in enumerate(keys) if k in _CURRENCY_HEADERS), None)
+
+
+@dataclass(frozen=True)
+class Money:
+    """Amounts converted into ``base`` at ``rates`` (``crm.currency``, ``crm.rates``), with the
+    file's ``headers`` to find each amount column's currency column."""
+
+    base: str
+    rates: dict[str, float]
+    headers: list[str]
+
+    def column(self, amount_header: str) -> int | None:
+        return currency_column(self.headers, amount_header)
 
 
 def currency_note(
-    path: str, headers: list[str], mapping: ColumnMapping, ahead: list[tuple[int, list[str]]]
+    path: str,
+    headers: list[str],
+    mapping: ColumnMapping,
+    ahead: list[tuple[int, list[str]]],
+    money: Money | None = None,
 ) -> str | None:
-    """A note when the look-ahead shows amounts in more than one currency (in the amount
-    cells, or in a currency column beside them): tasksync adds amounts as they are."""
+    """A note when the look-ahead shows amounts in more than one currency (in the amount cells,
+    or in their currency column): tasksync adds them as they are, or, with ``money``, says what
+    it converts at which rates."""
     specs = FIELDS[mapping.kind]
     amounts = [c for c in mapping.columns.values() if specs[c.field].kind == "amount" and len(c.columns) == 1]
-    if not amounts:
-        return None
-    where = {i: h for i, h in enumerate(headers) if header_key(h) in _CURRENCY_HEADERS}
-    where.update({c.index: c.header for c in amounts})
-    for i, header in sorted(where.items()):
+    for c in amounts:
+        at = currency_column(headers, c.header)
         seen: set[str] = set()
         for _, cells in ahead:
-            cell = cells[i] if i < len(cells) else ""
-            codes = [cell.strip().upper()] if i not in {c.index for c in amounts} else _CURRENCY_IN.findall(cell)
-            seen.update(_CURRENCY_OF.get(x, x) for x in codes if x)
-        if len(seen) > 1:
+            cell = cells[c.index] if c.index < len(cells) else ""
+            codes = _CURRENCY_IN.findall(cell)
+            if at is not None and at < len(cells) and cells[at].strip():
+                codes.append(cells[at].strip().upper())
+            seen.update(currency_of(x, money.base if money else "") for x in codes)
+        if money is not None:
+            other = sorted(seen - {money.base})
+            if other:
+                rates = ", ".join(f"1 {x} = {money.rates[x]:g} {money.base}" for x in other if x in money.rates)
+                return (
+                    f"{path}:{c.header}: amounts in {', '.join(other)} (in the first {len(ahead):,} rows) are "
+                    f"converted to {money.base}" + (f" at {rates}" if rates else "")
+                )
+        elif len(seen) > 1:
             return (
-                f"{path}:{header}: amounts in more than one currency ({', '.join(sorted(seen))} in the first "
+                f"{path}:{c.header}: amounts in more than one currency ({', '.join(sorted(seen))} in the first "
                 f"{len(ahead):,} rows) are added as they are, without conversion; export them in one currency "
-                "(e.g. Salesforce's Amount (converted))"
+                "(e.g. Salesforce's Amount (converted)) or set crm.currency and crm.rates"
             )
     return None

@@ -24,7 +24,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasksync.crm.columns import amount_prefix, column_steps, currency_note
+from tasksync.crm.columns import Money, amount_prefix, column_steps, currency_note
 from tasksync.crm.cross import compare_row_counts, cross_check
 from tasksync.crm.presets import ColumnMapping, match_columns
 from tasksync.crm.reader_gen import Shape, compile_reader
@@ -174,8 +174,9 @@ def _stream(
         ahead = list(islice(table.rows, _LOOKAHEAD))
         _note_key(rep, mapping)
         resolve = (reps.resolve if reps else None, accounts.resolve if accounts else None)
-        plan = column_steps(rep, table.format, mapping, ahead, opts.date_order, *resolve)
-        if note := currency_note(str(path), table.headers, mapping, ahead):
+        money = Money(settings.currency, settings.rates, table.headers) if settings.currency else None
+        plan = column_steps(rep, table.format, mapping, ahead, opts.date_order, *resolve, money)
+        if note := currency_note(str(path), table.headers, mapping, ahead, money):
             rep.notes.append(note)
         open_stages: Counter[str] = Counter()
         env = _reader_env(rep, settings, accounts, open_stages, add)

@@ -114,10 +114,11 @@ def _helpers(shape: Shape, headers: list[str], env: dict[str, Any]) -> None:
     )
 
 
-def _unit_of(parse: Callable[[str], Any]) -> str:
-    """The unit (万, 亿) an amount column's parser scales by: such a column has no fast path."""
-    unit: str = getattr(parse, "keywords", {}).get("unit", "")
-    return unit
+def _no_fast_path(parse: Callable[[str], Any]) -> bool:
+    """Whether an amount column's parser scales (its header's ``万``, ``K``) or converts
+    (``crm.currency``): such a column has no fast path."""
+    keywords: dict[str, Any] = getattr(parse, "keywords", {})
+    return bool(keywords.get("scale") or keywords.get("base"))
 
 
 def _emit_cell(k: int, step: Step, kind: str, shape: Shape, env: dict[str, Any]) -> list[str]:
@@ -130,7 +131,7 @@ def _emit_cell(k: int, step: Step, kind: str, shape: Shape, env: dict[str, Any])
     typed: list[str] = []
     if parse is None:
         pass
-    elif kind == "amount" and getattr(parse, "keywords", {}).get("decimal") != "," and not _unit_of(parse):
+    elif kind == "amount" and getattr(parse, "keywords", {}).get("decimal") != "," and not _no_fast_path(parse):
         typed = _emit_amount(k, f, shape.amount_prefixes.get(name), fail, env)
     else:
         typed = ["try:", f"    {f} = parse_{k}({f})", "except ValueError as e:", *("    " + x for x in fail)]

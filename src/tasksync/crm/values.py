@@ -24,7 +24,7 @@ __all__ = [
     "date_order_hint",
     "header_key",
     "header_keys",
-    "header_unit",
+    "header_scale",
     "loose_name_key",
     "name_keys",
     "normalise_name",
@@ -33,6 +33,7 @@ __all__ = [
     "parse_date",
     "parse_int",
     "parse_list",
+    "parse_money",
 ]
 
 DateOrder = Literal["auto", "dmy", "mdy", "ymd"]
@@ -159,29 +160,31 @@ _AMOUNT = re.compile(
     (?:(?:[A-Z]{{1,2}}\s?)?[{_SYMBOLS}]|[A-Z]{{3}}(?=[\s\d-])|人民币)?\s*
     (?P<neg2>-)?\s*
     (?P<num>\d[\d.,' ]*)
-    (?P<unit>万|亿)?\s*
+    (?P<unit>百万|千|万|亿|[kK](?![A-Za-z])|MM(?![A-Za-z])|[mM](?![A-Za-z])|mn(?![A-Za-z])|bn(?![A-Za-z]))?\s*
     (?:[{_SYMBOLS}]|[A-Za-z]{{2,3}}\.?|元|圆|元人民币|人民币)?\s*(?P<neg3>-)?(?P<close>\))?$""",
     re.X,
 )
 
 
-def parse_amount(text: str, decimal: Decimal | None = None, unit: str = "") -> float:
+def parse_amount(text: str, decimal: Decimal | None = None, scale: int = 0) -> float:
     """``$1,234.50``, ``¥1,234``, ``1.234,50 €``, ``1 234,5``, ``USD 1,234``, ``12.5万``,
-    ``(120)`` (negative).
+    ``$1.2M``, ``350K``, ``(120)`` (negative).
 
     ``decimal`` is the column's decimal mark when known (see :func:`amount_decimal_hint`);
     otherwise each value is read on its own (``1,234`` is a thousand, ``1,23`` is 1.23).
-    ``unit`` (``万``, ``亿``) is the column's unit, from its header: ``12.5`` is then 125,000.
+    ``scale`` is the power of ten the column's header says its amounts are in (3 for
+    ``Amount (K)``, 4 for ``金额（万元）``; see :func:`header_scale`): ``12.5`` is then 12,500 or
+    125,000. A scale written in the cell itself (``12.5万``, ``1.2M``) is used instead.
+    Scaled amounts are shifted in decimal, not multiplied in binary: ``0.07万`` is 700, not
+    700.0000000000001.
     """
-    if unit and "万" not in text and "亿" not in text:
-        text = text.strip()
-        text = f"{text[:-1]}{unit})" if text.endswith(")") else f"{text}{unit}"
     if decimal != ",":
         m = SIMPLE_AMOUNT.fullmatch(text)
         if m:  # 1234.5, $12,345.67, 12,345.67, -$5
-            value = float(m[3].replace(",", "") + (m[4] or ""))
+            digits = m[3].replace(",", "") + (m[4] or "")
+            value = float(decimal_module.Decimal(digits).scaleb(scale)) if scale else float(digits)
             return -value if m[1] or m[2] else value
-    elif _PLAIN_NUMBER.fullmatch(text):
+    elif _PLAIN_NUMBER.fullmatch(text) and not scale:
         return float(text)
     s = unicodedata.normalize("NFKC", text).replace("\u2212", "-").strip()
     m = _AMOUNT.match(s)
@@ -196,9 +199,56 @@ def parse_amount(text: str, decimal: Decimal | None = None, unit: str = "") -> f
         value = float(num)
     except ValueError:
         raise ValueError(f"expected an amount like 1234.50 (decimal mark {decimal!r}), found {text!r}") from None
-    if m["unit"]:  # shifted in decimal, not multiplied in binary: 0.07万 is 700, not 700.0000000000001
-        value = float(decimal_module.Decimal(num).scaleb(4 if m["unit"] == "万" else 8))
+    if m["unit"]:
+        scale = _SCALES[m["unit"].casefold()]
+    if scale:
+        value = float(decimal_module.Decimal(num).scaleb(scale))
     return -value if negative else value
+
+
+#: Currency codes and symbols an amount cell (or a currency column joined to it) may carry.
+_MONEY_MARK = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])|[$€£¥₹₩₽]|元|人民币")
+#: The currencies a symbol may stand for, the most common first: a symbol is the plan's
+#: currency when that is one of them (``$`` in an AUD book), else the first.
+SYMBOL_CURRENCIES = {
+    "$": ("USD", "CAD", "AUD", "NZD", "SGD", "HKD", "MXN"), "€": ("EUR",), "£": ("GBP",), "¥": ("CNY", "JPY"),
+    "元": ("CNY",), "人民币": ("CNY",), "RMB": ("CNY",), "₹": ("INR",), "₩": ("KRW",), "₽": ("RUB",),
+}  # fmt: skip
+
+
+def currency_of(mark: str, base: str = "") -> str:
+    """The currency code a code or symbol found in a cell stands for, in a book planned in ``base``."""
+    options = SYMBOL_CURRENCIES.get(mark)
+    if options is None:
+        return mark
+    return base if base in options else options[0]
+
+
+def parse_money(
+    text: str, decimal: Decimal | None = None, scale: int = 0, base: str = "", rates: dict[str, float] | None = None
+) -> float | None:
+    """An amount (as :func:`parse_amount` reads it) converted into the ``base`` currency: its
+    currency is the code or symbol in the cell, or in the currency column joined after it
+    (``1,234.50 EUR``), else ``base``; ``rates[code]`` is the ``base`` worth of one unit of it.
+    None when the text holds a currency but no amount (an open deal not yet priced)."""
+    marks = {currency_of(m, base) for m in _MONEY_MARK.findall(text)}
+    if len(marks) > 1:
+        raise ValueError(f"expected one currency, found {' and '.join(sorted(marks))} in {text!r}")
+    code = marks.pop() if marks else base
+    number = _MONEY_MARK.sub("", text).strip()
+    if not number.strip(" .,()-"):
+        return None
+    try:
+        value = parse_amount(number, decimal, scale)
+    except ValueError:
+        raise ValueError(f"expected an amount like 1234.50 EUR, found {text!r}") from None
+    if code == base:
+        return value
+    rate = (rates or {}).get(code)
+    if rate is None:
+        known = ", ".join(sorted(rates or {})) or "none"
+        raise ValueError(f"an amount in {code} and no rate for it in [crm.rates] (rates known: {known}): {text!r}")
+    return float(decimal_module.Decimal(repr(value)) * decimal_module.Decimal(repr(rate)))
 
 
 def amount_decimal_hint(text: str) -> Decimal | None:
@@ -314,20 +364,61 @@ def header_key(text: str) -> str:
     return re.sub(r"[\W_]+", "", normalise_name(text))
 
 
-_UNIT = re.compile(r"^(.+?)\s*[（(]\s*(万元|万|亿元|亿|元|人民币|RMB|CNY|USD|EUR|GBP|[$¥€£])\s*[)）]\s*$", re.I)
+#: Scale words an amount or its column's header may carry, as powers of ten. ``M`` is a million
+#: (as CRMs display ``$1.2M``), ``MM`` too (finance's usage); ``T``/``Tsd`` (German Tausend:
+#: ``TEUR``) a thousand.
+_SCALES = {
+    "k": 3, "000": 3, "'000": 3, "000s": 3, "thousand": 3, "thousands": 3, "t": 3, "tsd": 3, "千": 3,
+    "万": 4,
+    "m": 6, "mm": 6, "mn": 6, "mio": 6, "million": 6, "millions": 6, "百万": 6,
+    "亿": 8,
+    "bn": 9, "mrd": 9, "billion": 9, "billions": 9,
+}  # fmt: skip
+_CURRENCIES = {"usd", "eur", "gbp", "cny", "rmb", "jpy", "hkd", "sgd", "aud", "cad", "chf", "inr", "人民币", "元"}
+#: A header's trailing unit: ``Amount (K)``, ``Amount (USD)``, ``金额（万元）``, ``Amount [$M]``,
+#: ``金额/万元``, ``Amount ('000)``.
+_UNIT = re.compile(r"^(.+?)\s*(?:[（(\[【]([^()（）\[\]【】]+)[)）\]】]|/\s*([^/]+))\s*$")
+_UNIT_TOKEN = re.compile(r"[$€£¥￥]|[^\s,;$€£¥￥]+")
+
+
+def _unit_scale(unit: str) -> tuple[str, int] | None:
+    """The scale a header's unit (``K``, ``USD, in thousands``, ``万元``, ``$M``, ``TEUR``) gives, with
+    the word it is written as (``("", 0)``: a currency alone), or None when it is no unit."""
+    word, scale = "", 0
+    text = unicodedata.normalize("NFKC", unit).strip()
+    for cn in ("百万", "千", "万", "亿"):  # 万元, 千元, 百万人民币: the scale, then the currency
+        if text.startswith(cn):
+            word, scale, text = cn, _SCALES[cn], text[len(cn) :]
+            break
+    for token in _UNIT_TOKEN.findall(text):
+        t = token.casefold().rstrip(".")
+        if t in "$€£¥￥" or t in _CURRENCIES or t == "in":
+            continue
+        if len(t) > 3 and t[0] in "tk" and t[1:] in _CURRENCIES:  # TEUR, kUSD
+            t = t[0]
+        elif len(t) == 4 and t[-1] in "km" and t[:3] in _CURRENCIES:  # USDk, EURm
+            t = t[-1]
+        if t not in _SCALES or scale:
+            return None
+        word, scale = token, _SCALES[t]
+    return word, scale
 
 
 def header_keys(text: str) -> tuple[str, ...]:
     """A header's :func:`header_key`, then, for a header naming its unit (``商机金额（万元）``,
-    ``Amount (USD)``), the key without it: either matches a field's names."""
+    ``Amount (USD)``, ``Amount (K)``), the key without it: either matches a field's names."""
     m = _UNIT.match(text)
-    return (header_key(text), header_key(m[1])) if m else (header_key(text),)
+    if m and _unit_scale(m[2] or m[3]) is not None:
+        return header_key(text), header_key(m[1])
+    return (header_key(text),)
 
 
-def header_unit(text: str) -> str:
-    """``万`` or ``亿`` when a header says its amounts are in them (``金额（万元）``), else ``""``."""
+def header_scale(text: str) -> tuple[str, int]:
+    """The scale a header says its amounts are in, as the word it uses and a power of ten:
+    ``("万", 4)`` for ``金额（万元）``, ``("K", 3)`` for ``Amount (K)``, ``("thousands", 3)`` for
+    ``Amount (USD, in thousands)``; ``("", 0)`` when it names none."""
     m = _UNIT.match(text)
-    return m[2][0] if m and m[2][0] in "万亿" else ""
+    return (_unit_scale(m[2] or m[3]) or ("", 0)) if m else ("", 0)
 
 
 #: Stage names that mean a deal was won or lost, in the CRMs tasksync knows; configured

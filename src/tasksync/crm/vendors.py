@@ -39,7 +39,7 @@ _SF_DEALS: Headers = {
     "name": ("Opportunity Name", "Name"),
     "stage": ("Stage", "StageName"),
     "account_id": ("Account ID", "AccountId", "Account Name"),
-    "value": ("Amount", "Amount (converted)"),
+    "value": ("Amount (converted)", "Amount"),  # converted: in the corporate currency
     "created": ("Created Date", "CreatedDate"),
     "close_date": ("Close Date", "CloseDate"),
     "product": ("Product Name", "Primary Product"),
@@ -55,7 +55,7 @@ _HS_DEALS: Headers = {
         "Associated Company",
         "Company name",
     ),
-    "value": ("Amount", "Amount in company currency"),
+    "value": ("Amount in company currency", "Amount"),
     "created": ("Create Date", "createdate"),
     "close_date": ("Close Date", "closedate"),
     "product": ("Product", "Products"),
