@@ -93,21 +93,70 @@ def test_a_grouped_report_with_its_group_cells_merged_gives_the_flat_exports_pla
     assert _plan(tmp_path / "grouped", files, data) == flat
 
 
-def test_a_grouped_report_with_blank_group_cells_is_named_in_check_and_plan(tmp_path: Path) -> None:
-    """Without merged cells the rows below each group's first have no account: they cannot
-    be read otherwise, but the file and what to do are named, not passed over."""
+def test_a_grouped_report_with_blank_group_cells_gives_the_flat_exports_plan(tmp_path: Path) -> None:
+    """Without merged cells the rows below each group's first have no account: the account is
+    carried down from the group's first row (subtotal lines start no group), and the note says
+    so; `fill_down = false` keeps the cells blank, and then the file and what to do are named."""
     data = crmgen.dataset()
-    files = _grouped_report(tmp_path / "crm", data, merged=False)
-    crmgen.write_board(tmp_path / "board.json", data)
-    config = tmp_path / "tasksync.toml"
-    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    files = _grouped_report(tmp_path / "grouped" / "crm", data, merged=False)
+    assert _plan(tmp_path / "grouped", files, data) == flat
+    blank = len(data.history) - len({h["account"] for h in data.history})
+    code, out, _ = _cli(["-c", str(tmp_path / "grouped" / "tasksync.toml"), "crm", "check"])
+    said = " ".join(out.split())
+    assert code == 0 and "a report grouped by Account Name (account_id)" in said
+    assert f"carried down over {blank} blank cell(s)" in said
+    config = tmp_path / "grouped" / "tasksync.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "[crm.options.history]\nfill_down = false\n", "utf-8")
     expected = "row(s) name no account in a report with"
     code, out, _ = _cli(["-c", str(config), "crm", "check"])
-    blank = len(data.history) - len({h["account"] for h in data.history})
-    assert code == 0 and f"closed.xlsx: {blank} {expected}" in out
+    assert code == 0 and f"closed.xlsx: {blank} {expected}" in out and "carried down" not in out
     code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
     assert code == 0, err
     assert any(expected in n and "Details Only" in n for n in json.loads(out)["plan"]["notes"])
+
+
+def _grouped_csv(path: Path, column: str, then: str | None = None, blank: bool = True) -> None:
+    """Rewrite a Salesforce CSV report as grouped by ``column`` (sorted by it, then by ``then``),
+    with ``blank``, the value on each group's first row only; no subtotal lines."""
+    table = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    at, by = table[0].index(column), table[0].index(then or column)
+    rows = [r for r in table[1:] if len(r) == len(table[0])]
+    rows.sort(key=lambda r: (r[at].casefold(), r[by].casefold()))
+    last = ""
+    for row in rows if blank else ():
+        value, row[at] = row[at], "" if row[at] == last else row[at]
+        last = value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([table[0], *rows, *table[len(rows) + 1 :]])
+    path.write_text(out.getvalue(), encoding="utf-8-sig")
+
+
+def test_a_csv_report_grouped_by_owner_with_blank_group_cells_gives_the_flat_exports_plan(tmp_path: Path) -> None:
+    """Opportunities by owner as CSV, no subtotals: the owner on each owner's first row only.
+    Read as they were, the other rows were unowned and planned as such."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    files = crmgen.write_salesforce(tmp_path / "grouped" / "crm", data)
+    _grouped_csv(tmp_path / "grouped" / "crm" / "opportunities.csv", "Opportunity Owner", "Account Name")
+    _grouped_csv(tmp_path / "grouped" / "crm" / "closed.csv", "Opportunity Owner", "Account Name")
+    assert _plan(tmp_path / "grouped", files, data) == flat
+
+
+def test_an_ungrouped_export_with_blank_owners_is_not_carried_down(tmp_path: Path) -> None:
+    """Unowned leads in a flat export (owners repeat, blanks anywhere) keep their blank owner."""
+    data = crmgen.dataset()
+    for d in data.deals[::3]:
+        d["owner"] = ""
+    files = crmgen.write_salesforce(tmp_path / "crm", data)
+    crmgen.write_board(tmp_path / "board.json", data)
+    config = tmp_path / "tasksync.toml"
+    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    code, out, _ = _cli(["-c", str(config), "crm", "check"])
+    assert code == 0 and "carried down" not in out
+    _grouped_csv(tmp_path / "crm" / "opportunities.csv", "Account Name", blank=False)  # sorted, accounts repeat
+    code, out, _ = _cli(["-c", str(config), "crm", "check"])
+    assert code == 0 and "carried down" not in out
 
 
 def test_a_chinese_xlsx_with_a_two_row_merged_header_and_wan_amounts_gives_the_same_plan(tmp_path: Path) -> None:

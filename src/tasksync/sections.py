@@ -212,6 +212,7 @@ class CrmFileOptions(_Section):
     delimiter: str | None = None
     sheet: str | int | None = None
     date_order: Literal["auto", "dmy", "mdy", "ymd"] | None = None
+    fill_down: bool | None = None
 
 
 class CrmSettings(_Section):
@@ -238,6 +239,9 @@ class CrmSettings(_Section):
     encoding: str | None = None  # None: detected (byte-order mark, UTF-8, charset-normalizer)
     delimiter: str | None = None  # None: sniffed; or one character, "tab", "semicolon"...
     sheet: str | int | None = None  # XLSX: sheet name or 1-based number; None: the first
+    # A grouped report's account/owner cells blank below each group's first row: carried down
+    # (true), kept blank (false), or as detected (unset; see tasksync.crm.grouped).
+    fill_down: bool | None = None
     options: dict[str, CrmFileOptions] = Field(default_factory=dict)  # per kind overrides
     # The currency amounts are planned in (a code: "USD"). Amounts in another (a code or symbol in
     # the cell, or a currency column beside it) are converted at `rates`; a currency without a rate

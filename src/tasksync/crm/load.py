@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tasksync.crm.columns import Money, amount_prefix, column_steps, currency_note
 from tasksync.crm.cross import compare_row_counts, cross_check
+from tasksync.crm.grouped import Carry, grouped_columns
 from tasksync.crm.presets import ColumnMapping, match_columns
 from tasksync.crm.reader_gen import Shape, compile_reader
 from tasksync.crm.reader_gen import identifier as _identifier  # noqa: F401  (tests import it from here)
@@ -174,6 +175,8 @@ def _stream(
         ahead = list(islice(table.rows, _LOOKAHEAD))
         _note_key(rep, mapping)
         resolve = (reps.resolve if reps else None, accounts.resolve if accounts else None)
+        carried = grouped_columns(mapping, ahead, _is_footer, opts.fill_down)
+        carry = Carry([c.index for c in carried], _is_footer) if carried else None
         money = Money(settings.currency, settings.rates, table.headers) if settings.currency else None
         plan = column_steps(rep, table.format, mapping, ahead, opts.date_order, *resolve, money)
         if note := currency_note(str(path), table.headers, mapping, ahead, money):
@@ -184,10 +187,10 @@ def _stream(
         kind_of = [FIELDS[kind][step[0]].kind for step in plan]
         read, read_csv = compile_reader(shape, plan, kind_of, env)
         # The look-ahead (bounded) first, then the rest: from the csv reader itself when it can.
-        direct = table.rest_reader(len(ahead)) if table.rest_reader is not None else None
+        direct = table.rest_reader(len(ahead)) if table.rest_reader is not None and carry is None else None
         counts: tuple[int, ...]
         if direct is None:
-            rows = chain(ahead, table.rows)
+            rows = chain(ahead, table.rows) if carry is None else carry(chain(ahead, table.rows))
             counts = (yield from read(rows)) if add is None else read(rows)
         elif add is None:
             first = yield from read(iter(ahead))
@@ -195,6 +198,12 @@ def _stream(
         else:
             counts = tuple(map(sum, zip(read(iter(ahead)), read_csv(*direct), strict=True)))
         _finish(rep, settings, counts, getattr(table, "cut_row", None), len(table.headers) >= 3, open_stages)
+        if carry is not None and carry.filled:
+            by = " and ".join(f"{c.header} ({c.field})" for c in carried)
+            rep.notes.append(
+                f"{path}: a report grouped by {by}, each group's value on its first row only: carried down "
+                f"over {carry.filled:,} blank cell(s) (crm.options.{kind}.fill_down = false keeps them blank)"
+            )
         if shape.check_accounts and rep.footers > _TRAILING_FOOTERS and rep.account_refs < rep.used:
             rep.notes.append(  # subtotals between the rows: a grouped report, its group cells maybe blank
                 f"{path}: {rep.used - rep.account_refs:,} row(s) name no account in a report with "

@@ -139,6 +139,7 @@ class FileOptions:
     delimiter: str | None = None
     sheet: str | int | None = None
     date_order: DateOrder = "auto"
+    fill_down: bool | None = None  # a grouped report's blank group cells (None: as detected)
 
 
 def file_options(settings: CrmSettings, kind: str) -> FileOptions:
@@ -152,7 +153,9 @@ def file_options(settings: CrmSettings, kind: str) -> FileOptions:
         v = getattr(o, name, None) if o is not None else None
         return v if v is not None else getattr(settings, name)
 
-    return FileOptions(pick("preset"), pick("encoding"), pick("delimiter"), pick("sheet"), pick("date_order"))
+    return FileOptions(
+        pick("preset"), pick("encoding"), pick("delimiter"), pick("sheet"), pick("date_order"), pick("fill_down")
+    )
 
 
 @dataclass
