@@ -227,3 +227,18 @@ def test_a_header_names_the_scale_of_its_amounts(header: str, word: str, power: 
         assert parse_amount("(0.07)", scale=power) == -(7 * 10 ** (power - 2))
         assert len(header_keys(header)) == 2
     assert parse_amount("1.2万", scale=power) == 12_000  # the cell's own scale first
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Tuesday, November 3, 2026", "Tue 3 Nov 2026", "星期二 2026年11月3日", "2026/11/3(周二)", "2026-11-03 (Tue)",
+     "Tue, 11/3/2026"],
+)  # fmt: skip
+def test_long_dates_with_a_weekday_are_read(text: str) -> None:
+    """Excel's and Chinese CRMs' long date formats name the weekday."""
+    assert parse_date(text) == date(2026, 11, 3)
+
+
+def test_a_weekday_alone_is_no_date() -> None:
+    with pytest.raises(ValueError, match="found 'Tuesday'"):
+        parse_date("Tuesday")

@@ -69,6 +69,15 @@ _MONDY = re.compile(r"^([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4}
 _SERIAL = re.compile(r"^\d{4,5}(?:\.\d+)?$")
 
 
+#: A weekday before a long date (``Tuesday, November 3, 2026``, ``Tue 3 Nov 2026``, ``星期二 2026年11月3日``)
+#: or after it in brackets (``2026/11/3(周二)``, ``2026-11-03 (Tue)``).
+_WEEKDAY = re.compile(
+    r"^(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+|(?:星期|周|週)[一二三四五六日天]\s*)"
+    r"|\s*\((?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?|(?:星期|周|週)?[一二三四五六日天])\)$",
+    re.I,
+)
+
+
 def parse_date(text: str, order: DateOrder = "auto") -> date:
     """ISO, ``2024/1/5``, ``2024年1月5日``, ``05.01.2024`` (day first), ``1/5/2024`` (month
     first unless ``order`` is ``"dmy"`` or the first part exceeds 12), ``5-Jan-2024``,
@@ -84,6 +93,11 @@ def parse_date(text: str, order: DateOrder = "auto") -> date:
         except ValueError:
             pass  # fall through to the full parser and its message
     s = unicodedata.normalize("NFKC", s)  # full-width digits and marks: ２０２４／１／５
+    if (bare := _WEEKDAY.sub("", s).strip()) != s and bare:  # Tuesday, November 3, 2026; 2026/11/3(周二)
+        try:
+            return parse_date(bare, order)
+        except ValueError:
+            raise ValueError(f"expected a date like 2024-01-31, found {text!r}") from None
     m = _YMD.match(s)
     if m:
         return _mk(int(m[1]), int(m[2]), int(m[3]), text)
