@@ -526,3 +526,69 @@ def test_salesforce_amount_converted_is_preferred_to_the_amount_in_each_deals_cu
         and "currency" not in out.lower().replace("opportunity currency", "").replace("amount (converted)", "")
     ), out
     assert _plan(folder, files, data) == flat
+
+
+def _relink(path: Path, ref: Any) -> None:
+    """Set each card's ``CRM ID`` to ``ref(i, text)`` (i: the card's index, text: its CRM ID)."""
+    board = json.loads(path.read_text(encoding="utf-8"))
+    order = {c["id"]: i for i, c in enumerate(board["cards"])}
+    for item in board["customFieldItems"]:
+        if "text" in item.get("value", {}):
+            item["value"]["text"] = ref(order[item["idModel"]], item["value"]["text"])
+    path.write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
+
+
+FORMS = ("ids", "mixed")
+
+
+def test_cards_linked_by_record_urls_and_either_salesforce_id_form_plan_as_by_ids(tmp_path: Path) -> None:
+    """People paste the record's URL into the card, or its 18-character id where the report
+    exports the 15-character one: every such card was read as linked to nothing."""
+    data = crmgen.dataset()
+    ids = [f"0065g000{d['n']:07d}" for d in data.deals]
+    forms = (
+        lambda i: ids[i],
+        lambda i: ids[i] + "AAQ",
+        lambda i: f"https://acme.lightning.force.com/lightning/r/Opportunity/{ids[i]}AAQ/view",
+        lambda i: f"https://acme.my.salesforce.com/{ids[i]}",
+    )
+    plans = []
+    for name, form in zip(FORMS, (lambda i: ids[i], lambda i: forms[i % len(forms)](i)), strict=True):
+        folder = tmp_path / name
+        files = crmgen.write_salesforce(folder / "crm", data)
+        crmgen.write_board(folder / "board.json", data)
+        _relink(folder / "board.json", lambda i, text, form=form: form(i) if i < len(ids) else text)
+        (folder / "tasksync.toml").write_text(crmgen.config_text(files), encoding="utf-8")
+        code, out, err = _cli(["-c", str(folder / "tasksync.toml"), "plan", "--json", "--today", TODAY])
+        assert code == 0, err
+        plans.append(json.loads(out))
+    assert plans[0]["plan"]["changes"] == plans[1]["plan"]["changes"]
+    notes = [
+        [n.replace(str(tmp_path / name), "") for n in p["plan"]["notes"]] for name, p in zip(FORMS, plans, strict=True)
+    ]
+    assert plans[0]["reps"] == plans[1]["reps"] and notes[0] == notes[1]
+    unlinked = [n for n in notes[1] if "link to no CRM record" in n]  # at most the 3 cards of no deal
+    assert plans[1]["plan"]["changes"] and all(n.split()[0] in "123" for n in unlinked), unlinked
+
+
+def test_cards_linked_by_a_title_that_starts_with_the_account_name_plan_as_by_the_name(tmp_path: Path) -> None:
+    """`link.by = "account_name"` reads the title as the account's name, or its start: cards
+    titled `Harbor Works - Core` (or `Harbor Works: Core`) were linked to nothing."""
+    data = crmgen.dataset()
+    by_field = _plan(tmp_path / "field", crmgen.write_salesforce(tmp_path / "field" / "crm", data), data)
+    folder = tmp_path / "title"
+    files = crmgen.write_salesforce(folder / "crm", data)
+    crmgen.write_board(folder / "board.json", data)
+    board = json.loads((folder / "board.json").read_text(encoding="utf-8"))
+    for i, card in enumerate(board["cards"][::2]):
+        card["name"] = card["name"].replace(" - ", ": " if i % 2 else "(", 1) + (")" if not i % 2 else "")
+    (folder / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
+    text = crmgen.config_text(files).replace('by = "custom_field"', 'by = "account_name"')
+    (folder / "tasksync.toml").write_text(text, encoding="utf-8")
+    code, out, err = _cli(["-c", str(folder / "tasksync.toml"), "plan", "--json", "--today", TODAY])
+    assert code == 0, err
+    plan = json.loads(out)
+    assert [{k: v for k, v in r.items() if k != "rep_id"} for r in plan["reps"]] == by_field["reps"]
+    assert [{k: v for k, v in c.items() if k != "title"} for c in plan["plan"]["changes"]] == [
+        {k: v for k, v in c.items() if k != "title"} for c in by_field["changes"]
+    ]

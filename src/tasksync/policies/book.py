@@ -7,9 +7,11 @@ cards, or owners a person changed since tasksync last wrote them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from urllib.parse import parse_qsl, urlsplit
 
 from tasksync.crm.records import Account, CrmData, Deal, Rep
 from tasksync.crm.values import loose_name_key, normalise_name
@@ -217,17 +219,13 @@ def build_book(
     reps = [r for r in crm.reps if r.id in rep_member]
     stage_names = {s.id: s.name for s in snapshot.stages}
     assign_stages = {normalise_name(s) for s in settings.policy.assign_stages}
-    accounts_by_name = {normalise_name(a.name): a for a in crm.accounts}
-    deals_by_account: dict[str, list[Deal]] = {}
-    for d in crm.deals:
-        if d.account_id:
-            deals_by_account.setdefault(d.account_id, []).append(d)
+    links = CrmLinks(crm)
 
     items: list[WorkItem] = []
     linked_deals: set[str] = set()
     unlinked: list[str] = []
     for t in snapshot.tasks:
-        deal, account = _linked(t.crm_ref, crm, accounts_by_name, deals_by_account)
+        deal, account = links.find(t.crm_ref)
         if deal is not None:
             linked_deals.add(deal.id)
         if deal is None and account is None:
@@ -265,23 +263,90 @@ def build_book(
     return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
 
 
-def _linked(
-    ref: str | None,
-    crm: CrmData,
-    accounts_by_name: Mapping[str, Account],
-    deals_by_account: Mapping[str, list[Deal]],
-) -> tuple[Deal | None, Account | None]:
-    """The deal and account a card's CRM link names: a deal id (and its account), else an
-    account id or name (and its deal, when it has exactly one open deal)."""
-    if not ref:
-        return None, None
-    deal = crm.deals_by_id.get(ref)
-    if deal is not None:
-        return deal, crm.accounts_by_id.get(deal.account_id) if deal.account_id else None
-    account = crm.accounts_by_id.get(ref) or accounts_by_name.get(normalise_name(ref))
-    if account is not None and len(deals_by_account.get(account.id, ())) == 1:
-        return deals_by_account[account.id][0], account
-    return None, account
+_URL = re.compile(r"^(?:https?://|www\.)", re.I)
+_SALESFORCE_ID = re.compile(r"[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?")
+_NAME_END = " -–—:|/,;(["  # what may follow an account's name at the start of a card's title
+
+
+class CrmLinks:
+    """Finds the deal and account a card's CRM link names, as links are written by hand:
+
+    - a deal id, an account id, an account name or a deal name (unique), as exported;
+    - a record's URL (Salesforce, HubSpot, Pipedrive, Zoho: its id is one of the path's parts);
+    - a Salesforce id in its 15-character form where the export has the 18-character one, or the
+      other way round (the 18-character id is the 15-character one and a 3-character suffix);
+    - a title that starts with an account's name (``Acme Corp - Renewal``, ``Acme Corp: Q3``),
+      the longest such name.
+    """
+
+    def __init__(self, crm: CrmData) -> None:
+        self.crm = crm
+        self.accounts_by_name = {normalise_name(a.name): a for a in crm.accounts}
+        self.deals_by_account: dict[str, list[Deal]] = {}
+        for d in crm.deals:
+            if d.account_id:
+                self.deals_by_account.setdefault(d.account_id, []).append(d)
+        names: dict[str, list[Deal]] = {}
+        for d in crm.deals:
+            names.setdefault(normalise_name(d.name), []).append(d)
+        self.deals_by_name = {n: ds[0] for n, ds in names.items() if len(ds) == 1 and n}
+        self.short_ids = {
+            (i[:15] if len(i) == 18 else i + "~"): d
+            for i, d in crm.deals_by_id.items()
+            if len(i) in (15, 18) and _SALESFORCE_ID.fullmatch(i)
+        }
+
+    def find(self, ref: str | None) -> tuple[Deal | None, Account | None]:
+        """The deal (and its account), else the account (and its deal, when it has exactly one
+        open deal) that ``ref`` names; (None, None) when it names none."""
+        ref = (ref or "").strip()
+        if not ref:
+            return None, None
+        for key in self._keys(ref):
+            deal = self.crm.deals_by_id.get(key) or self._salesforce(key)
+            if deal is not None:
+                return deal, self.crm.accounts_by_id.get(deal.account_id) if deal.account_id else None
+            account = self.crm.accounts_by_id.get(key)
+            if account is not None:
+                return self._with_deal(account)
+        name = normalise_name(ref)
+        account = self.accounts_by_name.get(name)
+        if account is None and (deal := self.deals_by_name.get(name)) is not None:
+            return deal, self.crm.accounts_by_id.get(deal.account_id) if deal.account_id else None
+        if account is None:
+            account = self._by_prefix(name)
+        return self._with_deal(account) if account is not None else (None, None)
+
+    @staticmethod
+    def _keys(ref: str) -> list[str]:
+        """``ref`` itself, then, for a URL, its path's parts and query values from the end."""
+        if not _URL.match(ref):
+            return [ref]
+        url = ref if "://" in ref else "https://" + ref
+        parts = urlsplit(url)
+        found = [p for p in parts.path.split("/") if p]
+        found += [v for _, v in parse_qsl(parts.query)]
+        return [ref, *reversed(found)]
+
+    def _salesforce(self, key: str) -> Deal | None:
+        if len(key) == 18 and _SALESFORCE_ID.fullmatch(key):
+            return self.short_ids.get(key[:15] + "~")
+        if len(key) == 15 and _SALESFORCE_ID.fullmatch(key):
+            return self.short_ids.get(key)
+        return None
+
+    def _by_prefix(self, name: str) -> Account | None:
+        """The account with the longest name that starts ``name`` and is ended there by a space
+        or a mark (``acme corp - renewal``, ``acme corp:q3``, ``acme corp(renewal)``)."""
+        for i in range(len(name) - 1, 0, -1):
+            head = name[:i].rstrip(_NAME_END) if name[i] in _NAME_END else ""
+            if head and (account := self.accounts_by_name.get(head)) is not None:
+                return account
+        return None
+
+    def _with_deal(self, account: Account) -> tuple[Deal | None, Account]:
+        deals = self.deals_by_account.get(account.id, ())
+        return (deals[0] if len(deals) == 1 else None), account
 
 
 def _new_items(
