@@ -242,3 +242,15 @@ def test_long_dates_with_a_weekday_are_read(text: str) -> None:
 def test_a_weekday_alone_is_no_date() -> None:
     with pytest.raises(ValueError, match="found 'Tuesday'"):
         parse_date("Tuesday")
+
+
+@pytest.mark.parametrize(
+    ("stage", "kind"),
+    [("Won - Signed", "won"), ("Lost: no budget", "lost"), ("赢单（新签）", "won"), ("6 - Closed Won", "won"),
+     ("7. Closed Lost", "lost"), ("S6: Won", "won"), ("Negotiation | Lost", "lost"),
+     ("Closed Won (Sales Pipeline)", "won"), ("Lost Contact - Reengage", "open"),
+     ("Qualification (lost interest)", "open"), ("3 - Proposal", "open"), ("Re-engage / Won back", "open")],
+)  # fmt: skip
+def test_a_won_or_lost_stage_with_a_number_or_a_qualifier_is_closed(stage: str, kind: str) -> None:
+    """Pipelines number their stages and qualify closed ones: those histories read as all open."""
+    assert StageClassifier()(stage) == kind

@@ -448,6 +448,12 @@ LOST_STAGES = (
 )  # fmt: skip
 
 
+#: A stage's parts: "Won - Signed", "Lost: no budget", "赢单（新签）", "Negotiation | Lost".
+_STAGE_PARTS = re.compile(r"\s+[-–—|/]\s+|[:：(（)）|/]")
+#: A stage's number in the pipeline: "6 - Closed Won", "7. Closed Lost", "S6: Won".
+_STAGE_NUMBER = re.compile(r"^\s*[A-Za-z]?\d+\s*[.)]?\s*(?:[-–—:：]\s*)?(?=\D)")
+
+
 class StageClassifier:
     """Says whether a stage name means won, lost or still open, with synonyms."""
 
@@ -460,13 +466,17 @@ class StageClassifier:
     def __call__(self, stage: str) -> StageKind:
         kind = self._cache.get(stage)
         if kind is None:
-            key = header_key(stage)
-            if key in self.won or key.startswith("closedwon"):
-                kind = "won"
-            elif key in self.lost or key.startswith("closedlost"):
-                kind = "lost"
-            else:
-                kind = "open"
+            kind = self._kind(header_key(stage))
+            if kind == "open":  # "6 - Closed Won", "Won - Signed", "Lost: no budget", "赢单(新签)"
+                parts = _STAGE_PARTS.split(_STAGE_NUMBER.sub("", stage))
+                kind = next((k for k in map(self._kind, map(header_key, parts)) if k != "open"), "open")
             if len(self._cache) < 10_000:
                 self._cache[stage] = kind
         return kind
+
+    def _kind(self, key: str) -> StageKind:
+        if key in self.won or key.startswith("closedwon"):
+            return "won"
+        if key in self.lost or key.startswith("closedlost"):
+            return "lost"
+        return "open"
