@@ -190,7 +190,9 @@ def test_shift_jis_is_read_with_the_detected_encoding(tmp_path: Path) -> None:
 
 def test_owners_matching_no_rep_make_crm_check_fail_and_reach_plan_notes(tmp_path: Path) -> None:
     config = _set(tmp_path, "hubspot")
-    config.write_text(config.read_text(encoding="utf-8") + '[crm.columns.reps]\nname = "Email"\n', encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8") + '[crm.columns.reps]\nname = "Team"\nemail = ""\n', encoding="utf-8"
+    )
     crm = config.parent / "crm"
     code, out, _ = _cli(["--no-color", "crm", "check", "-c", str(config), str(crm / "closed-deals.xlsx")])
     assert code == 3

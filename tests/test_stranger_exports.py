@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections import defaultdict
 from decimal import Decimal as Dec
 from pathlib import Path
@@ -592,3 +593,42 @@ def test_cards_linked_by_a_title_that_starts_with_the_account_name_plan_as_by_th
     assert [{k: v for k, v in c.items() if k != "title"} for c in plan["plan"]["changes"]] == [
         {k: v for k, v in c.items() if k != "title"} for c in by_field["changes"]
     ]
+
+
+def _rewrite_column(path: Path, column: str, change: Any, drop: str | None = None) -> None:
+    """Rewrite a Salesforce CSV report's ``column`` cell by cell (``change(cell)``), dropping the
+    column ``drop``."""
+    table = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    at = table[0].index(column)
+    for row in table[1:]:
+        if len(row) == len(table[0]) and row[at]:
+            row[at] = change(row[at])
+    if drop is not None:
+        gone = table[0].index(drop)
+        table = [[c for i, c in enumerate(r) if i != gone] if len(r) == len(table[0]) else r for r in table]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(table)
+    path.write_text(out.getvalue(), encoding="utf-8-sig")
+
+
+def test_owners_written_as_emails_or_without_accents_match_a_reps_export_of_names(tmp_path: Path) -> None:
+    """The users report has names only (no Email column); the opportunities name their owner by
+    email (``chloe.dubois@…``), the history without accents (``Chloe Dubois``): those owners
+    matched no rep, so their deals were unowned and their history taught nothing."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    folder = tmp_path / "emails" / "crm"
+    files = crmgen.write_salesforce(folder, data)
+
+    def plain(name: str) -> str:
+        return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+
+    _rewrite_column(folder / "users.csv", "Full Name", str, drop="Email")
+    _rewrite_column(
+        folder / "opportunities.csv",
+        "Opportunity Owner",
+        lambda n: plain(n).lower().replace(" ", ".") + "@acme.example",
+    )
+    _rewrite_column(folder / "closed.csv", "Opportunity Owner", plain)
+    assert any(plain(r["name"]) != r["name"] for r in data.reps)
+    assert _plan(tmp_path / "emails", files, data) == flat

@@ -354,7 +354,8 @@ _EMAIL_IN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 def name_keys(text: str) -> list[str]:
     """The ways a rep's name may be written: ``Mei Chen``, ``chen, mei``, ``王 伟`` for
-    ``王伟``, ``Mei Chen <mei@x.com>``: each normalised, most exact first."""
+    ``王伟``, ``Mei Chen <mei@x.com>``, ``mei.chen@x.com``, ``Chloe`` for ``Chloé``: each
+    normalised, most exact first."""
     n = normalise_name(text)
     keys = [n]
     m = _EMAIL_IN.search(n)
@@ -369,6 +370,11 @@ def name_keys(text: str) -> list[str]:
     squeezed = n.replace(" ", "")
     if squeezed != n:
         keys.append(squeezed)
+    if _EMAIL_IN.fullmatch(n) and len(words := re.split(r"[._-]+", n.partition("@")[0])) > 1:
+        keys.append(" ".join(words))  # mei.chen@x.com: Mei Chen, in a reps export without emails
+    plain = "".join(c for c in unicodedata.normalize("NFKD", n) if not unicodedata.combining(c))
+    if plain != n:
+        keys.append(plain)  # Chloé Dubois written Chloe Dubois by an export that drops accents
     return keys
 
 
