@@ -9,6 +9,7 @@ import pytest
 from tasksync.crm import compare_row_counts
 from tasksync.crm.values import (
     StageClassifier,
+    account_key,
     amount_decimal_hint,
     date_order_hint,
     header_key,
@@ -254,3 +255,14 @@ def test_a_weekday_alone_is_no_date() -> None:
 def test_a_won_or_lost_stage_with_a_number_or_a_qualifier_is_closed(stage: str, kind: str) -> None:
     """Pipelines number their stages and qualify closed ones: those histories read as all open."""
     assert StageClassifier()(stage) == kind
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [("Acme, Inc.", "ACME Inc", True), ("Acme Corporation", "Acme", True), ("Smith & Sons Co.", "Smith and Sons", True),
+     ("北京星辰科技有限公司", "北京星辰科技", True), ("Société Générale SA", "Societe Generale", True),
+     ("AB Foods", "Foods", False), ("Acme Labs", "Acme", False)],
+)  # fmt: skip
+def test_account_names_written_differently_share_a_key(a: str, b: str, same: bool) -> None:
+    """Legal forms only where they end a name (`AB Foods` is not `Foods`)."""
+    assert (account_key(a) == account_key(b)) is same

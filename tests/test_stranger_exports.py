@@ -632,3 +632,16 @@ def test_owners_written_as_emails_or_without_accents_match_a_reps_export_of_name
     _rewrite_column(folder / "closed.csv", "Opportunity Owner", plain)
     assert any(plain(r["name"]) != r["name"] for r in data.reps)
     assert _plan(tmp_path / "emails", files, data) == flat
+
+
+def test_account_names_written_differently_across_exports_match_when_unique(tmp_path: Path) -> None:
+    """The opportunities report writes `Harbor Works, Inc.`, the history `HARBOR WORKS LLC`, the
+    accounts export `Harbor Works`: the deals were read as of unknown accounts (no sector, region
+    or size), the history as of none."""
+    data = crmgen.dataset()
+    flat = _plan(tmp_path / "flat", crmgen.write_salesforce(tmp_path / "flat" / "crm", data), data)
+    folder = tmp_path / "forms" / "crm"
+    files = crmgen.write_salesforce(folder, data)
+    _rewrite_column(folder / "opportunities.csv", "Account Name", lambda n: f"{n}, Inc.")
+    _rewrite_column(folder / "closed.csv", "Account Name", lambda n: f"{n.upper()} LLC")
+    assert _plan(tmp_path / "forms", files, data) == flat

@@ -44,6 +44,7 @@ from tasksync.crm.specs import (
 )
 from tasksync.crm.values import (
     StageClassifier,
+    account_key,
     name_keys,
     normalise_name,
 )
@@ -111,7 +112,10 @@ class _RepIndex:
 
 
 class _AccountIndex:
-    """Resolves an account cell (id, then name) to the account id; unknown text is kept."""
+    """Resolves an account cell (id, then name) to the account id; unknown text is kept. A name
+    written differently in another export (``Acme, Inc.`` / ``ACME Inc``, ``Acme Corporation`` /
+    ``Acme Corp``, ``Beta GmbH`` / ``Beta``) matches by :func:`account_key` when only one
+    account has that key."""
 
     def __init__(self, accounts: list[Account]) -> None:
         self.keys: dict[str, str] = {}
@@ -122,11 +126,18 @@ class _AccountIndex:
         for a in accounts:
             if a.name != a.id:  # accounts keyed by name have both the same
                 self.keys.setdefault(normalise_name(a.name), a.id)
+        loose: dict[str, set[str]] = {}
+        for a in accounts:
+            if key := account_key(a.name):
+                loose.setdefault(key, set()).add(a.id)
+        self.loose = {k: next(iter(ids)) for k, ids in loose.items() if len(ids) == 1}
 
     def resolve(self, text: str) -> str:
         hit = self.keys.get(normalise_name(text))
         if hit is None and re.search(r"[;,|]", text):
             hit = self.keys.get(normalise_name(re.split(r"[;,|]", text)[0]))
+        if hit is None:
+            hit = self.loose.get(account_key(text))
         return hit or text.strip()
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "Decimal",
     "StageClassifier",
     "StageKind",
+    "account_key",
     "amount_decimal_hint",
     "date_order_hint",
     "header_key",
@@ -337,6 +338,23 @@ def normalise_name(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).replace("\u200b", "").split()).casefold()
 
 
+#: Legal forms a company's name may end with in one export and not in another.
+_LEGAL_FORM = re.compile(
+    r"(?:\s(?:incorporated|inc|corporation|corp|company|co|limited|ltd|llc|llp|lp|plc|gmbh|ag|sa|sas|sarl|srl|"
+    r"spa|bv|nv|oy|ab|as|kk|pte|pty|group|holdings?))+$|(?:(?:股份)?有限(?:责任)?公司|集团|株式会社)+$",
+)
+
+
+def account_key(text: str) -> str:
+    """A company's name with case, accents, punctuation and the legal forms it ends with dropped
+    (``Acme, Inc.``, ``ACME Inc`` and ``Acme`` are one; ``北京星辰科技有限公司`` and ``北京星辰科技``
+    too): for matching an account named differently in two exports, used only when unique. Empty
+    when nothing but a legal form is left."""
+    n = "".join(c for c in unicodedata.normalize("NFKD", normalise_name(text)) if not unicodedata.combining(c))
+    words = " " + " ".join(re.sub(r"[^\w\s]+", " ", n.replace("&", " and ")).split())
+    return "".join(_LEGAL_FORM.sub("", words).split())
+
+
 def loose_name_key(text: str) -> str:
     """A name with accents dropped and its words sorted (``García, Grace`` and ``Grace Garcia``
     are one; ``王 伟`` and ``王伟``): the last resort for matching a rep to a board member, used
@@ -470,14 +488,15 @@ class StageClassifier:
         self.cached = self._cache.get  # for hot loops: the answer for a stage seen before, or None
 
     def __call__(self, stage: str) -> StageKind:
-        kind = self._cache.get(stage)
-        if kind is None:
-            kind = self._kind(header_key(stage))
-            if kind == "open":  # "6 - Closed Won", "Won - Signed", "Lost: no budget", "赢单(新签)"
-                parts = _STAGE_PARTS.split(_STAGE_NUMBER.sub("", stage))
-                kind = next((k for k in map(self._kind, map(header_key, parts)) if k != "open"), "open")
-            if len(self._cache) < 10_000:
-                self._cache[stage] = kind
+        seen = self._cache.get(stage)
+        if seen is not None:
+            return seen
+        kind = self._kind(header_key(stage))
+        if kind == "open":  # "6 - Closed Won", "Won - Signed", "Lost: no budget", "赢单(新签)"
+            parts = _STAGE_PARTS.split(_STAGE_NUMBER.sub("", stage))
+            kind = next((k for k in map(self._kind, map(header_key, parts)) if k != "open"), kind)
+        if len(self._cache) < 10_000:
+            self._cache[stage] = kind
         return kind
 
     def _kind(self, key: str) -> StageKind:

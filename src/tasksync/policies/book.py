@@ -14,7 +14,7 @@ from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
 from tasksync.crm.records import Account, CrmData, Deal, Rep
-from tasksync.crm.values import loose_name_key, normalise_name
+from tasksync.crm.values import account_key, loose_name_key, normalise_name
 from tasksync.model import Member, Snapshot
 from tasksync.settings import PolicySettings, Settings
 
@@ -271,7 +271,8 @@ _NAME_END = " -–—:|/,;(["  # what may follow an account's name at the start 
 class CrmLinks:
     """Finds the deal and account a card's CRM link names, as links are written by hand:
 
-    - a deal id, an account id, an account name or a deal name (unique), as exported;
+    - a deal id, an account id, an account name or a deal name (unique), as exported, or the
+      account's name written differently (``Acme, Inc.`` for ``Acme Inc``; unique);
     - a record's URL (Salesforce, HubSpot, Pipedrive, Zoho: its id is one of the path's parts);
     - a Salesforce id in its 15-character form where the export has the 18-character one, or the
       other way round (the 18-character id is the 15-character one and a 3-character suffix);
@@ -282,6 +283,10 @@ class CrmLinks:
     def __init__(self, crm: CrmData) -> None:
         self.crm = crm
         self.accounts_by_name = {normalise_name(a.name): a for a in crm.accounts}
+        loose: dict[str, list[Account]] = {}
+        for a in crm.accounts:
+            loose.setdefault(account_key(a.name), []).append(a)
+        self.accounts_by_key = {k: a[0] for k, a in loose.items() if k and len(a) == 1}
         self.deals_by_account: dict[str, list[Deal]] = {}
         for d in crm.deals:
             if d.account_id:
@@ -314,7 +319,7 @@ class CrmLinks:
         if account is None and (deal := self.deals_by_name.get(name)) is not None:
             return deal, self.crm.accounts_by_id.get(deal.account_id) if deal.account_id else None
         if account is None:
-            account = self._by_prefix(name)
+            account = self.accounts_by_key.get(account_key(ref)) or self._by_prefix(name)
         return self._with_deal(account) if account is not None else (None, None)
 
     @staticmethod
