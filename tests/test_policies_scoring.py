@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from datetime import date, timedelta
@@ -157,3 +158,23 @@ def test_broken_plugin_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(policies, "entry_points", lambda **kw: [ep])
     with pytest.raises(ConfigError, match="cannot be loaded"):
         get_policy("broken")
+
+
+def test_a_card_to_create_is_prioritised_with_the_crm_owner_it_will_be_created_with() -> None:
+    """A deal without a card that the policy leaves undecided is created with its CRM owner: its
+    score must be that owner's, or the re-run after the create (which scores the card with them)
+    moves the tier cuts and changes other cards' tiers (scheduled mode's second run did)."""
+    from tasksync.crm.records import CrmData, Rep
+    from tasksync.policies.scoring import prioritise
+
+    hist = [ClosedDeal(f"h{k}", k % 5 != 0, TODAY - timedelta(days=k + 1), owner="ace", sector="software")
+            for k in range(60)]  # fmt: skip
+    hist += [ClosedDeal(f"l{k}", k % 5 == 0, TODAY - timedelta(days=k + 1), owner="low", sector="software")
+             for k in range(60)]  # fmt: skip
+    model = WinModel.fit(hist)
+    new = dataclasses.replace(item("n"), task_id=None, owner="ace")
+    reps = [Rep("ace", "Ace"), Rep("low", "Low")]
+    book = Book(reps, {"ace": "m1", "low": "m2"}, [new, item("a"), item("b")], CrmData(reps=reps), today=TODAY)
+    scored = prioritise(book, {}, PrioritySettings(), model)
+    assert scored["n"][1] == pytest.approx(model.expected_value(new, "ace"))
+    assert model.expected_value(new, "ace") != pytest.approx(model.expected_value(new, None))

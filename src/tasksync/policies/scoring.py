@@ -256,13 +256,12 @@ def prioritise(
     book: Book, owners: Mapping[str, str | None], settings: PrioritySettings, model: WinModel
 ) -> dict[str, tuple[str, float, Reason]]:
     """Tier, expected value and the tier's reason for every managed item, given the owner each will
-    have: the decided owner, else the current one; a card still to create without a decided owner
-    is created unowned, so it is scored unowned (a re-run after the create then agrees)."""
+    have: the decided owner, else the current one. A card still to create without a decided owner
+    is created with its deal's owner in the CRM when that rep is on the board (its ``owner``), so
+    it is scored with them: scored unowned, the re-run after the create scored it anew, moved the
+    tier cuts and changed other cards' tiers."""
     managed = {i.key: i for i in book.items if i.managed}
-    scores = {
-        k: model.expected_value(i, owners.get(k) or (i.owner if i.task_id is not None else None))
-        for k, i in managed.items()
-    }
+    scores = {k: model.expected_value(i, owners.get(k) or i.owner) for k, i in managed.items()}
     tiers = assign_tiers(scores, {k: i.priority for k, i in managed.items()}, managed, settings, book.today)
     return {
         k: (tier, scores[k], Reason(ReasonKind.PRIORITY, figures=(("score", scores[k]),), adjustment=label))
