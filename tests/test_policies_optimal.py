@@ -1088,3 +1088,32 @@ def test_improve_in_chunks_makes_the_moves_of_one_group_at_a_time(
     assert made_want > 20  # the check has moves to compare
     assert made_got == made_want
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("value_target", ["mean", "quota"])
+def test_tables_with_a_value_band_are_those_built_with_it(value_target: str) -> None:
+    """The optimal policy builds its reasons' tables once and then sets the value band
+    (:meth:`Tables.with_value`): every figure a reason cites is the one tables built with that
+    band from the start give, for each rep's own band (``value_target``) too."""
+    from tasksync.policies.explain import Tables
+    from tasksync.policies.model_eval import real_shaped_book
+    from tasksync.policies.reasons import Band
+
+    book = real_shaped_book(300, 12, seed=4)
+    p = PolicySettings(name="optimal", value_target=value_target)
+    wm = fit_model(book, p)
+    reps = [r.id for r in book.available_reps]
+    owners: dict[str, str | None] = {i.key: reps[k % len(reps)] for k, i in enumerate(book.items) if i.managed}
+    count = Band(25.0, 20.0, 30.0)
+    value = Band(1_500.0, 1_000.0, 2_000.0)
+    fresh = Tables(book, wm, p, owners, count, value)
+    probe = Tables(book, wm, p, owners, count, None)
+    got = probe.with_value(value)
+    assert probe.value is None and not probe.targets  # the probe itself is left as it was
+    for name in ("value", "weights", "targets", "before_n", "after_n", "before_ev", "after_ev", "before_pipe"):
+        assert getattr(got, name) == getattr(fresh, name), name
+    assert got.targets  # the per-rep bands were there to compare
+    kinds = [ReasonKind.ABOVE_VALUE_BAND, ReasonKind.BELOW_BAND, ReasonKind.BETTER_FIT, ReasonKind.UNOWNED]
+    for item in book.items[:40]:
+        for kind in kinds:
+            assert got.reason(kind, item, item.owner, reps[0]) == fresh.reason(kind, item, item.owner, reps[0])

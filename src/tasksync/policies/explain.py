@@ -4,6 +4,7 @@ and after the plan, the bands, capacities), and the plan's summary of owned card
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -66,9 +67,20 @@ class Tables:
                 self.after_n[after] += 1
                 ev_a[after] += self.model.expected_value(i, after)
         self.before_ev, self.after_ev, self.before_pipe = dict(ev_b), dict(ev_a), dict(pipe)
+        self._targets()
+
+    def _targets(self) -> None:
         if self.value is not None:
             self.weights = value_weights(self.book.available_reps, self.policy)
             self.targets = value_targets(self.weights, self.value.mean, self.policy.value_band)
+
+    def with_value(self, value: Band | None) -> Tables:
+        """These tables with the value band ``value``: the same as building them again with it
+        (the per-rep figures do not depend on the band), without going over the book again."""
+        out = copy.copy(self)
+        out.value, out.weights, out.targets = value, {}, {}
+        out._targets()
+        return out
 
     def value_of(self, rep: str) -> Band | None:
         """``rep``'s value band: around their own target (``value_target``), else the team's."""

@@ -561,7 +561,7 @@ class OptimalPolicy:
         out.bands["count"] = count
         if value is not None:
             out.bands["value"] = value
-        t = Tables(book, wm, p, owners, count, value)
+        t = probe.with_value(value)
         out.value_targets = dict(t.targets)
         decided = explain(book, p, t, models, out)
         locked_n: dict[str, float] = {}

