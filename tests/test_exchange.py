@@ -51,18 +51,16 @@ def three_cycle(value_band: float = 0.0, ev: list[list[float]] | None = None) ->
     return tiny_model(net, ev or [[1.0] * 3] * 3, [0, 1, 2], Band(1.0, 1.0, 1.0), value_band)
 
 
-def test_a_cyclic_exchange_of_three_reps_that_no_pair_can_make() -> None:
+def test_a_cyclic_exchange_of_three_reps_that_no_pair_can_make(monkeypatch: pytest.MonkeyPatch) -> None:
     """The pair polish finds nothing (every two-rep re-division breaks the band or loses); the
     chains find the three-rep cycle, the objective rises by its 30 and the band holds."""
     m = three_cycle()
     choice = np.array([0, 1, 2])
     pairs_only = choice.copy()
-    saved = polish_mod.EXCHANGE_ROUNDS
-    try:
-        polish_mod.EXCHANGE_ROUNDS = 0
+    with monkeypatch.context() as mp:  # the pairs alone: no chains, no whole-book MILP
+        mp.setattr(polish_mod, "EXCHANGE_ROUNDS", 0)
+        mp.setattr(polish_mod, "whole_book", lambda m, choice: False)
         assert polish_mod.polish(m, pairs_only) == 0
-    finally:
-        polish_mod.EXCHANGE_ROUNDS = saved
     assert list(pairs_only) == [0, 1, 2]
     chain = best_chain(m, choice)
     assert chain is not None and chain.gain == pytest.approx(30.0)

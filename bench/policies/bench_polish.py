@@ -8,7 +8,18 @@ whether a second run gives the same plan. To compare with another checkout in th
 (the machine may be shared: compare CPU, not wall), run this file with
 ``PYTHONPATH=<that checkout>/src`` and put the two tables side by side.
 
-    python bench/policies/bench_polish.py [--sizes 664 1000 2000] [--seed N]
+Under each book's row, the room the value band's mean has under the policy's division
+(:func:`mean_room`: how far the team's expected value may fall or rise before a rep
+leaves its value band, and the reps at either edge of it): when both edges hold reps, the mean is
+pinned, and any re-division of some of the reps, the rest fixed, must leave the team's expected
+value where it is. With ``--neighbourhood K N``, also what exact re-divisions of ``K`` reps at a
+time (``N`` of them, :func:`tasksync.policies.optimal.neighbourhood.redivide`) gain over the
+policy's division, on the exact model, and their CPU.
+
+``--small`` adds seeded books of 100-300 cards and 6-10 reps, where the polish ends with the
+whole book's MILP (:func:`tasksync.policies.optimal.neighbourhood.whole_book`).
+
+    python bench/policies/bench_polish.py [--sizes 664 1000 2000] [--seed N] [--small] [--neighbourhood K N]
 """
 
 from __future__ import annotations
@@ -16,27 +27,81 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from tasksync.policies.base import Rules
 from tasksync.policies.model_eval import real_shaped_book, synthetic_book
 from tasksync.policies.optimal import OptimalPolicy, fit_model
+from tasksync.policies.optimal.model import Model, build_model
 from tasksync.settings import PolicySettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_division import balances, owners_of
+from bench_division import _choice, balances, owners_of
 
 BOOKS = [("synthetic", 1_000, 20, synthetic_book), ("real-shaped", 664, 35, real_shaped_book)]
 BOOKS.append(("synthetic", 2_000, 40, synthetic_book))
+# ``--small``: seeded books small enough for the polish's whole-book MILP (neighbourhood.whole_book).
+SMALL = [("synthetic", 120, 6, synthetic_book), ("real-shaped", 100, 6, real_shaped_book)]
+SMALL += [("synthetic", 200, 8, synthetic_book), ("synthetic", 300, 10, synthetic_book)]
+
+
+@dataclass(frozen=True)
+class MeanRoom:
+    """How far the value band's mean may move under a division, every rep's expected value as it
+    is, before some rep leaves its band: ``lo``..``hi`` around ``mean`` (``lo`` ≤ ``mean`` ≤ ``hi``
+    when every rep is inside its band); the reps at the band's lower and upper edge (within
+    ``EDGE`` of it)."""
+
+    mean: float
+    lo: float
+    hi: float
+    at_lower: int
+    at_upper: int
+    reps: int
+
+    @property
+    def team_room(self) -> tuple[float, float]:
+        """The same room as what the team's whole expected value may lose or gain."""
+        return (self.lo - self.mean) * self.reps, (self.hi - self.mean) * self.reps
+
+
+EDGE = 0.005  # a rep within 0.5% of its band's edge (relative to its centre) is at the edge
+
+
+def mean_room(m: Model, choice: np.ndarray) -> MeanRoom | None:
+    """The room the value band's mean has under ``choice`` (None: no value band, or a fixed mean)."""
+    if not m.value_band or m.value_mean is not None or not len(m.reps):
+        return None
+    e = m.loads_for(choice)[2]
+    w, b = m.weights(), m.value_band
+    mean = float(e.mean())
+    on = w > 0
+    lo = float((e[on] / ((1 + b) * w[on])).max(initial=-np.inf))
+    hi = float((e[on] / ((1 - b) * w[on])).min(initial=np.inf)) if b < 1 else np.inf
+    ratio = np.where(on, e / np.where(on, mean * w, 1.0), 1.0)
+    at_lower = int((on & (ratio <= 1 - b + EDGE)).sum())
+    at_upper = int((on & (ratio >= 1 + b - EDGE)).sum())
+    return MeanRoom(mean, lo, hi, at_lower, at_upper, len(e))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="*", help="only the books with these task counts")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--small", action="store_true", help="also the small books (100-300 cards, 6-10 reps)")
+    ap.add_argument(
+        "--neighbourhood",
+        type=int,
+        nargs=2,
+        metavar=("K", "N"),
+        help="also re-divide K reps at a time exactly, N neighbourhoods, after the policy's division",
+    )
     args = ap.parse_args()
     print("book | objective | exp. won | out count/value band | CPU s | same plan twice | method")
-    for kind, n, r, make in BOOKS:
+    for kind, n, r, make in BOOKS + (SMALL if args.small else []):
         if args.sizes and n not in args.sizes:
             continue
         book = make(n, r, args.seed)
@@ -56,6 +121,33 @@ def main() -> None:
             f"{'yes' if same else 'NO'} | {pol.info.method}",
             flush=True,
         )
+        m = build_model(book, rules.policy, fit_model(book, rules.policy), True)
+        choice = _choice(book, m, owners)
+        room = mean_room(m, choice)
+        if room is not None:
+            down, up = room.team_room
+            print(
+                f"  value band's mean: room {(room.lo / room.mean - 1) * 100:+.4f}%.."
+                f"{(room.hi / room.mean - 1) * 100:+.4f}%"
+                f" (team's expected value {down:+,.0f}..{up:+,.0f}); reps at the band's lower/upper edge:"
+                f" {room.at_lower}/{room.at_upper} of {room.reps}",
+                flush=True,
+            )
+        if args.neighbourhood:  # (imported here: a checkout without it still runs the rest)
+            from tasksync.policies.optimal.neighbourhood import redivide
+
+            k, budget = args.neighbourhood
+            before = m.objective(choice)
+            t0 = time.process_time()
+            kept = redivide(m, choice, size=k, budget=budget)
+            cpu = time.process_time() - t0
+            after = m.objective(choice)
+            print(
+                f"  {k} reps at a time, {budget} neighbourhoods: objective {after:,.1f} "
+                f"({(after - before) / abs(before) * 100:+.4f}%), {kept} kept, both bands held: "
+                f"{'yes' if m.feasible(choice) else 'NO'}, CPU {cpu:.2f} s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

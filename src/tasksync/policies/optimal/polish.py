@@ -22,8 +22,10 @@ order, each re-opening only the ``NARROW_GROUPS`` groups that would gain most by
 Last, ejection chains and cyclic exchanges over many reps at once (:mod:`.exchange`): the moves
 in which three or more reps each gain one account and give another, which no pair's re-division
 holds the bands for. After each round of chains, narrow re-deals of the pairs of the reps the
-chains touched; ``EXCHANGE_ROUNDS`` rounds at most. Fixed round, pair, chain and node counts: the
-answer never depends on the clock.
+chains touched; ``EXCHANGE_ROUNDS`` rounds at most. On small books (at most
+:data:`.neighbourhood.WHOLE_MAX` (group, rep) columns), last of all the whole book's MILP from that
+division at a node limit (:func:`.neighbourhood.whole_book`): every group among every rep at once.
+Fixed round, pair, chain and node counts: the answer never depends on the clock.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ import numpy as np
 
 from tasksync.policies.optimal.exchange import exchange
 from tasksync.policies.optimal.model import Loads, Model
+from tasksync.policies.optimal.neighbourhood import whole_book
 from tasksync.policies.optimal.pair import ENUM_MAX, by_enumeration, by_highs, pair_programme
 
-__all__ = ["NARROW_BUDGET", "NARROW_GROUPS", "PAIR_BUDGET", "POLISH_NODES", "POLISH_ROUNDS", "polish"]
+__all__ = ["NARROW_BUDGET", "NARROW_GROUPS", "PAIR_BUDGET", "POLISH_NODES", "POLISH_ROUNDS", "holds", "polish"]
 
 POLISH_ROUNDS = 8  # rounds over the pairs (the polish ends sooner when no pair is left to try)
 PAIR_BUDGET = 300  # pairs re-divided in all (the most promising first in each round): a work limit
@@ -72,6 +75,8 @@ def polish(m: Model, choice: np.ndarray, rounds: int = POLISH_ROUNDS, budget: in
         touched[before[moved]] = True
         touched[choice[moved]] = True
         kept += _pair_rounds(m, choice, free, NARROW_ROUNDS, AFTER_CHAINS_BUDGET, NARROW_GROUPS, touched)
+    if whole_book(m, choice):  # small books: every group among every rep by one MILP from here
+        kept += 1
     return kept
 
 
@@ -147,7 +152,7 @@ def _redeal(
     if np.array_equal(trial[sub], choice[sub]):
         return False
     before, after = m.objective(choice), m.objective(trial)
-    if after <= before + 1e-9 * max(abs(before), 1.0) or not _holds(m, trial, choice):
+    if after <= before + 1e-9 * max(abs(before), 1.0) or not holds(m, trial, choice):
         return False
     choice[sub] = trial[sub]
     return True
@@ -178,7 +183,7 @@ def _pair_division(
     return by_enumeration(prog) if prog.k <= ENUM_MAX else by_highs(prog, POLISH_NODES)
 
 
-def _holds(m: Model, trial: np.ndarray, choice: np.ndarray) -> bool:
+def holds(m: Model, trial: np.ndarray, choice: np.ndarray) -> bool:
     """Both bands and both capacities hold under ``trial`` at least as well as under ``choice``."""
     if m.feasible(trial):
         return True

@@ -1,0 +1,223 @@
+"""Exact re-divisions of several reps at once: the large-neighbourhood step at the end of the polish.
+
+The pair polish (:mod:`.polish`) re-divides two reps at a time and its chains (:mod:`.exchange`)
+move one account per rep along a path; a better division that differs from the current one in
+many accounts spread over several reps is out of reach of both. This re-opens every movable group
+a set of reps holds and solves the whole model's MILP over those groups between those reps
+(:func:`.programme.build_programme`: the model's own objective, its capacities, every other rep's
+load fixed, the value band's mean a column of the programme, so the objective is exactly the
+model's). From a division inside both bands and the capacities every band and capacity slack is
+bounded at 0: both bands are held exactly. HiGHS starts from the current division (its first
+incumbent) and stops at a node and a simplex-iteration limit, never the clock. A re-division is
+kept when the model's objective rises and both bands and the capacities hold at least as well (the
+polish's rule, :func:`.polish.holds`).
+
+The polish runs it once, over every rep (:func:`whole_book`), on books whose movable groups have
+at most ``WHOLE_MAX`` (group, rep) columns: there the pairs and chains leave 0.1-4% of the
+objective (the seeded books of 100-300 cards and 6-10 reps), which the MILP from their division
+finds at ``WHOLE_NODES`` nodes. Above it the MILP's root alone costs seconds and finds nothing
+within its limits (500 cards, 12 reps), and sets of a few reps at a time (:func:`redivide`, grown
+from the pairs' potential) gain 0.00-0.03% for 4-6 s CPU on the bench's 664-2,000-card books: the
+polish leaves reps at both edges of the value band there, which pin its mean, so that any
+re-division of some reps, the rest fixed, must leave the team's expected value where it is
+(``bench/policies/bench_polish.py`` prints that room and measures :func:`redivide`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize._highspy._core import (
+    HighsLp,
+    HighsSolution,
+    HighsSparseMatrix,
+    HighsVarType,
+    MatrixFormat,
+    _Highs,
+)
+from scipy.sparse import csc_array
+
+from tasksync.policies.optimal.model import Model
+from tasksync.policies.optimal.native import quiet_solver
+from tasksync.policies.optimal.programme import Programme, build_programme
+
+__all__ = [
+    "NEIGHBOURHOODS",
+    "NEIGHBOURHOOD_ITERATIONS",
+    "NEIGHBOURHOOD_NODES",
+    "NEIGHBOURHOOD_REPS",
+    "WHOLE_MAX",
+    "WHOLE_NODES",
+    "neighbourhoods",
+    "redivide",
+    "whole_book",
+]
+
+NEIGHBOURHOOD_REPS = 5  # reps re-divided at once
+NEIGHBOURHOODS = 20  # neighbourhoods solved in all: a work limit
+NEIGHBOURHOOD_NODES = 50  # HiGHS branch-and-bound nodes per neighbourhood
+NEIGHBOURHOOD_ITERATIONS = 20_000  # HiGHS simplex iterations per neighbourhood
+# The policy's step: the whole book at once when its movable groups have at most WHOLE_MAX
+# (group, rep) columns, at WHOLE_NODES nodes. Measured on seeded books (100-300 cards, 6-10 reps,
+# 228-880 columns): +0.12% to +1.4% objective for 0.6-2.1 s CPU at 30 nodes, the same at 100
+# nodes; 1,836-2,088 columns (300-500 cards, 12 reps): +0.00% for 4-6 s.
+WHOLE_MAX = 1_000
+WHOLE_NODES = 30
+
+
+def neighbourhoods(m: Model, choice: np.ndarray, free: np.ndarray, size: int) -> list[tuple[int, ...]]:
+    """Sets of ``size`` reps (sorted), most promising first, one grown from each rep with any
+    potential: the seed, then in turn the rep whose potential with the set is highest."""
+    n_r = len(m.reps)
+    size = min(size, n_r)
+    g = np.flatnonzero(free & (choice >= 0))
+    here = m.net_d[g, choice[g]]
+    gain = np.where(np.isfinite(m.net_d[g]), np.maximum(m.net_d[g] - here[:, None], 0.0), 0.0)
+    by = np.zeros((n_r, n_r))
+    np.add.at(by, choice[g], gain)
+    pot = by + by.T
+    np.fill_diagonal(pot, 0.0)
+    seeds = np.lexsort((np.arange(n_r), -pot.sum(axis=1)))
+    out: list[tuple[int, ...]] = []
+    seen: set[tuple[int, ...]] = set()
+    for s in seeds.tolist():
+        if pot[s].sum() <= 0:
+            continue
+        members = [s]
+        link = pot[s].copy()
+        link[s] = -np.inf
+        while len(members) < size:
+            r = int(np.argmax(link))  # ties: lowest index
+            if not np.isfinite(link[r]):
+                break
+            members.append(r)
+            link += pot[r]
+            link[members] = -np.inf
+        key = tuple(sorted(members))
+        if key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def whole_book(m: Model, choice: np.ndarray, nodes: int = WHOLE_NODES) -> bool:
+    """The polish's last step: every movable group re-divided among every rep by one MILP from
+    ``choice`` (in place), on books of at most ``WHOLE_MAX`` (group, rep) columns; True when kept."""
+    free = ~np.asarray(m.held, dtype=bool)
+    columns = sum(len(m.cand[g]) for g in np.flatnonzero(free).tolist())
+    if len(m.reps) < 2 or columns > WHOLE_MAX:
+        return False
+    return _try(m, choice, free, tuple(range(len(m.reps))), nodes, NEIGHBOURHOOD_ITERATIONS) is not None
+
+
+def redivide(
+    m: Model,
+    choice: np.ndarray,
+    size: int = NEIGHBOURHOOD_REPS,
+    budget: int = NEIGHBOURHOODS,
+    nodes: int = NEIGHBOURHOOD_NODES,
+    iterations: int = NEIGHBOURHOOD_ITERATIONS,
+) -> int:
+    """Improve ``choice`` (in place) by exact re-divisions of ``size`` reps at a time, at most
+    ``budget`` of them; returns the re-divisions kept. Never lowers the objective, never widens a
+    band or capacity violation."""
+    free = ~np.asarray(m.held, dtype=bool)
+    if len(m.reps) < 2 or not free.any():
+        return 0
+    kept = 0
+    tried: dict[tuple[int, ...], int] = {}  # neighbourhood -> the kept count when last tried
+    changed_at = np.full(len(m.reps), -1)  # per rep: the kept count when its groups last changed
+    while budget > 0:
+        todo = [
+            s for s in neighbourhoods(m, choice, free, size) if s not in tried or changed_at[list(s)].max() >= tried[s]
+        ]
+        if not todo:
+            break
+        s = todo[0]
+        budget -= 1
+        tried[s] = kept
+        moved = _try(m, choice, free, s, nodes, iterations)
+        if moved is not None:
+            changed_at[moved] = kept
+            kept += 1
+    return kept
+
+
+def _try(
+    m: Model, choice: np.ndarray, free: np.ndarray, reps: tuple[int, ...], nodes: int, iterations: int
+) -> np.ndarray | None:
+    """Re-divide the movable groups of ``reps`` (:func:`_solve`) and keep the answer in ``choice``
+    when the objective rises and both bands and capacities hold at least as well; the reps whose
+    groups changed (None: nothing kept)."""
+    from tasksync.policies.optimal.polish import holds  # the polish runs this step: imported late
+
+    trial = _solve(m, choice, free, reps, nodes, iterations)
+    if trial is None or np.array_equal(trial, choice):
+        return None
+    before, after = m.objective(choice), m.objective(trial)
+    if after <= before + 1e-9 * max(abs(before), 1.0) or not holds(m, trial, choice):
+        return None
+    moved = np.flatnonzero(trial != choice)
+    touched: np.ndarray = np.unique(np.r_[choice[moved], trial[moved]])
+    choice[:] = trial
+    return touched
+
+
+def _solve(
+    m: Model, choice: np.ndarray, free: np.ndarray, reps: tuple[int, ...], nodes: int, iterations: int
+) -> np.ndarray | None:
+    """The division of the movable groups of ``reps`` among them by HiGHS from ``choice`` (None:
+    nothing to re-divide, or HiGHS found no division)."""
+    inside = np.zeros(len(m.reps), dtype=bool)
+    inside[list(reps)] = True
+    mine = np.flatnonzero(free & (choice >= 0) & inside[np.maximum(choice, 0)])
+    if len(mine) < 2:
+        return None
+    movers = mine.tolist()
+    fixed = m.loads_for(choice, skip=set(movers))
+    prog = build_programme(m, movers, fixed, True, only={g: set(reps) for g in movers})
+    if m.feasible(choice):  # hold both bands and the capacities exactly
+        slack = prog.n_x + len(movers) + np.flatnonzero(prog.c[prog.n_x + len(movers) :] > 0)
+        prog.bounds.ub[slack] = 0.0
+    start = np.zeros(len(prog.c))
+    mv = np.array(movers, dtype=np.int64)
+    start[: prog.n_x] = choice[mv[prog.group]] == prog.rep
+    x = _run(prog, start, nodes, iterations)
+    if x is None:
+        return None
+    pick = x[: prog.n_x] > 0.5
+    out = choice.copy()
+    if pick.sum() != len(movers) or len(np.unique(prog.group[pick])) != len(movers):
+        return None  # a group left unassigned: not a division this step keeps
+    out[mv[prog.group[pick]]] = prog.rep[pick]
+    return out
+
+
+def _run(prog: Programme, start: np.ndarray, nodes: int, iterations: int) -> np.ndarray | None:
+    """HiGHS on ``prog`` from the incumbent ``start`` (its integer columns; HiGHS completes the
+    rest), at most ``nodes`` nodes and ``iterations`` simplex iterations."""
+    a = csc_array(prog.constraints.A)
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_max_nodes", nodes)
+    h.setOptionValue("mip_max_leaves", nodes)
+    h.setOptionValue("simplex_iteration_limit", iterations)
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    h.setOptionValue("presolve", "off")  # measured: the same answers at about half the CPU here
+    lp = HighsLp()
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = prog.c, prog.bounds.lb, prog.bounds.ub
+    lp.row_lower_, lp.row_upper_ = prog.constraints.lb, prog.constraints.ub
+    mat = HighsSparseMatrix()
+    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, a.shape[1], a.shape[0]
+    mat.start_, mat.index_, mat.value_ = a.indptr, a.indices, a.data
+    lp.a_matrix_ = mat
+    lp.integrality_ = [HighsVarType.kInteger if v else HighsVarType.kContinuous for v in prog.integrality]
+    with quiet_solver():
+        h.passModel(lp)
+        sol = HighsSolution()
+        sol.col_value, sol.value_valid = list(start), True
+        h.setSolution(sol)
+        h.run()
+        found = h.getInfo().primal_solution_status
+        x = np.asarray(h.getSolution().col_value) if found else None
+    return x
