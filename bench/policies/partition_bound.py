@@ -735,20 +735,31 @@ class _State:
         its floor, or at least its ceiling; ``value``, the rep whose columns' expected values the
         master spreads most (the mean absolute difference from their mix): its expected value at
         most the mix's, or at least; ``count-value``: count while some rep's count is split, then
-        value."""
+        value. When a rep's load gives nothing to branch on (every rep's mix whole in cards, or of
+        columns of one expected value), a pair."""
         if self.ms is None:
             return None
         cap = self.bound(run.d.held_value)
-        if branching == "pair":
-            share = _shares(run, self.ms)
-            frac = np.minimum(share, 1.0 - share)
-            if not (frac > 1e-6).any():
-                return None
-            g, r = np.unravel_index(int(np.argmax(frac)), frac.shape)  # first maximum: lowest mover, rep
+        limits = self._load_split(run, branching) if branching != "pair" else None
+        if limits is not None:
             return (
-                _State(run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), True)), cap, self.limits),
-                _State(run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), False)), cap, self.limits),
+                _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[0])),
+                _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[1])),
             )
+        share = _shares(run, self.ms)
+        frac = np.minimum(share, 1.0 - share)
+        if not (frac > 1e-6).any():
+            return None
+        g, r = np.unravel_index(int(np.argmax(frac)), frac.shape)  # first maximum: lowest mover, rep
+        return (
+            _State(run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), True)), cap, self.limits),
+            _State(run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), False)), cap, self.limits),
+        )
+
+    def _load_split(self, run: _Run, branching: str) -> tuple[_Limit, _Limit] | None:
+        """The two children's limits of a branch on a rep's card count or expected value (see
+        :meth:`split`), None when there is none to make."""
+        assert self.ms is not None
         n_r = len(run.m.reps)
         lam = self.ms.lam()
         use = lam > 1e-9
@@ -772,12 +783,7 @@ class _State:
                 r = int(np.argmax(spread))
                 v = float(mix[r])
                 limits = (r, "e", -INF, v), (r, "e", v, INF)
-        if limits is None:
-            return None
-        return (
-            _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[0])),
-            _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[1])),
-        )
+        return limits
 
     def result(self, held: float) -> PartitionInterval:
         master = held - self.ms.value if self.ms is not None and np.isfinite(self.ms.value) else -INF
