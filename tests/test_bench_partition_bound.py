@@ -1,7 +1,8 @@
 """The bench's set-partitioning bound with both bands held, by intervals of the mean
 (``bench/policies/partition_bound.py``): it prices the optimal policy's own objective, lies between
 the optimum among band-holding divisions and the compact LP's bound, and is the same every run;
-branch-and-price only tightens it and never below that optimum; the restricted master as a MILP
+branch-and-price (on (account, rep) pairs, on a rep's card count or its expected value) only
+tightens it and never below that optimum; the restricted master as a MILP
 gives a division that holds both bands."""
 
 from __future__ import annotations
@@ -138,6 +139,57 @@ def test_branch_and_price_tightens_the_bound_and_never_passes_the_optimum(pb: Mo
     ]
 
 
+@pytest.mark.parametrize("branching", ["count", "value"])
+def test_branching_on_a_reps_load_keeps_a_bound_between_the_optimum_and_the_root(
+    pb: ModuleType, branching: str
+) -> None:
+    """Branch-and-price on a rep's card count (at most the floor of the master's mix, or at least
+    its ceiling) or on its expected value (at most the mix's, or at least): every child's columns
+    keep its limits, the bound never passes the optimum nor rises above the root's, and it is the
+    same every run."""
+    m = _model("real-shaped", 40, 3, 1)
+    best, optimum, _ = _held_optimum(m)
+    start = _below(m, best)
+    scale = max(abs(optimum), 1.0)
+    root = pb.partition_bound(m, start, rounds=80)
+    bp = pb.partition_bound(m, start, rounds=80, branch=10, node_rounds=8, branching=branching)
+    assert root is not None and bp is not None and bp.branched > 0
+    assert max(iv.depth for iv in bp.intervals) > 0
+    assert optimum - 1e-6 * scale <= bp.bound <= root.bound + 1e-9 * scale
+    if bp.best_choice is not None:
+        assert m.feasible(bp.best_choice) and bp.best <= optimum + 1e-6 * scale
+    again = pb.partition_bound(m, start, rounds=80, branch=10, node_rounds=8, branching=branching)
+    assert (again.bound, again.best, again.branched, again.pricings) == (bp.bound, bp.best, bp.branched, bp.pricings)
+
+
+def test_a_count_branch_prices_only_columns_inside_its_limit(pb: ModuleType) -> None:
+    """A rep's pricing under a branch's card range gives only columns inside it, and a range no
+    column fits gives none (no division at that node)."""
+    m = _model("real-shaped", 80, 5, 4)
+    choice, _, _ = _held_optimum(m)
+    d = pb._data(m)
+    mb = load_bench("mean_bound")
+    run = pb._Run(m, d, [], {}, None, mb.whole_programme(m, choice, held=True), None, 0.05, choice)
+    lo, hi = pb._mean_range(m, choice, m.objective(choice))
+    dual = pb._compact_duals(run, lo, hi)
+    assert dual is not None
+    w, b = m.weights(), m.value_band
+    r = 0
+    e_lo, e_hi = (1 - b) * w[r] * lo, (1 + b) * w[r] * hi
+    pr = pb._Pricer(m, d, r, 10_000, 1e-9, 4)
+    free, cols, _, _ = pr.price(d, dual, e_lo, e_hi)
+    assert cols
+    n = cols[0].n
+    for rng in ((pr.n_lo, n - 1), (n + 1, pr.n_hi)):
+        if rng[0] > rng[1]:
+            continue
+        least, limited, _, _ = pr.price(d, dual, e_lo, e_hi, None, rng)
+        assert least >= free - 1e-6 * max(abs(free), 1.0)  # a narrower knapsack: never a cheaper column
+        assert all(rng[0] <= c.n <= rng[1] for c in limited)
+    none, empty, _, _ = pr.price(d, dual, e_lo, e_hi, None, (n + 0.5, n + 0.5))
+    assert none == np.inf and not empty
+
+
 def test_restricted_master_milp_finds_a_band_holding_division(pb: ModuleType) -> None:
     """Without branching, the restricted master over the columns found, solved as a MILP, returns
     a division at least as good as the start that holds both bands and the capacities."""
@@ -177,8 +229,9 @@ def test_pricing_fixed_by_reduced_costs_finds_the_same_least_reduced_cost(pb: Mo
             )
             k = moved.k_e(r)
             cost = np.r_[warm.cx - moved.pi[warm.xs] - k * warm.ev_x, -moved.sigma[warm.ys] - k * warm.ev_y]
+            none = np.zeros(0, dtype=np.int32)
             zero, one = warm._reduced_cost_fixing(
-                cost, e_lo - warm.fixed_e, e_hi - warm.fixed_e, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+                cost, e_lo - warm.fixed_e, e_hi - warm.fixed_e, none, none, warm.n_lo, warm.n_hi
             )
             fixed_some += int(len(zero) + len(one) > 0)
             least, cols, _, _ = warm.price(d, moved, e_lo, e_hi)

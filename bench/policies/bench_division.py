@@ -30,8 +30,10 @@ instead of 90 s). Per book and policy:
   MILP in each interval of the mean, HiGHS at a node limit); ``partition``, set partitioning with
   both bands held in every rep's column, by intervals of the mean (:mod:`partition_bound`:
   stabilised column generation, ``--partition-rounds`` rounds, the Lagrangian bound every round;
-  ``--partition-branch`` nodes of branch-and-price on (account, rep) pairs after
-  ``--partition-refine`` splits of the mean, ``--partition-node-rounds`` rounds per node;
+  ``--partition-branch`` nodes of branch-and-price after ``--partition-refine`` splits of the
+  mean, on what ``--partition-branching`` says (``pair``: an (account, rep) pair; ``count``: a rep's
+  card count; ``value``: a rep's expected value; ``count-value``: count, then value),
+  ``--partition-node-rounds`` rounds per node;
   ``--partition-ip-nodes``: its restricted master over every column found as a MILP, for a better
   division; its progress every 25 rounds on stderr).
   Every bound but HiGHS's stops on work limits only, so it is the same every run; each prints its
@@ -45,7 +47,8 @@ synthetic 1k and real-shaped 664 books, and a win-model backtest.
     python bench/policies/bench_division.py [--quick] [--seed N] [--sizes 664 2000 ...]
         [--kinds synthetic real-shaped] [--no-greedy] [--runs N] [--no-options] [--exact-seconds S]
         [--bounds highs dw mean partition] [--objective held|penalised] [--partition-rounds N]
-        [--partition-branch N] [--partition-node-rounds N] [--partition-refine N] [--partition-ip-nodes N]
+        [--partition-branch N] [--partition-branching pair|count|value|count-value]
+        [--partition-node-rounds N] [--partition-refine N] [--partition-ip-nodes N]
 
 ``--no-greedy`` leaves out the greedy baseline's rows (``balanced``: its memory grows with reps ×
 cards and it needs far more than the optimal policy at 100k/1,000; on books up to 2,000 tasks it
@@ -82,7 +85,7 @@ from tasksync.settings import PolicySettings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dw_bound import dw_bound
 from mean_bound import MeanBound, highs_for, mean_bound, whole_programme
-from partition_bound import PartitionBound, partition_bound
+from partition_bound import BRANCHINGS, PartitionBound, partition_bound
 
 BOOKS: list[tuple[str, int, int, Callable[[int, int, int], Book]]] = [
     ("synthetic", 1_000, 20, synthetic_book),
@@ -220,6 +223,7 @@ class PartitionWork:
     node_rounds: int = 30
     ip_nodes: int = 0
     refine: int = 2
+    branching: str = "pair"
 
 
 def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tuple[PartitionBound | None, Bound]:
@@ -235,6 +239,7 @@ def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tupl
         node_rounds=work.node_rounds,
         ip_nodes=work.ip_nodes,
         refine=work.refine,
+        branching=work.branching,
         log=lambda line: print(
             f"  partition: {line}; {time.process_time() - t0:.0f} s CPU", file=sys.stderr, flush=True
         ),
@@ -252,7 +257,8 @@ def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tupl
         else ""
     )
     branched = (
-        f"; branch-and-price: {res.branched} nodes made, {res.open} open, the highest at depth {top.depth}"
+        f"; branch-and-price on {work.branching}: {res.branched} nodes made, {res.open} open, the highest at depth "
+        f"{top.depth}"
         if work.branch
         else ""
     )
@@ -360,6 +366,8 @@ def exact_gap(
         value = gap(max(b.value, best)) if b.value is not None else "-"
         if b.value is not None and b not in valid:
             value += " (not a bound on the penalised optimum)"
+        if b.value is not None:  # the absolute figures: the gap to another division follows from them
+            value += f" (the bound {max(b.value, best):,.1f}; ours {mine:,.1f}, greedy's {base:,.1f})"
         notes.append(f"bound ({b.name}, {on}): {value}; {b.cpu:.0f} s CPU; {b.how}")
     share = (best - mine) / (best - base) if best > base else 0.0
     text = f"best {(best - mine) / abs(best):.3%} ({share:.1%} of the gain over greedy)"
@@ -504,6 +512,13 @@ def main() -> None:
     ap.add_argument(
         "--partition-branch", type=int, default=0, help="nodes the partition bound may make by branching (0: none)"
     )
+    ap.add_argument(
+        "--partition-branching",
+        choices=BRANCHINGS,
+        default="pair",
+        help="what the partition bound branches on: a (mover, rep) pair, a rep's card count, its expected value, "
+        "or count then value",
+    )
     ap.add_argument("--partition-node-rounds", type=int, default=30, help="rounds per branched node")
     ap.add_argument(
         "--partition-refine", type=int, default=2, help="splits of the highest interval of the mean before branching"
@@ -547,6 +562,7 @@ def main() -> None:
             args.partition_node_rounds,
             args.partition_ip_nodes,
             args.partition_refine,
+            args.partition_branching,
         )
         bounds = (args.bounds, args.objective, work)
         run_book(kind, n, r, make, args.seed, rows, exact_s, not args.no_greedy, args.runs, bounds)

@@ -66,7 +66,7 @@ from scipy.sparse import csc_array
 
 from tasksync.policies.optimal.model import Model
 
-__all__ = ["PartitionBound", "PartitionInterval", "partition_bound"]
+__all__ = ["BRANCHINGS", "PartitionBound", "PartitionInterval", "partition_bound"]
 
 INF = np.inf
 
@@ -111,6 +111,8 @@ class PartitionBound:
 
 
 _Rule = tuple[int, int, bool]  # a branch: (mover, rep, whether the mover is on that rep)
+_Limit = tuple[int, str, float, float]  # a branch on a rep's load: (rep, "n" cards or "e" expected value, lo, hi)
+BRANCHINGS = ("pair", "count", "value", "count-value")  # what branch-and-price branches on (:func:`partition_bound`)
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,10 @@ class _Pricer:
             "mip_rel_gap": 0.0,
             "mip_abs_gap": abs_gap,
             "threads": 1,
+            # Presolve finds next to nothing in a knapsack whose fixings the LP made already, and
+            # took a fifth of each pricing's time (the 664-card book: 39.6 s instead of 48.8 s
+            # for its first 60 rounds, the same bounds at the same duals).
+            "presolve": "off",
             "mip_improving_solution_save": per_rep > 1,
             # The sub-MIP and reduced-cost heuristics took a third of each pricing's time (a
             # knapsack of a few hundred binaries whose root fixes most of them); its dual
@@ -237,22 +243,34 @@ class _Pricer:
         return np.array(sorted(set(zero)), dtype=np.int32), np.array(sorted(set(one)), dtype=np.int32)
 
     def price(
-        self, d: _Data, dual: _Duals, e_lo: float, e_hi: float, fix: tuple[np.ndarray, np.ndarray] | None = None
+        self,
+        d: _Data,
+        dual: _Duals,
+        e_lo: float,
+        e_hi: float,
+        fix: tuple[np.ndarray, np.ndarray] | None = None,
+        n_range: tuple[float, float] | None = None,
     ) -> tuple[float, list[_Column], bool, int]:
         """The least reduced cost of a column of the rep (a lower bound when the MILP stops at its
         node limit; inf: no column holds the bands), the columns found (the best first, then up to
         ``per_rep`` − 1 of the incumbents the search improved on), whether the MILP was stopped,
-        and its nodes. ``fix``: the variables a branch fixes at 0 and at 1 (:meth:`fixes`)."""
+        and its nodes. ``fix``: the variables a branch fixes at 0 and at 1 (:meth:`fixes`);
+        ``n_range``: the column's movable cards, when a branch narrows the count band's."""
         zero, one = fix if fix is not None else (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
         if len(one) and one[0] < 0:
             return INF, [], False, 0
+        n_lo, n_hi = n_range if n_range is not None else (self.n_lo, self.n_hi)
+        if n_lo > n_hi or e_lo > e_hi:
+            return INF, [], False, 0
         k = dual.k_e(self.r)
         cost = np.r_[self.cx - dual.pi[self.xs] - k * self.ev_x, -dual.sigma[self.ys] - k * self.ev_y]
-        zero2, one2 = self._reduced_cost_fixing(cost, e_lo - self.fixed_e, e_hi - self.fixed_e, zero, one)
+        e_lo, e_hi = e_lo - self.fixed_e, e_hi - self.fixed_e
+        zero2, one2 = self._reduced_cost_fixing(cost, e_lo, e_hi, zero, one, n_lo, n_hi)
         if len(zero2) + len(one2) > len(zero) + len(one):  # the LP fixed some: a MILP of the others
-            return self._price_free(dual, cost, e_lo - self.fixed_e, e_hi - self.fixed_e, zero2, one2)
+            return self._price_free(dual, cost, e_lo, e_hi, zero2, one2, n_lo, n_hi)
         self.h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
-        self.h.changeRowBounds(1, e_lo - self.fixed_e, e_hi - self.fixed_e)
+        self.h.changeRowBounds(0, n_lo, n_hi)
+        self.h.changeRowBounds(1, e_lo, e_hi)
         fixed = np.r_[zero2, one2].astype(np.int32)
         if len(fixed):
             at = np.r_[np.zeros(len(zero2)), np.ones(len(one2))]
@@ -265,11 +283,12 @@ class _Pricer:
             self.h.run()
             return self._read(self.h, dual, lambda v: v, 0.0)
         finally:
+            self.h.changeRowBounds(0, self.n_lo, self.n_hi)
             if len(fixed):
                 self.h.changeColsBounds(len(fixed), fixed, np.zeros(len(fixed)), np.ones(len(fixed)))
 
     def _reduced_cost_fixing(
-        self, cost: np.ndarray, e_lo: float, e_hi: float, zero: np.ndarray, one: np.ndarray
+        self, cost: np.ndarray, e_lo: float, e_hi: float, zero: np.ndarray, one: np.ndarray, n_lo: float, n_hi: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """The variables fixed at 0 and at 1 for this call: a branch's (``zero``, ``one``) and, when
         the last column found is still a solution (an upper bound ``u`` on the optimum), those the
@@ -282,13 +301,14 @@ class _Pricer:
             return zero, one
         act = self.a @ x
         ev_tol = 1e-9 * max(abs(e_lo), abs(e_hi), 1.0)
-        if not (self.n_lo - 1e-9 <= act[0] <= self.n_hi + 1e-9 and e_lo - ev_tol <= act[1] <= e_hi + ev_tol):
+        if not (n_lo - 1e-9 <= act[0] <= n_hi + 1e-9 and e_lo - ev_tol <= act[1] <= e_hi + ev_tol):
             return zero, one
         if (act[2:] > 1 + 1e-9).any():
             return zero, one
         u = float(cost @ x)
         lp = self.lp
         lp.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+        lp.changeRowBounds(0, n_lo, n_hi)
         lp.changeRowBounds(1, e_lo, e_hi)
         fixed = np.r_[zero, one].astype(np.int32)
         if len(fixed):
@@ -302,6 +322,7 @@ class _Pricer:
             sol = lp.getSolution()
             v, rc = np.asarray(sol.col_value), np.asarray(sol.col_dual)
         finally:
+            lp.changeRowBounds(0, self.n_lo, self.n_hi)
             if len(fixed):
                 lp.changeColsBounds(len(fixed), fixed, np.zeros(len(fixed)), np.ones(len(fixed)))
         slack = u - z + 1e-6 * max(abs(u), 1.0)
@@ -313,7 +334,15 @@ class _Pricer:
         )
 
     def _price_free(
-        self, dual: _Duals, cost: np.ndarray, e_lo: float, e_hi: float, zero: np.ndarray, one: np.ndarray
+        self,
+        dual: _Duals,
+        cost: np.ndarray,
+        e_lo: float,
+        e_hi: float,
+        zero: np.ndarray,
+        one: np.ndarray,
+        n_lo: float,
+        n_hi: float,
     ) -> tuple[float, list[_Column], bool, int]:
         """:meth:`price` by a MILP over the variables not fixed at 0 (``zero``) or 1 (``one``), the
         fixed ones' cards, expected value and cost moved to its rows' bounds and its offset."""
@@ -322,7 +351,7 @@ class _Pricer:
         base[one] = 1.0
         act = self.a @ base
         rlo, rhi = self.rlo.copy(), self.rhi.copy()
-        rlo[1], rhi[1] = e_lo, e_hi
+        rlo[:2], rhi[:2] = (n_lo, e_lo), (n_hi, e_hi)
         h = _milp(cost[free], rlo - act, rhi - act, self.a_c[:, free], self.options)
         if self.last is not None:
             sol = HighsSolution()
@@ -574,7 +603,8 @@ def _lagrangian(run: _Run, dual: _Duals, st: _State) -> tuple[float, list[_Colum
         total += min(rc_m * lo, rc_m * hi)
     found: list[_Column] = []
     for r, pr in enumerate(run.pricers):
-        least, cols, stopped, nodes = pr.price(d, dual, float(e_range[r, 0]), float(e_range[r, 1]), st.fix[r])
+        n_range = (float(st.n_range[r, 0]), float(st.n_range[r, 1])) if st.limits else None
+        least, cols, stopped, nodes = pr.price(d, dual, float(e_range[r, 0]), float(e_range[r, 1]), st.fix[r], n_range)
         run.res.pricings += 1
         run.res.stopped += int(stopped)
         run.res.nodes += nodes
@@ -587,9 +617,10 @@ def _lagrangian(run: _Run, dual: _Duals, st: _State) -> tuple[float, list[_Colum
 
 class _State:
     """A node: column generation on one interval [lo, hi] of the mean under branching ``rules``
-    (none at an interval's root): its master, the best Lagrangian point so far (the box's centre)
-    and the box's half-width. ``cap``: the parent's bound (maximised form), which the node's
-    keeps under (its divisions are some of the parent's)."""
+    on (mover, rep) pairs and ``limits`` on reps' loads (none at an interval's root): its master,
+    the best Lagrangian point so far (the box's centre) and the box's half-width. ``cap``: the
+    parent's bound (maximised form), which the node's keeps under (its divisions are some of the
+    parent's)."""
 
     def __init__(
         self,
@@ -599,11 +630,12 @@ class _State:
         centre: _Duals | None,
         rules: tuple[_Rule, ...] = (),
         cap: float = INF,
+        limits: tuple[_Limit, ...] = (),
     ) -> None:
         m, d = run.m, run.d
         n_r = len(m.reps)
-        self.lo, self.hi, self.rules, self.cap = lo, hi, rules, cap
-        self.depth = len(rules)
+        self.lo, self.hi, self.rules, self.cap, self.limits = lo, hi, rules, cap, limits
+        self.depth = len(rules) + len(limits)
         self.u_zero = np.array(sorted({g for g, _, on in rules if on}), dtype=np.int64)
         self.fix = [pr.fixes(d, rules) if rules else None for pr in run.pricers]
         if d.value_on:
@@ -612,6 +644,10 @@ class _State:
             self.e_range = np.c_[(1 - b) * w * lo - pad, (1 + b) * w * hi + pad]
         else:
             self.e_range = np.c_[np.full(n_r, -INF), np.full(n_r, INF)]
+        self.n_range = np.array([[pr.n_lo, pr.n_hi] for pr in run.pricers], dtype=float).reshape(n_r, 2)
+        for r, kind, a, b2 in limits:  # a branch narrows one rep's movable cards or expected value
+            rng = self.n_range if kind == "n" else self.e_range
+            rng[r] = max(rng[r, 0], a), min(rng[r, 1], b2)
         self.rounds, self.converged, self.infeasible = 0, False, False
         self.integral: np.ndarray | None = None  # at its LP bound with an integral master: the node's optimum
         self.history: list[float] = []
@@ -634,6 +670,8 @@ class _State:
     def fits(self, c: _Column, d: _Data) -> bool:
         """The column holds its band for some mean of the interval and keeps the node's rules."""
         if not self.e_range[c.rep, 0] <= c.ev <= self.e_range[c.rep, 1]:
+            return False
+        if not self.n_range[c.rep, 0] <= c.n <= self.n_range[c.rep, 1]:
             return False
         for g, r, on in self.rules:
             has = g in c.x
@@ -688,17 +726,64 @@ class _State:
             self.delta = self.delta * 4  # the box binds: widen it
         ms.add(entering)
 
-    def split(self, run: _Run) -> _Rule | None:
-        """The (mover, rep) pair the master splits most (its share nearest one half; the lowest
-        mover, then rep, on a tie), None when the master's columns assign every mover whole."""
+    def split(self, run: _Run, branching: str = "pair") -> tuple[_State, _State] | None:
+        """The node's two children (their divisions together are the node's), None when the
+        master's solution gives nothing to branch on. ``branching`` (see :func:`partition_bound`):
+        ``pair``, the (mover, rep) pair the master splits most (its share nearest one half; the
+        lowest mover, then rep, on a tie): on that rep, or not; ``count``, the rep whose movable
+        cards the master mixes furthest from a whole number (the lowest rep on a tie): at most
+        its floor, or at least its ceiling; ``value``, the rep whose columns' expected values the
+        master spreads most (the mean absolute difference from their mix): its expected value at
+        most the mix's, or at least; ``count-value``: count while some rep's count is split, then
+        value. When a rep's load gives nothing to branch on (every rep's mix whole in cards, or of
+        columns of one expected value), a pair."""
         if self.ms is None:
             return None
+        cap = self.bound(run.d.held_value)
+        limits = self._load_split(run, branching) if branching != "pair" else None
+        if limits is not None:
+            return (
+                _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[0])),
+                _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[1])),
+            )
         share = _shares(run, self.ms)
         frac = np.minimum(share, 1.0 - share)
         if not (frac > 1e-6).any():
             return None
         g, r = np.unravel_index(int(np.argmax(frac)), frac.shape)  # first maximum: lowest mover, rep
-        return int(g), int(r), True
+        return (
+            _State(run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), True)), cap, self.limits),
+            _State(run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), False)), cap, self.limits),
+        )
+
+    def _load_split(self, run: _Run, branching: str) -> tuple[_Limit, _Limit] | None:
+        """The two children's limits of a branch on a rep's card count or expected value (see
+        :meth:`split`), None when there is none to make."""
+        assert self.ms is not None
+        n_r = len(run.m.reps)
+        lam = self.ms.lam()
+        use = lam > 1e-9
+        reps = np.array([c.rep for c in self.ms.cols], dtype=np.int64)[use]
+        n = np.array([c.n for c in self.ms.cols], dtype=float)[use]
+        ev = np.array([c.ev for c in self.ms.cols], dtype=float)[use]
+        lam = lam[use]
+        limits: tuple[_Limit, _Limit] | None = None
+        if branching in ("count", "count-value"):
+            mix = np.bincount(reps, weights=lam * n, minlength=n_r)
+            frac = np.minimum(mix - np.floor(mix), np.ceil(mix) - mix)
+            if (frac > 1e-6).any():
+                r = int(np.argmax(frac))
+                k = float(np.floor(mix[r]))
+                limits = (r, "n", -INF, k), (r, "n", k + 1.0, INF)
+        if limits is None and branching in ("value", "count-value"):
+            mix = np.bincount(reps, weights=lam * ev, minlength=n_r)
+            spread = np.bincount(reps, weights=lam * np.abs(ev - mix[reps]), minlength=n_r)
+            tiny = 1e-9 * max(float(np.abs(mix).max(initial=0.0)), 1.0)
+            if (spread > tiny).any():
+                r = int(np.argmax(spread))
+                v = float(mix[r])
+                limits = (r, "e", -INF, v), (r, "e", v, INF)
+        return limits
 
     def result(self, held: float) -> PartitionInterval:
         master = held - self.ms.value if self.ms is not None and np.isfinite(self.ms.value) else -INF
@@ -823,6 +908,15 @@ def _progress(res: PartitionBound, parts: list[_State], held: float, top: _State
     )
 
 
+def _branch_text(child: _State, parent: _State) -> str:
+    """What the branch that made ``child`` (the first of two) from ``parent`` splits."""
+    if len(child.rules) > len(parent.rules):
+        g, r, _ = child.rules[-1]
+        return f"mover {g}, rep {r}"
+    r, kind, _, hi = child.limits[-1]
+    return f"rep {r}'s {'movable cards' if kind == 'n' else 'expected value'} at {hi:,.2f}"
+
+
 def _restricted_ip(run: _Run, lo: float, hi: float, nodes: int) -> np.ndarray | None:
     """The restricted master over every column of the pool as a MILP (price-and-branch): each rep
     one whole column, every mover covered once, both bands held around a mean in [lo, hi]; HiGHS
@@ -877,6 +971,7 @@ def partition_bound(
     branch: int = 0,
     node_rounds: int = 30,
     ip_nodes: int = 0,
+    branching: str = "pair",
     log: Callable[[str], None] | None = None,
 ) -> PartitionBound | None:
     """Bound the optimum of ``m`` over divisions that hold both bands and the capacities (see the
@@ -884,8 +979,12 @@ def partition_bound(
     them): ``intervals`` first intervals of the mean; ``rounds`` rounds of column generation in
     all, each on the node with the highest bound (best first); up to ``refine`` times the
     highest interval split in two once it is at its LP bound; then up to ``branch`` times the
-    highest node branched on the (mover, rep) pair its master splits most, once it is at its LP
-    bound or has had ``node_rounds`` rounds (branch-and-price); each pricing MILP at most ``nodes``
+    highest node branched in two, once it is at its LP bound or has had ``node_rounds`` rounds
+    (branch-and-price; ``branching`` says on what: ``pair``, the (mover, rep) pair its master
+    splits most, the mover on the rep or not; ``count``, a rep's movable cards the master mixes
+    to a fraction, at most its floor or at least its ceiling; ``value``, a rep's expected value
+    the master mixes from the most spread columns, at most or at least the mix; ``count-value``,
+    count while it can, then value); each pricing MILP at most ``nodes``
     nodes; Wentges smoothing ``smoothing``; the master's duals
     first held within ``width`` × each row's scale of the compact LP's; each pricing MILP stops
     within ``pricing_gap`` × the start's objective / reps of its optimum (its dual bound is what
@@ -950,17 +1049,12 @@ def partition_bound(
             mid = 0.5 * (st.lo + st.hi)
             parts[k : k + 1] = [_State(run, st.lo, mid, st.centre), _State(run, mid, st.hi, st.centre)]
             continue
-        rule = st.split(run) if res.branched < branch else None
-        if rule is not None:
-            g, r, _ = rule
-            cap = st.bound(held)
-            parts[k : k + 1] = [
-                _State(run, st.lo, st.hi, st.centre, (*st.rules, (g, r, True)), cap),
-                _State(run, st.lo, st.hi, st.centre, (*st.rules, (g, r, False)), cap),
-            ]
+        children = st.split(run, branching) if res.branched < branch else None
+        if children is not None:
+            parts[k : k + 1] = list(children)
             res.branched += 2
             if log is not None:
-                log(f"{_progress(res, parts, held, st)}; branched on mover {g}, rep {r}")
+                log(f"{_progress(res, parts, held, st)}; branched on {_branch_text(children[0], st)}")
             continue
         if st.open and res.branched < branch:  # a whole master short of its LP: more rounds
             st.step(run, smoothing, tol)
