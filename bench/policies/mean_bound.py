@@ -33,17 +33,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize._highspy._core import (
-    HighsLp,
     HighsSolution,
-    HighsSparseMatrix,
-    HighsVarType,
-    MatrixFormat,
     ObjSense,
-    _Highs,
 )
-from scipy.sparse import csc_array
 
 from tasksync.policies.optimal.model import Model
+from tasksync.policies.optimal.neighbourhood import highs_for
 from tasksync.policies.optimal.programme import Programme, build_programme
 
 __all__ = ["Interval", "MeanBound", "Whole", "highs_for", "mean_bound", "whole_programme"]
@@ -79,27 +74,6 @@ def whole_programme(m: Model, start: np.ndarray, held: bool = False) -> Whole:
     x[prog.n_x : prog.n_x + len(movers)] = start[mv] < 0
     mean = float(m.loads_for(start)[2].mean()) if len(m.reps) else 0.0
     return Whole(prog, float(fixed_value), mv, x, mean)
-
-
-def highs_for(prog: Programme, integral: bool, options: dict[str, float | int | bool | str]) -> _Highs:
-    """A HiGHS instance holding ``prog`` (as a MILP, or its LP relaxation), quiet, with ``options``."""
-    a = csc_array(prog.constraints.A)
-    h = _Highs()
-    h.setOptionValue("output_flag", False)
-    for name, value in options.items():
-        h.setOptionValue(name, value)
-    lp = HighsLp()
-    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = prog.c, prog.bounds.lb, prog.bounds.ub
-    lp.row_lower_, lp.row_upper_ = prog.constraints.lb, prog.constraints.ub
-    mat = HighsSparseMatrix()
-    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, a.shape[1], a.shape[0]
-    mat.start_, mat.index_, mat.value_ = a.indptr, a.indices, a.data
-    lp.a_matrix_ = mat
-    if integral:
-        lp.integrality_ = [HighsVarType.kInteger if v else HighsVarType.kContinuous for v in prog.integrality]
-    h.passModel(lp)
-    return h
 
 
 @dataclass
