@@ -295,11 +295,8 @@ class CrmLinks:
         for d in crm.deals:
             names.setdefault(normalise_name(d.name), []).append(d)
         self.deals_by_name = {n: ds[0] for n, ds in names.items() if len(ds) == 1 and n}
-        self.short_ids = {
-            (i[:15] if len(i) == 18 else i + "~"): d
-            for i, d in crm.deals_by_id.items()
-            if len(i) in (15, 18) and _SALESFORCE_ID.fullmatch(i)
-        }
+        # 18-character Salesforce ids by their 15-character form (the export's ids, looked up by a card's)
+        self.long_ids = {i[:15]: d for i, d in crm.deals_by_id.items() if len(i) == 18 and _SALESFORCE_ID.fullmatch(i)}
 
     def find(self, ref: str | None) -> tuple[Deal | None, Account | None]:
         """The deal (and its account), else the account (and its deal, when it has exactly one
@@ -334,11 +331,11 @@ class CrmLinks:
         return [ref, *reversed(found)]
 
     def _salesforce(self, key: str) -> Deal | None:
-        if len(key) == 18 and _SALESFORCE_ID.fullmatch(key):
-            return self.short_ids.get(key[:15] + "~")
-        if len(key) == 15 and _SALESFORCE_ID.fullmatch(key):
-            return self.short_ids.get(key)
-        return None
+        """The deal a Salesforce id names in its other length: 18 characters for a 15-character
+        export id, or 15 for an 18-character one."""
+        if not _SALESFORCE_ID.fullmatch(key):
+            return None
+        return self.crm.deals_by_id.get(key[:15]) if len(key) == 18 else self.long_ids.get(key)
 
     def _by_prefix(self, name: str) -> Account | None:
         """The account with the longest name that starts ``name`` and is ended there by a space
