@@ -42,9 +42,7 @@ def _board_with_members(
 
 
 def _plan(folder: Path, files: dict[str, Any], data: crmgen.Dataset) -> dict[str, Any]:
-    crmgen.write_board(folder / "board.json", data)
-    config = folder / "tasksync.toml"
-    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    config = _board_with_members(folder, files, data, {})
     code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
     assert code == 0, err
     plan: dict[str, Any] = json.loads(out)
@@ -150,9 +148,7 @@ def test_an_ungrouped_export_with_blank_owners_is_not_carried_down(tmp_path: Pat
     for d in data.deals[::3]:
         d["owner"] = ""
     files = crmgen.write_salesforce(tmp_path / "crm", data)
-    crmgen.write_board(tmp_path / "board.json", data)
-    config = tmp_path / "tasksync.toml"
-    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    config = _board_with_members(tmp_path, files, data, {})
     code, out, _ = _cli(["-c", str(config), "crm", "check"])
     assert code == 0 and "carried down" not in out
     _grouped_csv(tmp_path / "crm" / "opportunities.csv", "Account Name", blank=False)  # sorted, accounts repeat
@@ -299,9 +295,7 @@ def test_export_owners_refuses_a_crm_import_that_needs_ids_the_exports_lack(tmp_
     id gave their names as Record ID. Both are now named, exit 2, and nothing is written."""
     data = crmgen.dataset()
     files = crmgen.write_salesforce(tmp_path / "crm", data)
-    crmgen.write_board(tmp_path / "board.json", data)
-    config = tmp_path / "tasksync.toml"
-    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    config = _board_with_members(tmp_path, files, data, {})
     assert _cli(["-c", str(config), "plan", "--today", TODAY])[0] == 0
     assert _cli(["-c", str(config), "apply"])[0] == 0
     out = tmp_path / "owners.csv"
@@ -326,9 +320,7 @@ def test_amounts_in_several_currencies_are_named_not_added_silently(tmp_path: Pa
     the currencies are named in `crm check` and the plan's notes."""
     data = crmgen.dataset()
     files = crmgen.write_pipedrive(tmp_path / "crm", data)
-    crmgen.write_board(tmp_path / "board.json", data)
-    config = tmp_path / "tasksync.toml"
-    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    config = _board_with_members(tmp_path, files, data, {})
     expected = "amounts in more than one currency (EUR, USD in the first"
     code, out, _ = _cli(["-c", str(config), "crm", "check"])
     assert code == 0 and "currency" not in out.replace("Deal - Currency ", "")
@@ -353,9 +345,7 @@ def test_report_and_reps_show_the_open_card_band_plan_holds(tmp_path: Path) -> N
     below it in the other."""
     data = crmgen.dataset()
     files = crmgen.write_salesforce(tmp_path / "crm", data)
-    crmgen.write_board(tmp_path / "board.json", data)
-    config = tmp_path / "tasksync.toml"
-    config.write_text(crmgen.config_text(files), encoding="utf-8")
+    config = _board_with_members(tmp_path, files, data, {})
     assert _cli(["-c", str(config), "plan", "--today", TODAY])[0] == 0
     assert _cli(["-c", str(config), "apply"])[0] == 0
     bands = []
@@ -472,10 +462,9 @@ def test_amounts_in_several_currencies_are_converted_at_the_configured_rates(tmp
     files = crmgen.write_pipedrive(folder / "crm", data)
     _in_euros(folder / "crm" / "deals.csv", slice(0, None, 2))
     _in_euros(folder / "crm" / "closed-deals.csv", slice(1, None, 3))
-    crmgen.write_board(folder / "board.json", data)
-    config = folder / "tasksync.toml"
-    text = crmgen.config_text(files).replace("[crm]\n", '[crm]\ncurrency = "USD"\n') + "[crm.rates]\nEUR = 1.25\n"
-    config.write_text(text, encoding="utf-8")
+    config = _board_with_members(folder, files, data, {})
+    text = config.read_text(encoding="utf-8").replace("[crm]\n", '[crm]\ncurrency = "USD"\n')
+    config.write_text(text + "[crm.rates]\nEUR = 1.25\n", encoding="utf-8")
     code, out, err = _cli(["-c", str(config), "crm", "check"])
     assert code == 0, err
     said = " ".join(out.split())
@@ -557,10 +546,9 @@ def test_cards_linked_by_record_urls_and_either_salesforce_id_form_plan_as_by_id
     for name, form in zip(FORMS, (lambda i: ids[i], lambda i: forms[i % len(forms)](i)), strict=True):
         folder = tmp_path / name
         files = crmgen.write_salesforce(folder / "crm", data)
-        crmgen.write_board(folder / "board.json", data)
+        config = _board_with_members(folder, files, data, {})
         _relink(folder / "board.json", lambda i, text, form=form: form(i) if i < len(ids) else text)
-        (folder / "tasksync.toml").write_text(crmgen.config_text(files), encoding="utf-8")
-        code, out, err = _cli(["-c", str(folder / "tasksync.toml"), "plan", "--json", "--today", TODAY])
+        code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
         assert code == 0, err
         plans.append(json.loads(out))
     assert plans[0]["plan"]["changes"] == plans[1]["plan"]["changes"]
@@ -579,14 +567,13 @@ def test_cards_linked_by_a_title_that_starts_with_the_account_name_plan_as_by_th
     by_field = _plan(tmp_path / "field", crmgen.write_salesforce(tmp_path / "field" / "crm", data), data)
     folder = tmp_path / "title"
     files = crmgen.write_salesforce(folder / "crm", data)
-    crmgen.write_board(folder / "board.json", data)
+    config = _board_with_members(folder, files, data, {})
     board = json.loads((folder / "board.json").read_text(encoding="utf-8"))
     for i, card in enumerate(board["cards"][::2]):
         card["name"] = card["name"].replace(" - ", ": " if i % 2 else "(", 1) + (")" if not i % 2 else "")
     (folder / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
-    text = crmgen.config_text(files).replace('by = "custom_field"', 'by = "account_name"')
-    (folder / "tasksync.toml").write_text(text, encoding="utf-8")
-    code, out, err = _cli(["-c", str(folder / "tasksync.toml"), "plan", "--json", "--today", TODAY])
+    config.write_text(config.read_text(encoding="utf-8").replace('by = "custom_field"', 'by = "account_name"'), "utf-8")
+    code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
     assert code == 0, err
     plan = json.loads(out)
     assert [{k: v for k, v in r.items() if k != "rep_id"} for r in plan["reps"]] == by_field["reps"]
