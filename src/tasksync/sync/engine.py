@@ -200,7 +200,13 @@ def diff(
             continue
         wanted: dict[Field, FieldValue] = {}
         if owner_member is not None:
-            others = [] if snapshot.max_assignees == 1 else [m for m in task.assignees if m not in rep_members]
+            # Other people on the card stay with the new owner, unless they are no longer on the
+            # board (a member who left: Trello refuses a card's members that are not the board's).
+            others = (
+                []
+                if snapshot.max_assignees == 1
+                else [m for m in task.assignees if m not in rep_members and m in snapshot.members_by_id]
+            )
             wanted[Field.ASSIGNEES] = canonical([*others, owner_member])
         if priority is not None:
             wanted[Field.PRIORITY] = priority

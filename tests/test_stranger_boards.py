@@ -1,0 +1,60 @@
+"""Boards as real teams have them (archived lists and cards, members who left, duplicate labels,
+hand-saved exports): each must give a right plan, apply it whole, and settle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasksync.examples import generate
+from test_cli_cycle import DAY, board_of, run
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A small copy of the built-in example (a board export and its CRM); returns its config."""
+    return generate(tmp_path / "demo", cards=80)
+
+
+def plan_of(config: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    capsys.readouterr()
+    assert run(config, "plan", "--json", "--today", DAY) == 0
+    plan: dict[str, Any] = json.loads(capsys.readouterr().out)["plan"]
+    return plan
+
+
+def save_board(config: Path, board: dict[str, Any]) -> None:
+    (config.parent / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
+
+
+def apply_and_settle(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Apply the latest plan; the plan after it has nothing to do."""
+    assert run(config, "apply") == 0
+    again = plan_of(config, capsys)
+    assert (again["changes"], again["creates"], again["conflicts"]) == ([], [], [])
+
+
+def test_a_member_who_left_the_board_is_not_kept_on_the_cards_tasksync_moves(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ana left the board: her id stays on her cards but is no longer in the board's members
+    # (Trello refuses a card's members that are not the board's: a PUT keeping her fails).
+    board = board_of(demo)
+    gone = board["members"].pop(0)["id"]
+    crm_id = next(f["id"] for f in board["customFields"] if f["name"] == "CRM ID")
+    linked = {i["idModel"] for i in board["customFieldItems"] if i["idCustomField"] == crm_id}
+    hers = {c["id"] for c in board["cards"] if gone in c["idMembers"] and c["id"] in linked}
+    assert hers
+    save_board(demo, board)
+
+    plan = plan_of(demo, capsys)
+    moved = {c["task_id"] for c in plan["changes"] if c["field"] == "assignees"}
+    assert hers <= moved  # her cards are unowned now: each goes to a rep on the board
+    assert not [c for c in plan["changes"] if c["field"] == "assignees" and gone in c["after"]]
+    apply_and_settle(demo, capsys)
+    members = {m["id"] for m in board["members"]}
+    assert all(set(c["idMembers"]) <= members for c in board_of(demo)["cards"] if c["id"] in hers)
+
