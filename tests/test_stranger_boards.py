@@ -58,3 +58,30 @@ def test_a_member_who_left_the_board_is_not_kept_on_the_cards_tasksync_moves(
     members = {m["id"] for m in board["members"]}
     assert all(set(c["idMembers"]) <= members for c in board_of(demo)["cards"] if c["id"] in hers)
 
+
+def test_labels_sharing_a_tier_name_leave_one_priority_label_per_card(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Priority in labels, and the board has two "P2" labels (green and yellow): half the P2
+    # cards carry the second one. A new tier takes either off; the plan after has nothing to do.
+    board = board_of(demo)
+    field = next(f for f in board["customFields"] if f["name"] == "Priority")
+    tier_of = {o["id"]: o["value"]["text"] for o in field["options"]}
+    label = {t: f"{i:024x}" for i, t in enumerate(tier_of.values(), start=1)}
+    board["labels"] += [{"id": lid, "name": t, "color": "red"} for t, lid in label.items()]
+    board["labels"].append({"id": "f" * 24, "name": "P2", "color": "green"})
+    board["customFields"].remove(field)
+    for n, item in enumerate(i for i in board["customFieldItems"] if i["idCustomField"] == field["id"]):
+        tier = tier_of[item["idValue"]]
+        card = next(c for c in board["cards"] if c["id"] == item["idModel"])
+        card["idLabels"].append("f" * 24 if tier == "P2" and n % 2 else label[tier])
+    board["customFieldItems"] = [i for i in board["customFieldItems"] if i["idCustomField"] != field["id"]]
+    save_board(demo, board)
+    text = demo.read_text(encoding="utf-8")
+    demo.write_text(text.replace("[priority]\n", "[priority]\nuse_labels = true\n"), encoding="utf-8")
+
+    plan = plan_of(demo, capsys)
+    assert [c for c in plan["changes"] if c["field"] == "priority" and c["before"] == "P2"]
+    apply_and_settle(demo, capsys)
+    tier_ids = {*label.values(), "f" * 24}
+    assert all(len(tier_ids.intersection(c["idLabels"])) <= 1 for c in board_of(demo)["cards"])

@@ -403,15 +403,7 @@ class TrelloConnector(CreatingCards):
     def _labels_with(self, card_id: str, card: Json | None, fields: BoardFields, value: FieldValue) -> list[str]:
         if card is None:
             card = self._call(f"/cards/{card_id}", f"{self._label}: card {card_id}", query={"fields": "idLabels"})
-        tiers = self.settings.priority.tiers
-        tier_ids = {fields.label_by_name[t.casefold()] for t in tiers if t.casefold() in fields.label_by_name}
-        ids = [lid for lid in (card or {}).get("idLabels") or [] if lid not in tier_ids]
-        if isinstance(value, str):
-            lid = fields.label_by_name.get(value.casefold())
-            if lid is None:
-                raise KeyError(f"no label named {value!r} on the board")
-            ids.append(lid)
-        return ids
+        return fields.labels_with((card or {}).get("idLabels") or [], value)
 
     def _remember(self, card_id: str, body: Json, item: tuple[str, Json] | None) -> None:
         """Keep the cached board in step with what was written."""

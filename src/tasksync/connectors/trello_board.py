@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -60,15 +60,32 @@ class BoardFields:
                 self.option_text[opt["id"]] = text
                 self.option_id[text.casefold()] = opt["id"]
         self.labels: dict[str, str] = {lab["id"]: str(lab.get("name") or "") for lab in board.get("labels") or []}
-        self.label_by_name = {name.casefold(): lid for lid, name in self.labels.items() if name}
         tiers = settings.priority.tiers
         self.tier_names = {t.casefold(): t for t in tiers}
+        # Trello lets labels share a name (two "P2" in different colours): the board's first one
+        # is written; every one is read as its tier and taken off when the tier changes.
+        self.label_by_name: dict[str, str] = {}
+        for lid, name in self.labels.items():
+            if name:
+                self.label_by_name.setdefault(name.casefold(), lid)
+        self.tier_label_ids = {lid for lid, name in self.labels.items() if name.casefold() in self.tier_names}
 
     @property
     def priority_options(self) -> tuple[str, ...]:
         if self.settings.priority.use_labels:
             return tuple(t for t in self.settings.priority.tiers if t.casefold() in self.label_by_name)
         return tuple(self.option_text[o] for o in self.option_text)
+
+    def labels_with(self, label_ids: Sequence[str], tier: FieldValue) -> list[str]:
+        """A card's labels with its priority set to ``tier`` (None: no tier): every tier label
+        taken off, the tier's label put on; raises KeyError when the board has no such label."""
+        ids = [lid for lid in label_ids if lid not in self.tier_label_ids]
+        if isinstance(tier, str):
+            lid = self.label_by_name.get(tier.casefold())
+            if lid is None:
+                raise KeyError(f"no label named {tier!r} on the board")
+            ids.append(lid)
+        return ids
 
     def item_value(self, item: Mapping[str, Any]) -> str | None:
         """The text of a custom field item: option text, or its text/number/date value."""
@@ -212,18 +229,7 @@ def new_object_id() -> str:
 
 def _set_priority(board: MutableMapping[str, Any], card: Json, fields: BoardFields, value: FieldValue) -> None:
     if fields.settings.priority.use_labels:
-        tier_ids = {
-            fields.label_by_name[t.casefold()]
-            for t in fields.settings.priority.tiers
-            if t.casefold() in fields.label_by_name
-        }
-        ids = [lid for lid in card.get("idLabels") or [] if lid not in tier_ids]
-        if isinstance(value, str):
-            lid = fields.label_by_name.get(value.casefold())
-            if lid is None:
-                raise KeyError(f"no label named {value!r} on the board")
-            ids.append(lid)
-        card["idLabels"] = ids
+        card["idLabels"] = fields.labels_with(card.get("idLabels") or [], value)
         return
     if fields.priority_field is None:
         raise KeyError(f"the board has no custom field named {fields.settings.priority.field!r}")
