@@ -85,3 +85,18 @@ def test_labels_sharing_a_tier_name_leave_one_priority_label_per_card(
     apply_and_settle(demo, capsys)
     tier_ids = {*label.values(), "f" * 24}
     assert all(len(tier_ids.intersection(c["idLabels"])) <= 1 for c in board_of(demo)["cards"])
+
+
+def test_a_text_field_named_like_the_priority_field_does_not_hide_the_dropdown(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Trello lets custom fields share a name: a text field "Priority" (added first) beside the
+    # dropdown "Priority" that holds the tiers.
+    board = board_of(demo)
+    board["customFields"].insert(0, {"id": "ab" * 12, "name": "Priority", "type": "text", "idModel": board["id"]})
+    save_board(demo, board)
+
+    plan = plan_of(demo, capsys)
+    assert not [n for n in plan["notes"] if "no priority field" in n]
+    assert [c for c in plan["changes"] if c["field"] == "priority"]
+    apply_and_settle(demo, capsys)

@@ -44,13 +44,20 @@ class BoardFields:
     def __init__(self, board: Mapping[str, Any], settings: Settings) -> None:
         self.settings = settings
         fields = board.get("customFields") or []
-        wanted_priority = settings.priority.field.casefold()
-        wanted_link = settings.link.field.casefold()
+        wanted_priority = settings.priority.field.strip().casefold()
+        wanted_link = settings.link.field.strip().casefold()
+        # Fields may share a name: the priority is the first dropdown ("list") of its name (a
+        # hand-saved export may leave the type out), whatever other fields are called the same.
         self.priority_field: Json | None = next(
-            (f for f in fields if str(f.get("name", "")).casefold() == wanted_priority), None
+            (
+                f
+                for f in fields
+                if str(f.get("name", "")).strip().casefold() == wanted_priority and f.get("type", "list") == "list"
+            ),
+            None,
         )
         self.link_field: Json | None = next(
-            (f for f in fields if str(f.get("name", "")).casefold() == wanted_link), None
+            (f for f in fields if str(f.get("name", "")).strip().casefold() == wanted_link), None
         )
         self.option_text: dict[str, str] = {}
         self.option_id: dict[str, str] = {}
