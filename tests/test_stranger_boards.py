@@ -4,12 +4,15 @@ hand-saved exports): each must give a right plan, apply it whole, and settle."""
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tasksync.connectors.http import default_registry
 from tasksync.examples import generate
+from tasksync.testing.fake_trello import FakeTrello
 from test_cli_cycle import DAY, board_of, run
 
 
@@ -30,6 +33,25 @@ def save_board(config: Path, board: dict[str, Any]) -> None:
     (config.parent / "board.json").write_text(json.dumps(board, ensure_ascii=False), encoding="utf-8")
 
 
+def crm_links(board: dict[str, Any]) -> dict[str, str]:
+    """Each linked card's CRM ID."""
+    crm_id = next(f["id"] for f in board["customFields"] if f["name"] == "CRM ID")
+    return {i["idModel"]: i["value"]["text"] for i in board["customFieldItems"] if i["idCustomField"] == crm_id}
+
+
+def on_fake_trello(stack: ExitStack, config: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTrello:
+    """The config's board served by a fake Trello for as long as ``stack``; the config reads it."""
+    fake = FakeTrello(key="k", tokens=["t"], enforce_limits=False)
+    board_id = fake.add_board(board_of(config))
+    text = config.read_text(encoding="utf-8").replace('connector = "local"', 'connector = "trello"')
+    config.write_text(text + f'\n[trello]\nboards = ["{board_id}"]\n', encoding="utf-8")
+    default_registry().clear()
+    monkeypatch.setenv("TASKSYNC_TRELLO_API_URL", stack.enter_context(fake.serve()))
+    monkeypatch.setenv("TASKSYNC_TRELLO_KEY", "k")
+    monkeypatch.setenv("TASKSYNC_TRELLO_TOKEN", "t")
+    return fake
+
+
 def apply_and_settle(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Apply the latest plan; the plan after it has nothing to do."""
     assert run(config, "apply") == 0
@@ -44,8 +66,7 @@ def test_a_member_who_left_the_board_is_not_kept_on_the_cards_tasksync_moves(
     # (Trello refuses a card's members that are not the board's: a PUT keeping her fails).
     board = board_of(demo)
     gone = board["members"].pop(0)["id"]
-    crm_id = next(f["id"] for f in board["customFields"] if f["name"] == "CRM ID")
-    linked = {i["idModel"] for i in board["customFieldItems"] if i["idCustomField"] == crm_id}
+    linked = crm_links(board)
     hers = {c["id"] for c in board["cards"] if gone in c["idMembers"] and c["id"] in linked}
     assert hers
     save_board(demo, board)
@@ -100,3 +121,28 @@ def test_a_text_field_named_like_the_priority_field_does_not_hide_the_dropdown(
     assert not [n for n in plan["notes"] if "no priority field" in n]
     assert [c for c in plan["changes"] if c["field"] == "priority"]
     apply_and_settle(demo, capsys)
+
+
+@pytest.mark.parametrize("connector", ["local", "trello"])
+def test_a_deal_whose_card_was_archived_gets_no_new_card(
+    connector: str, demo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rep archived a lead's card, and the team moved three old leads to a list it archived;
+    # the CRM still has the deals open at "Lead": a new card for each would undo their choice.
+    board = board_of(demo)
+    links = crm_links(board)
+    lead = next(lst["id"] for lst in board["lists"] if lst["name"] == "Lead")
+    leads = [c for c in board["cards"] if c["idList"] == lead and c["id"] in links][:4]
+    board["lists"].append({"id": "0" * 23 + "1", "name": "Old leads", "closed": True, "pos": 9e6})
+    leads[0]["closed"] = True
+    for card in leads[1:]:
+        card["idList"] = "0" * 23 + "1"
+    save_board(demo, board)
+    put_away = {links[c["id"]] for c in leads}
+
+    with ExitStack() as stack:
+        if connector == "trello":
+            on_fake_trello(stack, demo, monkeypatch)
+        plan = plan_of(demo, capsys)
+    assert not put_away & {n["key"] for n in plan["creates"]}
+    assert [n for n in plan["notes"] if n.startswith("4 open deal(s) have only an archived card")]

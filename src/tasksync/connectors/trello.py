@@ -36,6 +36,7 @@ from trello.exceptions import ResourceUnavailable
 from tasksync.connectors.transport import AnswerLost, Page, paginate, whole_group
 from tasksync.connectors.trello_api import (
     ACTION_FILTER,
+    ARCHIVED_CARD_FIELDS,
     BATCH_SIZE,
     BOARD_META_QUERY,
     BOARD_QUERY,
@@ -160,13 +161,17 @@ class TrelloConnector(CreatingCards):
         if not isinstance(data, dict) or not isinstance(data.get("lists"), list):
             raise ApiError(f"{self._label}: the answer is not a board")
         data.setdefault("cards", [])
+        # With cards to create, the archived ones too (a page per 1,000): their deals get none.
+        archived = (
+            self._cards(ARCHIVED_CARD_FIELDS, items=True, card_filter="closed") if self.settings.create.enabled else []
+        )
         with self._lock:
             self._data = data
             # Changes made from now on are found among the actions after this id; a margin of
             # five minutes covers clock skew (it costs a few re-reads, never a miss).
             self._since = object_id_at(time.time() - 300)
             self._touched = set()
-            return snapshot_from_board(data, self.settings, self.board)
+            return snapshot_from_board({**data, "cards": [*data["cards"], *archived]}, self.settings, self.board)
 
     def _read_paged(self) -> Json:
         """The board without nested cards, then its cards page by page (in board order)."""
@@ -177,11 +182,12 @@ class TrelloConnector(CreatingCards):
         data["cards"] = cards
         return dict(data)
 
-    def _cards(self, fields: str, items: bool) -> list[Json]:
-        """Every open card, page by page (newest id first), without loss or repetition."""
+    def _cards(self, fields: str, items: bool, card_filter: str = "open") -> list[Json]:
+        """Every open card (or every one ``card_filter`` names), page by page (newest id first),
+        without loss or repetition."""
 
         def fetch(before: str | None) -> Page[Json, str]:
-            query = {"limit": str(self.page_size), "fields": fields, "filter": "open"}
+            query = {"limit": str(self.page_size), "fields": fields, "filter": card_filter}
             if items:
                 query["customFieldItems"] = "true"
             if before:

@@ -22,6 +22,7 @@ from tasksync.settings import Settings
 
 __all__ = [
     "ACTION_FILTER",
+    "ARCHIVED_CARD_FIELDS",
     "BATCH_SIZE",
     "BOARD_META_QUERY",
     "BOARD_QUERY",
@@ -39,6 +40,8 @@ __all__ = [
 Json = dict[str, Any]
 
 CARD_FIELDS = "name,desc,idList,idMembers,idLabels,due,dateLastActivity,pos,closed"
+#: What an archived card is read for: its CRM link (by marker, custom field or title).
+ARCHIVED_CARD_FIELDS = "name,desc,idList,closed"
 
 #: The nested read of one board (API-NOTES: one request per board).
 BOARD_QUERY: Mapping[str, str] = {

@@ -142,7 +142,8 @@ def created_at_of(object_id: str) -> datetime | None:
 
 
 def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: BoardRef) -> Snapshot:
-    """Map a Trello board JSON to a :class:`Snapshot` (open lists and open cards only)."""
+    """Map a Trello board JSON to a :class:`Snapshot`: open cards in open lists are its tasks;
+    the CRM links of the others (archived, or in an archived list) are its ``archived_refs``."""
     fields = BoardFields(board, settings)
     open_lists = {lst["id"] for lst in board.get("lists") or [] if not lst.get("closed")}
     stages = tuple(
@@ -157,9 +158,8 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
     link_id = fields.link_field["id"] if fields.link_field else None
     prio_id = fields.priority_field["id"] if fields.priority_field else None
     tasks: list[Task] = []
+    archived: set[str] = set()
     for card in board.get("cards") or []:
-        if card.get("closed") or card.get("idList") not in open_lists:
-            continue
         custom: dict[str, str] = {}
         priority: str | None = None
         crm_ref: str | None = None
@@ -187,6 +187,10 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
             crm_ref = None
         elif link_by == "account_name":
             crm_ref = str(card.get("name") or "").strip() or None
+        if card.get("closed") or card.get("idList") not in open_lists:
+            if crm_ref is not None:
+                archived.add(crm_ref)
+            continue
         tasks.append(
             Task(
                 id=card["id"],
@@ -213,6 +217,7 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
         tasks=tuple(tasks),
         priority_options=fields.priority_options,
         read_at=datetime.now(UTC),
+        archived_refs=frozenset(archived),
     )
 
 

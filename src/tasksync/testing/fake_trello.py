@@ -617,9 +617,15 @@ class FakeTrello:
             out["customFieldItems"] = copy.deepcopy(card.get("customFieldItems") or [])
         return out
 
-    def _open_cards(self, board: Json) -> list[Json]:
+    def _cards_by_filter(self, board: Json, card_filter: str) -> list[Json]:
+        """Trello's card filters: ``open`` is every card not archived, also in an archived list;
+        ``visible`` leaves out those; ``closed`` is the archived cards."""
+        if card_filter == "all":
+            return list(board["cards"])
+        if card_filter == "closed":
+            return [c for c in board["cards"] if c["closed"]]
         open_lists = {lst["id"] for lst in board["lists"] if not lst.get("closed")}
-        return [c for c in board["cards"] if not c["closed"] and c["idList"] in open_lists]
+        return [c for c in board["cards"] if not c["closed"] and (card_filter == "open" or c["idList"] in open_lists)]
 
     def _r_get_board(self, ident: str, *, args: Json, token: str) -> tuple[int, Any]:
         board = self._board_or_404(ident, token)
@@ -634,7 +640,7 @@ class FakeTrello:
             out["lists"] = [copy.deepcopy(lst) for lst in board["lists"] if lists == "all" or not lst.get("closed")]
         cards = args.get("cards")
         if cards and cards != "none":
-            chosen = board["cards"] if cards == "all" else self._open_cards(board)
+            chosen = self._cards_by_filter(board, cards)
             if len(chosen) > self.max_board_cards:
                 return 449, {
                     "error": "API_TOO_MANY_CARDS_REQUESTED",
@@ -652,13 +658,7 @@ class FakeTrello:
 
     def _r_get_board_cards(self, ident: str, card_filter: str | None, *, args: Json, token: str) -> tuple[int, Any]:
         board = self._board_or_404(ident, token)
-        flt = card_filter or args.get("filter") or "open"
-        if flt == "all":
-            chosen = list(board["cards"])
-        elif flt == "closed":
-            chosen = [c for c in board["cards"] if c["closed"]]
-        else:
-            chosen = self._open_cards(board)
+        chosen = self._cards_by_filter(board, card_filter or args.get("filter") or "open")
         if "limit" in args or "before" in args or "since" in args:
             try:
                 limit = int(args.get("limit") or 1000)
