@@ -4,6 +4,7 @@ hand-saved exports): each must give a right plan, apply it whole, and settle."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,10 @@ from typing import Any
 import pytest
 
 from tasksync.connectors.http import default_registry
-from tasksync.examples import generate
+from tasksync.examples import TODAY, generate
+from tasksync.model import Field
+from tasksync.sync.workspace import Workspace
+from tasksync.testing.boards import fake_trello_board
 from tasksync.testing.fake_trello import FakeTrello
 from test_cli_cycle import DAY, board_of, run
 
@@ -146,3 +150,26 @@ def test_a_deal_whose_card_was_archived_gets_no_new_card(
         plan = plan_of(demo, capsys)
     assert not put_away & {n["key"] for n in plan["creates"]}
     assert [n for n in plan["notes"] if n.startswith("4 open deal(s) have only an archived card")]
+
+
+def test_undo_puts_back_the_owners_still_on_the_board(tmp_path: Path) -> None:
+    # Cards moved from a rep, then the rep leaves the board: Trello refuses her id on a card, so undo
+    # puts back everything else (their cards end unassigned) instead of failing on each of them.
+    with ExitStack() as stack:
+        settings, connect, fake = fake_trello_board(stack, tmp_path, cards=40)
+        board = next(iter(fake.boards.values()))
+        members = {c["id"]: c["idMembers"] for c in board["cards"]}
+        ws = Workspace(settings, connector=connect(), today=TODAY)
+        plan = ws.plan().plan
+        assert ws.apply(plan.id)[1].ok
+        moved = {c.task_id for c in plan.changes if c.field is Field.ASSIGNEES}
+        gone = Counter(m for cid in moved for m in members[cid]).most_common(1)[0][0]
+        board["members"] = [m for m in board["members"] if m["id"] != gone]
+        hers = {cid for cid in moved if members[cid] == [gone]}
+        assert hers and moved - hers
+        undo, outcome = Workspace(settings, connector=connect(), today=TODAY).undo(plan.id)
+        assert outcome.ok and not outcome.failed
+        assert [n for n in undo.notes if "former owner(s) left the board" in n]
+        after = {c["id"]: c["idMembers"] for c in board["cards"]}
+    assert all(after[cid] == [] for cid in hers)
+    assert all(after[cid] == members[cid] for cid in moved - hers)

@@ -399,7 +399,20 @@ def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStoreProtocol) 
         if task is None:
             undo.notes.append(f"card {r.task_id} is gone; nothing to put back")
         elif task.value(r.field) == r.after:
-            undo.changes.append(Change(task.id, r.field, r.after, r.before, f"undo plan {plan_id}", task.title))
+            before = _still_on_board(r.before, snapshot, undo, task.title) if r.field is Field.ASSIGNEES else r.before
+            if before != r.after:
+                undo.changes.append(Change(task.id, r.field, r.after, before, f"undo plan {plan_id}", task.title))
         elif task.value(r.field) != r.before:
             undo.conflicts.append(Conflict(task.id, r.field, r.after, task.value(r.field), r.before, task.title))
     return undo
+
+
+def _still_on_board(members: FieldValue, snapshot: Snapshot, undo: Plan, title: str) -> FieldValue:
+    """The members to put back on a card, without those who have left the board since (the
+    service refuses them); a note names the card."""
+    if not isinstance(members, tuple) or not snapshot.members:
+        return members
+    kept = tuple(m for m in members if m in snapshot.members_by_id)
+    if kept != members:
+        undo.notes.append(f"card {title!r}: {len(members) - len(kept)} former owner(s) left the board; not put back")
+    return kept
