@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 
-from tasksync.connectors.http import default_registry
+from tasksync.connectors.asana import AsanaConnector
+from tasksync.connectors.http import SlidingWindowLimiter, default_registry
 from tasksync.examples import TODAY, generate
 from tasksync.model import Field
 from tasksync.sync.workspace import Workspace
 from tasksync.testing.boards import fake_trello_board
+from tasksync.testing.fake_asana import FakeAsana
 from tasksync.testing.fake_trello import FakeTrello
 from test_cli_cycle import DAY, board_of, run
+from test_service_asana import AsanaDemo
 
 
 @pytest.fixture
@@ -149,7 +152,7 @@ def test_a_deal_whose_card_was_archived_gets_no_new_card(
             on_fake_trello(stack, demo, monkeypatch)
         plan = plan_of(demo, capsys)
     assert not put_away & {n["key"] for n in plan["creates"]}
-    assert [n for n in plan["notes"] if n.startswith("4 open deal(s) have only an archived card")]
+    assert [n for n in plan["notes"] if n.startswith("4 open deal(s) have only an archived card or a completed task")]
 
 
 def test_undo_puts_back_the_owners_still_on_the_board(tmp_path: Path) -> None:
@@ -173,3 +176,18 @@ def test_undo_puts_back_the_owners_still_on_the_board(tmp_path: Path) -> None:
         after = {c["id"]: c["idMembers"] for c in board["cards"]}
     assert all(after[cid] == [] for cid in hers)
     assert all(after[cid] == members[cid] for cid in moved - hers)
+
+
+def test_a_deal_whose_asana_task_was_completed_gets_no_new_task(tmp_path: Path) -> None:
+    # A rep marked three leads' tasks complete; the CRM still has the deals open at "Lead".
+    with FakeAsana(requests_per_minute=None, time_scale=60.0, seed=7) as fake:
+        demo = AsanaDemo(tmp_path, fake)
+        lead = demo.section_by_name["Lead"]
+        done = [t for t in fake.tasks.values() if t.memberships[0][1] == lead and demo.crm in t.custom_values][:3]
+        for t in done:
+            demo.person("PUT", f"/tasks/{t.gid}", {"completed": True})
+        conn = AsanaConnector(demo.settings, limiter=SlidingWindowLimiter(10_000, 1.0), backoff=0.01, timeout=5.0)
+        plan = Workspace(demo.settings, connector=conn, today=TODAY).plan().plan
+    assert len(done) == 3
+    assert not {t.custom_values[demo.crm] for t in done} & {n.key for n in plan.creates}
+    assert [n for n in plan.notes if n.startswith("3 open deal(s) have only an archived card or a completed task")]

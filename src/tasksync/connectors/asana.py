@@ -86,6 +86,10 @@ __all__ = [
 ]
 
 
+#: ``completed_since`` for every task of a project, completed or not.
+EVER = "1970-01-01T00:00:00.000Z"
+
+
 class AsanaConnector(CreatingTasks):
     """One Asana project. See the module docstring for how requests are made."""
 
@@ -250,7 +254,9 @@ class AsanaConnector(CreatingTasks):
 
         Requests: 1 (project) + 1 (events: a sync token from before the read, so that conditional
         writes re-read only the tasks touched since) + 1 (sections) + 1 (custom fields) +
-        ⌈users/100⌉ + ⌈open tasks/100⌉; sections, fields and users are read while tasks page.
+        ⌈users/100⌉ + ⌈open tasks/100⌉ (with ``[create] enabled``, completed tasks count too:
+        their CRM links are the snapshot's ``archived_refs``); sections, fields and users are read
+        while tasks page.
         """
         read_at = datetime.now(UTC)
         self._load_project()
@@ -266,7 +272,8 @@ class AsanaConnector(CreatingTasks):
         f_fields = pool.submit(self._load_fields)
         f_members = pool.submit(self._load_members)
         try:
-            raws = self._load_tasks("now")
+            # With tasks to create, the completed ones too: their deals get no new task.
+            raws = self._load_tasks(EVER if self.settings.create.enabled else "now")
         except BaseException:
             futures: list[Future[Any]] = [f_sections, f_fields, f_members]
             for f in futures:
@@ -276,6 +283,7 @@ class AsanaConnector(CreatingTasks):
         stages = f_sections.result()
         f_fields.result()
         members = f_members.result()
+        archived = frozenset(ref for r in raws if r.get("completed") and (ref := self._task_from(r).crm_ref))
         raws = [r for r in raws if not r.get("completed")]
         tasks = [self._task_from(r) for r in raws]
         self._remember(tasks, raws)
@@ -290,6 +298,7 @@ class AsanaConnector(CreatingTasks):
             priority_options=tuple(self.fields.options),
             read_at=read_at,
             max_assignees=1,
+            archived_refs=archived,
         )
 
     def read_completed(self, since: datetime) -> list[Task]:

@@ -141,8 +141,8 @@ def prepare_book(
 
 
 def _drop_archived_deals(book: Book, snapshot: Snapshot) -> None:
-    """A deal whose card a person archived gets no new card (a note names them): the CRM is often
-    behind the board (a lead given up on, an old list archived whole)."""
+    """A deal whose card a person archived (or whose task they completed) gets no new one (a note
+    names them): the CRM is often behind the board (a lead given up on, an old list archived)."""
     if not snapshot.archived_refs or all(i.task_id is not None for i in book.items):
         return
     links = CrmLinks(book.crm)
@@ -153,7 +153,8 @@ def _drop_archived_deals(book: Book, snapshot: Snapshot) -> None:
         sample = ", ".join(repr(i.title) for i in dropped[:5])
         more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
         book.notes.append(
-            f"{len(dropped)} open deal(s) have only an archived card; no new card is made for them: {sample}{more}"
+            f"{len(dropped)} open deal(s) have only an archived card or a completed task; "
+            f"none is made anew: {sample}{more}"
         )
 
 
