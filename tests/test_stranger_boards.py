@@ -191,3 +191,23 @@ def test_a_deal_whose_asana_task_was_completed_gets_no_new_task(tmp_path: Path) 
     assert len(done) == 3
     assert not {t.custom_values[demo.crm] for t in done} & {n.key for n in plan.creates}
     assert [n for n in plan.notes if n.startswith("3 open deal(s) have only an archived card or a completed task")]
+
+
+def test_asana_milestones_and_approvals_are_not_divided(tmp_path: Path) -> None:
+    # A deal's discount approval (assigned to the sales manager who signs it off) and its
+    # go-live milestone carry the deal's CRM ID: they are not sales work to hand to a rep.
+    with FakeAsana(requests_per_minute=None, time_scale=60.0, seed=7) as fake:
+        demo = AsanaDemo(tmp_path, fake)
+        manager = fake.add_user(demo.ws, "Sam Manager", "sam.manager@example.com")
+        deal = next(t for t in fake.tasks.values() if demo.crm in t.custom_values)
+        section = deal.memberships[0][1]
+        not_work = {
+            fake.add_task(demo.project, section, f"{kind}: {deal.name}", assignee=manager,
+                          custom_values={demo.crm: deal.custom_values[demo.crm]}, resource_subtype=kind)
+            for kind in ("approval", "milestone")
+        }  # fmt: skip
+        conn = AsanaConnector(demo.settings, limiter=SlidingWindowLimiter(10_000, 1.0), backoff=0.01, timeout=5.0)
+        plan = Workspace(demo.settings, connector=conn, today=TODAY).plan().plan
+    assert plan.changes
+    assert not [c for c in plan.changes if c.task_id in not_work]
+    assert all(fake.tasks[gid].assignee == manager for gid in not_work)

@@ -46,6 +46,7 @@ from tasksync.connectors.asana_create import CreatingTasks
 from tasksync.connectors.asana_markers import Markers
 from tasksync.connectors.asana_tasks import (
     FIELD_SETTING_FIELDS,
+    NOT_WORK,
     TASK_FIELDS,
     ProjectFields,
     parse_project_ref,
@@ -250,7 +251,8 @@ class AsanaConnector(CreatingTasks):
             self.markers.learn(t.id, t.description, raw.get("external"))
 
     def read(self) -> Snapshot:
-        """The project's open tasks, sections, priority options and workspace users.
+        """The project's open tasks (not milestones nor approvals), sections, priority options and
+        workspace users.
 
         Requests: 1 (project) + 1 (events: a sync token from before the read, so that conditional
         writes re-read only the tasks touched since) + 1 (sections) + 1 (custom fields) +
@@ -283,6 +285,7 @@ class AsanaConnector(CreatingTasks):
         stages = f_sections.result()
         f_fields.result()
         members = f_members.result()
+        raws = [r for r in raws if r.get("resource_subtype") not in NOT_WORK]
         archived = frozenset(ref for r in raws if r.get("completed") and (ref := self._task_from(r).crm_ref))
         raws = [r for r in raws if not r.get("completed")]
         tasks = [self._task_from(r) for r in raws]
@@ -306,7 +309,7 @@ class AsanaConnector(CreatingTasks):
         if not self._meta_loaded:
             self._load_fields()
         stamp = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        raws = [r for r in self._load_tasks(stamp) if r.get("completed")]
+        raws = [r for r in self._load_tasks(stamp) if r.get("completed") and r.get("resource_subtype") not in NOT_WORK]
         return [self._task_from(r) for r in raws]
 
     def read_tasks(self, gids: Sequence[str]) -> dict[str, Task | None]:
@@ -335,7 +338,7 @@ class AsanaConnector(CreatingTasks):
                 in_project = any(
                     str((m.get("project") or {}).get("gid")) == self.project_gid for m in raw.get("memberships") or []
                 )
-                if raw.get("completed") or not in_project:
+                if raw.get("completed") or not in_project or raw.get("resource_subtype") in NOT_WORK:
                     out[action.task_id] = None
                     self._known.pop(action.task_id, None)
                 else:

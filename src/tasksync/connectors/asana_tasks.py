@@ -18,10 +18,19 @@ from tasksync.errors import ConfigError
 from tasksync.model import Field, FieldValue, NewTask, Task
 from tasksync.settings import Settings
 
-__all__ = ["FIELD_SETTING_FIELDS", "TASK_FIELDS", "ProjectFields", "parse_dt", "parse_project_ref", "task_from"]
+__all__ = [
+    "FIELD_SETTING_FIELDS",
+    "NOT_WORK",
+    "TASK_FIELDS",
+    "ProjectFields",
+    "parse_dt",
+    "parse_project_ref",
+    "task_from",
+]
 
 TASK_FIELDS = (
     "name",
+    "resource_subtype",
     "notes",
     "assignee",
     "completed",
@@ -39,6 +48,9 @@ TASK_FIELDS = (
     "custom_fields.display_value",
     "tags.name",
 )
+#: Tasks that are not work to divide: a milestone's or an approval's assignee is who signs it off.
+NOT_WORK = frozenset({"milestone", "approval"})
+
 FIELD_SETTING_FIELDS = (
     "custom_field.name",
     "custom_field.type",

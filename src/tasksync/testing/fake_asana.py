@@ -147,6 +147,7 @@ class _Task:
     custom_values: dict[str, Any] = field(default_factory=dict)  # field gid -> raw value
     external: dict[str, str] | None = None
     tags: list[str] = field(default_factory=list)
+    resource_subtype: str = "default_task"  # or milestone, approval (section: a legacy header)
 
 
 def _now_iso() -> str:
@@ -478,6 +479,7 @@ class FakeAsana:
         completed: bool = False,
         due_on: str | None = None,
         external: Mapping[str, str] | None = None,
+        resource_subtype: str = "default_task",
     ) -> str:
         gid = self.gid()
         now = _now_iso()
@@ -495,6 +497,7 @@ class FakeAsana:
             memberships=[(project, section)],
             custom_values=dict(custom_values or {}),
             external=dict(external) if external else None,
+            resource_subtype=resource_subtype,
         )
         with self._lock:
             self.tasks[gid] = task
@@ -619,7 +622,7 @@ class FakeAsana:
         out: JSON = {
             "gid": t.gid,
             "resource_type": "task",
-            "resource_subtype": "default_task",
+            "resource_subtype": t.resource_subtype,
             "name": t.name,
             "notes": t.notes,
             "assignee": self._user_repr(t.assignee) if t.assignee else None,
