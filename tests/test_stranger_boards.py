@@ -4,6 +4,7 @@ hand-saved exports): each must give a right plan, apply it whole, and settle."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
@@ -211,3 +212,27 @@ def test_asana_milestones_and_approvals_are_not_divided(tmp_path: Path) -> None:
     assert plan.changes
     assert not [c for c in plan.changes if c.task_id in not_work]
     assert all(fake.tasks[gid].assignee == manager for gid in not_work)
+
+
+def test_a_number_crm_id_field_gets_numbers_on_the_cards_tasksync_creates(tmp_path: Path) -> None:
+    # Pipedrive and HubSpot deal ids are numbers, and teams make "CRM ID" a Number field; Trello
+    # refuses a text value there: every create stopped half made (no CRM ID, no priority).
+    with ExitStack() as stack:
+        settings, connect, fake = fake_trello_board(stack, tmp_path, cards=30)
+        deals = tmp_path / "crm" / "deals.csv"
+        deals.write_text(re.sub(r"\bD0*(\d+)\b", r"\1", deals.read_text(encoding="utf-8")), encoding="utf-8")
+        board = next(iter(fake.boards.values()))
+        field = next(f for f in board["customFields"] if f["name"] == "CRM ID")
+        field["type"] = "number"
+        for item in (i for c in board["cards"] for i in c["customFieldItems"] if i["idCustomField"] == field["id"]):
+            item["value"] = {"number": item["value"]["text"].lstrip("D0")}
+        ws = Workspace(settings, connector=connect(), today=TODAY)
+        plan = ws.plan().plan
+        assert plan.creates
+        assert ws.apply(plan.id)[1].ok
+        created = [c for c in board["cards"] if c["desc"].endswith(tuple(f"[tasksync:{n.key}]" for n in plan.creates))]
+        links = {
+            i["value"]["number"] for c in created for i in c["customFieldItems"] if i["idCustomField"] == field["id"]
+        }
+        assert links == {n.key for n in plan.creates}
+        assert Workspace(settings, connector=connect(), today=TODAY).plan().plan.empty

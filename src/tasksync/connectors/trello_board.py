@@ -66,6 +66,10 @@ class BoardFields:
                 text = str((opt.get("value") or {}).get("text", ""))
                 self.option_text[opt["id"]] = text
                 self.option_id[text.casefold()] = opt["id"]
+        self.link_option_text: dict[str, str] = {}  # a link field that is a dropdown
+        if self.link_field is not None and self.link_field.get("type") == "list":
+            for opt in self.link_field.get("options") or []:
+                self.link_option_text[opt["id"]] = str((opt.get("value") or {}).get("text", ""))
         self.labels: dict[str, str] = {lab["id"]: str(lab.get("name") or "") for lab in board.get("labels") or []}
         tiers = settings.priority.tiers
         self.tier_names = {t.casefold(): t for t in tiers}
@@ -94,10 +98,27 @@ class BoardFields:
             ids.append(lid)
         return ids
 
+    def link_item(self, key: str) -> Json | None:
+        """The custom field item that puts the CRM key ``key`` in the link field, in the field's
+        type (Trello refuses a text value in a number field); None when it cannot hold it."""
+        kind = self.link_field.get("type", "text") if self.link_field is not None else None
+        if kind == "text":
+            return {"value": {"text": key}}
+        if kind == "number":
+            try:
+                float(key)
+            except ValueError:
+                return None
+            return {"value": {"number": key}}
+        if kind == "list":
+            option = next((oid for oid, text in self.link_option_text.items() if text == key), None)
+            return {"idValue": option} if option else None
+        return None
+
     def item_value(self, item: Mapping[str, Any]) -> str | None:
         """The text of a custom field item: option text, or its text/number/date value."""
         if item.get("idValue"):
-            return self.option_text.get(item["idValue"])
+            return self.option_text.get(item["idValue"]) or self.link_option_text.get(item["idValue"])
         value = item.get("value") or {}
         for kind in ("text", "number", "date", "checked"):
             if kind in value:
@@ -304,8 +325,10 @@ def card_from_new_task(new: NewTask, board_id: str) -> Json:
 
 
 def set_link_item(board: MutableMapping[str, Any], card: Json, fields: BoardFields, key: str) -> None:
-    """Put the CRM key in the link custom field of a new card, when the board has that field."""
-    if fields.link_field is None:
+    """Put the CRM key in the link custom field of a new card, when the board has a field that
+    can hold it."""
+    item = fields.link_item(key)
+    if fields.link_field is None or item is None:
         return
     board.setdefault("customFieldItems", []).append(
         {
@@ -313,6 +336,6 @@ def set_link_item(board: MutableMapping[str, Any], card: Json, fields: BoardFiel
             "idCustomField": fields.link_field["id"],
             "idModel": card["id"],
             "modelType": "card",
-            "value": {"text": key},
+            **item,
         }
     )

@@ -148,8 +148,8 @@ class CreatingCards:
         items = card.get("customFieldItems") or []
         if fields.link_field is not None and self.settings.link.by == "custom_field":
             fid = str(fields.link_field["id"])
-            if not any(i.get("idCustomField") == fid and fields.item_value(i) for i in items):
-                value: Json = {"value": {"text": new.key}}
+            value = fields.link_item(new.key)
+            if value is not None and not any(i.get("idCustomField") == fid and fields.item_value(i) for i in items):
                 self._call(f"/cards/{card_id}/customField/{fid}/item", context, "PUT", body=value)
                 self._remember(card_id, {}, (fid, value))
         task = self._task_of(self._card(card_id) or card)
