@@ -236,3 +236,18 @@ def test_a_number_crm_id_field_gets_numbers_on_the_cards_tasksync_creates(tmp_pa
         }
         assert links == {n.key for n in plan.creates}
         assert Workspace(settings, connector=connect(), today=TODAY).plan().plan.empty
+
+
+def test_priority_options_that_are_not_the_tiers_are_named_in_the_plan(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The team's dropdown says High, Medium, Low, Lowest; the config keeps the default tiers.
+    board = board_of(demo)
+    field = next(f for f in board["customFields"] if f["name"] == "Priority")
+    for option, text in zip(field["options"], ("High", "Medium", "Low", "Lowest"), strict=True):
+        option["value"]["text"] = text
+    save_board(demo, board)
+
+    plan = plan_of(demo, capsys)
+    assert not [c for c in plan["changes"] if c["field"] == "priority"]
+    assert [n for n in plan["notes"] if "has no option 'P1', 'P2', 'P3', 'P4'" in n and "High, Medium, Low" in n]

@@ -201,6 +201,15 @@ def diff(
     options = {o.casefold(): o for o in snapshot.priority_options}
     if not options:
         plan.notes.append(f"the board has no priority field {settings.priority.field!r}: priorities not written")
+    elif missing := [t for t in settings.priority.tiers if t.casefold() not in options]:
+        names = ", ".join(map(repr, missing))
+        where = (
+            f"the board has no label {names}"
+            if settings.priority.use_labels
+            else f"the priority field {settings.priority.field!r} has no option {names} "
+            f"(its options: {', '.join(snapshot.priority_options)})"
+        )
+        plan.notes.append(f"{where}: those priorities are not written; [priority] tiers names them")
     stage_by_name = {s.name.casefold(): s.id for s in snapshot.stages}
     for item in book.items:
         d = decisions.by_key.get(item.key)
