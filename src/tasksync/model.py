@@ -132,8 +132,8 @@ class Snapshot:
     priority_options: tuple[str, ...] = ()
     read_at: datetime | None = None
     max_assignees: int | None = None  # 1 on services with a single assignee (Asana)
-    #: The CRM links of the archived cards the read saw (archived, or in an archived list): a
-    #: person put them away, so their deals get no new card.
+    #: The CRM links of the cards a person put away (archived, in an archived list, or a
+    #: completed Asana task), as far as the read saw them: their deals get no new card.
     archived_refs: frozenset[str] = frozenset()
 
     @cached_property

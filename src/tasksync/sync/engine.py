@@ -147,10 +147,10 @@ def _drop_archived_deals(book: Book, snapshot: Snapshot) -> None:
         return
     links = CrmLinks(book.crm)
     archived = {deal.id for ref in snapshot.archived_refs if (deal := links.find(ref)[0]) is not None}
-    dropped = [i for i in book.items if i.task_id is None and i.deal is not None and i.deal.id in archived]
+    dropped = {i.key: i for i in book.items if i.task_id is None and i.deal is not None and i.deal.id in archived}
     if dropped:
-        book.items = [i for i in book.items if not (i.task_id is None and i.deal is not None and i.deal.id in archived)]
-        sample = ", ".join(repr(i.title) for i in dropped[:5])
+        book.items = [i for i in book.items if i.key not in dropped]
+        sample = ", ".join(repr(i.title) for i in list(dropped.values())[:5])
         more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
         book.notes.append(
             f"{len(dropped)} open deal(s) have only an archived card or a completed task; "
