@@ -231,7 +231,7 @@ def test_pricing_fixed_by_reduced_costs_finds_the_same_least_reduced_cost(pb: Mo
             cost = np.r_[warm.cx - moved.pi[warm.xs] - k * warm.ev_x, -moved.sigma[warm.ys] - k * warm.ev_y]
             none = np.zeros(0, dtype=np.int32)
             zero, one = warm._reduced_cost_fixing(
-                cost, e_lo - warm.fixed_e, e_hi - warm.fixed_e, none, none, warm.n_lo, warm.n_hi
+                cost, (e_lo - warm.fixed_e, e_hi - warm.fixed_e), (none, none), (warm.n_lo, warm.n_hi), moved
             )
             fixed_some += int(len(zero) + len(one) > 0)
             least, cols, _, _ = warm.price(d, moved, e_lo, e_hi)
@@ -240,3 +240,21 @@ def test_pricing_fixed_by_reduced_costs_finds_the_same_least_reduced_cost(pb: Mo
             assert least == pytest.approx(least_all, rel=1e-9, abs=1e-6)
             assert cols and moved.rc(cols[0]) == pytest.approx(least_all, rel=1e-9, abs=1e-6)
     assert fixed_some > 0  # the fixing was used
+
+
+def test_subset_row_cuts_tighten_the_bound_and_never_pass_the_optimum(pb: ModuleType) -> None:
+    """Subset-row cuts on triples of accounts at an interval's LP bound, priced as one more binary
+    per cut in each rep's knapsack: the bound is tighter than the LP's without them, never below
+    the optimum among band-holding divisions, and the same every run; the master's columns
+    crossing a cut (two of its three accounts or more) are those its row holds."""
+    m = _model("real-shaped", 40, 3, 1)
+    choice, optimum, _ = _held_optimum(m)
+    scale = max(abs(optimum), 1.0)
+    plain = pb.partition_bound(m, choice, rounds=200)
+    cut = pb.partition_bound(m, choice, rounds=200, cut_rounds=3, cuts=20)
+    assert plain is not None and cut is not None and plain.cuts == 0 and cut.cuts > 0
+    assert cut.bound >= optimum - 1e-6 * scale  # a bound: never below the optimum
+    assert cut.bound < plain.bound - 1e-4 * scale  # the cuts tighten it
+    again = pb.partition_bound(m, choice, rounds=200, cut_rounds=3, cuts=20)
+    assert (again.bound, again.cuts, again.rounds, again.pricings) == (cut.bound, cut.cuts, cut.rounds, cut.pricings)
+    assert list(pb._crossed([(1, 2, 3), (4, 5, 6)], (2, 3, 5))) == [True, False]

@@ -224,6 +224,8 @@ class PartitionWork:
     ip_nodes: int = 0
     refine: int = 2
     branching: str = "pair"
+    cut_rounds: int = 0
+    cuts: int = 30
 
 
 def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tuple[PartitionBound | None, Bound]:
@@ -240,6 +242,8 @@ def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tupl
         ip_nodes=work.ip_nodes,
         refine=work.refine,
         branching=work.branching,
+        cut_rounds=work.cut_rounds,
+        cuts=work.cuts,
         log=lambda line: print(
             f"  partition: {line}; {time.process_time() - t0:.0f} s CPU", file=sys.stderr, flush=True
         ),
@@ -262,6 +266,7 @@ def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tupl
         if work.branch
         else ""
     )
+    cut = f"; {res.cuts} subset-row cuts" if work.cut_rounds else ""
     ip = ""
     if work.ip_nodes:
         ip = "; restricted master MILP: " + (
@@ -269,7 +274,7 @@ def partition_reference(m: Model, ours: np.ndarray, work: PartitionWork) -> tupl
         )
     how = (
         f"{len(res.intervals)} nodes over the mean {lo:,.0f}..{hi:,.0f}, {res.rounds} rounds; the highest, "
-        f"{top.lo:,.0f}..{top.hi:,.0f}, {state}{floor}{branched}{ip}; {res.pricings:,} pricing MILPs "
+        f"{top.lo:,.0f}..{top.hi:,.0f}, {state}{floor}{cut}{branched}{ip}; {res.pricings:,} pricing MILPs "
         f"({res.stopped} at their node limit, {res.nodes:,} nodes), {res.columns:,} columns"
     )
     return res, Bound("partition", res.bound, "held", time.process_time() - t0, how)
@@ -529,6 +534,13 @@ def main() -> None:
         default=0,
         help="node limit of the restricted master MILP over the partition bound's columns (0: not run)",
     )
+    ap.add_argument(
+        "--partition-cut-rounds",
+        type=int,
+        default=0,
+        help="rounds of subset-row cuts separated at each node of the partition bound at its LP bound (0: none)",
+    )
+    ap.add_argument("--partition-cuts", type=int, default=30, help="subset-row cuts added per round at most")
     args = ap.parse_args()
     header = [
         "book",
@@ -563,6 +575,8 @@ def main() -> None:
             args.partition_ip_nodes,
             args.partition_refine,
             args.partition_branching,
+            args.partition_cut_rounds,
+            args.partition_cuts,
         )
         bounds = (args.bounds, args.objective, work)
         run_book(kind, n, r, make, args.seed, rows, exact_s, not args.no_greedy, args.runs, bounds)

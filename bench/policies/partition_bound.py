@@ -40,6 +40,12 @@ same bound):
   share, and every round's; one pool shared by the intervals (a column enters an interval's
   master when its expected value lies in that interval's range).
 
+Subset-row cuts (Jepsen, Petersen, Spoorendonk and Pisinger's rank-1 Chvátal–Gomory cuts on triples
+of cover rows: at most one column of a division holds two or more of three given movers) may be
+added at a node at its LP bound; a cut's dual (≤ 0) is paid by every column crossing it, in the
+pricing one more binary per cut, 1 when two of its movers are (``x_i + x_j − z ≤ 1``), and the
+Lagrangian bound adds the cuts' duals times their right-hand side 1, so it stays valid.
+
 An interval whose bound is at or below the start's objective is closed, as is one where some rep
 has no column at all (no division there holds the bands). Then up to ``refine`` times the open
 interval with the highest bound is split in two and both halves are bounded again.
@@ -62,7 +68,7 @@ from scipy.optimize._highspy._core import (
     MatrixFormat,
     _Highs,
 )
-from scipy.sparse import csc_array
+from scipy.sparse import csc_array, hstack, vstack
 
 from tasksync.policies.optimal.model import Model
 
@@ -108,8 +114,10 @@ class PartitionBound:
     branched: int = 0  # nodes made by branching (branch-and-price)
     open: int = 0  # nodes left above the best division known (each a part of the bound)
     ip: float | None = None  # the restricted master MILP's division's objective, when run
+    cuts: int = 0  # subset-row cuts added, over all nodes
 
 
+_Triple = tuple[int, int, int]  # a subset-row cut: three movers, at most one column holding two or more of them
 _Rule = tuple[int, int, bool]  # a branch: (mover, rep, whether the mover is on that rep)
 _Limit = tuple[int, str, float, float]  # a branch on a rep's load: (rep, "n" cards or "e" expected value, lo, hi)
 BRANCHINGS = ("pair", "count", "value", "count-value")  # what branch-and-price branches on (:func:`partition_bound`)
@@ -135,16 +143,37 @@ class _Duals:
     over: np.ndarray
     under: np.ndarray
     gamma: float
+    cuts: tuple[_Triple, ...] = ()  # the node's subset-row cuts, in the master's order
+    rho: np.ndarray = field(default_factory=lambda: np.zeros(0))  # their duals (≤ 0)
 
     def mix(self, other: _Duals, a: float) -> _Duals:
-        """``a·self + (1 − a)·other``."""
+        """``a·self + (1 − a)·other`` (over the longer list of cuts: the other's duals of the cuts
+        it has not got are 0)."""
+        mine, theirs = self.on(other.cuts), other.on(self.cuts)
         return _Duals(
-            a * self.pi + (1 - a) * other.pi,
-            a * self.sigma + (1 - a) * other.sigma,
-            a * self.over + (1 - a) * other.over,
-            a * self.under + (1 - a) * other.under,
-            a * self.gamma + (1 - a) * other.gamma,
+            a * mine.pi + (1 - a) * theirs.pi,
+            a * mine.sigma + (1 - a) * theirs.sigma,
+            a * mine.over + (1 - a) * theirs.over,
+            a * mine.under + (1 - a) * theirs.under,
+            a * mine.gamma + (1 - a) * theirs.gamma,
+            mine.cuts,
+            a * mine.rho + (1 - a) * theirs.rho,
         )
+
+    def on(self, cuts: tuple[_Triple, ...]) -> _Duals:
+        """These duals over ``cuts`` when those extend this point's own (a dual of 0 for each
+        cut added since), else these duals as they are."""
+        if len(cuts) <= len(self.cuts):
+            return self
+        rho = np.r_[self.rho, np.zeros(len(cuts) - len(self.cuts))]
+        return _Duals(self.pi, self.sigma, self.over, self.under, self.gamma, cuts, rho)
+
+    def cut_cost(self, x: tuple[int, ...] | np.ndarray) -> float:
+        """What a column with the movers ``x`` pays for the cuts it crosses (at least two movers
+        of a cut's three): minus their duals, so at least 0."""
+        if not self.cuts:
+            return 0.0
+        return -float(self.rho[_crossed(self.cuts, x)].sum())
 
     def k_e(self, r: int) -> float:
         """What one unit of rep ``r``'s expected value earns in the rows (its reduced cost is
@@ -153,7 +182,19 @@ class _Duals:
 
     def rc(self, col: _Column) -> float:
         """The column's reduced cost without its convexity dual."""
-        return float(col.cost - self.pi[list(col.x)].sum() - self.sigma[list(col.y)].sum() - self.k_e(col.rep) * col.ev)
+        return float(
+            col.cost - self.pi[list(col.x)].sum() - self.sigma[list(col.y)].sum() - self.k_e(col.rep) * col.ev
+        ) + self.cut_cost(col.x)
+
+
+def _crossed(cuts: tuple[_Triple, ...] | list[_Triple], x: tuple[int, ...] | np.ndarray) -> np.ndarray:
+    """Whether a column with the movers ``x`` crosses each cut: holds at least two of its three
+    movers (its coefficient in the cut's row, ⌊|x ∩ T| / 2⌋, is then 1)."""
+    if not len(cuts):
+        return np.zeros(0, dtype=bool)
+    held = np.isin(np.asarray(cuts, dtype=np.int64), np.asarray(x, dtype=np.int64))
+    out: np.ndarray = held.sum(axis=1) >= 2
+    return out
 
 
 class _Pricer:
@@ -217,6 +258,7 @@ class _Pricer:
         }
         self.h = _milp(np.zeros(n_x + n_y), self.rlo, self.rhi, a, self.options)
         self.n_x, self.n_y = n_x, n_y
+        self.x_of = x_of  # each mover's x variable in this MILP (-1: not a candidate)
         self.ev_x, self.ev_y = d.ev[r, self.xs], d.pair_e[self.ys]
         self.cx, self.cnt, self.cnt_y = d.cx[r, self.xs], d.cnt[self.xs], d.pair_n[self.ys]
         self.last: np.ndarray | None = None  # the last column found, as the MILP's variables: a first incumbent
@@ -265,7 +307,10 @@ class _Pricer:
         k = dual.k_e(self.r)
         cost = np.r_[self.cx - dual.pi[self.xs] - k * self.ev_x, -dual.sigma[self.ys] - k * self.ev_y]
         e_lo, e_hi = e_lo - self.fixed_e, e_hi - self.fixed_e
-        zero2, one2 = self._reduced_cost_fixing(cost, e_lo, e_hi, zero, one, n_lo, n_hi)
+        pairs, penalty = self._cut_pairs(dual)
+        zero2, one2 = self._reduced_cost_fixing(cost, (e_lo, e_hi), (zero, one), (n_lo, n_hi), dual)
+        if len(penalty):  # cuts priced: a MILP with one more binary per cut this rep may cross
+            return self._price_free(dual, cost, e_lo, e_hi, zero2, one2, n_lo, n_hi, (pairs, penalty))
         if len(zero2) + len(one2) > len(zero) + len(one):  # the LP fixed some: a MILP of the others
             return self._price_free(dual, cost, e_lo, e_hi, zero2, one2, n_lo, n_hi)
         self.h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
@@ -287,15 +332,39 @@ class _Pricer:
             if len(fixed):
                 self.h.changeColsBounds(len(fixed), fixed, np.zeros(len(fixed)), np.ones(len(fixed)))
 
+    def _cut_pairs(self, dual: _Duals) -> tuple[np.ndarray, np.ndarray]:
+        """The cuts this rep's column may cross at a cost (a dual below 0 and at least two of its
+        movers candidates here): one row per pair of those movers, as (the pair's two x
+        variables, the cut's place among them), and each such cut's cost (minus its dual). A
+        column crosses a cut when it holds two of its movers, so its binary must be 1 when both
+        of a pair are (x_i + x_j − z ≤ 1), and its cost makes it 0 otherwise."""
+        rows: list[tuple[int, int, int]] = []
+        penalty: list[float] = []
+        for cut, rho in zip(dual.cuts, dual.rho, strict=True):
+            local = [int(k) for k in self.x_of[list(cut)] if k >= 0]
+            if rho >= -1e-12 or len(local) < 2:
+                continue
+            rows += [(i, j, len(penalty)) for i, j in itertools.combinations(local, 2)]
+            penalty.append(-float(rho))
+        return np.array(rows, dtype=np.int64).reshape(-1, 3), np.array(penalty)
+
     def _reduced_cost_fixing(
-        self, cost: np.ndarray, e_lo: float, e_hi: float, zero: np.ndarray, one: np.ndarray, n_lo: float, n_hi: float
+        self,
+        cost: np.ndarray,
+        e_range: tuple[float, float],
+        fix: tuple[np.ndarray, np.ndarray],
+        n_range: tuple[float, float],
+        dual: _Duals,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The variables fixed at 0 and at 1 for this call: a branch's (``zero``, ``one``) and, when
         the last column found is still a solution (an upper bound ``u`` on the optimum), those the
         LP relaxation's reduced costs fix: a variable whose change from its LP bound would cost more
         than ``u`` − the LP's optimum is at that bound in every optimum. The MILP's dual bound stays
         a lower bound on the optimum (what it leaves out costs more than ``u``), and HiGHS gets a
-        model a tenth of the size instead of finding that out at its root."""
+        model a tenth of the size instead of finding that out at its root. With cuts priced, ``u``
+        is the last column's cost with what it pays for them: the LP leaves that (at least 0)
+        out, so its optimum still bounds the MILP's from below and the fixing still holds."""
+        (e_lo, e_hi), (zero, one), (n_lo, n_hi) = e_range, fix, n_range
         x = self.last
         if x is None or (x[zero] > 0.5).any() or (x[one] < 0.5).any():
             return zero, one
@@ -305,7 +374,7 @@ class _Pricer:
             return zero, one
         if (act[2:] > 1 + 1e-9).any():
             return zero, one
-        u = float(cost @ x)
+        u = float(cost @ x) + dual.cut_cost(self.xs[x[: self.n_x] > 0.5])
         lp = self.lp
         lp.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
         lp.changeRowBounds(0, n_lo, n_hi)
@@ -343,26 +412,48 @@ class _Pricer:
         one: np.ndarray,
         n_lo: float,
         n_hi: float,
+        cuts: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[float, list[_Column], bool, int]:
         """:meth:`price` by a MILP over the variables not fixed at 0 (``zero``) or 1 (``one``), the
-        fixed ones' cards, expected value and cost moved to its rows' bounds and its offset."""
-        free = np.setdiff1d(np.arange(len(cost)), np.r_[zero, one])
-        base = np.zeros(len(cost))
-        base[one] = 1.0
-        act = self.a @ base
-        rlo, rhi = self.rlo.copy(), self.rhi.copy()
+        fixed ones' cards, expected value and cost moved to its rows' bounds and its offset;
+        ``cuts``: the cuts priced (:meth:`_cut_pairs`), each one more binary (never fixed)."""
+        n_v = len(cost)
+        a, rlo, rhi = self.a_c, self.rlo.copy(), self.rhi.copy()
         rlo[:2], rhi[:2] = (n_lo, e_lo), (n_hi, e_hi)
-        h = _milp(cost[free], rlo - act, rhi - act, self.a_c[:, free], self.options)
+        n_z = 0
+        if cuts is not None:
+            pairs, penalty = cuts
+            n_z, n_p = len(penalty), len(pairs)
+            k = np.arange(n_p)
+            crossing = csc_array(
+                (
+                    np.r_[np.ones(2 * n_p), -np.ones(n_p)],
+                    (np.r_[k, k, k], np.r_[pairs[:, 0], pairs[:, 1], n_v + pairs[:, 2]]),
+                ),
+                shape=(n_p, n_v + n_z),
+            )
+            a = csc_array(vstack([hstack([a, csc_array((a.shape[0], n_z))]), crossing], format="csc"))
+            rlo, rhi = np.r_[rlo, np.full(n_p, -INF)], np.r_[rhi, np.ones(n_p)]
+            cost = np.r_[cost, penalty]
+        free = np.r_[np.setdiff1d(np.arange(n_v), np.r_[zero, one]), n_v + np.arange(n_z)].astype(np.int64)
+        base = np.zeros(n_v + n_z)
+        base[one] = 1.0
+        act = a @ base
+        h = _milp(cost[free], rlo - act, rhi - act, a[:, free], self.options)
         if self.last is not None:
+            last = np.r_[self.last, np.zeros(n_z)]
+            if cuts is not None and n_z:  # each cut's binary as the last column crosses it
+                on = last[cuts[0][:, 0]] + last[cuts[0][:, 1]] > 1.5
+                last[n_v + cuts[0][on, 2]] = 1.0
             sol = HighsSolution()
-            sol.col_value, sol.value_valid = list(self.last[free]), True
+            sol.col_value, sol.value_valid = list(last[free]), True
             h.setSolution(sol)
         h.run()
 
         def whole(v: np.ndarray) -> np.ndarray:
             out = base.copy()
             out[free] = v
-            return out
+            return out[:n_v]
 
         return self._read(h, dual, whole, float(cost[one].sum()))
 
@@ -496,6 +587,7 @@ class _Master:
         self.first = self.n_col  # the reps' columns start here
         self.cols: list[_Column] = []
         self.keys: set[tuple[int, tuple[int, ...], tuple[int, ...]]] = set()
+        self.cuts: list[_Triple] = []  # subset-row cuts, one row each after the others
         self.value = INF
         self.artificial = 0.0
         self.x = np.zeros(0)
@@ -534,10 +626,32 @@ class _Master:
             if self.value_on:
                 idx += [self.band + c.rep, self.band + self.n_r + c.rep, self.band + 2 * self.n_r]
                 vals += [c.ev, c.ev, c.ev]
+            crossed = (self.n_row + np.flatnonzero(_crossed(self.cuts, c.x))).tolist()
+            idx += crossed
+            vals += [1.0] * len(crossed)
         self._add(np.array([c.cost for c in cols]), np.zeros(len(cols)), np.full(len(cols), INF), starts, idx, vals)
         self.cols += cols
         self.keys.update((c.rep, c.x, c.y) for c in cols)
         self.n_col += len(cols)
+
+    def add_cuts(self, cuts: list[_Triple]) -> None:
+        """One row per subset-row cut: the columns holding at least two of its three movers sum to
+        at most 1 (each mover is covered once, so a division uses at most one such column)."""
+        held = [set(c.x) for c in self.cols]
+        starts, idx = [], []
+        for cut in cuts:
+            starts.append(len(idx))
+            idx += [self.first + k for k, x in enumerate(held) if sum(g in x for g in cut) >= 2]
+        self.h.addRows(
+            len(cuts),
+            np.full(len(cuts), -INF),
+            np.ones(len(cuts)),
+            len(idx),
+            np.asarray(starts, dtype=np.int32),
+            np.asarray(idx, dtype=np.int32),
+            np.ones(len(idx)),
+        )
+        self.cuts += cuts
 
     def lam(self) -> np.ndarray:
         """The reps' columns' values in the last solution (0 for those added since)."""
@@ -549,6 +663,10 @@ class _Master:
         """The master's duals (signs clipped to the rows' senses) and its convexity duals."""
         self.h.run()
         status = self.h.modelStatusToString(self.h.getModelStatus())
+        if status != "Optimal":  # HiGHS's simplex from the last basis may stop short (seen after rows are
+            self.h.clearSolver()  # added): solved again from scratch
+            self.h.run()
+            status = self.h.modelStatusToString(self.h.getModelStatus())
         if status != "Optimal":
             raise RuntimeError(f"restricted master: LP {status}")
         self.value = float(self.h.getInfo().objective_function_value)
@@ -558,7 +676,8 @@ class _Master:
         y = np.asarray(sol.row_dual)
         n_m, n_r = self.n_m, self.n_r
         if self.value_on:
-            over, under, gamma = y[self.band : self.band + n_r], y[self.band + n_r : self.band + 2 * n_r], y[-1]
+            over, under = y[self.band : self.band + n_r], y[self.band + n_r : self.band + 2 * n_r]
+            gamma = y[self.band + 2 * n_r]
         else:
             over, under, gamma = np.zeros(n_r), np.zeros(n_r), 0.0
         dual = _Duals(
@@ -567,6 +686,8 @@ class _Master:
             np.minimum(over, 0.0),
             np.maximum(under, 0.0),
             float(gamma),
+            tuple(self.cuts),
+            np.minimum(y[self.n_row :], 0.0),
         )
         return dual, y[self.conv : self.conv + n_r].copy()
 
@@ -592,7 +713,7 @@ def _lagrangian(run: _Run, dual: _Duals, st: _State) -> tuple[float, list[_Colum
     column (no band-holding division has its mean in the interval and keeps the node's rules)."""
     lo, hi, e_range = st.lo, st.hi, st.e_range
     m, d = run.m, run.d
-    total = float(dual.pi.sum())
+    total = float(dual.pi.sum() + dual.rho.sum())  # the cover rows' right-hand sides, then the cuts'
     # u ∈ [0, 1] (0 for a mover a rule puts on a rep): cost − cover dual + its link duals.
     rc_u = d.u_cost - dual.pi + np.bincount(d.pair_g, weights=dual.sigma, minlength=len(d.movers))
     rc_u[st.u_zero] = 0.0
@@ -631,8 +752,11 @@ class _State:
         rules: tuple[_Rule, ...] = (),
         cap: float = INF,
         limits: tuple[_Limit, ...] = (),
+        cuts: tuple[_Triple, ...] = (),
     ) -> None:
         m, d = run.m, run.d
+        self.cuts = cuts  # subset-row cuts in its master (its parent's, then its own)
+        self.separations = 0  # rounds of cuts separated at this node
         n_r = len(m.reps)
         self.lo, self.hi, self.rules, self.cap, self.limits = lo, hi, rules, cap, limits
         self.depth = len(rules) + len(limits)
@@ -654,6 +778,8 @@ class _State:
         self.delta = run.width * run.scale
         self.best = -INF  # the best Lagrangian bound (minimised form)
         self.centre = _compact_duals(run, lo, hi) if centre is None else centre
+        if self.centre is not None:
+            self.centre = self.centre.on(cuts)
         self.ms: _Master | None = None
         if self.centre is None:  # not even a split division of the interval holds the bands
             self.infeasible = True
@@ -664,6 +790,7 @@ class _State:
             return
         run.pool.update({(c.rep, c.x, c.y): c for c in found})
         self.ms = _Master(m, d, lo, hi, self.u_zero)
+        self.ms.add_cuts(list(cuts))
         self.ms.add([c for c in run.pool.values() if self.fits(c, d)])
         self.history.append(min(d.held_value - self.best, cap))
 
@@ -726,6 +853,15 @@ class _State:
             self.delta = self.delta * 4  # the box binds: widen it
         ms.add(entering)
 
+    def add_cuts(self, cuts: list[_Triple]) -> None:
+        """Add subset-row cuts to the node's master (their duals 0 at the box's centre): the node
+        is open again, its LP bound now that of the master with them."""
+        assert self.ms is not None and self.centre is not None
+        self.ms.add_cuts(cuts)
+        self.cuts = (*self.cuts, *cuts)
+        self.centre = self.centre.on(self.cuts)
+        self.converged, self.integral = False, None
+
     def split(self, run: _Run, branching: str = "pair") -> tuple[_State, _State] | None:
         """The node's two children (their divisions together are the node's), None when the
         master's solution gives nothing to branch on. ``branching`` (see :func:`partition_bound`):
@@ -743,8 +879,8 @@ class _State:
         limits = self._load_split(run, branching) if branching != "pair" else None
         if limits is not None:
             return (
-                _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[0])),
-                _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[1])),
+                _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[0]), self.cuts),
+                _State(run, self.lo, self.hi, self.centre, self.rules, cap, (*self.limits, limits[1]), self.cuts),
             )
         share = _shares(run, self.ms)
         frac = np.minimum(share, 1.0 - share)
@@ -752,8 +888,12 @@ class _State:
             return None
         g, r = np.unravel_index(int(np.argmax(frac)), frac.shape)  # first maximum: lowest mover, rep
         return (
-            _State(run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), True)), cap, self.limits),
-            _State(run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), False)), cap, self.limits),
+            _State(
+                run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), True)), cap, self.limits, self.cuts
+            ),
+            _State(
+                run, self.lo, self.hi, self.centre, (*self.rules, (int(g), int(r), False)), cap, self.limits, self.cuts
+            ),
         )
 
     def _load_split(self, run: _Run, branching: str) -> tuple[_Limit, _Limit] | None:
@@ -810,6 +950,52 @@ def _shares(run: _Run, ms: _Master) -> np.ndarray:
         if v > 1e-9 and c.x:
             share[list(c.x), c.rep] += v
     return share
+
+
+def _separate(ms: _Master, limit: int, tol: float = 1e-4) -> list[_Triple]:
+    """Up to ``limit`` subset-row cuts (Jepsen et al.: rank-1 Chvátal–Gomory cuts on triples of
+    cover rows) the master's last solution breaks: triples of movers whose columns holding at
+    least two of them sum to more than 1 + ``tol``, the most broken first (the lowest movers on a
+    tie), at most two per mover and none the master has. For a triple T, that sum is the sum
+    over its three pairs of the columns holding both, less twice that of the columns holding all
+    three; only movers on a column of the master below 1 can be in one."""
+    lam = ms.lam()
+    use = [k for k, v in enumerate(lam) if v > 1e-9 and ms.cols[k].x]
+    movers = sorted({g for k in use if lam[k] < 1 - 1e-9 for g in ms.cols[k].x})
+    if len(movers) < 3:
+        return []
+    at = {g: j for j, g in enumerate(movers)}
+    a = np.zeros((len(use), len(movers)))
+    for row, k in enumerate(use):
+        a[row, [at[g] for g in ms.cols[k].x if g in at]] = 1.0
+    w = lam[use]
+    both = (a * w[:, None]).T @ a  # columns holding both of a pair
+    f = len(movers)
+    found: list[tuple[float, _Triple]] = []
+    for i in range(f - 2):
+        s = both[i, :, None] + both[i, None, :] + both
+        s[np.tril_indices(f)] = 0.0
+        s[: i + 1, :] = 0.0
+        j, k = np.nonzero(s > 1 + tol)
+        if not len(j):
+            continue
+        three = (a[:, [i]] * a[:, j] * a[:, k] * w[:, None]).sum(axis=0)
+        broken = s[j, k] - 2 * three
+        for v, jj, kk in zip(broken, j, k, strict=True):
+            if v > 1 + tol:
+                found.append((float(v), (movers[i], movers[int(jj)], movers[int(kk)])))
+    found.sort(key=lambda t: (-t[0], t[1]))
+    have, uses = set(ms.cuts), dict.fromkeys(movers, 0)
+    out: list[_Triple] = []
+    for _, cut in found:
+        if len(out) >= limit:
+            break
+        if cut in have or any(uses[g] >= 2 for g in cut):
+            continue
+        out.append(cut)
+        for g in cut:
+            uses[g] += 1
+    return out
 
 
 def _integral(run: _Run, ms: _Master) -> np.ndarray | None:
@@ -972,6 +1158,8 @@ def partition_bound(
     node_rounds: int = 30,
     ip_nodes: int = 0,
     branching: str = "pair",
+    cut_rounds: int = 0,
+    cuts: int = 50,
     log: Callable[[str], None] | None = None,
 ) -> PartitionBound | None:
     """Bound the optimum of ``m`` over divisions that hold both bands and the capacities (see the
@@ -992,7 +1180,10 @@ def partition_bound(
     gives up to ``per_rep`` columns (its best, then incumbents its search found on the way). With
     ``ip_nodes``, the restricted master over every column found is then solved as a MILP at that
     node limit, for a better division. ``log``: told the bound every 25 rounds and at every
-    branching. None when ``start``
+    branching. ``cut_rounds``: at a node at its LP bound (with rounds left to price, as above), up to
+    that many times up to ``cuts`` subset-row cuts its master breaks are added (:func:`_separate`;
+    children and split intervals keep their parent's) and column generation goes on, each cut
+    one more binary in each rep's pricing MILP it may cross. None when ``start``
     is outside a band or a capacity, or with value capacities (not priced here)."""
     if m.value_capped or not m.feasible(start):
         return None
@@ -1044,10 +1235,27 @@ def partition_bound(
             left -= 1
             note(st.integral)
             continue
+        if (
+            not st.open
+            and st.ms is not None
+            and st.separations < cut_rounds
+            and (st.depth == 0 or st.rounds < node_rounds)
+        ):  # at its LP bound, with rounds left to price under cuts: cut it
+            st.separations += 1
+            found_cuts = _separate(st.ms, cuts)
+            if found_cuts:
+                st.add_cuts(found_cuts)
+                res.cuts += len(found_cuts)
+                if log is not None:
+                    log(f"{_progress(res, parts, held, st)}; {len(found_cuts)} subset-row cuts added")
+                continue
         if st.depth == 0 and not st.open and refine > 0:  # the highest interval is at its LP bound: split it
             refine -= 1
             mid = 0.5 * (st.lo + st.hi)
-            parts[k : k + 1] = [_State(run, st.lo, mid, st.centre), _State(run, mid, st.hi, st.centre)]
+            parts[k : k + 1] = [
+                _State(run, st.lo, mid, st.centre, cuts=st.cuts),
+                _State(run, mid, st.hi, st.centre, cuts=st.cuts),
+            ]
             continue
         children = st.split(run, branching) if res.branched < branch else None
         if children is not None:
