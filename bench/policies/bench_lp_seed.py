@@ -33,8 +33,8 @@ Every movable group had a shape of its own (6,071 of 6,071 and 3,693 of 3,693).
 Traced in a later session (seed 1, load 3–9): the real-shaped LP 2.5 s, its first restricted LP 2.0%
 short of the optimum's objective, 0.34 s and 5,206 pivots, then rounds of 1.09, 0.52, 0.31, 0.11 and
 0.06 s (5,196, 1,628, 573, 109 and 36 pivots); the synthetic one 1.0 s, its first LP 19.4% short
-(a rep below the value band for want of columns that fill it), 0.23 s, then 0.37, 0.20, 0.07, 0.03
-and 0.03 s.
+(2.5% with each rep's 10 columns of highest expected value added to the seed: it lacked columns
+that fill the value band), 0.23 s, then 0.37, 0.20, 0.07, 0.03 and 0.03 s.
 """
 
 from __future__ import annotations
