@@ -749,44 +749,6 @@ def test_lp_seeds_owners_and_an_earlier_division_and_still_reaches_the_whole_lp(
     assert m.objective(one.choice) >= m.objective(earlier) - 0.005 * abs(m.objective(earlier))
 
 
-def test_a_big_books_restricted_lp_gets_its_unassigned_columns_by_pricing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above ``SMALL_MOVERS`` movers the first restricted LP holds no u column (a group left
-    unassigned): they are priced like the x columns, and all added at once when the restricted LP
-    has no answer without them (here: a seed without any x column). Either way the answer is the
-    whole LP's optimum, the same on every run; a small book's restricted LP holds them from the start."""
-    from scipy.optimize import milp
-
-    import tasksync.policies.optimal.solve as solve
-
-    if solve._Highs is None:
-        pytest.skip("this scipy has no HiGHS object with warm starts: the LP is solved whole")
-    monkeypatch.setattr(solve, "COLGEN_MIN", 0)
-    book = synthetic_book(1200, 30, seed=21)
-    m, movers, prog = _programme_of(book)
-    full = milp(prog.c, constraints=prog.constraints, integrality=prog.integrality, bounds=prog.bounds)
-    seed = solve.seed_columns(m, movers, prog, np.full(len(m.groups), -1))
-    first: list[int] = []  # columns of each solve's first restricted LP
-    rerun = solve._rerun
-
-    def counted(h: solve._Highs, limits: solve.Limits, started: float) -> None:
-        first.append(h.getNumCol())
-        rerun(h, limits, started)
-
-    monkeypatch.setattr(solve, "_rerun", counted)
-    small, _, _ = solve.solve_lp(prog, seed, solve.Limits(), 0.0)
-    monkeypatch.setattr(solve, "SMALL_MOVERS", 0)
-    at = len(first)
-    big, _, big_rounds = solve.solve_lp(prog, seed, solve.Limits(), 0.0)
-    others = len(prog.c) - prog.n_x - len(movers)  # slacks, expected values, the mean
-    assert (first[0], first[at]) == (int(seed.sum()) + len(movers) + others, int(seed.sum()) + others)
-    empty, timed_out, _ = solve.solve_lp(prog, np.zeros(prog.n_x, dtype=bool), solve.Limits(), 0.0)
-    assert not timed_out
-    for res in (small, big, empty):
-        assert res.fun == pytest.approx(full.fun, rel=1e-7)
-    again, _, again_rounds = solve.solve_lp(prog, seed, solve.Limits(), 0.0)
-    assert again_rounds == big_rounds and np.array_equal(again.x, big.x)
-
-
 def test_the_lagrangian_seed_reaches_the_whole_lp_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
     """The columns the Lagrangian prices of the rep rows settle on give every group at least one
     column and a first restricted LP whose loads stay near the bands; column generation from them

@@ -107,30 +107,18 @@ def solve_lp(p: Programme, seed: np.ndarray, limits: Limits, started: float) -> 
     """The LP relaxation of ``p`` (no integral columns) by column generation; also whether the
     safety-net time limit stopped it and the pricing rounds run.
 
-    Starts from the x columns in ``seed`` (and every other column but, above ``SMALL_MOVERS``
-    movers, the u columns), takes the row duals, prices every x and u column left out (reduced
-    cost ``c - Aᵀy``) and adds, per group, the x column that improves most, and every u column
-    that improves; re-solves from the previous basis until no column prices in. The answer is
-    then an optimum of the whole LP (every column left out has a non-negative reduced cost), found
-    on a fraction of its columns. Fixed orders and round counts: deterministic.
-
-    A group's u column (left unassigned, at a cost above any of its x columns) is in an optimum
-    only when its x columns cannot hold it: left out of a big book's first restricted LP it prices
-    in when needed (and is added at once when that LP has no answer without), and the dual simplex
-    skips thousands of pivots (real-shaped 10k book: the first restricted LP 4,350 pivots instead
-    of 7,160, the whole LP 2.17 s CPU instead of 2.5 s; synthetic 0.85-0.9 s instead of 0.92-1.0 s).
-    Books of at most ``SMALL_MOVERS`` movers keep them: their division stays the one found before
-    (LP-and-fix's rounding depends on which optimal vertex the LP lands on)."""
+    Starts from the x columns in ``seed`` (and every other column), takes the row duals, prices
+    every x column left out (reduced cost ``c - Aᵀy``) and adds, per group, the one that improves
+    most; re-solves from the previous basis until no column prices in. The answer is then an
+    optimum of the whole LP (every column left out has a non-negative reduced cost), found on a
+    fraction of its columns. Fixed orders and round counts: deterministic."""
     n_x, n = p.n_x, len(p.c)
-    n_p = n_x + p.count_row  # the priced columns: x, then each group's u (the group rows come first)
     if _Highs is None or n_x < COLGEN_MIN:
         return (*_run(p, limits, 0.0, None, started), 0)
     a = csc_array(p.constraints.A)
     a_t = a.T.tocsr()
     inset = np.ones(n, dtype=bool)
     inset[:n_x] = seed
-    if p.count_row > SMALL_MOVERS:
-        inset[n_x:n_p] = False
     cols = np.flatnonzero(inset)
     h = _Highs()
     h.setOptionValue("output_flag", False)
@@ -145,34 +133,25 @@ def solve_lp(p: Programme, seed: np.ndarray, limits: Limits, started: float) -> 
     lp.a_matrix_ = mat
     h.passModel(lp)
     _rerun(h, limits, started)
-    status = h.modelStatusToString(h.getModelStatus())
-    if not _status_ok(h) and status != "Time limit reached" and not inset[n_x:n_p].all():
-        add = n_x + np.flatnonzero(~inset[n_x:n_p])  # no answer without them: every u column
-        inset[add] = True
-        cols = np.r_[cols, add]
-        _add_columns(h, p, a, add)
-        _rerun(h, limits, started)
     tol = 1e-7 * max(1.0, float(np.abs(p.c).max(initial=0.0)) * 1e-6)
     rounds = 0
-    a_p = a_t[:n_p]
     while _status_ok(h):
-        d = p.c[:n_p] - a_p @ _tight_duals(p, a_t, cols, h)
-        priced = ~inset[:n_p] & (d < -tol)
-        if not priced.any():
+        d = p.c[:n_x] - a_t[:n_x] @ _tight_duals(p, a_t, cols, h)
+        out = np.flatnonzero(~inset[:n_x] & (d < -tol))
+        if not len(out):
             break
         rounds += 1
         if rounds > COLGEN_ROUNDS:  # work limit reached: the whole LP, still from this basis
-            add = np.flatnonzero(~inset[:n_p])
-        else:  # per group, its x columns of lowest reduced cost (ties: lowest column), ADD_PER_ROUND in all
-            out = np.flatnonzero(priced[:n_x])
+            add = np.flatnonzero(~inset[:n_x])
+        else:  # per group, its columns of lowest reduced cost (ties: lowest column), ADD_PER_ROUND in all
             o = out[np.lexsort((out, d[out], p.group[out]))]
-            per = max(1, ADD_PER_ROUND // max(len(np.unique(p.group[o])), 1))
-            add = np.sort(
-                np.r_[o[_ranks(p.group[o], np.arange(len(o), dtype=float)) < per], n_x + np.flatnonzero(priced[n_x:])]
-            )
+            per = max(1, ADD_PER_ROUND // len(np.unique(p.group[o])))
+            add = np.sort(o[_ranks(p.group[o], np.arange(len(o), dtype=float)) < per])
         inset[add] = True
         cols = np.r_[cols, add]
-        _add_columns(h, p, a, add)
+        sub = a[:, add]
+        lb, ub = p.bounds.lb[add], p.bounds.ub[add]
+        h.addCols(len(add), p.c[add], lb, ub, sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
         _rerun(h, limits, started)
     status = h.modelStatusToString(h.getModelStatus())
     timed_out = status == "Time limit reached"
@@ -185,12 +164,6 @@ def solve_lp(p: Programme, seed: np.ndarray, limits: Limits, started: float) -> 
     if x is not None:
         res.row_dual = np.asarray(h.getSolution().row_dual)
     return res, timed_out, rounds
-
-
-def _add_columns(h: _Highs, p: Programme, a: csc_array, add: np.ndarray) -> None:
-    """Add the columns ``add`` of ``p`` (``a``: its matrix) to the restricted LP in ``h``."""
-    sub = a[:, add]
-    h.addCols(len(add), p.c[add], p.bounds.lb[add], p.bounds.ub[add], sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
 
 
 def _tight_duals(p: Programme, a_t: csr_array, cols: np.ndarray, h: _Highs) -> np.ndarray:
