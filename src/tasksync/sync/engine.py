@@ -199,17 +199,7 @@ def diff(
     )
     rep_members = set(book.rep_member.values())
     options = {o.casefold(): o for o in snapshot.priority_options}
-    if not options:
-        plan.notes.append(f"the board has no priority field {settings.priority.field!r}: priorities not written")
-    elif missing := [t for t in settings.priority.tiers if t.casefold() not in options]:
-        names = ", ".join(map(repr, missing))
-        where = (
-            f"the board has no label {names}"
-            if settings.priority.use_labels
-            else f"the priority field {settings.priority.field!r} has no option {names} "
-            f"(its options: {', '.join(snapshot.priority_options)})"
-        )
-        plan.notes.append(f"{where}: those priorities are not written; [priority] tiers names them")
+    plan.notes.extend(_priority_notes(settings, snapshot, options))
     stage_by_name = {s.name.casefold(): s.id for s in snapshot.stages}
     for item in book.items:
         d = decisions.by_key.get(item.key)
@@ -259,6 +249,24 @@ def diff(
             plan.changes.append(Change(task.id, f, current, value, reason, task.title, why))
     _add_new_edits(plan, snapshot, edits, person)
     return plan
+
+
+def _priority_notes(settings: Settings, snapshot: Snapshot, options: dict[str, str]) -> list[str]:
+    """Why some priorities cannot be written: the board has no priority field, or no option (or
+    label) for some tiers."""
+    if not options:
+        return [f"the board has no priority field {settings.priority.field!r}: priorities not written"]
+    missing = [t for t in settings.priority.tiers if t.casefold() not in options]
+    if not missing:
+        return []
+    names = ", ".join(map(repr, missing))
+    where = (
+        f"the board has no label {names}"
+        if settings.priority.use_labels
+        else f"the priority field {settings.priority.field!r} has no option {names} "
+        f"(its options: {', '.join(snapshot.priority_options)})"
+    )
+    return [f"{where}: those priorities are not written; [priority] tiers names them"]
 
 
 def _add_create(
