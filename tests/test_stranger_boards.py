@@ -251,3 +251,16 @@ def test_priority_options_that_are_not_the_tiers_are_named_in_the_plan(
     plan = plan_of(demo, capsys)
     assert not [c for c in plan["changes"] if c["field"] == "priority"]
     assert [n for n in plan["notes"] if "has no option 'P1', 'P2', 'P3', 'P4'" in n and "High, Medium, Low" in n]
+
+
+def test_undo_says_which_cards_it_could_not_put_back(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A card the plan changed is deleted before the undo: the undo says so instead of passing it over.
+    plan = plan_of(demo, capsys)
+    assert plan["changes"] and run(demo, "apply") == 0
+    gone = plan["changes"][0]["task_id"]
+    board = board_of(demo)
+    board["cards"] = [c for c in board["cards"] if c["id"] != gone]
+    save_board(demo, board)
+    capsys.readouterr()
+    run(demo, "undo", plan["id"])
+    assert f"note: card {gone} is gone; nothing to put back" in capsys.readouterr().out

@@ -169,6 +169,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
             undo, outcome = ws.undo(args.plan_id, progress=progress)
         print_outcome(undo, outcome, console)
         _print_comments(ws, console)
+        for note in undo.notes:  # what could not be put back, and why
+            console.print(Text(f"  note: {note}"))
         for c in undo.conflicts:
             console.print(
                 Text("  ")
