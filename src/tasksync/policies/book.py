@@ -259,7 +259,19 @@ def build_book(
         notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {sample}{more}")
 
     if settings.create.enabled and include_new:
-        items += _new_items(crm, settings, linked_deals, rep_member)
+        new = _new_items(crm, settings, linked_deals, rep_member)
+        # A deal whose card a person archived (or whose task they completed) gets no new one: the
+        # CRM is often behind the board (a lead given up on, an old list archived).
+        put_away = {deal.id for ref in snapshot.archived_refs if (deal := links.find(ref)[0]) is not None}
+        dropped = [i for i in new if i.deal is not None and i.deal.id in put_away]
+        if dropped:
+            sample = ", ".join(repr(i.title) for i in dropped[:5])
+            more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+            notes.append(
+                f"{len(dropped)} open deal(s) have only an archived card or a completed task; "
+                f"none is made anew: {sample}{more}"
+            )
+        items += [i for i in new if i.deal is None or i.deal.id not in put_away]
     return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
 
 

@@ -40,7 +40,6 @@ from tasksync.policies import (
     build_book,
     get_policy,
 )
-from tasksync.policies.book import CrmLinks
 from tasksync.settings import Settings
 from tasksync.sync.apply import (
     ApplyOutcome,
@@ -136,26 +135,7 @@ def prepare_book(
     held = {task_id for (task_id, f) in edits if f is Field.ASSIGNEES} | set(locked)
     book = build_book(snapshot, crm, settings, held, today)
     book.items = [i for i in book.items if not (i.task_id is None and i.deal and i.deal.id in state.created)]
-    _drop_archived_deals(book, snapshot)
     return book
-
-
-def _drop_archived_deals(book: Book, snapshot: Snapshot) -> None:
-    """A deal whose card a person archived (or whose task they completed) gets no new one (a note
-    names them): the CRM is often behind the board (a lead given up on, an old list archived)."""
-    if not snapshot.archived_refs or all(i.task_id is not None for i in book.items):
-        return
-    links = CrmLinks(book.crm)
-    archived = {deal.id for ref in snapshot.archived_refs if (deal := links.find(ref)[0]) is not None}
-    dropped = {i.key: i for i in book.items if i.task_id is None and i.deal is not None and i.deal.id in archived}
-    if dropped:
-        book.items = [i for i in book.items if i.key not in dropped]
-        sample = ", ".join(repr(i.title) for i in list(dropped.values())[:5])
-        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
-        book.notes.append(
-            f"{len(dropped)} open deal(s) have only an archived card or a completed task; "
-            f"none is made anew: {sample}{more}"
-        )
 
 
 def decide(book: Book, policy: Policy, settings: Settings) -> Decisions:
