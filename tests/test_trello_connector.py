@@ -345,6 +345,19 @@ def test_create_after_lost_answer_finds_the_first_card(fake: FakeTrello, url: st
     assert got.custom_fields and "D-NEW-1" in got.custom_fields.values()
 
 
+def test_a_card_created_half_made_names_its_board_and_card_once(
+    fake: FakeTrello, url: str, registry: LimiterRegistry
+) -> None:
+    board = fake.make_board(cards=2)
+    conn = connect(url, board, registry)
+    snap = conn.read()
+    fake.fail_next("PUT", r"^/cards/[^/]+/customField/", "400")  # the CRM ID cannot be set
+    [result] = conn.create([NewTask("K9", "Deal K9", snap.stages[0].id)])
+    assert not result.ok and result.task_id and result.error is not None
+    assert "created, but" in result.error and "HTTP 400" in result.error
+    assert result.error.count(board) == 1 and result.error.count("Deal K9") == 1, result.error
+
+
 def test_create_retries_a_post_that_never_ran(fake: FakeTrello, url: str, registry: LimiterRegistry) -> None:
     board = fake.make_board(cards=2)
     conn = connect(url, board, registry)

@@ -94,7 +94,8 @@ class CreatingCards:
             except AuthError:
                 raise
             except (ApiError, KeyError) as e:
-                msg = str(e.args[0]) if isinstance(e, KeyError) else str(e)
+                # The calls name the card already (their context is this one): said once.
+                msg = (str(e.args[0]) if isinstance(e, KeyError) else str(e)).removeprefix(f"{context}: ")
                 yield WriteResult(
                     card_id, False, f"{context}: created, but {msg}", key=new.key, retriable=not isinstance(e, KeyError)
                 )
