@@ -59,11 +59,13 @@ def within_value(pipeline: float, cap: float) -> bool:
 
 
 def count_band(mean: float, band: float) -> Band:
-    """The open-card band: whole cards, rounded inwards when a whole number fits."""
+    """The open-card band: whole cards, rounded inwards when a whole number fits, else the two
+    whole numbers either side of the mean (a mean of 3.4 at ±10%: 3–4 cards, not 3.06–3.74, which
+    no rep can hold)."""
     lo, hi = mean * (1 - band), mean * (1 + band)
     if math.ceil(lo - 1e-9) <= math.floor(hi + 1e-9):
-        lo, hi = float(math.ceil(lo - 1e-9)), float(math.floor(hi + 1e-9))
-    return Band(mean, lo, hi)
+        return Band(mean, float(math.ceil(lo - 1e-9)), float(math.floor(hi + 1e-9)))
+    return Band(mean, float(math.floor(mean)), float(math.ceil(mean)))
 
 
 def value_band(mean: float, band: float) -> Band:
