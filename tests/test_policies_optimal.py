@@ -180,6 +180,15 @@ def test_unreachable_band_names_the_reps() -> None:
     assert not any("reachable" in n or "time limit" in n for n in dec.notes)  # a data cause, no time-out
 
 
+def test_a_band_no_whole_number_fits_is_the_whole_numbers_around_the_mean() -> None:
+    reps = [Rep("a", "A"), Rep("b", "B")]
+    book = make_book(reps, [(f"t{k}", f"acc{k}", None, False) for k in range(7)])  # mean 3.5: ±10% is 3.15–3.85
+    dec = OptimalPolicy().decide(book, settings(band=0.1))
+    assert sorted(Counter(owners_of(book, dec).values()).values()) == [3, 4]
+    assert (dec.bands["count"].lower, dec.bands["count"].upper) == (3.0, 4.0)
+    assert not any("count band" in n for n in dec.notes), dec.notes
+
+
 def test_no_available_rep() -> None:
     book = make_book([Rep("a", "A", available=False)], [("t", "x", "a", False)])
     dec = OptimalPolicy().decide(book, settings())
