@@ -1,0 +1,56 @@
+"""tasksync lived with over weeks, as a team runs it: CRM exports that change between runs, people
+editing cards by hand between plans, reps joining, leaving, going away and coming back. Each week's
+plan must be right, apply whole, settle, and keep every hand edit; the figures must add up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasksync.examples import generate
+from test_cli_cycle import DAY, board_of, run
+from test_stranger_boards import crm_links, save_board
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A small copy of the built-in example, its first plan applied; returns its config."""
+    config = generate(tmp_path / "demo", cards=80)
+    assert run(config, "plan", "--today", DAY) == 0 and run(config, "apply") == 0
+    return config
+
+
+def json_of(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert run(config, *args, "--json", "--today", DAY) == 0
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def member_id(board: dict[str, Any], name: str) -> str:
+    return str(next(m["id"] for m in board["members"] if m["fullName"] == name))
+
+
+def test_a_second_rep_added_to_a_card_is_counted_once_as_the_band_counts_it(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A rep adds a colleague to a card of theirs (a joint call). The policies count the card for
+    # its first rep; the plan's workload table and `reps` counted it for both, so the colleague
+    # showed above the band the plan holds, and `reps` and `report` disagreed on their open cards.
+    board = board_of(demo)
+    liam = member_id(board, "Liam Lopez")
+    linked = crm_links(board)
+    card = next(c for c in board["cards"] if c["id"] in linked and c["idMembers"] and liam not in c["idMembers"])
+    card["idMembers"].append(liam)
+    save_board(demo, board)
+
+    report = {r["name"]: r["open_tasks"] for r in json_of(demo, capsys, "report")["reps"]}
+    reps = {r["name"]: r["open_tasks"] for r in json_of(demo, capsys, "reps")["reps"]}
+    assert reps == report
+    plan = json_of(demo, capsys, "plan")
+    assert {r["name"]: r["before"] for r in plan["reps"]} == report
+    assert not plan["plan"]["changes"]  # nothing the band needs: the plan's table agrees
+
