@@ -54,3 +54,29 @@ def test_a_second_rep_added_to_a_card_is_counted_once_as_the_band_counts_it(
     assert {r["name"]: r["before"] for r in plan["reps"]} == report
     assert not plan["plan"]["changes"]  # nothing the band needs: the plan's table agrees
 
+
+def test_undo_leaves_open_the_cards_it_created_that_a_person_has_taken_on(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Last week's plan made cards for new leads; this week a rep took one over (reassigned it to
+    # themselves) and another was moved on to the next list; then the manager undoes last week's
+    # plan. Undo archived every card the plan created, the people's work with them.
+    capsys.readouterr()
+    assert run(demo, "history") == 0
+    applied = capsys.readouterr().out.split()[0]
+    board = board_of(demo)
+    created = [c for c in board["cards"] if c["desc"].startswith("CRM deal ")]
+    taken, moved, untouched = created[0], created[1], created[2:]
+    taken["idMembers"] = [next(m["id"] for m in board["members"] if m["id"] not in taken["idMembers"])]
+    moved["idList"] = next(lst["id"] for lst in board["lists"] if lst["id"] != moved["idList"])
+    save_board(demo, board)
+
+    capsys.readouterr()
+    assert run(demo, "undo", applied) == 0
+    out = capsys.readouterr().out
+    after = {c["id"]: c for c in board_of(demo)["cards"]}
+    assert not after[taken["id"]]["closed"] and after[taken["id"]]["idMembers"] == taken["idMembers"]
+    assert not after[moved["id"]]["closed"] and after[moved["id"]]["idList"] == moved["idList"]
+    assert all(after[c["id"]]["closed"] for c in untouched)
+    assert f"kept: {taken['name']!r} assignees was changed" in out
+    assert f"kept: {moved['name']!r} stage was changed" in out

@@ -36,6 +36,7 @@ __all__ = [
     "ApplyOutcome",
     "Progress",
     "apply_plan",
+    "human_edits",
     "make_undo_plan",
     "new_plan_id",
     "resume",
@@ -384,12 +385,16 @@ def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStoreProtocol) 
         created_at=datetime.now(UTC),
         undoes=plan_id,
     )
-    for r in store.journal(plan_id):
+    rows = store.journal(plan_id)
+    taken = _created_cards_taken_on(original, rows, snapshot, store)
+    for r in rows:
         if r.status is not JournalStatus.DONE or r.task_id is None:
             continue
         task = snapshot.task(r.task_id)
         if r.op == "create":
-            if task is not None and not task.closed:
+            if task is not None and task.id in taken:
+                undo.conflicts.extend(taken[task.id])
+            elif task is not None and not task.closed:
                 undo.changes.append(
                     Change(task.id, Field.CLOSED, False, True, f"created by plan {plan_id}", task.title)
                 )
@@ -405,6 +410,45 @@ def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStoreProtocol) 
         elif task.value(r.field) != r.before:
             undo.conflicts.append(Conflict(task.id, r.field, r.after, task.value(r.field), r.before, task.title))
     return undo
+
+
+def human_edits(
+    snapshot: Snapshot, last: dict[tuple[str, Field], FieldValue], person: set[tuple[str, Field]]
+) -> dict[tuple[str, Field], FieldValue]:
+    """Fields a person owns: changed since tasksync last wrote or saw them, or already marked
+    as a person's. Maps each to the value tasksync last wrote."""
+    edits: dict[tuple[str, Field], FieldValue] = {}
+    for (task_id, f), written in last.items():
+        task = snapshot.task(task_id)
+        if task is not None and ((task_id, f) in person or task.value(f) != written):
+            edits[(task_id, f)] = written
+    return edits
+
+
+def _created_cards_taken_on(
+    original: Plan, rows: list[JournalRow], snapshot: Snapshot, store: StateStoreProtocol
+) -> dict[str, list[Conflict]]:
+    """The open cards ``original`` created that a person has changed since (owner or priority
+    against what tasksync last wrote, or list against where it made the card): someone works on
+    them, so undo leaves them open. Per card, a conflict for each changed field."""
+    made = {r.task_id: r.key for r in rows if r.op == "create" and r.status is JournalStatus.DONE and r.task_id}
+    if not made:
+        return {}
+    stage_of = {n.key: n.stage_id for n in original.creates}
+    last = store.last_written(original.board)
+    edits = human_edits(snapshot, last, store.person_owned(original.board))
+    taken: dict[str, list[Conflict]] = {}
+    for task_id, key in made.items():
+        task = snapshot.task(task_id)
+        if task is None or task.closed:
+            continue
+        changed = [(f, written) for (t, f), written in edits.items() if t == task_id]
+        if key in stage_of and (task_id, Field.STAGE) not in last and task.stage_id != stage_of[key]:
+            changed.append((Field.STAGE, stage_of[key]))
+        for f, written in changed:
+            current = task.value(f)
+            taken.setdefault(task_id, []).append(Conflict(task_id, f, written, current, current, task.title))
+    return taken
 
 
 def _still_on_board(members: FieldValue, snapshot: Snapshot, undo: Plan, title: str) -> FieldValue:
