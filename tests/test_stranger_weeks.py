@@ -80,3 +80,27 @@ def test_undo_leaves_open_the_cards_it_created_that_a_person_has_taken_on(
     assert all(after[c["id"]]["closed"] for c in untouched)
     assert f"kept: {taken['name']!r} assignees was changed" in out
     assert f"kept: {moved['name']!r} stage was changed" in out
+
+
+def test_with_sync_stage_a_card_a_person_moved_to_another_list_stays_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `sync_stage` moves cards to their CRM stage's list. A rep moves a card on to Negotiation the
+    # day the customer says yes, before the CRM is updated: tasksync only remembered owners and
+    # priorities, so the next plan (and the service within a minute) moved the card back.
+    config = generate(tmp_path / "demo", cards=80)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[policy]\n", "[policy]\nsync_stage = true\n"), encoding="utf-8")
+    assert run(config, "plan", "--today", DAY) == 0 and run(config, "apply") == 0
+    board = board_of(config)
+    lists = {lst["name"]: lst["id"] for lst in board["lists"]}
+    linked = crm_links(board)
+    card = next(c for c in board["cards"] if c["id"] in linked and c["idList"] == lists["Proposal"])
+    card["idList"] = lists["Negotiation"]
+    save_board(config, board)
+
+    plan = json_of(config, capsys, "plan")["plan"]
+    assert not [c for c in plan["changes"] if c["task_id"] == card["id"] and c["field"] == "stage"]
+    assert [(c["task_id"], c["field"]) for c in plan["conflicts"]] == [(card["id"], "stage")]
+    assert run(config, "apply") == 0
+    assert {c["id"]: c["idList"] for c in board_of(config)["cards"]}[card["id"]] == lists["Negotiation"]

@@ -163,15 +163,15 @@ def apply_plan(
 
 
 def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStoreProtocol) -> None:
-    """After an apply, remember the owner and priority of every linked card as tasksync left
-    them, so that a person's later change to any of them is recognised and respected."""
+    """After an apply, remember the owner, priority and list of every linked card as tasksync left
+    them, so that a person's later change to any of them is recognised and respected (a list
+    moved by hand is a person's only where ``[policy] sync_stage`` moves cards: :func:`diff`)."""
     if plan.kind is PlanKind.UNDO:
         return
     values: list[tuple[str, Field, FieldValue]] = []
     for t in snapshot.tasks:
         if t.crm_ref:
-            values.append((t.id, Field.ASSIGNEES, t.assignees))
-            values.append((t.id, Field.PRIORITY, t.priority))
+            values += [(t.id, f, t.value(f)) for f in (Field.ASSIGNEES, Field.PRIORITY, Field.STAGE)]
     store.record_baseline(plan.board, values, plan.id)
     # A person's edit, once applied around, stays theirs even if later set back to our value.
     store.mark_person_owned(
@@ -281,6 +281,7 @@ def _send_creates(
             with store.transaction():
                 store.mark_created(plan.board, plan.id, row.seq, new.key, result.task_id)
                 store.record_written(plan.board, result.task_id, Field.ASSIGNEES, new.assignees, plan.id)
+                store.record_written(plan.board, result.task_id, Field.STAGE, new.stage_id, plan.id)
                 if new.priority:
                     store.record_written(plan.board, result.task_id, Field.PRIORITY, new.priority, plan.id)
             outcome.created += 1
@@ -386,7 +387,7 @@ def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStoreProtocol) 
         undoes=plan_id,
     )
     rows = store.journal(plan_id)
-    taken = _created_cards_taken_on(original, rows, snapshot, store)
+    taken = _created_cards_taken_on(original.board, rows, snapshot, store)
     for r in rows:
         if r.status is not JournalStatus.DONE or r.task_id is None:
             continue
@@ -426,26 +427,19 @@ def human_edits(
 
 
 def _created_cards_taken_on(
-    original: Plan, rows: list[JournalRow], snapshot: Snapshot, store: StateStoreProtocol
+    board: BoardRef, rows: list[JournalRow], snapshot: Snapshot, store: StateStoreProtocol
 ) -> dict[str, list[Conflict]]:
-    """The open cards ``original`` created that a person has changed since (owner or priority
-    against what tasksync last wrote, or list against where it made the card): someone works on
-    them, so undo leaves them open. Per card, a conflict for each changed field."""
-    made = {r.task_id: r.key for r in rows if r.op == "create" and r.status is JournalStatus.DONE and r.task_id}
+    """The open cards the plan of ``rows`` created that a person has changed since (owner, priority or
+    list against what tasksync last wrote or saw): someone works on them, so undo leaves them
+    open. Per card, a conflict for each changed field."""
+    made = {r.task_id for r in rows if r.op == "create" and r.status is JournalStatus.DONE and r.task_id}
     if not made:
         return {}
-    stage_of = {n.key: n.stage_id for n in original.creates}
-    last = store.last_written(original.board)
-    edits = human_edits(snapshot, last, store.person_owned(original.board))
+    edits = human_edits(snapshot, store.last_written(board), store.person_owned(board))
     taken: dict[str, list[Conflict]] = {}
-    for task_id, key in made.items():
+    for (task_id, f), written in edits.items():
         task = snapshot.task(task_id)
-        if task is None or task.closed:
-            continue
-        changed = [(f, written) for (t, f), written in edits.items() if t == task_id]
-        if key in stage_of and (task_id, Field.STAGE) not in last and task.stage_id != stage_of[key]:
-            changed.append((Field.STAGE, stage_of[key]))
-        for f, written in changed:
+        if task_id in made and task is not None and not task.closed:
             current = task.value(f)
             taken.setdefault(task_id, []).append(Conflict(task_id, f, written, current, current, task.title))
     return taken

@@ -158,6 +158,8 @@ def diff(
     board = snapshot.board
     person = set() if force else state.person_owned
     edits = {} if force else human_edits(snapshot, state.last_written, person)
+    if not settings.policy.sync_stage:  # lists are the team's to move: no edit of theirs to record
+        edits = {k: v for k, v in edits.items() if k[1] is not Field.STAGE}
     plan = Plan(
         id=plan_id,
         board=board,
