@@ -4,6 +4,7 @@ plan must be right, apply whole, settle, and keep every hand edit; the figures m
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,34 @@ def test_with_sync_stage_a_card_a_person_moved_to_another_list_stays_there(
     assert [(c["task_id"], c["field"]) for c in plan["conflicts"]] == [(card["id"], "stage")]
     assert run(config, "apply") == 0
     assert {c["id"]: c["idList"] for c in board_of(config)["cards"]}[card["id"]] == lists["Negotiation"]
+
+
+def test_export_owners_leaves_out_a_deal_whose_owner_was_changed_in_the_crm_since(
+    demo: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Week 1: the owners tasksync changed go to the CRM. Week 2: a manager gives one of those
+    # deals to a third rep in the CRM itself; the team exports again (without --since, as the
+    # README's first line does): the file gave the deal back to the card's owner, and importing it
+    # undid the manager's change.
+    assert run(demo, "export", "owners", "--format", "csv", str(tmp_path / "week1.csv")) == 0
+    week1 = list(csv.DictReader((tmp_path / "week1.csv").open(encoding="utf-8")))
+    deals_csv = demo.parent / "crm" / "deals.csv"
+    deals = list(csv.DictReader(deals_csv.open(encoding="utf-8")))
+    names = {r["Rep ID"]: r["Name"] for r in csv.DictReader((demo.parent / "crm" / "reps.csv").open(encoding="utf-8"))}
+    moved, waiting = week1[0], week1[1]
+    third = next(n for i, n in names.items() if i not in (moved["owner_id"], moved["crm_owner_id"]))
+    for d in deals:
+        if d["Deal ID"] == moved["deal_id"]:
+            d["Owner"] = third
+    with deals_csv.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, list(deals[0]))
+        writer.writeheader()
+        writer.writerows(deals)
+
+    capsys.readouterr()
+    assert run(demo, "export", "owners", "--format", "csv", str(tmp_path / "week2.csv")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    week2 = {r["deal_id"] for r in csv.DictReader((tmp_path / "week2.csv").open(encoding="utf-8"))}
+    assert moved["deal_id"] not in week2 and waiting["deal_id"] in week2  # the CRM not yet imported: still due
+    assert "1 deal(s) got another owner in the CRM since they were last exported: left out" in out
+    assert repr(moved["deal_name"]) in out

@@ -255,22 +255,15 @@ def cmd_reps(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``export owners FILE``: the deals whose owner changed, for the CRM's import tool."""
-    from tasksync.team.owners import FORMATS, owner_changes, write_owner_export
+    from tasksync.team.owners import export_summary, owner_changes, remember_export, write_owner_export
 
     console = _console(args)
     with _workspace(args) as ws:
         export = owner_changes(ws, since=args.since)
         write_owner_export(export, args.format, Path(args.file))
-    spec = FORMATS[args.format]
-    console.print(
-        f"Wrote {len(export.changes)} owner change(s) from {len(export.plans)} applied plan(s) to {args.file} "
-        f"({', '.join(spec.headers)}; for {spec.tool})",
-        markup=False,
-    )
-    if export.unchanged:
-        console.print(f"{export.unchanged} deal(s) already have that owner in the CRM export: left out", markup=False)
-    if export.unlinked:
-        console.print(f"{export.unlinked} changed card(s) link to no CRM deal: left out", markup=False)
+        remember_export(ws, export)
+    for line in export_summary(export, args.format, args.file):
+        console.print(line, markup=False)
     return 0
 
 
