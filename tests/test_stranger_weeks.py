@@ -136,3 +136,19 @@ def test_export_owners_leaves_out_a_deal_whose_owner_was_changed_in_the_crm_sinc
     assert moved["deal_id"] not in week2 and waiting["deal_id"] in week2  # the CRM not yet imported: still due
     assert "1 deal(s) got another owner in the CRM since they were last exported: left out" in out
     assert repr(moved["deal_name"]) in out
+
+
+def test_apply_now_stops_before_creating_a_card_again_for_every_deal(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The weekly cron runs `apply --now`. This week the deals were exported from a report without
+    # the id column (deals are then keyed by name), so no card's CRM ID matches a deal: every open
+    # deal at a create stage looked new, and cron made a second card for each, unattended.
+    deals_csv = demo.parent / "crm" / "deals.csv"
+    deals_csv.write_text(deals_csv.read_text(encoding="utf-8").replace("Deal ID", "Opportunity Ref", 1), "utf-8")
+    cards = len(board_of(demo)["cards"])
+
+    capsys.readouterr()
+    assert run(demo, "apply", "--now") == 5
+    assert "max_create_share" in capsys.readouterr().err
+    assert len(board_of(demo)["cards"]) == cards

@@ -129,6 +129,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print_plan(result, console, settings=ws.settings)
             if result.plan.empty:
                 return 0
+            if ws.store.last_written(result.plan.board):  # not a new board: the service's guard on creates
+                from tasksync.service.guards import check_plan_limits
+
+                cfg = ws.settings.service.model_copy(update={"max_move_share": 1.0})  # a full plan may move
+                check_plan_limits(result.plan, result.snapshot, cfg, str(result.plan.board), rebalance=False)
             plan_id: str | None = result.plan.id
         else:
             plan_id = args.plan
