@@ -35,6 +35,13 @@ def member_id(board: dict[str, Any], name: str) -> str:
     return str(next(m["id"] for m in board["members"] if m["fullName"] == name))
 
 
+def priority_items(board: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The priority field's tier per option id, and the cards' values of it."""
+    field = next(f for f in board["customFields"] if f["name"] == "Priority")
+    items = [i for i in board["customFieldItems"] if i["idCustomField"] == field["id"]]
+    return {o["id"]: o["value"]["text"] for o in field["options"]}, items
+
+
 def test_a_second_rep_added_to_a_card_is_counted_once_as_the_band_counts_it(
     demo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -152,3 +159,27 @@ def test_apply_now_stops_before_creating_a_card_again_for_every_deal(
     assert run(demo, "apply", "--now") == 5
     assert "max_create_share" in capsys.readouterr().err
     assert len(board_of(demo)["cards"]) == cards
+
+
+def test_a_standing_conflict_names_what_tasksync_wrote_week_after_week(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A rep sets a card's priority by hand; the next applied plan records it as theirs. Every plan
+    # after it said "was set to P4 by a person (tasksync wrote P4)": the record kept the person's
+    # value in place of the one tasksync wrote.
+    board = board_of(demo)
+    tier, items = priority_items(board)
+    item = items[0]
+    wrote = tier[item["idValue"]]
+    item["idValue"] = next(o for o, t in tier.items() if t != wrote)
+    save_board(demo, board)
+    assert run(demo, "reps", "away", "Ben Brooks", "--today", DAY) == 0  # a plan with something to apply
+    assert run(demo, "plan", "--today", DAY) == 0 and run(demo, "apply") == 0
+
+    conflicts = json_of(demo, capsys, "plan")["conflicts"]
+    assert [(c["task_id"], c["last_written"], c["current"]) for c in conflicts] == [
+        (item["idModel"], wrote, tier[item["idValue"]])
+    ]
+    capsys.readouterr()
+    assert run(demo, "plan", "--today", DAY) == 0
+    assert f"(tasksync wrote {wrote})" in " ".join(capsys.readouterr().out.split())

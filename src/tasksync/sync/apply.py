@@ -173,9 +173,10 @@ def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStoreProtocol) 
         if t.crm_ref:
             values += [(t.id, f, t.value(f)) for f in (Field.ASSIGNEES, Field.PRIORITY, Field.STAGE)]
     store.record_baseline(plan.board, values, plan.id)
-    # A person's edit, once applied around, stays theirs even if later set back to our value.
+    # A person's edit, once applied around, stays theirs even if later set back to our value; the
+    # value kept is still the one tasksync last wrote or saw, which later conflicts name.
     store.mark_person_owned(
-        plan.board, [(c.task_id, c.field, c.current) for c in [*plan.conflicts, *plan.edits]], plan.id
+        plan.board, [(c.task_id, c.field, c.last_written) for c in [*plan.conflicts, *plan.edits]], plan.id
     )
 
 
