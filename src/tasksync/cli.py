@@ -129,6 +129,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print_plan(result, console, settings=ws.settings)
             if result.plan.empty:
                 return 0
+            if ws.store.last_written(result.plan.board):  # not a new board: the service's guard on creates
+                from tasksync.service.guards import check_plan_limits
+
+                cfg = ws.settings.service.model_copy(update={"max_move_share": 1.0})  # a full plan may move
+                check_plan_limits(result.plan, result.snapshot, cfg, str(result.plan.board), rebalance=False)
             plan_id: str | None = result.plan.id
         else:
             plan_id = args.plan
@@ -255,22 +260,15 @@ def cmd_reps(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``export owners FILE``: the deals whose owner changed, for the CRM's import tool."""
-    from tasksync.team.owners import FORMATS, owner_changes, write_owner_export
+    from tasksync.team.owners import export_summary, owner_changes, remember_export, write_owner_export
 
     console = _console(args)
     with _workspace(args) as ws:
         export = owner_changes(ws, since=args.since)
         write_owner_export(export, args.format, Path(args.file))
-    spec = FORMATS[args.format]
-    console.print(
-        f"Wrote {len(export.changes)} owner change(s) from {len(export.plans)} applied plan(s) to {args.file} "
-        f"({', '.join(spec.headers)}; for {spec.tool})",
-        markup=False,
-    )
-    if export.unchanged:
-        console.print(f"{export.unchanged} deal(s) already have that owner in the CRM export: left out", markup=False)
-    if export.unlinked:
-        console.print(f"{export.unlinked} changed card(s) link to no CRM deal: left out", markup=False)
+        remember_export(ws, export)
+    for line in export_summary(export, args.format, args.file):
+        console.print(line, markup=False)
     return 0
 
 

@@ -73,6 +73,12 @@ def _after_assignees(plan: Plan) -> dict[str, tuple[str, ...]]:
     return {c.task_id: c.after for c in plan.changes if c.field is Field.ASSIGNEES and isinstance(c.after, tuple)}
 
 
+def card_owner(members: Iterable[str], member_rep: Mapping[str, str]) -> set[str]:
+    """The rep a card counts for, as the policies count workload: the first of its members who is
+    a rep (a second rep a person added to the card shares it, not its count); empty for none."""
+    return next(({member_rep[m]} for m in members if m in member_rep), set())
+
+
 def rep_shifts(result: PlanResult) -> list[RepShift]:
     """Per rep: open tasks before and after the plan, and how many each gains and loses."""
     book, plan = result.book, result.plan
@@ -83,14 +89,14 @@ def rep_shifts(result: PlanResult) -> list[RepShift]:
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
     for t in result.snapshot.tasks:
-        old = {member_rep[m] for m in t.assignees if m in member_rep}
-        new = {member_rep[m] for m in after_members.get(t.id, t.assignees) if m in member_rep}
+        old = card_owner(t.assignees, member_rep)
+        new = card_owner(after_members.get(t.id, t.assignees), member_rep)
         before.update(old)
         after.update(new)
         gained.update(new - old)
         lost.update(old - new)
     for n in plan.creates:
-        new = {member_rep[m] for m in n.assignees if m in member_rep}
+        new = card_owner(n.assignees, member_rep)
         after.update(new)
         gained.update(new)
     return [
@@ -225,9 +231,9 @@ class _Names:
             return "(none)"
         return self.stages.get(str(value), str(value))
 
-    def reps_of(self, members: Iterable[str]) -> set[str]:
-        """The rep ids of the board members ``members`` (members who are no rep left out)."""
-        return {self.member_rep[m] for m in members if m in self.member_rep}
+    def owner_of(self, members: Iterable[str]) -> set[str]:
+        """The rep a card of ``members`` counts for (:func:`card_owner`)."""
+        return card_owner(members, self.member_rep)
 
 
 @dataclass
@@ -255,11 +261,11 @@ def _after_counts(result: PlanResult, names: _Names) -> _Counts:
     for t in result.snapshot.tasks:
         counts.before[t.priority or NO_PRIORITY] += 1
         new_prio = after_prio.get(t.id, t.priority)
-        new = names.reps_of(names.after_members.get(t.id, t.assignees))
+        new = names.owner_of(names.after_members.get(t.id, t.assignees))
         counts.add_after(new, str(new_prio) if new_prio else NO_PRIORITY, sector_of.get(t.id, NO_SEGMENT))
     for n in plan.creates:
         sector = sector_new.get(f"new:{n.key}", NO_SEGMENT)
-        counts.add_after(names.reps_of(n.assignees), n.priority or NO_PRIORITY, sector)
+        counts.add_after(names.owner_of(n.assignees), n.priority or NO_PRIORITY, sector)
     return counts
 
 

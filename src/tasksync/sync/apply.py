@@ -36,6 +36,7 @@ __all__ = [
     "ApplyOutcome",
     "Progress",
     "apply_plan",
+    "human_edits",
     "make_undo_plan",
     "new_plan_id",
     "resume",
@@ -162,19 +163,20 @@ def apply_plan(
 
 
 def _record_baseline(plan: Plan, snapshot: Snapshot, store: StateStoreProtocol) -> None:
-    """After an apply, remember the owner and priority of every linked card as tasksync left
-    them, so that a person's later change to any of them is recognised and respected."""
+    """After an apply, remember the owner, priority and list of every linked card as tasksync left
+    them, so that a person's later change to any of them is recognised and respected (a list
+    moved by hand is a person's only where ``[policy] sync_stage`` moves cards: :func:`diff`)."""
     if plan.kind is PlanKind.UNDO:
         return
     values: list[tuple[str, Field, FieldValue]] = []
     for t in snapshot.tasks:
         if t.crm_ref:
-            values.append((t.id, Field.ASSIGNEES, t.assignees))
-            values.append((t.id, Field.PRIORITY, t.priority))
+            values += [(t.id, f, t.value(f)) for f in (Field.ASSIGNEES, Field.PRIORITY, Field.STAGE)]
     store.record_baseline(plan.board, values, plan.id)
-    # A person's edit, once applied around, stays theirs even if later set back to our value.
+    # A person's edit, once applied around, stays theirs even if later set back to our value; the
+    # value kept is still the one tasksync last wrote or saw, which later conflicts name.
     store.mark_person_owned(
-        plan.board, [(c.task_id, c.field, c.current) for c in [*plan.conflicts, *plan.edits]], plan.id
+        plan.board, [(c.task_id, c.field, c.last_written) for c in [*plan.conflicts, *plan.edits]], plan.id
     )
 
 
@@ -280,6 +282,7 @@ def _send_creates(
             with store.transaction():
                 store.mark_created(plan.board, plan.id, row.seq, new.key, result.task_id)
                 store.record_written(plan.board, result.task_id, Field.ASSIGNEES, new.assignees, plan.id)
+                store.record_written(plan.board, result.task_id, Field.STAGE, new.stage_id, plan.id)
                 if new.priority:
                     store.record_written(plan.board, result.task_id, Field.PRIORITY, new.priority, plan.id)
             outcome.created += 1
@@ -384,12 +387,16 @@ def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStoreProtocol) 
         created_at=datetime.now(UTC),
         undoes=plan_id,
     )
-    for r in store.journal(plan_id):
+    rows = store.journal(plan_id)
+    taken = _created_cards_taken_on(original.board, rows, snapshot, store)
+    for r in rows:
         if r.status is not JournalStatus.DONE or r.task_id is None:
             continue
         task = snapshot.task(r.task_id)
         if r.op == "create":
-            if task is not None and not task.closed:
+            if task is not None and task.id in taken:
+                undo.conflicts.extend(taken[task.id])
+            elif task is not None and not task.closed:
                 undo.changes.append(
                     Change(task.id, Field.CLOSED, False, True, f"created by plan {plan_id}", task.title)
                 )
@@ -405,6 +412,38 @@ def make_undo_plan(plan_id: str, snapshot: Snapshot, store: StateStoreProtocol) 
         elif task.value(r.field) != r.before:
             undo.conflicts.append(Conflict(task.id, r.field, r.after, task.value(r.field), r.before, task.title))
     return undo
+
+
+def human_edits(
+    snapshot: Snapshot, last: dict[tuple[str, Field], FieldValue], person: set[tuple[str, Field]]
+) -> dict[tuple[str, Field], FieldValue]:
+    """Fields a person owns: changed since tasksync last wrote or saw them, or already marked
+    as a person's. Maps each to the value tasksync last wrote."""
+    edits: dict[tuple[str, Field], FieldValue] = {}
+    for (task_id, f), written in last.items():
+        task = snapshot.task(task_id)
+        if task is not None and ((task_id, f) in person or task.value(f) != written):
+            edits[(task_id, f)] = written
+    return edits
+
+
+def _created_cards_taken_on(
+    board: BoardRef, rows: list[JournalRow], snapshot: Snapshot, store: StateStoreProtocol
+) -> dict[str, list[Conflict]]:
+    """The open cards the plan of ``rows`` created that a person has changed since (owner, priority or
+    list against what tasksync last wrote or saw): someone works on them, so undo leaves them
+    open. Per card, a conflict for each changed field."""
+    made = {r.task_id for r in rows if r.op == "create" and r.status is JournalStatus.DONE and r.task_id}
+    if not made:
+        return {}
+    edits = human_edits(snapshot, store.last_written(board), store.person_owned(board))
+    taken: dict[str, list[Conflict]] = {}
+    for (task_id, f), written in edits.items():
+        task = snapshot.task(task_id)
+        if task_id in made and task is not None and not task.closed:
+            current = task.value(f)
+            taken.setdefault(task_id, []).append(Conflict(task_id, f, written, current, current, task.title))
+    return taken
 
 
 def _still_on_board(members: FieldValue, snapshot: Snapshot, undo: Plan, title: str) -> FieldValue:

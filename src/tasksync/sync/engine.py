@@ -45,6 +45,7 @@ from tasksync.sync.apply import (
     ApplyOutcome,
     Progress,
     apply_plan,
+    human_edits,
     make_undo_plan,
     new_plan_id,
     resume,
@@ -60,6 +61,7 @@ __all__ = [
     "apply_plan",
     "decide",
     "diff",
+    "human_edits",
     "make_plan",
     "make_undo_plan",
     "prepare_book",
@@ -97,19 +99,6 @@ class SyncState:
                 if r.op == "create" and r.key:
                     created.setdefault(r.key, "")
         return cls(store.last_written(board), store.person_owned(board), created)
-
-
-def human_edits(
-    snapshot: Snapshot, last: dict[tuple[str, Field], FieldValue], person: set[tuple[str, Field]]
-) -> dict[tuple[str, Field], FieldValue]:
-    """Fields a person owns: changed since tasksync last wrote or saw them, or already marked
-    as a person's. Maps each to the value tasksync last wrote."""
-    edits: dict[tuple[str, Field], FieldValue] = {}
-    for (task_id, f), written in last.items():
-        task = snapshot.task(task_id)
-        if task is not None and ((task_id, f) in person or task.value(f) != written):
-            edits[(task_id, f)] = written
-    return edits
 
 
 def prepare_book(
@@ -169,6 +158,8 @@ def diff(
     board = snapshot.board
     person = set() if force else state.person_owned
     edits = {} if force else human_edits(snapshot, state.last_written, person)
+    if not settings.policy.sync_stage:  # lists are the team's to move: no edit of theirs to record
+        edits = {k: v for k, v in edits.items() if k[1] is not Field.STAGE}
     plan = Plan(
         id=plan_id,
         board=board,

@@ -4,16 +4,18 @@ changed on the board and the CRM does not know yet, in the headers of the CRM's 
 The deals come from the applied plans in the state store (every plan, or those since a given
 plan; an undone plan counts for nothing); the owner is the one the card holds now (so a later
 undo or a person's change wins), and a deal is left out when the CRM export already names that
-owner.
+owner, or when its CRM owner is neither the one it had when the deal was last exported nor the
+one exported then: someone changed it in the CRM since, and the import must not undo that.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +26,18 @@ from tasksync.model import PlanKind, PlanStatus
 if TYPE_CHECKING:
     from tasksync.sync.workspace import Workspace
 
-__all__ = ["FORMATS", "OwnerChange", "OwnerExport", "owner_changes", "write_owner_export"]
+__all__ = [
+    "FORMATS",
+    "OwnerChange",
+    "OwnerExport",
+    "export_summary",
+    "owner_changes",
+    "remember_export",
+    "write_owner_export",
+]
+
+#: The per-board key of what each deal's last export held: deal id -> [CRM owner then, owner exported].
+EXPORTED = "owners.exported"
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,7 @@ class OwnerExport:
     plans: list[str]  # the applied plans read
     unlinked: int = 0  # changed cards with no CRM deal
     unchanged: int = 0  # changed cards whose deal the CRM already gives that owner
+    changed_in_crm: list[str] = field(default_factory=list)  # deals given another owner in the CRM since exported
 
 
 def _applied_plans(ws: Workspace, since: str | None) -> list[str]:
@@ -97,6 +111,7 @@ def owner_changes(ws: Workspace, since: str | None = None) -> OwnerExport:
         return out
     book = build_book(ws.connector.read(), ws.crm, ws.settings, today=ws.today, include_new=False)
     reps = book.crm.reps_by_id
+    exported: dict[str, list[str]] = json.loads(ws.store.get(ws.connector.board, EXPORTED) or "{}")
     for item in sorted(book.items, key=lambda i: i.key):
         if item.task_id not in touched or item.owner is None or item.owner not in reps:
             continue
@@ -106,9 +121,42 @@ def owner_changes(ws: Workspace, since: str | None = None) -> OwnerExport:
         if item.deal.owner == item.owner:
             out.unchanged += 1
             continue
+        if item.deal.id in exported and (item.deal.owner or "") not in exported[item.deal.id]:
+            out.changed_in_crm.append(item.deal.name)
+            continue
         out.changes.append(OwnerChange(item.deal.id, item.deal.name, reps[item.owner], item.deal.owner, item.task_id))
     out.changes.sort(key=lambda c: c.deal_id)
     return out
+
+
+def remember_export(ws: Workspace, export: OwnerExport) -> None:
+    """Once the file is written: each exported deal's CRM owner and the owner it was given, so that
+    a later export leaves out a deal whose owner someone has changed in the CRM since."""
+    board = ws.connector.board
+    exported: dict[str, list[str]] = json.loads(ws.store.get(board, EXPORTED) or "{}")
+    exported.update({c.deal_id: [c.crm_owner or "", c.owner.id] for c in export.changes})
+    ws.store.put(board, EXPORTED, json.dumps(exported, sort_keys=True))
+
+
+def export_summary(export: OwnerExport, fmt: str, file: str) -> list[str]:
+    """What an export wrote to ``file`` and which deals it left out, and why."""
+    spec = FORMATS[fmt]
+    lines = [
+        f"Wrote {len(export.changes)} owner change(s) from {len(export.plans)} applied plan(s) to {file} "
+        f"({', '.join(spec.headers)}; for {spec.tool})"
+    ]
+    if export.unchanged:
+        lines.append(f"{export.unchanged} deal(s) already have that owner in the CRM export: left out")
+    if export.unlinked:
+        lines.append(f"{export.unlinked} changed card(s) link to no CRM deal: left out")
+    if export.changed_in_crm:
+        names = ", ".join(repr(n) for n in export.changed_in_crm[:5])
+        more = f" and {len(export.changed_in_crm) - 5} more" if len(export.changed_in_crm) > 5 else ""
+        lines.append(
+            f"{len(export.changed_in_crm)} deal(s) got another owner in the CRM since they were last exported: "
+            f"left out (the CRM's owner stands): {names}{more}"
+        )
+    return lines
 
 
 def _row(fmt: str, c: OwnerChange) -> list[str]:

@@ -144,7 +144,8 @@ def print_reps(data: Mapping[str, Any], console: Console) -> None:
     b = data["band"]
     console.print(
         f"Band t/v: open tasks {b['workload']['lower']:.0f}–{b['workload']['upper']:.0f} / expected value "
-        f"{b['expected_value']['lower']:,.0f}–{b['expected_value']['upper']:,.0f} (available reps, ±{b['ratio']:.0%}): "
+        f"{b['expected_value']['lower']:,.0f}–{b['expected_value']['upper']:,.0f} "
+        f"(available reps, ±{b['ratio']:.0%} / ±{b['value_ratio']:.0%}): "
         "ok, above or below.",
         markup=False,
     )

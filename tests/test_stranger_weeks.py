@@ -1,0 +1,185 @@
+"""tasksync lived with over weeks, as a team runs it: CRM exports that change between runs, people
+editing cards by hand between plans, reps joining, leaving, going away and coming back. Each week's
+plan must be right, apply whole, settle, and keep every hand edit; the figures must add up."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasksync.examples import generate
+from test_cli_cycle import DAY, board_of, run
+from test_stranger_boards import crm_links, save_board
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A small copy of the built-in example, its first plan applied; returns its config."""
+    config = generate(tmp_path / "demo", cards=80)
+    assert run(config, "plan", "--today", DAY) == 0 and run(config, "apply") == 0
+    return config
+
+
+def json_of(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert run(config, *args, "--json", "--today", DAY) == 0
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def member_id(board: dict[str, Any], name: str) -> str:
+    return str(next(m["id"] for m in board["members"] if m["fullName"] == name))
+
+
+def priority_items(board: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The priority field's tier per option id, and the cards' values of it."""
+    field = next(f for f in board["customFields"] if f["name"] == "Priority")
+    items = [i for i in board["customFieldItems"] if i["idCustomField"] == field["id"]]
+    return {o["id"]: o["value"]["text"] for o in field["options"]}, items
+
+
+def test_a_second_rep_added_to_a_card_is_counted_once_as_the_band_counts_it(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A rep adds a colleague to a card of theirs (a joint call). The policies count the card for
+    # its first rep; the plan's workload table and `reps` counted it for both, so the colleague
+    # showed above the band the plan holds, and `reps` and `report` disagreed on their open cards.
+    board = board_of(demo)
+    liam = member_id(board, "Liam Lopez")
+    linked = crm_links(board)
+    card = next(c for c in board["cards"] if c["id"] in linked and c["idMembers"] and liam not in c["idMembers"])
+    card["idMembers"].append(liam)
+    save_board(demo, board)
+
+    report = {r["name"]: r["open_tasks"] for r in json_of(demo, capsys, "report")["reps"]}
+    reps = {r["name"]: r["open_tasks"] for r in json_of(demo, capsys, "reps")["reps"]}
+    assert reps == report
+    plan = json_of(demo, capsys, "plan")
+    assert {r["name"]: r["before"] for r in plan["reps"]} == report
+    assert not plan["plan"]["changes"]  # nothing the band needs: the plan's table agrees
+
+
+def test_undo_leaves_open_the_cards_it_created_that_a_person_has_taken_on(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Last week's plan made cards for new leads; this week a rep took one over (reassigned it to
+    # themselves) and another was moved on to the next list; then the manager undoes last week's
+    # plan. Undo archived every card the plan created, the people's work with them.
+    capsys.readouterr()
+    assert run(demo, "history") == 0
+    applied = capsys.readouterr().out.split()[0]
+    board = board_of(demo)
+    created = [c for c in board["cards"] if c["desc"].startswith("CRM deal ")]
+    taken, moved, untouched = created[0], created[1], created[2:]
+    taken["idMembers"] = [next(m["id"] for m in board["members"] if m["id"] not in taken["idMembers"])]
+    moved["idList"] = next(lst["id"] for lst in board["lists"] if lst["id"] != moved["idList"])
+    save_board(demo, board)
+
+    capsys.readouterr()
+    assert run(demo, "undo", applied) == 0
+    out = capsys.readouterr().out
+    after = {c["id"]: c for c in board_of(demo)["cards"]}
+    assert not after[taken["id"]]["closed"] and after[taken["id"]]["idMembers"] == taken["idMembers"]
+    assert not after[moved["id"]]["closed"] and after[moved["id"]]["idList"] == moved["idList"]
+    assert all(after[c["id"]]["closed"] for c in untouched)
+    assert f"kept: {taken['name']!r} assignees was changed" in out
+    assert f"kept: {moved['name']!r} stage was changed" in out
+
+
+def test_with_sync_stage_a_card_a_person_moved_to_another_list_stays_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `sync_stage` moves cards to their CRM stage's list. A rep moves a card on to Negotiation the
+    # day the customer says yes, before the CRM is updated: tasksync only remembered owners and
+    # priorities, so the next plan (and the service within a minute) moved the card back.
+    config = generate(tmp_path / "demo", cards=80)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[policy]\n", "[policy]\nsync_stage = true\n"), encoding="utf-8")
+    assert run(config, "plan", "--today", DAY) == 0 and run(config, "apply") == 0
+    board = board_of(config)
+    lists = {lst["name"]: lst["id"] for lst in board["lists"]}
+    linked = crm_links(board)
+    card = next(c for c in board["cards"] if c["id"] in linked and c["idList"] == lists["Proposal"])
+    card["idList"] = lists["Negotiation"]
+    save_board(config, board)
+
+    plan = json_of(config, capsys, "plan")["plan"]
+    assert not [c for c in plan["changes"] if c["task_id"] == card["id"] and c["field"] == "stage"]
+    assert [(c["task_id"], c["field"]) for c in plan["conflicts"]] == [(card["id"], "stage")]
+    assert run(config, "apply") == 0
+    assert {c["id"]: c["idList"] for c in board_of(config)["cards"]}[card["id"]] == lists["Negotiation"]
+
+
+def test_export_owners_leaves_out_a_deal_whose_owner_was_changed_in_the_crm_since(
+    demo: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Week 1: the owners tasksync changed go to the CRM. Week 2: a manager gives one of those
+    # deals to a third rep in the CRM itself; the team exports again (without --since, as the
+    # README's first line does): the file gave the deal back to the card's owner, and importing it
+    # undid the manager's change.
+    assert run(demo, "export", "owners", "--format", "csv", str(tmp_path / "week1.csv")) == 0
+    week1 = list(csv.DictReader((tmp_path / "week1.csv").open(encoding="utf-8")))
+    deals_csv = demo.parent / "crm" / "deals.csv"
+    deals = list(csv.DictReader(deals_csv.open(encoding="utf-8")))
+    names = {r["Rep ID"]: r["Name"] for r in csv.DictReader((demo.parent / "crm" / "reps.csv").open(encoding="utf-8"))}
+    moved, waiting = week1[0], week1[1]
+    third = next(n for i, n in names.items() if i not in (moved["owner_id"], moved["crm_owner_id"]))
+    for d in deals:
+        if d["Deal ID"] == moved["deal_id"]:
+            d["Owner"] = third
+    with deals_csv.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, list(deals[0]))
+        writer.writeheader()
+        writer.writerows(deals)
+
+    capsys.readouterr()
+    assert run(demo, "export", "owners", "--format", "csv", str(tmp_path / "week2.csv")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    week2 = {r["deal_id"] for r in csv.DictReader((tmp_path / "week2.csv").open(encoding="utf-8"))}
+    assert moved["deal_id"] not in week2 and waiting["deal_id"] in week2  # the CRM not yet imported: still due
+    assert "1 deal(s) got another owner in the CRM since they were last exported: left out" in out
+    assert repr(moved["deal_name"]) in out
+
+
+def test_apply_now_stops_before_creating_a_card_again_for_every_deal(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The weekly cron runs `apply --now`. This week the deals were exported from a report without
+    # the id column (deals are then keyed by name), so no card's CRM ID matches a deal: every open
+    # deal at a create stage looked new, and cron made a second card for each, unattended.
+    deals_csv = demo.parent / "crm" / "deals.csv"
+    deals_csv.write_text(deals_csv.read_text(encoding="utf-8").replace("Deal ID", "Opportunity Ref", 1), "utf-8")
+    cards = len(board_of(demo)["cards"])
+
+    capsys.readouterr()
+    assert run(demo, "apply", "--now") == 5
+    assert "max_create_share" in capsys.readouterr().err
+    assert len(board_of(demo)["cards"]) == cards
+
+
+def test_a_standing_conflict_names_what_tasksync_wrote_week_after_week(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A rep sets a card's priority by hand; the next applied plan records it as theirs. Every plan
+    # after it said "was set to P4 by a person (tasksync wrote P4)": the record kept the person's
+    # value in place of the one tasksync wrote.
+    board = board_of(demo)
+    tier, items = priority_items(board)
+    item = items[0]
+    wrote = tier[item["idValue"]]
+    item["idValue"] = next(o for o, t in tier.items() if t != wrote)
+    save_board(demo, board)
+    assert run(demo, "reps", "away", "Ben Brooks", "--today", DAY) == 0  # a plan with something to apply
+    assert run(demo, "plan", "--today", DAY) == 0 and run(demo, "apply") == 0
+
+    conflicts = json_of(demo, capsys, "plan")["conflicts"]
+    assert [(c["task_id"], c["last_written"], c["current"]) for c in conflicts] == [
+        (item["idModel"], wrote, tier[item["idValue"]])
+    ]
+    capsys.readouterr()
+    assert run(demo, "plan", "--today", DAY) == 0
+    assert f"(tasksync wrote {wrote})" in " ".join(capsys.readouterr().out.split())
