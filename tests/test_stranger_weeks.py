@@ -183,3 +183,25 @@ def test_a_standing_conflict_names_what_tasksync_wrote_week_after_week(
     capsys.readouterr()
     assert run(demo, "plan", "--today", DAY) == 0
     assert f"(tasksync wrote {wrote})" in " ".join(capsys.readouterr().out.split())
+
+
+def test_cards_of_a_board_member_who_matches_no_rep_are_left_with_them(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A rep renames themselves on Trello ("Ben Brooks" -> "Benjamin Brooks"): they match no rep of
+    # the reps export any more. Their cards were taken for unowned ("unowned; to X") and handed on,
+    # by `serve` too. A card a person gave to a member of the board is theirs: it stays, and a
+    # note names the member and their cards.
+    board = board_of(demo)
+    ben = member_id(board, "Ben Brooks")
+    linked = crm_links(board)
+    held = {c["id"] for c in board["cards"] if c["idMembers"] == [ben] and c["id"] in linked and not c.get("closed")}
+    assert held
+    next(m for m in board["members"] if m["id"] == ben)["fullName"] = "Benjamin Brooks"
+    save_board(demo, board)
+
+    plan = json_of(demo, capsys, "plan")["plan"]
+    moved = {c["task_id"] for c in plan["changes"] if c["field"] == "assignees"}
+    assert not moved & held, plan["changes"]
+    note = next(n for n in plan["notes"] if "Benjamin Brooks" in n and "match no rep" in n)
+    assert f"{len(held)} card" in note, note

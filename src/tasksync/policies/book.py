@@ -224,6 +224,10 @@ def build_book(
     items: list[WorkItem] = []
     linked_deals: set[str] = set()
     unlinked: list[str] = []
+    # Members of the board who match no rep (a rep who renamed themselves, a manager): a card a
+    # person gave them is theirs, not unowned; it stays (a member who left the board is not here).
+    others = {m.id: m.name or m.username or m.id for m in snapshot.members if m.id not in member_rep}
+    held_by: dict[str, int] = {}
     for t in snapshot.tasks:
         deal, account = links.find(t.crm_ref)
         if deal is not None:
@@ -231,6 +235,9 @@ def build_book(
         if deal is None and account is None:
             unlinked.append(t.title)
         owners = [member_rep[m] for m in t.assignees if m in member_rep]
+        other = next((others[m] for m in t.assignees if m in others), None) if not owners else None
+        if other is not None and (deal is not None or account is not None):
+            held_by[other] = held_by.get(other, 0) + 1
         stage = stage_names.get(t.stage_id, "")
         managed = (deal is not None or account is not None) and (
             not assign_stages or normalise_name(stage) in assign_stages
@@ -244,7 +251,7 @@ def build_book(
                 deal=deal,
                 account=account,
                 owner=owners[0] if owners else None,
-                locked=t.pinned or t.id in locked_tasks or len(owners) > 1,
+                locked=t.pinned or t.id in locked_tasks or len(owners) > 1 or other is not None,
                 pinned=t.pinned and bool(owners),
                 managed=managed,
                 priority=t.priority,
@@ -253,6 +260,9 @@ def build_book(
                 created=(deal.created if deal and deal.created else (t.created_at.date() if t.created_at else None)),
             )
         )
+    if held_by:
+        names = ", ".join(f"{n} ({k} card{'s' if k > 1 else ''})" for n, k in sorted(held_by.items()))
+        notes.append(f"cards held by board members who match no rep are left with them: {names}")
     if unlinked:
         sample = ", ".join(repr(u) for u in unlinked[:5])
         more = f" and {len(unlinked) - 5} more" if len(unlinked) > 5 else ""
