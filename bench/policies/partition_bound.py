@@ -43,7 +43,8 @@ same bound):
 Subset-row cuts (Jepsen, Petersen, Spoorendonk and Pisinger's rank-1 Chvátal–Gomory cuts on triples
 of cover rows: at most one column of a division holds two or more of three given movers) may be
 added at a node at its LP bound; a cut's dual (≤ 0) is paid by every column crossing it, in the
-pricing one more binary per cut, 1 when two of its movers are (``x_i + x_j − z ≤ 1``), and the
+pricing one more variable per cut, 1 when two of its movers are (``x_i + x_j − z ≤ 1``; continuous:
+at whole movers it is whole at its least, so HiGHS branches on the movers only), and the
 Lagrangian bound adds the cuts' duals times their right-hand side 1, so it stays valid.
 
 An interval whose bound is at or below the start's objective is closed, as is one where some rep
@@ -310,7 +311,7 @@ class _Pricer:
         cuts = self._cut_pairs(dual)
         priced = cuts if len(cuts[1]) else None
         zero2, one2 = self._reduced_cost_fixing(cost, (e_lo, e_hi), (zero, one), (n_lo, n_hi), dual, priced)
-        if priced is not None:  # cuts priced: a MILP with one more binary per cut this rep may cross
+        if priced is not None:  # cuts priced: a MILP with one more variable per cut this rep may cross
             return self._price_free(dual, cost, e_lo, e_hi, zero2, one2, n_lo, n_hi, priced)
         if len(zero2) + len(one2) > len(zero) + len(one):  # the LP fixed some: a MILP of the others
             return self._price_free(dual, cost, e_lo, e_hi, zero2, one2, n_lo, n_hi)
@@ -365,9 +366,9 @@ class _Pricer:
         a lower bound on the optimum (what it leaves out costs more than ``u``), and HiGHS gets a
         model a tenth of the size instead of finding that out at its root. With ``cuts`` priced
         (:meth:`_cut_pairs`), ``u`` is the last column's cost with what it pays for them, and the LP
-        is the MILP's with the cuts' binaries relaxed to [0, 1] (it still bounds the MILP's from
+        is the MILP's with the cuts' variables relaxed to [0, 1] (it still bounds the MILP's from
         below): without their rows the LP would leave out what a column pays for its cuts, and
-        ``u`` − its optimum would grow by it, fixing fewer variables. The cuts' binaries are
+        ``u`` − its optimum would grow by it, fixing fewer variables. The cuts' variables are
         never fixed; the indices returned are the rep's own variables only."""
         (e_lo, e_hi), (zero, one), (n_lo, n_hi) = e_range, fix, n_range
         x = self.last
@@ -424,7 +425,10 @@ class _Pricer:
     ) -> tuple[float, list[_Column], bool, int]:
         """:meth:`price` by a MILP over the variables not fixed at 0 (``zero``) or 1 (``one``), the
         fixed ones' cards, expected value and cost moved to its rows' bounds and its offset;
-        ``cuts``: the cuts priced (:meth:`_cut_pairs`), each one more binary (never fixed)."""
+        ``cuts``: the cuts priced (:meth:`_cut_pairs`), each one more variable (never fixed), in
+        [0, 1] but not required whole: it costs more than 0 and its rows only hold it up, so at
+        whole movers it is whole at its least (0, or 1 when the column holds two of the cut's
+        movers), and HiGHS branches on the movers only."""
         n_v = len(cost)
         if cuts is not None:  # a pair with one mover fixed at 0 can never make its cut's binary 1
             pairs, penalty = cuts
@@ -438,7 +442,7 @@ class _Pricer:
         base = np.zeros(n_v + n_z)
         base[one] = 1.0
         act = a @ base
-        h = _milp(cost[free], rlo - act, rhi - act, a[:, free], self.options)
+        h = _milp(cost[free], rlo - act, rhi - act, a[:, free], self.options, continuous=n_z)
         if self.last is not None:
             last = np.r_[self.last, np.zeros(n_z)]
             if cuts is not None and n_z:  # each cut's binary as the last column crosses it
@@ -526,9 +530,10 @@ def _milp(
     a: csc_array,
     options: dict[str, float | int | bool | str],
     integer: bool = True,
+    continuous: int = 0,
 ) -> _Highs:
-    """A quiet HiGHS holding min cost·x over binary x (``integer``; else x ∈ [0, 1]) with
-    rlo ≤ a x ≤ rhi."""
+    """A quiet HiGHS holding min cost·x over binary x (``integer``, but the last ``continuous``
+    variables; else x ∈ [0, 1]) with rlo ≤ a x ≤ rhi."""
     h = _Highs()
     h.setOptionValue("output_flag", False)
     for name, value in options.items():
@@ -542,7 +547,7 @@ def _milp(
     mat.start_, mat.index_, mat.value_ = a.indptr, a.indices, a.data
     lp.a_matrix_ = mat
     if integer:
-        lp.integrality_ = [HighsVarType.kInteger] * a.shape[1]
+        lp.integrality_ = [HighsVarType.kInteger] * (a.shape[1] - continuous) + [HighsVarType.kContinuous] * continuous
     h.passModel(lp)
     return h
 
@@ -1204,7 +1209,7 @@ def partition_bound(
     branching. ``cut_rounds``: at a node at its LP bound (with rounds left to price, as above), up to
     that many times up to ``cuts`` subset-row cuts its master breaks are added (:func:`_separate`;
     children and split intervals keep their parent's) and column generation goes on, each cut
-    one more binary in each rep's pricing MILP it may cross. None when ``start``
+    one more variable in each rep's pricing MILP it may cross. None when ``start``
     is outside a band or a capacity, or with value capacities (not priced here)."""
     if m.value_capped or not m.feasible(start):
         return None
