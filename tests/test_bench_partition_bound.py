@@ -203,10 +203,12 @@ def test_restricted_master_milp_finds_a_band_holding_division(pb: ModuleType) ->
         assert m.feasible(res.best_choice) and res.best == pytest.approx(m.objective(res.best_choice), rel=1e-9)
 
 
-def test_pricing_fixed_by_reduced_costs_finds_the_same_least_reduced_cost(pb: ModuleType) -> None:
+@pytest.mark.parametrize("with_cuts", [False, True])
+def test_pricing_fixed_by_reduced_costs_finds_the_same_least_reduced_cost(pb: ModuleType, with_cuts: bool) -> None:
     """A rep's pricing with the accounts its LP's reduced costs fix (from its last column, still a
     solution) left out gives the least reduced cost the whole knapsack gives, at duals it has not
-    seen."""
+    seen; also with subset-row cuts priced (their binaries and rows in that LP), triples of
+    accounts some of them in the last column, at duals below 0."""
     m = _model("real-shaped", 80, 5, 4)
     choice, _, _ = _held_optimum(m)
     d = pb._data(m)
@@ -218,20 +220,44 @@ def test_pricing_fixed_by_reduced_costs_finds_the_same_least_reduced_cost(pb: Mo
     assert dual is not None
     w, b = m.weights(), m.value_band
     rng = np.random.default_rng(5)
+    spread = 0.01 if with_cuts else 0.1  # the duals' move: small enough that the last column stays near the least
     fixed_some = 0
     for r in range(len(m.reps)):
         e_lo, e_hi = (1 - b) * w[r] * lo, (1 + b) * w[r] * hi
         warm = pb._Pricer(m, d, r, 10_000, 1e-9, 4)
         warm.price(d, dual, e_lo, e_hi)  # its last column: the next call's upper bound
+        assert warm.last is not None
+        held = warm.xs[warm.last[: warm.n_x] > 0.5]
+        cuts: tuple[tuple[int, int, int], ...] = ()
+        if with_cuts:  # each cut: two accounts of the last column and one other candidate of the rep
+            others = np.setdiff1d(warm.xs, held)
+            cuts = tuple(
+                (int(held[i]), int(held[(i + 1) % len(held)]), int(others[i % len(others)]))
+                for i in range(min(len(held), 8))
+            )
         for _ in range(3):
+            rho = -rng.uniform(0.01, 0.05, len(cuts)) * float(np.median(np.abs(dual.pi)))
             moved = pb._Duals(
-                dual.pi * rng.uniform(0.9, 1.1, len(dual.pi)), dual.sigma, dual.over, dual.under, dual.gamma
+                dual.pi * rng.uniform(1 - spread, 1 + spread, len(dual.pi)),
+                dual.sigma,
+                dual.over,
+                dual.under,
+                dual.gamma,
+                cuts,
+                rho,
             )
             k = moved.k_e(r)
             cost = np.r_[warm.cx - moved.pi[warm.xs] - k * warm.ev_x, -moved.sigma[warm.ys] - k * warm.ev_y]
             none = np.zeros(0, dtype=np.int32)
+            priced = warm._cut_pairs(moved)
+            assert len(priced[1]) == len(cuts)
             zero, one = warm._reduced_cost_fixing(
-                cost, (e_lo - warm.fixed_e, e_hi - warm.fixed_e), (none, none), (warm.n_lo, warm.n_hi), moved
+                cost,
+                (e_lo - warm.fixed_e, e_hi - warm.fixed_e),
+                (none, none),
+                (warm.n_lo, warm.n_hi),
+                moved,
+                priced if cuts else None,
             )
             fixed_some += int(len(zero) + len(one) > 0)
             least, cols, _, _ = warm.price(d, moved, e_lo, e_hi)

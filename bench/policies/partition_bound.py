@@ -43,7 +43,8 @@ same bound):
 Subset-row cuts (Jepsen, Petersen, Spoorendonk and Pisinger's rank-1 Chvátal–Gomory cuts on triples
 of cover rows: at most one column of a division holds two or more of three given movers) may be
 added at a node at its LP bound; a cut's dual (≤ 0) is paid by every column crossing it, in the
-pricing one more binary per cut, 1 when two of its movers are (``x_i + x_j − z ≤ 1``), and the
+pricing one more variable per cut, 1 when two of its movers are (``x_i + x_j − z ≤ 1``; continuous:
+at whole movers it is whole at its least, so HiGHS branches on the movers only), and the
 Lagrangian bound adds the cuts' duals times their right-hand side 1, so it stays valid.
 
 An interval whose bound is at or below the start's objective is closed, as is one where some rep
@@ -307,10 +308,11 @@ class _Pricer:
         k = dual.k_e(self.r)
         cost = np.r_[self.cx - dual.pi[self.xs] - k * self.ev_x, -dual.sigma[self.ys] - k * self.ev_y]
         e_lo, e_hi = e_lo - self.fixed_e, e_hi - self.fixed_e
-        pairs, penalty = self._cut_pairs(dual)
-        zero2, one2 = self._reduced_cost_fixing(cost, (e_lo, e_hi), (zero, one), (n_lo, n_hi), dual)
-        if len(penalty):  # cuts priced: a MILP with one more binary per cut this rep may cross
-            return self._price_free(dual, cost, e_lo, e_hi, zero2, one2, n_lo, n_hi, (pairs, penalty))
+        cuts = self._cut_pairs(dual)
+        priced = cuts if len(cuts[1]) else None
+        zero2, one2 = self._reduced_cost_fixing(cost, (e_lo, e_hi), (zero, one), (n_lo, n_hi), dual, priced)
+        if priced is not None:  # cuts priced: a MILP with one more variable per cut this rep may cross
+            return self._price_free(dual, cost, e_lo, e_hi, zero2, one2, n_lo, n_hi, priced)
         if len(zero2) + len(one2) > len(zero) + len(one):  # the LP fixed some: a MILP of the others
             return self._price_free(dual, cost, e_lo, e_hi, zero2, one2, n_lo, n_hi)
         self.h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
@@ -355,15 +357,19 @@ class _Pricer:
         fix: tuple[np.ndarray, np.ndarray],
         n_range: tuple[float, float],
         dual: _Duals,
+        cuts: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The variables fixed at 0 and at 1 for this call: a branch's (``zero``, ``one``) and, when
         the last column found is still a solution (an upper bound ``u`` on the optimum), those the
         LP relaxation's reduced costs fix: a variable whose change from its LP bound would cost more
         than ``u`` − the LP's optimum is at that bound in every optimum. The MILP's dual bound stays
         a lower bound on the optimum (what it leaves out costs more than ``u``), and HiGHS gets a
-        model a tenth of the size instead of finding that out at its root. With cuts priced, ``u``
-        is the last column's cost with what it pays for them: the LP leaves that (at least 0)
-        out, so its optimum still bounds the MILP's from below and the fixing still holds."""
+        model a tenth of the size instead of finding that out at its root. With ``cuts`` priced
+        (:meth:`_cut_pairs`), ``u`` is the last column's cost with what it pays for them, and the LP
+        is the MILP's with the cuts' variables relaxed to [0, 1] (it still bounds the MILP's from
+        below): without their rows the LP would leave out what a column pays for its cuts, and
+        ``u`` − its optimum would grow by it, fixing fewer variables. The cuts' variables are
+        never fixed; the indices returned are the rep's own variables only."""
         (e_lo, e_hi), (zero, one), (n_lo, n_hi) = e_range, fix, n_range
         x = self.last
         if x is None or (x[zero] > 0.5).any() or (x[one] < 0.5).any():
@@ -375,8 +381,11 @@ class _Pricer:
         if (act[2:] > 1 + 1e-9).any():
             return zero, one
         u = float(cost @ x) + dual.cut_cost(self.xs[x[: self.n_x] > 0.5])
-        lp = self.lp
-        lp.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+        if cuts is None:
+            lp = self.lp
+            lp.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+        else:
+            lp = _milp(*self._with_cuts(cost, cuts), {"threads": 1}, integer=False)
         lp.changeRowBounds(0, n_lo, n_hi)
         lp.changeRowBounds(1, e_lo, e_hi)
         fixed = np.r_[zero, one].astype(np.int32)
@@ -389,7 +398,7 @@ class _Pricer:
                 return zero, one
             z = float(lp.getInfo().objective_function_value)
             sol = lp.getSolution()
-            v, rc = np.asarray(sol.col_value), np.asarray(sol.col_dual)
+            v, rc = np.asarray(sol.col_value)[: len(cost)], np.asarray(sol.col_dual)[: len(cost)]
         finally:
             lp.changeRowBounds(0, self.n_lo, self.n_hi)
             if len(fixed):
@@ -416,30 +425,24 @@ class _Pricer:
     ) -> tuple[float, list[_Column], bool, int]:
         """:meth:`price` by a MILP over the variables not fixed at 0 (``zero``) or 1 (``one``), the
         fixed ones' cards, expected value and cost moved to its rows' bounds and its offset;
-        ``cuts``: the cuts priced (:meth:`_cut_pairs`), each one more binary (never fixed)."""
+        ``cuts``: the cuts priced (:meth:`_cut_pairs`), each one more variable (never fixed), in
+        [0, 1] but not required whole: it costs more than 0 and its rows only hold it up, so at
+        whole movers it is whole at its least (0, or 1 when the column holds two of the cut's
+        movers), and HiGHS branches on the movers only."""
         n_v = len(cost)
-        a, rlo, rhi = self.a_c, self.rlo.copy(), self.rhi.copy()
-        rlo[:2], rhi[:2] = (n_lo, e_lo), (n_hi, e_hi)
-        n_z = 0
-        if cuts is not None:
+        if cuts is not None:  # a pair with one mover fixed at 0 can never make its cut's binary 1
             pairs, penalty = cuts
-            n_z, n_p = len(penalty), len(pairs)
-            k = np.arange(n_p)
-            crossing = csc_array(
-                (
-                    np.r_[np.ones(2 * n_p), -np.ones(n_p)],
-                    (np.r_[k, k, k], np.r_[pairs[:, 0], pairs[:, 1], n_v + pairs[:, 2]]),
-                ),
-                shape=(n_p, n_v + n_z),
-            )
-            a = csc_array(vstack([hstack([a, csc_array((a.shape[0], n_z))]), crossing], format="csc"))
-            rlo, rhi = np.r_[rlo, np.full(n_p, -INF)], np.r_[rhi, np.ones(n_p)]
-            cost = np.r_[cost, penalty]
+            pairs = pairs[~(np.isin(pairs[:, 0], zero) | np.isin(pairs[:, 1], zero))]
+            used, pairs[:, 2] = np.unique(pairs[:, 2], return_inverse=True)
+            cuts = (pairs, penalty[used])
+        cost, rlo, rhi, a = self._with_cuts(cost, cuts)
+        rlo[:2], rhi[:2] = (n_lo, e_lo), (n_hi, e_hi)
+        n_z = len(cost) - n_v
         free = np.r_[np.setdiff1d(np.arange(n_v), np.r_[zero, one]), n_v + np.arange(n_z)].astype(np.int64)
         base = np.zeros(n_v + n_z)
         base[one] = 1.0
         act = a @ base
-        h = _milp(cost[free], rlo - act, rhi - act, a[:, free], self.options)
+        h = _milp(cost[free], rlo - act, rhi - act, a[:, free], self.options, continuous=n_z)
         if self.last is not None:
             last = np.r_[self.last, np.zeros(n_z)]
             if cuts is not None and n_z:  # each cut's binary as the last column crosses it
@@ -456,6 +459,28 @@ class _Pricer:
             return out[:n_v]
 
         return self._read(h, dual, whole, float(cost[one].sum()))
+
+    def _with_cuts(
+        self, cost: np.ndarray, cuts: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, csc_array]:
+        """The knapsack's costs, row bounds and matrix (columns: the rep's variables) with, for
+        ``cuts`` (:meth:`_cut_pairs`), one more variable per cut costing what crossing it costs and
+        one row per pair of its movers (x_i + x_j − z ≤ 1)."""
+        a, rlo, rhi = self.a_c, self.rlo.copy(), self.rhi.copy()
+        if cuts is None:
+            return cost, rlo, rhi, a
+        pairs, penalty = cuts
+        n_v, n_z, n_p = len(cost), len(penalty), len(pairs)
+        k = np.arange(n_p)
+        crossing = csc_array(
+            (
+                np.r_[np.ones(2 * n_p), -np.ones(n_p)],
+                (np.r_[k, k, k], np.r_[pairs[:, 0], pairs[:, 1], n_v + pairs[:, 2]]),
+            ),
+            shape=(n_p, n_v + n_z),
+        )
+        a = csc_array(vstack([hstack([a, csc_array((a.shape[0], n_z))]), crossing], format="csc"))
+        return np.r_[cost, penalty], np.r_[rlo, np.full(n_p, -INF)], np.r_[rhi, np.ones(n_p)], a
 
     def _read(
         self, h: _Highs, dual: _Duals, whole: Callable[[np.ndarray], np.ndarray], offset: float
@@ -505,9 +530,10 @@ def _milp(
     a: csc_array,
     options: dict[str, float | int | bool | str],
     integer: bool = True,
+    continuous: int = 0,
 ) -> _Highs:
-    """A quiet HiGHS holding min cost·x over binary x (``integer``; else x ∈ [0, 1]) with
-    rlo ≤ a x ≤ rhi."""
+    """A quiet HiGHS holding min cost·x over binary x (``integer``, but the last ``continuous``
+    variables; else x ∈ [0, 1]) with rlo ≤ a x ≤ rhi."""
     h = _Highs()
     h.setOptionValue("output_flag", False)
     for name, value in options.items():
@@ -521,7 +547,7 @@ def _milp(
     mat.start_, mat.index_, mat.value_ = a.indptr, a.indices, a.data
     lp.a_matrix_ = mat
     if integer:
-        lp.integrality_ = [HighsVarType.kInteger] * a.shape[1]
+        lp.integrality_ = [HighsVarType.kInteger] * (a.shape[1] - continuous) + [HighsVarType.kContinuous] * continuous
     h.passModel(lp)
     return h
 
@@ -1183,7 +1209,7 @@ def partition_bound(
     branching. ``cut_rounds``: at a node at its LP bound (with rounds left to price, as above), up to
     that many times up to ``cuts`` subset-row cuts its master breaks are added (:func:`_separate`;
     children and split intervals keep their parent's) and column generation goes on, each cut
-    one more binary in each rep's pricing MILP it may cross. None when ``start``
+    one more variable in each rep's pricing MILP it may cross. None when ``start``
     is outside a band or a capacity, or with value capacities (not priced here)."""
     if m.value_capped or not m.feasible(start):
         return None
