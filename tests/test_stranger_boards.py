@@ -82,6 +82,8 @@ def test_a_member_who_left_the_board_is_not_kept_on_the_cards_tasksync_moves(
     plan = plan_of(demo, capsys)
     moved = {c["task_id"] for c in plan["changes"] if c["field"] == "assignees"}
     assert hers <= moved  # her cards are unowned now: each goes to a rep on the board
+    kinds = {c["reason_kind"] for c in plan["changes"] if c["task_id"] in hers and c["field"] == "assignees"}
+    assert kinds == {"owner left the board"}, kinds  # not "unowned": the card shows an owner
     assert not [c for c in plan["changes"] if c["field"] == "assignees" and gone in c["after"]]
     apply_and_settle(demo, capsys)
     members = {m["id"] for m in board["members"]}

@@ -151,8 +151,15 @@ def test_apply_now_stops_before_creating_a_card_again_for_every_deal(
     # The weekly cron runs `apply --now`. This week the deals were exported from a report without
     # the id column (deals are then keyed by name), so no card's CRM ID matches a deal: every open
     # deal at a create stage looked new, and cron made a second card for each, unattended.
+    # (Its deal names carry the fiscal year, so no card bears one either.)
     deals_csv = demo.parent / "crm" / "deals.csv"
-    deals_csv.write_text(deals_csv.read_text(encoding="utf-8").replace("Deal ID", "Opportunity Ref", 1), "utf-8")
+    rows = list(csv.reader(deals_csv.open(encoding="utf-8", newline="")))
+    name = rows[0].index("Deal Name")
+    rows[0][0] = "Opportunity Ref"
+    for row in rows[1:]:
+        row[name] += " FY27"
+    with deals_csv.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(rows)
     cards = len(board_of(demo)["cards"])
 
     capsys.readouterr()
@@ -205,3 +212,20 @@ def test_cards_of_a_board_member_who_matches_no_rep_are_left_with_them(
     assert not moved & held, plan["changes"]
     note = next(n for n in plan["notes"] if "Benjamin Brooks" in n and "match no rep" in n)
     assert f"{len(held)} card" in note, note
+
+
+def test_no_card_is_created_for_a_deal_whose_name_a_card_already_bears(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Cards linked by account name (`[link] by = "account_name"`) name their account, not their
+    # deal: every deal of a linked account counted as having no card, and `[create]` made a second
+    # card titled like the one on the board. A deal whose name a card bears already gets none.
+    config = generate(tmp_path / "demo", cards=80)
+    text = config.read_text(encoding="utf-8").replace('by = "custom_field"', 'by = "account_name"')
+    config.write_text(text, encoding="utf-8")
+    titles = {c["name"].casefold() for c in board_of(config)["cards"] if not c.get("closed")}
+    plan = json_of(config, capsys, "plan")["plan"]
+    assert plan["creates"]
+    twins = [c["title"] for c in plan["creates"] if c["title"].casefold() in titles]
+    assert not twins, twins
+    assert any("already bear" in n for n in plan["notes"]), plan["notes"]

@@ -72,6 +72,7 @@ class WorkItem:
     # locked but does not pull the rest of its account along.
     pinned: bool = False
     managed: bool = True  # False: counted in workloads but never moved or re-prioritised
+    owner_left: bool = False  # assigned only to people no longer on the board (no owner today)
     priority: str | None = None  # current priority
     due: date | None = None
     created: date | None = None
@@ -253,6 +254,7 @@ def build_book(
                 owner=owners[0] if owners else None,
                 locked=t.pinned or t.id in locked_tasks or len(owners) > 1 or other is not None,
                 pinned=t.pinned and bool(owners),
+                owner_left=bool(t.assignees) and not owners and other is None,
                 managed=managed,
                 priority=t.priority,
                 segment=_segment(account, deal, settings.policy),
@@ -264,24 +266,10 @@ def build_book(
         names = ", ".join(f"{n} ({k} card{'s' if k > 1 else ''})" for n, k in sorted(held_by.items()))
         notes.append(f"cards held by board members who match no rep are left with them: {names}")
     if unlinked:
-        sample = ", ".join(repr(u) for u in unlinked[:5])
-        more = f" and {len(unlinked) - 5} more" if len(unlinked) > 5 else ""
-        notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {sample}{more}")
+        notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {_sample(unlinked)}")
 
     if settings.create.enabled and include_new:
-        new = _new_items(crm, settings, linked_deals, rep_member)
-        # A deal whose card a person archived (or whose task they completed) gets no new one: the
-        # CRM is often behind the board (a lead given up on, an old list archived).
-        put_away = {deal.id for ref in snapshot.archived_refs if (deal := links.find(ref)[0]) is not None}
-        dropped = [i for i in new if i.deal is not None and i.deal.id in put_away]
-        if dropped:
-            sample = ", ".join(repr(i.title) for i in dropped[:5])
-            more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
-            notes.append(
-                f"{len(dropped)} open deal(s) have only an archived card or a completed task; "
-                f"none is made anew: {sample}{more}"
-            )
-        items += [i for i in new if i.deal is None or i.deal.id not in put_away]
+        items += _to_create(snapshot, crm, settings, links, linked_deals, rep_member, notes)
     return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
 
 
@@ -371,6 +359,46 @@ class CrmLinks:
     def _with_deal(self, account: Account) -> tuple[Deal | None, Account]:
         deals = self.deals_by_account.get(account.id, ())
         return (deals[0] if len(deals) == 1 else None), account
+
+
+def _to_create(
+    snapshot: Snapshot,
+    crm: CrmData,
+    settings: Settings,
+    links: CrmLinks,
+    linked_deals: set[str],
+    rep_member: Mapping[str, str],
+    notes: list[str],
+) -> list[WorkItem]:
+    """Work items for the open deals that get a new card (:func:`_new_items`), less those a card
+    stands for already; each kind left out is named in ``notes``."""
+    new = _new_items(crm, settings, linked_deals, rep_member)
+    # A deal whose card a person archived (or whose task they completed) gets no new one: the
+    # CRM is often behind the board (a lead given up on, an old list archived).
+    put_away = {deal.id for ref in snapshot.archived_refs if (deal := links.find(ref)[0]) is not None}
+    dropped = [i.title for i in new if i.deal is not None and i.deal.id in put_away]
+    if dropped:
+        notes.append(
+            f"{len(dropped)} open deal(s) have only an archived card or a completed task; "
+            f"none is made anew: {_sample(dropped)}"
+        )
+    new = [i for i in new if i.deal is None or i.deal.id not in put_away]
+    # Nor one whose name a card bears already (cards linked by account name name their
+    # account, not their deal): a second card of the same title would be a duplicate.
+    titles = {normalise_name(t.title) for t in snapshot.tasks}
+    twins = [i.title for i in new if normalise_name(i.title) in titles]
+    if twins:
+        notes.append(
+            f"{len(twins)} open deal(s) without a linked card get none: cards already bear their "
+            f"names: {_sample(twins)}"
+        )
+    return [i for i in new if normalise_name(i.title) not in titles]
+
+
+def _sample(titles: list[str], shown: int = 5) -> str:
+    """The first ``shown`` titles, quoted, and how many more."""
+    more = f" and {len(titles) - shown} more" if len(titles) > shown else ""
+    return ", ".join(repr(t) for t in titles[:shown]) + more
 
 
 def _new_items(

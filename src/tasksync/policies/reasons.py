@@ -19,6 +19,7 @@ class ReasonKind(StrEnum):
     KEPT = "kept"  # stays with its owner
     PINNED = "pinned owner"  # with the owner of the account's pinned card
     UNOWNED = "unowned"
+    OWNER_LEFT = "owner left the board"  # assigned only to people no longer on the board
     REP_AWAY = "rep away"
     OVER_CAPACITY = "over capacity"
     OVER_VALUE_CAPACITY = "over value capacity"
@@ -148,6 +149,8 @@ def _render(r: Reason) -> str:
         return f"kept with the account's pinned owner {r.to}"
     if k is ReasonKind.UNOWNED:
         return f"unowned{tail}"
+    if k is ReasonKind.OWNER_LEFT:
+        return f"its owner left the board{tail}"
     if k is ReasonKind.REP_AWAY:
         return f"{r.frm} is away{tail}"
     if k is ReasonKind.OVER_CAPACITY:

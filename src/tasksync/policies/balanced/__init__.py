@@ -124,7 +124,9 @@ class BalancedPolicy:
                 continue
             if g.assigned != to:
                 # Moved there by a later pass (the bands or capacities as the first pass left them).
-                still = g.kind in (ReasonKind.UNOWNED, ReasonKind.REP_AWAY) or moves.get(g.key) != to
+                still = (
+                    g.kind in (ReasonKind.UNOWNED, ReasonKind.OWNER_LEFT, ReasonKind.REP_AWAY) or moves.get(g.key) != to
+                )
                 g.kind, g.frm = (g.kind, g.frm) if still else (ReasonKind.REBALANCING, None)
             g.assigned = to
             for i in g.items:

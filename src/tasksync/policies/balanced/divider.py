@@ -183,7 +183,13 @@ class Divider:
             elif grp.owner in self.ix and self.keep_owner:
                 keep.append((g, self.ix[grp.owner], ReasonKind.KEPT))
             else:
-                grp.kind = ReasonKind.REP_AWAY if grp.owner and grp.owner not in self.ix else ReasonKind.UNOWNED
+                grp.kind = (
+                    ReasonKind.REP_AWAY
+                    if grp.owner and grp.owner not in self.ix
+                    else ReasonKind.OWNER_LEFT
+                    if any(i.owner_left for i in grp.items)
+                    else ReasonKind.UNOWNED
+                )
                 pool.append(g)
         if keep:
             gs = np.array([k[0] for k in keep], dtype=np.int64)

@@ -23,7 +23,7 @@ def cause(t: Tables, item: WorkItem, g: Group, to: str, gain_ok: bool) -> Reason
     o = item.owner
     rep = t.reps.get(o) if o else None
     if o is None:
-        return ReasonKind.UNOWNED
+        return ReasonKind.OWNER_LEFT if item.owner_left else ReasonKind.UNOWNED
     if rep is None or not rep.available:
         avail = t.book.crm.reps_by_id.get(o)
         return ReasonKind.SHARE_FULL if avail is not None and avail.available else ReasonKind.REP_AWAY
