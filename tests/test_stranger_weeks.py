@@ -229,3 +229,33 @@ def test_no_card_is_created_for_a_deal_whose_name_a_card_already_bears(
     twins = [c["title"] for c in plan["creates"] if c["title"].casefold() in titles]
     assert not twins, twins
     assert any("already bear" in n for n in plan["notes"]), plan["notes"]
+
+
+def test_the_card_of_a_deal_won_since_is_not_counted_as_open_work(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A deal is won: it leaves the open deals export for the history, and its card stays open on
+    # the board (teams keep a "Won" list). It counted as its rep's open work (and the note said it
+    # linked to no CRM record), so its rep got less new work than the band meant.
+    crm = demo.parent / "crm"
+    deals = list(csv.DictReader((crm / "deals.csv").open(encoding="utf-8", newline="")))
+    board = board_of(demo)
+    linked = crm_links(board)
+    card = next(c for c in board["cards"] if linked.get(c["id"]) and len(c["idMembers"]) == 1)
+    won = next(d for d in deals if d["Deal ID"] == linked[card["id"]])
+    owner = next(m["fullName"] for m in board["members"] if m["id"] == card["idMembers"][0])
+    before = {r["name"]: r["open_tasks"] for r in json_of(demo, capsys, "reps")["reps"]}
+    with (crm / "deals.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(deals[0]))
+        w.writeheader()
+        w.writerows(d for d in deals if d is not won)
+    with (crm / "history.csv").open("a", encoding="utf-8", newline="") as f:
+        row = [won["Deal ID"], won["Account ID"], won["Amount"], "Closed Won", won["Created"], "2026-11-01"]
+        csv.writer(f).writerow([*row, won["Product"], won["Owner"], "", ""])
+
+    after = {r["name"]: r["open_tasks"] for r in json_of(demo, capsys, "reps")["reps"]}
+    assert after[owner] == before[owner] - 1
+    plan = json_of(demo, capsys, "plan")["plan"]
+    assert not [c for c in plan["changes"] if c["task_id"] == card["id"]]
+    note = next(n for n in plan["notes"] if "won or lost" in n)
+    assert card["name"] in note and not any(card["name"] in n for n in plan["notes"] if "no CRM record" in n)

@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from tasksync.kpi import ReportWindow, compute_kpis, kpi_model, owners_after, report_window
-from tasksync.model import Field, Plan, PlanKind
+from tasksync.model import Field, Plan, PlanKind, Task
 from tasksync.policies.base import Decisions
 from tasksync.policies.reasons import Band
 from tasksync.policies.workload import count_band
@@ -79,6 +79,12 @@ def card_owner(members: Iterable[str], member_rep: Mapping[str, str]) -> set[str
     return next(({member_rep[m]} for m in members if m in member_rep), set())
 
 
+def open_work(result: PlanResult) -> list[Task]:
+    """The board's cards the book counts as open work (not those of deals won or lost)."""
+    counted = {i.task_id for i in result.book.items if i.task_id}
+    return [t for t in result.snapshot.tasks if t.id in counted]
+
+
 def rep_shifts(result: PlanResult) -> list[RepShift]:
     """Per rep: open tasks before and after the plan, and how many each gains and loses."""
     book, plan = result.book, result.plan
@@ -88,7 +94,7 @@ def rep_shifts(result: PlanResult) -> list[RepShift]:
     after: Counter[str] = Counter()
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
-    for t in result.snapshot.tasks:
+    for t in open_work(result):
         old = card_owner(t.assignees, member_rep)
         new = card_owner(after_members.get(t.id, t.assignees), member_rep)
         before.update(old)
@@ -258,7 +264,7 @@ def _after_counts(result: PlanResult, names: _Names) -> _Counts:
     sector_new = {i.key: i.segment for i in book.items if i.task_id is None}
     after_prio = {c.task_id: c.after for c in plan.changes if c.field is Field.PRIORITY}
     counts = _Counts()
-    for t in result.snapshot.tasks:
+    for t in open_work(result):
         counts.before[t.priority or NO_PRIORITY] += 1
         new_prio = after_prio.get(t.id, t.priority)
         new = names.owner_of(names.after_members.get(t.id, t.assignees))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
-from tasksync.crm.records import Account, CrmData, Deal, Rep
+from tasksync.crm.records import Account, ClosedDeal, CrmData, Deal, Rep
 from tasksync.crm.values import account_key, loose_name_key, normalise_name
 from tasksync.model import Member, Snapshot
 from tasksync.settings import PolicySettings, Settings
@@ -225,6 +225,7 @@ def build_book(
     items: list[WorkItem] = []
     linked_deals: set[str] = set()
     unlinked: list[str] = []
+    done: list[str] = []
     # Members of the board who match no rep (a rep who renamed themselves, a manager): a card a
     # person gave them is theirs, not unowned; it stays (a member who left the board is not here).
     others = {m.id: m.name or m.username or m.id for m in snapshot.members if m.id not in member_rep}
@@ -234,6 +235,9 @@ def build_book(
         if deal is not None:
             linked_deals.add(deal.id)
         if deal is None and account is None:
+            if links.closed(t.crm_ref) is not None:
+                done.append(t.title)  # its deal was won or lost: not open work
+                continue
             unlinked.append(t.title)
         owners = [member_rep[m] for m in t.assignees if m in member_rep]
         other = next((others[m] for m in t.assignees if m in others), None) if not owners else None
@@ -265,6 +269,8 @@ def build_book(
     if held_by:
         names = ", ".join(f"{n} ({k} card{'s' if k > 1 else ''})" for n, k in sorted(held_by.items()))
         notes.append(f"cards held by board members who match no rep are left with them: {names}")
+    if done:
+        notes.append(f"{len(done)} card(s) of deals won or lost are not counted as open work: {_sample(done)}")
     if unlinked:
         notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {_sample(unlinked)}")
 
@@ -307,6 +313,20 @@ class CrmLinks:
         self.deals_by_name = {n: ds[0] for n, ds in names.items() if len(ds) == 1 and n}
         # 18-character Salesforce ids by their 15-character form (the export's ids, looked up by a card's)
         self.long_ids = {i[:15]: d for i, d in crm.deals_by_id.items() if len(i) == 18 and _SALESFORCE_ID.fullmatch(i)}
+        self.closed_by_id = {d.id: d for d in crm.history}  # deals won or lost
+        self.closed_long = {i[:15]: d for i, d in self.closed_by_id.items() if len(i) == 18}
+
+    def closed(self, ref: str | None) -> ClosedDeal | None:
+        """The deal won or lost that ``ref`` names by its id (or URL, or the other length of a
+        Salesforce id), if any."""
+        ref = (ref or "").strip()
+        for key in self._keys(ref) if ref else []:
+            found = self.closed_by_id.get(key)
+            if found is None and _SALESFORCE_ID.fullmatch(key):
+                found = self.closed_by_id.get(key[:15]) if len(key) == 18 else self.closed_long.get(key)
+            if found is not None:
+                return found
+        return None
 
     def find(self, ref: str | None) -> tuple[Deal | None, Account | None]:
         """The deal (and its account), else the account (and its deal, when it has exactly one
