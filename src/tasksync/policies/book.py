@@ -270,9 +270,9 @@ def build_book(
         names = ", ".join(f"{n} ({k} card{'s' if k > 1 else ''})" for n, k in sorted(held_by.items()))
         notes.append(f"cards held by board members who match no rep are left with them: {names}")
     if done:
-        notes.append(f"{len(done)} card(s) of deals won or lost are not counted as open work: {_sample(done)}")
+        notes.append(f"{len(done)} card(s) of deals won or lost are not counted as open work: {quoted_sample(done)}")
     if unlinked:
-        notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {_sample(unlinked)}")
+        notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {quoted_sample(unlinked)}")
 
     if settings.create.enabled and include_new:
         items += _to_create(snapshot, crm, settings, links, linked_deals, rep_member, notes)
@@ -400,7 +400,7 @@ def _to_create(
     if dropped:
         notes.append(
             f"{len(dropped)} open deal(s) have only an archived card or a completed task; "
-            f"none is made anew: {_sample(dropped)}"
+            f"none is made anew: {quoted_sample(dropped)}"
         )
     new = [i for i in new if i.deal is None or i.deal.id not in put_away]
     # Nor one whose name a card bears already (cards linked by account name name their
@@ -410,13 +410,13 @@ def _to_create(
     if twins:
         notes.append(
             f"{len(twins)} open deal(s) without a linked card get none: cards already bear their "
-            f"names: {_sample(twins)}"
+            f"names: {quoted_sample(twins)}"
         )
     return [i for i in new if normalise_name(i.title) not in titles]
 
 
-def _sample(titles: list[str], shown: int = 5) -> str:
-    """The first ``shown`` titles, quoted, and how many more."""
+def quoted_sample(titles: list[str], shown: int = 5) -> str:
+    """The first ``shown`` titles, quoted, and how many more (for notes that name cards or deals)."""
     more = f" and {len(titles) - shown} more" if len(titles) > shown else ""
     return ", ".join(repr(t) for t in titles[:shown]) + more
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from tasksync.crm.records import Rep
 from tasksync.errors import ConfigError
 from tasksync.model import PlanKind, PlanStatus
+from tasksync.policies.book import quoted_sample
 
 if TYPE_CHECKING:
     from tasksync.sync.workspace import Workspace
@@ -150,11 +151,9 @@ def export_summary(export: OwnerExport, fmt: str, file: str) -> list[str]:
     if export.unlinked:
         lines.append(f"{export.unlinked} changed card(s) link to no CRM deal: left out")
     if export.changed_in_crm:
-        names = ", ".join(repr(n) for n in export.changed_in_crm[:5])
-        more = f" and {len(export.changed_in_crm) - 5} more" if len(export.changed_in_crm) > 5 else ""
         lines.append(
             f"{len(export.changed_in_crm)} deal(s) got another owner in the CRM since they were last exported: "
-            f"left out (the CRM's owner stands): {names}{more}"
+            f"left out (the CRM's owner stands): {quoted_sample(export.changed_in_crm)}"
         )
     return lines
 
