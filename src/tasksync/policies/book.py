@@ -226,6 +226,7 @@ def build_book(
     linked_deals: set[str] = set()
     unlinked: list[str] = []
     done: list[str] = []
+    undealt: set[str] = set()
     # Members of the board who match no rep (a rep who renamed themselves, a manager): a card a
     # person gave them is theirs, not unowned; it stays (a member who left the board is not here).
     others = {m.id: m.name or m.username or m.id for m in snapshot.members if m.id not in member_rep}
@@ -234,6 +235,8 @@ def build_book(
         deal, account = links.find(t.crm_ref)
         if deal is not None:
             linked_deals.add(deal.id)
+        else:
+            undealt.add(normalise_name(t.title))  # a card that stands for no deal by its link
         if deal is None and account is None:
             if links.closed(t.crm_ref) is not None:
                 done.append(t.title)  # its deal was won or lost: not open work
@@ -275,7 +278,7 @@ def build_book(
         notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {quoted_sample(unlinked)}")
 
     if settings.create.enabled and include_new:
-        items += _to_create(snapshot, crm, settings, links, linked_deals, rep_member, notes)
+        items += _to_create(snapshot, crm, settings, links, linked_deals, undealt, rep_member, notes)
     return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
 
 
@@ -387,11 +390,13 @@ def _to_create(
     settings: Settings,
     links: CrmLinks,
     linked_deals: set[str],
+    undealt: set[str],
     rep_member: Mapping[str, str],
     notes: list[str],
 ) -> list[WorkItem]:
     """Work items for the open deals that get a new card (:func:`_new_items`), less those a card
-    stands for already; each kind left out is named in ``notes``."""
+    stands for already; each kind left out is named in ``notes``. ``undealt``: the titles
+    (normalised) of the cards whose link names no deal."""
     new = _new_items(crm, settings, linked_deals, rep_member)
     # A deal whose card a person archived (or whose task they completed) gets no new one: the
     # CRM is often behind the board (a lead given up on, an old list archived).
@@ -403,16 +408,16 @@ def _to_create(
             f"none is made anew: {quoted_sample(dropped)}"
         )
     new = [i for i in new if i.deal is None or i.deal.id not in put_away]
-    # Nor one whose name a card bears already (cards linked by account name name their
-    # account, not their deal): a second card of the same title would be a duplicate.
-    titles = {normalise_name(t.title) for t in snapshot.tasks}
-    twins = [i.title for i in new if normalise_name(i.title) in titles]
+    # Nor one whose name a card linked to no deal bears already (cards linked by account name
+    # name their account, not their deal): a second card of the same title would be a duplicate.
+    # A card linked to another deal of the same name (a renewal) stands for that one only.
+    twins = [i.title for i in new if normalise_name(i.title) in undealt]
     if twins:
         notes.append(
             f"{len(twins)} open deal(s) without a linked card get none: cards already bear their "
             f"names: {quoted_sample(twins)}"
         )
-    return [i for i in new if normalise_name(i.title) not in titles]
+    return [i for i in new if normalise_name(i.title) not in undealt]
 
 
 def quoted_sample(titles: list[str], shown: int = 5) -> str:
