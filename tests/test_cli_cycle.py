@@ -136,9 +136,10 @@ def test_undo_restores_owners_priority_and_list(demo: Path, capsys: pytest.Captu
         assert after[key] == state, key
     created = {k: v for k, v in after.items() if k not in original}
     assert created and all(v[4] is True for v in created.values())  # created cards archived, not deleted
-    # Undone creates are not created again: the store remembers the CRM records it made cards for.
+    # After the undo the board is as before the plan, and so is the next plan: the deals whose
+    # cards the undo archived are offered again (test_stranger_weeks.py follows them further).
     again = plan_json(demo, capsys)
-    assert again["plan"]["creates"] == []
+    assert sorted(c["key"] for c in again["plan"]["creates"]) == sorted(c["key"] for c in data["plan"]["creates"])
 
 
 def test_broken_crm_row_is_named(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:

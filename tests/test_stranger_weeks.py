@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 
-from tasksync.examples import generate
+from tasksync.connectors.asana import AsanaConnector
+from tasksync.connectors.http import SlidingWindowLimiter
+from tasksync.examples import TODAY, generate
+from tasksync.sync.workspace import Workspace
+from tasksync.testing.fake_asana import FakeAsana
 from test_cli_cycle import DAY, board_of, run
+from test_service_asana import AsanaDemo
 from test_stranger_boards import crm_links, save_board
 
 
@@ -259,3 +264,77 @@ def test_the_card_of_a_deal_won_since_is_not_counted_as_open_work(
     assert not [c for c in plan["changes"] if c["task_id"] == card["id"]]
     note = next(n for n in plan["notes"] if "won or lost" in n)
     assert card["name"] in note and not any(card["name"] in n for n in plan["notes"] if "no CRM record" in n)
+
+
+def quick_example(folder: Path) -> Path:
+    """A small copy of the built-in example divided by the balanced policy (for tests of what
+    happens to cards, not of the division: the optimal policy costs seconds a plan)."""
+    config = generate(folder, cards=80)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('name = "optimal"', 'name = "balanced"', 1), encoding="utf-8")
+    return config
+
+
+def test_after_undo_the_deals_whose_cards_it_took_back_get_cards_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The manager applies a plan that makes cards for new deals, then undoes it (the wrong export).
+    # Undo archived the cards it made, and every later plan treated them as cards a person had put
+    # away (and as made already): the deals never got a card again. A card a person archives
+    # still keeps its deal from getting a new one.
+    config = quick_example(tmp_path / "demo")
+    before = json_of(config, capsys, "plan")["plan"]["creates"]
+    assert len(before) >= 2
+    assert run(config, "apply") == 0
+    capsys.readouterr()
+    assert run(config, "history") == 0
+    applied = capsys.readouterr().out.split()[0]
+    assert run(config, "undo", applied) == 0
+
+    board = board_of(config)
+    made = [c for c in board["cards"] if c["desc"].startswith("CRM deal ")]
+    assert made and all(c["closed"] for c in made)
+    person = made[0]  # an older card of the first deal, archived by a person: no new card for it
+    board["cards"].append({**person, "id": "f" * 24, "idMembers": [], "closed": True})
+    save_board(config, board)
+
+    again = json_of(config, capsys, "plan")["plan"]["creates"]
+    assert sorted(c["title"] for c in again) == sorted(c["title"] for c in before if c["title"] != person["name"])
+    assert run(config, "apply") == 0
+    assert json_of(config, capsys, "plan")["plan"]["creates"] == []
+
+
+def test_after_undo_on_asana_the_tasks_it_completed_are_opened_again_not_made_twice(tmp_path: Path) -> None:
+    # The same on Asana, where a task's CRM key (its external id) is taken for good: the plan after
+    # the undo found each completed task by its key, set its CRM ID and reported it made, and the
+    # task stayed completed; every later plan offered the deal again.
+    with FakeAsana(requests_per_minute=None, time_scale=60.0, seed=7) as fake:
+        demo = AsanaDemo(tmp_path, fake)
+        settings = demo.settings.model_copy(
+            update={"create": demo.settings.create.model_copy(update={"enabled": True, "stages": ["Lead"]})}
+        )
+
+        def workspace() -> Workspace:
+            conn = AsanaConnector(settings, limiter=SlidingWindowLimiter(10_000, 1.0), backoff=0.01, timeout=5.0)
+            return Workspace(settings, connector=conn, today=TODAY)
+
+        with workspace() as ws:
+            first = ws.plan().plan
+            assert first.creates
+            ws.apply()
+            made = ws.store.created(first.board)
+            ws.undo(first.id)
+        assert all(fake.tasks[gid].completed for gid in made.values())
+        with workspace() as ws:
+            again = ws.plan().plan
+            assert sorted(n.key for n in again.creates) == sorted(n.key for n in first.creates)
+            outcome = ws.apply()[1]
+            assert outcome.created == len(first.creates) and not outcome.failed
+            assert ws.plan().plan.creates == []
+        by_key = {n.key: n for n in again.creates}
+        for key, gid in made.items():
+            task = fake.tasks[gid]
+            assert not task.completed
+            assert task.memberships[0][1] == by_key[key].stage_id
+            assert task.assignee == (by_key[key].assignees[0] if by_key[key].assignees else None)
+        assert len([t for t in fake.tasks.values() if t.custom_values.get(demo.crm) in made]) == len(made)

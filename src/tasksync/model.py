@@ -132,9 +132,10 @@ class Snapshot:
     priority_options: tuple[str, ...] = ()
     read_at: datetime | None = None
     max_assignees: int | None = None  # 1 on services with a single assignee (Asana)
-    #: The CRM links of the cards a person put away (archived, in an archived list, or a
-    #: completed Asana task), as far as the read saw them: their deals get no new card.
-    archived_refs: frozenset[str] = frozenset()
+    #: The CRM link of each card put away (archived, in an archived list, or a completed Asana
+    #: task), by card id, as far as the read saw them: their deals get no new card (unless
+    #: tasksync's own undo put the card away).
+    archived_refs: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def tasks_by_id(self) -> dict[str, Task]:

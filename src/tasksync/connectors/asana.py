@@ -286,7 +286,7 @@ class AsanaConnector(CreatingTasks):
         f_fields.result()
         members = f_members.result()
         raws = [r for r in raws if r.get("resource_subtype") not in NOT_WORK]
-        archived = frozenset(ref for r in raws if r.get("completed") and (ref := self._task_from(r).crm_ref))
+        archived = {t.id: t.crm_ref for r in raws if r.get("completed") and (t := self._task_from(r)).crm_ref}
         raws = [r for r in raws if not r.get("completed")]
         tasks = [self._task_from(r) for r in raws]
         self._remember(tasks, raws)

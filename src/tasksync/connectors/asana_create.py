@@ -17,7 +17,7 @@ from tasksync.connectors.asana_api import Action, AsanaApi
 from tasksync.connectors.asana_markers import Markers
 from tasksync.connectors.asana_tasks import ProjectFields
 from tasksync.connectors.transport import post_once
-from tasksync.model import Field, NewTask, Task, WriteResult
+from tasksync.model import Field, FieldValue, NewTask, Task, WriteResult
 
 if TYPE_CHECKING:
     from tasksync.settings import Settings
@@ -124,7 +124,9 @@ class CreatingTasks:
 
     def _complete(self, found: Mapping[str, str], todo: Mapping[str, NewTask]) -> dict[str, str]:
         """Set the CRM ID and priority that tasks found by their key lack (made by hand, or by
-        an older run); a person's priority is kept. Returns key -> error for those not set."""
+        an older run); a person's priority is kept. A task found completed (or out of the
+        project: an undo of the plan that made it put it away) is made open again, in the new
+        task's section, with its assignee. Returns key -> error for those not set."""
         if not found:
             return {}
         current = self.read_tasks(list(found.values()))
@@ -134,6 +136,10 @@ class CreatingTasks:
         for i, (key, gid) in enumerate(found.items()):
             task = current.get(gid)
             if task is None:
+                try:
+                    actions.extend(self._reopen(i, gid, todo[key]))
+                except ValueError as e:
+                    errors[key] = f"{self._task_label(gid)}: found put away, but {e}"
                 continue
             data: dict[str, Any] = {}
             if todo[key].priority is not None and task.priority is None:
@@ -145,15 +151,41 @@ class CreatingTasks:
             if self.fields.crm is not None and self.settings.link.by == "custom_field" and not has_link:
                 data.setdefault("custom_fields", {})[self.fields.crm] = key
             if data:
-                actions.append(Action(i, gid, "put", f"/tasks/{quote(gid, safe='')}", data, "complete"))
+                actions.append(
+                    Action(i, gid, "put", f"/tasks/{quote(gid, safe='')}", data, "setting its CRM ID or priority")
+                )
         keys = list(found)
+        actions.sort(key=lambda a: a.method != "put")  # reopened before it is moved to its section
         for a, o in self.api.run_actions(actions, idempotent=True, where=self._project_label()):
             if not o.ok:
-                errors[keys[a.owner]] = (
-                    f"{self._task_label(a.task_id)}: found, but setting its CRM ID or priority failed "
-                    f"({o.status or 'no answer'}: {o.message()})"
+                errors.setdefault(
+                    keys[a.owner],
+                    f"{self._task_label(a.task_id)}: found, but {a.label} failed "
+                    f"({o.status or 'no answer'}: {o.message()})",
                 )
         return errors
+
+    def _reopen(self, owner: int, gid: str, new: NewTask) -> list[Action]:
+        """The actions that make the put-away task ``gid`` open again as ``new`` would be made: not
+        completed, its assignee, priority and CRM ID, in its section."""
+        values: dict[Field, FieldValue] = {Field.CLOSED: False, Field.ASSIGNEES: new.assignees}
+        if new.priority is not None:
+            values[Field.PRIORITY] = new.priority
+        data = self.fields.put_data(values)
+        if self.fields.crm is not None and self.settings.link.by == "custom_field":
+            data.setdefault("custom_fields", {})[self.fields.crm] = new.key
+        tid = quote(gid, safe="")
+        return [
+            Action(owner, gid, "put", f"/tasks/{tid}", data, "reopening it"),
+            Action(
+                owner,
+                gid,
+                "post",
+                f"/sections/{quote(new.stage_id, safe='')}/addTask",
+                {"task": gid},
+                "moving it to its section",
+            ),
+        ]
 
     def _send_creates(
         self, keys: Sequence[str], todo: Mapping[str, NewTask], again: list[str]

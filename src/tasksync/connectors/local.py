@@ -322,7 +322,13 @@ class LocalConnector:
         """Make each card, or complete the one already carrying its marker (CRM link, priority)."""
         data = board.data
         fields = BoardFields(data, self.settings)
-        by_marker = {parse_marker(str(c.get("desc") or "")): c for c in data["cards"] if isinstance(c, dict)}
+        # Open cards only, as Trello's board read gives them: an archived card (an undo of the plan
+        # that made it) is left archived and a new card made.
+        by_marker = {
+            parse_marker(str(c.get("desc") or "")): c
+            for c in data["cards"]
+            if isinstance(c, dict) and not c.get("closed")
+        }
         items: dict[Any, list[dict[str, Any]]] = {}
         for item in data.get("customFieldItems") or []:
             if isinstance(item, dict):
@@ -370,6 +376,6 @@ class LocalConnector:
     @staticmethod
     def _find(data: dict[str, Any], key: str) -> str | None:
         for card in data["cards"]:
-            if isinstance(card, dict) and parse_marker(str(card.get("desc") or "")) == key:
+            if isinstance(card, dict) and not card.get("closed") and parse_marker(str(card.get("desc") or "")) == key:
                 return str(card["id"])
         return None

@@ -179,7 +179,7 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
     link_id = fields.link_field["id"] if fields.link_field else None
     prio_id = fields.priority_field["id"] if fields.priority_field else None
     tasks: list[Task] = []
-    archived: set[str] = set()
+    archived: dict[str, str] = {}
     for card in board.get("cards") or []:
         custom: dict[str, str] = {}
         priority: str | None = None
@@ -210,7 +210,7 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
             crm_ref = str(card.get("name") or "").strip() or None
         if card.get("closed") or card.get("idList") not in open_lists:
             if crm_ref is not None:
-                archived.add(crm_ref)
+                archived[card["id"]] = crm_ref
             continue
         tasks.append(
             Task(
@@ -238,7 +238,7 @@ def snapshot_from_board(board: Mapping[str, Any], settings: Settings, ref: Board
         tasks=tuple(tasks),
         priority_options=fields.priority_options,
         read_at=datetime.now(UTC),
-        archived_refs=frozenset(archived),
+        archived_refs=archived,
     )
 
 

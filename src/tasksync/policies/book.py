@@ -8,7 +8,7 @@ cards, or owners a person changed since tasksync last wrote them).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import parse_qsl, urlsplit
@@ -211,9 +211,12 @@ def build_book(
     locked_tasks: set[str] | None = None,
     today: date | None = None,
     include_new: bool = True,
+    taken_back: Collection[str] = (),
 ) -> Book:
     """Join the snapshot with the CRM. ``locked_tasks`` are tasks whose owner must stay;
-    ``include_new`` adds open deals without a card (when card creation is configured)."""
+    ``include_new`` adds open deals without a card (when card creation is configured);
+    ``taken_back``: the cards tasksync itself put away (an undo of the plan that made them),
+    which do not keep their deals from getting a card."""
     locked_tasks = locked_tasks or set()
     rep_member, notes = match_reps(crm.reps, snapshot.members, settings.members)
     member_rep = {m: r for r, m in rep_member.items()}
@@ -278,7 +281,11 @@ def build_book(
         notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {quoted_sample(unlinked)}")
 
     if settings.create.enabled and include_new:
-        items += _to_create(snapshot, crm, settings, links, linked_deals, undealt, rep_member, notes)
+        # A deal whose card a person archived (or whose task they completed) gets no new one: the
+        # CRM is often behind the board (a lead given up on, an old list archived).
+        refs = {ref for tid, ref in snapshot.archived_refs.items() if tid not in taken_back}
+        put_away = {deal.id for ref in refs if (deal := links.find(ref)[0]) is not None}
+        items += _to_create(crm, settings, links, linked_deals, put_away, undealt, rep_member, notes)
     return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
 
 
@@ -385,22 +392,20 @@ class CrmLinks:
 
 
 def _to_create(
-    snapshot: Snapshot,
     crm: CrmData,
     settings: Settings,
     links: CrmLinks,
     linked_deals: set[str],
+    put_away: set[str],
     undealt: set[str],
     rep_member: Mapping[str, str],
     notes: list[str],
 ) -> list[WorkItem]:
     """Work items for the open deals that get a new card (:func:`_new_items`), less those a card
-    stands for already; each kind left out is named in ``notes``. ``undealt``: the titles
-    (normalised) of the cards whose link names no deal."""
+    stands for already; each kind left out is named in ``notes``. ``put_away``: the deals of the
+    cards a person put away; ``undealt``: the titles (normalised) of the cards whose link names
+    no deal."""
     new = _new_items(crm, settings, linked_deals, rep_member)
-    # A deal whose card a person archived (or whose task they completed) gets no new one: the
-    # CRM is often behind the board (a lead given up on, an old list archived).
-    put_away = {deal.id for ref in snapshot.archived_refs if (deal := links.find(ref)[0]) is not None}
     dropped = [i.title for i in new if i.deal is not None and i.deal.id in put_away]
     if dropped:
         notes.append(

@@ -283,6 +283,8 @@ def _send_creates(
                 store.mark_created(plan.board, plan.id, row.seq, new.key, result.task_id)
                 store.record_written(plan.board, result.task_id, Field.ASSIGNEES, new.assignees, plan.id)
                 store.record_written(plan.board, result.task_id, Field.STAGE, new.stage_id, plan.id)
+                # Open (a task an undo completed is opened again: no longer taken back).
+                store.record_written(plan.board, result.task_id, Field.CLOSED, False, plan.id)
                 if new.priority:
                     store.record_written(plan.board, result.task_id, Field.PRIORITY, new.priority, plan.id)
             outcome.created += 1

@@ -122,8 +122,12 @@ def prepare_book(
         )
     edits = {} if force else human_edits(snapshot, state.last_written, state.person_owned)
     held = {task_id for (task_id, f) in edits if f is Field.ASSIGNEES} | set(locked)
-    book = build_book(snapshot, crm, settings, held, today)
-    book.items = [i for i in book.items if not (i.task_id is None and i.deal and i.deal.id in state.created)]
+    # The cards tasksync made and then put away itself (an undo of the plan that made them): their
+    # deals are offered again, as before that plan.
+    taken_back = {task_id for (task_id, f), v in state.last_written.items() if f is Field.CLOSED and v is True}
+    made = {key for key, task_id in state.created.items() if task_id not in taken_back}
+    book = build_book(snapshot, crm, settings, held, today, taken_back=taken_back)
+    book.items = [i for i in book.items if not (i.task_id is None and i.deal and i.deal.id in made)]
     return book
 
 
