@@ -124,15 +124,20 @@ def timed_lp(prog: Programme, seed: np.ndarray) -> tuple[float, float, int, np.n
     return time.process_time() - t, float(res.fun), rounds, np.asarray(res.x)
 
 
-def with_options(prog: Programme, seed: np.ndarray, options: dict[str, str]) -> tuple[float, float, bytes]:
-    """CPU and wall seconds of the LP from ``seed`` with HiGHS ``options`` set before each run, and
-    its answer's bytes (primal values, then row duals)."""
+def with_options(prog: Programme, seed: np.ndarray, options: dict[str, str]) -> tuple[float, float, bytes | None, str]:
+    """CPU and wall seconds of the LP from ``seed`` with HiGHS ``options`` (name to value, as text)
+    set before each run, its answer's bytes (primal values, then row duals; None when HiGHS did not
+    reach an optimum) and HiGHS's status. A name HiGHS does not know, or a value it refuses, stops
+    with a message naming it."""
     rerun = S._rerun
 
     def opted(h: S._Highs, limits: S.Limits, started: float) -> None:
         for key, text in options.items():
-            kind = type(h.getOptionValue(key)[1])
-            h.setOptionValue(key, text.lower() == "true" if kind is bool else kind(text))
+            known, now = h.getOptionValue(key)
+            kind = type(now)
+            value = text.lower() == "true" if kind is bool else kind(text)
+            if known.name != "kOk" or h.setOptionValue(key, value).name != "kOk":
+                raise SystemExit(f"--highs {key}={text}: HiGHS has no such option, or refuses that value")
         rerun(h, limits, started)
 
     S._rerun = opted
@@ -144,8 +149,9 @@ def with_options(prog: Programme, seed: np.ndarray, options: dict[str, str]) -> 
     finally:
         S._rerun = rerun
         S._Highs.resetGlobalScheduler(True)
-    assert res.x is not None, res.message
-    return secs, wall, np.asarray(res.x).tobytes() + np.asarray(res.row_dual).tobytes()
+    if res.x is None:
+        return secs, wall, None, str(res.message)
+    return secs, wall, np.asarray(res.x).tobytes() + np.asarray(res.row_dual).tobytes(), str(res.message)
 
 
 def shapes(m: Model, movers: list[int]) -> int:
@@ -187,12 +193,12 @@ def main() -> None:
         secs, best, rounds, x = timed_lp(prog, seed_cols)
         print(f"  policy's seed ({int(seed_cols.sum())} columns): {secs:.2f} s CPU, {rounds} pricing rounds")
         if options:
-            _, wall, serial = with_options(prog, seed_cols, {})
+            _, wall, serial, _ = with_options(prog, seed_cols, {})
             print(f"    serial again: {wall:.2f} s wall; with {' '.join(a.highs)}:")
             for _ in range(a.repeat):
-                secs, wall, answer = with_options(prog, seed_cols, options)
+                secs, wall, answer, status = with_options(prog, seed_cols, options)
                 same = "the same vertex" if answer == serial else "another vertex"
-                print(f"    {secs:.2f} s CPU, {wall:.2f} s wall, {same}")
+                print(f"    {secs:.2f} s CPU, {wall:.2f} s wall, {same if answer else status}")
         runs = traced_lp(prog, seed_cols)
         gap = (runs[0].objective - best) / max(abs(best), 1.0)
         print(f"    the first restricted LP {gap:.2%} short of the optimum's objective; each HiGHS run:")
