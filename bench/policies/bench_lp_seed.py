@@ -19,7 +19,13 @@ same net score and expected value per card, to two significant digits): the numb
 LP over an aggregated book would keep.
 
     python bench/policies/bench_lp_seed.py [--kinds synthetic real-shaped] [--cards 10000]
-        [--reps 100] [--seed 1]
+        [--reps 100] [--seed 1] [--highs OPTION=VALUE ...] [--repeat N]
+
+``--highs`` solves the LP from the policy's seed again, ``--repeat`` times, with those HiGHS
+options set on the column generation's solver (``simplex_strategy=3 threads=2
+simplex_max_concurrency=2``: HiGHS's parallel dual simplex), printing CPU and wall seconds of each
+run and whether its answer (primal values and row duals, to the bit) is the serial run's: the same
+optimal vertex, hence the same rounding and plan.
 
 CPU seconds are process time. Measured on the 10k/100 books (seed 1; 2 cores shared with other
 jobs): from the policy's seed 2.6 s (real-shaped) and 0.9 s (synthetic), 5 pricing rounds each;
@@ -35,6 +41,13 @@ short of the optimum's objective, 0.34 s and 5,206 pivots, then rounds of 1.09, 
 0.06 s (5,196, 1,628, 573, 109 and 36 pivots); the synthetic one 1.0 s, its first LP 19.4% short
 (2.5% with each rep's 10 columns of highest expected value added to the seed: it lacked columns
 that fill the value band), 0.23 s, then 0.37, 0.20, 0.07, 0.03 and 0.03 s.
+With ``--highs`` in a later session (seed 1, 2 cores shared with three other engineers' jobs, load
+2.7-6): serially the real-shaped LP 2.3-2.5 s CPU and 3.4-5.0 s wall; parallel (PAMI, strategy 3,
+two threads) 5.5 s CPU and 3.5 s wall at load 2.7, then 13-51 s CPU and 15-88 s wall as the load
+rose (HiGHS's threads wait for each other on a machine with no free core), on another vertex (the
+same one in all 5 runs); ``simplex_strategy=2`` (SIP) kept the serial vertex but took 11.8-15.7 s
+CPU and 14.9-18.8 s wall; the synthetic LP 0.99 s CPU and 1.6 s wall serially, 8.4-13 s CPU and
+15-29 s wall with PAMI (another vertex, the same in 3 runs).
 """
 
 from __future__ import annotations
@@ -111,6 +124,36 @@ def timed_lp(prog: Programme, seed: np.ndarray) -> tuple[float, float, int, np.n
     return time.process_time() - t, float(res.fun), rounds, np.asarray(res.x)
 
 
+def with_options(prog: Programme, seed: np.ndarray, options: dict[str, str]) -> tuple[float, float, bytes | None, str]:
+    """CPU and wall seconds of the LP from ``seed`` with HiGHS ``options`` (name to value, as text)
+    set before each run, its answer's bytes (primal values, then row duals; None when HiGHS did not
+    reach an optimum) and HiGHS's status. A name HiGHS does not know, or a value it refuses, stops
+    with a message naming it."""
+    rerun = S._rerun
+
+    def opted(h: S._Highs, limits: S.Limits, started: float) -> None:
+        for key, text in options.items():
+            known, now = h.getOptionValue(key)
+            kind = type(now)
+            value = text.lower() == "true" if kind is bool else kind(text)
+            if known.name != "kOk" or h.setOptionValue(key, value).name != "kOk":
+                raise SystemExit(f"--highs {key}={text}: HiGHS has no such option, or refuses that value")
+        rerun(h, limits, started)
+
+    S._rerun = opted
+    S._Highs.resetGlobalScheduler(True)  # HiGHS's threads start with the first run after this
+    try:
+        t, w = time.process_time(), time.perf_counter()
+        res, _, _ = S.solve_lp(prog, seed, S.Limits(), time.perf_counter())
+        secs, wall = time.process_time() - t, time.perf_counter() - w
+    finally:
+        S._rerun = rerun
+        S._Highs.resetGlobalScheduler(True)
+    if res.x is None:
+        return secs, wall, None, str(res.message)
+    return secs, wall, np.asarray(res.x).tobytes() + np.asarray(res.row_dual).tobytes(), str(res.message)
+
+
 def shapes(m: Model, movers: list[int]) -> int:
     """Distinct (candidate reps, net score and expected value per card to 2 significant digits)."""
 
@@ -137,7 +180,10 @@ def main() -> None:
     ap.add_argument("--cards", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--highs", nargs="+", default=[], metavar="OPTION=VALUE")
+    ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
+    options = dict(o.split("=", 1) for o in a.highs)
     for kind in a.kinds:
         m, movers, prog, seed_cols = first_programme(kind, a.cards, a.reps, a.seed)
         print(
@@ -146,6 +192,13 @@ def main() -> None:
         )
         secs, best, rounds, x = timed_lp(prog, seed_cols)
         print(f"  policy's seed ({int(seed_cols.sum())} columns): {secs:.2f} s CPU, {rounds} pricing rounds")
+        if options:
+            _, wall, serial, _ = with_options(prog, seed_cols, {})
+            print(f"    serial again: {wall:.2f} s wall; with {' '.join(a.highs)}:")
+            for _ in range(a.repeat):
+                secs, wall, answer, status = with_options(prog, seed_cols, options)
+                same = "the same vertex" if answer == serial else "another vertex"
+                print(f"    {secs:.2f} s CPU, {wall:.2f} s wall, {same if answer else status}")
         runs = traced_lp(prog, seed_cols)
         gap = (runs[0].objective - best) / max(abs(best), 1.0)
         print(f"    the first restricted LP {gap:.2%} short of the optimum's objective; each HiGHS run:")

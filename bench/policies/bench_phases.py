@@ -1,0 +1,133 @@
+"""Where one optimal decision's time goes: CPU and wall seconds of the whole decision, and the
+process time of each of its parts, on seeded books.
+
+The parts are the functions the optimal policy calls (``OptimalPolicy.decide`` on a whole book, as
+the 10k/100 books are divided), each timed from outside while the policy runs as it does for a
+user: the LP (column generation, HiGHS), the rounding MILP with its neighbours, the models, the
+Lagrangian seed, the greedy start, the repairs, the settle check's parts, the reasons and the
+priorities. A part's time includes the listed parts it calls (the rounding MILP's includes its
+programme and its greedy placement of what is left); ``rest`` is the decision less the time
+inside any listed part. Each run also prints a fingerprint of the plan (owners, tiers, reasons, notes): runs of one
+book must print the same.
+
+    python bench/policies/bench_phases.py [--kinds real-shaped synthetic] [--cards 10000]
+        [--reps 100] [--seed 1] [--runs 2]
+
+CPU seconds are process time (the machine may be shared: wall time then runs above it).
+Measured (seed 1; 2 cores shared by four engineers, load 6-7): real-shaped 10k/100 3.73-3.80 s
+CPU, 6.7-8.9 s wall: the LP 2.39-2.45, the two models 0.24, the Lagrangian seed 0.21, the rounding
+MILP 0.18, reasons 0.11-0.16, ``improve``, ``swap`` and ``repair`` 0.19, the greedy placements 0.1,
+priorities 0.06-0.11, owners replaced for the settle check 0.05, the rest 0.07-0.08; synthetic
+2.01-2.12 s CPU, 4.0-4.1 s wall (the LP 0.95-1.02, the rounding MILP 0.24, the models 0.21).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import tasksync.policies.optimal as O
+import tasksync.policies.optimal.solve as S
+from tasksync.policies.base import Decisions, Rules
+from tasksync.policies.model_eval import real_shaped_book, synthetic_book
+from tasksync.settings import PolicySettings
+
+# (module, function, label): the parts timed, in the order printed.
+PARTS: list[tuple[Any, str, str]] = [
+    (S, "solve_lp", "LP"),
+    (S, "_fix_fractional", "rounding MILP"),
+    (O, "build_model", "models"),
+    (S, "lagrangian_columns", "Lagrangian seed"),
+    (S, "greedy", "greedy"),
+    (S, "repair", "repair"),
+    (S, "swap", "swap"),
+    (S, "improve", "improve"),
+    (S, "build_programme", "programmes"),
+    (S, "seed_columns", "seed columns"),
+    (O, "replace_owners", "owners replaced"),
+    (O, "upper_bound", "settle bound"),
+    (O, "Tables", "tables"),
+    (O, "explain", "reasons"),
+    (O, "prioritise", "priorities"),
+]
+
+
+@contextmanager
+def timed(seconds: dict[str, float]) -> Iterator[None]:
+    """While open, each part of ``PARTS`` adds its process time to ``seconds[label]``, and the
+    time inside any part (the outermost one running) to ``seconds["parts"]``."""
+    saved: list[tuple[Any, str, Callable[..., Any]]] = []
+    depth = [0]
+
+    def wrap(f: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            t = time.process_time()
+            depth[0] += 1
+            try:
+                return f(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                secs = time.process_time() - t
+                seconds[label] += secs
+                if not depth[0]:
+                    seconds["parts"] += secs
+
+        return inner
+
+    for mod, name, label in PARTS:
+        saved.append((mod, name, getattr(mod, name)))
+        setattr(mod, name, wrap(getattr(mod, name), label))
+    try:
+        yield
+    finally:
+        for mod, name, f in saved:
+            setattr(mod, name, f)
+
+
+def fingerprint(dec: Decisions) -> str:
+    """A digest of the plan: every decision's owner, tier, score and reasons, and the notes."""
+    rows = sorted(
+        (k, d.owner, d.priority, d.score, repr(d.reason), repr(d.priority_reason)) for k, d in dec.by_key.items()
+    )
+    return hashlib.sha256(repr((rows, dec.notes, dec.bands)).encode()).hexdigest()[:12]
+
+
+def decide(kind: str, cards: int, reps: int, seed: int) -> tuple[float, float, dict[str, float], str]:
+    """CPU and wall seconds of one decision on a seeded book, its parts' process time, its plan's
+    fingerprint."""
+    book = (synthetic_book if kind == "synthetic" else real_shaped_book)(cards, reps, seed)
+    rules = Rules(PolicySettings(name="optimal"))
+    seconds: dict[str, float] = defaultdict(float)
+    with timed(seconds):
+        t, w = time.process_time(), time.perf_counter()
+        dec = O.OptimalPolicy().decide(book, rules)
+        cpu, wall = time.process_time() - t, time.perf_counter() - w
+    seconds["rest"] = cpu - seconds.pop("parts", 0.0)
+    return cpu, wall, dict(seconds), fingerprint(dec)
+
+
+def main() -> None:
+    """One line per decision, then its parts by process time."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kinds", nargs="+", default=["real-shaped", "synthetic"])
+    ap.add_argument("--cards", type=int, default=10_000)
+    ap.add_argument("--reps", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=2)
+    a = ap.parse_args()
+    for kind in a.kinds:
+        for run in range(a.runs):
+            cpu, wall, parts, plan = decide(kind, a.cards, a.reps, a.seed)
+            book = f"{kind} {a.cards}/{a.reps} seed {a.seed}"
+            print(f"{book} run {run + 1}: {cpu:.2f} s CPU, {wall:.2f} s wall, plan {plan}")
+            order = [label for _, _, label in PARTS] + ["rest"]
+            print("  " + ", ".join(f"{label} {parts.get(label, 0.0):.3f}" for label in order))
+
+
+if __name__ == "__main__":
+    main()
