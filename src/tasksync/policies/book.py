@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
@@ -77,12 +77,10 @@ class WorkItem:
     due: date | None = None
     created: date | None = None
     segment: str = "(none)"  # configured segment, else the sector
-    shared_by: int = 1  # open cards of its deal (a card copied, a task per step): they share its value
 
     @property
     def value(self) -> float:
-        """The deal's value, or this card's share of it: a deal counts once in every load and sum."""
-        return self.deal.value / self.shared_by if self.deal else 0.0
+        return self.deal.value if self.deal else 0.0
 
     @property
     def group(self) -> str:
@@ -274,7 +272,6 @@ def build_book(
                 created=(deal.created if deal and deal.created else (t.created_at.date() if t.created_at else None)),
             )
         )
-    items = _shared(items, notes)
     if held_by:
         names = ", ".join(f"{n} ({k} card{'s' if k > 1 else ''})" for n, k in sorted(held_by.items()))
         notes.append(f"cards held by board members who match no rep are left with them: {names}")
@@ -426,26 +423,6 @@ def _to_create(
             f"names: {quoted_sample(twins)}"
         )
     return [i for i in new if normalise_name(i.title) not in undealt]
-
-
-def _shared(items: list[WorkItem], notes: list[str]) -> list[WorkItem]:
-    """``items`` with each card of a deal that has several open cards holding its share of the deal's
-    value (named in ``notes``): counted once per card, a copied card doubled its deal's value in
-    its rep's expected value, the value band and the open pipeline."""
-    cards: dict[str, int] = {}
-    for i in items:
-        if i.deal is not None:
-            cards[i.deal.id] = cards.get(i.deal.id, 0) + 1
-    many = {d: k for d, k in cards.items() if k > 1}
-    if not many:
-        return items
-    names = {i.deal.id: i.deal.name for i in items if i.deal is not None and i.deal.id in many}
-    listed = [f"{names[d]} ({k} cards)" for d, k in many.items()]
-    notes.append(
-        f"{len(many)} deal(s) have more than one open card; each card counts its share of the deal's "
-        f"value (the deal once): {quoted_sample(listed)}"
-    )
-    return [replace(i, shared_by=many[i.deal.id]) if i.deal is not None and i.deal.id in many else i for i in items]
 
 
 def quoted_sample(titles: list[str], shown: int = 5) -> str:
