@@ -83,13 +83,26 @@ def _pin_cards(config: Path, data: st.DataObject) -> None:
     path.write_text(json.dumps(board), encoding="utf-8")
 
 
+# Examples per policy: optimal's plans cost seconds each on this book (its whole-book MILP), so it
+# gets fewer here; its settling is also checked on the bench's books, the fakes and random boards.
+SETTLE_EXAMPLES = {"optimal": 5, "balanced": 8, "round-robin": 8}
+
+
 @pytest.mark.parametrize("name", ["optimal", "balanced", "round-robin"])
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_an_applied_plan_settles(tmp_path: Path, name: str, data: st.DataObject) -> None:
+def test_an_applied_plan_settles(tmp_path: Path, name: str) -> None:
     """After apply of any plan, plan is empty: every policy, both bands, value targets by mean or
     quota, accounts together or not, owners kept or not, away reps, pins, capacity by count and by
     value, and after people's edits (which lock the cards they moved)."""
+
+    @settings(max_examples=SETTLE_EXAMPLES[name], deadline=None, suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def prop(data: st.DataObject) -> None:
+        _applied_plan_settles(tmp_path, name, data)
+
+    prop()
+
+
+def _applied_plan_settles(tmp_path: Path, name: str, data: st.DataObject) -> None:
     config = fresh(tmp_path / "s")
     _reshape_reps(config.parent / "crm", data)
     _pin_cards(config, data)
