@@ -273,6 +273,7 @@ def _reader_env(
         "account_ids": accounts.ids if accounts is not None else frozenset(),
         "Unknown": _Unknown,
         "is_footer": _is_footer,
+        "footer_text": _FOOTER.match,
         "add": add,
     }
 
