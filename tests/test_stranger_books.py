@@ -3,6 +3,7 @@ smallest that shows each defect, through the CLI: the figures a manager checks m
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,34 @@ def test_report_footer_under_a_name_key_is_not_a_record(tmp_path: Path) -> None:
         assert f"rows: {rows}" in section and "1 report footer/total line(s) ignored" in section, section
     reps = _json(config, "reps")["reps"]
     assert not [r for r in reps if "Confidential" in r["name"]]
+
+
+def _moved_note(plan: dict[str, Any]) -> tuple[int, int, dict[str, int]]:
+    note = next(n for n in plan["plan"]["notes"] if n.startswith("owned cards moved: "))
+    head, _, causes = note.removeprefix("owned cards moved: ").partition(" (")
+    moved, _, owned = head.partition(" of ")
+    counts = {k: int(n) for k, _, n in (c.rpartition(" ") for c in causes.rstrip(")").split(", ") if c)}
+    return int(moved), int(owned), counts
+
+
+def test_owned_cards_moved_add_up_to_the_plans_owner_changes(tmp_path: Path) -> None:
+    """The summary's owned cards moved, by cause, are the plan's owner changes of owned cards, by
+    reason (a card to create given to another rep than its deal's CRM owner counted as an owned
+    card moved, and in 'of N' owned cards)."""
+    config = strangergen.write(tmp_path, cards=60, reps=5, accounts=25)
+    config.write_text(config.read_text(encoding="utf-8").replace('"optimal"', '"balanced"'), encoding="utf-8")
+    board = json.loads((tmp_path / "board.json").read_text(encoding="utf-8"))
+    linked = {i["value"]["text"] for i in board["customFieldItems"] if "value" in i}
+    with (tmp_path / "crm" / "opportunities.csv").open(encoding="utf-8-sig") as fh:
+        cardless = [d for d in csv.DictReader(fh) if d["Opportunity Name"] not in linked and d["Opportunity Owner"]]
+    owner = next(d["Opportunity Owner"] for d in cardless if d["Stage"] in ("Prospecting", "Qualification"))
+    assert _cli(["-c", str(config), "reps", "away", owner])[0] == 0  # their new card goes to another rep
+    plan = _json(config, "plan")
+    assert any(owner in c["reason"] and c["reason_kind"] == "new card" for c in plan["plan"]["creates"])
+    moved, owned, counts = _moved_note(plan)
+    owner_changes = [c for c in plan["plan"]["changes"] if c["field"] == "assignees" and c["before"]]
+    by_kind: dict[str, int] = {}
+    for c in owner_changes:
+        by_kind[c["reason_kind"]] = by_kind.get(c["reason_kind"], 0) + 1
+    assert (moved, counts) == (len(owner_changes), by_kind)
+    assert owned <= sum(1 for c in board["cards"] if c["idMembers"])
