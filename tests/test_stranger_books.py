@@ -14,6 +14,13 @@ from test_crm_exports import _cli
 TODAY = strangergen.TODAY.isoformat()
 
 
+def _book(folder: Path, cards: int, reps: int, accounts: int) -> Path:
+    """The book shrunk, divided by the fast ``balanced`` policy (what is checked is not the policy's)."""
+    config = strangergen.write(folder, cards=cards, reps=reps, accounts=accounts)
+    config.write_text(config.read_text(encoding="utf-8").replace('"optimal"', '"balanced"'), encoding="utf-8")
+    return config
+
+
 def _json(config: Path, *argv: str) -> dict[str, Any]:
     code, out, err = _cli(["-c", str(config), *argv, "--json", "--today", TODAY])
     assert code == 0, err
@@ -25,7 +32,7 @@ def test_plan_kpis_before_count_the_board_as_report_does(tmp_path: Path) -> None
     """The plan's KPIs before it (open tasks, pipeline, expected value before) are the board's as
     it is, the figures `report` gives: a card the plan would create does not exist yet (they
     counted for the deal's CRM owner before the plan, so a rep's 'before' disagreed with itself)."""
-    config = strangergen.write(tmp_path, cards=40, reps=5, accounts=20)
+    config = _book(tmp_path, cards=40, reps=5, accounts=20)
     plan = _json(config, "plan")
     assert plan["plan"]["creates"], "the book has deals without a card, at a stage cards are made for"
     report = {r["rep_id"]: r for r in _json(config, "report")["kpis_before"]["reps"]}
@@ -62,8 +69,7 @@ def test_owned_cards_moved_add_up_to_the_plans_owner_changes(tmp_path: Path) -> 
     """The summary's owned cards moved, by cause, are the plan's owner changes of owned cards, by
     reason (a card to create given to another rep than its deal's CRM owner counted as an owned
     card moved, and in 'of N' owned cards)."""
-    config = strangergen.write(tmp_path, cards=60, reps=5, accounts=25)
-    config.write_text(config.read_text(encoding="utf-8").replace('"optimal"', '"balanced"'), encoding="utf-8")
+    config = _book(tmp_path, cards=60, reps=5, accounts=25)
     board = json.loads((tmp_path / "board.json").read_text(encoding="utf-8"))
     linked = {i["value"]["text"] for i in board["customFieldItems"] if "value" in i}
     with (tmp_path / "crm" / "opportunities.csv").open(encoding="utf-8-sig") as fh:
@@ -79,3 +85,17 @@ def test_owned_cards_moved_add_up_to_the_plans_owner_changes(tmp_path: Path) -> 
         by_kind[c["reason_kind"]] = by_kind.get(c["reason_kind"], 0) + 1
     assert (moved, counts) == (len(owner_changes), by_kind)
     assert owned <= sum(1 for c in board["cards"] if c["idMembers"])
+
+
+def test_a_pinned_card_without_owner_is_named(tmp_path: Path) -> None:
+    """A pinned card with no owner keeps none (a person's pin): the plan names it, as it names
+    pinned cards of reps who are away (it was left unowned in silence)."""
+    config = _book(tmp_path, cards=30, reps=5, accounts=12)
+    board = json.loads((tmp_path / "board.json").read_text(encoding="utf-8"))
+    pin = next(label["id"] for label in board["labels"] if label["name"] == "pinned")
+    card = next(c for c in board["cards"] if not c["idMembers"] and pin not in c["idLabels"])
+    card["idLabels"].append(pin)
+    (tmp_path / "board.json").write_text(json.dumps(board), encoding="utf-8")
+    plan = _json(config, "plan")
+    assert not [c for c in plan["plan"]["changes"] if c["task_id"] == card["id"] and c["field"] == "assignees"]
+    assert any("pinned card(s) have no owner" in n and repr(card["name"]) in n for n in plan["plan"]["notes"])
