@@ -99,3 +99,19 @@ def test_a_pinned_card_without_owner_is_named(tmp_path: Path) -> None:
     plan = _json(config, "plan")
     assert not [c for c in plan["plan"]["changes"] if c["task_id"] == card["id"] and c["field"] == "assignees"]
     assert any("pinned card(s) have no owner" in n and repr(card["name"]) in n for n in plan["plan"]["notes"])
+
+
+def test_report_says_over_what_the_conversion_is_counted(tmp_path: Path) -> None:
+    """The report's conversion is won ÷ closed over the whole history, years of it, beside won value
+    of six months: the report says so, with the history's months (it said only the six months)."""
+    config = _book(tmp_path, cards=30, reps=5, accounts=12)
+    with (tmp_path / "crm" / "closed.csv").open(encoding="utf-8-sig") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["Stage"]]
+    months = sorted(f"{y}-{int(m):02d}" for m, _, y in (r["Close Date"].split("/") for r in rows))
+    report = _json(config, "report")
+    said = f"Conversion: won ÷ closed over the whole history ({months[0]} to {months[-1]})"
+    assert said in report["window"]["explain"]
+    assert months[0] < report["months"][0]
+    for rep in report["kpis_before"]["reps"]:
+        mine = [r for r in rows if r["Opportunity Owner"] == rep["name"]]
+        assert (rep["won"], rep["closed"]) == (sum(r["Stage"] == "Closed Won" for r in mine), len(mine))
