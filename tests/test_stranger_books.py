@@ -57,6 +57,18 @@ def test_report_footer_under_a_name_key_is_not_a_record(tmp_path: Path) -> None:
     assert not [r for r in reps if "Confidential" in r["name"]]
 
 
+def test_an_account_named_like_a_total_is_an_account(tmp_path: Path) -> None:
+    """An account whose name starts like a total ('Total Wine', 'Count Labs') is read as one, even
+    with its other cells empty: only a footer's own phrases, alone on their line, are footers."""
+    config = _book(tmp_path, cards=30, reps=5, accounts=12)
+    accounts = tmp_path / "crm" / "accounts.csv"
+    head, rest = accounts.read_bytes().decode("utf-8-sig").split("\r\n", 1)
+    accounts.write_bytes(f"{head}\r\nTotal Wine,,,,,\r\nCount Labs\r\n{rest}".encode("utf-8-sig"))
+    code, out, err = _cli(["-c", str(config), "crm", "check", str(accounts)])
+    assert code == 0, err
+    assert "rows: 14 read, 14 usable" in out and "1 report footer/total line(s) ignored" in out, out
+
+
 def _moved_note(plan: dict[str, Any]) -> tuple[int, int, dict[str, int]]:
     note = next(n for n in plan["plan"]["notes"] if n.startswith("owned cards moved: "))
     head, _, causes = note.removeprefix("owned cards moved: ").partition(" (")

@@ -266,7 +266,7 @@ def _emit_key(shape: Shape, mapped: set[str], have: set[str], env: dict[str, Any
         have.add("name")
     natural = "f_id" if key_field == "id" else "f_name" if key_field == "account_id" else f"f_{key_field}"
     if shape.footers and kind in ("reps", "accounts"):  # a footer in the key column reads as a record
-        body += [f"if footer_text({natural}) and is_footer(cells):", "    total -= 1", "    footers += 1"]
+        body += [f"if footer_text({natural}) and alone(cells):", "    total -= 1", "    footers += 1"]
         body += ["    continue"]
     if key_field == "id":
         body += ["key = f_id"]
