@@ -123,7 +123,13 @@ def report_window(
     if since is not None and until is not None:
         why = f"{since:%Y-%m} to {until:%Y-%m} as asked"
     months = [_month_key(i) for i in range(start, end + 1)]
-    return ReportWindow(months, f"Won value over {months[0]} to {months[-1]}: {why}; change with --since/--until.")
+    # Conversion is counted over every closed deal: say so beside the window it is not limited to.
+    conversion = (
+        f" Conversion: won ÷ closed over the whole history ({min(closed):%Y-%m} to {last:%Y-%m})." if last else ""
+    )
+    return ReportWindow(
+        months, f"Won value over {months[0]} to {months[-1]}: {why}; change with --since/--until.{conversion}"
+    )
 
 
 def kpi_model(book: Book, decisions: Decisions | None = None) -> WinModel:

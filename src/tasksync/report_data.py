@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -162,7 +162,9 @@ def _build(
 
     owners = owners_after(book, {k: d.owner for k, d in result.decisions.by_key.items()})
     model = kpi_model(book, result.decisions)  # fitted once (or the policy's), shared by both
-    k_before = compute_kpis(book, model=model, window=window)
+    # Before the plan, cards it would create do not exist yet (as `report` counts the board).
+    existing = replace(book, items=[i for i in book.items if i.task_id is not None])
+    k_before = compute_kpis(existing, model=model, window=window)
     k_after = compute_kpis(book, owners, model=model, window=window) if plan.changes or plan.creates else k_before
     before_dict, after_dict = k_before.as_dict(), k_after.as_dict()
     names = _Names(result)

@@ -264,10 +264,13 @@ def _emit_key(shape: Shape, mapped: set[str], have: set[str], env: dict[str, Any
     if name_from_parts:
         body += [f"f_name = deal_name({val('account_id')}, {val('product')}, {val('id')})"]
         have.add("name")
+    natural = "f_id" if key_field == "id" else "f_name" if key_field == "account_id" else f"f_{key_field}"
+    if shape.footers and kind in ("reps", "accounts"):  # a footer in the key column reads as a record
+        body += [f"if footer_text({natural}) and alone(cells):", "    total -= 1", "    footers += 1"]
+        body += ["    continue"]
     if key_field == "id":
         body += ["key = f_id"]
     else:
-        natural = "f_name" if key_field == "account_id" else f"f_{key_field}"
         body += [f"natural = {natural}", "key = natural" if kind == "deals" else "key = normalise(natural)"]
         body += ["f_id = natural"]
     body += ["first = seen.get(key)", "if first is not None:"]

@@ -234,6 +234,7 @@ def build_book(
     # person gave them is theirs, not unowned; it stays (a member who left the board is not here).
     others = {m.id: m.name or m.username or m.id for m in snapshot.members if m.id not in member_rep}
     held_by: dict[str, int] = {}
+    pinned_unowned: list[str] = []
     for t in snapshot.tasks:
         deal, account = links.find(t.crm_ref)
         if deal is not None:
@@ -249,6 +250,8 @@ def build_book(
         other = next((others[m] for m in t.assignees if m in others), None) if not owners else None
         if other is not None and (deal is not None or account is not None):
             held_by[other] = held_by.get(other, 0) + 1
+        if t.pinned and not t.assignees and (deal is not None or account is not None):
+            pinned_unowned.append(t.title)
         stage = stage_names.get(t.stage_id, "")
         managed = (deal is not None or account is not None) and (
             not assign_stages or normalise_name(stage) in assign_stages
@@ -272,14 +275,7 @@ def build_book(
                 created=(deal.created if deal and deal.created else (t.created_at.date() if t.created_at else None)),
             )
         )
-    if held_by:
-        names = ", ".join(f"{n} ({k} card{'s' if k > 1 else ''})" for n, k in sorted(held_by.items()))
-        notes.append(f"cards held by board members who match no rep are left with them: {names}")
-    if done:
-        notes.append(f"{len(done)} card(s) of deals won or lost are not counted as open work: {quoted_sample(done)}")
-    if unlinked:
-        notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {quoted_sample(unlinked)}")
-
+    notes += _card_notes(held_by, pinned_unowned, done, unlinked)
     if settings.create.enabled and include_new:
         # A deal whose card a person archived (or whose task they completed) gets no new one: the
         # CRM is often behind the board (a lead given up on, an old list archived).
@@ -287,6 +283,26 @@ def build_book(
         put_away = {deal.id for ref in refs if (deal := links.find(ref)[0]) is not None}
         items += _to_create(crm, settings, links, linked_deals, put_away, undealt, rep_member, notes)
     return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
+
+
+def _card_notes(
+    held_by: Mapping[str, int], pinned_unowned: list[str], done: list[str], unlinked: list[str]
+) -> list[str]:
+    """The book's notes on cards the division leaves as they are."""
+    notes: list[str] = []
+    if held_by:
+        names = ", ".join(f"{n} ({k} card{'s' if k > 1 else ''})" for n, k in sorted(held_by.items()))
+        notes.append(f"cards held by board members who match no rep are left with them: {names}")
+    if pinned_unowned:
+        notes.append(
+            f"{len(pinned_unowned)} pinned card(s) have no owner and are left unowned (unpin them to have "
+            f"them divided): {quoted_sample(pinned_unowned)}"
+        )
+    if done:
+        notes.append(f"{len(done)} card(s) of deals won or lost are not counted as open work: {quoted_sample(done)}")
+    if unlinked:
+        notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {quoted_sample(unlinked)}")
+    return notes
 
 
 _URL = re.compile(r"^(?:https?://|www\.)", re.I)

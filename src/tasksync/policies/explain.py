@@ -58,9 +58,8 @@ class Tables:
         pipe: dict[str, float] = defaultdict(float)
         for i in self.book.items:
             after = self.owners.get(i.key) or i.owner
-            if i.owner is not None and i.task_id is not None:
+            if i.owner is not None and i.task_id is not None:  # before: the cards on the board
                 self.before_n[i.owner] += 1
-            if i.owner is not None:
                 ev_b[i.owner] += self.model.expected_value(i, i.owner)
                 pipe[i.owner] += i.value
             if after is not None:

@@ -204,7 +204,8 @@ def _explain(
             f"value band not met for: {', '.join(sorted(outside))}; the nearest division the greedy passes "
             "find within the count band and capacities is kept"
         )
-    owned = sum(1 for g in groups for i in g.items if i.owner is not None)
+    # Owned cards are those on the board: a card to create counts for its deal's CRM owner only in scoring.
+    owned = sum(1 for g in groups for i in g.items if i.owner is not None and i.task_id is not None)
     for g in groups:
         for i in g.items:
             to = g.assigned
@@ -216,7 +217,7 @@ def _explain(
                 continue
             kind = ReasonKind.ACCOUNT_TOGETHER if g.kind is ReasonKind.KEPT else g.kind
             out.by_key[i.key] = Decision(to, reason=tables.reason(kind, i, g.frm or i.owner, to))
-            if i.owner is not None:
+            if i.owner is not None and i.task_id is not None:
                 out.moved[kind.value] += 1
     note = moved_note(out.moved, owned)
     if note:
