@@ -168,3 +168,26 @@ def test_an_apply_whose_writes_went_unanswered_is_partial_in_history(
     code, out = team.run(capsys, "apply")
     assert code == 0 and "Applied plan" in out and f"{total} changes written" in out
     assert changes_of(team.plan(capsys)) == 0
+
+
+def test_a_task_of_someone_who_left_the_workspace_names_them_in_the_plan_and_the_comment(
+    team: Team, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rick left the Asana workspace; his tasks still have him as assignee (Asana names him on the
+    # task), but the workspace's users no longer list him. The plan showed his gid as the task's
+    # owner ("1200000000000012 -> Mei Chen") and the story on the task said "(was someone)".
+    rick = team.users["Rick Gone"]
+    his = [g for g, t in team.fake.tasks.items() if t.assignee == rick]
+    assert his
+    with team.config.open("a", encoding="utf-8") as f:
+        f.write("[write]\ncomment = true\n")
+    code, out = team.run(capsys, "plan", "--today", DAY)
+    assert code == 0
+    rows = [line for line in out.splitlines() if "its owner left the board" in line]
+    assert rows and all("Rick Gone" in line for line in rows) and rick not in out
+    code, out = team.run(capsys, "apply")
+    assert code == 0, out
+    for gid in his:
+        assert team.fake.tasks[gid].assignee != rick
+        (story,) = team.fake.stories[gid]
+        assert "(was Rick Gone)" in story["text"]

@@ -179,7 +179,7 @@ def print_plan(
     plan = result.plan
     if data is None:
         data = plan_json(result, settings)
-    names = {m.id: m.name for m in result.snapshot.members}
+    names = dict(result.snapshot.member_names)
     stages = {s.id: s.name for s in result.snapshot.stages}
     names.update(stages)
     moves = [c for c in plan.changes if c.field is Field.ASSIGNEES]
