@@ -191,3 +191,36 @@ def test_a_task_of_someone_who_left_the_workspace_names_them_in_the_plan_and_the
         assert team.fake.tasks[gid].assignee != rick
         (story,) = team.fake.stories[gid]
         assert "(was Rick Gone)" in story["text"]
+
+
+def test_a_copy_or_subtask_of_a_deals_task_does_not_count_the_deal_twice(
+    team: Team, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A rep duplicates a deal's task in Asana ("Duplicate task" copies its fields, CRM ID too)
+    # and adds a subtask to the project with the same link. Each counted as the deal's card:
+    # the deal's value counted three times, the holders showed above the value band, and the
+    # plan moved the copies between reps to even out value that is not there.
+    team.plan(capsys)
+    code, out = team.run(capsys, "apply")
+    assert code == 0, out
+    before = json.loads(team.run(capsys, "reps", "--json", "--today", DAY)[1])["reps"]
+    deal, gid = next(iter(team.tasks.items()))
+    task = team.fake.tasks[gid]
+    crm = next(f for f, v in task.custom_values.items() if v == deal)
+    section = task.memberships[0][1]
+    others = [u for u in team.users.values() if u != task.assignee]
+    copies = []
+    for name, who in ((f"{task.name} (copy)", others[0]), ("Send the pricing sheet", others[1])):
+        copies.append(
+            team.fake.add_task(
+                team.project, section, name, assignee=who, custom_values={crm: deal, team.priority: None}
+            )
+        )
+    after = json.loads(team.run(capsys, "reps", "--json", "--today", DAY)[1])["reps"]
+    assert [(r["name"], r["open_tasks"], r["expected_value"]) for r in after] == [
+        (r["name"], r["open_tasks"], r["expected_value"]) for r in before
+    ]
+    plan = team.plan(capsys)
+    assert not {c["task_id"] for c in plan["plan"]["changes"]} & set(copies)
+    assert any("link to a deal an older card stands for" in n and "(copy)" in n for n in plan["plan"]["notes"])
+    assert changes_of(plan) == 0
