@@ -117,7 +117,7 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's Asana connector with short waits between retries (the rule itself unchanged)."""
 
     def open_project(settings: Settings, board: str | None = None) -> AsanaConnector:
-        return AsanaConnector(settings, backoff=0.01, max_attempts=2)
+        return AsanaConnector(settings, backoff=0.01, max_attempts=2, write_concurrency=1)
 
     monkeypatch.setattr(asana_module, "open_project", open_project)
 
@@ -224,3 +224,30 @@ def test_a_copy_or_subtask_of_a_deals_task_does_not_count_the_deal_twice(
     assert not {c["task_id"] for c in plan["plan"]["changes"]} & set(copies)
     assert any("link to a deal an older card stands for" in n and "(copy)" in n for n in plan["plan"]["notes"])
     assert changes_of(plan) == 0
+
+
+def test_an_undo_that_could_not_put_everything_back_can_be_run_again(
+    team: Team, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Priya goes away and the plan hands her tasks on; the manager undoes that redistribution
+    # while Asana answers 500 for a while. The undo put back only part and still marked the
+    # plan undone: `undo` again was refused ("only an applied plan can be undone"), and the
+    # rest could never be put back.
+    quick_retries(monkeypatch)
+    team.plan(capsys)
+    assert team.run(capsys, "apply")[0] == 0
+    start = {g: t.assignee for g, t in team.fake.tasks.items()}
+    assert team.run(capsys, "reps", "away", "Priya", "--today", DAY)[0] == 0
+    plan_id = team.plan(capsys)["plan"]["id"]
+    assert team.run(capsys, "apply")[0] == 0
+    assert team.run(capsys, "reps", "back", "Priya", "--today", DAY)[0] == 0
+    team.fake.fail_next(2, Fault("status", 500), when=lambda method, path: path.startswith("/batch"))
+    code, out = team.run(capsys, "undo", plan_id)
+    assert code == 1 and "without an answer" in out
+    assert f"run `tasksync undo {plan_id}` again" in out
+    assert f"{plan_id}  sync      applied" in team.run(capsys, "history")[1]
+    code, out = team.run(capsys, "undo", plan_id)
+    assert code == 0, out
+    assert "kept:" not in out  # what the first undo put back is not a person's change
+    assert f"{plan_id}  sync      undone" in team.run(capsys, "history")[1]
+    assert {g: t.assignee for g, t in team.fake.tasks.items()} == start

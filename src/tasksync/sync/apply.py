@@ -209,7 +209,8 @@ def _run(
     with store.transaction():
         # Partial while a write failed or went unanswered, as the journal settles it later.
         store.set_status(plan.id, PlanStatus.PARTIAL if not outcome.ok else PlanStatus.APPLIED)
-        if plan.kind is PlanKind.UNDO and plan.undoes:
+        if plan.kind is PlanKind.UNDO and plan.undoes and outcome.ok:
+            # Undone once all is put back; until then it can be undone again, for the rest.
             store.set_status(plan.undoes, PlanStatus.UNDONE)
     return outcome
 
