@@ -182,6 +182,11 @@ def cmd_undo(args: argparse.Namespace) -> int:
                 + Text("kept", style="yellow")
                 + Text(f": {c.title!r} {c.field.value} was changed after the plan; left alone")
             )
+        if not outcome.ok:
+            console.print(
+                f"Plan {args.plan_id} is not undone yet: run `tasksync undo {args.plan_id}` again to put back the rest",
+                markup=False,
+            )
         return 0 if outcome.ok else 1
 
 

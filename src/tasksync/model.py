@@ -136,10 +136,18 @@ class Snapshot:
     #: task), by card id, as far as the read saw them: their deals get no new card (unless
     #: tasksync's own undo put the card away).
     archived_refs: Mapping[str, str] = field(default_factory=dict)
+    #: People cards are assigned to who are no longer members (an Asana assignee who left the
+    #: workspace), for their names only: they are not on the board and get no work.
+    former_members: tuple[Member, ...] = ()
 
     @cached_property
     def tasks_by_id(self) -> dict[str, Task]:
         return {t.id: t for t in self.tasks}
+
+    @cached_property
+    def member_names(self) -> dict[str, str]:
+        """Member id -> name, for display: the board's members and the former ones cards still name."""
+        return {m.id: m.name or m.username or m.id for m in (*self.former_members, *self.members)}
 
     @cached_property
     def members_by_id(self) -> dict[str, Member]:

@@ -179,7 +179,7 @@ def print_plan(
     plan = result.plan
     if data is None:
         data = plan_json(result, settings)
-    names = {m.id: m.name for m in result.snapshot.members}
+    names = dict(result.snapshot.member_names)
     stages = {s.id: s.name for s in result.snapshot.stages}
     names.update(stages)
     moves = [c for c in plan.changes if c.field is Field.ASSIGNEES]
@@ -241,12 +241,16 @@ def print_plan(
 
 
 def print_outcome(plan: Plan, outcome: ApplyOutcome, console: Console) -> None:
+    written = outcome.done - outcome.created  # field changes, as plan and history count them
     console.print(
-        f"Applied plan {plan.id}: {outcome.done - outcome.created} changes written"  # changes as in plan and history
+        f"Applied plan {plan.id}: {written}"
+        + (f" of {written + outcome.missed}" if outcome.missed else "")
+        + " changes written"
         + (f", {outcome.created} cards created" if outcome.created else "")
-        + (f", [red]{len(outcome.failed)} failed[/red]" if outcome.failed else "")
-        + (f", {len(outcome.conflicts)} conflicts" if outcome.conflicts else "")
-        + (f", {len(outcome.unknown)} without an answer" if outcome.unknown else "")
+        # The lists below name one card each (its changes were sent together).
+        + (f", [red]{_cards(len(outcome.failed))} failed[/red]" if outcome.failed else "")
+        + (f", {_cards(len(outcome.conflicts))} in conflict" if outcome.conflicts else "")
+        + (f", {_cards(len(outcome.unknown))} without an answer" if outcome.unknown else "")
     )
     for f in outcome.failed[:20]:
         console.print(Text("  failed", style="red") + Text(f": {f}"))
@@ -254,6 +258,10 @@ def print_outcome(plan: Plan, outcome: ApplyOutcome, console: Console) -> None:
         console.print(Text("  conflict", style="yellow") + Text(f": {c}"))
     for u in outcome.unknown[:20]:
         console.print(Text("  no answer", style="yellow") + Text(f": {u} (checked at the next plan or apply)"))
+
+
+def _cards(n: int) -> str:
+    return f"{n} card" if n == 1 else f"{n} cards"
 
 
 _SPARKS = "▁▂▃▄▅▆▇█"

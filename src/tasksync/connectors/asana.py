@@ -302,6 +302,7 @@ class AsanaConnector(CreatingTasks):
             read_at=read_at,
             max_assignees=1,
             archived_refs=archived,
+            former_members=former_members(raws, members),
         )
 
     def read_completed(self, since: datetime) -> list[Task]:
@@ -508,6 +509,19 @@ class AsanaConnector(CreatingTasks):
             priority=priority if isinstance(priority, str) else None,
             closed=bool(values.get(Field.CLOSED, task.closed)),
         )
+
+
+def former_members(raws: Sequence[Mapping[str, Any]], members: Sequence[Member]) -> tuple[Member, ...]:
+    """The assignees of ``raws`` who are not workspace users (they left it), with the names the
+    tasks give them, so that a plan names them rather than by gid."""
+    known = {m.id for m in members}
+    former: dict[str, Member] = {}
+    for r in raws:
+        user = r.get("assignee") or {}
+        gid = str(user.get("gid") or "")
+        if gid and gid not in known and gid not in former:
+            former[gid] = Member(gid, str(user.get("name") or ""))
+    return tuple(sorted(former.values(), key=lambda m: m.id))
 
 
 def open_project(settings: Settings, board: str | None = None) -> AsanaConnector:

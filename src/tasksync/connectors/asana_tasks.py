@@ -32,7 +32,7 @@ TASK_FIELDS = (
     "name",
     "resource_subtype",
     "notes",
-    "assignee",
+    "assignee.name",
     "completed",
     "completed_at",
     "due_on",

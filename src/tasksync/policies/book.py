@@ -8,14 +8,14 @@ cards, or owners a person changed since tasksync last wrote them).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
 from tasksync.crm.records import Account, ClosedDeal, CrmData, Deal, Rep
 from tasksync.crm.values import account_key, loose_name_key, normalise_name
-from tasksync.model import Member, Snapshot
+from tasksync.model import Member, Snapshot, Task
 from tasksync.settings import PolicySettings, Settings
 
 __all__ = ["Book", "WorkItem", "build_book", "match_reps", "segment_of"]
@@ -235,8 +235,13 @@ def build_book(
     others = {m.id: m.name or m.username or m.id for m in snapshot.members if m.id not in member_rep}
     held_by: dict[str, int] = {}
     pinned_unowned: list[str] = []
-    for t in snapshot.tasks:
-        deal, account = links.find(t.crm_ref)
+    found = [(t, *links.find(t.crm_ref)) for t in snapshot.tasks]
+    card_of = _deal_cards(found)
+    copies: list[str] = []
+    for t, deal, account in found:
+        if deal is not None and card_of[deal.id] != t.id:
+            copies.append(t.title)  # a subtask or a copy: the deal is another card's work
+            continue
         if deal is not None:
             linked_deals.add(deal.id)
         else:
@@ -275,7 +280,7 @@ def build_book(
                 created=(deal.created if deal and deal.created else (t.created_at.date() if t.created_at else None)),
             )
         )
-    notes += _card_notes(held_by, pinned_unowned, done, unlinked)
+    notes += _card_notes(held_by, pinned_unowned, done, unlinked, copies)
     if settings.create.enabled and include_new:
         # A deal whose card a person archived (or whose task they completed) gets no new one: the
         # CRM is often behind the board (a lead given up on, an old list archived).
@@ -285,8 +290,24 @@ def build_book(
     return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
 
 
+def _deal_cards(found: Sequence[tuple[Task, Deal | None, Account | None]]) -> dict[str, str]:
+    """Deal id -> the card that stands for it: of the cards linking to one deal (a subtask or a
+    copy of its card carries its link too), the first created, then the lowest id."""
+    first: dict[str, Task] = {}
+    for t, deal, _ in found:
+        if deal is not None:
+            held = first.get(deal.id)
+            if held is None or _created_key(t) < _created_key(held):
+                first[deal.id] = t
+    return {d: t.id for d, t in first.items()}
+
+
+def _created_key(t: Task) -> tuple[bool, str, str]:
+    return (t.created_at is None, t.created_at.isoformat() if t.created_at else "", t.id)
+
+
 def _card_notes(
-    held_by: Mapping[str, int], pinned_unowned: list[str], done: list[str], unlinked: list[str]
+    held_by: Mapping[str, int], pinned_unowned: list[str], done: list[str], unlinked: list[str], copies: list[str]
 ) -> list[str]:
     """The book's notes on cards the division leaves as they are."""
     notes: list[str] = []
@@ -302,6 +323,11 @@ def _card_notes(
         notes.append(f"{len(done)} card(s) of deals won or lost are not counted as open work: {quoted_sample(done)}")
     if unlinked:
         notes.append(f"{len(unlinked)} card(s) link to no CRM record (left as they are): {quoted_sample(unlinked)}")
+    if copies:
+        notes.append(
+            f"{len(copies)} card(s) link to a deal an older card stands for (a subtask or a copy): left as they "
+            f"are and not counted as open work, so the deal counts once: {quoted_sample(copies)}"
+        )
     return notes
 
 

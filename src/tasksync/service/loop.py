@@ -484,7 +484,7 @@ class SyncService:
 
         crm = with_rep_overrides(exports, self.store, self.today)
         result = make_plan(self.settings, snapshot, crm, self.store, kind=kind, today=self.today)
-        self.log.names = {m.id: m.name for m in snapshot.members} | {s.id: s.name for s in snapshot.stages}
+        self.log.names = snapshot.member_names | {s.id: s.name for s in snapshot.stages}
         if kind is not PlanKind.REBALANCE:
             held = scheduled_filter(result.plan, snapshot, result.book)
             res.held = len(held)

@@ -54,6 +54,7 @@ class ApplyOutcome:
     conflicts: list[str] = field(default_factory=list)
     created: int = 0
     unknown: list[str] = field(default_factory=list)  # sent, answer lost: settled at the next read
+    missed: int = 0  # field changes not written (their cards failed, conflicted or got no answer)
 
     @property
     def ok(self) -> bool:
@@ -206,8 +207,10 @@ def _run(
     _send_changes(plan, connector, store, rows, outcome, counter)
     _send_creates(plan, connector, store, rows, outcome, counter)
     with store.transaction():
-        store.set_status(plan.id, PlanStatus.PARTIAL if outcome.failed else PlanStatus.APPLIED)
-        if plan.kind is PlanKind.UNDO and plan.undoes:
+        # Partial while a write failed or went unanswered, as the journal settles it later.
+        store.set_status(plan.id, PlanStatus.PARTIAL if not outcome.ok else PlanStatus.APPLIED)
+        if plan.kind is PlanKind.UNDO and plan.undoes and outcome.ok:
+            # Undone once all is put back; until then it can be undone again, for the rest.
             store.set_status(plan.undoes, PlanStatus.UNDONE)
     return outcome
 
@@ -249,6 +252,7 @@ def _send_changes(
                 store.mark(plan.id, done, JournalStatus.UNKNOWN, result.error)
             else:
                 store.mark(plan.id, done, JournalStatus.FAILED, result.error)
+        outcome.missed += 0 if status is WriteStatus.DONE else len(done)
         if status is WriteStatus.DONE:
             outcome.done += len(done)
         elif status is WriteStatus.CONFLICT:
@@ -339,6 +343,7 @@ def _merge(first: ApplyOutcome | None, second: ApplyOutcome) -> ApplyOutcome:
     if first is None:
         return second
     first.done += second.done
+    first.missed += second.missed
     first.created += second.created
     first.failed.extend(second.failed)
     first.conflicts.extend(second.conflicts)

@@ -210,7 +210,8 @@ class Workspace:
 
     def undo(self, plan_id: str, progress: Progress | None = None) -> tuple[Plan, ApplyOutcome]:
         """Revert ``plan_id`` where cards still hold what it wrote; it becomes ``undone`` once the
-        undo is applied (also when an interrupted undo is finished by the next writer)."""
+        undo is applied whole (also when an interrupted undo is finished by the next writer): after
+        a write failed, undo it again to put back the rest."""
         with self.writing():
             resume(self.connector, self.store, self.connector.board)
             snapshot = self.connector.read()

@@ -81,7 +81,7 @@ def remember_names(result: PlanResult, store: StateStoreProtocol) -> dict[str, s
     """Member id -> name (a rep's CRM name where the member is a rep), kept for the apply."""
     rep_name = {r.id: r.name for r in result.book.crm.reps}
     member_rep = {m: r for r, m in result.book.rep_member.items()}
-    names = {m.id: rep_name.get(member_rep.get(m.id, ""), m.name) for m in result.snapshot.members}
+    names = {i: rep_name.get(member_rep.get(i, ""), name) for i, name in result.snapshot.member_names.items()}
     store.put(result.plan.board, _NAMES, json.dumps(names, ensure_ascii=False, sort_keys=True))
     return names
 

@@ -63,7 +63,7 @@ class Job:
 def _left_alone(result: PlanResult) -> list[dict[str, Any]]:
     """The plan's conflicts (a person's values, rejected changes) with names instead of ids."""
     snap = result.snapshot
-    names = {m.id: m.name for m in snap.members}
+    names = dict(snap.member_names)
     stages = {st.id: st.name for st in snap.stages}
 
     def show(value: FieldValue) -> str:
