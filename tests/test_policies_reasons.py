@@ -106,7 +106,7 @@ def test_rendered_text_cites_only_the_figures() -> None:
     )
     assert r.text() == (
         "Anna above the band (24 open cards, band 18–20; 20 after); "
-        "to Rosie (strong in Software, win rate 31%, expected value 3,100, room for 2 more in the band)"
+        "to Rosie (strong in Software, win rate 31%, expected value 3,100, room for 2 more in the band after the plan)"
     )
     assert r.as_dict()["figures"] == {
         "before": 24.0,
@@ -117,3 +117,6 @@ def test_rendered_text_cites_only_the_figures() -> None:
         "expected_value": 3100.0,
         "room": 2.0,
     }
+    # The receiver full after the plan, this card counted: not "room for 0 more" on the card given.
+    full = Reason(ReasonKind.UNOWNED, None, "Rosie", (("win_rate", 0.31), ("room", 0.0)))
+    assert full.text().endswith("to Rosie (win rate 31%, at the band's top after the plan)")

@@ -8,16 +8,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import strangergen
 from test_crm_exports import _cli
 
 TODAY = strangergen.TODAY.isoformat()
 
 
-def _book(folder: Path, cards: int, reps: int, accounts: int) -> Path:
+def _book(folder: Path, cards: int, reps: int, accounts: int, policy: str = "balanced") -> Path:
     """The book shrunk, divided by the fast ``balanced`` policy (what is checked is not the policy's)."""
     config = strangergen.write(folder, cards=cards, reps=reps, accounts=accounts)
-    config.write_text(config.read_text(encoding="utf-8").replace('"optimal"', '"balanced"'), encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8").replace('"optimal"', f'"{policy}"'), encoding="utf-8")
     return config
 
 
@@ -77,11 +79,12 @@ def _moved_note(plan: dict[str, Any]) -> tuple[int, int, dict[str, int]]:
     return int(moved), int(owned), counts
 
 
-def test_owned_cards_moved_add_up_to_the_plans_owner_changes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["balanced", "optimal"])
+def test_owned_cards_moved_add_up_to_the_plans_owner_changes(tmp_path: Path, policy: str) -> None:
     """The summary's owned cards moved, by cause, are the plan's owner changes of owned cards, by
     reason (a card to create given to another rep than its deal's CRM owner counted as an owned
     card moved, and in 'of N' owned cards)."""
-    config = _book(tmp_path, cards=60, reps=5, accounts=25)
+    config = _book(tmp_path, cards=60, reps=5, accounts=25, policy=policy)
     board = json.loads((tmp_path / "board.json").read_text(encoding="utf-8"))
     linked = {i["value"]["text"] for i in board["customFieldItems"] if "value" in i}
     with (tmp_path / "crm" / "opportunities.csv").open(encoding="utf-8-sig") as fh:

@@ -338,3 +338,31 @@ def test_after_undo_on_asana_the_tasks_it_completed_are_opened_again_not_made_tw
             assert task.memberships[0][1] == by_key[key].stage_id
             assert task.assignee == (by_key[key].assignees[0] if by_key[key].assignees else None)
         assert len([t for t in fake.tasks.values() if t.custom_values.get(demo.crm) in made]) == len(made)
+
+
+def test_a_priority_that_is_no_tier_set_by_a_person_is_kept_from_the_first_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The team's Priority dropdown has an "On hold" option besides the tiers; a rep put a stalled
+    # deal's card on hold before tasksync ever ran. The first plan wrote a tier over it: tasksync
+    # had not written the field yet, so it could not see a person's edit, and the state was lost.
+    config = quick_example(tmp_path / "demo")
+    board = board_of(config)
+    field = next(f for f in board["customFields"] if f["name"] == "Priority")
+    field["options"].append({"id": "c" * 24, "idCustomField": field["id"], "value": {"text": "On hold"}, "pos": 99999})
+    links = crm_links(board)
+    card = next(c for c in board["cards"] if c["id"] in links and not c["closed"])
+    items = [
+        i for i in board["customFieldItems"] if not (i["idModel"] == card["id"] and i["idCustomField"] == field["id"])
+    ]
+    items.append({"id": "b" * 24, "idModel": card["id"], "idCustomField": field["id"], "idValue": "c" * 24})
+    board["customFieldItems"] = items
+    save_board(config, board)
+
+    plan = json_of(config, capsys, "plan")["plan"]
+    assert not [c for c in plan["changes"] if c["task_id"] == card["id"] and c["field"] == "priority"]
+    assert [n for n in plan["notes"] if n.startswith("1 card(s) keep the priority 'On hold'") and card["name"] in n]
+    assert run(config, "apply") == 0
+    assert json_of(config, capsys, "plan")["plan"]["changes"] == []
+    forced = json_of(config, capsys, "plan", "--force")["plan"]
+    assert [c for c in forced["changes"] if c["task_id"] == card["id"] and c["field"] == "priority"]

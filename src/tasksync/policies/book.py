@@ -214,9 +214,8 @@ def build_book(
     taken_back: Collection[str] = (),
 ) -> Book:
     """Join the snapshot with the CRM. ``locked_tasks`` are tasks whose owner must stay;
-    ``include_new`` adds open deals without a card (when card creation is configured);
-    ``taken_back``: the cards tasksync itself put away (an undo of the plan that made them),
-    which do not keep their deals from getting a card."""
+    ``include_new`` adds open deals without a card (when card creation is configured), less
+    those of cards put away, unless tasksync's undo put them away (``taken_back``: card ids)."""
     locked_tasks = locked_tasks or set()
     rep_member, notes = match_reps(crm.reps, snapshot.members, settings.members)
     member_rep = {m: r for r, m in rep_member.items()}
@@ -282,12 +281,17 @@ def build_book(
         )
     notes += _card_notes(held_by, pinned_unowned, done, unlinked, copies)
     if settings.create.enabled and include_new:
-        # A deal whose card a person archived (or whose task they completed) gets no new one: the
-        # CRM is often behind the board (a lead given up on, an old list archived).
-        refs = {ref for tid, ref in snapshot.archived_refs.items() if tid not in taken_back}
-        put_away = {deal.id for ref in refs if (deal := links.find(ref)[0]) is not None}
+        put_away = _put_away(snapshot, links, taken_back)  # their deals get no new card
         items += _to_create(crm, settings, links, linked_deals, put_away, undealt, rep_member, notes)
     return Book(reps, rep_member, items, crm, notes, today or date.today(), settings.policy)
+
+
+def _put_away(snapshot: Snapshot, links: CrmLinks, taken_back: Collection[str]) -> set[str]:
+    """The deals of the cards a person put away (archived, or a task completed), less those tasksync's
+    own undo put away (``taken_back``): such a deal gets no new card, the CRM is often behind the
+    board (a lead given up on, an old list archived)."""
+    refs = {ref for tid, ref in snapshot.archived_refs.items() if tid not in taken_back}
+    return {deal.id for ref in refs if (deal := links.find(ref)[0]) is not None}
 
 
 def _deal_cards(found: Sequence[tuple[Task, Deal | None, Account | None]]) -> dict[str, str]:

@@ -117,8 +117,11 @@ def _why_bits(r: Reason) -> list[str]:
         bits.append(f"win rate {r.get('win_rate'):.0%}")
     if r.has("expected_value"):
         bits.append(f"expected value {_money(r.get('expected_value'))}")
-    if r.has("room"):
-        bits.append(f"room for {_count(r.get('room'))} more in the band")
+    if r.has("room"):  # after the plan, this card counted: 0 reads as "no room" on the card given
+        room = r.get("room")
+        bits.append(
+            f"room for {_count(room)} more in the band after the plan" if room else "at the band's top after the plan"
+        )
     return bits
 
 

@@ -184,7 +184,10 @@ def fit_terms(item: WorkItem, rep: Rep, settings: PolicySettings) -> tuple[str, 
 def adjustment(item: WorkItem, settings: PrioritySettings, today: date) -> tuple[float, str | None]:
     """(factor, label) of the priority adjustment for ``item``: due soon, stale, or none."""
     if item.due is not None and 0 <= (days := (item.due - today).days) <= settings.due_soon_days:
-        return settings.due_soon_factor, f"due soon: closes in {days} days"
+        return (
+            settings.due_soon_factor,
+            "due soon: closes today" if days == 0 else f"due soon: closes in {days} day{'' if days == 1 else 's'}",
+        )
     if item.created is not None and (days := (today - item.created).days) > settings.stale_days:
         return settings.stale_factor, f"stale: {days} days open"
     return 1.0, None

@@ -26,6 +26,7 @@ from tasksync.model import (
     Plan,
     PlanKind,
     Snapshot,
+    Task,
     canonical,
 )
 from tasksync.policies import (
@@ -40,6 +41,7 @@ from tasksync.policies import (
     build_book,
     get_policy,
 )
+from tasksync.policies.book import quoted_sample
 from tasksync.settings import Settings
 from tasksync.sync.apply import (
     ApplyOutcome,
@@ -176,6 +178,8 @@ def diff(
     options = {o.casefold(): o for o in snapshot.priority_options}
     plan.notes.extend(_priority_notes(settings, snapshot, options))
     stage_by_name = {s.name.casefold(): s.id for s in snapshot.stages}
+    tiers = {t.casefold() for t in settings.priority.tiers}
+    kept: dict[str, list[str]] = {}  # a priority that is no tier ("On hold"), set by a person -> cards
     for item in book.items:
         d = decisions.by_key.get(item.key)
         if d is None:
@@ -192,17 +196,10 @@ def diff(
         task = snapshot.task(item.task_id)
         if task is None:
             continue
-        wanted: dict[Field, FieldValue] = {}
-        if owner_member is not None:
-            # Other people on the card stay with the new owner, unless they are no longer on the
-            # board (a member who left: Trello refuses a card's members that are not the board's).
-            others = (
-                []
-                if snapshot.max_assignees == 1
-                else [m for m in task.assignees if m not in rep_members and m in snapshot.members_by_id]
-            )
-            wanted[Field.ASSIGNEES] = canonical([*others, owner_member])
-        if priority is not None:
+        wanted = _owner_wanted(snapshot, task, owner_member, rep_members)
+        if priority is not None and task.priority is not None and task.priority.casefold() not in tiers and not force:
+            kept.setdefault(task.priority, []).append(task.title)  # a state the tiers do not name
+        elif priority is not None:
             wanted[Field.PRIORITY] = priority
         if settings.policy.sync_stage and item.deal is not None:
             target = stage_by_name.get(settings.stages.get(item.deal.stage, item.deal.stage).casefold())
@@ -222,8 +219,29 @@ def diff(
             else:
                 reason, why = f"CRM stage {item.deal.stage if item.deal else ''}", ReasonKind.STAGE.value
             plan.changes.append(Change(task.id, f, current, value, reason, task.title, why))
+    for option, titles in sorted(kept.items()):
+        plan.notes.append(
+            f"{len(titles)} card(s) keep the priority {option!r}, which is not a tier, as a person set it "
+            f"(--force gives them tiers): {quoted_sample(titles)}"
+        )
     _add_new_edits(plan, snapshot, edits, person)
     return plan
+
+
+def _owner_wanted(
+    snapshot: Snapshot, task: Task, owner_member: str | None, rep_members: set[str]
+) -> dict[Field, FieldValue]:
+    """The card's assignees the decision wants (none when it names no owner): other people on the
+    card stay with the new owner, unless they are no longer on the board (a member who left:
+    Trello refuses a card's members that are not the board's)."""
+    if owner_member is None:
+        return {}
+    others = (
+        []
+        if snapshot.max_assignees == 1
+        else [m for m in task.assignees if m not in rep_members and m in snapshot.members_by_id]
+    )
+    return {Field.ASSIGNEES: canonical([*others, owner_member])}
 
 
 def _priority_notes(settings: Settings, snapshot: Snapshot, options: dict[str, str]) -> list[str]:

@@ -56,7 +56,7 @@ def explain(
     for m, choice in models:
         for gi, g in enumerate(m.groups):
             r = int(choice[gi])
-            owned += sum(1 for i in g.items if i.owner is not None)
+            owned += sum(1 for i in g.items if i.owner is not None and i.task_id is not None)
             if r < 0:
                 continue
             to = m.reps[r]
@@ -69,7 +69,7 @@ def explain(
                 gain = t.model.expected_value(item, to) - t.model.expected_value(item, item.owner)
                 kind = cause(t, item, g, to, gain > 0 and not p.rebalance_only)
                 out.by_key[item.key] = Decision(to, reason=t.reason(kind, item, item.owner, to))
-                if item.owner is not None:
+                if item.owner is not None and item.task_id is not None:  # cards on the board only
                     out.moved[kind.value] += 1
     note = moved_note(out.moved, owned)
     if note:
