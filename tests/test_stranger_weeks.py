@@ -366,3 +366,51 @@ def test_a_priority_that_is_no_tier_set_by_a_person_is_kept_from_the_first_plan(
     assert json_of(config, capsys, "plan")["plan"]["changes"] == []
     forced = json_of(config, capsys, "plan", "--force")["plan"]
     assert [c for c in forced["changes"] if c["task_id"] == card["id"] and c["field"] == "priority"]
+
+
+@pytest.mark.parametrize("policy", ["balanced", "optimal"])
+def test_cards_left_with_a_rep_who_is_away_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str
+) -> None:
+    # One card of an account is pinned to Ben; Ana holds the rest of it and goes away, and Ben has
+    # no room for the account. Ana kept the cards (the account goes whole to one rep) and nothing
+    # in the plan said so: the manager believed her work was handed on.
+    config = quick_example(tmp_path / "demo")
+    config.write_text(config.read_text(encoding="utf-8").replace('"balanced"', f'"{policy}"', 1), encoding="utf-8")
+    board = board_of(config)
+    ana, ben = member_id(board, "Ana Alvarez"), member_id(board, "Ben Brooks")
+    links = crm_links(board)
+    by_account: dict[str, list[dict[str, Any]]] = {}
+    for c in board["cards"]:
+        if c["id"] in links and not c["closed"]:
+            by_account.setdefault(c["name"].split(" - ")[0], []).append(c)
+    cards = max(by_account.values(), key=len)
+    pin = next(lb["id"] for lb in board["labels"] if lb["name"] == "pinned")
+    cards[0]["idMembers"], cards[0]["idLabels"] = [ben], [*cards[0]["idLabels"], pin]
+    for c in cards[1:]:
+        c["idMembers"] = [ana]
+    save_board(config, board)
+    reps = config.parent / "crm" / "reps.csv"
+    with reps.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        if row["Name"] == "Ben Brooks":
+            row["Capacity"] = "1"
+        if row["Name"] == "Ana Alvarez":
+            row["Available"] = "no"
+    with reps.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+    plan = json_of(config, capsys, "plan")["plan"]
+    stay = [
+        c for c in cards[1:] if not any(x["task_id"] == c["id"] and x["field"] == "assignees" for x in plan["changes"])
+    ]
+    said = [n for n in plan["notes"] if n.startswith("cards stay with reps who are away:")]
+    if policy == "balanced":
+        assert len(stay) == len(cards) - 1 >= 1  # the account goes whole to one rep: no one has room
+    # optimal may split the account instead: every card it leaves with Ana is named, and only those
+    n = len(stay)
+    why = f"{n} with an account no available rep could take whole (pinned to another rep, or over a capacity)"
+    assert (f"Ana Alvarez ({n}: {why})" in said[0]) if stay else not [x for x in said if "Ana Alvarez" in x]

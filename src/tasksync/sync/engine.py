@@ -136,7 +136,36 @@ def prepare_book(
 def decide(book: Book, policy: Policy, settings: Settings) -> Decisions:
     """The policy's decisions for every item of the book (owner, priority, reason). The policy
     sees only the ``[policy]`` and ``[priority]`` sections (:class:`Rules`), never the secrets."""
-    return policy.decide(book, Rules.of(settings))
+    out = policy.decide(book, Rules.of(settings))
+    out.notes.extend(_left_with_away_reps(book, out))
+    return out
+
+
+def _left_with_away_reps(book: Book, decisions: Decisions) -> list[str]:
+    """A note naming the cards the decisions leave with reps who are away, and why as far as the
+    book tells: kept as a person set them, or with their account, which no available rep could
+    take whole (pinned to another rep, or over a capacity). Pinned cards have their own note."""
+    away = {r.id: r.name for r in book.reps if not r.available}
+    held: dict[str, list[int]] = {}  # rep id -> [locked, with the account]
+    for item in book.items:
+        d = decisions.by_key.get(item.key)
+        owner = d.owner if d is not None and d.owner is not None else item.owner
+        if item.task_id is None or not item.managed or item.pinned or owner not in away:
+            continue  # unmanaged: never moved; pinned: a note of its own (team.overrides)
+        counts = held.setdefault(owner, [0, 0])
+        counts[0 if item.locked else 1] += 1
+    if not held:
+        return []
+    parts = []
+    for rep, (locked, rest) in sorted(held.items(), key=lambda kv: away[kv[0]]):
+        why = [f"{locked} kept as a person set it"] if locked else []
+        why += (
+            [f"{rest} with an account no available rep could take whole (pinned to another rep, or over a capacity)"]
+            if rest
+            else []
+        )
+        parts.append(f"{away[rep]} ({locked + rest}: {'; '.join(why)})")
+    return [f"cards stay with reps who are away: {', '.join(parts)}"]
 
 
 def _reason(reason: Reason | str | None) -> tuple[str, str]:
