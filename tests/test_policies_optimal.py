@@ -471,8 +471,21 @@ def test_band_note_blames_locked_cards() -> None:
     book = make_book(reps, tasks)
     dec = OptimalPolicy().decide(book, settings(band=0.1))
     note = next(n for n in dec.notes if "count band" in n and "not met" in n)
-    assert "A (6: 6 held by locked cards)" in note
+    assert "A (6: 6 held by locked cards and pinned accounts)" in note
     assert owners_of(book, dec)["t"] == "b"
+
+
+def test_band_note_names_a_pinned_account_over_a_capacity() -> None:
+    # One card of an account pinned to A keeps the account whole with A, over A's capacity: the
+    # note blamed "account sizes or the value band" and never said capacity.
+    reps = [Rep("a", "A", capacity=3), Rep("b", "B"), Rep("c", "C")]
+    tasks = [("p", "big", "a", True)] + [(f"m{k}", "big", "a", False) for k in range(5)]
+    tasks += [(f"o{k}", f"acc{k}", None, False) for k in range(6)]
+    book = make_book(reps, tasks)
+    dec = OptimalPolicy().decide(book, settings(band=0.1))
+    assert all(owners_of(book, dec)[f"m{k}"] == "a" for k in range(5))
+    note = next(n for n in dec.notes if "count band" in n and "not met" in n)
+    assert "A (6: 6 held by locked cards and pinned accounts, over their capacity 3)" in note
 
 
 def test_block_decomposition_for_big_books(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -570,6 +570,13 @@ class OptimalPolicy:
             if i.owner in avail and not movable(i, avail, p):
                 locked_n[i.owner] = locked_n.get(i.owner, 0.0) + 1
                 locked_e[i.owner] = locked_e.get(i.owner, 0.0) + wm.expected_value(i, i.owner)
+        for m, _ in models:  # an account pinned to a rep goes whole to them: it is held there too
+            for g in m.groups:
+                if g.pinned in avail:
+                    locked_n[g.pinned] = locked_n.get(g.pinned, 0.0) + len(g.items)
+                    locked_e[g.pinned] = locked_e.get(g.pinned, 0.0) + sum(
+                        wm.expected_value(i, g.pinned) for i in g.items
+                    )
         out.notes.extend(outside_notes(book, t, locked_n, locked_e))
         return decided
 

@@ -124,7 +124,9 @@ def outside_notes(book: Book, t: Tables, locked_n: Mapping[str, float], locked_e
         if c.lower - 1e-6 <= n <= c.upper + 1e-6:
             continue
         if n > c.upper and locked_n.get(r.id, 0.0) > c.upper:
-            why = f"{locked_n[r.id]:.0f} held by locked cards"
+            why = f"{locked_n[r.id]:.0f} held by locked cards and pinned accounts"
+            if n > capacity(r):
+                why += f", over their capacity {capacity(r):.0f}"
         elif n < c.lower and capacity(r) < c.lower:
             why = f"capacity {capacity(r):.0f}"
         else:
@@ -143,7 +145,7 @@ def outside_notes(book: Book, t: Tables, locked_n: Mapping[str, float], locked_e
         if v.lower - 1e-6 * max(v.mean, 1.0) <= e <= v.upper + 1e-6 * max(v.mean, 1.0):
             continue
         if e > v.upper and locked_e.get(r.id, 0.0) > v.upper:
-            why = f"{locked_e[r.id]:,.0f} held by locked cards"
+            why = f"{locked_e[r.id]:,.0f} held by locked cards and pinned accounts"
         else:
             why = "the count band, capacity or account sizes"
         own = f"band {v.text(money=True)}, {t.target_text(r.id)}: " if t.target_text(r.id) else ""
