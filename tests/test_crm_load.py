@@ -124,7 +124,9 @@ def test_configured_date_order_and_ambiguity_note(tmp_path: Path) -> None:
     body = "D1,A,Lead,1,03/04/2024,o\n"
     rows, report = _deals(tmp_path, body)
     assert rows[0]["close_date"] == date(2024, 3, 4)
-    assert any("read either way" in n for n in report.notes)
+    assert any("has dates like '03/04/2024' that read either way" in n for n in report.notes)
+    _, report = _deals(tmp_path, "D1,A,Lead,1,12/1/2027 10:30 AM,o\n")  # the file's own date is quoted
+    assert any("has dates like '12/1/2027 10:30 AM' that read either way" in n for n in report.notes)
     rows, _ = _deals(tmp_path, body, date_order="dmy")
     assert rows[0]["close_date"] == date(2024, 4, 3)
 

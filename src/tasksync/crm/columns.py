@@ -157,7 +157,7 @@ def _date_column(
     elif order == "auto" and hints["?"] and _has_xyz(ahead, c.index):
         type_name = "date (ambiguous order: read month first)"
         rep.notes.append(
-            f"{rep.path}: column {c.header!r} has dates like 03/04/2024 that read "
+            f"{rep.path}: column {c.header!r} has dates like {_xyz_sample(ahead, c.index)!r} that read "
             "either way and none that tells; read month first "
             '(set crm.date_order = "dmy" if they are day first)'
         )
@@ -215,9 +215,17 @@ def _amount_parser(mark: Decimal | None) -> Callable[[str], Any]:
     return partial(parse_amount, decimal=mark)
 
 
+_XYZ = re.compile(r"\s*\d{1,2}[-/]\d{1,2}[-/]\d{2,4}")
+
+
 def _has_xyz(rows: list[tuple[int, list[str]]], i: int) -> bool:
     """Whether the column holds dates like ``3/4/2024`` at all (not ISO or serials)."""
-    return any(i < len(c) and re.match(r"\s*\d{1,2}[-/]\d{1,2}[-/]\d{2,4}", c[i]) for _, c in rows)
+    return bool(_xyz_sample(rows, i))
+
+
+def _xyz_sample(rows: list[tuple[int, list[str]]], i: int) -> str:
+    """The column's first date like ``3/4/2024`` (its day and month either way round), or ""."""
+    return next((c[i].strip() for _, c in rows if i < len(c) and _XYZ.match(c[i])), "")
 
 
 _CURRENCY_IN = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])|[$€£¥₹₩₽]|元|人民币")
