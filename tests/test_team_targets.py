@@ -95,3 +95,22 @@ def test_conflicts_in_the_html_page_with_names(
         assert '<section id="conflicts">' in html
         assert f"<td>{new_tier}</td><td>{tier['wanted']}</td>" in html
         assert embedded_data(html)["conflicts"] == data["conflicts"]
+
+
+def test_the_team_row_says_whom_it_totals() -> None:
+    # With no quota at all the team's row showed won 0 and open expected 0 beside reps who had won;
+    # with some quotas it totalled only those reps under the name "Team".
+    from tasksync.team.targets import targets_of
+
+    def rep(rid: str, quota: float | None, won: float) -> dict[str, object]:
+        return {"rep_id": rid, "name": rid, "quota": quota, "won_by_month": {"2026-11": won}, "expected_value": 10.0}
+
+    none = targets_of([rep("a", None, 100.0), rep("b", None, 50.0)], ["2026-11"])["team"]
+    assert (none["label"], none["won"], none["expected_value"], none["target"]) == ("Team", 150.0, 20.0, None)
+    some = targets_of([rep("a", 200.0, 100.0), rep("b", None, 50.0)], ["2026-11"])["team"]
+    assert (some["label"], some["won"], some["target"], some["attainment"]) == (
+        "Team (1 of 2 reps: with a quota)",
+        100.0,
+        200.0,
+        0.5,
+    )

@@ -198,14 +198,15 @@ def _pct(value: float | None) -> str:
 def _targets_section(targets: Mapping[str, Any]) -> str:
     """Quota, target, won, attainment (with a bar to 100%) and coverage per rep and for the team."""
     rows = []
-    for r in [*targets["reps"], {**targets["team"], "name": "Team"}]:
+    total = {**targets["team"], "name": targets["team"].get("label", "Team")}
+    for r in [*targets["reps"], total]:
         att = r["attainment"]
         width = 0.0 if att is None else min(1.0, att) * 100
         bar = f'<span class="att"><span style="width:{width:.0f}%"></span></span>' if att is not None else ""
         cover = "–" if r["coverage"] is None else f"{r['coverage']:.1f}×"
         quota = "–" if r["quota"] is None else num(r["quota"])
         target = "–" if r["target"] is None else num(r["target"])
-        cls = ' class="total"' if r["name"] == "Team" else ""
+        cls = ' class="total"' if r is total else ""
         rows.append(
             f'<tr{cls}><td>{esc(r["name"])}</td><td class="num">{quota}</td><td class="num">{target}</td>'
             f'<td class="num">{num(r["won"])}</td><td class="num">{_pct(att)} {bar}</td>'

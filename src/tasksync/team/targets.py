@@ -53,10 +53,9 @@ def targets_of(reps: Sequence[Mapping[str, Any]], months: Sequence[str]) -> dict
             team_ev += ev
             team_left += left
     period = f"{months[0]} to {months[-1]}" if months else "no months"
-    return {
-        "months": list(months),
-        "reps": rows,
-        "team": {
+    quoted = sum(1 for r in rows if r["target"] is not None)
+    if quoted:  # the team's total over the reps it can be measured for, and it says whom
+        team: dict[str, Any] = {
             "quota": round(team_quota, 2) if team_quota else None,
             "target": round(team_target, 2) if team_target else None,
             "won": round(team_won, 2),
@@ -64,10 +63,21 @@ def targets_of(reps: Sequence[Mapping[str, Any]], months: Sequence[str]) -> dict
             "remaining": round(team_left, 2),
             "expected_value": round(team_ev, 2),
             "coverage": _ratio(team_ev, team_left),
-        },
+        }
+        label = "Team" if quoted == len(rows) else f"Team ({quoted} of {len(rows)} reps: with a quota)"
+    else:  # no quota at all: the team's won and open expected value, no target to measure them by
+        team = {"quota": None, "target": None, "attainment": None, "remaining": None, "coverage": None}
+        team["won"] = round(sum(r["won"] for r in rows), 2)
+        team["expected_value"] = round(sum(r["expected_value"] for r in rows), 2)
+        label = "Team"
+    team["label"] = label
+    return {
+        "months": list(months),
+        "reps": rows,
+        "team": team,
         "explain": (
             f"Targets over {period} ({n} months): target = monthly quota × {n}; attainment = won ÷ target; "
-            "coverage = open expected value ÷ target left. Team: reps with a quota."
+            "coverage = open expected value ÷ target left. Team: the reps with a quota, or all when none has one."
         ),
     }
 
@@ -79,7 +89,7 @@ def print_targets(targets: Mapping[str, Any], console: Console) -> None:
     for c in ("Rep", "Quota/month", "Target", "Won", "Attainment", "Open expected", "Coverage"):
         table.add_column(c, justify="left" if c == "Rep" else "right", no_wrap=True)
     team = targets["team"]
-    for r in [*targets["reps"], {**team, "name": "Team"}]:
+    for r in [*targets["reps"], {**team, "name": team.get("label", "Team")}]:
         table.add_row(
             Text(r["name"]),  # names are data, never markup
             _money(r["quota"]),
