@@ -50,6 +50,7 @@ __all__ = [
     "neighbourhoods",
     "redivide",
     "whole_book",
+    "whole_fits",
 ]
 
 NEIGHBOURHOOD_REPS = 5  # reps re-divided at once
@@ -99,12 +100,18 @@ def neighbourhoods(m: Model, choice: np.ndarray, free: np.ndarray, size: int) ->
     return out
 
 
+def whole_fits(m: Model) -> bool:
+    """The movable groups have at most ``WHOLE_MAX`` (group, rep) columns: the whole book's MILP's
+    size, where :func:`whole_book` runs (above it, the polish re-divides a few reps at a time)."""
+    free = ~np.asarray(m.held, dtype=bool)
+    return sum(len(m.cand[g]) for g in np.flatnonzero(free).tolist()) <= WHOLE_MAX
+
+
 def whole_book(m: Model, choice: np.ndarray, nodes: int = WHOLE_NODES) -> bool:
     """The polish's last step: every movable group re-divided among every rep by one MILP from
     ``choice`` (in place), on books of at most ``WHOLE_MAX`` (group, rep) columns; True when kept."""
     free = ~np.asarray(m.held, dtype=bool)
-    columns = sum(len(m.cand[g]) for g in np.flatnonzero(free).tolist())
-    if len(m.reps) < 2 or columns > WHOLE_MAX:
+    if len(m.reps) < 2 or not whole_fits(m):
         return False
     return _try(m, choice, free, tuple(range(len(m.reps))), nodes, NEIGHBOURHOOD_ITERATIONS) is not None
 
