@@ -149,13 +149,14 @@ def _planned(book: base.Book, rules: base.Rules) -> tuple[float, bool, list[tupl
 def test_above_the_whole_book_size_the_polish_re_divides_a_few_reps_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Above ``WHOLE_MAX`` columns (here set to 0, so a small book stands in for the bench's
-    664-2,000-card ones) the polish ends with exact re-divisions of five reps at a time: on this book
-    they beat what the pairs and chains leave by more than 2%, the plan holds both bands, is the same
-    every run and settles."""
+    """From ``REDIVIDE_MIN`` columns (here set to 0, the whole book's MILP off, so a small book
+    stands in for the bench's 664-2,000-card ones) the polish ends with exact re-divisions of five
+    reps at a time: on this book they beat what the pairs and chains leave by more than 2%; the
+    plan holds both bands, is the same every run and settles."""
     book = synthetic_book(120, 6, 1)
     rules = base.Rules(PolicySettings(name="optimal"))
     monkeypatch.setattr(nb, "WHOLE_MAX", 0)
+    monkeypatch.setattr(nb, "REDIVIDE_MIN", 0)
     with monkeypatch.context() as mp:
         mp.setattr(polish_mod, "POLISH_NEIGHBOURHOODS", 0)
         without, _, _ = _planned(book, rules)

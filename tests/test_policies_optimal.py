@@ -851,11 +851,9 @@ def test_the_settle_pass_proves_instead_of_solving_and_plans_the_same(
     from tasksync.policies.optimal.dual import RepPrices
 
     monkeypatch.setattr(solve, "COLGEN_MIN", 0)  # every LP by column generation: it gives the prices
-    # The polish's whole-book MILP and its re-divisions of a few reps off: they take this book's
-    # division past what the last LP's prices prove kept (the proof then holds at the book's own LP
-    # prices, as with own_lp).
+    # The polish's whole-book MILP off: it takes this book's division past what the last LP's prices
+    # prove kept (the proof then holds at the book's own LP prices, as with own_lp).
     monkeypatch.setattr("tasksync.policies.optimal.neighbourhood.WHOLE_MAX", 0)
-    monkeypatch.setattr("tasksync.policies.optimal.polish.POLISH_NEIGHBOURHOODS", 0)
     book = synthetic_book(300, 6, seed=3)
     rules = settings()
     proofs: list[bool] = []

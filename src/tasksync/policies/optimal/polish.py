@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tasksync.policies.optimal import neighbourhood as nb
 from tasksync.policies.optimal.exchange import exchange
 from tasksync.policies.optimal.model import Loads, Model
-from tasksync.policies.optimal.neighbourhood import NEIGHBOURHOOD_REPS, redivide, whole_book, whole_fits
+from tasksync.policies.optimal.neighbourhood import NEIGHBOURHOOD_REPS, movable_columns, redivide, whole_book
 from tasksync.policies.optimal.pair import ENUM_MAX, by_enumeration, by_highs, pair_programme
 
 __all__ = ["NARROW_BUDGET", "NARROW_GROUPS", "PAIR_BUDGET", "POLISH_NODES", "POLISH_ROUNDS", "holds", "polish"]
@@ -53,7 +54,8 @@ NARROW_ROUNDS = 20
 # re-deals of the pairs of the reps the chains touched, AFTER_CHAINS_BUDGET pairs at most.
 EXCHANGE_ROUNDS = 3
 AFTER_CHAINS_BUDGET = 1_000
-# Last, on books above the whole-book MILP's size (:data:`.neighbourhood.WHOLE_MAX` columns):
+# Last, on mid-size books (at least :data:`.neighbourhood.REDIVIDE_MIN` columns, where the whole
+# book's MILP, :data:`.neighbourhood.WHOLE_MAX`, does not run):
 # exact re-divisions of NEIGHBOURHOOD_REPS reps at a time (:func:`.neighbourhood.redivide`), at
 # most POLISH_NEIGHBOURHOODS of them at POLISH_NEIGHBOURHOOD_NODES nodes each, then narrow
 # re-deals of the pairs of the reps they touched. Measured on the 664-card bench book: the third
@@ -82,7 +84,7 @@ def polish(m: Model, choice: np.ndarray, rounds: int = POLISH_ROUNDS, budget: in
         )
     if whole_book(m, choice):  # small books: every group among every rep by one MILP from here
         kept += 1
-    elif not whole_fits(m):  # mid-size books: a few reps at a time, then their pairs
+    elif movable_columns(m) >= nb.REDIVIDE_MIN:  # mid-size books: a few reps at a time, then their pairs
         before = choice.copy()
         done = redivide(m, choice, NEIGHBOURHOOD_REPS, POLISH_NEIGHBOURHOODS, POLISH_NEIGHBOURHOOD_NODES)
         if done:
