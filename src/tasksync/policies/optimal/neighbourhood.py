@@ -16,11 +16,12 @@ The polish runs it once, over every rep (:func:`whole_book`), on books whose mov
 at most ``WHOLE_MAX`` (group, rep) columns: there the pairs and chains leave 0.1-4% of the
 objective (the seeded books of 100-300 cards and 6-10 reps), which the MILP from their division
 finds at ``WHOLE_NODES`` nodes. Above it the MILP's root alone costs seconds and finds nothing
-within its limits (500 cards, 12 reps), and sets of a few reps at a time (:func:`redivide`, grown
-from the pairs' potential) gain 0.00-0.03% for 4-6 s CPU on the bench's 664-2,000-card books: the
-polish leaves reps at both edges of the value band there, which pin its mean, so that any
-re-division of some reps, the rest fixed, must leave the team's expected value where it is
-(``bench/policies/bench_polish.py`` prints that room and measures :func:`redivide`).
+within its limits (500 cards, 12 reps). From ``REDIVIDE_MIN`` columns the polish runs a few sets
+of five reps at a time instead (:func:`redivide`, grown from the pairs' potential): 3 sets gain
+0.00-0.02% for about 1-2 s CPU on the bench's 664-2,000-card books (20 sets about as much for
+4-6 s). Not more: the polish leaves reps at both edges of the value band there, which pin its
+mean, so that any re-division of some reps, the rest fixed, must leave the team's expected value
+where it is (``bench/policies/bench_polish.py`` prints that room and measures :func:`redivide`).
 """
 
 from __future__ import annotations

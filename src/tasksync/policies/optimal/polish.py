@@ -24,7 +24,10 @@ in which three or more reps each gain one account and give another, which no pai
 holds the bands for. After each round of chains, narrow re-deals of the pairs of the reps the
 chains touched; ``EXCHANGE_ROUNDS`` rounds at most. On small books (at most
 :data:`.neighbourhood.WHOLE_MAX` (group, rep) columns), last of all the whole book's MILP from that
-division at a node limit (:func:`.neighbourhood.whole_book`): every group among every rep at once.
+division at a node limit (:func:`.neighbourhood.whole_book`): every group among every rep at once;
+on mid-size ones (at least :data:`.neighbourhood.REDIVIDE_MIN` columns) exact re-divisions of five
+reps at a time (:func:`.neighbourhood.redivide`, ``POLISH_NEIGHBOURHOODS`` of them), then the pairs
+of the reps they touched.
 Fixed round, pair, chain and node counts: the answer never depends on the clock.
 """
 
