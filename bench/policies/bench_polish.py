@@ -16,10 +16,17 @@ value where it is. With ``--neighbourhood K N``, also what exact re-divisions of
 time (``N`` of them, :func:`tasksync.policies.optimal.neighbourhood.redivide`) gain over the
 policy's division, on the exact model, and their CPU.
 
+With ``--whole-book NODES``, HiGHS on the whole book's MILP (every movable group among every
+rep, both bands and the capacities held, :func:`mean_bound.whole_programme`) from the policy's
+division, at most ``NODES`` branch-and-bound nodes (a diagnostic: how far the policy's division is
+from the best HiGHS finds): the best division's objective, its gain, how many groups it moves and
+over how many reps, and the team's mean and the reps at the value band's edges under it.
+
 ``--small`` adds seeded books of 100-300 cards and 6-10 reps, where the polish ends with the
 whole book's MILP (:func:`tasksync.policies.optimal.neighbourhood.whole_book`).
 
     python bench/policies/bench_polish.py [--sizes 664 1000 2000] [--seed N] [--small] [--neighbourhood K N]
+        [--whole-book NODES]
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from tasksync.settings import PolicySettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_division import _choice, balances, owners_of
+from mean_bound import highs_for, whole_programme
+from scipy.optimize._highspy._core import HighsSolution
 
 BOOKS = [("synthetic", 1_000, 20, synthetic_book), ("real-shaped", 664, 35, real_shaped_book)]
 BOOKS.append(("synthetic", 2_000, 40, synthetic_book))
@@ -87,6 +96,45 @@ def mean_room(m: Model, choice: np.ndarray) -> MeanRoom | None:
     return MeanRoom(mean, lo, hi, at_lower, at_upper, len(e))
 
 
+def whole_book_best(m: Model, choice: np.ndarray, nodes: int) -> tuple[np.ndarray, int, float]:
+    """HiGHS on the whole book's MILP, both bands and the capacities held, from ``choice``, at most
+    ``nodes`` nodes: the best division it finds (rep per group), its node count and CPU seconds."""
+    t0 = time.process_time()
+    w = whole_programme(m, choice, held=True)
+    h = highs_for(w.prog, True, {"mip_max_nodes": nodes, "mip_rel_gap": 1e-6})
+    sol = HighsSolution()
+    sol.col_value, sol.value_valid = list(w.start_x), True
+    h.setSolution(sol)
+    h.run()
+    x = np.asarray(h.getSolution().col_value)
+    pick = x[: w.prog.n_x] > 0.5
+    out = choice.copy()
+    out[w.movers[w.prog.group[pick]]] = w.prog.rep[pick]
+    if not m.objective(out) > m.objective(choice):
+        out = choice.copy()
+    return out, int(h.getInfo().mip_node_count), time.process_time() - t0
+
+
+def _print_whole_book(m: Model, choice: np.ndarray, nodes: int) -> None:
+    best, made, cpu = whole_book_best(m, choice, nodes)
+    before, after = m.objective(choice), m.objective(best)
+    moved = np.flatnonzero(best != choice)
+    reps = np.union1d(choice[moved], best[moved])
+    print(
+        f"  whole book's MILP, {made:,} nodes: objective {after:,.1f} ({(after - before) / abs(before) * 100:+.4f}%),"
+        f" both bands held: {'yes' if m.feasible(best) else 'NO'}, {len(moved)} groups moved over {len(reps)} reps,"
+        f" CPU {cpu:.0f} s",
+        flush=True,
+    )
+    for name, c in (("policy's", choice), ("HiGHS's", best)):
+        room = mean_room(m, c)
+        if room is not None:
+            print(
+                f"    {name}: team's mean {room.mean:,.1f},"
+                f" reps at the value band's lower/upper edge {room.at_lower}/{room.at_upper}"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="*", help="only the books with these task counts")
@@ -99,6 +147,7 @@ def main() -> None:
         metavar=("K", "N"),
         help="also re-divide K reps at a time exactly, N neighbourhoods, after the policy's division",
     )
+    ap.add_argument("--whole-book", type=int, metavar="NODES", help="also HiGHS on the whole book's MILP, NODES nodes")
     args = ap.parse_args()
     print("book | objective | exp. won | out count/value band | CPU s | same plan twice | method")
     for kind, n, r, make in BOOKS + (SMALL if args.small else []):
@@ -148,6 +197,9 @@ def main() -> None:
                 f"{'yes' if m.feasible(choice) else 'NO'}, CPU {cpu:.2f} s",
                 flush=True,
             )
+
+        if args.whole_book:
+            _print_whole_book(m, choice, args.whole_book)
 
 
 if __name__ == "__main__":

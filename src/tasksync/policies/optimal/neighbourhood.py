@@ -16,11 +16,12 @@ The polish runs it once, over every rep (:func:`whole_book`), on books whose mov
 at most ``WHOLE_MAX`` (group, rep) columns: there the pairs and chains leave 0.1-4% of the
 objective (the seeded books of 100-300 cards and 6-10 reps), which the MILP from their division
 finds at ``WHOLE_NODES`` nodes. Above it the MILP's root alone costs seconds and finds nothing
-within its limits (500 cards, 12 reps), and sets of a few reps at a time (:func:`redivide`, grown
-from the pairs' potential) gain 0.00-0.03% for 4-6 s CPU on the bench's 664-2,000-card books: the
-polish leaves reps at both edges of the value band there, which pin its mean, so that any
-re-division of some reps, the rest fixed, must leave the team's expected value where it is
-(``bench/policies/bench_polish.py`` prints that room and measures :func:`redivide`).
+within its limits (500 cards, 12 reps). From ``REDIVIDE_MIN`` columns the polish runs a few sets
+of five reps at a time instead (:func:`redivide`, grown from the pairs' potential): 3 sets gain
+0.00-0.02% for about 1-2 s CPU on the bench's 664-2,000-card books (20 sets about as much for
+4-6 s). Not more: the polish leaves reps at both edges of the value band there, which pin its
+mean, so that any re-division of some reps, the rest fixed, must leave the team's expected value
+where it is (``bench/policies/bench_polish.py`` prints that room and measures :func:`redivide`).
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ __all__ = [
     "NEIGHBOURHOOD_ITERATIONS",
     "NEIGHBOURHOOD_NODES",
     "NEIGHBOURHOOD_REPS",
+    "REDIVIDE_MIN",
     "WHOLE_MAX",
     "WHOLE_NODES",
+    "movable_columns",
     "neighbourhoods",
     "redivide",
     "whole_book",
@@ -62,6 +65,12 @@ NEIGHBOURHOOD_ITERATIONS = 20_000  # HiGHS simplex iterations per neighbourhood
 # nodes; 1,836-2,088 columns (300-500 cards, 12 reps): +0.00% for 4-6 s.
 WHOLE_MAX = 1_000
 WHOLE_NODES = 30
+# The polish's step on books of at least REDIVIDE_MIN columns: a few reps at a time (:func:`redivide`,
+# :data:`.polish.POLISH_NEIGHBOURHOODS`). Measured: the bench's 664- and 2,000-card books (13,335
+# and 25,700 columns) +0.024% and +0.020% objective, the 1,000-card one (6,774) unchanged, a seeded
+# real-shaped 400/20 (4,680) +0.29%, each for about 1-3 s of CPU; on 10-12-rep books of 1,500-1,600
+# columns (400-500 cards, the test suite's) +0.02-0.04% for 0.5-2 s more per decision: not run there.
+REDIVIDE_MIN = 4_000
 
 
 def neighbourhoods(m: Model, choice: np.ndarray, free: np.ndarray, size: int) -> list[tuple[int, ...]]:
@@ -99,12 +108,18 @@ def neighbourhoods(m: Model, choice: np.ndarray, free: np.ndarray, size: int) ->
     return out
 
 
+def movable_columns(m: Model) -> int:
+    """The (group, rep) columns of the movable groups: the whole book's MILP's size. The polish
+    runs :func:`whole_book` up to ``WHOLE_MAX`` of them, :func:`redivide` from ``REDIVIDE_MIN``."""
+    free = ~np.asarray(m.held, dtype=bool)
+    return sum(len(m.cand[g]) for g in np.flatnonzero(free).tolist())
+
+
 def whole_book(m: Model, choice: np.ndarray, nodes: int = WHOLE_NODES) -> bool:
     """The polish's last step: every movable group re-divided among every rep by one MILP from
     ``choice`` (in place), on books of at most ``WHOLE_MAX`` (group, rep) columns; True when kept."""
     free = ~np.asarray(m.held, dtype=bool)
-    columns = sum(len(m.cand[g]) for g in np.flatnonzero(free).tolist())
-    if len(m.reps) < 2 or columns > WHOLE_MAX:
+    if len(m.reps) < 2 or movable_columns(m) > WHOLE_MAX:
         return False
     return _try(m, choice, free, tuple(range(len(m.reps))), nodes, NEIGHBOURHOOD_ITERATIONS) is not None
 
