@@ -231,7 +231,7 @@ def build_book(
     undealt: set[str] = set()
     # Members of the board who match no rep (a rep who renamed themselves, a manager): a card a
     # person gave them is theirs, not unowned; it stays (a member who left the board is not here).
-    others = {m.id: m.name or m.username or m.id for m in snapshot.members if m.id not in member_rep}
+    others = {m.id: snapshot.member_names[m.id] for m in snapshot.members if m.id not in member_rep}
     held_by: dict[str, int] = {}
     pinned_unowned: list[str] = []
     found = [(t, *links.find(t.crm_ref)) for t in snapshot.tasks]
