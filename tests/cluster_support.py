@@ -88,7 +88,11 @@ def wait_for(cond: Callable[[], bool], what: str, limit: float = 240.0, on_fail:
 
 
 def make_cluster(root: Path, fake: Any, url: str, boards: int, **kw: Any) -> Any:
-    """:func:`tasksync.cluster.testbed.make_cluster` on the test servers, in a fresh schema."""
+    """:func:`tasksync.cluster.testbed.make_cluster` on the test servers, in a fresh schema. The boards
+    divide with the ``balanced`` policy unless ``policy`` says otherwise: these tests check the cluster
+    (sharing, budgets, resumes, restarts), not the division, and ``optimal``'s exact steps cost
+    seconds of CPU per board sync (``bench/bench_cluster.py`` runs the example's ``optimal``)."""
     from tasksync.cluster.testbed import make_cluster as make
 
+    kw.setdefault("policy", "balanced")
     return make(root, fake, url, boards, redis_url=redis_url(), database_url=fresh_schema_url(postgres_url()), **kw)

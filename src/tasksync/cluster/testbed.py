@@ -120,6 +120,7 @@ def make_cluster(
     asana_projects: int = 0,
     asana_rpm: int = 150,
     interval: float = 60.0,
+    policy: str = "optimal",
 ) -> ClusterSetup:
     """``boards`` boards of ``cards`` cards, shared round-robin by ``tokens`` tokens (one API key);
     every ``creates_every``-th board also creates cards for new CRM leads. With ``asana``, the
@@ -136,7 +137,7 @@ def make_cluster(
     for i in range(boards):
         key = f"board{i:03d}/tasksync.toml"
         on_asana = asana if i >= first_asana else None
-        board_ids[key] = _add_board(root / f"board{i:03d}", i, fake, on_asana, cards, creates_every, asana_rpm)
+        board_ids[key] = _add_board(root / f"board{i:03d}", i, fake, on_asana, cards, creates_every, asana_rpm, policy)
         token_of[key] = (asana_tokens if on_asana else trello_tokens)[i % tokens]
         keys.append(key)
         prefix = f"TASKSYNC_{'A' if on_asana else 'T'}{i % tokens}_"
@@ -177,6 +178,7 @@ def _add_board(
     cards: int,
     creates_every: int,
     asana_rpm: int,
+    policy: str,
 ) -> str:
     """Board number ``i``, generated from the example into ``folder`` and served by the fake
     Trello (or, with ``asana``, as a project of the fake Asana); returns its board id or project gid."""
@@ -187,6 +189,7 @@ def _add_board(
     data = json.loads((folder / "board.json").read_text(encoding="utf-8"))
     text = config.read_text(encoding="utf-8").replace('stages = ["Lead", "Qualified"]', 'stages = ["Lead"]')
     text = text.replace("enabled = true", f"enabled = {'true' if creates else 'false'}")
+    text = text.replace('name = "optimal"', f'name = "{policy}"')
     if asana is not None:
         ids = asana.seed_from_trello_board(data)
         text = text.replace('connector = "local"', 'connector = "asana"')
