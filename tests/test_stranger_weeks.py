@@ -414,3 +414,24 @@ def test_cards_left_with_a_rep_who_is_away_are_named(
     n = len(stay)
     why = f"{n} with an account no available rep could take whole (pinned to another rep, or over a capacity)"
     assert (f"Ana Alvarez ({n}: {why})" in said[0]) if stay else not [x for x in said if "Ana Alvarez" in x]
+
+
+def test_a_card_handed_on_from_a_rep_away_names_that_rep_whatever_else_moved_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The balanced policy hands an away rep's card to one rep, then a value swap in the same pass
+    # moves it on: its reason read "rebalancing: <the first rep> to <the last>", a card the first rep
+    # never held, and the away cause was lost. Every moved card names its board owner as the one it
+    # leaves, and why it leaves them.
+    config = generate(tmp_path / "demo", seed=100, cards=30)
+    text = config.read_text(encoding="utf-8").replace('name = "optimal"', 'name = "balanced"', 1)
+    config.write_text(text.replace('stages = ["Lead", "Qualified"]', 'stages = ["Lead"]'), encoding="utf-8")
+    assert run(config, "apply", "--now") == 0
+    assert run(config, "reps", "away", "Ben Brooks", "--until", "2w") == 0
+    changes = [c for c in json_of(config, capsys, "plan")["changes"] if c["field"] == "assignees"]
+    assert {c["reason_kind"] for c in changes} >= {"rep away", "rebalancing"}
+    for c in changes:
+        if c["reason_kind"] == "rebalancing":
+            assert c["reason"].startswith(f"rebalancing: {c['before']} to {c['after']} "), c
+        if c["before"] == "Ben Brooks":
+            assert c["reason_kind"] == "rep away" and c["reason"].startswith("Ben Brooks is away until"), c

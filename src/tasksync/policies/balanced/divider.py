@@ -142,9 +142,20 @@ class Divider:
         self.asg[g], self.ev_here[g], self.fit_here[g] = r, ev, fit
         if kind is not None:
             grp.kind = kind
+        elif self.ids[r] == grp.owner:  # back with its owner: nothing left to explain
+            grp.kind, grp.frm = ReasonKind.KEPT, None
         self.count[r] += self.n[g]
         self.pipe[r] += grp.value
         self.ev[r] += ev
+
+    def leave(self, g: int, kind: ReasonKind) -> None:
+        """Take ``g`` from the rep holding it, for ``kind``. A plan shows why a card leaves its board
+        owner, and from whom: a group still with its owner records ``kind`` and the owner; a later
+        move in the pass (a pull under the band, a value swap) keeps the cause it left its owner for."""
+        grp = self.groups[g]
+        if grp.kind in (ReasonKind.KEPT, ReasonKind.PINNED):
+            grp.kind, grp.frm = kind, self.ids[int(self.asg[g])]
+        self.take(g)
 
     def take(self, g: int) -> None:
         grp, r = self.groups[g], int(self.asg[g])
@@ -252,15 +263,13 @@ class Divider:
                     ok[r] = False
                     if ok.any():
                         kind = ReasonKind.OVER_CAPACITY if self.count[r] > self.cap[r] else ReasonKind.ABOVE_BAND
-                        self.take(g)
-                        self.groups[g].kind, self.groups[g].frm = kind, self.ids[r]
+                        self.leave(g, kind)
                         pool.append(g)
                 else:
                     ok = self.fits_capacity(g)
                     ok[r] = False
                     if ok.any():
-                        self.take(g)
-                        self.groups[g].kind, self.groups[g].frm = ReasonKind.OVER_VALUE_CAPACITY, self.ids[r]
+                        self.leave(g, ReasonKind.OVER_VALUE_CAPACITY)
                         pool.append(g)
         return pool
 
@@ -317,9 +326,8 @@ class Divider:
                 g = self.donor(r, known, col)
                 if g is None:
                     break
-                self.groups[g].frm = self.ids[int(self.asg[g])]
-                self.take(g)
-                self.give(g, r, float(col[0, g]), float(col[1, g]), ReasonKind.BELOW_BAND)
+                self.leave(g, ReasonKind.BELOW_BAND)
+                self.give(g, r, float(col[0, g]), float(col[1, g]))
 
     def donor(self, r: int, known: Bools, col: Floats) -> int | None:
         """The group to pull to ``r``: from the most loaded rep above the mean that stays within the

@@ -103,9 +103,8 @@ def _shift(
     d: Divider, by: list[list[int]], g: int, a: int, b: int, there: tuple[float, float], kind: ReasonKind
 ) -> None:
     """Move group ``g`` from ``a`` to ``b`` (``there``: its expected value and fit with ``b``) for ``kind``."""
-    d.take(g)
-    d.groups[g].frm = d.ids[a]
-    d.give(g, b, *there, kind)
+    d.leave(g, kind)
+    d.give(g, b, *there)
     by[a].remove(g)
     by[b].append(g)
 
