@@ -42,7 +42,7 @@ from tasksync.kpi import ReportWindow, compute_kpis, kpi_model, owners_after, re
 from tasksync.model import Field, Plan, PlanKind, Task
 from tasksync.policies.base import Decisions
 from tasksync.policies.reasons import Band
-from tasksync.policies.workload import count_band
+from tasksync.policies.workload import count_band, count_mean
 from tasksync.sync.engine import PlanResult
 from tasksync.team.targets import targets_of
 
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from tasksync.settings import Settings
     from tasksync.sync.workspace import Workspace
 
-__all__ = ["SCHEMA", "RepShift", "plan_json", "reason_kind", "rep_shifts", "report_json"]
+__all__ = ["SCHEMA", "RepShift", "board_as_is", "plan_json", "reason_kind", "rep_shifts", "report_json"]
 
 SCHEMA = "tasksync.report/1"
 NO_PRIORITY = "(none)"
@@ -358,13 +358,20 @@ def plan_json(result: PlanResult, settings: Settings | None = None) -> dict[str,
     return _build(result, "plan", settings)
 
 
-def report_json(ws: Workspace, since: date | None = None, until: date | None = None) -> dict[str, Any]:
-    """The board as it is, in the schema of :func:`plan_json` (no plan; before equals after);
-    won value over the months ``since``..``until`` (default: the last six months with data)."""
-    from tasksync.policies import build_book
+def board_as_is(ws: Workspace) -> PlanResult:
+    """The board as it is, with no plan: what ``report`` and ``reps`` show. The book is the one a
+    plan would divide (:func:`~tasksync.sync.engine.prepare_book`: cards to create, cards a person
+    reassigned held), so that its count band is the plan's (:func:`count_mean`); the figures per
+    rep count the cards on the board only."""
+    from tasksync.sync.engine import SyncState, prepare_book
 
     snapshot = ws.connector.read()
-    book = build_book(snapshot, ws.crm, ws.settings, today=ws.today, include_new=False)
+    state = SyncState.read(ws.store, snapshot.board)
+    # An empty board is the plan's question (it refuses one tasksync wrote on), not the report's.
+    book = prepare_book(ws.settings, snapshot, ws.crm, state, force=not snapshot.tasks, today=ws.today)
+    decisions = Decisions()
+    if book.available_reps:
+        decisions.bands["count"] = count_band(count_mean(book, ws.settings.policy), ws.settings.policy.band)
     empty = Plan(
         id="",
         board=snapshot.board,
@@ -372,5 +379,15 @@ def report_json(ws: Workspace, since: date | None = None, until: date | None = N
         base_fingerprint=snapshot.fingerprint(),
         created_at=datetime.now(UTC),
     )
-    window = report_window(book.crm.history, book.today, since=since, until=until)
-    return _build(PlanResult(empty, snapshot, book, Decisions()), "report", ws.settings, window)
+    return PlanResult(empty, snapshot, book, decisions)
+
+
+def report_json(
+    ws: Workspace, since: date | None = None, until: date | None = None, result: PlanResult | None = None
+) -> dict[str, Any]:
+    """The board as it is (``result``, default :func:`board_as_is`), in the schema of
+    :func:`plan_json` (no plan; before equals after); won value over the months ``since``..``until``
+    (default: the last six months with data)."""
+    result = result or board_as_is(ws)
+    window = report_window(result.book.crm.history, result.book.today, since=since, until=until)
+    return _build(result, "report", ws.settings, window)
