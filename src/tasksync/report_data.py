@@ -217,7 +217,7 @@ def _build(
             {"task_id": k.task_id, "title": k.title, "field": k.field.value, "current": names.fmt(k.current)}
             for k in plan.edits
         ],
-        "targets": targets_of(after_dict["reps"], after_dict["months"]),
+        "targets": targets_of(after_dict["reps"], after_dict["months"], ended=window.ended),
     }
 
 
