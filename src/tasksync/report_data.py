@@ -117,13 +117,11 @@ def reason_kind(kind: str, reason: str = "") -> str:
     return kind or ("other" if reason else "(no reason)")
 
 
-def _band(values: Sequence[float], ratio: float, used: Band | None = None, whole: bool = False) -> dict[str, float]:
-    """The band as the policy used it (``used``), else ``±ratio`` around the mean of ``values``
-    (``whole``: in whole cards, rounded inwards as the policies round it, so that ``report`` and
-    ``reps`` show the band ``plan`` holds)."""
+def _band(values: Sequence[float], ratio: float, used: Band | None = None) -> dict[str, float]:
+    """The band as the policy used it (``used``), else ``±ratio`` around the mean of ``values``."""
     if used is None:
         mean = sum(values) / len(values) if values else 0.0
-        used = count_band(mean, ratio) if whole else Band(mean, mean * (1 - ratio), mean * (1 + ratio))
+        used = Band(mean, mean * (1 - ratio), mean * (1 + ratio))
     return {"mean": round(used.mean, 4), "lower": round(used.lower, 4), "upper": round(used.upper, 4)}
 
 
@@ -192,7 +190,8 @@ def _build(
             "balance_by": "count",  # deprecated: both bands hold at once (value_ratio)
             "value_ratio": value_ratio,
             "value_target": settings.policy.value_target if settings is not None else "mean",
-            "workload": _band([r["after"] for r in avail], ratio, bands.get("count"), whole=True),
+            # The policy's, else (a report, a policy without one) the band a plan centres (count_mean).
+            "workload": _band([], ratio, bands.get("count") or count_band(count_mean(book, book.policy), ratio)),
             "expected_value": _band([r["expected_value"] for r in avail], value_ratio or ratio, bands.get("value")),
         },
         "priorities": {
@@ -369,9 +368,6 @@ def board_as_is(ws: Workspace) -> PlanResult:
     state = SyncState.read(ws.store, snapshot.board)
     # An empty board is the plan's question (it refuses one tasksync wrote on), not the report's.
     book = prepare_book(ws.settings, snapshot, ws.crm, state, force=not snapshot.tasks, today=ws.today)
-    decisions = Decisions()
-    if book.available_reps:
-        decisions.bands["count"] = count_band(count_mean(book, ws.settings.policy), ws.settings.policy.band)
     empty = Plan(
         id="",
         board=snapshot.board,
@@ -379,7 +375,7 @@ def board_as_is(ws: Workspace) -> PlanResult:
         base_fingerprint=snapshot.fingerprint(),
         created_at=datetime.now(UTC),
     )
-    return PlanResult(empty, snapshot, book, decisions)
+    return PlanResult(empty, snapshot, book, Decisions())
 
 
 def report_json(
