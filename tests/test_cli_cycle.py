@@ -272,3 +272,17 @@ def test_report_json(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert total_open == len(board_of(demo)["cards"])
     assert all(0 <= (r["conversion"] or 0) <= 1 for r in reps.values())
     assert len(data["months"]) == 6
+
+
+def test_apply_now_plans_for_the_date_today_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `apply --now` (plan and apply at once) had no --today: a scheduled run could not plan for the
+    # date `plan --today` plans for (priorities count days to close and since the last touch).
+    config = generate(tmp_path / "demo", cards=40)
+    config.write_text(config.read_text(encoding="utf-8").replace('"optimal"', '"balanced"'), encoding="utf-8")
+    planned = plan_json(config, capsys)["plan"]
+    capsys.readouterr()
+    assert run(config, "apply", "--now", "--today", DAY) == 0
+    assert f"{len(planned['changes'])} changes written" in capsys.readouterr().out
+    assert plan_json(config, capsys)["plan"]["changes"] == []  # applied as planned for that day: settled
+    assert run(config, "apply", "--today", DAY) == 2
+    assert "only with --now" in capsys.readouterr().err

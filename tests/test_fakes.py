@@ -194,6 +194,29 @@ def test_asana_stories_are_comments(asana: FakeAsana) -> None:
     assert call(asana, "POST", f"/tasks/{demo.tasks[0]}/stories", {"data": {}})[0] == 400
 
 
+def test_asana_subtasks_are_in_no_project_and_people_fields_hold_users(asana: FakeAsana) -> None:
+    demo = asana.seed_demo(tasks=2, users=2)
+    parent = demo.tasks[0]
+    status, body, _ = call(asana, "POST", f"/tasks/{parent}/subtasks", {"data": {"name": "Call back"}})
+    assert status == 201
+    kid = body["data"]["gid"]
+    status, body, _ = call(asana, "GET", f"/tasks/{kid}?opt_fields=parent.name,memberships.project")
+    assert body["data"]["parent"]["gid"] == parent and body["data"]["memberships"] == []
+    listed = call(asana, "GET", f"/projects/{demo.project}/tasks")[1]["data"]
+    assert kid not in {t["gid"] for t in listed}, "a subtask is in a project's task list only once added to it"
+    assert [t["gid"] for t in call(asana, "GET", f"/tasks/{parent}/subtasks")[1]["data"]] == [kid]
+    added = asana.add_subtask(parent, "Send pricing", project=demo.project, section=demo.sections[0])
+    assert added in {t["gid"] for t in call(asana, "GET", f"/projects/{demo.project}/tasks")[1]["data"]}
+
+    engineer = asana.add_people_field(demo.project, "Sales engineer")
+    path = f"/tasks/{parent}?opt_fields=custom_fields.people_value.name,custom_fields.display_value"
+    status, body, _ = call(asana, "PUT", path, {"data": {"custom_fields": {engineer: ["rep02@example.com"]}}})
+    (value,) = [f for f in body["data"]["custom_fields"] if f["gid"] == engineer]
+    assert status == 200 and [u["name"] for u in value["people_value"]] == ["Rep 02"]
+    assert value["display_value"] == "Rep 02"
+    assert call(asana, "PUT", path, {"data": {"custom_fields": {engineer: "Rep 02"}}})[0] == 400
+
+
 def test_asana_log_keeps_per_token_timestamps(asana: FakeAsana) -> None:
     demo = asana.seed_demo(tasks=1)
     call(asana, "GET", f"/projects/{demo.project}")

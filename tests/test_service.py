@@ -407,22 +407,29 @@ def test_plan_moving_too_many_tasks_pauses(demo: Path) -> None:
     assert (demo / "board.json").read_bytes() == before
 
 
+class StoppingConnector(LocalConnector):
+    """The local board; its service (``svc``) is asked to stop when the write ``after`` is done."""
+
+    svc: SyncService
+
+    def __init__(self, settings: Settings, save_every: int, after: int) -> None:
+        super().__init__(settings, save_every=save_every)
+        self.after = after
+
+    def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
+        for n, r in enumerate(super().write(writes)):
+            if n == self.after:
+                self.svc.stop()
+            yield r
+
+
 def test_stop_request_finishes_the_change_in_flight_and_resumes(demo: Path, tmp_path: Path) -> None:
     reference = tmp_path / "reference"
     generate(reference, cards=CARDS)
     clock = SimClock()
     settle(new_service(reference, clock), clock)
 
-    class Stopping(LocalConnector):
-        svc: SyncService
-
-        def write(self, writes: Sequence[TaskWrite]) -> Iterator[WriteResult]:
-            for n, r in enumerate(super().write(writes)):
-                if n == 10:
-                    self.svc.stop()
-                yield r
-
-    conn = Stopping(settings_of(demo), save_every=4)
+    conn = StoppingConnector(settings_of(demo), save_every=4, after=10)
     svc = new_service(demo, clock, connector=conn)
     conn.svc = svc
     res = svc.run()
@@ -626,3 +633,28 @@ def test_rate_limit_waits_as_long_as_the_vendor_says(demo: Path) -> None:
     assert res.error and res.delay == 900
     clock.sleep(res.delay)
     assert svc.run_once().error is None
+
+
+def test_a_resumed_plan_is_logged_with_the_names_it_was_made_with(demo: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A service stopped mid-apply; the next process finished the plan before its first read, and
+    # logged every owner it wrote by member id ("68d8... -> 68d8...").
+    config = demo / "tasksync.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('"optimal"', '"balanced"'), encoding="utf-8")
+    names = {m["id"]: m["fullName"] for m in board(demo)["members"]}
+    clock = SimClock()
+
+    conn = StoppingConnector(settings_of(demo), save_every=2, after=3)
+    svc = new_service(demo, clock, connector=conn)
+    conn.svc = svc
+    assert svc.run_once().stopped
+    svc.close()
+
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    again = new_service(demo, clock)
+    assert again.run_once().resumed > 0
+    again.close()
+    resumed = [r for r in caplog.records if r.getMessage() == "change.applied" and r.fields["field"] == "assignees"]
+    assert resumed
+    for r in resumed:
+        assert r.fields["after"] == (", ".join(names[m] for m in r.fields["after_ids"]) or "(nobody)")
+        assert r.fields["before"] == (", ".join(names[m] for m in r.fields["before_ids"]) or "(nobody)")

@@ -226,6 +226,36 @@ def test_a_copy_or_subtask_of_a_deals_task_does_not_count_the_deal_twice(
     assert changes_of(plan) == 0
 
 
+def test_a_subtask_carrying_the_deals_link_is_left_as_copies_are(
+    team: Team, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Asana subtasks (``parent``): one a rep added to the project carries the deal's CRM ID and is
+    # left as a copy is, named in the notes; one in no project is not in the project's task list.
+    # A people field ("Sales engineer") on the project's tasks is read without harm.
+    deal, gid = next(iter(team.tasks.items()))
+    task = team.fake.tasks[gid]
+    crm = next(f for f, v in task.custom_values.items() if v == deal)
+    engineer = team.fake.add_people_field(team.project, "Sales engineer")
+    for g in team.tasks.values():
+        team.fake.tasks[g].custom_values[engineer] = [team.users["Dana Partner"]]
+    mei, tom = team.users["Mei Chen"], team.users["Tom O'Brien"]
+    section = task.memberships[0][1]
+    added = team.fake.add_subtask(
+        gid, "Send the pricing sheet", assignee=mei, project=team.project, section=section, custom_values={crm: deal}
+    )
+    loose = team.fake.add_subtask(gid, "Book the demo room", assignee=tom)
+    plan = team.plan(capsys)
+    assert not {c["task_id"] for c in plan["plan"]["changes"]} & {added, loose}
+    assert any(
+        "link to a deal an older card stands for" in n and "Send the pricing sheet" in n for n in plan["plan"]["notes"]
+    )
+    assert "Book the demo room" not in json.dumps(plan)
+    code, out = team.run(capsys, "apply")
+    assert code == 0, out
+    assert (team.fake.tasks[added].assignee, team.fake.tasks[loose].assignee) == (mei, tom)
+    assert changes_of(team.plan(capsys)) == 0
+
+
 def test_an_undo_that_could_not_put_everything_back_can_be_run_again(
     team: Team, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -122,3 +122,23 @@ def test_report_window_is_the_last_months_with_data_and_says_so(
         assert "--since 2026-05-01 is after --until 2026-03-01" in capsys.readouterr().err
         assert run(config, "report", "--since", "May") == 2
         assert "--since 'May': expected YYYY-MM" in capsys.readouterr().err
+
+
+def test_report_of_a_past_period_gives_no_coverage_from_todays_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `report --until` a past month divided today's open expected value by what was left of that
+    # period's target: a coverage no sales manager can use (the pipeline as it was then is not kept).
+    with example_board("local", tmp_path / "demo", monkeypatch, cards=20) as config:
+        now = run_json(config, capsys, "report", "--json", "--today", DAY)
+        assert not now["window"]["ended"] and now["targets"]["team"]["coverage"] is not None
+        assert "coverage = today's open expected value ÷ target left" in now["targets"]["explain"]
+        past = run_json(config, capsys, "report", "--json", "--today", DAY, "--since", "2026-04", "--until", "2026-06")
+        assert past["targets"]["months"] == ["2026-04", "2026-05", "2026-06"]
+        assert past["targets"]["team"]["coverage"] is None
+        assert all(r["coverage"] is None for r in past["targets"]["reps"])
+        assert past["window"]["ended"]
+        assert any(r["remaining"] for r in past["targets"]["reps"]), "targets left unmet: coverage was given"
+        capsys.readouterr()
+        assert run(config, "report", "--today", DAY, "--since", "2026-04", "--until", "2026-06") == 0
+        assert "no coverage: the period has ended" in " ".join(capsys.readouterr().out.split())

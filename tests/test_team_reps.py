@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tasksync.examples import generate
 from team_boards import DAY, KINDS, example_board, run, run_json
 
 
@@ -171,3 +172,29 @@ def test_names_with_brackets_print_literally(
         assert run(config, "reps", "--today", DAY) == 0
         out = capsys.readouterr().out
         assert out.count("Ana [red]Alvarez[/] [/]") == 2  # the reps table and the targets table
+
+
+def test_reps_report_and_plan_show_one_band_before_and_after_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before the first plan `reps` and `report` centred the band on the cards reps own today, while
+    # the plan counts unowned cards and cards to create; after apply, cards no rep had room for
+    # (capacities) stayed unowned and `report` dropped them from the mean the plan had counted.
+    config = generate(tmp_path / "demo", seed=5, cards=60)
+    config.write_text(config.read_text(encoding="utf-8").replace('"optimal"', '"balanced"'), encoding="utf-8")
+    for r in run_json(config, capsys, "reps", "--json", "--today", DAY)["reps"]:
+        assert run(config, "reps", "capacity", r["rep_id"], "5", "--today", DAY) == 0
+
+    def band(*command: str) -> dict[str, float]:
+        data = run_json(config, capsys, *command, "--json", "--today", DAY)
+        return dict(data["band"]["workload"])
+
+    plan = run_json(config, capsys, "plan", "--json", "--today", DAY)
+    assert plan["plan"]["creates"] and plan["kpis_after"]["unowned_tasks"], "cards to create, and left unowned"
+    held = plan["band"]["workload"]
+    assert band("reps") == band("report") == held
+    assert run(config, "apply") == 0
+    assert band("reps") == band("report") == band("plan") == held
+    capsys.readouterr()
+    assert run(config, "report", "--today", DAY) == 0
+    assert f"mean {held['mean']:.1f} " in capsys.readouterr().out

@@ -110,6 +110,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     from tasksync.render import apply_progress, print_outcome, print_plan
 
+    if args.today and not args.now:
+        raise ConfigError("apply --today: only with --now (a plan made by `plan --today` keeps its date)")
     console = _console(args)
     with _workspace(args) as ws, ws.writing():  # resume, plan and apply as one writer
         resumed = ws.pending_resume()
@@ -393,6 +395,7 @@ def _add_cycle(sub: Any) -> None:
     p.add_argument("--plan", help="plan id to apply (default: the latest `plan`)")
     p.add_argument("--now", action="store_true", help="plan and apply in one step (scheduled use)")
     p.add_argument("--force", action="store_true", help="with --now: override fields people changed")
+    p.add_argument("--today", help="with --now: date to plan for (YYYY-MM-DD; default: today), as `plan --today`")
     p.add_argument(
         "--accept-crm",
         action="store_true",

@@ -83,9 +83,12 @@ class ReportWindow:
 
     months: list[str]
     explain: str
+    # Asked to end (--until) before today's month: the period is over, and the pipeline as it was
+    # then is not kept (the CRM exports and the board are today's), so no coverage is given for it.
+    ended: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"months": self.months, "explain": self.explain}
+        return {"months": self.months, "explain": self.explain, "ended": self.ended}
 
 
 def _month_index(d: date) -> int:
@@ -128,7 +131,9 @@ def report_window(
         f" Conversion: won ÷ closed over the whole history ({min(closed):%Y-%m} to {last:%Y-%m})." if last else ""
     )
     return ReportWindow(
-        months, f"Won value over {months[0]} to {months[-1]}: {why}; change with --since/--until.{conversion}"
+        months,
+        f"Won value over {months[0]} to {months[-1]}: {why}; change with --since/--until.{conversion}",
+        ended=until is not None and end < _month_index(today),
     )
 
 

@@ -141,8 +141,9 @@ def _workload_table(data: Mapping[str, Any], console: Console, title: str, show_
     ratio = data["band"]["ratio"]
     shade = "[ ]" if plain else "░"
     console.print(
-        f"Band {shade} {band['lower']:.0f}–{band['upper']:.0f} open tasks: mean {band['mean']:.1f} of available reps "
-        f"±{ratio:.0%}" + ("; top bar before, bottom bar after" if show_shift else ""),
+        f"Band {shade} {band['lower']:.0f}–{band['upper']:.0f} open tasks: mean {band['mean']:.1f} per available rep "
+        f"±{ratio:.0%} (the cards to divide: theirs, unowned ones and ones to create)"
+        + ("; top bar before, bottom bar after" if show_shift else ""),
         markup=False,
     )
 

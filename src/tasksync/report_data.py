@@ -42,7 +42,7 @@ from tasksync.kpi import ReportWindow, compute_kpis, kpi_model, owners_after, re
 from tasksync.model import Field, Plan, PlanKind, Task
 from tasksync.policies.base import Decisions
 from tasksync.policies.reasons import Band
-from tasksync.policies.workload import count_band
+from tasksync.policies.workload import count_band, count_mean
 from tasksync.sync.engine import PlanResult
 from tasksync.team.targets import targets_of
 
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from tasksync.settings import Settings
     from tasksync.sync.workspace import Workspace
 
-__all__ = ["SCHEMA", "RepShift", "plan_json", "reason_kind", "rep_shifts", "report_json"]
+__all__ = ["SCHEMA", "RepShift", "board_as_is", "plan_json", "reason_kind", "rep_shifts", "report_json"]
 
 SCHEMA = "tasksync.report/1"
 NO_PRIORITY = "(none)"
@@ -117,13 +117,11 @@ def reason_kind(kind: str, reason: str = "") -> str:
     return kind or ("other" if reason else "(no reason)")
 
 
-def _band(values: Sequence[float], ratio: float, used: Band | None = None, whole: bool = False) -> dict[str, float]:
-    """The band as the policy used it (``used``), else ``±ratio`` around the mean of ``values``
-    (``whole``: in whole cards, rounded inwards as the policies round it, so that ``report`` and
-    ``reps`` show the band ``plan`` holds)."""
+def _band(values: Sequence[float], ratio: float, used: Band | None = None) -> dict[str, float]:
+    """The band as the policy used it (``used``), else ``±ratio`` around the mean of ``values``."""
     if used is None:
         mean = sum(values) / len(values) if values else 0.0
-        used = count_band(mean, ratio) if whole else Band(mean, mean * (1 - ratio), mean * (1 + ratio))
+        used = Band(mean, mean * (1 - ratio), mean * (1 + ratio))
     return {"mean": round(used.mean, 4), "lower": round(used.lower, 4), "upper": round(used.upper, 4)}
 
 
@@ -192,7 +190,8 @@ def _build(
             "balance_by": "count",  # deprecated: both bands hold at once (value_ratio)
             "value_ratio": value_ratio,
             "value_target": settings.policy.value_target if settings is not None else "mean",
-            "workload": _band([r["after"] for r in avail], ratio, bands.get("count"), whole=True),
+            # The policy's, else (a report, a policy without one) the band a plan centres (count_mean).
+            "workload": _band([], ratio, bands.get("count") or count_band(count_mean(book, book.policy), ratio)),
             "expected_value": _band([r["expected_value"] for r in avail], value_ratio or ratio, bands.get("value")),
         },
         "priorities": {
@@ -217,7 +216,7 @@ def _build(
             {"task_id": k.task_id, "title": k.title, "field": k.field.value, "current": names.fmt(k.current)}
             for k in plan.edits
         ],
-        "targets": targets_of(after_dict["reps"], after_dict["months"]),
+        "targets": targets_of(after_dict["reps"], after_dict["months"], ended=window.ended),
     }
 
 
@@ -358,13 +357,17 @@ def plan_json(result: PlanResult, settings: Settings | None = None) -> dict[str,
     return _build(result, "plan", settings)
 
 
-def report_json(ws: Workspace, since: date | None = None, until: date | None = None) -> dict[str, Any]:
-    """The board as it is, in the schema of :func:`plan_json` (no plan; before equals after);
-    won value over the months ``since``..``until`` (default: the last six months with data)."""
-    from tasksync.policies import build_book
+def board_as_is(ws: Workspace) -> PlanResult:
+    """The board as it is, with no plan: what ``report`` and ``reps`` show. The book is the one a
+    plan would divide (:func:`~tasksync.sync.engine.prepare_book`: cards to create, cards a person
+    reassigned held), so that its count band is the plan's (:func:`count_mean`); the figures per
+    rep count the cards on the board only."""
+    from tasksync.sync.engine import SyncState, prepare_book
 
     snapshot = ws.connector.read()
-    book = build_book(snapshot, ws.crm, ws.settings, today=ws.today, include_new=False)
+    state = SyncState.read(ws.store, snapshot.board)
+    # An empty board is the plan's question (it refuses one tasksync wrote on), not the report's.
+    book = prepare_book(ws.settings, snapshot, ws.crm, state, force=not snapshot.tasks, today=ws.today)
     empty = Plan(
         id="",
         board=snapshot.board,
@@ -372,5 +375,15 @@ def report_json(ws: Workspace, since: date | None = None, until: date | None = N
         base_fingerprint=snapshot.fingerprint(),
         created_at=datetime.now(UTC),
     )
-    window = report_window(book.crm.history, book.today, since=since, until=until)
-    return _build(PlanResult(empty, snapshot, book, Decisions()), "report", ws.settings, window)
+    return PlanResult(empty, snapshot, book, Decisions())
+
+
+def report_json(
+    ws: Workspace, since: date | None = None, until: date | None = None, result: PlanResult | None = None
+) -> dict[str, Any]:
+    """The board as it is (``result``, default :func:`board_as_is`), in the schema of
+    :func:`plan_json` (no plan; before equals after); won value over the months ``since``..``until``
+    (default: the last six months with data)."""
+    result = result or board_as_is(ws)
+    window = report_window(result.book.crm.history, result.book.today, since=since, until=until)
+    return _build(result, "report", ws.settings, window)

@@ -6,11 +6,14 @@
 * **No capacity** (``Rep.capacity`` or ``Rep.capacity_value`` unset) means unlimited: ``math.inf``.
   A rep is within a capacity when the load is at most the capacity (value with a rounding tolerance).
 * The **count band** is ``mean × (1 ± band)`` over available reps, rounded inwards to whole cards
-  when a whole number fits; the **value band** is ``target × (1 ± value_band)`` of expected value,
-  where a rep's **value target** is the mean expected value of available reps
-  (``value_target = "mean"``) or that mean × their **weight**, quota ÷ the mean quota of available
-  reps (``value_target = "quota"``; a rep without a quota, or with 0, counts at the mean quota, so
-  the weights average 1 and the targets sum to the team's expected value).
+  when a whole number fits; its mean (:func:`count_mean`) counts the open cards available reps
+  hold and every card a policy may place (unowned ones and cards to create too), per available
+  rep, so that ``plan``, ``report`` and ``reps`` show one band. The **value band** is
+  ``target × (1 ± value_band)`` of expected value, where a rep's **value target** is the mean
+  expected value of available reps (``value_target = "mean"``) or that mean × their **weight**,
+  quota ÷ the mean quota of available reps (``value_target = "quota"``; a rep without a quota, or
+  with 0, counts at the mean quota, so the weights average 1 and the targets sum to the team's
+  expected value).
 * Work moves in **groups**: all open managed cards of one account when ``keep_accounts_together``,
   else each card alone.
 """
@@ -23,13 +26,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 import numpy as np
 
 from tasksync.crm.records import Rep
-from tasksync.policies.book import WorkItem
+from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.reasons import Band
 from tasksync.settings import PolicySettings
 
 __all__ = [
     "capacity",
     "count_band",
+    "count_mean",
     "group_key",
     "group_order",
     "item_order",
@@ -66,6 +70,18 @@ def count_band(mean: float, band: float) -> Band:
     if math.ceil(lo - 1e-9) <= math.floor(hi + 1e-9):
         return Band(mean, float(math.ceil(lo - 1e-9)), float(math.floor(hi + 1e-9)))
     return Band(mean, float(math.floor(mean)), float(math.ceil(mean)))
+
+
+def count_mean(book: Book, policy: PolicySettings) -> float:
+    """Open cards per available rep, the count band's centre: the cards available reps hold that
+    no policy may move, plus every card a policy may place (:func:`movable`: unowned cards, cards
+    to create, and those of away reps with ``move_from_unavailable``), over the available reps;
+    0 without any. The policies count the same from their loads and groups; ``report`` and
+    ``reps`` (no policy ran) count it here, so that they show the band a plan holds."""
+    avail = {r.id for r in book.available_reps}
+    if not avail:
+        return 0.0
+    return sum(1 for i in book.items if i.owner in avail or movable(i, avail, policy)) / len(avail)
 
 
 def value_band(mean: float, band: float) -> Band:

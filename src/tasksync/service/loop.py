@@ -64,6 +64,7 @@ Sleep = Callable[[float], None]
 
 CRM_COUNTS = "crm.row_counts"
 BOOKMARK = "changes_bookmark"  # the ChangeFeed's bookmark (Trello action id, Asana sync token)
+LOG_NAMES = "log_names"  # the log's names (members, former ones too, and lists) of the plan being applied
 
 
 class StopNow(Exception):
@@ -339,6 +340,9 @@ class SyncService:
         if outcome is not None:
             event("plan.resume", board=self.board, plan=outcome.plan_id)
             res.resumed = outcome.done
+            if not self.log.names:  # a new process, no read yet: the names the plan was made with
+                raw = self.store.get(self.board, K + LOG_NAMES)
+                self.log.names = json.loads(raw) if raw else {}
             self.log.outcome(self.store, outcome.plan_id, outcome)
 
     # ------------------------------------------------------------------ CRM exports
@@ -515,6 +519,8 @@ class SyncService:
         from tasksync.team.comments import comment_after_apply, prepare_comments  # [write] comment, on by default
 
         plan = result.plan
+        # For the log of a resume by the next process (its members may have left the board by then).
+        self.store.put(self.board, K + LOG_NAMES, json.dumps(self.log.names, ensure_ascii=False, sort_keys=True))
         prepare_comments(result, self.store, self.settings, self.connector, service=True)
         outcome = apply_plan(plan, self.connector, self.store, snapshot=snapshot, progress=self._progress)
         res.applied += outcome.done - outcome.created

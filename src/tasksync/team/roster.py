@@ -4,7 +4,6 @@ availability, capacity, open tasks and expected value against the bands, and tar
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -14,9 +13,9 @@ from rich.text import Text
 
 from tasksync.crm.records import Rep
 from tasksync.crm.values import loose_name_key, normalise_name
-from tasksync.model import Member, Plan, PlanKind
+from tasksync.model import Member
 from tasksync.team.overrides import RepOverride, RepOverrides
-from tasksync.team.targets import print_targets, targets_of
+from tasksync.team.targets import print_targets
 
 if TYPE_CHECKING:
     from tasksync.sync.workspace import Workspace
@@ -50,23 +49,18 @@ def _position(value: float, band: Mapping[str, float], available: bool) -> str:
 
 def reps_data(ws: Workspace) -> dict[str, Any]:
     """One row per CRM rep, the bands, the overrides in force and the targets: ``reps --json``."""
-    from tasksync.policies import build_book
-    from tasksync.policies.base import Decisions
-    from tasksync.render import plan_json
-    from tasksync.sync.engine import PlanResult
+    from tasksync.report_data import board_as_is, report_json
 
-    snapshot = ws.connector.read()
-    crm = ws.crm
-    book = build_book(snapshot, crm, ws.settings, today=ws.today, include_new=False)
-    empty = Plan("", snapshot.board, PlanKind.SYNC, snapshot.fingerprint(), datetime.now(UTC))
-    data = plan_json(PlanResult(empty, snapshot, book, Decisions()), ws.settings)
+    result = board_as_is(ws)
+    snapshot, book, crm = result.snapshot, result.book, ws.crm
+    data = report_json(ws, result=result)
     overrides = RepOverrides(ws.store).active(book.today)
     by_rep: dict[str, list[RepOverride]] = {}
     for o in overrides:
         by_rep.setdefault(o.rep_id, []).append(o)
     members = snapshot.members_by_id
     band = data["band"]
-    targets = targets_of(data["reps"], data["months"])
+    targets = data["targets"]
     target_by_rep = {t["rep_id"]: t for t in targets["reps"]}
     rows: list[dict[str, Any]] = []
     kpi_by_rep = {r["rep_id"]: r for r in data["reps"]}
@@ -145,8 +139,9 @@ def print_reps(data: Mapping[str, Any], console: Console) -> None:
     console.print(
         f"Band t/v: open tasks {b['workload']['lower']:.0f}–{b['workload']['upper']:.0f} / expected value "
         f"{b['expected_value']['lower']:,.0f}–{b['expected_value']['upper']:,.0f} "
-        f"(available reps, ±{b['ratio']:.0%} / ±{b['value_ratio']:.0%}): "
-        "ok, above or below.",
+        f"(±{b['ratio']:.0%} / ±{b['value_ratio']:.0%}): ok, above or below. Open tasks: the band a plan holds, "
+        f"mean {b['workload']['mean']:.1f} per available rep (their cards, unowned ones and ones to create); "
+        "expected value: around the mean of available reps' cards as they are now.",
         markup=False,
     )
     for o in data["overrides"]:

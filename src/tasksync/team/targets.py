@@ -2,7 +2,8 @@
 
 The period is the report window (its months); a rep's target for it is the monthly quota of the
 reps export (or ``tasksync reps quota``) times the months in the window. Attainment is won ÷ target;
-coverage is open expected value ÷ what is left of the target (none once the target is reached).
+coverage is today's open expected value ÷ what is left of the target (none once the target is
+reached, nor for a period that has ended: the pipeline as it was then is not kept).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 4) if b > 0 else None
 
 
-def targets_of(reps: Sequence[Mapping[str, Any]], months: Sequence[str]) -> dict[str, Any]:
-    """Targets from KPI rows (``quota``, ``won_by_month``, ``expected_value`` per rep)."""
+def targets_of(reps: Sequence[Mapping[str, Any]], months: Sequence[str], ended: bool = False) -> dict[str, Any]:
+    """Targets from KPI rows (``quota``, ``won_by_month``, ``expected_value`` per rep); ``ended``: the
+    period is over (``report --until`` a past month), so no coverage (today's pipeline cannot cover
+    a past target, and the pipeline as it was then is not kept)."""
     n = len(months)
     rows: list[dict[str, Any]] = []
     team_quota = team_target = team_won = team_ev = team_left = 0.0
@@ -43,7 +46,7 @@ def targets_of(reps: Sequence[Mapping[str, Any]], months: Sequence[str]) -> dict
                 "attainment": _ratio(won, target) if target is not None else None,
                 "remaining": round(left, 2) if left is not None else None,
                 "expected_value": round(ev, 2),
-                "coverage": _ratio(ev, left) if left is not None else None,
+                "coverage": _ratio(ev, left) if left is not None and not ended else None,
             }
         )
         if target is not None and left is not None:
@@ -62,7 +65,7 @@ def targets_of(reps: Sequence[Mapping[str, Any]], months: Sequence[str]) -> dict
             "attainment": _ratio(team_won, team_target),
             "remaining": round(team_left, 2),
             "expected_value": round(team_ev, 2),
-            "coverage": _ratio(team_ev, team_left),
+            "coverage": None if ended else _ratio(team_ev, team_left),
         }
         label = "Team" if quoted == len(rows) else f"Team ({quoted} of {len(rows)} reps: with a quota)"
     else:  # no quota at all: the team's won and open expected value, no target to measure them by
@@ -71,13 +74,19 @@ def targets_of(reps: Sequence[Mapping[str, Any]], months: Sequence[str]) -> dict
         team["expected_value"] = round(sum(r["expected_value"] for r in rows), 2)
         label = "Team"
     team["label"] = label
+    coverage = (
+        "no coverage: the period has ended, and the pipeline as it was then is not kept (open expected value "
+        "is today's)"
+        if ended
+        else "coverage = today's open expected value ÷ target left"
+    )
     return {
         "months": list(months),
         "reps": rows,
         "team": team,
         "explain": (
             f"Targets over {period} ({n} months): target = monthly quota × {n}; attainment = won ÷ target; "
-            "coverage = open expected value ÷ target left. Team: the reps with a quota, or all when none has one."
+            f"{coverage}. Team: the reps with a quota, or all when none has one."
         ),
     }
 

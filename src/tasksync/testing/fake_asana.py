@@ -148,6 +148,7 @@ class _Task:
     external: dict[str, str] | None = None
     tags: list[str] = field(default_factory=list)
     resource_subtype: str = "default_task"  # or milestone, approval (section: a legacy header)
+    parent: str | None = None  # a subtask's task
 
 
 def _now_iso() -> str:
@@ -456,15 +457,50 @@ class FakeAsana:
                     o["enabled"] = False
 
     def add_text_field(self, project: str, name: str) -> str:
+        return self._add_field(project, name, "text")
+
+    def add_people_field(self, project: str, name: str) -> str:
+        """A ``people`` custom field (its value: users, written as gids or emails)."""
+        return self._add_field(project, name, "people")
+
+    def _add_field(self, project: str, name: str, kind: str) -> str:
         gid = self.gid()
         self.custom_fields[gid] = {
             "gid": gid,
             "resource_type": "custom_field",
             "name": name,
-            "type": "text",
-            "resource_subtype": "text",
+            "type": kind,
+            "resource_subtype": kind,
         }
         self.project_fields[project].append(gid)
+        return gid
+
+    def add_subtask(
+        self,
+        parent: str,
+        name: str,
+        *,
+        notes: str = "",
+        assignee: str | None = None,
+        project: str | None = None,
+        section: str | None = None,
+        custom_values: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A subtask of ``parent``. As in Asana, a subtask is in no project, nor in a project's task
+        list, unless it is added to one (``project`` and ``section``: then it carries that project's
+        custom fields, ``custom_values``)."""
+        if custom_values and project is None:
+            raise ValueError("a subtask in no project has no project custom fields")
+        if project is not None and section is not None:
+            gid = self.add_task(project, section, name, notes=notes, assignee=assignee, custom_values=custom_values)
+        else:
+            now = _now_iso()
+            gid = self.gid()
+            with self._lock:
+                self.tasks[gid] = _Task(
+                    gid, name, self.tasks[parent].workspace, notes, assignee, created_at=now, modified_at=now
+                )
+        self.tasks[gid].parent = parent
         return gid
 
     def add_task(
@@ -608,6 +644,10 @@ class FakeAsana:
         elif f["type"] == "number":
             out["number_value"] = raw
             out["display_value"] = None if raw is None else str(raw)
+        elif f["type"] == "people":
+            users = [self._user_repr(u) for u in raw or []]
+            out["people_value"] = users
+            out["display_value"] = ", ".join(u["name"] for u in users) or None
         else:
             out["text_value"] = raw
             out["display_value"] = raw
@@ -656,6 +696,11 @@ class FakeAsana:
             ],
             "custom_fields": [self._field_value_repr(f, t.custom_values.get(f)) for f in fields],
             "tags": [{"gid": tg, "resource_type": "tag", "name": tg} for tg in t.tags],
+            "parent": (
+                {"gid": t.parent, "resource_type": "task", "name": self.tasks[t.parent].name}
+                if t.parent in self.tasks
+                else None
+            ),
         }
         if t.external and self.oauth:
             out["external"] = dict(t.external)
@@ -698,6 +743,8 @@ class FakeAsana:
                     return 200, {"data": _project(self._task_repr(t), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)}
                 if n == 1 and parts[0] == "tasks":
                     return 200, self._tasks_query(q)
+                if n == 3 and parts[0] == "tasks" and parts[2] == "subtasks":
+                    return 200, self._subtasks(parts[1], q)
                 if n == 1 and parts[0] == "events":
                     return 200, self._events(q)
             if method == "PUT" and n == 2 and parts[0] == "tasks":
@@ -709,6 +756,8 @@ class FakeAsana:
                     return 200, self._add_task(parts[1], data)
                 if n == 3 and parts[0] == "tasks" and parts[2] == "stories":
                     return 201, self._add_story(parts[1], data)
+                if n == 3 and parts[0] == "tasks" and parts[2] == "subtasks":
+                    return 201, self._create_subtask(parts[1], data, q)
         raise _HttpError(404, f"No matching route for request: {method} /{'/'.join(parts)}")
 
     # ----------------------------------------------------------------- routes
@@ -815,6 +864,30 @@ class FakeAsana:
         page["data"] = [_project(self._task_repr(t), tree, ("name", "resource_subtype")) for t in page["data"]]
         return page
 
+    def _subtasks(self, gid: str, q: Mapping[str, str]) -> JSON:
+        """``GET /tasks/{gid}/subtasks``: the task's subtasks, oldest first (compact: name)."""
+        self._task(gid)
+        tree = _field_tree(q.get("opt_fields"))
+        kids = [t for t in self.tasks.values() if t.parent == gid]
+        page = self._page(f"/tasks/{gid}/subtasks", kids, q)
+        page["data"] = [_project(self._task_repr(t), tree, ("name", "resource_subtype")) for t in page["data"]]
+        return page
+
+    def _create_subtask(self, gid: str, data: Any, q: Mapping[str, str]) -> JSON:
+        """``POST /tasks/{gid}/subtasks``: a subtask in no project (Asana adds it to none)."""
+        self._task(gid)
+        if not isinstance(data, dict):
+            raise _HttpError(400, "data: Missing input")
+        for key in ("projects", "memberships", "custom_fields"):
+            if key in data:
+                raise _HttpError(400, f"{key}: This fake creates subtasks in no project")
+        assignee = self._resolve_user(data.get("assignee"))
+        kid = self.tasks[
+            self.add_subtask(gid, str(data.get("name", "")), notes=str(data.get("notes", "")), assignee=assignee)
+        ]
+        self._emit(kid, "added")
+        return {"data": _project(self._task_repr(kid), _field_tree(q.get("opt_fields")), _TASK_DEFAULT)}
+
     def _project_sections(self, gid: str, q: Mapping[str, str]) -> JSON:
         self._check_project(gid)
         tree = _field_tree(q.get("opt_fields"))
@@ -894,6 +967,10 @@ class FakeAsana:
                     raise _HttpError(400, f"custom_fields: {raw} is not an enum option of {fgid}")
                 if not option.get("enabled", True):
                     raise _HttpError(400, f"custom_fields: enum option {raw} is disabled")
+            if f["type"] == "people" and raw is not None:
+                if not isinstance(raw, list):
+                    raise _HttpError(400, "custom_fields: people_value must be an array of users")
+                raw = [self._resolve_user(u) for u in raw]
             if f["type"] == "number" and raw is not None and not isinstance(raw, (int, float)):
                 try:
                     raw = float(raw)
