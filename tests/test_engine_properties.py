@@ -382,3 +382,57 @@ def test_scheduled_mode_settles(tmp_path: Path, data: st.DataObject) -> None:
         assert fourth.plan_id is None and fourth.applied == 0, f"after edits {third}, then {fourth}"
     finally:
         svc.close()
+
+
+# A book the property above found: reps at small capacities, two away, three cards pinned. The away
+# rep's account (one card, two deals to create) was left with them by the rounding MILP, which saw
+# only the two reps the LP spread it over, both full; the next run moved its three cards.
+_FOUND_REPS = {  # rep id: (capacity, quota, available, value capacity)
+    "R001": ("", "", "yes", ""),
+    "R002": ("", "", "yes", ""),
+    "R003": ("3", "150000", "yes", "400000"),
+    "R004": ("3", "75000", "yes", "150000"),
+    "R005": ("3", "80000", "yes", ""),
+    "R006": ("8", "150000", "yes", ""),
+    "R007": ("34", "150000", "no", "150000"),
+    "R008": ("", "150000", "no", ""),
+    "R009": ("8", "75000", "yes", "400000"),
+    "R010": ("34", "150000", "yes", ""),
+    "R011": ("3", "60000", "yes", "400000"),
+    "R012": ("8", "65000", "yes", "400000"),
+}
+
+
+def test_scheduled_mode_hands_on_an_away_reps_account_with_cards_to_create_in_one_run(tmp_path: Path) -> None:
+    from tasksync.service.loop import SyncService
+
+    config = fresh(tmp_path / "found")
+    path = config.parent / "crm" / "reps.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["Capacity"], row["Quota"], row["Available"], row["Capacity Value"] = _FOUND_REPS[row["Rep ID"]]
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    board = json.loads((config.parent / "board.json").read_text(encoding="utf-8"))
+    pin = next(lb["id"] for lb in board["labels"] if lb["name"] == "pinned")
+    for card in board["cards"]:
+        if card["name"] in ("Harbor Health 44 - Core", "Green Retail 22 - Core", "Granite Labs 105 - Core"):
+            card["idLabels"] = [*card["idLabels"], pin]
+    (config.parent / "board.json").write_text(json.dumps(board), encoding="utf-8")
+    base = load_settings(config)
+    policy = base.policy.model_copy(update={"band": 0.1, "value_band": 0.0})
+    service = base.service.model_copy(update={"max_move_share": 1.0, "max_create_share": 1.0})
+    clock = SimClock()
+    s = base.model_copy(update={"policy": policy, "service": service})
+    svc = SyncService(s, clock=clock, sleep=clock.sleep, today=TODAY)
+    try:
+        first = svc.run_once()
+        assert first.error is None and first.created > 0, first
+        clock.sleep(first.delay)
+        second = svc.run_once()
+        assert second.plan_id is None and second.applied == 0, f"held {first.held}, then {second}"
+    finally:
+        svc.close()

@@ -387,7 +387,7 @@ def _fix_fractional(
         return False, "milp"
     if res2.x is not None:
         rest = take(m, sub, res2.x, prog2.group, prog2.rep, choice)
-        greedy([sub[j] for j in rest], m, choice, m.loads_for(choice, skip={sub[j] for j in rest}))
+        _place_rest(m, sub, rest, choice)
         return True, f"lp+milp({len(sub)})"
     if res2.status == 2:  # infeasible rounding (reps over capacity): every mover at once
         choice[movers] = -1
@@ -397,9 +397,19 @@ def _fix_fractional(
             return False, "milp"
         if res3.x is not None:
             rest = take(m, movers, res3.x, prog3.group, prog3.rep, choice)
-            greedy([movers[j] for j in rest], m, choice, m.loads_for(choice, skip={movers[j] for j in rest}))
+            _place_rest(m, movers, rest, choice)
             return True, "milp"
         take(m, movers, x_lp, prog.group, prog.rep, choice)
     choice[sub] = -1
     greedy(sub, m, choice, m.loads_for(choice, skip=set(sub)))
     return True, "lp+rounding"
+
+
+def _place_rest(m: Model, sub: list[int], rest: list[int], choice: np.ndarray) -> None:
+    """After a rounding MILP over ``sub``: its groups not integral (``rest``, positions in ``sub``)
+    and those it left unassigned that no available rep owns (an away rep's, unowned, cards to
+    create) go to their best candidate with capacity (:func:`greedy`). The rounding sees only the
+    reps the LP spread a group over; an away rep's account left there for want of room with them
+    would move on the next plan, once its cards to create exist."""
+    left = sorted({sub[j] for j in rest} | {g for g in sub if choice[g] < 0 and m.owner[g] < 0 and not m.held[g]})
+    greedy(left, m, choice, m.loads_for(choice, skip=set(left)))
