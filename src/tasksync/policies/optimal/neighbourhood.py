@@ -22,6 +22,11 @@ of five reps at a time instead (:func:`redivide`, grown from the pairs' potentia
 4-6 s). Not more: the polish leaves reps at both edges of the value band there, which pin its
 mean, so that any re-division of some reps, the rest fixed, must leave the team's expected value
 where it is (``bench/policies/bench_polish.py`` prints that room and measures :func:`redivide`).
+From ``EDGE_MIN`` columns the polish then re-opens one edge of the value band with its interior
+(:func:`reopen_edge`): the reps at the lower edge and the reps inside the band, in ``EDGE_PARTS``
+sets, each group among its own rep and the few of the set its LP reduced cost ranks first, HiGHS at
+1 node (its root's RENS): the lower edge leaves the band's edge, the interior takes the swing, and
+the mean moves. On the 2,000-card bench book +0.15% for about 4 s of CPU.
 """
 
 from __future__ import annotations
