@@ -16,6 +16,10 @@ value where it is. With ``--neighbourhood K N``, also what exact re-divisions of
 time (``N`` of them, :func:`tasksync.policies.optimal.neighbourhood.redivide`) gain over the
 policy's division, on the exact model, and their CPU.
 
+With ``--edge PARTS K``, also what re-dividing the reps at the value band's lower edge with the
+reps inside it (``PARTS`` sets, each account among its rep and the ``K`` of least LP reduced cost,
+:func:`tasksync.policies.optimal.neighbourhood.reopen_edge`) gains over the policy's division.
+
 With ``--whole-book NODES``, HiGHS on the whole book's MILP (every movable group among every
 rep, both bands and the capacities held, :func:`mean_bound.whole_programme`) from the policy's
 division, at most ``NODES`` branch-and-bound nodes (a diagnostic: how far the policy's division is
@@ -26,7 +30,7 @@ over how many reps, and the team's mean and the reps at the value band's edges u
 whole book's MILP (:func:`tasksync.policies.optimal.neighbourhood.whole_book`).
 
     python bench/policies/bench_polish.py [--sizes 664 1000 2000] [--seed N] [--small] [--neighbourhood K N]
-        [--whole-book NODES]
+        [--edge PARTS K] [--whole-book NODES]
 """
 
 from __future__ import annotations
@@ -147,6 +151,13 @@ def main() -> None:
         metavar=("K", "N"),
         help="also re-divide K reps at a time exactly, N neighbourhoods, after the policy's division",
     )
+    ap.add_argument(
+        "--edge",
+        type=int,
+        nargs=2,
+        metavar=("PARTS", "K"),
+        help="also re-divide the value band's lower edge with its interior (PARTS sets, K reps per account)",
+    )
     ap.add_argument("--whole-book", type=int, metavar="NODES", help="also HiGHS on the whole book's MILP, NODES nodes")
     args = ap.parse_args()
     print("book | objective | exp. won | out count/value band | CPU s | same plan twice | method")
@@ -195,6 +206,22 @@ def main() -> None:
                 f"  {k} reps at a time, {budget} neighbourhoods: objective {after:,.1f} "
                 f"({(after - before) / abs(before) * 100:+.4f}%), {kept} kept, both bands held: "
                 f"{'yes' if m.feasible(choice) else 'NO'}, CPU {cpu:.2f} s",
+                flush=True,
+            )
+
+        if args.edge:  # (imported here: a checkout without it still runs the rest)
+            from tasksync.policies.optimal.neighbourhood import reopen_edge
+
+            parts, most = args.edge
+            before = m.objective(choice)
+            t0 = time.process_time()
+            kept = reopen_edge(m, choice, parts=parts, most=most)
+            cpu = time.process_time() - t0
+            after = m.objective(choice)
+            print(
+                f"  the value band's lower edge with its interior, {parts} sets, {most} reps per account:"
+                f" objective {after:,.1f} ({(after - before) / abs(before) * 100:+.4f}%), {kept} kept,"
+                f" both bands held: {'yes' if m.feasible(choice) else 'NO'}, CPU {cpu:.2f} s",
                 flush=True,
             )
 
