@@ -38,7 +38,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +141,21 @@ def _print_whole_book(m: Model, choice: np.ndarray, nodes: int) -> None:
             )
 
 
+def _print_step(name: str, m: Model, choice: np.ndarray, step: Callable[[Model, np.ndarray], int]) -> None:
+    """Run ``step`` on ``m`` and ``choice`` (a re-division in place; it returns those kept) and print
+    what it gained."""
+    before = m.objective(choice)
+    t0 = time.process_time()
+    kept = step(m, choice)
+    cpu = time.process_time() - t0
+    after = m.objective(choice)
+    print(
+        f"  {name}: objective {after:,.1f} ({(after - before) / abs(before) * 100:+.4f}%), {kept} kept,"
+        f" both bands held: {'yes' if m.feasible(choice) else 'NO'}, CPU {cpu:.2f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="*", help="only the books with these task counts")
@@ -197,34 +214,19 @@ def main() -> None:
             from tasksync.policies.optimal.neighbourhood import redivide
 
             k, budget = args.neighbourhood
-            before = m.objective(choice)
-            t0 = time.process_time()
-            kept = redivide(m, choice, size=k, budget=budget)
-            cpu = time.process_time() - t0
-            after = m.objective(choice)
-            print(
-                f"  {k} reps at a time, {budget} neighbourhoods: objective {after:,.1f} "
-                f"({(after - before) / abs(before) * 100:+.4f}%), {kept} kept, both bands held: "
-                f"{'yes' if m.feasible(choice) else 'NO'}, CPU {cpu:.2f} s",
-                flush=True,
+            _print_step(
+                f"{k} reps at a time, {budget} neighbourhoods", m, choice, partial(redivide, size=k, budget=budget)
             )
-
         if args.edge:  # (imported here: a checkout without it still runs the rest)
             from tasksync.policies.optimal.neighbourhood import reopen_edge
 
             parts, most = args.edge
-            before = m.objective(choice)
-            t0 = time.process_time()
-            kept = reopen_edge(m, choice, parts=parts, most=most)
-            cpu = time.process_time() - t0
-            after = m.objective(choice)
-            print(
-                f"  the value band's lower edge with its interior, {parts} sets, {most} reps per account:"
-                f" objective {after:,.1f} ({(after - before) / abs(before) * 100:+.4f}%), {kept} kept,"
-                f" both bands held: {'yes' if m.feasible(choice) else 'NO'}, CPU {cpu:.2f} s",
-                flush=True,
+            _print_step(
+                f"the value band's lower edge with its interior, {parts} sets, {most} reps per account",
+                m,
+                choice,
+                partial(reopen_edge, parts=parts, most=most),
             )
-
         if args.whole_book:
             _print_whole_book(m, choice, args.whole_book)
 
