@@ -140,7 +140,8 @@ def neighbourhoods(m: Model, choice: np.ndarray, free: np.ndarray, size: int) ->
 def edge_sets(m: Model, choice: np.ndarray, parts: int = EDGE_PARTS) -> list[tuple[int, ...]]:
     """The reps at the value band's lower edge under ``choice`` and the reps inside the band,
     each split in ``parts`` (every ``parts``-th by index): ``parts`` sets of reps (sorted). None
-    when no rep sits at the lower edge or the upper one (the band's mean is then free to move)."""
+    (an empty list) without a value band around the team's mean, or when no rep sits at its lower
+    edge or at its upper one (the band's mean is then free to move)."""
     if not m.value_band or m.value_mean is not None or not len(m.reps):
         return []
     e = m.loads_for(choice)[2]
