@@ -16,6 +16,10 @@ value where it is. With ``--neighbourhood K N``, also what exact re-divisions of
 time (``N`` of them, :func:`tasksync.policies.optimal.neighbourhood.redivide`) gain over the
 policy's division, on the exact model, and their CPU.
 
+With ``--edge PARTS K``, also what re-dividing the reps at the value band's lower edge with the
+reps inside it (``PARTS`` sets, each account among its rep and the ``K`` of least LP reduced cost,
+:func:`tasksync.policies.optimal.neighbourhood.reopen_edge`) gains over the policy's division.
+
 With ``--whole-book NODES``, HiGHS on the whole book's MILP (every movable group among every
 rep, both bands and the capacities held, :func:`mean_bound.whole_programme`) from the policy's
 division, at most ``NODES`` branch-and-bound nodes (a diagnostic: how far the policy's division is
@@ -26,7 +30,7 @@ over how many reps, and the team's mean and the reps at the value band's edges u
 whole book's MILP (:func:`tasksync.policies.optimal.neighbourhood.whole_book`).
 
     python bench/policies/bench_polish.py [--sizes 664 1000 2000] [--seed N] [--small] [--neighbourhood K N]
-        [--whole-book NODES]
+        [--edge PARTS K] [--whole-book NODES]
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +141,21 @@ def _print_whole_book(m: Model, choice: np.ndarray, nodes: int) -> None:
             )
 
 
+def _print_step(name: str, m: Model, choice: np.ndarray, step: Callable[[Model, np.ndarray], int]) -> None:
+    """Run ``step`` on ``m`` and ``choice`` (a re-division in place; it returns those kept) and print
+    what it gained."""
+    before = m.objective(choice)
+    t0 = time.process_time()
+    kept = step(m, choice)
+    cpu = time.process_time() - t0
+    after = m.objective(choice)
+    print(
+        f"  {name}: objective {after:,.1f} ({(after - before) / abs(before) * 100:+.4f}%), {kept} kept,"
+        f" both bands held: {'yes' if m.feasible(choice) else 'NO'}, CPU {cpu:.2f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="*", help="only the books with these task counts")
@@ -146,6 +167,13 @@ def main() -> None:
         nargs=2,
         metavar=("K", "N"),
         help="also re-divide K reps at a time exactly, N neighbourhoods, after the policy's division",
+    )
+    ap.add_argument(
+        "--edge",
+        type=int,
+        nargs=2,
+        metavar=("PARTS", "K"),
+        help="also re-divide the value band's lower edge with its interior (PARTS sets, K reps per account)",
     )
     ap.add_argument("--whole-book", type=int, metavar="NODES", help="also HiGHS on the whole book's MILP, NODES nodes")
     args = ap.parse_args()
@@ -186,18 +214,19 @@ def main() -> None:
             from tasksync.policies.optimal.neighbourhood import redivide
 
             k, budget = args.neighbourhood
-            before = m.objective(choice)
-            t0 = time.process_time()
-            kept = redivide(m, choice, size=k, budget=budget)
-            cpu = time.process_time() - t0
-            after = m.objective(choice)
-            print(
-                f"  {k} reps at a time, {budget} neighbourhoods: objective {after:,.1f} "
-                f"({(after - before) / abs(before) * 100:+.4f}%), {kept} kept, both bands held: "
-                f"{'yes' if m.feasible(choice) else 'NO'}, CPU {cpu:.2f} s",
-                flush=True,
+            _print_step(
+                f"{k} reps at a time, {budget} neighbourhoods", m, choice, partial(redivide, size=k, budget=budget)
             )
+        if args.edge:  # (imported here: a checkout without it still runs the rest)
+            from tasksync.policies.optimal.neighbourhood import reopen_edge
 
+            parts, most = args.edge
+            _print_step(
+                f"the value band's lower edge with its interior, {parts} sets, {most} reps per account",
+                m,
+                choice,
+                partial(reopen_edge, parts=parts, most=most),
+            )
         if args.whole_book:
             _print_whole_book(m, choice, args.whole_book)
 

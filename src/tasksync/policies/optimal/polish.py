@@ -27,18 +27,27 @@ chains touched; ``EXCHANGE_ROUNDS`` rounds at most. On small books (at most
 division at a node limit (:func:`.neighbourhood.whole_book`): every group among every rep at once;
 on mid-size ones (at least :data:`.neighbourhood.REDIVIDE_MIN` columns) exact re-divisions of five
 reps at a time (:func:`.neighbourhood.redivide`, ``POLISH_NEIGHBOURHOODS`` of them), then the pairs
-of the reps they touched.
+of the reps they touched; from :data:`.neighbourhood.EDGE_MIN` columns, then the reps at the value
+band's lower edge with the reps inside it (:func:`.neighbourhood.reopen_edge`), then their pairs.
 Fixed round, pair, chain and node counts: the answer never depends on the clock.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from tasksync.policies.optimal import neighbourhood as nb
 from tasksync.policies.optimal.exchange import exchange
 from tasksync.policies.optimal.model import Loads, Model
-from tasksync.policies.optimal.neighbourhood import NEIGHBOURHOOD_REPS, movable_columns, redivide, whole_book
+from tasksync.policies.optimal.neighbourhood import (
+    NEIGHBOURHOOD_REPS,
+    movable_columns,
+    redivide,
+    reopen_edge,
+    whole_book,
+)
 from tasksync.policies.optimal.pair import ENUM_MAX, by_enumeration, by_highs, pair_programme
 
 __all__ = ["NARROW_BUDGET", "NARROW_GROUPS", "PAIR_BUDGET", "POLISH_NODES", "POLISH_ROUNDS", "holds", "polish"]
@@ -87,14 +96,27 @@ def polish(m: Model, choice: np.ndarray, rounds: int = POLISH_ROUNDS, budget: in
         )
     if whole_book(m, choice):  # small books: every group among every rep by one MILP from here
         kept += 1
-    elif movable_columns(m) >= nb.REDIVIDE_MIN:  # mid-size books: a few reps at a time, then their pairs
-        before = choice.copy()
-        done = redivide(m, choice, NEIGHBOURHOOD_REPS, POLISH_NEIGHBOURHOODS, POLISH_NEIGHBOURHOOD_NODES)
-        if done:
-            kept += done
-            touched = _touched(before, choice, n_r)
-            kept += _pair_rounds(m, choice, free, NARROW_ROUNDS, AFTER_CHAINS_BUDGET, NARROW_GROUPS, touched)
+    elif (cols := movable_columns(m)) >= nb.REDIVIDE_MIN:  # mid-size books: a few reps at a time, then their pairs
+        kept += _then_pairs(
+            m,
+            choice,
+            free,
+            lambda: redivide(m, choice, NEIGHBOURHOOD_REPS, POLISH_NEIGHBOURHOODS, POLISH_NEIGHBOURHOOD_NODES),
+        )
+        if cols >= nb.EDGE_MIN:  # the value band's lower edge with its interior, then their pairs
+            kept += _then_pairs(m, choice, free, lambda: reopen_edge(m, choice))
     return kept
+
+
+def _then_pairs(m: Model, choice: np.ndarray, free: np.ndarray, step: Callable[[], int]) -> int:
+    """Run ``step`` (re-divisions of ``choice`` in place; it returns those kept), then narrow
+    re-deals of the pairs of the reps it touched; returns the re-divisions kept in all."""
+    before = choice.copy()
+    done = step()
+    if done:
+        touched = _touched(before, choice, len(m.reps))
+        done += _pair_rounds(m, choice, free, NARROW_ROUNDS, AFTER_CHAINS_BUDGET, NARROW_GROUPS, touched)
+    return done
 
 
 def _touched(before: np.ndarray, choice: np.ndarray, n_r: int) -> np.ndarray:
