@@ -396,11 +396,7 @@ def _add_cycle(sub: Any) -> None:
     p.add_argument("--now", action="store_true", help="plan and apply in one step (scheduled use)")
     p.add_argument("--force", action="store_true", help="with --now: override fields people changed")
     p.add_argument("--today", help="with --now: date to plan for (YYYY-MM-DD; default: today), as `plan --today`")
-    p.add_argument(
-        "--accept-crm",
-        action="store_true",
-        help="with --now: accept CRM exports that lost most of their rows since the last run",
-    )
+    p.add_argument("--accept-crm", action="store_true", help="with --now: accept CRM exports that lost most rows")
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("undo", help="revert an applied plan where cards still hold what it wrote")
