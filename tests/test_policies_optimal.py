@@ -779,7 +779,7 @@ def test_the_lagrangian_seed_reaches_the_whole_lp_optimum(monkeypatch: pytest.Mo
     from scipy.optimize import milp
 
     import tasksync.policies.optimal.solve as solve
-    from tasksync.policies.optimal.dual import lagrangian_columns
+    from tasksync.policies.optimal.dual import _first_min, lagrangian_columns, lagrangian_prices
 
     if solve._Highs is None:
         pytest.skip("this scipy has no HiGHS object with warm starts: the LP is solved whole")
@@ -802,6 +802,18 @@ def test_the_lagrangian_seed_reaches_the_whole_lp_optimum(monkeypatch: pytest.Mo
     assert np.all(a >= prog.constraints.lb - 1e-6) and np.all(a <= prog.constraints.ub + 1e-6)
     again, _, rounds2 = solve.solve_lp(prog, seed, solve.Limits(), 0.0)
     assert rounds2 == rounds and np.array_equal(again.x, res.x)
+    # The last prices of those steps, in the units and signs of the programme's costs: the groups'
+    # cheapest columns under them are the picks of the last steps (under the prices negated, or
+    # none, they are not), and each rep's price stays within its band penalty.
+    lam, theta = lagrangian_prices(m, movers, prog, fixed)
+    assert np.abs(lam).max() <= m.band_penalty and np.abs(theta).max() <= m.value_penalty
+    g_of = np.asarray(movers)[prog.group]
+    starts = np.flatnonzero(np.r_[True, np.diff(prog.group) != 0])
+    shares = []
+    for sign in (1.0, -1.0, 0.0):
+        cost = prog.c[: prog.n_x] + sign * (m.count[g_of] * lam[prog.rep] + m.ev_d[g_of, prog.rep] * theta[prog.rep])
+        shares.append(float(picked[_first_min(cost, starts, prog.group)].mean()))
+    assert shares[0] > 0.95 and shares[1] < 0.9 and shares[2] < 0.9
 
 
 def _ranks_by_cost(prog: Programme) -> np.ndarray:

@@ -29,7 +29,15 @@ from scipy.optimize import linprog
 from tasksync.policies.optimal.model import Loads, Model
 from tasksync.policies.optimal.programme import Programme
 
-__all__ = ["LAGRANGE_KEEP", "LAGRANGE_STEPS", "RepPrices", "lagrangian_columns", "lp_prices", "upper_bound"]
+__all__ = [
+    "LAGRANGE_KEEP",
+    "LAGRANGE_STEPS",
+    "RepPrices",
+    "lagrangian_columns",
+    "lagrangian_prices",
+    "lp_prices",
+    "upper_bound",
+]
 
 LAGRANGE_STEPS = 200  # subgradient steps on the rep prices (work limit)
 LAGRANGE_KEEP = 100  # the last steps whose picks seed the LP
@@ -53,15 +61,31 @@ def lagrangian_columns(
     projected subgradient steps on the count-band and value-band prices of the reps (``fixed``:
     the loads of the groups outside ``p``). Prices stay within the band penalties (beyond, a slack
     is cheaper than any move)."""
+    return _subgradient(m, movers, p, fixed, steps, keep)[0]
+
+
+def lagrangian_prices(
+    m: Model, movers: list[int], p: Programme, fixed: Loads, steps: int = LAGRANGE_STEPS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rep prices (per card, per unit of expected value; in the units of ``p``'s minimised
+    costs) after the ``steps`` subgradient steps of :func:`lagrangian_columns`."""
+    _, lam, theta = _subgradient(m, movers, p, fixed, steps, 0)
+    return lam, theta
+
+
+def _subgradient(
+    m: Model, movers: list[int], p: Programme, fixed: Loads, steps: int, keep: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`lagrangian_columns`' steps: the columns picked in the last ``keep``, and the last prices."""
     n_r, n_x = len(m.reps), p.n_x
     seen = np.zeros(n_x, dtype=bool)
+    lam, theta = np.zeros(n_r), np.zeros(n_r)
     if not n_x:
-        return seen
+        return seen, lam, theta
     g_of = np.asarray(movers, dtype=np.int64)[p.group]
     cost = p.c[:n_x]
     cnt, ev = m.count[g_of], m.ev_d[g_of, p.rep]
     starts = np.flatnonzero(np.r_[True, p.group[1:] != p.group[:-1]])
-    lam, theta = np.zeros(n_r), np.zeros(n_r)
     per_card = float(np.abs(cost).mean()) / max(float(cnt.mean()), 1e-9)
     per_ev = float(np.abs(cost).sum()) / max(float(np.abs(ev).sum()), 1e-9)
     span = max(m.upper - m.lower, 1e-9 + 0.02 * m.band.mean)
@@ -82,7 +106,7 @@ def lagrangian_columns(
             hi, lo = w * (1 + b) * mean, w * (1 - b) * mean
             off = np.maximum(e - hi, 0.0) - np.maximum(lo - e, 0.0)
             theta = np.clip(theta + step * per_ev * off / max(b * mean, 1e-9), -m.value_penalty, m.value_penalty)
-    return seen
+    return seen, lam, theta
 
 
 @dataclass(frozen=True)
