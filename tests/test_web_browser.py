@@ -77,9 +77,17 @@ def shots(tmp_path: Path) -> Path:
 
 
 def wait(driver: Any, check: Callable[[], Any], what: str, timeout: float = 90) -> Any:
+    """``check`` true within ``timeout`` s (a hang guard); else fail with what the page says (its
+    status line and the browser's console errors)."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: check(), message=what)
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: check())
+    except TimeoutException:
+        status = driver.find_elements("id", "status")
+        said = status[0].get_attribute("textContent") if status else "(no status line)"
+        pytest.fail(f"gave up waiting for {what}; the page says {said!r}; console: {console_errors(driver)}")
 
 
 def console_errors(driver: Any) -> list[str]:
