@@ -63,7 +63,19 @@ def asana_board(stack: ExitStack, folder: Path) -> tuple[Settings, Callable[[], 
     return demo.settings, connect
 
 
-BACKENDS = {"local": local_board, "trello": trello_board, "asana": asana_board}
+def balanced(make: Make) -> Make:
+    """``make`` with the board divided by the ``balanced`` policy: these properties are the engine's
+    (writes, resumes, people's edits), not the division's, and ``optimal``'s exact steps cost
+    seconds a plan; every policy's settling has its own properties (``test_engine_properties.py``)."""
+
+    def made(stack: ExitStack, folder: Path) -> tuple[Settings, Callable[[], Connector]]:
+        s, connect = make(stack, folder)
+        return s.model_copy(update={"policy": s.policy.model_copy(update={"name": "balanced"})}), connect
+
+    return made
+
+
+BACKENDS = {"local": balanced(local_board), "trello": balanced(trello_board), "asana": balanced(asana_board)}
 EXAMPLES = {"local": 8, "trello": 4, "asana": 4}
 
 
