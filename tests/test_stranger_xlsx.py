@@ -1,0 +1,46 @@
+"""A sales-ops analyst's one-off redistribution from XLSX exports (HubSpot, Zoho and a Chinese CRM:
+merged title rows, 姓/名 or First/Last Name columns, 年月日 dates, ¥ and 万 amounts, a 合计 row, a
+second sheet; ``xlsxgen``), through the CLI as the README runs it: each must read right, or say
+clearly which file is wrong and write nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from openpyxl import load_workbook
+
+import xlsxgen
+from test_crm_exports import _cli
+
+TODAY = xlsxgen.TODAY.isoformat()
+
+
+def _plan(config: Path) -> dict[str, Any]:
+    code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", TODAY])
+    assert code == 0, err
+    plan: dict[str, Any] = json.loads(out)
+    return plan
+
+
+def test_a_deals_export_without_its_amount_column_is_rejected_naming_it(tmp_path: Path) -> None:
+    """A deals sheet exported without its amount column read as deals all worth 0: the plan set
+    priorities by 'expected value 0' and divided nothing by value, with no word of the missing
+    column. It is now rejected (exit 3) naming the file and the headers tried; `value = ""`
+    says the export has no amounts."""
+    config = xlsxgen.write(tmp_path)
+    deals = tmp_path / "crm" / "商机.xlsx"
+    wb = load_workbook(deals)
+    wb["数据"].delete_cols(6)  # 商机金额
+    wb.save(deals)
+    board = (tmp_path / "board.json").read_bytes()
+    code, out, err = _cli(["-c", str(config), "plan", "--today", TODAY])
+    assert code == 3, out + err
+    assert f"{deals}: missing column for deals field 'value'" in err and "'商机金额'" in err, err
+    assert 'value = "" if the export has none' in err
+    assert (tmp_path / "board.json").read_bytes() == board
+    code, out, _ = _cli(["crm", "check", str(deals)])
+    assert code == 3 and "missing column for deals field 'value'" in out, out
+    config.write_text(config.read_text(encoding="utf-8") + '[crm.columns.deals]\nvalue = ""\n', encoding="utf-8")
+    _plan(config)
