@@ -44,3 +44,25 @@ def test_a_deals_export_without_its_amount_column_is_rejected_naming_it(tmp_path
     assert code == 3 and "missing column for deals field 'value'" in out, out
     config.write_text(config.read_text(encoding="utf-8") + '[crm.columns.deals]\nvalue = ""\n', encoding="utf-8")
     _plan(config)
+
+
+def _essence(plan: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "changes": [(c["title"], c["field"], c["after"], c["reason"]) for c in plan["plan"]["changes"]],
+        "reps": [(r["name"], r["before"], r["after"], r["won"], r["closed"]) for r in plan["reps"]],
+    }
+
+
+def test_chinese_names_split_over_two_columns_are_written_family_name_first(tmp_path: Path) -> None:
+    """HubSpot's and Zoho's users exports split a Chinese name as First Name 伟, Last Name 王; joined
+    with a space as for a Western name it read 伟 王, which matches no owner written 王伟 in the
+    deals, companies and history, nor the board member 王伟: every owner counted for nobody. 姓 + 名
+    read 王 伟, matched to the member only loosely, with a note per rep. Both read 王伟 now."""
+    data = xlsxgen.dataset()
+    chinese = _plan(xlsxgen.write(tmp_path / "cn", "chinese", data))
+    hubspot = xlsxgen.write(tmp_path / "hs", "hubspot", data)
+    code, out, _ = _cli(["-c", str(hubspot), "crm", "check"])
+    assert code == 0 and "match no rep" not in out, out
+    assert [r["name"] for r in chinese["reps"]] == sorted(r["name"] for r in data.reps)
+    assert not [n for n in chinese["plan"]["notes"] if "by name (accents and word order ignored)" in n]
+    assert _essence(_plan(hubspot)) == _essence(chinese)

@@ -20,6 +20,7 @@ from typing import Any
 
 from tasksync.crm.readers import BAD_BYTES, bad_bytes
 from tasksync.crm.specs import RECORDS
+from tasksync.crm.values import GIVEN_NAME_HEADERS, header_key, join_cells
 from tasksync.errors import CrmError
 
 __all__ = ["AMOUNT_PREFIX", "AMOUNT_PREFIX_FORM", "CACHE_SIZE", "Shape", "Step", "compile_reader", "identifier"]
@@ -149,9 +150,11 @@ def _emit_cell(k: int, step: Step, kind: str, shape: Shape, env: dict[str, Any])
         empty += [*_MARK, f"problem(line, {k}, 'required value is empty')", "ok = False"]
     if len(cols) == 1:
         fetch = [f"raw = cells[{cols[0]}]"]
-    else:  # a field built from several columns: their non-empty cells joined with a space
+    else:  # a field built from several columns: their non-empty cells joined (see join_cells)
         parts = "".join(f"cells[{c}].strip(), " for c in cols)
-        fetch = [f"raw = ' '.join([x for x in ({parts}) if x])"]
+        given_first = header_key(_header.split(" + ")[0]) in GIVEN_NAME_HEADERS
+        env["join_cells"] = join_cells
+        fetch = [f"raw = join_cells(({parts}), {given_first})"]
     if cache is not None and kind == "date" and name in shape.timestamped:
         # 2024-01-05 10:42 and 2024-01-05T10:42:00Z are cached under their date part.
         fetch += ["if len(raw) > 10 and raw[10] in ' T' and raw[4] == '-' and raw[7] == '-':", "    raw = raw[:10]"]

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Literal
 
 __all__ = [
+    "GIVEN_NAME_HEADERS",
     "DateOrder",
     "Decimal",
     "StageClassifier",
@@ -26,6 +27,7 @@ __all__ = [
     "header_key",
     "header_keys",
     "header_scale",
+    "join_cells",
     "loose_name_key",
     "name_keys",
     "normalise_name",
@@ -394,6 +396,22 @@ def name_keys(text: str) -> list[str]:
     if plain != n:
         keys.append(plain)  # Chloé Dubois written Chloe Dubois by an export that drops accents
     return keys
+
+
+#: Headers of a given-name column (folded by :func:`header_key`): joined with a family-name column
+#: after it, a CJK name is written family name first.
+GIVEN_NAME_HEADERS = frozenset({"firstname", "first", "givenname", "forename", "名", "名字"})
+
+
+def join_cells(parts: tuple[str, ...], given_first: bool = False) -> str:
+    """The cells of a field built from several columns, joined: with a space, except that CJK
+    parts are written together, family name first (``伟`` + ``王`` from First Name + Last Name
+    columns, ``given_first``, is ``王伟``; ``王`` + ``伟`` from 姓 + 名 too), as the CRM writes the
+    name in its owner columns."""
+    kept = [p for p in parts if p]
+    if len(kept) > 1 and all(unicodedata.east_asian_width(c) in "WF" for p in kept for c in p):
+        return "".join(reversed(kept) if given_first and len(kept) == 2 else kept)
+    return " ".join(kept)
 
 
 def header_key(text: str) -> str:
