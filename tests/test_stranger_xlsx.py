@@ -66,3 +66,20 @@ def test_chinese_names_split_over_two_columns_are_written_family_name_first(tmp_
     assert [r["name"] for r in chinese["reps"]] == sorted(r["name"] for r in data.reps)
     assert not [n for n in chinese["plan"]["notes"] if "by name (accents and word order ignored)" in n]
     assert _essence(_plan(hubspot)) == _essence(chinese)
+
+
+def test_a_chinese_total_row_under_the_accounts_names_is_not_an_account(tmp_path: Path) -> None:
+    """A Chinese CRM's accounts sheet ends with its count alone under the names (合计：40, or
+    共40条): it read as a 41st account. A company whose name starts so (汇总科技) is one."""
+    data = xlsxgen.dataset()
+    xlsxgen.write(tmp_path, "chinese", data)
+    accounts = tmp_path / "crm" / "客户.xlsx"
+    wb = load_workbook(accounts)
+    wb["数据"].append(["共40条"])
+    wb["数据"].insert_rows(3)
+    wb["数据"]["A3"] = "汇总科技"
+    wb.save(accounts)
+    code, out, _ = _cli(["crm", "check", str(accounts)])
+    assert code == 0, out
+    n = len(data.accounts) + 1
+    assert f"rows: {n} read, {n} usable" in out and "2 report footer/total line(s) ignored" in out, out
