@@ -83,3 +83,20 @@ def test_a_chinese_total_row_under_the_accounts_names_is_not_an_account(tmp_path
     assert code == 0, out
     n = len(data.accounts) + 1
     assert f"rows: {n} read, {n} usable" in out and "2 report footer/total line(s) ignored" in out, out
+
+
+def test_a_workbook_whose_first_sheet_is_a_cover_names_its_other_sheets(tmp_path: Path) -> None:
+    """A Chinese CRM's export may open with a cover sheet (说明) before the data: the deals were
+    refused with 'headers are: 导出说明' and no word of the sheet read or the others. The message
+    names them and the key that reads the right one; with it the plan reads the deals."""
+    config = xlsxgen.write(tmp_path)
+    deals = tmp_path / "crm" / "商机.xlsx"
+    wb = load_workbook(deals)
+    wb.create_sheet("说明", 0).append(["导出说明：本文件由系统导出"])
+    wb.save(deals)
+    code, _, err = _cli(["-c", str(config), "plan", "--today", TODAY])
+    assert code == 3, err
+    assert "That is sheet '说明', the workbook's first; its others: '数据', '汇总'" in err, err
+    assert '[crm.options.deals] sheet = "数据"' in err
+    config.write_text(config.read_text(encoding="utf-8") + '[crm.options.deals]\nsheet = "数据"\n', encoding="utf-8")
+    assert len(_plan(config)["plan"]["changes"]) > 10

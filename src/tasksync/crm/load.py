@@ -190,7 +190,10 @@ def _stream(
         rep.format, rep.encoding, rep.delimiter = table.format, table.encoding, table.delimiter
         rep.sheet, rep.header_line = table.sheet, table.header_line
         rep.notes.extend(table.notes)
-        mapping = match_columns(kind, table.headers, cols, opts.preset, source=str(path))
+        try:
+            mapping = match_columns(kind, table.headers, cols, opts.preset, source=str(path))
+        except CrmError as e:
+            raise _other_sheets(e, table, kind) if opts.sheet is None else e from None
         rep.mapping = mapping
         rep.notes.extend(mapping.notes)
         ahead = list(islice(table.rows, _LOOKAHEAD))
@@ -384,6 +387,19 @@ def _deal_name(account: str | None, product: str | None, deal_id: str | None, ac
 def _alone(cells: list[str]) -> bool:
     """Whether one cell only of the row is filled."""
     return sum(1 for c in cells if c.strip()) == 1
+
+
+def _other_sheets(e: CrmError, table: Table, kind: str) -> CrmError:
+    """``e`` naming the workbook's other sheets, when the first (read by default) is not the export."""
+    others = [n for n in table.sheets if n != table.sheet]
+    if not others:
+        return e
+    names = ", ".join(repr(n) for n in others)
+    return CrmError(
+        f"{e}. That is sheet {table.sheet!r}, the workbook's first; its others: {names} (read one with "
+        f'[crm.options.{kind}] sheet = "{others[0]}")',
+        e.problems,
+    )
 
 
 def _is_footer(cells: list[str]) -> bool:

@@ -81,6 +81,7 @@ class Table:
     #: Such a caller skips blank rows and turns ``csv.Error`` into :class:`CrmError` as ``rows``
     #: does.
     rest_reader: Callable[[int], tuple[Any, int] | None] | None = None
+    sheets: tuple[str, ...] = ()  # a workbook's sheets, in order
 
 
 _BOMS = (
@@ -506,7 +507,8 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
             yield from ahead[h + 1 :]
             yield from it
 
-        yield Table(path, [x.strip() for x in headers], rows(), "xlsx", "", "xlsx", name, header_line, notes)
+        cells = [x.strip() for x in headers]
+        yield Table(path, cells, rows(), "xlsx", "", "xlsx", name, header_line, notes, sheets=tuple(names))
     finally:
         wb.close()
 
