@@ -100,3 +100,15 @@ def test_a_workbook_whose_first_sheet_is_a_cover_names_its_other_sheets(tmp_path
     assert '[crm.options.deals] sheet = "数据"' in err
     config.write_text(config.read_text(encoding="utf-8") + '[crm.options.deals]\nsheet = "数据"\n', encoding="utf-8")
     assert len(_plan(config)["plan"]["changes"]) > 10
+
+
+def test_a_members_table_entry_for_no_rep_is_named(tmp_path: Path) -> None:
+    """A [members] entry whose rep is in no export (a typo, 王玮 for 王伟, or someone who left) was
+    dropped without a word: the analyst believed the rep mapped. The plan's notes name it."""
+    config = xlsxgen.write(tmp_path)
+    config.write_text(
+        config.read_text(encoding="utf-8") + '[members]\n"王玮" = "wangwei"\n"李娜" = "李娜"\n', encoding="utf-8"
+    )
+    notes = _plan(config)["plan"]["notes"]
+    assert "members table names '王玮', who is no rep in the reps export (by id, name or email): not used" in notes
+    assert not [n for n in notes if "'李娜'" in n and "members table" in n], notes
