@@ -119,3 +119,19 @@ def test_a_members_table_entry_for_no_rep_is_named(tmp_path: Path) -> None:
     notes = _plan(config)["plan"]["notes"]
     assert "members table names '王玮', who is no rep in the reps export (by id, name or email): not used" in notes
     assert not [n for n in notes if "'李娜'" in n and "members table" in n], notes
+
+
+def test_cells_of_dashes_alone_are_empty(tmp_path: Path) -> None:
+    """Chinese CRMs export "--" for a field with no value, and accounting formats show none as
+    "-" or "¥ -": each was a cell that could not be read (the whole deals export refused) or,
+    under 负责人, an owner named "--" matching no rep. They are empty cells now."""
+    config = xlsxgen.write(tmp_path)
+    deals = tmp_path / "crm" / "商机.xlsx"
+    wb = load_workbook(deals)
+    ws = wb["数据"]
+    ws["F3"], ws["F4"], ws["G5"], ws["D6"], ws["F7"] = "--", "¥ -", "--", "--", "－"
+    wb.save(deals)
+    code, out, _ = _cli(["crm", "check", str(deals)])
+    assert code == 0 and "rows: 32 read, 32 usable" in out and "problem" not in out, out
+    plan = _plan(config)
+    assert not [n for n in plan["plan"]["notes"] if "'--'" in n], plan["plan"]["notes"]

@@ -31,6 +31,10 @@ Step = tuple[str, tuple[int, ...], str, Callable[[str], Any] | None, bool, bool,
 # What may come before an amount's digits on the fast path: a sign, a currency code, a symbol.
 AMOUNT_PREFIX = "-ABCDEFGHIJKLMNOPQRSTUVWXYZ $€£¥"
 AMOUNT_PREFIX_FORM = re.compile(r"-?(?:[A-Z]{3} ?)?[$€£¥]?-?")
+# A cell of dashes alone is empty: Chinese CRMs export "--" for no value, accounting formats
+# "-" or "¥ -" for none. (Its last character is checked first: most cells end otherwise.)
+_DASHES = "-‐‑–—―－"
+_BLANK = re.compile(rf"(?:[$€£¥]\s*)?[{_DASHES}]+").fullmatch
 # The lines that note the first problem of a row (so that a footer's problems can be dropped).
 _MARK = ["if mark < 0:", "    mark = len(problems)"]
 
@@ -112,6 +116,8 @@ def _helpers(shape: Shape, headers: list[str], env: dict[str, Any]) -> None:
         PREFIX=prefixes,
         SIZE=CACHE_SIZE,
         BAD=BAD_BYTES.search,
+        DASHES=frozenset(_DASHES),
+        BLANK=_BLANK,
     )
 
 
@@ -158,7 +164,8 @@ def _emit_cell(k: int, step: Step, kind: str, shape: Shape, env: dict[str, Any])
     if cache is not None and kind == "date" and name in shape.timestamped:
         # 2024-01-05 10:42 and 2024-01-05T10:42:00Z are cached under their date part.
         fetch += ["if len(raw) > 10 and raw[10] in ' T' and raw[4] == '-' and raw[7] == '-':", "    raw = raw[:10]"]
-    lines = [f"{f} = raw.strip()", f"if {f}:", *("    " + x for x in typed), "else:", *("    " + x for x in empty)]
+    lines = [f"{f} = raw.strip()", f"if {f}[-1:] in DASHES and BLANK({f}):", f"    {f} = ''"]  # not '' in DASHES
+    lines += [f"if {f}:", *("    " + x for x in typed), "else:", *("    " + x for x in empty)]
     if cache is not None:
         lines = [f"{f} = cache_{k}.get(raw)", f"if {f} is None:", *("    " + x for x in lines)]
     return fetch + lines
