@@ -6,13 +6,16 @@ clearly which file is wrong and write nothing."""
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import load_workbook
 
 import xlsxgen
 from test_crm_exports import _cli
+from test_stranger_boards import on_fake_trello
 
 TODAY = xlsxgen.TODAY.isoformat()
 
@@ -135,3 +138,17 @@ def test_cells_of_dashes_alone_are_empty(tmp_path: Path) -> None:
     assert code == 0 and "rows: 32 read, 32 usable" in out and "problem" not in out, out
     plan = _plan(config)
     assert not [n for n in plan["plan"]["notes"] if "'--'" in n], plan["plan"]["notes"]
+
+
+def test_a_wrong_trello_token_names_the_variables_to_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trello's 401 said 'invalid token' with no word of where tasksync took it from (Asana's names
+    TASKSYNC_ASANA_TOKEN); the board is left as it was."""
+    config = xlsxgen.write(tmp_path)
+    with ExitStack() as stack:
+        fake = on_fake_trello(stack, config, monkeypatch)
+        monkeypatch.setenv("TASKSYNC_TRELLO_TOKEN", "wrong")
+        for command in (["plan"], ["apply", "--now"]):
+            code, _, err = _cli(["-c", str(config), *command])
+            assert code == 6, err
+            assert "HTTP 401: invalid token; check TASKSYNC_TRELLO_KEY and TASKSYNC_TRELLO_TOKEN" in err, err
+        assert not fake.changes
