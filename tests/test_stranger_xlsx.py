@@ -152,3 +152,17 @@ def test_a_wrong_trello_token_names_the_variables_to_check(tmp_path: Path, monke
             assert code == 6, err
             assert "HTTP 401: invalid token; check TASKSYNC_TRELLO_KEY and TASKSYNC_TRELLO_TOKEN" in err, err
         assert not fake.changes
+
+
+def test_a_header_written_over_two_lines_in_its_cell_is_named_on_one(tmp_path: Path) -> None:
+    """A header typed with a line break in its cell (预计成交⏎日期, Alt+Enter in Excel) matched, but
+    every problem naming its column broke the one-line `file:row:column: ...` message in two."""
+    config = xlsxgen.write(tmp_path)
+    deals = tmp_path / "crm" / "商机.xlsx"
+    wb = load_workbook(deals)
+    wb["数据"]["G2"], wb["数据"]["G9"] = "预计成交\n日期", "下周"
+    wb.save(deals)
+    code, _, err = _cli(["-c", str(config), "plan", "--today", TODAY])
+    assert code == 3, err
+    problem = f"{deals}:9:预计成交 日期: expected a date like 2024-01-31, found '下周'"
+    assert problem in [line.strip() for line in err.splitlines()], err

@@ -334,7 +334,7 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
 
     table = Table(
         path,
-        [h_.strip() for h_ in headers],
+        [" ".join(h_.split()) for h_ in headers],  # a header cell's line breaks are spaces
         iter(()),
         enc,
         delim,
@@ -507,7 +507,7 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
             yield from ahead[h + 1 :]
             yield from it
 
-        cells = [x.strip() for x in headers]
+        cells = [" ".join(x.split()) for x in headers]  # a header cell's line breaks (Alt+Enter) are spaces
         yield Table(path, cells, rows(), "xlsx", "", "xlsx", name, header_line, notes, sheets=tuple(names))
     finally:
         wb.close()
