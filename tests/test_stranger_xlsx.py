@@ -166,3 +166,18 @@ def test_a_header_written_over_two_lines_in_its_cell_is_named_on_one(tmp_path: P
     assert code == 3, err
     problem = f"{deals}:9:预计成交 日期: expected a date like 2024-01-31, found '下周'"
     assert problem in [line.strip() for line in err.splitlines()], err
+
+
+def test_a_file_named_xlsx_that_is_no_workbook_says_it_was_read_as_text(tmp_path: Path) -> None:
+    """A deals.xlsx that is not a workbook (a text file, a CRM's CSV saved under the wrong name) was
+    read as text without a word: 'headers are: this is not a zip' left the analyst guessing. The
+    message says so; nothing is written."""
+    config = xlsxgen.write(tmp_path)
+    deals = tmp_path / "crm" / "商机.xlsx"
+    deals.write_text("this is not a zip\n", encoding="utf-8")
+    board = (tmp_path / "board.json").read_bytes()
+    code, _, err = _cli(["-c", str(config), "plan", "--today", TODAY])
+    assert code == 3, err
+    assert err.startswith(f"tasksync: {deals}: missing column for deals field 'stage'"), err
+    assert "The file is named like a workbook but is not one (not a zip file): it was read as text" in err
+    assert (tmp_path / "board.json").read_bytes() == board

@@ -193,7 +193,7 @@ def _stream(
         try:
             mapping = match_columns(kind, table.headers, cols, opts.preset, source=str(path))
         except CrmError as e:
-            raise _other_sheets(e, table, kind) if opts.sheet is None else e from None
+            raise _how_read(e, table, kind) if opts.sheet is None else e from None
         rep.mapping = mapping
         rep.notes.extend(mapping.notes)
         ahead = list(islice(table.rows, _LOOKAHEAD))
@@ -389,17 +389,22 @@ def _alone(cells: list[str]) -> bool:
     return sum(1 for c in cells if c.strip()) == 1
 
 
-def _other_sheets(e: CrmError, table: Table, kind: str) -> CrmError:
-    """``e`` naming the workbook's other sheets, when the first (read by default) is not the export."""
+def _how_read(e: CrmError, table: Table, kind: str) -> CrmError:
+    """``e`` saying how the file was read where that may be why its headers are not the export's:
+    a workbook's first sheet (read by default) and its others, or a file named ``.xlsx`` that is
+    not a workbook (read as text)."""
     others = [n for n in table.sheets if n != table.sheet]
-    if not others:
+    if others:
+        names = ", ".join(repr(n) for n in others)
+        why = (
+            f"That is sheet {table.sheet!r}, the workbook's first; its others: {names} (read one with "
+            f'[crm.options.{kind}] sheet = "{others[0]}")'
+        )
+    elif table.format == "csv" and table.path.suffix.casefold() in (".xlsx", ".xlsm"):
+        why = "The file is named like a workbook but is not one (not a zip file): it was read as text"
+    else:
         return e
-    names = ", ".join(repr(n) for n in others)
-    return CrmError(
-        f"{e}. That is sheet {table.sheet!r}, the workbook's first; its others: {names} (read one with "
-        f'[crm.options.{kind}] sheet = "{others[0]}")',
-        e.problems,
-    )
+    return CrmError(f"{e}. {why}", e.problems)
 
 
 def _is_footer(cells: list[str]) -> bool:
