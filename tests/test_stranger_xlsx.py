@@ -6,6 +6,7 @@ clearly which file is wrong and write nothing."""
 from __future__ import annotations
 
 import json
+import re
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,26 @@ def test_a_file_named_xlsx_that_is_no_workbook_says_it_was_read_as_text(tmp_path
     assert err.startswith(f"tasksync: {deals}: missing column for deals field 'stage'"), err
     assert "The file is named like a workbook but is not one (not a zip file): it was read as text" in err
     assert (tmp_path / "board.json").read_bytes() == board
+
+
+_BAND_CLAIM = re.compile(
+    r"^(\S+) (would go )?(above|below) the (value )?band(?: with the plan's other moves)? "
+    r"\(([\d,]+) (?:expected value|open cards(?: held)?), band ([\d,]+)–([\d,]+)"
+)
+
+
+def test_a_reason_says_a_rep_is_outside_a_band_only_when_its_figures_show_it(tmp_path: Path) -> None:
+    """The balanced policy's value pass moves a card off a rep the count pass has just filled: the
+    reason said '刘洋 above the value band (60,556 expected value, band 41,217–61,825; ...)', a
+    claim its own figures (the plan's tables: before the plan) contradict. Such a reason now says
+    the rep would go above the band with the plan's other moves."""
+    plan = _plan(xlsxgen.write(tmp_path))
+    claims = [m for c in plan["plan"]["changes"] if (m := _BAND_CLAIM.match(c["reason"]))]
+    reps = {r["name"]: r for r in plan["reps"]}
+    for m in claims:
+        before, lower, upper = (float(x.replace(",", "")) for x in m.group(5, 6, 7))
+        outside = before > upper if m[3] == "above" else before < lower
+        assert outside != bool(m[2]), m[0]
+        table = reps[m[1]]["expected_value_before" if m[4] else "before"]
+        assert round(table) == before, (m[0], table)
+    assert any(m[2] for m in claims), "the book has a rep the plan's other moves would take out of a band"
