@@ -205,3 +205,14 @@ def test_a_reason_says_a_rep_is_outside_a_band_only_when_its_figures_show_it(tmp
         table = reps[m[1]]["expected_value_before" if m[4] else "before"]
         assert round(table) == before, (m[0], table)
     assert any(m[2] for m in claims), "the book has a rep the plan's other moves would take out of a band"
+
+
+def test_a_damaged_xlsx_is_named_as_such_not_as_text_of_unknown_encoding(tmp_path: Path) -> None:
+    """A .xlsx whose bytes are neither a zip nor text (damaged in transfer) was refused with 'cannot
+    tell the file's text encoding; set crm.encoding', sending the analyst after an encoding."""
+    config = xlsxgen.write(tmp_path)
+    deals = tmp_path / "crm" / "商机.xlsx"
+    deals.write_bytes(bytes(range(256)) * 8)
+    code, _, err = _cli(["-c", str(config), "plan", "--today", TODAY])
+    assert code == 3, err
+    assert f"{deals}: not an XLSX workbook (not a zip file: damaged, or not one) nor text" in err, err

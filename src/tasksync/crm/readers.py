@@ -366,6 +366,8 @@ def _text_encoding(path: Path, fh: BinaryIO, encoding: str | None, notes: list[s
     try:
         enc, how = detect_encoding(fh)
     except CrmError as e:
+        if path.suffix.casefold() in (".xlsx", ".xlsm"):  # named like a workbook, but no zip
+            raise CrmError(f"{path}: not an XLSX workbook (not a zip file: damaged, or not one) nor text") from None
         raise CrmError(f"{path}: {e}") from None
     notes.append(f"encoding {enc} ({how})")
     return enc
