@@ -216,3 +216,14 @@ def test_a_damaged_xlsx_is_named_as_such_not_as_text_of_unknown_encoding(tmp_pat
     code, _, err = _cli(["-c", str(config), "plan", "--today", TODAY])
     assert code == 3, err
     assert f"{deals}: not an XLSX workbook (not a zip file: damaged, or not one) nor text" in err, err
+
+
+def test_a_dash_in_a_yes_no_column_is_still_a_no(tmp_path: Path) -> None:
+    """Dashes alone are empty cells, except in a yes/no column, where "-" is a no: a rep whose
+    status reads "-" is away, as before."""
+    config = xlsxgen.write(tmp_path)
+    reps = tmp_path / "crm" / "员工.xlsx"
+    wb = load_workbook(reps)
+    wb["数据"]["H3"] = "-"  # 王伟's 状态
+    wb.save(reps)
+    assert not {r["name"]: r["available"] for r in _plan(config)["reps"]}["王伟"]

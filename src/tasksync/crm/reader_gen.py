@@ -164,7 +164,9 @@ def _emit_cell(k: int, step: Step, kind: str, shape: Shape, env: dict[str, Any])
     if cache is not None and kind == "date" and name in shape.timestamped:
         # 2024-01-05 10:42 and 2024-01-05T10:42:00Z are cached under their date part.
         fetch += ["if len(raw) > 10 and raw[10] in ' T' and raw[4] == '-' and raw[7] == '-':", "    raw = raw[:10]"]
-    lines = [f"{f} = raw.strip()", f"if {f}[-1:] in DASHES and BLANK({f}):", f"    {f} = ''"]  # not '' in DASHES
+    lines = [f"{f} = raw.strip()"]
+    if kind != "bool":  # a yes/no column's "-" is a no (parse_bool)
+        lines += [f"if {f}[-1:] in DASHES and BLANK({f}):", f"    {f} = ''"]  # ('' is not in DASHES)
     lines += [f"if {f}:", *("    " + x for x in typed), "else:", *("    " + x for x in empty)]
     if cache is not None:
         lines = [f"{f} = cache_{k}.get(raw)", f"if {f} is None:", *("    " + x for x in lines)]
