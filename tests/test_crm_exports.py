@@ -106,7 +106,7 @@ def test_natural_keys_resolve_references_by_id_then_name_then_email(tmp_path: Pa
     reps = [crmgen_rep(v) for _, v in rows]
     path = tmp_path / "deals.csv"
     path.write_text(
-        "Opportunity ID,Stage,Opportunity Owner,Account Name\nX1,Prospecting,ana.alvarez@example.com,Acme\n",
+        "Opportunity ID,Stage,Opportunity Owner,Account Name,Amount\nX1,Prospecting,ana.alvarez@example.com,Acme,900\n",
         encoding="utf-8",
     )
     got, _ = read_export(path, "deals", CrmSettings(), reps=reps)
@@ -181,7 +181,7 @@ def test_a_row_cut_mid_line_is_named_not_read(tmp_path: Path) -> None:
 
 def test_shift_jis_is_read_with_the_detected_encoding(tmp_path: Path) -> None:
     path = tmp_path / "deals.csv"
-    rows = "Deal ID,Deal Name,Stage,Product\n" + "".join(f"D{i},案件{i},Lead,コア{i}\n" for i in range(30))
+    rows = "Deal ID,Deal Name,Stage,Product,Amount\n" + "".join(f"D{i},案件{i},Lead,コア{i},{i}\n" for i in range(30))
     path.write_bytes(rows.encode("shift_jis"))
     got, report = read_export(path, "deals", CrmSettings())
     assert report.encoding in {"cp932", "shift_jis"}

@@ -121,7 +121,8 @@ def test_a_rep_with_about_twice_the_quota_gets_about_twice_the_expected_value(
     assert cited, [c["reason"] for c in data["changes"]]
     for c in cited:
         m = re.match(
-            r"(.+?) (above|below) the value band \(([\d,]+) expected value, band ([\d,]+)–([\d,]+), "
+            r"(.+?) (?:would go )?(above|below) the value band(?: with the plan's other moves)? "
+            r"\(([\d,]+) expected value, band ([\d,]+)–([\d,]+), "
             r"target: ([\d.]+)× team mean quota;",
             c["reason"],
         )

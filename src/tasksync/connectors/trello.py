@@ -133,7 +133,10 @@ class TrelloConnector(CreatingCards):
                 post_args=dict(body) if body is not None else None,
             )
         except ApiError as e:
-            raise with_context(e, context) from None
+            err = with_context(e, context)
+            if isinstance(e, AuthError) and e.status == 401:  # a wrong key or token (403: no access)
+                err.args = (f"{err.args[0]}; check TASKSYNC_TRELLO_KEY and TASKSYNC_TRELLO_TOKEN",)
+            raise err from None
         except ResourceUnavailable as e:  # only if a session without classification is used
             status = getattr(e, "_status", None)
             raise ApiError(f"{context}: HTTP {status}", status) from None

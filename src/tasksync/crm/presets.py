@@ -286,13 +286,14 @@ def _check_identified(
             text += "; " + ", ".join(f"{h!r} is used for {o!r}" for h, o in taken[f][:3])
         return text
 
-    required_missing = [f for f in missing if specs[f].required and f not in explicit]
+    required_missing = [f for f in missing if (specs[f].required or specs[f].expected) and f not in explicit]
     if required_missing:
         f = required_missing[0]
+        none = "" if specs[f].required else f', or {f} = "" if the export has none'
         raise CrmError(
             f"{where}missing column for {kind} field {f!r}: {absent(f)}; headers are: "
             f"{', '.join(headers)} "
-            f'(map it under [crm.columns.{kind}] {f} = "<header>")'
+            f'(map it under [crm.columns.{kind}] {f} = "<header>"{none})'
         )
     keys = KEYS.get(kind, ())
     if keys and not any(k in found for k in keys):

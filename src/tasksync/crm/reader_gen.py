@@ -20,6 +20,7 @@ from typing import Any
 
 from tasksync.crm.readers import BAD_BYTES, bad_bytes
 from tasksync.crm.specs import RECORDS
+from tasksync.crm.values import GIVEN_NAME_HEADERS, header_key, join_cells
 from tasksync.errors import CrmError
 
 __all__ = ["AMOUNT_PREFIX", "AMOUNT_PREFIX_FORM", "CACHE_SIZE", "Shape", "Step", "compile_reader", "identifier"]
@@ -30,6 +31,10 @@ Step = tuple[str, tuple[int, ...], str, Callable[[str], Any] | None, bool, bool,
 # What may come before an amount's digits on the fast path: a sign, a currency code, a symbol.
 AMOUNT_PREFIX = "-ABCDEFGHIJKLMNOPQRSTUVWXYZ $€£¥"
 AMOUNT_PREFIX_FORM = re.compile(r"-?(?:[A-Z]{3} ?)?[$€£¥]?-?")
+# A cell of dashes alone is empty: Chinese CRMs export "--" for no value, accounting formats
+# "-" or "¥ -" for none. (Its last character is checked first: most cells end otherwise.)
+_DASHES = "-‐‑–—―－"
+_BLANK = re.compile(rf"(?:[$€£¥]\s*)?[{_DASHES}]+").fullmatch
 # The lines that note the first problem of a row (so that a footer's problems can be dropped).
 _MARK = ["if mark < 0:", "    mark = len(problems)"]
 
@@ -111,6 +116,8 @@ def _helpers(shape: Shape, headers: list[str], env: dict[str, Any]) -> None:
         PREFIX=prefixes,
         SIZE=CACHE_SIZE,
         BAD=BAD_BYTES.search,
+        DASHES=frozenset(_DASHES),
+        BLANK=_BLANK,
     )
 
 
@@ -149,13 +156,18 @@ def _emit_cell(k: int, step: Step, kind: str, shape: Shape, env: dict[str, Any])
         empty += [*_MARK, f"problem(line, {k}, 'required value is empty')", "ok = False"]
     if len(cols) == 1:
         fetch = [f"raw = cells[{cols[0]}]"]
-    else:  # a field built from several columns: their non-empty cells joined with a space
+    else:  # a field built from several columns: their non-empty cells joined (see join_cells)
         parts = "".join(f"cells[{c}].strip(), " for c in cols)
-        fetch = [f"raw = ' '.join([x for x in ({parts}) if x])"]
+        given_first = header_key(_header.split(" + ")[0]) in GIVEN_NAME_HEADERS
+        env["join_cells"] = join_cells
+        fetch = [f"raw = join_cells(({parts}), {given_first})"]
     if cache is not None and kind == "date" and name in shape.timestamped:
         # 2024-01-05 10:42 and 2024-01-05T10:42:00Z are cached under their date part.
         fetch += ["if len(raw) > 10 and raw[10] in ' T' and raw[4] == '-' and raw[7] == '-':", "    raw = raw[:10]"]
-    lines = [f"{f} = raw.strip()", f"if {f}:", *("    " + x for x in typed), "else:", *("    " + x for x in empty)]
+    lines = [f"{f} = raw.strip()"]
+    if kind != "bool":  # a yes/no column's "-" is a no (parse_bool)
+        lines += [f"if {f}[-1:] in DASHES and BLANK({f}):", f"    {f} = ''"]  # ('' is not in DASHES)
+    lines += [f"if {f}:", *("    " + x for x in typed), "else:", *("    " + x for x in empty)]
     if cache is not None:
         lines = [f"{f} = cache_{k}.get(raw)", f"if {f} is None:", *("    " + x for x in lines)]
     return fetch + lines

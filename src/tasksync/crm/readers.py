@@ -81,6 +81,7 @@ class Table:
     #: Such a caller skips blank rows and turns ``csv.Error`` into :class:`CrmError` as ``rows``
     #: does.
     rest_reader: Callable[[int], tuple[Any, int] | None] | None = None
+    sheets: tuple[str, ...] = ()  # a workbook's sheets, in order
 
 
 _BOMS = (
@@ -333,7 +334,7 @@ def _open_text(path: Path, fh: BinaryIO, encoding: str | None, delimiter: str | 
 
     table = Table(
         path,
-        [h_.strip() for h_ in headers],
+        [" ".join(h_.split()) for h_ in headers],  # a header cell's line breaks are spaces
         iter(()),
         enc,
         delim,
@@ -365,6 +366,8 @@ def _text_encoding(path: Path, fh: BinaryIO, encoding: str | None, notes: list[s
     try:
         enc, how = detect_encoding(fh)
     except CrmError as e:
+        if path.suffix.casefold() in (".xlsx", ".xlsm"):  # named like a workbook, but no zip
+            raise CrmError(f"{path}: not an XLSX workbook (not a zip file: damaged, or not one) nor text") from None
         raise CrmError(f"{path}: {e}") from None
     notes.append(f"encoding {enc} ({how})")
     return enc
@@ -506,7 +509,8 @@ def _open_xlsx(path: Path, fh: BinaryIO, sheet: str | int | None) -> Iterator[Ta
             yield from ahead[h + 1 :]
             yield from it
 
-        yield Table(path, [x.strip() for x in headers], rows(), "xlsx", "", "xlsx", name, header_line, notes)
+        cells = [" ".join(x.split()) for x in headers]  # a header cell's line breaks (Alt+Enter) are spaces
+        yield Table(path, cells, rows(), "xlsx", "", "xlsx", name, header_line, notes, sheets=tuple(names))
     finally:
         wb.close()
 

@@ -39,13 +39,16 @@ class ColumnSpec:
     """One field of a record kind: its default header, its type and whether it is required.
 
     ``key`` marks the fields that may identify a record (see :data:`KEYS`): whichever of them
-    the file has first is the record's key, and required in every row.
+    the file has first is the record's key, and required in every row. ``expected`` marks a
+    field whose column the file must have unless ``[crm.columns.<kind>]`` maps it to ``""``,
+    though its cells may be empty (a deal not yet priced).
     """
 
     header: str
     kind: str = "text"  # text | amount | int | date | bool | list | rep | account | customer
     required: bool = False
     key: bool = False
+    expected: bool = False
 
 
 #: Default headers per record kind; ``[crm.columns.<kind>]`` maps a field to another header.
@@ -77,7 +80,7 @@ FIELDS: dict[str, dict[str, ColumnSpec]] = {
         "stage": ColumnSpec("Stage", required=True),
         "status": ColumnSpec("Status"),  # open/won/lost where the CRM keeps it apart (Pipedrive)
         "account_id": ColumnSpec("Account ID", "account"),
-        "value": ColumnSpec("Amount", "amount"),
+        "value": ColumnSpec("Amount", "amount", expected=True),  # without it every deal is worth 0
         "created": ColumnSpec("Created", "date"),
         "close_date": ColumnSpec("Close Date", "date"),
         "product": ColumnSpec("Product"),

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Literal
 
 __all__ = [
+    "GIVEN_NAME_HEADERS",
     "DateOrder",
     "Decimal",
     "StageClassifier",
@@ -26,6 +27,7 @@ __all__ = [
     "header_key",
     "header_keys",
     "header_scale",
+    "join_cells",
     "loose_name_key",
     "name_keys",
     "normalise_name",
@@ -371,7 +373,7 @@ _EMAIL_IN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def name_keys(text: str) -> list[str]:
-    """The ways a rep's name may be written: ``Mei Chen``, ``chen, mei``, ``王 伟`` for
+    """The ways a rep's name may be written: ``Mei Chen``, ``chen, mei``, ``王 伟`` or ``伟 王`` for
     ``王伟``, ``Mei Chen <mei@x.com>``, ``mei.chen@x.com``, ``Chloe`` for ``Chloé``: each
     normalised, most exact first."""
     n = normalise_name(text)
@@ -388,12 +390,36 @@ def name_keys(text: str) -> list[str]:
     squeezed = n.replace(" ", "")
     if squeezed != n:
         keys.append(squeezed)
+        words = n.split()
+        if len(words) == 2 and _wide(words):
+            keys.append(words[1] + words[0])  # 伟 王: a CJK name written given name first, as HubSpot shows it
     if _EMAIL_IN.fullmatch(n) and len(words := re.split(r"[._-]+", n.partition("@")[0])) > 1:
         keys.append(" ".join(words))  # mei.chen@x.com: Mei Chen, in a reps export without emails
     plain = "".join(c for c in unicodedata.normalize("NFKD", n) if not unicodedata.combining(c))
     if plain != n:
         keys.append(plain)  # Chloé Dubois written Chloe Dubois by an export that drops accents
     return keys
+
+
+#: Headers of a given-name column (folded by :func:`header_key`): joined with a family-name column
+#: after it, a CJK name is written family name first.
+GIVEN_NAME_HEADERS = frozenset({"firstname", "first", "givenname", "forename", "名", "名字"})
+
+
+def _wide(words: list[str]) -> bool:
+    """Whether every character of ``words`` is wide (Chinese, Japanese, Korean)."""
+    return all(unicodedata.east_asian_width(c) in "WF" for w in words for c in w)
+
+
+def join_cells(parts: tuple[str, ...], given_first: bool = False) -> str:
+    """The cells of a field built from several columns, joined: with a space, except that CJK
+    parts are written together, family name first (``伟`` + ``王`` from First Name + Last Name
+    columns, ``given_first``, is ``王伟``; ``王`` + ``伟`` from 姓 + 名 too), as the CRM writes the
+    name in its owner columns."""
+    kept = [p for p in parts if p]
+    if len(kept) > 1 and _wide(kept):
+        return "".join(reversed(kept) if given_first and len(kept) == 2 else kept)
+    return " ".join(kept)
 
 
 def header_key(text: str) -> str:

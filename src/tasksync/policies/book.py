@@ -166,6 +166,12 @@ def match_reps(
                 mapping[r.id] = by_key[normalise_name(k)]
                 break
     _match_loosely(reps, members, explicit_n, mapping, notes)
+    known = {normalise_name(k) for r in reps for k in (r.id, r.name, r.email) if k}
+    for k in explicit:
+        if normalise_name(k) not in known:
+            notes.append(
+                f"members table names {k!r}, who is no rep in the reps export (by id, name or email): not used"
+            )
     return mapping, notes
 
 

@@ -142,6 +142,18 @@ def _band_part(r: Reason, value: bool) -> str:
     return f"{_count(r.get('before'))} open cards, band {_count(r.get('lower'))}–{_count(r.get('upper'))}"
 
 
+def _where(r: Reason, value: bool, side: str) -> str:
+    """``above the band`` (``below``, ``the value band``), or, for a rep within it before the plan
+    (the figures cited) whom the plan's other moves would have taken out of it, what would have been."""
+    before = r.get("ev_before" if value else "before")
+    if side == "above":
+        out = before > r.get("ev_upper" if value else "upper")
+    else:
+        out = before < r.get("ev_lower" if value else "lower")
+    band = f"{side} the {'value ' if value else ''}band"
+    return band if out else f"would go {band} with the plan's other moves"
+
+
 def _render(r: Reason) -> str:
     k = r.kind
     to = _to_part(r)
@@ -165,14 +177,16 @@ def _render(r: Reason) -> str:
     if k in (ReasonKind.ABOVE_BAND, ReasonKind.ABOVE_VALUE_BAND):
         value = k is ReasonKind.ABOVE_VALUE_BAND
         after = _money(r.get("ev_after")) if value else _count(r.get("after"))
-        return f"{r.frm} above the {'value ' if value else ''}band ({_band_part(r, value)}; {after} after){tail}"
+        band = _where(r, value, "above")
+        return f"{r.frm} {band} ({_band_part(r, value)}; {after} after){tail}"
     if k in (ReasonKind.BELOW_BAND, ReasonKind.BELOW_VALUE_BAND):
         value = k is ReasonKind.BELOW_VALUE_BAND
         after = _money(r.get("ev_after")) if value else _count(r.get("after"))
         held = _band_part(r, value).replace("open cards", "open cards held")
         bits = _why_bits(r)
         why = f" ({', '.join(bits)})" if bits else ""
-        return f"{r.to} below the {'value ' if value else ''}band ({held}; {after} after); from {r.frm}{why}"
+        band = _where(r, value, "below")
+        return f"{r.to} {band} ({held}; {after} after); from {r.frm}{why}"
     if k is ReasonKind.ACCOUNT_TOGETHER:
         return f"joins the account's other cards with {r.to}"
     if k is ReasonKind.BETTER_FIT:
