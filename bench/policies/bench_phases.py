@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import tasksync.policies.optimal as O
+import tasksync.policies.optimal.crash as C
 import tasksync.policies.optimal.solve as S
 from tasksync.policies.base import Decisions, Rules
 from tasksync.policies.model_eval import real_shaped_book, synthetic_book
@@ -40,6 +41,8 @@ from tasksync.settings import PolicySettings
 # (module, function, label): the parts timed, in the order printed.
 PARTS: list[tuple[Any, str, str]] = [
     (S, "solve_lp", "LP"),
+    (C, "path_prices", "dual path"),
+    (C, "crash_lp", "crashed LP"),
     (S, "_fix_fractional", "rounding MILP"),
     (O, "build_model", "models"),
     (S, "lagrangian_columns", "Lagrangian seed"),
