@@ -297,11 +297,13 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
     frac = take(m, movers, res.x, prog.group, prog.rep, choice)
     duals = getattr(res, "row_dual", None)
     lp_p = lp_prices(prog, duals, m) if duals is not None else None
-    method = getattr(res, "method", "lp")
+    method = "lp"
     if frac:
         fixed_ok, method = _fix_fractional(m, movers, frac, prog, res.x, choice, limits, started)
         if not fixed_ok:
             return _fallback(m, movers, choice, res, limits)
+    if method.startswith("lp"):  # the LP's own path: the crash's, or column generation's
+        method = getattr(res, "method", "lp") + method[2:]
     if repair(m, choice):
         method += "+repair"
     if swap(m, choice):
