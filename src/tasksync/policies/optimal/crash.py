@@ -43,9 +43,13 @@ except ImportError:  # pragma: no cover - older scipy: column generation only
 __all__ = ["PATH_STAGES", "crash_lp", "path_prices", "usable"]
 
 PATH_STAGES = 10  # temperatures on the path, from TAU_FIRST to TAU_LAST × the mean |cost| (work limit)
-PATH_STEPS = 3  # Newton steps per temperature
+PATH_STEPS = 8  # Newton steps per temperature at most...
+CENTRED = 10.0  # ...until the Newton decrement² is at most this × τ per rep
 TAU_FIRST, TAU_LAST = 1.0, 1e-3
 SPLIT = 1e-6  # a column weighs in the Hessian's group term when its soft pick is within (SPLIT, 1 − SPLIT)
+HALVINGS = 8  # a Newton step is halved at most this many times (then the temperature's steps end)
+NEAR = 0.1  # the crash's LP starts on the columns within this × the mean |cost| of their group's cheapest priced...
+CRASH_ROUNDS = 20  # ...and adds the columns that price in, at most this many times (then all: a work limit)
 GRID = 1e-9  # prices are rounded to this share of their scale before the crash (the same basis on any machine)
 
 
@@ -88,17 +92,37 @@ class _Path:
         grad = self.t.T @ g_y + self.linear + tau * (1.0 / v - 1.0 / room)
         if not hessian:
             return val, grad, None
-        k = np.flatnonzero((pick > SPLIT) & (pick < 1.0 - SPLIT))
+        k = np.flatnonzero((pick > SPLIT) & (pick < 1.0 - SPLIT))  # the groups' split picks
         r, i = self.rep[k], np.arange(n_r)
         h = np.zeros((2 * n_r, 2 * n_r))
         h[i, i] = np.bincount(r, weights=pc[k] * self.cards[k], minlength=n_r)
         h[n_r + i, n_r + i] = np.bincount(r, weights=pe[k] * self.ev[k], minlength=n_r)
         h[i, n_r + i] = h[n_r + i, i] = np.bincount(r, weights=pc[k] * self.ev[k], minlength=n_r)
-        split = csr_array((np.r_[pc[k], pe[k]], (np.r_[r, n_r + r], np.r_[self.group[k], self.group[k]])))
-        split.resize((2 * n_r, self.n_groups))
-        h -= (split @ split.T).toarray()
+        h -= _group_term(k, self.group[k], r, pc[k], pe[k], n_r)
         hess = -(self.t.T @ h @ self.t) / tau - np.diag(tau * (1.0 / v**2 + 1.0 / room**2))
         return val, grad, hess
+
+
+def _group_term(
+    k: np.ndarray, group: np.ndarray, rep: np.ndarray, pc: np.ndarray, pe: np.ndarray, n_r: int
+) -> np.ndarray:
+    """``Σ_g v_g v_gᵀ`` over the groups, ``v_g`` the soft-picked columns ``k`` of group ``g``
+    (grouped, as the columns are) in the count rows (``pc``) and the expected-value rows (``pe``):
+    one term per pair of columns of a group."""
+    if not len(k):
+        return np.zeros((2 * n_r, 2 * n_r))
+    first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    size = np.diff(np.r_[first, len(k)])
+    per = np.repeat(size, size)  # per column: its group's split columns
+    left = np.repeat(np.arange(len(k)), per)
+    right = np.repeat(np.repeat(first, size), per) + (np.arange(len(left)) - np.repeat(np.cumsum(per) - per, per))
+    cell = rep[left] * n_r + rep[right]
+    out = np.zeros((2 * n_r, 2 * n_r))
+    out[:n_r, :n_r] = np.bincount(cell, weights=pc[left] * pc[right], minlength=n_r * n_r).reshape(n_r, n_r)
+    out[:n_r, n_r:] = np.bincount(cell, weights=pc[left] * pe[right], minlength=n_r * n_r).reshape(n_r, n_r)
+    out[n_r:, :n_r] = out[:n_r, n_r:].T
+    out[n_r:, n_r:] = np.bincount(cell, weights=pe[left] * pe[right], minlength=n_r * n_r).reshape(n_r, n_r)
+    return out
 
 
 def _path(m: Model, p: Programme) -> _Path:
@@ -122,9 +146,8 @@ def _path(m: Model, p: Programme) -> _Path:
     rhs = p.constraints.lb[vr : vr + n_r]
     linear = np.r_[lo, -hi, t[n_r:, 2 * n_r :].T @ rhs]
     upper = np.r_[np.full(2 * n_r, m.band_penalty), np.full(2 * n_r, m.value_penalty)]
-    return _Path(
-        p.c[:n_x], cards, ev, p.rep, p.group, starts, np.diff(np.r_[starts, n_x]), t, linear, upper, p.count_row
-    )
+    sizes = np.diff(np.r_[starts, n_x])
+    return _Path(p.c[:n_x], cards, ev, p.rep, p.group, starts, sizes, t, linear, upper, p.count_row)
 
 
 def path_prices(m: Model, p: Programme) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +166,10 @@ def path_prices(m: Model, p: Programme) -> tuple[np.ndarray, np.ndarray]:
                     step = cho_solve(cho_factor(-hess), grad)
                 except LinAlgError:
                     break
-                v = _line_search(s, v, step, val, grad, tau)
+                moved = _line_search(s, v, step, val, grad, tau)
+                stuck, v = moved is v, moved
+                if stuck or float(grad @ step) <= CENTRED * tau * n_r:  # near the path's point: the next temperature
+                    break
     y = s.t @ v
     return _grid(y[:n_r]), _grid(y[n_r:])
 
@@ -158,7 +184,7 @@ def _line_search(s: _Path, v: np.ndarray, step: np.ndarray, val: float, grad: np
     if up.any():
         a = min(a, 0.99 * float(np.min((s.upper - v)[up] / step[up])))
     rise = float(grad @ step)
-    for _ in range(30):
+    for _ in range(HALVINGS):
         moved = v + a * step
         if s.value(moved, tau, False)[0] >= val + 1e-4 * a * rise:
             return moved
@@ -172,6 +198,20 @@ def _grid(x: np.ndarray) -> np.ndarray:
     unit = GRID * (float(np.abs(x).max(initial=0.0)) or 1.0)
     out: np.ndarray = np.round(x / unit) * unit
     return out
+
+
+def _tight(
+    y: np.ndarray, val: np.ndarray, cols: np.ndarray, c: np.ndarray, a: csc_array, group: np.ndarray, n_x: int
+) -> np.ndarray:
+    """Row duals ``y`` with each group row's as tight as the answer allows: a group whose x column
+    sits at 1 gets the dual that makes its reduced cost 0 (HiGHS may leave it anywhere up to the
+    group's next column, and the columns in between would price in for nothing; see
+    :func:`tasksync.policies.optimal.solve._tight_duals`, the same for column generation)."""
+    one = cols[(val > 1 - 1e-9) & (cols < n_x)]
+    g = group[one]
+    y = y.copy()
+    y[g] = c[one] - (a[:, one].T @ y - y[g])
+    return y
 
 
 def crash_lp(
@@ -208,33 +248,65 @@ def crash_lp(
     row_status = np.full(rows, Status.kBasic, dtype=object)
     row_status[:n_m] = row_status[rows - 1] = Status.kLower  # the group rows and the mean's row
     full = hstack([a, z]).tocsc()
+    scale = float(np.abs(p.c[:n_x]).mean()) or 1.0
+    inset = np.ones(n + n_r, dtype=bool)
+    inset[:n_x] = c[:n_x] - low[p.group] <= NEAR * scale  # the columns the prices leave in reach
+    cols = np.flatnonzero(inset)
     h = _Highs()
     h.setOptionValue("output_flag", False)
     if time_left is not None:
         h.setOptionValue("time_limit", max(time_left, 0.05))
+    sub = full[:, cols]
     lp = HighsLp()
-    lp.num_col_, lp.num_row_ = n + n_r, rows
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, lb, ub
+    lp.num_col_, lp.num_row_ = len(cols), rows
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = c[cols], lb[cols], ub[cols]
     lp.row_lower_, lp.row_upper_ = row_lb, row_ub
     mat = HighsSparseMatrix()
-    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, n + n_r, rows
-    mat.start_, mat.index_, mat.value_ = full.indptr, full.indices, full.data
+    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, len(cols), rows
+    mat.start_, mat.index_, mat.value_ = sub.indptr, sub.indices, sub.data
     lp.a_matrix_ = mat
     h.passModel(lp)
     basis = HighsBasis()
-    basis.col_status, basis.row_status, basis.valid = list(status), list(row_status), True
+    basis.col_status, basis.row_status, basis.valid = list(status[cols]), list(row_status), True
     h.setBasis(basis)
     h.run()
+    a_t = full[:, :n_x].T.tocsr()
+    tol = 1e-7 * max(1.0, float(np.abs(c).max(initial=0.0)) * 1e-6)
+    rounds = 0
+    for rounds in range(CRASH_ROUNDS):  # columns left out that price in under the duals: in, and again
+        if h.modelStatusToString(h.getModelStatus()) != "Optimal":
+            break
+        sol = h.getSolution()
+        y = _tight(np.asarray(sol.row_dual), np.asarray(sol.col_value), cols, c, full, p.group, n_x)
+        add = np.flatnonzero(~inset[:n_x] & (c[:n_x] - a_t @ y < -tol))
+        if not len(add):
+            break
+        inset[add] = True
+        cols = np.r_[cols, add]
+        sub = full[:, add]
+        h.addCols(len(add), c[add], lb[add], ub[add], sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
+        h.run()
+    else:  # work limit: every column left, from this basis
+        add = np.flatnonzero(~inset)
+        if len(add) and h.modelStatusToString(h.getModelStatus()) == "Optimal":
+            inset[add] = True
+            cols = np.r_[cols, add]
+            sub = full[:, add]
+            h.addCols(len(add), c[add], lb[add], ub[add], sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
+            h.run()
     message = h.modelStatusToString(h.getModelStatus())
     if message != "Optimal":
         return OptimizeResult(x=None, status=1, message=message, fun=None)
     sol = h.getSolution()
     offset = float(theta @ row_lb[vr : vr + n_r])
+    x = np.zeros(n + n_r)
+    x[cols] = np.asarray(sol.col_value)
     res = OptimizeResult(
-        x=np.asarray(sol.col_value)[:n],
+        x=x[:n],
         status=0,
         message=message,
         fun=h.getInfo().objective_function_value - offset,
     )
     res.row_dual = np.asarray(sol.row_dual) - shift
+    res.nit, res.rounds = h.getInfo().simplex_iteration_count, rounds
     return res
