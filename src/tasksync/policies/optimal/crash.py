@@ -50,6 +50,7 @@ SPLIT = 1e-6  # a column weighs in the Hessian's group term when its soft pick i
 HALVINGS = 8  # a Newton step is halved at most this many times (then the temperature's steps end)
 NEAR = 0.1  # the crash's LP starts on the columns within this × the mean |cost| of their group's cheapest priced...
 CRASH_ROUNDS = 20  # ...and adds the columns that price in, at most this many times (then all: a work limit)
+CRASH_PIVOTS = 4_000  # dual simplex pivots per HiGHS run; beyond, the prices were far off: column generation
 GRID = 1e-9  # prices are rounded to this share of their scale before the crash (the same basis on any machine)
 
 
@@ -254,6 +255,7 @@ def crash_lp(
     cols = np.flatnonzero(inset)
     h = _Highs()
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("simplex_iteration_limit", CRASH_PIVOTS)
     if time_left is not None:
         h.setOptionValue("time_limit", max(time_left, 0.05))
     sub = full[:, cols]
@@ -273,7 +275,7 @@ def crash_lp(
     a_t = full[:, :n_x].T.tocsr()
     tol = 1e-7 * max(1.0, float(np.abs(c).max(initial=0.0)) * 1e-6)
     rounds = 0
-    for rounds in range(CRASH_ROUNDS):  # columns left out that price in under the duals: in, and again
+    for rounds in range(CRASH_ROUNDS):  # noqa: B007 - columns left out that price in under the duals: in, again
         if h.modelStatusToString(h.getModelStatus()) != "Optimal":
             break
         sol = h.getSolution()

@@ -280,7 +280,7 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
         return Outcome(choice, "prices+repair", "heuristic", n_x)
     prog = build_programme(m, movers, fixed, False)
     if n_x >= COLGEN_MIN and len(movers) > SMALL_MOVERS and crash.usable(prog, m):
-        res, timed_out = _crashed_lp(m, prog, limits, started)
+        res, timed_out = _crashed_lp(m, movers, prog, (choice, fixed), limits, started)
     else:
         res, timed_out = _generated_lp(m, movers, prog, (choice, fixed), n_x, near, limits, started)
     if timed_out:
@@ -316,11 +316,16 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
     return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c), prices=lp_p)
 
 
-def _crashed_lp(m: Model, prog: Programme, limits: Limits, started: float) -> tuple[OptimizeResult, bool]:
+def _crashed_lp(
+    m: Model, movers: list[int], prog: Programme, held: tuple[np.ndarray, Loads], limits: Limits, started: float
+) -> tuple[OptimizeResult, bool]:
     """The LP of a big book (more than ``SMALL_MOVERS`` movers) from the dual path's prices (see
-    :mod:`.crash`); also whether the safety-net time limit stopped it."""
+    :mod:`.crash`); when its pivots run past ``crash.CRASH_PIVOTS`` (the prices were far from the
+    LP's), by column generation instead. Also whether the safety-net time limit stopped it."""
     left = None if limits.time_limit is None else limits.time_limit - (time.perf_counter() - started)
     res = crash.crash_lp(m, prog, *crash.path_prices(m, prog), left)
+    if res.message == "Iteration limit reached":
+        return _generated_lp(m, movers, prog, held, prog.n_x, None, limits, started)
     res.method = "path+lp"
     return res, res.message == "Time limit reached"
 
