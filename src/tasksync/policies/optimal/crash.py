@@ -42,15 +42,15 @@ except ImportError:  # pragma: no cover - older scipy: column generation only
 
 __all__ = ["PATH_STAGES", "crash_lp", "path_prices", "usable"]
 
-PATH_STAGES = 10  # temperatures on the path, from TAU_FIRST to TAU_LAST × the mean |cost| (work limit)
+PATH_STAGES = 9  # temperatures on the path, from TAU_FIRST to TAU_LAST × the mean |cost| (work limit)
 PATH_STEPS = 8  # Newton steps per temperature at most...
 CENTRED = 10.0  # ...until the Newton decrement² is at most this × τ per rep
-TAU_FIRST, TAU_LAST = 1.0, 1e-3
-SPLIT = 1e-6  # a column weighs in the Hessian's group term when its soft pick is within (SPLIT, 1 − SPLIT)
+TAU_FIRST, TAU_LAST = 0.3, 1e-3
+SPLIT = 1e-3  # a column weighs in the Hessian's group term when its soft pick is within (SPLIT, 1 − SPLIT)
 HALVINGS = 8  # a Newton step is halved at most this many times (then the temperature's steps end)
 NEAR = 0.1  # the crash's LP starts on the columns within this × the mean |cost| of their group's cheapest priced...
 CRASH_ROUNDS = 20  # ...and adds the columns that price in, at most this many times (then all: a work limit)
-CRASH_PIVOTS = 4_000  # dual simplex pivots per HiGHS run; beyond, the prices were far off: column generation
+CRASH_PIVOTS = 5_000  # dual simplex pivots in all; beyond, the prices were far off: column generation instead
 GRID = 1e-9  # prices are rounded to this share of their scale before the crash (the same basis on any machine)
 
 
@@ -215,6 +215,13 @@ def _tight(
     return y
 
 
+def _run(h: _Highs, pivots: int) -> int:
+    """Run HiGHS within what is left of ``CRASH_PIVOTS`` after ``pivots``; the pivots so far."""
+    h.setOptionValue("simplex_iteration_limit", max(CRASH_PIVOTS - pivots, 0))
+    h.run()
+    return pivots + int(h.getInfo().simplex_iteration_count)
+
+
 def crash_lp(
     m: Model, p: Programme, count: np.ndarray, value: np.ndarray, time_left: float | None = None
 ) -> OptimizeResult:
@@ -255,7 +262,6 @@ def crash_lp(
     cols = np.flatnonzero(inset)
     h = _Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("simplex_iteration_limit", CRASH_PIVOTS)
     if time_left is not None:
         h.setOptionValue("time_limit", max(time_left, 0.05))
     sub = full[:, cols]
@@ -271,7 +277,7 @@ def crash_lp(
     basis = HighsBasis()
     basis.col_status, basis.row_status, basis.valid = list(status[cols]), list(row_status), True
     h.setBasis(basis)
-    h.run()
+    pivots = _run(h, 0)
     a_t = full[:, :n_x].T.tocsr()
     tol = 1e-7 * max(1.0, float(np.abs(c).max(initial=0.0)) * 1e-6)
     rounds = 0
@@ -287,7 +293,7 @@ def crash_lp(
         cols = np.r_[cols, add]
         sub = full[:, add]
         h.addCols(len(add), c[add], lb[add], ub[add], sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
-        h.run()
+        pivots = _run(h, pivots)
     else:  # work limit: every column left, from this basis
         add = np.flatnonzero(~inset)
         if len(add) and h.modelStatusToString(h.getModelStatus()) == "Optimal":
@@ -295,7 +301,7 @@ def crash_lp(
             cols = np.r_[cols, add]
             sub = full[:, add]
             h.addCols(len(add), c[add], lb[add], ub[add], sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
-            h.run()
+            pivots = _run(h, pivots)
     message = h.modelStatusToString(h.getModelStatus())
     if message != "Optimal":
         return OptimizeResult(x=None, status=1, message=message, fun=None)
@@ -310,5 +316,5 @@ def crash_lp(
         fun=h.getInfo().objective_function_value - offset,
     )
     res.row_dual = np.asarray(sol.row_dual) - shift
-    res.nit, res.rounds = h.getInfo().simplex_iteration_count, rounds
+    res.nit, res.rounds = pivots, rounds
     return res
