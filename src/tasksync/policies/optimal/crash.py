@@ -17,8 +17,9 @@ cheapest priced column is its cheapest), each count-band row an equality with it
 column, each rep's expected value boxed by what no division exceeds; the basis holds each group's
 cheapest column, the mean and every rep row's logical, and every reduced cost is ≥ 0. HiGHS skips
 phase 1 and its pivots undo only what the prices get wrong. The answer is the programme's LP optimum
-(objective and duals mapped back). Real-shaped 10k/100 book: the path 0.5-0.8 s and the LP 0.3-0.6 s
-CPU, against 2.6-3.3 s for column generation from a greedy and a Lagrangian seed.
+(objective and duals mapped back); past ``CRASH_PIVOTS`` it gives up (the caller then generates
+columns). Real-shaped 10k/100 book: the path 0.6-0.8 s and the crash 0.3-0.4 s CPU, against 3.0-3.5 s
+for column generation with its greedy and Lagrangian seeds (docs/policies.md, Speed).
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ and closes band gaps. Beyond ``LP_MAX`` candidate pairs, Lagrangian prices repla
 From ``COLGEN_MIN`` candidate pairs the LP is solved by column generation (:func:`solve_lp`): a
 restricted LP over each group's best columns, its owner's and a greedy division's, grown by the
 columns that price in under its duals, from the previous basis, until none does. Its optimum is
-the whole LP's; the LP of a book as a plan left it (the settle pass) starts at its answer.
+the whole LP's; the LP of a book as a plan left it (the settle pass) starts at its answer. Above
+``SMALL_MOVERS`` movers (a whole book: the value band's mean a variable) the LP is solved instead
+from a basis dual feasible at the prices of a dual path (:mod:`.crash`), with column generation
+as its fallback.
 
 Every limit that shapes the answer is a deterministic work limit (HiGHS node limit, relative
 gap, fixed round counts). ``time_limit`` is only a safety net: when the solver hits it, its
