@@ -19,6 +19,10 @@ CPU, 6.7-8.9 s wall: the LP 2.39-2.45, the two models 0.24, the Lagrangian seed 
 MILP 0.18, reasons 0.11-0.16, ``improve``, ``swap`` and ``repair`` 0.19, the greedy placements 0.1,
 priorities 0.06-0.11, owners replaced for the settle check 0.05, the rest 0.07-0.08; synthetic
 2.01-2.12 s CPU, 4.0-4.1 s wall (the LP 0.95-1.02, the rounding MILP 0.24, the models 0.21).
+Since big books take the dual path (seeds 1 and 0, load 1.6): real-shaped 2.58 and 2.94 s CPU, the
+dual path 0.96 and 0.76, the crashed LP 0.36 and 0.32, the rounding MILP 0.16 and 0.84 (another
+vertex of the same LP rounds harder on seed 0), the models 0.27-0.36, reasons 0.17-0.22; synthetic
+2.08 and 1.54 s (the path 0.43-0.54, the crash 0.12-0.15).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import tasksync.policies.optimal as O
+import tasksync.policies.optimal.crash as C
 import tasksync.policies.optimal.solve as S
 from tasksync.policies.base import Decisions, Rules
 from tasksync.policies.model_eval import real_shaped_book, synthetic_book
@@ -40,6 +45,8 @@ from tasksync.settings import PolicySettings
 # (module, function, label): the parts timed, in the order printed.
 PARTS: list[tuple[Any, str, str]] = [
     (S, "solve_lp", "LP"),
+    (C, "path_prices", "dual path"),
+    (C, "crash_lp", "crashed LP"),
     (S, "_fix_fractional", "rounding MILP"),
     (O, "build_model", "models"),
     (S, "lagrangian_columns", "Lagrangian seed"),

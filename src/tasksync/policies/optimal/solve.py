@@ -8,7 +8,10 @@ and closes band gaps. Beyond ``LP_MAX`` candidate pairs, Lagrangian prices repla
 From ``COLGEN_MIN`` candidate pairs the LP is solved by column generation (:func:`solve_lp`): a
 restricted LP over each group's best columns, its owner's and a greedy division's, grown by the
 columns that price in under its duals, from the previous basis, until none does. Its optimum is
-the whole LP's; the LP of a book as a plan left it (the settle pass) starts at its answer.
+the whole LP's; the LP of a book as a plan left it (the settle pass) starts at its answer. Above
+``SMALL_MOVERS`` movers (a whole book: the value band's mean a variable) the LP is solved instead
+from a basis dual feasible at the prices of a dual path (:mod:`.crash`), with column generation
+as its fallback.
 
 Every limit that shapes the answer is a deterministic work limit (HiGHS node limit, relative
 gap, fixed round counts). ``time_limit`` is only a safety net: when the solver hits it, its
@@ -32,8 +35,9 @@ try:  # HiGHS with warm starts (added columns keep the basis): scipy ≥ 1.15 bu
 except ImportError:  # pragma: no cover - older scipy: the full LP through milp
     _Highs = None
 
+from tasksync.policies.optimal import crash
 from tasksync.policies.optimal.dual import RepPrices, lagrangian_columns, lp_prices
-from tasksync.policies.optimal.model import Model
+from tasksync.policies.optimal.model import Loads, Model
 from tasksync.policies.optimal.native import quiet_solver
 from tasksync.policies.optimal.polish import polish
 from tasksync.policies.optimal.programme import Programme, build_programme
@@ -278,17 +282,10 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
         improve(m, choice)
         return Outcome(choice, "prices+repair", "heuristic", n_x)
     prog = build_programme(m, movers, fixed, False)
-    start = choice.copy()
-    if n_x >= COLGEN_MIN:  # a division whose columns seed the first restricted LP
-        if near is not None and len(movers) > SMALL_MOVERS:
-            start[movers] = near[movers]
-        else:  # a quick greedy one
-            start[movers] = -1
-            greedy(movers, m, start, m.loads_for(start, skip=set(movers)))
-    seed = seed_columns(m, movers, prog, start)
-    if n_x >= COLGEN_MIN and LAGRANGE_SEED:  # and the columns the Lagrangian prices settle on
-        seed |= lagrangian_columns(m, movers, prog, fixed)
-    res, timed_out, _ = solve_lp(prog, seed, limits, started)
+    if n_x >= COLGEN_MIN and len(movers) > SMALL_MOVERS and crash.usable(prog, m):
+        res, timed_out = _crashed_lp(m, movers, prog, (choice, fixed), limits, started)
+    else:
+        res, timed_out = _generated_lp(m, movers, prog, (choice, fixed), n_x, near, limits, started)
     if timed_out:
         return _fallback(m, movers, choice, res, limits)
     if res.x is None:  # numerical trouble: best fit with room, group by group
@@ -308,6 +305,8 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
         fixed_ok, method = _fix_fractional(m, movers, frac, prog, res.x, choice, limits, started)
         if not fixed_ok:
             return _fallback(m, movers, choice, res, limits)
+    if method.startswith("lp"):  # the LP's own path: the crash's, or column generation's
+        method = getattr(res, "method", "lp") + method[2:]
     if repair(m, choice):
         method += "+repair"
     if swap(m, choice):
@@ -318,6 +317,48 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
     if limits.polish and len(movers) <= SMALL_MOVERS and polish(m, choice):  # exact re-divisions of pairs of reps
         method += "+polish"
     return Outcome(choice, method, "optimal" if res.status == 0 else str(res.message), len(prog.c), prices=lp_p)
+
+
+def _crashed_lp(
+    m: Model, movers: list[int], prog: Programme, held: tuple[np.ndarray, Loads], limits: Limits, started: float
+) -> tuple[OptimizeResult, bool]:
+    """The LP of a big book (more than ``SMALL_MOVERS`` movers) from the dual path's prices (see
+    :mod:`.crash`); when its pivots run past ``crash.CRASH_PIVOTS`` (the prices were far from the
+    LP's), by column generation instead. Also whether the safety-net time limit stopped it."""
+    left = None if limits.time_limit is None else limits.time_limit - (time.perf_counter() - started)
+    res = crash.crash_lp(m, prog, *crash.path_prices(m, prog), left)
+    if res.message == "Iteration limit reached":
+        return _generated_lp(m, movers, prog, held, prog.n_x, None, limits, started)
+    res.method = "path+lp"
+    return res, res.message == "Time limit reached"
+
+
+def _generated_lp(
+    m: Model,
+    movers: list[int],
+    prog: Programme,
+    held: tuple[np.ndarray, Loads],
+    n_x: int,
+    near: np.ndarray | None,
+    limits: Limits,
+    started: float,
+) -> tuple[OptimizeResult, bool]:
+    """The LP by column generation (:func:`solve_lp`) from its seed: each group's best, its owner's
+    and a division's columns (``near``'s above ``SMALL_MOVERS`` movers, else a quick greedy one),
+    and the columns the Lagrangian prices settle on; also whether the time limit stopped it.
+    ``held``: each held group on its rep (the others -1), and the loads of the held groups."""
+    start, fixed = held[0].copy(), held[1]
+    if n_x >= COLGEN_MIN:  # a division whose columns seed the first restricted LP
+        if near is not None and len(movers) > SMALL_MOVERS:
+            start[movers] = near[movers]
+        else:  # a quick greedy one
+            start[movers] = -1
+            greedy(movers, m, start, m.loads_for(start, skip=set(movers)))
+    seed = seed_columns(m, movers, prog, start)
+    if n_x >= COLGEN_MIN and LAGRANGE_SEED:  # and the columns the Lagrangian prices settle on
+        seed |= lagrangian_columns(m, movers, prog, fixed)
+    res, timed_out, _ = solve_lp(prog, seed, limits, started)
+    return res, timed_out
 
 
 def division_prices(m: Model, division: np.ndarray, limits: Limits) -> RepPrices | None:
