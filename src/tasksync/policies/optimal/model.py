@@ -240,20 +240,23 @@ class Scorer:
 
     def __init__(self, items: list[WorkItem], reps: list[Rep], wm: WinModel, p: PolicySettings) -> None:
         self.w = (p.sector_weight, p.region_weight, p.role_weight, p.continuity_weight)
-        sectors = sorted({i.sector for i in items if i.sector} | {s for (_, s) in wm.rep_sector})
-        regions = sorted({i.region.casefold() for i in items if i.region})
+        self.terms = wm.terms(items)
+        accounts = [i.account for i in items]
+        item_regions = [a.region if a is not None else None for a in accounts]
+        folded = {g: g.casefold() for g in set(item_regions) if g}  # each region casefolded once
+        sectors = sorted({s for s in self.terms.sectors if s} | {s for (_, s) in wm.rep_sector})
+        regions = sorted(set(folded.values()))
         s_idx = {s: k for k, s in enumerate(sectors)}
         g_idx = {g: k for k, g in enumerate(regions)}
         r_idx = {r.id: k for k, r in enumerate(reps)}
         n_r = len(reps)
-        self.value = np.array([i.value for i in items])
-        self.p0 = np.array([_p_without_rep(wm, i) for i in items])
-        self.sec = np.array([s_idx[i.sector] if i.sector else -1 for i in items])
-        self.reg = np.array([g_idx.get(i.region.casefold(), -1) if i.region else -1 for i in items])
-        self.cust = np.array([1 if i.existing_customer else 0 for i in items])
-        self.acct_owner = np.array(
-            [r_idx.get(i.account.owner, -1) if i.account is not None and i.account.owner else -1 for i in items]
-        )
+        self.value = self.terms.value
+        # ``WinModel.probability`` before the rep's lifts and the clip (the block methods apply them).
+        self.p0 = self.terms.base * self.terms.age * self.terms.stage
+        self.sec = np.array([s_idx[s] if s else -1 for s in self.terms.sectors])
+        self.reg = np.array([g_idx[folded[g]] if g else -1 for g in item_regions])
+        self.cust = np.array([1 if a is not None and a.customer else 0 for a in accounts])
+        self.acct_owner = np.array([r_idx.get(a.owner, -1) if a is not None and a.owner else -1 for a in accounts])
         self.rep_lift = np.array([wm.rep.get(r.id, 1.0) for r in reps])
         # Row -1 (no sector/region) is an extra last row of neutral values.
         self.rep_sector = np.ones((len(sectors) + 1, n_r))
@@ -303,15 +306,6 @@ class Scorer:
         ao = self.acct_owner[rows]
         bonus = bonus + self.w[3] * (ao[:, None] == np.arange(p.shape[1])[None, :])
         return ev * (1.0 + bonus), ev
-
-
-def _p_without_rep(wm: WinModel, item: WorkItem) -> float:
-    """``WinModel.probability`` before the rep's lifts and the clip (the scorer applies them)."""
-    sector = item.sector
-    p = wm.sector.get(sector, wm.base) if sector else wm.base
-    if item.deal and item.deal.product:
-        p *= wm.product.get(item.deal.product, 1.0)
-    return p * wm.age_lift(item) * wm.stage_lift(item)
 
 
 @dataclass
@@ -465,7 +459,7 @@ def _own_loads(
     m.own_g, m.own_r = uniq // n_r, uniq % n_r
     m.own_n = np.bincount(inv, minlength=len(uniq)).astype(float)
     m.own_v = np.bincount(inv, weights=scorer.value[sel], minlength=len(uniq)).astype(float)
-    own_ev = np.array([wm.expected_value(i, i.owner) for i, s in zip(parts.items, sel, strict=True) if s])
+    own_ev = scorer.terms.expected_values([i.owner for i in parts.items])[sel]
     m.own_e = np.bincount(inv, weights=own_ev if own_ev.size else None, minlength=len(uniq)).astype(float)
 
 
