@@ -426,9 +426,10 @@ class OptimalPolicy:
             if all(a.owner == b.owner for a, b in zip(after.items, prev.items, strict=True)):
                 break  # the book just decided: the same decision again
             t1 = time.perf_counter()
-            known = self.kept(after, p, wm)
+            ma = build_model(after, p, wm, False, like=m)  # today's groups and scores, other owners
+            known = self.kept(after, p, wm, ma)
             self.info.phases["settle check"] = self.info.phases.get("settle check", 0.0) + time.perf_counter() - t1
-            m2, choice2 = known if known is not None else self.divide_one(after, p, wm, Decisions())
+            m2, choice2 = known if known is not None else self.divide_one(after, p, wm, Decisions(), model=ma)
             prev = after
             again = _owners(m2, choice2)
             if all(owners.get(k) == o for k, o in again.items()):
@@ -437,7 +438,7 @@ class OptimalPolicy:
             moved = True
         if not moved:
             return [first]
-        final = build_model(book, p, wm, False, unhold=frozenset(range(len(m.reps))))
+        final = build_model(book, p, wm, False, unhold=frozenset(range(len(m.reps))), like=m)
         ridx = {r: i for i, r in enumerate(final.reps)}
         pick = np.array([ridx.get(owners.get(g.items[0].key) or "", -1) for g in final.groups], dtype=np.int64)
         ok = all(r < 0 or final.is_candidate(gi, int(r)) for gi, r in enumerate(pick.tolist()))

@@ -47,16 +47,15 @@ def choose_candidates(
     else:
         cands = _sparse_pools(m, scorer, st, k, pin_idx, under_idx)
         scored = _sparse_scores(scorer, st, n_items, cands)
-    whole = [
-        g
-        for g in range(n_g)
-        if pin_idx[g] < 0 and m.owner[g] >= 0 and all(i.owner == m.groups[g].owner for i in m.groups[g].items)
-    ]
+    # Unpinned groups whose every card is with the group's (available) owner.
+    same = item_owner == np.repeat(m.owner, np.diff(np.append(st, n_items))) if n_g else np.zeros(0, dtype=bool)
+    all_same = np.logical_and.reduceat(same, st) if n_g else np.zeros(0, dtype=bool)
+    whole = np.flatnonzero(all_same & (np.asarray(pin_idx, dtype=np.int64) < 0) & (m.owner >= 0))
     must_give = over.copy()
     if under_idx.size:  # reps under the band: an owner above the mean gives too
         must_give |= above_mean
     must_give[[r for r in sorted(unhold) if 0 <= r < n_r]] = True
-    return _fill(m, cands, scored, st, item_owner, item_move, mv_total, np.asarray(whole, dtype=np.int64), must_give, p)
+    return _fill(m, cands, scored, st, item_owner, item_move, mv_total, whole, must_give, p)
 
 
 def _fill(

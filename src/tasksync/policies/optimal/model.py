@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -91,6 +90,9 @@ class Model:
     pos_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int32))
     net_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     ev_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    # The book's cut into groups and its scorer, for the model of the book a plan leaves (``like``
+    # of :func:`build_model`).
+    source: tuple[_Parts, Scorer] | None = field(default=None, repr=False, compare=False)
 
     def index(self) -> None:
         """Fill the dense lookups from ``cand``, ``score``, ``move`` and ``ev``."""
@@ -347,12 +349,40 @@ def _cut(book: Book, p: PolicySettings, wm: WinModel) -> _Parts:
     items: list[WorkItem] = []
     starts: list[int] = []
     for g in glist:
-        owners = Counter(i.owner for i in g.items if i.owner)
-        g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
+        g.owner = _majority(g.items)
         g.pinned = pins.get(g.key)
         starts.append(len(items))
         items.extend(g.items)
     return _Parts(rep_objs, ridx, glist, items, np.array(starts, dtype=np.int64), fixed)
+
+
+def _majority(items: list[WorkItem]) -> str | None:
+    """The owner of most of ``items`` (ties: the first id), None when none is owned."""
+    if len(items) == 1:
+        return items[0].owner or None
+    owners: dict[str, int] = {}  # not a Counter: its checks cost more than counting a few cards
+    for i in items:
+        if i.owner:
+            owners[i.owner] = owners.get(i.owner, 0) + 1
+    return min(owners, key=lambda o: (-owners[o], o)) if owners else None
+
+
+def _recut(parts: _Parts, book: Book) -> _Parts:
+    """``parts`` of another book for ``book``, whose cards are that book's but for the owners of
+    movable ones (:func:`.blocks.replace_owners`): then the same cards are movable, in the same
+    groups and order, with the same fixed load; only the groups holding a card that changed are
+    made again (their cards and majority owner)."""
+    now = {i.key: i for i in book.items}
+    groups: list[Group] = []
+    items: list[WorkItem] = []
+    for g in parts.groups:
+        if all(now[i.key] is i for i in g.items):
+            groups.append(g)
+        else:
+            mine = [now[i.key] for i in g.items]
+            groups.append(Group(g.key, mine, _majority(mine), g.pinned))
+        items.extend(groups[-1].items)
+    return _Parts(parts.reps, parts.ridx, groups, items, parts.starts, parts.fixed)
 
 
 def build_model(
@@ -362,14 +392,20 @@ def build_model(
     exact: bool,
     team: Team | None = None,
     unhold: frozenset[int] = frozenset(),
+    like: Model | None = None,
 ) -> Model:
     """The model of ``book``: every group with every rep on small books (or ``exact``), pruned
     candidates on big ones. ``team`` (a block of a big book) gives the whole team's centres for
     both bands; the groups of the reps (indexes) in ``unhold`` may move even when today nothing
-    asks them to."""
-    parts = _cut(book, p, wm)
+    asks them to. ``like``: a model built with the same ``p``, ``wm`` and ``team`` of a book that
+    ``book`` differs from only in the owners of its movable cards (the book a plan of it leaves,
+    :func:`.blocks.replace_owners`): its groups and scorer are reused (:func:`_recut`)."""
+    if like is not None and like.source is not None:
+        parts, scorer = _recut(like.source[0], book), like.source[1]
+    else:
+        parts = _cut(book, p, wm)
+        scorer = Scorer(parts.items, parts.reps, wm, p)
     n_r, n_g = len(parts.reps), len(parts.groups)
-    scorer = Scorer(parts.items, parts.reps, wm, p)
     st = parts.starts
     base_ev = np.clip(scorer.p0, 0.01, 0.99) * scorer.value
     item_owner = np.array([parts.ridx.get(i.owner, -1) if i.owner else -1 for i in parts.items], dtype=np.int64)
@@ -393,6 +429,7 @@ def build_model(
         count_band(mean, p.band),
         p.value_band,
     )
+    m.source = (parts, scorer)
     if team is None:
         m.value_weight = value_weights(parts.reps, p)
     else:
