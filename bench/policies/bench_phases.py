@@ -14,11 +14,13 @@ book must print the same.
         [--reps 100] [--seed 1] [--runs 2]
 
 CPU seconds are process time (the machine may be shared: wall time then runs above it).
-Measured (seed 1; 2 cores shared by four engineers, load 6-7): real-shaped 10k/100 3.73-3.80 s
-CPU, 6.7-8.9 s wall: the LP 2.39-2.45, the two models 0.24, the Lagrangian seed 0.21, the rounding
-MILP 0.18, reasons 0.11-0.16, ``improve``, ``swap`` and ``repair`` 0.19, the greedy placements 0.1,
-priorities 0.06-0.11, owners replaced for the settle check 0.05, the rest 0.07-0.08; synthetic
-2.01-2.12 s CPU, 4.0-4.1 s wall (the LP 0.95-1.02, the rounding MILP 0.24, the models 0.21).
+Measured (seed 1; 2 cores shared by three engineers, load 1.7-4): real-shaped 10k/100 4.00-4.28 s
+CPU: the LP 2.63-2.82, the two models 0.20-0.27, the Lagrangian seed 0.22-0.25, the rounding MILP
+0.19-0.23, reasons 0.12-0.13, the greedy placements 0.10-0.14, ``improve``, ``swap`` and ``repair``
+0.19-0.23, owners replaced for the settle check 0.05-0.08, priorities 0.05, the programmes
+0.03-0.05, the rest 0.09-0.13 (the decision less the LP 1.37-1.49 s, 1.47-1.57 s before the
+session that sped up the Python around the LP); synthetic 2.18-2.23 s CPU (the LP 1.09-1.11, the
+rounding MILP 0.28-0.31, the models 0.13-0.14).
 """
 
 from __future__ import annotations
