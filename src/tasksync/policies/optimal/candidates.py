@@ -28,8 +28,9 @@ def choose_candidates(
     p: PolicySettings,
     unhold: frozenset[int] = frozenset(),
 ) -> float:
-    """Fill ``m.cand``, ``m.score``, ``m.ev``, ``m.move`` and ``m.held``; returns the span of net
-    scores (the scale the band penalties must exceed)."""
+    """Fill ``m.cand``, ``m.score``, ``m.ev``, ``m.move`` and ``m.held``, and the model's dense
+    lookups (:meth:`.Model.index`); returns the span of net scores (the scale the band penalties
+    must exceed)."""
     n_g, n_r = len(m.groups), len(m.reps)
     full = exact or n_g * n_r <= FULL_MODEL
     k = n_r if full else max(2, min(n_r, p.candidate_reps))
@@ -78,6 +79,7 @@ def _fill(
     candidate gains on the owner (with ``rebalance_only``: whatever the gain)."""
     n_g, n_r = len(m.groups), len(m.reps)
     if not n_g:
+        m.index()
         return 1.0
     k = np.array([len(c) for c in cands], dtype=np.int64)
     first = np.cumsum(k) - k
@@ -124,6 +126,10 @@ def _fill(
             parts[g] = flat[own[g] : own[g] + 1]
         out.extend(parts)
     m.held.extend(held.tolist())
+    at = np.ones(len(cand), dtype=bool)  # the candidates kept: a held group's owner alone
+    at[np.repeat(held, k)] = False
+    at[own[held]] = True
+    m.index((np.where(held, 1, k), cand[at], net[at], ev[at]))
     return span
 
 

@@ -94,20 +94,27 @@ class Model:
     # of :func:`build_model`).
     source: tuple[_Parts, Scorer] | None = field(default=None, repr=False, compare=False)
 
-    def index(self) -> None:
-        """Fill the dense lookups from ``cand``, ``score``, ``move`` and ``ev``."""
+    def index(self, flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        """Fill the dense lookups from ``cand``, ``score``, ``move`` and ``ev``; ``flat``: those
+        already laid end to end (each group's number of candidates, then the candidates, their net
+        scores and expected values), as :func:`.candidates.choose_candidates` has them."""
         n_g, n_r = len(self.groups), len(self.reps)
-        sizes = np.array([len(c) for c in self.cand], dtype=np.int64)
+        if flat is None:
+            flat = (
+                np.array([len(c) for c in self.cand], dtype=np.int64),
+                np.concatenate(self.cand).astype(np.int64) if n_g else np.zeros(0, dtype=np.int64),
+                np.concatenate([s - mv for s, mv in zip(self.score, self.move, strict=True)]) if n_g else np.zeros(0),
+                np.concatenate(self.ev) if n_g else np.zeros(0),
+            )
+        sizes, cols, net, ev = flat
         rows = np.repeat(np.arange(n_g), sizes)
-        cols = np.concatenate(self.cand).astype(np.int64) if n_g else np.zeros(0, dtype=np.int64)
         starts = np.cumsum(sizes) - sizes
         self.pos_d = np.full((n_g, n_r), -1, dtype=np.int32)
         self.pos_d[rows, cols] = (np.arange(len(cols)) - np.repeat(starts, sizes)).astype(np.int32)
         self.net_d = np.full((n_g, n_r), -np.inf)
         self.ev_d = np.zeros((n_g, n_r))
-        if n_g:
-            self.net_d[rows, cols] = np.concatenate([s - mv for s, mv in zip(self.score, self.move, strict=True)])
-            self.ev_d[rows, cols] = np.concatenate(self.ev)
+        self.net_d[rows, cols] = net
+        self.ev_d[rows, cols] = ev
 
     @property
     def lower(self) -> float:
@@ -438,8 +445,7 @@ def build_model(
     _own_loads(m, st, len(parts.items), item_owner, scorer, base_ev, wm, parts)
     from tasksync.policies.optimal.candidates import choose_candidates
 
-    span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold)
-    m.index()
+    span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold)  # and m.index()
     ev_all = np.concatenate(m.ev) if m.ev else np.zeros(0)
     ev_g = _means(m.ev)
     pos = ev_g[ev_g > 0]
