@@ -14,13 +14,13 @@ book must print the same.
         [--reps 100] [--seed 1] [--runs 2]
 
 CPU seconds are process time (the machine may be shared: wall time then runs above it).
-Measured (seed 1; 2 cores shared by three engineers, load 1.7-4): real-shaped 10k/100 4.00-4.28 s
-CPU: the LP 2.63-2.82, the two models 0.20-0.27, the Lagrangian seed 0.22-0.25, the rounding MILP
-0.19-0.23, reasons 0.12-0.13, the greedy placements 0.10-0.14, ``improve``, ``swap`` and ``repair``
-0.19-0.23, owners replaced for the settle check 0.05-0.08, priorities 0.05, the programmes
-0.03-0.05, the rest 0.09-0.13 (the decision less the LP 1.37-1.49 s, 1.47-1.57 s before the
-session that sped up the Python around the LP); synthetic 2.18-2.23 s CPU (the LP 1.09-1.11, the
-rounding MILP 0.28-0.31, the models 0.13-0.14).
+Measured (seed 1; 2 cores shared by three engineers, load 1-4): real-shaped 10k/100 3.96-4.49 s
+CPU: the LP 2.65-2.82, the two models 0.19-0.22, the Lagrangian seed 0.20-0.30, the rounding MILP
+0.19-0.28, reasons 0.10-0.15, the greedy placements 0.09-0.16, ``improve``, ``swap`` and ``repair``
+0.24-0.31, owners replaced for the settle check 0.05-0.06, priorities 0.06-0.08, the programmes
+0.03-0.05, the rest 0.09 (the decision less the LP 1.31-1.69 s; 1.42-1.69 s in the same session
+before the session that sped up the Python around the LP); synthetic 2.04-2.35 s CPU (the LP
+1.06-1.12, the rounding MILP 0.26-0.28, the models 0.13-0.17).
 """
 
 from __future__ import annotations
