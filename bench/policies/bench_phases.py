@@ -14,11 +14,13 @@ book must print the same.
         [--reps 100] [--seed 1] [--runs 2]
 
 CPU seconds are process time (the machine may be shared: wall time then runs above it).
-Measured (seed 1; 2 cores shared by four engineers, load 6-7): real-shaped 10k/100 3.73-3.80 s
-CPU, 6.7-8.9 s wall: the LP 2.39-2.45, the two models 0.24, the Lagrangian seed 0.21, the rounding
-MILP 0.18, reasons 0.11-0.16, ``improve``, ``swap`` and ``repair`` 0.19, the greedy placements 0.1,
-priorities 0.06-0.11, owners replaced for the settle check 0.05, the rest 0.07-0.08; synthetic
-2.01-2.12 s CPU, 4.0-4.1 s wall (the LP 0.95-1.02, the rounding MILP 0.24, the models 0.21).
+Measured by column generation (seed 1; 2 cores shared by three engineers, load 1-4): real-shaped 10k/100 3.96-4.49 s
+CPU: the LP 2.65-2.82, the two models 0.19-0.22, the Lagrangian seed 0.20-0.30, the rounding MILP
+0.19-0.28, reasons 0.10-0.15, the greedy placements 0.09-0.16, ``improve``, ``swap`` and ``repair``
+0.24-0.31, owners replaced for the settle check 0.05-0.06, priorities 0.06-0.08, the programmes
+0.03-0.05, the rest 0.09 (the decision less the LP 1.31-1.69 s; 1.42-1.69 s in the same session
+before the session that sped up the Python around the LP); synthetic 2.04-2.35 s CPU (the LP
+1.06-1.12, the rounding MILP 0.26-0.28, the models 0.13-0.17).
 Since big books take the dual path (seeds 1 and 0, load 1.6): real-shaped 2.58 and 2.94 s CPU, the
 dual path 0.96 and 0.76, the crashed LP 0.36 and 0.32, the rounding MILP 0.16 and 0.84 (another
 vertex of the same LP rounds harder on seed 0), the models 0.27-0.36, reasons 0.17-0.22; synthetic

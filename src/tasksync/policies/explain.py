@@ -56,15 +56,19 @@ class Tables:
         ev_b: dict[str, float] = defaultdict(float)
         ev_a: dict[str, float] = defaultdict(float)
         pipe: dict[str, float] = defaultdict(float)
-        for i in self.book.items:
-            after = self.owners.get(i.key) or i.owner
+        items = self.book.items
+        afters = [self.owners.get(i.key) or i.owner for i in items]
+        terms = self.model.terms(items)  # every card's expected value before and after at once
+        evs_b = terms.expected_values([i.owner for i in items]).tolist()
+        evs_a = terms.expected_values(afters).tolist()
+        for i, after, e_b, e_a in zip(items, afters, evs_b, evs_a, strict=True):
             if i.owner is not None and i.task_id is not None:  # before: the cards on the board
                 self.before_n[i.owner] += 1
-                ev_b[i.owner] += self.model.expected_value(i, i.owner)
+                ev_b[i.owner] += e_b
                 pipe[i.owner] += i.value
             if after is not None:
                 self.after_n[after] += 1
-                ev_a[after] += self.model.expected_value(i, after)
+                ev_a[after] += e_a
         self.before_ev, self.after_ev, self.before_pipe = dict(ev_b), dict(ev_a), dict(pipe)
         self._targets()
 
@@ -94,8 +98,17 @@ class Tables:
     def name(self, rep: str | None) -> str | None:
         return None if rep is None else self.names.get(rep, rep)
 
-    def reason(self, kind: ReasonKind, item: WorkItem, frm: str | None, to: str | None) -> Reason:
-        """The reason of ``kind`` for ``item`` moving from ``frm`` to ``to``, citing final figures."""
+    def reason(
+        self,
+        kind: ReasonKind,
+        item: WorkItem,
+        frm: str | None,
+        to: str | None,
+        known: tuple[float, float, float] | None = None,
+    ) -> Reason:
+        """The reason of ``kind`` for ``item`` moving from ``frm`` to ``to``, citing final figures;
+        ``known``: the card's win rate and expected value with ``to`` and its expected value with
+        ``frm``, computed already (:meth:`.WinModel.terms` for many cards at once)."""
         figs: list[tuple[str, float]] = []
         about = frm if kind in _ABOUT_FROM else to
         if about is not None:
@@ -104,12 +117,19 @@ class Tables:
         if to is not None and kind not in (ReasonKind.KEPT, ReasonKind.PINNED, ReasonKind.ACCOUNT_TOGETHER):
             rep = self.reps.get(to)
             fit = fit_terms(item, rep, self.policy) if rep is not None else ()
-            figs.append(("win_rate", self.model.probability(item, to)))
-            figs.append(("expected_value", self.model.expected_value(item, to)))
+            ev_frm: float | None = None
+            if known is not None:
+                win, ev_to, ev_frm = known
+            else:
+                win, ev_to = self.model.probability(item, to), self.model.expected_value(item, to)
+            figs.append(("win_rate", win))
+            figs.append(("expected_value", ev_to))
             if kind not in (ReasonKind.BELOW_BAND, ReasonKind.BELOW_VALUE_BAND) and math.isfinite(self.count.upper):
                 figs.append(("room", max(self.count.upper - self.after_n[to], 0.0)))
-        if kind is ReasonKind.BETTER_FIT and frm is not None and to is not None:
-            figs.append(("gain", self.model.expected_value(item, to) - self.model.expected_value(item, frm)))
+            if kind is ReasonKind.BETTER_FIT and frm is not None:
+                if ev_frm is None:
+                    ev_frm = self.model.expected_value(item, frm)
+                figs.append(("gain", ev_to - ev_frm))
         return Reason(kind, self.name(frm), self.name(to), tuple(figs), fit)
 
     def _cite(self, kind: ReasonKind, rep: str, figs: list[tuple[str, float]]) -> None:

@@ -7,18 +7,22 @@ towards 1 by ``smoothing`` pseudo-deals so that a rep with three deals is not ra
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
+
 from tasksync.crm.records import ClosedDeal, CrmData, Rep
 from tasksync.policies.book import Book, WorkItem
 from tasksync.policies.reasons import Reason, ReasonKind
 from tasksync.settings import PolicySettings, PrioritySettings
 
-__all__ = ["WinModel", "adjustment", "assign_tiers", "fit_bonus", "fit_terms", "prioritise", "tier_notes"]
+__all__ = ["ItemTerms", "WinModel", "adjustment", "assign_tiers", "fit_bonus", "fit_terms", "prioritise", "tier_notes"]
 
 
 @dataclass
@@ -132,6 +136,61 @@ class WinModel:
     def expected_value(self, item: WorkItem, rep: str | None) -> float:
         return self.probability(item, rep) * item.value
 
+    def terms(self, items: Sequence[WorkItem]) -> ItemTerms:
+        """The parts of :meth:`probability` that do not depend on the rep, for ``items`` at once."""
+        sectors = [i.sector for i in items]
+        base = [self.sector.get(s, self.base) if s else self.base for s in sectors]
+        prod = [self.product.get(i.deal.product, 1.0) if i.deal and i.deal.product else 1.0 for i in items]
+        age = np.ones(len(items))
+        if self.today is not None and self.age:
+            today = self.today
+            days = np.array([(today - i.created).days if i.created is not None else 0 for i in items], dtype=np.int64)
+            dated = np.array([i.created is not None for i in items], dtype=bool)
+            for low, f in self.age:  # the last band reached, as age_lift
+                age[dated & (days >= low)] = f
+        stage = np.ones(len(items))
+        if self.stage_weight:
+            stages: dict[str, float] = {}
+            for k, i in enumerate(items):
+                if i.deal is not None:
+                    st = i.deal.stage
+                    if st not in stages:
+                        stages[st] = self.stage_lift(i)
+                    stage[k] = stages[st]
+        value = np.array([i.value for i in items], dtype=np.float64)
+        return ItemTerms(self, sectors, np.array(base, dtype=np.float64) * np.array(prod), age, stage, value)
+
+
+@dataclass(frozen=True)
+class ItemTerms:
+    """Per item of a list, the factors of :meth:`WinModel.probability` that do not depend on the
+    rep: :meth:`probabilities` and :meth:`expected_values` give the same floats as the model's
+    per-card methods (the same products in the same order), for many (card, rep) pairs at once."""
+
+    model: WinModel
+    sectors: list[str | None]
+    base: np.ndarray  # the sector's win rate × the product's lift
+    age: np.ndarray  # age lift (1 without ``today`` or a creation date)
+    stage: np.ndarray  # stage lift
+    value: np.ndarray
+
+    def probabilities(self, reps: Sequence[str | None]) -> np.ndarray:
+        """P(win) of item k with ``reps[k]`` (None: no rep's lifts)."""
+        wm = self.model
+        rl = [1.0 if r is None else wm.rep.get(r, 1.0) for r in reps]
+        rs = [
+            1.0 if r is None or not s else wm.rep_sector.get((r, s), 1.0)
+            for r, s in zip(reps, self.sectors, strict=True)
+        ]
+        p = self.base * np.array(rl, dtype=np.float64) * np.array(rs, dtype=np.float64) * (self.age * self.stage)
+        out: np.ndarray = np.minimum(np.maximum(p, 0.01), 0.99)
+        return out
+
+    def expected_values(self, reps: Sequence[str | None]) -> np.ndarray:
+        """Expected won value of item k with ``reps[k]``."""
+        out: np.ndarray = self.probabilities(reps) * self.value
+        return out
+
 
 AGE_BANDS = (0, 30, 60, 90, 180, 365)
 
@@ -242,8 +301,14 @@ def assign_tiers(
     cuts = [score[ordered[e - 1]] if e > 0 else math.inf for e in ends]  # lowest score still in tier i
     h = settings.hysteresis
     result: dict[str, tuple[str, str | None]] = {}
+    monotone = all(a <= b for a, b in itertools.pairwise(ends))  # shares are never negative
     for rank, k in enumerate(ordered):
-        tier = next((i for i, e in enumerate(ends) if rank < e), len(ends))
+        # The first tier whose end lies beyond the rank.
+        tier = (
+            bisect.bisect_right(ends, rank)
+            if monotone
+            else next((i for i, e in enumerate(ends) if rank < e), len(ends))
+        )
         cur = current.get(k)
         if cur in tiers:
             ci = tiers.index(cur)
@@ -264,7 +329,8 @@ def prioritise(
     it is scored with them: scored unowned, the re-run after the create scored it anew, moved the
     tier cuts and changed other cards' tiers."""
     managed = {i.key: i for i in book.items if i.managed}
-    scores = {k: model.expected_value(i, owners.get(k) or i.owner) for k, i in managed.items()}
+    evs = model.terms(list(managed.values())).expected_values([owners.get(k) or i.owner for k, i in managed.items()])
+    scores = dict(zip(managed, evs.tolist(), strict=True))
     tiers = assign_tiers(scores, {k: i.priority for k, i in managed.items()}, managed, settings, book.today)
     return {
         k: (tier, scores[k], Reason(ReasonKind.PRIORITY, figures=(("score", scores[k]),), adjustment=label))

@@ -41,7 +41,7 @@ from typing import ClassVar
 import numpy as np
 
 from tasksync.policies.base import Decision, Decisions, Rules
-from tasksync.policies.book import Book, WorkItem
+from tasksync.policies.book import Book, WorkItem, frozen_heap
 from tasksync.policies.explain import Tables
 from tasksync.policies.optimal.blocks import Split, afresh, rep_independent, replace_owners, slim, split_blocks
 from tasksync.policies.optimal.dual import RepPrices, upper_bound
@@ -255,19 +255,20 @@ class OptimalPolicy:
         self.info = SolveInfo()
         self._prices = None
         decided: dict[str, str | None] = {}
-        if not book.available_reps:
-            out.notes.append("no available rep is on the board: owners left unchanged")
-            self.info.method = "none"
-        else:
-            models = self.divide(book, p, wm, out)
-            if len(models) == 1 and not self.exact:
-                models = self.settle(book, p, wm, models[0])
-            decided = self.finish_division(book, p, wm, models, out)
-        self.info.moved = sum(1 for i in book.items if decided.get(i.key) not in (None, i.owner))
-        reasons = dict(out.by_key)
-        for key, (tier, score, why) in prioritise(book, decided, rules.priority, wm).items():
-            old = reasons.get(key)
-            out.by_key[key] = Decision(decided.get(key), tier, score, old.reason if old else None, why)
+        with frozen_heap():  # the book's objects out of the cycle collector's way
+            if not book.available_reps:
+                out.notes.append("no available rep is on the board: owners left unchanged")
+                self.info.method = "none"
+            else:
+                models = self.divide(book, p, wm, out)
+                if len(models) == 1 and not self.exact:
+                    models = self.settle(book, p, wm, models[0])
+                decided = self.finish_division(book, p, wm, models, out)
+            self.info.moved = sum(1 for i in book.items if decided.get(i.key) not in (None, i.owner))
+            reasons = dict(out.by_key)
+            for key, (tier, score, why) in prioritise(book, decided, rules.priority, wm).items():
+                old = reasons.get(key)
+                out.by_key[key] = Decision(decided.get(key), tier, score, old.reason if old else None, why)
         self.info.seconds = time.perf_counter() - t0
         return out
 
@@ -426,9 +427,9 @@ class OptimalPolicy:
             if all(a.owner == b.owner for a, b in zip(after.items, prev.items, strict=True)):
                 break  # the book just decided: the same decision again
             t1 = time.perf_counter()
-            known = self.kept(after, p, wm)
+            known = self.kept(after, p, wm, ma := build_model(after, p, wm, False, like=m))  # today's groups
             self.info.phases["settle check"] = self.info.phases.get("settle check", 0.0) + time.perf_counter() - t1
-            m2, choice2 = known if known is not None else self.divide_one(after, p, wm, Decisions())
+            m2, choice2 = known if known is not None else self.divide_one(after, p, wm, Decisions(), model=ma)
             prev = after
             again = _owners(m2, choice2)
             if all(owners.get(k) == o for k, o in again.items()):
@@ -437,7 +438,7 @@ class OptimalPolicy:
             moved = True
         if not moved:
             return [first]
-        final = build_model(book, p, wm, False, unhold=frozenset(range(len(m.reps))))
+        final = build_model(book, p, wm, False, unhold=frozenset(range(len(m.reps))), like=m)
         ridx = {r: i for i, r in enumerate(final.reps)}
         pick = np.array([ridx.get(owners.get(g.items[0].key) or "", -1) for g in final.groups], dtype=np.int64)
         ok = all(r < 0 or final.is_candidate(gi, int(r)) for gi, r in enumerate(pick.tolist()))

@@ -28,8 +28,9 @@ def choose_candidates(
     p: PolicySettings,
     unhold: frozenset[int] = frozenset(),
 ) -> float:
-    """Fill ``m.cand``, ``m.score``, ``m.ev``, ``m.move`` and ``m.held``; returns the span of net
-    scores (the scale the band penalties must exceed)."""
+    """Fill ``m.cand``, ``m.score``, ``m.ev``, ``m.move`` and ``m.held``, and the model's dense
+    lookups (:meth:`.Model.index`); returns the span of net scores (the scale the band penalties
+    must exceed)."""
     n_g, n_r = len(m.groups), len(m.reps)
     full = exact or n_g * n_r <= FULL_MODEL
     k = n_r if full else max(2, min(n_r, p.candidate_reps))
@@ -47,16 +48,15 @@ def choose_candidates(
     else:
         cands = _sparse_pools(m, scorer, st, k, pin_idx, under_idx)
         scored = _sparse_scores(scorer, st, n_items, cands)
-    whole = [
-        g
-        for g in range(n_g)
-        if pin_idx[g] < 0 and m.owner[g] >= 0 and all(i.owner == m.groups[g].owner for i in m.groups[g].items)
-    ]
+    # Unpinned groups whose every card is with the group's (available) owner.
+    same = item_owner == np.repeat(m.owner, np.diff(np.append(st, n_items))) if n_g else np.zeros(0, dtype=bool)
+    all_same = np.logical_and.reduceat(same, st) if n_g else np.zeros(0, dtype=bool)
+    whole = np.flatnonzero(all_same & (np.asarray(pin_idx, dtype=np.int64) < 0) & (m.owner >= 0))
     must_give = over.copy()
     if under_idx.size:  # reps under the band: an owner above the mean gives too
         must_give |= above_mean
     must_give[[r for r in sorted(unhold) if 0 <= r < n_r]] = True
-    return _fill(m, cands, scored, st, item_owner, item_move, mv_total, np.asarray(whole, dtype=np.int64), must_give, p)
+    return _fill(m, cands, scored, st, item_owner, item_move, mv_total, whole, must_give, p)
 
 
 def _fill(
@@ -79,6 +79,7 @@ def _fill(
     candidate gains on the owner (with ``rebalance_only``: whatever the gain)."""
     n_g, n_r = len(m.groups), len(m.reps)
     if not n_g:
+        m.index()
         return 1.0
     k = np.array([len(c) for c in cands], dtype=np.int64)
     first = np.cumsum(k) - k
@@ -125,6 +126,10 @@ def _fill(
             parts[g] = flat[own[g] : own[g] + 1]
         out.extend(parts)
     m.held.extend(held.tolist())
+    at = np.ones(len(cand), dtype=bool)  # the candidates kept: a held group's owner alone
+    at[np.repeat(held, k)] = False
+    at[own[held]] = True
+    m.index((np.where(held, 1, k), cand[at], net[at], ev[at]))
     return span
 
 

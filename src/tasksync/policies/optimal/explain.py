@@ -53,24 +53,34 @@ def explain(
     """Owner and reason per movable item; ``out.moved`` counts owned cards moved by cause."""
     decided: dict[str, str | None] = {}
     owned = 0
+    placed: list[tuple[WorkItem, Group, str]] = []  # every card given an owner, with group and owner
     for m, choice in models:
         for gi, g in enumerate(m.groups):
             r = int(choice[gi])
             owned += sum(1 for i in g.items if i.owner is not None and i.task_id is not None)
-            if r < 0:
-                continue
-            to = m.reps[r]
-            for item in g.items:
-                decided[item.key] = to
-                if item.owner == to:
-                    kind = ReasonKind.PINNED if g.pinned == to else ReasonKind.KEPT
-                    out.by_key[item.key] = Decision(to, reason=t.reason(kind, item, None, to))
-                    continue
-                gain = t.model.expected_value(item, to) - t.model.expected_value(item, item.owner)
-                kind = cause(t, item, g, to, gain > 0 and not p.rebalance_only)
-                out.by_key[item.key] = Decision(to, reason=t.reason(kind, item, item.owner, to))
-                if item.owner is not None and item.task_id is not None:  # cards on the board only
-                    out.moved[kind.value] += 1
+            if r >= 0:
+                placed.extend((item, g, m.reps[r]) for item in g.items)
+    # The moving cards' win rates and expected values with their receivers and owners, at once.
+    moving = [(item, to) for item, _, to in placed if item.owner != to]
+    terms = t.model.terms([item for item, _ in moving])
+    win = terms.probabilities([to for _, to in moving])
+    known = zip(
+        win.tolist(),
+        (win * terms.value).tolist(),
+        terms.expected_values([item.owner for item, _ in moving]).tolist(),
+        strict=True,
+    )
+    for item, g, to in placed:
+        decided[item.key] = to
+        if item.owner == to:
+            kind = ReasonKind.PINNED if g.pinned == to else ReasonKind.KEPT
+            out.by_key[item.key] = Decision(to, reason=t.reason(kind, item, None, to))
+            continue
+        fig = next(known)
+        kind = cause(t, item, g, to, fig[1] - fig[2] > 0 and not p.rebalance_only)
+        out.by_key[item.key] = Decision(to, reason=t.reason(kind, item, item.owner, to, fig))
+        if item.owner is not None and item.task_id is not None:  # cards on the board only
+            out.moved[kind.value] += 1
     note = moved_note(out.moved, owned)
     if note:
         out.notes.append(note)

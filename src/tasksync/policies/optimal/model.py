@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -91,21 +90,31 @@ class Model:
     pos_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int32))
     net_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     ev_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    # The book's cut into groups and its scorer, for the model of the book a plan leaves (``like``
+    # of :func:`build_model`).
+    source: tuple[_Parts, Scorer] | None = field(default=None, repr=False, compare=False)
 
-    def index(self) -> None:
-        """Fill the dense lookups from ``cand``, ``score``, ``move`` and ``ev``."""
+    def index(self, flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        """Fill the dense lookups from ``cand``, ``score``, ``move`` and ``ev``; ``flat``: those
+        already laid end to end (each group's number of candidates, then the candidates, their net
+        scores and expected values), as :func:`.candidates.choose_candidates` has them."""
         n_g, n_r = len(self.groups), len(self.reps)
-        sizes = np.array([len(c) for c in self.cand], dtype=np.int64)
+        if flat is None:
+            flat = (
+                np.array([len(c) for c in self.cand], dtype=np.int64),
+                np.concatenate(self.cand).astype(np.int64) if n_g else np.zeros(0, dtype=np.int64),
+                np.concatenate([s - mv for s, mv in zip(self.score, self.move, strict=True)]) if n_g else np.zeros(0),
+                np.concatenate(self.ev) if n_g else np.zeros(0),
+            )
+        sizes, cols, net, ev = flat
         rows = np.repeat(np.arange(n_g), sizes)
-        cols = np.concatenate(self.cand).astype(np.int64) if n_g else np.zeros(0, dtype=np.int64)
         starts = np.cumsum(sizes) - sizes
         self.pos_d = np.full((n_g, n_r), -1, dtype=np.int32)
         self.pos_d[rows, cols] = (np.arange(len(cols)) - np.repeat(starts, sizes)).astype(np.int32)
         self.net_d = np.full((n_g, n_r), -np.inf)
         self.ev_d = np.zeros((n_g, n_r))
-        if n_g:
-            self.net_d[rows, cols] = np.concatenate([s - mv for s, mv in zip(self.score, self.move, strict=True)])
-            self.ev_d[rows, cols] = np.concatenate(self.ev)
+        self.net_d[rows, cols] = net
+        self.ev_d[rows, cols] = ev
 
     @property
     def lower(self) -> float:
@@ -240,20 +249,23 @@ class Scorer:
 
     def __init__(self, items: list[WorkItem], reps: list[Rep], wm: WinModel, p: PolicySettings) -> None:
         self.w = (p.sector_weight, p.region_weight, p.role_weight, p.continuity_weight)
-        sectors = sorted({i.sector for i in items if i.sector} | {s for (_, s) in wm.rep_sector})
-        regions = sorted({i.region.casefold() for i in items if i.region})
+        self.terms = wm.terms(items)
+        accounts = [i.account for i in items]
+        item_regions = [a.region if a is not None else None for a in accounts]
+        folded = {g: g.casefold() for g in set(item_regions) if g}  # each region casefolded once
+        sectors = sorted({s for s in self.terms.sectors if s} | {s for (_, s) in wm.rep_sector})
+        regions = sorted(set(folded.values()))
         s_idx = {s: k for k, s in enumerate(sectors)}
         g_idx = {g: k for k, g in enumerate(regions)}
         r_idx = {r.id: k for k, r in enumerate(reps)}
         n_r = len(reps)
-        self.value = np.array([i.value for i in items])
-        self.p0 = np.array([_p_without_rep(wm, i) for i in items])
-        self.sec = np.array([s_idx[i.sector] if i.sector else -1 for i in items])
-        self.reg = np.array([g_idx.get(i.region.casefold(), -1) if i.region else -1 for i in items])
-        self.cust = np.array([1 if i.existing_customer else 0 for i in items])
-        self.acct_owner = np.array(
-            [r_idx.get(i.account.owner, -1) if i.account is not None and i.account.owner else -1 for i in items]
-        )
+        self.value = self.terms.value
+        # ``WinModel.probability`` before the rep's lifts and the clip (the block methods apply them).
+        self.p0 = self.terms.base * self.terms.age * self.terms.stage
+        self.sec = np.array([s_idx[s] if s else -1 for s in self.terms.sectors])
+        self.reg = np.array([g_idx[folded[g]] if g else -1 for g in item_regions])
+        self.cust = np.array([1 if a is not None and a.customer else 0 for a in accounts])
+        self.acct_owner = np.array([r_idx.get(a.owner, -1) if a is not None and a.owner else -1 for a in accounts])
         self.rep_lift = np.array([wm.rep.get(r.id, 1.0) for r in reps])
         # Row -1 (no sector/region) is an extra last row of neutral values.
         self.rep_sector = np.ones((len(sectors) + 1, n_r))
@@ -305,15 +317,6 @@ class Scorer:
         return ev * (1.0 + bonus), ev
 
 
-def _p_without_rep(wm: WinModel, item: WorkItem) -> float:
-    """``WinModel.probability`` before the rep's lifts and the clip (the scorer applies them)."""
-    sector = item.sector
-    p = wm.sector.get(sector, wm.base) if sector else wm.base
-    if item.deal and item.deal.product:
-        p *= wm.product.get(item.deal.product, 1.0)
-    return p * wm.age_lift(item) * wm.stage_lift(item)
-
-
 @dataclass
 class _Parts:
     """A book cut into fixed load and movable groups, before candidates are chosen."""
@@ -353,12 +356,40 @@ def _cut(book: Book, p: PolicySettings, wm: WinModel) -> _Parts:
     items: list[WorkItem] = []
     starts: list[int] = []
     for g in glist:
-        owners = Counter(i.owner for i in g.items if i.owner)
-        g.owner = min(owners, key=lambda o: (-owners[o], o)) if owners else None
+        g.owner = _majority(g.items)
         g.pinned = pins.get(g.key)
         starts.append(len(items))
         items.extend(g.items)
     return _Parts(rep_objs, ridx, glist, items, np.array(starts, dtype=np.int64), fixed)
+
+
+def _majority(items: list[WorkItem]) -> str | None:
+    """The owner of most of ``items`` (ties: the first id), None when none is owned."""
+    if len(items) == 1:
+        return items[0].owner or None
+    owners: dict[str, int] = {}  # not a Counter: its checks cost more than counting a few cards
+    for i in items:
+        if i.owner:
+            owners[i.owner] = owners.get(i.owner, 0) + 1
+    return min(owners, key=lambda o: (-owners[o], o)) if owners else None
+
+
+def _recut(parts: _Parts, book: Book) -> _Parts:
+    """``parts`` of another book for ``book``, whose cards are that book's but for the owners of
+    movable ones (:func:`.blocks.replace_owners`): then the same cards are movable, in the same
+    groups and order, with the same fixed load; only the groups holding a card that changed are
+    made again (their cards and majority owner)."""
+    now = {i.key: i for i in book.items}
+    groups: list[Group] = []
+    items: list[WorkItem] = []
+    for g in parts.groups:
+        if all(now[i.key] is i for i in g.items):
+            groups.append(g)
+        else:
+            mine = [now[i.key] for i in g.items]
+            groups.append(Group(g.key, mine, _majority(mine), g.pinned))
+        items.extend(groups[-1].items)
+    return _Parts(parts.reps, parts.ridx, groups, items, parts.starts, parts.fixed)
 
 
 def build_model(
@@ -368,14 +399,20 @@ def build_model(
     exact: bool,
     team: Team | None = None,
     unhold: frozenset[int] = frozenset(),
+    like: Model | None = None,
 ) -> Model:
     """The model of ``book``: every group with every rep on small books (or ``exact``), pruned
     candidates on big ones. ``team`` (a block of a big book) gives the whole team's centres for
     both bands; the groups of the reps (indexes) in ``unhold`` may move even when today nothing
-    asks them to."""
-    parts = _cut(book, p, wm)
+    asks them to. ``like``: a model built with the same ``p``, ``wm`` and ``team`` of a book that
+    ``book`` differs from only in the owners of its movable cards (the book a plan of it leaves,
+    :func:`.blocks.replace_owners`): its groups and scorer are reused (:func:`_recut`)."""
+    if like is not None and like.source is not None:
+        parts, scorer = _recut(like.source[0], book), like.source[1]
+    else:
+        parts = _cut(book, p, wm)
+        scorer = Scorer(parts.items, parts.reps, wm, p)
     n_r, n_g = len(parts.reps), len(parts.groups)
-    scorer = Scorer(parts.items, parts.reps, wm, p)
     st = parts.starts
     base_ev = np.clip(scorer.p0, 0.01, 0.99) * scorer.value
     item_owner = np.array([parts.ridx.get(i.owner, -1) if i.owner else -1 for i in parts.items], dtype=np.int64)
@@ -399,6 +436,7 @@ def build_model(
         count_band(mean, p.band),
         p.value_band,
     )
+    m.source = (parts, scorer)
     if team is None:
         m.value_weight = value_weights(parts.reps, p)
     else:
@@ -407,8 +445,7 @@ def build_model(
     _own_loads(m, st, len(parts.items), item_owner, scorer, base_ev, wm, parts)
     from tasksync.policies.optimal.candidates import choose_candidates
 
-    span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold)
-    m.index()
+    span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold)  # and m.index()
     ev_all = np.concatenate(m.ev) if m.ev else np.zeros(0)
     ev_g = _means(m.ev)
     pos = ev_g[ev_g > 0]
@@ -465,7 +502,7 @@ def _own_loads(
     m.own_g, m.own_r = uniq // n_r, uniq % n_r
     m.own_n = np.bincount(inv, minlength=len(uniq)).astype(float)
     m.own_v = np.bincount(inv, weights=scorer.value[sel], minlength=len(uniq)).astype(float)
-    own_ev = np.array([wm.expected_value(i, i.owner) for i, s in zip(parts.items, sel, strict=True) if s])
+    own_ev = scorer.terms.expected_values([i.owner for i in parts.items])[sel]
     m.own_e = np.bincount(inv, weights=own_ev if own_ev.size else None, minlength=len(uniq)).astype(float)
 
 

@@ -42,28 +42,49 @@ def greedy(groups: list[int], m: Model, choice: np.ndarray, loads: Loads) -> Non
     """Place ``groups`` one by one, biggest first, with the candidate of best net value after band
     penalties that has capacity (ties: the first candidate); none: left unassigned. ``loads`` are
     updated."""
-    n, v, _ = loads
+    n, v, e = loads
     vcap = np.where(np.isfinite(m.vcap), m.vcap, 0.0)
     v_room = m.vcap + 1e-9 * np.abs(vcap) + 1e-6  # as Model.vfits
     pb, lower, upper = m.band_penalty, m.lower, m.upper
-    for g in sorted(groups, key=lambda g: (-float(m.count[g]), g)):
-        cand, wg = m.cand[g], float(m.count[g])
-        nr = n[cand]
-        fits = (nr + wg <= m.cap[cand]) & (v[cand] + m.value_[g] <= v_room[cand])
-        best_r = -1
-        if fits.any():
-            val = m.score[g] - m.move[g]
-            val = val - pb * np.maximum(nr + wg - np.maximum(upper, nr), 0.0)
-            val = val + pb * (np.maximum(lower - nr, 0.0) - np.maximum(lower - nr - wg, 0.0))
-            val = np.where(fits, val, -math.inf)
-            k = int(np.argmax(val))
-            if val[k] > -math.inf:
-                best_r = int(cand[k])
+    order = sorted(groups, key=lambda g: (-float(m.count[g]), g))
+    if not order:
+        return
+    # Every group's candidates with their net scores, capacities and room, looked up at once, and
+    # the loads as Python floats while placing (a few candidates a group: a loop over floats costs
+    # less than numpy's calls on tiny arrays; the same floats, the same sums).
+    cands = [m.cand[g] for g in order]
+    sizes = [len(c) for c in cands]
+    flat = np.concatenate(cands).astype(np.int64)
+    ends = np.cumsum(sizes).tolist()
+    net_l = m.net_d[np.repeat(np.asarray(order, dtype=np.int64), sizes), flat].tolist()
+    cap_l, room_l, flat_l = m.cap[flat].tolist(), v_room[flat].tolist(), flat.tolist()
+    counts, values = m.count[order].tolist(), m.value_[order].tolist()
+    nl, vl = n.tolist(), v.tolist()
+    inf = math.inf
+    start = 0
+    for j, g in enumerate(order):
+        end, wg, vg = ends[j], counts[j], values[j]
+        best_r, best = -1, -inf
+        for at in range(start, end):
+            r = flat_l[at]
+            nr = nl[r]
+            if not (nr + wg <= cap_l[at] and vl[r] + vg <= room_l[at]):
+                continue
+            val = net_l[at] - pb * max(nr + wg - max(upper, nr), 0.0)
+            val = val + pb * (max(lower - nr, 0.0) - max(lower - nr - wg, 0.0))
+            if val > best:
+                best_r, best = r, val
+        start = end
         choice[g] = best_r
         if best_r >= 0:
-            m.add(loads, g, best_r)
+            nl[best_r] += wg
+            vl[best_r] += vg
+            e[best_r] += m.ev_d[g, best_r]
         else:
+            n[:], v[:] = nl, vl
             m.keep(g, loads)
+            nl, vl = n.tolist(), v.tolist()
+    n[:], v[:] = nl, vl
 
 
 def prices(
