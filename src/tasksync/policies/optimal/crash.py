@@ -51,20 +51,28 @@ SPLIT = 1e-3  # a column weighs in the Hessian's group term when its soft pick i
 HALVINGS = 8  # a Newton step is halved at most this many times (then the temperature's steps end)
 NEAR = 0.1  # the crash's LP starts on the columns within this × the mean |cost| of their group's cheapest priced...
 CRASH_ROUNDS = 20  # ...and adds the columns that price in, at most this many times (then all: a work limit)
-CRASH_PIVOTS = 5_000  # dual simplex pivots in all; beyond, the prices were far off: column generation instead
+CRASH_PIVOTS = 2_000  # dual simplex pivots in all; beyond, the prices were far off: column generation instead
 GRID = 1e-9  # prices are rounded to this share of their scale before the crash (the same basis on any machine)
 
 
 def usable(p: Programme, m: Model) -> bool:
-    """Whether the crash applies to ``p``: HiGHS with a basis to start from, and a value band whose
-    mean is a variable of the programme (a block of a big book fixes it: column generation)."""
-    return _Highs is not None and p.value_row is not None and p.mean_col is not None and m.value_mean is None
+    """Whether the crash applies to ``p``: HiGHS with a basis to start from, a value band whose
+    mean is a variable of the programme (a block of a big book fixes it) and no rep with a value
+    capacity (a third kind of rep row the path does not price): else column generation."""
+    return (
+        _Highs is not None
+        and p.value_row is not None
+        and p.mean_col is not None
+        and m.value_mean is None
+        and not np.isfinite(m.vcap).any()
+    )
 
 
 @dataclass
 class _Path:
-    """The smoothed dual over ``v = (λ⁺, λ⁻, φ⁺, φ⁻)`` ≥ 0 (count prices above/below, value-band
-    prices above/below), boxed by the band penalties; ``T`` maps ``v`` to the rep rows' duals."""
+    """The smoothed dual over ``v = (λ⁺, λ⁻, φ⁺, φ⁻, μ)`` ≥ 0 (count prices above/below, value-band
+    prices above/below, capped reps' capacity prices), boxed by the penalties; ``T`` maps ``v`` to
+    the rep rows' duals."""
 
     cost: np.ndarray  # per x column
     cards: np.ndarray  # its coefficient in its rep's count row
@@ -139,15 +147,22 @@ def _path(m: Model, p: Programme) -> _Path:
     starts = np.flatnonzero(np.r_[True, p.group[1:] != p.group[:-1]])
     w, b = m.weights(), m.value_band
     # The value rows' duals θ = φ − κ, κ = (w·φ − b·w·(φ⁺ + φ⁻)) / n: the mean's reduced cost zero.
+    # A capped rep's capacity price μ acts on its cards as the count band's does (the same
+    # coefficients): the count row's dual is λ⁺ − λ⁻ − μ.
+    capped = np.flatnonzero(np.isfinite(m.cap))
+    n_c = len(capped)
     eye, ones = np.eye(n_r), np.ones((n_r, 1))
-    t = np.zeros((2 * n_r, 4 * n_r))
+    t = np.zeros((2 * n_r, 4 * n_r + n_c))
     t[:n_r, :n_r], t[:n_r, n_r : 2 * n_r] = eye, -eye
     t[n_r:, 2 * n_r : 3 * n_r] = eye - ones * ((1 - b) * w)[None, :] / n_r
-    t[n_r:, 3 * n_r :] = -eye + ones * ((1 + b) * w)[None, :] / n_r
+    t[n_r:, 3 * n_r : 4 * n_r] = -eye + ones * ((1 + b) * w)[None, :] / n_r
+    t[capped, 4 * n_r + np.arange(n_c)] = -1.0
     lo, hi = p.constraints.lb[cr : cr + n_r], p.constraints.ub[cr : cr + n_r]
     rhs = p.constraints.lb[vr : vr + n_r]
-    linear = np.r_[lo, -hi, t[n_r:, 2 * n_r :].T @ rhs]
-    upper = np.r_[np.full(2 * n_r, m.band_penalty), np.full(2 * n_r, m.value_penalty)]
+    room = p.constraints.ub[p.cap_row : p.cap_row + n_c]
+    linear = np.r_[lo, -hi, t[n_r:, 2 * n_r : 4 * n_r].T @ rhs, -room]
+    cap_box = 10.0 * m.band_penalty * max(float(cards.max(initial=1.0)), 1.0)
+    upper = np.r_[np.full(2 * n_r, m.band_penalty), np.full(2 * n_r, m.value_penalty), np.full(n_c, cap_box)]
     sizes = np.diff(np.r_[starts, n_x])
     return _Path(p.c[:n_x], cards, ev, p.rep, p.group, starts, sizes, t, linear, upper, p.count_row)
 
@@ -158,7 +173,10 @@ def path_prices(m: Model, p: Programme) -> tuple[np.ndarray, np.ndarray]:
     s = _path(m, p)
     n_r = len(m.reps)
     scale = float(np.abs(s.cost).mean()) or 1.0
-    v = np.r_[np.full(2 * n_r, min(50.0, 0.5 * m.band_penalty)), np.full(2 * n_r, 0.05 * m.value_penalty)]
+    n_c = len(s.upper) - 4 * n_r
+    v = np.r_[
+        np.full(2 * n_r, min(50.0, 0.5 * m.band_penalty)), np.full(2 * n_r, 0.05 * m.value_penalty), np.full(n_c, 1.0)
+    ]
     with threadpool_limits(1):  # a few hundred square: one thread, no waiting on a busy machine
         for tau in np.geomspace(TAU_FIRST, TAU_LAST, PATH_STAGES) * scale:
             for _ in range(PATH_STEPS):
