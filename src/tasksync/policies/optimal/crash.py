@@ -36,7 +36,7 @@ from tasksync.policies.optimal.model import Model
 from tasksync.policies.optimal.programme import Programme
 
 try:  # HiGHS with a basis to start from: scipy ≥ 1.15 bundles it.
-    from scipy.optimize._highspy._core import HighsBasis, HighsLp, HighsSparseMatrix, MatrixFormat, _Highs
+    from scipy.optimize._highspy._core import HighsBasis, HighsLp, _Highs
     from scipy.optimize._highspy._core import HighsBasisStatus as Status
 except ImportError:  # pragma: no cover - older scipy: column generation only
     _Highs = None
@@ -241,13 +241,28 @@ def _run(h: _Highs, pivots: int) -> int:
     return pivots + int(h.getInfo().simplex_iteration_count)
 
 
-def crash_lp(
-    m: Model, p: Programme, count: np.ndarray, value: np.ndarray, time_left: float | None = None
-) -> OptimizeResult:
-    """The LP relaxation of ``p`` solved by HiGHS's dual simplex from a basis dual feasible at
-    the rep rows' duals ``count`` and ``value`` (as :func:`path_prices` gives them): ``x`` over
-    ``p``'s columns, ``fun`` and ``row_dual`` as of ``p`` itself. ``time_left``: the safety net's
-    time limit (seconds), if any."""
+@dataclass
+class _Shifted:
+    """``p``'s LP with its costs shifted by the rep rows' prices and each count row an equality
+    whose activity is a boxed column (appended), with the start: every column's and row's status."""
+
+    a: csc_array
+    c: np.ndarray
+    lb: np.ndarray
+    ub: np.ndarray
+    row_lb: np.ndarray
+    row_ub: np.ndarray
+    status: np.ndarray
+    row_status: np.ndarray
+    shift: np.ndarray  # per row: the price the costs were shifted by (the duals map back by it)
+    offset: float  # the shifted objective less this is the programme's
+    reach: np.ndarray  # per x column: within NEAR × the mean |cost| of its group's cheapest
+
+
+def _shifted(m: Model, p: Programme, count: np.ndarray, value: np.ndarray) -> _Shifted:
+    """The shifted LP of ``p`` at the rep rows' duals ``count`` and ``value``: basic, each group's
+    cheapest priced column, the mean, and every rep row's logical; each ``E_r`` and count activity
+    at the bound its shifted cost asks for (``E_r`` boxed by what no division exceeds)."""
     n_r, n_x, n_m = len(m.reps), p.n_x, p.count_row
     assert p.value_row is not None and p.mean_col is not None
     lam, theta = np.clip(-count, -m.band_penalty, m.band_penalty), -value
@@ -262,7 +277,7 @@ def crash_lp(
     row_lb[cr : cr + n_r] = row_ub[cr : cr + n_r] = 0.0
     e_rows = a[:, : n_x + n_m].tocsr()[vr : vr + n_r]
     e_max = -row_lb[vr : vr + n_r] + np.asarray(e_rows.maximum(0).sum(axis=1)).ravel()
-    ub[e0 : e0 + n_r] = e_max + 1e-6 * np.abs(e_max) + 1.0  # what no division exceeds
+    ub[e0 : e0 + n_r] = e_max + 1e-6 * np.abs(e_max) + 1.0
     c = np.r_[p.c + a.T @ shift, -lam]
     starts = np.flatnonzero(np.r_[True, p.group[1:] != p.group[:-1]])
     low = np.minimum.reduceat(c[:n_x], starts)
@@ -274,66 +289,68 @@ def crash_lp(
     status[n:] = np.where(lam > 0, Status.kUpper, Status.kLower)
     row_status = np.full(rows, Status.kBasic, dtype=object)
     row_status[:n_m] = row_status[rows - 1] = Status.kLower  # the group rows and the mean's row
-    full = hstack([a, z]).tocsc()
-    scale = float(np.abs(p.c[:n_x]).mean()) or 1.0
-    inset = np.ones(n + n_r, dtype=bool)
-    inset[:n_x] = c[:n_x] - low[p.group] <= NEAR * scale  # the columns the prices leave in reach
+    reach = c[:n_x] - low[p.group] <= NEAR * (float(np.abs(p.c[:n_x]).mean()) or 1.0)
+    offset = float(theta @ row_lb[vr : vr + n_r])
+    return _Shifted(hstack([a, z]).tocsc(), c, lb, ub, row_lb, row_ub, status, row_status, shift, offset, reach)
+
+
+def _add(h: _Highs, s: _Shifted, add: np.ndarray) -> None:
+    """Columns ``add`` of ``s`` into HiGHS's LP (after its own)."""
+    sub = s.a[:, add]
+    h.addCols(len(add), s.c[add], s.lb[add], s.ub[add], sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
+
+
+def crash_lp(
+    m: Model, p: Programme, count: np.ndarray, value: np.ndarray, time_left: float | None = None
+) -> OptimizeResult:
+    """The LP relaxation of ``p`` solved by HiGHS's dual simplex from a basis dual feasible at
+    the rep rows' duals ``count`` and ``value`` (as :func:`path_prices` gives them): ``x`` over
+    ``p``'s columns, ``fun`` and ``row_dual`` as of ``p`` itself. ``time_left``: the safety net's
+    time limit (seconds), if any. It starts on the columns in reach of the prices and adds those
+    that price in under its duals until none does (then every one left, a work limit)."""
+    s = _shifted(m, p, count, value)
+    n_x, (rows, n_all) = p.n_x, s.a.shape
+    inset = np.ones(n_all, dtype=bool)
+    inset[:n_x] = s.reach
     cols = np.flatnonzero(inset)
     h = _Highs()
     h.setOptionValue("output_flag", False)
     if time_left is not None:
         h.setOptionValue("time_limit", max(time_left, 0.05))
-    sub = full[:, cols]
     lp = HighsLp()
-    lp.num_col_, lp.num_row_ = len(cols), rows
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = c[cols], lb[cols], ub[cols]
-    lp.row_lower_, lp.row_upper_ = row_lb, row_ub
-    mat = HighsSparseMatrix()
-    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, len(cols), rows
-    mat.start_, mat.index_, mat.value_ = sub.indptr, sub.indices, sub.data
-    lp.a_matrix_ = mat
+    lp.num_col_, lp.num_row_ = 0, rows
+    lp.row_lower_, lp.row_upper_ = s.row_lb, s.row_ub
     h.passModel(lp)
+    _add(h, s, cols)
     basis = HighsBasis()
-    basis.col_status, basis.row_status, basis.valid = list(status[cols]), list(row_status), True
+    basis.col_status, basis.row_status, basis.valid = list(s.status[cols]), list(s.row_status), True
     h.setBasis(basis)
     pivots = _run(h, 0)
-    a_t = full[:, :n_x].T.tocsr()
-    tol = 1e-7 * max(1.0, float(np.abs(c).max(initial=0.0)) * 1e-6)
-    rounds = 0
-    for rounds in range(CRASH_ROUNDS):  # noqa: B007 - columns left out that price in under the duals: in, again
+    a_t = s.a[:, :n_x].T.tocsr()
+    tol = 1e-7 * max(1.0, float(np.abs(s.c).max(initial=0.0)) * 1e-6)
+    for rounds in range(CRASH_ROUNDS + 1):
         if h.modelStatusToString(h.getModelStatus()) != "Optimal":
             break
         sol = h.getSolution()
-        y = _tight(np.asarray(sol.row_dual), np.asarray(sol.col_value), cols, c, full, p.group, n_x)
-        add = np.flatnonzero(~inset[:n_x] & (c[:n_x] - a_t @ y < -tol))
+        y = _tight(np.asarray(sol.row_dual), np.asarray(sol.col_value), cols, s.c, s.a, p.group, n_x)
+        add = np.flatnonzero(~inset[:n_x] & (s.c[:n_x] - a_t @ y < -tol))
+        if rounds == CRASH_ROUNDS:  # work limit: every column left, from this basis
+            add = np.flatnonzero(~inset)
         if not len(add):
             break
         inset[add] = True
         cols = np.r_[cols, add]
-        sub = full[:, add]
-        h.addCols(len(add), c[add], lb[add], ub[add], sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
+        _add(h, s, add)
         pivots = _run(h, pivots)
-    else:  # work limit: every column left, from this basis
-        add = np.flatnonzero(~inset)
-        if len(add) and h.modelStatusToString(h.getModelStatus()) == "Optimal":
-            inset[add] = True
-            cols = np.r_[cols, add]
-            sub = full[:, add]
-            h.addCols(len(add), c[add], lb[add], ub[add], sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
-            pivots = _run(h, pivots)
     message = h.modelStatusToString(h.getModelStatus())
     if message != "Optimal":
         return OptimizeResult(x=None, status=1, message=message, fun=None)
     sol = h.getSolution()
-    offset = float(theta @ row_lb[vr : vr + n_r])
-    x = np.zeros(n + n_r)
+    x = np.zeros(n_all)
     x[cols] = np.asarray(sol.col_value)
     res = OptimizeResult(
-        x=x[:n],
-        status=0,
-        message=message,
-        fun=h.getInfo().objective_function_value - offset,
+        x=x[: len(p.c)], status=0, message=message, fun=h.getInfo().objective_function_value - s.offset
     )
-    res.row_dual = np.asarray(sol.row_dual) - shift
+    res.row_dual = np.asarray(sol.row_dual) - s.shift
     res.nit, res.rounds = pivots, rounds
     return res
