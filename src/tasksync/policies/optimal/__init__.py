@@ -438,9 +438,9 @@ class OptimalPolicy:
             moved = True
         if not moved:
             return [first]
-        final = build_model(book, p, wm, False, unhold=frozenset(range(len(m.reps))), like=m)
-        ridx = {r: i for i, r in enumerate(final.reps)}
-        pick = np.array([ridx.get(owners.get(g.items[0].key) or "", -1) for g in final.groups], dtype=np.int64)
+        ridx = {r: i for i, r in enumerate(m.reps)}
+        pick = np.array([ridx.get(owners.get(g.items[0].key) or "", -1) for g in m.groups], dtype=np.int64)
+        final = build_model(book, p, wm, False, unhold=frozenset(range(len(m.reps))), like=m, extra=pick)
         ok = all(r < 0 or final.is_candidate(gi, int(r)) for gi, r in enumerate(pick.tolist()))
         same = all(len({owners.get(i.key) for i in g.items}) == 1 for g in final.groups)
         return [(final, pick)] if ok and same else [first]

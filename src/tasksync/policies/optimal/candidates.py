@@ -27,10 +27,12 @@ def choose_candidates(
     exact: bool,
     p: PolicySettings,
     unhold: frozenset[int] = frozenset(),
+    extra: np.ndarray | None = None,
 ) -> float:
     """Fill ``m.cand``, ``m.score``, ``m.ev``, ``m.move`` and ``m.held``, and the model's dense
     lookups (:meth:`.Model.index`); returns the span of net scores (the scale the band penalties
-    must exceed)."""
+    must exceed). ``extra``: per group, a rep that is among its candidates on a big book too (-1:
+    none; a division found on another book of the same groups, to be expressed in this one)."""
     n_g, n_r = len(m.groups), len(m.reps)
     full = exact or n_g * n_r <= FULL_MODEL
     k = n_r if full else max(2, min(n_r, p.candidate_reps))
@@ -46,7 +48,7 @@ def choose_candidates(
         cands = [every if pin < 0 else np.array([pin]) for pin in pin_idx]
         scored = [(dense[0][g, c], dense[1][g, c]) for g, c in enumerate(cands)]
     else:
-        cands = _sparse_pools(m, scorer, st, k, pin_idx, under_idx)
+        cands = _sparse_pools(m, scorer, st, k, pin_idx, under_idx, extra)
         scored = _sparse_scores(scorer, st, n_items, cands)
     # Unpinned groups whose every card is with the group's (available) owner.
     same = item_owner == np.repeat(m.owner, np.diff(np.append(st, n_items))) if n_g else np.zeros(0, dtype=bool)
@@ -152,7 +154,13 @@ def _dense_scores(sc: Scorer, st: np.ndarray, n_items: int) -> tuple[np.ndarray,
 
 
 def _sparse_pools(
-    m: Model, sc: Scorer, st: np.ndarray, k: int, pin_idx: list[int], under_idx: np.ndarray
+    m: Model,
+    sc: Scorer,
+    st: np.ndarray,
+    k: int,
+    pin_idx: list[int],
+    under_idx: np.ndarray,
+    extra: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Candidates of a big book's groups (sorted rep indexes): the best reps for a group's kind of
     account (half from the very top, half from a deterministic slice of the next ranks, the slice
@@ -186,6 +194,7 @@ def _sparse_pools(
             np.broadcast_to(under_idx.astype(np.int64), (n_g, len(under_idx))),
             m.owner[:, None],
             sc.acct_owner[st][:, None].astype(np.int64),
+            (np.full(n_g, -1, dtype=np.int64) if extra is None else np.asarray(extra, dtype=np.int64))[:, None],
         ],
         axis=1,
     )

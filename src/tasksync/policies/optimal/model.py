@@ -400,13 +400,15 @@ def build_model(
     team: Team | None = None,
     unhold: frozenset[int] = frozenset(),
     like: Model | None = None,
+    extra: np.ndarray | None = None,
 ) -> Model:
     """The model of ``book``: every group with every rep on small books (or ``exact``), pruned
     candidates on big ones. ``team`` (a block of a big book) gives the whole team's centres for
     both bands; the groups of the reps (indexes) in ``unhold`` may move even when today nothing
     asks them to. ``like``: a model built with the same ``p``, ``wm`` and ``team`` of a book that
     ``book`` differs from only in the owners of its movable cards (the book a plan of it leaves,
-    :func:`.blocks.replace_owners`): its groups and scorer are reused (:func:`_recut`)."""
+    :func:`.blocks.replace_owners`): its groups and scorer are reused (:func:`_recut`). ``extra``:
+    per group (in ``like``'s order), a rep index that is a candidate whatever the pruning (-1: none)."""
     if like is not None and like.source is not None:
         parts, scorer = _recut(like.source[0], book), like.source[1]
     else:
@@ -445,7 +447,7 @@ def build_model(
     _own_loads(m, st, len(parts.items), item_owner, scorer, base_ev, wm, parts)
     from tasksync.policies.optimal.candidates import choose_candidates
 
-    span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold)  # and m.index()
+    span = choose_candidates(m, scorer, st, item_owner, item_move, exact, p, unhold, extra)  # and m.index()
     ev_all = np.concatenate(m.ev) if m.ev else np.zeros(0)
     ev_g = _means(m.ev)
     pos = ev_g[ev_g > 0]
