@@ -3,7 +3,8 @@
 The policy's LP (:func:`tasksync.policies.optimal.solve.solve_lp`) starts HiGHS's dual simplex
 from the slack basis of a restricted LP and grows it by pricing rounds. Here the same programme
 is started from a basis that is dual feasible at rep prices ``λ`` (per card) and ``θ`` (per unit
-of expected value), so HiGHS skips phase 1 and its pivots only undo what those prices get wrong:
+of expected value), so HiGHS skips phase 1 and its pivots only undo what those prices get wrong
+(the start big books now take, :mod:`tasksync.policies.optimal.crash`, built by its ``shifted``):
 
 * the costs are shifted by the prices of the rep rows (``c + λ·cards + θ·ev``), so a group's
   priced cost is its cost; each count-band row becomes an equality with its activity a boxed
@@ -40,93 +41,24 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from bench_lp_seed import first_programme
-from scipy.sparse import coo_array, csc_array, hstack
 
 from tasksync.policies.optimal import solve as S
-from tasksync.policies.optimal.dual import _first_min, lagrangian_prices, lp_prices
+from tasksync.policies.optimal.crash import Shifted, shifted, started
+from tasksync.policies.optimal.dual import lagrangian_prices, lp_prices
 from tasksync.policies.optimal.model import Model
-from tasksync.policies.optimal.programme import Programme
 
-try:
-    from scipy.optimize._highspy._core import HighsBasis, HighsLp, HighsSparseMatrix, MatrixFormat, _Highs
-    from scipy.optimize._highspy._core import HighsBasisStatus as Status
-except ImportError:  # pragma: no cover - older scipy
-    raise SystemExit("this bench needs scipy >= 1.15 (HiGHS with setBasis)") from None
-
-
-@dataclass
-class Shifted:
-    """The programme with costs shifted by rep prices and a boxed activity column per count row."""
-
-    a: csc_array  # rows as the programme's, columns: the programme's, then ``z_r``
-    c: np.ndarray
-    lb: np.ndarray
-    ub: np.ndarray
-    row_lb: np.ndarray
-    row_ub: np.ndarray
-    pick: np.ndarray  # per group: its cheapest priced x column
-    offset: float  # the programme's objective is the shifted one less this
-    status: list[Status]  # per column: the dual-feasible start
-    row_status: list[Status]
-
-
-def shifted(m: Model, prog: Programme, lam: np.ndarray, theta: np.ndarray) -> Shifted:
-    """The programme of ``prog`` shifted by the rep prices ``lam`` and ``theta``, with its start."""
-    n_r, n_x, n_m = len(m.reps), prog.n_x, prog.count_row
-    assert prog.value_row is not None and prog.mean_col is not None, "the bench's books have a value band"
-    a = csc_array(prog.constraints.A)
-    rows, n = a.shape
-    cr, vr, e0 = prog.count_row, prog.value_row, prog.mean_col + 1
-    shift = np.zeros(rows)
-    shift[cr : cr + n_r], shift[vr : vr + n_r] = lam, theta
-    z = coo_array((-np.ones(n_r), (cr + np.arange(n_r), np.arange(n_r))), shape=(rows, n_r)).tocsc()
-    row_lb, row_ub = prog.constraints.lb.copy(), prog.constraints.ub.copy()
-    lb = np.r_[prog.bounds.lb, row_lb[cr : cr + n_r]]
-    ub = np.r_[prog.bounds.ub, row_ub[cr : cr + n_r]]
-    row_lb[cr : cr + n_r] = row_ub[cr : cr + n_r] = 0.0
-    e_rows = a[[vr + r for r in range(n_r)], : n_x + n_m].tocsr()
-    e_rows.data = np.maximum(e_rows.data, 0.0)
-    e_max = -row_lb[vr : vr + n_r] + np.asarray(e_rows.sum(axis=1)).ravel()  # each row: ... − E_r = −fixed
-    ub[e0 : e0 + n_r] = e_max + 1e-6 * np.abs(e_max) + 1.0
-    c = np.r_[prog.c + a.T @ shift, -lam]
-    starts = np.flatnonzero(np.r_[True, prog.group[1:] != prog.group[:-1]])
-    pick = _first_min(c[:n_x], starts, prog.group)
-    status = np.full(n + n_r, Status.kLower, dtype=object)
-    status[pick] = status[prog.mean_col] = Status.kBasic
-    status[e0 : e0 + n_r] = np.where(theta > 0, Status.kUpper, Status.kLower)
-    status[n:] = np.where(lam > 0, Status.kUpper, Status.kLower)
-    row_status = np.full(rows, Status.kBasic, dtype=object)
-    row_status[:n_m] = row_status[rows - 1] = Status.kLower  # the group rows and the mean's row
-    offset = float(theta @ row_lb[vr : vr + n_r])
-    return Shifted(hstack([a, z]).tocsc(), c, lb, ub, row_lb, row_ub, pick, offset, list(status), list(row_status))
+if S._Highs is None:  # pragma: no cover - older scipy
+    raise SystemExit("this bench needs scipy >= 1.15 (HiGHS with setBasis)")
 
 
 def crash_solve(s: Shifted, cols: np.ndarray) -> tuple[float, int, float, np.ndarray]:
-    """HiGHS over the columns ``cols`` (bool) of ``s`` from its start: CPU seconds, pivots, the
-    programme's objective and the row duals."""
-    idx = np.flatnonzero(cols)
-    sub = s.a[:, idx]
-    h = _Highs()
-    h.setOptionValue("output_flag", False)
-    lp = HighsLp()
-    lp.num_col_, lp.num_row_ = len(idx), sub.shape[0]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = s.c[idx], s.lb[idx], s.ub[idx]
-    lp.row_lower_, lp.row_upper_ = s.row_lb, s.row_ub
-    mat = HighsSparseMatrix()
-    mat.format_, mat.num_col_, mat.num_row_ = MatrixFormat.kColwise, len(idx), sub.shape[0]
-    mat.start_, mat.index_, mat.value_ = sub.indptr, sub.indices, sub.data
-    lp.a_matrix_ = mat
-    h.passModel(lp)
-    basis = HighsBasis()
-    basis.col_status = [s.status[j] for j in idx]
-    basis.row_status = s.row_status
-    basis.valid = True
-    if h.setBasis(basis).name != "kOk":
-        raise SystemExit("HiGHS refused the start")
+    """HiGHS over the columns ``cols`` (bool) of ``s`` from its start (the policy's crash,
+    :func:`tasksync.policies.optimal.crash.started`): CPU seconds, pivots, the programme's
+    objective and the shifted LP's row duals."""
+    h = started(s, np.flatnonzero(cols))
     t = time.process_time()
     h.run()
     secs = time.process_time() - t
@@ -173,8 +105,7 @@ def main() -> None:
                 lam = optimal.count * (1 + noise * rng.standard_normal(n_r))
                 theta = optimal.ev * (1 + noise * rng.standard_normal(n_r))
                 name = f"the LP's ±{name[2:] or 0}%"
-            lam = np.clip(lam, -m.band_penalty, m.band_penalty)
-            s = shifted(m, prog, lam, theta)
+            s = shifted(m, prog, -lam, -theta)  # the rows' duals (HiGHS's sign) of these prices
             every = np.ones(len(s.c), dtype=bool)
             secs, pivots, obj, _ = crash_solve(s, every)
             print(f"  {name}: every column {secs:.2f} s, {pivots} pivots, objective {obj:,.2f}")

@@ -41,7 +41,7 @@ try:  # HiGHS with a basis to start from: scipy ≥ 1.15 bundles it.
 except ImportError:  # pragma: no cover - older scipy: column generation only
     _Highs = None
 
-__all__ = ["PATH_STAGES", "crash_lp", "path_prices", "usable"]
+__all__ = ["PATH_STAGES", "Shifted", "crash_lp", "path_prices", "shifted", "started", "tight_duals", "usable"]
 
 PATH_STAGES = 9  # temperatures on the path, from TAU_FIRST to TAU_LAST × the mean |cost| (work limit)
 PATH_STEPS = 8  # Newton steps per temperature at most...
@@ -84,7 +84,6 @@ class _Path:
     t: np.ndarray  # (2R, 4R): the count rows' duals, then the expected-value rows'
     linear: np.ndarray  # gradient of the terms linear in v (the rows' bounds)
     upper: np.ndarray  # the boxes
-    n_groups: int
 
     def value(self, v: np.ndarray, tau: float, hessian: bool) -> tuple[float, np.ndarray, np.ndarray | None]:
         """The smoothed dual with its barrier at ``v``: value, gradient and (if asked) Hessian."""
@@ -164,7 +163,7 @@ def _path(m: Model, p: Programme) -> _Path:
     cap_box = 10.0 * m.band_penalty * max(float(cards.max(initial=1.0)), 1.0)
     upper = np.r_[np.full(2 * n_r, m.band_penalty), np.full(2 * n_r, m.value_penalty), np.full(n_c, cap_box)]
     sizes = np.diff(np.r_[starts, n_x])
-    return _Path(p.c[:n_x], cards, ev, p.rep, p.group, starts, sizes, t, linear, upper, p.count_row)
+    return _Path(p.c[:n_x], cards, ev, p.rep, p.group, starts, sizes, t, linear, upper)
 
 
 def path_prices(m: Model, p: Programme) -> tuple[np.ndarray, np.ndarray]:
@@ -220,17 +219,24 @@ def _grid(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _tight(
-    y: np.ndarray, val: np.ndarray, cols: np.ndarray, c: np.ndarray, a: csc_array, group: np.ndarray, n_x: int
+def tight_duals(
+    y: np.ndarray,
+    val: np.ndarray,
+    cols: np.ndarray,
+    c: np.ndarray,
+    a_t: csr_array,
+    group: np.ndarray,
+    n_x: int,
+    n_m: int = 0,
 ) -> np.ndarray:
-    """Row duals ``y`` with each group row's as tight as the answer allows: a group whose x column
-    sits at 1 gets the dual that makes its reduced cost 0 (HiGHS may leave it anywhere up to the
-    group's next column, and the columns in between would price in for nothing; see
-    :func:`tasksync.policies.optimal.solve._tight_duals`, the same for column generation)."""
-    one = cols[(val > 1 - 1e-9) & (cols < n_x)]
-    g = group[one]
-    y = y.copy()
-    y[g] = c[one] - (a[:, one].T @ y - y[g])
+    """Row duals ``y`` (modified) of an LP over columns ``cols`` (answer ``val``; costs ``c`` and
+    transposed matrix ``a_t`` over every column) with each group row's as tight as the answer
+    allows: a group whose column sits at 1 gets the dual that makes that column's reduced cost 0
+    (why: :func:`tasksync.policies.optimal.solve._tight_duals`). The x columns (``group``: each
+    one's) come first, then, when ``n_m`` is given, each group's u column."""
+    one = cols[(val > 1 - 1e-9) & (cols < n_x + n_m)]
+    grp = np.where(one < n_x, group[np.minimum(one, n_x - 1)], one - n_x)
+    y[grp] = c[one] - (a_t[one] @ y - y[grp])  # c_j − (its rep rows' part of aⱼᵀy): reduced cost 0
     return y
 
 
@@ -242,7 +248,7 @@ def _run(h: _Highs, pivots: int) -> int:
 
 
 @dataclass
-class _Shifted:
+class Shifted:
     """``p``'s LP with its costs shifted by the rep rows' prices and each count row an equality
     whose activity is a boxed column (appended), with the start: every column's and row's status."""
 
@@ -259,7 +265,7 @@ class _Shifted:
     reach: np.ndarray  # per x column: within NEAR × the mean |cost| of its group's cheapest
 
 
-def _shifted(m: Model, p: Programme, count: np.ndarray, value: np.ndarray) -> _Shifted:
+def shifted(m: Model, p: Programme, count: np.ndarray, value: np.ndarray) -> Shifted:
     """The shifted LP of ``p`` at the rep rows' duals ``count`` and ``value``: basic, each group's
     cheapest priced column, the mean, and every rep row's logical; each ``E_r`` and count activity
     at the bound its shifted cost asks for (``E_r`` boxed by what no division exceeds)."""
@@ -291,13 +297,31 @@ def _shifted(m: Model, p: Programme, count: np.ndarray, value: np.ndarray) -> _S
     row_status[:n_m] = row_status[rows - 1] = Status.kLower  # the group rows and the mean's row
     reach = c[:n_x] - low[p.group] <= NEAR * (float(np.abs(p.c[:n_x]).mean()) or 1.0)
     offset = float(theta @ row_lb[vr : vr + n_r])
-    return _Shifted(hstack([a, z]).tocsc(), c, lb, ub, row_lb, row_ub, status, row_status, shift, offset, reach)
+    return Shifted(hstack([a, z]).tocsc(), c, lb, ub, row_lb, row_ub, status, row_status, shift, offset, reach)
 
 
-def _add(h: _Highs, s: _Shifted, add: np.ndarray) -> None:
+def _add(h: _Highs, s: Shifted, add: np.ndarray) -> None:
     """Columns ``add`` of ``s`` into HiGHS's LP (after its own)."""
     sub = s.a[:, add]
     h.addCols(len(add), s.c[add], s.lb[add], s.ub[add], sub.nnz, sub.indptr[:-1], sub.indices, sub.data)
+
+
+def started(s: Shifted, cols: np.ndarray, time_left: float | None = None) -> _Highs:
+    """HiGHS holding the columns ``cols`` of ``s`` and every row, at ``s``'s start, not yet run
+    (``time_left``: the safety net's time limit, if any)."""
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    if time_left is not None:
+        h.setOptionValue("time_limit", max(time_left, 0.05))
+    lp = HighsLp()
+    lp.num_col_, lp.num_row_ = 0, len(s.row_lb)
+    lp.row_lower_, lp.row_upper_ = s.row_lb, s.row_ub
+    h.passModel(lp)
+    _add(h, s, cols)
+    basis = HighsBasis()
+    basis.col_status, basis.row_status, basis.valid = list(s.status[cols]), list(s.row_status), True
+    h.setBasis(basis)
+    return h
 
 
 def crash_lp(
@@ -308,31 +332,20 @@ def crash_lp(
     ``p``'s columns, ``fun`` and ``row_dual`` as of ``p`` itself. ``time_left``: the safety net's
     time limit (seconds), if any. It starts on the columns in reach of the prices and adds those
     that price in under its duals until none does (then every one left, a work limit)."""
-    s = _shifted(m, p, count, value)
-    n_x, (rows, n_all) = p.n_x, s.a.shape
+    s = shifted(m, p, count, value)
+    n_x, n_all = p.n_x, s.a.shape[1]
     inset = np.ones(n_all, dtype=bool)
     inset[:n_x] = s.reach
     cols = np.flatnonzero(inset)
-    h = _Highs()
-    h.setOptionValue("output_flag", False)
-    if time_left is not None:
-        h.setOptionValue("time_limit", max(time_left, 0.05))
-    lp = HighsLp()
-    lp.num_col_, lp.num_row_ = 0, rows
-    lp.row_lower_, lp.row_upper_ = s.row_lb, s.row_ub
-    h.passModel(lp)
-    _add(h, s, cols)
-    basis = HighsBasis()
-    basis.col_status, basis.row_status, basis.valid = list(s.status[cols]), list(s.row_status), True
-    h.setBasis(basis)
+    h = started(s, cols, time_left)
     pivots = _run(h, 0)
     a_t = s.a[:, :n_x].T.tocsr()
     tol = 1e-7 * max(1.0, float(np.abs(s.c).max(initial=0.0)) * 1e-6)
-    for rounds in range(CRASH_ROUNDS + 1):
+    for rounds in range(CRASH_ROUNDS + 1):  # columns left out that price in under the duals: in
         if h.modelStatusToString(h.getModelStatus()) != "Optimal":
             break
         sol = h.getSolution()
-        y = _tight(np.asarray(sol.row_dual), np.asarray(sol.col_value), cols, s.c, s.a, p.group, n_x)
+        y = tight_duals(np.array(sol.row_dual), np.asarray(sol.col_value), cols, s.c, a_t, p.group, n_x)
         add = np.flatnonzero(~inset[:n_x] & (s.c[:n_x] - a_t @ y < -tol))
         if rounds == CRASH_ROUNDS:  # work limit: every column left, from this basis
             add = np.flatnonzero(~inset)
@@ -352,5 +365,4 @@ def crash_lp(
         x=x[: len(p.c)], status=0, message=message, fun=h.getInfo().objective_function_value - s.offset
     )
     res.row_dual = np.asarray(sol.row_dual) - s.shift
-    res.nit, res.rounds = pivots, rounds
     return res

@@ -186,13 +186,10 @@ def _tight_duals(p: Programme, a_t: csr_array, cols: np.ndarray, h: _Highs) -> n
     rep rows' duals are HiGHS's own. Real-shaped 10k book: from its optimal support the LP is
     proved optimal at once instead of after a 1.2 s pricing round."""
     sol = h.getSolution()
-    y = np.array(sol.row_dual)
-    val = np.asarray(sol.col_value)
-    n_x, n_m = p.n_x, p.count_row  # the group rows come first, one per mover: x then u columns
-    one = cols[(val > 1 - 1e-9) & (cols < n_x + n_m)]
-    grp = np.where(one < n_x, p.group[np.minimum(one, n_x - 1)], one - n_x)
-    y[grp] = p.c[one] - (a_t[one] @ y - y[grp])  # c_j − (its rep rows' part of aⱼᵀy): reduced cost 0
-    return y
+    # The group rows come first, one per mover: x then u columns.
+    return crash.tight_duals(
+        np.array(sol.row_dual), np.asarray(sol.col_value), cols, p.c, a_t, p.group, p.n_x, p.count_row
+    )
 
 
 def _rerun(h: _Highs, limits: Limits, started: float) -> None:
@@ -289,7 +286,7 @@ def solve_model(m: Model, limits: Limits, near: np.ndarray | None = None) -> Out
     if n_x >= COLGEN_MIN and len(movers) > SMALL_MOVERS and near is None and crash.usable(prog, m):
         res, timed_out = _crashed_lp(m, movers, prog, (choice, fixed), limits, started)
     else:
-        res, timed_out = _generated_lp(m, movers, prog, (choice, fixed), n_x, near, limits, started)
+        res, timed_out = _generated_lp(m, movers, prog, (choice, fixed), near, limits, started)
     if timed_out:
         return _fallback(m, movers, choice, res, limits)
     if res.x is None:  # numerical trouble: best fit with room, group by group
@@ -332,7 +329,7 @@ def _crashed_lp(
     left = None if limits.time_limit is None else limits.time_limit - (time.perf_counter() - started)
     res = crash.crash_lp(m, prog, *crash.path_prices(m, prog), left)
     if res.message == "Iteration limit reached":
-        return _generated_lp(m, movers, prog, held, prog.n_x, None, limits, started)  # (not near: a first pass)
+        return _generated_lp(m, movers, prog, held, None, limits, started)  # (not near: a first pass)
     res.method = "path+lp"
     return res, res.message == "Time limit reached"
 
@@ -342,7 +339,6 @@ def _generated_lp(
     movers: list[int],
     prog: Programme,
     held: tuple[np.ndarray, Loads],
-    n_x: int,
     near: np.ndarray | None,
     limits: Limits,
     started: float,
@@ -351,7 +347,7 @@ def _generated_lp(
     and a division's columns (``near``'s above ``SMALL_MOVERS`` movers, else a quick greedy one),
     and the columns the Lagrangian prices settle on; also whether the time limit stopped it.
     ``held``: each held group on its rep (the others -1), and the loads of the held groups."""
-    start, fixed = held[0].copy(), held[1]
+    start, fixed, n_x = held[0].copy(), held[1], prog.n_x
     if n_x >= COLGEN_MIN:  # a division whose columns seed the first restricted LP
         if near is not None and len(movers) > SMALL_MOVERS:
             start[movers] = near[movers]
