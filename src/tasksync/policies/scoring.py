@@ -8,7 +8,6 @@ towards 1 by ``smoothing`` pseudo-deals so that a rep with three deals is not ra
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -301,14 +300,8 @@ def assign_tiers(
     cuts = [score[ordered[e - 1]] if e > 0 else math.inf for e in ends]  # lowest score still in tier i
     h = settings.hysteresis
     result: dict[str, tuple[str, str | None]] = {}
-    monotone = all(a <= b for a, b in itertools.pairwise(ends))  # shares are never negative
     for rank, k in enumerate(ordered):
-        # The first tier whose end lies beyond the rank.
-        tier = (
-            bisect.bisect_right(ends, rank)
-            if monotone
-            else next((i for i, e in enumerate(ends) if rank < e), len(ends))
-        )
+        tier = bisect.bisect_right(ends, rank)  # the first tier whose end lies beyond the rank (ends ascend)
         cur = current.get(k)
         if cur in tiers:
             ci = tiers.index(cur)
