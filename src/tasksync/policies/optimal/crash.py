@@ -117,20 +117,13 @@ def _group_term(
 ) -> np.ndarray:
     """``Σ_g v_g v_gᵀ`` over the groups, ``v_g`` the soft-picked columns ``k`` of group ``g``
     (grouped, as the columns are) in the count rows (``pc``) and the expected-value rows (``pe``):
-    one term per pair of columns of a group."""
+    ``WᵀW`` for the sparse matrix ``W`` whose row ``g`` is ``v_g`` (one product term per pair of a
+    group's columns, summed in compiled code: a third of the time of summing the pairs by index)."""
     if not len(k):
         return np.zeros((2 * n_r, 2 * n_r))
-    first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    size = np.diff(np.r_[first, len(k)])
-    per = np.repeat(size, size)  # per column: its group's split columns
-    left = np.repeat(np.arange(len(k)), per)
-    right = np.repeat(np.repeat(first, size), per) + (np.arange(len(left)) - np.repeat(np.cumsum(per) - per, per))
-    cell = rep[left] * n_r + rep[right]
-    out = np.zeros((2 * n_r, 2 * n_r))
-    out[:n_r, :n_r] = np.bincount(cell, weights=pc[left] * pc[right], minlength=n_r * n_r).reshape(n_r, n_r)
-    out[:n_r, n_r:] = np.bincount(cell, weights=pc[left] * pe[right], minlength=n_r * n_r).reshape(n_r, n_r)
-    out[n_r:, :n_r] = out[:n_r, n_r:].T
-    out[n_r:, n_r:] = np.bincount(cell, weights=pe[left] * pe[right], minlength=n_r * n_r).reshape(n_r, n_r)
+    row = np.cumsum(np.r_[0, group[1:] != group[:-1]])
+    w = csr_array((np.r_[pc, pe], (np.r_[row, row], np.r_[rep, rep + n_r])), shape=(int(row[-1]) + 1, 2 * n_r))
+    out: np.ndarray = (w.T @ w).toarray()
     return out
 
 
