@@ -18,7 +18,7 @@ column, each rep's expected value boxed by what no division exceeds; the basis h
 cheapest column, the mean and every rep row's logical, and every reduced cost is ≥ 0. HiGHS skips
 phase 1 and its pivots undo only what the prices get wrong. The answer is the programme's LP optimum
 (objective and duals mapped back); past ``CRASH_PIVOTS`` it gives up (the caller then generates
-columns). Real-shaped 10k/100 book: the path 0.6-0.8 s and the crash 0.3-0.4 s CPU, against 3.0-3.5 s
+columns). Real-shaped 10k/100 book: the path 0.5-0.6 s and the crash 0.3-0.4 s CPU, against 3.0-3.5 s
 for column generation with its greedy and Lagrangian seeds (docs/policies.md, Speed).
 """
 
