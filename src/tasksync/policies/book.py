@@ -8,10 +8,11 @@ cards, or owners a person changed since tasksync last wrote them).
 from __future__ import annotations
 
 import gc
+import operator
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
@@ -102,6 +103,18 @@ class WorkItem:
     @property
     def existing_customer(self) -> bool:
         return bool(self.account and self.account.customer)
+
+    def with_owner(self, owner: str | None) -> WorkItem:
+        """This card with ``owner`` (``dataclasses.replace(self, owner=owner)`` at half its cost:
+        a settle check copies most of a book's cards)."""
+        values = list(_ITEM_FIELDS(self))
+        values[_OWNER_AT] = owner
+        return WorkItem(*values)
+
+
+# Every field of a WorkItem in order (:meth:`WorkItem.with_owner`), and where ``owner`` sits.
+_ITEM_FIELDS = operator.attrgetter(*(f.name for f in fields(WorkItem)))
+_OWNER_AT = [f.name for f in fields(WorkItem)].index("owner")
 
 
 @dataclass
