@@ -226,23 +226,3 @@ def test_a_card_with_another_owner_is_the_same_card_otherwise() -> None:
     card = dataclasses.replace(item("k1", due=TODAY), locked=True, priority="P2", segment="Retail")
     assert card.with_owner("bob") == dataclasses.replace(card, owner="bob")
     assert card.with_owner(None) == dataclasses.replace(card, owner=None)
-
-
-def test_terms_known_for_a_book_are_those_computed_card_by_card() -> None:
-    """While a win model knows a book's cards, the terms of some of them (in any order) are taken
-    from those computed once, and equal, to the bit, those computed for them alone; cards it does
-    not know (another object with the same key) are computed."""
-    book = synthetic_book(300, 6, seed=3)
-    wm = WinModel.fit(book.crm.history, book.crm, today=book.today)
-    some = book.items[::-3]
-    reps = [r.id for r in book.reps]
-    owners = [reps[k % len(reps)] for k in range(len(some))]
-    want = wm.terms(some).expected_values(owners)
-    other = [i.with_owner(None) for i in some]
-    with wm.knowing(book.items):
-        assert wm._known is not None
-        got = wm.terms(some).expected_values(owners)
-        got_other = wm.terms(other).expected_values(owners)
-    assert wm._known is None
-    assert got.tobytes() == want.tobytes()
-    assert got_other.tobytes() == want.tobytes()

@@ -11,8 +11,7 @@ import bisect
 import functools
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
@@ -55,10 +54,6 @@ class WinModel:
     # Stage progress (0 earliest .. 1 latest) per CRM stage name (casefolded), with ``stage_weight``.
     stage_progress: dict[str, float] = field(default_factory=dict)
     stage_weight: float = 0.0
-    # While :meth:`knowing`: per card object's id its position, the terms of those cards, the cards.
-    _known: tuple[dict[int, int], ItemTerms, list[WorkItem]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     @classmethod
     def fit(
@@ -130,31 +125,8 @@ class WinModel:
     def expected_value(self, item: WorkItem, rep: str | None) -> float:
         return self.probability(item, rep) * item.value
 
-    @contextmanager
-    def knowing(self, items: Sequence[WorkItem]) -> Iterator[None]:
-        """While open, :meth:`terms` of cards that are among ``items`` (the very objects: a book's
-        cards) are taken from theirs, computed once: a decision asks for them four times."""
-        known = list(items)
-        self._known = ({id(i): k for k, i in enumerate(known)}, self._terms(known), known)
-        try:
-            yield
-        finally:
-            self._known = None
-
-    def __getstate__(self) -> dict[str, object]:
-        """Pickled (to worker processes) without what :meth:`knowing` holds."""
-        return {**self.__dict__, "_known": None}
-
     def terms(self, items: Sequence[WorkItem]) -> ItemTerms:
         """The parts of :meth:`probability` that do not depend on the rep, for ``items`` at once."""
-        if self._known is not None:
-            at, known, _ = self._known
-            pos = [at.get(id(i), -1) for i in items]
-            if -1 not in pos:
-                return known.take(np.array(pos, dtype=np.int64))
-        return self._terms(items)
-
-    def _terms(self, items: Sequence[WorkItem]) -> ItemTerms:
         sectors = [i.sector for i in items]
         base = [self.sector.get(s, self.base) if s else self.base for s in sectors]
         prod = [self.product.get(i.deal.product, 1.0) if i.deal and i.deal.product else 1.0 for i in items]
@@ -190,13 +162,6 @@ class ItemTerms:
     age: np.ndarray  # age lift (1 without ``today`` or a creation date)
     stage: np.ndarray  # stage lift
     value: np.ndarray
-
-    def take(self, at: np.ndarray) -> ItemTerms:
-        """The terms of items ``at`` (positions in this list), in that order."""
-        sectors = self.sectors
-        return ItemTerms(
-            self.model, [sectors[k] for k in at.tolist()], self.base[at], self.age[at], self.stage[at], self.value[at]
-        )
 
     def probabilities(self, reps: Sequence[str | None]) -> np.ndarray:
         """P(win) of item k with ``reps[k]`` (None: no rep's lifts)."""

@@ -143,8 +143,7 @@ class OptimalPolicy:
         self.info = SolveInfo()
         self._prices = None
         decided: dict[str, str | None] = {}
-        # The book's objects out of the cycle collector's way; its cards' win-model terms once.
-        with frozen_heap(), wm.knowing(book.items):
+        with frozen_heap():  # the book's objects out of the cycle collector's way
             if not book.available_reps:
                 out.notes.append("no available rep is on the board: owners left unchanged")
                 self.info.method = "none"
