@@ -226,3 +226,17 @@ def test_a_card_with_another_owner_is_the_same_card_otherwise() -> None:
     card = dataclasses.replace(item("k1", due=TODAY), locked=True, priority="P2", segment="Retail")
     assert card.with_owner("bob") == dataclasses.replace(card, owner="bob")
     assert card.with_owner(None) == dataclasses.replace(card, owner=None)
+
+
+def test_a_decisions_heap_is_frozen_and_collected_less_often_then_as_before() -> None:
+    import gc
+
+    from tasksync.policies.book import YOUNG_THRESHOLD, frozen_heap
+
+    before = gc.get_threshold()
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == max(before[0], YOUNG_THRESHOLD)
+        assert gc.get_threshold()[1:] == before[1:]
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
