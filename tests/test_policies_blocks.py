@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 import tasksync.policies.optimal as optimal
+import tasksync.policies.optimal.workers as workers
 from tasksync.policies import Book, Rules
 from tasksync.policies.base import Decisions
 from tasksync.policies.model_eval import apply_decisions, real_shaped_book, synthetic_book
@@ -214,10 +215,10 @@ def test_blocks_in_worker_processes_give_the_same_plan(blocks_of_6: None, monkey
     and notes included, and it settles."""
     book = real_shaped_book(1200, 24, 4)
     rules = Rules(PolicySettings(name="optimal"))
-    monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: {0, 1})
     alone = OptimalPolicy().decide(book, rules)
     rules = Rules(PolicySettings(name="optimal", workers=2))  # as `[policy] workers = 2` sets it
-    monkeypatch.setattr(optimal, "POOL_MIN_CARDS", 0)
+    monkeypatch.setattr(workers, "POOL_MIN_CARDS", 0)
 
     def not_here(*args: object) -> None:
         raise AssertionError("a block was solved in this process")
@@ -233,12 +234,12 @@ def test_blocks_in_worker_processes_give_the_same_plan(blocks_of_6: None, monkey
 
 
 def test_one_core_means_no_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0})
-    assert optimal.block_workers(10, 2) == 1
-    monkeypatch.setattr(optimal.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert optimal.block_workers(10, 2) == 2
-    assert optimal.block_workers(1, 2) == 1
-    assert optimal.block_workers(10, 1) == 1
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: {0})
+    assert workers.block_workers(10, 2) == 1
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert workers.block_workers(10, 2) == 2
+    assert workers.block_workers(1, 2) == 1
+    assert workers.block_workers(10, 1) == 1
 
 
 @pytest.mark.slow

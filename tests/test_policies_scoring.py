@@ -12,11 +12,11 @@ from typing import Any, ClassVar
 import pytest
 
 import tasksync.policies as policies
-from tasksync.crm.records import Account, ClosedDeal, Deal
+from tasksync.crm.records import Account, ClosedDeal, CrmData, Deal
 from tasksync.errors import ConfigError
 from tasksync.policies import Book, Decision, Decisions, Rules, WorkItem, get_policy
 from tasksync.policies.model_eval import backtest, synthetic_book
-from tasksync.policies.scoring import WinModel, assign_tiers, tier_notes
+from tasksync.policies.scoring import WinModel, adjustment, assign_tiers, tier_notes
 from tasksync.settings import PrioritySettings
 
 TODAY = date(2026, 6, 1)
@@ -178,3 +178,65 @@ def test_a_card_to_create_is_prioritised_with_the_crm_owner_it_will_be_created_w
     scored = prioritise(book, {}, PrioritySettings(), model)
     assert scored["n"][1] == pytest.approx(model.expected_value(new, "ace"))
     assert model.expected_value(new, "ace") != pytest.approx(model.expected_value(new, None))
+
+
+def test_tier_labels_are_each_cards_own_adjustment() -> None:
+    """Tiers label each card with its own adjustment, worked out once per due date and creation
+    date: cards sharing a due date or a creation date, due soon and stale, due today, due later."""
+    dues = [None, TODAY, TODAY + timedelta(days=1), TODAY + timedelta(days=3), TODAY + timedelta(days=40)]
+    made = [None, TODAY - timedelta(days=5), TODAY - timedelta(days=400), TODAY - timedelta(days=91)]
+    items = {f"k{n}": item(f"k{n}", due=dues[n % len(dues)], created=made[(n // 2) % len(made)]) for n in range(60)}
+    scores = {k: 100.0 + n for n, k in enumerate(items)}
+    ps = PrioritySettings()
+    tiers = assign_tiers(scores, {}, items, ps, TODAY)
+    assert {k: label for k, (_, label) in tiers.items()} == {k: adjustment(i, ps, TODAY)[1] for k, i in items.items()}
+    assert {label for _, label in tiers.values()} >= {
+        "due soon: closes today",
+        "due soon: closes in 1 day",
+        "due soon: closes in 3 days",
+        "stale: 400 days open",
+        None,
+    }
+
+
+def test_win_rates_count_each_deal_once_per_term() -> None:
+    """The fitted rates are the smoothed shares of won deals per sector, product, rep and (rep,
+    sector), counted from the history (a sector from the deal, else from its account)."""
+    closed = TODAY - timedelta(days=9)
+    deals = [
+        ClosedDeal("d1", True, closed, "a1", 10.0, product="X", owner="alice", sector="Retail"),
+        ClosedDeal("d2", False, closed, "a1", 10.0, owner="alice", sector="Retail"),
+        ClosedDeal("d3", True, closed, "a2", 10.0, product="X", owner="bob"),
+        ClosedDeal("d4", True, closed, "a2", 10.0),
+    ]
+    crm = CrmData(accounts=[Account("a2", "Two", sector="Energy")])
+    wm = WinModel.fit(deals, crm, smoothing=2.0)
+    base = (3 + 2.0 * 0.3) / (4 + 2.0)  # 3 of 4 won, towards 0.3 by two pseudo-deals
+    assert wm.base == pytest.approx(base)
+    assert wm.sector == pytest.approx({"Retail": (1 + 2 * base) / 4, "Energy": (2 + 2 * base) / 4})
+    assert wm.product == pytest.approx({"X": (2 + 2 * base) / 4 / base})
+    assert wm.rep == pytest.approx({"alice": (1 + 2 * base) / 4 / base, "bob": (1 + 2 * base) / 3 / base})
+    alice, bob = wm.rep["alice"] * base, wm.rep["bob"] * base
+    assert wm.rep_sector == pytest.approx(
+        {("alice", "Retail"): (1 + 2 * alice) / 4 / alice, ("bob", "Energy"): (1 + 2 * bob) / 3 / bob}
+    )
+
+
+def test_a_card_with_another_owner_is_the_same_card_otherwise() -> None:
+    card = dataclasses.replace(item("k1", due=TODAY), locked=True, priority="P2", segment="Retail")
+    assert card.with_owner("bob") == dataclasses.replace(card, owner="bob")
+    assert card.with_owner(None) == dataclasses.replace(card, owner=None)
+
+
+def test_a_decisions_heap_is_frozen_and_collected_less_often_then_as_before() -> None:
+    import gc
+
+    from tasksync.policies.book import YOUNG_THRESHOLD, frozen_heap
+
+    before = gc.get_threshold()
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == max(before[0], YOUNG_THRESHOLD)
+        assert gc.get_threshold()[1:] == before[1:]
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

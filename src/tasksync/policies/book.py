@@ -8,10 +8,11 @@ cards, or owners a person changed since tasksync last wrote them).
 from __future__ import annotations
 
 import gc
+import operator
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
@@ -103,6 +104,18 @@ class WorkItem:
     def existing_customer(self) -> bool:
         return bool(self.account and self.account.customer)
 
+    def with_owner(self, owner: str | None) -> WorkItem:
+        """This card with ``owner`` (``dataclasses.replace(self, owner=owner)`` at half its cost:
+        a settle check copies most of a book's cards)."""
+        values = list(_ITEM_FIELDS(self))
+        values[_OWNER_AT] = owner
+        return WorkItem(*values)
+
+
+# Every field of a WorkItem in order (:meth:`WorkItem.with_owner`), and where ``owner`` sits.
+_ITEM_FIELDS = operator.attrgetter(*(f.name for f in fields(WorkItem)))
+_OWNER_AT = [f.name for f in fields(WorkItem)].index("owner")
+
 
 @dataclass
 class Book:
@@ -121,18 +134,26 @@ class Book:
         return [r for r in self.reps if r.available]
 
 
+YOUNG_THRESHOLD = 10_000  # allocations between collections of the youngest generation in a decision
+
+
 @contextmanager
 def frozen_heap() -> Iterator[None]:
     """While open, Python's cycle collector leaves alone the objects that exist when it opens
     (:func:`gc.freeze`: the book, its CRM data and history). A decision allocates enough to run a
     few full collections, and each went over every card, account and deal again (0.1 s of CPU in a
     10k-card decision). Nothing lives longer: what is allocated inside is collected as usual, and
-    the objects frozen are handed back to the collector when it closes."""
+    the objects frozen are handed back to the collector when it closes. The youngest generation is
+    collected every ``YOUNG_THRESHOLD`` allocations instead of 700: a 10k-card decision's 285
+    collections become 16 (0.032-0.040 s of CPU in the collector -> 0.018-0.022 s)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], YOUNG_THRESHOLD), *threshold[1:])
     gc.freeze()
     try:
         yield
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def _segment(account: Account | None, deal: Deal | None, policy: PolicySettings) -> str:

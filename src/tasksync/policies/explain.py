@@ -19,6 +19,16 @@ from tasksync.settings import PolicySettings
 
 __all__ = ["Tables", "moved_note"]
 
+_PLAIN = {ReasonKind.KEPT, ReasonKind.PINNED}  # reasons that cite nothing: the card stays
+# The kinds whose reason cites the figures of the rep it is about (:meth:`Tables._cite`).
+_CITED = {
+    ReasonKind.ABOVE_BAND,
+    ReasonKind.BELOW_BAND,
+    ReasonKind.ABOVE_VALUE_BAND,
+    ReasonKind.BELOW_VALUE_BAND,
+    ReasonKind.OVER_CAPACITY,
+    ReasonKind.OVER_VALUE_CAPACITY,
+}
 _ABOUT_FROM = {
     ReasonKind.REP_AWAY,
     ReasonKind.OVER_CAPACITY,
@@ -49,6 +59,7 @@ class Tables:
     before_ev: dict[str, float] = field(default_factory=dict)
     after_ev: dict[str, float] = field(default_factory=dict)
     before_pipe: dict[str, float] = field(default_factory=dict)
+    _fits: dict[tuple[int, str], tuple[str, ...]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.names = {r.id: r.name for r in self.book.crm.reps}
@@ -109,14 +120,15 @@ class Tables:
         """The reason of ``kind`` for ``item`` moving from ``frm`` to ``to``, citing final figures;
         ``known``: the card's win rate and expected value with ``to`` and its expected value with
         ``frm``, computed already (:meth:`.WinModel.terms` for many cards at once)."""
+        if kind in _PLAIN:  # no figures, no fit terms
+            return Reason(kind, self.name(frm), self.name(to))
         figs: list[tuple[str, float]] = []
         about = frm if kind in _ABOUT_FROM else to
-        if about is not None:
+        if about is not None and kind in _CITED:
             self._cite(kind, about, figs)
         fit: tuple[str, ...] = ()
-        if to is not None and kind not in (ReasonKind.KEPT, ReasonKind.PINNED, ReasonKind.ACCOUNT_TOGETHER):
-            rep = self.reps.get(to)
-            fit = fit_terms(item, rep, self.policy) if rep is not None else ()
+        if to is not None and kind is not ReasonKind.ACCOUNT_TOGETHER:
+            fit = self._fit_terms(item, to)
             ev_frm: float | None = None
             if known is not None:
                 win, ev_to, ev_frm = known
@@ -131,6 +143,17 @@ class Tables:
                     ev_frm = self.model.expected_value(item, frm)
                 figs.append(("gain", ev_to - ev_frm))
         return Reason(kind, self.name(frm), self.name(to), tuple(figs), fit)
+
+    def _fit_terms(self, item: WorkItem, to: str) -> tuple[str, ...]:
+        """:func:`.fit_terms` of ``item`` with rep ``to`` (none for a rep not on the board), once
+        per (account, rep): they depend on the card's account alone (its sector, region, customer
+        flag and owner; no account: none of them)."""
+        key = (id(item.account), to)
+        fit = self._fits.get(key)
+        if fit is None:
+            rep = self.reps.get(to)
+            fit = self._fits[key] = fit_terms(item, rep, self.policy) if rep is not None else ()
+        return fit
 
     def _cite(self, kind: ReasonKind, rep: str, figs: list[tuple[str, float]]) -> None:
         if kind in (ReasonKind.ABOVE_BAND, ReasonKind.BELOW_BAND):

@@ -8,11 +8,13 @@ towards 1 by ``smoothing`` pseudo-deals so that a rep with three deals is not ra
 from __future__ import annotations
 
 import bisect
+import functools
 import math
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,15 +25,13 @@ from tasksync.settings import PolicySettings, PrioritySettings
 
 __all__ = ["ItemTerms", "WinModel", "adjustment", "assign_tiers", "fit_bonus", "fit_terms", "prioritise", "tier_notes"]
 
+_K = TypeVar("_K")
+
 
 @dataclass
 class _Rate:
     won: float = 0.0
     n: float = 0.0
-
-    def add(self, won: bool) -> None:
-        self.n += 1
-        self.won += 1.0 if won else 0.0
 
     def smoothed(self, prior: float, k: float) -> float:
         return (self.won + k * prior) / (self.n + k)
@@ -69,26 +69,16 @@ class WinModel:
         """Fit on closed deals. ``today`` enables the age adjustment for open deals; ``stage_order``
         (earliest first) with ``stage_weight`` raises late-stage deals and lowers early ones."""
         deals = list(history)
-        total = _Rate()
-        for d in deals:
-            total.add(d.won)
+        won = [bool(d.won) for d in deals]
+        total = _Rate(float(sum(won)), float(len(deals)))
         base = total.smoothed(0.3, 2.0) if total.n else 0.3
         k = smoothing
         accounts = crm.accounts_by_id if crm else {}
-        sectors: dict[str, _Rate] = defaultdict(_Rate)
-        products: dict[str, _Rate] = defaultdict(_Rate)
-        reps: dict[str, _Rate] = defaultdict(_Rate)
-        rep_sectors: dict[tuple[str, str], _Rate] = defaultdict(_Rate)
-        for d in deals:
-            sector = d.sector or (accounts[d.account_id].sector if d.account_id in accounts else None)
-            if sector:
-                sectors[sector].add(d.won)
-            if d.product:
-                products[d.product].add(d.won)
-            if d.owner:
-                reps[d.owner].add(d.won)
-                if sector:
-                    rep_sectors[(d.owner, sector)].add(d.won)
+        of = [d.sector or (accounts[d.account_id].sector if d.account_id in accounts else None) for d in deals]
+        sectors = _rates(of, won)
+        products = _rates([d.product for d in deals], won)
+        reps = _rates([d.owner for d in deals], won)
+        rep_sectors = _rates([(d.owner, s) if d.owner and s else None for d, s in zip(deals, of, strict=True)], won)
         model = cls(base=base, smoothing=k)
         model.sector = {s: r.smoothed(base, k) for s, r in sectors.items()}
         model.product = {p: r.smoothed(base, k) / base for p, r in products.items()}
@@ -201,18 +191,32 @@ def _age_lifts(deals: list[ClosedDeal], base: float, k: float) -> list[tuple[int
         return []
     out = []
     for low in AGE_BANDS:
-        r = _Rate()
-        for days, won in cycles:
+        n = won = 0
+        for days, w in cycles:
             if days >= low:
-                r.add(won)
-        out.append((low, r.smoothed(base, k) / base))
+                n += 1
+                won += 1 if w else 0
+        out.append((low, _Rate(float(won), float(n)).smoothed(base, k) / base))
     return out
+
+
+def _rates(keys: Sequence[_K | None], won: Sequence[bool]) -> dict[_K, _Rate]:
+    """Per key (None and empty keys skipped, in order of first appearance): its deals and those won."""
+    n = Counter(key for key in keys if key)
+    w = Counter(key for key, x in zip(keys, won, strict=True) if key and x)
+    return {key: _Rate(float(w[key]), float(c)) for key, c in n.items()}
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded(names: tuple[str, ...]) -> frozenset[str]:
+    """``names`` casefolded, as a set: a rep's sectors, once per rep instead of once per card."""
+    return frozenset(n.casefold() for n in names)
 
 
 def fit_bonus(item: WorkItem, rep: Rep, settings: PolicySettings) -> float:
     """Share of expected value added for a good match: sector strength, region, role, owner."""
     bonus = 0.0
-    if item.sector and item.sector.casefold() in {s.casefold() for s in rep.sectors}:
+    if item.sector and item.sector.casefold() in _folded(rep.sectors):
         bonus += settings.sector_weight
     if item.region and rep.region and item.region.casefold() == rep.region.casefold():
         bonus += settings.region_weight
@@ -228,7 +232,7 @@ def fit_bonus(item: WorkItem, rep: Rep, settings: PolicySettings) -> float:
 def fit_terms(item: WorkItem, rep: Rep, settings: PolicySettings) -> tuple[str, ...]:
     """Why ``rep`` fits ``item``, as short phrases: the same terms :func:`fit_bonus` weighs."""
     parts = []
-    if item.sector and item.sector.casefold() in {s.casefold() for s in rep.sectors}:
+    if item.sector and item.sector.casefold() in _folded(rep.sectors):
         parts.append(f"strong in {item.sector}")
     if item.region and rep.region and item.region.casefold() == rep.region.casefold():
         parts.append(f"covers {item.region}")
@@ -241,14 +245,39 @@ def fit_terms(item: WorkItem, rep: Rep, settings: PolicySettings) -> tuple[str, 
 
 def adjustment(item: WorkItem, settings: PrioritySettings, today: date) -> tuple[float, str | None]:
     """(factor, label) of the priority adjustment for ``item``: due soon, stale, or none."""
-    if item.due is not None and 0 <= (days := (item.due - today).days) <= settings.due_soon_days:
+    return _due_soon(item.due, settings, today) or _stale(item.created, settings, today) or (1.0, None)
+
+
+def _due_soon(due: date | None, settings: PrioritySettings, today: date) -> tuple[float, str] | None:
+    """The due-soon adjustment of a card due ``due`` (None: not due soon)."""
+    if due is not None and 0 <= (days := (due - today).days) <= settings.due_soon_days:
         return (
             settings.due_soon_factor,
             "due soon: closes today" if days == 0 else f"due soon: closes in {days} day{'' if days == 1 else 's'}",
         )
-    if item.created is not None and (days := (today - item.created).days) > settings.stale_days:
+    return None
+
+
+def _stale(created: date | None, settings: PrioritySettings, today: date) -> tuple[float, str] | None:
+    """The stale adjustment of a card created ``created`` (None: not stale)."""
+    if created is not None and (days := (today - created).days) > settings.stale_days:
         return settings.stale_factor, f"stale: {days} days open"
-    return 1.0, None
+    return None
+
+
+def _adjustments(items: Iterable[WorkItem], settings: PrioritySettings, today: date) -> list[tuple[float, str | None]]:
+    """:func:`adjustment` of each of ``items``, each due date's and creation date's once (a 10k
+    book has ~130 due dates and ~400 creation dates)."""
+    due: dict[date | None, tuple[float, str] | None] = {}
+    stale: dict[date | None, tuple[float, str] | None] = {}
+    out: list[tuple[float, str | None]] = []
+    for i in items:
+        d = due[i.due] if i.due in due else due.setdefault(i.due, _due_soon(i.due, settings, today))
+        if d is None:
+            c = i.created
+            d = stale[c] if c in stale else stale.setdefault(c, _stale(c, settings, today))
+        out.append(d or (1.0, None))
+    return out
 
 
 def tier_notes(settings: PrioritySettings) -> list[str]:
@@ -287,7 +316,7 @@ def assign_tiers(
     tiers = settings.tiers
     if not scores or not tiers:
         return {}
-    adj = {k: adjustment(items[k], settings, today) for k in scores}
+    adj = dict(zip(scores, _adjustments([items[k] for k in scores], settings, today), strict=True))
     score = {k: scores[k] * adj[k][0] for k in scores}
     ordered = sorted(score, key=lambda k: (-score[k], k))
     n = len(ordered)

@@ -19,7 +19,8 @@ nearest division and a note naming the reps and why, never a crash):
 
 Modules: :mod:`.model` (groups, loads, the scorer), :mod:`.candidates` (candidate reps),
 :mod:`.programme` (the (MI)LP), :mod:`.solve` (exact and LP-and-fix), :mod:`.repair` (heuristics),
-:mod:`.blocks` (big books in blocks of reps), :mod:`.explain` (reasons and notes).
+:mod:`.blocks` (big books in blocks of reps), :mod:`.workers` (a round of blocks, in worker
+processes or not), :mod:`.explain` (reasons and notes).
 
 Deterministic by construction: the solver stops on work limits (node limit, relative gap), not on
 the clock; ``time_limit`` is a safety net whose fallback is deterministic and announced. A re-run
@@ -30,24 +31,22 @@ of the new one (the small MILP's gap is below it), so an applied plan settles.
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
 
 from tasksync.policies.base import Decision, Decisions, Rules
-from tasksync.policies.book import Book, WorkItem, frozen_heap
+from tasksync.policies.book import Book, frozen_heap
 from tasksync.policies.explain import Tables
-from tasksync.policies.optimal.blocks import Split, afresh, rep_independent, replace_owners, slim, split_blocks
+from tasksync.policies.optimal.blocks import Split, afresh, rep_independent, replace_owners, split_blocks
 from tasksync.policies.optimal.dual import RepPrices, upper_bound
 from tasksync.policies.optimal.explain import explain, feasibility_notes, outside_notes
 from tasksync.policies.optimal.model import Group, Model, Scorer, Team, build_model
 from tasksync.policies.optimal.solve import Limits, Outcome, division_prices, solve_model
+from tasksync.policies.optimal.workers import BlockDivision, BlockSolver, as_today, block_key
 from tasksync.policies.scoring import WinModel, prioritise, tier_notes
 from tasksync.policies.workload import count_band, group_key, movable, value_band, workload_stats
 from tasksync.settings import PolicySettings
@@ -65,12 +64,6 @@ BLOCK_REPS = 100
 # synthetic book, 44-45 on the real-shaped one).
 BLOCK_GROUPS = 3_000
 BLOCK_ROUNDS = 6  # rounds of a blocked division on the book as the last round leaves it, at most
-# A round's blocks may be solved in up to ``[policy] workers`` processes (fewer on fewer cores; each
-# holds one block's model, about 200 MiB at 10k cards) when they hold at least POOL_MIN_CARDS
-# cards. One by default: sending the sub-books and their models between processes cost 22 s of
-# CPU on the synthetic 100k book (33 s in the parent instead of 11 s, 76 s in two workers), which
-# more than two free cores are needed to win back in wall time.
-POOL_MIN_CARDS = 20_000
 
 
 @dataclass
@@ -103,111 +96,6 @@ def _outside(m: Model, n: np.ndarray, e: np.ndarray) -> np.ndarray:
 def _owners(m: Model, choice: np.ndarray) -> dict[str, str]:
     """Item key -> rep for the groups ``choice`` assigns."""
     return {i.key: m.reps[int(r)] for g, r in zip(m.groups, choice.tolist(), strict=True) if r >= 0 for i in g.items}
-
-
-@dataclass
-class _Block:
-    """One block's division in a round of :meth:`OptimalPolicy.divide_blocks`."""
-
-    model: Model
-    choice: np.ndarray
-    notes: list[str]
-    status: str
-    variables: int
-
-
-def _as_today(
-    m: Model, choice: np.ndarray, items: Mapping[str, WorkItem], owners: Mapping[str, str]
-) -> tuple[Model, np.ndarray]:
-    """A block's model of a later round (the book as earlier rounds leave it) with today's cards,
-    and its division: a group it left where it was goes to the rep the earlier rounds gave it."""
-    groups = [Group(g.key, [items[i.key] for i in g.items], g.owner, g.pinned) for g in m.groups]
-    ridx = {r: k for k, r in enumerate(m.reps)}
-    choice = choice.copy()
-    for gi, g in enumerate(groups):
-        reps = {owners.get(i.key) for i in g.items}
-        if choice[gi] < 0 and len(reps) == 1:
-            r = next(iter(reps))
-            choice[gi] = ridx.get(r, -1) if r is not None else -1
-    return replace(m, groups=groups), choice
-
-
-def block_key(sub: Book, split: Split) -> tuple[object, ...]:
-    """What a block's division depends on besides the policy and the win model: the centres, its
-    reps and its cards with their owners (a block with the same key is not solved again)."""
-    return (
-        split.team.count_mean,
-        split.team.ev_mean,
-        tuple(r.id for r in sub.reps),
-        tuple((i.key, i.owner) for i in sub.items),
-    )
-
-
-_WORKER: tuple[OptimalPolicy, PolicySettings, WinModel] | None = None  # in a worker process
-
-
-def _start_worker(stay_tolerance: float, p: PolicySettings, wm: WinModel) -> None:
-    global _WORKER
-    pol = OptimalPolicy()
-    pol.stay_tolerance = stay_tolerance
-    _WORKER = (pol, p, wm)
-
-
-def _solve_in_worker(job: tuple[Book, Team, float, float]) -> tuple[_Block, dict[str, float]]:
-    assert _WORKER is not None
-    pol, p, wm = _WORKER
-    sub, team, value_band, stay_band = job
-    pol.info = SolveInfo()
-    blk = pol.block(sub, p, wm, team, value_band, stay_band)
-    return blk, pol.info.phases
-
-
-def block_workers(jobs: int, workers: int) -> int:
-    """Processes that solve ``jobs`` blocks at once: ``workers`` (``[policy] workers``) at most, no
-    more than the cores this process may use; 1 (no pool) on one core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(workers, cores, jobs))
-
-
-class _BlockSolver:
-    """Solves the blocks of a round, in worker processes when there is enough work and more than
-    one core. Each block's division depends only on its sub-book, the centres, the policy and the
-    win model, never on the process that computed it, and the results are taken in block order:
-    the plan is the same with any number of workers."""
-
-    def __init__(self, pol: OptimalPolicy, p: PolicySettings, wm: WinModel) -> None:
-        self.pol, self.p, self.wm = pol, p, wm
-        self.pool: ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> _BlockSolver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
-
-    def solve(self, subs: list[Book], split: Split, of: list[Book] | None = None) -> list[_Block]:
-        """The divisions of ``subs`` around the centres of ``split``; in worker processes when the
-        blocks ``of`` the round (``subs`` unless given) hold enough cards for more than one."""
-        of = subs if of is None else of
-        cards = sum(len(sub.items) for sub in of)
-        workers = block_workers(len(of), self.p.workers)
-        if workers < 2 or cards < POOL_MIN_CARDS:
-            return [self.pol.block(sub, self.p, self.wm, split.team, split.value_band, split.stay_band) for sub in subs]
-        if self.pool is None:
-            self.pool = ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self.pol.stay_tolerance, self.p, self.wm),
-            )
-        jobs = [(slim(sub), split.team, split.value_band, split.stay_band) for sub in subs]
-        out = []
-        for blk, phases in self.pool.map(_solve_in_worker, jobs):
-            for k, secs in phases.items():
-                self.pol.info.phases[k] = self.pol.info.phases.get(k, 0.0) + secs
-            out.append(blk)
-        return out
 
 
 def block_size(book: Book, p: PolicySettings) -> int:
@@ -303,12 +191,12 @@ class OptimalPolicy:
         again. The last round's models are returned with today's cards (reasons cite today)."""
         size = block_size(book, p)
         owners: dict[str, str] = {}
-        done: dict[tuple[object, ...], _Block] = {}
+        done: dict[tuple[object, ...], BlockDivision] = {}
         current = book
-        last: list[_Block] = []
+        last: list[BlockDivision] = []
         done_rounds = 0
         base = rep_independent(book, wm)  # the same in every round
-        with _BlockSolver(self, p, wm) as solver:
+        with BlockSolver(self, p, wm) as solver:
             for done_rounds in range(1, rounds + 1):  # noqa: B007 - reported after the loop
                 split = split_blocks(current, p, wm, size, base)
                 keys, last = self.round_of_blocks(split, p, solver, done)
@@ -329,11 +217,11 @@ class OptimalPolicy:
         for blk in last:
             out.notes.extend(n for n in blk.notes if n not in out.notes)
         items = {i.key: i for i in book.items}
-        return [_as_today(blk.model, blk.choice, items, owners) for blk in last]
+        return [as_today(blk.model, blk.choice, items, owners) for blk in last]
 
     def round_of_blocks(
-        self, split: Split, p: PolicySettings, solver: _BlockSolver, done: Mapping[tuple[object, ...], _Block]
-    ) -> tuple[list[tuple[object, ...]], list[_Block]]:
+        self, split: Split, p: PolicySettings, solver: BlockSolver, done: Mapping[tuple[object, ...], BlockDivision]
+    ) -> tuple[list[tuple[object, ...]], list[BlockDivision]]:
         """The divisions of a round's blocks (and their keys): those in ``done`` are not solved
         again. When the split's centre is a guess (cards nobody available owns), the blocks are
         divided in batches of 1, 2, 4, 8, … blocks, each around the centre the divisions before it
@@ -342,7 +230,7 @@ class OptimalPolicy:
         they leave, and the next round moves less (real-shaped 100k book: 4 rounds -> 3).
         Batches of a fixed size, whatever the number of worker processes: the same plan."""
         keys: list[tuple[object, ...]] = []
-        out: list[_Block] = []
+        out: list[BlockDivision] = []
         n = len(split.books)
         at, start, batch = split, 0, 1
         shown: list[int] = []
@@ -365,7 +253,7 @@ class OptimalPolicy:
 
     def block(
         self, sub: Book, p: PolicySettings, wm: WinModel, team: Team, value_band: float, stay_band: float
-    ) -> _Block:
+    ) -> BlockDivision:
         """One block of a big book divided against the team's centres within ``value_band``, in one
         pass (:func:`afresh`: with every group free, or with the groups nothing asks to move held);
         today's division is kept when it holds the wider ``stay_band`` and is close enough
@@ -378,7 +266,7 @@ class OptimalPolicy:
         m, choice = self.divide_one(sub, pb, wm, notes, team, free, passes=1, polish=False)
         if stay_band > value_band:
             choice = self.stay_if_close(replace(m, value_band=stay_band), choice)
-        return _Block(m, choice, notes.notes, self.info.status, self.info.variables - before)
+        return BlockDivision(m, choice, notes.notes, self.info.status, self.info.variables - before)
 
     def divide_one(
         self,

@@ -399,5 +399,5 @@ def afresh(sub: Book, team: Team, p: PolicySettings) -> bool:
 
 def replace_owners(book: Book, owners: Mapping[str, str]) -> Book:
     """The book as a plan giving ``owners`` would leave it."""
-    items = [replace(i, owner=owners[i.key]) if i.key in owners else i for i in book.items]
+    items = [i.with_owner(owners[i.key]) if i.key in owners else i for i in book.items]
     return Book(book.reps, book.rep_member, items, book.crm, list(book.notes), book.today, book.policy)

@@ -55,11 +55,13 @@ def explain(
     owned = 0
     placed: list[tuple[WorkItem, Group, str]] = []  # every card given an owner, with group and owner
     for m, choice in models:
-        for gi, g in enumerate(m.groups):
-            r = int(choice[gi])
-            owned += sum(1 for i in g.items if i.owner is not None and i.task_id is not None)
-            if r >= 0:
-                placed.extend((item, g, m.reps[r]) for item in g.items)
+        for g, r in zip(m.groups, choice.tolist(), strict=True):
+            to = m.reps[r] if r >= 0 else None
+            for item in g.items:
+                if item.owner is not None and item.task_id is not None:
+                    owned += 1
+                if to is not None:
+                    placed.append((item, g, to))
     # The moving cards' win rates and expected values with their receivers and owners, at once.
     moving = [(item, to) for item, _, to in placed if item.owner != to]
     terms = t.model.terms([item for item, _ in moving])

@@ -351,7 +351,8 @@ def _cut(book: Book, p: PolicySettings, wm: WinModel) -> _Parts:
             groups[key] = Group(key, [], None)
         groups[key].items.append(item)
     for g in groups.values():
-        g.items.sort(key=item_order)
+        if len(g.items) > 1:
+            g.items.sort(key=item_order)
     glist = sorted(groups.values(), key=lambda g: (group_order(g.items[0], p), g.key))
     items: list[WorkItem] = []
     starts: list[int] = []
@@ -380,15 +381,13 @@ def _recut(parts: _Parts, book: Book) -> _Parts:
     groups and order, with the same fixed load; only the groups holding a card that changed are
     made again (their cards and majority owner)."""
     now = {i.key: i for i in book.items}
-    groups: list[Group] = []
-    items: list[WorkItem] = []
-    for g in parts.groups:
-        if all(now[i.key] is i for i in g.items):
-            groups.append(g)
-        else:
-            mine = [now[i.key] for i in g.items]
-            groups.append(Group(g.key, mine, _majority(mine), g.pinned))
-        items.extend(groups[-1].items)
+    items = [now[i.key] for i in parts.items]
+    changed = [k for k, (a, b) in enumerate(zip(items, parts.items, strict=True)) if a is not b]
+    groups = list(parts.groups)
+    for gi in sorted(set((np.searchsorted(parts.starts, changed, side="right") - 1).tolist())):
+        g = groups[gi]
+        mine = items[int(parts.starts[gi]) : int(parts.starts[gi]) + len(g.items)]
+        groups[gi] = Group(g.key, mine, _majority(mine), g.pinned)
     return _Parts(parts.reps, parts.ridx, groups, items, parts.starts, parts.fixed)
 
 

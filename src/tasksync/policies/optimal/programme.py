@@ -167,7 +167,7 @@ def _x_columns(
     move = np.concatenate([m.move[g] for g in movers])
     ev = np.concatenate([m.ev[g] for g in movers])
     keep = np.ones(len(cand), dtype=bool)
-    for j, g in enumerate(movers):
+    for j, g in enumerate(movers if only else ()):
         if only is not None and g in only:
             keep[first[j] : first[j] + sizes[j]] = np.isin(m.cand[g], sorted(only[g]))
     gi_arr = np.repeat(np.arange(n_m, dtype=np.int64), sizes)[keep]

@@ -315,12 +315,13 @@ def repair(m: Model, choice: np.ndarray, rounds: int = 200) -> bool:
     band by a card or two; this closes such gaps."""
     loads = m.loads_for(choice)
     n, _, e = loads
+    movable = ~np.asarray(m.held, dtype=bool)
     changed = False
     for _ in range(rounds):
         bad = np.flatnonzero((m.count_violation(n) > 1e-9) | (m.value_violation(e) > 1e-9))
         progress = False
         for r in bad.tolist():
-            best = _best_fix(m, choice, loads, r)
+            best = _best_fix(m, choice, loads, r, movable)
             if best is None:
                 continue
             g, frm, to = best
@@ -333,16 +334,16 @@ def repair(m: Model, choice: np.ndarray, rounds: int = 200) -> bool:
     return changed
 
 
-def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int) -> tuple[int, int, int] | None:
+def _best_fix(m: Model, choice: np.ndarray, loads: Loads, r: int, movable: np.ndarray) -> tuple[int, int, int] | None:
     """The single move into or out of rep ``r`` that most lowers the band penalties plus value
     lost (the value band's mean held at today's: one move shifts it negligibly); ties go to the
-    lowest group, then the lowest receiving rep."""
+    lowest group, then the lowest receiving rep. ``movable``: per group, not held."""
     n, v, e = loads
     b = m.value_band
     centre = m.value_centre(e)
     elo, ehi = centre * (1 - b), centre * (1 + b)
     pb, pv = m.band_penalty, m.value_penalty if b else 0.0
-    free = ~np.asarray(m.held, dtype=bool) & (choice >= 0)
+    free = movable & (choice >= 0)
     out_g = np.flatnonzero(free & (choice == r))
     og, ot = np.nonzero(m.pos_d[out_g] >= 0)
     og, ot = out_g[og], ot
@@ -415,15 +416,20 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
                 elig &= ~(e > mean)
             if e[r] < lo[r]:
                 elig &= ~(e < mean)
+            # Over Python ints: a group has about ten candidate reps (numpy's calls on arrays that
+            # small cost more than the loop).
+            per_l, first_l, elig_l = per_rep.tolist(), first.tolist(), elig.tolist()
             for g in mine.tolist():
-                ts = m.cand[g][elig[m.cand[g]]]
-                if not len(ts):
+                ts = [t for t in m.cand[g].tolist() if elig_l[t]]
+                if not ts:
                     continue
-                cum = seen + np.cumsum(per_rep[ts])
-                k = int(np.searchsorted(cum, budget, side="right"))  # the first rep taking seen past it
-                ts = ts[: k + 1]
-                seen = int(cum[len(ts) - 1])
-                hs = fm[_ranges(first[ts], per_rep[ts])]
+                take = []
+                for t in ts:  # up to the first rep taking seen past the budget
+                    take.append(t)
+                    seen += per_l[t]
+                    if seen > budget:
+                        break
+                hs = np.concatenate([fm[first_l[t] : first_l[t] + per_l[t]] for t in take])
                 if len(hs):
                     pairs.append((g, r, hs))
         if not pairs:
@@ -443,14 +449,6 @@ def swap(m: Model, choice: np.ndarray, rounds: int = 30, budget: int = 50_000) -
             choice[grp] = to
         made += 1
     return made
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The indexes ``starts[k] .. starts[k] + lengths[k] - 1`` for every k, in order."""
-    total = int(lengths.sum())
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    out: np.ndarray = offsets + np.arange(total)
-    return out
 
 
 def _viols(x: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
