@@ -243,14 +243,40 @@ def print_plan(
 
 def print_outcome(plan: Plan, outcome: ApplyOutcome, console: Console) -> None:
     written = outcome.done - outcome.created  # field changes, as plan and history count them
-    console.print(
+    _print_outcome(
         f"Applied plan {plan.id}: {written}"
         + (f" of {written + outcome.missed}" if outcome.missed else "")
         + " changes written"
-        + (f", {outcome.created} cards created" if outcome.created else "")
+        + (f", {outcome.created} cards created" if outcome.created else ""),
+        outcome,
+        console,
+    )
+
+
+def print_undo_outcome(undo: Plan, outcome: ApplyOutcome, console: Console) -> None:
+    """What an undo put back: the changes reverted (closing the cards the plan created among
+    them) and those skipped as conflicts, a person having changed the card since the plan."""
+    archived = sum(1 for c in undo.changes if c.field is Field.CLOSED and c.after is True)
+    skipped = len(undo.conflicts) + len(outcome.conflicts)
+    _print_outcome(
+        f"{'Undid' if outcome.ok else 'Undid part of'} plan {undo.undoes} (undo plan {undo.id}): {outcome.done}"
+        + (f" of {outcome.done + outcome.missed}" if outcome.missed else "")
+        + " changes reverted"
+        + (f" (archiving the {archived} cards it created)" if archived and not outcome.missed else "")
+        + f", {skipped} skipped as conflicts"
+        + (" (changed by a person since: left as they are)" if skipped else ""),
+        outcome,
+        console,
+        count_conflicts=False,
+    )
+
+
+def _print_outcome(head: str, outcome: ApplyOutcome, console: Console, count_conflicts: bool = True) -> None:
+    console.print(
+        head
         # The lists below name one card each (its changes were sent together).
         + (f", [red]{_cards(len(outcome.failed))} failed[/red]" if outcome.failed else "")
-        + (f", {_cards(len(outcome.conflicts))} in conflict" if outcome.conflicts else "")
+        + (f", {_cards(len(outcome.conflicts))} in conflict" if outcome.conflicts and count_conflicts else "")
         + (f", {_cards(len(outcome.unknown))} without an answer" if outcome.unknown else "")
     )
     for f in outcome.failed[:20]:

@@ -222,6 +222,7 @@ def _stream(
         else:
             counts = tuple(map(sum, zip(read(iter(ahead)), read_csv(*direct), strict=True)))
         _finish(rep, settings, counts, getattr(table, "cut_row", None), len(table.headers) >= 3, open_stages)
+        _check_not_empty(rep, table)
         if carry is not None and carry.filled:
             by = " and ".join(f"{c.header} ({c.field})" for c in carried)
             rep.notes.append(
@@ -376,6 +377,27 @@ def _finish(
         raise CrmError(rep.rejected, list(problems))
 
 
+#: Exports read as no records at all when they hold none (a team without closed deals yet); the
+#: others are rejected: a reps or deals export of a header alone is a failed export, not an empty team.
+_MAY_BE_EMPTY = frozenset({"accounts", "history"})
+
+
+def _check_not_empty(rep: FileReport, table: Table) -> None:
+    """A file with a header and no records (footer lines aside) says so: a problem for the
+    accounts and history exports, a rejection (:class:`CrmError`) for reps and deals."""
+    if rep.rows:
+        return
+    where = f"{rep.path}: sheet {table.sheet!r}" if table.format == "xlsx" else str(rep.path)
+    why = f"{where}: no records: a header row and nothing under it"
+    if others := _other_sheets(table, rep.kind):
+        why += f"; the workbook's {others}"
+    if rep.kind in _MAY_BE_EMPTY:
+        rep.problems.append(f"{why}; read as no {rep.kind}")
+        return
+    rep.rejected = f"{why}: export the {rep.kind} again with their rows"
+    raise CrmError(rep.rejected, list(rep.problems))
+
+
 def _deal_name(account: str | None, product: str | None, deal_id: str | None, account_names: Mapping[str, str]) -> str:
     """A name for a deal exported without one: its account and product, else its id."""
     account = account_names.get(account, account) if account else None
@@ -393,18 +415,22 @@ def _how_read(e: CrmError, table: Table, kind: str) -> CrmError:
     """``e`` saying how the file was read where that may be why its headers are not the export's:
     a workbook's first sheet (read by default) and its others, or a file named ``.xlsx`` that is
     not a workbook (read as text)."""
-    others = [n for n in table.sheets if n != table.sheet]
-    if others:
-        names = ", ".join(repr(n) for n in others)
-        why = (
-            f"That is sheet {table.sheet!r}, the workbook's first; its others: {names} (read one with "
-            f'[crm.options.{kind}] sheet = "{others[0]}")'
-        )
+    if others := _other_sheets(table, kind):
+        why = f"That is sheet {table.sheet!r}, the workbook's first; its {others}"
     elif table.format == "csv" and table.path.suffix.casefold() in (".xlsx", ".xlsm"):
         why = "The file is named like a workbook but is not one (not a zip file): it was read as text"
     else:
         return e
     return CrmError(f"{e}. {why}", e.problems)
+
+
+def _other_sheets(table: Table, kind: str) -> str:
+    """The workbook's sheets other than the one read, and how to read one ("" if none)."""
+    others = [n for n in table.sheets if n != table.sheet]
+    if not others:
+        return ""
+    names = ", ".join(repr(n) for n in others)
+    return f'others: {names} (read one with [crm.options.{kind}] sheet = "{others[0]}")'
 
 
 def _is_footer(cells: list[str]) -> bool:

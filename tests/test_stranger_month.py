@@ -1,0 +1,100 @@
+"""A sales manager's month with tasksync, reading only the README and ``--help``: weekly plans and
+applies with reps leaving, joining, away and back, hand edits and undo. What each command says must
+be plain and right: what it did, what it left as a person set it, and which file or name is wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from openpyxl import load_workbook
+
+import xlsxgen
+from tasksync.examples import generate
+from test_cli_cycle import DAY, board_of
+from test_crm_exports import _cli
+from test_stranger_boards import save_board
+
+
+def _demo(folder: Path) -> Path:
+    """A small copy of the built-in example divided by the fast ``balanced`` policy (the division
+    is not what these tests check); returns its config."""
+    config = generate(folder, cards=80)
+    config.write_text(config.read_text(encoding="utf-8").replace('"optimal"', '"balanced"'), encoding="utf-8")
+    return config
+
+
+def _run(config: Path, *argv: str) -> tuple[int, str, str]:
+    code, out, err = _cli(["--no-color", "-c", str(config), *argv])
+    return code, " ".join(out.split()), " ".join(err.split())
+
+
+def _plan(config: Path) -> dict[str, Any]:
+    code, out, err = _cli(["-c", str(config), "plan", "--json", "--today", DAY])
+    assert code == 0, err
+    plan: dict[str, Any] = json.loads(out)
+    return plan
+
+
+def test_undo_says_it_reverted_the_plan_and_what_it_skipped(tmp_path: Path) -> None:
+    """`undo` printed "Applied plan <the undo's id>: N changes written": it says now that it undid
+    the plan it was given, how many changes it reverted and how many it skipped as conflicts."""
+    config = _demo(tmp_path / "demo")
+    plan = _plan(config)["plan"]
+    assert _run(config, "apply")[0] == 0
+    applied = plan["id"]
+    moved = next(c for c in plan["changes"] if c["field"] == "assignees")
+    board = board_of(config)  # a person hands a card the plan moved on to someone else
+    card = next(c for c in board["cards"] if c["id"] == moved["task_id"])
+    card["idMembers"] = [m["id"] for m in board["members"] if m["id"] not in moved["after"] + moved["before"]][:1]
+    save_board(config, board)
+    code, out, err = _run(config, "undo", applied)
+    assert code == 0, err
+    assert "Applied plan" not in out, out
+    assert f"Undid plan {applied} (undo plan " in out, out
+    history = _run(config, "history")[1]
+    undo_row = history.split(" undo ")[0].split()[-1]
+    reverted = int(history.split(" undo ")[1].split()[1])
+    assert f"): {reverted} changes reverted" in out and "1 skipped as conflicts" in out, out
+    assert f"{card['name']!r} assignees was changed after the plan; left alone" in out, out
+    assert undo_row in out
+
+
+def test_crm_check_and_plan_agree_that_a_deals_export_without_records_has_none(tmp_path: Path) -> None:
+    """A deals export of a header row alone (an export whose filter matched nothing) was "OK: 0 of 0
+    rows usable" to `crm check`, and `plan` went on as if the board's cards linked to nothing.
+    Both now reject it, naming the file (and the sheet of a workbook), and write nothing."""
+    config = _demo(tmp_path / "demo")
+    deals = config.parent / "crm" / "deals.csv"
+    deals.write_text(deals.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    board = (config.parent / "board.json").read_bytes()
+    said = f"{deals}: no records: a header row and nothing under it"
+    code, out, err = _run(config, "crm", "check", str(deals))
+    assert code == 3 and f"REJECTED (0 problems): {said}" in out, out + err
+    code, out, err = _run(config, "plan", "--today", DAY)
+    assert code == 3 and said in err, out + err
+    assert (config.parent / "board.json").read_bytes() == board
+
+    config = xlsxgen.write(tmp_path / "xlsx")
+    deals = config.parent / "crm" / "商机.xlsx"
+    wb = load_workbook(deals)
+    wb["数据"].delete_rows(3, wb["数据"].max_row)  # the title row and the header stay
+    wb.save(deals)
+    said = f"{deals}: sheet '数据': no records: a header row and nothing under it"
+    code, out, err = _run(config, "crm", "check", str(deals))
+    assert code == 3 and said in out, out + err
+    code, out, err = _run(config, "plan", "--today", xlsxgen.TODAY.isoformat())
+    assert code == 3 and said in err, out + err
+
+
+def test_a_history_export_without_records_is_named_by_crm_check_and_plan(tmp_path: Path) -> None:
+    """A history export of a header alone (a team without closed deals yet) is read as no history,
+    and both `crm check` and `plan` name the file as having no records."""
+    config = _demo(tmp_path / "demo")
+    history = config.parent / "crm" / "history.csv"
+    history.write_text(history.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    said = f"{history}: no records: a header row and nothing under it; read as no history"
+    code, out, err = _run(config, "crm", "check", str(history))
+    assert code == 0 and said in out, out + err
+    assert said in " ".join(_plan(config)["plan"]["notes"])
