@@ -5,12 +5,15 @@ be plain and right: what it did, what it left as a person set it, and which file
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import load_workbook
 
 import xlsxgen
+from tasksync.connectors.local import LocalConnector
 from tasksync.examples import generate
 from test_cli_cycle import DAY, board_of
 from test_crm_exports import _cli
@@ -98,3 +101,46 @@ def test_a_history_export_without_records_is_named_by_crm_check_and_plan(tmp_pat
     code, out, err = _run(config, "crm", "check", str(history))
     assert code == 0 and said in out, out + err
     assert said in " ".join(_plan(config)["plan"]["notes"])
+
+
+def test_a_conflict_says_what_the_plan_expected_what_a_person_set_and_that_it_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person set a priority on a card that had none while the plan giving it one was being
+    applied. Every plan after said "'X' priority was set to P1 by a person (tasksync wrote (none))":
+    tasksync had written nothing there. It says what the plan expected (no priority), what the
+    person set and that the card is left as they set it."""
+    config = _demo(tmp_path / "demo")
+    plan = _plan(config)["plan"]
+    target = [c for c in plan["changes"] if c["field"] == "priority" and c["before"] is None and c["after"] == "P4"][-1]
+    board = board_of(config)
+    field = next(f for f in board["customFields"] if f["name"] == "Priority")
+    theirs = next(o for o in field["options"] if o["value"]["text"] == "P1")  # far from the plan's P4
+    mine = (target["task_id"], field["id"])
+    real_write = LocalConnector.write
+
+    def write_while_a_person_sets_the_priority(self: LocalConnector, writes: Any) -> Iterator[Any]:
+        for n, result in enumerate(real_write(self, writes)):
+            if n == 0:
+                data = board_of(config)
+                data["customFieldItems"] = [
+                    i for i in data["customFieldItems"] if (i["idModel"], i["idCustomField"]) != mine
+                ]
+                data["customFieldItems"].append(
+                    {"idCustomField": field["id"], "idModel": target["task_id"], "idValue": theirs["id"]}
+                )
+                save_board(config, data)
+            yield result
+
+    monkeypatch.setattr(LocalConnector, "write", write_while_a_person_sets_the_priority)
+    code, out, err = _run(config, "apply")
+    assert code == 0 and "1 card in conflict" in out, out + err
+    monkeypatch.setattr(LocalConnector, "write", real_write)
+    again = _plan(config)["plan"]
+    assert [(c["task_id"], c["current"]) for c in again["conflicts"]] == [(target["task_id"], theirs["value"]["text"])]
+    code, out, err = _run(config, "plan", "--today", DAY)
+    assert "tasksync wrote" not in out, out
+    assert (
+        f"{target['title']!r} priority: the plan expected no priority, a person set {theirs['value']['text']}; "
+        f"left as the person set it, not changed to {again['conflicts'][0]['wanted']}"
+    ) in out, out

@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tasksync.kpi import Kpis
-from tasksync.model import Field, Plan
+from tasksync.model import Conflict, Field, FieldValue, Plan
 from tasksync.report_data import (
     SCHEMA,
     RepShift,
@@ -169,6 +169,24 @@ def _fmt(value: object, names: dict[str, str]) -> str:
     return "(none)" if value is None else str(value)
 
 
+#: How an unset field reads in a sentence.
+_UNSET = {Field.ASSIGNEES: "no owner", Field.PRIORITY: "no priority", Field.STAGE: "no list"}
+
+
+def conflict_text(k: Conflict, names: Mapping[str, str]) -> str:
+    """A conflict in plain words: what the plan expected on the card (the value tasksync last wrote
+    there, or found there when it wrote nothing), what a person set instead, and that the card is
+    left as the person set it rather than given the plan's value."""
+
+    def said(value: FieldValue) -> str:
+        return _UNSET.get(k.field, "nothing") if value in (None, ()) else _fmt(value, dict(names))
+
+    return (
+        f"{k.title!r} {k.field.value}: the plan expected {said(k.last_written)}, a person set "
+        f"{said(k.current)}; left as the person set it, not changed to {said(k.wanted)} (use --force to override)"
+    )
+
+
 def print_plan(
     result: PlanResult,
     console: Console,
@@ -222,13 +240,7 @@ def print_plan(
                 f"  + {n.title} in {stages.get(n.stage_id, n.stage_id)} for {_fmt(n.assignees, names)}", markup=False
             )
     for k in plan.conflicts[:limit]:
-        console.print(
-            Text("conflict", style="yellow")
-            + Text(
-                f": {k.title!r} {k.field.value} was set to {_fmt(k.current, names)} by a person "
-                f"(tasksync wrote {_fmt(k.last_written, names)}); left alone (use --force to override)"
-            )
-        )
+        console.print(Text("conflict", style="yellow") + Text(f": {conflict_text(k, names)}"))
     if plan.edits:
         console.print(
             f"{len(plan.edits)} field(s) changed by people since tasksync wrote them, which the policy leaves "
