@@ -144,3 +144,60 @@ def test_a_conflict_says_what_the_plan_expected_what_a_person_set_and_that_it_is
         f"{target['title']!r} priority: the plan expected no priority, a person set {theirs['value']['text']}; "
         f"left as the person set it, not changed to {again['conflicts'][0]['wanted']}"
     ) in out, out
+
+
+def test_a_rep_written_family_name_first_is_one_rep_in_every_export_and_on_the_board(tmp_path: Path) -> None:
+    """The reps export writes two reps family name first ("Brooks Ben", "Chen, Chloe"); the board
+    and the accounts, deals and history exports write them given name first. The board matched
+    them, but every deal, account and closed deal of "Ben Brooks" counted for nobody: his won value
+    0, his win rate the team's. Each such owner is now the rep, where the name fits one rep only."""
+    config = _demo(tmp_path / "demo")
+    reps = config.parent / "crm" / "reps.csv"
+    text = reps.read_text(encoding="utf-8")
+    text = text.replace("R002,Ben Brooks,ben.brooks@example.com,", "R002,Brooks Ben,,")
+    reps.write_text(text.replace("R003,Chloe Chen,", 'R003,"Chen, Chloe",'), encoding="utf-8")
+    code, out, err = _run(config, "crm", "check")
+    assert code == 0 and "4 file(s): 4 usable, 0 not; 0 problem(s) in all" in out, out + err
+    rows = {r["name"]: r for r in json.loads(_cli(["-c", str(config), "reps", "--json", "--today", DAY])[1])["reps"]}
+    assert rows["Brooks Ben"]["member"]["name"] == "Ben Brooks", rows["Brooks Ben"]
+    assert rows["Chen, Chloe"]["member"]["name"] == "Chloe Chen", rows["Chen, Chloe"]
+    report = {
+        r["name"]: r for r in json.loads(_cli(["-c", str(config), "report", "--json", "--today", DAY])[1])["reps"]
+    }
+    assert report["Brooks Ben"]["closed"] > 0 and report["Brooks Ben"]["won"] > 0, report["Brooks Ben"]
+
+
+def test_a_name_two_reps_or_two_members_would_fit_is_refused_naming_both(tmp_path: Path) -> None:
+    """Where a name in another word order fits two reps (an owner cell), or a rep's name fits two
+    board members, nothing is guessed: `crm check` and `plan` name both, and the rep gets no cards."""
+    config = _demo(tmp_path / "demo")
+    reps, deals = config.parent / "crm" / "reps.csv", config.parent / "crm" / "deals.csv"
+    lines = reps.read_text(encoding="utf-8").splitlines()
+    ben = next(line for line in lines if line.startswith("R002,Ben Brooks,"))
+    lines.append(ben.replace("R002,Ben Brooks,ben.brooks@example.com,", 'R099,"Brooks, Ben",,'))
+    reps.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    deals.write_text(deals.read_text(encoding="utf-8").replace(",Ben Brooks\n", ",Brooks Ben\n"), encoding="utf-8")
+    said = "rows) would fit reps 'Ben Brooks' and 'Brooks, Ben' (accents and word order ignored): none is guessed"
+    code, out, err = _run(config, "crm", "check")
+    assert code == 0, out + err
+    assert said in out and "owner 'Brooks Ben' (" in out, out + err
+    assert said in " ".join(_plan(config)["plan"]["notes"])
+
+    reps.write_text(
+        reps.read_text(encoding="utf-8").replace("R002,Ben Brooks,ben.brooks@example.com,", "R002,Brooks Ben,,")
+    )
+    notes = " ".join(_plan(config)["plan"]["notes"])
+    assert "reps 'Brooks Ben' (R002) and 'Brooks, Ben' (R099) would fit one board member, 'Ben Brooks'" in notes, notes
+
+    board = board_of(config)  # a second Ben Brooks joins the board; the reps export has one again
+    reps.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    board["members"].append({"id": "b" * 24, "fullName": "Ben Brooks", "username": "benbrooks2"})
+    save_board(config, board)
+    plan = _plan(config)
+    assert (
+        "rep 'Ben Brooks' (R002) would fit board members 'Ben Brooks' (benbrooks) and 'Ben Brooks' (benbrooks2) "
+        "by name: none is guessed" in " ".join(plan["plan"]["notes"])
+    )
+    bens = {m["id"] for m in board["members"] if m["fullName"] == "Ben Brooks"}
+    given = [c for c in plan["plan"]["changes"] if c["field"] == "assignees" and set(c["after"]) & bens]
+    assert not given and not [n for n in plan["plan"]["creates"] if set(n["assignees"]) & bens]
