@@ -201,3 +201,30 @@ def test_a_name_two_reps_or_two_members_would_fit_is_refused_naming_both(tmp_pat
     bens = {m["id"] for m in board["members"] if m["fullName"] == "Ben Brooks"}
     given = [c for c in plan["plan"]["changes"] if c["field"] == "assignees" and set(c["after"]) & bens]
     assert not given and not [n for n in plan["plan"]["creates"] if set(n["assignees"]) & bens]
+
+
+def test_a_band_written_as_a_percentage_is_refused_saying_how_to_write_it(tmp_path: Path) -> None:
+    """`band = 10` (meant: ±10%) was taken as ±1000%: the plan's band read "-84–103 open tasks"
+    and nothing was balanced. A band above 1 is refused, saying it is a share and how to write it."""
+    config = _demo(tmp_path / "demo")
+    good = config.read_text(encoding="utf-8")
+    for key, written, meant in (("band", "10", "0.1"), ("value_band", "20", "0.2")):
+        config.write_text(good.replace("[policy]\n", f"[policy]\n{key} = {written}\n").replace("band = 0.10  ", "#"))
+        code, out, err = _run(config, "plan", "--today", DAY)
+        assert code == 2, out + err
+        assert f"policy.{key} = {written}: a band is a share of the mean, at most 1: 0.10 is ±10%" in err, err
+        assert f"(for ±{written}%: {meant})" in err, err
+
+
+def test_a_typo_in_a_config_key_is_named_with_the_key_meant(tmp_path: Path) -> None:
+    """A mistyped key (`bnad` for `band`) was "policy.bnad = 0.1: Extra inputs are not permitted":
+    it is an unknown key, and the message names the key it was likely meant to be."""
+    config = _demo(tmp_path / "demo")
+    good = config.read_text(encoding="utf-8")
+    for typo, said in (
+        (good.replace("band = 0.10", "bnad = 0.10"), "policy.bnad = 0.1: unknown key (did you mean 'band'?)"),
+        (good.replace("[policy]", "[polcy]"), "polcy: unknown key (did you mean 'policy'?)"),
+    ):
+        config.write_text(typo, encoding="utf-8")
+        code, out, err = _run(config, "plan", "--today", DAY)
+        assert code == 2 and f"{config}: {said}" in err, out + err
