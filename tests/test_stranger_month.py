@@ -228,3 +228,16 @@ def test_a_typo_in_a_config_key_is_named_with_the_key_meant(tmp_path: Path) -> N
         config.write_text(typo, encoding="utf-8")
         code, out, err = _run(config, "plan", "--today", DAY)
         assert code == 2 and f"{config}: {said}" in err, out + err
+
+
+def test_team_commands_take_a_rep_written_family_name_first_and_name_the_rep_a_typo_meant(tmp_path: Path) -> None:
+    """`reps away "Brooks, Ben"` (as the CRM writes him) found no rep 'Ben Brooks', and a typo
+    ("Ben Broks") was only "no rep named 'Ben Broks'". The first is Ben Brooks, the word order
+    ignored as for the board and the exports; the second names the rep it was likely meant for."""
+    config = _demo(tmp_path / "demo")
+    code, out, err = _run(config, "reps", "away", "Brooks, Ben", "--today", DAY)
+    assert code == 0 and out.startswith("Ben Brooks: away"), out + err
+    code, out, err = _run(config, "reps", "back", "Ben Broks", "--today", DAY)
+    assert code == 2 and "no rep named 'Ben Broks' in the reps export (did you mean 'Ben Brooks'?)" in err, out + err
+    away = {r["name"]: r["available"] for r in json.loads(_cli(["-c", str(config), "reps", "--json"])[1])["reps"]}
+    assert away["Ben Brooks"] is False
