@@ -52,6 +52,7 @@ __all__ = [
     "print_outcome",
     "print_plan",
     "print_report",
+    "print_undo_outcome",
     "reason_kind",
     "rep_shifts",
     "report_json",
@@ -173,7 +174,7 @@ def _fmt(value: object, names: dict[str, str]) -> str:
 _UNSET = {Field.ASSIGNEES: "no owner", Field.PRIORITY: "no priority", Field.STAGE: "no list"}
 
 
-def conflict_text(k: Conflict, names: Mapping[str, str]) -> str:
+def _conflict_text(k: Conflict, names: Mapping[str, str]) -> str:
     """A conflict in plain words: what the plan expected on the card (the value tasksync last wrote
     there, or found there when it wrote nothing), what a person set instead, and that the card is
     left as the person set it rather than given the plan's value."""
@@ -240,7 +241,7 @@ def print_plan(
                 f"  + {n.title} in {stages.get(n.stage_id, n.stage_id)} for {_fmt(n.assignees, names)}", markup=False
             )
     for k in plan.conflicts[:limit]:
-        console.print(Text("conflict", style="yellow") + Text(f": {conflict_text(k, names)}"))
+        console.print(Text("conflict", style="yellow") + Text(f": {_conflict_text(k, names)}"))
     if plan.edits:
         console.print(
             f"{len(plan.edits)} field(s) changed by people since tasksync wrote them, which the policy leaves "
