@@ -241,3 +241,21 @@ def test_team_commands_take_a_rep_written_family_name_first_and_name_the_rep_a_t
     assert code == 2 and "no rep named 'Ben Broks' in the reps export (did you mean 'Ben Brooks'?)" in err, out + err
     away = {r["name"]: r["available"] for r in json.loads(_cli(["-c", str(config), "reps", "--json"])[1])["reps"]}
     assert away["Ben Brooks"] is False
+
+
+def test_the_cards_people_changed_that_the_plan_leaves_are_named(tmp_path: Path) -> None:
+    """A person takes the owner off a card after an apply; every plan after leaves it unowned (their
+    edit) and said only "1 field(s) changed by people ...": a manager could not tell which card
+    stays out of the division. The plan names the cards and fields."""
+    config = _demo(tmp_path / "demo")
+    assert _run(config, "plan", "--today", DAY)[0] == 0 and _run(config, "apply")[0] == 0
+    board = board_of(config)
+    card = next(c for c in board["cards"] if c["idMembers"] and not c["closed"] and c["name"].count(" - "))
+    card["idMembers"] = []
+    save_board(config, board)
+    plan = _plan(config)["plan"]
+    assert not [c for c in plan["changes"] if c["task_id"] == card["id"]]  # left unowned, as the person set it
+    code, out, err = _run(config, "plan", "--today", DAY)
+    assert code == 0, err
+    said = "1 field(s) changed by people since tasksync wrote them, which the policy leaves as they are"
+    assert f"{said} ({card['name']!r} assignees)" in out, out

@@ -243,9 +243,11 @@ def print_plan(
     for k in plan.conflicts[:limit]:
         console.print(Text("conflict", style="yellow") + Text(f": {_conflict_text(k, names)}"))
     if plan.edits:
+        named = ", ".join(f"{e.title!r} {e.field.value}" for e in plan.edits[:5])
         console.print(
             f"{len(plan.edits)} field(s) changed by people since tasksync wrote them, which the policy leaves "
-            "as they are: recorded as theirs when this plan is applied",
+            f"as they are ({named}{f' and {len(plan.edits) - 5} more' if len(plan.edits) > 5 else ''}): "
+            "recorded as theirs when this plan is applied (`--force` plans over them)",
             markup=False,
         )
     for note in plan.notes:
