@@ -46,9 +46,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from tasksync.crm.load import FileReport, _AccountIndex, _RepIndex, iter_records, load_crm
+from tasksync.crm.load import FileReport, iter_records, load_crm
 from tasksync.crm.readers import open_table
 from tasksync.crm.records import Account, Rep
+from tasksync.crm.refs import AccountIndex, RepIndex
 from tasksync.settings import CrmFiles, CrmSettings
 
 HEADERS = [
@@ -144,7 +145,7 @@ def run_open_table(path: Path) -> int:
 
 def run_tasksync(path: Path) -> int:
     report = FileReport(path, "deals")
-    for _ in iter_records(path, "deals", _settings(), report, _RepIndex(REPS), _AccountIndex(ACCOUNTS)):
+    for _ in iter_records(path, "deals", _settings(), report, RepIndex(REPS), AccountIndex(ACCOUNTS)):
         pass
     expected_bad = len(range(250, report.rows, 500))
     assert report.bad == expected_bad == len(report.problems), "validation did not run"

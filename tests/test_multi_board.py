@@ -238,7 +238,10 @@ def test_a_board_inherits_the_shared_tables_and_overrides_its_own(three: Three) 
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ('name = "x"\nlocal = "b.json"\n[boards.policy]\nbandd = 0.1\n', "boards[x]: policy.bandd = 0.1: Extra inputs"),
+        (
+            'name = "x"\nlocal = "b.json"\n[boards.policy]\nbandd = 0.1\n',
+            "boards[x]: policy.bandd = 0.1: unknown key (did you mean 'band'?)",
+        ),
         ('name = "x"\nlocal = "b.json"\ncolour = "red"\n', "boards[x]: colour: unknown key"),
         ('name = "x"\nlocal = "b.json"\nstate_path = "s.db"\n', "boards[x]: state_path: set once at the top level"),
         ('name = "x"\nlocal = "b.json"\n[boards.priority]\ntiers = []\n', "boards[x]: priority.tiers"),

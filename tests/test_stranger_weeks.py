@@ -194,7 +194,7 @@ def test_a_standing_conflict_names_what_tasksync_wrote_week_after_week(
     ]
     capsys.readouterr()
     assert run(demo, "plan", "--today", DAY) == 0
-    assert f"(tasksync wrote {wrote})" in " ".join(capsys.readouterr().out.split())
+    assert f"priority: the plan expected {wrote}, a person set" in " ".join(capsys.readouterr().out.split())
 
 
 def test_cards_of_a_board_member_who_matches_no_rep_are_left_with_them(

@@ -168,13 +168,13 @@ def _print_comments(ws: Any, console: Console) -> None:
 def cmd_undo(args: argparse.Namespace) -> int:
     from rich.text import Text
 
-    from tasksync.render import apply_progress, print_outcome
+    from tasksync.render import apply_progress, print_undo_outcome
 
     console = _console(args)
     with _workspace(args) as ws:
         with apply_progress(console, "Undoing") as progress:
             undo, outcome = ws.undo(args.plan_id, progress=progress)
-        print_outcome(undo, outcome, console)
+        print_undo_outcome(undo, outcome, console)
         _print_comments(ws, console)
         for note in undo.notes:  # what could not be put back, and why
             console.print(Text(f"  note: {note}"))

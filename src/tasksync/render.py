@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tasksync.kpi import Kpis
-from tasksync.model import Field, Plan
+from tasksync.model import Conflict, Field, FieldValue, Plan
 from tasksync.report_data import (
     SCHEMA,
     RepShift,
@@ -52,6 +52,7 @@ __all__ = [
     "print_outcome",
     "print_plan",
     "print_report",
+    "print_undo_outcome",
     "reason_kind",
     "rep_shifts",
     "report_json",
@@ -169,6 +170,24 @@ def _fmt(value: object, names: dict[str, str]) -> str:
     return "(none)" if value is None else str(value)
 
 
+#: How an unset field reads in a sentence.
+_UNSET = {Field.ASSIGNEES: "no owner", Field.PRIORITY: "no priority", Field.STAGE: "no list"}
+
+
+def _conflict_text(k: Conflict, names: Mapping[str, str]) -> str:
+    """A conflict in plain words: what the plan expected on the card (the value tasksync last wrote
+    there, or found there when it wrote nothing), what a person set instead, and that the card is
+    left as the person set it rather than given the plan's value."""
+
+    def said(value: FieldValue) -> str:
+        return _UNSET.get(k.field, "nothing") if value in (None, ()) else _fmt(value, dict(names))
+
+    return (
+        f"{k.title!r} {k.field.value}: the plan expected {said(k.last_written)}, a person set "
+        f"{said(k.current)}; left as the person set it, not changed to {said(k.wanted)} (use --force to override)"
+    )
+
+
 def print_plan(
     result: PlanResult,
     console: Console,
@@ -222,17 +241,13 @@ def print_plan(
                 f"  + {n.title} in {stages.get(n.stage_id, n.stage_id)} for {_fmt(n.assignees, names)}", markup=False
             )
     for k in plan.conflicts[:limit]:
-        console.print(
-            Text("conflict", style="yellow")
-            + Text(
-                f": {k.title!r} {k.field.value} was set to {_fmt(k.current, names)} by a person "
-                f"(tasksync wrote {_fmt(k.last_written, names)}); left alone (use --force to override)"
-            )
-        )
+        console.print(Text("conflict", style="yellow") + Text(f": {_conflict_text(k, names)}"))
     if plan.edits:
+        named = ", ".join(f"{e.title!r} {e.field.value}" for e in plan.edits[:5])
         console.print(
             f"{len(plan.edits)} field(s) changed by people since tasksync wrote them, which the policy leaves "
-            "as they are: recorded as theirs when this plan is applied",
+            f"as they are ({named}{f' and {len(plan.edits) - 5} more' if len(plan.edits) > 5 else ''}): "
+            "recorded as theirs when this plan is applied (`--force` plans over them)",
             markup=False,
         )
     for note in plan.notes:
@@ -243,14 +258,40 @@ def print_plan(
 
 def print_outcome(plan: Plan, outcome: ApplyOutcome, console: Console) -> None:
     written = outcome.done - outcome.created  # field changes, as plan and history count them
-    console.print(
+    _print_outcome(
         f"Applied plan {plan.id}: {written}"
         + (f" of {written + outcome.missed}" if outcome.missed else "")
         + " changes written"
-        + (f", {outcome.created} cards created" if outcome.created else "")
+        + (f", {outcome.created} cards created" if outcome.created else ""),
+        outcome,
+        console,
+    )
+
+
+def print_undo_outcome(undo: Plan, outcome: ApplyOutcome, console: Console) -> None:
+    """What an undo put back: the changes reverted (closing the cards the plan created among
+    them) and those skipped as conflicts, a person having changed the card since the plan."""
+    archived = sum(1 for c in undo.changes if c.field is Field.CLOSED and c.after is True)
+    skipped = len(undo.conflicts) + len(outcome.conflicts)
+    _print_outcome(
+        f"{'Undid' if outcome.ok else 'Undid part of'} plan {undo.undoes} (undo plan {undo.id}): {outcome.done}"
+        + (f" of {outcome.done + outcome.missed}" if outcome.missed else "")
+        + " changes reverted"
+        + (f" (archiving the {archived} cards it created)" if archived and not outcome.missed else "")
+        + f", {skipped} skipped as conflicts"
+        + (" (changed by a person since: left as they are)" if skipped else ""),
+        outcome,
+        console,
+        count_conflicts=False,
+    )
+
+
+def _print_outcome(head: str, outcome: ApplyOutcome, console: Console, count_conflicts: bool = True) -> None:
+    console.print(
+        head
         # The lists below name one card each (its changes were sent together).
         + (f", [red]{_cards(len(outcome.failed))} failed[/red]" if outcome.failed else "")
-        + (f", {_cards(len(outcome.conflicts))} in conflict" if outcome.conflicts else "")
+        + (f", {_cards(len(outcome.conflicts))} in conflict" if outcome.conflicts and count_conflicts else "")
         + (f", {_cards(len(outcome.unknown))} without an answer" if outcome.unknown else "")
     )
     for f in outcome.failed[:20]:

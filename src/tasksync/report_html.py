@@ -224,8 +224,9 @@ _FIELD_NAMES = {"assignees": "owner", "priority": "priority", "stage": "list", "
 
 
 def _conflicts_section(conflicts: Sequence[Mapping[str, Any]], edits: Sequence[Mapping[str, Any]]) -> str:
-    """Fields people changed by hand: what tasksync wrote, what the person set, what the plan wanted;
-    and, in one line, the people's changes the policy leaves as they are."""
+    """Fields people changed by hand: what the plan expected (what tasksync last wrote or found
+    there), what the person set, what the plan wanted; and, in one line, the people's changes the
+    policy leaves as they are."""
     rows = []
     for c in conflicts:
         field = _FIELD_NAMES.get(c["field"], c["field"])
@@ -234,7 +235,7 @@ def _conflicts_section(conflicts: Sequence[Mapping[str, Any]], edits: Sequence[M
             f"<td>{esc(c['current'])}</td><td>{esc(c['wanted'])}</td></tr>"
         )
     table = (
-        "<table><thead><tr><th>Card</th><th>Field</th><th>tasksync wrote</th><th>A person set</th>"
+        "<table><thead><tr><th>Card</th><th>Field</th><th>The plan expected</th><th>A person set</th>"
         f"<th>The plan wants</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         if rows
         else ""

@@ -158,6 +158,13 @@ class PolicySettings(_Section):
             raise ValueError(f"size bands are numbers of employees, not negative: {bad}")
         return v
 
+    @field_validator("band", "value_band")
+    @classmethod
+    def _band(cls, v: float) -> float:
+        if v > 1:  # band = 10 meant ±10%: ±1000% is no band, and its lower end was below zero
+            raise ValueError(f"a band is a share of the mean, at most 1: 0.10 is ±10% (for ±{v:g}%: {v / 100:g})")
+        return v
+
     @field_validator("value_target", mode="before")
     @classmethod
     def _value_target(cls, v: object) -> object:

@@ -10,6 +10,7 @@ paths in the TOML file are resolved against the file's own folder.
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 import stat
 import tomllib
@@ -249,7 +250,23 @@ def _validated(raw: dict[str, Any], base_dir: Path, source: str) -> Settings:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         given = f" = {first['input']!r}" if first["loc"] and not isinstance(first["input"], dict) else ""
-        raise ConfigError(f"{source}: {where}{given}: {first['msg']}") from None
+        raise ConfigError(f"{source}: {where}{given}: {_said(first)}") from None
+
+
+def _said(error: Any) -> str:
+    """A validation error in the words of the config file: an unknown key is named as one, with the
+    known key it was likely meant to be (pydantic says "Extra inputs are not permitted")."""
+    if error["type"] != "extra_forbidden":
+        return str(error["msg"]).removeprefix("Value error, ")
+    model: Any = Settings
+    for part in error["loc"][:-1]:  # the section the key is in
+        model = getattr(getattr(model, "model_fields", {}).get(str(part)), "annotation", None)
+    near = difflib.get_close_matches(str(error["loc"][-1]), sorted(getattr(model, "model_fields", None) or ()), n=1)
+    return (
+        "unknown key"
+        + (f" (did you mean {near[0]!r}?)" if near else "")
+        + "; config/tasksync.example.toml has them all"
+    )
 
 
 def settings_from_mapping(raw: dict[str, Any], base_dir: Path, source: str = "config") -> Settings:

@@ -32,6 +32,7 @@ from tasksync.crm.reader_gen import Shape, compile_reader
 from tasksync.crm.reader_gen import identifier as _identifier  # noqa: F401  (tests import it from here)
 from tasksync.crm.readers import Table, open_table
 from tasksync.crm.records import Account, CrmData, Rep
+from tasksync.crm.refs import AccountIndex, RepIndex, Unknown
 from tasksync.crm.specs import (
     FIELDS,
     KEYS,
@@ -44,8 +45,6 @@ from tasksync.crm.specs import (
 )
 from tasksync.crm.values import (
     StageClassifier,
-    account_key,
-    name_keys,
     normalise_name,
 )
 from tasksync.errors import ConfigError, CrmError, TasksyncError
@@ -89,75 +88,13 @@ _KEY_FOOTER = re.compile(
 )
 
 
-class _Unknown(str):
-    """An owner cell that matches no rep (kept apart so that it is tallied, not used)."""
-
-    __slots__ = ()
-
-
-class _RepIndex:
-    """Resolves an owner cell (rep id, email or name, however written) to a rep id:
-    by id first, then name, then email."""
-
-    def __init__(self, reps: list[Rep]) -> None:
-        self.keys: dict[str, str] = {}
-        for attr in ("id", "name", "email"):
-            for r in reps:
-                k = getattr(r, attr)
-                if k:
-                    for key in name_keys(k):
-                        self.keys.setdefault(key, r.id)
-        self._memo: dict[str, str] = {}
-
-    def resolve(self, text: str) -> str:
-        try:
-            return self._memo[text]
-        except KeyError:
-            pass
-        rep = next((r for k in name_keys(text) if (r := self.keys.get(k))), None)
-        out = rep if rep is not None else _Unknown(text.strip())
-        if len(self._memo) < 100_000:
-            self._memo[text] = out
-        return out
-
-
-class _AccountIndex:
-    """Resolves an account cell (id, then name) to the account id; unknown text is kept. A name
-    written differently in another export (``Acme, Inc.`` / ``ACME Inc``, ``Acme Corporation`` /
-    ``Acme Corp``, ``Beta GmbH`` / ``Beta``) matches by :func:`account_key` when only one
-    account has that key."""
-
-    def __init__(self, accounts: list[Account]) -> None:
-        self.keys: dict[str, str] = {}
-        self.ids = {a.id for a in accounts}
-        self.names = {a.id: a.name for a in accounts}
-        for a in accounts:
-            self.keys.setdefault(normalise_name(a.id), a.id)
-        for a in accounts:
-            if a.name != a.id:  # accounts keyed by name have both the same
-                self.keys.setdefault(normalise_name(a.name), a.id)
-        loose: dict[str, set[str]] = {}
-        for a in accounts:
-            if key := account_key(a.name):
-                loose.setdefault(key, set()).add(a.id)
-        self.loose = {k: next(iter(ids)) for k, ids in loose.items() if len(ids) == 1}
-
-    def resolve(self, text: str) -> str:
-        hit = self.keys.get(normalise_name(text))
-        if hit is None and re.search(r"[;,|]", text):
-            hit = self.keys.get(normalise_name(re.split(r"[;,|]", text)[0]))
-        if hit is None:
-            hit = self.loose.get(account_key(text))
-        return hit or text.strip()
-
-
 def iter_records(
     path: Path,
     kind: str,
     settings: CrmSettings,
     report: FileReport | None = None,
-    reps: _RepIndex | None = None,
-    accounts: _AccountIndex | None = None,
+    reps: RepIndex | None = None,
+    accounts: AccountIndex | None = None,
     columns: Mapping[str, str | list[str]] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Typed field values per usable row of one export, streamed.
@@ -174,8 +111,8 @@ def _stream(
     kind: str,
     settings: CrmSettings,
     report: FileReport | None,
-    reps: _RepIndex | None,
-    accounts: _AccountIndex | None,
+    reps: RepIndex | None,
+    accounts: AccountIndex | None,
     columns: Mapping[str, str | list[str]] | None,
     add: Callable[[Any], object] | None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -222,6 +159,9 @@ def _stream(
         else:
             counts = tuple(map(sum, zip(read(iter(ahead)), read_csv(*direct), strict=True)))
         _finish(rep, settings, counts, getattr(table, "cut_row", None), len(table.headers) >= 3, open_stages)
+        _check_not_empty(rep, table)
+        if reps is not None:
+            rep.problems.extend(reps.ambiguous_in(rep))
         if carry is not None and carry.filled:
             by = " and ".join(f"{c.header} ({c.field})" for c in carried)
             rep.notes.append(
@@ -261,7 +201,7 @@ def _note_key(rep: FileReport, mapping: ColumnMapping) -> None:
 def _reader_env(
     rep: FileReport,
     settings: CrmSettings,
-    accounts: _AccountIndex | None,
+    accounts: AccountIndex | None,
     open_stages: Counter[str],
     add: Callable[[Any], object] | None,
 ) -> dict[str, Any]:
@@ -284,7 +224,7 @@ def _reader_env(
         "unknown_accounts": rep.unknown_accounts,
         "first_account_line": rep.first_account_line,
         "account_ids": accounts.ids if accounts is not None else frozenset(),
-        "Unknown": _Unknown,
+        "Unknown": Unknown,
         "is_footer": _is_footer,
         "footer_text": _KEY_FOOTER.match,
         "alone": _alone,
@@ -376,6 +316,27 @@ def _finish(
         raise CrmError(rep.rejected, list(problems))
 
 
+#: Exports read as no records at all when they hold none (a team without closed deals yet); the
+#: others are rejected: a reps or deals export of a header alone is a failed export, not an empty team.
+_MAY_BE_EMPTY = frozenset({"accounts", "history"})
+
+
+def _check_not_empty(rep: FileReport, table: Table) -> None:
+    """A file with a header and no records (footer lines aside) says so: a problem for the
+    accounts and history exports, a rejection (:class:`CrmError`) for reps and deals."""
+    if rep.rows:
+        return
+    where = f"{rep.path}: sheet {table.sheet!r}" if table.format == "xlsx" else str(rep.path)
+    why = f"{where}: no records: a header row and nothing under it"
+    if others := _other_sheets(table, rep.kind):
+        why += f"; the workbook's {others}"
+    if rep.kind in _MAY_BE_EMPTY:
+        rep.problems.append(f"{why}; read as no {rep.kind}")
+        return
+    rep.rejected = f"{why}: export the {rep.kind} again with their rows"
+    raise CrmError(rep.rejected, list(rep.problems))
+
+
 def _deal_name(account: str | None, product: str | None, deal_id: str | None, account_names: Mapping[str, str]) -> str:
     """A name for a deal exported without one: its account and product, else its id."""
     account = account_names.get(account, account) if account else None
@@ -393,18 +354,22 @@ def _how_read(e: CrmError, table: Table, kind: str) -> CrmError:
     """``e`` saying how the file was read where that may be why its headers are not the export's:
     a workbook's first sheet (read by default) and its others, or a file named ``.xlsx`` that is
     not a workbook (read as text)."""
-    others = [n for n in table.sheets if n != table.sheet]
-    if others:
-        names = ", ".join(repr(n) for n in others)
-        why = (
-            f"That is sheet {table.sheet!r}, the workbook's first; its others: {names} (read one with "
-            f'[crm.options.{kind}] sheet = "{others[0]}")'
-        )
+    if others := _other_sheets(table, kind):
+        why = f"That is sheet {table.sheet!r}, the workbook's first; its {others}"
     elif table.format == "csv" and table.path.suffix.casefold() in (".xlsx", ".xlsm"):
         why = "The file is named like a workbook but is not one (not a zip file): it was read as text"
     else:
         return e
     return CrmError(f"{e}. {why}", e.problems)
+
+
+def _other_sheets(table: Table, kind: str) -> str:
+    """The workbook's sheets other than the one read, and how to read one ("" if none)."""
+    others = [n for n in table.sheets if n != table.sheet]
+    if not others:
+        return ""
+    names = ", ".join(repr(n) for n in others)
+    return f'others: {names} (read one with [crm.options.{kind}] sheet = "{others[0]}")'
 
 
 def _is_footer(cells: list[str]) -> bool:
@@ -436,8 +401,8 @@ def read_export(
             kind,
             settings,
             report,
-            _RepIndex(reps) if reps is not None else None,
-            _AccountIndex(accounts) if accounts is not None else None,
+            RepIndex(reps) if reps is not None else None,
+            AccountIndex(accounts) if accounts is not None else None,
         )
         if keep:
             out.extend(it)
@@ -492,8 +457,8 @@ def _read_set(files: Mapping[str, Path], settings: CrmSettings, strict: bool) ->
     data = CrmData()
     out = SetReport()
     file_problems: list[str] = []
-    rep_index: _RepIndex | None = None
-    account_index: _AccountIndex | None = None
+    rep_index: RepIndex | None = None
+    account_index: AccountIndex | None = None
     for kind in KINDS:
         path = files.get(kind)
         if path is None:
@@ -518,9 +483,9 @@ def _read_set(files: Mapping[str, Path], settings: CrmSettings, strict: bool) ->
             file_problems.extend(report.problems)
         data.row_counts[kind] = report.used
         if kind == "reps" and kind not in out.errors:
-            rep_index = _RepIndex(data.reps[before["reps"] :])
+            rep_index = RepIndex(data.reps[before["reps"] :])
         elif kind == "accounts" and data.accounts:
-            account_index = _AccountIndex(data.accounts)
+            account_index = AccountIndex(data.accounts)
     cross = cross_check(data, out.files)
     data.problems = [*cross, *file_problems]
     return data, out

@@ -174,14 +174,18 @@ def match_reps(
     Returns the mapping and notes about reps left unmatched or mappings that point nowhere.
     """
     by_key: dict[str, str] = {}
+    named: dict[str, list[Member]] = {}  # full name -> the members of that name
     for m in members:
         # An Asana user's email name often is the Trello username: both identify the member.
         for k in (m.id, m.username, m.email, m.name, m.email.split("@")[0] if m.email else None):
             if k:
                 by_key.setdefault(normalise_name(k), m.id)
+        if m.name:
+            named.setdefault(normalise_name(m.name), []).append(m)
     explicit_n = {normalise_name(k): v for k, v in explicit.items()}
     mapping: dict[str, str] = {}
     notes: list[str] = []
+    ambiguous: set[str] = set()  # reps two members would fit: named in a note, never guessed
     for r in reps:
         target = next(
             (
@@ -198,11 +202,18 @@ def match_reps(
                 continue
             mapping[r.id] = mid
             continue
-        for k in (r.email, r.name, r.email.split("@")[0] if r.email else None):
-            if k and normalise_name(k) in by_key:
-                mapping[r.id] = by_key[normalise_name(k)]
-                break
-    _match_loosely(reps, members, explicit_n, mapping, notes)
+        hits = [
+            n
+            for k in (r.email, r.name, r.email.split("@")[0] if r.email else None)
+            if k and (n := normalise_name(k)) in by_key
+        ]
+        sure = [k for k in hits if len(named.get(k, ())) < 2]  # a full name two members bear is no match
+        if sure:
+            mapping[r.id] = by_key[sure[0]]
+        elif hits:
+            notes.append(_two_fit(r, named[hits[0]]))
+            ambiguous.add(r.id)
+    _match_loosely([r for r in reps if r.id not in ambiguous], members, explicit_n, mapping, notes)
     known = {normalise_name(k) for r in reps for k in (r.id, r.name, r.email) if k}
     for k in explicit:
         if normalise_name(k) not in known:
@@ -212,12 +223,22 @@ def match_reps(
     return mapping, notes
 
 
+def _two_fit(rep: Rep, members: list[Member], how: str = "") -> str:
+    """The note for a rep several board members would fit by name: none is guessed."""
+    named = " and ".join(f"{m.name!r} ({m.username or m.id})" for m in members)
+    return (
+        f"rep {rep.name!r} ({rep.id}) would fit board members {named} by name{how}: none is guessed; "
+        "map them under [members] to give them tasks"
+    )
+
+
 def _match_loosely(
     reps: list[Rep], members: tuple[Member, ...], explicit: Mapping[str, str], mapping: dict[str, str], notes: list[str]
 ) -> None:
     """Reps still unmatched (and not in the members table) matched by name with accents and word
-    order ignored (``Chloé Dubois`` is the board's ``Chloe Dubois``), where exactly one rep and
-    one free member share that name; each such match, and every rep left, is named in a note."""
+    order ignored (``Chloé Dubois`` and ``Dubois, Chloe`` are the board's ``Chloe Dubois``), where
+    exactly one rep and one free member share that name; each such match, and every rep left, is
+    named in a note. Where two members (or two reps) would fit, none is guessed: the note names them."""
     taken = set(mapping.values())
     free: dict[str, list[Member]] = {}
     for m in members:
@@ -228,19 +249,27 @@ def _match_loosely(
         for r in reps
         if r.id not in mapping and not any(k and normalise_name(k) in explicit for k in (r.id, r.name, r.email or ""))
     ]
-    wanted: dict[str, int] = {}
+    wanted: dict[str, list[Rep]] = {}
     for r in left:
-        wanted[loose_name_key(r.name)] = wanted.get(loose_name_key(r.name), 0) + 1
+        wanted.setdefault(loose_name_key(r.name), []).append(r)
     for r in left:
         key = loose_name_key(r.name)
-        if key and len(free.get(key, ())) == 1 and wanted[key] == 1:
-            member = free[key][0]
-            mapping[r.id] = member.id
+        fits = free.get(key, []) if key else []
+        if len(fits) == 1 and len(wanted[key]) == 1:
+            mapping[r.id] = fits[0].id
             notes.append(
-                f"rep {r.name!r} matched to board member {member.name!r} by name (accents and word order "
+                f"rep {r.name!r} matched to board member {fits[0].name!r} by name (accents and word order "
                 "ignored); map them under [members] if that is someone else"
             )
-        else:
+        elif len(fits) > 1:
+            notes.append(_two_fit(r, fits, " (accents and word order ignored)"))
+        elif fits and r is wanted[key][0]:
+            named = " and ".join(f"{o.name!r} ({o.id})" for o in wanted[key])
+            notes.append(
+                f"reps {named} would fit one board member, {fits[0].name!r}, by name (accents and word order "
+                "ignored): none is guessed; map the right one under [members] to give them tasks"
+            )
+        elif not fits:
             notes.append(
                 f"rep {r.name!r} ({r.id}) matches no board member by email, username or name; "
                 "map them under [members] to give them tasks"

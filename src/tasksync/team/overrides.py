@@ -10,6 +10,7 @@ policy, report and the service see the same team.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tasksync.crm.records import CrmData, Rep
-from tasksync.crm.values import normalise_name
+from tasksync.crm.values import loose_name_key, normalise_name
 from tasksync.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -163,8 +164,9 @@ def with_rep_overrides(crm: CrmData, store: StateStoreProtocol, today: date | No
 
 
 def find_rep(reps: list[Rep], text: str) -> Rep:
-    """The one rep named by ``text``: id, full name, email or email name, else a unique part of
-    the name. Raises :class:`ConfigError` (exit 2) naming the candidates otherwise."""
+    """The one rep named by ``text``: id, full name, email or email name, else the name with accents
+    and word order ignored (``Brooks, Ben``), else a unique part of the name. Raises
+    :class:`ConfigError` (exit 2) naming the candidates, or the name nearest a typo, otherwise."""
     wanted = normalise_name(text)
     exact = [
         r
@@ -173,11 +175,21 @@ def find_rep(reps: list[Rep], text: str) -> Rep:
     ]
     if len(exact) == 1:
         return exact[0]
-    partial = exact or [r for r in reps if wanted and wanted in normalise_name(r.name)]
+    loose = loose_name_key(text)
+    partial = (
+        exact
+        or [r for r in reps if loose and loose_name_key(r.name) == loose]
+        or [r for r in reps if wanted and wanted in normalise_name(r.name)]
+    )
     if len(partial) == 1:
         return partial[0]
     if not partial:
-        raise ConfigError(f"no rep named {text!r} in the reps export (see `tasksync reps`)")
+        near = difflib.get_close_matches(text, [r.name for r in reps], n=1, cutoff=0.7)
+        raise ConfigError(
+            f"no rep named {text!r} in the reps export"
+            + (f" (did you mean {near[0]!r}?)" if near else "")
+            + " (see `tasksync reps`)"
+        )
     names = ", ".join(f"{r.name} ({r.id})" for r in partial[:10])
     raise ConfigError(f"{text!r} names several reps: {names}; give the id or the full name")
 
