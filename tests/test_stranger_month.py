@@ -259,3 +259,31 @@ def test_the_cards_people_changed_that_the_plan_leaves_are_named(tmp_path: Path)
     assert code == 0, err
     said = "1 field(s) changed by people since tasksync wrote them, which the policy leaves as they are"
     assert f"{said} ({card['name']!r} assignees)" in out, out
+
+
+def test_a_standing_conflict_on_a_value_tasksync_wrote_does_not_repeat_it(tmp_path: Path) -> None:
+    """tasksync wrote P4 on a card and a person later set P1 there: the plan still wants P4. The
+    conflict read "the plan expected P4, a person set P1; left as the person set it, not changed to
+    P4": it says once what tasksync wrote and that --force would set it back."""
+    config = _demo(tmp_path / "demo")
+    plan = _plan(config)["plan"]
+    target = next(c for c in plan["changes"] if c["field"] == "priority" and c["after"] == "P4")
+    assert _run(config, "apply")[0] == 0
+    board = board_of(config)
+    field = next(f for f in board["customFields"] if f["name"] == "Priority")
+    theirs = next(o for o in field["options"] if o["value"]["text"] == "P1")
+    items = board["customFieldItems"]
+    board["customFieldItems"] = [
+        i for i in items if (i["idModel"], i["idCustomField"]) != (target["task_id"], field["id"])
+    ]
+    board["customFieldItems"].append(
+        {"idCustomField": field["id"], "idModel": target["task_id"], "idValue": theirs["id"]}
+    )
+    save_board(config, board)
+    code, out, err = _run(config, "plan", "--today", DAY)
+    assert code == 0, err
+    assert "not changed to P4" not in out, out
+    assert (
+        f"{target['title']!r} priority: the plan expected P4, a person set P1; left as the person set it "
+        "(use --force to set it back to P4)"
+    ) in out, out

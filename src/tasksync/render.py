@@ -177,15 +177,16 @@ _UNSET = {Field.ASSIGNEES: "no owner", Field.PRIORITY: "no priority", Field.STAG
 def _conflict_text(k: Conflict, names: Mapping[str, str]) -> str:
     """A conflict in plain words: what the plan expected on the card (the value tasksync last wrote
     there, or found there when it wrote nothing), what a person set instead, and that the card is
-    left as the person set it rather than given the plan's value."""
+    left as the person set it rather than given the plan's value (said once where the plan still
+    wants what it expected)."""
 
     def said(value: FieldValue) -> str:
         return _UNSET.get(k.field, "nothing") if value in (None, ()) else _fmt(value, dict(names))
 
-    return (
-        f"{k.title!r} {k.field.value}: the plan expected {said(k.last_written)}, a person set "
-        f"{said(k.current)}; left as the person set it, not changed to {said(k.wanted)} (use --force to override)"
-    )
+    left = f"{k.title!r} {k.field.value}: the plan expected {said(k.last_written)}, a person set {said(k.current)}"
+    if said(k.wanted) == said(k.last_written):
+        return f"{left}; left as the person set it (use --force to set it back to {said(k.wanted)})"
+    return f"{left}; left as the person set it, not changed to {said(k.wanted)} (use --force to override)"
 
 
 def print_plan(
