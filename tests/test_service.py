@@ -48,11 +48,20 @@ class SimClock:
         self.t += seconds
 
 
+def example(folder: Path) -> Path:
+    """The built-in example (CARDS cards) in ``folder``, divided by the fast ``balanced`` policy:
+    these tests check the service's loop (intervals, reads, writes, edits kept, outages, restarts),
+    which every policy shares; the optimal policy's service runs are in test_engine_properties.py."""
+    config = generate(folder, cards=CARDS)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('name = "optimal"', 'name = "balanced"'), encoding="utf-8"
+    )
+    return folder
+
+
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
-    folder = tmp_path / "demo"
-    generate(folder, cards=CARDS)
-    return folder
+    return example(tmp_path / "demo")
 
 
 def settings_of(folder: Path) -> Settings:
@@ -425,7 +434,7 @@ class StoppingConnector(LocalConnector):
 
 def test_stop_request_finishes_the_change_in_flight_and_resumes(demo: Path, tmp_path: Path) -> None:
     reference = tmp_path / "reference"
-    generate(reference, cards=CARDS)
+    example(reference)
     clock = SimClock()
     settle(new_service(reference, clock), clock)
 
@@ -531,7 +540,7 @@ def _done_rows(state: Path) -> int:
 
 def test_kill_9_during_apply_resumes_to_the_same_end_state(demo: Path, tmp_path: Path) -> None:
     reference = tmp_path / "reference"
-    generate(reference, cards=CARDS)
+    example(reference)
     clock = SimClock()
     settle(new_service(reference, clock), clock)
 

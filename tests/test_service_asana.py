@@ -67,6 +67,7 @@ class AsanaDemo:
             )  # fmt: skip
         raw.pop("members", None)  # Asana users match reps by email
         raw["connector"] = "asana"
+        raw["policy"]["name"] = "balanced"  # the service against the fake: every policy shares it; fast
         raw["asana"] = {"project": self.project, "workspace": self.ws, "api_url": fake.url}
         self.settings: Settings = settings_from_mapping(raw, base_dir=folder)
         self.settings.secrets = Secrets(asana_token=fake.token)  # type: ignore[call-arg]

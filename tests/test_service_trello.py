@@ -42,6 +42,7 @@ def trello_demo(folder: Path, fake: FakeTrello, url: str) -> tuple[Settings, str
     board_id = fake.add_board(json.loads((folder / "board.json").read_text(encoding="utf-8")))
     raw = tomllib.loads((folder / "tasksync.toml").read_text(encoding="utf-8"))
     raw["connector"] = "trello"
+    raw["policy"]["name"] = "balanced"  # the service against the fake: every policy shares it; fast
     raw["trello"] = {"boards": [board_id], "api_url": url}
     settings = settings_from_mapping(raw, base_dir=folder)
     settings.secrets = Secrets(trello_key=KEY, trello_token=TOKEN, trello_api_url=url)  # type: ignore[arg-type]
