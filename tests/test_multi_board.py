@@ -31,8 +31,9 @@ CARDS = 40
 
 def shared_defaults(demo: Path) -> str:
     """The demo config's tables (link, priority, policy, create, stages, members) as the shared
-    defaults: everything but the board itself."""
-    text = (demo / "tasksync.toml").read_text(encoding="utf-8")
+    defaults: everything but the board itself. The policy is the fast ``balanced``: these tests
+    check many boards in one config and one service, which every policy shares."""
+    text = (demo / "tasksync.toml").read_text(encoding="utf-8").replace('name = "optimal"', 'name = "balanced"')
     text = re.sub(r'^connector = "local"\n', "", text, flags=re.M)
     text = re.sub(r'\[local\]\npath = "board.json"\n', "", text)
     return re.sub(r'\[crm\]\nfolder = "crm"\n', "", text)
@@ -297,7 +298,7 @@ def local_boards(tmp_path: Path, names: tuple[str, ...], clock: SimClock) -> lis
         (tmp_path / name / "board.json").rename(tmp_path / name / f"{name}.json")
         text += f'[[boards]]\nname = "{name}"\nlocal = "{name}/{name}.json"\ncrm = "{name}/crm"\n'
     config = tmp_path / "tasksync.toml"
-    shared = shared_defaults(tmp_path / names[0]).replace('name = "optimal"', 'name = "balanced"')  # fast
+    shared = shared_defaults(tmp_path / names[0])
     shared += "[service]\nmax_move_share = 1.0\nmax_create_share = 1.0\n"  # the first sync of a small board
     config.write_text(shared + "\n" + text, encoding="utf-8")
     boards = load_settings(config).boards()
