@@ -240,3 +240,22 @@ def test_a_decisions_heap_is_frozen_and_collected_less_often_then_as_before() ->
         assert gc.get_threshold()[1:] == before[1:]
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_decisions_open_at_once_leave_the_collector_as_the_first_found_it() -> None:
+    """Two decisions whose heaps overlap without nesting (the review page's jobs run in threads):
+    the first to close must not thaw the other's heap, and the last puts the threshold back as it
+    was before both (not as the second found it, raised by the first)."""
+    import gc
+
+    from tasksync.policies.book import YOUNG_THRESHOLD, frozen_heap
+
+    before = gc.get_threshold()
+    first, second = frozen_heap(), frozen_heap()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == max(before[0], YOUNG_THRESHOLD)
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
