@@ -180,13 +180,16 @@ def _conflict_text(k: Conflict, names: Mapping[str, str]) -> str:
     left as the person set it rather than given the plan's value (said once where the plan still
     wants what it expected)."""
 
-    def said(value: FieldValue) -> str:
-        return _UNSET.get(k.field, "nothing") if value in (None, ()) else _fmt(value, dict(names))
+    by_id = dict(names)
 
-    left = f"{k.title!r} {k.field.value}: the plan expected {said(k.last_written)}, a person set {said(k.current)}"
-    if said(k.wanted) == said(k.last_written):
-        return f"{left}; left as the person set it (use --force to set it back to {said(k.wanted)})"
-    return f"{left}; left as the person set it, not changed to {said(k.wanted)} (use --force to override)"
+    def said(value: FieldValue) -> str:
+        return _UNSET.get(k.field, "nothing") if value in (None, ()) else _fmt(value, by_id)
+
+    expected, wanted = said(k.last_written), said(k.wanted)
+    left = f"{k.title!r} {k.field.value}: the plan expected {expected}, a person set {said(k.current)}"
+    if wanted == expected:
+        return f"{left}; left as the person set it (use --force to set it back to {wanted})"
+    return f"{left}; left as the person set it, not changed to {wanted} (use --force to override)"
 
 
 def print_plan(
